@@ -1,0 +1,41 @@
+//! Compiles every `.proto` under the workspace's `proto/` with protox (no system
+//! `protoc`), generates the tonic clients and servers, and writes the encoded
+//! descriptor set that server reflection serves.
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let mut files = Vec::new();
+    collect_protos(&proto_root, &mut files)?;
+    files.sort();
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+
+    let fds = protox::compile(&files, [&proto_root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("descriptor_set.bin"), fds.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        // Methods a service has not built yet answer UNIMPLEMENTED instead of
+        // forcing every service to stub the whole sketched API by hand.
+        .generate_default_stubs(true)
+        .compile_fds(fds)?;
+    Ok(())
+}
+
+fn collect_protos(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_protos(&path, files)?;
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}

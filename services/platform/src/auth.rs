@@ -1,0 +1,367 @@
+//! Bearer-token authentication and role-based authorisation.
+//!
+//! Every RPC but health and reflection carries `authorization: Bearer <JWT>`
+//! from the lender's identity provider. The token's signature, expiry, issuer
+//! and audience are checked here; its roles decide which methods the caller may
+//! use, through the per-service [`Policy`] table. A borrower's token is bound to
+//! its organisation, which handlers read from the [`Caller`].
+
+use std::{collections::HashSet, fmt, str::FromStr, time::Duration};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AuthConfig, TokenKey};
+
+/// The roles a token may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A member organisation's user, bound to its organisation number.
+    Borrower,
+    /// The lender's sustainability analyst.
+    Analyst,
+    /// The lender's credit analyst (ordinary credit review).
+    CreditAnalyst,
+    /// A member of the expert committee.
+    CommitteeMember,
+    /// The committee's chair.
+    CommitteeChair,
+    /// The committee's secretary (secretariat).
+    CommitteeSecretary,
+    /// Reviews borrowers' outcome reports.
+    ReportReviewer,
+    /// The lender's core banking system.
+    CoreBanking,
+    /// Read-only access to everything, for audit.
+    Auditor,
+    /// Another Social Loans service (event feeds, internal calls).
+    Service,
+}
+
+impl Role {
+    /// Every role, in declaration order.
+    pub const ALL: [Role; 10] = [
+        Role::Borrower,
+        Role::Analyst,
+        Role::CreditAnalyst,
+        Role::CommitteeMember,
+        Role::CommitteeChair,
+        Role::CommitteeSecretary,
+        Role::ReportReviewer,
+        Role::CoreBanking,
+        Role::Auditor,
+        Role::Service,
+    ];
+
+    /// The claim value, e.g. `credit_analyst`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Borrower => "borrower",
+            Role::Analyst => "analyst",
+            Role::CreditAnalyst => "credit_analyst",
+            Role::CommitteeMember => "committee_member",
+            Role::CommitteeChair => "committee_chair",
+            Role::CommitteeSecretary => "committee_secretary",
+            Role::ReportReviewer => "report_reviewer",
+            Role::CoreBanking => "core_banking",
+            Role::Auditor => "auditor",
+            Role::Service => "service",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role {s:?}"))
+    }
+}
+
+/// The claims of a Social Loans token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject: the user or system id.
+    pub sub: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the epoch.
+    #[serde(default)]
+    pub iat: u64,
+    /// Roles granted.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// The borrower's organisation number (NNNNNN-NNNN); required with the borrower role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+/// The authenticated caller of a request, put into the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Subject of the token.
+    pub subject: String,
+    /// Roles granted.
+    pub roles: HashSet<Role>,
+    /// Organisation the caller is bound to, for borrowers.
+    pub organization: Option<String>,
+}
+
+impl Caller {
+    /// Whether the caller holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The organisation a caller is confined to: `Some` for a caller whose only
+    /// access comes through the borrower role.
+    pub fn confined_to(&self) -> Option<&str> {
+        let staff = self.roles.iter().any(|r| *r != Role::Borrower);
+        if staff { None } else { self.organization.as_deref() }
+    }
+}
+
+/// Why a token was refused; the text goes back to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `authorization` metadata.
+    #[error("missing bearer token: send `authorization: Bearer <JWT>`")]
+    Missing,
+    /// Not `Bearer <token>`.
+    #[error("malformed authorization header: expected `Bearer <JWT>`")]
+    Malformed,
+    /// Expired token.
+    #[error("token expired")]
+    Expired,
+    /// Signature, issuer, audience or shape wrong.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+/// Verifies tokens against the configured key.
+#[derive(Clone)]
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier").field("algorithms", &self.validation.algorithms).finish()
+    }
+}
+
+impl Verifier {
+    /// Builds a verifier; reads the public key file when one is configured.
+    pub fn new(config: &AuthConfig) -> Result<Self, String> {
+        let (key, algorithm) = match &config.key {
+            TokenKey::Hs256(secret) => (DecodingKey::from_secret(secret.expose().as_bytes()), Algorithm::HS256),
+            TokenKey::PublicKey { algorithm, pem_file } => {
+                let pem = std::fs::read(pem_file)
+                    .map_err(|e| format!("AUTH_PUBLIC_KEY_FILE {}: {e}", pem_file.display()))?;
+                let key = match algorithm {
+                    Algorithm::ES256 => DecodingKey::from_ec_pem(&pem),
+                    _ => DecodingKey::from_rsa_pem(&pem),
+                }
+                .map_err(|e| format!("AUTH_PUBLIC_KEY_FILE {} is not a {algorithm:?} public key: {e}", pem_file.display()))?;
+                (key, *algorithm)
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = config.leeway.as_secs();
+        Ok(Self { key, validation })
+    }
+
+    /// Checks an `authorization` header value and returns the caller.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        self.verify(token)
+    }
+
+    /// Checks a raw token and returns the caller.
+    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                kind => AuthError::Invalid(format!("{kind:?}")),
+            }
+        })?;
+        let claims = data.claims;
+        if claims.roles.contains(&Role::Borrower) && claims.org.is_none() {
+            return Err(AuthError::Invalid("a borrower token must carry its organisation (`org`)".into()));
+        }
+        Ok(Caller { subject: claims.sub, roles: claims.roles.into_iter().collect(), organization: claims.org })
+    }
+}
+
+/// Mints HS256 tokens: for local runs (the launcher prints them) and tests.
+/// Production tokens come from the lender's identity provider.
+pub struct DevTokenMinter {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl DevTokenMinter {
+    /// A minter for the given secret, issuer and audience.
+    pub fn new(secret: &str, issuer: &str, audience: &str) -> Self {
+        Self { key: EncodingKey::from_secret(secret.as_bytes()), issuer: issuer.into(), audience: audience.into() }
+    }
+
+    /// A token for `subject` with `roles`, bound to `org` if given, valid for `ttl`
+    /// (a negative-looking expiry is made with `expired`).
+    pub fn mint(&self, subject: &str, roles: &[Role], org: Option<&str>, ttl: Duration) -> String {
+        let now = now_secs();
+        self.sign(&Claims {
+            sub: subject.into(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + ttl.as_secs(),
+            iat: now,
+            roles: roles.to_vec(),
+            org: org.map(str::to_owned),
+        })
+    }
+
+    /// A token that expired `ago` ago.
+    pub fn expired(&self, subject: &str, roles: &[Role], ago: Duration) -> String {
+        let now = now_secs();
+        self.sign(&Claims {
+            sub: subject.into(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now.saturating_sub(ago.as_secs()),
+            iat: now.saturating_sub(ago.as_secs() + 60),
+            roles: roles.to_vec(),
+            org: None,
+        })
+    }
+
+    /// Signs arbitrary claims.
+    pub fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key).expect("HS256 signing cannot fail")
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Which roles may call which method of a service: the one readable table
+/// per service. A method missing from the table is refused (fail closed).
+#[derive(Debug)]
+pub struct Policy {
+    /// Fully-qualified gRPC service name, e.g. `socialloans.applications.v1.ApplicationsService`.
+    pub service: &'static str,
+    /// `(method name, allowed roles)`.
+    pub methods: &'static [(&'static str, &'static [Role])],
+}
+
+impl Policy {
+    /// The roles allowed on `path` (`/package.Service/Method`), or `None` when the
+    /// path is not one of this service's methods.
+    pub fn allowed(&self, path: &str) -> Option<&'static [Role]> {
+        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+        if service != self.service {
+            return None;
+        }
+        self.methods.iter().find(|(m, _)| *m == method).map(|(_, roles)| *roles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    const SECRET: &str = "test-secret-test-secret-test-secret!";
+
+    fn verifier(secret: &str) -> Verifier {
+        Verifier::new(&AuthConfig {
+            key: TokenKey::Hs256(Secret::new(secret)),
+            issuer: "iss".into(),
+            audience: "aud".into(),
+            leeway: Duration::ZERO,
+        })
+        .unwrap()
+    }
+
+    fn minter() -> DevTokenMinter {
+        DevTokenMinter::new(SECRET, "iss", "aud")
+    }
+
+    #[test]
+    fn a_valid_token_yields_the_caller_with_roles_and_organisation() {
+        let token = minter().mint("anna", &[Role::Borrower], Some("556000-0000"), Duration::from_secs(60));
+        let caller = verifier(SECRET).verify_header(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(caller.subject, "anna");
+        assert!(caller.has(Role::Borrower));
+        assert_eq!(caller.confined_to(), Some("556000-0000"));
+    }
+
+    #[test]
+    fn missing_malformed_expired_and_forged_tokens_are_refused() {
+        let v = verifier(SECRET);
+        assert_eq!(v.verify_header(None), Err(AuthError::Missing));
+        assert_eq!(v.verify_header(Some("Basic abc")), Err(AuthError::Malformed));
+        let expired = minter().expired("x", &[Role::Analyst], Duration::from_secs(3600));
+        assert_eq!(v.verify(&expired), Err(AuthError::Expired));
+        let forged = DevTokenMinter::new("another-secret-another-secret-12345", "iss", "aud").mint(
+            "x",
+            &[Role::Analyst],
+            None,
+            Duration::from_secs(60),
+        );
+        assert!(matches!(v.verify(&forged), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn wrong_issuer_or_audience_is_refused() {
+        let v = verifier(SECRET);
+        let wrong_iss = DevTokenMinter::new(SECRET, "evil", "aud").mint("x", &[Role::Analyst], None, Duration::from_secs(60));
+        let wrong_aud = DevTokenMinter::new(SECRET, "iss", "other").mint("x", &[Role::Analyst], None, Duration::from_secs(60));
+        assert!(matches!(v.verify(&wrong_iss), Err(AuthError::Invalid(_))));
+        assert!(matches!(v.verify(&wrong_aud), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_borrower_token_without_organisation_is_refused() {
+        let token = minter().mint("x", &[Role::Borrower], None, Duration::from_secs(60));
+        assert!(matches!(verifier(SECRET).verify(&token), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn policy_answers_only_for_its_own_listed_methods() {
+        static POLICY: Policy =
+            Policy { service: "pkg.FooService", methods: &[("GetFoo", &[Role::Analyst, Role::Auditor])] };
+        assert_eq!(POLICY.allowed("/pkg.FooService/GetFoo"), Some(&[Role::Analyst, Role::Auditor][..]));
+        assert_eq!(POLICY.allowed("/pkg.FooService/DeleteFoo"), None);
+        assert_eq!(POLICY.allowed("/pkg.BarService/GetFoo"), None);
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_claim_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The command line every service binary shares: `serve` (the default),
+//! `migrate` and `bootstrap`. Configuration comes from the environment only.
+
+use std::process::ExitCode;
+
+use tonic::service::Routes;
+
+use crate::{
+    config::{Config, Env},
+    db,
+    server::{Context, ServiceSpec, start},
+    telemetry,
+};
+
+/// Exit code for a configuration the service refuses (EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+
+fn usage(name: &str) -> String {
+    format!(
+        "usage: {name} [serve|migrate|bootstrap]\n\n  \
+         serve      serve gRPC (default); MIGRATE_ON_START=true applies migrations first\n  \
+         migrate    apply the service's migrations to its schema, then exit\n  \
+         bootstrap  create the database, the service's role and schema over DATABASE_ADMIN_URL, then exit\n\n\
+         Configuration is read from environment variables; see the README."
+    )
+}
+
+/// Runs the service binary: parses the subcommand, reads the environment,
+/// and serves until SIGTERM or SIGINT. `routes` registers the gRPC services.
+pub fn main(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.as_slice() {
+        [] => "serve",
+        [one] => one.as_str(),
+        _ => "",
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{}: cannot start the async runtime: {err}", spec.name);
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        "serve" => runtime.block_on(serve(spec, routes)),
+        "migrate" => runtime.block_on(migrate(spec)),
+        "bootstrap" => runtime.block_on(bootstrap(spec)),
+        "-h" | "--help" | "help" => {
+            println!("{}", usage(spec.name));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{}", usage(spec.name));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn config_error(spec: &ServiceSpec, message: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("{}: {message}", spec.name);
+    ExitCode::from(EXIT_CONFIG)
+}
+
+async fn serve(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> ExitCode {
+    let mut env = Env::from_process();
+    let config = Config::from_env(&mut env, spec.ports);
+    let config = match (env.finish(), config) {
+        (Ok(()), Some(config)) => config,
+        (Err(err), _) => return config_error(spec, &err),
+        (Ok(()), None) => return config_error(spec, &"invalid configuration"),
+    };
+    let telemetry = match telemetry::init(spec.name, config.log_json, config.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => return config_error(spec, &err),
+    };
+    let code = match start(spec, config, routes).await {
+        Ok(running) => {
+            wait_for_signal().await;
+            running.shutdown();
+            match running.wait().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = %err, "stopped with an error");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            ExitCode::FAILURE
+        }
+    };
+    telemetry.shutdown();
+    code
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "stop requested"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "stop requested"),
+    }
+}
+
+fn database_env(spec: &ServiceSpec, admin: bool) -> Result<(Config, Option<String>), ExitCode> {
+    let mut env = Env::from_process();
+    let url = env.required("DATABASE_URL", "postgres:// URL of the service's own role");
+    let admin_url = if admin { env.required("DATABASE_ADMIN_URL", "postgres:// URL of a role that may create roles and schemas") } else { None };
+    let max = env.int_in("DATABASE_MAX_CONNECTIONS", 2, 1..=1000) as u32;
+    let acquire = env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 30_000, 100..=600_000);
+    env.finish().map_err(|err| config_error(spec, &err))?;
+    let mut config = Config::from_env(&mut Env::from_map([
+        ("DATABASE_URL".to_owned(), url.unwrap_or_default()),
+        ("AUTH_HS256_SECRET".to_owned(), "unused-by-migrate-and-bootstrap-0000".to_owned()),
+    ].into()), spec.ports)
+    .ok_or_else(|| config_error(spec, &"invalid DATABASE_URL"))?;
+    config.database_max_connections = max;
+    config.database_acquire_timeout = acquire;
+    let _ = telemetry::init(spec.name, true, None);
+    Ok((config, admin_url))
+}
+
+async fn migrate(spec: &'static ServiceSpec) -> ExitCode {
+    let (config, _) = match database_env(spec, false) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let result = async {
+        let pool = db::pool(&config, spec.name)?;
+        db::migrate(&pool, (spec.migrator)(), spec.name).await?;
+        pool.close().await;
+        Ok::<_, crate::server::ServeError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "migrate failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bootstrap(spec: &'static ServiceSpec) -> ExitCode {
+    let (config, admin_url) = match database_env(spec, true) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let admin_url = admin_url.unwrap_or_default();
+    match db::bootstrap(&admin_url, config.database_url.expose(), spec.name).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "bootstrap failed");
+            ExitCode::FAILURE
+        }
+    }
+}

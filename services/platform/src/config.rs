@@ -1,0 +1,392 @@
+//! Configuration from environment variables only, validated once at start.
+//!
+//! Every problem is collected and reported together, each naming the variable
+//! at fault, so an operator fixes a deployment in one round instead of many.
+
+use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+/// A value that must never be printed: its `Debug` and `Display` are redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything wrong with the environment, one line per variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Reads typed variables from an environment snapshot and remembers every error.
+pub struct Env {
+    vars: HashMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Env {
+    /// A snapshot of the process environment.
+    pub fn from_process() -> Self {
+        Self::from_map(std::env::vars().collect())
+    }
+
+    /// A snapshot made of the given pairs (tests, or an embedding launcher).
+    pub fn from_map(vars: HashMap<String, String>) -> Self {
+        Self { vars, errors: Vec::new() }
+    }
+
+    /// The raw value of `name`, treating an empty value as unset.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A required string.
+    pub fn required(&mut self, name: &str, meaning: &str) -> Option<String> {
+        let value = self.raw(name).map(str::to_owned);
+        if value.is_none() {
+            self.errors.push(format!("{name} is required ({meaning})"));
+        }
+        value
+    }
+
+    /// An optional value parsed with `FromStr`; a malformed value is an error.
+    pub fn optional<T: FromStr>(&mut self, name: &str, expected: &str) -> Option<T> {
+        let raw = self.raw(name)?.trim().to_owned();
+        match raw.parse() {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.errors.push(format!("{name}={raw:?} is malformed: expected {expected}"));
+                None
+            }
+        }
+    }
+
+    /// A value parsed with `FromStr`, or `default` when unset.
+    pub fn or<T: FromStr>(&mut self, name: &str, default: T, expected: &str) -> T {
+        self.optional(name, expected).unwrap_or(default)
+    }
+
+    /// An integer within `range`, or `default` when unset.
+    pub fn int_in(&mut self, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
+        let expected = format!("an integer from {} to {}", range.start(), range.end());
+        match self.optional::<u64>(name, &expected) {
+            Some(v) if range.contains(&v) => v,
+            Some(v) => {
+                self.errors.push(format!("{name}={v} is out of range: expected {expected}"));
+                default
+            }
+            None => default,
+        }
+    }
+
+    /// A duration given in milliseconds, within `range` ms.
+    pub fn millis(&mut self, name: &str, default_ms: u64, range: std::ops::RangeInclusive<u64>) -> Duration {
+        Duration::from_millis(self.int_in(name, default_ms, range))
+    }
+
+    /// A boolean (`true/false`, `1/0`, `yes/no`, `on/off`).
+    pub fn flag(&mut self, name: &str, default: bool) -> bool {
+        match self.raw(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => default,
+            Some(v) => match v.as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    self.errors.push(format!("{name}={v:?} is malformed: expected true or false"));
+                    default
+                }
+            },
+        }
+    }
+
+    /// A path to a file that must exist and be readable.
+    pub fn file(&mut self, name: &str) -> Option<PathBuf> {
+        let path = PathBuf::from(self.raw(name)?);
+        if let Err(err) = std::fs::metadata(&path) {
+            self.errors.push(format!("{name}={} cannot be read: {err}", path.display()));
+            return None;
+        }
+        Some(path)
+    }
+
+    /// Records an error that a cross-field check found.
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.errors.push(message.into());
+    }
+
+    /// Ends reading: `Ok` when every variable was valid.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(ConfigError(self.errors)) }
+    }
+}
+
+/// How the service verifies bearer tokens.
+#[derive(Debug, Clone)]
+pub enum TokenKey {
+    /// A shared HS256 secret: for local runs and tests.
+    Hs256(Secret),
+    /// A PEM public key of the identity provider, RS256 or ES256.
+    PublicKey {
+        /// `RS256` or `ES256`.
+        algorithm: jsonwebtoken::Algorithm,
+        /// The PEM file.
+        pem_file: PathBuf,
+    },
+}
+
+/// Token verification settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The verification key.
+    pub key: TokenKey,
+    /// Expected `iss` claim.
+    pub issuer: String,
+    /// Expected `aud` claim.
+    pub audience: String,
+    /// Clock skew tolerated on `exp`/`nbf`.
+    pub leeway: Duration,
+}
+
+/// TLS settings; absent means plaintext.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the server.
+    pub cert_file: PathBuf,
+    /// PEM private key of the server.
+    pub key_file: PathBuf,
+    /// PEM CA that client certificates must chain to (mTLS); absent means no client certificates.
+    pub client_ca_file: Option<PathBuf>,
+    /// When mTLS is on: whether a client may still connect without a certificate.
+    pub client_auth_optional: bool,
+}
+
+/// The configuration every service shares.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// Prometheus metrics listen address.
+    pub metrics_addr: SocketAddr,
+    /// The service's own database URL (its own role).
+    pub database_url: Secret,
+    /// Pool size.
+    pub database_max_connections: u32,
+    /// How long to wait for a database connection.
+    pub database_acquire_timeout: Duration,
+    /// Apply migrations at start-up before serving.
+    pub migrate_on_start: bool,
+    /// Token verification.
+    pub auth: AuthConfig,
+    /// TLS, when switched on.
+    pub tls: Option<TlsConfig>,
+    /// Largest request or response message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Deadline applied to every request.
+    pub request_timeout: Duration,
+    /// Requests served at once across all connections; more wait.
+    pub max_concurrent_requests: usize,
+    /// How long in-flight calls may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// How often the database is probed for the health status.
+    pub health_check_interval: Duration,
+    /// OTLP endpoint; traces are exported only when set.
+    pub otlp_endpoint: Option<String>,
+    /// `json` (default) or `text` logs.
+    pub log_json: bool,
+}
+
+/// The ports a service uses when no address is configured.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultPorts {
+    /// gRPC port.
+    pub grpc: u16,
+    /// Metrics port.
+    pub metrics: u16,
+}
+
+impl Config {
+    /// Reads and validates the configuration.
+    pub fn from_env(env: &mut Env, ports: DefaultPorts) -> Option<Config> {
+        let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
+        let grpc_addr = env.or("GRPC_ADDR", any(ports.grpc), "host:port, e.g. 0.0.0.0:50051");
+        let metrics_addr = env.or("METRICS_ADDR", any(ports.metrics), "host:port, e.g. 0.0.0.0:9091");
+        let database_url = env.required("DATABASE_URL", "postgres:// URL of the service's own role");
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            env.error("DATABASE_URL is malformed: expected a postgres:// or postgresql:// URL");
+        }
+        let database_max_connections = env.int_in("DATABASE_MAX_CONNECTIONS", 10, 1..=1000) as u32;
+        let database_acquire_timeout = env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 5_000, 100..=600_000);
+        let migrate_on_start = env.flag("MIGRATE_ON_START", false);
+        let auth = auth_from_env(env);
+        let tls = tls_from_env(env);
+        let max_message_bytes = env.int_in("GRPC_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20)) as usize;
+        let request_timeout = env.millis("GRPC_REQUEST_TIMEOUT_MS", 30_000, 1..=3_600_000);
+        let max_concurrent_requests = env.int_in("GRPC_MAX_CONCURRENT_REQUESTS", 512, 1..=100_000) as usize;
+        let shutdown_grace = env.millis("SHUTDOWN_GRACE_MS", 20_000, 0..=600_000);
+        let health_check_interval = env.millis("HEALTH_CHECK_INTERVAL_MS", 2_000, 50..=600_000);
+        let otlp_endpoint = env.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
+        let log_json = match env.raw("LOG_FORMAT").unwrap_or("json") {
+            "json" => true,
+            "text" => false,
+            other => {
+                env.error(format!("LOG_FORMAT={other:?} is malformed: expected json or text"));
+                true
+            }
+        };
+        Some(Config {
+            grpc_addr,
+            metrics_addr,
+            database_url: Secret::new(database_url?),
+            database_max_connections,
+            database_acquire_timeout,
+            migrate_on_start,
+            auth: auth?,
+            tls,
+            max_message_bytes,
+            request_timeout,
+            max_concurrent_requests,
+            shutdown_grace,
+            health_check_interval,
+            otlp_endpoint,
+            log_json,
+        })
+    }
+}
+
+fn auth_from_env(env: &mut Env) -> Option<AuthConfig> {
+    let issuer = env.or("AUTH_ISSUER", "socialloans-dev".to_owned(), "a string");
+    let audience = env.or("AUTH_AUDIENCE", "socialloans".to_owned(), "a string");
+    let leeway = env.millis("AUTH_LEEWAY_MS", 30_000, 0..=600_000);
+    let secret = env.raw("AUTH_HS256_SECRET").map(str::to_owned);
+    let key_file = env.file("AUTH_PUBLIC_KEY_FILE");
+    let key = match (secret, key_file, env.raw("AUTH_PUBLIC_KEY_FILE").is_some()) {
+        (Some(_), _, true) => {
+            env.error("AUTH_HS256_SECRET and AUTH_PUBLIC_KEY_FILE are both set: choose one");
+            None
+        }
+        (Some(secret), _, false) if secret.len() < 32 => {
+            env.error("AUTH_HS256_SECRET is too short: expected at least 32 bytes");
+            None
+        }
+        (Some(secret), _, false) => Some(TokenKey::Hs256(Secret::new(secret))),
+        (None, Some(pem_file), _) => {
+            let algorithm = match env.raw("AUTH_ALGORITHM").unwrap_or("RS256") {
+                "RS256" => Some(jsonwebtoken::Algorithm::RS256),
+                "ES256" => Some(jsonwebtoken::Algorithm::ES256),
+                other => {
+                    env.error(format!("AUTH_ALGORITHM={other:?} is malformed: expected RS256 or ES256"));
+                    None
+                }
+            };
+            algorithm.map(|algorithm| TokenKey::PublicKey { algorithm, pem_file })
+        }
+        (None, None, true) => None, // already reported as unreadable
+        (None, None, false) => {
+            env.error("AUTH_HS256_SECRET or AUTH_PUBLIC_KEY_FILE is required (how bearer tokens are verified)");
+            None
+        }
+    };
+    Some(AuthConfig { key: key?, issuer, audience, leeway })
+}
+
+fn tls_from_env(env: &mut Env) -> Option<TlsConfig> {
+    let cert_set = env.raw("TLS_CERT_FILE").is_some();
+    let key_set = env.raw("TLS_KEY_FILE").is_some();
+    let ca_set = env.raw("TLS_CLIENT_CA_FILE").is_some();
+    if cert_set != key_set {
+        env.error("TLS_CERT_FILE and TLS_KEY_FILE must be set together");
+    }
+    if ca_set && !(cert_set && key_set) {
+        env.error("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE (mTLS runs over TLS)");
+    }
+    let client_auth_optional = match env.raw("TLS_CLIENT_AUTH").unwrap_or("required") {
+        "required" => false,
+        "optional" => true,
+        other => {
+            env.error(format!("TLS_CLIENT_AUTH={other:?} is malformed: expected required or optional"));
+            false
+        }
+    };
+    let cert_file = env.file("TLS_CERT_FILE");
+    let key_file = env.file("TLS_KEY_FILE");
+    let client_ca_file = env.file("TLS_CLIENT_CA_FILE");
+    Some(TlsConfig { cert_file: cert_file?, key_file: key_file?, client_ca_file, client_auth_optional })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env = Env::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let config = Config::from_env(&mut env, DefaultPorts { grpc: 50051, metrics: 9091 });
+        env.finish()?;
+        Ok(config.expect("no error means a config"))
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn minimal_environment_gives_documented_defaults() {
+        let config = read(&[("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", SECRET)]).unwrap();
+        assert_eq!(config.grpc_addr.port(), 50051);
+        assert_eq!(config.metrics_addr.port(), 9091);
+        assert_eq!(config.max_message_bytes, 4 << 20);
+        assert!(config.tls.is_none());
+        assert!(!config.migrate_on_start);
+        assert_eq!(config.auth.issuer, "socialloans-dev");
+    }
+
+    #[test]
+    fn every_bad_variable_is_named_at_once() {
+        let err = read(&[
+            ("GRPC_ADDR", "not-an-address"),
+            ("GRPC_MAX_MESSAGE_BYTES", "12"),
+            ("MIGRATE_ON_START", "perhaps"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        for name in ["GRPC_ADDR", "DATABASE_URL", "GRPC_MAX_MESSAGE_BYTES", "MIGRATE_ON_START", "AUTH_HS256_SECRET"] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let config = read(&[("DATABASE_URL", "postgres://u:hunter2@h/d"), ("AUTH_HS256_SECRET", SECRET)]).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains(SECRET), "{debug}");
+    }
+
+    #[test]
+    fn tls_needs_both_certificate_and_key() {
+        let err = read(&[
+            ("DATABASE_URL", "postgres://a@b/c"),
+            ("AUTH_HS256_SECRET", SECRET),
+            ("TLS_CERT_FILE", "/etc/hostname"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("TLS_CERT_FILE and TLS_KEY_FILE must be set together"), "{err}");
+    }
+
+    #[test]
+    fn short_hs256_secret_is_refused() {
+        let err = read(&[("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", "short")]).unwrap_err();
+        assert!(err.to_string().contains("AUTH_HS256_SECRET is too short"), "{err}");
+    }
+}

@@ -1,0 +1,145 @@
+//! The service's PostgreSQL: its pool (confined to its own schema), the one-time
+//! bootstrap of role and schema, and its migrations.
+//!
+//! Each service connects as its own role whose `search_path` is its own schema;
+//! the migration bookkeeping table lives in that schema too, so no service ever
+//! needs a privilege outside it.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    AssertSqlSafe, ConnectOptions, Connection, Executor,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+};
+
+use crate::config::Config;
+
+/// A lazily connecting pool for `schema`: the service starts even while its
+/// database is down, reports NOT_SERVING, and recovers when it returns.
+pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(config.database_url.expose())?
+        .application_name(schema)
+        .options([("search_path", schema)]);
+    Ok(PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(config.database_acquire_timeout)
+        // A connection broken by a database restart is noticed here, not by a caller.
+        .test_before_acquire(true)
+        .connect_lazy_with(options))
+}
+
+/// Applies `migrator` to `schema`, keeping its bookkeeping in `schema._sqlx_migrations`.
+/// Already applied migrations are skipped, so running it twice changes nothing.
+#[tracing::instrument(skip(pool, migrator))]
+pub async fn migrate(pool: &PgPool, mut migrator: Migrator, schema: &'static str) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
+    migrator.run(pool).await?;
+    tracing::info!(schema, applied = migrator.iter().count(), "migrations up to date");
+    Ok(())
+}
+
+/// Creates (or brings up to date) the database, the service's role and its schema,
+/// over an admin connection. The role and its password are those of the
+/// service's own `DATABASE_URL`; the database is the one that URL names.
+/// Safe to run again and to run for several services at once.
+#[tracing::instrument(skip_all, fields(schema))]
+pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Result<(), sqlx::Error> {
+    let service = PgConnectOptions::from_str(service_url)?;
+    let role = service.get_username().to_owned();
+    let database = service.get_database().unwrap_or(&role).to_owned();
+    let password = url_password(service_url);
+
+    let admin = PgConnectOptions::from_str(admin_url)?;
+    let mut conn = admin.connect().await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+        .bind(&database)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let create: String = sqlx::query_scalar("SELECT format('CREATE DATABASE %I', $1::text)")
+            .bind(&database)
+            .fetch_one(&mut conn)
+            .await?;
+        // Built by format(%I) in PostgreSQL itself: the name is quoted there.
+        ignore_duplicate(conn.execute(AssertSqlSafe(create)).await)?;
+    }
+    conn.close().await?;
+
+    let mut conn = admin.database(&database).connect().await?;
+    let statements: Vec<String> = sqlx::query_scalar(
+        "SELECT unnest(ARRAY[
+            format('CREATE ROLE %I LOGIN', $1::text),
+            format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $3::text),
+            format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', $2::text, $1::text),
+            format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', $1::text, $4::text, $2::text),
+            format('REVOKE ALL ON SCHEMA public FROM %I', $1::text)
+        ])",
+    )
+    .bind(&role)
+    .bind(schema)
+    .bind(password.as_deref())
+    .bind(&database)
+    .fetch_all(&mut conn)
+    .await?;
+    for statement in statements {
+        ignore_duplicate(conn.execute(AssertSqlSafe(statement)).await)?;
+    }
+    conn.close().await?;
+    tracing::info!(role, database, "bootstrap done");
+    Ok(())
+}
+
+/// Concurrent bootstraps race on CREATE; the loser's "already exists" is success.
+fn ignore_duplicate<T: Default>(result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+    match result {
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("42710" | "42P04" | "42P06" | "23505")) =>
+        {
+            Ok(T::default())
+        }
+        other => other,
+    }
+}
+
+/// The password in a `postgres://user:password@…` URL, percent-decoded.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    let encoded = userinfo.split_once(':')?.1;
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = encoded.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Whether the database answers a trivial query within `timeout`.
+pub async fn is_reachable(pool: &PgPool, timeout: Duration) -> bool {
+    let probe = async {
+        let mut conn = pool.acquire().await?;
+        conn.ping().await
+    };
+    matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_password;
+
+    #[test]
+    fn password_is_read_and_percent_decoded_from_the_url() {
+        assert_eq!(url_password("postgres://app:s%40cret@h:5432/db").as_deref(), Some("s@cret"));
+        assert_eq!(url_password("postgres://app@h/db"), None);
+    }
+}

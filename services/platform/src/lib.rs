@@ -1,0 +1,19 @@
+//! The platform every Social Loans service stands on, used the same way by all three:
+//! configuration from the environment, the gRPC server with health, reflection,
+//! TLS, limits and graceful shutdown, bearer-token auth with a per-service role
+//! policy, JSON logs and OpenTelemetry traces, Prometheus metrics, the
+//! service's PostgreSQL pool, bootstrap and migrations, and error helpers.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc_layer;
+pub mod metrics;
+pub mod server;
+pub mod telemetry;
+pub mod trace_context;
+
+pub use auth::{Caller, Policy, Role};
+pub use server::{Context, Running, ServiceSpec};

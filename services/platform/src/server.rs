@@ -1,0 +1,274 @@
+//! Starting and stopping a service: database, health, reflection, TLS, limits,
+//! the call guard, metrics, and graceful shutdown.
+//!
+//! [`start`] binds its ports (port 0 works, for tests) and returns a [`Running`]
+//! server that reports its real addresses; [`Running::shutdown`] begins the
+//! graceful stop that SIGTERM begins in production.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use sqlx::{PgPool, migrate::Migrator};
+use tokio::{sync::watch, task::JoinHandle};
+use tonic::{
+    service::Routes,
+    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    auth::{Policy, Verifier},
+    config::{Config, DefaultPorts},
+    db,
+    grpc_layer::CallGuard,
+    metrics::Metrics,
+};
+
+/// The health service name that stays SERVING while the process runs
+/// (the liveness probe): a database outage must not restart the pods.
+pub const LIVENESS: &str = "liveness";
+
+/// What makes a service itself; everything else the platform supplies.
+#[derive(Debug)]
+pub struct ServiceSpec {
+    /// Short name: the service's schema, its log and metrics name.
+    pub name: &'static str,
+    /// Fully-qualified gRPC service, e.g. `socialloans.applications.v1.ApplicationsService`.
+    pub grpc_service: &'static str,
+    /// Default ports.
+    pub ports: DefaultPorts,
+    /// Which roles may call which method.
+    pub policy: &'static Policy,
+    /// The service's migrations (`sqlx::migrate!()`).
+    pub migrator: fn() -> Migrator,
+    /// The encoded descriptor set that reflection serves.
+    pub descriptor_set: &'static [u8],
+}
+
+/// What a service's handlers are built from.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The service's pool, confined to its own schema.
+    pub pool: PgPool,
+    /// The validated configuration.
+    pub config: Config,
+    /// The metrics registry.
+    pub metrics: Metrics,
+}
+
+/// Why a service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A configured file could not be used.
+    #[error("{0}")]
+    Setup(String),
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database URL is unusable.
+    #[error("DATABASE_URL: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A started service.
+#[derive(Debug)]
+pub struct Running {
+    /// The gRPC address actually bound.
+    pub grpc_addr: SocketAddr,
+    /// The metrics address actually bound.
+    pub metrics_addr: SocketAddr,
+    /// The service's pool.
+    pub pool: PgPool,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Running {
+    /// Begins a graceful stop: health goes NOT_SERVING, no new calls are
+    /// accepted, in-flight calls finish within the grace period.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits until the service has stopped.
+    pub async fn wait(self) -> Result<(), ServeError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(ServeError::Setup(format!("server task failed: {join}"))),
+        }
+    }
+
+    /// Stops and waits.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        self.shutdown();
+        self.wait().await
+    }
+}
+
+/// Starts `spec` with `config`; `routes` registers the service's gRPC services.
+pub async fn start(
+    spec: &'static ServiceSpec,
+    config: Config,
+    routes: impl FnOnce(&Context) -> Routes,
+) -> Result<Running, ServeError> {
+    let verifier = Arc::new(Verifier::new(&config.auth).map_err(ServeError::Setup)?);
+    let pool = db::pool(&config, spec.name)?;
+    if config.migrate_on_start {
+        db::migrate(&pool, (spec.migrator)(), spec.name).await?;
+    }
+    let metrics = Metrics::new();
+    metrics.watch_pool(pool.clone());
+    let context = Context { pool: pool.clone(), config: config.clone(), metrics: metrics.clone() };
+
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
+    for name in ["", spec.grpc_service] {
+        reporter.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    // v1 for current tools; v1alpha for older grpcurl and Postman builds.
+    let reflection_v1 = reflection(spec).build_v1().map_err(|e| ServeError::Setup(e.to_string()))?;
+    let reflection_v1alpha = reflection(spec).build_v1alpha().map_err(|e| ServeError::Setup(e.to_string()))?;
+
+    let mut builder = Server::builder()
+        .timeout(config.request_timeout)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls_config(tls)?)?;
+    }
+    let guard = CallGuard {
+        verifier,
+        policy: spec.policy,
+        metrics: metrics.clone(),
+        system_roles_need_certificate: config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca_file.is_some() && t.client_auth_optional),
+    };
+    let router = builder
+        .layer(guard)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests))
+        .add_routes(routes(&context))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+
+    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
+    let grpc_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
+    let metrics_listener = Metrics::bind(config.metrics_addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
+    let metrics_addr =
+        metrics_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
+
+    let (stop, stopped) = watch::channel(false);
+    let watcher = tokio::spawn(watch_database(
+        pool.clone(),
+        reporter.clone(),
+        spec.grpc_service,
+        config.health_check_interval,
+        metrics.clone(),
+        stopped.clone(),
+    ));
+    let metrics_task = tokio::spawn(metrics.serve(metrics_listener, wait_for_stop(stopped.clone())));
+
+    let grace = config.shutdown_grace;
+    let task_pool = pool.clone();
+    let task = tokio::spawn(async move {
+        let (draining, drained_started) = tokio::sync::oneshot::channel::<()>();
+        let signal = {
+            let reporter = reporter.clone();
+            let stopped = stopped.clone();
+            async move {
+                wait_for_stop(stopped).await;
+                tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
+                for name in ["", spec.grpc_service, LIVENESS] {
+                    reporter.set_service_status(name, ServingStatus::NotServing).await;
+                }
+                let _ = draining.send(());
+            }
+        };
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        tokio::pin!(serve);
+        let result = tokio::select! {
+            result = &mut serve => result.map_err(ServeError::from),
+            () = async { if drained_started.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending().await } } => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; dropping calls still in flight");
+                Ok(())
+            }
+        };
+        watcher.abort();
+        let _ = metrics_task.await;
+        task_pool.close().await;
+        tracing::info!("stopped");
+        result
+    });
+    tracing::info!(service = spec.name, %grpc_addr, %metrics_addr, tls = config.tls.is_some(), "serving");
+    Ok(Running { grpc_addr, metrics_addr, pool, stop, task })
+}
+
+fn reflection(spec: &ServiceSpec) -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(spec.descriptor_set)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+fn tls_config(tls: &crate::config::TlsConfig) -> Result<ServerTlsConfig, ServeError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| ServeError::Setup(format!("cannot read {}: {e}", path.display())))
+    };
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?));
+    if let Some(ca) = &tls.client_ca_file {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?)).client_auth_optional(tls.client_auth_optional);
+    }
+    Ok(config)
+}
+
+/// Probes the database and keeps the health status in step with it.
+async fn watch_database(
+    pool: PgPool,
+    reporter: HealthReporter,
+    grpc_service: &'static str,
+    interval: Duration,
+    metrics: Metrics,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut serving = None;
+    loop {
+        let up = db::is_reachable(&pool, interval.max(Duration::from_millis(500))).await;
+        metrics.set_database_up(up);
+        if serving != Some(up) && !*stopped.borrow() {
+            let status = if up { ServingStatus::Serving } else { ServingStatus::NotServing };
+            for name in ["", grpc_service] {
+                reporter.set_service_status(name, status).await;
+            }
+            if up {
+                tracing::info!("database reachable: SERVING");
+            } else {
+                tracing::warn!("database unreachable: NOT_SERVING");
+            }
+            serving = Some(up);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}

@@ -34,7 +34,10 @@ pub fn main(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> ExitC
         [one] => one.as_str(),
         _ => "",
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("{}: cannot start the async runtime: {err}", spec.name);
@@ -69,10 +72,11 @@ async fn serve(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> Ex
         (Err(err), _) => return config_error(spec, &err),
         (Ok(()), None) => return config_error(spec, &"invalid configuration"),
     };
-    let telemetry = match telemetry::init(spec.name, config.log_json, config.otlp_endpoint.as_deref()) {
-        Ok(telemetry) => telemetry,
-        Err(err) => return config_error(spec, &err),
-    };
+    let telemetry =
+        match telemetry::init(spec.name, config.log_json, config.otlp_endpoint.as_deref()) {
+            Ok(telemetry) => telemetry,
+            Err(err) => return config_error(spec, &err),
+        };
     let code = match start(spec, config, routes).await {
         Ok(running) => {
             wait_for_signal().await;
@@ -113,14 +117,30 @@ async fn wait_for_signal() {
 fn database_env(spec: &ServiceSpec, admin: bool) -> Result<(Config, Option<String>), ExitCode> {
     let mut env = Env::from_process();
     let url = env.required("DATABASE_URL", "postgres:// URL of the service's own role");
-    let admin_url = if admin { env.required("DATABASE_ADMIN_URL", "postgres:// URL of a role that may create roles and schemas") } else { None };
+    let admin_url = if admin {
+        env.required(
+            "DATABASE_ADMIN_URL",
+            "postgres:// URL of a role that may create roles and schemas",
+        )
+    } else {
+        None
+    };
     let max = env.int_in("DATABASE_MAX_CONNECTIONS", 2, 1..=1000) as u32;
     let acquire = env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 30_000, 100..=600_000);
     env.finish().map_err(|err| config_error(spec, &err))?;
-    let mut config = Config::from_env(&mut Env::from_map([
-        ("DATABASE_URL".to_owned(), url.unwrap_or_default()),
-        ("AUTH_HS256_SECRET".to_owned(), "unused-by-migrate-and-bootstrap-0000".to_owned()),
-    ].into()), spec.ports)
+    let mut config = Config::from_env(
+        &mut Env::from_map(
+            [
+                ("DATABASE_URL".to_owned(), url.unwrap_or_default()),
+                (
+                    "AUTH_HS256_SECRET".to_owned(),
+                    "unused-by-migrate-and-bootstrap-0000".to_owned(),
+                ),
+            ]
+            .into(),
+        ),
+        spec.ports,
+    )
     .ok_or_else(|| config_error(spec, &"invalid DATABASE_URL"))?;
     config.database_max_connections = max;
     config.database_acquire_timeout = acquire;

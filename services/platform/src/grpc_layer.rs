@@ -36,7 +36,10 @@ pub struct CallGuard {
 impl<S> tower::Layer<S> for CallGuard {
     type Service = Guarded<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Guarded { inner, guard: self.clone() }
+        Guarded {
+            inner,
+            guard: self.clone(),
+        }
     }
 }
 
@@ -57,7 +60,10 @@ impl CallGuard {
         if is_open(path) {
             return Ok(None);
         }
-        let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let caller = self.verifier.verify_header(header).map_err(|err| {
             let reason = match err {
                 AuthError::Missing => "TOKEN_MISSING",
@@ -68,16 +74,27 @@ impl CallGuard {
             with_reason(Code::Unauthenticated, reason, err.to_string(), &[])
         })?;
         let Some(allowed) = self.policy.allowed(path) else {
-            let ours = path.strip_prefix('/').is_some_and(|p| p.starts_with(self.policy.service));
+            let ours = path
+                .strip_prefix('/')
+                .is_some_and(|p| p.starts_with(self.policy.service));
             return if ours {
                 // A method of ours that the policy forgot: nobody may call it.
-                Err(with_reason(Code::PermissionDenied, "METHOD_NOT_IN_POLICY", "no role may call this method", &[]))
+                Err(with_reason(
+                    Code::PermissionDenied,
+                    "METHOD_NOT_IN_POLICY",
+                    "no role may call this method",
+                    &[],
+                ))
             } else {
                 Ok(Some(caller)) // not ours: the router answers UNIMPLEMENTED
             };
         };
         if !allowed.iter().any(|role| caller.has(*role)) {
-            let roles = allowed.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+            let roles = allowed
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
             return Err(with_reason(
                 Code::PermissionDenied,
                 "ROLE_NOT_ALLOWED",
@@ -85,7 +102,9 @@ impl CallGuard {
                 &[("allowed_roles", roles.clone())],
             ));
         }
-        if self.system_roles_need_certificate && (caller.has(Role::CoreBanking) || caller.has(Role::Service)) {
+        if self.system_roles_need_certificate
+            && (caller.has(Role::CoreBanking) || caller.has(Role::Service))
+        {
             let has_certificate = request
                 .extensions()
                 .get::<TlsConnectInfo<TcpConnectInfo>>()
@@ -108,7 +127,10 @@ type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for Guarded<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Send,
     B: Send + 'static,
@@ -150,7 +172,12 @@ where
                         return Err(err);
                     }
                 };
-                let recorder = Recorder { metrics: guard.metrics, method, started, span: tracing::Span::current() };
+                let recorder = Recorder {
+                    metrics: guard.metrics,
+                    method,
+                    started,
+                    span: tracing::Span::current(),
+                };
                 let early = header_status(response.headers());
                 let (parts, body) = response.into_parts();
                 let body = match early {
@@ -159,7 +186,10 @@ where
                         recorder.finish(code);
                         body
                     }
-                    None => tonic::body::Body::new(RecordingBody { inner: body, recorder: Some(recorder) }),
+                    None => tonic::body::Body::new(RecordingBody {
+                        inner: body,
+                        recorder: Some(recorder),
+                    }),
                 };
                 Ok(http::Response::from_parts(parts, body))
             }
@@ -192,11 +222,15 @@ impl Recorder {
         let _entered = self.span.enter();
         let millis = seconds * 1000.0;
         match code {
-            Code::Ok => tracing::debug!(method = %self.method, code = code_name(code), millis, "call finished"),
+            Code::Ok => {
+                tracing::debug!(method = %self.method, code = code_name(code), millis, "call finished")
+            }
             Code::Internal | Code::Unknown | Code::DataLoss => {
                 tracing::warn!(method = %self.method, code = code_name(code), millis, "call failed")
             }
-            _ => tracing::info!(method = %self.method, code = code_name(code), millis, "call refused"),
+            _ => {
+                tracing::info!(method = %self.method, code = code_name(code), millis, "call refused")
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod grpc_layer;
 pub mod metrics;
+pub mod pagination;
 pub mod server;
 pub mod telemetry;
 pub mod trace_context;

@@ -41,7 +41,9 @@ type HistogramFamily = Family<MethodLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~6.5 s
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 17))
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 17,
+    ))
 }
 
 /// The service's metrics.
@@ -77,15 +79,31 @@ impl Metrics {
         let in_flight = Gauge::default();
         let pool = Family::<PoolLabels, Gauge>::default();
         let database_up = Gauge::default();
-        registry.register("grpc_server_calls", "gRPC calls finished, by method and status code", calls.clone());
+        registry.register(
+            "grpc_server_calls",
+            "gRPC calls finished, by method and status code",
+            calls.clone(),
+        );
         registry.register(
             "grpc_server_call_duration_seconds",
             "gRPC call latency until the response headers, by method",
             latency.clone(),
         );
-        registry.register("grpc_server_calls_in_flight", "gRPC calls being served now", in_flight.clone());
-        registry.register("db_pool_connections", "Database pool connections by state (idle, in_use, max)", pool.clone());
-        registry.register("database_up", "1 when the last database probe succeeded", database_up.clone());
+        registry.register(
+            "grpc_server_calls_in_flight",
+            "gRPC calls being served now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by state (idle, in_use, max)",
+            pool.clone(),
+        );
+        registry.register(
+            "database_up",
+            "1 when the last database probe succeeded",
+            database_up.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             calls,
@@ -104,8 +122,17 @@ impl Metrics {
 
     /// Records one finished call.
     pub fn record_call(&self, method: &str, code: tonic::Code, seconds: f64) {
-        self.calls.get_or_create(&CallLabels { method: method.to_owned(), code: code_name(code).to_owned() }).inc();
-        self.latency.get_or_create(&MethodLabels { method: method.to_owned() }).observe(seconds);
+        self.calls
+            .get_or_create(&CallLabels {
+                method: method.to_owned(),
+                code: code_name(code).to_owned(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&MethodLabels {
+                method: method.to_owned(),
+            })
+            .observe(seconds);
     }
 
     /// The in-flight gauge.
@@ -128,13 +155,20 @@ impl Metrics {
         if let Some(pool) = self.db_pool.lock().expect("metrics pool poisoned").as_ref() {
             let size = i64::from(pool.size());
             let idle = pool.num_idle() as i64;
-            self.pool.get_or_create(&PoolLabels { state: "idle" }).set(idle);
-            self.pool.get_or_create(&PoolLabels { state: "in_use" }).set(size - idle);
-            self.pool.get_or_create(&PoolLabels { state: "max" }).set(i64::from(pool.options().get_max_connections()));
+            self.pool
+                .get_or_create(&PoolLabels { state: "idle" })
+                .set(idle);
+            self.pool
+                .get_or_create(&PoolLabels { state: "in_use" })
+                .set(size - idle);
+            self.pool
+                .get_or_create(&PoolLabels { state: "max" })
+                .set(i64::from(pool.options().get_max_connections()));
         }
         let mut text = String::new();
         let registry = self.registry.lock().expect("metrics registry poisoned");
-        prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+            .expect("writing to a String cannot fail");
         text
     }
 
@@ -149,11 +183,19 @@ impl Metrics {
             axum::routing::get(move || {
                 let metrics = self.clone();
                 async move {
-                    ([(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
                 }
             }),
         );
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 
     /// Binds the metrics port.
@@ -197,8 +239,18 @@ mod tests {
         metrics.record_call("pkg.S/Get", tonic::Code::Ok, 0.004);
         metrics.record_call("pkg.S/Get", tonic::Code::PermissionDenied, 0.001);
         let text = metrics.render();
-        assert!(text.contains(r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="OK"} 2"#), "{text}");
-        assert!(text.contains(r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="PERMISSION_DENIED"} 1"#));
-        assert!(text.contains(r#"socialloans_grpc_server_call_duration_seconds_count{method="pkg.S/Get"} 3"#), "{text}");
+        assert!(
+            text.contains(r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="OK"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="PERMISSION_DENIED"} 1"#
+        ));
+        assert!(
+            text.contains(
+                r#"socialloans_grpc_server_call_duration_seconds_count{method="pkg.S/Get"} 3"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -23,9 +23,10 @@ struct HeaderInjector<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) =
-            (http::header::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value))
-        {
+        if let (Ok(name), Ok(value)) = (
+            http::header::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
             self.0.insert(name, value);
         }
     }
@@ -39,7 +40,9 @@ pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
 /// Writes the context of `span` into `headers`.
 pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
     let cx = span.context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut HeaderInjector(headers))
+    });
 }
 
 /// A client interceptor that sends the current span's trace context on every call.
@@ -47,7 +50,10 @@ pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
 pub struct PropagateTraceContext;
 
 impl tonic::service::Interceptor for PropagateTraceContext {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         let mut headers = std::mem::take(request.metadata_mut()).into_headers();
         inject(&tracing::Span::current(), &mut headers);
         *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);

@@ -1,0 +1,47 @@
+//! Who may call which method of the applications service: the one place to read it.
+
+use socialloans_platform::{Policy, Role::*};
+
+/// The role table. A method not listed here is refused for everyone.
+pub static POLICY: Policy = Policy {
+    service: crate::GRPC_SERVICE,
+    methods: &[
+        ("CreateApplication", &[Borrower, Analyst]),
+        (
+            "GetApplication",
+            &[
+                Borrower,
+                Analyst,
+                CreditAnalyst,
+                CommitteeSecretary,
+                CoreBanking,
+                Auditor,
+                Service,
+            ],
+        ),
+        (
+            "ListApplications",
+            &[
+                Borrower,
+                Analyst,
+                CreditAnalyst,
+                CommitteeSecretary,
+                CoreBanking,
+                Auditor,
+                Service,
+            ],
+        ),
+        ("UpdateApplication", &[Borrower, Analyst]),
+        ("SubmitApplication", &[Borrower]),
+        ("ReturnApplicationForCompletion", &[Analyst]),
+        ("StartReview", &[Analyst]),
+        ("RecordCreditAssessment", &[CreditAnalyst]),
+        ("ReferApplicationToCommittee", &[Analyst]),
+        ("WithdrawApplication", &[Borrower]),
+        ("TagLoan", &[CoreBanking]),
+        ("CloseApplication", &[CoreBanking]),
+        ("EraseContactPerson", &[Analyst]),
+        ("ListAuditEntries", &[Analyst, Auditor]),
+        ("StreamEvents", &[Service, Auditor]),
+    ],
+};

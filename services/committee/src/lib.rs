@@ -1,0 +1,46 @@
+//! The committee service: the expert committee's cases, meetings, votes and
+//! decisions. This first cut serves its platform (health, reflection, auth)
+//! and owns its schema; the methods arrive with the committee work.
+
+pub mod policy;
+
+use socialloans_contracts::committee::committee_service_server::{
+    CommitteeService, CommitteeServiceServer,
+};
+use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts};
+
+/// The service's fully-qualified gRPC name.
+pub const GRPC_SERVICE: &str = "socialloans.committee.v1.CommitteeService";
+
+/// What makes this service itself.
+pub static SPEC: ServiceSpec = ServiceSpec {
+    name: "committee",
+    grpc_service: GRPC_SERVICE,
+    ports: DefaultPorts {
+        grpc: 50052,
+        metrics: 9092,
+    },
+    policy: &policy::POLICY,
+    migrator: || sqlx::migrate!("./migrations"),
+    descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
+};
+
+/// The committee handlers; every method not yet built answers UNIMPLEMENTED.
+#[derive(Debug, Clone)]
+pub struct Api {
+    _pool: sqlx::PgPool,
+}
+
+impl CommitteeService for Api {}
+
+/// Registers the service's gRPC handlers.
+pub fn routes(context: &Context) -> tonic::service::Routes {
+    let limit = context.config.max_message_bytes;
+    tonic::service::Routes::new(
+        CommitteeServiceServer::new(Api {
+            _pool: context.pool.clone(),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
+    )
+}

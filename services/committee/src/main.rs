@@ -1,0 +1,5 @@
+//! The committee service binary: `committee [serve|migrate|bootstrap]`.
+
+fn main() -> std::process::ExitCode {
+    socialloans_platform::cli::main(&committee::SPEC, committee::routes)
+}

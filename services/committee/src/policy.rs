@@ -1,0 +1,55 @@
+//! Who may call which method of the committee service: the one place to read it.
+//! Borrowers appear nowhere: committee work is never shown to them.
+
+use socialloans_platform::{
+    Policy,
+    Role::{self, *},
+};
+
+const COMMITTEE: &[Role] = &[CommitteeMember, CommitteeChair, CommitteeSecretary];
+const READERS: &[Role] = &[
+    CommitteeMember,
+    CommitteeChair,
+    CommitteeSecretary,
+    Analyst,
+    Auditor,
+];
+const SECRETARIAT: &[Role] = &[CommitteeSecretary];
+const CHAIR_OR_SECRETARY: &[Role] = &[CommitteeChair, CommitteeSecretary];
+const VOTERS: &[Role] = &[CommitteeMember, CommitteeChair];
+
+/// The role table. A method not listed here is refused for everyone.
+pub static POLICY: Policy = Policy {
+    service: crate::GRPC_SERVICE,
+    methods: &[
+        ("CreateMember", SECRETARIAT),
+        ("GetMember", READERS),
+        ("ListMembers", READERS),
+        ("UpdateMember", SECRETARIAT),
+        ("GetCase", READERS),
+        ("ListCases", READERS),
+        ("AssessRequirement", COMMITTEE),
+        ("DeclareConflictOfInterest", COMMITTEE),
+        ("CreateMeeting", SECRETARIAT),
+        ("GetMeeting", READERS),
+        ("ListMeetings", READERS),
+        ("UpdateMeeting", SECRETARIAT),
+        ("AddAgendaItem", SECRETARIAT),
+        ("RemoveAgendaItem", SECRETARIAT),
+        ("RecordAttendance", SECRETARIAT),
+        ("StartMeeting", CHAIR_OR_SECRETARY),
+        ("AdjournMeeting", CHAIR_OR_SECRETARY),
+        ("CancelMeeting", CHAIR_OR_SECRETARY),
+        ("ApproveMinutes", &[CommitteeChair]),
+        ("CastVote", VOTERS),
+        (
+            "ListVotes",
+            &[CommitteeMember, CommitteeChair, CommitteeSecretary, Auditor],
+        ),
+        ("RecordDecision", SECRETARIAT),
+        ("ConfirmDecision", &[CommitteeChair]),
+        ("ListAuditEntries", &[CommitteeSecretary, Auditor]),
+        ("VerifyAuditChain", &[CommitteeSecretary, Auditor]),
+        ("StreamEvents", &[Service, Auditor]),
+    ],
+};

@@ -1,0 +1,60 @@
+//! `socialloans`: runs the whole suite on this machine.
+//!
+//! `socialloans up` starts a private PostgreSQL (kept under `.local/` in the
+//! checkout and reused next time) unless `DATABASE_URL` names an admin
+//! connection, bootstraps each service's role and schema, applies the
+//! migrations, starts the three services as separate processes with their own
+//! roles and ports, waits until all report SERVING and prints the endpoints
+//! and a development token per role. Ctrl-C stops everything cleanly.
+
+mod services;
+mod tokens;
+
+use std::{path::PathBuf, process::ExitCode};
+
+fn usage() -> &'static str {
+    "usage: socialloans [up|token ROLE [ORG]|reset]\n\n  \
+     up          start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services\n  \
+     token ROLE  print a development token for ROLE (borrowers also need ORG, e.g. 556000-0000)\n  \
+     reset       delete .local/ (the private PostgreSQL's data and the development secret)\n\n\
+     Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), SOCIALLOANS_HOME (default .local)"
+}
+
+/// Where local state lives: `SOCIALLOANS_HOME`, or `.local` in the current directory.
+fn home() -> PathBuf {
+    std::env::var_os("SOCIALLOANS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".local"))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        [] | ["up"] => services::up(&home()),
+        ["token", role] => tokens::print(&home(), role, None),
+        ["token", role, org] => tokens::print(&home(), role, Some(org)),
+        ["reset"] => reset(&home()),
+        ["-h" | "--help" | "help"] => {
+            println!("{}", usage());
+            Ok(())
+        }
+        _ => Err(usage().to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("socialloans: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn reset(home: &std::path::Path) -> Result<(), String> {
+    if home.exists() {
+        std::fs::remove_dir_all(home)
+            .map_err(|e| format!("cannot remove {}: {e}", home.display()))?;
+        println!("removed {}", home.display());
+    }
+    Ok(())
+}

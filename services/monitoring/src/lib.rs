@@ -1,0 +1,47 @@
+//! The monitoring service: monitoring plans, borrowers' outcome reports,
+//! progress and the portfolio impact report. This first cut serves its
+//! platform (health, reflection, auth) and owns its schema with the starting
+//! indicator catalogue; the methods arrive with the monitoring work.
+
+pub mod policy;
+
+use socialloans_contracts::monitoring::monitoring_service_server::{
+    MonitoringService, MonitoringServiceServer,
+};
+use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts};
+
+/// The service's fully-qualified gRPC name.
+pub const GRPC_SERVICE: &str = "socialloans.monitoring.v1.MonitoringService";
+
+/// What makes this service itself.
+pub static SPEC: ServiceSpec = ServiceSpec {
+    name: "monitoring",
+    grpc_service: GRPC_SERVICE,
+    ports: DefaultPorts {
+        grpc: 50053,
+        metrics: 9093,
+    },
+    policy: &policy::POLICY,
+    migrator: || sqlx::migrate!("./migrations"),
+    descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
+};
+
+/// The monitoring handlers; every method not yet built answers UNIMPLEMENTED.
+#[derive(Debug, Clone)]
+pub struct Api {
+    _pool: sqlx::PgPool,
+}
+
+impl MonitoringService for Api {}
+
+/// Registers the service's gRPC handlers.
+pub fn routes(context: &Context) -> tonic::service::Routes {
+    let limit = context.config.max_message_bytes;
+    tonic::service::Routes::new(
+        MonitoringServiceServer::new(Api {
+            _pool: context.pool.clone(),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
+    )
+}

@@ -1,0 +1,5 @@
+//! The monitoring service binary: `monitoring [serve|migrate|bootstrap]`.
+
+fn main() -> std::process::ExitCode {
+    socialloans_platform::cli::main(&monitoring::SPEC, monitoring::routes)
+}

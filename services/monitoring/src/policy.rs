@@ -1,0 +1,58 @@
+//! Who may call which method of the monitoring service: the one place to read it.
+//! A borrower reaches only its own organisation's plans and reports; the
+//! handlers enforce that binding.
+
+use socialloans_platform::{
+    Policy,
+    Role::{self, *},
+};
+
+const STAFF_READERS: &[Role] = &[
+    Analyst,
+    ReportReviewer,
+    CommitteeSecretary,
+    CoreBanking,
+    Auditor,
+];
+const READERS: &[Role] = &[
+    Borrower,
+    Analyst,
+    ReportReviewer,
+    CommitteeSecretary,
+    CoreBanking,
+    Auditor,
+];
+const REVIEW: &[Role] = &[ReportReviewer];
+
+/// The role table. A method not listed here is refused for everyone.
+pub static POLICY: Policy = Policy {
+    service: crate::GRPC_SERVICE,
+    methods: &[
+        ("CreateIndicatorDefinition", &[Analyst]),
+        ("GetIndicatorDefinition", READERS),
+        ("ListIndicatorDefinitions", READERS),
+        ("GetMonitoringPlan", READERS),
+        ("ListMonitoringPlans", READERS),
+        ("ActivateMonitoringPlan", &[Analyst, CoreBanking]),
+        ("CloseMonitoringPlan", &[Analyst, CoreBanking]),
+        ("CreateOutcomeReport", &[Borrower]),
+        ("GetOutcomeReport", READERS),
+        ("ListOutcomeReports", READERS),
+        ("UpdateOutcomeReport", &[Borrower]),
+        ("SubmitOutcomeReport", &[Borrower]),
+        ("AcceptOutcomeReport", REVIEW),
+        ("ReturnOutcomeReport", REVIEW),
+        ("ListOutcomeReportVersions", READERS),
+        ("FulfilCondition", &[Analyst, ReportReviewer]),
+        ("WaiveCondition", &[Analyst, ReportReviewer]),
+        ("BreachCondition", &[Analyst, ReportReviewer]),
+        ("ListOverdueItems", STAFF_READERS),
+        ("GetPlanProgress", READERS),
+        (
+            "GetPortfolioImpactReport",
+            &[Analyst, ReportReviewer, Auditor],
+        ),
+        ("ListAuditEntries", &[Analyst, Auditor]),
+        ("StreamEvents", &[Service, Auditor]),
+    ],
+};

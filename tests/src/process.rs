@@ -1,0 +1,122 @@
+//! Services as real processes: the binaries cargo built next to the tests.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+/// The path of a workspace binary (`applications`, …) built beside the test.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target profile directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the service binaries first (cargo build --workspace --bins, which cargo nextest run --workspace does)",
+        path.display()
+    );
+    path
+}
+
+/// Runs `name subcommand` with exactly `env` (plus PATH) and waits for it.
+pub fn run(name: &str, subcommand: &str, env: &HashMap<String, String>) -> std::process::Output {
+    Command::new(binary(name))
+        .arg(subcommand)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .expect("run service binary")
+}
+
+/// A running service process.
+pub struct ServiceProcess {
+    child: Child,
+    /// The gRPC address the process reported.
+    pub grpc_addr: SocketAddr,
+    /// Lines the process logged after start.
+    pub logs: mpsc::Receiver<String>,
+}
+
+impl ServiceProcess {
+    /// Starts `name serve` with `env` and waits until it logs its address.
+    #[allow(clippy::zombie_processes)] // `Drop` kills and waits; a failed start panics the test anyway
+    pub fn spawn(name: &str, env: &HashMap<String, String>) -> ServiceProcess {
+        let mut child = Command::new(binary(name))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn service");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx
+                .recv_timeout(remaining)
+                .unwrap_or_else(|_| panic!("{name} did not report serving in time"));
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if json["message"] == "serving"
+                && let Some(addr) = json["grpc_addr"].as_str()
+            {
+                return ServiceProcess {
+                    child,
+                    grpc_addr: addr.parse().unwrap(),
+                    logs: rx,
+                };
+            }
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.id() as libc::pid_t;
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) with a pid this process spawned and still owns.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+
+    /// Waits for exit, at most `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,418 @@
+//! The platform, as every service uses it: health that follows the database,
+//! reflection, authentication and roles, schema isolation, metrics.
+//! Real PostgreSQL, real servers on free loopback ports, real tonic clients.
+
+use std::time::Duration;
+
+use e2e::{
+    Db, NOT_SERVING, SERVING, authorized, channel, eventually, health, minter, services, token,
+};
+use socialloans_contracts::{
+    applications::{
+        GetApplicationRequest, ListApplicationsRequest, TagLoanRequest,
+        applications_service_client::ApplicationsServiceClient,
+    },
+    committee::{ListMembersRequest, committee_service_client::CommitteeServiceClient},
+};
+use socialloans_platform::Role;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+use tonic_types::StatusExt;
+
+#[tokio::test]
+async fn each_service_reports_serving_and_lists_itself_through_reflection() {
+    let db = Db::start();
+    db.prepare().await;
+    for service in services() {
+        let running = db.serve(service, &[]).await;
+        let ch = channel(running.grpc_addr).await;
+        let serving = eventually(Duration::from_secs(10), || {
+            let ch = ch.clone();
+            async move { health(ch, service.spec.grpc_service).await == Ok(SERVING) }
+        })
+        .await;
+        assert!(serving, "{} never reported SERVING", service.spec.name);
+
+        let mut reflection = ServerReflectionClient::new(ch.clone());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            responses.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("expected a list of services");
+        };
+        let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&service.spec.grpc_service), "{names:?}");
+        assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+        running.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn health_follows_the_database_down_and_back_up_without_a_restart() {
+    let db = Db::start();
+    db.prepare().await;
+    let running = db.serve(e2e::services()[0], &[]).await;
+    let ch = channel(running.grpc_addr).await;
+    let status_becomes = |want: i32| {
+        let ch = ch.clone();
+        eventually(Duration::from_secs(15), move || {
+            let ch = ch.clone();
+            async move { health(ch, "").await == Ok(want) }
+        })
+    };
+    assert!(status_becomes(SERVING).await, "not SERVING at start");
+
+    db.cluster.stop().unwrap();
+    assert!(
+        status_becomes(NOT_SERVING).await,
+        "still SERVING with the database stopped"
+    );
+    assert_eq!(
+        health(ch.clone(), "liveness").await,
+        Ok(SERVING),
+        "liveness must not follow the database"
+    );
+
+    db.cluster.start().unwrap();
+    assert!(
+        status_becomes(SERVING).await,
+        "did not recover after the database came back"
+    );
+    let mut client = ApplicationsServiceClient::new(ch.clone());
+    let listed = client
+        .list_applications(authorized(
+            ListApplicationsRequest::default(),
+            &token(&[Role::Analyst], None),
+        ))
+        .await;
+    assert!(listed.is_ok(), "a call after recovery failed: {listed:?}");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_without_a_valid_token_are_unauthenticated_and_wrong_roles_denied() {
+    let db = Db::start();
+    db.prepare().await;
+    let apps = db.serve(services()[0], &[]).await;
+    let committee = db.serve(services()[1], &[]).await;
+    let mut client = ApplicationsServiceClient::new(channel(apps.grpc_addr).await);
+
+    let no_token = client
+        .list_applications(ListApplicationsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(no_token.code(), Code::Unauthenticated);
+    assert_eq!(
+        no_token.get_error_details().error_info().unwrap().reason,
+        "TOKEN_MISSING"
+    );
+
+    let expired = minter().expired("x", &[Role::Analyst], Duration::from_secs(3600));
+    let err = client
+        .list_applications(authorized(ListApplicationsRequest::default(), &expired))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (
+            err.code(),
+            err.get_error_details()
+                .error_info()
+                .unwrap()
+                .reason
+                .as_str()
+        ),
+        (Code::Unauthenticated, "TOKEN_EXPIRED")
+    );
+
+    let forged = socialloans_platform::auth::DevTokenMinter::new(
+        "a-different-secret-of-enough-length!!",
+        e2e::ISSUER,
+        e2e::AUDIENCE,
+    )
+    .mint("x", &[Role::Analyst], None, Duration::from_secs(60));
+    let err = client
+        .list_applications(authorized(ListApplicationsRequest::default(), &forged))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (
+            err.code(),
+            err.get_error_details()
+                .error_info()
+                .unwrap()
+                .reason
+                .as_str()
+        ),
+        (Code::Unauthenticated, "TOKEN_INVALID")
+    );
+
+    let borrower = token(&[Role::Borrower], Some("556000-0000"));
+    let denied = client
+        .tag_loan(authorized(TagLoanRequest::default(), &borrower))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert_eq!(
+        denied.get_error_details().error_info().unwrap().reason,
+        "ROLE_NOT_ALLOWED"
+    );
+
+    let analyst = token(&[Role::Analyst], None);
+    assert!(
+        client
+            .list_applications(authorized(ListApplicationsRequest::default(), &analyst))
+            .await
+            .is_ok()
+    );
+
+    // Borrowers never see the committee's work; staff pass the guard.
+    let mut committee_client = CommitteeServiceClient::new(channel(committee.grpc_addr).await);
+    let denied = committee_client
+        .list_members(authorized(ListMembersRequest::default(), &borrower))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let passed = committee_client
+        .list_members(authorized(ListMembersRequest::default(), &analyst))
+        .await;
+    assert_ne!(
+        passed.map_err(|s| s.code()).err(),
+        Some(Code::PermissionDenied)
+    );
+    apps.stop().await.unwrap();
+    committee.stop().await.unwrap();
+}
+
+async fn insert_applications(db: &Db, rows: &[(&str, &str)]) {
+    let pool = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    for (i, (org, state)) in rows.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO applications.application (id, organization_number, state, create_time)
+             VALUES (gen_random_uuid(), $1, $2, now() + make_interval(secs => $3))",
+        )
+        .bind(org)
+        .bind(state)
+        .bind(i as f64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_borrower_sees_only_its_own_organisation_and_pages_walk_the_whole_list() {
+    let db = Db::start();
+    db.prepare().await;
+    let own = "212000-0142";
+    let other = "556677-8899";
+    insert_applications(
+        &db,
+        &[
+            (own, "DRAFT"),
+            (other, "DRAFT"),
+            (own, "SUBMITTED"),
+            (own, "DRAFT"),
+            (other, "SUBMITTED"),
+        ],
+    )
+    .await;
+    let running = db.serve(services()[0], &[]).await;
+    let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
+
+    let borrower = token(&[Role::Borrower], Some(own));
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..10 {
+        let request = ListApplicationsRequest {
+            page_size: 2,
+            page_token: page_token.clone(),
+            ..Default::default()
+        };
+        let page = client
+            .list_applications(authorized(request, &borrower))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.applications.len() <= 2);
+        seen.extend(page.applications);
+        page_token = page.next_page_token;
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "the borrower's three applications, each once"
+    );
+    assert!(
+        seen.iter()
+            .all(|a| a.borrower.as_ref().unwrap().organization_number == own)
+    );
+
+    let analyst = token(&[Role::Analyst], None);
+    let all = client
+        .list_applications(authorized(ListApplicationsRequest::default(), &analyst))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.applications.len(), 5);
+    let foreign = all
+        .applications
+        .iter()
+        .find(|a| a.borrower.as_ref().unwrap().organization_number == other)
+        .unwrap();
+    let hidden = client
+        .get_application(authorized(
+            GetApplicationRequest {
+                name: foreign.name.clone(),
+            },
+            &borrower,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        hidden.code(),
+        Code::NotFound,
+        "another organisation's application must look absent"
+    );
+
+    let bad = client
+        .list_applications(authorized(
+            ListApplicationsRequest {
+                page_size: -1,
+                page_token: "garbage!".into(),
+                ..Default::default()
+            },
+            &analyst,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let fields: Vec<_> = bad
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(fields, ["page_size", "page_token"]);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_service_role_cannot_read_or_write_another_services_schema() {
+    let db = Db::start();
+    db.prepare().await;
+    let apps = sqlx::PgPool::connect(&db.service_url("applications"))
+        .await
+        .unwrap();
+    let own: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application")
+        .fetch_one(&apps)
+        .await
+        .unwrap();
+    assert_eq!(own, 0);
+    let attempts = [
+        "SELECT count(*) FROM committee.member",
+        "SELECT count(*) FROM monitoring.indicator_definition",
+        "INSERT INTO monitoring.indicator_definition (code, display_name, unit, direction, level, category)
+         VALUES ('x_x', 'x', 'x', 'HIGHER_IS_BETTER', 'OUTPUT', 'HOUSING_AND_RESIDENTIAL_ENVIRONMENTS')",
+        "CREATE TABLE committee.intruder (id int)",
+    ];
+    for sql in attempts {
+        let err = sqlx::query(sql).execute(&apps).await.expect_err(sql);
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.into_owned());
+        assert_eq!(
+            code.as_deref(),
+            Some("42501"),
+            "{sql}: expected insufficient_privilege, got {err}"
+        );
+    }
+    let monitoring = sqlx::PgPool::connect(&db.service_url("monitoring"))
+        .await
+        .unwrap();
+    let err = sqlx::query("SELECT count(*) FROM applications.application")
+        .execute(&monitoring)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501")
+    );
+    let catalogue: i64 = sqlx::query_scalar("SELECT count(*) FROM monitoring.indicator_definition")
+        .fetch_one(&monitoring)
+        .await
+        .unwrap();
+    assert!(
+        catalogue >= 10,
+        "the starting indicator catalogue is in place"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_calls_by_method_and_code() {
+    let db = Db::start();
+    db.prepare().await;
+    let running = db.serve(services()[0], &[]).await;
+    let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
+    let analyst = token(&[Role::Analyst], None);
+    for _ in 0..3 {
+        client
+            .list_applications(authorized(ListApplicationsRequest::default(), &analyst))
+            .await
+            .unwrap();
+    }
+    let _ = client
+        .list_applications(ListApplicationsRequest::default())
+        .await;
+
+    let body = http_get(running.metrics_addr, "/metrics").await;
+    let method = "socialloans.applications.v1.ApplicationsService/ListApplications";
+    assert!(
+        body.contains(&format!(
+            r#"socialloans_grpc_server_calls_total{{method="{method}",code="OK"}} 3"#
+        )),
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        r#"socialloans_grpc_server_calls_total{{method="{method}",code="UNAUTHENTICATED"}} 1"#
+    )));
+    assert!(
+        body.contains(r#"socialloans_db_pool_connections{state="max"} 10"#),
+        "{body}"
+    );
+    running.stop().await.unwrap();
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+        "{response}"
+    );
+    response
+}

@@ -207,3 +207,56 @@ where
 /// Serving status codes of `grpc.health.v1`.
 pub const SERVING: i32 = 1;
 pub const NOT_SERVING: i32 = 2;
+
+/// An exclusive lock on a table, held by an admin transaction: calls that
+/// touch the table wait inside the service until it is released.
+pub struct TableLock {
+    admin: sqlx::PgPool,
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl Db {
+    /// Locks `table` (schema-qualified, one of the services' own tables).
+    pub async fn lock_table(&self, table: &'static str) -> TableLock {
+        let admin = sqlx::PgPool::connect(&self.admin_url())
+            .await
+            .expect("admin connection");
+        let mut tx = admin.begin().await.expect("begin");
+        let sql = match table {
+            "applications.application" => {
+                "LOCK TABLE applications.application IN ACCESS EXCLUSIVE MODE"
+            }
+            other => panic!("no lock statement for {other}"),
+        };
+        sqlx::query(sql).execute(&mut *tx).await.expect("lock");
+        TableLock { admin, tx }
+    }
+}
+
+impl TableLock {
+    /// Waits until `n` statements of `application` wait on a lock.
+    pub async fn wait_for_waiters(&self, application: &str, n: i64) -> bool {
+        eventually(Duration::from_secs(10), || {
+            self.wait_for_waiters_now(application, n)
+        })
+        .await
+    }
+
+    /// Whether `n` statements of `application` wait on a lock now.
+    pub async fn wait_for_waiters_now(&self, application: &str, n: i64) -> bool {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(application)
+        .fetch_one(&self.admin)
+        .await
+        .expect("pg_stat_activity")
+            >= n
+    }
+
+    /// Releases the lock.
+    pub async fn release(self) {
+        self.tx.rollback().await.expect("rollback");
+        self.admin.close().await;
+    }
+}

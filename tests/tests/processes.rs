@@ -205,13 +205,7 @@ async fn sigterm_during_an_in_flight_call_lets_the_call_complete_then_exits_zero
     let ch = channel(process.grpc_addr).await;
 
     // Hold the table so that the call below waits inside the service.
-    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
-    let mut lock = admin.begin().await.unwrap();
-    sqlx::query("LOCK TABLE applications.application IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
-
+    let lock = db.lock_table("applications.application").await;
     let mut client = ApplicationsServiceClient::new(ch.clone());
     let analyst = token(&[Role::Analyst], None);
     let call = tokio::spawn(async move {
@@ -219,20 +213,10 @@ async fn sigterm_during_an_in_flight_call_lets_the_call_complete_then_exits_zero
             .list_applications(authorized(ListApplicationsRequest::default(), &analyst))
             .await
     });
-    let waiting = eventually(Duration::from_secs(10), || {
-        let admin = admin.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'applications' AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&admin)
-            .await
-            .unwrap()
-                > 0
-        }
-    })
-    .await;
-    assert!(waiting, "the call never reached the database");
+    assert!(
+        lock.wait_for_waiters("applications", 1).await,
+        "the call never reached the database"
+    );
 
     process.terminate();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -245,7 +229,7 @@ async fn sigterm_during_an_in_flight_call_lets_the_call_complete_then_exits_zero
         "the process exited with a call in flight"
     );
 
-    lock.rollback().await.unwrap();
+    lock.release().await;
     let response = tokio::time::timeout(Duration::from_secs(10), call)
         .await
         .expect("call finished")

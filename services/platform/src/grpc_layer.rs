@@ -31,6 +31,9 @@ pub struct CallGuard {
     pub(crate) metrics: Metrics,
     /// With optional mTLS, system roles must still prove themselves with a certificate.
     pub(crate) system_roles_need_certificate: bool,
+    /// Bounds the handlers running at once; calls beyond it wait their turn.
+    /// Health and reflection bypass it, so probes answer even under overload.
+    pub(crate) limiter: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> tower::Layer<S> for CallGuard {
@@ -157,10 +160,16 @@ where
             async move {
                 guard.metrics.in_flight().inc();
                 let response = match guard.authorise(&request) {
-                    Ok(caller) => {
-                        if let Some(caller) = caller {
-                            request.extensions_mut().insert(caller);
-                        }
+                    Ok(None) => inner.call(request).await,
+                    Ok(Some(caller)) => {
+                        request.extensions_mut().insert(caller);
+                        // Held until the handler has answered (for a stream: until it starts).
+                        let _permit = guard
+                            .limiter
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .expect("the limiter is never closed");
                         inner.call(request).await
                     }
                     Err(status) => Ok(status.into_http()),

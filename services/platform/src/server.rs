@@ -166,12 +166,10 @@ pub async fn start(
             .tls
             .as_ref()
             .is_some_and(|t| t.client_ca_file.is_some() && t.client_auth_optional),
+        limiter: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
     };
     let router = builder
         .layer(guard)
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            config.max_concurrent_requests,
-        ))
         .add_routes(routes(&context))
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -60,3 +60,44 @@ impl tonic::service::Interceptor for PropagateTraceContext {
         Ok(request)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn an_incoming_trace_continues_in_the_outgoing_metadata_with_a_new_span() {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut incoming = http::HeaderMap::new();
+            incoming.insert(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                    .parse()
+                    .unwrap(),
+            );
+            let span = tracing::info_span!("call");
+            span.set_parent(extract(&incoming)).unwrap();
+
+            let mut outgoing = http::HeaderMap::new();
+            inject(&span, &mut outgoing);
+            let traceparent = outgoing.get("traceparent").unwrap().to_str().unwrap();
+            assert!(
+                traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{traceparent}"
+            );
+            assert!(
+                !traceparent.contains("00f067aa0ba902b7"),
+                "the outgoing call needs this span's own id"
+            );
+        });
+    }
+}

@@ -15,6 +15,7 @@ use std::{path::PathBuf, process::ExitCode};
 fn usage() -> &'static str {
     "usage: socialloans [up|token ROLE [ORG]|reset]\n\n  \
      up          start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services\n  \
+     service NAME [serve|migrate|bootstrap]\n              run one service (what its own binary does)\n  \
      token ROLE  print a development token for ROLE (borrowers also need ORG, e.g. 556000-0000)\n  \
      reset       delete .local/ (the private PostgreSQL's data and the development secret)\n\n\
      Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), SOCIALLOANS_HOME (default .local)"
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         ["token", role] => tokens::print(&home(), role, None),
         ["token", role, org] => tokens::print(&home(), role, Some(org)),
         ["reset"] => reset(&home()),
+        ["service", name, rest @ ..] => return run_service(name, rest),
         ["-h" | "--help" | "help"] => {
             println!("{}", usage());
             Ok(())
@@ -46,6 +48,25 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("socialloans: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `socialloans service NAME [serve|migrate|bootstrap]`: one service, exactly
+/// as its own binary would run it (`up` starts each this way).
+fn run_service(name: &str, args: &[&str]) -> ExitCode {
+    let args = args.iter().map(|a| (*a).to_owned()).collect();
+    match name {
+        "applications" => {
+            socialloans_platform::cli::run(&applications::SPEC, applications::routes, args)
+        }
+        "committee" => socialloans_platform::cli::run(&committee::SPEC, committee::routes, args),
+        "monitoring" => socialloans_platform::cli::run(&monitoring::SPEC, monitoring::routes, args),
+        other => {
+            eprintln!(
+                "socialloans: unknown service {other:?}; services: applications, committee, monitoring"
+            );
+            ExitCode::from(2)
         }
     }
 }

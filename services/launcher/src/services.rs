@@ -40,54 +40,10 @@ const SERVICES: [Service; 3] = [
 /// The database the services share, each in its own schema.
 const DATABASE: &str = "socialloans";
 
-/// The directory holding the service binaries: beside this one.
-fn bin_dir() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    exe.parent()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| "executable has no directory".to_owned())
-}
-
-/// Under `cargo run`, builds the service binaries in the same profile so
-/// that one command is enough on a fresh clone.
-fn build_services(bin_dir: &Path) -> Result<(), String> {
-    let Some(cargo) = std::env::var_os("CARGO") else {
-        return Ok(());
-    };
-    let mut command = Command::new(cargo);
-    command.args([
-        "build",
-        "--bins",
-        "-p",
-        "applications",
-        "-p",
-        "committee",
-        "-p",
-        "monitoring",
-    ]);
-    if bin_dir.ends_with("release") {
-        command.arg("--release");
-    }
-    println!("building the service binaries (cargo build --bins) ...");
-    let status = command.status().map_err(|e| format!("cargo build: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("building the services failed".into())
-    }
-}
-
-/// The service binary `name`, or a clear error naming how to build it.
-fn binary(bin_dir: &Path, name: &str) -> Result<PathBuf, String> {
-    let path = bin_dir.join(name);
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} not found: run `cargo build --workspace --bins` first",
-            path.display()
-        ))
-    }
+/// This executable: it runs each service as `socialloans service NAME ...`,
+/// one process per service, so a single `cargo run` builds everything.
+fn this_executable() -> Result<PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))
 }
 
 fn service_password(name: &str) -> String {
@@ -109,9 +65,14 @@ fn with_credentials(
     Ok(format!("{scheme}://{user}:{password}@{host}/{database}"))
 }
 
-fn run_step(binary: &Path, subcommand: &str, env: &[(String, String)]) -> Result<(), String> {
+fn run_step(
+    binary: &Path,
+    service: &str,
+    subcommand: &str,
+    env: &[(String, String)],
+) -> Result<(), String> {
     let output = Command::new(binary)
-        .arg(subcommand)
+        .args(["service", service, subcommand])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("LOG_FORMAT", "text")
         .output()
@@ -120,8 +81,7 @@ fn run_step(binary: &Path, subcommand: &str, env: &[(String, String)]) -> Result
         Ok(())
     } else {
         Err(format!(
-            "{} {subcommand} failed:\n{}{}",
-            binary.display(),
+            "{service} {subcommand} failed:\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         ))
@@ -170,6 +130,37 @@ impl Drop for Children {
     }
 }
 
+/// Asks the kernel to SIGTERM the child when this process dies, however it
+/// dies, so that no service outlives the launcher.
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    // SAFETY: prctl(2) is async-signal-safe and touches only the child's own state.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Refuses to start when a port is taken, naming the port.
+fn ensure_ports_free() -> Result<(), String> {
+    for service in &SERVICES {
+        for port in [service.grpc_port, service.metrics_port] {
+            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                format!(
+                    "port {port} ({}) is not free: {e}; is another `socialloans up` running?",
+                    service.name
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies a child's output to ours, each line prefixed with the service name.
 fn forward(name: &'static str, stream: impl std::io::Read + Send + 'static) {
     std::thread::spawn(move || {
@@ -181,12 +172,8 @@ fn forward(name: &'static str, stream: impl std::io::Read + Send + 'static) {
 
 /// `socialloans up`.
 pub fn up(home: &Path) -> Result<(), String> {
-    let bin_dir = bin_dir()?;
-    build_services(&bin_dir)?;
-    let binaries = SERVICES
-        .iter()
-        .map(|s| binary(&bin_dir, s.name))
-        .collect::<Result<Vec<_>, _>>()?;
+    let binary = this_executable()?;
+    ensure_ports_free()?;
     let secret = tokens::secret(home)?;
 
     let (_cluster, admin_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
@@ -210,7 +197,7 @@ pub fn up(home: &Path) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let mut children = Children(Vec::new());
-    for (service, binary) in SERVICES.iter().zip(&binaries) {
+    for service in &SERVICES {
         let env = vec![
             ("DATABASE_ADMIN_URL".to_owned(), admin_url.clone()),
             (
@@ -232,10 +219,12 @@ pub fn up(home: &Path) -> Result<(), String> {
                 format!("127.0.0.1:{}", service.metrics_port),
             ),
         ];
-        run_step(binary, "bootstrap", &env)?;
-        run_step(binary, "migrate", &env)?;
-        let mut child = Command::new(binary)
-            .arg("serve")
+        run_step(&binary, service.name, "bootstrap", &env)?;
+        run_step(&binary, service.name, "migrate", &env)?;
+        let mut command = Command::new(&binary);
+        die_with_parent(&mut command);
+        let mut child = command
+            .args(["service", service.name, "serve"])
             .envs(
                 env.iter()
                     .filter(|(k, _)| k != "DATABASE_ADMIN_URL")
@@ -248,28 +237,46 @@ pub fn up(home: &Path) -> Result<(), String> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("{}: {e}", binary.display()))?;
+            .map_err(|e| format!("{}: {e}", service.name))?;
         forward(service.name, child.stdout.take().expect("piped"));
         forward(service.name, child.stderr.take().expect("piped"));
         children.0.push((service.name, child));
     }
 
-    for service in &SERVICES {
-        runtime.block_on(wait_serving(service))?;
+    for (service, (_, child)) in SERVICES.iter().zip(&mut children.0) {
+        runtime.block_on(wait_serving(service, child))?;
     }
     print_banner(&secret);
     runtime.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(term) => term.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
     });
     println!("\nstopping ...");
     children.stop();
     Ok(())
 }
 
-async fn wait_serving(service: &Service) -> Result<(), String> {
+async fn wait_serving(service: &Service, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let url = format!("http://127.0.0.1:{}", service.grpc_port);
     loop {
+        // Our own child must be the one answering, not a leftover on the port.
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "{} exited ({status}) before it was serving; its log is above",
+                service.name
+            ));
+        }
         if let Ok(channel) = tonic::transport::Channel::from_shared(url.clone())
             .expect("valid url")
             .connect()

@@ -28,7 +28,15 @@ fn usage(name: &str) -> String {
 /// Runs the service binary: parses the subcommand, reads the environment,
 /// and serves until SIGTERM or SIGINT. `routes` registers the gRPC services.
 pub fn main(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(spec, routes, std::env::args().skip(1).collect())
+}
+
+/// [`main`] with the arguments given (after the program name).
+pub fn run(
+    spec: &'static ServiceSpec,
+    routes: fn(&Context) -> Routes,
+    args: Vec<String>,
+) -> ExitCode {
     let command = match args.as_slice() {
         [] => "serve",
         [one] => one.as_str(),

@@ -20,11 +20,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("descriptor_set.bin"), fds.encode_to_vec())?;
 
+    // Type names let an event be packed into `google.protobuf.Any` by its own
+    // fully-qualified name (`prost::Name`).
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         // Methods a service has not built yet answer UNIMPLEMENTED instead of
         // forcing every service to stub the whole sketched API by hand.
         .generate_default_stubs(true)
-        .compile_fds(fds)?;
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

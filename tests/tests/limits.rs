@@ -17,58 +17,30 @@ fn list() -> ListApplicationsRequest {
 #[tokio::test]
 async fn a_message_over_the_limit_is_refused_and_the_service_keeps_serving() {
     let db = Db::start();
-    db.prepare().await;
-    let running = db
-        .serve(services()[0], &[("GRPC_MAX_MESSAGE_BYTES", "65536")])
-        .await;
+    db.prepare(&e2e::specs()).await;
+    let running = db.serve(services()[0], &[("GRPC_MAX_MESSAGE_BYTES", "65536")]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let analyst = token(&[Role::Analyst], None);
 
-    let huge = ListApplicationsRequest {
-        page_token: "x".repeat(100_000),
-        ..Default::default()
-    };
-    let err = client
-        .list_applications(authorized(huge, &analyst))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.code(), Code::ResourceExhausted | Code::OutOfRange),
-        "{err:?}"
-    );
-    assert!(
-        client
-            .list_applications(authorized(list(), &analyst))
-            .await
-            .is_ok()
-    );
+    let huge = ListApplicationsRequest { page_token: "x".repeat(100_000), ..Default::default() };
+    let err = client.list_applications(authorized(huge, &analyst)).await.unwrap_err();
+    assert!(matches!(err.code(), Code::ResourceExhausted | Code::OutOfRange), "{err:?}");
+    assert!(client.list_applications(authorized(list(), &analyst)).await.is_ok());
     running.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_call_past_the_request_timeout_is_cut_off() {
     let db = Db::start();
-    db.prepare().await;
-    let running = db
-        .serve(services()[0], &[("GRPC_REQUEST_TIMEOUT_MS", "300")])
-        .await;
+    db.prepare(&e2e::specs()).await;
+    let running = db.serve(services()[0], &[("GRPC_REQUEST_TIMEOUT_MS", "300")]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let lock = db.lock_table("applications.application").await;
 
     let started = Instant::now();
-    let err = client
-        .list_applications(authorized(list(), &token(&[Role::Analyst], None)))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.code(), Code::Cancelled | Code::DeadlineExceeded),
-        "{err:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    let err = client.list_applications(authorized(list(), &token(&[Role::Analyst], None))).await.unwrap_err();
+    assert!(matches!(err.code(), Code::Cancelled | Code::DeadlineExceeded), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     lock.release().await;
     running.stop().await.unwrap();
 }
@@ -76,10 +48,8 @@ async fn a_call_past_the_request_timeout_is_cut_off() {
 #[tokio::test]
 async fn calls_beyond_the_concurrency_bound_wait_while_health_still_answers() {
     let db = Db::start();
-    db.prepare().await;
-    let running = db
-        .serve(services()[0], &[("GRPC_MAX_CONCURRENT_REQUESTS", "1")])
-        .await;
+    db.prepare(&e2e::specs()).await;
+    let running = db.serve(services()[0], &[("GRPC_MAX_CONCURRENT_REQUESTS", "1")]).await;
     let ch = channel(running.grpc_addr).await;
     let lock = db.lock_table("applications.application").await;
     let analyst = token(&[Role::Analyst], None);
@@ -90,23 +60,13 @@ async fn calls_beyond_the_concurrency_bound_wait_while_health_still_answers() {
         tokio::spawn(async move { client.list_applications(authorized(list(), &analyst)).await })
     };
     let first = spawn_call();
-    assert!(
-        lock.wait_for_waiters("applications", 1).await,
-        "the first call never reached the database"
-    );
+    assert!(lock.wait_for_waiters("applications", 1).await, "the first call never reached the database");
     let second = spawn_call();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Only one handler may run: the second call must not have reached the database.
-    assert!(
-        !lock.wait_for_waiters_now("applications", 2).await,
-        "the bound let a second call through"
-    );
+    assert!(!lock.wait_for_waiters_now("applications", 2).await, "the bound let a second call through");
     assert!(!second.is_finished());
-    assert_eq!(
-        health(ch.clone(), "").await,
-        Ok(SERVING),
-        "health must bypass the bound"
-    );
+    assert_eq!(health(ch.clone(), "").await, Ok(SERVING), "health must bypass the bound");
 
     lock.release().await;
     let first = first.await.unwrap();

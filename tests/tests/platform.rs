@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{
-    Db, NOT_SERVING, SERVING, authorized, channel, eventually, health, minter, services, token,
-};
+use e2e::{Db, NOT_SERVING, SERVING, authorized, channel, eventually, health, minter, services, token};
 use socialloans_contracts::{
     applications::{
         GetApplicationRequest, ListApplicationsRequest, TagLoanRequest,
@@ -26,7 +24,7 @@ use tonic_types::StatusExt;
 #[tokio::test]
 async fn each_service_reports_serving_and_lists_itself_through_reflection() {
     let db = Db::start();
-    db.prepare().await;
+    db.prepare(&e2e::specs()).await;
     for service in services() {
         let running = db.serve(service, &[]).await;
         let ch = channel(running.grpc_addr).await;
@@ -42,11 +40,8 @@ async fn each_service_reports_serving_and_lists_itself_through_reflection() {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
         };
-        let mut responses = reflection
-            .server_reflection_info(tokio_stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut responses =
+            reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
         let Some(MessageResponse::ListServicesResponse(list)) =
             responses.next().await.unwrap().unwrap().message_response
         else {
@@ -62,7 +57,7 @@ async fn each_service_reports_serving_and_lists_itself_through_reflection() {
 #[tokio::test]
 async fn health_follows_the_database_down_and_back_up_without_a_restart() {
     let db = Db::start();
-    db.prepare().await;
+    db.prepare(&e2e::specs()).await;
     let running = db.serve(e2e::services()[0], &[]).await;
     let ch = channel(running.grpc_addr).await;
     let status_becomes = |want: i32| {
@@ -75,28 +70,14 @@ async fn health_follows_the_database_down_and_back_up_without_a_restart() {
     assert!(status_becomes(SERVING).await, "not SERVING at start");
 
     db.cluster.stop().unwrap();
-    assert!(
-        status_becomes(NOT_SERVING).await,
-        "still SERVING with the database stopped"
-    );
-    assert_eq!(
-        health(ch.clone(), "liveness").await,
-        Ok(SERVING),
-        "liveness must not follow the database"
-    );
+    assert!(status_becomes(NOT_SERVING).await, "still SERVING with the database stopped");
+    assert_eq!(health(ch.clone(), "liveness").await, Ok(SERVING), "liveness must not follow the database");
 
     db.cluster.start().unwrap();
-    assert!(
-        status_becomes(SERVING).await,
-        "did not recover after the database came back"
-    );
+    assert!(status_becomes(SERVING).await, "did not recover after the database came back");
     let mut client = ApplicationsServiceClient::new(ch.clone());
-    let listed = client
-        .list_applications(authorized(
-            ListApplicationsRequest::default(),
-            &token(&[Role::Analyst], None),
-        ))
-        .await;
+    let listed =
+        client.list_applications(authorized(ListApplicationsRequest::default(), &token(&[Role::Analyst], None))).await;
     assert!(listed.is_ok(), "a call after recovery failed: {listed:?}");
     running.stop().await.unwrap();
 }
@@ -104,35 +85,19 @@ async fn health_follows_the_database_down_and_back_up_without_a_restart() {
 #[tokio::test]
 async fn calls_without_a_valid_token_are_unauthenticated_and_wrong_roles_denied() {
     let db = Db::start();
-    db.prepare().await;
+    db.prepare(&e2e::specs()).await;
     let apps = db.serve(services()[0], &[]).await;
     let committee = db.serve(services()[1], &[]).await;
     let mut client = ApplicationsServiceClient::new(channel(apps.grpc_addr).await);
 
-    let no_token = client
-        .list_applications(ListApplicationsRequest::default())
-        .await
-        .unwrap_err();
+    let no_token = client.list_applications(ListApplicationsRequest::default()).await.unwrap_err();
     assert_eq!(no_token.code(), Code::Unauthenticated);
-    assert_eq!(
-        no_token.get_error_details().error_info().unwrap().reason,
-        "TOKEN_MISSING"
-    );
+    assert_eq!(no_token.get_error_details().error_info().unwrap().reason, "TOKEN_MISSING");
 
     let expired = minter().expired("x", &[Role::Analyst], Duration::from_secs(3600));
-    let err = client
-        .list_applications(authorized(ListApplicationsRequest::default(), &expired))
-        .await
-        .unwrap_err();
+    let err = client.list_applications(authorized(ListApplicationsRequest::default(), &expired)).await.unwrap_err();
     assert_eq!(
-        (
-            err.code(),
-            err.get_error_details()
-                .error_info()
-                .unwrap()
-                .reason
-                .as_str()
-        ),
+        (err.code(), err.get_error_details().error_info().unwrap().reason.as_str()),
         (Code::Unauthenticated, "TOKEN_EXPIRED")
     );
 
@@ -142,55 +107,26 @@ async fn calls_without_a_valid_token_are_unauthenticated_and_wrong_roles_denied(
         e2e::AUDIENCE,
     )
     .mint("x", &[Role::Analyst], None, Duration::from_secs(60));
-    let err = client
-        .list_applications(authorized(ListApplicationsRequest::default(), &forged))
-        .await
-        .unwrap_err();
+    let err = client.list_applications(authorized(ListApplicationsRequest::default(), &forged)).await.unwrap_err();
     assert_eq!(
-        (
-            err.code(),
-            err.get_error_details()
-                .error_info()
-                .unwrap()
-                .reason
-                .as_str()
-        ),
+        (err.code(), err.get_error_details().error_info().unwrap().reason.as_str()),
         (Code::Unauthenticated, "TOKEN_INVALID")
     );
 
     let borrower = token(&[Role::Borrower], Some("556000-0000"));
-    let denied = client
-        .tag_loan(authorized(TagLoanRequest::default(), &borrower))
-        .await
-        .unwrap_err();
+    let denied = client.tag_loan(authorized(TagLoanRequest::default(), &borrower)).await.unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    assert_eq!(
-        denied.get_error_details().error_info().unwrap().reason,
-        "ROLE_NOT_ALLOWED"
-    );
+    assert_eq!(denied.get_error_details().error_info().unwrap().reason, "ROLE_NOT_ALLOWED");
 
     let analyst = token(&[Role::Analyst], None);
-    assert!(
-        client
-            .list_applications(authorized(ListApplicationsRequest::default(), &analyst))
-            .await
-            .is_ok()
-    );
+    assert!(client.list_applications(authorized(ListApplicationsRequest::default(), &analyst)).await.is_ok());
 
     // Borrowers never see the committee's work; staff pass the guard.
     let mut committee_client = CommitteeServiceClient::new(channel(committee.grpc_addr).await);
-    let denied = committee_client
-        .list_members(authorized(ListMembersRequest::default(), &borrower))
-        .await
-        .unwrap_err();
+    let denied = committee_client.list_members(authorized(ListMembersRequest::default(), &borrower)).await.unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let passed = committee_client
-        .list_members(authorized(ListMembersRequest::default(), &analyst))
-        .await;
-    assert_ne!(
-        passed.map_err(|s| s.code()).err(),
-        Some(Code::PermissionDenied)
-    );
+    let passed = committee_client.list_members(authorized(ListMembersRequest::default(), &analyst)).await;
+    assert_ne!(passed.map_err(|s| s.code()).err(), Some(Code::PermissionDenied));
     apps.stop().await.unwrap();
     committee.stop().await.unwrap();
 }
@@ -215,18 +151,12 @@ async fn insert_applications(db: &Db, rows: &[(&str, &str)]) {
 #[tokio::test]
 async fn a_borrower_sees_only_its_own_organisation_and_pages_walk_the_whole_list() {
     let db = Db::start();
-    db.prepare().await;
+    db.prepare(&e2e::specs()).await;
     let own = "212000-0142";
     let other = "556677-8899";
     insert_applications(
         &db,
-        &[
-            (own, "DRAFT"),
-            (other, "DRAFT"),
-            (own, "SUBMITTED"),
-            (own, "DRAFT"),
-            (other, "SUBMITTED"),
-        ],
+        &[(own, "DRAFT"), (other, "DRAFT"), (own, "SUBMITTED"), (own, "DRAFT"), (other, "SUBMITTED")],
     )
     .await;
     let running = db.serve(services()[0], &[]).await;
@@ -236,16 +166,8 @@ async fn a_borrower_sees_only_its_own_organisation_and_pages_walk_the_whole_list
     let mut seen = Vec::new();
     let mut page_token = String::new();
     for _ in 0..10 {
-        let request = ListApplicationsRequest {
-            page_size: 2,
-            page_token: page_token.clone(),
-            ..Default::default()
-        };
-        let page = client
-            .list_applications(authorized(request, &borrower))
-            .await
-            .unwrap()
-            .into_inner();
+        let request = ListApplicationsRequest { page_size: 2, page_token: page_token.clone(), ..Default::default() };
+        let page = client.list_applications(authorized(request, &borrower)).await.unwrap().into_inner();
         assert!(page.applications.len() <= 2);
         seen.extend(page.applications);
         page_token = page.next_page_token;
@@ -253,63 +175,30 @@ async fn a_borrower_sees_only_its_own_organisation_and_pages_walk_the_whole_list
             break;
         }
     }
-    assert_eq!(
-        seen.len(),
-        3,
-        "the borrower's three applications, each once"
-    );
-    assert!(
-        seen.iter()
-            .all(|a| a.borrower.as_ref().unwrap().organization_number == own)
-    );
+    assert_eq!(seen.len(), 3, "the borrower's three applications, each once");
+    assert!(seen.iter().all(|a| a.borrower.as_ref().unwrap().organization_number == own));
 
     let analyst = token(&[Role::Analyst], None);
-    let all = client
-        .list_applications(authorized(ListApplicationsRequest::default(), &analyst))
-        .await
-        .unwrap()
-        .into_inner();
+    let all =
+        client.list_applications(authorized(ListApplicationsRequest::default(), &analyst)).await.unwrap().into_inner();
     assert_eq!(all.applications.len(), 5);
-    let foreign = all
-        .applications
-        .iter()
-        .find(|a| a.borrower.as_ref().unwrap().organization_number == other)
-        .unwrap();
+    let foreign = all.applications.iter().find(|a| a.borrower.as_ref().unwrap().organization_number == other).unwrap();
     let hidden = client
-        .get_application(authorized(
-            GetApplicationRequest {
-                name: foreign.name.clone(),
-            },
-            &borrower,
-        ))
+        .get_application(authorized(GetApplicationRequest { name: foreign.name.clone() }, &borrower))
         .await
         .unwrap_err();
-    assert_eq!(
-        hidden.code(),
-        Code::NotFound,
-        "another organisation's application must look absent"
-    );
+    assert_eq!(hidden.code(), Code::NotFound, "another organisation's application must look absent");
 
     let bad = client
         .list_applications(authorized(
-            ListApplicationsRequest {
-                page_size: -1,
-                page_token: "garbage!".into(),
-                ..Default::default()
-            },
+            ListApplicationsRequest { page_size: -1, page_token: "garbage!".into(), ..Default::default() },
             &analyst,
         ))
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
-    let fields: Vec<_> = bad
-        .get_error_details()
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
+    let fields: Vec<_> =
+        bad.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
     assert_eq!(fields, ["page_size", "page_token"]);
     running.stop().await.unwrap();
 }
@@ -317,14 +206,9 @@ async fn a_borrower_sees_only_its_own_organisation_and_pages_walk_the_whole_list
 #[tokio::test]
 async fn a_service_role_cannot_read_or_write_another_services_schema() {
     let db = Db::start();
-    db.prepare().await;
-    let apps = sqlx::PgPool::connect(&db.service_url("applications"))
-        .await
-        .unwrap();
-    let own: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application")
-        .fetch_one(&apps)
-        .await
-        .unwrap();
+    db.prepare(&e2e::specs()).await;
+    let apps = sqlx::PgPool::connect(&db.service_url("applications")).await.unwrap();
+    let own: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application").fetch_one(&apps).await.unwrap();
     assert_eq!(own, 0);
     let attempts = [
         "SELECT count(*) FROM committee.member",
@@ -335,84 +219,50 @@ async fn a_service_role_cannot_read_or_write_another_services_schema() {
     ];
     for sql in attempts {
         let err = sqlx::query(sql).execute(&apps).await.expect_err(sql);
-        let code = err
-            .as_database_error()
-            .and_then(|e| e.code())
-            .map(|c| c.into_owned());
-        assert_eq!(
-            code.as_deref(),
-            Some("42501"),
-            "{sql}: expected insufficient_privilege, got {err}"
-        );
+        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: expected insufficient_privilege, got {err}");
     }
-    let monitoring = sqlx::PgPool::connect(&db.service_url("monitoring"))
-        .await
-        .unwrap();
-    let err = sqlx::query("SELECT count(*) FROM applications.application")
-        .execute(&monitoring)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.as_database_error().and_then(|e| e.code()).as_deref(),
-        Some("42501")
-    );
+    let monitoring = sqlx::PgPool::connect(&db.service_url("monitoring")).await.unwrap();
+    let err = sqlx::query("SELECT count(*) FROM applications.application").execute(&monitoring).await.unwrap_err();
+    assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("42501"));
     let catalogue: i64 = sqlx::query_scalar("SELECT count(*) FROM monitoring.indicator_definition")
         .fetch_one(&monitoring)
         .await
         .unwrap();
-    assert!(
-        catalogue >= 10,
-        "the starting indicator catalogue is in place"
-    );
+    assert!(catalogue >= 10, "the starting indicator catalogue is in place");
 }
 
 #[tokio::test]
 async fn metrics_count_calls_by_method_and_code() {
     let db = Db::start();
-    db.prepare().await;
+    db.prepare(&e2e::specs()).await;
     let running = db.serve(services()[0], &[]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let analyst = token(&[Role::Analyst], None);
     for _ in 0..3 {
-        client
-            .list_applications(authorized(ListApplicationsRequest::default(), &analyst))
-            .await
-            .unwrap();
+        client.list_applications(authorized(ListApplicationsRequest::default(), &analyst)).await.unwrap();
     }
-    let _ = client
-        .list_applications(ListApplicationsRequest::default())
-        .await;
+    let _ = client.list_applications(ListApplicationsRequest::default()).await;
 
     let body = http_get(running.metrics_addr, "/metrics").await;
     let method = "socialloans.applications.v1.ApplicationsService/ListApplications";
     assert!(
-        body.contains(&format!(
-            r#"socialloans_grpc_server_calls_total{{method="{method}",code="OK"}} 3"#
-        )),
+        body.contains(&format!(r#"socialloans_grpc_server_calls_total{{method="{method}",code="OK"}} 3"#)),
         "{body}"
     );
-    assert!(body.contains(&format!(
-        r#"socialloans_grpc_server_calls_total{{method="{method}",code="UNAUTHENTICATED"}} 1"#
-    )));
     assert!(
-        body.contains(r#"socialloans_db_pool_connections{state="max"} 10"#),
-        "{body}"
+        body.contains(&format!(r#"socialloans_grpc_server_calls_total{{method="{method}",code="UNAUTHENTICATED"}} 1"#))
     );
+    assert!(body.contains(r#"socialloans_db_pool_connections{state="max"} 10"#), "{body}");
     running.stop().await.unwrap();
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    assert!(
-        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
-        "{response}"
-    );
+    assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }

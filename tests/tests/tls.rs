@@ -22,15 +22,9 @@ impl Pki {
 
     fn server_files(&self) -> (String, String, String) {
         let (cert, key) = self.server_ca.leaf(&["localhost"]);
-        let cert = certs::write(&self.dir, "server.pem", &cert)
-            .display()
-            .to_string();
-        let key = certs::write(&self.dir, "server.key", &key)
-            .display()
-            .to_string();
-        let ca = certs::write(&self.dir, "client-ca.pem", &self.client_ca.pem())
-            .display()
-            .to_string();
+        let cert = certs::write(&self.dir, "server.pem", &cert).display().to_string();
+        let key = certs::write(&self.dir, "server.key", &key).display().to_string();
+        let ca = certs::write(&self.dir, "client-ca.pem", &self.client_ca.pem()).display().to_string();
         (cert, key, ca)
     }
 }
@@ -67,66 +61,37 @@ async fn plaintext_health(addr: std::net::SocketAddr) -> Result<i32, String> {
 #[tokio::test]
 async fn with_tls_on_a_tls_client_succeeds_and_a_plaintext_one_fails() {
     let db = Db::start();
-    db.prepare().await;
+    db.prepare(&e2e::specs()).await;
     let pki = Pki::new();
     let (cert, key, _) = pki.server_files();
-    let running = db
-        .serve(
-            services()[0],
-            &[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)],
-        )
-        .await;
-    let trust = || {
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(pki.server_ca.pem()))
-            .domain_name("localhost")
-    };
+    let running = db.serve(services()[0], &[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)]).await;
+    let trust =
+        || ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pki.server_ca.pem())).domain_name("localhost");
 
-    let ok = eventually(Duration::from_secs(10), || async {
-        tls_health(running.grpc_addr, trust()).await == Ok(SERVING)
-    })
-    .await;
-    assert!(
-        ok,
-        "TLS client could not reach SERVING: {:?}",
-        tls_health(running.grpc_addr, trust()).await
-    );
-    assert!(
-        plaintext_health(running.grpc_addr).await.is_err(),
-        "plaintext must not be served when TLS is on"
-    );
+    let ok =
+        eventually(Duration::from_secs(10), || async { tls_health(running.grpc_addr, trust()).await == Ok(SERVING) })
+            .await;
+    assert!(ok, "TLS client could not reach SERVING: {:?}", tls_health(running.grpc_addr, trust()).await);
+    assert!(plaintext_health(running.grpc_addr).await.is_err(), "plaintext must not be served when TLS is on");
 
     let untrusted = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(certs::Ca::new("stranger").pem()))
         .domain_name("localhost");
-    assert!(
-        tls_health(running.grpc_addr, untrusted).await.is_err(),
-        "a client must not trust a server outside its CA"
-    );
+    assert!(tls_health(running.grpc_addr, untrusted).await.is_err(), "a client must not trust a server outside its CA");
     running.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn with_mtls_on_only_clients_with_a_certificate_from_the_configured_ca_get_in() {
     let db = Db::start();
-    db.prepare().await;
+    db.prepare(&e2e::specs()).await;
     let pki = Pki::new();
     let (cert, key, client_ca) = pki.server_files();
     let running = db
-        .serve(
-            services()[0],
-            &[
-                ("TLS_CERT_FILE", &cert),
-                ("TLS_KEY_FILE", &key),
-                ("TLS_CLIENT_CA_FILE", &client_ca),
-            ],
-        )
+        .serve(services()[0], &[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key), ("TLS_CLIENT_CA_FILE", &client_ca)])
         .await;
-    let trust = || {
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(pki.server_ca.pem()))
-            .domain_name("localhost")
-    };
+    let trust =
+        || ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pki.server_ca.pem())).domain_name("localhost");
 
     let (good_cert, good_key) = pki.client_ca.leaf(&["core-banking"]);
     let with_good = trust().identity(Identity::from_pem(good_cert, good_key));
@@ -135,20 +100,11 @@ async fn with_mtls_on_only_clients_with_a_certificate_from_the_configured_ca_get
         async { tls_health(running.grpc_addr, tls).await == Ok(SERVING) }
     })
     .await;
-    assert!(
-        ok,
-        "a client with a certificate from the configured CA was refused"
-    );
+    assert!(ok, "a client with a certificate from the configured CA was refused");
 
-    assert!(
-        tls_health(running.grpc_addr, trust()).await.is_err(),
-        "a client without a certificate got in"
-    );
+    assert!(tls_health(running.grpc_addr, trust()).await.is_err(), "a client without a certificate got in");
     let (rogue_cert, rogue_key) = certs::Ca::new("rogue CA").leaf(&["core-banking"]);
     let with_rogue = trust().identity(Identity::from_pem(rogue_cert, rogue_key));
-    assert!(
-        tls_health(running.grpc_addr, with_rogue).await.is_err(),
-        "a client certificate from another CA got in"
-    );
+    assert!(tls_health(running.grpc_addr, with_rogue).await.is_err(), "a client certificate from another CA got in");
     running.stop().await.unwrap();
 }

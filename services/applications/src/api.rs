@@ -1,13 +1,14 @@
 //! The gRPC handlers: request → domain call → response, nothing more.
 
 use socialloans_contracts::applications::{
-    Application, ApplicationState, Borrower, GetApplicationRequest, GetApplicationResponse,
-    ListApplicationsRequest, ListApplicationsResponse,
+    Application, ApplicationState, Borrower, GetApplicationRequest, GetApplicationResponse, ListApplicationsRequest,
+    ListApplicationsResponse, StreamEventsRequest, StreamEventsResponse,
     applications_service_server::ApplicationsService,
 };
 use socialloans_platform::{
     Caller,
     error::FieldViolation,
+    events::{Feed, ServiceStream},
     pagination::{decode_token, encode_token, page_size},
 };
 use sqlx::PgPool;
@@ -23,21 +24,19 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Api {
     pool: PgPool,
+    feed: Feed,
 }
 
 impl Api {
-    /// Handlers over `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// Handlers over `pool`, serving `feed`.
+    pub fn new(pool: PgPool, feed: Feed) -> Self {
+        Self { pool, feed }
     }
 }
 
 /// The authenticated caller; the call guard always puts one in.
 fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .ok_or_else(|| Status::unauthenticated("no authenticated caller"))
+    request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("no authenticated caller"))
 }
 
 /// Parses `applications/{uuid}`.
@@ -48,15 +47,11 @@ fn parse_name(field: &str, name: &str) -> Result<Uuid, FieldViolation> {
 }
 
 fn state_to_proto(state: &str) -> ApplicationState {
-    ApplicationState::from_str_name(&format!("APPLICATION_STATE_{state}"))
-        .unwrap_or(ApplicationState::Unspecified)
+    ApplicationState::from_str_name(&format!("APPLICATION_STATE_{state}")).unwrap_or(ApplicationState::Unspecified)
 }
 
 fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
 }
 
 fn to_proto(row: ApplicationRow) -> Application {
@@ -64,10 +59,7 @@ fn to_proto(row: ApplicationRow) -> Application {
         name: format!("applications/{}", row.id),
         state: state_to_proto(&row.state) as i32,
         etag: format!("\"{}\"", row.revision),
-        borrower: Some(Borrower {
-            organization_number: row.organization_number,
-            ..Default::default()
-        }),
+        borrower: Some(Borrower { organization_number: row.organization_number, ..Default::default() }),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         ..Default::default()
@@ -88,6 +80,13 @@ fn decode_cursor(cursor: &str) -> Option<Cursor> {
 
 #[tonic::async_trait]
 impl ApplicationsService for Api {
+    async fn stream_events(
+        &self,
+        request: Request<StreamEventsRequest>,
+    ) -> Result<Response<ServiceStream<StreamEventsResponse>>, Status> {
+        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+    }
+
     async fn get_application(
         &self,
         request: Request<GetApplicationRequest>,
@@ -99,9 +98,7 @@ impl ApplicationsService for Api {
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
-        Ok(Response::new(GetApplicationResponse {
-            application: Some(to_proto(row)),
-        }))
+        Ok(Response::new(GetApplicationResponse { application: Some(to_proto(row)) }))
     }
 
     async fn list_applications(
@@ -111,54 +108,36 @@ impl ApplicationsService for Api {
         let confined = caller(&request)?.confined_to().map(str::to_owned);
         let req = request.into_inner();
         let mut violations = Vec::new();
-        let size = page_size(req.page_size)
-            .map_err(|v| violations.push(v))
-            .unwrap_or_default();
+        let size = page_size(req.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
         let state = match ApplicationState::try_from(req.state) {
             Ok(ApplicationState::Unspecified) => None,
-            Ok(state) => Some(
-                state
-                    .as_str_name()
-                    .trim_start_matches("APPLICATION_STATE_")
-                    .to_owned(),
-            ),
+            Ok(state) => Some(state.as_str_name().trim_start_matches("APPLICATION_STATE_").to_owned()),
             Err(_) => {
                 violations.push(FieldViolation::new("state", "is not an ApplicationState"));
                 None
             }
         };
         if req.category != 0 {
-            violations.push(FieldViolation::new(
-                "category",
-                "filtering by category is not supported yet",
-            ));
+            violations.push(FieldViolation::new("category", "filtering by category is not supported yet"));
         }
         // A borrower sees only its own organisation, whatever it asks for.
         let organization = match (confined, req.organization_number.is_empty()) {
             (Some(own), true) => Some(own),
             (Some(own), false) if own == req.organization_number => Some(own),
             (Some(_), false) => {
-                violations.push(FieldViolation::new(
-                    "organization_number",
-                    "a borrower may list only its own organisation",
-                ));
+                violations
+                    .push(FieldViolation::new("organization_number", "a borrower may list only its own organisation"));
                 None
             }
             (None, empty) => (!empty).then_some(req.organization_number.clone()),
         };
-        let filter = ListFilter {
-            organization_number: organization,
-            state,
-        };
+        let filter = ListFilter { organization_number: organization, state };
         let query = format!("{:?}|{:?}", filter.organization_number, filter.state);
         let after = match decode_token(&query, &req.page_token) {
             Ok(Some(cursor)) => match decode_cursor(&cursor) {
                 Some(cursor) => Some(cursor),
                 None => {
-                    violations.push(FieldViolation::new(
-                        "page_token",
-                        "is not a token this list returned",
-                    ));
+                    violations.push(FieldViolation::new("page_token", "is not a token this list returned"));
                     None
                 }
             },
@@ -172,14 +151,10 @@ impl ApplicationsService for Api {
             return Err(Error::InvalidArgument(violations).into());
         }
 
-        let mut rows = store::list(&self.pool, &filter, after, size)
-            .await
-            .map_err(Error::from)?;
+        let mut rows = store::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
         let next_page_token = if rows.len() > size as usize {
             rows.truncate(size as usize);
-            rows.last()
-                .map(|last| encode_token(&query, &encode_cursor(last)))
-                .unwrap_or_default()
+            rows.last().map(|last| encode_token(&query, &encode_cursor(last))).unwrap_or_default()
         } else {
             String::new()
         };

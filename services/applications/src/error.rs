@@ -26,11 +26,9 @@ impl From<FieldViolation> for Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
-            Error::InvalidArgument(violations) => status::invalid_argument(
-                "INVALID_ARGUMENT",
-                "the request has invalid fields",
-                &violations,
-            ),
+            Error::InvalidArgument(violations) => {
+                status::invalid_argument("INVALID_ARGUMENT", "the request has invalid fields", &violations)
+            }
             Error::NotFound(name) => status::with_reason(
                 Code::NotFound,
                 "APPLICATION_NOT_FOUND",

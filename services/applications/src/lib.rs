@@ -16,10 +16,7 @@ pub const GRPC_SERVICE: &str = "socialloans.applications.v1.ApplicationsService"
 pub static SPEC: ServiceSpec = ServiceSpec {
     name: "applications",
     grpc_service: GRPC_SERVICE,
-    ports: DefaultPorts {
-        grpc: 50051,
-        metrics: 9091,
-    },
+    ports: DefaultPorts { grpc: 50051, metrics: 9091 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
@@ -29,7 +26,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        ApplicationsServiceServer::new(api::Api::new(context.pool.clone()))
+        ApplicationsServiceServer::new(api::Api::new(context.pool.clone(), context.feed.clone()))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     )

@@ -42,11 +42,7 @@ pub struct ListFilter {
 
 /// One application by id; `organization` confines a borrower to its own.
 #[tracing::instrument(skip(pool))]
-pub async fn get(
-    pool: &PgPool,
-    id: Uuid,
-    organization: Option<&str>,
-) -> Result<Option<ApplicationRow>, sqlx::Error> {
+pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, organization_number, state, revision, create_time, update_time
            FROM applications.application

@@ -4,10 +4,16 @@
 
 pub mod policy;
 
-use socialloans_contracts::committee::committee_service_server::{
-    CommitteeService, CommitteeServiceServer,
+use socialloans_contracts::committee::{
+    StreamEventsRequest, StreamEventsResponse,
+    committee_service_server::{CommitteeService, CommitteeServiceServer},
 };
-use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts};
+use socialloans_platform::{
+    Context, ServiceSpec,
+    config::DefaultPorts,
+    events::{Feed, ServiceStream},
+};
+use tonic::{Request, Response, Status};
 
 /// The service's fully-qualified gRPC name.
 pub const GRPC_SERVICE: &str = "socialloans.committee.v1.CommitteeService";
@@ -16,10 +22,7 @@ pub const GRPC_SERVICE: &str = "socialloans.committee.v1.CommitteeService";
 pub static SPEC: ServiceSpec = ServiceSpec {
     name: "committee",
     grpc_service: GRPC_SERVICE,
-    ports: DefaultPorts {
-        grpc: 50052,
-        metrics: 9092,
-    },
+    ports: DefaultPorts { grpc: 50052, metrics: 9092 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
@@ -28,19 +31,25 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 /// The committee handlers; every method not yet built answers UNIMPLEMENTED.
 #[derive(Debug, Clone)]
 pub struct Api {
-    _pool: sqlx::PgPool,
+    feed: Feed,
 }
 
-impl CommitteeService for Api {}
+#[tonic::async_trait]
+impl CommitteeService for Api {
+    async fn stream_events(
+        &self,
+        request: Request<StreamEventsRequest>,
+    ) -> Result<Response<ServiceStream<StreamEventsResponse>>, Status> {
+        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+    }
+}
 
 /// Registers the service's gRPC handlers.
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        CommitteeServiceServer::new(Api {
-            _pool: context.pool.clone(),
-        })
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit),
+        CommitteeServiceServer::new(Api { feed: context.feed.clone() })
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
     )
 }

@@ -7,13 +7,7 @@ use socialloans_platform::{
 };
 
 const COMMITTEE: &[Role] = &[CommitteeMember, CommitteeChair, CommitteeSecretary];
-const READERS: &[Role] = &[
-    CommitteeMember,
-    CommitteeChair,
-    CommitteeSecretary,
-    Analyst,
-    Auditor,
-];
+const READERS: &[Role] = &[CommitteeMember, CommitteeChair, CommitteeSecretary, Analyst, Auditor];
 const SECRETARIAT: &[Role] = &[CommitteeSecretary];
 const CHAIR_OR_SECRETARY: &[Role] = &[CommitteeChair, CommitteeSecretary];
 const VOTERS: &[Role] = &[CommitteeMember, CommitteeChair];
@@ -42,10 +36,7 @@ pub static POLICY: Policy = Policy {
         ("CancelMeeting", CHAIR_OR_SECRETARY),
         ("ApproveMinutes", &[CommitteeChair]),
         ("CastVote", VOTERS),
-        (
-            "ListVotes",
-            &[CommitteeMember, CommitteeChair, CommitteeSecretary, Auditor],
-        ),
+        ("ListVotes", &[CommitteeMember, CommitteeChair, CommitteeSecretary, Auditor]),
         ("RecordDecision", SECRETARIAT),
         ("ConfirmDecision", &[CommitteeChair]),
         ("ListAuditEntries", &[CommitteeSecretary, Auditor]),

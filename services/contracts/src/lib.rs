@@ -6,8 +6,7 @@
 #![allow(missing_docs, clippy::all)]
 
 /// The encoded `google.protobuf.FileDescriptorSet` of all contracts.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));
 
 /// `socialloans.*` packages.
 pub mod socialloans {
@@ -34,6 +33,4 @@ pub mod socialloans {
     }
 }
 
-pub use socialloans::{
-    applications::v1 as applications, committee::v1 as committee, monitoring::v1 as monitoring,
-};
+pub use socialloans::{applications::v1 as applications, committee::v1 as committee, monitoring::v1 as monitoring};

@@ -23,9 +23,7 @@ fn usage() -> &'static str {
 
 /// Where local state lives: `SOCIALLOANS_HOME`, or `.local` in the current directory.
 fn home() -> PathBuf {
-    std::env::var_os("SOCIALLOANS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".local"))
+    std::env::var_os("SOCIALLOANS_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".local"))
 }
 
 fn main() -> ExitCode {
@@ -57,15 +55,11 @@ fn main() -> ExitCode {
 fn run_service(name: &str, args: &[&str]) -> ExitCode {
     let args = args.iter().map(|a| (*a).to_owned()).collect();
     match name {
-        "applications" => {
-            socialloans_platform::cli::run(&applications::SPEC, applications::routes, args)
-        }
+        "applications" => socialloans_platform::cli::run(&applications::SPEC, applications::routes, args),
         "committee" => socialloans_platform::cli::run(&committee::SPEC, committee::routes, args),
         "monitoring" => socialloans_platform::cli::run(&monitoring::SPEC, monitoring::routes, args),
         other => {
-            eprintln!(
-                "socialloans: unknown service {other:?}; services: applications, committee, monitoring"
-            );
+            eprintln!("socialloans: unknown service {other:?}; services: applications, committee, monitoring");
             ExitCode::from(2)
         }
     }
@@ -73,8 +67,7 @@ fn run_service(name: &str, args: &[&str]) -> ExitCode {
 
 fn reset(home: &std::path::Path) -> Result<(), String> {
     if home.exists() {
-        std::fs::remove_dir_all(home)
-            .map_err(|e| format!("cannot remove {}: {e}", home.display()))?;
+        std::fs::remove_dir_all(home).map_err(|e| format!("cannot remove {}: {e}", home.display()))?;
         println!("removed {}", home.display());
     }
     Ok(())

@@ -20,21 +20,9 @@ struct Service {
 }
 
 const SERVICES: [Service; 3] = [
-    Service {
-        name: "applications",
-        grpc_port: 50051,
-        metrics_port: 9091,
-    },
-    Service {
-        name: "committee",
-        grpc_port: 50052,
-        metrics_port: 9092,
-    },
-    Service {
-        name: "monitoring",
-        grpc_port: 50053,
-        metrics_port: 9093,
-    },
+    Service { name: "applications", grpc_port: 50051, metrics_port: 9091 },
+    Service { name: "committee", grpc_port: 50052, metrics_port: 9092 },
+    Service { name: "monitoring", grpc_port: 50053, metrics_port: 9093 },
 ];
 
 /// The database the services share, each in its own schema.
@@ -51,26 +39,14 @@ fn service_password(name: &str) -> String {
 }
 
 /// Replaces the user, password and database of a postgres URL.
-fn with_credentials(
-    admin_url: &str,
-    user: &str,
-    password: &str,
-    database: &str,
-) -> Result<String, String> {
-    let (scheme, rest) = admin_url
-        .split_once("://")
-        .ok_or("DATABASE_URL is not a postgres:// URL")?;
+fn with_credentials(admin_url: &str, user: &str, password: &str, database: &str) -> Result<String, String> {
+    let (scheme, rest) = admin_url.split_once("://").ok_or("DATABASE_URL is not a postgres:// URL")?;
     let host_part = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let host = host_part.split(['/', '?']).next().unwrap_or(host_part);
     Ok(format!("{scheme}://{user}:{password}@{host}/{database}"))
 }
 
-fn run_step(
-    binary: &Path,
-    service: &str,
-    subcommand: &str,
-    env: &[(String, String)],
-) -> Result<(), String> {
+fn run_step(binary: &Path, service: &str, subcommand: &str, env: &[(String, String)]) -> Result<(), String> {
     let output = Command::new(binary)
         .args(["service", service, subcommand])
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -108,9 +84,7 @@ impl Children {
                         println!("{name} stopped ({status})");
                         break;
                     }
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
+                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
                     _ => {
                         let _ = child.kill();
                         let _ = child.wait();
@@ -151,10 +125,7 @@ fn ensure_ports_free() -> Result<(), String> {
     for service in &SERVICES {
         for port in [service.grpc_port, service.metrics_port] {
             std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-                format!(
-                    "port {port} ({}) is not free: {e}; is another `socialloans up` running?",
-                    service.name
-                )
+                format!("port {port} ({}) is not free: {e}; is another `socialloans up` running?", service.name)
             })?;
         }
     }
@@ -178,9 +149,7 @@ pub fn up(home: &Path) -> Result<(), String> {
 
     let (_cluster, admin_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => {
-            println!(
-                "using the PostgreSQL at DATABASE_URL (as admin, to create roles and schemas)"
-            );
+            println!("using the PostgreSQL at DATABASE_URL (as admin, to create roles and schemas)");
             (None, url)
         }
         None => {
@@ -192,32 +161,18 @@ pub fn up(home: &Path) -> Result<(), String> {
         }
     };
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut children = Children(Vec::new());
     for service in &SERVICES {
         let env = vec![
             ("DATABASE_ADMIN_URL".to_owned(), admin_url.clone()),
             (
                 "DATABASE_URL".to_owned(),
-                with_credentials(
-                    &admin_url,
-                    service.name,
-                    &service_password(service.name),
-                    DATABASE,
-                )?,
+                with_credentials(&admin_url, service.name, &service_password(service.name), DATABASE)?,
             ),
             ("AUTH_HS256_SECRET".to_owned(), secret.clone()),
-            (
-                "GRPC_ADDR".to_owned(),
-                format!("127.0.0.1:{}", service.grpc_port),
-            ),
-            (
-                "METRICS_ADDR".to_owned(),
-                format!("127.0.0.1:{}", service.metrics_port),
-            ),
+            ("GRPC_ADDR".to_owned(), format!("127.0.0.1:{}", service.grpc_port)),
+            ("METRICS_ADDR".to_owned(), format!("127.0.0.1:{}", service.metrics_port)),
         ];
         run_step(&binary, service.name, "bootstrap", &env)?;
         run_step(&binary, service.name, "migrate", &env)?;
@@ -225,15 +180,8 @@ pub fn up(home: &Path) -> Result<(), String> {
         die_with_parent(&mut command);
         let mut child = command
             .args(["service", service.name, "serve"])
-            .envs(
-                env.iter()
-                    .filter(|(k, _)| k != "DATABASE_ADMIN_URL")
-                    .map(|(k, v)| (k, v)),
-            )
-            .env(
-                "LOG_FORMAT",
-                std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".into()),
-            )
+            .envs(env.iter().filter(|(k, _)| k != "DATABASE_ADMIN_URL").map(|(k, v)| (k, v)))
+            .env("LOG_FORMAT", std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -248,8 +196,7 @@ pub fn up(home: &Path) -> Result<(), String> {
     }
     print_banner(&secret);
     runtime.block_on(async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let term = async {
             match term.as_mut() {
                 Some(term) => term.recv().await,
@@ -272,20 +219,11 @@ async fn wait_serving(service: &Service, child: &mut Child) -> Result<(), String
     loop {
         // Our own child must be the one answering, not a leftover on the port.
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "{} exited ({status}) before it was serving; its log is above",
-                service.name
-            ));
+            return Err(format!("{} exited ({status}) before it was serving; its log is above", service.name));
         }
-        if let Ok(channel) = tonic::transport::Channel::from_shared(url.clone())
-            .expect("valid url")
-            .connect()
-            .await
-        {
+        if let Ok(channel) = tonic::transport::Channel::from_shared(url.clone()).expect("valid url").connect().await {
             let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-            let request = tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            };
+            let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
             if let Ok(response) = client.check(request).await
                 && response.into_inner().status
                     == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
@@ -294,10 +232,7 @@ async fn wait_serving(service: &Service, child: &mut Child) -> Result<(), String
             }
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "{} did not report SERVING within 60 s",
-                service.name
-            ));
+            return Err(format!("{} did not report SERVING within 60 s", service.name));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -317,11 +252,7 @@ fn print_banner(secret: &str) {
     );
     for role in Role::ALL {
         let org = (role == Role::Borrower).then_some(tokens::EXAMPLE_ORG);
-        println!(
-            "  {:<20} {}",
-            role.as_str(),
-            tokens::mint(secret, role, org)
-        );
+        println!("  {:<20} {}", role.as_str(), tokens::mint(secret, role, org));
     }
     let analyst = tokens::mint(secret, Role::Analyst, None);
     println!("\nTry:\n  grpcurl -plaintext 127.0.0.1:50051 list");

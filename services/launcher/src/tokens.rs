@@ -23,10 +23,8 @@ pub fn secret(home: &Path) -> Result<String, String> {
     }
     std::fs::create_dir_all(home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
     let mut bytes = [0u8; 24];
-    let mut urandom =
-        std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
-    std::io::Read::read_exact(&mut urandom, &mut bytes)
-        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    let mut urandom = std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
+    std::io::Read::read_exact(&mut urandom, &mut bytes).map_err(|e| format!("/dev/urandom: {e}"))?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     std::fs::write(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(secret)
@@ -34,22 +32,14 @@ pub fn secret(home: &Path) -> Result<String, String> {
 
 /// A token for `role`, bound to `org` for a borrower.
 pub fn mint(secret: &str, role: Role, org: Option<&str>) -> String {
-    let org = if role == Role::Borrower {
-        Some(org.unwrap_or(EXAMPLE_ORG))
-    } else {
-        org
-    };
+    let org = if role == Role::Borrower { Some(org.unwrap_or(EXAMPLE_ORG)) } else { org };
     DevTokenMinter::new(secret, ISSUER, AUDIENCE).mint(&format!("dev-{role}"), &[role], org, TTL)
 }
 
 /// `socialloans token ROLE [ORG]`.
 pub fn print(home: &Path, role: &str, org: Option<&str>) -> Result<(), String> {
     let role: Role = role.parse().map_err(|e| {
-        let all = Role::ALL
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let all = Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
         format!("{e}; roles: {all}")
     })?;
     println!("{}", mint(&secret(home)?, role, org));

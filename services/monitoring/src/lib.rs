@@ -5,10 +5,16 @@
 
 pub mod policy;
 
-use socialloans_contracts::monitoring::monitoring_service_server::{
-    MonitoringService, MonitoringServiceServer,
+use socialloans_contracts::monitoring::{
+    StreamEventsRequest, StreamEventsResponse,
+    monitoring_service_server::{MonitoringService, MonitoringServiceServer},
 };
-use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts};
+use socialloans_platform::{
+    Context, ServiceSpec,
+    config::DefaultPorts,
+    events::{Feed, ServiceStream},
+};
+use tonic::{Request, Response, Status};
 
 /// The service's fully-qualified gRPC name.
 pub const GRPC_SERVICE: &str = "socialloans.monitoring.v1.MonitoringService";
@@ -17,10 +23,7 @@ pub const GRPC_SERVICE: &str = "socialloans.monitoring.v1.MonitoringService";
 pub static SPEC: ServiceSpec = ServiceSpec {
     name: "monitoring",
     grpc_service: GRPC_SERVICE,
-    ports: DefaultPorts {
-        grpc: 50053,
-        metrics: 9093,
-    },
+    ports: DefaultPorts { grpc: 50053, metrics: 9093 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
@@ -29,19 +32,25 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 /// The monitoring handlers; every method not yet built answers UNIMPLEMENTED.
 #[derive(Debug, Clone)]
 pub struct Api {
-    _pool: sqlx::PgPool,
+    feed: Feed,
 }
 
-impl MonitoringService for Api {}
+#[tonic::async_trait]
+impl MonitoringService for Api {
+    async fn stream_events(
+        &self,
+        request: Request<StreamEventsRequest>,
+    ) -> Result<Response<ServiceStream<StreamEventsResponse>>, Status> {
+        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+    }
+}
 
 /// Registers the service's gRPC handlers.
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        MonitoringServiceServer::new(Api {
-            _pool: context.pool.clone(),
-        })
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit),
+        MonitoringServiceServer::new(Api { feed: context.feed.clone() })
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
     )
 }

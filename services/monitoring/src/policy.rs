@@ -7,21 +7,8 @@ use socialloans_platform::{
     Role::{self, *},
 };
 
-const STAFF_READERS: &[Role] = &[
-    Analyst,
-    ReportReviewer,
-    CommitteeSecretary,
-    CoreBanking,
-    Auditor,
-];
-const READERS: &[Role] = &[
-    Borrower,
-    Analyst,
-    ReportReviewer,
-    CommitteeSecretary,
-    CoreBanking,
-    Auditor,
-];
+const STAFF_READERS: &[Role] = &[Analyst, ReportReviewer, CommitteeSecretary, CoreBanking, Auditor];
+const READERS: &[Role] = &[Borrower, Analyst, ReportReviewer, CommitteeSecretary, CoreBanking, Auditor];
 const REVIEW: &[Role] = &[ReportReviewer];
 
 /// The role table. A method not listed here is refused for everyone.
@@ -48,10 +35,7 @@ pub static POLICY: Policy = Policy {
         ("BreachCondition", &[Analyst, ReportReviewer]),
         ("ListOverdueItems", STAFF_READERS),
         ("GetPlanProgress", READERS),
-        (
-            "GetPortfolioImpactReport",
-            &[Analyst, ReportReviewer, Auditor],
-        ),
+        ("GetPortfolioImpactReport", &[Analyst, ReportReviewer, Auditor]),
         ("ListAuditEntries", &[Analyst, Auditor]),
         ("StreamEvents", &[Service, Auditor]),
     ],

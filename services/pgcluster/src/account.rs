@@ -49,10 +49,7 @@ impl RunAs {
     /// "Address already in use" in the log.
     pub(crate) fn command(&self, program: &Path, cwd: &Path) -> Command {
         let mut command = Command::new(program);
-        command
-            .current_dir(cwd)
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null());
+        command.current_dir(cwd).env("LC_ALL", "C").stdin(Stdio::null());
         if let RunAs::Postgres { uid, gid } = *self {
             command.gid(gid).uid(uid);
         }
@@ -80,10 +77,7 @@ fn effective_uid_is_root() -> bool {
 /// uid and gid of the `postgres` user: /etc/passwd first, then `id` (which
 /// also covers users that come from NSS sources such as LDAP).
 fn lookup_postgres_user() -> Option<(u32, u32)> {
-    if let Some(ids) = std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|text| parse_passwd(&text, "postgres"))
-    {
+    if let Some(ids) = std::fs::read_to_string("/etc/passwd").ok().and_then(|text| parse_passwd(&text, "postgres")) {
         return Some(ids);
     }
     let id = |flag: &str| -> Option<u32> {

@@ -59,27 +59,19 @@ pub(crate) fn find_binaries_in(
 ) -> Result<Binaries> {
     if let Some(dir) = pg_bin_dir.filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
-        return if is_bin_dir(&dir) {
-            Ok(Binaries { dir })
-        } else {
-            Err(Error::BadBinDir { dir })
-        };
+        return if is_bin_dir(&dir) { Ok(Binaries { dir }) } else { Err(Error::BadBinDir { dir }) };
     }
     if let Some(dir) = path_var.and_then(search_path) {
         return Ok(Binaries { dir });
     }
-    highest_version_under(lib_root)
-        .map(|dir| Binaries { dir })
-        .ok_or(Error::BinariesNotFound)
+    highest_version_under(lib_root).map(|dir| Binaries { dir }).ok_or(Error::BinariesNotFound)
 }
 
 /// The real directory of the first `pg_ctl` on `PATH` that has `initdb`
 /// (and `postgres`) beside it.
 fn search_path(path_var: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(path_var)
-        .filter(|entry| {
-            is_executable(&entry.join("pg_ctl")) && is_executable(&entry.join("initdb"))
-        })
+        .filter(|entry| is_executable(&entry.join("pg_ctl")) && is_executable(&entry.join("initdb")))
         .find_map(|entry| {
             let real = entry.join("pg_ctl").canonicalize().ok()?;
             let dir = real.parent()?.to_path_buf();
@@ -149,8 +141,7 @@ mod tests {
     #[test]
     fn nothing_installed_says_what_to_install() {
         let scratch = Scratch::new();
-        let err =
-            find_binaries_in(None, Some(OsStr::new("")), &scratch.0.join("none")).unwrap_err();
+        let err = find_binaries_in(None, Some(OsStr::new("")), &scratch.0.join("none")).unwrap_err();
         assert!(matches!(err, Error::BinariesNotFound));
         assert_eq!(err.to_string(), INSTALL_HINT);
         assert!(err.to_string().contains("apt-get install postgresql"));
@@ -159,12 +150,8 @@ mod tests {
     #[test]
     fn empty_pg_bin_dir_is_an_error_naming_it_and_the_package() {
         let scratch = Scratch::new();
-        let err = find_binaries_in(
-            Some(scratch.0.as_os_str()),
-            Some(OsStr::new("")),
-            &scratch.0.join("none"),
-        )
-        .unwrap_err();
+        let err =
+            find_binaries_in(Some(scratch.0.as_os_str()), Some(OsStr::new("")), &scratch.0.join("none")).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("PG_BIN_DIR="), "{message}");
         assert!(message.contains("apt-get install postgresql"), "{message}");
@@ -174,12 +161,8 @@ mod tests {
     fn pg_bin_dir_wins() {
         let scratch = Scratch::new();
         fake_bin_dir(&scratch.0.join("custom"));
-        let found = find_binaries_in(
-            Some(scratch.0.join("custom").as_os_str()),
-            None,
-            Path::new("/nonexistent"),
-        )
-        .unwrap();
+        let found =
+            find_binaries_in(Some(scratch.0.join("custom").as_os_str()), None, Path::new("/nonexistent")).unwrap();
         assert_eq!(found.dir, scratch.0.join("custom"));
     }
 

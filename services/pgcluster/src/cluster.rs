@@ -39,21 +39,9 @@ impl Cluster {
     /// Drop.
     pub fn start_temporary() -> Result<Cluster> {
         let (bins, run_as) = (Binaries::locate()?, RunAs::detect()?);
-        let layout = Layout::create_temporary().map_err(|e| {
-            Error::io(
-                format!(
-                    "creating a cluster directory in {}",
-                    std::env::temp_dir().display()
-                ),
-                e,
-            )
-        })?;
-        let server = Server {
-            bins,
-            run_as,
-            layout,
-            durable: false,
-        };
+        let layout = Layout::create_temporary()
+            .map_err(|e| Error::io(format!("creating a cluster directory in {}", std::env::temp_dir().display()), e))?;
+        let server = Server { bins, run_as, layout, durable: false };
         let created = setup::initialise_fresh(&server).and_then(|password| {
             let port = start_on_free_port(&server, None)?;
             Ok((password, port))
@@ -80,12 +68,7 @@ impl Cluster {
     pub fn start_persistent(dir: &Path) -> Result<Cluster> {
         let (bins, run_as) = (Binaries::locate()?, RunAs::detect()?);
         let root = setup::prepare_persistent_root(dir, &run_as)?;
-        let server = Server {
-            bins,
-            run_as,
-            layout: Layout::new(root),
-            durable: true,
-        };
+        let server = Server { bins, run_as, layout: Layout::new(root), durable: true };
         let started = setup::initialise_or_reuse(&server).and_then(|password| {
             server.stop(StopMode::Fast)?;
             let port = start_on_free_port(&server, setup::read_port(&server.layout))?;
@@ -114,14 +97,7 @@ impl Cluster {
             remove.push(server.layout.sock.clone());
         }
         let watchdog = Watchdog::spawn(&server, mode, &remove);
-        Cluster {
-            server,
-            port,
-            password,
-            temporary,
-            lifecycle: Mutex::new(()),
-            watchdog,
-        }
+        Cluster { server, port, password, temporary, lifecycle: Mutex::new(()), watchdog }
     }
 
     /// Superuser connection URL: `postgres://postgres:<password>@127.0.0.1:<port>/postgres`.

@@ -59,10 +59,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Wraps an I/O error with a description of what was being done.
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 }
 
@@ -82,25 +79,13 @@ impl fmt::Display for Error {
                  `useradd --system postgres`)",
             ),
             Error::InvalidDirectory { path, reason } => {
-                write!(
-                    f,
-                    "cannot use {} for a PostgreSQL cluster: {reason}",
-                    path.display()
-                )
+                write!(f, "cannot use {} for a PostgreSQL cluster: {reason}", path.display())
             }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::Server {
-                action,
-                detail,
-                log_tail,
-            } => {
+            Error::Server { action, detail, log_tail } => {
                 write!(f, "{action} failed: {}", detail.trim_end())?;
                 if !log_tail.trim().is_empty() {
-                    write!(
-                        f,
-                        "\n--- last lines of the server log ---\n{}",
-                        log_tail.trim_end()
-                    )?;
+                    write!(f, "\n--- last lines of the server log ---\n{}", log_tail.trim_end())?;
                 }
                 Ok(())
             }

@@ -46,11 +46,7 @@ impl Layout {
     pub(crate) fn new(root: PathBuf) -> Self {
         let inside = root.join("sock");
         let sock_outside_root = inside.as_os_str().len() > MAX_SOCKET_DIR_LEN;
-        let sock = if sock_outside_root {
-            unique_temp_path("pgcluster-sock")
-        } else {
-            inside
-        };
+        let sock = if sock_outside_root { unique_temp_path("pgcluster-sock") } else { inside };
         Layout {
             data: root.join("data"),
             log: root.join("postgres.log"),
@@ -93,10 +89,7 @@ impl Layout {
 pub(crate) fn unique_temp_path(prefix: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     std::env::temp_dir().join(format!("{prefix}-{}-{count}-{nanos}", std::process::id()))
 }
 

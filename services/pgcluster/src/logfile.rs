@@ -48,10 +48,7 @@ mod tests {
         let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
         std::fs::write(&path, &text).unwrap();
         let tail = tail(&path);
-        assert!(
-            tail.starts_with("line 70\n") && tail.ends_with("line 99"),
-            "{tail}"
-        );
+        assert!(tail.starts_with("line 70\n") && tail.ends_with("line 99"), "{tail}");
         assert_eq!(read_from(&path, len(&path) - 8), "line 99\n");
         std::fs::remove_file(&path).unwrap();
     }

@@ -62,12 +62,7 @@ impl Server {
         command
             .arg("-D")
             .arg(&self.layout.data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            ])
+            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256"])
             .arg(format!("--pwfile={}", self.layout.password_file.display()))
             .args(["-E", "UTF8", "--locale=C", "--no-sync"]);
         self.run("initdb", command).map(drop)
@@ -78,25 +73,19 @@ impl Server {
         // Only the log written by this attempt tells whether *it* failed on the port.
         let log_offset = logfile::len(&self.layout.log);
         let mut command = self.command(&self.bins.pg_ctl());
-        command
-            .arg("-D")
-            .arg(&self.layout.data)
-            .arg("-l")
-            .arg(&self.layout.log)
-            .args([
-                "-w",
-                "-t",
-                &TIMEOUT_SECS.to_string(),
-                "-o",
-                &self.server_options(port),
-                "start",
-            ]);
+        command.arg("-D").arg(&self.layout.data).arg("-l").arg(&self.layout.log).args([
+            "-w",
+            "-t",
+            &TIMEOUT_SECS.to_string(),
+            "-o",
+            &self.server_options(port),
+            "start",
+        ]);
         let action = format!("pg_ctl start on 127.0.0.1:{port}");
         if let Err(error) = self.run(&action, command) {
             let new_log = logfile::read_from(&self.layout.log, log_offset);
             return Err(
-                if new_log.contains("Address already in use")
-                    || new_log.contains("could not create any TCP/IP sockets")
+                if new_log.contains("Address already in use") || new_log.contains("could not create any TCP/IP sockets")
                 {
                     StartError::PortInUse(error)
                 } else {
@@ -109,10 +98,9 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(TIMEOUT_SECS);
         while !tcp_accepts(port) || !self.socket_accepts(port) {
             if Instant::now() > deadline {
-                return Err(StartError::Other(self.failure(
-                    &action,
-                    format!("the server did not accept connections within {TIMEOUT_SECS} s"),
-                )));
+                return Err(StartError::Other(
+                    self.failure(&action, format!("the server did not accept connections within {TIMEOUT_SECS} s")),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -152,9 +140,7 @@ impl Server {
     fn pg_ctl_status_running(&self) -> bool {
         let mut command = self.command(&self.bins.pg_ctl());
         command.arg("-D").arg(&self.layout.data).arg("status");
-        command
-            .output()
-            .map_or(true, |out| out.status.code() != Some(3))
+        command.output().map_or(true, |out| out.status.code() != Some(3))
     }
 
     fn socket_accepts(&self, port: u16) -> bool {
@@ -181,14 +167,9 @@ impl Server {
     /// Runs a command to completion; on failure the error carries its output
     /// and the server log tail.
     fn run(&self, action: &str, mut command: Command) -> Result<String> {
-        let output = command
-            .output()
-            .map_err(|e| Error::io(format!("running {action} ({:?})", command.get_program()), e))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output =
+            command.output().map_err(|e| Error::io(format!("running {action} ({:?})", command.get_program()), e))?;
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         if output.status.success() {
             Ok(text)
         } else {
@@ -198,11 +179,7 @@ impl Server {
 
     /// An error for `action` with the server log tail attached.
     pub(crate) fn failure(&self, action: &str, detail: String) -> Error {
-        Error::Server {
-            action: action.to_string(),
-            detail,
-            log_tail: logfile::tail(&self.layout.log),
-        }
+        Error::Server { action: action.to_string(), detail, log_tail: logfile::tail(&self.layout.log) }
     }
 }
 

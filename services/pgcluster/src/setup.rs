@@ -28,23 +28,14 @@ pub(crate) fn initialise_or_reuse(server: &Server) -> Result<String> {
     let layout = &server.layout;
     if !layout.is_initialised() {
         if !is_missing_or_empty(&layout.data) {
-            return Err(invalid(
-                layout,
-                "data/ exists but holds no PostgreSQL cluster (no PG_VERSION); remove it",
-            ));
+            return Err(invalid(layout, "data/ exists but holds no PostgreSQL cluster (no PG_VERSION); remove it"));
         }
         // A password file without data is left over from a failed initdb; a
         // fresh password is just as good.
         return initialise_fresh(server);
     }
     let password = std::fs::read_to_string(&layout.password_file).map_err(|e| {
-        invalid(
-            layout,
-            &format!(
-                "the cluster exists but {} cannot be read ({e})",
-                layout.password_file.display()
-            ),
-        )
+        invalid(layout, &format!("the cluster exists but {} cannot be read ({e})", layout.password_file.display()))
     })?;
     let password = password.lines().next().unwrap_or_default().to_string();
     if password.is_empty() {
@@ -58,22 +49,15 @@ pub(crate) fn initialise_or_reuse(server: &Server) -> Result<String> {
 /// Creates `dir` if needed and returns it as an absolute path (the server
 /// runs in another working directory, so relative paths would break).
 pub(crate) fn prepare_persistent_root(dir: &Path, run_as: &RunAs) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let root = dir
-        .canonicalize()
-        .map_err(|e| Error::io(format!("resolving {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let root = dir.canonicalize().map_err(|e| Error::io(format!("resolving {}", dir.display()), e))?;
     run_as.give(&root)?;
     Ok(root)
 }
 
 /// The port a persistent cluster used last time, if recorded.
 pub(crate) fn read_port(layout: &Layout) -> Option<u16> {
-    std::fs::read_to_string(&layout.port_file)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string(&layout.port_file).ok()?.trim().parse().ok()
 }
 
 /// Records the port so that the next run can reuse it (stable URLs for
@@ -119,9 +103,7 @@ fn check_server_user_can_write(server: &Server) -> Result<()> {
     }
     let root = &server.layout.root;
     let mut command = server.run_as.command("/bin/sh".as_ref(), "/".as_ref());
-    command
-        .args(["-c", r#"test -d "$0" && test -w "$0" && test -x "$0""#])
-        .arg(root);
+    command.args(["-c", r#"test -d "$0" && test -w "$0" && test -x "$0""#]).arg(root);
     match command.status() {
         Ok(status) if status.success() => Ok(()),
         Ok(_) => Err(invalid(
@@ -134,8 +116,5 @@ fn check_server_user_can_write(server: &Server) -> Result<()> {
 }
 
 fn invalid(layout: &Layout, reason: &str) -> Error {
-    Error::InvalidDirectory {
-        path: layout.root.clone(),
-        reason: reason.to_string(),
-    }
+    Error::InvalidDirectory { path: layout.root.clone(), reason: reason.to_string() }
 }

@@ -10,14 +10,8 @@ struct TestDir(PathBuf);
 
 impl TestDir {
     fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path = std::env::temp_dir().join(format!(
-            "pgcluster-test-{name}-{}-{nanos}",
-            std::process::id()
-        ));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let path = std::env::temp_dir().join(format!("pgcluster-test-{name}-{}-{nanos}", std::process::id()));
         TestDir(path)
     }
 }
@@ -45,20 +39,13 @@ fn second_start_reuses_data_password_and_port() {
     let (password, url, port) = (password_file(&root), first.admin_url(), first.port());
     drop(first);
 
-    assert!(
-        root.join("data").join("PG_VERSION").is_file(),
-        "data is kept"
-    );
+    assert!(root.join("data").join("PG_VERSION").is_file(), "data is kept");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 
     let second = Cluster::start_persistent(&root).unwrap();
     assert!(second.is_running());
     assert_eq!(password_file(&root), password);
-    assert_eq!(
-        std::fs::metadata(&marker).unwrap().modified().unwrap(),
-        created,
-        "not re-initialised"
-    );
+    assert_eq!(std::fs::metadata(&marker).unwrap().modified().unwrap(), created, "not re-initialised");
     // The port is reused unless someone else grabbed it meanwhile.
     if second.port() == port {
         assert_eq!(second.admin_url(), url);
@@ -97,10 +84,7 @@ fn as_root_an_unreachable_directory_is_refused_clearly() {
         return; // Only root hands the cluster to the `postgres` user.
     }
     let dir = TestDir::new("private");
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir.0)
-        .unwrap();
+    std::fs::DirBuilder::new().mode(0o700).create(&dir.0).unwrap();
     let err = Cluster::start_persistent(&dir.0.join("cluster")).unwrap_err();
     assert!(err.to_string().contains("`postgres` user"), "{err}");
 }

@@ -37,10 +37,7 @@ fn urls_name_the_port_and_encode_credentials() {
     let admin = cluster.admin_url();
     let prefix = "postgres://postgres:";
     let suffix = format!("@127.0.0.1:{port}/postgres");
-    assert!(
-        admin.starts_with(prefix) && admin.ends_with(&suffix),
-        "{admin}"
-    );
+    assert!(admin.starts_with(prefix) && admin.ends_with(&suffix), "{admin}");
     let password = &admin[prefix.len()..admin.len() - suffix.len()];
     assert_eq!(password.len(), 32);
     assert_eq!(
@@ -70,9 +67,8 @@ fn stop_then_start_keeps_the_port() {
 
 #[test]
 fn clusters_started_concurrently_are_independent() {
-    let handles: Vec<_> = (0..2)
-        .map(|_| std::thread::spawn(|| Arc::new(Cluster::start_temporary().unwrap())))
-        .collect();
+    let handles: Vec<_> =
+        (0..2).map(|_| std::thread::spawn(|| Arc::new(Cluster::start_temporary().unwrap()))).collect();
     let clusters: Vec<Arc<Cluster>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_ne!(clusters[0].port(), clusters[1].port());
     assert_ne!(clusters[0].data_dir(), clusters[1].data_dir());
@@ -81,9 +77,7 @@ fn clusters_started_concurrently_are_independent() {
 
     // Stopping one leaves the other alone; both are usable from other threads.
     let first = Arc::clone(&clusters[0]);
-    std::thread::spawn(move || first.stop().unwrap())
-        .join()
-        .unwrap();
+    std::thread::spawn(move || first.stop().unwrap()).join().unwrap();
     assert!(!clusters[0].is_running());
     assert!(clusters[1].is_running());
 }

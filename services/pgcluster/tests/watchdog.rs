@@ -29,22 +29,14 @@ fn helper_process() {
 #[test]
 fn killed_owner_leaves_nothing_behind() {
     let mut helper = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "helper_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "helper_process", "--nocapture", "--test-threads=1"])
         .env(HELPER_ENV, "1")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = BufReader::new(helper.stdout.take().unwrap());
-    let line = stdout
-        .lines()
-        .map(Result::unwrap)
-        .find(|line| line.contains(MARKER))
-        .expect("helper reported its cluster");
+    let line =
+        stdout.lines().map(Result::unwrap).find(|line| line.contains(MARKER)).expect("helper reported its cluster");
     // libtest may print "test helper_process ... " on the same line first.
     let (_, report) = line.split_once(MARKER).unwrap();
     let mut fields = report.split_whitespace();
@@ -58,11 +50,7 @@ fn killed_owner_leaves_nothing_behind() {
 
     let deadline = Instant::now() + Duration::from_secs(30);
     while root.exists() || TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "server on port {port} / {} left behind",
-            root.display()
-        );
+        assert!(Instant::now() < deadline, "server on port {port} / {} left behind", root.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }

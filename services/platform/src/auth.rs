@@ -80,10 +80,7 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role {s:?}"))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role {s:?}"))
     }
 }
 
@@ -130,11 +127,7 @@ impl Caller {
     /// access comes through the borrower role.
     pub fn confined_to(&self) -> Option<&str> {
         let staff = self.roles.iter().any(|r| *r != Role::Borrower);
-        if staff {
-            None
-        } else {
-            self.organization.as_deref()
-        }
+        if staff { None } else { self.organization.as_deref() }
     }
 }
 
@@ -164,9 +157,7 @@ pub struct Verifier {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier")
-            .field("algorithms", &self.validation.algorithms)
-            .finish()
+        f.debug_struct("Verifier").field("algorithms", &self.validation.algorithms).finish()
     }
 }
 
@@ -174,25 +165,16 @@ impl Verifier {
     /// Builds a verifier; reads the public key file when one is configured.
     pub fn new(config: &AuthConfig) -> Result<Self, String> {
         let (key, algorithm) = match &config.key {
-            TokenKey::Hs256(secret) => (
-                DecodingKey::from_secret(secret.expose().as_bytes()),
-                Algorithm::HS256,
-            ),
-            TokenKey::PublicKey {
-                algorithm,
-                pem_file,
-            } => {
-                let pem = std::fs::read(pem_file)
-                    .map_err(|e| format!("AUTH_PUBLIC_KEY_FILE {}: {e}", pem_file.display()))?;
+            TokenKey::Hs256(secret) => (DecodingKey::from_secret(secret.expose().as_bytes()), Algorithm::HS256),
+            TokenKey::PublicKey { algorithm, pem_file } => {
+                let pem =
+                    std::fs::read(pem_file).map_err(|e| format!("AUTH_PUBLIC_KEY_FILE {}: {e}", pem_file.display()))?;
                 let key = match algorithm {
                     Algorithm::ES256 => DecodingKey::from_ec_pem(&pem),
                     _ => DecodingKey::from_rsa_pem(&pem),
                 }
                 .map_err(|e| {
-                    format!(
-                        "AUTH_PUBLIC_KEY_FILE {} is not a {algorithm:?} public key: {e}",
-                        pem_file.display()
-                    )
+                    format!("AUTH_PUBLIC_KEY_FILE {} is not a {algorithm:?} public key: {e}", pem_file.display())
                 })?;
                 (key, *algorithm)
             }
@@ -219,23 +201,15 @@ impl Verifier {
 
     /// Checks a raw token and returns the caller.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                kind => AuthError::Invalid(format!("{kind:?}")),
-            },
-        )?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            kind => AuthError::Invalid(format!("{kind:?}")),
+        })?;
         let claims = data.claims;
         if claims.roles.contains(&Role::Borrower) && claims.org.is_none() {
-            return Err(AuthError::Invalid(
-                "a borrower token must carry its organisation (`org`)".into(),
-            ));
+            return Err(AuthError::Invalid("a borrower token must carry its organisation (`org`)".into()));
         }
-        Ok(Caller {
-            subject: claims.sub,
-            roles: claims.roles.into_iter().collect(),
-            organization: claims.org,
-        })
+        Ok(Caller { subject: claims.sub, roles: claims.roles.into_iter().collect(), organization: claims.org })
     }
 }
 
@@ -250,11 +224,7 @@ pub struct DevTokenMinter {
 impl DevTokenMinter {
     /// A minter for the given secret, issuer and audience.
     pub fn new(secret: &str, issuer: &str, audience: &str) -> Self {
-        Self {
-            key: EncodingKey::from_secret(secret.as_bytes()),
-            issuer: issuer.into(),
-            audience: audience.into(),
-        }
+        Self { key: EncodingKey::from_secret(secret.as_bytes()), issuer: issuer.into(), audience: audience.into() }
     }
 
     /// A token for `subject` with `roles`, bound to `org` if given, valid for `ttl`
@@ -288,16 +258,12 @@ impl DevTokenMinter {
 
     /// Signs arbitrary claims.
     pub fn sign(&self, claims: &Claims) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
-            .expect("HS256 signing cannot fail")
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key).expect("HS256 signing cannot fail")
     }
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Which roles may call which method of a service: the one readable table
@@ -318,10 +284,7 @@ impl Policy {
         if service != self.service {
             return None;
         }
-        self.methods
-            .iter()
-            .find(|(m, _)| *m == method)
-            .map(|(_, roles)| *roles)
+        self.methods.iter().find(|(m, _)| *m == method).map(|(_, roles)| *roles)
     }
 }
 
@@ -348,15 +311,8 @@ mod tests {
 
     #[test]
     fn a_valid_token_yields_the_caller_with_roles_and_organisation() {
-        let token = minter().mint(
-            "anna",
-            &[Role::Borrower],
-            Some("556000-0000"),
-            Duration::from_secs(60),
-        );
-        let caller = verifier(SECRET)
-            .verify_header(Some(&format!("Bearer {token}")))
-            .unwrap();
+        let token = minter().mint("anna", &[Role::Borrower], Some("556000-0000"), Duration::from_secs(60));
+        let caller = verifier(SECRET).verify_header(Some(&format!("Bearer {token}"))).unwrap();
         assert_eq!(caller.subject, "anna");
         assert!(caller.has(Role::Borrower));
         assert_eq!(caller.confined_to(), Some("556000-0000"));
@@ -366,10 +322,7 @@ mod tests {
     fn missing_malformed_expired_and_forged_tokens_are_refused() {
         let v = verifier(SECRET);
         assert_eq!(v.verify_header(None), Err(AuthError::Missing));
-        assert_eq!(
-            v.verify_header(Some("Basic abc")),
-            Err(AuthError::Malformed)
-        );
+        assert_eq!(v.verify_header(Some("Basic abc")), Err(AuthError::Malformed));
         let expired = minter().expired("x", &[Role::Analyst], Duration::from_secs(3600));
         assert_eq!(v.verify(&expired), Err(AuthError::Expired));
         let forged = DevTokenMinter::new("another-secret-another-secret-12345", "iss", "aud").mint(
@@ -384,18 +337,10 @@ mod tests {
     #[test]
     fn wrong_issuer_or_audience_is_refused() {
         let v = verifier(SECRET);
-        let wrong_iss = DevTokenMinter::new(SECRET, "evil", "aud").mint(
-            "x",
-            &[Role::Analyst],
-            None,
-            Duration::from_secs(60),
-        );
-        let wrong_aud = DevTokenMinter::new(SECRET, "iss", "other").mint(
-            "x",
-            &[Role::Analyst],
-            None,
-            Duration::from_secs(60),
-        );
+        let wrong_iss =
+            DevTokenMinter::new(SECRET, "evil", "aud").mint("x", &[Role::Analyst], None, Duration::from_secs(60));
+        let wrong_aud =
+            DevTokenMinter::new(SECRET, "iss", "other").mint("x", &[Role::Analyst], None, Duration::from_secs(60));
         assert!(matches!(v.verify(&wrong_iss), Err(AuthError::Invalid(_))));
         assert!(matches!(v.verify(&wrong_aud), Err(AuthError::Invalid(_))));
     }
@@ -403,22 +348,14 @@ mod tests {
     #[test]
     fn a_borrower_token_without_organisation_is_refused() {
         let token = minter().mint("x", &[Role::Borrower], None, Duration::from_secs(60));
-        assert!(matches!(
-            verifier(SECRET).verify(&token),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(verifier(SECRET).verify(&token), Err(AuthError::Invalid(_))));
     }
 
     #[test]
     fn policy_answers_only_for_its_own_listed_methods() {
-        static POLICY: Policy = Policy {
-            service: "pkg.FooService",
-            methods: &[("GetFoo", &[Role::Analyst, Role::Auditor])],
-        };
-        assert_eq!(
-            POLICY.allowed("/pkg.FooService/GetFoo"),
-            Some(&[Role::Analyst, Role::Auditor][..])
-        );
+        static POLICY: Policy =
+            Policy { service: "pkg.FooService", methods: &[("GetFoo", &[Role::Analyst, Role::Auditor])] };
+        assert_eq!(POLICY.allowed("/pkg.FooService/GetFoo"), Some(&[Role::Analyst, Role::Auditor][..]));
         assert_eq!(POLICY.allowed("/pkg.FooService/DeleteFoo"), None);
         assert_eq!(POLICY.allowed("/pkg.BarService/GetFoo"), None);
     }

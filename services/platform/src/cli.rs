@@ -32,20 +32,13 @@ pub fn main(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> ExitC
 }
 
 /// [`main`] with the arguments given (after the program name).
-pub fn run(
-    spec: &'static ServiceSpec,
-    routes: fn(&Context) -> Routes,
-    args: Vec<String>,
-) -> ExitCode {
+pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec<String>) -> ExitCode {
     let command = match args.as_slice() {
         [] => "serve",
         [one] => one.as_str(),
         _ => "",
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("{}: cannot start the async runtime: {err}", spec.name);
@@ -80,11 +73,10 @@ async fn serve(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> Ex
         (Err(err), _) => return config_error(spec, &err),
         (Ok(()), None) => return config_error(spec, &"invalid configuration"),
     };
-    let telemetry =
-        match telemetry::init(spec.name, config.log_json, config.otlp_endpoint.as_deref()) {
-            Ok(telemetry) => telemetry,
-            Err(err) => return config_error(spec, &err),
-        };
+    let telemetry = match telemetry::init(spec.name, config.log_json, config.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => return config_error(spec, &err),
+    };
     let code = match start(spec, config, routes).await {
         Ok(running) => {
             wait_for_signal().await;
@@ -126,10 +118,7 @@ fn database_env(spec: &ServiceSpec, admin: bool) -> Result<(Config, Option<Strin
     let mut env = Env::from_process();
     let url = env.required("DATABASE_URL", "postgres:// URL of the service's own role");
     let admin_url = if admin {
-        env.required(
-            "DATABASE_ADMIN_URL",
-            "postgres:// URL of a role that may create roles and schemas",
-        )
+        env.required("DATABASE_ADMIN_URL", "postgres:// URL of a role that may create roles and schemas")
     } else {
         None
     };
@@ -140,10 +129,7 @@ fn database_env(spec: &ServiceSpec, admin: bool) -> Result<(Config, Option<Strin
         &mut Env::from_map(
             [
                 ("DATABASE_URL".to_owned(), url.unwrap_or_default()),
-                (
-                    "AUTH_HS256_SECRET".to_owned(),
-                    "unused-by-migrate-and-bootstrap-0000".to_owned(),
-                ),
+                ("AUTH_HS256_SECRET".to_owned(), "unused-by-migrate-and-bootstrap-0000".to_owned()),
             ]
             .into(),
         ),

@@ -3,9 +3,7 @@
 //! Every problem is collected and reported together, each naming the variable
 //! at fault, so an operator fixes a deployment in one round instead of many.
 
-use std::{
-    collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration,
-};
+use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 /// A value that must never be printed: its `Debug` and `Display` are redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,18 +45,12 @@ impl Env {
 
     /// A snapshot made of the given pairs (tests, or an embedding launcher).
     pub fn from_map(vars: HashMap<String, String>) -> Self {
-        Self {
-            vars,
-            errors: Vec::new(),
-        }
+        Self { vars, errors: Vec::new() }
     }
 
     /// The raw value of `name`, treating an empty value as unset.
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.vars.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     /// A required string.
@@ -76,8 +68,7 @@ impl Env {
         match raw.parse() {
             Ok(value) => Some(value),
             Err(_) => {
-                self.errors
-                    .push(format!("{name}={raw:?} is malformed: expected {expected}"));
+                self.errors.push(format!("{name}={raw:?} is malformed: expected {expected}"));
                 None
             }
         }
@@ -89,18 +80,12 @@ impl Env {
     }
 
     /// An integer within `range`, or `default` when unset.
-    pub fn int_in(
-        &mut self,
-        name: &str,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> u64 {
+    pub fn int_in(&mut self, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
         let expected = format!("an integer from {} to {}", range.start(), range.end());
         match self.optional::<u64>(name, &expected) {
             Some(v) if range.contains(&v) => v,
             Some(v) => {
-                self.errors
-                    .push(format!("{name}={v} is out of range: expected {expected}"));
+                self.errors.push(format!("{name}={v} is out of range: expected {expected}"));
                 default
             }
             None => default,
@@ -108,12 +93,7 @@ impl Env {
     }
 
     /// A duration given in milliseconds, within `range` ms.
-    pub fn millis(
-        &mut self,
-        name: &str,
-        default_ms: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Duration {
+    pub fn millis(&mut self, name: &str, default_ms: u64, range: std::ops::RangeInclusive<u64>) -> Duration {
         Duration::from_millis(self.int_in(name, default_ms, range))
     }
 
@@ -125,8 +105,7 @@ impl Env {
                 "true" | "1" | "yes" | "on" => true,
                 "false" | "0" | "no" | "off" => false,
                 _ => {
-                    self.errors
-                        .push(format!("{name}={v:?} is malformed: expected true or false"));
+                    self.errors.push(format!("{name}={v:?} is malformed: expected true or false"));
                     default
                 }
             },
@@ -137,8 +116,7 @@ impl Env {
     pub fn file(&mut self, name: &str) -> Option<PathBuf> {
         let path = PathBuf::from(self.raw(name)?);
         if let Err(err) = std::fs::metadata(&path) {
-            self.errors
-                .push(format!("{name}={} cannot be read: {err}", path.display()));
+            self.errors.push(format!("{name}={} cannot be read: {err}", path.display()));
             return None;
         }
         Some(path)
@@ -151,11 +129,7 @@ impl Env {
 
     /// Ends reading: `Ok` when every variable was valid.
     pub fn finish(self) -> Result<(), ConfigError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError(self.errors))
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(ConfigError(self.errors)) }
     }
 }
 
@@ -232,6 +206,22 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// `json` (default) or `text` logs.
     pub log_json: bool,
+    /// The event feed and outbox.
+    pub events: EventsConfig,
+}
+
+/// Outbox, feed and consumer settings.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// The slow poll behind LISTEN/NOTIFY.
+    pub poll: Duration,
+    /// A feed's heartbeat while idle.
+    pub heartbeat: Duration,
+    /// How long the outbox keeps events; zero keeps them for ever.
+    pub retention: Duration,
+    /// A token file for calling peers' feeds; when absent, tokens are minted
+    /// with `AUTH_HS256_SECRET` (local runs).
+    pub service_token_file: Option<PathBuf>,
 }
 
 /// The ports a service uses when no address is configured.
@@ -247,44 +237,36 @@ impl Config {
     /// Reads and validates the configuration.
     pub fn from_env(env: &mut Env, ports: DefaultPorts) -> Option<Config> {
         let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
-        let grpc_addr = env.or(
-            "GRPC_ADDR",
-            any(ports.grpc),
-            "host:port, e.g. 0.0.0.0:50051",
-        );
-        let metrics_addr = env.or(
-            "METRICS_ADDR",
-            any(ports.metrics),
-            "host:port, e.g. 0.0.0.0:9091",
-        );
-        let database_url =
-            env.required("DATABASE_URL", "postgres:// URL of the service's own role");
+        let grpc_addr = env.or("GRPC_ADDR", any(ports.grpc), "host:port, e.g. 0.0.0.0:50051");
+        let metrics_addr = env.or("METRICS_ADDR", any(ports.metrics), "host:port, e.g. 0.0.0.0:9091");
+        let database_url = env.required("DATABASE_URL", "postgres:// URL of the service's own role");
         if let Some(url) = &database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             env.error("DATABASE_URL is malformed: expected a postgres:// or postgresql:// URL");
         }
         let database_max_connections = env.int_in("DATABASE_MAX_CONNECTIONS", 10, 1..=1000) as u32;
-        let database_acquire_timeout =
-            env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 5_000, 100..=600_000);
+        let database_acquire_timeout = env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 5_000, 100..=600_000);
         let migrate_on_start = env.flag("MIGRATE_ON_START", false);
         let auth = auth_from_env(env);
         let tls = tls_from_env(env);
-        let max_message_bytes =
-            env.int_in("GRPC_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20)) as usize;
+        let max_message_bytes = env.int_in("GRPC_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20)) as usize;
         let request_timeout = env.millis("GRPC_REQUEST_TIMEOUT_MS", 30_000, 1..=3_600_000);
-        let max_concurrent_requests =
-            env.int_in("GRPC_MAX_CONCURRENT_REQUESTS", 512, 1..=100_000) as usize;
+        let max_concurrent_requests = env.int_in("GRPC_MAX_CONCURRENT_REQUESTS", 512, 1..=100_000) as usize;
         let shutdown_grace = env.millis("SHUTDOWN_GRACE_MS", 20_000, 0..=600_000);
         let health_check_interval = env.millis("HEALTH_CHECK_INTERVAL_MS", 2_000, 50..=600_000);
         let otlp_endpoint = env.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
+        let events = EventsConfig {
+            poll: env.millis("OUTBOX_POLL_MS", 1_000, 10..=600_000),
+            heartbeat: env.millis("FEED_HEARTBEAT_MS", 5_000, 100..=600_000),
+            retention: Duration::from_secs(86_400 * env.int_in("OUTBOX_RETENTION_DAYS", 30, 0..=36_500)),
+            service_token_file: env.file("SERVICE_TOKEN_FILE"),
+        };
         let log_json = match env.raw("LOG_FORMAT").unwrap_or("json") {
             "json" => true,
             "text" => false,
             other => {
-                env.error(format!(
-                    "LOG_FORMAT={other:?} is malformed: expected json or text"
-                ));
+                env.error(format!("LOG_FORMAT={other:?} is malformed: expected json or text"));
                 true
             }
         };
@@ -304,6 +286,7 @@ impl Config {
             health_check_interval,
             otlp_endpoint,
             log_json,
+            events,
         })
     }
 }
@@ -329,16 +312,11 @@ fn auth_from_env(env: &mut Env) -> Option<AuthConfig> {
                 "RS256" => Some(jsonwebtoken::Algorithm::RS256),
                 "ES256" => Some(jsonwebtoken::Algorithm::ES256),
                 other => {
-                    env.error(format!(
-                        "AUTH_ALGORITHM={other:?} is malformed: expected RS256 or ES256"
-                    ));
+                    env.error(format!("AUTH_ALGORITHM={other:?} is malformed: expected RS256 or ES256"));
                     None
                 }
             };
-            algorithm.map(|algorithm| TokenKey::PublicKey {
-                algorithm,
-                pem_file,
-            })
+            algorithm.map(|algorithm| TokenKey::PublicKey { algorithm, pem_file })
         }
         (None, None, true) => None, // already reported as unreadable
         (None, None, false) => {
@@ -346,12 +324,7 @@ fn auth_from_env(env: &mut Env) -> Option<AuthConfig> {
             None
         }
     };
-    Some(AuthConfig {
-        key: key?,
-        issuer,
-        audience,
-        leeway,
-    })
+    Some(AuthConfig { key: key?, issuer, audience, leeway })
 }
 
 fn tls_from_env(env: &mut Env) -> Option<TlsConfig> {
@@ -368,21 +341,14 @@ fn tls_from_env(env: &mut Env) -> Option<TlsConfig> {
         "required" => false,
         "optional" => true,
         other => {
-            env.error(format!(
-                "TLS_CLIENT_AUTH={other:?} is malformed: expected required or optional"
-            ));
+            env.error(format!("TLS_CLIENT_AUTH={other:?} is malformed: expected required or optional"));
             false
         }
     };
     let cert_file = env.file("TLS_CERT_FILE");
     let key_file = env.file("TLS_KEY_FILE");
     let client_ca_file = env.file("TLS_CLIENT_CA_FILE");
-    Some(TlsConfig {
-        cert_file: cert_file?,
-        key_file: key_file?,
-        client_ca_file,
-        client_auth_optional,
-    })
+    Some(TlsConfig { cert_file: cert_file?, key_file: key_file?, client_ca_file, client_auth_optional })
 }
 
 #[cfg(test)]
@@ -390,19 +356,8 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut env = Env::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        let config = Config::from_env(
-            &mut env,
-            DefaultPorts {
-                grpc: 50051,
-                metrics: 9091,
-            },
-        );
+        let mut env = Env::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let config = Config::from_env(&mut env, DefaultPorts { grpc: 50051, metrics: 9091 });
         env.finish()?;
         Ok(config.expect("no error means a config"))
     }
@@ -411,11 +366,7 @@ mod tests {
 
     #[test]
     fn minimal_environment_gives_documented_defaults() {
-        let config = read(&[
-            ("DATABASE_URL", "postgres://a@b/c"),
-            ("AUTH_HS256_SECRET", SECRET),
-        ])
-        .unwrap();
+        let config = read(&[("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", SECRET)]).unwrap();
         assert_eq!(config.grpc_addr.port(), 50051);
         assert_eq!(config.metrics_addr.port(), 9091);
         assert_eq!(config.max_message_bytes, 4 << 20);
@@ -426,36 +377,20 @@ mod tests {
 
     #[test]
     fn every_bad_variable_is_named_at_once() {
-        let err = read(&[
-            ("GRPC_ADDR", "not-an-address"),
-            ("GRPC_MAX_MESSAGE_BYTES", "12"),
-            ("MIGRATE_ON_START", "perhaps"),
-        ])
-        .unwrap_err();
+        let err =
+            read(&[("GRPC_ADDR", "not-an-address"), ("GRPC_MAX_MESSAGE_BYTES", "12"), ("MIGRATE_ON_START", "perhaps")])
+                .unwrap_err();
         let text = err.to_string();
-        for name in [
-            "GRPC_ADDR",
-            "DATABASE_URL",
-            "GRPC_MAX_MESSAGE_BYTES",
-            "MIGRATE_ON_START",
-            "AUTH_HS256_SECRET",
-        ] {
+        for name in ["GRPC_ADDR", "DATABASE_URL", "GRPC_MAX_MESSAGE_BYTES", "MIGRATE_ON_START", "AUTH_HS256_SECRET"] {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
     }
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let config = read(&[
-            ("DATABASE_URL", "postgres://u:hunter2@h/d"),
-            ("AUTH_HS256_SECRET", SECRET),
-        ])
-        .unwrap();
+        let config = read(&[("DATABASE_URL", "postgres://u:hunter2@h/d"), ("AUTH_HS256_SECRET", SECRET)]).unwrap();
         let debug = format!("{config:?}");
-        assert!(
-            !debug.contains("hunter2") && !debug.contains(SECRET),
-            "{debug}"
-        );
+        assert!(!debug.contains("hunter2") && !debug.contains(SECRET), "{debug}");
     }
 
     #[test]
@@ -466,23 +401,12 @@ mod tests {
             ("TLS_CERT_FILE", "/etc/hostname"),
         ])
         .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("TLS_CERT_FILE and TLS_KEY_FILE must be set together"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("TLS_CERT_FILE and TLS_KEY_FILE must be set together"), "{err}");
     }
 
     #[test]
     fn short_hs256_secret_is_refused() {
-        let err = read(&[
-            ("DATABASE_URL", "postgres://a@b/c"),
-            ("AUTH_HS256_SECRET", "short"),
-        ])
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("AUTH_HS256_SECRET is too short"),
-            "{err}"
-        );
+        let err = read(&[("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", "short")]).unwrap_err();
+        assert!(err.to_string().contains("AUTH_HS256_SECRET is too short"), "{err}");
     }
 }

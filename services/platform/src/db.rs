@@ -29,21 +29,24 @@ pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options))
 }
 
-/// Applies `migrator` to `schema`, keeping its bookkeeping in `schema._sqlx_migrations`.
-/// Already applied migrations are skipped, so running it twice changes nothing.
+/// Applies the platform's tables (outbox, consumer checkpoints) and then the
+/// service's `migrator` to `schema`, keeping the bookkeeping in
+/// `schema._platform_migrations` and `schema._sqlx_migrations`. Already applied
+/// migrations are skipped, so running it twice changes nothing.
 #[tracing::instrument(skip(pool, migrator))]
 pub async fn migrate(
     pool: &PgPool,
     mut migrator: Migrator,
     schema: &'static str,
 ) -> Result<(), sqlx::migrate::MigrateError> {
+    // The platform's migrations name no schema: the pool's search_path puts
+    // them into the service's own.
+    let mut platform = sqlx::migrate!("./migrations");
+    platform.dangerous_set_table_name(format!("{schema}._platform_migrations"));
+    platform.run(pool).await?;
     migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
     migrator.run(pool).await?;
-    tracing::info!(
-        schema,
-        applied = migrator.iter().count(),
-        "migrations up to date"
-    );
+    tracing::info!(schema, applied = migrator.iter().count(), "migrations up to date");
     Ok(())
 }
 
@@ -52,11 +55,7 @@ pub async fn migrate(
 /// service's own `DATABASE_URL`; the database is the one that URL names.
 /// Safe to run again and to run for several services at once.
 #[tracing::instrument(skip_all, fields(schema))]
-pub async fn bootstrap(
-    admin_url: &str,
-    service_url: &str,
-    schema: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Result<(), sqlx::Error> {
     let service = PgConnectOptions::from_str(service_url)?;
     let role = service.get_username().to_owned();
     let database = service.get_database().unwrap_or(&role).to_owned();
@@ -64,11 +63,10 @@ pub async fn bootstrap(
 
     let admin = PgConnectOptions::from_str(admin_url)?;
     let mut conn = admin.connect().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
-            .bind(&database)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+        .bind(&database)
+        .fetch_one(&mut conn)
+        .await?;
     if !exists {
         let create: String = sqlx::query_scalar("SELECT format('CREATE DATABASE %I', $1::text)")
             .bind(&database)
@@ -106,12 +104,7 @@ pub async fn bootstrap(
 /// Concurrent bootstraps race on CREATE; the loser's "already exists" is success.
 fn ignore_duplicate<T: Default>(result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
     match result {
-        Err(sqlx::Error::Database(e))
-            if matches!(
-                e.code().as_deref(),
-                Some("42710" | "42P04" | "42P06" | "23505")
-            ) =>
-        {
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42710" | "42P04" | "42P06" | "23505")) => {
             Ok(T::default())
         }
         other => other,
@@ -128,9 +121,7 @@ fn url_password(url: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(b) = encoded
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) = encoded.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -157,10 +148,7 @@ mod tests {
 
     #[test]
     fn password_is_read_and_percent_decoded_from_the_url() {
-        assert_eq!(
-            url_password("postgres://app:s%40cret@h:5432/db").as_deref(),
-            Some("s@cret")
-        );
+        assert_eq!(url_password("postgres://app:s%40cret@h:5432/db").as_deref(), Some("s@cret"));
         assert_eq!(url_password("postgres://app@h/db"), None);
     }
 }

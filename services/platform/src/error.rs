@@ -23,10 +23,7 @@ pub struct FieldViolation {
 impl FieldViolation {
     /// A violation of `field`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
+        Self { field: field.into(), description: description.into() }
     }
 }
 
@@ -40,53 +37,31 @@ pub fn invalid_argument(reason: &str, message: &str, violations: &[FieldViolatio
 }
 
 /// A status of `code` with an `ErrorInfo` of `reason` and its metadata.
-pub fn with_reason(
-    code: Code,
-    reason: &str,
-    message: impl Into<String>,
-    metadata: &[(&str, String)],
-) -> Status {
-    let metadata = metadata
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect::<std::collections::HashMap<_, _>>();
-    Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(reason, DOMAIN, metadata),
-    )
+pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, metadata: &[(&str, String)]) -> Status {
+    let metadata =
+        metadata.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<std::collections::HashMap<_, _>>();
+    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, DOMAIN, metadata))
 }
 
 /// INTERNAL: logs `cause` with `context` and returns a status that names neither.
 pub fn internal(context: &str, cause: &dyn std::error::Error) -> Status {
     tracing::error!(context, error = %cause, "internal error");
-    with_reason(
-        Code::Internal,
-        "INTERNAL",
-        "internal error; the service logged the cause",
-        &[],
-    )
+    with_reason(Code::Internal, "INTERNAL", "internal error; the service logged the cause", &[])
 }
 
 /// UNAVAILABLE for a database that cannot be reached now; clients may retry.
 pub fn database_unavailable(cause: &dyn std::error::Error) -> Status {
     tracing::warn!(error = %cause, "database unavailable");
-    with_reason(
-        Code::Unavailable,
-        "DATABASE_UNAVAILABLE",
-        "the database is unavailable; retry later",
-        &[],
-    )
+    with_reason(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry later", &[])
 }
 
 /// Maps a database error that no service rule explained: connection problems
 /// become UNAVAILABLE (retryable), anything else INTERNAL.
 pub fn database(context: &str, err: &sqlx::Error) -> Status {
     match err {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => database_unavailable(err),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            database_unavailable(err)
+        }
         _ => internal(context, err),
     }
 }
@@ -100,25 +75,13 @@ mod tests {
         let status = invalid_argument(
             "INCOMPLETE_APPLICATION",
             "2 fields are invalid",
-            &[
-                FieldViolation::new("a", "missing"),
-                FieldViolation::new("b.c", "too long"),
-            ],
+            &[FieldViolation::new("a", "missing"), FieldViolation::new("b.c", "too long")],
         );
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
-        let fields: Vec<_> = details
-            .bad_request()
-            .unwrap()
-            .field_violations
-            .iter()
-            .map(|v| v.field.as_str())
-            .collect();
+        let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["a", "b.c"]);
-        assert_eq!(
-            details.error_info().unwrap().reason,
-            "INCOMPLETE_APPLICATION"
-        );
+        assert_eq!(details.error_info().unwrap().reason, "INCOMPLETE_APPLICATION");
     }
 
     #[test]

@@ -39,10 +39,7 @@ pub struct CallGuard {
 impl<S> tower::Layer<S> for CallGuard {
     type Service = Guarded<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Guarded {
-            inner,
-            guard: self.clone(),
-        }
+        Guarded { inner, guard: self.clone() }
     }
 }
 
@@ -63,10 +60,7 @@ impl CallGuard {
         if is_open(path) {
             return Ok(None);
         }
-        let header = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let caller = self.verifier.verify_header(header).map_err(|err| {
             let reason = match err {
                 AuthError::Missing => "TOKEN_MISSING",
@@ -77,27 +71,16 @@ impl CallGuard {
             with_reason(Code::Unauthenticated, reason, err.to_string(), &[])
         })?;
         let Some(allowed) = self.policy.allowed(path) else {
-            let ours = path
-                .strip_prefix('/')
-                .is_some_and(|p| p.starts_with(self.policy.service));
+            let ours = path.strip_prefix('/').is_some_and(|p| p.starts_with(self.policy.service));
             return if ours {
                 // A method of ours that the policy forgot: nobody may call it.
-                Err(with_reason(
-                    Code::PermissionDenied,
-                    "METHOD_NOT_IN_POLICY",
-                    "no role may call this method",
-                    &[],
-                ))
+                Err(with_reason(Code::PermissionDenied, "METHOD_NOT_IN_POLICY", "no role may call this method", &[]))
             } else {
                 Ok(Some(caller)) // not ours: the router answers UNIMPLEMENTED
             };
         };
         if !allowed.iter().any(|role| caller.has(*role)) {
-            let roles = allowed
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(",");
+            let roles = allowed.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
             return Err(with_reason(
                 Code::PermissionDenied,
                 "ROLE_NOT_ALLOWED",
@@ -105,9 +88,7 @@ impl CallGuard {
                 &[("allowed_roles", roles.clone())],
             ));
         }
-        if self.system_roles_need_certificate
-            && (caller.has(Role::CoreBanking) || caller.has(Role::Service))
-        {
+        if self.system_roles_need_certificate && (caller.has(Role::CoreBanking) || caller.has(Role::Service)) {
             let has_certificate = request
                 .extensions()
                 .get::<TlsConnectInfo<TcpConnectInfo>>()
@@ -130,10 +111,7 @@ type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for Guarded<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send,
     B: Send + 'static,
@@ -164,12 +142,7 @@ where
                     Ok(Some(caller)) => {
                         request.extensions_mut().insert(caller);
                         // Held until the handler has answered (for a stream: until it starts).
-                        let _permit = guard
-                            .limiter
-                            .clone()
-                            .acquire_owned()
-                            .await
-                            .expect("the limiter is never closed");
+                        let _permit = guard.limiter.clone().acquire_owned().await.expect("the limiter is never closed");
                         inner.call(request).await
                     }
                     Err(status) => Ok(status.into_http()),
@@ -181,12 +154,7 @@ where
                         return Err(err);
                     }
                 };
-                let recorder = Recorder {
-                    metrics: guard.metrics,
-                    method,
-                    started,
-                    span: tracing::Span::current(),
-                };
+                let recorder = Recorder { metrics: guard.metrics, method, started, span: tracing::Span::current() };
                 let early = header_status(response.headers());
                 let (parts, body) = response.into_parts();
                 let body = match early {
@@ -195,10 +163,7 @@ where
                         recorder.finish(code);
                         body
                     }
-                    None => tonic::body::Body::new(RecordingBody {
-                        inner: body,
-                        recorder: Some(recorder),
-                    }),
+                    None => tonic::body::Body::new(RecordingBody { inner: body, recorder: Some(recorder) }),
                 };
                 Ok(http::Response::from_parts(parts, body))
             }
@@ -208,11 +173,7 @@ where
 }
 
 fn header_status(headers: &http::HeaderMap) -> Option<Code> {
-    headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok())
-        .map(Code::from_i32)
+    headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).map(Code::from_i32)
 }
 
 struct Recorder {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod grpc_layer;
 pub mod metrics;
 pub mod pagination;

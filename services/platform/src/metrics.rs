@@ -31,6 +31,32 @@ pub struct MethodLabels {
     pub method: String,
 }
 
+/// Label of a consumer's subscription.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubscriptionLabels {
+    /// The subscription's name.
+    pub subscription: String,
+}
+
+/// The metrics of one event consumer.
+#[derive(Clone, Debug)]
+pub struct ConsumerMetrics {
+    /// Last applied position.
+    pub checkpoint: Gauge,
+    /// Head of the producer's feed, as last heard.
+    pub head: Gauge,
+    /// Head minus checkpoint.
+    pub lag: Gauge,
+    /// Events applied.
+    pub applied: Counter,
+    /// Events parked as poison.
+    pub parked: Counter,
+    /// 1 while the feed stream is open.
+    pub connected: Gauge,
+    /// 1 while this replica holds the subscription's lease.
+    pub leader: Gauge,
+}
+
 /// Label of a pool connection state.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
@@ -41,9 +67,7 @@ type HistogramFamily = Family<MethodLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~6.5 s
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.0001, 2.0, 17,
-    ))
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 17))
 }
 
 /// The service's metrics.
@@ -56,6 +80,19 @@ pub struct Metrics {
     pool: Family<PoolLabels, Gauge>,
     database_up: Gauge,
     db_pool: Arc<Mutex<Option<sqlx::PgPool>>>,
+    outbox_head: Gauge,
+    consumer: ConsumerFamilies,
+}
+
+#[derive(Clone, Default)]
+struct ConsumerFamilies {
+    checkpoint: Family<SubscriptionLabels, Gauge>,
+    head: Family<SubscriptionLabels, Gauge>,
+    lag: Family<SubscriptionLabels, Gauge>,
+    applied: Family<SubscriptionLabels, Counter>,
+    parked: Family<SubscriptionLabels, Counter>,
+    connected: Family<SubscriptionLabels, Gauge>,
+    leader: Family<SubscriptionLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,30 +116,52 @@ impl Metrics {
         let in_flight = Gauge::default();
         let pool = Family::<PoolLabels, Gauge>::default();
         let database_up = Gauge::default();
-        registry.register(
-            "grpc_server_calls",
-            "gRPC calls finished, by method and status code",
-            calls.clone(),
-        );
+        registry.register("grpc_server_calls", "gRPC calls finished, by method and status code", calls.clone());
         registry.register(
             "grpc_server_call_duration_seconds",
             "gRPC call latency until the response headers, by method",
             latency.clone(),
         );
-        registry.register(
-            "grpc_server_calls_in_flight",
-            "gRPC calls being served now",
-            in_flight.clone(),
-        );
+        registry.register("grpc_server_calls_in_flight", "gRPC calls being served now", in_flight.clone());
         registry.register(
             "db_pool_connections",
             "Database pool connections by state (idle, in_use, max)",
             pool.clone(),
         );
+        registry.register("database_up", "1 when the last database probe succeeded", database_up.clone());
+        let outbox_head = Gauge::default();
+        registry.register("outbox_head_position", "Highest position of this service's event feed", outbox_head.clone());
+        let consumer = ConsumerFamilies::default();
         registry.register(
-            "database_up",
-            "1 when the last database probe succeeded",
-            database_up.clone(),
+            "consumer_checkpoint_position",
+            "Last event position applied, by subscription",
+            consumer.checkpoint.clone(),
+        );
+        registry.register(
+            "consumer_feed_head_position",
+            "Head of the peer's feed as last heard, by subscription",
+            consumer.head.clone(),
+        );
+        registry.register(
+            "consumer_lag_events",
+            "Events committed by the peer but not yet applied, by subscription",
+            consumer.lag.clone(),
+        );
+        registry.register("consumer_events_applied", "Events applied, by subscription", consumer.applied.clone());
+        registry.register(
+            "consumer_events_parked",
+            "Poison events parked in consumer_dead_letter, by subscription",
+            consumer.parked.clone(),
+        );
+        registry.register(
+            "consumer_connected",
+            "1 while the feed stream is open, by subscription",
+            consumer.connected.clone(),
+        );
+        registry.register(
+            "consumer_lease_held",
+            "1 while this replica consumes the subscription",
+            consumer.leader.clone(),
         );
         Self {
             registry: Arc::new(Mutex::new(registry)),
@@ -112,6 +171,28 @@ impl Metrics {
             pool,
             database_up,
             db_pool: Arc::new(Mutex::new(None)),
+            outbox_head,
+            consumer,
+        }
+    }
+
+    /// Sets the feed's head position.
+    pub fn set_outbox_head(&self, position: i64) {
+        self.outbox_head.set(position);
+    }
+
+    /// The metrics of the consumer of `subscription`.
+    pub fn consumer(&self, subscription: &str) -> ConsumerMetrics {
+        let labels = SubscriptionLabels { subscription: subscription.to_owned() };
+        let c = &self.consumer;
+        ConsumerMetrics {
+            checkpoint: c.checkpoint.get_or_create(&labels).clone(),
+            head: c.head.get_or_create(&labels).clone(),
+            lag: c.lag.get_or_create(&labels).clone(),
+            applied: c.applied.get_or_create(&labels).clone(),
+            parked: c.parked.get_or_create(&labels).clone(),
+            connected: c.connected.get_or_create(&labels).clone(),
+            leader: c.leader.get_or_create(&labels).clone(),
         }
     }
 
@@ -122,17 +203,8 @@ impl Metrics {
 
     /// Records one finished call.
     pub fn record_call(&self, method: &str, code: tonic::Code, seconds: f64) {
-        self.calls
-            .get_or_create(&CallLabels {
-                method: method.to_owned(),
-                code: code_name(code).to_owned(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&MethodLabels {
-                method: method.to_owned(),
-            })
-            .observe(seconds);
+        self.calls.get_or_create(&CallLabels { method: method.to_owned(), code: code_name(code).to_owned() }).inc();
+        self.latency.get_or_create(&MethodLabels { method: method.to_owned() }).observe(seconds);
     }
 
     /// The in-flight gauge.
@@ -155,20 +227,13 @@ impl Metrics {
         if let Some(pool) = self.db_pool.lock().expect("metrics pool poisoned").as_ref() {
             let size = i64::from(pool.size());
             let idle = pool.num_idle() as i64;
-            self.pool
-                .get_or_create(&PoolLabels { state: "idle" })
-                .set(idle);
-            self.pool
-                .get_or_create(&PoolLabels { state: "in_use" })
-                .set(size - idle);
-            self.pool
-                .get_or_create(&PoolLabels { state: "max" })
-                .set(i64::from(pool.options().get_max_connections()));
+            self.pool.get_or_create(&PoolLabels { state: "idle" }).set(idle);
+            self.pool.get_or_create(&PoolLabels { state: "in_use" }).set(size - idle);
+            self.pool.get_or_create(&PoolLabels { state: "max" }).set(i64::from(pool.options().get_max_connections()));
         }
         let mut text = String::new();
         let registry = self.registry.lock().expect("metrics registry poisoned");
-        prometheus_client::encoding::text::encode(&mut text, &registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String cannot fail");
         text
     }
 
@@ -184,18 +249,13 @@ impl Metrics {
                 let metrics = self.clone();
                 async move {
                     (
-                        [(
-                            http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
+                        [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
                         metrics.render(),
                     )
                 }
             }),
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
 
     /// Binds the metrics port.
@@ -239,17 +299,10 @@ mod tests {
         metrics.record_call("pkg.S/Get", tonic::Code::Ok, 0.004);
         metrics.record_call("pkg.S/Get", tonic::Code::PermissionDenied, 0.001);
         let text = metrics.render();
+        assert!(text.contains(r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="OK"} 2"#), "{text}");
+        assert!(text.contains(r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="PERMISSION_DENIED"} 1"#));
         assert!(
-            text.contains(r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="OK"} 2"#),
-            "{text}"
-        );
-        assert!(text.contains(
-            r#"socialloans_grpc_server_calls_total{method="pkg.S/Get",code="PERMISSION_DENIED"} 1"#
-        ));
-        assert!(
-            text.contains(
-                r#"socialloans_grpc_server_call_duration_seconds_count{method="pkg.S/Get"} 3"#
-            ),
+            text.contains(r#"socialloans_grpc_server_call_duration_seconds_count{method="pkg.S/Get"} 3"#),
             "{text}"
         );
     }

@@ -33,12 +33,7 @@ pub fn decode_token(query: &str, token: &str) -> Result<Option<String>, FieldVio
     if token.is_empty() {
         return Ok(None);
     }
-    let invalid = || {
-        FieldViolation::new(
-            "page_token",
-            "is not a token this list returned for this query",
-        )
-    };
+    let invalid = || FieldViolation::new("page_token", "is not a token this list returned for this query");
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (token_query, cursor) = text.split_once('\u{1f}').ok_or_else(invalid)?;
@@ -63,10 +58,7 @@ mod tests {
     #[test]
     fn a_token_round_trips_only_for_its_own_query() {
         let token = encode_token("state=DRAFT", "2026-01-01T00:00:00Z|abc");
-        assert_eq!(
-            decode_token("state=DRAFT", &token).unwrap().as_deref(),
-            Some("2026-01-01T00:00:00Z|abc")
-        );
+        assert_eq!(decode_token("state=DRAFT", &token).unwrap().as_deref(), Some("2026-01-01T00:00:00Z|abc"));
         assert!(decode_token("state=SUBMITTED", &token).is_err());
         assert!(decode_token("state=DRAFT", "%%%not-base64").is_err());
         assert_eq!(decode_token("any", ""), Ok(None));

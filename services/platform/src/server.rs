@@ -19,6 +19,7 @@ use crate::{
     auth::{Policy, Verifier},
     config::{Config, DefaultPorts},
     db,
+    events::{Feed, notify, sequencer},
     grpc_layer::CallGuard,
     metrics::Metrics,
 };
@@ -53,6 +54,10 @@ pub struct Context {
     pub config: Config,
     /// The metrics registry.
     pub metrics: Metrics,
+    /// The service's event feed.
+    pub feed: Feed,
+    /// Turns true when the service begins to stop; background work ends then.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// Why a service could not start or stopped with an error.
@@ -128,28 +133,35 @@ pub async fn start(
     }
     let metrics = Metrics::new();
     metrics.watch_pool(pool.clone());
+    let (stop, stopped) = watch::channel(false);
+    let notifier = notify::spawn(pool.clone(), spec.name, stopped.clone());
+    let events = &config.events;
+    tokio::spawn(sequencer::run(
+        pool.clone(),
+        spec.name,
+        notifier.appended.clone(),
+        events.poll,
+        events.retention,
+        metrics.clone(),
+        stopped.clone(),
+    ));
+    let feed = Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat);
     let context = Context {
         pool: pool.clone(),
         config: config.clone(),
         metrics: metrics.clone(),
+        feed,
+        stopping: stopped.clone(),
     };
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status(LIVENESS, ServingStatus::Serving)
-        .await;
+    reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
     for name in ["", spec.grpc_service] {
-        reporter
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
+        reporter.set_service_status(name, ServingStatus::NotServing).await;
     }
     // v1 for current tools; v1alpha for older grpcurl and Postman builds.
-    let reflection_v1 = reflection(spec)
-        .build_v1()
-        .map_err(|e| ServeError::Setup(e.to_string()))?;
-    let reflection_v1alpha = reflection(spec)
-        .build_v1alpha()
-        .map_err(|e| ServeError::Setup(e.to_string()))?;
+    let reflection_v1 = reflection(spec).build_v1().map_err(|e| ServeError::Setup(e.to_string()))?;
+    let reflection_v1alpha = reflection(spec).build_v1alpha().map_err(|e| ServeError::Setup(e.to_string()))?;
 
     let mut builder = Server::builder()
         .timeout(config.request_timeout)
@@ -177,29 +189,14 @@ pub async fn start(
 
     let listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
-    let grpc_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-        addr: config.grpc_addr,
-        source,
-    })?;
-    let metrics_listener =
-        Metrics::bind(config.metrics_addr)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: config.metrics_addr,
-                source,
-            })?;
-    let metrics_addr = metrics_listener
-        .local_addr()
-        .map_err(|source| ServeError::Bind {
-            addr: config.metrics_addr,
-            source,
-        })?;
+        .map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
+    let grpc_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
+    let metrics_listener = Metrics::bind(config.metrics_addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
+    let metrics_addr =
+        metrics_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
 
-    let (stop, stopped) = watch::channel(false);
     let watcher = tokio::spawn(watch_database(
         pool.clone(),
         reporter.clone(),
@@ -208,8 +205,7 @@ pub async fn start(
         metrics.clone(),
         stopped.clone(),
     ));
-    let metrics_task =
-        tokio::spawn(metrics.serve(metrics_listener, wait_for_stop(stopped.clone())));
+    let metrics_task = tokio::spawn(metrics.serve(metrics_listener, wait_for_stop(stopped.clone())));
 
     let grace = config.shutdown_grace;
     let task_pool = pool.clone();
@@ -222,9 +218,7 @@ pub async fn start(
                 wait_for_stop(stopped).await;
                 tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
                 for name in ["", spec.grpc_service, LIVENESS] {
-                    reporter
-                        .set_service_status(name, ServingStatus::NotServing)
-                        .await;
+                    reporter.set_service_status(name, ServingStatus::NotServing).await;
                 }
                 let _ = draining.send(());
             }
@@ -246,13 +240,7 @@ pub async fn start(
         result
     });
     tracing::info!(service = spec.name, %grpc_addr, %metrics_addr, tls = config.tls.is_some(), "serving");
-    Ok(Running {
-        grpc_addr,
-        metrics_addr,
-        pool,
-        stop,
-        task,
-    })
+    Ok(Running { grpc_addr, metrics_addr, pool, stop, task })
 }
 
 fn reflection(spec: &ServiceSpec) -> tonic_reflection::server::Builder<'static> {
@@ -267,17 +255,11 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
 
 fn tls_config(tls: &crate::config::TlsConfig) -> Result<ServerTlsConfig, ServeError> {
     let read = |path: &std::path::Path| {
-        std::fs::read(path)
-            .map_err(|e| ServeError::Setup(format!("cannot read {}: {e}", path.display())))
+        std::fs::read(path).map_err(|e| ServeError::Setup(format!("cannot read {}: {e}", path.display())))
     };
-    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(
-        read(&tls.cert_file)?,
-        read(&tls.key_file)?,
-    ));
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?));
     if let Some(ca) = &tls.client_ca_file {
-        config = config
-            .client_ca_root(Certificate::from_pem(read(ca)?))
-            .client_auth_optional(tls.client_auth_optional);
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?)).client_auth_optional(tls.client_auth_optional);
     }
     Ok(config)
 }
@@ -296,11 +278,7 @@ async fn watch_database(
         let up = db::is_reachable(&pool, interval.max(Duration::from_millis(500))).await;
         metrics.set_database_up(up);
         if serving != Some(up) && !*stopped.borrow() {
-            let status = if up {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
+            let status = if up { ServingStatus::Serving } else { ServingStatus::NotServing };
             for name in ["", grpc_service] {
                 reporter.set_service_status(name, status).await;
             }

@@ -34,21 +34,15 @@ impl Telemetry {
 
 /// Installs the global subscriber and propagator. `RUST_LOG` (or `LOG_LEVEL`)
 /// sets the filter; default `info`.
-pub fn init(
-    service_name: &'static str,
-    json: bool,
-    otlp_endpoint: Option<&str>,
-) -> Result<Telemetry, String> {
+pub fn init(service_name: &'static str, json: bool, otlp_endpoint: Option<&str>) -> Result<Telemetry, String> {
     opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
     ]));
 
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".to_owned());
-    let filter = EnvFilter::try_new(&filter)
-        .map_err(|e| format!("RUST_LOG/LOG_LEVEL={filter:?} is malformed: {e}"))?;
+    let filter =
+        std::env::var("RUST_LOG").or_else(|_| std::env::var("LOG_LEVEL")).unwrap_or_else(|_| "info".to_owned());
+    let filter = EnvFilter::try_new(&filter).map_err(|e| format!("RUST_LOG/LOG_LEVEL={filter:?} is malformed: {e}"))?;
 
     let fmt_layer = if json {
         tracing_subscriber::fmt::layer()
@@ -78,9 +72,7 @@ pub fn init(
         }
         None => None,
     };
-    let otel_layer = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name)));
+    let otel_layer = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name)));
 
     tracing_subscriber::registry()
         .with(filter)

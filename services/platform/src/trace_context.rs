@@ -23,10 +23,9 @@ struct HeaderInjector<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::header::HeaderName::from_bytes(key.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
+        if let (Ok(name), Ok(value)) =
+            (http::header::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value))
+        {
             self.0.insert(name, value);
         }
     }
@@ -40,9 +39,7 @@ pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
 /// Writes the context of `span` into `headers`.
 pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
     let cx = span.context();
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&cx, &mut HeaderInjector(headers))
-    });
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
 }
 
 /// A client interceptor that sends the current span's trace context on every call.
@@ -50,10 +47,7 @@ pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
 pub struct PropagateTraceContext;
 
 impl tonic::service::Interceptor for PropagateTraceContext {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let mut headers = std::mem::take(request.metadata_mut()).into_headers();
         inject(&tracing::Span::current(), &mut headers);
         *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
@@ -70,34 +64,21 @@ mod tests {
 
     #[test]
     fn an_incoming_trace_continues_in_the_outgoing_metadata_with_a_new_span() {
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         tracing::subscriber::with_default(subscriber, || {
             let mut incoming = http::HeaderMap::new();
-            incoming.insert(
-                "traceparent",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-                    .parse()
-                    .unwrap(),
-            );
+            incoming.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
             let span = tracing::info_span!("call");
             span.set_parent(extract(&incoming)).unwrap();
 
             let mut outgoing = http::HeaderMap::new();
             inject(&span, &mut outgoing);
             let traceparent = outgoing.get("traceparent").unwrap().to_str().unwrap();
-            assert!(
-                traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
-                "{traceparent}"
-            );
-            assert!(
-                !traceparent.contains("00f067aa0ba902b7"),
-                "the outgoing call needs this span's own id"
-            );
+            assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+            assert!(!traceparent.contains("00f067aa0ba902b7"), "the outgoing call needs this span's own id");
         });
     }
 }

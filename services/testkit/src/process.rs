@@ -1,34 +1,18 @@
-//! Services as real processes: the binaries cargo built next to the tests.
+//! Services as real processes. A service crate's own tests pass
+//! `env!("CARGO_BIN_EXE_<name>")`, which cargo builds for them.
 
 use std::{
     collections::HashMap,
     io::{BufRead, BufReader},
     net::SocketAddr,
-    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     sync::mpsc,
     time::Duration,
 };
 
-/// The path of a workspace binary (`applications`, …) built beside the test.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target profile directory");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the service binaries first (cargo build --workspace --bins, which cargo nextest run --workspace does)",
-        path.display()
-    );
-    path
-}
-
-/// Runs `name subcommand` with exactly `env` (plus PATH) and waits for it.
-pub fn run(name: &str, subcommand: &str, env: &HashMap<String, String>) -> std::process::Output {
-    Command::new(binary(name))
+/// Runs `binary subcommand` with exactly `env` (plus PATH) and waits for it.
+pub fn run(binary: &str, subcommand: &str, env: &HashMap<String, String>) -> std::process::Output {
+    Command::new(binary)
         .arg(subcommand)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -47,10 +31,10 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `name serve` with `env` and waits until it logs its address.
+    /// Starts `binary serve` with `env` and waits until it logs its address.
     #[allow(clippy::zombie_processes)] // `Drop` kills and waits; a failed start panics the test anyway
-    pub fn spawn(name: &str, env: &HashMap<String, String>) -> ServiceProcess {
-        let mut child = Command::new(binary(name))
+    pub fn spawn(binary: &str, env: &HashMap<String, String>) -> ServiceProcess {
+        let mut child = Command::new(binary)
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -71,20 +55,14 @@ impl ServiceProcess {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = rx
-                .recv_timeout(remaining)
-                .unwrap_or_else(|_| panic!("{name} did not report serving in time"));
+            let line = rx.recv_timeout(remaining).unwrap_or_else(|_| panic!("{binary} did not report serving in time"));
             let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
             if json["message"] == "serving"
                 && let Some(addr) = json["grpc_addr"].as_str()
             {
-                return ServiceProcess {
-                    child,
-                    grpc_addr: addr.parse().unwrap(),
-                    logs: rx,
-                };
+                return ServiceProcess { child, grpc_addr: addr.parse().unwrap(), logs: rx };
             }
         }
     }

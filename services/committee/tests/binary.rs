@@ -1,0 +1,3 @@
+//! The committee binary as operators run it.
+
+testkit::binary_conformance_tests!(env!("CARGO_BIN_EXE_committee"), &committee::SPEC);

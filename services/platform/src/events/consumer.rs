@@ -1,0 +1,468 @@
+//! Consuming a peer's feed: each event applied once, with its checkpoint, in
+//! one transaction of the consumer's own database.
+//!
+//! Exactly once, across crashes and replicas, rests on two things:
+//! - **the checkpoint row lock** (correctness): the effect and the new
+//!   checkpoint commit together, after `SELECT … FOR UPDATE` of the
+//!   subscription's checkpoint row; an event at or below the checkpoint is
+//!   skipped. A crash before commit loses both; a replay after it is skipped.
+//! - **a lease** (efficiency): a session advisory lock per subscription, held
+//!   on a dedicated connection, lets one replica stream while the others stand
+//!   by; if its process or connection dies, the lock is released and a
+//!   standby takes over within a second.
+//!
+//! A handler that keeps rejecting an event (a poison event) does not stall the
+//! feed: after `max_rejections` attempts the event is parked in
+//! `consumer_dead_letter`, logged at ERROR, counted, and the checkpoint moves
+//! on. Database trouble is not poison: it is retried until the database is back.
+
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
+use tonic::transport::{ClientTlsConfig, Endpoint};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::wire::{FeedRequest, WireEvent};
+use crate::{
+    Role,
+    auth::DevTokenMinter,
+    metrics::{ConsumerMetrics, Metrics},
+};
+
+/// How a consumer proves itself to the peer (the `service` role).
+#[derive(Clone)]
+pub enum TokenSource {
+    /// A token file kept fresh by the platform (read at every connect).
+    File(PathBuf),
+    /// Tokens minted with the shared HS256 secret (local runs and tests).
+    Minted(Arc<DevTokenMinter>),
+}
+
+impl TokenSource {
+    fn token(&self, subject: &str) -> Result<String, String> {
+        match self {
+            TokenSource::File(path) => std::fs::read_to_string(path)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| format!("SERVICE_TOKEN_FILE {}: {e}", path.display())),
+            TokenSource::Minted(minter) => Ok(minter.mint(subject, &[Role::Service], None, Duration::from_secs(3600))),
+        }
+    }
+}
+
+/// One subscription to a peer's feed.
+#[derive(Clone)]
+pub struct Subscription {
+    /// Stable name: the key of the checkpoint, the lease and the metrics.
+    pub name: String,
+    /// The peer, e.g. `http://applications:50051`.
+    pub endpoint: String,
+    /// The peer's feed method, e.g. `/socialloans.applications.v1.ApplicationsService/StreamEvents`.
+    pub method: &'static str,
+    /// Only these event types (empty: all).
+    pub types: Vec<String>,
+    /// TLS towards the peer, if it serves TLS.
+    pub tls: Option<ClientTlsConfig>,
+    /// The consumer's credentials.
+    pub token: TokenSource,
+    /// Rejections after which an event is parked.
+    pub max_rejections: u32,
+    /// Silence (not even a heartbeat) after which the stream is presumed dead.
+    pub idle_timeout: Duration,
+}
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event cannot be applied (malformed, unknown aggregate, broken rule):
+    /// retried, then parked.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// A database error: retried until it goes away, unless it is about the
+    /// data itself (integrity, data exception), which counts as a rejection.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl HandlerError {
+    fn is_rejection(&self) -> bool {
+        match self {
+            HandlerError::Rejected(_) => true,
+            HandlerError::Database(err) => err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        }
+    }
+}
+
+/// Applies events to the consumer's own tables, inside the transaction it is given.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `event`. Do not commit: the consumer commits the effect with the checkpoint.
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &WireEvent,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// What happened to one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The handler's effect and the checkpoint committed.
+    Applied,
+    /// Already at or below the checkpoint: nothing done.
+    Duplicate,
+    /// Parked as poison; the checkpoint moved on.
+    Parked,
+}
+
+enum Outcome {
+    Stopped,
+    Failed(String),
+}
+
+/// Consumes `subscription` until `stop` turns true.
+pub async fn run<H: Handler>(
+    pool: PgPool,
+    subscription: Subscription,
+    handler: H,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let state = metrics.consumer(&subscription.name);
+    let mut backoff = Backoff::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let lease = match Lease::acquire(&pool, &subscription.name).await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                // Another replica consumes; stand by.
+                if sleep_or_stop(Duration::from_secs(1), &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(subscription = %subscription.name, error = %err, "cannot take the consumer lease");
+                if sleep_or_stop(backoff.next(), &mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        state.leader.set(1);
+        let outcome = consume(&pool, &subscription, &handler, lease, &state, &mut backoff, &mut stop).await;
+        state.leader.set(0);
+        state.connected.set(0);
+        match outcome {
+            Outcome::Stopped => return,
+            Outcome::Failed(reason) => {
+                let delay = backoff.next();
+                tracing::warn!(subscription = %subscription.name, %reason, retry_in_ms = delay.as_millis() as u64, "feed interrupted; reconnecting");
+                if sleep_or_stop(delay, &mut stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn consume<H: Handler>(
+    pool: &PgPool,
+    subscription: &Subscription,
+    handler: &H,
+    mut lease: Lease,
+    state: &ConsumerMetrics,
+    backoff: &mut Backoff,
+    stop: &mut watch::Receiver<bool>,
+) -> Outcome {
+    let mut checkpoint = match read_checkpoint(pool, &subscription.name).await {
+        Ok(position) => position,
+        Err(err) => return Outcome::Failed(format!("reading the checkpoint: {err}")),
+    };
+    state.checkpoint.set(checkpoint);
+    let mut stream = match open(subscription, checkpoint).await {
+        Ok(stream) => stream,
+        Err(reason) => return Outcome::Failed(reason),
+    };
+    state.connected.set(1);
+    tracing::info!(subscription = %subscription.name, after = checkpoint, "consuming feed");
+    loop {
+        let message = tokio::select! {
+            message = tokio::time::timeout(subscription.idle_timeout, stream.message()) => message,
+            () = super::until_stopped(stop) => return Outcome::Stopped,
+        };
+        let response = match message {
+            Err(_) => return Outcome::Failed("no event or heartbeat within the idle timeout".into()),
+            Ok(Err(status)) => return Outcome::Failed(format!("{}: {}", status.code(), status.message())),
+            Ok(Ok(None)) => return Outcome::Failed("the feed ended".into()),
+            Ok(Ok(Some(response))) => response,
+        };
+        state.head.set(response.head_position);
+        let Some(event) = response.event else {
+            // A heartbeat: a good moment to check that the lease still stands.
+            if !lease.alive().await {
+                return Outcome::Failed("the lease connection was lost".into());
+            }
+            state.lag.set((response.head_position - checkpoint).max(0));
+            continue;
+        };
+        let gap_check = subscription.types.is_empty();
+        match apply(pool, subscription, handler, &event, gap_check, state, stop).await {
+            Ok(Some(_)) => {
+                checkpoint = checkpoint.max(event.position);
+                state.checkpoint.set(checkpoint);
+                state.lag.set((response.head_position - checkpoint).max(0));
+                backoff.reset();
+            }
+            Ok(None) => return Outcome::Stopped,
+            Err(reason) => return Outcome::Failed(reason),
+        }
+    }
+}
+
+async fn open(subscription: &Subscription, after: i64) -> Result<tonic::Streaming<super::wire::FeedResponse>, String> {
+    let mut endpoint = Endpoint::from_shared(subscription.endpoint.clone())
+        .map_err(|e| format!("bad endpoint {}: {e}", subscription.endpoint))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(20));
+    if let Some(tls) = &subscription.tls {
+        endpoint = endpoint.tls_config(tls.clone()).map_err(|e| format!("TLS: {e}"))?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| format!("connect {}: {e}", subscription.endpoint))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|e| format!("not ready: {e}"))?;
+    let mut request = tonic::Request::new(FeedRequest { after_position: after, types: subscription.types.clone() });
+    let token = subscription.token.token(&format!("consumer:{}", subscription.name))?;
+    let value = format!("Bearer {token}").parse().map_err(|_| "the service token is not valid ASCII".to_owned())?;
+    request.metadata_mut().insert("authorization", value);
+    let path = http::uri::PathAndQuery::from_static(subscription.method);
+    let codec = tonic_prost::ProstCodec::default();
+    let response = grpc
+        .server_streaming(request, path, codec)
+        .await
+        .map_err(|status| format!("{}: {}", status.code(), status.message()))?;
+    Ok(response.into_inner())
+}
+
+/// Applies one event, retrying rejections up to the limit; `Ok(None)` when stopped.
+async fn apply<H: Handler>(
+    pool: &PgPool,
+    subscription: &Subscription,
+    handler: &H,
+    event: &WireEvent,
+    gap_check: bool,
+    state: &ConsumerMetrics,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<Applied>, String> {
+    let span = tracing::info_span!("event.apply", otel.kind = "consumer", subscription = %subscription.name, event.r#type = %event.r#type, event.position = event.position);
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [("traceparent", &event.traceparent), ("tracestate", &event.tracestate)] {
+        if let Ok(value) = http::HeaderValue::from_str(value)
+            && !value.is_empty()
+        {
+            headers.insert(name, value);
+        }
+    }
+    let _ = span.set_parent(crate::trace_context::extract(&headers));
+
+    let mut rejections = 0u32;
+    let mut backoff = Backoff::new();
+    loop {
+        let attempt = apply_once(pool, &subscription.name, handler, event, gap_check).instrument(span.clone()).await;
+        match attempt {
+            Ok(applied) => {
+                if applied == Applied::Applied {
+                    state.applied.inc();
+                }
+                return Ok(Some(applied));
+            }
+            Err(AttemptError::Gap(message)) => return Err(message),
+            Err(AttemptError::Handler(err)) if err.is_rejection() => {
+                rejections += 1;
+                if rejections >= subscription.max_rejections {
+                    park(pool, &subscription.name, event, rejections, &err.to_string())
+                        .await
+                        .map_err(|e| format!("parking: {e}"))?;
+                    state.parked.inc();
+                    let _entered = span.enter();
+                    tracing::error!(
+                        subscription = %subscription.name,
+                        position = event.position,
+                        event_id = %event.id,
+                        event_type = %event.r#type,
+                        rejections,
+                        error = %err,
+                        "POISON EVENT parked in consumer_dead_letter; the feed goes on"
+                    );
+                    return Ok(Some(Applied::Parked));
+                }
+                tracing::warn!(subscription = %subscription.name, position = event.position, rejections, error = %err, "handler rejected the event; retrying");
+            }
+            Err(AttemptError::Handler(err)) => {
+                tracing::warn!(subscription = %subscription.name, position = event.position, error = %err, "applying failed; retrying");
+            }
+        }
+        if sleep_or_stop(backoff.next(), stop).await {
+            return Ok(None);
+        }
+    }
+}
+
+enum AttemptError {
+    Gap(String),
+    Handler(HandlerError),
+}
+
+impl From<sqlx::Error> for AttemptError {
+    fn from(err: sqlx::Error) -> Self {
+        AttemptError::Handler(HandlerError::Database(err))
+    }
+}
+
+async fn apply_once<H: Handler>(
+    pool: &PgPool,
+    subscription: &str,
+    handler: &H,
+    event: &WireEvent,
+    gap_check: bool,
+) -> Result<Applied, AttemptError> {
+    let mut tx = pool.begin().await?;
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
+            .bind(subscription)
+            .fetch_one(&mut *tx)
+            .await?;
+    if event.position <= checkpoint {
+        return Ok(Applied::Duplicate);
+    }
+    if gap_check && event.position != checkpoint + 1 {
+        return Err(AttemptError::Gap(format!(
+            "gap in the feed: checkpoint {checkpoint}, next event {}; resuming from the checkpoint",
+            event.position
+        )));
+    }
+    handler.handle(&mut tx, event).await.map_err(AttemptError::Handler)?;
+    sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
+        .bind(subscription)
+        .bind(event.position)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Applied::Applied)
+}
+
+async fn park(
+    pool: &PgPool,
+    subscription: &str,
+    event: &WireEvent,
+    attempts: u32,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
+            .bind(subscription)
+            .fetch_one(&mut *tx)
+            .await?;
+    if event.position <= checkpoint {
+        return Ok(()); // another replica dealt with it meanwhile
+    }
+    let id = uuid::Uuid::parse_str(&event.id).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO consumer_dead_letter (subscription, position, event_id, event_type, aggregate, payload, attempts, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(subscription)
+    .bind(event.position)
+    .bind(id)
+    .bind(&event.r#type)
+    .bind(&event.aggregate)
+    .bind(event.payload.as_ref().map(|p| p.value.clone()).unwrap_or_default())
+    .bind(attempts as i32)
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
+        .bind(subscription)
+        .bind(event.position)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// The subscription's checkpoint, created at 0 on first use.
+pub async fn read_checkpoint(pool: &PgPool, subscription: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query("INSERT INTO consumer_checkpoint (subscription) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(subscription)
+        .execute(pool)
+        .await?;
+    sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1")
+        .bind(subscription)
+        .fetch_one(pool)
+        .await
+}
+
+/// A session advisory lock on a dedicated connection: held while it lives.
+struct Lease {
+    conn: PgConnection,
+}
+
+impl Lease {
+    async fn acquire(pool: &PgPool, subscription: &str) -> Result<Option<Lease>, sqlx::Error> {
+        let mut conn = pool.acquire().await?.detach();
+        // Keyed by schema too: two services may name a subscription alike.
+        let held: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':consumer:' || $1, 0))",
+        )
+        .bind(subscription)
+        .fetch_one(&mut conn)
+        .await?;
+        if held {
+            Ok(Some(Lease { conn }))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+
+    async fn alive(&mut self) -> bool {
+        matches!(tokio::time::timeout(Duration::from_secs(5), self.conn.ping()).await, Ok(Ok(())))
+    }
+}
+
+/// Exponential backoff with jitter, 100 ms to 5 s.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self { next: Duration::from_millis(100) }
+    }
+    fn reset(&mut self) {
+        self.next = Duration::from_millis(100);
+    }
+    fn next(&mut self) -> Duration {
+        let current = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        // Up to 25% jitter, so replicas do not reconnect in lockstep.
+        current + current.mul_f64(f64::from(nanos % 1000) / 4000.0)
+    }
+}
+
+/// Sleeps `delay`; true when `stop` turned true first.
+async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let stopped = tokio::select! {
+        () = tokio::time::sleep(delay) => None,
+        () = super::until_stopped(stop) => Some(true),
+    };
+    stopped.unwrap_or_else(|| *stop.borrow())
+}

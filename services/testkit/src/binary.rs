@@ -1,0 +1,144 @@
+//! What every service binary must do, as operators run it: refuse bad
+//! configuration by name, bootstrap and migrate idempotently, serve health,
+//! and stop with exit 0 on SIGTERM. Each service crate calls these from its
+//! own tests with `env!("CARGO_BIN_EXE_<name>")`.
+
+use std::{collections::HashMap, time::Duration};
+
+use socialloans_platform::ServiceSpec;
+
+use crate::{
+    Db, SERVING, channel, eventually, health,
+    process::{ServiceProcess, run},
+};
+
+/// The environment given, and what stderr must then say.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
+/// The binary exits with EX_CONFIG (78), naming each missing or malformed variable.
+pub fn refuses_bad_configuration(binary: &str) {
+    let secret = ("AUTH_HS256_SECRET", "0123456789abcdef0123456789abcdef");
+    let cases: [Case; 3] = [
+        (&[secret], &["DATABASE_URL is required"]),
+        (
+            &[("DATABASE_URL", "postgres://a:b@127.0.0.1:1/x"), secret, ("GRPC_ADDR", "port-fifty")],
+            &["GRPC_ADDR=\"port-fifty\" is malformed"],
+        ),
+        (
+            &[("DATABASE_URL", "mysql://x"), ("GRPC_MAX_MESSAGE_BYTES", "lots")],
+            &[
+                "DATABASE_URL is malformed",
+                "GRPC_MAX_MESSAGE_BYTES=\"lots\" is malformed",
+                "AUTH_HS256_SECRET or AUTH_PUBLIC_KEY_FILE is required",
+            ],
+        ),
+    ];
+    for (vars, expected) in cases {
+        let env: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let out = run(binary, "serve", &env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "expected EX_CONFIG, stderr: {stderr}");
+        for text in expected {
+            assert!(stderr.contains(text), "{text:?} not in: {stderr}");
+        }
+    }
+}
+
+/// `bootstrap` twice and `migrate` twice succeed, and the second `migrate`
+/// changes nothing; the bookkeeping lives in the service's own schema.
+pub async fn bootstrap_then_migrate_twice_changes_nothing(binary: &str, spec: &'static ServiceSpec) {
+    let db = Db::start();
+    let name = spec.name;
+    let env = db.env(spec, &[("DATABASE_ADMIN_URL", &db.cluster.admin_url())]);
+    for attempt in 0..2 {
+        let out = run(binary, "bootstrap", &env);
+        assert!(out.status.success(), "bootstrap #{attempt}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = run(binary, "migrate", &env);
+    assert!(
+        out.status.success(),
+        "migrate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = schema_snapshot(&db.admin_url(), name).await;
+    assert!(first.contains("migration 1 t "), "{name}: no migration recorded:\n{first}");
+    assert!(first.contains(&format!("ON {name}._sqlx_migrations")), "bookkeeping not in its own schema:\n{first}");
+    assert!(first.contains("column outbox.position"), "the platform's outbox is missing:\n{first}");
+    let out = run(binary, "migrate", &env);
+    assert!(out.status.success(), "second migrate failed");
+    assert_eq!(schema_snapshot(&db.admin_url(), name).await, first, "the second migrate changed the schema");
+}
+
+/// Everything a schema holds, as text: tables, columns, indexes, constraints,
+/// applied migrations and row counts.
+pub async fn schema_snapshot(admin_url: &str, schema: &str) -> String {
+    let pool = sqlx::PgPool::connect(admin_url).await.unwrap();
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT format('column %s.%s %s %s', table_name, column_name, data_type, column_default)
+           FROM information_schema.columns WHERE table_schema = $1
+         UNION ALL
+         SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = $1
+         UNION ALL
+         SELECT format('constraint %s %s', conname, pg_get_constraintdef(c.oid))
+           FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1
+         UNION ALL
+         SELECT format('rows %s %s', relname, n_live_tup) FROM pg_stat_user_tables WHERE schemaname = $1
+         ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    // `schema` is a service's name, not input.
+    let migrations: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT format('migration %s %s %s', version, success, encode(checksum, 'hex'))
+           FROM {schema}._sqlx_migrations
+         UNION ALL
+         SELECT format('platform migration %s %s', version, success) FROM {schema}._platform_migrations
+         ORDER BY 1"
+    )))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    format!("{}\n{}", rows.join("\n"), migrations.join("\n"))
+}
+
+/// The binary serves health (SERVING) and exits 0 on SIGTERM.
+pub async fn serves_health_and_exits_zero_on_sigterm(binary: &str, spec: &'static ServiceSpec) {
+    let db = Db::start();
+    db.prepare(&[spec]).await;
+    let mut process = ServiceProcess::spawn(binary, &db.env(spec, &[]));
+    let ch = channel(process.grpc_addr).await;
+    let serving = eventually(Duration::from_secs(10), || {
+        let ch = ch.clone();
+        async move { health(ch, spec.grpc_service).await == Ok(SERVING) }
+    })
+    .await;
+    assert!(serving, "{} never reported SERVING", spec.name);
+    process.terminate();
+    let status = tokio::task::spawn_blocking(move || process.wait(Duration::from_secs(15))).await.unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{} did not exit 0 on SIGTERM", spec.name);
+}
+
+/// The three conformance tests for one service binary.
+#[macro_export]
+macro_rules! binary_conformance_tests {
+    ($binary:expr, $spec:expr) => {
+        #[test]
+        fn the_binary_refuses_to_start_naming_the_missing_or_malformed_variable() {
+            $crate::binary::refuses_bad_configuration($binary);
+        }
+
+        #[tokio::test]
+        async fn bootstrap_then_migrate_twice_changes_nothing_the_second_time() {
+            $crate::binary::bootstrap_then_migrate_twice_changes_nothing($binary, $spec).await;
+        }
+
+        #[tokio::test]
+        async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
+            $crate::binary::serves_health_and_exits_zero_on_sigterm($binary, $spec).await;
+        }
+    };
+}

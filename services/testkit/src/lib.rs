@@ -1,0 +1,215 @@
+//! The harness the suite's tests share: a private PostgreSQL with the
+//! services' roles and schemas, services started in process on free ports or
+//! as real processes, development tokens, certificates.
+//!
+//! It knows no service: callers pass the [`Service`]s (spec and routes) they
+//! test, so each service crate can test its own binary with it.
+
+#![allow(missing_docs)]
+
+pub mod binary;
+pub mod certs;
+pub mod process;
+
+use std::{collections::HashMap, time::Duration};
+
+use pgcluster::Cluster;
+use socialloans_platform::{
+    Context, Role, Running, ServiceSpec,
+    auth::DevTokenMinter,
+    config::{Config, Env},
+};
+use tonic::{Request, metadata::MetadataValue, service::Routes, transport::Channel};
+
+/// The HS256 secret every test service trusts.
+pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+/// Issuer and audience the services expect by default.
+pub const ISSUER: &str = "socialloans-dev";
+pub const AUDIENCE: &str = "socialloans";
+/// The database the services share (each in its own schema).
+pub const DATABASE: &str = "socialloans";
+
+/// A service under test: its spec and its routes.
+#[derive(Clone, Copy)]
+pub struct Service {
+    pub spec: &'static ServiceSpec,
+    pub routes: fn(&Context) -> Routes,
+}
+
+/// A private PostgreSQL cluster, with helpers for the services' URLs.
+pub struct Db {
+    pub cluster: Cluster,
+}
+
+impl Db {
+    /// A new throwaway cluster (removed when dropped).
+    pub fn start() -> Db {
+        Db { cluster: Cluster::start_temporary().expect("start a private PostgreSQL") }
+    }
+
+    /// The URL of `service`'s own role.
+    pub fn service_url(&self, service: &str) -> String {
+        self.cluster.url(service, &format!("{service}-password"), DATABASE)
+    }
+
+    /// The superuser URL of the suite's database.
+    pub fn admin_url(&self) -> String {
+        self.cluster.url("postgres", &self.password(), DATABASE)
+    }
+
+    fn password(&self) -> String {
+        let admin = self.cluster.admin_url();
+        let userinfo = admin.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map(|(u, _)| u).unwrap_or("");
+        userinfo.split_once(':').map(|(_, p)| p.to_owned()).unwrap_or_default()
+    }
+
+    /// Bootstraps role and schema of each of `specs` and applies its migrations.
+    pub async fn prepare(&self, specs: &[&'static ServiceSpec]) {
+        for spec in specs {
+            let name = spec.name;
+            socialloans_platform::db::bootstrap(&self.cluster.admin_url(), &self.service_url(name), name)
+                .await
+                .expect("bootstrap");
+            let config = self.config(spec, &[]);
+            let pool = socialloans_platform::db::pool(&config, name).unwrap();
+            socialloans_platform::db::migrate(&pool, (spec.migrator)(), name).await.expect("migrate");
+            pool.close().await;
+        }
+    }
+
+    /// The environment a service needs, on free loopback ports, plus `extra`.
+    pub fn env(&self, spec: &ServiceSpec, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut vars: HashMap<String, String> = [
+            ("DATABASE_URL", self.service_url(spec.name)),
+            ("AUTH_HS256_SECRET", SECRET.to_owned()),
+            ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
+            ("METRICS_ADDR", "127.0.0.1:0".to_owned()),
+            ("HEALTH_CHECK_INTERVAL_MS", "100".to_owned()),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "1000".to_owned()),
+            ("SHUTDOWN_GRACE_MS", "10000".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        vars
+    }
+
+    /// A validated configuration for `spec` (see [`Db::env`]).
+    pub fn config(&self, spec: &ServiceSpec, extra: &[(&str, &str)]) -> Config {
+        let mut env = Env::from_map(self.env(spec, extra));
+        let config = Config::from_env(&mut env, spec.ports);
+        env.finish().expect("valid test configuration");
+        config.expect("configuration")
+    }
+
+    /// Starts `service` in this process.
+    pub async fn serve(&self, service: Service, extra: &[(&str, &str)]) -> Running {
+        socialloans_platform::server::start(service.spec, self.config(service.spec, extra), service.routes)
+            .await
+            .expect("service starts")
+    }
+}
+
+/// Mints tokens the test services accept.
+pub fn minter() -> DevTokenMinter {
+    DevTokenMinter::new(SECRET, ISSUER, AUDIENCE)
+}
+
+/// A token with `roles` (and `org` for a borrower), valid for an hour.
+pub fn token(roles: &[Role], org: Option<&str>) -> String {
+    minter().mint("test-user", roles, org, Duration::from_secs(3600))
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn authorized<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().expect("ascii token");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+/// A plaintext channel to `addr`.
+pub async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect")
+}
+
+/// The health status of `service` ("" for the whole server).
+pub async fn health(channel: Channel, service: &str) -> Result<i32, tonic::Code> {
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let response = client
+        .check(tonic_health::pb::HealthCheckRequest { service: service.to_owned() })
+        .await
+        .map_err(|status| status.code())?;
+    Ok(response.into_inner().status)
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Serving status codes of `grpc.health.v1`.
+pub const SERVING: i32 = 1;
+pub const NOT_SERVING: i32 = 2;
+
+/// An exclusive lock on a table, held by an admin transaction: calls that
+/// touch the table wait inside the service until it is released.
+pub struct TableLock {
+    admin: sqlx::PgPool,
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl Db {
+    /// Locks `table` (schema-qualified, one of the services' own tables).
+    pub async fn lock_table(&self, table: &'static str) -> TableLock {
+        let admin = sqlx::PgPool::connect(&self.admin_url()).await.expect("admin connection");
+        let mut tx = admin.begin().await.expect("begin");
+        let sql = match table {
+            "applications.application" => "LOCK TABLE applications.application IN ACCESS EXCLUSIVE MODE",
+            other => panic!("no lock statement for {other}"),
+        };
+        sqlx::query(sql).execute(&mut *tx).await.expect("lock");
+        TableLock { admin, tx }
+    }
+}
+
+impl TableLock {
+    /// Waits until `n` statements of `application` wait on a lock.
+    pub async fn wait_for_waiters(&self, application: &str, n: i64) -> bool {
+        eventually(Duration::from_secs(10), || self.wait_for_waiters_now(application, n)).await
+    }
+
+    /// Whether `n` statements of `application` wait on a lock now.
+    pub async fn wait_for_waiters_now(&self, application: &str, n: i64) -> bool {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(application)
+        .fetch_one(&self.admin)
+        .await
+        .expect("pg_stat_activity")
+            >= n
+    }
+
+    /// Releases the lock.
+    pub async fn release(self) {
+        self.tx.rollback().await.expect("rollback");
+        self.admin.close().await;
+    }
+}

@@ -3,6 +3,8 @@
 
 #![allow(missing_docs)]
 
+pub mod events;
+
 pub use testkit::*;
 
 /// The three services.

@@ -44,3 +44,51 @@ fn every_service_publishes_a_resumable_event_feed_to_services_only() {
         assert!(!roles.contains(&socialloans_platform::Role::Borrower), "borrowers must not read the raw event feed");
     }
 }
+
+#[test]
+fn every_services_event_feed_messages_match_the_platforms_wire_mirrors() {
+    use socialloans_platform::events::{FeedRequest, FeedResponse, WireEvent, transcode};
+    let wire = FeedResponse {
+        event: Some(WireEvent {
+            id: "0190f5c2-0000-7000-8000-000000000001".into(),
+            position: 42,
+            r#type: "socialloans.applications.v1.ApplicationSubmitted".into(),
+            aggregate: "applications/0190f5c2-0000-7000-8000-000000000002".into(),
+            occur_time: Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 5 }),
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+            tracestate: "vendor=1".into(),
+            payload: Some(prost_types::Any { type_url: "type.googleapis.com/x".into(), value: vec![1, 2, 3] }),
+        }),
+        head_position: 99,
+    };
+    let request = FeedRequest { after_position: 7, types: vec!["a".into(), "b".into()] };
+
+    macro_rules! round_trip {
+        ($package:ident) => {{
+            use socialloans_contracts::$package as p;
+            let theirs: p::StreamEventsResponse = transcode(&wire).unwrap();
+            let event = theirs.event.as_ref().unwrap();
+            assert_eq!(
+                (event.position, event.r#type.as_str(), theirs.head_position),
+                (42, wire.event.as_ref().unwrap().r#type.as_str(), 99)
+            );
+            assert_eq!(
+                transcode::<_, FeedResponse>(&theirs).unwrap(),
+                wire,
+                "{}: response differs",
+                stringify!($package)
+            );
+            let theirs: p::StreamEventsRequest = transcode(&request).unwrap();
+            assert_eq!(theirs.after_position, 7);
+            assert_eq!(
+                transcode::<_, FeedRequest>(&theirs).unwrap(),
+                request,
+                "{}: request differs",
+                stringify!($package)
+            );
+        }};
+    }
+    round_trip!(applications);
+    round_trip!(committee);
+    round_trip!(monitoring);
+}

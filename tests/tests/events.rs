@@ -1,0 +1,317 @@
+//! Events between services, end to end over real gRPC and real PostgreSQL:
+//! the applications service produces, a consumer in the committee's schema
+//! applies. No event is skipped, lost or applied twice — whatever commits out
+//! of order, crashes or restarts.
+
+use std::time::Duration;
+
+use e2e::{
+    Db, authorized, channel,
+    events::{
+        RecordingHandler, append, applications_pool, applied, create_effect_table, produce_one, start_consumer,
+        subscription, wait_applied,
+    },
+    services, specs, token,
+};
+use socialloans_contracts::applications::{
+    StreamEventsRequest, applications_service_client::ApplicationsServiceClient,
+};
+use socialloans_platform::Role;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// Fast polling and heartbeats keep the tests short.
+const FAST: &[(&str, &str)] = &[("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
+
+fn aggregate(i: usize) -> String {
+    format!("applications/00000000-0000-7000-8000-{i:012}")
+}
+
+#[tokio::test]
+async fn a_transaction_that_commits_late_is_delivered_after_the_one_that_committed_first() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    let consumer =
+        start_consumer(effects.clone(), subscription(producer.grpc_addr, "interleaving"), Default::default());
+    let apps = applications_pool(&db).await;
+
+    // A writes first but commits last; B writes second and commits first.
+    let mut first = apps.begin().await.unwrap();
+    let late = append(&mut first, &aggregate(1)).await;
+    let mut second = apps.begin().await.unwrap();
+    let early = append(&mut second, &aggregate(2)).await;
+    second.commit().await.unwrap();
+
+    let (_, events, ..) = wait_applied(&effects, 1).await;
+    assert_eq!(events, 1, "the committed event is delivered while the other transaction is open");
+    first.commit().await.unwrap();
+    let (rows, events, positions, min, max) = wait_applied(&effects, 2).await;
+    assert_eq!((rows, events, positions, min, max), (2, 2, 2, 1, 2), "both delivered, once each, positions 1 and 2");
+
+    let order: Vec<(uuid::Uuid, i64)> =
+        sqlx::query_as("SELECT event_id, position FROM committee.test_effect ORDER BY position")
+            .fetch_all(&effects)
+            .await
+            .unwrap();
+    assert_eq!(order, vec![(early, 1), (late, 2)], "positions follow commit order, not write order");
+    consumer.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn many_writers_committing_in_random_order_skip_nothing() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "writers"), Default::default());
+    let apps = applications_pool(&db).await;
+
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let apps = apps.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let mut tx = apps.begin().await.unwrap();
+                    append(&mut tx, &aggregate(w * 100 + i)).await;
+                    // Hold some transactions open while others commit.
+                    tokio::time::sleep(Duration::from_millis(((w * 7 + i * 13) % 11) as u64)).await;
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let (rows, events, positions, min, max) = wait_applied(&effects, 200).await;
+    assert_eq!((rows, events, positions, min, max), (200, 200, 200, 1, 200), "every event once, positions 1..=200");
+    consumer.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_stream_resumes_and_applies_every_event_once() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    let apps = applications_pool(&db).await;
+    for i in 0..150 {
+        produce_one(&apps, &aggregate(i)).await;
+    }
+
+    let slow = RecordingHandler { delay: Duration::from_millis(5) };
+    let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "killed"), slow.clone());
+    e2e::eventually(Duration::from_secs(20), || async { applied(&effects).await.1 >= 30 }).await;
+    // A crash: the task dies wherever it is, its open transaction rolls back.
+    consumer.task.abort();
+    let _ = consumer.task.await;
+    let (_, halfway, ..) = applied(&effects).await;
+    assert!(halfway < 150, "the consumer was killed mid-stream (applied {halfway})");
+
+    let restarted = start_consumer(effects.clone(), subscription(producer.grpc_addr, "killed"), Default::default());
+    let (rows, events, positions, min, max) = wait_applied(&effects, 150).await;
+    assert_eq!((rows, events, positions, min, max), (150, 150, 150, 1, 150));
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM committee.consumer_checkpoint WHERE subscription = 'killed'")
+            .fetch_one(&effects)
+            .await
+            .unwrap();
+    assert_eq!(checkpoint, 150);
+    restarted.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn producer_and_postgres_restarts_during_a_stream_lose_and_duplicate_nothing() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let addr = producer.grpc_addr;
+    let effects = create_effect_table(&db).await;
+    let consumer = start_consumer(effects.clone(), subscription(addr, "restarts"), Default::default());
+    let apps = applications_pool(&db).await;
+
+    for i in 0..100 {
+        produce_one(&apps, &aggregate(i)).await;
+    }
+    // The producer restarts on the same address while the consumer streams.
+    producer.stop().await.unwrap();
+    for i in 100..150 {
+        produce_one(&apps, &aggregate(i)).await;
+    }
+    let producer = db.serve(services()[0], &[FAST, &[("GRPC_ADDR", &addr.to_string())]].concat()).await;
+    for i in 150..200 {
+        produce_one(&apps, &aggregate(i)).await;
+    }
+    // PostgreSQL itself restarts.
+    db.cluster.stop().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    db.cluster.start().unwrap();
+    let mut produced = 200;
+    while produced < 300 {
+        // The pools reconnect on their own; a write may fail while they do.
+        let attempt = async || {
+            let mut tx = apps.begin().await?;
+            socialloans_platform::events::append(
+                &mut tx,
+                "applications",
+                &aggregate(produced),
+                &socialloans_contracts::applications::ApplicationSubmitted::default(),
+            )
+            .await?;
+            tx.commit().await
+        };
+        match attempt().await {
+            Ok(()) => produced += 1,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let (rows, events, positions, min, max) = wait_applied(&effects, 300).await;
+    assert_eq!((rows, events, positions, min, max), (300, 300, 300, 1, 300), "no gap, no duplicate");
+    consumer.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_consumer_replicas_on_one_subscription_apply_each_event_once_even_when_one_dies() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    let apps = applications_pool(&db).await;
+    let slow = RecordingHandler { delay: Duration::from_millis(3) };
+    let one = start_consumer(effects.clone(), subscription(producer.grpc_addr, "shared"), slow.clone());
+    let two = start_consumer(effects.clone(), subscription(producer.grpc_addr, "shared"), slow.clone());
+
+    for i in 0..100 {
+        produce_one(&apps, &aggregate(i)).await;
+    }
+    e2e::eventually(Duration::from_secs(20), || async { applied(&effects).await.1 >= 40 }).await;
+    // Whichever replica holds the lease dies; the other takes over.
+    let leader =
+        |c: &e2e::events::ConsumerTask| c.metrics.render().contains("consumer_lease_held{subscription=\"shared\"} 1");
+    let (dead, alive) = if leader(&one) { (one, two) } else { (two, one) };
+    assert!(!leader(&alive), "exactly one replica holds the lease");
+    dead.task.abort();
+    let _ = dead.task.await;
+    for i in 100..200 {
+        produce_one(&apps, &aggregate(i)).await;
+    }
+    let (rows, events, positions, min, max) = wait_applied(&effects, 200).await;
+    assert_eq!((rows, events, positions, min, max), (200, 200, 200, 1, 200));
+    assert!(leader(&alive), "the surviving replica took the lease over");
+    alive.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_poison_event_is_parked_counted_and_the_feed_goes_on() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "poison"), Default::default());
+    let apps = applications_pool(&db).await;
+    produce_one(&apps, &aggregate(1)).await;
+    produce_one(&apps, "poison").await;
+    produce_one(&apps, &aggregate(3)).await;
+
+    let (rows, events, ..) = wait_applied(&effects, 2).await;
+    assert_eq!((rows, events), (2, 2), "the events around the poison one are applied");
+    let parked: Vec<(i64, i32, String)> = sqlx::query_as(
+        "SELECT position, attempts, error FROM committee.consumer_dead_letter WHERE subscription = 'poison'",
+    )
+    .fetch_all(&effects)
+    .await
+    .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!((parked[0].0, parked[0].1), (2, 3), "parked at position 2 after 3 rejections");
+    assert!(parked[0].2.contains("poison"));
+    let metrics = consumer.metrics.render();
+    assert!(metrics.contains("socialloans_consumer_events_parked_total{subscription=\"poison\"} 1"), "{metrics}");
+    assert!(metrics.contains("socialloans_consumer_checkpoint_position{subscription=\"poison\"} 3"), "{metrics}");
+    consumer.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_trace_started_by_the_producers_call_continues_in_the_consumer() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test process");
+
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "traced"), Default::default());
+    let apps = applications_pool(&db).await;
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let span = tracing::info_span!("producer call");
+    let mut incoming = http::HeaderMap::new();
+    incoming.insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+    span.set_parent(socialloans_platform::trace_context::extract(&incoming)).unwrap();
+    {
+        use tracing::Instrument;
+        produce_one(&apps, &aggregate(1)).instrument(span).await;
+    }
+    wait_applied(&effects, 1).await;
+    let recorded: String =
+        sqlx::query_scalar("SELECT trace_id FROM committee.test_effect").fetch_one(&effects).await.unwrap();
+    assert_eq!(recorded, trace_id, "the consumer's handling joined the producer's trace");
+    consumer.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_feed_refuses_negative_positions_pruned_history_and_borrowers() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let apps = applications_pool(&db).await;
+    for i in 0..5 {
+        produce_one(&apps, &aggregate(i)).await;
+    }
+    e2e::eventually(Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_position FROM applications.outbox_head")
+            .fetch_one(&apps)
+            .await
+            .unwrap()
+            == 5
+    })
+    .await;
+    let pruned = socialloans_platform::events::sequencer::prune(&apps, Duration::ZERO).await.unwrap();
+    assert_eq!(pruned, 5);
+
+    let mut client = ApplicationsServiceClient::new(channel(producer.grpc_addr).await);
+    let service = token(&[Role::Service], None);
+    let stream = |after: i64| authorized(StreamEventsRequest { after_position: after, types: vec![] }, &service);
+    let err = client.stream_events(stream(0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let info = err.get_error_details().error_info().unwrap().clone();
+    assert_eq!(
+        (info.reason.as_str(), info.metadata.get("oldest_position").map(String::as_str)),
+        ("EVENTS_PRUNED", Some("6"))
+    );
+    assert!(client.stream_events(stream(5)).await.is_ok(), "resuming after the pruned prefix works");
+
+    let err = client.stream_events(stream(-1)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let borrower = token(&[Role::Borrower], Some("212000-0142"));
+    let err = client
+        .stream_events(authorized(StreamEventsRequest { after_position: 0, types: vec![] }, &borrower))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    producer.stop().await.unwrap();
+}

@@ -118,6 +118,9 @@ pub enum Applied {
     Parked,
 }
 
+/// How often a connected consumer logs its position and lag.
+const LAG_REPORT_EVERY: Duration = Duration::from_secs(60);
+
 enum Outcome {
     Stopped,
     Failed(String),
@@ -191,7 +194,18 @@ async fn consume<H: Handler>(
     };
     state.connected.set(1);
     tracing::info!(subscription = %subscription.name, after = checkpoint, "consuming feed");
+    let mut last_report = tokio::time::Instant::now();
     loop {
+        if last_report.elapsed() >= LAG_REPORT_EVERY {
+            last_report = tokio::time::Instant::now();
+            tracing::info!(
+                subscription = %subscription.name,
+                checkpoint,
+                head = state.head.get(),
+                lag = state.lag.get(),
+                "consumer position"
+            );
+        }
         let message = tokio::select! {
             message = tokio::time::timeout(subscription.idle_timeout, stream.message()) => message,
             () = super::until_stopped(stop) => return Outcome::Stopped,

@@ -108,3 +108,55 @@ async fn with_mtls_on_only_clients_with_a_certificate_from_the_configured_ca_get
     assert!(tls_health(running.grpc_addr, with_rogue).await.is_err(), "a client certificate from another CA got in");
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn with_optional_mtls_people_need_no_certificate_but_system_callers_do() {
+    use socialloans_contracts::applications::{
+        ListApplicationsRequest, applications_service_client::ApplicationsServiceClient,
+    };
+    use socialloans_platform::Role;
+    use tonic_types::StatusExt;
+
+    let db = Db::start();
+    db.prepare(&e2e::specs()).await;
+    let pki = Pki::new();
+    let (cert, key, client_ca) = pki.server_files();
+    let running = db
+        .serve(
+            services()[0],
+            &[
+                ("TLS_CERT_FILE", &cert),
+                ("TLS_KEY_FILE", &key),
+                ("TLS_CLIENT_CA_FILE", &client_ca),
+                ("TLS_CLIENT_AUTH", "optional"),
+            ],
+        )
+        .await;
+    let trust =
+        || ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pki.server_ca.pem())).domain_name("localhost");
+    let connect = |tls: ClientTlsConfig| async move {
+        let channel = Channel::from_shared(format!("https://localhost:{}", running.grpc_addr.port()))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        ApplicationsServiceClient::new(channel)
+    };
+    let list = |role: Role| e2e::authorized(ListApplicationsRequest::default(), &e2e::token(&[role], None));
+
+    let mut anonymous = connect(trust()).await;
+    assert!(anonymous.list_applications(list(Role::Analyst)).await.is_ok(), "a person needs no certificate");
+    let denied = anonymous.list_applications(list(Role::CoreBanking)).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    assert_eq!(denied.get_error_details().error_info().unwrap().reason, "CLIENT_CERTIFICATE_REQUIRED");
+
+    let (client_cert, client_key) = pki.client_ca.leaf(&["core-banking"]);
+    let mut system = connect(trust().identity(Identity::from_pem(client_cert, client_key))).await;
+    assert!(
+        system.list_applications(list(Role::CoreBanking)).await.is_ok(),
+        "core banking with its certificate gets in"
+    );
+    running.stop().await.unwrap();
+}

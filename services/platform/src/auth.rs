@@ -361,6 +361,39 @@ mod tests {
     }
 
     #[test]
+    fn an_es256_token_from_the_identity_provider_verifies_against_its_public_key_file() {
+        let idp = rcgen::KeyPair::generate().unwrap(); // ECDSA P-256
+        let dir = std::env::temp_dir().join(format!("socialloans-es256-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem_file = dir.join("idp.pub.pem");
+        std::fs::write(&pem_file, idp.public_key_pem()).unwrap();
+        let verifier = Verifier::new(&AuthConfig {
+            key: TokenKey::PublicKey { algorithm: Algorithm::ES256, pem_file },
+            issuer: "https://idp.example".into(),
+            audience: "socialloans".into(),
+            leeway: Duration::ZERO,
+        })
+        .unwrap();
+        let claims = Claims {
+            sub: "core-banking".into(),
+            iss: "https://idp.example".into(),
+            aud: "socialloans".into(),
+            exp: now_secs() + 60,
+            iat: now_secs(),
+            roles: vec![Role::CoreBanking],
+            org: None,
+        };
+        let signing = EncodingKey::from_ec_pem(idp.serialize_pem().as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
+        assert!(verifier.verify(&token).unwrap().has(Role::CoreBanking));
+
+        // An HS256 token made with the public key as "secret" must not pass (algorithm confusion).
+        let confused = DevTokenMinter::new(&idp.public_key_pem(), "https://idp.example", "socialloans").sign(&claims);
+        assert!(matches!(verifier.verify(&confused), Err(AuthError::Invalid(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn roles_round_trip_through_their_claim_names() {
         for role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));

@@ -1,166 +1,551 @@
-//! The gRPC handlers: request → domain call → response, nothing more.
+//! The gRPC handlers: request → operation → response. The rules of each step
+//! are in the closures handed to [`Applications::mutate`]; the state machine
+//! is in `domain`, the content checks in `validate`.
 
 use socialloans_contracts::applications::{
-    Application, ApplicationState, Borrower, GetApplicationRequest, GetApplicationResponse, ListApplicationsRequest,
-    ListApplicationsResponse, StreamEventsRequest, StreamEventsResponse,
+    self as pb, ApplicationState as S, CreditAssessmentOutcome, LoanTag,
     applications_service_server::ApplicationsService,
 };
 use socialloans_platform::{
     Caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
-    pagination::{decode_token, encode_token, page_size},
 };
-use sqlx::PgPool;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use crate::{
+    domain::Action,
+    edit,
     error::Error,
-    store::{self, ApplicationRow, Cursor, ListFilter},
+    queries,
+    record::{Record, timestamp},
+    service::{Applications, Change, erased_contact, event, transition},
+    validate,
 };
 
 /// The applications service's handlers.
 #[derive(Debug, Clone)]
 pub struct Api {
-    pool: PgPool,
+    ops: Applications,
     feed: Feed,
 }
 
 impl Api {
-    /// Handlers over `pool`, serving `feed`.
-    pub fn new(pool: PgPool, feed: Feed) -> Self {
-        Self { pool, feed }
+    /// Handlers over `ops`, serving `feed`.
+    pub fn new(ops: Applications, feed: Feed) -> Self {
+        Self { ops, feed }
     }
 }
 
 /// The authenticated caller; the call guard always puts one in.
-fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
-    request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("no authenticated caller"))
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::unauthenticated("no authenticated caller"))
 }
 
-/// Parses `applications/{uuid}`.
-fn parse_name(field: &str, name: &str) -> Result<Uuid, FieldViolation> {
-    name.strip_prefix("applications/")
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| FieldViolation::new(field, "must be applications/{uuid}"))
-}
-
-fn state_to_proto(state: &str) -> ApplicationState {
-    ApplicationState::from_str_name(&format!("APPLICATION_STATE_{state}")).unwrap_or(ApplicationState::Unspecified)
-}
-
-fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
-}
-
-fn to_proto(row: ApplicationRow) -> Application {
-    Application {
-        name: format!("applications/{}", row.id),
-        state: state_to_proto(&row.state) as i32,
-        etag: format!("\"{}\"", row.revision),
-        borrower: Some(Borrower { organization_number: row.organization_number, ..Default::default() }),
-        create_time: Some(timestamp(row.create_time)),
-        update_time: Some(timestamp(row.update_time)),
-        ..Default::default()
+fn text_limit(violations: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
+    if value.chars().count() > max {
+        violations.push(FieldViolation::new(field, format!("is longer than {max} characters")));
     }
 }
 
-fn encode_cursor(row: &ApplicationRow) -> String {
-    format!("{}|{}", row.create_time.timestamp_micros(), row.id)
+fn check(violations: Vec<FieldViolation>) -> Result<(), Error> {
+    if violations.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(violations)) }
 }
 
-fn decode_cursor(cursor: &str) -> Option<Cursor> {
-    let (micros, id) = cursor.split_once('|')?;
-    Some(Cursor {
-        create_time: chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id: Uuid::parse_str(id).ok()?,
-    })
+fn org_of(record: &Record) -> String {
+    record.row.organization_number.clone()
 }
 
 #[tonic::async_trait]
 impl ApplicationsService for Api {
-    async fn stream_events(
+    async fn create_application(
         &self,
-        request: Request<StreamEventsRequest>,
-    ) -> Result<Response<ServiceStream<StreamEventsResponse>>, Status> {
-        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+        request: Request<pb::CreateApplicationRequest>,
+    ) -> Result<Response<pb::CreateApplicationResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let draft = edit::new_draft(&caller, req.application.clone())?;
+        let answer = self
+            .ops
+            .create(&caller, "CreateApplication", &req, &req.request_id, draft, |application| {
+                pb::CreateApplicationResponse { application: Some(application) }
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_application(
         &self,
-        request: Request<GetApplicationRequest>,
-    ) -> Result<Response<GetApplicationResponse>, Status> {
-        let organization = caller(&request)?.confined_to().map(str::to_owned);
-        let name = &request.get_ref().name;
-        let id = parse_name("name", name).map_err(Error::from)?;
-        let row = store::get(&self.pool, id, organization.as_deref())
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(name.clone()))?;
-        Ok(Response::new(GetApplicationResponse { application: Some(to_proto(row)) }))
+        request: Request<pb::GetApplicationRequest>,
+    ) -> Result<Response<pb::GetApplicationResponse>, Status> {
+        let caller = caller(&request)?;
+        let application = self.ops.get(&caller, &request.get_ref().name).await?;
+        Ok(Response::new(pb::GetApplicationResponse { application: Some(application) }))
     }
 
     async fn list_applications(
         &self,
-        request: Request<ListApplicationsRequest>,
-    ) -> Result<Response<ListApplicationsResponse>, Status> {
-        let confined = caller(&request)?.confined_to().map(str::to_owned);
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(queries::list(&self.ops, &caller, request.into_inner()).await?))
+    }
+
+    async fn update_application(
+        &self,
+        request: Request<pb::UpdateApplicationRequest>,
+    ) -> Result<Response<pb::UpdateApplicationResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let patch = req.application.clone().unwrap_or_default();
+        let paths = edit::mask_paths(&req)?;
+        if req.etag.is_empty() {
+            return Err(Error::from(FieldViolation::new("etag", "is required: send the etag you read")).into());
+        }
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "UpdateApplication",
+                &req,
+                &req.request_id,
+                &patch.name,
+                &req.etag,
+                |application| pb::UpdateApplicationResponse { application: Some(application) },
+                |record| {
+                    transition(record, Action::Edit)?;
+                    let changed_fields = edit::apply(record, &patch, &paths)?;
+                    Ok(Change { action: "EDIT", changed_fields, ..Default::default() })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn submit_application(
+        &self,
+        request: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "SubmitApplication",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::SubmitApplicationResponse { application: Some(application) },
+                |record| {
+                    transition(record, Action::Submit)?;
+                    let missing = validate::completeness(&record.view(true));
+                    if !missing.is_empty() {
+                        return Err(Error::Incomplete {
+                            reason: "APPLICATION_INCOMPLETE",
+                            message: format!(
+                                "{} thing(s) missing before the application can be submitted",
+                                missing.len()
+                            ),
+                            violations: missing,
+                        });
+                    }
+                    record.app.submission_count += 1;
+                    record.app.completion_comments.clear();
+                    record.row.submit_time.get_or_insert_with(chrono::Utc::now);
+                    let submitted = pb::ApplicationSubmitted {
+                        application: record.name(),
+                        organization_number: org_of(record),
+                        category: record.app.category,
+                        requested_amount: record.app.requested_amount.clone(),
+                        submission_count: record.app.submission_count,
+                    };
+                    Ok(Change { action: "SUBMIT", events: vec![event(submitted)], ..Default::default() })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn return_application_for_completion(
+        &self,
+        request: Request<pb::ReturnApplicationForCompletionRequest>,
+    ) -> Result<Response<pb::ReturnApplicationForCompletionResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        let size = page_size(req.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
-        let state = match ApplicationState::try_from(req.state) {
-            Ok(ApplicationState::Unspecified) => None,
-            Ok(state) => Some(state.as_str_name().trim_start_matches("APPLICATION_STATE_").to_owned()),
-            Err(_) => {
-                violations.push(FieldViolation::new("state", "is not an ApplicationState"));
-                None
-            }
-        };
-        if req.category != 0 {
-            violations.push(FieldViolation::new("category", "filtering by category is not supported yet"));
+        if req.comments.is_empty() && req.message.trim().is_empty() {
+            violations.push(FieldViolation::new("comments", "say what to complete: a comment per field, or a message"));
         }
-        // A borrower sees only its own organisation, whatever it asks for.
-        let organization = match (confined, req.organization_number.is_empty()) {
-            (Some(own), true) => Some(own),
-            (Some(own), false) if own == req.organization_number => Some(own),
-            (Some(_), false) => {
-                violations
-                    .push(FieldViolation::new("organization_number", "a borrower may list only its own organisation"));
-                None
+        for (i, c) in req.comments.iter().enumerate() {
+            if c.field_path.trim().is_empty() {
+                violations.push(FieldViolation::new(format!("comments[{i}].field_path"), "is required"));
             }
-            (None, empty) => (!empty).then_some(req.organization_number.clone()),
-        };
-        let filter = ListFilter { organization_number: organization, state };
-        let query = format!("{:?}|{:?}", filter.organization_number, filter.state);
-        let after = match decode_token(&query, &req.page_token) {
-            Ok(Some(cursor)) => match decode_cursor(&cursor) {
-                Some(cursor) => Some(cursor),
-                None => {
-                    violations.push(FieldViolation::new("page_token", "is not a token this list returned"));
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(v) => {
-                violations.push(v);
-                None
+            if c.comment.trim().is_empty() {
+                violations.push(FieldViolation::new(format!("comments[{i}].comment"), "is required"));
             }
-        };
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations).into());
+            text_limit(&mut violations, &format!("comments[{i}].comment"), &c.comment, validate::LONG_TEXT);
         }
-
-        let mut rows = store::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
-            rows.last().map(|last| encode_token(&query, &encode_cursor(last))).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(Response::new(ListApplicationsResponse {
-            applications: rows.into_iter().map(to_proto).collect(),
-            next_page_token,
-        }))
+        text_limit(&mut violations, "message", &req.message, validate::LONG_TEXT);
+        check(violations)?;
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "ReturnApplicationForCompletion",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::ReturnApplicationForCompletionResponse { application: Some(application) },
+                |record| {
+                    transition(record, Action::ReturnForCompletion)?;
+                    record.app.completion_comments = req.comments.clone();
+                    let returned = pb::ApplicationReturnedForCompletion {
+                        application: record.name(),
+                        organization_number: org_of(record),
+                        comments: req.comments.clone(),
+                        message: req.message.clone(),
+                    };
+                    Ok(Change {
+                        action: "RETURN_FOR_COMPLETION",
+                        comment: req.message.clone(),
+                        changed_fields: req.comments.iter().map(|c| c.field_path.clone()).collect(),
+                        events: vec![event(returned)],
+                        ..Default::default()
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
     }
+
+    async fn start_review(
+        &self,
+        request: Request<pb::StartReviewRequest>,
+    ) -> Result<Response<pb::StartReviewResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "StartReview",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::StartReviewResponse { application: Some(application) },
+                |record| {
+                    transition(record, Action::StartReview)?;
+                    let started = pb::ApplicationReviewStarted {
+                        application: record.name(),
+                        organization_number: org_of(record),
+                    };
+                    Ok(Change { action: "START_REVIEW", events: vec![event(started)], ..Default::default() })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn record_credit_assessment(
+        &self,
+        request: Request<pb::RecordCreditAssessmentRequest>,
+    ) -> Result<Response<pb::RecordCreditAssessmentResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let assessment = edit::credit_assessment(&req)?;
+        let actor = crate::service::Actor::of(&caller, "RecordCreditAssessment");
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "RecordCreditAssessment",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::RecordCreditAssessmentResponse { application: Some(application) },
+                |record| {
+                    transition(record, Action::RecordCreditAssessment)?;
+                    let mut assessment = assessment;
+                    assessment.assessor = Some(pb::Actor {
+                        subject: actor.subject.clone(),
+                        role: actor.role.clone(),
+                        organization_number: String::new(),
+                    });
+                    assessment.assess_time = Some(timestamp(chrono::Utc::now()));
+                    let recorded = pb::CreditAssessmentRecorded {
+                        application: record.name(),
+                        organization_number: org_of(record),
+                        outcome: assessment.outcome,
+                        credit_limit: assessment.credit_limit.clone(),
+                    };
+                    let outcome = CreditAssessmentOutcome::try_from(assessment.outcome).unwrap_or_default();
+                    record.app.credit_assessment = Some(assessment);
+                    Ok(Change {
+                        action: "RECORD_CREDIT_ASSESSMENT",
+                        comment: outcome.as_str_name().to_owned(),
+                        events: vec![event(recorded)],
+                        ..Default::default()
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn refer_application_to_committee(
+        &self,
+        request: Request<pb::ReferApplicationToCommitteeRequest>,
+    ) -> Result<Response<pb::ReferApplicationToCommitteeResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut violations = Vec::new();
+        text_limit(&mut violations, "referral_note", &req.referral_note, validate::LONG_TEXT);
+        check(violations)?;
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "ReferApplicationToCommittee",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::ReferApplicationToCommitteeResponse { application: Some(application) },
+                |record| {
+                    transition(record, Action::Refer)?;
+                    let missing = validate::completeness(&record.view(true));
+                    if !missing.is_empty() {
+                        return Err(Error::Incomplete {
+                            reason: "APPLICATION_INCOMPLETE",
+                            message: "the application is not complete enough to refer".into(),
+                            violations: missing,
+                        });
+                    }
+                    let credit = record
+                        .app
+                        .credit_assessment
+                        .as_ref()
+                        .and_then(|c| CreditAssessmentOutcome::try_from(c.outcome).ok());
+                    if !matches!(
+                        credit,
+                        Some(CreditAssessmentOutcome::Approved | CreditAssessmentOutcome::ApprovedWithReservations)
+                    ) {
+                        return Err(Error::Precondition {
+                            reason: "CREDIT_NOT_APPROVED",
+                            message: "the ordinary credit assessment must approve the borrower before referral".into(),
+                        });
+                    }
+                    record.app.referral_note = req.referral_note.clone();
+                    let referred = pb::ApplicationReferredToCommittee { application: Some(record.snapshot()) };
+                    Ok(Change {
+                        action: "REFER_TO_COMMITTEE",
+                        comment: req.referral_note.clone(),
+                        events: vec![event(referred)],
+                        ..Default::default()
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn withdraw_application(
+        &self,
+        request: Request<pb::WithdrawApplicationRequest>,
+    ) -> Result<Response<pb::WithdrawApplicationResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut violations = Vec::new();
+        text_limit(&mut violations, "reason", &req.reason, validate::LONG_TEXT);
+        check(violations)?;
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "WithdrawApplication",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::WithdrawApplicationResponse { application: Some(application) },
+                |record| {
+                    let previous = record.state;
+                    transition(record, Action::Withdraw)?;
+                    let withdrawn = pb::ApplicationWithdrawn {
+                        application: record.name(),
+                        organization_number: org_of(record),
+                        previous_state: previous as i32,
+                        reason: req.reason.clone(),
+                    };
+                    Ok(Change {
+                        action: "WITHDRAW",
+                        comment: req.reason.clone(),
+                        events: vec![event(withdrawn)],
+                        ..Default::default()
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn tag_loan(&self, request: Request<pb::TagLoanRequest>) -> Result<Response<pb::TagLoanResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let loan = edit::loan(&req)?;
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "TagLoan",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::TagLoanResponse { application: Some(application) },
+                |record| tag(record, loan),
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn close_application(
+        &self,
+        request: Request<pb::CloseApplicationRequest>,
+    ) -> Result<Response<pb::CloseApplicationResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "CloseApplication",
+                &req,
+                &req.request_id,
+                &req.name,
+                &req.etag,
+                |application| pb::CloseApplicationResponse { application: Some(application) },
+                |record| {
+                    if record.state == S::Closed {
+                        return Ok(Change { unchanged: true, ..Default::default() }); // a retry is harmless
+                    }
+                    transition(record, Action::Close)?;
+                    record.app.close_time = Some(timestamp(chrono::Utc::now()));
+                    let closed = pb::ApplicationClosed {
+                        application: record.name(),
+                        organization_number: org_of(record),
+                        reason: req.reason.clone(),
+                    };
+                    Ok(Change {
+                        action: "CLOSE",
+                        comment: req.reason.clone(),
+                        events: vec![event(closed)],
+                        ..Default::default()
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn erase_contact_person(
+        &self,
+        request: Request<pb::EraseContactPersonRequest>,
+    ) -> Result<Response<pb::EraseContactPersonResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut violations = Vec::new();
+        text_limit(&mut violations, "reason", &req.reason, validate::LONG_TEXT);
+        check(violations)?;
+        let answer = self
+            .ops
+            .mutate(
+                &caller,
+                "EraseContactPerson",
+                &req,
+                &req.request_id,
+                &req.name,
+                "",
+                |application| pb::EraseContactPersonResponse { application: Some(application) },
+                |record| {
+                    if record.contact.erased {
+                        return Ok(Change { unchanged: true, ..Default::default() });
+                    }
+                    record.contact = erased_contact();
+                    let erased = pb::ContactPersonErased { application: record.name() };
+                    Ok(Change {
+                        action: "ERASE_CONTACT_PERSON",
+                        comment: req.reason.clone(),
+                        changed_fields: vec!["contact_person".into()],
+                        events: vec![event(erased)],
+                        ..Default::default()
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_audit_entries(
+        &self,
+        request: Request<pb::ListAuditEntriesRequest>,
+    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(queries::history(&self.ops, &caller, request.into_inner()).await?))
+    }
+
+    async fn stream_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
+        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+    }
+}
+
+/// Tags `loan` to an approved application: idempotent on the loan id, never
+/// above the approved amount.
+fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
+    if let Some(existing) = record.app.loans.iter().find(|l| l.loan_id == loan.loan_id) {
+        let same = existing.principal.as_ref().map(|m| m.minor_units) == loan.principal.as_ref().map(|m| m.minor_units);
+        return if same {
+            Ok(Change { unchanged: true, ..Default::default() }) // tagging the same loan again is harmless
+        } else {
+            Err(Error::Precondition {
+                reason: "LOAN_ALREADY_TAGGED",
+                message: format!("loan {} is already tagged with another principal", loan.loan_id),
+            })
+        };
+    }
+    let previous = record.state;
+    transition(record, Action::TagLoan)?;
+    let tagged: i64 = record.app.loans.iter().filter_map(|l| l.principal.as_ref()).map(|m| m.minor_units).sum();
+    let principal = loan.principal.as_ref().map(|m| m.minor_units).unwrap_or_default();
+    let approved = record.app.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+    if tagged + principal > approved {
+        return Err(Error::Precondition {
+            reason: "LOAN_EXCEEDS_APPROVED_AMOUNT",
+            message: format!(
+                "tagged loans would total {} öre, above the approved {} öre",
+                tagged + principal,
+                approved
+            ),
+        });
+    }
+    let mut loan = loan;
+    loan.tag_time = Some(timestamp(chrono::Utc::now()));
+    record.app.loans.push(loan.clone());
+    let total = pb::Money { currency_code: "SEK".into(), minor_units: tagged + principal };
+    let event_payload = pb::LoanTagged {
+        application: record.name(),
+        organization_number: record.row.organization_number.clone(),
+        loan: Some(loan.clone()),
+        total_tagged_principal: Some(total),
+        previous_state: previous as i32,
+    };
+    Ok(Change { action: "TAG_LOAN", comment: loan.loan_id, events: vec![event(event_payload)], ..Default::default() })
 }

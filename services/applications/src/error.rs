@@ -3,18 +3,58 @@
 use socialloans_platform::error::{self as status, FieldViolation};
 use tonic::{Code, Status};
 
+use crate::domain::IllegalTransition;
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed; every bad field is listed.
     #[error("invalid request")]
     InvalidArgument(Vec<FieldViolation>),
+    /// The application lacks what the step needs; every gap is listed.
+    #[error("{message}")]
+    Incomplete {
+        /// Stable reason, e.g. `APPLICATION_INCOMPLETE`.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+        /// What is missing.
+        violations: Vec<FieldViolation>,
+    },
+    /// The step is not allowed in the application's state.
+    #[error("{0}")]
+    IllegalTransition(IllegalTransition),
+    /// A rule other than the state machine refuses the step.
+    #[error("{message}")]
+    Precondition {
+        /// Stable reason, e.g. `CREDIT_NOT_APPROVED`.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+    },
+    /// The etag the client sent is not the current one.
+    #[error("the application changed since it was read")]
+    EtagMismatch {
+        /// The current etag.
+        current: String,
+    },
+    /// The caller may not do this to this application.
+    #[error("{message}")]
+    PermissionDenied {
+        /// Stable reason.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+    },
     /// No such application, or not one the caller may see.
     #[error("{0} not found")]
     NotFound(String),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A status made elsewhere (the platform's idempotency, say).
+    #[error("{0}")]
+    Status(Box<Status>),
 }
 
 impl From<FieldViolation> for Error {
@@ -23,11 +63,39 @@ impl From<FieldViolation> for Error {
     }
 }
 
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error::Status(Box::new(status))
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::InvalidArgument(violations) => {
-                status::invalid_argument("INVALID_ARGUMENT", "the request has invalid fields", &violations)
+                let message = format!("{} field(s) invalid: {}", violations.len(), fields(&violations));
+                status::invalid_argument("INVALID_ARGUMENT", &message, &violations)
+            }
+            Error::Incomplete { reason, message, violations } => {
+                status::with_violations(Code::FailedPrecondition, reason, &message, &violations)
+            }
+            Error::IllegalTransition(t) => status::with_reason(
+                Code::FailedPrecondition,
+                "ILLEGAL_TRANSITION",
+                t.to_string(),
+                &[("state", t.from.as_str_name().to_owned())],
+            ),
+            Error::Precondition { reason, message } => {
+                status::with_reason(Code::FailedPrecondition, reason, message, &[])
+            }
+            Error::EtagMismatch { current } => status::with_reason(
+                Code::Aborted,
+                "ETAG_MISMATCH",
+                "the application changed since it was read; read it again and retry",
+                &[("current_etag", current)],
+            ),
+            Error::PermissionDenied { reason, message } => {
+                status::with_reason(Code::PermissionDenied, reason, message, &[])
             }
             Error::NotFound(name) => status::with_reason(
                 Code::NotFound,
@@ -36,6 +104,11 @@ impl From<Error> for Status {
                 &[("name", name)],
             ),
             Error::Database(err) => status::database("applications store", &err),
+            Error::Status(status) => *status,
         }
     }
+}
+
+fn fields(violations: &[FieldViolation]) -> String {
+    violations.iter().map(|v| v.field.as_str()).collect::<Vec<_>>().join(", ")
 }

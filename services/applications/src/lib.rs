@@ -2,15 +2,27 @@
 //! to closed loan, and what core banking asks about it.
 
 pub mod api;
+pub mod decisions;
+pub mod domain;
+pub mod edit;
 pub mod error;
+pub mod orgnr;
 pub mod policy;
+pub mod queries;
+pub mod record;
+pub mod service;
 pub mod store;
+pub mod validate;
 
 use socialloans_contracts::applications::applications_service_server::ApplicationsServiceServer;
-use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts};
+use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts, config::Env};
 
 /// The service's fully-qualified gRPC name.
 pub const GRPC_SERVICE: &str = "socialloans.applications.v1.ApplicationsService";
+
+/// Default pricing discount for approved social loans, in basis points below
+/// the ordinary rate ("a couple of basis points").
+pub const DEFAULT_DISCOUNT_BPS: u64 = 3;
 
 /// What makes this service itself.
 pub static SPEC: ServiceSpec = ServiceSpec {
@@ -20,13 +32,36 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
+    check_env: |env| {
+        discount_bps(env);
+    },
+    background,
 };
+
+/// `PRICING_DISCOUNT_BPS`: the discount approvals get, 0–100 basis points.
+fn discount_bps(env: &mut Env) -> i32 {
+    env.int_in("PRICING_DISCOUNT_BPS", DEFAULT_DISCOUNT_BPS, 0..=100) as i32
+}
+
+fn operations(context: &Context) -> service::Applications {
+    service::Applications { pool: context.pool.clone(), discount_bps: discount_bps(&mut context.config.raw.reader()) }
+}
+
+/// Consumes the committee's feed, when `COMMITTEE_FEED_URL` is set.
+fn background(context: &Context) {
+    let handler = decisions::CommitteeEvents { discount_bps: operations(context).discount_bps };
+    if let Err(err) =
+        context.subscribe("committee", "committee", decisions::COMMITTEE_FEED, decisions::types(), handler)
+    {
+        tracing::error!(error = %err, "cannot consume the committee's feed");
+    }
+}
 
 /// Registers the service's gRPC handlers.
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        ApplicationsServiceServer::new(api::Api::new(context.pool.clone(), context.feed.clone()))
+        ApplicationsServiceServer::new(api::Api::new(operations(context), context.feed.clone()))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     )

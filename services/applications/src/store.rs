@@ -2,24 +2,32 @@
 //! schema-qualified; the role's search_path is a second line of defence.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// One stored application, as its row.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ApplicationRow {
+pub struct Row {
     /// Primary key.
     pub id: Uuid,
     /// Borrower organisation number.
     pub organization_number: String,
-    /// Life-cycle state, upper snake case (e.g. `DRAFT`).
+    /// Life-cycle state, upper snake case without prefix (e.g. `DRAFT`).
     pub state: String,
+    /// Category, upper snake case without prefix.
+    pub category: String,
     /// Bumped on every change; the etag.
     pub revision: i64,
     /// Created.
     pub create_time: DateTime<Utc>,
     /// Last changed.
     pub update_time: DateTime<Utc>,
+    /// First submitted.
+    pub submit_time: Option<DateTime<Utc>>,
+    /// The encoded Application, without the contact person.
+    pub content: Vec<u8>,
+    /// The encoded ContactPerson.
+    pub contact_person: Vec<u8>,
 }
 
 /// The position after which a page starts.
@@ -36,15 +44,81 @@ pub struct Cursor {
 pub struct ListFilter {
     /// Only this borrower's applications.
     pub organization_number: Option<String>,
-    /// Only applications in this state.
-    pub state: Option<String>,
+    /// Only applications in these states (empty: any).
+    pub states: Vec<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// First submitted at or after.
+    pub submitted_after: Option<DateTime<Utc>>,
+    /// First submitted before.
+    pub submitted_before: Option<DateTime<Utc>>,
 }
 
-/// One application by id; `organization` confines a borrower to its own.
-#[tracing::instrument(skip(pool))]
-pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<ApplicationRow>, sqlx::Error> {
+/// Inserts a new application.
+#[tracing::instrument(skip_all, fields(id = %row.id))]
+pub async fn insert(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO applications.application
+             (id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(row.id)
+    .bind(&row.organization_number)
+    .bind(&row.state)
+    .bind(&row.category)
+    .bind(row.revision)
+    .bind(row.create_time)
+    .bind(row.update_time)
+    .bind(row.submit_time)
+    .bind(&row.content)
+    .bind(&row.contact_person)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Saves every column of an existing application.
+#[tracing::instrument(skip_all, fields(id = %row.id))]
+pub async fn save(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE applications.application
+            SET state = $2, category = $3, revision = $4, update_time = $5, submit_time = $6,
+                content = $7, contact_person = $8
+          WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(&row.state)
+    .bind(&row.category)
+    .bind(row.revision)
+    .bind(row.update_time)
+    .bind(row.submit_time)
+    .bind(&row.content)
+    .bind(&row.contact_person)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// One application, locked for change; `organization` confines a borrower.
+#[tracing::instrument(skip(conn))]
+pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, organization_number, state, revision, create_time, update_time
+        "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person
+           FROM applications.application
+          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)
+            FOR UPDATE",
+    )
+    .bind(id)
+    .bind(organization)
+    .fetch_optional(conn)
+    .await
+}
+
+/// One application by id; `organization` confines a borrower.
+#[tracing::instrument(skip(pool))]
+pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person
            FROM applications.application
           WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)",
     )
@@ -54,28 +128,112 @@ pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<
     .await
 }
 
-/// A page of applications in creation order, after `after`; fetches one row
-/// more than `limit` so the caller knows whether another page follows.
+/// A page in creation order after `after`, one row more than `limit` so the
+/// caller knows whether another page follows. The order key never changes,
+/// so a walk sees every row that existed when it began exactly once.
 #[tracing::instrument(skip(pool))]
 pub async fn list(
     pool: &PgPool,
     filter: &ListFilter,
     after: Option<Cursor>,
     limit: u32,
-) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, organization_number, state, revision, create_time, update_time
+        "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person
            FROM applications.application
           WHERE ($1::text IS NULL OR organization_number = $1)
-            AND ($2::text IS NULL OR state = $2)
-            AND ($3::timestamptz IS NULL OR (create_time, id) > ($3, $4))
+            AND (cardinality($2::text[]) = 0 OR state = ANY($2))
+            AND ($3::text IS NULL OR category = $3)
+            AND ($4::timestamptz IS NULL OR submit_time >= $4)
+            AND ($5::timestamptz IS NULL OR submit_time < $5)
+            AND ($6::timestamptz IS NULL OR (create_time, id) > ($6, $7))
           ORDER BY create_time, id
-          LIMIT $5",
+          LIMIT $8",
     )
     .bind(filter.organization_number.as_deref())
-    .bind(filter.state.as_deref())
+    .bind(&filter.states)
+    .bind(filter.category.as_deref())
+    .bind(filter.submitted_after)
+    .bind(filter.submitted_before)
     .bind(after.map(|c| c.create_time))
     .bind(after.map(|c| c.id))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}
+
+/// One entry of an application's history.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct HistoryEntry {
+    /// Order of the entry, across all applications.
+    pub sequence: i64,
+    /// The application.
+    pub application_id: Uuid,
+    /// What happened, e.g. `SUBMIT`.
+    pub action: String,
+    /// State before.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// Who.
+    pub actor_subject: String,
+    /// In which role.
+    pub actor_role: String,
+    /// For a borrower: its organisation.
+    pub actor_organization: String,
+    /// When.
+    pub occur_time: DateTime<Utc>,
+    /// The request that did it.
+    pub request_id: Option<Uuid>,
+    /// Free text: reason, comment.
+    pub comment: String,
+    /// Field paths an edit changed.
+    pub changed_fields: Vec<String>,
+    /// The trace of the call.
+    pub trace_id: String,
+}
+
+/// Appends a history entry (the table refuses updates and deletes).
+pub async fn append_history(conn: &mut PgConnection, entry: &HistoryEntry) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO applications.application_history
+             (application_id, action, from_state, to_state, actor_subject, actor_role, actor_organization,
+              request_id, comment, changed_fields, trace_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(entry.application_id)
+    .bind(&entry.action)
+    .bind(&entry.from_state)
+    .bind(&entry.to_state)
+    .bind(&entry.actor_subject)
+    .bind(&entry.actor_role)
+    .bind(&entry.actor_organization)
+    .bind(entry.request_id)
+    .bind(&entry.comment)
+    .bind(&entry.changed_fields)
+    .bind(&entry.trace_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A page of an application's history after `after_sequence`.
+pub async fn history(
+    pool: &PgPool,
+    id: Uuid,
+    after_sequence: i64,
+    limit: u32,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sequence, application_id, action, from_state, to_state, actor_subject, actor_role, actor_organization,
+                occur_time, request_id, comment, changed_fields, trace_id
+           FROM applications.application_history
+          WHERE application_id = $1 AND sequence > $2
+          ORDER BY sequence
+          LIMIT $3",
+    )
+    .bind(id)
+    .bind(after_sequence)
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await

@@ -26,6 +26,8 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
+    check_env: socialloans_platform::no_env,
+    background: socialloans_platform::no_background,
 };
 
 /// The committee handlers; every method not yet built answers UNIMPLEMENTED.

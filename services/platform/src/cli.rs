@@ -68,6 +68,7 @@ fn config_error(spec: &ServiceSpec, message: &dyn std::fmt::Display) -> ExitCode
 async fn serve(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> ExitCode {
     let mut env = Env::from_process();
     let config = Config::from_env(&mut env, spec.ports);
+    (spec.check_env)(&mut env);
     let config = match (env.finish(), config) {
         (Ok(()), Some(config)) => config,
         (Err(err), _) => return config_error(spec, &err),

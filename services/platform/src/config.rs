@@ -208,6 +208,26 @@ pub struct Config {
     pub log_json: bool,
     /// The event feed and outbox.
     pub events: EventsConfig,
+    /// Every variable as read, for the service's own settings.
+    pub raw: RawEnv,
+}
+
+fn peers_from_env(env: &mut Env) -> std::collections::BTreeMap<&'static str, String> {
+    let mut peers = std::collections::BTreeMap::new();
+    for (service, variable) in [
+        ("applications", "APPLICATIONS_FEED_URL"),
+        ("committee", "COMMITTEE_FEED_URL"),
+        ("monitoring", "MONITORING_FEED_URL"),
+    ] {
+        if let Some(url) = env.raw(variable).map(str::to_owned) {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                peers.insert(service, url);
+            } else {
+                env.error(format!("{variable}={url:?} is malformed: expected http://host:port or https://host:port"));
+            }
+        }
+    }
+    peers
 }
 
 /// Outbox, feed and consumer settings.
@@ -222,6 +242,30 @@ pub struct EventsConfig {
     /// A token file for calling peers' feeds; when absent, tokens are minted
     /// with `AUTH_HS256_SECRET` (local runs).
     pub service_token_file: Option<PathBuf>,
+    /// Peers' gRPC endpoints by service name, from `<SERVICE>_FEED_URL`.
+    pub peers: std::collections::BTreeMap<&'static str, String>,
+    /// CA that peers' TLS certificates chain to (`PEER_TLS_CA_FILE`).
+    pub peer_ca_file: Option<PathBuf>,
+    /// Client certificate and key towards peers that require mTLS.
+    pub peer_identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// The variables as read at start, for a service's own settings
+/// ([`crate::ServiceSpec::check_env`]). Debug output hides the values.
+#[derive(Clone, Default)]
+pub struct RawEnv(pub std::sync::Arc<HashMap<String, String>>);
+
+impl fmt::Debug for RawEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawEnv({} variables)", self.0.len())
+    }
+}
+
+impl RawEnv {
+    /// A fresh reader over the same variables.
+    pub fn reader(&self) -> Env {
+        Env::from_map((*self.0).clone())
+    }
 }
 
 /// The ports a service uses when no address is configured.
@@ -261,7 +305,18 @@ impl Config {
             heartbeat: env.millis("FEED_HEARTBEAT_MS", 5_000, 100..=600_000),
             retention: Duration::from_secs(86_400 * env.int_in("OUTBOX_RETENTION_DAYS", 30, 0..=36_500)),
             service_token_file: env.file("SERVICE_TOKEN_FILE"),
+            peers: peers_from_env(env),
+            peer_ca_file: env.file("PEER_TLS_CA_FILE"),
+            peer_identity: match (env.file("PEER_TLS_CERT_FILE"), env.file("PEER_TLS_KEY_FILE")) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => {
+                    env.error("PEER_TLS_CERT_FILE and PEER_TLS_KEY_FILE must be set together");
+                    None
+                }
+            },
         };
+        let raw = RawEnv(std::sync::Arc::new(env.vars.clone()));
         let log_json = match env.raw("LOG_FORMAT").unwrap_or("json") {
             "json" => true,
             "text" => false,
@@ -287,6 +342,7 @@ impl Config {
             otlp_endpoint,
             log_json,
             events,
+            raw,
         })
     }
 }

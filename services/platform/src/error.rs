@@ -29,11 +29,17 @@ impl FieldViolation {
 
 /// INVALID_ARGUMENT with every violation listed and reason `reason`.
 pub fn invalid_argument(reason: &str, message: &str, violations: &[FieldViolation]) -> Status {
+    with_violations(Code::InvalidArgument, reason, message, violations)
+}
+
+/// A status of `code` listing every violation (a `BadRequest`) with reason `reason`:
+/// FAILED_PRECONDITION uses it for "not complete enough for this step".
+pub fn with_violations(code: Code, reason: &str, message: &str, violations: &[FieldViolation]) -> Status {
     let mut details = ErrorDetails::with_error_info(reason, DOMAIN, []);
     for v in violations {
         details.add_bad_request_violation(v.field.clone(), v.description.clone());
     }
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    Status::with_error_details(code, message, details)
 }
 
 /// A status of `code` with an `ErrorInfo` of `reason` and its metadata.

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod grpc_layer;
+pub mod idempotency;
 pub mod metrics;
 pub mod pagination;
 pub mod server;
@@ -19,3 +20,9 @@ pub mod trace_context;
 
 pub use auth::{Caller, Policy, Role};
 pub use server::{Context, Running, ServiceSpec};
+
+/// A `check_env` for services with no variables of their own.
+pub fn no_env(_: &mut config::Env) {}
+
+/// A `background` for services with nothing to run beside serving.
+pub fn no_background(_: &Context) {}

@@ -43,6 +43,11 @@ pub struct ServiceSpec {
     pub migrator: fn() -> Migrator,
     /// The encoded descriptor set that reflection serves.
     pub descriptor_set: &'static [u8],
+    /// Reads and checks the service's own variables, so that a bad one stops
+    /// the start together with the shared ones.
+    pub check_env: fn(&mut crate::config::Env),
+    /// Starts the service's background work (event consumers) once serving.
+    pub background: fn(&Context),
 }
 
 /// What a service's handlers are built from.
@@ -58,6 +63,66 @@ pub struct Context {
     pub feed: Feed,
     /// Turns true when the service begins to stop; background work ends then.
     pub stopping: watch::Receiver<bool>,
+}
+
+impl Context {
+    /// Consumes the feed of `peer` (when `<PEER>_FEED_URL` is configured) with
+    /// `handler` until the service stops; returns whether it started. The
+    /// checkpoint is `subscription`, in this service's schema.
+    pub fn subscribe<H: crate::events::Handler>(
+        &self,
+        subscription: &str,
+        peer: &str,
+        method: &'static str,
+        types: Vec<String>,
+        handler: H,
+    ) -> Result<bool, String> {
+        use crate::events::{Subscription, TokenSource};
+        let Some(endpoint) = self.config.events.peers.get(peer).cloned() else {
+            tracing::warn!(subscription, peer, "no feed URL for this peer; its events are not consumed");
+            return Ok(false);
+        };
+        let token = match (&self.config.events.service_token_file, &self.config.auth.key) {
+            (Some(file), _) => TokenSource::File(file.clone()),
+            (None, crate::config::TokenKey::Hs256(secret)) => TokenSource::Minted(Arc::new(
+                crate::auth::DevTokenMinter::new(secret.expose(), &self.config.auth.issuer, &self.config.auth.audience),
+            )),
+            (None, _) => return Err("SERVICE_TOKEN_FILE is required to call peers when tokens are RS256/ES256".into()),
+        };
+        let tls = if endpoint.starts_with("https://") {
+            let mut tls = tonic::transport::ClientTlsConfig::new();
+            if let Some(ca) = &self.config.events.peer_ca_file {
+                let pem = std::fs::read(ca).map_err(|e| format!("PEER_TLS_CA_FILE: {e}"))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            if let Some((cert, key)) = &self.config.events.peer_identity {
+                let cert = std::fs::read(cert).map_err(|e| format!("PEER_TLS_CERT_FILE: {e}"))?;
+                let key = std::fs::read(key).map_err(|e| format!("PEER_TLS_KEY_FILE: {e}"))?;
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            Some(tls)
+        } else {
+            None
+        };
+        let subscription = Subscription {
+            name: subscription.to_owned(),
+            endpoint,
+            method,
+            types,
+            tls,
+            token,
+            max_rejections: 5,
+            idle_timeout: self.config.events.heartbeat * 4,
+        };
+        tokio::spawn(crate::events::consumer::run(
+            self.pool.clone(),
+            subscription,
+            handler,
+            self.metrics.clone(),
+            self.stopping.clone(),
+        ));
+        Ok(true)
+    }
 }
 
 /// Why a service could not start or stopped with an error.
@@ -153,6 +218,7 @@ pub async fn start(
         feed,
         stopping: stopped.clone(),
     };
+    (spec.background)(&context);
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;

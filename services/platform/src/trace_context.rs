@@ -42,6 +42,15 @@ pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
 }
 
+/// The trace id of the current span, or "" when it is not traced.
+pub fn current_trace_id() -> String {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let context = span.span_context();
+    if context.is_valid() { context.trace_id().to_string() } else { String::new() }
+}
+
 /// A client interceptor that sends the current span's trace context on every call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PropagateTraceContext;

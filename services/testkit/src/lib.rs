@@ -101,6 +101,7 @@ impl Db {
     pub fn config(&self, spec: &ServiceSpec, extra: &[(&str, &str)]) -> Config {
         let mut env = Env::from_map(self.env(spec, extra));
         let config = Config::from_env(&mut env, spec.ports);
+        (spec.check_env)(&mut env);
         env.finish().expect("valid test configuration");
         config.expect("configuration")
     }

@@ -28,6 +28,17 @@ pub async fn append<M: prost::Name>(
     aggregate: &str,
     payload: &M,
 ) -> Result<Uuid, sqlx::Error> {
+    append_encoded(conn, schema, aggregate, M::full_name(), payload.encode_to_vec()).await
+}
+
+/// [`append`] for a payload already encoded, with its fully-qualified type name.
+pub async fn append_encoded(
+    conn: &mut PgConnection,
+    schema: &str,
+    aggregate: &str,
+    event_type: impl Into<String>,
+    payload: Vec<u8>,
+) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     let mut headers = http::HeaderMap::new();
     trace_context::inject(&tracing::Span::current(), &mut headers);
@@ -37,11 +48,11 @@ pub async fn append<M: prost::Name>(
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
-    .bind(M::full_name())
+    .bind(event_type.into())
     .bind(aggregate)
     .bind(header("traceparent"))
     .bind(header("tracestate"))
-    .bind(payload.encode_to_vec())
+    .bind(payload)
     .execute(&mut *conn)
     .await?;
     // Delivered at commit, and only then: wakes the sequencer at once.

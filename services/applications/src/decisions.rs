@@ -1,0 +1,145 @@
+//! The committee's feed, applied here: a case opened for an application, a
+//! decision confirmed (outcome, approved amount, conditions), a deferral.
+//! Runs inside the consumer's transaction, which also moves its checkpoint.
+
+use prost::{Message, Name};
+use socialloans_contracts::{applications as pb, committee as cm};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent, transcode};
+use sqlx::PgConnection;
+
+use crate::{
+    domain::{Action, Decision},
+    error::Error,
+    record::timestamp,
+    service::{self, Actor, Applications, Change, parse_name, transition},
+};
+
+/// The committee's feed method.
+pub const COMMITTEE_FEED: &str = "/socialloans.committee.v1.CommitteeService/StreamEvents";
+
+/// The event types this service consumes from the committee.
+pub fn types() -> Vec<String> {
+    [cm::CaseOpened::full_name(), cm::DecisionConfirmed::full_name(), cm::CaseDeferred::full_name()].into()
+}
+
+/// Applies the committee's events to applications.
+#[derive(Debug, Clone)]
+pub struct CommitteeEvents {
+    /// Pricing discount given to approvals, in basis points.
+    pub discount_bps: i32,
+}
+
+fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
+    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
+    M::decode(payload.value.as_slice())
+        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
+}
+
+fn reject(err: Error) -> HandlerError {
+    match err {
+        Error::Database(e) => HandlerError::Database(e),
+        other => HandlerError::Rejected(other.to_string()),
+    }
+}
+
+impl Handler for CommitteeEvents {
+    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+        let actor = Actor::committee();
+        if event.r#type == cm::CaseOpened::full_name() {
+            let opened: cm::CaseOpened = decode(event)?;
+            let id =
+                parse_name("application", &opened.application).map_err(|v| HandlerError::Rejected(v.description))?;
+            return Applications::apply_in(conn, id, &actor, |record| {
+                record.app.committee_case = opened.case.clone();
+                Ok(Change { action: "COMMITTEE_CASE_OPENED", comment: opened.case.clone(), ..Default::default() })
+            })
+            .await
+            .map_err(reject);
+        }
+        if event.r#type == cm::CaseDeferred::full_name() {
+            let deferred: cm::CaseDeferred = decode(event)?;
+            let id =
+                parse_name("application", &deferred.application).map_err(|v| HandlerError::Rejected(v.description))?;
+            return Applications::apply_in(conn, id, &actor, |record| {
+                let summary = record.app.committee_decision.get_or_insert_with(Default::default);
+                summary.deferral_count = deferred.deferral_count;
+                summary.meeting = deferred.meeting.clone();
+                Ok(Change { action: "COMMITTEE_DEFERRED", comment: deferred.rationale.clone(), ..Default::default() })
+            })
+            .await
+            .map_err(reject);
+        }
+        if event.r#type != cm::DecisionConfirmed::full_name() {
+            return Ok(()); // not ours to apply
+        }
+        let decision: cm::DecisionConfirmed = decode(event)?;
+        let id = parse_name("application", &decision.application).map_err(|v| HandlerError::Rejected(v.description))?;
+        let outcome = match cm::DecisionOutcome::try_from(decision.outcome) {
+            Ok(cm::DecisionOutcome::Approve) => Decision::Approved,
+            Ok(cm::DecisionOutcome::ApproveWithConditions) => Decision::ApprovedWithConditions,
+            Ok(cm::DecisionOutcome::Decline) => Decision::Declined,
+            _ => return Err(HandlerError::Rejected(format!("outcome {} is not a final decision", decision.outcome))),
+        };
+        let discount_bps = self.discount_bps;
+        Applications::apply_in(conn, id, &actor, |record| {
+            if record.state == pb::ApplicationState::Withdrawn {
+                // Withdrawn while the committee met: the decision no longer applies.
+                return Ok(Change {
+                    action: "COMMITTEE_DECISION_IGNORED",
+                    comment: "withdrawn".into(),
+                    ..Default::default()
+                });
+            }
+            transition(record, Action::ApplyDecision(outcome))?;
+            let requested = record.app.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+            let approved: Option<pb::Money> =
+                decision.approved_amount.as_ref().map(transcode).transpose().ok().flatten();
+            if outcome != Decision::Declined {
+                let amount = approved.as_ref().map(|m| m.minor_units).unwrap_or(requested);
+                if amount <= 0 || amount > requested {
+                    return Err(Error::Precondition {
+                        reason: "APPROVED_AMOUNT_INVALID",
+                        message: format!("approved {amount} öre, applied for {requested} öre"),
+                    });
+                }
+                record.app.approved_amount = Some(pb::Money { currency_code: "SEK".into(), minor_units: amount });
+                record.app.pricing_discount_bps = discount_bps;
+                record.app.conditions =
+                    decision.conditions.iter().filter_map(|c| transcode::<_, pb::Condition>(c).ok()).collect();
+            }
+            let summary_outcome = match outcome {
+                Decision::Approved => pb::CommitteeOutcome::Approved,
+                Decision::ApprovedWithConditions => pb::CommitteeOutcome::ApprovedWithConditions,
+                Decision::Declined => pb::CommitteeOutcome::Declined,
+            };
+            record.app.committee_decision = Some(pb::CommitteeDecisionSummary {
+                decision: decision.decision.clone(),
+                meeting: decision.meeting.clone(),
+                outcome: summary_outcome as i32,
+                approved_amount: record.app.approved_amount.clone(),
+                rationale: decision.rationale.clone(),
+                deferral_count: decision.deferral_count,
+                confirm_time: decision.confirm_time,
+            });
+            record.app.decide_time = Some(timestamp(chrono::Utc::now()));
+            let published = if outcome == Decision::Declined {
+                service::event(pb::ApplicationDeclined {
+                    application: record.name(),
+                    organization_number: record.row.organization_number.clone(),
+                    decision: decision.decision.clone(),
+                    rationale: decision.rationale.clone(),
+                })
+            } else {
+                service::event(pb::ApplicationApproved { application: Some(record.snapshot()) })
+            };
+            Ok(Change {
+                action: "APPLY_COMMITTEE_DECISION",
+                comment: decision.decision.clone(),
+                events: vec![published],
+                ..Default::default()
+            })
+        })
+        .await
+        .map_err(reject)
+    }
+}

@@ -1,0 +1,189 @@
+//! Turning requests into content: a new draft, a field-mask edit, a credit
+//! assessment, a loan — each checked, with every bad field named.
+
+use socialloans_contracts::applications::{
+    self as pb, Application, CreditAssessment, CreditAssessmentOutcome, LoanTag, UpdateApplicationRequest,
+};
+use socialloans_platform::{Caller, error::FieldViolation};
+
+use crate::{error::Error, record::Record, validate};
+
+/// The fields a borrower edits, as field-mask paths.
+pub const EDITABLE: [&str; 16] = [
+    "borrower.display_name",
+    "borrower.type",
+    "category",
+    "title",
+    "investment",
+    "social_challenge",
+    "target_groups",
+    "interventions",
+    "objectives",
+    "intended_future_state",
+    "indicators",
+    "sdg_targets",
+    "requested_amount",
+    "contact_person",
+    "attachments",
+    "requirement_statements",
+];
+
+/// Only what a client may set: the editable content, nothing the service owns.
+fn editable_part(source: &Application) -> Application {
+    let mut target = Application::default();
+    for path in EDITABLE {
+        copy(&mut target, source, path);
+    }
+    target.borrower.get_or_insert_with(Default::default).organization_number =
+        source.borrower.as_ref().map(|b| b.organization_number.clone()).unwrap_or_default();
+    target
+}
+
+fn copy(target: &mut Application, source: &Application, path: &str) {
+    let source_borrower = source.borrower.clone().unwrap_or_default();
+    match path {
+        "borrower.display_name" => {
+            target.borrower.get_or_insert_with(Default::default).display_name = source_borrower.display_name
+        }
+        "borrower.type" => target.borrower.get_or_insert_with(Default::default).r#type = source_borrower.r#type,
+        "category" => target.category = source.category,
+        "title" => target.title = source.title.clone(),
+        "investment" => target.investment = source.investment.clone(),
+        "social_challenge" => target.social_challenge = source.social_challenge.clone(),
+        "target_groups" => target.target_groups = source.target_groups.clone(),
+        "interventions" => target.interventions = source.interventions.clone(),
+        "objectives" => target.objectives = source.objectives.clone(),
+        "intended_future_state" => target.intended_future_state = source.intended_future_state.clone(),
+        "indicators" => target.indicators = source.indicators.clone(),
+        "sdg_targets" => target.sdg_targets = source.sdg_targets.clone(),
+        "requested_amount" => target.requested_amount = source.requested_amount.clone(),
+        "contact_person" => target.contact_person = source.contact_person.clone(),
+        "attachments" => target.attachments = source.attachments.clone(),
+        "requirement_statements" => target.requirement_statements = source.requirement_statements.clone(),
+        _ => {}
+    }
+}
+
+/// A new draft from `application`, for `caller`: a borrower only for its own organisation.
+pub fn new_draft(caller: &Caller, application: Option<Application>) -> Result<Application, Error> {
+    let Some(application) = application else {
+        return Err(FieldViolation::new("application", "is required").into());
+    };
+    let draft = editable_part(&application);
+    let mut violations = validate::content(&draft, "application.");
+    let organization = draft.borrower.as_ref().map(|b| b.organization_number.as_str()).unwrap_or_default();
+    if organization.is_empty() {
+        violations.insert(0, FieldViolation::new("application.borrower.organization_number", "is required"));
+    }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    if let Some(own) = caller.confined_to()
+        && own != organization
+    {
+        return Err(Error::PermissionDenied {
+            reason: "OTHER_ORGANIZATION",
+            message: "a borrower may apply only for its own organisation".into(),
+        });
+    }
+    Ok(draft)
+}
+
+/// The paths of an update's field mask; `*` means every editable field.
+pub fn mask_paths(request: &UpdateApplicationRequest) -> Result<Vec<String>, Error> {
+    let paths = request.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(FieldViolation::new("update_mask", "is required: name the fields to change, or *").into());
+    }
+    if paths.iter().any(|p| p == "*") {
+        return Ok(EDITABLE.iter().map(|p| (*p).to_owned()).collect());
+    }
+    let unknown: Vec<FieldViolation> = paths
+        .iter()
+        .filter(|p| !EDITABLE.contains(&p.as_str()))
+        .map(|p| FieldViolation::new("update_mask.paths", format!("{p:?} cannot be edited")))
+        .collect();
+    if unknown.is_empty() { Ok(paths) } else { Err(Error::InvalidArgument(unknown)) }
+}
+
+/// Applies the masked fields of `patch` to `record`; returns the paths changed.
+pub fn apply(record: &mut Record, patch: &Application, paths: &[String]) -> Result<Vec<String>, Error> {
+    let mut next = record.view(true);
+    for path in paths {
+        copy(&mut next, patch, path);
+    }
+    let violations = validate::content(&editable_part(&next), "application.");
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    let before = record.view(true);
+    let changed: Vec<String> = paths
+        .iter()
+        .filter(|path| {
+            let (mut a, mut b) = (Application::default(), Application::default());
+            copy(&mut a, &before, path);
+            copy(&mut b, &next, path);
+            a != b
+        })
+        .cloned()
+        .collect();
+    record.contact = next.contact_person.take().unwrap_or_default();
+    for path in paths {
+        copy(&mut record.app, &next, path);
+    }
+    Ok(changed)
+}
+
+/// The credit assessment of a request, checked.
+pub fn credit_assessment(request: &pb::RecordCreditAssessmentRequest) -> Result<CreditAssessment, Error> {
+    let Some(assessment) = request.credit_assessment.clone() else {
+        return Err(FieldViolation::new("credit_assessment", "is required").into());
+    };
+    let mut violations = Vec::new();
+    match CreditAssessmentOutcome::try_from(assessment.outcome) {
+        Ok(CreditAssessmentOutcome::Unspecified) => {
+            violations.push(FieldViolation::new("credit_assessment.outcome", "is required"))
+        }
+        Err(_) => violations.push(FieldViolation::new("credit_assessment.outcome", "is not a known outcome")),
+        Ok(CreditAssessmentOutcome::Rejected) => {}
+        Ok(_) => {
+            if assessment.credit_limit.is_none() {
+                violations.push(FieldViolation::new("credit_assessment.credit_limit", "is required when approved"));
+            }
+        }
+    }
+    let probe = Application { requested_amount: assessment.credit_limit.clone(), ..Default::default() };
+    for v in validate::content(&probe, "") {
+        violations.push(FieldViolation::new(
+            v.field.replacen("requested_amount", "credit_assessment.credit_limit", 1),
+            v.description,
+        ));
+    }
+    if assessment.credit_case_reference.chars().count() > validate::SHORT_TEXT {
+        violations.push(FieldViolation::new("credit_assessment.credit_case_reference", "is too long"));
+    }
+    if assessment.summary.chars().count() > validate::LONG_TEXT {
+        violations.push(FieldViolation::new("credit_assessment.summary", "is too long"));
+    }
+    if violations.is_empty() { Ok(assessment) } else { Err(Error::InvalidArgument(violations)) }
+}
+
+/// The loan of a tagging request, checked.
+pub fn loan(request: &pb::TagLoanRequest) -> Result<LoanTag, Error> {
+    let Some(loan) = request.loan.clone() else {
+        return Err(FieldViolation::new("loan", "is required").into());
+    };
+    let mut violations = Vec::new();
+    if loan.loan_id.trim().is_empty() || loan.loan_id.len() > 64 {
+        violations
+            .push(FieldViolation::new("loan.loan_id", "is required: core banking's loan id, at most 64 characters"));
+    }
+    if loan.principal.is_none() {
+        violations.push(FieldViolation::new("loan.principal", "is required"));
+    }
+    let probe = Application { requested_amount: loan.principal.clone(), ..Default::default() };
+    for v in validate::content(&probe, "") {
+        violations.push(FieldViolation::new(v.field.replacen("requested_amount", "loan.principal", 1), v.description));
+    }
+    if violations.is_empty() { Ok(loan) } else { Err(Error::InvalidArgument(violations)) }
+}

@@ -1,0 +1,169 @@
+//! Reading: lists with filters and stable pagination, and the history.
+
+use chrono::{DateTime, Utc};
+use socialloans_contracts::applications::{
+    self as pb, ApplicationState, AuditEntry, Category, ListApplicationsRequest, ListApplicationsResponse,
+};
+use socialloans_platform::{
+    Caller,
+    error::FieldViolation,
+    pagination::{decode_token, encode_token, page_size},
+};
+use uuid::Uuid;
+
+use crate::{
+    error::Error,
+    record::{Record, category_name, sees_personal_data, state_name, timestamp},
+    service::{Applications, parse_name},
+    store::{self, Cursor, ListFilter},
+};
+
+fn time(
+    field: &str,
+    value: &Option<prost_types::Timestamp>,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<DateTime<Utc>> {
+    let t = value.as_ref()?;
+    let parsed = DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32);
+    if parsed.is_none() {
+        violations.push(FieldViolation::new(field, "is not a valid time"));
+    }
+    parsed
+}
+
+fn cursor(text: &str) -> Option<Cursor> {
+    let (micros, id) = text.split_once('|')?;
+    Some(Cursor { create_time: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
+}
+
+/// `ListApplications`.
+pub async fn list(
+    ops: &Applications,
+    caller: &Caller,
+    req: ListApplicationsRequest,
+) -> Result<ListApplicationsResponse, Error> {
+    let mut violations = Vec::new();
+    let size = page_size(req.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
+    let mut states = Vec::new();
+    for (field, value) in std::iter::once(("state".to_owned(), req.state))
+        .chain(req.states.iter().enumerate().map(|(i, s)| (format!("states[{i}]"), *s)))
+    {
+        match ApplicationState::try_from(value) {
+            Ok(ApplicationState::Unspecified) => {}
+            Ok(state) => states.push(state_name(state)),
+            Err(_) => violations.push(FieldViolation::new(field, format!("{value} is not an ApplicationState"))),
+        }
+    }
+    states.sort();
+    states.dedup();
+    let category = match Category::try_from(req.category) {
+        Ok(Category::Unspecified) => None,
+        Ok(_) => Some(category_name(req.category)),
+        Err(_) => {
+            violations.push(FieldViolation::new("category", format!("{} is not a Category", req.category)));
+            None
+        }
+    };
+    // A borrower sees only its own organisation, whatever it asks for.
+    let organization = match (caller.confined_to(), req.organization_number.as_str()) {
+        (Some(own), "") => Some(own.to_owned()),
+        (Some(own), asked) if asked == own => Some(own.to_owned()),
+        (Some(_), _) => {
+            violations
+                .push(FieldViolation::new("organization_number", "a borrower may list only its own organisation"));
+            None
+        }
+        (None, "") => None,
+        (None, asked) => Some(asked.to_owned()),
+    };
+    let submitted_after = time("submitted_after", &req.submitted_after, &mut violations);
+    let submitted_before = time("submitted_before", &req.submitted_before, &mut violations);
+    let filter = ListFilter { organization_number: organization, states, category, submitted_after, submitted_before };
+    let query = format!("{filter:?}");
+    let after = match decode_token(&query, &req.page_token) {
+        Ok(Some(text)) => cursor(&text).or_else(|| {
+            violations.push(FieldViolation::new("page_token", "is not a token this list returned"));
+            None
+        }),
+        Ok(None) => None,
+        Err(v) => {
+            violations.push(v);
+            None
+        }
+    };
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    let mut rows = store::list(&ops.pool, &filter, after, size).await?;
+    let next_page_token = if rows.len() > size as usize {
+        rows.truncate(size as usize);
+        let last = rows.last().expect("a full page has a last row");
+        encode_token(&query, &format!("{}|{}", last.create_time.timestamp_micros(), last.id))
+    } else {
+        String::new()
+    };
+    let personal = sees_personal_data(caller);
+    let applications =
+        rows.into_iter().map(|row| Record::from_row(row).map(|r| r.view(personal))).collect::<Result<_, _>>()?;
+    Ok(ListApplicationsResponse { applications, next_page_token })
+}
+
+/// `ListAuditEntries`: the history of one application, oldest first.
+pub async fn history(
+    ops: &Applications,
+    caller: &Caller,
+    req: pb::ListAuditEntriesRequest,
+) -> Result<pb::ListAuditEntriesResponse, Error> {
+    let mut violations = Vec::new();
+    let id = parse_name("parent", &req.parent).map_err(|v| violations.push(v)).ok();
+    let size = page_size(req.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
+    let after = match decode_token(&req.parent, &req.page_token) {
+        Ok(Some(text)) => text
+            .parse::<i64>()
+            .map_err(|_| violations.push(FieldViolation::new("page_token", "is not a token this list returned")))
+            .unwrap_or(0),
+        Ok(None) => 0,
+        Err(v) => {
+            violations.push(v);
+            0
+        }
+    };
+    let Some(id) = id.filter(|_| violations.is_empty()) else {
+        return Err(Error::InvalidArgument(violations));
+    };
+    // Reading the history needs the right to see the application.
+    store::get(&ops.pool, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(req.parent.clone()))?;
+    let mut entries = store::history(&ops.pool, id, after, size).await?;
+    let next_page_token = if entries.len() > size as usize {
+        entries.truncate(size as usize);
+        encode_token(&req.parent, &entries.last().expect("full page").sequence.to_string())
+    } else {
+        String::new()
+    };
+    let state = |name: &Option<String>| {
+        name.as_deref()
+            .and_then(|n| ApplicationState::from_str_name(&format!("APPLICATION_STATE_{n}")))
+            .unwrap_or(ApplicationState::Unspecified) as i32
+    };
+    let audit_entries = entries
+        .into_iter()
+        .map(|e| AuditEntry {
+            name: format!("{}/auditEntries/{}", req.parent, e.sequence),
+            sequence: e.sequence,
+            action: e.action,
+            from_state: state(&e.from_state),
+            to_state: state(&Some(e.to_state)),
+            actor: Some(pb::Actor {
+                subject: e.actor_subject,
+                role: e.actor_role,
+                organization_number: e.actor_organization,
+            }),
+            occur_time: Some(timestamp(e.occur_time)),
+            request_id: e.request_id.map(|r| r.to_string()).unwrap_or_default(),
+            comment: e.comment,
+            changed_fields: e.changed_fields,
+            trace_id: e.trace_id,
+        })
+        .collect();
+    Ok(pb::ListAuditEntriesResponse { audit_entries, next_page_token })
+}

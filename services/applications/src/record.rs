@@ -1,0 +1,108 @@
+//! An application as the service holds it: the stored row decoded into the
+//! contract's message, and the views each caller gets of it.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use socialloans_contracts::applications::{Application, ApplicationState, Category, ContactPerson};
+use socialloans_platform::{Caller, Role};
+
+use crate::{error::Error, store::Row};
+
+/// An application loaded for reading or change.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The row it came from (ids, times, revision).
+    pub row: Row,
+    /// The content and server-set fields, without the contact person.
+    pub app: Application,
+    /// The contact person: personal data.
+    pub contact: ContactPerson,
+    /// The life-cycle state.
+    pub state: ApplicationState,
+}
+
+/// `ApplicationState::Draft` ↔ `DRAFT`.
+pub fn state_name(state: ApplicationState) -> String {
+    state.as_str_name().trim_start_matches("APPLICATION_STATE_").to_owned()
+}
+
+/// `Category::…` ↔ `HOUSING_AND_RESIDENTIAL_ENVIRONMENTS`.
+pub fn category_name(category: i32) -> String {
+    Category::try_from(category)
+        .unwrap_or(Category::Unspecified)
+        .as_str_name()
+        .trim_start_matches("CATEGORY_")
+        .to_owned()
+}
+
+fn parse_state(name: &str) -> ApplicationState {
+    ApplicationState::from_str_name(&format!("APPLICATION_STATE_{name}")).unwrap_or(ApplicationState::Unspecified)
+}
+
+/// A protobuf timestamp.
+pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+}
+
+/// The resource name of application `id`.
+pub fn resource_name(id: uuid::Uuid) -> String {
+    format!("applications/{id}")
+}
+
+/// Whether `caller` may see contact persons: the borrower itself and analysts.
+pub fn sees_personal_data(caller: &Caller) -> bool {
+    caller.has(Role::Borrower) || caller.has(Role::Analyst)
+}
+
+impl Record {
+    /// Decodes a stored row.
+    pub fn from_row(row: Row) -> Result<Record, Error> {
+        let app = Application::decode(row.content.as_slice())
+            .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let contact = ContactPerson::decode(row.contact_person.as_slice())
+            .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let state = parse_state(&row.state);
+        Ok(Record { row, app, contact, state })
+    }
+
+    /// The row to store.
+    pub fn to_row(&self) -> Row {
+        let mut row = self.row.clone();
+        row.state = state_name(self.state);
+        row.category = category_name(self.app.category);
+        let mut content = self.app.clone();
+        content.contact_person = None;
+        row.content = content.encode_to_vec();
+        row.contact_person = self.contact.encode_to_vec();
+        row
+    }
+
+    /// The etag of the current revision.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.row.revision)
+    }
+
+    /// The resource name.
+    pub fn name(&self) -> String {
+        resource_name(self.row.id)
+    }
+
+    /// The API view; the contact person only when `personal_data`.
+    pub fn view(&self, personal_data: bool) -> Application {
+        let mut app = self.app.clone();
+        app.name = self.name();
+        app.state = self.state as i32;
+        app.etag = self.etag();
+        app.borrower.get_or_insert_with(Default::default).organization_number = self.row.organization_number.clone();
+        app.contact_person = personal_data.then(|| self.contact.clone());
+        app.create_time = Some(timestamp(self.row.create_time));
+        app.update_time = Some(timestamp(self.row.update_time));
+        app.submit_time = self.row.submit_time.map(timestamp);
+        app
+    }
+
+    /// The snapshot events carry: everything but personal data.
+    pub fn snapshot(&self) -> Application {
+        self.view(false)
+    }
+}

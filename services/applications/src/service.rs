@@ -1,0 +1,260 @@
+//! The operations on applications. Each mutation is one transaction that
+//! claims the request id, locks the application, checks the etag, the state
+//! machine and the rules, then writes the application, its history entry, its
+//! events and the answer together — so a retry replays, a race has one
+//! winner, and a failure leaves nothing behind.
+
+use chrono::Utc;
+use prost::Message;
+use socialloans_contracts::applications::{Application, ApplicationState as S, ContactPerson};
+use socialloans_platform::{
+    Caller, Role,
+    error::FieldViolation,
+    events::outbox,
+    idempotency::{self, Claim},
+    trace_context,
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    domain::{self, Action},
+    error::Error,
+    record::{Record, resource_name, sees_personal_data, state_name},
+    store::{self, HistoryEntry, Row},
+};
+
+/// The schema, and the producer name of this service's events.
+pub const SCHEMA: &str = "applications";
+
+/// What a change did, for the history and the feed.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// History action, e.g. `SUBMIT`.
+    pub action: &'static str,
+    /// Reason or comment, for the history.
+    pub comment: String,
+    /// Field paths an edit changed.
+    pub changed_fields: Vec<String>,
+    /// Events to publish: (type, encoded payload).
+    pub events: Vec<(String, Vec<u8>)>,
+    /// Nothing changed (a harmless repeat): no revision, history or event.
+    pub unchanged: bool,
+}
+
+/// An event to publish.
+pub fn event<M: prost::Name>(payload: M) -> (String, Vec<u8>) {
+    (M::full_name(), payload.encode_to_vec())
+}
+
+/// Who did something, as the history records it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Token subject.
+    pub subject: String,
+    /// The role acted in.
+    pub role: String,
+    /// A borrower's organisation.
+    pub organization: String,
+}
+
+impl Actor {
+    /// The caller, acting in the first of its roles that `method` allows.
+    pub fn of(caller: &Caller, method: &str) -> Actor {
+        let allowed = crate::policy::POLICY.methods.iter().find(|(m, _)| *m == method).map(|(_, r)| *r).unwrap_or(&[]);
+        let role = allowed.iter().find(|r| caller.has(**r)).map(|r| r.as_str()).unwrap_or("unknown");
+        Actor {
+            subject: caller.subject.clone(),
+            role: role.to_owned(),
+            organization: caller.organization.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The committee's decision, applied from its feed.
+    pub fn committee() -> Actor {
+        Actor { subject: "committee-service".into(), role: Role::Service.as_str().into(), organization: String::new() }
+    }
+}
+
+/// Parses `applications/{uuid}`.
+pub fn parse_name(field: &str, name: &str) -> Result<Uuid, FieldViolation> {
+    name.strip_prefix("applications/")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| FieldViolation::new(field, "must be applications/{uuid}"))
+}
+
+/// The service's operations over its pool.
+#[derive(Debug, Clone)]
+pub struct Applications {
+    /// The service's pool.
+    pub pool: PgPool,
+    /// The pricing discount given to approvals, in basis points.
+    pub discount_bps: i32,
+}
+
+impl Applications {
+    /// Creates a draft; its id and times are the service's.
+    pub async fn create<Req: Message, Resp: Message + Default>(
+        &self,
+        caller: &Caller,
+        method: &'static str,
+        request: &Req,
+        request_id: &str,
+        draft: Application,
+        respond: fn(Application) -> Resp,
+    ) -> Result<Resp, Error> {
+        let mut tx = self.pool.begin().await?;
+        let request_uuid =
+            match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
+                Claim::Replay(answer) => return Ok(answer),
+                Claim::Fresh(id) => id,
+            };
+        let now = Utc::now();
+        let organization = draft.borrower.as_ref().map(|b| b.organization_number.clone()).unwrap_or_default();
+        let mut record = Record {
+            row: Row {
+                id: Uuid::now_v7(),
+                organization_number: organization,
+                state: String::new(),
+                category: String::new(),
+                revision: 1,
+                create_time: now,
+                update_time: now,
+                submit_time: None,
+                content: Vec::new(),
+                contact_person: Vec::new(),
+            },
+            contact: draft.contact_person.clone().unwrap_or_default(),
+            app: draft,
+            state: S::Draft,
+        };
+        record.app.contact_person = None;
+        store::insert(&mut tx, &record.to_row()).await?;
+        let actor = Actor::of(caller, method);
+        let change = Change { action: "CREATE", ..Default::default() };
+        history(&mut tx, &record, None, &actor, Some(request_uuid), &change).await?;
+        let answer = respond(record.view(sees_personal_data(caller)));
+        idempotency::record(&mut tx, request_uuid, &answer).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Runs `change` on application `name` for `caller`, as one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mutate<Req: Message, Resp: Message + Default>(
+        &self,
+        caller: &Caller,
+        method: &'static str,
+        request: &Req,
+        request_id: &str,
+        name: &str,
+        etag: &str,
+        respond: fn(Application) -> Resp,
+        change: impl FnOnce(&mut Record) -> Result<Change, Error>,
+    ) -> Result<Resp, Error> {
+        let id = parse_name("name", name)?;
+        let mut tx = self.pool.begin().await?;
+        let request_uuid =
+            match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
+                Claim::Replay(answer) => return Ok(answer),
+                Claim::Fresh(id) => id,
+            };
+        let row =
+            store::lock(&mut tx, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        let mut record = Record::from_row(row)?;
+        if !etag.is_empty() && etag != record.etag() {
+            return Err(Error::EtagMismatch { current: record.etag() });
+        }
+        let from = record.state;
+        let change = change(&mut record)?;
+        if !change.unchanged {
+            record.row.revision += 1;
+            record.row.update_time = Utc::now();
+            store::save(&mut tx, &record.to_row()).await?;
+            history(&mut tx, &record, Some(from), &Actor::of(caller, method), Some(request_uuid), &change).await?;
+            publish(&mut tx, &record, change.events).await?;
+        }
+        let answer = respond(record.view(sees_personal_data(caller)));
+        idempotency::record(&mut tx, request_uuid, &answer).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Applies `change` to application `id` inside a transaction someone else
+    /// owns (an event consumer's), acting as `actor`.
+    pub async fn apply_in(
+        conn: &mut PgConnection,
+        id: Uuid,
+        actor: &Actor,
+        change: impl FnOnce(&mut Record) -> Result<Change, Error>,
+    ) -> Result<(), Error> {
+        let row = store::lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(resource_name(id)))?;
+        let mut record = Record::from_row(row)?;
+        let from = record.state;
+        let change = change(&mut record)?;
+        if change.unchanged {
+            return Ok(());
+        }
+        record.row.revision += 1;
+        record.row.update_time = Utc::now();
+        store::save(conn, &record.to_row()).await?;
+        history(conn, &record, Some(from), actor, None, &change).await?;
+        publish(conn, &record, change.events).await
+    }
+
+    /// One application, as `caller` may see it.
+    pub async fn get(&self, caller: &Caller, name: &str) -> Result<Application, Error> {
+        let id = parse_name("name", name)?;
+        let row =
+            store::get(&self.pool, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        Ok(Record::from_row(row)?.view(sees_personal_data(caller)))
+    }
+}
+
+/// Moves `record` along the state machine for `action`.
+pub fn transition(record: &mut Record, action: Action) -> Result<S, Error> {
+    let to = domain::next(record.state, action).map_err(Error::IllegalTransition)?;
+    record.state = to;
+    Ok(to)
+}
+
+async fn history(
+    conn: &mut PgConnection,
+    record: &Record,
+    from: Option<S>,
+    actor: &Actor,
+    request_id: Option<Uuid>,
+    change: &Change,
+) -> Result<(), Error> {
+    store::append_history(
+        conn,
+        &HistoryEntry {
+            application_id: record.row.id,
+            action: change.action.to_owned(),
+            from_state: from.map(state_name),
+            to_state: state_name(record.state),
+            actor_subject: actor.subject.clone(),
+            actor_role: actor.role.clone(),
+            actor_organization: actor.organization.clone(),
+            request_id,
+            comment: change.comment.clone(),
+            changed_fields: change.changed_fields.clone(),
+            trace_id: trace_context::current_trace_id(),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(Error::from)
+}
+
+async fn publish(conn: &mut PgConnection, record: &Record, events: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+    for (event_type, payload) in events {
+        outbox::append_encoded(conn, SCHEMA, &record.name(), event_type, payload).await?;
+    }
+    Ok(())
+}
+
+/// The contact person after erasure: a marker, nothing personal.
+pub fn erased_contact() -> ContactPerson {
+    ContactPerson { erased: true, erase_time: Some(crate::record::timestamp(Utc::now())), ..Default::default() }
+}

@@ -1,0 +1,371 @@
+//! Checks on an application's content: the shape of every field given
+//! ([`content`]), and, at submission, that everything the five basic
+//! requirements need is there ([`completeness`]). Both report every problem
+//! at once, each naming its field.
+
+use socialloans_contracts::applications::{
+    Application, Category, ContactPerson, Date, IndicatorDirection, IndicatorLevel, Money, OrganizationType,
+    TargetPopulation,
+};
+use socialloans_platform::error::FieldViolation;
+
+use crate::orgnr;
+
+/// Longest short text (names, titles), in characters.
+pub const SHORT_TEXT: usize = 200;
+/// Longest free text, in characters.
+pub const LONG_TEXT: usize = 10_000;
+/// Most items in any list.
+pub const MAX_ITEMS: usize = 50;
+/// Largest amount accepted: SEK 100 billion, in öre. Anything above is a typo.
+pub const MAX_MINOR_UNITS: i64 = 10_000_000_000_000;
+
+struct Check {
+    prefix: &'static str,
+    violations: Vec<FieldViolation>,
+}
+
+impl Check {
+    fn add(&mut self, field: impl AsRef<str>, description: impl Into<String>) {
+        self.violations.push(FieldViolation::new(format!("{}{}", self.prefix, field.as_ref()), description));
+    }
+
+    fn text(&mut self, field: impl AsRef<str>, value: &str, max: usize) {
+        let len = value.chars().count();
+        if len > max {
+            self.add(field, format!("is {len} characters long; at most {max}"));
+        } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+            self.add(field, "contains control characters");
+        }
+    }
+
+    fn items(&mut self, field: &str, len: usize) {
+        if len > MAX_ITEMS {
+            self.add(field, format!("has {len} items; at most {MAX_ITEMS}"));
+        }
+    }
+
+    fn money(&mut self, field: &str, money: &Option<Money>) {
+        let Some(money) = money else { return };
+        if money.currency_code != "SEK" {
+            self.add(format!("{field}.currency_code"), "must be SEK");
+        }
+        if money.minor_units <= 0 {
+            self.add(format!("{field}.minor_units"), "must be positive");
+        } else if money.minor_units > MAX_MINOR_UNITS {
+            self.add(format!("{field}.minor_units"), "is absurdly large (above SEK 100 billion)");
+        }
+    }
+
+    fn date(&mut self, field: &str, date: &Option<Date>) {
+        let Some(d) = date else { return };
+        let valid = (1900..=2200).contains(&d.year)
+            && chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32).is_some();
+        if !valid {
+            self.add(field, "is not a valid calendar date between 1900 and 2200");
+        }
+    }
+
+    fn known<E: TryFrom<i32>>(&mut self, field: &str, value: i32) {
+        if E::try_from(value).is_err() {
+            self.add(field, format!("{value} is not a known value"));
+        }
+    }
+}
+
+fn minor(money: &Option<Money>) -> Option<i64> {
+    money.as_ref().map(|m| m.minor_units)
+}
+
+/// An SDG target such as `11.1` or `4.a`: goal 1–17, then a target.
+fn sdg_target(target: &str) -> bool {
+    let Some((goal, rest)) = target.split_once('.') else { return false };
+    goal.parse::<u8>().is_ok_and(|g| (1..=17).contains(&g))
+        && !rest.is_empty()
+        && rest.len() <= 2
+        && rest.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+}
+
+/// Shape checks of everything present in `app` (nothing is required here).
+pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
+    let mut c = Check { prefix, violations: Vec::new() };
+    if let Some(borrower) = &app.borrower {
+        if let Err(why) = orgnr::check(&borrower.organization_number) {
+            c.add("borrower.organization_number", why);
+        }
+        c.text("borrower.display_name", &borrower.display_name, SHORT_TEXT);
+        c.known::<OrganizationType>("borrower.type", borrower.r#type);
+    }
+    c.known::<Category>("category", app.category);
+    c.text("title", &app.title, SHORT_TEXT);
+    if let Some(inv) = &app.investment {
+        c.text("investment.description", &inv.description, LONG_TEXT);
+        c.money("investment.total_amount", &inv.total_amount);
+        c.money("investment.spent_amount", &inv.spent_amount);
+        c.text("investment.municipality", &inv.municipality, SHORT_TEXT);
+        c.text("investment.district", &inv.district, SHORT_TEXT);
+        let code = &inv.municipality_code;
+        if !(code.is_empty() || code.len() == 4 && code.chars().all(|ch| ch.is_ascii_digit())) {
+            c.add("investment.municipality_code", "must be the four-digit municipality code");
+        }
+        c.items("investment.property_designations", inv.property_designations.len());
+        if let Some(schedule) = &inv.schedule {
+            c.date("investment.schedule.start_date", &schedule.start_date);
+            c.date("investment.schedule.completion_date", &schedule.completion_date);
+            c.items("investment.schedule.milestones", schedule.milestones.len());
+            for (i, m) in schedule.milestones.iter().enumerate() {
+                c.text(format!("investment.schedule.milestones[{i}].description"), &m.description, SHORT_TEXT);
+                c.date(&format!("investment.schedule.milestones[{i}].date"), &m.date);
+            }
+        }
+        if let (Some(total), Some(spent)) = (minor(&inv.total_amount), minor(&inv.spent_amount))
+            && spent > total
+        {
+            c.add("investment.spent_amount", "exceeds the investment's total amount");
+        }
+    }
+    c.text("social_challenge", &app.social_challenge, LONG_TEXT);
+    c.items("target_groups", app.target_groups.len());
+    for (i, g) in app.target_groups.iter().enumerate() {
+        c.known::<TargetPopulation>(&format!("target_groups[{i}].population"), g.population);
+        c.text(format!("target_groups[{i}].description"), &g.description, LONG_TEXT);
+        if g.estimated_size < 0 {
+            c.add(format!("target_groups[{i}].estimated_size"), "must not be negative");
+        }
+    }
+    c.items("interventions", app.interventions.len());
+    for (i, iv) in app.interventions.iter().enumerate() {
+        c.text(format!("interventions[{i}].title"), &iv.title, SHORT_TEXT);
+        c.text(format!("interventions[{i}].description"), &iv.description, LONG_TEXT);
+        c.date(&format!("interventions[{i}].start_date"), &iv.start_date);
+        c.date(&format!("interventions[{i}].end_date"), &iv.end_date);
+    }
+    c.items("objectives", app.objectives.len());
+    for (i, o) in app.objectives.iter().enumerate() {
+        c.text(format!("objectives[{i}].key"), &o.key, 64);
+        c.text(format!("objectives[{i}].description"), &o.description, LONG_TEXT);
+        c.text(format!("objectives[{i}].change_sought"), &o.change_sought, LONG_TEXT);
+    }
+    c.text("intended_future_state", &app.intended_future_state, LONG_TEXT);
+    c.items("indicators", app.indicators.len());
+    for (i, ind) in app.indicators.iter().enumerate() {
+        let at = |f: &str| format!("indicators[{i}].{f}");
+        let code = &ind.code;
+        let snake = code.len() <= 63
+            && code.starts_with(|ch: char| ch.is_ascii_lowercase())
+            && code.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+        if !(code.is_empty() || snake) {
+            c.add(at("code"), "must be lower_snake_case, at most 63 characters");
+        }
+        c.text(at("display_name"), &ind.display_name, SHORT_TEXT);
+        c.text(at("unit"), &ind.unit, 64);
+        c.known::<IndicatorDirection>(&at("direction"), ind.direction);
+        c.known::<IndicatorLevel>(&at("level"), ind.level);
+        c.text(at("method"), &ind.method, LONG_TEXT);
+        if let Some(b) = &ind.baseline {
+            if !b.value.is_finite() {
+                c.add(at("baseline.value"), "must be a finite number");
+            }
+            c.date(&at("baseline.date"), &b.date);
+            c.text(at("baseline.source"), &b.source, SHORT_TEXT);
+        }
+        if let Some(t) = &ind.target {
+            if !t.value.is_finite() {
+                c.add(at("target.value"), "must be a finite number");
+            }
+            c.date(&at("target.date"), &t.date);
+        }
+    }
+    c.items("sdg_targets", app.sdg_targets.len());
+    for (i, t) in app.sdg_targets.iter().enumerate() {
+        if !sdg_target(t) {
+            c.add(format!("sdg_targets[{i}]"), format!("{t:?} is not an Agenda 2030 target such as 11.1 or 4.a"));
+        }
+    }
+    c.money("requested_amount", &app.requested_amount);
+    if let (Some(requested), Some(total)) =
+        (minor(&app.requested_amount), app.investment.as_ref().and_then(|i| minor(&i.total_amount)))
+        && requested > total
+    {
+        c.add("requested_amount", "exceeds the investment's total amount");
+    }
+    if let Some(person) = &app.contact_person {
+        contact(&mut c, person);
+    }
+    c.items("attachments", app.attachments.len());
+    for (i, a) in app.attachments.iter().enumerate() {
+        let at = |f: &str| format!("attachments[{i}].{f}");
+        c.text(at("name"), &a.name, SHORT_TEXT);
+        if !a.media_type.contains('/') || a.media_type.len() > 127 {
+            c.add(at("media_type"), "must be a media type such as application/pdf");
+        }
+        if a.size_bytes <= 0 {
+            c.add(at("size_bytes"), "must be positive");
+        }
+        if a.sha256.len() != 64 || !a.sha256.chars().all(|ch| ch.is_ascii_hexdigit()) {
+            c.add(at("sha256"), "must be 64 hexadecimal characters");
+        }
+        c.text(at("uri"), &a.uri, 2048);
+        c.text(at("description"), &a.description, LONG_TEXT);
+    }
+    if let Some(r) = &app.requirement_statements {
+        c.text("requirement_statements.practice_development", &r.practice_development, LONG_TEXT);
+        c.text("requirement_statements.systematic_work", &r.systematic_work, LONG_TEXT);
+        c.text("requirement_statements.long_term_perspective", &r.long_term_perspective, LONG_TEXT);
+        c.text("requirement_statements.evaluation_approach", &r.evaluation_approach, LONG_TEXT);
+    }
+    c.violations
+}
+
+fn contact(c: &mut Check, person: &ContactPerson) {
+    c.text("contact_person.name", &person.name, SHORT_TEXT);
+    c.text("contact_person.job_title", &person.job_title, SHORT_TEXT);
+    c.text("contact_person.phone", &person.phone, 32);
+    let email = &person.email;
+    if !email.is_empty() {
+        let valid = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !email.contains(char::is_whitespace)
+            });
+        if !valid {
+            c.add("contact_person.email", "is not an e-mail address");
+        }
+    }
+}
+
+/// What submission needs: the evidence the committee examines for the five
+/// basic requirements, and what a loan needs. Every gap at once.
+pub fn completeness(app: &Application) -> Vec<FieldViolation> {
+    let mut c = Check { prefix: "application.", violations: Vec::new() };
+    let mut need = |missing: bool, field: &str, why: &str| {
+        if missing {
+            c.add(field, why);
+        }
+    };
+    let borrower = app.borrower.clone().unwrap_or_default();
+    need(borrower.display_name.trim().is_empty(), "borrower.display_name", "is required");
+    need(borrower.r#type == 0, "borrower.type", "is required");
+    need(app.category == 0, "category", "is required: one of the three categories");
+    need(app.title.trim().is_empty(), "title", "is required");
+    let inv = app.investment.clone().unwrap_or_default();
+    need(inv.description.trim().is_empty(), "investment.description", "is required: the physical investment");
+    need(inv.total_amount.is_none(), "investment.total_amount", "is required");
+    need(inv.municipality.trim().is_empty(), "investment.municipality", "is required");
+    need(app.social_challenge.trim().is_empty(), "social_challenge", "is required: the social need or challenge");
+    need(
+        app.target_groups.is_empty() || app.target_groups.iter().any(|g| g.description.trim().is_empty()),
+        "target_groups",
+        "requirement 3: at least one target group, each described",
+    );
+    need(app.interventions.is_empty(), "interventions", "is required: at least one intervention");
+    need(app.objectives.is_empty(), "objectives", "requirement 5: at least one objective");
+    need(app.intended_future_state.trim().is_empty(), "intended_future_state", "is required");
+    let measurable = app.indicators.iter().any(|i| {
+        i.baseline.as_ref().is_some_and(|b| b.date.is_some() && !b.source.trim().is_empty())
+            && i.target.as_ref().is_some_and(|t| t.date.is_some())
+    });
+    need(
+        !measurable,
+        "indicators",
+        "requirement 5: at least one indicator with a baseline (value, date, source) and a target (value, date)",
+    );
+    need(app.sdg_targets.is_empty(), "sdg_targets", "is required: at least one Agenda 2030 target");
+    need(app.requested_amount.is_none(), "requested_amount", "is required");
+    let statements = app.requirement_statements.clone().unwrap_or_default();
+    need(
+        statements.practice_development.trim().is_empty(),
+        "requirement_statements.practice_development",
+        "requirement 1: how the project develops practice, innovation or quality",
+    );
+    need(
+        statements.systematic_work.trim().is_empty(),
+        "requirement_statements.systematic_work",
+        "requirement 2: how the project is part of the borrower's systematic social-sustainability work",
+    );
+    need(
+        statements.long_term_perspective.trim().is_empty(),
+        "requirement_statements.long_term_perspective",
+        "requirement 4: why the project is long-term",
+    );
+    need(
+        statements.evaluation_approach.trim().is_empty(),
+        "requirement_statements.evaluation_approach",
+        "requirement 5: how results will be evaluated systematically",
+    );
+    let person = app.contact_person.clone().unwrap_or_default();
+    need(
+        person.name.trim().is_empty() || person.email.is_empty(),
+        "contact_person",
+        "a contact person with name and e-mail is required",
+    );
+    c.violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socialloans_contracts::applications::{Borrower, Investment};
+
+    fn sek(minor_units: i64) -> Option<Money> {
+        Some(Money { currency_code: "SEK".into(), minor_units })
+    }
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let app = Application {
+            borrower: Some(Borrower { organization_number: "212000-0143".into(), ..Default::default() }),
+            category: 9,
+            title: "x".repeat(SHORT_TEXT + 1),
+            investment: Some(Investment { total_amount: sek(100), ..Default::default() }),
+            requested_amount: sek(200),
+            sdg_targets: vec!["18.1".into(), "11.1".into()],
+            ..Default::default()
+        };
+        let fields: Vec<String> = content(&app, "application.").into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "application.borrower.organization_number",
+                "application.category",
+                "application.title",
+                "application.sdg_targets[0]",
+                "application.requested_amount",
+            ]
+        );
+    }
+
+    #[test]
+    fn negative_and_absurd_amounts_are_refused() {
+        for bad in [0, -5, MAX_MINOR_UNITS + 1] {
+            let app = Application { requested_amount: sek(bad), ..Default::default() };
+            assert_eq!(content(&app, "")[0].field, "requested_amount.minor_units", "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_empty_draft_lacks_everything_the_requirements_need() {
+        let fields: Vec<String> = completeness(&Application::default()).into_iter().map(|v| v.field).collect();
+        for needed in [
+            "application.target_groups",
+            "application.objectives",
+            "application.indicators",
+            "application.requirement_statements.systematic_work",
+            "application.contact_person",
+        ] {
+            assert!(fields.iter().any(|f| f == needed), "{needed} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn sdg_targets_follow_agenda_2030_numbering() {
+        for ok in ["1.1", "11.1", "4.a", "17.19"] {
+            assert!(sdg_target(ok), "{ok}");
+        }
+        for bad in ["0.1", "18.1", "11", "11.", "11.ABC", "x.1"] {
+            assert!(!sdg_target(bad), "{bad}");
+        }
+    }
+}

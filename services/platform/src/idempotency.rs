@@ -1,0 +1,93 @@
+//! `request_id` idempotency for mutations, inside the mutation's transaction.
+//!
+//! [`claim`] either reserves the id for this request (go ahead, then
+//! [`record`] the answer before committing) or finds the answer an identical
+//! earlier request got (return it, change nothing). The same id with a
+//! different request — or from another caller — is refused. Concurrent
+//! duplicates are serialised by the primary key: the second waits until the
+//! first commits, then replays its answer.
+
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::error::{FieldViolation, invalid_argument, with_reason};
+
+/// What [`claim`] found.
+#[derive(Debug)]
+pub enum Claim<R> {
+    /// The id is ours: do the work, then [`record`] the answer.
+    Fresh(Uuid),
+    /// An identical request already succeeded: this was its answer.
+    Replay(R),
+}
+
+fn fingerprint(caller: &str, method: &str, request: &impl prost::Message) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    for part in [caller.as_bytes(), b"\x1f", method.as_bytes(), b"\x1f"] {
+        hash.update(part);
+    }
+    hash.update(request.encode_to_vec());
+    hash.finalize().to_vec()
+}
+
+/// Parses a client's `request_id` (a UUID, required).
+pub fn parse_request_id(request_id: &str) -> Result<Uuid, FieldViolation> {
+    if request_id.is_empty() {
+        return Err(FieldViolation::new("request_id", "is required: a UUID the client makes once per intended change"));
+    }
+    Uuid::parse_str(request_id).map_err(|_| FieldViolation::new("request_id", "must be a UUID"))
+}
+
+/// Claims `request_id` for `caller`'s `method` call with `request`.
+pub async fn claim<R: prost::Message + Default>(
+    conn: &mut PgConnection,
+    request_id: &str,
+    caller: &str,
+    method: &str,
+    request: &impl prost::Message,
+) -> Result<Claim<R>, Status> {
+    let id = parse_request_id(request_id)
+        .map_err(|v| invalid_argument("INVALID_ARGUMENT", "request_id is invalid", &[v]))?;
+    let print = fingerprint(caller, method, request);
+    let inserted = sqlx::query(
+        "INSERT INTO request_log (request_id, method, fingerprint) VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(method)
+    .bind(&print)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| crate::error::database("request_log", &e))?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::Fresh(id));
+    }
+    let (stored_print, response): (Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT fingerprint, response FROM request_log WHERE request_id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| crate::error::database("request_log", &e))?;
+    if stored_print != print {
+        return Err(with_reason(
+            Code::InvalidArgument,
+            "REQUEST_ID_REUSED",
+            "this request_id was already used for a different request",
+            &[("request_id", id.to_string())],
+        ));
+    }
+    let response = response.ok_or_else(|| Status::internal("a recorded request has no answer"))?;
+    R::decode(response.as_slice()).map(Claim::Replay).map_err(|e| Status::internal(format!("stored answer: {e}")))
+}
+
+/// Records the answer of a claimed request, before the transaction commits.
+pub async fn record(conn: &mut PgConnection, id: Uuid, response: &impl prost::Message) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE request_log SET response = $2 WHERE request_id = $1")
+        .bind(id)
+        .bind(response.encode_to_vec())
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -19,7 +19,7 @@ pub static POLICY: Policy = Policy {
         ("TagLoan", &[CoreBanking]),
         ("CloseApplication", &[CoreBanking]),
         ("EraseContactPerson", &[Analyst]),
-        ("ListAuditEntries", &[Analyst, Auditor]),
+        ("ListAuditEntries", &[Borrower, Analyst, CreditAnalyst, Auditor]),
         ("StreamEvents", &[Service, Auditor]),
     ],
 };

@@ -273,10 +273,481 @@ async fn the_pilot_applications_go_from_draft_to_active_with_their_history() {
     for expected in ["ApplicationSubmitted", "ApplicationReferredToCommittee", "ApplicationApproved", "LoanTagged"] {
         assert!(types.contains(&format!("socialloans.applications.v1.{expected}")), "{expected} not in {types:?}");
     }
-    let personal: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.outbox WHERE position(convert_to('Anna Andersson', 'UTF8') in payload) > 0")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let personal: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM applications.outbox WHERE position(convert_to('Anna Andersson', 'UTF8') in payload) > 0",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(personal, 0, "events never carry the contact person");
+    suite.stop().await;
+}
+
+/// Every method, called by every role: refused with PERMISSION_DENIED exactly
+/// when the role table says so, otherwise let through to the service.
+#[tokio::test]
+async fn each_method_refuses_each_role_the_table_does_not_allow() {
+    let suite = Suite::start().await;
+    let mut client = suite.client.clone();
+    let app = create(&mut client, pilots::eidar()).await;
+    let name = app.name.clone();
+    for role in Role::ALL {
+        let org = (role == Role::Borrower).then_some(pilots::EIDAR);
+        let call = |method: &str| {
+            socialloans_platform::Policy::allowed(
+                &applications::policy::POLICY,
+                &format!("/{}/{method}", applications::GRPC_SERVICE),
+            )
+            .unwrap()
+            .contains(&role)
+        };
+        macro_rules! expect {
+            ($method:literal, $call:expr) => {{
+                let code = match $call.await {
+                    Ok(_) => Code::Ok,
+                    Err(status) => status.code(),
+                };
+                let allowed = call($method);
+                assert_eq!(code == Code::PermissionDenied, !allowed, "{} as {role}: {code:?}", $method);
+            }};
+        }
+        macro_rules! r {
+            ($m:expr) => {
+                as_role($m, role, org)
+            };
+        }
+        expect!("GetApplication", client.get_application(r!(pb::GetApplicationRequest { name: name.clone() })));
+        expect!("ListApplications", client.list_applications(r!(pb::ListApplicationsRequest::default())));
+        expect!(
+            "SubmitApplication",
+            client.submit_application(r!(pb::SubmitApplicationRequest {
+                name: name.clone(),
+                etag: "\"0\"".into(),
+                request_id: rid()
+            }))
+        );
+        expect!(
+            "StartReview",
+            client.start_review(r!(pb::StartReviewRequest {
+                name: name.clone(),
+                etag: "\"0\"".into(),
+                request_id: rid()
+            }))
+        );
+        expect!(
+            "RecordCreditAssessment",
+            client.record_credit_assessment(r!(pb::RecordCreditAssessmentRequest {
+                name: name.clone(),
+                ..Default::default()
+            }))
+        );
+        expect!(
+            "ReferApplicationToCommittee",
+            client.refer_application_to_committee(r!(pb::ReferApplicationToCommitteeRequest {
+                name: name.clone(),
+                etag: "\"0\"".into(),
+                request_id: rid(),
+                ..Default::default()
+            }))
+        );
+        expect!(
+            "WithdrawApplication",
+            client.withdraw_application(r!(pb::WithdrawApplicationRequest {
+                name: name.clone(),
+                etag: "\"0\"".into(),
+                request_id: rid(),
+                ..Default::default()
+            }))
+        );
+        expect!("TagLoan", client.tag_loan(r!(tag(&name, "X", 1))));
+        expect!(
+            "CloseApplication",
+            client.close_application(r!(pb::CloseApplicationRequest {
+                name: name.clone(),
+                request_id: rid(),
+                ..Default::default()
+            }))
+        );
+        expect!(
+            "EraseContactPerson",
+            client.erase_contact_person(r!(pb::EraseContactPersonRequest {
+                name: name.clone(),
+                request_id: rid(),
+                ..Default::default()
+            }))
+        );
+        expect!(
+            "ListAuditEntries",
+            client.list_audit_entries(r!(pb::ListAuditEntriesRequest { parent: name.clone(), ..Default::default() }))
+        );
+        expect!("StreamEvents", async {
+            client.stream_events(r!(pb::StreamEventsRequest::default())).await.map(|_| ())
+        });
+    }
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn illegal_transitions_and_other_organisations_are_refused_with_the_right_code() {
+    let suite = Suite::start().await;
+    let mut client = suite.client.clone();
+    let draft = create(&mut client, pilots::eidar()).await;
+    let name = draft.name.clone();
+
+    // From DRAFT nothing but edit, submit and withdraw.
+    let review = client
+        .start_review(staff(
+            pb::StartReviewRequest { name: name.clone(), etag: String::new(), request_id: rid() },
+            Role::Analyst,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (review.code(), review.get_error_details().error_info().unwrap().reason.as_str()),
+        (Code::FailedPrecondition, "ILLEGAL_TRANSITION")
+    );
+    let refer = client
+        .refer_application_to_committee(staff(
+            pb::ReferApplicationToCommitteeRequest { name: name.clone(), request_id: rid(), ..Default::default() },
+            Role::Analyst,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refer.code(), Code::FailedPrecondition);
+    let tagged = client.tag_loan(staff(tag(&name, "KI-1", 1_000), Role::CoreBanking)).await.unwrap_err();
+    assert_eq!(tagged.code(), Code::FailedPrecondition);
+    let closed = client
+        .close_application(staff(
+            pb::CloseApplicationRequest { name: name.clone(), request_id: rid(), ..Default::default() },
+            Role::CoreBanking,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(closed.code(), Code::FailedPrecondition);
+
+    // Withdrawn is final: no submit, no edit.
+    let withdrawn = client
+        .withdraw_application(borrower(
+            pb::WithdrawApplicationRequest {
+                name: name.clone(),
+                request_id: rid(),
+                reason: "Annan finansiering".into(),
+                ..Default::default()
+            },
+            pilots::EIDAR,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!(state(&withdrawn), S::Withdrawn);
+    let resubmit = client
+        .submit_application(borrower(
+            pb::SubmitApplicationRequest { name: name.clone(), etag: String::new(), request_id: rid() },
+            pilots::EIDAR,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(resubmit.code(), Code::FailedPrecondition);
+
+    // Another organisation cannot see, change or learn of it: NOT_FOUND, like a name that never existed.
+    let stranger = pilots::BOTKYRKABYGGEN;
+    let get =
+        client.get_application(borrower(pb::GetApplicationRequest { name: name.clone() }, stranger)).await.unwrap_err();
+    let missing = client
+        .get_application(borrower(
+            pb::GetApplicationRequest { name: format!("applications/{}", uuid::Uuid::now_v7()) },
+            stranger,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!((get.code(), missing.code()), (Code::NotFound, Code::NotFound));
+    let reason = |s: &tonic::Status| s.get_error_details().error_info().unwrap().reason.clone();
+    assert_eq!(reason(&get), reason(&missing), "a foreign application looks exactly like a missing one");
+    let edit = pb::UpdateApplicationRequest {
+        request_id: rid(),
+        application: Some(Application { name: name.clone(), title: "kapad".into(), ..Default::default() }),
+        update_mask: Some(FieldMask { paths: vec!["title".into()] }),
+        etag: withdrawn.etag.clone(),
+    };
+    assert_eq!(client.update_application(borrower(edit, stranger)).await.unwrap_err().code(), Code::NotFound);
+    let history = client
+        .list_audit_entries(borrower(
+            pb::ListAuditEntriesRequest { parent: name.clone(), ..Default::default() },
+            stranger,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(history.code(), Code::NotFound);
+    let listed = client
+        .list_applications(borrower(pb::ListApplicationsRequest::default(), stranger))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.applications.is_empty());
+    let foreign_create = pb::CreateApplicationRequest { request_id: rid(), application: Some(pilots::eidar()) };
+    assert_eq!(
+        client.create_application(borrower(foreign_create, stranger)).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    suite.stop().await;
+}
+
+async fn count_rows(db: &Db) -> i64 {
+    let pool = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    let n = sqlx::query_scalar("SELECT count(*) FROM applications.application").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+fn violations(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
+    let suite = Suite::start().await;
+    let mut client = suite.client.clone();
+    type Spoil = Box<dyn Fn(&mut Application)>;
+    let cases: Vec<(&str, Spoil)> = vec![
+        (
+            "application.borrower.organization_number",
+            Box::new(|a| a.borrower.as_mut().unwrap().organization_number = "556222-2224".into()),
+        ),
+        (
+            "application.borrower.organization_number",
+            Box::new(|a| a.borrower.as_mut().unwrap().organization_number = "5562222223".into()),
+        ),
+        (
+            "application.requested_amount.minor_units",
+            Box::new(|a| a.requested_amount = Some(pb::Money { currency_code: "SEK".into(), minor_units: -1 })),
+        ),
+        (
+            "application.investment.total_amount.minor_units",
+            Box::new(|a| {
+                a.investment.as_mut().unwrap().total_amount =
+                    Some(pb::Money { currency_code: "SEK".into(), minor_units: i64::MAX })
+            }),
+        ),
+        ("application.requested_amount", Box::new(|a| a.requested_amount = pilots::sek(500_000_000))),
+        ("application.title", Box::new(|a| a.title = "x".repeat(201))),
+        ("application.category", Box::new(|a| a.category = 99)),
+        ("application.target_groups[0].population", Box::new(|a| a.target_groups[0].population = 77)),
+        ("application.sdg_targets[0]", Box::new(|a| a.sdg_targets[0] = "18.1".into())),
+        (
+            "application.contact_person.email",
+            Box::new(|a| a.contact_person.as_mut().unwrap().email = "not an address".into()),
+        ),
+        (
+            "application.requested_amount.currency_code",
+            Box::new(|a| a.requested_amount.as_mut().unwrap().currency_code = "EUR".into()),
+        ),
+    ];
+    for (field, spoil) in cases {
+        let mut app = pilots::eidar();
+        spoil(&mut app);
+        let org = pilots::EIDAR;
+        let err = client
+            .create_application(borrower(
+                pb::CreateApplicationRequest { request_id: rid(), application: Some(app) },
+                org,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        assert!(violations(&err).iter().any(|v| v == field), "{field} not named in {:?}", violations(&err));
+    }
+    let err = client
+        .create_application(borrower(
+            pb::CreateApplicationRequest { request_id: "not-a-uuid".into(), application: Some(pilots::eidar()) },
+            pilots::EIDAR,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&err), ["request_id"]);
+    assert_eq!(count_rows(&suite.db).await, 0, "no bad request stored anything");
+
+    // Submitting an incomplete draft names every gap at once.
+    let mut thin = pilots::eidar();
+    thin.target_groups.clear();
+    thin.indicators.clear();
+    thin.requirement_statements = None;
+    let draft = create(&mut client, thin).await;
+    let err = client
+        .submit_application(borrower(
+            pb::SubmitApplicationRequest { name: draft.name.clone(), etag: draft.etag.clone(), request_id: rid() },
+            pilots::EIDAR,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.get_error_details().error_info().unwrap().reason.as_str()),
+        (Code::FailedPrecondition, "APPLICATION_INCOMPLETE")
+    );
+    let missing = violations(&err);
+    for field in
+        ["application.target_groups", "application.indicators", "application.requirement_statements.systematic_work"]
+    {
+        assert!(missing.iter().any(|m| m == field), "{field} not in {missing:?}");
+    }
+    let unchanged = client
+        .get_application(staff(pb::GetApplicationRequest { name: draft.name.clone() }, Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!((state(&unchanged), unchanged.etag), (S::Draft, draft.etag));
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn retries_give_one_effect_and_concurrent_edits_one_winner() {
+    let suite = Suite::start().await;
+    let client = suite.client.clone();
+    let request_id = rid();
+    let create = |request_id: String| {
+        let mut client = client.clone();
+        async move {
+            let request = pb::CreateApplicationRequest { request_id, application: Some(pilots::eidar()) };
+            client
+                .create_application(borrower(request, pilots::EIDAR))
+                .await
+                .map(|r| r.into_inner().application.unwrap().name)
+        }
+    };
+    let attempts: Vec<_> = (0..6).map(|_| tokio::spawn(create(request_id.clone()))).collect();
+    let mut names = Vec::new();
+    for attempt in attempts {
+        names.push(attempt.await.unwrap().expect("a retry succeeds"));
+    }
+    names.dedup();
+    assert_eq!(names.len(), 1, "six concurrent retries, one application");
+    assert_eq!(count_rows(&suite.db).await, 1);
+
+    let mut changed = pilots::eidar();
+    changed.title = "Något annat".into();
+    let reused = pb::CreateApplicationRequest { request_id: request_id.clone(), application: Some(changed) };
+    let err = client.clone().create_application(borrower(reused, pilots::EIDAR)).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.get_error_details().error_info().unwrap().reason.as_str()),
+        (Code::InvalidArgument, "REQUEST_ID_REUSED")
+    );
+
+    let name = names.remove(0);
+    let current = client
+        .clone()
+        .get_application(staff(pb::GetApplicationRequest { name: name.clone() }, Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    let edits: Vec<_> = (0..5)
+        .map(|i| {
+            let mut client = client.clone();
+            let edit = pb::UpdateApplicationRequest {
+                request_id: rid(),
+                application: Some(Application {
+                    name: name.clone(),
+                    title: format!("Version {i}"),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask { paths: vec!["title".into()] }),
+                etag: current.etag.clone(),
+            };
+            tokio::spawn(
+                async move { client.update_application(borrower(edit, pilots::EIDAR)).await.map_err(|s| s.code()) },
+            )
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for edit in edits {
+        outcomes.push(edit.await.unwrap().map(|_| ()));
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().filter(|o| o.is_err()).all(|o| *o == Err(Code::Aborted)), "{outcomes:?}");
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn a_paged_walk_sees_every_application_once_while_new_ones_arrive() {
+    let suite = Suite::start().await;
+    let mut client = suite.client.clone();
+    let mut before = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        before.insert(create(&mut client, pilots::eidar()).await.name);
+    }
+    let writer = {
+        let mut client = client.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                create(&mut client, pilots::eidar()).await;
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request =
+            pb::ListApplicationsRequest { page_size: 7, page_token: page_token.clone(), ..Default::default() };
+        let page = client.list_applications(staff(request, Role::Analyst)).await.unwrap().into_inner();
+        seen.extend(page.applications.into_iter().map(|a| a.name));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        page_token = page.next_page_token;
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    writer.await.unwrap();
+    let unique: std::collections::BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "no application twice");
+    assert!(before.is_subset(&unique), "every application that existed is seen");
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn erasing_the_contact_person_keeps_the_application_and_its_history() {
+    let suite = Suite::start().await;
+    let mut client = suite.client.clone();
+    let app = create(&mut client, pilots::botkyrkabyggen()).await;
+    assert_eq!(app.contact_person.as_ref().unwrap().name, "Anna Andersson");
+    let erase = pb::EraseContactPersonRequest {
+        name: app.name.clone(),
+        request_id: rid(),
+        reason: "Begäran enligt GDPR art. 17".into(),
+    };
+    let erased =
+        client.erase_contact_person(staff(erase, Role::Analyst)).await.unwrap().into_inner().application.unwrap();
+    let person = erased.contact_person.unwrap();
+    assert!(person.erased && person.name.is_empty() && person.email.is_empty() && person.erase_time.is_some());
+    assert_eq!(
+        (erased.title, erased.requested_amount, erased.state),
+        (app.title.clone(), app.requested_amount.clone(), app.state)
+    );
+
+    let history = pb::ListAuditEntriesRequest { parent: app.name.clone(), ..Default::default() };
+    let entries = client.list_audit_entries(staff(history, Role::Auditor)).await.unwrap().into_inner().audit_entries;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["CREATE", "ERASE_CONTACT_PERSON"]);
+
+    let pool = sqlx::PgPool::connect(&suite.db.admin_url()).await.unwrap();
+    let traces: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM applications.application
+                  WHERE position(convert_to('Anna', 'UTF8') in contact_person) > 0
+                     OR position(convert_to('Anna', 'UTF8') in content) > 0)
+              + (SELECT count(*) FROM applications.application_history WHERE comment LIKE '%Anna%')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(traces, 0, "the contact person's data is gone from storage");
+    let tampered = sqlx::query("DELETE FROM applications.application_history").execute(&pool).await.unwrap_err();
+    assert!(tampered.to_string().contains("append-only"), "{tampered}");
     suite.stop().await;
 }

@@ -174,6 +174,14 @@ pub fn up(home: &Path) -> Result<(), String> {
             ("GRPC_ADDR".to_owned(), format!("127.0.0.1:{}", service.grpc_port)),
             ("METRICS_ADDR".to_owned(), format!("127.0.0.1:{}", service.metrics_port)),
         ];
+        // Every service may consume every other's feed; each takes what it needs.
+        let mut env = env;
+        for peer in SERVICES.iter().filter(|p| p.name != service.name) {
+            env.push((
+                format!("{}_FEED_URL", peer.name.to_uppercase()),
+                format!("http://127.0.0.1:{}", peer.grpc_port),
+            ));
+        }
         run_step(&binary, service.name, "bootstrap", &env)?;
         run_step(&binary, service.name, "migrate", &env)?;
         let mut command = Command::new(&binary);

@@ -1,19 +1,17 @@
 //! The committee service: the expert committee's cases, meetings, votes and
-//! decisions. This first cut serves its platform (health, reflection, auth)
-//! and owns its schema; the methods arrive with the committee work.
+//! decisions. Built so far: the roster, cases opened from the applications
+//! feed (holding each application exactly as referred), the assessment of the
+//! five basic requirements, conflict-of-interest declarations, and the feed.
 
+pub mod api;
+pub mod cases;
+pub mod error;
+pub mod members;
 pub mod policy;
+pub mod referrals;
 
-use socialloans_contracts::committee::{
-    StreamEventsRequest, StreamEventsResponse,
-    committee_service_server::{CommitteeService, CommitteeServiceServer},
-};
-use socialloans_platform::{
-    Context, ServiceSpec,
-    config::DefaultPorts,
-    events::{Feed, ServiceStream},
-};
-use tonic::{Request, Response, Status};
+use socialloans_contracts::committee::committee_service_server::CommitteeServiceServer;
+use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts};
 
 /// The service's fully-qualified gRPC name.
 pub const GRPC_SERVICE: &str = "socialloans.committee.v1.CommitteeService";
@@ -27,22 +25,20 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: socialloans_platform::no_env,
-    background: socialloans_platform::no_background,
+    background,
 };
 
-/// The committee handlers; every method not yet built answers UNIMPLEMENTED.
-#[derive(Debug, Clone)]
-pub struct Api {
-    feed: Feed,
-}
-
-#[tonic::async_trait]
-impl CommitteeService for Api {
-    async fn stream_events(
-        &self,
-        request: Request<StreamEventsRequest>,
-    ) -> Result<Response<ServiceStream<StreamEventsResponse>>, Status> {
-        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+/// Consumes the applications feed, when `APPLICATIONS_FEED_URL` is set.
+fn background(context: &Context) {
+    let subscribed = context.subscribe(
+        "applications",
+        "applications",
+        referrals::APPLICATIONS_FEED,
+        referrals::types(),
+        referrals::Referrals,
+    );
+    if let Err(err) = subscribed {
+        tracing::error!(error = %err, "cannot consume the applications feed");
     }
 }
 
@@ -50,7 +46,7 @@ impl CommitteeService for Api {
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        CommitteeServiceServer::new(Api { feed: context.feed.clone() })
+        CommitteeServiceServer::new(api::Api { pool: context.pool.clone(), feed: context.feed.clone() })
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     )

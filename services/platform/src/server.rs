@@ -210,7 +210,7 @@ pub async fn start(
         metrics.clone(),
         stopped.clone(),
     ));
-    let feed = Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat);
+    let feed = Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat, stopped.clone());
     let context = Context {
         pool: pool.clone(),
         config: config.clone(),

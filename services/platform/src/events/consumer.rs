@@ -193,6 +193,8 @@ async fn consume<H: Handler>(
         Err(reason) => return Outcome::Failed(reason),
     };
     state.connected.set(1);
+    // Connected: the next interruption starts its backoff afresh.
+    backoff.reset();
     tracing::info!(subscription = %subscription.name, after = checkpoint, "consuming feed");
     let mut last_report = tokio::time::Instant::now();
     loop {

@@ -28,6 +28,7 @@ pub struct Feed {
     positioned: watch::Receiver<u64>,
     poll: Duration,
     heartbeat: Duration,
+    stopping: watch::Receiver<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -64,9 +65,17 @@ impl From<Row> for WireEvent {
 }
 
 impl Feed {
-    /// A feed over `pool`'s outbox, woken by `positioned`.
-    pub fn new(pool: PgPool, positioned: watch::Receiver<u64>, poll: Duration, heartbeat: Duration) -> Self {
-        Self { pool, positioned, poll, heartbeat }
+    /// A feed over `pool`'s outbox, woken by `positioned`. Open streams end
+    /// when `stopping` turns true, so that they never hold up a graceful stop;
+    /// consumers reconnect (to another replica) and resume from their checkpoint.
+    pub fn new(
+        pool: PgPool,
+        positioned: watch::Receiver<u64>,
+        poll: Duration,
+        heartbeat: Duration,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Self { pool, positioned, poll, heartbeat, stopping }
     }
 
     /// Serves a service's `StreamEvents`: its own request and response types,
@@ -118,6 +127,9 @@ impl Feed {
         let mut after = request.after_position;
         let mut last_sent = tokio::time::Instant::now();
         loop {
+            if *self.stopping.borrow() {
+                return;
+            }
             // Read before waiting: a notification may have come and gone.
             self.positioned.borrow_and_update();
             let batch = self.read(after, types.as_deref()).await;
@@ -151,6 +163,7 @@ impl Feed {
                 _ = self.positioned.changed() => {}
                 () = tokio::time::sleep(wait) => {}
                 () = tx.closed() => return,
+                () = super::until_stopped(&mut self.stopping) => return,
             }
         }
     }

@@ -1,0 +1,154 @@
+//! The roster: members, their role on the committee and their term. A member
+//! whose term has ended (or not begun) takes no part.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use socialloans_contracts::committee::{Date, Member, MemberRole};
+use socialloans_platform::error::FieldViolation;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{cases::timestamp, error::Error};
+
+/// A stored member.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Primary key.
+    pub id: Uuid,
+    /// Name shown.
+    pub display_name: String,
+    /// `MEMBER`, `CHAIR` or `SECRETARY`.
+    pub role: String,
+    /// First day of the term.
+    pub term_start: NaiveDate,
+    /// Last day of the term, if set.
+    pub term_end: Option<NaiveDate>,
+    /// The identity provider's subject.
+    pub subject: String,
+    /// Field of expertise.
+    pub expertise: String,
+    /// The etag's source.
+    pub revision: i64,
+    /// Added.
+    pub create_time: DateTime<Utc>,
+    /// Last changed.
+    pub update_time: DateTime<Utc>,
+}
+
+fn date(d: NaiveDate) -> Date {
+    use chrono::Datelike;
+    Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+}
+
+fn naive(field: &str, d: &Option<Date>, violations: &mut Vec<FieldViolation>) -> Option<NaiveDate> {
+    let d = d.as_ref()?;
+    let parsed = NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32);
+    if parsed.is_none() {
+        violations.push(FieldViolation::new(field, "is not a valid date"));
+    }
+    parsed
+}
+
+impl Row {
+    /// The API view.
+    pub fn view(&self) -> Member {
+        Member {
+            name: format!("members/{}", self.id),
+            display_name: self.display_name.clone(),
+            role: MemberRole::from_str_name(&format!("MEMBER_ROLE_{}", self.role)).unwrap_or_default() as i32,
+            term_start: Some(date(self.term_start)),
+            term_end: self.term_end.map(date),
+            subject: self.subject.clone(),
+            expertise: self.expertise.clone(),
+            etag: format!("\"{}\"", self.revision),
+            create_time: Some(timestamp(self.create_time)),
+            update_time: Some(timestamp(self.update_time)),
+        }
+    }
+
+    /// Whether the member serves on `day`.
+    pub fn active_on(&self, day: NaiveDate) -> bool {
+        self.term_start <= day && self.term_end.is_none_or(|end| day <= end)
+    }
+}
+
+/// A member as given by a client, checked; every bad field named.
+pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDate, Option<NaiveDate>), Error> {
+    let mut violations = Vec::new();
+    let at = |f: &str| format!("{prefix}{f}");
+    if member.display_name.trim().is_empty() || member.display_name.chars().count() > 200 {
+        violations.push(FieldViolation::new(at("display_name"), "is required, at most 200 characters"));
+    }
+    let role = match MemberRole::try_from(member.role) {
+        Ok(MemberRole::Unspecified) | Err(_) => {
+            violations.push(FieldViolation::new(at("role"), "must be MEMBER, CHAIR or SECRETARY"));
+            String::new()
+        }
+        Ok(role) => role.as_str_name().trim_start_matches("MEMBER_ROLE_").to_owned(),
+    };
+    let start = naive(&at("term_start"), &member.term_start, &mut violations);
+    if member.term_start.is_none() {
+        violations.push(FieldViolation::new(at("term_start"), "is required"));
+    }
+    let end = naive(&at("term_end"), &member.term_end, &mut violations);
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        violations.push(FieldViolation::new(at("term_end"), "is before term_start"));
+    }
+    if member.subject.chars().count() > 200 || member.expertise.chars().count() > 200 {
+        violations.push(FieldViolation::new(at("subject"), "subject and expertise are at most 200 characters"));
+    }
+    match (violations.is_empty(), start) {
+        (true, Some(start)) => Ok((member.display_name.clone(), role, start, end)),
+        _ => Err(Error::InvalidArgument(violations)),
+    }
+}
+
+/// Adds a member.
+pub async fn insert(conn: &mut PgConnection, member: &Member) -> Result<Row, Error> {
+    let (display_name, role, start, end) = checked(member, "member.")?;
+    sqlx::query_as(
+        "INSERT INTO committee.member (id, display_name, role, term_start, term_end, subject, expertise)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
+    )
+    .bind(Uuid::now_v7())
+    .bind(display_name)
+    .bind(role)
+    .bind(start)
+    .bind(end)
+    .bind(&member.subject)
+    .bind(&member.expertise)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {
+        Some("member_subject_idx") => Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject)),
+        _ => Error::Database(e),
+    })
+}
+
+/// One member.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
+           FROM committee.member WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A page of the roster in joining order, one more than `limit`.
+pub async fn list(pool: &PgPool, after: Option<(DateTime<Utc>, Uuid)>, limit: u32) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
+           FROM committee.member
+          WHERE ($1::timestamptz IS NULL OR (create_time, id) > ($1, $2))
+          ORDER BY create_time, id LIMIT $3",
+    )
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}

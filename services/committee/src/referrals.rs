@@ -1,0 +1,92 @@
+//! The applications feed, applied here: a referral opens a case holding the
+//! application exactly as referred; a withdrawal before the decision closes
+//! the case as withdrawn. Runs inside the consumer's transaction.
+
+use prost::{Message, Name};
+use socialloans_contracts::{applications as ap, committee as cm};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, transcode};
+use sqlx::PgConnection;
+
+use crate::cases::{self, state_name};
+
+/// The applications feed method.
+pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
+
+/// The event types the committee consumes.
+pub fn types() -> Vec<String> {
+    vec![ap::ApplicationReferredToCommittee::full_name(), ap::ApplicationWithdrawn::full_name()]
+}
+
+/// Opens and withdraws cases from the applications feed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Referrals;
+
+fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
+    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
+    M::decode(payload.value.as_slice())
+        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
+}
+
+/// The case a referral opens.
+pub fn case_from(application: &ap::Application) -> cm::Case {
+    let borrower = application.borrower.clone().unwrap_or_default();
+    let category = ap::Category::try_from(application.category)
+        .ok()
+        .and_then(|c| cm::Category::from_str_name(c.as_str_name()))
+        .unwrap_or_default();
+    cm::Case {
+        application: application.name.clone(),
+        organization_number: borrower.organization_number,
+        borrower_display_name: borrower.display_name,
+        category: category as i32,
+        title: application.title.clone(),
+        requested_amount: application.requested_amount.as_ref().and_then(|m| transcode(m).ok()),
+        application_snapshot: Some(prost_types::Any {
+            type_url: format!("type.googleapis.com/{}", ap::Application::full_name()),
+            value: application.encode_to_vec(),
+        }),
+        referral_note: application.referral_note.clone(),
+        ..Default::default()
+    }
+}
+
+impl Handler for Referrals {
+    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+        if event.r#type == ap::ApplicationReferredToCommittee::full_name() {
+            let referred: ap::ApplicationReferredToCommittee = decode(event)?;
+            let application = referred.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
+            if application.name.is_empty() {
+                return Err(HandlerError::Rejected("the referred application has no name".into()));
+            }
+            if let Some(row) = cases::open(conn, &case_from(&application)).await? {
+                let name = format!("cases/{}", row.id);
+                let opened = cm::CaseOpened { case: name.clone(), application: application.name.clone() };
+                outbox::append(conn, "committee", &name, &opened).await?;
+                tracing::info!(case = %name, application = %application.name, "case opened");
+            }
+            return Ok(());
+        }
+        if event.r#type == ap::ApplicationWithdrawn::full_name() {
+            let withdrawn: ap::ApplicationWithdrawn = decode(event)?;
+            let Some(row) = cases::lock(conn, None, Some(&withdrawn.application)).await? else {
+                return Ok(()); // withdrawn before it was ever referred
+            };
+            let open = [cm::CaseState::Open, cm::CaseState::Scheduled, cm::CaseState::Deferred];
+            if !open.contains(&row.state()) {
+                return Ok(()); // decided already, or withdrawn twice
+            }
+            let case = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let saved = cases::save(conn, &row, &case, cm::CaseState::Withdrawn).await?;
+            let name = format!("cases/{}", saved.id);
+            outbox::append(
+                conn,
+                "committee",
+                &name,
+                &cm::CaseWithdrawn { case: name.clone(), application: withdrawn.application },
+            )
+            .await?;
+            tracing::info!(case = %name, state = %state_name(cm::CaseState::Withdrawn), "case withdrawn");
+        }
+        Ok(())
+    }
+}

@@ -277,3 +277,483 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
     apps_service.stop().await.unwrap();
     committee_service.stop().await.unwrap();
 }
+
+/// A token for `subject` with `roles`.
+fn as_person<T>(subject: &str, roles: &[Role], message: T) -> tonic::Request<T> {
+    let token = e2e::minter().mint(subject, roles, None, Duration::from_secs(3600));
+    authorized(message, &token)
+}
+
+struct Committee {
+    db: Db,
+    apps_service: socialloans_platform::Running,
+    committee_service: socialloans_platform::Running,
+    apps: ApplicationsServiceClient<tonic::transport::Channel>,
+    client: CommitteeServiceClient<tonic::transport::Channel>,
+}
+
+impl Committee {
+    async fn start() -> Committee {
+        let db = Db::start();
+        db.prepare(&specs()).await;
+        let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
+        let probe = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let (apps_addr, committee_addr) = (probe(), probe());
+        let (committee_feed, apps_feed) = (format!("http://{committee_addr}"), format!("http://{apps_addr}"));
+        let apps_service = db
+            .serve(
+                services()[0],
+                &[fast[0], fast[1], ("GRPC_ADDR", &apps_addr.to_string()), ("COMMITTEE_FEED_URL", &committee_feed)],
+            )
+            .await;
+        let committee_service = db
+            .serve(
+                services()[1],
+                &[fast[0], fast[1], ("GRPC_ADDR", &committee_addr.to_string()), ("APPLICATIONS_FEED_URL", &apps_feed)],
+            )
+            .await;
+        let apps = ApplicationsServiceClient::new(channel(apps_addr).await);
+        let client = CommitteeServiceClient::new(channel(committee_addr).await);
+        Committee { db, apps_service, committee_service, apps, client }
+    }
+
+    async fn stop(self) {
+        self.apps_service.stop().await.unwrap();
+        self.committee_service.stop().await.unwrap();
+    }
+
+    async fn member(&mut self, name: &str, role: cm::MemberRole, term_end: Option<cm::Date>) -> String {
+        let member = cm::Member {
+            display_name: name.into(),
+            role: role as i32,
+            term_start: Some(cm::Date { year: 2024, month: 1, day: 1 }),
+            term_end,
+            subject: name.to_lowercase(),
+            ..Default::default()
+        };
+        let request = cm::CreateMemberRequest { request_id: rid(), member: Some(member) };
+        self.client
+            .create_member(staff(request, Role::CommitteeSecretary))
+            .await
+            .unwrap()
+            .into_inner()
+            .member
+            .unwrap()
+            .name
+    }
+
+    async fn assess_all(&mut self, case: &str) {
+        use cm::BasicRequirement::*;
+        for requirement in [PracticeDevelopment, SystematicWork, DefinedTargetGroup, LongTerm, ObjectivesAndEvaluation]
+        {
+            let request = cm::AssessRequirementRequest {
+                name: case.into(),
+                request_id: rid(),
+                assessment: Some(cm::RequirementAssessment {
+                    requirement: requirement as i32,
+                    verdict: cm::RequirementVerdict::Met as i32,
+                    justification: "Väl underbyggt".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            self.client.assess_requirement(staff(request, Role::CommitteeSecretary)).await.unwrap();
+        }
+    }
+
+    async fn meeting(&mut self, title: &str, agenda: &[&str], present: &[&str]) -> String {
+        let meeting = cm::Meeting {
+            title: title.into(),
+            location: "Örebro".into(),
+            start_time: Some(prost_types::Timestamp {
+                seconds: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let name = self
+            .client
+            .create_meeting(staff(
+                cm::CreateMeetingRequest { request_id: rid(), meeting: Some(meeting) },
+                Role::CommitteeSecretary,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .meeting
+            .unwrap()
+            .name;
+        for case in agenda {
+            let add = cm::AddAgendaItemRequest {
+                name: name.clone(),
+                request_id: rid(),
+                case: (*case).into(),
+                ..Default::default()
+            };
+            self.client.add_agenda_item(staff(add, Role::CommitteeSecretary)).await.unwrap();
+        }
+        for member in present {
+            let attend = cm::RecordAttendanceRequest {
+                name: name.clone(),
+                request_id: rid(),
+                member: (*member).into(),
+                status: cm::AttendanceStatus::Present as i32,
+                ..Default::default()
+            };
+            self.client.record_attendance(staff(attend, Role::CommitteeSecretary)).await.unwrap();
+        }
+        let start = cm::StartMeetingRequest { name: name.clone(), request_id: rid(), ..Default::default() };
+        self.client.start_meeting(staff(start, Role::CommitteeChair)).await.unwrap();
+        name
+    }
+
+    async fn vote(
+        &mut self,
+        who: &str,
+        case: &str,
+        choice: cm::VoteChoice,
+        comment: &str,
+    ) -> Result<cm::Vote, tonic::Status> {
+        let vote = cm::Vote { choice: choice as i32, comment: comment.into(), ..Default::default() };
+        let request = cm::CastVoteRequest { parent: case.into(), request_id: rid(), vote: Some(vote) };
+        self.client
+            .cast_vote(as_person(&who.to_lowercase(), &[Role::CommitteeMember], request))
+            .await
+            .map(|r| r.into_inner().vote.unwrap())
+    }
+
+    async fn record(
+        &mut self,
+        who: &str,
+        roles: &[Role],
+        case: &str,
+        decision: cm::Decision,
+    ) -> Result<cm::Decision, tonic::Status> {
+        let request = cm::RecordDecisionRequest {
+            parent: case.into(),
+            request_id: rid(),
+            decision: Some(decision),
+            ..Default::default()
+        };
+        self.client.record_decision(as_person(who, roles, request)).await.map(|r| r.into_inner().decision.unwrap())
+    }
+
+    async fn confirm(&mut self, who: &str, roles: &[Role], decision: &str) -> Result<cm::Decision, tonic::Status> {
+        let request = cm::ConfirmDecisionRequest { name: decision.into(), request_id: rid(), ..Default::default() };
+        self.client.confirm_decision(as_person(who, roles, request)).await.map(|r| r.into_inner().decision.unwrap())
+    }
+}
+
+fn sek(kronor: i64) -> Option<cm::Money> {
+    Some(cm::Money { currency_code: "SEK".into(), minor_units: kronor * 100 })
+}
+
+fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+}
+
+async fn application_state(
+    apps: &mut ApplicationsServiceClient<tonic::transport::Channel>,
+    name: &str,
+    want: ap::ApplicationState,
+) -> bool {
+    for _ in 0..200 {
+        let got = apps
+            .get_application(staff(ap::GetApplicationRequest { name: name.into() }, Role::Analyst))
+            .await
+            .unwrap()
+            .into_inner();
+        if got.application.unwrap().state == want as i32 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chained() {
+    let mut c = Committee::start().await;
+    let carl = c.member("Carl", cm::MemberRole::Chair, None).await;
+    let lena = c.member("Lena", cm::MemberRole::Member, None).await;
+    let olof = c.member("Olof", cm::MemberRole::Member, None).await;
+    let maja = c.member("Maja", cm::MemberRole::Member, None).await;
+    let _nils = c.member("Nils", cm::MemberRole::Member, None).await;
+    let gustav = c.member("Gustav", cm::MemberRole::Member, Some(cm::Date { year: 2025, month: 12, day: 31 })).await;
+    let _sara = c.member("Sara", cm::MemberRole::Secretary, None).await;
+
+    let botkyrka_app = refer(&mut c.apps, pilots::botkyrkabyggen()).await;
+    let eidar_app = refer(&mut c.apps, pilots::eidar()).await;
+    let botkyrka = case_of(&mut c.client, &botkyrka_app).await.name;
+    let eidar = case_of(&mut c.client, &eidar_app).await.name;
+    let conflict = cm::DeclareConflictOfInterestRequest {
+        parent: botkyrka.clone(),
+        request_id: rid(),
+        declaration: Some(cm::ConflictOfInterestDeclaration {
+            member: lena.clone(),
+            description: "Sitter i Botkyrkabyggens styrelse".into(),
+            ..Default::default()
+        }),
+    };
+    c.client.declare_conflict_of_interest(staff(conflict, Role::CommitteeMember)).await.unwrap();
+
+    // Not every requirement assessed: no decision yet.
+    let meeting = c.meeting("Kommitténs möte Q4", &[&botkyrka, &eidar], &[&carl, &lena, &olof, &maja, &gustav]).await;
+    let early = c
+        .record(
+            "sara",
+            &[Role::CommitteeSecretary],
+            &eidar,
+            cm::Decision {
+                outcome: cm::DecisionOutcome::Approve as i32,
+                approved_amount: sek(75_000_000),
+                rationale: "x".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((early.code(), reason(&early).as_str()), (Code::FailedPrecondition, "REQUIREMENTS_NOT_ASSESSED"));
+    c.assess_all(&botkyrka).await;
+    c.assess_all(&eidar).await;
+
+    // Who may vote: not the conflicted, not the absent, not the former member.
+    let conflicted = c.vote("Lena", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
+    assert_eq!((conflicted.code(), reason(&conflicted).as_str()), (Code::PermissionDenied, "MEMBER_CONFLICTED"));
+    let absent = c.vote("Nils", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
+    assert_eq!((absent.code(), reason(&absent).as_str()), (Code::PermissionDenied, "MEMBER_NOT_PRESENT"));
+    let former = c.vote("Gustav", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
+    assert_eq!((former.code(), reason(&former).as_str()), (Code::PermissionDenied, "MEMBER_NOT_IN_TERM"));
+    c.vote("Carl", &botkyrka, cm::VoteChoice::ApproveWithConditions, "").await.unwrap();
+    c.vote("Olof", &botkyrka, cm::VoteChoice::ApproveWithConditions, "").await.unwrap();
+    c.vote("Maja", &botkyrka, cm::VoteChoice::Decline, "Risk för hyreshöjningar").await.unwrap();
+    for who in ["Carl", "Lena", "Olof"] {
+        c.vote(who, &eidar, cm::VoteChoice::Approve, "").await.unwrap();
+    }
+
+    // The decision must follow the votes and stay within the amount applied for.
+    let condition = cm::Condition {
+        id: "c1".into(),
+        kind: cm::ConditionKind::Reporting as i32,
+        description: "Rapportera andel kvarboende årligen".into(),
+        due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
+    };
+    let with_conditions = |amount| cm::Decision {
+        outcome: cm::DecisionOutcome::ApproveWithConditions as i32,
+        approved_amount: sek(amount),
+        conditions: vec![condition.clone()],
+        rationale: "Uppfyller grundkraven; kvarboendet ska följas upp".into(),
+        ..Default::default()
+    };
+    let against_votes = c
+        .record(
+            "sara",
+            &[Role::CommitteeSecretary],
+            &botkyrka,
+            cm::Decision { outcome: cm::DecisionOutcome::Approve as i32, ..with_conditions(400_000_000) },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (against_votes.code(), reason(&against_votes).as_str()),
+        (Code::FailedPrecondition, "DECISION_INCONSISTENT_WITH_VOTES")
+    );
+    let too_much =
+        c.record("sara", &[Role::CommitteeSecretary], &botkyrka, with_conditions(500_000_000)).await.unwrap_err();
+    assert_eq!(
+        (too_much.code(), reason(&too_much).as_str()),
+        (Code::FailedPrecondition, "APPROVED_AMOUNT_ABOVE_REQUESTED")
+    );
+
+    // Four eyes: whoever records cannot confirm, even holding the chair's role too.
+    let both = [Role::CommitteeSecretary, Role::CommitteeChair];
+    let recorded = c.record("acting", &both, &botkyrka, with_conditions(400_000_000)).await.unwrap();
+    assert_eq!(recorded.state, cm::DecisionState::Recorded as i32);
+    assert_eq!(recorded.dissents.len(), 1, "Maja's dissent is recorded");
+    let own = c.confirm("acting", &both, &recorded.name).await.unwrap_err();
+    assert_eq!((own.code(), reason(&own).as_str()), (Code::PermissionDenied, "FOUR_EYES_VIOLATION"));
+    let confirmed = c.confirm("carl", &[Role::CommitteeChair], &recorded.name).await.unwrap();
+    assert_eq!(confirmed.state, cm::DecisionState::Confirmed as i32);
+    let approve = cm::Decision {
+        outcome: cm::DecisionOutcome::Approve as i32,
+        approved_amount: sek(75_000_000),
+        rationale: "Levande centrum".into(),
+        ..Default::default()
+    };
+    let eidar_decision = c.record("sara", &[Role::CommitteeSecretary], &eidar, approve).await.unwrap();
+    c.confirm("carl", &[Role::CommitteeChair], &eidar_decision.name).await.unwrap();
+
+    // Only confirmed decisions leave the service; the applications service applies them.
+    assert!(application_state(&mut c.apps, &botkyrka_app, ap::ApplicationState::ApprovedWithConditions).await);
+    assert!(application_state(&mut c.apps, &eidar_app, ap::ApplicationState::Approved).await);
+
+    // Minutes: written at adjournment, approved by the chair, freezing the decisions.
+    let adjourn = cm::AdjournMeetingRequest { name: meeting.clone(), request_id: rid(), ..Default::default() };
+    let adjourned =
+        c.client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap().into_inner().meeting.unwrap();
+    for text in [
+        "Carl: present",
+        "Sitter i Botkyrkabyggens styrelse",
+        "Dissent, Maja: Risk för hyreshöjningar",
+        "approve with conditions",
+        "Rapportera andel kvarboende",
+        "confirmed by carl",
+    ] {
+        assert!(adjourned.minutes.contains(text), "{text:?} not in the minutes:\n{}", adjourned.minutes);
+    }
+    let approve_minutes = cm::ApproveMinutesRequest { name: meeting.clone(), request_id: rid(), ..Default::default() };
+    c.client.approve_minutes(staff(approve_minutes, Role::CommitteeChair)).await.unwrap();
+    let case = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: eidar.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert!(case.decisions[0].frozen);
+
+    // A frozen decision is never edited: a change is an amendment with its own four eyes.
+    let late = cm::AssessRequirementRequest {
+        name: eidar.clone(),
+        request_id: rid(),
+        assessment: Some(cm::RequirementAssessment { requirement: 1, verdict: 3, ..Default::default() }),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.client.assess_requirement(staff(late, Role::CommitteeSecretary)).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    let amendment = cm::Decision {
+        outcome: cm::DecisionOutcome::Approve as i32,
+        approved_amount: sek(70_000_000),
+        rationale: "Rättat belopp".into(),
+        ..Default::default()
+    };
+    let amended = c.record("sara", &[Role::CommitteeSecretary], &eidar, amendment).await.unwrap();
+    assert_eq!(reason(&c.confirm("sara", &both, &amended.name).await.unwrap_err()), "FOUR_EYES_VIOLATION");
+    c.confirm("carl", &[Role::CommitteeChair], &amended.name).await.unwrap();
+    let case = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: eidar.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let states: Vec<i32> = case.decisions.iter().map(|d| d.state).collect();
+    assert_eq!(states, [cm::DecisionState::Superseded as i32, cm::DecisionState::Confirmed as i32]);
+
+    // The chain verifies; a superuser's edit is found; the service's role cannot edit it.
+    let verify = || cm::VerifyAuditChainRequest::default();
+    let ok = c.client.verify_audit_chain(staff(verify(), Role::Auditor)).await.unwrap().into_inner();
+    assert!(ok.valid && ok.verified_count >= 7, "{ok:?}");
+    let role_pool = sqlx::PgPool::connect(&c.db.service_url("committee")).await.unwrap();
+    let denied = sqlx::query("UPDATE committee.audit_chain SET summary = 'x'").execute(&role_pool).await.unwrap_err();
+    assert_eq!(denied.as_database_error().and_then(|e| e.code()).as_deref(), Some("42501"));
+    let admin = sqlx::PgPool::connect(&c.db.admin_url()).await.unwrap();
+    let mut tx = admin.begin().await.unwrap();
+    sqlx::query("ALTER TABLE committee.audit_chain DISABLE TRIGGER audit_chain_is_append_only")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE committee.audit_chain SET summary = 'DECISION_RECORDED DECLINE' WHERE sequence = 3")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE committee.audit_chain ENABLE TRIGGER audit_chain_is_append_only")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let broken = c.client.verify_audit_chain(staff(verify(), Role::Auditor)).await.unwrap().into_inner();
+    assert!(!broken.valid);
+    assert_eq!(broken.first_invalid_sequence, 3);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_case() {
+    let mut c = Committee::start().await;
+    let carl = c.member("Carl", cm::MemberRole::Chair, None).await;
+    let lena = c.member("Lena", cm::MemberRole::Member, None).await;
+    let olof = c.member("Olof", cm::MemberRole::Member, None).await;
+    let _maja = c.member("Maja", cm::MemberRole::Member, None).await;
+    let application = refer(&mut c.apps, pilots::eidar()).await;
+    let case = case_of(&mut c.client, &application).await.name;
+    c.assess_all(&case).await;
+
+    // Two of four present: a quorum needs three.
+    c.meeting("Möte utan kvorum", &[&case], &[&carl, &olof]).await;
+    c.vote("Carl", &case, cm::VoteChoice::Approve, "").await.unwrap();
+    let approve = || cm::Decision {
+        outcome: cm::DecisionOutcome::Approve as i32,
+        approved_amount: sek(75_000_000),
+        rationale: "Bra".into(),
+        ..Default::default()
+    };
+    let no_quorum = c.record("sara", &[Role::CommitteeSecretary], &case, approve()).await.unwrap_err();
+    assert_eq!((no_quorum.code(), reason(&no_quorum).as_str()), (Code::FailedPrecondition, "NO_QUORUM"));
+
+    // Three present, but one is conflicted: the quorum breaks and the case is deferred.
+    let attend = |meeting: &str| cm::RecordAttendanceRequest {
+        name: meeting.into(),
+        request_id: rid(),
+        member: lena.clone(),
+        status: cm::AttendanceStatus::Present as i32,
+        ..Default::default()
+    };
+    let meeting = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .meeting;
+    c.client.record_attendance(staff(attend(&meeting), Role::CommitteeSecretary)).await.unwrap();
+    let conflict = cm::DeclareConflictOfInterestRequest {
+        parent: case.clone(),
+        request_id: rid(),
+        declaration: Some(cm::ConflictOfInterestDeclaration {
+            member: olof.clone(),
+            description: "Konsult åt Eidar".into(),
+            ..Default::default()
+        }),
+    };
+    c.client.declare_conflict_of_interest(staff(conflict, Role::CommitteeMember)).await.unwrap();
+    let broken = c.record("sara", &[Role::CommitteeSecretary], &case, approve()).await.unwrap_err();
+    assert_eq!((broken.code(), reason(&broken).as_str()), (Code::FailedPrecondition, "CONFLICTS_BREAK_QUORUM"));
+    let defer = cm::Decision {
+        outcome: cm::DecisionOutcome::Defer as i32,
+        rationale: "Till nästa möte".into(),
+        ..Default::default()
+    };
+    c.record("sara", &[Role::CommitteeSecretary], &case, defer).await.unwrap();
+    let deferred = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!((deferred.state, deferred.deferral_count), (cm::CaseState::Deferred as i32, 1));
+
+    // The applications service records the deferral in the application's history.
+    let mut seen = false;
+    for _ in 0..200 {
+        let history = ap::ListAuditEntriesRequest { parent: application.clone(), ..Default::default() };
+        let entries =
+            c.apps.list_audit_entries(staff(history, Role::Auditor)).await.unwrap().into_inner().audit_entries;
+        if entries.iter().any(|e| e.action == "COMMITTEE_DEFERRED") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the deferral reached the applications service");
+    c.stop().await;
+}

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{cases, error::Error, members};
+use crate::{cases, chain, error::Error, meetings, members, proceedings};
 
 /// The committee handlers; methods not built yet answer UNIMPLEMENTED.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct Api {
     pub pool: PgPool,
     /// The service's feed.
     pub feed: Feed,
+    /// Quorum and decision rules.
+    pub rules: crate::proceedings::Rules,
 }
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -112,6 +114,29 @@ impl Api {
         let saved = cases::save(&mut tx, &row, &case, row.state()).await?;
         respond(&mut answer, saved.view()?);
         idempotency::record(&mut tx, request_uuid, &answer).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+}
+
+impl Api {
+    /// Runs `work` in one transaction with the request id's answer: a retry
+    /// replays it, a failure leaves nothing behind.
+    async fn idempotent<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        caller: &Caller,
+        method: &str,
+        request: &Req,
+        request_id: &str,
+        work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
+    ) -> Result<Resp, Error> {
+        let mut tx = self.pool.begin().await?;
+        let id = match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
+            Claim::Replay(answer) => return Ok(answer),
+            Claim::Fresh(id) => id,
+        };
+        let answer = work(&mut tx).await?;
+        idempotency::record(&mut tx, id, &answer).await?;
         tx.commit().await?;
         Ok(answer)
     }
@@ -302,6 +327,317 @@ impl CommitteeService for Api {
             )
             .await?;
         Ok(Response::new(answer))
+    }
+
+    async fn create_meeting(
+        &self,
+        request: Request<pb::CreateMeetingRequest>,
+    ) -> Result<Response<pb::CreateMeetingResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let meeting = req.meeting.clone().unwrap_or_default();
+        let answer = self
+            .idempotent(&caller, "CreateMeeting", &req, &req.request_id, async |conn| {
+                Ok(pb::CreateMeetingResponse { meeting: Some(proceedings::create_meeting(conn, meeting).await?) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_meeting(
+        &self,
+        request: Request<pb::GetMeetingRequest>,
+    ) -> Result<Response<pb::GetMeetingResponse>, Status> {
+        let name = &request.get_ref().name;
+        let id = parse("name", "meetings/", name)?;
+        let row =
+            meetings::get(&self.pool, id).await.map_err(Error::from)?.ok_or_else(|| Error::NotFound(name.clone()))?;
+        Ok(Response::new(pb::GetMeetingResponse { meeting: Some(row.view()?) }))
+    }
+
+    async fn list_meetings(
+        &self,
+        request: Request<pb::ListMeetingsRequest>,
+    ) -> Result<Response<pb::ListMeetingsResponse>, Status> {
+        let req = request.into_inner();
+        let state = match pb::MeetingState::try_from(req.state) {
+            Ok(pb::MeetingState::Unspecified) => None,
+            Ok(state) => Some(meetings::state_name(state)),
+            Err(_) => return Err(Error::from(FieldViolation::new("state", "is not a MeetingState")).into()),
+        };
+        let query = format!("{state:?}");
+        let (size, after) = page(&query, req.page_size, &req.page_token)?;
+        let mut rows = meetings::list(&self.pool, state.as_deref(), after, size).await.map_err(Error::from)?;
+        let more = rows.len() > size as usize;
+        rows.truncate(size as usize);
+        let last = rows.last().filter(|_| more).map(|r| (r.start_time, r.id));
+        let meetings = rows.iter().map(meetings::Row::view).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListMeetingsResponse { meetings, next_page_token: next_token(&query, last) }))
+    }
+
+    async fn add_agenda_item(
+        &self,
+        request: Request<pb::AddAgendaItemRequest>,
+    ) -> Result<Response<pb::AddAgendaItemResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "AddAgendaItem", &req, &req.request_id, async |conn| {
+                let meeting = proceedings::add_agenda_item(conn, &req.name, &req.etag, &req.case).await?;
+                Ok(pb::AddAgendaItemResponse { meeting: Some(meeting) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn record_attendance(
+        &self,
+        request: Request<pb::RecordAttendanceRequest>,
+    ) -> Result<Response<pb::RecordAttendanceResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "RecordAttendance", &req, &req.request_id, async |conn| {
+                let meeting =
+                    proceedings::record_attendance(conn, &req.name, &req.etag, &req.member, req.status).await?;
+                Ok(pb::RecordAttendanceResponse { meeting: Some(meeting) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn start_meeting(
+        &self,
+        request: Request<pb::StartMeetingRequest>,
+    ) -> Result<Response<pb::StartMeetingResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "StartMeeting", &req, &req.request_id, async |conn| {
+                let meeting = proceedings::move_meeting(
+                    conn,
+                    &req.name,
+                    &req.etag,
+                    pb::MeetingState::Scheduled,
+                    pb::MeetingState::InProgress,
+                )
+                .await?;
+                Ok(pb::StartMeetingResponse { meeting: Some(meeting) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn adjourn_meeting(
+        &self,
+        request: Request<pb::AdjournMeetingRequest>,
+    ) -> Result<Response<pb::AdjournMeetingResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "AdjournMeeting", &req, &req.request_id, async |conn| {
+                let meeting = proceedings::move_meeting(
+                    conn,
+                    &req.name,
+                    &req.etag,
+                    pb::MeetingState::InProgress,
+                    pb::MeetingState::Adjourned,
+                )
+                .await?;
+                Ok(pb::AdjournMeetingResponse { meeting: Some(meeting) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn cancel_meeting(
+        &self,
+        request: Request<pb::CancelMeetingRequest>,
+    ) -> Result<Response<pb::CancelMeetingResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "CancelMeeting", &req, &req.request_id, async |conn| {
+                let meeting = proceedings::move_meeting(
+                    conn,
+                    &req.name,
+                    &req.etag,
+                    pb::MeetingState::Scheduled,
+                    pb::MeetingState::Cancelled,
+                )
+                .await?;
+                Ok(pb::CancelMeetingResponse { meeting: Some(meeting) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn approve_minutes(
+        &self,
+        request: Request<pb::ApproveMinutesRequest>,
+    ) -> Result<Response<pb::ApproveMinutesResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "ApproveMinutes", &req, &req.request_id, async |conn| {
+                let meeting =
+                    proceedings::approve_minutes(conn, &caller, &req.name, &req.etag, &req.request_id).await?;
+                Ok(pb::ApproveMinutesResponse { meeting: Some(meeting) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn cast_vote(&self, request: Request<pb::CastVoteRequest>) -> Result<Response<pb::CastVoteResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let vote = req.vote.clone().ok_or_else(|| Error::from(FieldViolation::new("vote", "is required")))?;
+        let answer = self
+            .idempotent(&caller, "CastVote", &req, &req.request_id, async |conn| {
+                Ok(pb::CastVoteResponse { vote: Some(proceedings::cast_vote(conn, &caller, &req.parent, vote).await?) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_votes(
+        &self,
+        request: Request<pb::ListVotesRequest>,
+    ) -> Result<Response<pb::ListVotesResponse>, Status> {
+        let req = request.into_inner();
+        let case_id = parse("parent", "cases/", &req.parent)?;
+        let rows: Vec<(Uuid, Uuid, String, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT member_id, meeting_id, choice, comment, actor_subject, cast_time
+               FROM committee.vote WHERE case_id = $1 ORDER BY cast_time",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        let votes = rows
+            .into_iter()
+            .map(|(member, meeting, choice, comment, subject, cast)| pb::Vote {
+                name: format!("{}/votes/{member}", req.parent),
+                member: format!("members/{member}"),
+                meeting: format!("meetings/{meeting}"),
+                choice: pb::VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).unwrap_or_default() as i32,
+                comment,
+                recorded_by: Some(pb::Actor { subject, role: "committee_member".into(), member: String::new() }),
+                cast_time: Some(cases::timestamp(cast)),
+            })
+            .filter(|v| req.meeting.is_empty() || v.meeting == req.meeting)
+            .collect();
+        Ok(Response::new(pb::ListVotesResponse { votes, next_page_token: String::new() }))
+    }
+
+    async fn record_decision(
+        &self,
+        request: Request<pb::RecordDecisionRequest>,
+    ) -> Result<Response<pb::RecordDecisionResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let decision =
+            req.decision.clone().ok_or_else(|| Error::from(FieldViolation::new("decision", "is required")))?;
+        let rules = self.rules;
+        let answer = self
+            .idempotent(&caller, "RecordDecision", &req, &req.request_id, async |conn| {
+                let decision = proceedings::record_decision(
+                    conn,
+                    &caller,
+                    rules,
+                    &req.parent,
+                    &req.etag,
+                    &req.request_id,
+                    decision,
+                )
+                .await?;
+                Ok(pb::RecordDecisionResponse { decision: Some(decision) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn confirm_decision(
+        &self,
+        request: Request<pb::ConfirmDecisionRequest>,
+    ) -> Result<Response<pb::ConfirmDecisionResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "ConfirmDecision", &req, &req.request_id, async |conn| {
+                let decision =
+                    proceedings::confirm_decision(conn, &caller, &req.name, &req.etag, &req.request_id).await?;
+                Ok(pb::ConfirmDecisionResponse { decision: Some(decision) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_audit_entries(
+        &self,
+        request: Request<pb::ListAuditEntriesRequest>,
+    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+        let req = request.into_inner();
+        let size = page_size(req.page_size).map_err(Error::from)?;
+        let after = match decode_token(&req.resource, &req.page_token).map_err(Error::from)? {
+            Some(text) => text
+                .parse::<i64>()
+                .map_err(|_| Error::from(FieldViolation::new("page_token", "is not a token this list returned")))?,
+            None => 0,
+        };
+        let mut rows: Vec<chain::Stored> = sqlx::query_as(
+            "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
+                    previous_hash, hash
+               FROM committee.audit_chain
+              WHERE sequence > $1 AND ($2 = '' OR resource = $2 OR resource LIKE $2 || '/%')
+              ORDER BY sequence LIMIT $3",
+        )
+        .bind(after)
+        .bind(&req.resource)
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            encode_token(&req.resource, &rows.last().map(|r| r.sequence).unwrap_or_default().to_string())
+        } else {
+            String::new()
+        };
+        let audit_entries = rows
+            .into_iter()
+            .map(|e| pb::AuditEntry {
+                name: format!("auditEntries/{}", e.sequence),
+                sequence: e.sequence,
+                action: e.action,
+                resource: e.resource,
+                actor: Some(pb::Actor { subject: e.actor_subject, role: e.actor_role, member: String::new() }),
+                occur_time: Some(cases::timestamp(e.occur_time)),
+                request_id: e.request_id,
+                summary: e.summary,
+                payload_sha256: e.payload_sha256,
+                previous_hash: e.previous_hash,
+                hash: e.hash,
+            })
+            .collect();
+        Ok(Response::new(pb::ListAuditEntriesResponse { audit_entries, next_page_token }))
+    }
+
+    async fn verify_audit_chain(
+        &self,
+        request: Request<pb::VerifyAuditChainRequest>,
+    ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
+        let req = request.into_inner();
+        let result = chain::verify(&self.pool, req.from_sequence, req.to_sequence).await.map_err(Error::from)?;
+        let (head_sequence, head_hash) = result.head.unwrap_or_default();
+        Ok(Response::new(pb::VerifyAuditChainResponse {
+            valid: result.first_invalid.is_none(),
+            verified_count: result.verified,
+            first_invalid_sequence: result.first_invalid.unwrap_or_default(),
+            head_sequence,
+            head_hash,
+            verify_time: Some(cases::timestamp(chrono::Utc::now())),
+        }))
     }
 
     async fn stream_events(

@@ -23,6 +23,9 @@ pub enum Error {
         /// The current etag.
         current: String,
     },
+    /// The caller may not do this (four eyes, not eligible to vote, …).
+    #[error("{1}")]
+    PermissionDenied(&'static str, String),
     /// Already exists (a member's subject, a declaration).
     #[error("{0}")]
     AlreadyExists(String),
@@ -64,6 +67,9 @@ impl From<Error> for Status {
                 "changed since it was read; read it again and retry",
                 &[("current_etag", current)],
             ),
+            Error::PermissionDenied(reason, message) => {
+                status::with_reason(Code::PermissionDenied, reason, message, &[])
+            }
             Error::AlreadyExists(message) => status::with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
             Error::NotFound(name) => {
                 status::with_reason(Code::NotFound, "NOT_FOUND", format!("{name} not found"), &[("name", name)])

@@ -5,13 +5,20 @@
 
 pub mod api;
 pub mod cases;
+pub mod chain;
 pub mod error;
+pub mod meetings;
 pub mod members;
 pub mod policy;
+pub mod proceedings;
 pub mod referrals;
+pub mod rules;
 
 use socialloans_contracts::committee::committee_service_server::CommitteeServiceServer;
-use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts};
+use socialloans_platform::{
+    Context, ServiceSpec,
+    config::{DefaultPorts, Env},
+};
 
 /// The service's fully-qualified gRPC name.
 pub const GRPC_SERVICE: &str = "socialloans.committee.v1.CommitteeService";
@@ -24,9 +31,33 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
-    check_env: socialloans_platform::no_env,
+    check_env: |env| {
+        committee_rules(env);
+    },
     background,
 };
+
+/// `COMMITTEE_DECISION_RULE` (`majority`, the default, or `consensus`) and
+/// `COMMITTEE_QUORUM` (a number; default: more than half of the active roster).
+fn committee_rules(env: &mut Env) -> proceedings::Rules {
+    let decision = match env.raw("COMMITTEE_DECISION_RULE").unwrap_or("majority") {
+        "majority" => rules::DecisionRule::Majority,
+        "consensus" => rules::DecisionRule::Consensus,
+        other => {
+            env.error(format!("COMMITTEE_DECISION_RULE={other:?} is malformed: expected majority or consensus"));
+            rules::DecisionRule::Majority
+        }
+    };
+    let quorum = match env.optional::<u32>("COMMITTEE_QUORUM", "a number of members, 1 or more") {
+        Some(0) => {
+            env.error("COMMITTEE_QUORUM=0 is out of range: expected 1 or more");
+            rules::QuorumRule::MajorityOfRoster
+        }
+        Some(n) => rules::QuorumRule::Fixed(n),
+        None => rules::QuorumRule::MajorityOfRoster,
+    };
+    proceedings::Rules { decision, quorum }
+}
 
 /// Consumes the applications feed, when `APPLICATIONS_FEED_URL` is set.
 fn background(context: &Context) {
@@ -46,8 +77,12 @@ fn background(context: &Context) {
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        CommitteeServiceServer::new(api::Api { pool: context.pool.clone(), feed: context.feed.clone() })
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit),
+        CommitteeServiceServer::new(api::Api {
+            pool: context.pool.clone(),
+            feed: context.feed.clone(),
+            rules: committee_rules(&mut context.config.raw.reader()),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
     )
 }

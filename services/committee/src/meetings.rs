@@ -1,0 +1,223 @@
+//! Meetings: a date, an agenda of cases, attendance, and the minutes written
+//! from what happened (attendance, conflicts, assessments, votes, decisions,
+//! dissents) as a Markdown document.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use socialloans_contracts::committee::{
+    AttendanceStatus, BasicRequirement, Case, DecisionOutcome, Meeting, MeetingState, RequirementVerdict, VoteChoice,
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{cases::timestamp, error::Error};
+
+/// A stored meeting.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Primary key.
+    pub id: Uuid,
+    /// `SCHEDULED`, `IN_PROGRESS`, …
+    pub state: String,
+    /// The etag's source.
+    pub revision: i64,
+    /// When it starts.
+    pub start_time: DateTime<Utc>,
+    /// The encoded Meeting.
+    pub content: Vec<u8>,
+    /// Created.
+    pub create_time: DateTime<Utc>,
+    /// Last changed.
+    pub update_time: DateTime<Utc>,
+}
+
+/// `MeetingState::Scheduled` ↔ `SCHEDULED`.
+pub fn state_name(state: MeetingState) -> String {
+    state.as_str_name().trim_start_matches("MEETING_STATE_").to_owned()
+}
+
+impl Row {
+    /// The state.
+    pub fn state(&self) -> MeetingState {
+        MeetingState::from_str_name(&format!("MEETING_STATE_{}", self.state)).unwrap_or_default()
+    }
+
+    /// The API view.
+    pub fn view(&self) -> Result<Meeting, Error> {
+        let mut m =
+            Meeting::decode(self.content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        m.name = format!("meetings/{}", self.id);
+        m.state = self.state() as i32;
+        m.etag = format!("\"{}\"", self.revision);
+        m.start_time = Some(timestamp(self.start_time));
+        m.create_time = Some(timestamp(self.create_time));
+        m.update_time = Some(timestamp(self.update_time));
+        Ok(m)
+    }
+}
+
+const COLUMNS: &str = "id, state, revision, start_time, content, create_time, update_time";
+
+/// Schedules a meeting.
+pub async fn insert(conn: &mut PgConnection, meeting: &Meeting, start: DateTime<Utc>) -> Result<Row, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO committee.meeting (id, state, start_time, content) VALUES ($1, 'SCHEDULED', $2, $3) RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(start)
+    .bind(meeting.encode_to_vec())
+    .fetch_one(conn)
+    .await
+}
+
+/// A meeting locked for change.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM committee.meeting WHERE id = $1 FOR UPDATE")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// One meeting.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM committee.meeting WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Saves a changed meeting.
+pub async fn save(
+    conn: &mut PgConnection,
+    row: &Row,
+    meeting: &Meeting,
+    state: MeetingState,
+) -> Result<Row, sqlx::Error> {
+    let mut stored = meeting.clone();
+    stored.name.clear();
+    stored.etag.clear();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE committee.meeting SET state = $2, content = $3, revision = revision + 1, update_time = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(row.id)
+    .bind(state_name(state))
+    .bind(stored.encode_to_vec())
+    .fetch_one(conn)
+    .await
+}
+
+/// A page of meetings by start time, one more than `limit`.
+pub async fn list(
+    pool: &PgPool,
+    state: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u32,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM committee.meeting
+          WHERE ($1::text IS NULL OR state = $1) AND ($2::timestamptz IS NULL OR (start_time, id) > ($2, $3))
+          ORDER BY start_time, id LIMIT $4"
+    )))
+    .bind(state)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}
+
+/// One vote as the minutes show it.
+#[derive(Debug, Clone)]
+pub struct MinuteVote {
+    /// The member's name.
+    pub member: String,
+    /// The choice.
+    pub choice: VoteChoice,
+    /// A dissent or comment.
+    pub comment: String,
+}
+
+/// Writes the minutes of `meeting` from its cases and votes.
+pub fn minutes(meeting: &Meeting, names: &dyn Fn(&str) -> String, cases: &[(Case, Vec<MinuteVote>)]) -> String {
+    let mut md = String::new();
+    let start = meeting
+        .start_time
+        .as_ref()
+        .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    md.push_str(&format!("# Minutes: {}\n\n{start}, {}\n\n## Attendance\n\n", meeting.title, meeting.location));
+    for a in &meeting.attendance {
+        let status = AttendanceStatus::try_from(a.status)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("ATTENDANCE_STATUS_")
+            .to_lowercase();
+        md.push_str(&format!("- {}: {status}\n", names(&a.member)));
+    }
+    for (case, votes) in cases {
+        md.push_str(&format!(
+            "\n## {} — {}\n\nBorrower: {} ({})\n",
+            case.title, case.name, case.borrower_display_name, case.organization_number
+        ));
+        if !case.conflicts_of_interest.is_empty() {
+            md.push_str("\nConflicts of interest (these members neither voted nor counted toward quorum):\n");
+            for c in &case.conflicts_of_interest {
+                md.push_str(&format!("- {}: {}\n", names(&c.member), c.description));
+            }
+        }
+        md.push_str("\nAssessment of the basic requirements:\n");
+        for a in &case.requirement_assessments {
+            let requirement = BasicRequirement::try_from(a.requirement)
+                .unwrap_or_default()
+                .as_str_name()
+                .trim_start_matches("BASIC_REQUIREMENT_")
+                .to_lowercase()
+                .replace('_', " ");
+            let verdict = RequirementVerdict::try_from(a.verdict)
+                .unwrap_or_default()
+                .as_str_name()
+                .trim_start_matches("REQUIREMENT_VERDICT_")
+                .to_lowercase()
+                .replace('_', " ");
+            md.push_str(&format!("- {requirement}: {verdict} — {}\n", a.justification));
+        }
+        if !votes.is_empty() {
+            md.push_str("\nVotes:\n");
+            for v in votes {
+                let choice = v.choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_lowercase().replace('_', " ");
+                let comment = if v.comment.is_empty() { String::new() } else { format!(" — {}", v.comment) };
+                md.push_str(&format!("- {}: {choice}{comment}\n", v.member));
+            }
+        }
+        for d in case.decisions.iter().filter(|d| d.meeting == meeting.name) {
+            let outcome = DecisionOutcome::try_from(d.outcome)
+                .unwrap_or_default()
+                .as_str_name()
+                .trim_start_matches("DECISION_OUTCOME_")
+                .to_lowercase()
+                .replace('_', " ");
+            md.push_str(&format!("\nDecision: **{outcome}**"));
+            if let Some(amount) = &d.approved_amount {
+                md.push_str(&format!(", SEK {}", amount.minor_units / 100));
+            }
+            md.push_str(&format!(". {}\n", d.rationale));
+            for c in &d.conditions {
+                let due = c
+                    .due_date
+                    .as_ref()
+                    .map(|d| format!(" (due {}-{:02}-{:02})", d.year, d.month, d.day))
+                    .unwrap_or_default();
+                md.push_str(&format!("- Condition: {}{due}\n", c.description));
+            }
+            for dissent in &d.dissents {
+                md.push_str(&format!("- Dissent, {}: {}\n", names(&dissent.member), dissent.statement));
+            }
+            let recorded = d.recorded_by.as_ref().map(|a| a.subject.clone()).unwrap_or_default();
+            let confirmed = d.confirmed_by.as_ref().map(|a| a.subject.clone()).unwrap_or_else(|| "not yet".into());
+            md.push_str(&format!("\nRecorded by {recorded}; confirmed by {confirmed}.\n"));
+        }
+    }
+    md
+}

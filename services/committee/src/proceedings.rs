@@ -1,0 +1,736 @@
+//! The committee at work: meetings with an agenda and attendance, votes of
+//! eligible members, decisions consistent with the votes and confirmed by a
+//! second person, minutes that freeze the decisions, and amendments.
+//! Every step is one transaction; decisions, confirmations, amendments and
+//! approvals of minutes also go onto the hash chain.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
+use socialloans_contracts::committee::{
+    self as pb, AttendanceStatus, Case, CaseState, Decision, DecisionOutcome, DecisionState, Meeting, MeetingState,
+    VoteChoice,
+};
+use socialloans_platform::{Caller, Role, error::FieldViolation, events::outbox};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    cases::{self, timestamp},
+    chain,
+    error::Error,
+    meetings::{self, MinuteVote},
+    members,
+    rules::{self, Ballot, DecisionRule, QuorumRule},
+};
+
+/// The committee's rules, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// How decisions follow from votes.
+    pub decision: DecisionRule,
+    /// How many eligible members a meeting needs.
+    pub quorum: QuorumRule,
+}
+
+fn actor(caller: &Caller, role: Role) -> pb::Actor {
+    pb::Actor { subject: caller.subject.clone(), role: role.as_str().into(), member: String::new() }
+}
+
+fn refused(reason: &'static str, message: impl Into<String>) -> Error {
+    Error::Precondition { reason, message: message.into() }
+}
+
+/// Parses `prefix{uuid}`.
+pub fn parse(field: &str, prefix: &str, name: &str) -> Result<Uuid, Error> {
+    name.strip_prefix(prefix)
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| FieldViolation::new(field, format!("must be {prefix}{{uuid}}")).into())
+}
+
+/// Who is on the roster on `day`, and their standing at `meeting`.
+pub struct Standing {
+    /// Every member: id, name, is chair, active on the day.
+    pub roster: Vec<members::Row>,
+    /// The meeting's day.
+    pub day: NaiveDate,
+}
+
+impl Standing {
+    /// Loads the roster for a meeting on `day`.
+    pub async fn load(conn: &mut PgConnection, day: NaiveDate) -> Result<Standing, Error> {
+        let roster = sqlx::query_as(
+            "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
+               FROM committee.member ORDER BY create_time, id",
+        )
+        .fetch_all(conn)
+        .await?;
+        Ok(Standing { roster, day })
+    }
+
+    /// Voting members (members and the chair; the secretary keeps the record)
+    /// serving on the day: the roster quorum is counted from.
+    pub fn active(&self) -> impl Iterator<Item = &members::Row> {
+        self.roster.iter().filter(|m| m.role != "SECRETARY" && m.active_on(self.day))
+    }
+}
+
+fn present(meeting: &Meeting, member: &str) -> bool {
+    meeting.attendance.iter().any(|a| a.member == member && a.status == AttendanceStatus::Present as i32)
+}
+
+fn conflicted(case: &Case, member: &str) -> bool {
+    case.conflicts_of_interest.iter().any(|c| c.member == member)
+}
+
+async fn publish<M: prost::Name>(conn: &mut PgConnection, aggregate: &str, payload: &M) -> Result<(), Error> {
+    outbox::append(conn, "committee", aggregate, payload).await?;
+    Ok(())
+}
+
+/// Locks a meeting and decodes it.
+pub async fn lock_meeting(conn: &mut PgConnection, name: &str) -> Result<(meetings::Row, Meeting), Error> {
+    let id = parse("name", "meetings/", name)?;
+    let row = meetings::lock(conn, id).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let meeting = row.view()?;
+    Ok((row, meeting))
+}
+
+/// Locks a case and decodes it.
+pub async fn lock_case(conn: &mut PgConnection, name: &str) -> Result<(cases::Row, Case), Error> {
+    let id = parse("case", "cases/", name)?;
+    let row = cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let case = row.view()?;
+    Ok((row, case))
+}
+
+fn check_etag(etag: &str, current: &str) -> Result<(), Error> {
+    if !etag.is_empty() && etag != current {
+        return Err(Error::EtagMismatch { current: current.to_owned() });
+    }
+    Ok(())
+}
+
+/// Schedules a meeting.
+pub async fn create_meeting(conn: &mut PgConnection, meeting: Meeting) -> Result<Meeting, Error> {
+    let mut violations = Vec::new();
+    if meeting.title.trim().is_empty() || meeting.title.chars().count() > 200 {
+        violations.push(FieldViolation::new("meeting.title", "is required, at most 200 characters"));
+    }
+    if meeting.location.chars().count() > 200 {
+        violations.push(FieldViolation::new("meeting.location", "is at most 200 characters"));
+    }
+    let start = meeting.start_time.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32));
+    if start.is_none() {
+        violations.push(FieldViolation::new("meeting.start_time", "is required"));
+    }
+    let (Some(start), true) = (start, violations.is_empty()) else {
+        return Err(Error::InvalidArgument(violations));
+    };
+    let stored = Meeting { title: meeting.title, location: meeting.location, ..Default::default() };
+    meetings::insert(conn, &stored, start).await?.view()
+}
+
+/// Puts a case on the agenda.
+pub async fn add_agenda_item(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    case_name: &str,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
+        return Err(refused("MEETING_CLOSED", "cases can be added only before or during the meeting"));
+    }
+    let (case_row, mut case) = lock_case(conn, case_name).await?;
+    if !matches!(case_row.state(), CaseState::Open | CaseState::Deferred) {
+        return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state()))));
+    }
+    case.meeting = meeting.name.clone();
+    cases::save(conn, &case_row, &case, CaseState::Scheduled).await?;
+    meeting.agenda.push(pb::AgendaItem { case: case.name.clone(), title: case.title.clone(), ..Default::default() });
+    let scheduled = pb::CaseScheduled {
+        case: case.name.clone(),
+        application: case.application.clone(),
+        meeting: meeting.name.clone(),
+        meeting_start_time: meeting.start_time,
+    };
+    publish(conn, &case.name, &scheduled).await?;
+    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+}
+
+/// Records a member's attendance.
+pub async fn record_attendance(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    member: &str,
+    status: i32,
+) -> Result<Meeting, Error> {
+    let status = match AttendanceStatus::try_from(status) {
+        Ok(AttendanceStatus::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new("status", "must be PRESENT, EXCUSED or ABSENT").into());
+        }
+        Ok(s) => s,
+    };
+    let member_id = parse("member", "members/", member)?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM committee.member WHERE id = $1)")
+        .bind(member_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Err(Error::NotFound(member.to_owned()));
+    }
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
+        return Err(refused("MEETING_CLOSED", "attendance is recorded before or during the meeting"));
+    }
+    meeting.attendance.retain(|a| a.member != member);
+    meeting.attendance.push(pb::Attendance {
+        member: member.to_owned(),
+        status: status as i32,
+        record_time: Some(timestamp(Utc::now())),
+    });
+    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+}
+
+/// Moves a meeting along: start, adjourn (writing the minutes), cancel.
+pub async fn move_meeting(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    from: MeetingState,
+    to: MeetingState,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if row.state() != from {
+        return Err(refused(
+            "ILLEGAL_TRANSITION",
+            format!("the meeting is {}, not {}", meetings::state_name(row.state()), meetings::state_name(from)),
+        ));
+    }
+    if to == MeetingState::Cancelled {
+        for item in &meeting.agenda {
+            let (case_row, mut case) = lock_case(conn, &item.case).await?;
+            if case_row.state() == CaseState::Scheduled {
+                case.meeting.clear();
+                cases::save(conn, &case_row, &case, CaseState::Open).await?;
+            }
+        }
+    }
+    if to == MeetingState::Adjourned {
+        meeting.minutes = write_minutes(conn, &meeting).await?;
+    }
+    meetings::save(conn, &row, &meeting, to).await?.view()
+}
+
+async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<String, Error> {
+    let roster: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, display_name FROM committee.member").fetch_all(&mut *conn).await?;
+    let names = move |member: &str| {
+        roster
+            .iter()
+            .find(|(id, _)| format!("members/{id}") == member)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| member.to_owned())
+    };
+    let meeting_id = parse("name", "meetings/", &meeting.name)?;
+    let mut agenda = Vec::new();
+    for item in &meeting.agenda {
+        let case_id = parse("case", "cases/", &item.case)?;
+        let row = cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(item.case.clone()))?;
+        let votes: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2 ORDER BY cast_time",
+        )
+        .bind(case_id)
+        .bind(meeting_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let votes = votes
+            .into_iter()
+            .map(|(member, choice, comment)| MinuteVote {
+                member: names(&format!("members/{member}")),
+                choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).unwrap_or_default(),
+                comment,
+            })
+            .collect();
+        agenda.push((row.view()?, votes));
+    }
+    Ok(meetings::minutes(meeting, &names, &agenda))
+}
+
+/// The caller's own roster entry.
+async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<members::Row, Error> {
+    sqlx::query_as(
+        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
+           FROM committee.member WHERE subject = $1",
+    )
+    .bind(&caller.subject)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| Error::PermissionDenied("NOT_A_MEMBER", "the caller is not on the committee's roster".into()))
+}
+
+/// Casts (or changes) the caller's vote on a case at its meeting.
+pub async fn cast_vote(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case_name: &str,
+    vote: pb::Vote,
+) -> Result<pb::Vote, Error> {
+    let choice = match VoteChoice::try_from(vote.choice) {
+        Ok(VoteChoice::Unspecified) | Err(_) => return Err(FieldViolation::new("vote.choice", "is required").into()),
+        Ok(c) => c,
+    };
+    if vote.comment.chars().count() > 10_000 {
+        return Err(FieldViolation::new("vote.comment", "is longer than 10000 characters").into());
+    }
+    let voter = member_of(conn, caller).await?;
+    let member_name = format!("members/{}", voter.id);
+    let (case_row, case) = lock_case(conn, case_name).await?;
+    if case_row.state() != CaseState::Scheduled || case.meeting.is_empty() {
+        return Err(refused("CASE_NOT_BEFORE_THE_COMMITTEE", "votes are cast on a scheduled case at its meeting"));
+    }
+    if !vote.meeting.is_empty() && vote.meeting != case.meeting {
+        return Err(FieldViolation::new("vote.meeting", "is not the meeting the case is scheduled for").into());
+    }
+    let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
+    if m_row.state() != MeetingState::InProgress {
+        return Err(refused("MEETING_NOT_IN_PROGRESS", "votes are cast while the meeting is in progress"));
+    }
+    if !voter.active_on(m_row.start_time.date_naive()) {
+        return Err(Error::PermissionDenied(
+            "MEMBER_NOT_IN_TERM",
+            "the member's term does not cover this meeting".into(),
+        ));
+    }
+    if !present(&meeting, &member_name) {
+        return Err(Error::PermissionDenied("MEMBER_NOT_PRESENT", "only members present at the meeting vote".into()));
+    }
+    if conflicted(&case, &member_name) {
+        return Err(Error::PermissionDenied(
+            "MEMBER_CONFLICTED",
+            "a member with a declared conflict of interest does not vote".into(),
+        ));
+    }
+    let choice_name = choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_owned();
+    let cast_time: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO committee.vote (case_id, meeting_id, member_id, choice, comment, actor_subject)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (case_id, meeting_id, member_id)
+         DO UPDATE SET choice = EXCLUDED.choice, comment = EXCLUDED.comment, cast_time = now()
+         RETURNING cast_time",
+    )
+    .bind(case_row.id)
+    .bind(m_row.id)
+    .bind(voter.id)
+    .bind(choice_name)
+    .bind(&vote.comment)
+    .bind(&caller.subject)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(pb::Vote {
+        name: format!("{case_name}/votes/{}", voter.id),
+        member: member_name,
+        meeting: case.meeting,
+        choice: choice as i32,
+        comment: vote.comment,
+        recorded_by: Some(pb::Actor {
+            subject: caller.subject.clone(),
+            role: "committee_member".into(),
+            member: String::new(),
+        }),
+        cast_time: Some(timestamp(cast_time)),
+    })
+}
+
+fn decision_index(case: &Case, name: &str) -> Option<usize> {
+    case.decisions.iter().position(|d| d.name == name)
+}
+
+/// Records a decision on a case: at its meeting, with quorum and consistent
+/// with the votes — or, when the case's latest decision is frozen, an
+/// amendment of it. Either waits for the chair's confirmation.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_decision(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rules: Rules,
+    case_name: &str,
+    etag: &str,
+    request_id: &str,
+    mut decision: Decision,
+) -> Result<Decision, Error> {
+    let (case_row, mut case) = lock_case(conn, case_name).await?;
+    check_etag(etag, &case.etag)?;
+    let outcome = match DecisionOutcome::try_from(decision.outcome) {
+        Ok(DecisionOutcome::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new("decision.outcome", "is required").into());
+        }
+        Ok(o) => o,
+    };
+    check_content(&case, &decision, outcome)?;
+    let amendment = case_row.state() == CaseState::Decided;
+    let now = Utc::now();
+    decision.name = format!("{case_name}/decisions/{}", case.decisions.len() + 1);
+    decision.state = DecisionState::Recorded as i32;
+    decision.recorded_by = Some(actor(caller, Role::CommitteeSecretary));
+    decision.record_time = Some(timestamp(now));
+    decision.confirmed_by = None;
+    decision.confirm_time = None;
+    decision.frozen = false;
+    decision.freeze_time = None;
+    let action;
+    if amendment {
+        let last = case.decisions.iter().rev().find(|d| d.state == DecisionState::Confirmed as i32).cloned();
+        let Some(last) = last.filter(|d| d.frozen) else {
+            return Err(refused(
+                "DECISION_NOT_FROZEN",
+                "a confirmed decision changes only by amendment once the minutes are approved",
+            ));
+        };
+        if last.outcome != decision.outcome {
+            return Err(refused(
+                "AMENDMENT_CHANGES_OUTCOME",
+                "an amendment corrects a decision; it cannot change its outcome",
+            ));
+        }
+        if case.decisions.iter().any(|d| d.state == DecisionState::Recorded as i32) {
+            return Err(refused("DECISION_PENDING", "an amendment is already waiting for confirmation"));
+        }
+        decision.meeting = last.meeting.clone();
+        decision.vote_tally = last.vote_tally;
+        decision.rationale = format!("Amends {}: {}", last.name, decision.rationale);
+        action = "AMENDMENT_RECORDED";
+    } else {
+        if case_row.state() != CaseState::Scheduled || case.meeting.is_empty() {
+            return Err(refused(
+                "CASE_NOT_BEFORE_THE_COMMITTEE",
+                format!("the case is {}", cases::state_name(case_row.state())),
+            ));
+        }
+        if case.requirement_assessments.len() < 5 {
+            return Err(refused(
+                "REQUIREMENTS_NOT_ASSESSED",
+                format!("{} of the five basic requirements are assessed", case.requirement_assessments.len()),
+            ));
+        }
+        let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
+        if m_row.state() != MeetingState::InProgress {
+            return Err(refused("MEETING_NOT_IN_PROGRESS", "decisions are recorded while the meeting is in progress"));
+        }
+        let standing = Standing::load(conn, m_row.start_time.date_naive()).await?;
+        let active: Vec<&members::Row> = standing.active().collect();
+        let quorum = rules.quorum.quorum(active.len() as u32) as usize;
+        let present_members: Vec<&&members::Row> =
+            active.iter().filter(|m| present(&meeting, &format!("members/{}", m.id))).collect();
+        let eligible: Vec<&&&members::Row> =
+            present_members.iter().filter(|m| !conflicted(&case, &format!("members/{}", m.id))).collect();
+        if present_members.len() < quorum {
+            return Err(refused(
+                "NO_QUORUM",
+                format!("{} members present of the {quorum} the quorum needs", present_members.len()),
+            ));
+        }
+        decision.meeting = meeting.name.clone();
+        if eligible.len() < quorum {
+            // Conflicts break the quorum: the case can only be deferred, and is at once.
+            if outcome != DecisionOutcome::Defer {
+                return Err(refused(
+                    "CONFLICTS_BREAK_QUORUM",
+                    format!(
+                        "{} eligible members present of the {quorum} the quorum needs; the case must be deferred",
+                        eligible.len()
+                    ),
+                ));
+            }
+            return defer(conn, caller, case_row, case, decision, request_id, "quorum broken by conflicts of interest")
+                .await;
+        }
+        let votes: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2",
+        )
+        .bind(case_row.id)
+        .bind(m_row.id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let ballots: Vec<Ballot> = eligible
+            .iter()
+            .map(|m| Ballot {
+                choice: votes
+                    .iter()
+                    .find(|(id, _, _)| *id == m.id)
+                    .and_then(|(_, c, _)| VoteChoice::from_str_name(&format!("VOTE_CHOICE_{c}"))),
+                chair: m.role == "CHAIR",
+            })
+            .collect();
+        let given =
+            rules::outcome(&ballots, rules.decision).map_err(|why| refused("DECISION_INCONSISTENT_WITH_VOTES", why))?;
+        if given != outcome {
+            return Err(refused(
+                "DECISION_INCONSISTENT_WITH_VOTES",
+                format!("the votes give {}, not {}", given.as_str_name(), outcome.as_str_name()),
+            ));
+        }
+        decision.vote_tally = Some(rules::tally(&ballots));
+        // Members who voted otherwise and said why are recorded as dissenting.
+        for (member, choice, comment) in &votes {
+            let differs = VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).and_then(rules::outcome_of)
+                != Some(outcome);
+            if differs && !comment.is_empty() {
+                decision.dissents.push(pb::Dissent { member: format!("members/{member}"), statement: comment.clone() });
+            }
+        }
+        action = "DECISION_RECORDED";
+    }
+    let summary = format!("{} {} on {}", action, outcome.as_str_name(), case.application);
+    decision.chain_hash = chain::append(
+        conn,
+        chain::Entry {
+            action,
+            resource: &decision.name,
+            actor_subject: &caller.subject,
+            actor_role: Role::CommitteeSecretary.as_str(),
+            request_id,
+            summary: &summary,
+            payload: &decision.encode_to_vec(),
+        },
+    )
+    .await?;
+    case.decisions.push(decision.clone());
+    let state = if amendment { CaseState::Decided } else { CaseState::DecisionRecorded };
+    cases::save(conn, &case_row, &case, state).await?;
+    Ok(decision)
+}
+
+fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> Result<(), Error> {
+    let mut violations = Vec::new();
+    if decision.rationale.trim().is_empty() || decision.rationale.chars().count() > 10_000 {
+        violations.push(FieldViolation::new("decision.rationale", "is required, at most 10000 characters"));
+    }
+    let approving = matches!(outcome, DecisionOutcome::Approve | DecisionOutcome::ApproveWithConditions);
+    if approving {
+        match &decision.approved_amount {
+            None => violations.push(FieldViolation::new("decision.approved_amount", "is required for an approval")),
+            Some(m) if m.currency_code != "SEK" || m.minor_units <= 0 => {
+                violations.push(FieldViolation::new("decision.approved_amount", "must be a positive amount in SEK"))
+            }
+            Some(_) => {}
+        }
+    } else if decision.approved_amount.is_some() {
+        violations.push(FieldViolation::new("decision.approved_amount", "is only for approvals"));
+    }
+    if outcome == DecisionOutcome::ApproveWithConditions && decision.conditions.is_empty() {
+        violations.push(FieldViolation::new("decision.conditions", "an approval with conditions needs at least one"));
+    }
+    for (i, c) in decision.conditions.iter().enumerate() {
+        if c.description.trim().is_empty() {
+            violations.push(FieldViolation::new(format!("decision.conditions[{i}].description"), "is required"));
+        }
+        if c.due_date.is_none() {
+            violations.push(FieldViolation::new(format!("decision.conditions[{i}].due_date"), "is required"));
+        }
+        if !matches!(pb::ConditionKind::try_from(c.kind), Ok(k) if k != pb::ConditionKind::Unspecified) {
+            violations.push(FieldViolation::new(format!("decision.conditions[{i}].kind"), "is required"));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    let requested = case.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+    if let Some(amount) = decision.approved_amount.as_ref().filter(|_| approving)
+        && amount.minor_units > requested
+    {
+        return Err(refused(
+            "APPROVED_AMOUNT_ABOVE_REQUESTED",
+            format!("approved {} öre is above the {} öre applied for", amount.minor_units, requested),
+        ));
+    }
+    Ok(())
+}
+
+async fn defer(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case_row: cases::Row,
+    mut case: Case,
+    mut decision: Decision,
+    request_id: &str,
+    why: &str,
+) -> Result<Decision, Error> {
+    decision.state = DecisionState::Confirmed as i32;
+    decision.rationale = format!("Deferred: {why}. {}", decision.rationale);
+    let summary = format!("CASE_DEFERRED {} ({why})", case.application);
+    decision.chain_hash = chain::append(
+        conn,
+        chain::Entry {
+            action: "CASE_DEFERRED",
+            resource: &decision.name,
+            actor_subject: &caller.subject,
+            actor_role: Role::CommitteeSecretary.as_str(),
+            request_id,
+            summary: &summary,
+            payload: &decision.encode_to_vec(),
+        },
+    )
+    .await?;
+    case.deferral_count += 1;
+    let meeting = std::mem::take(&mut case.meeting);
+    case.decisions.push(decision.clone());
+    cases::save(conn, &case_row, &case, CaseState::Deferred).await?;
+    let deferred = pb::CaseDeferred {
+        case: case.name.clone(),
+        application: case.application.clone(),
+        decision: decision.name.clone(),
+        meeting,
+        rationale: decision.rationale.clone(),
+        deferral_count: case.deferral_count,
+    };
+    publish(conn, &case.name, &deferred).await?;
+    Ok(decision)
+}
+
+/// The chair confirms a recorded decision or amendment; never its recorder.
+pub async fn confirm_decision(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    etag: &str,
+    request_id: &str,
+) -> Result<Decision, Error> {
+    let case_name = name.split("/decisions/").next().unwrap_or_default().to_owned();
+    let (case_row, mut case) = lock_case(conn, &case_name).await?;
+    check_etag(etag, &case.etag)?;
+    let index = decision_index(&case, name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    if case.decisions[index].state != DecisionState::Recorded as i32 {
+        return Err(refused("DECISION_NOT_RECORDED", "only a recorded, unconfirmed decision can be confirmed"));
+    }
+    let recorder = case.decisions[index].recorded_by.as_ref().map(|a| a.subject.clone()).unwrap_or_default();
+    if recorder == caller.subject {
+        return Err(Error::PermissionDenied(
+            "FOUR_EYES_VIOLATION",
+            "the person who recorded a decision cannot confirm it".into(),
+        ));
+    }
+    let amendment = case_row.state() == CaseState::Decided;
+    if amendment {
+        for d in case.decisions.iter_mut().filter(|d| d.state == DecisionState::Confirmed as i32) {
+            d.state = DecisionState::Superseded as i32;
+        }
+    }
+    let now = Utc::now();
+    let decision = &mut case.decisions[index];
+    decision.state = DecisionState::Confirmed as i32;
+    decision.confirmed_by = Some(actor(caller, Role::CommitteeChair));
+    decision.confirm_time = Some(timestamp(now));
+    if amendment {
+        decision.frozen = true;
+        decision.freeze_time = Some(timestamp(now));
+    }
+    let outcome = DecisionOutcome::try_from(decision.outcome).unwrap_or_default();
+    let action = if amendment { "AMENDMENT_CONFIRMED" } else { "DECISION_CONFIRMED" };
+    let summary = format!("{action} {} on {}", outcome.as_str_name(), case.application);
+    decision.chain_hash = chain::append(
+        conn,
+        chain::Entry {
+            action,
+            resource: &decision.name,
+            actor_subject: &caller.subject,
+            actor_role: Role::CommitteeChair.as_str(),
+            request_id,
+            summary: &summary,
+            payload: &decision.encode_to_vec(),
+        },
+    )
+    .await?;
+    let decision = decision.clone();
+    if outcome == DecisionOutcome::Defer {
+        case.deferral_count += 1;
+        let meeting = std::mem::take(&mut case.meeting);
+        cases::save(conn, &case_row, &case, CaseState::Deferred).await?;
+        let deferred = pb::CaseDeferred {
+            case: case.name.clone(),
+            application: case.application.clone(),
+            decision: decision.name.clone(),
+            meeting,
+            rationale: decision.rationale.clone(),
+            deferral_count: case.deferral_count,
+        };
+        publish(conn, &case.name, &deferred).await?;
+        return Ok(decision);
+    }
+    cases::save(conn, &case_row, &case, CaseState::Decided).await?;
+    if !amendment {
+        let confirmed = pb::DecisionConfirmed {
+            case: case.name.clone(),
+            application: case.application.clone(),
+            decision: decision.name.clone(),
+            meeting: decision.meeting.clone(),
+            outcome: decision.outcome,
+            approved_amount: decision.approved_amount.clone(),
+            conditions: decision.conditions.clone(),
+            rationale: decision.rationale.clone(),
+            deferral_count: case.deferral_count,
+            confirm_time: decision.confirm_time,
+        };
+        publish(conn, &case.name, &confirmed).await?;
+    }
+    Ok(decision)
+}
+
+/// The chair approves the minutes: every decision of the meeting freezes.
+pub async fn approve_minutes(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    etag: &str,
+    request_id: &str,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if row.state() != MeetingState::Adjourned {
+        return Err(refused("MEETING_NOT_ADJOURNED", "minutes are approved after the meeting is adjourned"));
+    }
+    let now = Utc::now();
+    let mut frozen = Vec::new();
+    for item in meeting.agenda.clone() {
+        let (case_row, mut case) = lock_case(conn, &item.case).await?;
+        if case.decisions.iter().any(|d| d.meeting == meeting.name && d.state == DecisionState::Recorded as i32) {
+            return Err(refused("DECISION_NOT_CONFIRMED", format!("a decision on {} awaits confirmation", case.name)));
+        }
+        for d in case
+            .decisions
+            .iter_mut()
+            .filter(|d| d.meeting == meeting.name && d.state == DecisionState::Confirmed as i32)
+        {
+            d.frozen = true;
+            d.freeze_time = Some(timestamp(now));
+            frozen.push(d.name.clone());
+        }
+        let state = case_row.state();
+        cases::save(conn, &case_row, &case, state).await?;
+    }
+    meeting.minutes = write_minutes(conn, &meeting).await?;
+    meeting.minutes_approved_by = Some(actor(caller, Role::CommitteeChair));
+    meeting.minutes_approve_time = Some(timestamp(now));
+    let summary = format!("MINUTES_APPROVED freezing {} decision(s)", frozen.len());
+    chain::append(
+        conn,
+        chain::Entry {
+            action: "MINUTES_APPROVED",
+            resource: name,
+            actor_subject: &caller.subject,
+            actor_role: Role::CommitteeChair.as_str(),
+            request_id,
+            summary: &summary,
+            payload: meeting.minutes.as_bytes(),
+        },
+    )
+    .await?;
+    let approved =
+        pb::MinutesApproved { meeting: name.to_owned(), frozen_decisions: frozen, approve_time: Some(timestamp(now)) };
+    publish(conn, name, &approved).await?;
+    meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()
+}

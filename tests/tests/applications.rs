@@ -56,7 +56,7 @@ impl Suite {
             approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
             conditions: vec![cm::Condition {
                 id: "c1".into(),
-                kind: cm::ConditionKind::Reporting as i32,
+                kind: cm::ConditionKind::ReportingCovenant as i32,
                 description: "Rapportera kvarboende årligen".into(),
                 due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
             }],

@@ -535,7 +535,7 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     // The decision must follow the votes and stay within the amount applied for.
     let condition = cm::Condition {
         id: "c1".into(),
-        kind: cm::ConditionKind::Reporting as i32,
+        kind: cm::ConditionKind::ReportingCovenant as i32,
         description: "Rapportera andel kvarboende årligen".into(),
         due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
     };
@@ -755,5 +755,73 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(seen, "the deferral reached the applications service");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_whose_term_is_ended_no_longer_votes_and_a_case_leaves_the_agenda_open() {
+    let mut c = Committee::start().await;
+    let carl = c.member("Carl", cm::MemberRole::Chair, None).await;
+    let olof = c.member("Olof", cm::MemberRole::Member, None).await;
+    let application = refer(&mut c.apps, pilots::eidar()).await;
+    let case = case_of(&mut c.client, &application).await.name;
+    let meeting = c.meeting("Möte", &[&case], &[&carl, &olof]).await;
+    c.vote("Olof", &case, cm::VoteChoice::Approve, "").await.unwrap();
+
+    // The secretariat ends Olof's term (yesterday): he takes no further part.
+    let current = c
+        .client
+        .get_member(staff(cm::GetMemberRequest { name: olof.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .member
+        .unwrap();
+    let stale = cm::UpdateMemberRequest {
+        request_id: rid(),
+        member: Some(cm::Member {
+            name: olof.clone(),
+            term_end: Some(cm::Date { year: 2025, month: 12, day: 31 }),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["term_end".into()] }),
+        etag: "\"99\"".into(),
+    };
+    assert_eq!(
+        c.client.update_member(staff(stale.clone(), Role::CommitteeSecretary)).await.unwrap_err().code(),
+        Code::Aborted
+    );
+    let ended = cm::UpdateMemberRequest { etag: current.etag, request_id: rid(), ..stale };
+    let updated =
+        c.client.update_member(staff(ended, Role::CommitteeSecretary)).await.unwrap().into_inner().member.unwrap();
+    assert_eq!(updated.term_end.unwrap().year, 2025);
+    let refused = c.vote("Olof", &case, cm::VoteChoice::Decline, "").await.unwrap_err();
+    assert_eq!(reason(&refused), "MEMBER_NOT_IN_TERM");
+
+    // Taken off the agenda, the case is open again and can go to another meeting.
+    let remove = cm::RemoveAgendaItemRequest {
+        name: meeting.clone(),
+        request_id: rid(),
+        case: case.clone(),
+        ..Default::default()
+    };
+    let meeting_after = c
+        .client
+        .remove_agenda_item(staff(remove, Role::CommitteeSecretary))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert!(meeting_after.agenda.is_empty());
+    let reopened = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!((reopened.state, reopened.meeting.as_str()), (cm::CaseState::Open as i32, ""));
     c.stop().await;
 }

@@ -640,6 +640,49 @@ impl CommitteeService for Api {
         }))
     }
 
+    async fn update_member(
+        &self,
+        request: Request<pb::UpdateMemberRequest>,
+    ) -> Result<Response<pb::UpdateMemberResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let patch = req.member.clone().unwrap_or_default();
+        let id = parse("member.name", "members/", &patch.name)?;
+        let mut paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+        if paths.iter().any(|p| p == "*") {
+            paths = members::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
+        }
+        if paths.is_empty() {
+            return Err(Error::from(FieldViolation::new(
+                "update_mask",
+                "is required: name the fields to change, or *",
+            ))
+            .into());
+        }
+        let answer = self
+            .idempotent(&caller, "UpdateMember", &req, &req.request_id, async |conn| {
+                let row = members::update(conn, id, &req.etag, &patch, &paths).await?;
+                Ok(pb::UpdateMemberResponse { member: Some(row.view()) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn remove_agenda_item(
+        &self,
+        request: Request<pb::RemoveAgendaItemRequest>,
+    ) -> Result<Response<pb::RemoveAgendaItemResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .idempotent(&caller, "RemoveAgendaItem", &req, &req.request_id, async |conn| {
+                let meeting = proceedings::remove_agenda_item(conn, &req.name, &req.etag, &req.case).await?;
+                Ok(pb::RemoveAgendaItemResponse { meeting: Some(meeting) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,

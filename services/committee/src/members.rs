@@ -152,3 +152,62 @@ pub async fn list(pool: &PgPool, after: Option<(DateTime<Utc>, Uuid)>, limit: u3
     .fetch_all(pool)
     .await
 }
+
+/// The fields of a member an update may change.
+pub const EDITABLE: [&str; 6] = ["display_name", "role", "term_start", "term_end", "subject", "expertise"];
+
+/// Applies the masked fields of `patch` to member `id` (etag checked).
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    etag: &str,
+    patch: &Member,
+    paths: &[String],
+) -> Result<Row, Error> {
+    let row: Row = sqlx::query_as(
+        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
+           FROM committee.member WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("members/{id}")))?;
+    let mut member = row.view();
+    if !etag.is_empty() && etag != member.etag {
+        return Err(Error::EtagMismatch { current: member.etag });
+    }
+    for path in paths {
+        match path.as_str() {
+            "display_name" => member.display_name = patch.display_name.clone(),
+            "role" => member.role = patch.role,
+            "term_start" => member.term_start = patch.term_start,
+            "term_end" => member.term_end = patch.term_end,
+            "subject" => member.subject = patch.subject.clone(),
+            "expertise" => member.expertise = patch.expertise.clone(),
+            other => {
+                return Err(FieldViolation::new("update_mask.paths", format!("{other:?} cannot be updated")).into());
+            }
+        }
+    }
+    let (display_name, role, start, end) = checked(&member, "member.")?;
+    sqlx::query_as(
+        "UPDATE committee.member
+            SET display_name = $2, role = $3, term_start = $4, term_end = $5, subject = $6, expertise = $7,
+                revision = revision + 1, update_time = now()
+          WHERE id = $1
+         RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
+    )
+    .bind(id)
+    .bind(display_name)
+    .bind(role)
+    .bind(start)
+    .bind(end)
+    .bind(&member.subject)
+    .bind(&member.expertise)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {
+        Some("member_subject_idx") => Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject)),
+        _ => Error::Database(e),
+    })
+}

@@ -734,3 +734,28 @@ pub async fn approve_minutes(
     publish(conn, name, &approved).await?;
     meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()
 }
+
+/// Takes an undecided case off the agenda; it is open again.
+pub async fn remove_agenda_item(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    case_name: &str,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
+        return Err(refused("MEETING_CLOSED", "the agenda changes only before or during the meeting"));
+    }
+    if !meeting.agenda.iter().any(|item| item.case == case_name) {
+        return Err(Error::NotFound(format!("{case_name} on the agenda of {name}")));
+    }
+    let (case_row, mut case) = lock_case(conn, case_name).await?;
+    if case_row.state() != CaseState::Scheduled {
+        return Err(refused("CASE_DECIDED", "a case with a recorded decision stays on the agenda"));
+    }
+    case.meeting.clear();
+    cases::save(conn, &case_row, &case, CaseState::Open).await?;
+    meeting.agenda.retain(|item| item.case != case_name);
+    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+}

@@ -87,28 +87,8 @@ async fn case_of(committee: &mut CommitteeServiceClient<tonic::transport::Channe
 
 #[tokio::test]
 async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_closes() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
-    let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
-    // Both services start on fixed free ports so that each knows the other's feed.
-    let probe = |_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (apps_addr, committee_addr) = (probe(0), probe(1));
-    let committee_feed = format!("http://{committee_addr}");
-    let apps_feed = format!("http://{apps_addr}");
-    let apps_service = db
-        .serve(
-            services()[0],
-            &[fast[0], fast[1], ("GRPC_ADDR", &apps_addr.to_string()), ("COMMITTEE_FEED_URL", &committee_feed)],
-        )
-        .await;
-    let committee_service = db
-        .serve(
-            services()[1],
-            &[fast[0], fast[1], ("GRPC_ADDR", &committee_addr.to_string()), ("APPLICATIONS_FEED_URL", &apps_feed)],
-        )
-        .await;
-    let mut apps = ApplicationsServiceClient::new(channel(apps_addr).await);
-    let mut committee = CommitteeServiceClient::new(channel(committee_addr).await);
+    let suite = Committee::start().await;
+    let (mut apps, mut committee) = (suite.apps.clone(), suite.client.clone());
 
     // The roster.
     let member = |display_name: &str, role: cm::MemberRole| cm::Member {
@@ -274,8 +254,7 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         Code::FailedPrecondition
     );
 
-    apps_service.stop().await.unwrap();
-    committee_service.stop().await.unwrap();
+    suite.stop().await;
 }
 
 /// A token for `subject` with `roles`.

@@ -7,7 +7,7 @@ use socialloans_contracts::applications::{
     applications_service_server::ApplicationsService,
 };
 use socialloans_platform::{
-    Caller,
+    auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
 };
@@ -35,11 +35,6 @@ impl Api {
     pub fn new(ops: Applications, feed: Feed) -> Self {
         Self { ops, feed }
     }
-}
-
-/// The authenticated caller; the call guard always puts one in.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::unauthenticated("no authenticated caller"))
 }
 
 fn text_limit(violations: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {

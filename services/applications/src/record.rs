@@ -1,7 +1,6 @@
 //! An application as the service holds it: the stored row decoded into the
 //! contract's message, and the views each caller gets of it.
 
-use chrono::{DateTime, Utc};
 use prost::Message;
 use socialloans_contracts::applications::{Application, ApplicationState, Category, ContactPerson};
 use socialloans_platform::{Caller, Role};
@@ -39,10 +38,7 @@ fn parse_state(name: &str) -> ApplicationState {
     ApplicationState::from_str_name(&format!("APPLICATION_STATE_{name}")).unwrap_or(ApplicationState::Unspecified)
 }
 
-/// A protobuf timestamp.
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
-}
+pub use socialloans_platform::timestamp;
 
 /// The resource name of application `id`.
 pub fn resource_name(id: uuid::Uuid) -> String {

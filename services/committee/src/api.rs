@@ -7,6 +7,7 @@ use socialloans_contracts::committee::{
 };
 use socialloans_platform::{
     Caller,
+    auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
     idempotency::{self, Claim},
@@ -27,10 +28,6 @@ pub struct Api {
     pub feed: Feed,
     /// Quorum and decision rules.
     pub rules: crate::proceedings::Rules,
-}
-
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::unauthenticated("no authenticated caller"))
 }
 
 fn parse(field: &str, prefix: &str, name: &str) -> Result<Uuid, Error> {

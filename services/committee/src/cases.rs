@@ -36,10 +36,7 @@ pub fn state_name(state: CaseState) -> String {
     state.as_str_name().trim_start_matches("CASE_STATE_").to_owned()
 }
 
-/// A protobuf timestamp.
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
-}
+pub use socialloans_platform::timestamp;
 
 impl Row {
     /// The API view of the case.

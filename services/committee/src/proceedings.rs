@@ -576,10 +576,21 @@ async fn defer(
         },
     )
     .await?;
+    case.decisions.push(decision.clone());
+    mark_deferred(conn, &case_row, case, &decision).await?;
+    Ok(decision)
+}
+
+/// Takes a case off its meeting as deferred, and says so on the feed.
+async fn mark_deferred(
+    conn: &mut PgConnection,
+    case_row: &cases::Row,
+    mut case: Case,
+    decision: &Decision,
+) -> Result<(), Error> {
     case.deferral_count += 1;
     let meeting = std::mem::take(&mut case.meeting);
-    case.decisions.push(decision.clone());
-    cases::save(conn, &case_row, &case, CaseState::Deferred).await?;
+    cases::save(conn, case_row, &case, CaseState::Deferred).await?;
     let deferred = pb::CaseDeferred {
         case: case.name.clone(),
         application: case.application.clone(),
@@ -588,8 +599,7 @@ async fn defer(
         rationale: decision.rationale.clone(),
         deferral_count: case.deferral_count,
     };
-    publish(conn, &case.name, &deferred).await?;
-    Ok(decision)
+    publish(conn, &case.name, &deferred).await
 }
 
 /// The chair confirms a recorded decision or amendment; never its recorder.
@@ -647,18 +657,7 @@ pub async fn confirm_decision(
     .await?;
     let decision = decision.clone();
     if outcome == DecisionOutcome::Defer {
-        case.deferral_count += 1;
-        let meeting = std::mem::take(&mut case.meeting);
-        cases::save(conn, &case_row, &case, CaseState::Deferred).await?;
-        let deferred = pb::CaseDeferred {
-            case: case.name.clone(),
-            application: case.application.clone(),
-            decision: decision.name.clone(),
-            meeting,
-            rationale: decision.rationale.clone(),
-            deferral_count: case.deferral_count,
-        };
-        publish(conn, &case.name, &deferred).await?;
+        mark_deferred(conn, &case_row, case, &decision).await?;
         return Ok(decision);
     }
     cases::save(conn, &case_row, &case, CaseState::Decided).await?;

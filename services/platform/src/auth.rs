@@ -131,6 +131,16 @@ impl Caller {
     }
 }
 
+/// The authenticated caller of a request; the call guard always puts one in
+/// for the methods of a service's role table.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| tonic::Status::unauthenticated("no authenticated caller"))
+}
+
 /// Why a token was refused; the text goes back to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

@@ -26,3 +26,8 @@ pub fn no_env(_: &mut config::Env) {}
 
 /// A `background` for services with nothing to run beside serving.
 pub fn no_background(_: &Context) {}
+
+/// A protobuf timestamp of `time`.
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+}

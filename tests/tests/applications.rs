@@ -751,3 +751,41 @@ async fn erasing_the_contact_person_keeps_the_application_and_its_history() {
     assert!(tampered.to_string().contains("append-only"), "{tampered}");
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn lists_filter_by_state_category_borrower_and_submission_date() {
+    let suite = Suite::start().await;
+    let mut client = suite.client.clone();
+    let housing = create(&mut client, pilots::botkyrkabyggen()).await;
+    let safety = create(&mut client, pilots::eidar()).await;
+    let before_submission = prost_types::Timestamp { seconds: housing.create_time.unwrap().seconds - 1, nanos: 0 };
+    let submit =
+        pb::SubmitApplicationRequest { name: safety.name.clone(), etag: safety.etag.clone(), request_id: rid() };
+    client.submit_application(borrower(submit, pilots::EIDAR)).await.unwrap();
+
+    let names = |apps: Vec<Application>| apps.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    let list = |request: pb::ListApplicationsRequest| {
+        let mut client = client.clone();
+        async move { client.list_applications(staff(request, Role::Analyst)).await.unwrap().into_inner().applications }
+    };
+    let by_category = pb::ListApplicationsRequest {
+        category: pb::Category::HousingAndResidentialEnvironments as i32,
+        ..Default::default()
+    };
+    assert_eq!(names(list(by_category).await), [housing.name.clone()]);
+    let by_state = pb::ListApplicationsRequest { state: S::Submitted as i32, ..Default::default() };
+    assert_eq!(names(list(by_state).await), [safety.name.clone()]);
+    let by_borrower =
+        pb::ListApplicationsRequest { organization_number: pilots::BOTKYRKABYGGEN.into(), ..Default::default() };
+    assert_eq!(names(list(by_borrower).await), [housing.name.clone()]);
+    let submitted_since =
+        pb::ListApplicationsRequest { submitted_after: Some(before_submission), ..Default::default() };
+    assert_eq!(names(list(submitted_since).await), [safety.name.clone()], "a draft was never submitted");
+    let far_future = prost_types::Timestamp { seconds: 4_102_444_800, nanos: 0 };
+    let submitted_later = pb::ListApplicationsRequest { submitted_after: Some(far_future), ..Default::default() };
+    assert!(list(submitted_later).await.is_empty());
+    let bad = pb::ListApplicationsRequest { states: vec![42], category: 17, ..Default::default() };
+    let err = client.list_applications(staff(bad, Role::Analyst)).await.unwrap_err();
+    assert_eq!(violations(&err), ["states[0]", "category"]);
+    suite.stop().await;
+}

@@ -772,15 +772,15 @@ async fn lists_filter_by_state_category_borrower_and_submission_date() {
         category: pb::Category::HousingAndResidentialEnvironments as i32,
         ..Default::default()
     };
-    assert_eq!(names(list(by_category).await), [housing.name.clone()]);
+    assert_eq!(names(list(by_category).await), vec![housing.name.clone()]);
     let by_state = pb::ListApplicationsRequest { state: S::Submitted as i32, ..Default::default() };
-    assert_eq!(names(list(by_state).await), [safety.name.clone()]);
+    assert_eq!(names(list(by_state).await), vec![safety.name.clone()]);
     let by_borrower =
         pb::ListApplicationsRequest { organization_number: pilots::BOTKYRKABYGGEN.into(), ..Default::default() };
-    assert_eq!(names(list(by_borrower).await), [housing.name.clone()]);
+    assert_eq!(names(list(by_borrower).await), vec![housing.name.clone()]);
     let submitted_since =
         pb::ListApplicationsRequest { submitted_after: Some(before_submission), ..Default::default() };
-    assert_eq!(names(list(submitted_since).await), [safety.name.clone()], "a draft was never submitted");
+    assert_eq!(names(list(submitted_since).await), vec![safety.name.clone()], "a draft was never submitted");
     let far_future = prost_types::Timestamp { seconds: 4_102_444_800, nanos: 0 };
     let submitted_later = pb::ListApplicationsRequest { submitted_after: Some(far_future), ..Default::default() };
     assert!(list(submitted_later).await.is_empty());

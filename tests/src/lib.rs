@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 pub mod events;
+pub mod flow;
 pub mod pilots;
 
 pub use testkit::*;

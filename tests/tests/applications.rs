@@ -45,27 +45,7 @@ impl Suite {
 
     /// The committee confirms a decision, as its service would: an event in its outbox.
     async fn committee_decides(&self, application: &str, outcome: cm::DecisionOutcome, amount_kronor: i64) {
-        let pool = sqlx::PgPool::connect(&self.db.service_url("committee")).await.unwrap();
-        let mut tx = pool.begin().await.unwrap();
-        let decision = cm::DecisionConfirmed {
-            case: "cases/1".into(),
-            application: application.into(),
-            decision: "cases/1/decisions/1".into(),
-            meeting: "meetings/2026-q4".into(),
-            outcome: outcome as i32,
-            approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
-            conditions: vec![cm::Condition {
-                id: "c1".into(),
-                kind: cm::ConditionKind::ReportingCovenant as i32,
-                description: "Rapportera kvarboende årligen".into(),
-                due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
-            }],
-            rationale: "Uppfyller de fem grundkraven".into(),
-            ..Default::default()
-        };
-        socialloans_platform::events::append(&mut tx, "committee", "cases/1", &decision).await.unwrap();
-        tx.commit().await.unwrap();
-        pool.close().await;
+        e2e::flow::committee_decides(&self.db, application, outcome, amount_kronor).await;
     }
 }
 

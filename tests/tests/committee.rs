@@ -5,73 +5,17 @@
 
 use std::time::Duration;
 
-use e2e::{Db, authorized, channel, pilots, services, specs, token};
+use e2e::{
+    Db, authorized, channel,
+    flow::{refer, rid, staff},
+    pilots, services, specs, token,
+};
 use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
     committee::{self as cm, committee_service_client::CommitteeServiceClient},
 };
 use socialloans_platform::Role;
 use tonic::Code;
-
-fn rid() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-fn as_borrower<T>(org: &str, message: T) -> tonic::Request<T> {
-    authorized(message, &token(&[Role::Borrower], Some(org)))
-}
-
-fn staff<T>(message: T, role: Role) -> tonic::Request<T> {
-    authorized(message, &token(&[role], None))
-}
-
-/// Creates a pilot and takes it to the committee, returning its name.
-async fn refer(apps: &mut ApplicationsServiceClient<tonic::transport::Channel>, pilot: ap::Application) -> String {
-    let org = pilot.borrower.as_ref().unwrap().organization_number.clone();
-    let app = apps
-        .create_application(as_borrower(
-            &org,
-            ap::CreateApplicationRequest { request_id: rid(), application: Some(pilot.clone()) },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .application
-        .unwrap();
-    let name = app.name.clone();
-    apps.submit_application(as_borrower(
-        &org,
-        ap::SubmitApplicationRequest { name: name.clone(), etag: String::new(), request_id: rid() },
-    ))
-    .await
-    .unwrap();
-    apps.start_review(staff(
-        ap::StartReviewRequest { name: name.clone(), etag: String::new(), request_id: rid() },
-        Role::Analyst,
-    ))
-    .await
-    .unwrap();
-    let credit = ap::CreditAssessment {
-        outcome: ap::CreditAssessmentOutcome::Approved as i32,
-        credit_limit: pilot.requested_amount.clone(),
-        ..Default::default()
-    };
-    let assess = ap::RecordCreditAssessmentRequest {
-        name: name.clone(),
-        request_id: rid(),
-        credit_assessment: Some(credit),
-        ..Default::default()
-    };
-    apps.record_credit_assessment(staff(assess, Role::CreditAnalyst)).await.unwrap();
-    let referral = ap::ReferApplicationToCommitteeRequest {
-        name: name.clone(),
-        request_id: rid(),
-        referral_note: "Komplett".into(),
-        ..Default::default()
-    };
-    apps.refer_application_to_committee(staff(referral, Role::Analyst)).await.unwrap();
-    name
-}
 
 async fn case_of(committee: &mut CommitteeServiceClient<tonic::transport::Channel>, application: &str) -> cm::Case {
     for _ in 0..200 {

@@ -1,20 +1,21 @@
 //! The monitoring service: monitoring plans, borrowers' outcome reports,
-//! progress and the portfolio impact report. This first cut serves its
-//! platform (health, reflection, auth) and owns its schema with the starting
-//! indicator catalogue; the methods arrive with the monitoring work.
+//! progress and the portfolio impact report. Built so far: the indicator
+//! catalogue (with a starting set), monitoring plans opened from approvals on
+//! the applications feed, activated by the first tagged loan and closed with
+//! the application, and the service's own feed.
 
+pub mod api;
+pub mod approvals;
+pub mod catalogue;
+pub mod error;
+pub mod plans;
 pub mod policy;
 
-use socialloans_contracts::monitoring::{
-    StreamEventsRequest, StreamEventsResponse,
-    monitoring_service_server::{MonitoringService, MonitoringServiceServer},
-};
+use socialloans_contracts::monitoring::monitoring_service_server::MonitoringServiceServer;
 use socialloans_platform::{
     Context, ServiceSpec,
-    config::DefaultPorts,
-    events::{Feed, ServiceStream},
+    config::{DefaultPorts, Env},
 };
-use tonic::{Request, Response, Status};
 
 /// The service's fully-qualified gRPC name.
 pub const GRPC_SERVICE: &str = "socialloans.monitoring.v1.MonitoringService";
@@ -27,23 +28,24 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
-    check_env: socialloans_platform::no_env,
-    background: socialloans_platform::no_background,
+    check_env: |env| {
+        report_due_days(env);
+    },
+    background,
 };
 
-/// The monitoring handlers; every method not yet built answers UNIMPLEMENTED.
-#[derive(Debug, Clone)]
-pub struct Api {
-    feed: Feed,
+/// `REPORT_DUE_DAYS`: days after a reporting period ends that its report is due (default 90).
+fn report_due_days(env: &mut Env) -> i32 {
+    env.int_in("REPORT_DUE_DAYS", 90, 1..=365) as i32
 }
 
-#[tonic::async_trait]
-impl MonitoringService for Api {
-    async fn stream_events(
-        &self,
-        request: Request<StreamEventsRequest>,
-    ) -> Result<Response<ServiceStream<StreamEventsResponse>>, Status> {
-        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+/// Consumes the applications feed, when `APPLICATIONS_FEED_URL` is set.
+fn background(context: &Context) {
+    let handler = approvals::Approvals { due_days: report_due_days(&mut context.config.raw.reader()) };
+    if let Err(err) =
+        context.subscribe("applications", "applications", approvals::APPLICATIONS_FEED, approvals::types(), handler)
+    {
+        tracing::error!(error = %err, "cannot consume the applications feed");
     }
 }
 
@@ -51,7 +53,7 @@ impl MonitoringService for Api {
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        MonitoringServiceServer::new(Api { feed: context.feed.clone() })
+        MonitoringServiceServer::new(api::Api { pool: context.pool.clone(), feed: context.feed.clone() })
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     )

@@ -1,0 +1,199 @@
+//! The monitoring service's gRPC handlers built so far: the indicator
+//! catalogue, monitoring plans, and the event feed. Outcome reports,
+//! deadlines, progress and the portfolio report follow.
+
+use socialloans_contracts::monitoring::{self as pb, monitoring_service_server::MonitoringService};
+use socialloans_platform::{
+    auth::caller,
+    error::FieldViolation,
+    events::{Feed, ServiceStream},
+    idempotency::{self, Claim},
+    pagination::{decode_token, encode_token, page_size},
+};
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{catalogue, error::Error, plans};
+
+/// The monitoring handlers; methods not built yet answer UNIMPLEMENTED.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// The service's pool.
+    pub pool: PgPool,
+    /// The service's feed.
+    pub feed: Feed,
+}
+
+fn page(query: &str, size: i32, token: &str) -> Result<(u32, Option<String>), Error> {
+    let size = page_size(size).map_err(Error::from)?;
+    let after = decode_token(query, token).map_err(Error::from)?;
+    Ok((size, after))
+}
+
+fn bad_token() -> Error {
+    FieldViolation::new("page_token", "is not a token this list returned").into()
+}
+
+#[tonic::async_trait]
+impl MonitoringService for Api {
+    async fn create_indicator_definition(
+        &self,
+        request: Request<pb::CreateIndicatorDefinitionRequest>,
+    ) -> Result<Response<pb::CreateIndicatorDefinitionResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let definition = req.indicator_definition.clone().unwrap_or_default();
+        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        let id = match idempotency::claim::<pb::CreateIndicatorDefinitionResponse>(
+            &mut tx,
+            &req.request_id,
+            &caller.subject,
+            "CreateIndicatorDefinition",
+            &req,
+        )
+        .await?
+        {
+            Claim::Replay(answer) => return Ok(Response::new(answer)),
+            Claim::Fresh(id) => id,
+        };
+        let row = catalogue::create(&mut tx, &definition).await?;
+        let answer = pb::CreateIndicatorDefinitionResponse { indicator_definition: Some(row.view()) };
+        idempotency::record(&mut tx, id, &answer).await.map_err(Error::from)?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_indicator_definition(
+        &self,
+        request: Request<pb::GetIndicatorDefinitionRequest>,
+    ) -> Result<Response<pb::GetIndicatorDefinitionResponse>, Status> {
+        let name = &request.get_ref().name;
+        let code = name
+            .strip_prefix("indicatorDefinitions/")
+            .ok_or_else(|| Error::from(FieldViolation::new("name", "must be indicatorDefinitions/{code}")))?;
+        let row = catalogue::get(&self.pool, code)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
+        Ok(Response::new(pb::GetIndicatorDefinitionResponse { indicator_definition: Some(row.view()) }))
+    }
+
+    async fn list_indicator_definitions(
+        &self,
+        request: Request<pb::ListIndicatorDefinitionsRequest>,
+    ) -> Result<Response<pb::ListIndicatorDefinitionsResponse>, Status> {
+        let req = request.into_inner();
+        let (size, after) = page("catalogue", req.page_size, &req.page_token)?;
+        let after = match after {
+            Some(text) => {
+                let (micros, code) = text.split_once('|').ok_or_else(bad_token)?;
+                let time =
+                    micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad_token)?;
+                Some((time, code.to_owned()))
+            }
+            None => None,
+        };
+        let mut rows = catalogue::list(&self.pool, after, size).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            let (time, code) = rows.last().expect("a full page").key();
+            encode_token("catalogue", &format!("{}|{code}", time.timestamp_micros()))
+        } else {
+            String::new()
+        };
+        let indicator_definitions = rows.iter().map(catalogue::Row::view).collect();
+        Ok(Response::new(pb::ListIndicatorDefinitionsResponse { indicator_definitions, next_page_token }))
+    }
+
+    async fn get_monitoring_plan(
+        &self,
+        request: Request<pb::GetMonitoringPlanRequest>,
+    ) -> Result<Response<pb::GetMonitoringPlanResponse>, Status> {
+        let caller = caller(&request)?;
+        let name = &request.get_ref().name;
+        let id = name
+            .strip_prefix("monitoringPlans/")
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(|| Error::from(FieldViolation::new("name", "must be monitoringPlans/{uuid}")))?;
+        let row = plans::get(&self.pool, id, caller.confined_to())
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
+        Ok(Response::new(pb::GetMonitoringPlanResponse { monitoring_plan: Some(row.view()?) }))
+    }
+
+    async fn list_monitoring_plans(
+        &self,
+        request: Request<pb::ListMonitoringPlansRequest>,
+    ) -> Result<Response<pb::ListMonitoringPlansResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut violations = Vec::new();
+        let state = match pb::MonitoringPlanState::try_from(req.state) {
+            Ok(pb::MonitoringPlanState::Unspecified) => None,
+            Ok(s) => Some(plans::state_name(s)),
+            Err(_) => {
+                violations.push(FieldViolation::new("state", "is not a MonitoringPlanState"));
+                None
+            }
+        };
+        let category = match pb::Category::try_from(req.category) {
+            Ok(pb::Category::Unspecified) => None,
+            Ok(_) => Some(plans::category_name(req.category)),
+            Err(_) => {
+                violations.push(FieldViolation::new("category", "is not a Category"));
+                None
+            }
+        };
+        // A borrower sees only its own organisation's plans.
+        let organization = match (caller.confined_to(), req.organization_number.as_str()) {
+            (Some(own), "") => Some(own.to_owned()),
+            (Some(own), asked) if asked == own => Some(own.to_owned()),
+            (Some(_), _) => {
+                violations
+                    .push(FieldViolation::new("organization_number", "a borrower may list only its own organisation"));
+                None
+            }
+            (None, "") => None,
+            (None, asked) => Some(asked.to_owned()),
+        };
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
+        }
+        let filter = plans::Filter {
+            state,
+            organization_number: organization,
+            application: (!req.application.is_empty()).then(|| req.application.clone()),
+            category,
+        };
+        let query = format!("{filter:?}");
+        let (size, after) = page(&query, req.page_size, &req.page_token)?;
+        let after = match after {
+            Some(text) => {
+                let (micros, id) = text.split_once('|').ok_or_else(bad_token)?;
+                let time =
+                    micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad_token)?;
+                Some((time, Uuid::parse_str(id).map_err(|_| bad_token())?))
+            }
+            None => None,
+        };
+        let mut rows = plans::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            let last = rows.last().expect("a full page");
+            encode_token(&query, &format!("{}|{}", last.create_time.timestamp_micros(), last.id))
+        } else {
+            String::new()
+        };
+        let monitoring_plans = rows.iter().map(plans::Row::view).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListMonitoringPlansResponse { monitoring_plans, next_page_token }))
+    }
+
+    async fn stream_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
+        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+    }
+}

@@ -1,0 +1,192 @@
+//! The applications feed, applied here: an approval opens the application's
+//! monitoring plan (its indicators, conditions and reporting schedule), the
+//! first loan tagged activates it, closing the application closes it.
+
+use chrono::{Datelike, Utc};
+use prost::{Message, Name};
+use socialloans_contracts::{applications as ap, monitoring as mo};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, transcode};
+use sqlx::PgConnection;
+
+use crate::plans;
+
+/// The applications feed method.
+pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
+
+/// The event types monitoring consumes.
+pub fn types() -> Vec<String> {
+    vec![ap::ApplicationApproved::full_name(), ap::LoanTagged::full_name(), ap::ApplicationClosed::full_name()]
+}
+
+/// Applies approvals, loan tags and closings to monitoring plans.
+#[derive(Debug, Clone, Copy)]
+pub struct Approvals {
+    /// Days after a reporting period's end that its report is due.
+    pub due_days: i32,
+}
+
+fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
+    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
+    M::decode(payload.value.as_slice())
+        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
+}
+
+fn same_enum<A: TryFrom<i32>, B>(
+    value: i32,
+    name: impl Fn(A) -> &'static str,
+    parse: impl Fn(&str) -> Option<B>,
+) -> Option<B> {
+    A::try_from(value).ok().and_then(|a| parse(name(a)))
+}
+
+/// The plan an approved application gets.
+pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::MonitoringPlan {
+    let borrower = application.borrower.clone().unwrap_or_default();
+    let indicators = application
+        .indicators
+        .iter()
+        .map(|i| mo::PlanIndicator {
+            code: i.code.clone(),
+            display_name: i.display_name.clone(),
+            unit: i.unit.clone(),
+            direction: i.direction,
+            level: i.level,
+            baseline: i.baseline.as_ref().and_then(|b| transcode(b).ok()),
+            target: i.target.as_ref().and_then(|t| transcode(t).ok()),
+            method: i.method.clone(),
+            objective: i.objective_key.clone(),
+            in_catalogue: false,
+        })
+        .collect();
+    let decision = application.committee_decision.clone().unwrap_or_default();
+    let conditions = application
+        .conditions
+        .iter()
+        .map(|c| mo::Condition {
+            name: format!("conditions/{}", c.id),
+            kind: same_enum(c.kind, |k: ap::ConditionKind| k.as_str_name(), mo::ConditionKind::from_str_name)
+                .unwrap_or_default() as i32,
+            description: c.description.clone(),
+            due_date: c.due_date.as_ref().and_then(|d| transcode(d).ok()),
+            state: mo::ConditionState::Open as i32,
+            ..Default::default()
+        })
+        .collect();
+    let year = Utc::now().year();
+    mo::MonitoringPlan {
+        application: application.name.clone(),
+        organization_number: borrower.organization_number,
+        borrower_display_name: borrower.display_name,
+        category: same_enum(application.category, |k: ap::Category| k.as_str_name(), mo::Category::from_str_name)
+            .unwrap_or_default() as i32,
+        title: application.title.clone(),
+        approved_amount: application.approved_amount.as_ref().and_then(|m| transcode(m).ok()),
+        indicators,
+        target_groups: application
+            .target_groups
+            .iter()
+            .map(|g| mo::TargetGroup {
+                population: same_enum(
+                    g.population,
+                    |k: ap::TargetPopulation| k.as_str_name(),
+                    mo::TargetPopulation::from_str_name,
+                )
+                .unwrap_or_default() as i32,
+                description: g.description.clone(),
+                estimated_size: g.estimated_size,
+            })
+            .collect(),
+        sdg_targets: application.sdg_targets.clone(),
+        schedule: Some(mo::ReportingSchedule {
+            frequency: mo::ReportingFrequency::Annual as i32,
+            first_period_end: Some(mo::Date { year, month: 12, day: 31 }),
+            due_days,
+        }),
+        conditions,
+        committee_decision: decision.decision,
+        ..Default::default()
+    }
+}
+
+impl Handler for Approvals {
+    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+        if event.r#type == ap::ApplicationApproved::full_name() {
+            let approved: ap::ApplicationApproved = decode(event)?;
+            let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
+            let mut plan = plan_from(&application, self.due_days);
+            let known: Vec<String> =
+                sqlx::query_scalar("SELECT code FROM monitoring.indicator_definition").fetch_all(&mut *conn).await?;
+            for indicator in &mut plan.indicators {
+                indicator.in_catalogue = known.contains(&indicator.code);
+            }
+            if let Some(row) = plans::open(conn, &plan).await? {
+                let name = format!("monitoringPlans/{}", row.id);
+                let created = mo::MonitoringPlanCreated {
+                    monitoring_plan: name.clone(),
+                    application: plan.application.clone(),
+                    organization_number: plan.organization_number.clone(),
+                };
+                outbox::append(conn, "monitoring", &name, &created).await?;
+            }
+            return Ok(());
+        }
+        let (application, activate) = if event.r#type == ap::LoanTagged::full_name() {
+            let tagged: ap::LoanTagged = decode(event)?;
+            (tagged.application.clone(), Some(tagged))
+        } else if event.r#type == ap::ApplicationClosed::full_name() {
+            (decode::<ap::ApplicationClosed>(event)?.application, None)
+        } else {
+            return Ok(());
+        };
+        let Some(row) = plans::lock_by_application(conn, &application).await? else {
+            return Err(HandlerError::Rejected(format!("no monitoring plan for {application}")));
+        };
+        let mut plan = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+        let name = plan.name.clone();
+        match activate {
+            Some(tagged) => {
+                plan.tagged_loan_amount = tagged.total_tagged_principal.as_ref().and_then(|m| transcode(m).ok());
+                let maturity = tagged.loan.as_ref().and_then(|l| l.maturity_date);
+                if let Some(m) = &maturity
+                    && plan
+                        .last_maturity_date
+                        .as_ref()
+                        .is_none_or(|d| (d.year, d.month, d.day) < (m.year, m.month, m.day))
+                {
+                    plan.last_maturity_date = transcode(m).ok();
+                }
+                if row.state() == mo::MonitoringPlanState::Pending {
+                    let now = Utc::now();
+                    let last_year = plan.last_maturity_date.as_ref().map(|d| d.year).unwrap_or(now.year() + 4);
+                    plan.reporting_periods =
+                        plans::annual_periods(now.date_naive(), last_year, i64::from(self.due_days));
+                    plan.activate_time = Some(socialloans_platform::timestamp(now));
+                    plans::save(conn, &row, &plan, mo::MonitoringPlanState::Active).await?;
+                    let activated = mo::MonitoringPlanActivated {
+                        monitoring_plan: name.clone(),
+                        application,
+                        organization_number: plan.organization_number.clone(),
+                        first_period_end: plan.reporting_periods.first().and_then(|p| p.end_date),
+                    };
+                    outbox::append(conn, "monitoring", &name, &activated).await?;
+                } else {
+                    plans::save(conn, &row, &plan, row.state()).await?;
+                }
+            }
+            None => {
+                if row.state() == mo::MonitoringPlanState::Closed {
+                    return Ok(());
+                }
+                plan.close_time = Some(socialloans_platform::timestamp(Utc::now()));
+                plans::save(conn, &row, &plan, mo::MonitoringPlanState::Closed).await?;
+                let closed = mo::MonitoringPlanClosed {
+                    monitoring_plan: name.clone(),
+                    application,
+                    reason: "application closed".into(),
+                };
+                outbox::append(conn, "monitoring", &name, &closed).await?;
+            }
+        }
+        Ok(())
+    }
+}

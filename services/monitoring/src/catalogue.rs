@@ -1,0 +1,132 @@
+//! The indicator catalogue: what outcomes can be measured, in which unit,
+//! which way is better. Shipped with a starting set; analysts extend it.
+
+use socialloans_contracts::monitoring::{Category, IndicatorDefinition, IndicatorDirection, IndicatorLevel};
+use socialloans_platform::error::FieldViolation;
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::Error;
+
+/// A stored definition.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    code: String,
+    display_name: String,
+    unit: String,
+    direction: String,
+    level: String,
+    category: String,
+    sdg_targets: Vec<String>,
+    description: String,
+    create_time: chrono::DateTime<chrono::Utc>,
+}
+
+impl Row {
+    /// The API view.
+    pub fn view(&self) -> IndicatorDefinition {
+        IndicatorDefinition {
+            name: format!("indicatorDefinitions/{}", self.code),
+            code: self.code.clone(),
+            display_name: self.display_name.clone(),
+            unit: self.unit.clone(),
+            direction: IndicatorDirection::from_str_name(&format!("INDICATOR_DIRECTION_{}", self.direction))
+                .unwrap_or_default() as i32,
+            level: IndicatorLevel::from_str_name(&format!("INDICATOR_LEVEL_{}", self.level)).unwrap_or_default() as i32,
+            category: Category::from_str_name(&format!("CATEGORY_{}", self.category)).unwrap_or_default() as i32,
+            sdg_targets: self.sdg_targets.clone(),
+            description: self.description.clone(),
+        }
+    }
+
+    /// The order key.
+    pub fn key(&self) -> (chrono::DateTime<chrono::Utc>, String) {
+        (self.create_time, self.code.clone())
+    }
+}
+
+const COLUMNS: &str = "code, display_name, unit, direction, level, category, sdg_targets, description, create_time";
+
+fn known<E: TryFrom<i32>>(value: i32, unspecified: i32) -> bool {
+    value != unspecified && E::try_from(value).is_ok()
+}
+
+/// Adds a definition, checked field by field.
+pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<Row, Error> {
+    let mut v = Vec::new();
+    let snake = d.code.len() >= 2
+        && d.code.len() <= 63
+        && d.code.starts_with(|c: char| c.is_ascii_lowercase())
+        && d.code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !snake {
+        v.push(FieldViolation::new("indicator_definition.code", "must be lower_snake_case, 2 to 63 characters"));
+    }
+    if d.display_name.trim().is_empty() || d.display_name.chars().count() > 200 {
+        v.push(FieldViolation::new("indicator_definition.display_name", "is required, at most 200 characters"));
+    }
+    if d.unit.trim().is_empty() || d.unit.chars().count() > 64 {
+        v.push(FieldViolation::new("indicator_definition.unit", "is required, at most 64 characters"));
+    }
+    if !known::<IndicatorDirection>(d.direction, 0) {
+        v.push(FieldViolation::new("indicator_definition.direction", "is required"));
+    }
+    if !known::<IndicatorLevel>(d.level, 0) {
+        v.push(FieldViolation::new("indicator_definition.level", "must be OUTPUT, OUTCOME or IMPACT"));
+    }
+    if !known::<Category>(d.category, 0) {
+        v.push(FieldViolation::new("indicator_definition.category", "is required"));
+    }
+    if !v.is_empty() {
+        return Err(Error::InvalidArgument(v));
+    }
+    let strip = |s: &str, p: &str| s.trim_start_matches(p).to_owned();
+    let direction =
+        strip(IndicatorDirection::try_from(d.direction).unwrap_or_default().as_str_name(), "INDICATOR_DIRECTION_");
+    let level = strip(IndicatorLevel::try_from(d.level).unwrap_or_default().as_str_name(), "INDICATOR_LEVEL_");
+    let category = strip(Category::try_from(d.category).unwrap_or_default().as_str_name(), "CATEGORY_");
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO monitoring.indicator_definition (code, display_name, unit, direction, level, category, sdg_targets, description)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    )))
+    .bind(&d.code)
+    .bind(&d.display_name)
+    .bind(&d.unit)
+    .bind(direction)
+    .bind(level)
+    .bind(category)
+    .bind(&d.sdg_targets)
+    .bind(&d.description)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
+        Some("23505") => Error::AlreadyExists(format!("indicator {} exists", d.code)),
+        _ => Error::Database(e),
+    })
+}
+
+/// One definition by code.
+pub async fn get(pool: &PgPool, code: &str) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.indicator_definition WHERE code = $1"
+    )))
+    .bind(code)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A page of the catalogue, one more than `limit`.
+pub async fn list(
+    pool: &PgPool,
+    after: Option<(chrono::DateTime<chrono::Utc>, String)>,
+    limit: u32,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.indicator_definition
+          WHERE ($1::timestamptz IS NULL OR (create_time, code) > ($1, $2))
+          ORDER BY create_time, code LIMIT $3"
+    )))
+    .bind(after.as_ref().map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}

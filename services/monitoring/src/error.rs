@@ -1,0 +1,52 @@
+//! The monitoring service's one error type and its one mapping to `tonic::Status`.
+
+use socialloans_platform::error::{self as status, FieldViolation};
+use tonic::{Code, Status};
+
+/// Everything a monitoring handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; every bad field is listed.
+    #[error("invalid request")]
+    InvalidArgument(Vec<FieldViolation>),
+    /// Already exists (an indicator code).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// No such resource, or not one the caller may see.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A status made elsewhere (the platform's idempotency).
+    #[error("{0}")]
+    Status(Box<Status>),
+}
+
+impl From<FieldViolation> for Error {
+    fn from(violation: FieldViolation) -> Self {
+        Error::InvalidArgument(vec![violation])
+    }
+}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error::Status(Box::new(status))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidArgument(violations) => {
+                status::invalid_argument("INVALID_ARGUMENT", "the request has invalid fields", &violations)
+            }
+            Error::AlreadyExists(message) => status::with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
+            Error::NotFound(name) => {
+                status::with_reason(Code::NotFound, "NOT_FOUND", format!("{name} not found"), &[("name", name)])
+            }
+            Error::Database(err) => status::database("monitoring store", &err),
+            Error::Status(status) => *status,
+        }
+    }
+}

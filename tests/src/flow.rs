@@ -1,0 +1,83 @@
+//! Steps of the story that several tests share: an application taken to the
+//! committee, and a committee decision published as the committee would.
+
+use socialloans_contracts::{
+    applications::{self as ap, applications_service_client::ApplicationsServiceClient},
+    committee as cm,
+};
+use socialloans_platform::Role;
+use tonic::transport::Channel;
+
+use crate::{Db, authorized, token};
+
+/// A fresh request id.
+pub fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `message` as staff in `role`.
+pub fn staff<T>(message: T, role: Role) -> tonic::Request<T> {
+    authorized(message, &token(&[role], None))
+}
+
+/// `message` as a borrower of `org`.
+pub fn as_borrower<T>(org: &str, message: T) -> tonic::Request<T> {
+    authorized(message, &token(&[Role::Borrower], Some(org)))
+}
+
+/// Creates `pilot`, submits it, reviews it, approves its credit and refers it; returns its name.
+pub async fn refer(apps: &mut ApplicationsServiceClient<Channel>, pilot: ap::Application) -> String {
+    let org = pilot.borrower.as_ref().expect("a borrower").organization_number.clone();
+    let create = ap::CreateApplicationRequest { request_id: rid(), application: Some(pilot.clone()) };
+    let name = apps.create_application(as_borrower(&org, create)).await.unwrap().into_inner().application.unwrap().name;
+    let submit = ap::SubmitApplicationRequest { name: name.clone(), etag: String::new(), request_id: rid() };
+    apps.submit_application(as_borrower(&org, submit)).await.unwrap();
+    let review = ap::StartReviewRequest { name: name.clone(), etag: String::new(), request_id: rid() };
+    apps.start_review(staff(review, Role::Analyst)).await.unwrap();
+    let credit = ap::CreditAssessment {
+        outcome: ap::CreditAssessmentOutcome::Approved as i32,
+        credit_limit: pilot.requested_amount.clone(),
+        ..Default::default()
+    };
+    let assess = ap::RecordCreditAssessmentRequest {
+        name: name.clone(),
+        request_id: rid(),
+        credit_assessment: Some(credit),
+        ..Default::default()
+    };
+    apps.record_credit_assessment(staff(assess, Role::CreditAnalyst)).await.unwrap();
+    let referral = ap::ReferApplicationToCommitteeRequest {
+        name: name.clone(),
+        request_id: rid(),
+        referral_note: "Komplett".into(),
+        ..Default::default()
+    };
+    apps.refer_application_to_committee(staff(referral, Role::Analyst)).await.unwrap();
+    name
+}
+
+/// The committee confirms a decision on `application`, as its service would:
+/// a `DecisionConfirmed` in the committee's outbox.
+pub async fn committee_decides(db: &Db, application: &str, outcome: cm::DecisionOutcome, amount_kronor: i64) {
+    let pool = sqlx::PgPool::connect(&db.service_url("committee")).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let decision = cm::DecisionConfirmed {
+        case: "cases/1".into(),
+        application: application.into(),
+        decision: "cases/1/decisions/1".into(),
+        meeting: "meetings/2026-q4".into(),
+        outcome: outcome as i32,
+        approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
+        conditions: vec![cm::Condition {
+            id: "c1".into(),
+            kind: cm::ConditionKind::ReportingCovenant as i32,
+            description: "Rapportera kvarboende årligen".into(),
+            due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
+        }],
+        rationale: "Uppfyller de fem grundkraven".into(),
+        ..Default::default()
+    };
+    socialloans_platform::events::append(&mut tx, "committee", "cases/1", &decision).await.unwrap();
+    tx.commit().await.unwrap();
+    pool.close().await;
+}

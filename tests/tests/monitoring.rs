@@ -1,0 +1,179 @@
+//! The monitoring service so far, with the other services where events cross:
+//! approval opens a plan carrying the application's indicators and the
+//! committee's conditions, a tagged loan activates it, closing closes it; the
+//! catalogue; borrowers see only their own plans.
+
+use e2e::{
+    Db, channel,
+    flow::{as_borrower, committee_decides, refer, rid, staff},
+    pilots, services, specs,
+};
+use socialloans_contracts::{
+    applications::{self as ap, applications_service_client::ApplicationsServiceClient},
+    committee as cm,
+    monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
+};
+use socialloans_platform::Role;
+use tonic::{Code, transport::Channel};
+
+async fn plan_of(client: &mut MonitoringServiceClient<Channel>, application: &str) -> Option<mo::MonitoringPlan> {
+    let request = mo::ListMonitoringPlansRequest { application: application.into(), ..Default::default() };
+    client
+        .list_monitoring_plans(staff(request, Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner()
+        .monitoring_plans
+        .into_iter()
+        .next()
+}
+
+async fn wait_plan_state(
+    client: &mut MonitoringServiceClient<Channel>,
+    application: &str,
+    state: mo::MonitoringPlanState,
+) -> mo::MonitoringPlan {
+    for _ in 0..200 {
+        if let Some(plan) = plan_of(client, application).await.filter(|p| p.state == state as i32) {
+            return plan;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {state:?} plan for {application}");
+}
+
+#[tokio::test]
+async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
+    let committee = db.serve(services()[1], &fast).await;
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let committee_feed = format!("http://{}", committee.grpc_addr);
+    let apps_service = db
+        .serve(
+            services()[0],
+            &[fast[0], fast[1], ("GRPC_ADDR", &probe.to_string()), ("COMMITTEE_FEED_URL", &committee_feed)],
+        )
+        .await;
+    let apps_feed = format!("http://{probe}");
+    let monitoring = db.serve(services()[2], &[fast[0], fast[1], ("APPLICATIONS_FEED_URL", &apps_feed)]).await;
+    let mut apps = ApplicationsServiceClient::new(channel(apps_service.grpc_addr).await);
+    let mut client = MonitoringServiceClient::new(channel(monitoring.grpc_addr).await);
+
+    let botkyrka = refer(&mut apps, pilots::botkyrkabyggen()).await;
+    let eidar = refer(&mut apps, pilots::eidar()).await;
+    committee_decides(&db, &botkyrka, cm::DecisionOutcome::ApproveWithConditions, 400_000_000).await;
+    committee_decides(&db, &eidar, cm::DecisionOutcome::Approve, 75_000_000).await;
+
+    // Approval opens the plan with what was promised.
+    let plan = wait_plan_state(&mut client, &botkyrka, mo::MonitoringPlanState::Pending).await;
+    assert_eq!(plan.organization_number, pilots::BOTKYRKABYGGEN);
+    assert_eq!(plan.approved_amount.as_ref().unwrap().minor_units, 400_000_000 * 100);
+    let codes: Vec<(&str, bool)> = plan.indicators.iter().map(|i| (i.code.as_str(), i.in_catalogue)).collect();
+    assert_eq!(codes, [("tenants_remaining_share", true), ("homes_renovated", true)]);
+    let baseline = plan.indicators[0].baseline.as_ref().unwrap();
+    assert_eq!((baseline.value, plan.indicators[0].target.as_ref().unwrap().value), (70.0, 90.0));
+    assert_eq!(plan.conditions.len(), 1);
+    assert_eq!(plan.conditions[0].kind, mo::ConditionKind::ReportingCovenant as i32);
+    assert_eq!(plan.sdg_targets, ["11.1", "10.2"]);
+    let eidar_plan = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Pending).await;
+
+    // A borrower sees its own plan and nobody else's.
+    let own = client
+        .list_monitoring_plans(as_borrower(pilots::EIDAR, mo::ListMonitoringPlansRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(own.monitoring_plans.iter().map(|p| p.name.clone()).collect::<Vec<_>>(), vec![eidar_plan.name.clone()]);
+    let foreign = client
+        .get_monitoring_plan(as_borrower(pilots::EIDAR, mo::GetMonitoringPlanRequest { name: plan.name.clone() }))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), Code::NotFound);
+
+    // Core banking tags a loan: the plan becomes active with yearly reporting periods.
+    let loan = ap::LoanTag {
+        loan_id: "KI-1001".into(),
+        principal: pilots::sek(75_000_000),
+        maturity_date: Some(ap::Date { year: 2031, month: 6, day: 30 }),
+        ..Default::default()
+    };
+    let tag = ap::TagLoanRequest { name: eidar.clone(), request_id: rid(), loan: Some(loan), ..Default::default() };
+    apps.tag_loan(staff(tag, Role::CoreBanking)).await.unwrap();
+    let active = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Active).await;
+    assert_eq!(active.tagged_loan_amount.as_ref().unwrap().minor_units, 75_000_000 * 100);
+    assert_eq!(active.last_maturity_date.as_ref().unwrap().year, 2031);
+    let last = active.reporting_periods.last().unwrap();
+    assert_eq!(last.end_date.as_ref().unwrap().year, 2031);
+    assert!(active.reporting_periods.iter().all(|p| p.state == mo::ReportingPeriodState::Upcoming as i32));
+
+    // Closing the application closes the plan.
+    let close = ap::CloseApplicationRequest {
+        name: eidar.clone(),
+        request_id: rid(),
+        reason: "Lånet förfallit".into(),
+        ..Default::default()
+    };
+    apps.close_application(staff(close, Role::CoreBanking)).await.unwrap();
+    wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Closed).await;
+
+    monitoring.stop().await.unwrap();
+    apps_service.stop().await.unwrap();
+    committee.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn analysts_extend_the_catalogue_and_bad_definitions_are_refused_by_field() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let monitoring = db.serve(services()[2], &[]).await;
+    let mut client = MonitoringServiceClient::new(channel(monitoring.grpc_addr).await);
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = mo::ListIndicatorDefinitionsRequest { page_size: 4, page_token };
+        let page = client.list_indicator_definitions(as_borrower(pilots::EIDAR, request)).await.unwrap().into_inner();
+        all.extend(page.indicator_definitions);
+        page_token = page.next_page_token;
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(all.len(), 11, "the starting catalogue, every entry once");
+
+    let definition = mo::IndicatorDefinition {
+        code: "library_visits".into(),
+        display_name: "Besök på biblioteket".into(),
+        unit: "visits per year".into(),
+        direction: mo::IndicatorDirection::HigherIsBetter as i32,
+        level: mo::IndicatorLevel::Outcome as i32,
+        category: mo::Category::HealthEducationSportAndCulture as i32,
+        sdg_targets: vec!["4.6".into()],
+        ..Default::default()
+    };
+    let create = |d: mo::IndicatorDefinition| mo::CreateIndicatorDefinitionRequest {
+        request_id: rid(),
+        indicator_definition: Some(d),
+    };
+    let created = client
+        .create_indicator_definition(staff(create(definition.clone()), Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.indicator_definition.unwrap().name, "indicatorDefinitions/library_visits");
+    let again = client.create_indicator_definition(staff(create(definition.clone()), Role::Analyst)).await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    let bad = mo::IndicatorDefinition { code: "Library Visits".into(), unit: String::new(), level: 9, ..definition };
+    let err = client.create_indicator_definition(staff(create(bad), Role::Analyst)).await.unwrap_err();
+    use tonic_types::StatusExt;
+    let fields: Vec<String> =
+        err.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
+    assert_eq!(fields, ["indicator_definition.code", "indicator_definition.unit", "indicator_definition.level"]);
+    let denied = client
+        .create_indicator_definition(as_borrower(pilots::EIDAR, create(mo::IndicatorDefinition::default())))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    monitoring.stop().await.unwrap();
+}

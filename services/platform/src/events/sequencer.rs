@@ -25,6 +25,15 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Numbers every committed, unnumbered event; returns how many, and the new head.
 #[tracing::instrument(skip(pool))]
 pub async fn sequence_once(pool: &PgPool, schema: &str) -> Result<(u64, i64), sqlx::Error> {
+    // The common case — nothing waiting — takes no lock and writes nothing.
+    let (waiting, head): (bool, i64) = sqlx::query_as(
+        "SELECT EXISTS (SELECT FROM outbox WHERE position IS NULL), (SELECT last_position FROM outbox_head)",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !waiting {
+        return Ok((0, head));
+    }
     let mut tx = pool.begin().await?;
     let head: i64 = sqlx::query_scalar("SELECT last_position FROM outbox_head FOR UPDATE").fetch_one(&mut *tx).await?;
     let numbered: Vec<i64> = sqlx::query_scalar(

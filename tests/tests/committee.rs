@@ -448,6 +448,8 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     assert_eq!((absent.code(), reason(&absent).as_str()), (Code::PermissionDenied, "MEMBER_NOT_PRESENT"));
     let former = c.vote("Gustav", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
     assert_eq!((former.code(), reason(&former).as_str()), (Code::PermissionDenied, "MEMBER_NOT_IN_TERM"));
+    let secretary = c.vote("Sara", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
+    assert_eq!((secretary.code(), reason(&secretary).as_str()), (Code::PermissionDenied, "NOT_A_VOTING_MEMBER"));
     c.vote("Carl", &botkyrka, cm::VoteChoice::ApproveWithConditions, "").await.unwrap();
     c.vote("Olof", &botkyrka, cm::VoteChoice::ApproveWithConditions, "").await.unwrap();
     c.vote("Maja", &botkyrka, cm::VoteChoice::Decline, "Risk för hyreshöjningar").await.unwrap();

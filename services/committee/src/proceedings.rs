@@ -288,6 +288,12 @@ pub async fn cast_vote(
         return Err(FieldViolation::new("vote.comment", "is longer than 10000 characters").into());
     }
     let voter = member_of(conn, caller).await?;
+    if voter.role == "SECRETARY" {
+        return Err(Error::PermissionDenied(
+            "NOT_A_VOTING_MEMBER",
+            "the secretary keeps the record and does not vote".into(),
+        ));
+    }
     let member_name = format!("members/{}", voter.id);
     let (case_row, case) = lock_case(conn, case_name).await?;
     if case_row.state() != CaseState::Scheduled || case.meeting.is_empty() {

@@ -108,6 +108,132 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
     assert_eq!(last.end_date.as_ref().unwrap().year, 2031);
     assert!(active.reporting_periods.iter().all(|p| p.state == mo::ReportingPeriodState::Upcoming as i32));
 
+    // Two years of reports: one returned and corrected, both accepted.
+    let plan_name = active.name.clone();
+    let period = |i: usize| active.reporting_periods[i].end_date;
+    let value = |v: f64, unit: &str| mo::IndicatorValue {
+        indicator_code: "jobs_created".into(),
+        value: Some(v),
+        unit: unit.into(),
+        method: "Räkning av anställda i centrumet".into(),
+        ..Default::default()
+    };
+    let draft = |end, values| mo::CreateOutcomeReportRequest {
+        parent: plan_name.clone(),
+        request_id: rid(),
+        outcome_report: Some(mo::OutcomeReport {
+            period_end: end,
+            indicator_values: values,
+            narrative: "Fler verksamheter".into(),
+            ..Default::default()
+        }),
+    };
+    let creator = client.clone();
+    let create = |request| {
+        let mut client = creator.clone();
+        async move { client.create_outcome_report(as_borrower(pilots::EIDAR, request)).await }
+    };
+    let field = |status: tonic::Status| {
+        use tonic_types::StatusExt;
+        status.get_error_details().bad_request().map(|b| b.field_violations[0].field.clone()).unwrap_or_default()
+    };
+    let unknown = mo::IndicatorValue { indicator_code: "homes_renovated".into(), ..value(1.0, "homes") };
+    assert_eq!(
+        field(create(draft(period(0), vec![unknown])).await.unwrap_err()),
+        "outcome_report.indicator_values[0].indicator_code"
+    );
+    assert_eq!(
+        field(create(draft(period(0), vec![value(40.0, "persons")])).await.unwrap_err()),
+        "outcome_report.indicator_values[0].unit"
+    );
+    let outside = Some(mo::Date { year: 2040, month: 12, day: 31 });
+    assert_eq!(
+        field(create(draft(outside, vec![value(40.0, "jobs")])).await.unwrap_err()),
+        "outcome_report.period_end"
+    );
+    let stranger = client
+        .create_outcome_report(as_borrower(pilots::BOTKYRKABYGGEN, draft(period(0), vec![value(40.0, "jobs")])))
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.code(), Code::NotFound, "another organisation cannot report for this plan");
+    let listed = client
+        .list_outcome_reports(staff(
+            mo::ListOutcomeReportsRequest { parent: plan_name.clone(), ..Default::default() },
+            Role::ReportReviewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.outcome_reports.is_empty(), "nothing was stored by the refused reports");
+
+    let first = create(draft(period(0), vec![value(40.0, "jobs")])).await.unwrap().into_inner().outcome_report.unwrap();
+    assert_eq!(create(draft(period(0), vec![value(41.0, "jobs")])).await.unwrap_err().code(), Code::AlreadyExists);
+    let submit =
+        |name: &str| mo::SubmitOutcomeReportRequest { name: name.into(), request_id: rid(), ..Default::default() };
+    let submitted = client
+        .submit_outcome_report(as_borrower(pilots::EIDAR, submit(&first.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome_report
+        .unwrap();
+    assert_eq!((submitted.state, submitted.version), (mo::OutcomeReportState::Submitted as i32, 1));
+    let twice = client.submit_outcome_report(as_borrower(pilots::EIDAR, submit(&first.name))).await.unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition, "a duplicate submission is refused");
+    let back = mo::ReturnOutcomeReportRequest {
+        name: first.name.clone(),
+        request_id: rid(),
+        message: "Ange källa".into(),
+        ..Default::default()
+    };
+    let returned = client
+        .return_outcome_report(staff(back, Role::ReportReviewer))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome_report
+        .unwrap();
+    assert_eq!(returned.state, mo::OutcomeReportState::Returned as i32);
+    let fix = mo::UpdateOutcomeReportRequest {
+        request_id: rid(),
+        outcome_report: Some(mo::OutcomeReport {
+            name: first.name.clone(),
+            indicator_values: vec![mo::IndicatorValue { source: "Lönelistor".into(), ..value(42.0, "jobs") }],
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["indicator_values".into()] }),
+        etag: returned.etag.clone(),
+    };
+    client.update_outcome_report(as_borrower(pilots::EIDAR, fix)).await.unwrap();
+    let second_version = client
+        .submit_outcome_report(as_borrower(pilots::EIDAR, submit(&first.name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome_report
+        .unwrap();
+    assert_eq!(second_version.version, 2);
+    let accept =
+        |name: &str| mo::AcceptOutcomeReportRequest { name: name.into(), request_id: rid(), ..Default::default() };
+    let accepted = client
+        .accept_outcome_report(staff(accept(&first.name), Role::ReportReviewer))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome_report
+        .unwrap();
+    assert_eq!(
+        (accepted.state, accepted.indicator_values[0].value),
+        (mo::OutcomeReportState::Accepted as i32, Some(42.0))
+    );
+    let year_two =
+        create(draft(period(1), vec![value(85.0, "jobs")])).await.unwrap().into_inner().outcome_report.unwrap();
+    client.submit_outcome_report(as_borrower(pilots::EIDAR, submit(&year_two.name))).await.unwrap();
+    client.accept_outcome_report(staff(accept(&year_two.name), Role::ReportReviewer)).await.unwrap();
+    let plan_now = plan_of(&mut client, &eidar).await.unwrap();
+    let states: Vec<i32> = plan_now.reporting_periods.iter().take(2).map(|p| p.state).collect();
+    assert_eq!(states, [mo::ReportingPeriodState::Accepted as i32; 2]);
+
     // Closing the application closes the plan.
     let close = ap::CloseApplicationRequest {
         name: eidar.clone(),

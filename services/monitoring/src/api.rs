@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{catalogue, error::Error, plans};
+use crate::{catalogue, error::Error, plans, report_api, reports};
 
 /// The monitoring handlers; methods not built yet answer UNIMPLEMENTED.
 #[derive(Debug, Clone)]
@@ -188,6 +188,148 @@ impl MonitoringService for Api {
         };
         let monitoring_plans = rows.iter().map(plans::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListMonitoringPlansResponse { monitoring_plans, next_page_token }))
+    }
+
+    async fn create_outcome_report(
+        &self,
+        request: Request<pb::CreateOutcomeReportRequest>,
+    ) -> Result<Response<pb::CreateOutcomeReportResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let report = req.outcome_report.clone().unwrap_or_default();
+        let answer =
+            report_api::idempotent(&self.pool, &caller, "CreateOutcomeReport", &req, &req.request_id, async |conn| {
+                let report = report_api::create(conn, &caller, &req.parent, report).await?;
+                Ok(pb::CreateOutcomeReportResponse { outcome_report: Some(report) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_outcome_report(
+        &self,
+        request: Request<pb::GetOutcomeReportRequest>,
+    ) -> Result<Response<pb::GetOutcomeReportResponse>, Status> {
+        let caller = caller(&request)?;
+        let name = &request.get_ref().name;
+        let (plan_id, id) = report_api::parse_report(name)?;
+        let row = reports::get(&self.pool, id, caller.confined_to())
+            .await
+            .map_err(Error::from)?
+            .filter(|r| r.plan_id == plan_id)
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
+        Ok(Response::new(pb::GetOutcomeReportResponse { outcome_report: Some(row.view()?) }))
+    }
+
+    async fn list_outcome_reports(
+        &self,
+        request: Request<pb::ListOutcomeReportsRequest>,
+    ) -> Result<Response<pb::ListOutcomeReportsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let plan_id = report_api::parse_plan("parent", &req.parent)?;
+        plans::get(&self.pool, plan_id, caller.confined_to())
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
+        let rows: Vec<reports::Row> = sqlx::query_as(
+            "SELECT id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time
+               FROM monitoring.outcome_report WHERE plan_id = $1 ORDER BY period_end",
+        )
+        .bind(plan_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        let outcome_reports = rows
+            .iter()
+            .filter(|r| req.state == 0 || r.state() as i32 == req.state)
+            .map(reports::Row::view)
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListOutcomeReportsResponse { outcome_reports, next_page_token: String::new() }))
+    }
+
+    async fn update_outcome_report(
+        &self,
+        request: Request<pb::UpdateOutcomeReportRequest>,
+    ) -> Result<Response<pb::UpdateOutcomeReportResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let patch = req.outcome_report.clone().unwrap_or_default();
+        let mut paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+        if paths.iter().any(|p| p == "*") {
+            paths = report_api::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
+        }
+        if paths.is_empty() || req.etag.is_empty() {
+            return Err(Error::from(FieldViolation::new(
+                "update_mask",
+                "an update names its fields and carries the etag it read",
+            ))
+            .into());
+        }
+        let answer =
+            report_api::idempotent(&self.pool, &caller, "UpdateOutcomeReport", &req, &req.request_id, async |conn| {
+                let report = report_api::update(conn, &caller, &patch, &paths, &req.etag).await?;
+                Ok(pb::UpdateOutcomeReportResponse { outcome_report: Some(report) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn submit_outcome_report(
+        &self,
+        request: Request<pb::SubmitOutcomeReportRequest>,
+    ) -> Result<Response<pb::SubmitOutcomeReportResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer =
+            report_api::idempotent(&self.pool, &caller, "SubmitOutcomeReport", &req, &req.request_id, async |conn| {
+                let report = report_api::submit(conn, &caller, &req.name, &req.etag).await?;
+                Ok(pb::SubmitOutcomeReportResponse { outcome_report: Some(report) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn accept_outcome_report(
+        &self,
+        request: Request<pb::AcceptOutcomeReportRequest>,
+    ) -> Result<Response<pb::AcceptOutcomeReportResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let comments = if req.comment.is_empty() {
+            Vec::new()
+        } else {
+            vec![pb::FieldComment { field_path: String::new(), comment: req.comment.clone() }]
+        };
+        let answer =
+            report_api::idempotent(&self.pool, &caller, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
+                let report = report_api::review(conn, &caller, &req.name, &req.etag, true, comments).await?;
+                Ok(pb::AcceptOutcomeReportResponse { outcome_report: Some(report) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn return_outcome_report(
+        &self,
+        request: Request<pb::ReturnOutcomeReportRequest>,
+    ) -> Result<Response<pb::ReturnOutcomeReportResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        if req.comments.is_empty() && req.message.trim().is_empty() {
+            return Err(Error::from(FieldViolation::new("comments", "say what to correct")).into());
+        }
+        let mut comments = req.comments.clone();
+        if !req.message.is_empty() {
+            comments.push(pb::FieldComment { field_path: String::new(), comment: req.message.clone() });
+        }
+        let answer =
+            report_api::idempotent(&self.pool, &caller, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
+                let report = report_api::review(conn, &caller, &req.name, &req.etag, false, comments).await?;
+                Ok(pb::ReturnOutcomeReportResponse { outcome_report: Some(report) })
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn stream_events(

@@ -9,6 +9,23 @@ pub enum Error {
     /// The request is malformed; every bad field is listed.
     #[error("invalid request")]
     InvalidArgument(Vec<FieldViolation>),
+    /// A rule refuses the step in the current state.
+    #[error("{message}")]
+    Precondition {
+        /// Stable reason a client can branch on.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+    },
+    /// Not complete enough for the step; every gap listed.
+    #[error("incomplete")]
+    Incomplete(Vec<FieldViolation>),
+    /// The etag the client sent is not the current one.
+    #[error("changed since it was read")]
+    EtagMismatch {
+        /// The current etag.
+        current: String,
+    },
     /// Already exists (an indicator code).
     #[error("{0}")]
     AlreadyExists(String),
@@ -41,6 +58,21 @@ impl From<Error> for Status {
             Error::InvalidArgument(violations) => {
                 status::invalid_argument("INVALID_ARGUMENT", "the request has invalid fields", &violations)
             }
+            Error::Precondition { reason, message } => {
+                status::with_reason(Code::FailedPrecondition, reason, message, &[])
+            }
+            Error::Incomplete(violations) => status::with_violations(
+                Code::FailedPrecondition,
+                "REPORT_INCOMPLETE",
+                "the report is not complete enough to submit",
+                &violations,
+            ),
+            Error::EtagMismatch { current } => status::with_reason(
+                Code::Aborted,
+                "ETAG_MISMATCH",
+                "changed since it was read; read it again and retry",
+                &[("current_etag", current)],
+            ),
             Error::AlreadyExists(message) => status::with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
             Error::NotFound(name) => {
                 status::with_reason(Code::NotFound, "NOT_FOUND", format!("{name} not found"), &[("name", name)])

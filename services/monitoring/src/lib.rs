@@ -10,6 +10,8 @@ pub mod catalogue;
 pub mod error;
 pub mod plans;
 pub mod policy;
+pub mod report_api;
+pub mod reports;
 
 use socialloans_contracts::monitoring::monitoring_service_server::MonitoringServiceServer;
 use socialloans_platform::{

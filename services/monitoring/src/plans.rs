@@ -95,6 +95,18 @@ pub async fn lock_by_application(conn: &mut PgConnection, application: &str) -> 
     .await
 }
 
+/// A plan by id, locked for change; `organization` confines a borrower.
+pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.monitoring_plan
+          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) FOR UPDATE"
+    )))
+    .bind(id)
+    .bind(organization)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Saves a changed plan.
 pub async fn save(
     conn: &mut PgConnection,

@@ -78,9 +78,18 @@ async fn serve(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> Ex
         Ok(telemetry) => telemetry,
         Err(err) => return config_error(spec, &err),
     };
+    // Listen before serving: a SIGTERM that arrives as soon as health says
+    // SERVING must start a graceful stop, not kill the process.
+    let signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("{}: cannot listen for SIGTERM/SIGINT: {err}", spec.name);
+            return ExitCode::FAILURE;
+        }
+    };
     let code = match start(spec, config, routes).await {
         Ok(running) => {
-            wait_for_signal().await;
+            signals.wait().await;
             running.shutdown();
             match running.wait().await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -99,19 +108,23 @@ async fn serve(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> Ex
     code
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot listen for SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT, listened for from the moment this is made.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!(signal = "SIGTERM", "stop requested"),
+            _ = self.int.recv() => tracing::info!(signal = "SIGINT", "stop requested"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(signal = "SIGTERM", "stop requested"),
-        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "stop requested"),
     }
 }
 

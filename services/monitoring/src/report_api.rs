@@ -1,0 +1,249 @@
+//! The outcome-report methods: the borrower drafts, edits and submits for its
+//! own organisation's plan; a reviewer accepts or returns. Each call is one
+//! transaction with its request id's answer.
+
+use chrono::Utc;
+use socialloans_contracts::monitoring::{
+    self as pb, MonitoringPlanState, OutcomeReport, OutcomeReportState as R, ReportingPeriodState,
+};
+use socialloans_platform::{
+    Caller,
+    error::FieldViolation,
+    events::outbox,
+    idempotency::{self, Claim},
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{error::Error, plans, reports};
+
+/// The editable parts of a report, as field-mask paths.
+pub const EDITABLE: [&str; 6] =
+    ["indicator_values", "target_group_reach", "narrative", "evidence", "loan_amount_used", "deviations"];
+
+fn precondition(reason: &'static str, message: &str) -> Error {
+    Error::Precondition { reason, message: message.into() }
+}
+
+/// `monitoringPlans/{plan}/outcomeReports/{report}`.
+pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
+    let parse = || {
+        let rest = name.strip_prefix("monitoringPlans/")?;
+        let (plan, report) = rest.split_once("/outcomeReports/")?;
+        Some((Uuid::parse_str(plan).ok()?, Uuid::parse_str(report).ok()?))
+    };
+    parse().ok_or_else(|| FieldViolation::new("name", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}").into())
+}
+
+/// `monitoringPlans/{plan}`.
+pub fn parse_plan(field: &str, name: &str) -> Result<Uuid, Error> {
+    name.strip_prefix("monitoringPlans/")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| FieldViolation::new(field, "must be monitoringPlans/{uuid}").into())
+}
+
+/// Runs `work` in a transaction with the request id's answer.
+pub async fn idempotent<Req: prost::Message, Resp: prost::Message + Default>(
+    pool: &PgPool,
+    caller: &Caller,
+    method: &str,
+    request: &Req,
+    request_id: &str,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<Resp, Error>,
+) -> Result<Resp, Error> {
+    let mut tx = pool.begin().await?;
+    let id = match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
+        Claim::Replay(answer) => return Ok(answer),
+        Claim::Fresh(id) => id,
+    };
+    let answer = work(&mut tx).await?;
+    idempotency::record(&mut tx, id, &answer).await?;
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// Drafts a report for a period of an active plan of the caller's organisation.
+pub async fn create(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    parent: &str,
+    report: OutcomeReport,
+) -> Result<OutcomeReport, Error> {
+    let plan_id = parse_plan("parent", parent)?;
+    let row =
+        plans::lock(conn, plan_id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(parent.to_owned()))?;
+    let plan = row.view()?;
+    if row.state() != MonitoringPlanState::Active {
+        return Err(precondition("PLAN_NOT_ACTIVE", "reports are made for an active plan"));
+    }
+    let end = report
+        .period_end
+        .ok_or_else(|| Error::from(FieldViolation::new("outcome_report.period_end", "is required")))?;
+    let Some((start, end_date)) = reports::period(&plan, &end) else {
+        return Err(FieldViolation::new(
+            "outcome_report.period_end",
+            "is not the end of a reporting period within the loan's life",
+        )
+        .into());
+    };
+    let violations = reports::check(&report, &plan, "outcome_report.");
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    let mut stored = OutcomeReport::default();
+    for path in EDITABLE {
+        copy(&mut stored, &report, path);
+    }
+    stored.period_end = Some(end);
+    stored.period_start = Some(pb::Date {
+        year: chrono::Datelike::year(&start),
+        month: chrono::Datelike::month(&start) as i32,
+        day: chrono::Datelike::day(&start) as i32,
+    });
+    stored.application = plan.application.clone();
+    reports::insert(conn, plan_id, end_date, &row.organization_number, &stored).await?.view()
+}
+
+fn copy(target: &mut OutcomeReport, source: &OutcomeReport, path: &str) {
+    match path {
+        "indicator_values" => target.indicator_values = source.indicator_values.clone(),
+        "target_group_reach" => target.target_group_reach = source.target_group_reach.clone(),
+        "narrative" => target.narrative = source.narrative.clone(),
+        "evidence" => target.evidence = source.evidence.clone(),
+        "loan_amount_used" => target.loan_amount_used = source.loan_amount_used.clone(),
+        "deviations" => target.deviations = source.deviations.clone(),
+        _ => {}
+    }
+}
+
+/// Locks a report and its plan, checking the etag.
+async fn load(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    etag: &str,
+) -> Result<(reports::Row, OutcomeReport, plans::Row), Error> {
+    let (plan_id, id) = parse_report(name)?;
+    let row = reports::lock(conn, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    if row.plan_id != plan_id {
+        return Err(Error::NotFound(name.to_owned()));
+    }
+    let plan = plans::lock(conn, plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let report = row.view()?;
+    if !etag.is_empty() && etag != report.etag {
+        return Err(Error::EtagMismatch { current: report.etag });
+    }
+    Ok((row, report, plan))
+}
+
+/// Edits a draft or returned report; editing an accepted one starts a correction.
+pub async fn update(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    patch: &OutcomeReport,
+    paths: &[String],
+    etag: &str,
+) -> Result<OutcomeReport, Error> {
+    let (row, mut report, plan_row) = load(conn, caller, &patch.name, etag).await?;
+    if row.state() == R::Submitted {
+        return Err(precondition("REPORT_UNDER_REVIEW", "a submitted report waits for review; it cannot be edited"));
+    }
+    for path in paths {
+        if !EDITABLE.contains(&path.as_str()) {
+            return Err(FieldViolation::new("update_mask.paths", format!("{path:?} cannot be edited")).into());
+        }
+        copy(&mut report, patch, path);
+    }
+    let violations = reports::check(&report, &plan_row.view()?, "outcome_report.");
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    // An accepted report is never changed: the correction is a new draft version.
+    reports::save(conn, &row, &report, R::Draft, row.version).await?.view()
+}
+
+fn set_period(plan: &mut pb::MonitoringPlan, end: &pb::Date, state: ReportingPeriodState, report: &str) {
+    if let Some(p) = plan.reporting_periods.iter_mut().find(|p| p.end_date.as_ref() == Some(end)) {
+        p.state = state as i32;
+        p.outcome_report = report.to_owned();
+    }
+}
+
+/// Submits a draft or returned report: a new version.
+pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: &str) -> Result<OutcomeReport, Error> {
+    let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
+    if !matches!(row.state(), R::Draft | R::Returned) {
+        return Err(precondition("ALREADY_SUBMITTED", "only a draft or returned report can be submitted"));
+    }
+    let mut plan = plan_row.view()?;
+    let missing: Vec<FieldViolation> = plan
+        .indicators
+        .iter()
+        .filter(|i| !report.indicator_values.iter().any(|v| v.indicator_code == i.code))
+        .map(|i| FieldViolation::new("outcome_report.indicator_values", format!("no value or comment for {}", i.code)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Incomplete(missing));
+    }
+    let version = row.version + 1;
+    report.submit_time = Some(socialloans_platform::timestamp(Utc::now()));
+    report.review_comments.clear();
+    reports::keep_version(conn, row.id, version, &report, &caller.subject).await?;
+    let end = report.period_end.unwrap_or_default();
+    set_period(&mut plan, &end, ReportingPeriodState::Submitted, name);
+    plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
+    let submitted = pb::OutcomeReportSubmitted {
+        outcome_report: name.to_owned(),
+        application: plan.application.clone(),
+        organization_number: row.organization_number.clone(),
+        period_end: report.period_end,
+        version,
+    };
+    outbox::append(conn, "monitoring", name, &submitted).await?;
+    reports::save(conn, &row, &report, R::Submitted, version).await?.view()
+}
+
+/// A reviewer accepts or returns a submitted report.
+pub async fn review(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    etag: &str,
+    accept: bool,
+    comments: Vec<pb::FieldComment>,
+) -> Result<OutcomeReport, Error> {
+    let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
+    if row.state() != R::Submitted {
+        return Err(precondition("NOT_SUBMITTED", "only a submitted report is reviewed"));
+    }
+    let result = if accept { R::Accepted } else { R::Returned };
+    report.review_time = Some(socialloans_platform::timestamp(Utc::now()));
+    report.review_comments = comments;
+    reports::review_version(conn, row.id, row.version, result).await?;
+    let mut plan = plan_row.view()?;
+    let end = report.period_end.unwrap_or_default();
+    let period_state = if accept { ReportingPeriodState::Accepted } else { ReportingPeriodState::Due };
+    set_period(&mut plan, &end, period_state, name);
+    plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
+    if accept {
+        let accepted = pb::OutcomeReportAccepted {
+            outcome_report: name.to_owned(),
+            application: plan.application.clone(),
+            organization_number: row.organization_number.clone(),
+            period_end: report.period_end,
+            version: row.version,
+            indicator_values: report.indicator_values.clone(),
+        };
+        outbox::append(conn, "monitoring", name, &accepted).await?;
+    } else {
+        let returned = pb::OutcomeReportReturned {
+            outcome_report: name.to_owned(),
+            application: plan.application.clone(),
+            organization_number: row.organization_number.clone(),
+            version: row.version,
+            comments: report.review_comments.clone(),
+        };
+        outbox::append(conn, "monitoring", name, &returned).await?;
+    }
+    reports::save(conn, &row, &report, result, row.version).await?.view()
+}

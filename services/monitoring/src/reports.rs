@@ -1,0 +1,242 @@
+//! Outcome reports: the borrower's values per indicator for a reporting
+//! period, with method, evidence, narrative, loan use and deviations; drafted,
+//! submitted, then accepted or returned by a reviewer. Accepted reports are
+//! immutable: a correction is a new version.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
+use socialloans_contracts::monitoring::{Date, MonitoringPlan, OutcomeReport, OutcomeReportState};
+use socialloans_platform::error::FieldViolation;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// A stored report.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Primary key.
+    pub id: Uuid,
+    /// The plan.
+    pub plan_id: Uuid,
+    /// The reporting period's last day.
+    pub period_end: NaiveDate,
+    /// `DRAFT`, `SUBMITTED`, `ACCEPTED` or `RETURNED`.
+    pub state: String,
+    /// Submitted versions so far.
+    pub version: i32,
+    /// The etag's source.
+    pub revision: i64,
+    /// The borrower.
+    pub organization_number: String,
+    /// The encoded OutcomeReport.
+    pub content: Vec<u8>,
+    /// Created.
+    pub create_time: DateTime<Utc>,
+    /// Last changed.
+    pub update_time: DateTime<Utc>,
+}
+
+/// `OutcomeReportState::Draft` ↔ `DRAFT`.
+pub fn state_name(state: OutcomeReportState) -> String {
+    state.as_str_name().trim_start_matches("OUTCOME_REPORT_STATE_").to_owned()
+}
+
+impl Row {
+    /// The state.
+    pub fn state(&self) -> OutcomeReportState {
+        OutcomeReportState::from_str_name(&format!("OUTCOME_REPORT_STATE_{}", self.state)).unwrap_or_default()
+    }
+
+    /// The API view.
+    pub fn view(&self) -> Result<OutcomeReport, Error> {
+        let mut r = OutcomeReport::decode(self.content.as_slice())
+            .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        r.name = format!("monitoringPlans/{}/outcomeReports/{}", self.plan_id, self.id);
+        r.state = self.state() as i32;
+        r.etag = format!("\"{}\"", self.revision);
+        r.version = self.version;
+        r.organization_number = self.organization_number.clone();
+        r.create_time = Some(socialloans_platform::timestamp(self.create_time));
+        r.update_time = Some(socialloans_platform::timestamp(self.update_time));
+        Ok(r)
+    }
+}
+
+const COLUMNS: &str =
+    "id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time";
+
+fn naive(d: &Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
+}
+
+/// Checks a report's content against its plan; every problem named.
+pub fn check(report: &OutcomeReport, plan: &MonitoringPlan, prefix: &str) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    let at = |f: String| format!("{prefix}{f}");
+    for (i, value) in report.indicator_values.iter().enumerate() {
+        let Some(indicator) = plan.indicators.iter().find(|p| p.code == value.indicator_code) else {
+            v.push(FieldViolation::new(
+                at(format!("indicator_values[{i}].indicator_code")),
+                format!("{:?} is not an indicator of this plan", value.indicator_code),
+            ));
+            continue;
+        };
+        if value.unit != indicator.unit {
+            v.push(FieldViolation::new(
+                at(format!("indicator_values[{i}].unit")),
+                format!("{:?} is not the plan's unit {:?}", value.unit, indicator.unit),
+            ));
+        }
+        match value.value {
+            Some(x) if !x.is_finite() => {
+                v.push(FieldViolation::new(at(format!("indicator_values[{i}].value")), "must be a finite number"))
+            }
+            None if value.comment.trim().is_empty() => {
+                v.push(FieldViolation::new(at(format!("indicator_values[{i}].comment")), "say why there is no value"))
+            }
+            _ => {}
+        }
+        if value.method.chars().count() > 2000 || value.comment.chars().count() > 2000 {
+            v.push(FieldViolation::new(
+                at(format!("indicator_values[{i}]")),
+                "method and comment are at most 2000 characters",
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, value) in report.indicator_values.iter().enumerate() {
+        if !seen.insert(&value.indicator_code) {
+            v.push(FieldViolation::new(at(format!("indicator_values[{i}].indicator_code")), "is reported twice"));
+        }
+    }
+    if report.narrative.chars().count() > 20_000 {
+        v.push(FieldViolation::new(at("narrative".into()), "is at most 20000 characters"));
+    }
+    if let Some(used) = &report.loan_amount_used {
+        let tagged = plan.tagged_loan_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+        if used.currency_code != "SEK" || used.minor_units < 0 {
+            v.push(FieldViolation::new(at("loan_amount_used".into()), "must be a non-negative amount in SEK"));
+        } else if used.minor_units > tagged {
+            v.push(FieldViolation::new(at("loan_amount_used".into()), "is more than the loans tagged to the plan"));
+        }
+    }
+    for (i, d) in report.deviations.iter().enumerate() {
+        if d.description.trim().is_empty() || d.cause.trim().is_empty() {
+            v.push(FieldViolation::new(at(format!("deviations[{i}]")), "needs both what deviates and why"));
+        }
+    }
+    v
+}
+
+/// The plan's reporting period ending `end`, if any.
+pub fn period(plan: &MonitoringPlan, end: &Date) -> Option<(NaiveDate, NaiveDate)> {
+    plan.reporting_periods.iter().find_map(|p| {
+        let e = p.end_date.as_ref()?;
+        (e == end).then(|| Some((naive(p.start_date.as_ref()?)?, naive(e)?))).flatten()
+    })
+}
+
+/// Inserts a draft; a second report for the same period is refused.
+pub async fn insert(
+    conn: &mut PgConnection,
+    plan_id: Uuid,
+    period_end: NaiveDate,
+    org: &str,
+    report: &OutcomeReport,
+) -> Result<Row, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO monitoring.outcome_report (id, plan_id, period_end, state, organization_number, content)
+         VALUES ($1, $2, $3, 'DRAFT', $4, $5) RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(plan_id)
+    .bind(period_end)
+    .bind(org)
+    .bind(report.encode_to_vec())
+    .fetch_one(conn)
+    .await
+    .map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
+        Some("23505") => Error::AlreadyExists("a report for this period exists; correct it instead".into()),
+        _ => Error::Database(e),
+    })
+}
+
+/// A report locked for change; `org` confines a borrower.
+pub async fn lock(conn: &mut PgConnection, id: Uuid, org: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.outcome_report WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) FOR UPDATE"
+    )))
+    .bind(id)
+    .bind(org)
+    .fetch_optional(conn)
+    .await
+}
+
+/// One report; `org` confines a borrower.
+pub async fn get(pool: &PgPool, id: Uuid, org: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.outcome_report WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"
+    )))
+    .bind(id)
+    .bind(org)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Saves a changed report.
+pub async fn save(
+    conn: &mut PgConnection,
+    row: &Row,
+    report: &OutcomeReport,
+    state: OutcomeReportState,
+    version: i32,
+) -> Result<Row, sqlx::Error> {
+    let mut stored = report.clone();
+    stored.name.clear();
+    stored.etag.clear();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE monitoring.outcome_report SET state = $2, version = $3, content = $4, revision = revision + 1, update_time = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(row.id)
+    .bind(state_name(state))
+    .bind(version)
+    .bind(stored.encode_to_vec())
+    .fetch_one(conn)
+    .await
+}
+
+/// Keeps a submitted version.
+pub async fn keep_version(
+    conn: &mut PgConnection,
+    id: Uuid,
+    version: i32,
+    report: &OutcomeReport,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO monitoring.outcome_report_version (report_id, version, content, submitted_by) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(version)
+        .bind(report.encode_to_vec())
+        .bind(by)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Records the review result of a version.
+pub async fn review_version(
+    conn: &mut PgConnection,
+    id: Uuid,
+    version: i32,
+    result: OutcomeReportState,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE monitoring.outcome_report_version SET review_result = $3 WHERE report_id = $1 AND version = $2")
+        .bind(id)
+        .bind(version)
+        .bind(state_name(result))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

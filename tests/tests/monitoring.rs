@@ -234,6 +234,44 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
     let states: Vec<i32> = plan_now.reporting_periods.iter().take(2).map(|p| p.state).collect();
     assert_eq!(states, [mo::ReportingPeriodState::Accepted as i32; 2]);
 
+    // Deadlines: Botkyrkabyggen's first report falls due 90 days after the year ends.
+    let loan = ap::LoanTag { loan_id: "KI-2001".into(), principal: pilots::sek(400_000_000), ..Default::default() };
+    apps.tag_loan(staff(
+        ap::TagLoanRequest { name: botkyrka.clone(), request_id: rid(), loan: Some(loan), ..Default::default() },
+        Role::CoreBanking,
+    ))
+    .await
+    .unwrap();
+    let botkyrka_plan = wait_plan_state(&mut client, &botkyrka, mo::MonitoringPlanState::Active).await;
+    let due = botkyrka_plan.reporting_periods[0].due_date.unwrap();
+    let overdue_on = |day: mo::Date| {
+        let mut client = client.clone();
+        async move {
+            let request = mo::ListOverdueItemsRequest {
+                as_of: Some(day),
+                kind: mo::OverdueItemKind::OutcomeReport as i32,
+                ..Default::default()
+            };
+            client.list_overdue_items(staff(request, Role::ReportReviewer)).await.unwrap().into_inner().overdue_items
+        }
+    };
+    assert!(overdue_on(due).await.is_empty(), "on its due date a report is not overdue");
+    let next = chrono::NaiveDate::from_ymd_opt(due.year, due.month as u32, due.day as u32).unwrap().succ_opt().unwrap();
+    let day_after = {
+        use chrono::Datelike;
+        mo::Date { year: next.year(), month: next.month() as i32, day: next.day() as i32 }
+    };
+    let late = overdue_on(day_after).await;
+    assert_eq!(
+        late.iter().map(|i| (i.monitoring_plan.clone(), i.days_overdue)).collect::<Vec<_>>(),
+        vec![(botkyrka_plan.name.clone(), 1)]
+    );
+    let borrower_asks = client
+        .list_overdue_items(as_borrower(pilots::EIDAR, mo::ListOverdueItemsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(borrower_asks.code(), Code::PermissionDenied);
+
     // Closing the application closes the plan.
     let close = ap::CloseApplicationRequest {
         name: eidar.clone(),

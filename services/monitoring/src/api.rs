@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{catalogue, error::Error, plans, report_api, reports};
+use crate::{catalogue, error::Error, overdue, plans, report_api, reports};
 
 /// The monitoring handlers; methods not built yet answer UNIMPLEMENTED.
 #[derive(Debug, Clone)]
@@ -330,6 +330,51 @@ impl MonitoringService for Api {
             })
             .await?;
         Ok(Response::new(answer))
+    }
+
+    async fn list_overdue_items(
+        &self,
+        request: Request<pb::ListOverdueItemsRequest>,
+    ) -> Result<Response<pb::ListOverdueItemsResponse>, Status> {
+        let req = request.into_inner();
+        let mut violations = Vec::new();
+        let day = match &req.as_of {
+            None => chrono::Utc::now().date_naive(),
+            Some(d) => chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32).unwrap_or_else(|| {
+                violations.push(FieldViolation::new("as_of", "is not a valid date"));
+                chrono::NaiveDate::MIN
+            }),
+        };
+        let kind = pb::OverdueItemKind::try_from(req.kind).unwrap_or_else(|_| {
+            violations.push(FieldViolation::new("kind", "is not an OverdueItemKind"));
+            pb::OverdueItemKind::Unspecified
+        });
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
+        }
+        let filter = plans::Filter {
+            state: Some(plans::state_name(pb::MonitoringPlanState::Active)),
+            organization_number: (!req.organization_number.is_empty()).then(|| req.organization_number.clone()),
+            ..Default::default()
+        };
+        let mut overdue_items = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = plans::list(&self.pool, &filter, after, 500).await.map_err(Error::from)?;
+            for row in rows.iter().take(500) {
+                overdue_items.extend(
+                    overdue::of_plan(&row.view()?, day)
+                        .into_iter()
+                        .filter(|i| kind == pb::OverdueItemKind::Unspecified || i.kind == kind as i32),
+                );
+            }
+            if rows.len() <= 500 {
+                break;
+            }
+            after = rows.get(499).map(|r| (r.create_time, r.id));
+        }
+        overdue_items.sort_by_key(|i| std::cmp::Reverse(i.days_overdue));
+        Ok(Response::new(pb::ListOverdueItemsResponse { overdue_items, next_page_token: String::new() }))
     }
 
     async fn stream_events(

@@ -8,6 +8,7 @@ pub mod api;
 pub mod approvals;
 pub mod catalogue;
 pub mod error;
+pub mod overdue;
 pub mod plans;
 pub mod policy;
 pub mod report_api;

@@ -234,6 +234,25 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
     let states: Vec<i32> = plan_now.reporting_periods.iter().take(2).map(|p| p.state).collect();
     assert_eq!(states, [mo::ReportingPeriodState::Accepted as i32; 2]);
 
+    // Progress, computed here independently: baseline 20 jobs (2020), target 200 (2024), latest 85.
+    let as_of = mo::Date { year: 2028, month: 6, day: 30 };
+    let progress_of = |org: &str| {
+        let mut client = client.clone();
+        let request = mo::GetPlanProgressRequest { name: plan_name.clone(), as_of: Some(as_of) };
+        let request = as_borrower(org, request);
+        async move { client.get_plan_progress(request).await }
+    };
+    let progress = progress_of(pilots::EIDAR).await.unwrap().into_inner().plan_progress.unwrap();
+    let jobs = &progress.indicators[0];
+    let expected = (85.0 - 20.0) / (200.0 - 20.0);
+    assert_eq!(jobs.history.iter().map(|p| p.value).collect::<Vec<_>>(), vec![42.0, 85.0]);
+    assert_eq!(jobs.latest_value, Some(85.0));
+    assert!((jobs.progress_ratio.unwrap() - expected).abs() < 1e-9, "{:?}", jobs.progress_ratio);
+    assert_eq!(jobs.elapsed_ratio, 1.0, "the target date has passed");
+    assert_eq!(jobs.status, mo::ProgressStatus::Behind as i32);
+    assert_eq!(progress.accepted_report_count, 2);
+    assert_eq!(progress_of(pilots::BOTKYRKABYGGEN).await.unwrap_err().code(), Code::NotFound);
+
     // Deadlines: Botkyrkabyggen's first report falls due 90 days after the year ends.
     let loan = ap::LoanTag { loan_id: "KI-2001".into(), principal: pilots::sek(400_000_000), ..Default::default() };
     apps.tag_loan(staff(

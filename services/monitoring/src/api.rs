@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{catalogue, error::Error, overdue, plans, report_api, reports};
+use crate::{catalogue, error::Error, overdue, plans, progress, report_api, reports};
 
 /// The monitoring handlers; methods not built yet answer UNIMPLEMENTED.
 #[derive(Debug, Clone)]
@@ -375,6 +375,39 @@ impl MonitoringService for Api {
         }
         overdue_items.sort_by_key(|i| std::cmp::Reverse(i.days_overdue));
         Ok(Response::new(pb::ListOverdueItemsResponse { overdue_items, next_page_token: String::new() }))
+    }
+
+    async fn get_plan_progress(
+        &self,
+        request: Request<pb::GetPlanProgressRequest>,
+    ) -> Result<Response<pb::GetPlanProgressResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let plan_id = report_api::parse_plan("name", &req.name)?;
+        let day = match &req.as_of {
+            None => chrono::Utc::now().date_naive(),
+            Some(d) => chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
+                .ok_or_else(|| Error::from(FieldViolation::new("as_of", "is not a valid date")))?,
+        };
+        let row = plans::get(&self.pool, plan_id, caller.confined_to())
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(req.name.clone()))?;
+        let plan = row.view()?;
+        let rows: Vec<reports::Row> = sqlx::query_as(
+            "SELECT id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time
+               FROM monitoring.outcome_report WHERE plan_id = $1 AND state = 'ACCEPTED' AND period_end <= $2",
+        )
+        .bind(plan_id)
+        .bind(day)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        let accepted = rows.iter().map(|r| r.view().map(|v| (v.name.clone(), v))).collect::<Result<Vec<_>, _>>()?;
+        let overdue =
+            overdue::of_plan(&plan, day).iter().filter(|i| i.kind == pb::OverdueItemKind::OutcomeReport as i32).count();
+        let progress = progress::of_plan(&plan, &accepted, day, overdue as i32);
+        Ok(Response::new(pb::GetPlanProgressResponse { plan_progress: Some(progress) }))
     }
 
     async fn stream_events(

@@ -11,6 +11,7 @@ pub mod error;
 pub mod overdue;
 pub mod plans;
 pub mod policy;
+pub mod progress;
 pub mod report_api;
 pub mod reports;
 

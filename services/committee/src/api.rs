@@ -127,15 +127,7 @@ impl Api {
         request_id: &str,
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
-        let mut tx = self.pool.begin().await?;
-        let id = match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
-            Claim::Replay(answer) => return Ok(answer),
-            Claim::Fresh(id) => id,
-        };
-        let answer = work(&mut tx).await?;
-        idempotency::record(&mut tx, id, &answer).await?;
-        tx.commit().await?;
-        Ok(answer)
+        idempotency::run(&self.pool, &caller.subject, method, request, request_id, work).await
     }
 }
 
@@ -149,23 +141,11 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let member = req.member.clone().ok_or_else(|| Error::from(FieldViolation::new("member", "is required")))?;
         members::checked(&member, "member.")?;
-        let mut tx = self.pool.begin().await.map_err(Error::from)?;
-        let id = match idempotency::claim::<pb::CreateMemberResponse>(
-            &mut tx,
-            &req.request_id,
-            &caller.subject,
-            "CreateMember",
-            &req,
-        )
-        .await?
-        {
-            Claim::Replay(answer) => return Ok(Response::new(answer)),
-            Claim::Fresh(id) => id,
-        };
-        let row = members::insert(&mut tx, &member).await?;
-        let answer = pb::CreateMemberResponse { member: Some(row.view()) };
-        idempotency::record(&mut tx, id, &answer).await.map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
+        let answer = self
+            .idempotent(&caller, "CreateMember", &req, &req.request_id, async |conn| {
+                Ok(pb::CreateMemberResponse { member: Some(members::insert(conn, &member).await?.view()) })
+            })
+            .await?;
         Ok(Response::new(answer))
     }
 

@@ -7,7 +7,7 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
-    idempotency::{self, Claim},
+    idempotency,
     pagination::{decode_token, encode_token, page_size},
 };
 use sqlx::PgPool;
@@ -44,23 +44,18 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let definition = req.indicator_definition.clone().unwrap_or_default();
-        let mut tx = self.pool.begin().await.map_err(Error::from)?;
-        let id = match idempotency::claim::<pb::CreateIndicatorDefinitionResponse>(
-            &mut tx,
-            &req.request_id,
+        let answer = idempotency::run(
+            &self.pool,
             &caller.subject,
             "CreateIndicatorDefinition",
             &req,
+            &req.request_id,
+            async |conn| {
+                let row = catalogue::create(conn, &definition).await?;
+                Ok::<_, Error>(pb::CreateIndicatorDefinitionResponse { indicator_definition: Some(row.view()) })
+            },
         )
-        .await?
-        {
-            Claim::Replay(answer) => return Ok(Response::new(answer)),
-            Claim::Fresh(id) => id,
-        };
-        let row = catalogue::create(&mut tx, &definition).await?;
-        let answer = pb::CreateIndicatorDefinitionResponse { indicator_definition: Some(row.view()) };
-        idempotency::record(&mut tx, id, &answer).await.map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
+        .await?;
         Ok(Response::new(answer))
     }
 
@@ -198,9 +193,9 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let report = req.outcome_report.clone().unwrap_or_default();
         let answer =
-            report_api::idempotent(&self.pool, &caller, "CreateOutcomeReport", &req, &req.request_id, async |conn| {
+            idempotency::run(&self.pool, &caller.subject, "CreateOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::create(conn, &caller, &req.parent, report).await?;
-                Ok(pb::CreateOutcomeReportResponse { outcome_report: Some(report) })
+                Ok::<_, Error>(pb::CreateOutcomeReportResponse { outcome_report: Some(report) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -267,9 +262,9 @@ impl MonitoringService for Api {
             .into());
         }
         let answer =
-            report_api::idempotent(&self.pool, &caller, "UpdateOutcomeReport", &req, &req.request_id, async |conn| {
+            idempotency::run(&self.pool, &caller.subject, "UpdateOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::update(conn, &caller, &patch, &paths, &req.etag).await?;
-                Ok(pb::UpdateOutcomeReportResponse { outcome_report: Some(report) })
+                Ok::<_, Error>(pb::UpdateOutcomeReportResponse { outcome_report: Some(report) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -282,9 +277,9 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let answer =
-            report_api::idempotent(&self.pool, &caller, "SubmitOutcomeReport", &req, &req.request_id, async |conn| {
+            idempotency::run(&self.pool, &caller.subject, "SubmitOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::submit(conn, &caller, &req.name, &req.etag).await?;
-                Ok(pb::SubmitOutcomeReportResponse { outcome_report: Some(report) })
+                Ok::<_, Error>(pb::SubmitOutcomeReportResponse { outcome_report: Some(report) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -302,9 +297,9 @@ impl MonitoringService for Api {
             vec![pb::FieldComment { field_path: String::new(), comment: req.comment.clone() }]
         };
         let answer =
-            report_api::idempotent(&self.pool, &caller, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
+            idempotency::run(&self.pool, &caller.subject, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::review(conn, &caller, &req.name, &req.etag, true, comments).await?;
-                Ok(pb::AcceptOutcomeReportResponse { outcome_report: Some(report) })
+                Ok::<_, Error>(pb::AcceptOutcomeReportResponse { outcome_report: Some(report) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -324,9 +319,9 @@ impl MonitoringService for Api {
             comments.push(pb::FieldComment { field_path: String::new(), comment: req.message.clone() });
         }
         let answer =
-            report_api::idempotent(&self.pool, &caller, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
+            idempotency::run(&self.pool, &caller.subject, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::review(conn, &caller, &req.name, &req.etag, false, comments).await?;
-                Ok(pb::ReturnOutcomeReportResponse { outcome_report: Some(report) })
+                Ok::<_, Error>(pb::ReturnOutcomeReportResponse { outcome_report: Some(report) })
             })
             .await?;
         Ok(Response::new(answer))

@@ -6,13 +6,8 @@ use chrono::Utc;
 use socialloans_contracts::monitoring::{
     self as pb, MonitoringPlanState, OutcomeReport, OutcomeReportState as R, ReportingPeriodState,
 };
-use socialloans_platform::{
-    Caller,
-    error::FieldViolation,
-    events::outbox,
-    idempotency::{self, Claim},
-};
-use sqlx::{PgConnection, PgPool};
+use socialloans_platform::{Caller, error::FieldViolation, events::outbox};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{error::Error, plans, reports};
@@ -40,26 +35,6 @@ pub fn parse_plan(field: &str, name: &str) -> Result<Uuid, Error> {
     name.strip_prefix("monitoringPlans/")
         .and_then(|id| Uuid::parse_str(id).ok())
         .ok_or_else(|| FieldViolation::new(field, "must be monitoringPlans/{uuid}").into())
-}
-
-/// Runs `work` in a transaction with the request id's answer.
-pub async fn idempotent<Req: prost::Message, Resp: prost::Message + Default>(
-    pool: &PgPool,
-    caller: &Caller,
-    method: &str,
-    request: &Req,
-    request_id: &str,
-    work: impl AsyncFnOnce(&mut PgConnection) -> Result<Resp, Error>,
-) -> Result<Resp, Error> {
-    let mut tx = pool.begin().await?;
-    let id = match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
-        Claim::Replay(answer) => return Ok(answer),
-        Claim::Fresh(id) => id,
-    };
-    let answer = work(&mut tx).await?;
-    idempotency::record(&mut tx, id, &answer).await?;
-    tx.commit().await?;
-    Ok(answer)
 }
 
 /// Drafts a report for a period of an active plan of the caller's organisation.

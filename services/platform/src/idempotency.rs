@@ -91,3 +91,29 @@ pub async fn record(conn: &mut PgConnection, id: Uuid, response: &impl prost::Me
         .await
         .map(|_| ())
 }
+
+/// Runs `work` in one transaction with the request id's answer: an identical
+/// retry replays the first answer, a failure leaves nothing behind.
+pub async fn run<Req, Resp, E>(
+    pool: &sqlx::PgPool,
+    caller: &str,
+    method: &str,
+    request: &Req,
+    request_id: &str,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<Resp, E>,
+) -> Result<Resp, E>
+where
+    Req: prost::Message,
+    Resp: prost::Message + Default,
+    E: From<Status> + From<sqlx::Error>,
+{
+    let mut tx = pool.begin().await?;
+    let id = match claim::<Resp>(&mut tx, request_id, caller, method, request).await? {
+        Claim::Replay(answer) => return Ok(answer),
+        Claim::Fresh(id) => id,
+    };
+    let answer = work(&mut tx).await?;
+    record(&mut tx, id, &answer).await?;
+    tx.commit().await?;
+    Ok(answer)
+}

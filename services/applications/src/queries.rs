@@ -7,7 +7,7 @@ use socialloans_contracts::applications::{
 use socialloans_platform::{
     Caller,
     error::FieldViolation,
-    pagination::{decode_token, encode_token, page_size},
+    pagination::{decode_position, decode_token, encode_position, encode_token, page_size},
 };
 use uuid::Uuid;
 
@@ -29,11 +29,6 @@ fn time(
         violations.push(FieldViolation::new(field, "is not a valid time"));
     }
     parsed
-}
-
-fn cursor(text: &str) -> Option<Cursor> {
-    let (micros, id) = text.split_once('|')?;
-    Some(Cursor { create_time: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
 }
 
 /// `ListApplications`.
@@ -80,17 +75,11 @@ pub async fn list(
     let submitted_before = time("submitted_before", &req.submitted_before, &mut violations);
     let filter = ListFilter { organization_number: organization, states, category, submitted_after, submitted_before };
     let query = format!("{filter:?}");
-    let after = match decode_token(&query, &req.page_token) {
-        Ok(Some(text)) => cursor(&text).or_else(|| {
-            violations.push(FieldViolation::new("page_token", "is not a token this list returned"));
-            None
-        }),
-        Ok(None) => None,
-        Err(v) => {
-            violations.push(v);
-            None
-        }
-    };
+    let after = decode_position::<Uuid>(&query, &req.page_token)
+        .map_err(|v| violations.push(v))
+        .ok()
+        .flatten()
+        .map(|(create_time, id)| Cursor { create_time, id });
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }
@@ -98,7 +87,7 @@ pub async fn list(
     let next_page_token = if rows.len() > size as usize {
         rows.truncate(size as usize);
         let last = rows.last().expect("a full page has a last row");
-        encode_token(&query, &format!("{}|{}", last.create_time.timestamp_micros(), last.id))
+        encode_position(&query, last.create_time, &last.id)
     } else {
         String::new()
     };

@@ -11,7 +11,7 @@ use socialloans_platform::{
     error::FieldViolation,
     events::{Feed, ServiceStream},
     idempotency::{self, Claim},
-    pagination::{decode_token, encode_token, page_size},
+    pagination::{decode_position, decode_token, encode_position, encode_token, page_size},
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -39,30 +39,12 @@ fn parse(field: &str, prefix: &str, name: &str) -> Result<Uuid, Error> {
 /// A keyset position: creation time and id of the last row served.
 type Cursor = (chrono::DateTime<chrono::Utc>, Uuid);
 
-fn cursor(text: &str) -> Option<Cursor> {
-    let (micros, id) = text.split_once('|')?;
-    Some((chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
-}
-
 fn page(query: &str, size: i32, token: &str) -> Result<(u32, Option<Cursor>), Error> {
-    let mut violations = Vec::new();
-    let size = page_size(size).map_err(|v| violations.push(v)).unwrap_or_default();
-    let after = match decode_token(query, token) {
-        Ok(Some(text)) => cursor(&text).or_else(|| {
-            violations.push(FieldViolation::new("page_token", "is not a token this list returned"));
-            None
-        }),
-        Ok(None) => None,
-        Err(v) => {
-            violations.push(v);
-            None
-        }
-    };
-    if violations.is_empty() { Ok((size, after)) } else { Err(Error::InvalidArgument(violations)) }
+    Ok((page_size(size)?, decode_position(query, token)?))
 }
 
 fn next_token(query: &str, last: Option<Cursor>) -> String {
-    last.map(|(t, id)| encode_token(query, &format!("{}|{id}", t.timestamp_micros()))).unwrap_or_default()
+    last.map(|(t, id)| encode_position(query, t, &id)).unwrap_or_default()
 }
 
 /// The cases a declaration or an assessment may still change.

@@ -8,7 +8,7 @@ use socialloans_platform::{
     error::FieldViolation,
     events::{Feed, ServiceStream},
     idempotency,
-    pagination::{decode_token, encode_token, page_size},
+    pagination::{decode_position, encode_position, page_size},
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -23,16 +23,6 @@ pub struct Api {
     pub pool: PgPool,
     /// The service's feed.
     pub feed: Feed,
-}
-
-fn page(query: &str, size: i32, token: &str) -> Result<(u32, Option<String>), Error> {
-    let size = page_size(size).map_err(Error::from)?;
-    let after = decode_token(query, token).map_err(Error::from)?;
-    Ok((size, after))
-}
-
-fn bad_token() -> Error {
-    FieldViolation::new("page_token", "is not a token this list returned").into()
 }
 
 #[tonic::async_trait]
@@ -79,21 +69,13 @@ impl MonitoringService for Api {
         request: Request<pb::ListIndicatorDefinitionsRequest>,
     ) -> Result<Response<pb::ListIndicatorDefinitionsResponse>, Status> {
         let req = request.into_inner();
-        let (size, after) = page("catalogue", req.page_size, &req.page_token)?;
-        let after = match after {
-            Some(text) => {
-                let (micros, code) = text.split_once('|').ok_or_else(bad_token)?;
-                let time =
-                    micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad_token)?;
-                Some((time, code.to_owned()))
-            }
-            None => None,
-        };
+        let size = page_size(req.page_size).map_err(Error::from)?;
+        let after = decode_position::<String>("catalogue", &req.page_token).map_err(Error::from)?;
         let mut rows = catalogue::list(&self.pool, after, size).await.map_err(Error::from)?;
         let next_page_token = if rows.len() > size as usize {
             rows.truncate(size as usize);
             let (time, code) = rows.last().expect("a full page").key();
-            encode_token("catalogue", &format!("{}|{code}", time.timestamp_micros()))
+            encode_position("catalogue", time, &code)
         } else {
             String::new()
         };
@@ -163,21 +145,13 @@ impl MonitoringService for Api {
             category,
         };
         let query = format!("{filter:?}");
-        let (size, after) = page(&query, req.page_size, &req.page_token)?;
-        let after = match after {
-            Some(text) => {
-                let (micros, id) = text.split_once('|').ok_or_else(bad_token)?;
-                let time =
-                    micros.parse().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad_token)?;
-                Some((time, Uuid::parse_str(id).map_err(|_| bad_token())?))
-            }
-            None => None,
-        };
+        let size = page_size(req.page_size).map_err(Error::from)?;
+        let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
         let mut rows = plans::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
         let next_page_token = if rows.len() > size as usize {
             rows.truncate(size as usize);
             let last = rows.last().expect("a full page");
-            encode_token(&query, &format!("{}|{}", last.create_time.timestamp_micros(), last.id))
+            encode_position(&query, last.create_time, &last.id)
         } else {
             String::new()
         };

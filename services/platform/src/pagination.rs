@@ -43,6 +43,24 @@ pub fn decode_token(query: &str, token: &str) -> Result<Option<String>, FieldVio
     Ok(Some(cursor.to_owned()))
 }
 
+/// Encodes a keyset position — a creation time, then a unique key — for `query`.
+pub fn encode_position<K: std::fmt::Display>(query: &str, time: chrono::DateTime<chrono::Utc>, key: &K) -> String {
+    encode_token(query, &format!("{}|{key}", time.timestamp_micros()))
+}
+
+/// Decodes a position made by [`encode_position`]; an empty token is the first page.
+pub fn decode_position<K: std::str::FromStr>(
+    query: &str,
+    token: &str,
+) -> Result<Option<(chrono::DateTime<chrono::Utc>, K)>, FieldViolation> {
+    let Some(cursor) = decode_token(query, token)? else { return Ok(None) };
+    let parse = || {
+        let (micros, key) = cursor.split_once('|')?;
+        Some((chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?, key.parse().ok()?))
+    };
+    parse().map(Some).ok_or_else(|| FieldViolation::new("page_token", "is not a token this list returned"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +80,14 @@ mod tests {
         assert!(decode_token("state=SUBMITTED", &token).is_err());
         assert!(decode_token("state=DRAFT", "%%%not-base64").is_err());
         assert_eq!(decode_token("any", ""), Ok(None));
+    }
+
+    #[test]
+    fn a_position_round_trips_with_its_time_and_key() {
+        let time = chrono::DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        let token = encode_position("q", time, &"code_1");
+        assert_eq!(decode_position::<String>("q", &token), Ok(Some((time, "code_1".to_owned()))));
+        let garbled = encode_token("q", "not-a-position");
+        assert_eq!(decode_position::<String>("q", &garbled).unwrap_err().field, "page_token");
     }
 }

@@ -20,6 +20,12 @@ pub fn staff<T>(message: T, role: Role) -> tonic::Request<T> {
     authorized(message, &token(&[role], None))
 }
 
+/// `message` as the staff member `subject` in `role` (four-eyes steps need two people).
+pub fn staff_as<T>(subject: &str, message: T, role: Role) -> tonic::Request<T> {
+    let token = crate::minter().mint(subject, &[role], None, std::time::Duration::from_secs(3600));
+    authorized(message, &token)
+}
+
 /// `message` as a borrower of `org`.
 pub fn as_borrower<T>(org: &str, message: T) -> tonic::Request<T> {
     authorized(message, &token(&[Role::Borrower], Some(org)))
@@ -56,9 +62,30 @@ pub async fn refer(apps: &mut ApplicationsServiceClient<Channel>, pilot: ap::App
     name
 }
 
+/// The committee's one standard condition: report tenant retention yearly, by 31 March 2027.
+pub fn reporting_covenant() -> cm::Condition {
+    cm::Condition {
+        id: "c1".into(),
+        kind: cm::ConditionKind::ReportingCovenant as i32,
+        description: "Rapportera kvarboende årligen".into(),
+        due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
+    }
+}
+
 /// The committee confirms a decision on `application`, as its service would:
-/// a `DecisionConfirmed` in the committee's outbox.
+/// a `DecisionConfirmed` in the committee's outbox, with the reporting covenant.
 pub async fn committee_decides(db: &Db, application: &str, outcome: cm::DecisionOutcome, amount_kronor: i64) {
+    committee_decides_with(db, application, outcome, amount_kronor, vec![reporting_covenant()]).await;
+}
+
+/// As [`committee_decides`], with the given conditions.
+pub async fn committee_decides_with(
+    db: &Db,
+    application: &str,
+    outcome: cm::DecisionOutcome,
+    amount_kronor: i64,
+    conditions: Vec<cm::Condition>,
+) {
     let pool = sqlx::PgPool::connect(&db.service_url("committee")).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
     let decision = cm::DecisionConfirmed {
@@ -68,12 +95,7 @@ pub async fn committee_decides(db: &Db, application: &str, outcome: cm::Decision
         meeting: "meetings/2026-q4".into(),
         outcome: outcome as i32,
         approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
-        conditions: vec![cm::Condition {
-            id: "c1".into(),
-            kind: cm::ConditionKind::ReportingCovenant as i32,
-            description: "Rapportera kvarboende årligen".into(),
-            due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
-        }],
+        conditions,
         rationale: "Uppfyller de fem grundkraven".into(),
         ..Default::default()
     };

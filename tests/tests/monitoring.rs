@@ -5,7 +5,7 @@
 
 use e2e::{
     Db, channel,
-    flow::{as_borrower, committee_decides, refer, rid, staff},
+    flow::{as_borrower, committee_decides_with, refer, reporting_covenant, rid, staff, staff_as},
     pilots, services, specs,
 };
 use socialloans_contracts::{
@@ -42,8 +42,32 @@ async fn wait_plan_state(
     panic!("no {state:?} plan for {application}");
 }
 
+/// The events on the monitoring feed of the given types, up to the first heartbeat.
+async fn feed(client: &mut MonitoringServiceClient<Channel>, types: &[&str]) -> Vec<mo::Event> {
+    let types = types.iter().map(|t| format!("socialloans.monitoring.v1.{t}")).collect();
+    let request = mo::StreamEventsRequest { after_position: 0, types };
+    let mut stream = client.stream_events(staff(request, Role::Service)).await.unwrap().into_inner();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, stream.message()).await.unwrap() {
+        match message.event {
+            Some(event) => events.push(event),
+            None => break,
+        }
+    }
+    events
+}
+
+fn day(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn reach(population: mo::TargetPopulation, people: i64) -> mo::TargetGroupReach {
+    mo::TargetGroupReach { population: population as i32, people_reached: people, description: String::new() }
+}
+
 #[tokio::test]
-async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
+async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_the_portfolio_report() {
     let db = Db::start();
     db.prepare(&specs()).await;
     let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
@@ -63,8 +87,21 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
 
     let botkyrka = refer(&mut apps, pilots::botkyrkabyggen()).await;
     let eidar = refer(&mut apps, pilots::eidar()).await;
-    committee_decides(&db, &botkyrka, cm::DecisionOutcome::ApproveWithConditions, 400_000_000).await;
-    committee_decides(&db, &eidar, cm::DecisionOutcome::Approve, 75_000_000).await;
+    let dialogue = cm::Condition {
+        id: "c2".into(),
+        kind: cm::ConditionKind::Precondition as i32,
+        description: "Boendedialog med varje hushåll före renovering".into(),
+        due_date: Some(cm::Date { year: 2027, month: 6, day: 30 }),
+    };
+    committee_decides_with(
+        &db,
+        &botkyrka,
+        cm::DecisionOutcome::ApproveWithConditions,
+        400_000_000,
+        vec![reporting_covenant(), dialogue],
+    )
+    .await;
+    committee_decides_with(&db, &eidar, cm::DecisionOutcome::Approve, 75_000_000, vec![]).await;
 
     // Approval opens the plan with what was promised.
     let plan = wait_plan_state(&mut client, &botkyrka, mo::MonitoringPlanState::Pending).await;
@@ -74,7 +111,8 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
     assert_eq!(codes, [("tenants_remaining_share", true), ("homes_renovated", true)]);
     let baseline = plan.indicators[0].baseline.as_ref().unwrap();
     assert_eq!((baseline.value, plan.indicators[0].target.as_ref().unwrap().value), (70.0, 90.0));
-    assert_eq!(plan.conditions.len(), 1);
+    let conditions: Vec<String> = plan.conditions.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(conditions, [format!("{}/conditions/c1", plan.name), format!("{}/conditions/c2", plan.name)]);
     assert_eq!(plan.conditions[0].kind, mo::ConditionKind::ReportingCovenant as i32);
     assert_eq!(plan.sdg_targets, ["11.1", "10.2"]);
     let eidar_plan = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Pending).await;
@@ -92,23 +130,102 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
         .unwrap_err();
     assert_eq!(foreign.code(), Code::NotFound);
 
-    // Core banking tags a loan: the plan becomes active with yearly reporting periods.
-    let loan = ap::LoanTag {
-        loan_id: "KI-1001".into(),
-        principal: pilots::sek(75_000_000),
-        maturity_date: Some(ap::Date { year: 2031, month: 6, day: 30 }),
+    // Core banking tags the loans: the plans become active with yearly reporting periods.
+    let tag = |application: &str, loan_id: &str, kronor: i64, maturity: i32| ap::TagLoanRequest {
+        name: application.into(),
+        request_id: rid(),
+        loan: Some(ap::LoanTag {
+            loan_id: loan_id.into(),
+            principal: pilots::sek(kronor),
+            maturity_date: Some(ap::Date { year: maturity, month: 6, day: 30 }),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    let tag = ap::TagLoanRequest { name: eidar.clone(), request_id: rid(), loan: Some(loan), ..Default::default() };
-    apps.tag_loan(staff(tag, Role::CoreBanking)).await.unwrap();
+    apps.tag_loan(staff(tag(&eidar, "KI-1001", 75_000_000, 2031), Role::CoreBanking)).await.unwrap();
+    apps.tag_loan(staff(tag(&botkyrka, "KI-2001", 400_000_000, 2036), Role::CoreBanking)).await.unwrap();
     let active = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Active).await;
+    let botkyrka_plan = wait_plan_state(&mut client, &botkyrka, mo::MonitoringPlanState::Active).await;
     assert_eq!(active.tagged_loan_amount.as_ref().unwrap().minor_units, 75_000_000 * 100);
     assert_eq!(active.last_maturity_date.as_ref().unwrap().year, 2031);
     let last = active.reporting_periods.last().unwrap();
     assert_eq!(last.end_date.as_ref().unwrap().year, 2031);
     assert!(active.reporting_periods.iter().all(|p| p.state == mo::ReportingPeriodState::Upcoming as i32));
+    assert_eq!(botkyrka_plan.reporting_periods.last().unwrap().end_date.as_ref().unwrap().year, 2036);
 
-    // Two years of reports: one returned and corrected, both accepted.
+    // Deadlines, on an injected clock: the first reports fall due 90 days after
+    // the year ends, the covenant on 31 March 2027. Nothing is overdue on the
+    // due date itself; the day after, each item is announced once.
+    let first_due = botkyrka_plan.reporting_periods[0].due_date.unwrap();
+    let due_day = day(first_due.year, first_due.month as u32, first_due.day as u32);
+    assert_eq!(due_day, day(2027, 3, 31));
+    let pool = sqlx::PgPool::connect(&db.service_url("monitoring")).await.unwrap();
+    let clock = monitoring::overdue::ManualClock::new(due_day);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let detector = tokio::spawn(monitoring::overdue::run(
+        pool.clone(),
+        std::sync::Arc::new(clock.clone()),
+        std::time::Duration::from_millis(50),
+        stopping,
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(feed(&mut client, &["ReportOverdue", "ConditionOverdue"]).await.is_empty(), "not before the due date");
+    let on_due_date = plan_of(&mut client, &botkyrka).await.unwrap();
+    assert_eq!(on_due_date.reporting_periods[0].state, mo::ReportingPeriodState::Due as i32, "the period has ended");
+    clock.set(due_day.succ_opt().unwrap());
+    let mut announced = Vec::new();
+    for _ in 0..100 {
+        announced = feed(&mut client, &["ReportOverdue", "ConditionOverdue"]).await;
+        if announced.len() >= 3 {
+            break;
+        }
+    }
+    let mut aggregates: Vec<(String, String)> =
+        announced.iter().map(|e| (e.r#type.rsplit('.').next().unwrap().to_owned(), e.aggregate.clone())).collect();
+    aggregates.sort();
+    let mut expected = vec![
+        ("ConditionOverdue".to_owned(), format!("{}/conditions/c1", botkyrka_plan.name)),
+        ("ReportOverdue".to_owned(), botkyrka_plan.name.clone()),
+        ("ReportOverdue".to_owned(), active.name.clone()),
+    ];
+    expected.sort();
+    assert_eq!(aggregates, expected);
+    let overdue_report: mo::ReportOverdue = prost::Message::decode(
+        announced.iter().find(|e| e.aggregate == active.name).unwrap().payload.as_ref().unwrap().value.as_slice(),
+    )
+    .unwrap();
+    assert_eq!(
+        (overdue_report.organization_number.as_str(), overdue_report.due_date),
+        (pilots::EIDAR, Some(first_due))
+    );
+    let again = monitoring::overdue::sweep(&pool, day(2027, 4, 2)).await.unwrap();
+    assert_eq!(again, monitoring::overdue::Sweep::default(), "each item is announced once");
+    stop.send(true).unwrap();
+    detector.await.unwrap();
+    let late_plan = plan_of(&mut client, &eidar).await.unwrap();
+    assert_eq!(late_plan.reporting_periods[0].state, mo::ReportingPeriodState::Overdue as i32);
+    let overdue_on = |as_of: mo::Date, org: Option<&str>| {
+        let mut client = client.clone();
+        let request = mo::ListOverdueItemsRequest { as_of: Some(as_of), page_size: 2, ..Default::default() };
+        let request = match org {
+            Some(org) => as_borrower(org, request),
+            None => staff(request, Role::ReportReviewer),
+        };
+        async move { client.list_overdue_items(request).await.unwrap().into_inner() }
+    };
+    assert!(overdue_on(first_due, None).await.overdue_items.is_empty(), "on its due date a report is not overdue");
+    let day_after = mo::Date { year: 2027, month: 4, day: 1 };
+    let page = overdue_on(day_after, None).await;
+    assert_eq!(page.overdue_items.len(), 2);
+    assert!(!page.next_page_token.is_empty(), "three items, two per page");
+    let own_items = overdue_on(day_after, Some(pilots::EIDAR)).await.overdue_items;
+    assert_eq!(
+        own_items.iter().map(|i| (i.monitoring_plan.clone(), i.days_overdue)).collect::<Vec<_>>(),
+        vec![(active.name.clone(), 1)],
+        "a borrower sees only its own overdue items"
+    );
+
+    // Two years of reports for each pilot: Eidar's first is returned and corrected.
     let plan_name = active.name.clone();
     let period = |i: usize| active.reporting_periods[i].end_date;
     let value = |v: f64, unit: &str| mo::IndicatorValue {
@@ -226,13 +343,98 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
         (accepted.state, accepted.indicator_values[0].value),
         (mo::OutcomeReportState::Accepted as i32, Some(42.0))
     );
-    let year_two =
-        create(draft(period(1), vec![value(85.0, "jobs")])).await.unwrap().into_inner().outcome_report.unwrap();
+    let year_two = mo::CreateOutcomeReportRequest {
+        outcome_report: Some(mo::OutcomeReport {
+            target_group_reach: vec![reach(mo::TargetPopulation::GeneralPublic, 3_200)],
+            ..draft(period(1), vec![value(85.0, "jobs")]).outcome_report.unwrap()
+        }),
+        ..draft(period(1), vec![])
+    };
+    let year_two = create(year_two).await.unwrap().into_inner().outcome_report.unwrap();
     client.submit_outcome_report(as_borrower(pilots::EIDAR, submit(&year_two.name))).await.unwrap();
     client.accept_outcome_report(staff(accept(&year_two.name), Role::ReportReviewer)).await.unwrap();
     let plan_now = plan_of(&mut client, &eidar).await.unwrap();
     let states: Vec<i32> = plan_now.reporting_periods.iter().take(2).map(|p| p.state).collect();
     assert_eq!(states, [mo::ReportingPeriodState::Accepted as i32; 2]);
+
+    // Botkyrkabyggen: retention 78 % then 91 % (target 90), homes 120 then 300 (of 380).
+    for (i, (share, homes, reached)) in [(78.0, 120.0, 410), (91.0, 300.0, 640)].into_iter().enumerate() {
+        let values = vec![
+            mo::IndicatorValue {
+                indicator_code: "tenants_remaining_share".into(),
+                value: Some(share),
+                unit: "percent".into(),
+                method: "Hyresgästregistret".into(),
+                ..Default::default()
+            },
+            mo::IndicatorValue {
+                indicator_code: "homes_renovated".into(),
+                value: Some(homes),
+                unit: "homes".into(),
+                method: "Slutbesiktningar".into(),
+                ..Default::default()
+            },
+        ];
+        let request = mo::CreateOutcomeReportRequest {
+            parent: botkyrka_plan.name.clone(),
+            request_id: rid(),
+            outcome_report: Some(mo::OutcomeReport {
+                period_end: botkyrka_plan.reporting_periods[i].end_date,
+                indicator_values: values,
+                target_group_reach: vec![reach(mo::TargetPopulation::LowIncome, reached)],
+                loan_amount_used: pilots::sek(150_000_000 * (i as i64 + 1))
+                    .map(|m| mo::Money { currency_code: m.currency_code, minor_units: m.minor_units }),
+                narrative: "Renoveringen fortskrider enligt plan".into(),
+                ..Default::default()
+            }),
+        };
+        let report = client
+            .create_outcome_report(as_borrower(pilots::BOTKYRKABYGGEN, request))
+            .await
+            .unwrap()
+            .into_inner()
+            .outcome_report
+            .unwrap();
+        client.submit_outcome_report(as_borrower(pilots::BOTKYRKABYGGEN, submit(&report.name))).await.unwrap();
+        client.accept_outcome_report(staff(accept(&report.name), Role::ReportReviewer)).await.unwrap();
+    }
+
+    // Each submission is kept: the returned first version with its comment, the accepted second.
+    let versions = client
+        .list_outcome_report_versions(as_borrower(
+            pilots::EIDAR,
+            mo::ListOutcomeReportVersionsRequest { parent: first.name.clone(), page_size: 1, ..Default::default() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let v1 = &versions.outcome_report_versions[0];
+    assert_eq!((v1.version, v1.review_result), (1, mo::OutcomeReportState::Returned as i32));
+    assert_eq!(v1.outcome_report.as_ref().unwrap().indicator_values[0].value, Some(40.0));
+    assert_eq!(v1.review_comments.iter().map(|c| c.comment.as_str()).collect::<Vec<_>>(), ["Ange källa"]);
+    let rest = client
+        .list_outcome_report_versions(as_borrower(
+            pilots::EIDAR,
+            mo::ListOutcomeReportVersionsRequest {
+                parent: first.name.clone(),
+                page_size: 1,
+                page_token: versions.next_page_token.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let v2 = &rest.outcome_report_versions[0];
+    assert_eq!((v2.version, v2.review_result), (2, mo::OutcomeReportState::Accepted as i32));
+    assert!(rest.next_page_token.is_empty());
+    let not_theirs = client
+        .list_outcome_report_versions(as_borrower(
+            pilots::BOTKYRKABYGGEN,
+            mo::ListOutcomeReportVersionsRequest { parent: first.name.clone(), ..Default::default() },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(not_theirs.code(), Code::NotFound);
 
     // Progress, computed here independently: baseline 20 jobs (2020), target 200 (2024), latest 85.
     let as_of = mo::Date { year: 2028, month: 6, day: 30 };
@@ -253,43 +455,203 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
     assert_eq!(progress.accepted_report_count, 2);
     assert_eq!(progress_of(pilots::BOTKYRKABYGGEN).await.unwrap_err().code(), Code::NotFound);
 
-    // Deadlines: Botkyrkabyggen's first report falls due 90 days after the year ends.
-    let loan = ap::LoanTag { loan_id: "KI-2001".into(), principal: pilots::sek(400_000_000), ..Default::default() };
-    apps.tag_loan(staff(
-        ap::TagLoanRequest { name: botkyrka.clone(), request_id: rid(), loan: Some(loan), ..Default::default() },
-        Role::CoreBanking,
-    ))
-    .await
-    .unwrap();
-    let botkyrka_plan = wait_plan_state(&mut client, &botkyrka, mo::MonitoringPlanState::Active).await;
-    let due = botkyrka_plan.reporting_periods[0].due_date.unwrap();
-    let overdue_on = |day: mo::Date| {
-        let mut client = client.clone();
-        async move {
-            let request = mo::ListOverdueItemsRequest {
-                as_of: Some(day),
-                kind: mo::OverdueItemKind::OutcomeReport as i32,
-                ..Default::default()
-            };
-            client.list_overdue_items(staff(request, Role::ReportReviewer)).await.unwrap().into_inner().overdue_items
-        }
-    };
-    assert!(overdue_on(due).await.is_empty(), "on its due date a report is not overdue");
-    let next = chrono::NaiveDate::from_ymd_opt(due.year, due.month as u32, due.day as u32).unwrap().succ_opt().unwrap();
-    let day_after = {
-        use chrono::Datelike;
-        mo::Date { year: next.year(), month: next.month() as i32, day: next.day() as i32 }
-    };
-    let late = overdue_on(day_after).await;
+    // The portfolio impact report, against figures worked out by hand.
+    let report = client
+        .get_portfolio_impact_report(staff(
+            mo::GetPortfolioImpactReportRequest { as_of: Some(as_of), ..Default::default() },
+            Role::Auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .portfolio_impact_report
+        .unwrap();
+    let minor = |m: &Option<mo::Money>| m.as_ref().unwrap().minor_units;
+    assert_eq!(report.plan_count, 2);
+    assert_eq!(minor(&report.approved_amount), 475_000_000 * 100);
+    assert_eq!(minor(&report.tagged_loan_amount), 475_000_000 * 100);
+    let categories: Vec<(i32, i32, i64)> =
+        report.by_category.iter().map(|c| (c.category, c.plan_count, minor(&c.approved_amount))).collect();
     assert_eq!(
-        late.iter().map(|i| (i.monitoring_plan.clone(), i.days_overdue)).collect::<Vec<_>>(),
-        vec![(botkyrka_plan.name.clone(), 1)]
+        categories,
+        [
+            (mo::Category::HousingAndResidentialEnvironments as i32, 1, 400_000_000 * 100),
+            (mo::Category::SafetySecurityAndAccessibility as i32, 1, 75_000_000 * 100),
+        ]
     );
-    let borrower_asks = client
-        .list_overdue_items(as_borrower(pilots::EIDAR, mo::ListOverdueItemsRequest::default()))
+    let aggregate = |c: usize, code: &str| {
+        let a = report.by_category[c].indicators.iter().find(|i| i.indicator_code == code).unwrap().clone();
+        (a.plan_count, a.reporting_plan_count, a.improved_plan_count, a.target_reached_plan_count, a.latest_sum)
+    };
+    assert_eq!(report.by_category[0].indicators.len(), 2);
+    assert_eq!(aggregate(0, "tenants_remaining_share"), (1, 1, 1, 1, 91.0), "91 % beats the target of 90 %");
+    assert_eq!(aggregate(0, "homes_renovated"), (1, 1, 1, 0, 300.0), "300 of 380 homes");
+    assert_eq!(aggregate(1, "jobs_created"), (1, 1, 1, 0, 85.0), "85 jobs, target 200");
+    let groups: Vec<(i32, i64, i64)> =
+        report.by_target_group.iter().map(|g| (g.population, g.estimated_people, g.people_reached)).collect();
+    assert_eq!(
+        groups,
+        [
+            (mo::TargetPopulation::LowIncome as i32, 900, 640),
+            (mo::TargetPopulation::GeneralPublic as i32, 5_000, 3_200)
+        ],
+        "the latest accepted reach of each plan"
+    );
+    let sdgs: Vec<(&str, i32, i64)> =
+        report.by_sdg.iter().map(|s| (s.sdg_target.as_str(), s.plan_count, minor(&s.approved_amount))).collect();
+    assert_eq!(
+        sdgs,
+        [
+            ("8.5", 1, 75_000_000 * 100),
+            ("10.2", 1, 400_000_000 * 100),
+            ("11.1", 1, 400_000_000 * 100),
+            ("11.7", 1, 75_000_000 * 100)
+        ]
+    );
+    let before_reports = client
+        .get_portfolio_impact_report(staff(
+            mo::GetPortfolioImpactReportRequest {
+                as_of: Some(mo::Date { year: 2020, month: 1, day: 1 }),
+                ..Default::default()
+            },
+            Role::Auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .portfolio_impact_report
+        .unwrap();
+    assert_eq!(before_reports.plan_count, 0, "no plan was active then");
+
+    // The same figures as CSV and as a chart.
+    let export = |format: mo::ExportFormat| {
+        let mut client = client.clone();
+        let request =
+            mo::ExportPortfolioImpactReportRequest { as_of: Some(as_of), format: format as i32, ..Default::default() };
+        async move { client.export_portfolio_impact_report(staff(request, Role::Analyst)).await }
+    };
+    let csv = export(mo::ExportFormat::Csv).await.unwrap().into_inner();
+    assert_eq!(
+        (csv.content_type.as_str(), csv.file_name.as_str()),
+        ("text/csv; charset=utf-8", "portfolio-impact-2028-06-30.csv")
+    );
+    let text = String::from_utf8(csv.content).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    let column = |name: &str| rows[0].iter().position(|c| *c == name).unwrap();
+    assert_eq!(rows[1][column("section")], "portfolio");
+    assert_eq!(rows[1][column("approved_amount_sek")], "475000000.00");
+    let jobs_row = rows.iter().find(|r| r[column("indicator_code")] == "jobs_created").unwrap();
+    assert_eq!((jobs_row[column("latest_sum")], jobs_row[column("improved_plan_count")]), ("85", "1"));
+    assert_eq!(rows.len(), 1 + 1 + 2 + 3 + 2 + 4, "header, portfolio, categories, indicators, groups, SDGs");
+    let svg = export(mo::ExportFormat::Svg).await.unwrap().into_inner();
+    assert_eq!(svg.content_type, "image/svg+xml");
+    let chart = String::from_utf8(svg.content).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("Housing and residential environments"));
+    assert!(chart.contains("475.0 MSEK") || chart.contains("approved 475.0 MSEK"), "{chart}");
+    let unspecified = export(mo::ExportFormat::Unspecified).await.unwrap_err();
+    assert_eq!((unspecified.code(), field(unspecified)), (Code::InvalidArgument, "format".to_owned()));
+    let borrower_report = client
+        .get_portfolio_impact_report(as_borrower(pilots::EIDAR, mo::GetPortfolioImpactReportRequest::default()))
         .await
         .unwrap_err();
-    assert_eq!(borrower_asks.code(), Code::PermissionDenied);
+    assert_eq!(borrower_report.code(), Code::PermissionDenied);
+
+    // Conditions: fulfilment needs a second person; a breach is declared at once.
+    let covenant = format!("{}/conditions/c1", botkyrka_plan.name);
+    let fulfil = |note: &str| mo::FulfilConditionRequest {
+        name: covenant.clone(),
+        request_id: rid(),
+        note: note.into(),
+        ..Default::default()
+    };
+    let no_note = client.fulfil_condition(staff_as("anna", fulfil(""), Role::ReportReviewer)).await.unwrap_err();
+    assert_eq!((no_note.code(), field(no_note)), (Code::InvalidArgument, "note".to_owned()));
+    let proposed = client
+        .fulfil_condition(staff_as("anna", fulfil("Två årsrapporter godkända"), Role::ReportReviewer))
+        .await
+        .unwrap()
+        .into_inner()
+        .condition
+        .unwrap();
+    assert_eq!(proposed.state, mo::ConditionState::Open as i32, "one person's word is a proposal");
+    assert_eq!(proposed.proposal.as_ref().unwrap().proposed_by.as_ref().unwrap().subject, "anna");
+    let alone = client.fulfil_condition(staff_as("anna", fulfil("Igen"), Role::ReportReviewer)).await.unwrap_err();
+    assert_eq!(alone.code(), Code::FailedPrecondition);
+    let fulfilled = client
+        .fulfil_condition(staff_as("bertil", fulfil("Bekräftat"), Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner()
+        .condition
+        .unwrap();
+    assert_eq!(fulfilled.state, mo::ConditionState::Fulfilled as i32);
+    assert_eq!(fulfilled.resolved_by.as_ref().unwrap().subject, "bertil");
+    let waive_after = client
+        .waive_condition(staff_as(
+            "anna",
+            mo::WaiveConditionRequest {
+                name: covenant.clone(),
+                request_id: rid(),
+                reason: "Behövs ej".into(),
+                ..Default::default()
+            },
+            Role::ReportReviewer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(waive_after.code(), Code::FailedPrecondition, "a fulfilled condition stays fulfilled");
+    let dialogue_name = format!("{}/conditions/c2", botkyrka_plan.name);
+    let breach = mo::BreachConditionRequest {
+        name: dialogue_name.clone(),
+        request_id: rid(),
+        reason: "Dialog hölls inte före renoveringen i hus 4".into(),
+        etag: "\"1\"".into(),
+    };
+    let stale = client.breach_condition(staff_as("anna", breach.clone(), Role::ReportReviewer)).await.unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted, "a stale etag is refused");
+    let current = plan_of(&mut client, &botkyrka).await.unwrap().etag;
+    let breached = client
+        .breach_condition(staff_as(
+            "anna",
+            mo::BreachConditionRequest { etag: current, request_id: rid(), ..breach },
+            Role::ReportReviewer,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .condition
+        .unwrap();
+    assert_eq!(breached.state, mo::ConditionState::Breached as i32);
+    let resolved = feed(&mut client, &["ConditionFulfilled", "ConditionBreached"]).await;
+    let resolved: Vec<(&str, &str)> =
+        resolved.iter().map(|e| (e.r#type.rsplit('.').next().unwrap(), e.aggregate.as_str())).collect();
+    assert_eq!(resolved, [("ConditionFulfilled", covenant.as_str()), ("ConditionBreached", dialogue_name.as_str())]);
+
+    // The audit trail says who did what to Eidar's first report.
+    let trail = client
+        .list_audit_entries(staff(
+            mo::ListAuditEntriesRequest { resource: first.name.clone(), ..Default::default() },
+            Role::Auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_entries;
+    let steps: Vec<(&str, &str, &str)> =
+        trail.iter().map(|e| (e.action.as_str(), e.from_state.as_str(), e.to_state.as_str())).collect();
+    assert_eq!(
+        steps,
+        [
+            ("CreateOutcomeReport", "", "OUTCOME_REPORT_STATE_DRAFT"),
+            ("SubmitOutcomeReport", "OUTCOME_REPORT_STATE_DRAFT", "OUTCOME_REPORT_STATE_SUBMITTED"),
+            ("ReturnOutcomeReport", "OUTCOME_REPORT_STATE_SUBMITTED", "OUTCOME_REPORT_STATE_RETURNED"),
+            ("UpdateOutcomeReport", "OUTCOME_REPORT_STATE_RETURNED", "OUTCOME_REPORT_STATE_DRAFT"),
+            ("SubmitOutcomeReport", "OUTCOME_REPORT_STATE_DRAFT", "OUTCOME_REPORT_STATE_SUBMITTED"),
+            ("AcceptOutcomeReport", "OUTCOME_REPORT_STATE_SUBMITTED", "OUTCOME_REPORT_STATE_ACCEPTED"),
+        ]
+    );
+    assert_eq!(trail[0].actor.as_ref().unwrap().organization_number, pilots::EIDAR);
+    assert_eq!(trail[2].comment, "Ange källa");
 
     // Closing the application closes the plan.
     let close = ap::CloseApplicationRequest {
@@ -300,7 +662,19 @@ async fn an_approval_opens_a_plan_a_loan_activates_it_and_closing_closes_it() {
     };
     apps.close_application(staff(close, Role::CoreBanking)).await.unwrap();
     wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Closed).await;
+    let open_only = client
+        .get_portfolio_impact_report(staff(
+            mo::GetPortfolioImpactReportRequest { as_of: Some(as_of), exclude_closed: true, ..Default::default() },
+            Role::Auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .portfolio_impact_report
+        .unwrap();
+    assert_eq!((open_only.plan_count, minor(&open_only.approved_amount)), (1, 400_000_000 * 100));
 
+    pool.close().await;
     monitoring.stop().await.unwrap();
     apps_service.stop().await.unwrap();
     committee.stop().await.unwrap();

@@ -1,9 +1,10 @@
-//! The monitoring service's gRPC handlers built so far: the indicator
-//! catalogue, monitoring plans, and the event feed. Outcome reports,
-//! deadlines, progress and the portfolio report follow.
+//! The monitoring service's gRPC handlers: parse and check the request, run
+//! the change in one transaction (with its request id's answer and its audit
+//! record), answer.
 
 use socialloans_contracts::monitoring::{self as pb, monitoring_service_server::MonitoringService};
 use socialloans_platform::{
+    Caller,
     auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
@@ -14,15 +15,36 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{catalogue, error::Error, overdue, plans, progress, report_api, reports};
+use crate::{
+    audit, catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports,
+};
 
-/// The monitoring handlers; methods not built yet answer UNIMPLEMENTED.
+/// The monitoring handlers.
 #[derive(Debug, Clone)]
 pub struct Api {
     /// The service's pool.
     pub pool: PgPool,
     /// The service's feed.
     pub feed: Feed,
+}
+
+impl Api {
+    /// Runs a change for `caller` in one transaction with its request id's
+    /// answer and the audit trail's record of who did it.
+    async fn change<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        caller: &Caller,
+        method: &str,
+        request: &Req,
+        request_id: &str,
+        work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
+    ) -> Result<Resp, Error> {
+        idempotency::run(&self.pool, &caller.subject, method, request, request_id, async |conn| {
+            audit::begin(conn, &audit::actor_of(caller), method, request_id).await?;
+            work(conn).await
+        })
+        .await
+    }
 }
 
 #[tonic::async_trait]
@@ -34,18 +56,12 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let definition = req.indicator_definition.clone().unwrap_or_default();
-        let answer = idempotency::run(
-            &self.pool,
-            &caller.subject,
-            "CreateIndicatorDefinition",
-            &req,
-            &req.request_id,
-            async |conn| {
+        let answer = self
+            .change(&caller, "CreateIndicatorDefinition", &req, &req.request_id, async |conn| {
                 let row = catalogue::create(conn, &definition).await?;
                 Ok::<_, Error>(pb::CreateIndicatorDefinitionResponse { indicator_definition: Some(row.view()) })
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Response::new(answer))
     }
 
@@ -166,8 +182,8 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let report = req.outcome_report.clone().unwrap_or_default();
-        let answer =
-            idempotency::run(&self.pool, &caller.subject, "CreateOutcomeReport", &req, &req.request_id, async |conn| {
+        let answer = self
+            .change(&caller, "CreateOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::create(conn, &caller, &req.parent, report).await?;
                 Ok::<_, Error>(pb::CreateOutcomeReportResponse { outcome_report: Some(report) })
             })
@@ -196,25 +212,115 @@ impl MonitoringService for Api {
     ) -> Result<Response<pb::ListOutcomeReportsResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let plan_id = report_api::parse_plan("parent", &req.parent)?;
-        plans::get(&self.pool, plan_id, caller.confined_to())
+        let plan_id = match req.parent.as_str() {
+            "monitoringPlans/-" => None,
+            parent => Some(report_api::parse_plan("parent", parent)?),
+        };
+        let state = match pb::OutcomeReportState::try_from(req.state) {
+            Ok(pb::OutcomeReportState::Unspecified) => None,
+            Ok(s) => Some(reports::state_name(s)),
+            Err(_) => return Err(Error::from(FieldViolation::new("state", "is not an OutcomeReportState")).into()),
+        };
+        if let Some(id) = plan_id {
+            plans::get(&self.pool, id, caller.confined_to())
+                .await
+                .map_err(Error::from)?
+                .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
+        }
+        let query = format!("reports {plan_id:?} {state:?} {:?}", caller.confined_to());
+        let size = page_size(req.page_size).map_err(Error::from)?;
+        let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
+        let mut rows =
+            reports::list(&self.pool, plan_id, caller.confined_to(), state, after, size).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            let last = rows.last().expect("a full page");
+            encode_position(&query, last.create_time, &last.id)
+        } else {
+            String::new()
+        };
+        let outcome_reports = rows.iter().map(reports::Row::view).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListOutcomeReportsResponse { outcome_reports, next_page_token }))
+    }
+
+    async fn list_outcome_report_versions(
+        &self,
+        request: Request<pb::ListOutcomeReportVersionsRequest>,
+    ) -> Result<Response<pb::ListOutcomeReportVersionsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (plan_id, id) = report_api::parse_report(&req.parent).map_err(|_| {
+            Error::from(FieldViolation::new("parent", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}"))
+        })?;
+        let report = reports::get(&self.pool, id, caller.confined_to())
             .await
             .map_err(Error::from)?
+            .filter(|r| r.plan_id == plan_id)
             .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
-        let rows: Vec<reports::Row> = sqlx::query_as(
-            "SELECT id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time
-               FROM monitoring.outcome_report WHERE plan_id = $1 ORDER BY period_end",
-        )
-        .bind(plan_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::from)?;
-        let outcome_reports = rows
-            .iter()
-            .filter(|r| req.state == 0 || r.state() as i32 == req.state)
-            .map(reports::Row::view)
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ListOutcomeReportsResponse { outcome_reports, next_page_token: String::new() }))
+        let size = page_size(req.page_size).map_err(Error::from)?;
+        let query = format!("versions {id}");
+        let after = decode_position::<i32>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, v)| v);
+        let mut rows = reports::versions(&self.pool, id, after, size).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            let last = rows.last().expect("a full page");
+            encode_position(&query, last.submit_time, &last.version)
+        } else {
+            String::new()
+        };
+        let outcome_report_versions = rows.iter().map(|v| v.view(&report)).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListOutcomeReportVersionsResponse { outcome_report_versions, next_page_token }))
+    }
+
+    async fn activate_monitoring_plan(
+        &self,
+        request: Request<pb::ActivateMonitoringPlanRequest>,
+    ) -> Result<Response<pb::ActivateMonitoringPlanResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = self
+            .change(&caller, "ActivateMonitoringPlan", &req, &req.request_id, async |conn| {
+                let today = chrono::Utc::now().date_naive();
+                let schedule = plans::check_schedule(req.schedule.unwrap_or_default(), today)?;
+                let (row, mut plan) = lock_plan(conn, &req.name, &req.etag).await?;
+                if row.state() != pb::MonitoringPlanState::Pending {
+                    return Err(Error::Precondition {
+                        reason: "ILLEGAL_STATE_TRANSITION",
+                        message: "only a pending plan is activated".into(),
+                    });
+                }
+                plans::activate(conn, &row, &mut plan, schedule, today).await?;
+                let row = plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
+                Ok::<_, Error>(pb::ActivateMonitoringPlanResponse { monitoring_plan: Some(row.view()?) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn close_monitoring_plan(
+        &self,
+        request: Request<pb::CloseMonitoringPlanRequest>,
+    ) -> Result<Response<pb::CloseMonitoringPlanResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        if req.reason.trim().is_empty() {
+            return Err(Error::from(FieldViolation::new("reason", "is required")).into());
+        }
+        let answer = self
+            .change(&caller, "CloseMonitoringPlan", &req, &req.request_id, async |conn| {
+                let (row, mut plan) = lock_plan(conn, &req.name, &req.etag).await?;
+                if row.state() == pb::MonitoringPlanState::Closed {
+                    return Err(Error::Precondition {
+                        reason: "ILLEGAL_STATE_TRANSITION",
+                        message: "the plan is already closed".into(),
+                    });
+                }
+                plans::close(conn, &row, &mut plan, &req.reason).await?;
+                let row = plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
+                Ok::<_, Error>(pb::CloseMonitoringPlanResponse { monitoring_plan: Some(row.view()?) })
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn update_outcome_report(
@@ -235,8 +341,8 @@ impl MonitoringService for Api {
             ))
             .into());
         }
-        let answer =
-            idempotency::run(&self.pool, &caller.subject, "UpdateOutcomeReport", &req, &req.request_id, async |conn| {
+        let answer = self
+            .change(&caller, "UpdateOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::update(conn, &caller, &patch, &paths, &req.etag).await?;
                 Ok::<_, Error>(pb::UpdateOutcomeReportResponse { outcome_report: Some(report) })
             })
@@ -250,8 +356,8 @@ impl MonitoringService for Api {
     ) -> Result<Response<pb::SubmitOutcomeReportResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let answer =
-            idempotency::run(&self.pool, &caller.subject, "SubmitOutcomeReport", &req, &req.request_id, async |conn| {
+        let answer = self
+            .change(&caller, "SubmitOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::submit(conn, &caller, &req.name, &req.etag).await?;
                 Ok::<_, Error>(pb::SubmitOutcomeReportResponse { outcome_report: Some(report) })
             })
@@ -270,8 +376,8 @@ impl MonitoringService for Api {
         } else {
             vec![pb::FieldComment { field_path: String::new(), comment: req.comment.clone() }]
         };
-        let answer =
-            idempotency::run(&self.pool, &caller.subject, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
+        let answer = self
+            .change(&caller, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::review(conn, &caller, &req.name, &req.etag, true, comments).await?;
                 Ok::<_, Error>(pb::AcceptOutcomeReportResponse { outcome_report: Some(report) })
             })
@@ -292,8 +398,8 @@ impl MonitoringService for Api {
         if !req.message.is_empty() {
             comments.push(pb::FieldComment { field_path: String::new(), comment: req.message.clone() });
         }
-        let answer =
-            idempotency::run(&self.pool, &caller.subject, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
+        let answer = self
+            .change(&caller, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::review(conn, &caller, &req.name, &req.etag, false, comments).await?;
                 Ok::<_, Error>(pb::ReturnOutcomeReportResponse { outcome_report: Some(report) })
             })
@@ -305,33 +411,36 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::ListOverdueItemsRequest>,
     ) -> Result<Response<pb::ListOverdueItemsResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        let day = match &req.as_of {
-            None => chrono::Utc::now().date_naive(),
-            Some(d) => chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32).unwrap_or_else(|| {
-                violations.push(FieldViolation::new("as_of", "is not a valid date"));
-                chrono::NaiveDate::MIN
-            }),
-        };
+        let day = day_of("as_of", req.as_of.as_ref()).map_err(|v| violations.push(v)).ok();
         let kind = pb::OverdueItemKind::try_from(req.kind).unwrap_or_else(|_| {
             violations.push(FieldViolation::new("kind", "is not an OverdueItemKind"));
             pb::OverdueItemKind::Unspecified
         });
-        if !violations.is_empty() {
+        let size = page_size(req.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
+        let Some(day) = day.filter(|_| violations.is_empty()) else {
             return Err(Error::InvalidArgument(violations).into());
-        }
+        };
+        // A borrower sees only its own organisation's items.
+        let organization = match caller.confined_to() {
+            Some(own) => Some(own.to_owned()),
+            None => (!req.organization_number.is_empty()).then(|| req.organization_number.clone()),
+        };
+        let query = format!("overdue {day} {kind:?} {organization:?}");
+        let offset = decode_position::<usize>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, n)| n);
         let filter = plans::Filter {
             state: Some(plans::state_name(pb::MonitoringPlanState::Active)),
-            organization_number: (!req.organization_number.is_empty()).then(|| req.organization_number.clone()),
+            organization_number: organization,
             ..Default::default()
         };
-        let mut overdue_items = Vec::new();
+        let mut items = Vec::new();
         let mut after = None;
         loop {
             let rows = plans::list(&self.pool, &filter, after, 500).await.map_err(Error::from)?;
             for row in rows.iter().take(500) {
-                overdue_items.extend(
+                items.extend(
                     overdue::of_plan(&row.view()?, day)
                         .into_iter()
                         .filter(|i| kind == pb::OverdueItemKind::Unspecified || i.kind == kind as i32),
@@ -342,8 +451,15 @@ impl MonitoringService for Api {
             }
             after = rows.get(499).map(|r| (r.create_time, r.id));
         }
-        overdue_items.sort_by_key(|i| std::cmp::Reverse(i.days_overdue));
-        Ok(Response::new(pb::ListOverdueItemsResponse { overdue_items, next_page_token: String::new() }))
+        // Oldest due date first; ties in a stable order.
+        items.sort_by(|a, b| b.days_overdue.cmp(&a.days_overdue).then_with(|| a.item.cmp(&b.item)));
+        let overdue_items: Vec<pb::OverdueItem> = items.iter().skip(offset).take(size as usize).cloned().collect();
+        let next_page_token = if offset + overdue_items.len() < items.len() {
+            encode_position(&query, chrono::DateTime::UNIX_EPOCH, &(offset + overdue_items.len()))
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListOverdueItemsResponse { overdue_items, next_page_token }))
     }
 
     async fn get_plan_progress(
@@ -353,11 +469,7 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let plan_id = report_api::parse_plan("name", &req.name)?;
-        let day = match &req.as_of {
-            None => chrono::Utc::now().date_naive(),
-            Some(d) => chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
-                .ok_or_else(|| Error::from(FieldViolation::new("as_of", "is not a valid date")))?,
-        };
+        let day = day_of("as_of", req.as_of.as_ref()).map_err(Error::from)?;
         let row = plans::get(&self.pool, plan_id, caller.confined_to())
             .await
             .map_err(Error::from)?
@@ -379,10 +491,160 @@ impl MonitoringService for Api {
         Ok(Response::new(pb::GetPlanProgressResponse { plan_progress: Some(progress) }))
     }
 
+    async fn fulfil_condition(
+        &self,
+        request: Request<pb::FulfilConditionRequest>,
+    ) -> Result<Response<pb::FulfilConditionResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let action = conditions::Action::Fulfil { note: req.note.clone(), evidence: req.evidence.clone() };
+        let answer = self
+            .change(&caller, "FulfilCondition", &req, &req.request_id, async |conn| {
+                let condition = conditions::resolve(conn, &caller, &req.name, &req.etag, action).await?;
+                Ok::<_, Error>(pb::FulfilConditionResponse { condition: Some(condition) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn waive_condition(
+        &self,
+        request: Request<pb::WaiveConditionRequest>,
+    ) -> Result<Response<pb::WaiveConditionResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let action = conditions::Action::Waive { reason: req.reason.clone() };
+        let answer = self
+            .change(&caller, "WaiveCondition", &req, &req.request_id, async |conn| {
+                let condition = conditions::resolve(conn, &caller, &req.name, &req.etag, action).await?;
+                Ok::<_, Error>(pb::WaiveConditionResponse { condition: Some(condition) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn breach_condition(
+        &self,
+        request: Request<pb::BreachConditionRequest>,
+    ) -> Result<Response<pb::BreachConditionResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let action = conditions::Action::Breach { reason: req.reason.clone() };
+        let answer = self
+            .change(&caller, "BreachCondition", &req, &req.request_id, async |conn| {
+                let condition = conditions::resolve(conn, &caller, &req.name, &req.etag, action).await?;
+                Ok::<_, Error>(pb::BreachConditionResponse { condition: Some(condition) })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_portfolio_impact_report(
+        &self,
+        request: Request<pb::GetPortfolioImpactReportRequest>,
+    ) -> Result<Response<pb::GetPortfolioImpactReportResponse>, Status> {
+        let req = request.into_inner();
+        let scope = scope(req.as_of.as_ref(), req.category, req.exclude_closed, None)?;
+        let report = portfolio::report(&self.pool, scope).await?;
+        Ok(Response::new(pb::GetPortfolioImpactReportResponse { portfolio_impact_report: Some(report) }))
+    }
+
+    async fn export_portfolio_impact_report(
+        &self,
+        request: Request<pb::ExportPortfolioImpactReportRequest>,
+    ) -> Result<Response<pb::ExportPortfolioImpactReportResponse>, Status> {
+        let req = request.into_inner();
+        let scope = scope(req.as_of.as_ref(), req.category, req.exclude_closed, Some(req.format))?;
+        let report = portfolio::report(&self.pool, scope).await?;
+        let day = scope.as_of.format("%Y-%m-%d");
+        let (content_type, file_name, content) = match pb::ExportFormat::try_from(req.format) {
+            Ok(pb::ExportFormat::Svg) => ("image/svg+xml", format!("portfolio-impact-{day}.svg"), export::svg(&report)),
+            _ => ("text/csv; charset=utf-8", format!("portfolio-impact-{day}.csv"), export::csv(&report)),
+        };
+        Ok(Response::new(pb::ExportPortfolioImpactReportResponse {
+            content_type: content_type.into(),
+            file_name,
+            content: content.into_bytes(),
+        }))
+    }
+
+    async fn list_audit_entries(
+        &self,
+        request: Request<pb::ListAuditEntriesRequest>,
+    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+        let req = request.into_inner();
+        let query = format!("audit {}", req.resource);
+        let size = page_size(req.page_size).map_err(Error::from)?;
+        let after = decode_position::<i64>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, s)| s);
+        let mut rows = audit::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            let last = rows.last().expect("a full page");
+            encode_position(&query, chrono::DateTime::UNIX_EPOCH, &last.sequence())
+        } else {
+            String::new()
+        };
+        let audit_entries = rows.into_iter().map(audit::Row::view).collect();
+        Ok(Response::new(pb::ListAuditEntriesResponse { audit_entries, next_page_token }))
+    }
+
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
         Ok(Response::new(self.feed.serve(request.get_ref()).await?))
     }
+}
+
+/// A day from the API: `as_of` if given (a valid date), otherwise today.
+pub fn day_of(field: &str, date: Option<&pb::Date>) -> Result<chrono::NaiveDate, FieldViolation> {
+    match date {
+        None => Ok(chrono::Utc::now().date_naive()),
+        Some(d) => chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
+            .filter(|d| (1900..=9999).contains(&chrono::Datelike::year(d)))
+            .ok_or_else(|| FieldViolation::new(field, "is not a valid date")),
+    }
+}
+
+/// The scope of a portfolio report request; every bad field named.
+fn scope(
+    as_of: Option<&pb::Date>,
+    category: i32,
+    exclude_closed: bool,
+    format: Option<i32>,
+) -> Result<portfolio::Scope, Error> {
+    let mut violations = Vec::new();
+    let day = day_of("as_of", as_of).map_err(|v| violations.push(v)).ok();
+    let category = match pb::Category::try_from(category) {
+        Ok(pb::Category::Unspecified) => None,
+        Ok(c) => Some(c),
+        Err(_) => {
+            violations.push(FieldViolation::new("category", "is not a Category"));
+            None
+        }
+    };
+    if let Some(format) = format
+        && !matches!(pb::ExportFormat::try_from(format), Ok(pb::ExportFormat::Csv | pb::ExportFormat::Svg))
+    {
+        violations.push(FieldViolation::new("format", "must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_SVG"));
+    }
+    match day {
+        Some(as_of) if violations.is_empty() => Ok(portfolio::Scope { as_of, category, exclude_closed }),
+        _ => Err(Error::InvalidArgument(violations)),
+    }
+}
+
+/// A plan by name, locked for change, with its etag checked.
+async fn lock_plan(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+    etag: &str,
+) -> Result<(plans::Row, pb::MonitoringPlan), Error> {
+    let id = report_api::parse_plan("name", name)?;
+    let row = plans::lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let plan = row.view()?;
+    if !etag.is_empty() && etag != plan.etag {
+        return Err(Error::EtagMismatch { current: plan.etag });
+    }
+    Ok((row, plan))
 }

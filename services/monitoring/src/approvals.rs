@@ -8,7 +8,7 @@ use socialloans_contracts::{applications as ap, monitoring as mo};
 use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, transcode};
 use sqlx::PgConnection;
 
-use crate::plans;
+use crate::{audit, plans};
 
 /// The applications feed method.
 pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
@@ -110,6 +110,7 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
 
 impl Handler for Approvals {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+        audit::begin(conn, &audit::service(), &event.r#type, &event.id).await?;
         if event.r#type == ap::ApplicationApproved::full_name() {
             let approved: ap::ApplicationApproved = decode(event)?;
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
@@ -142,7 +143,6 @@ impl Handler for Approvals {
             return Err(HandlerError::Rejected(format!("no monitoring plan for {application}")));
         };
         let mut plan = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
-        let name = plan.name.clone();
         match activate {
             Some(tagged) => {
                 plan.tagged_loan_amount = tagged.total_tagged_principal.as_ref().and_then(|m| transcode(m).ok());
@@ -156,35 +156,17 @@ impl Handler for Approvals {
                     plan.last_maturity_date = transcode(m).ok();
                 }
                 if row.state() == mo::MonitoringPlanState::Pending {
-                    let now = Utc::now();
-                    let last_year = plan.last_maturity_date.as_ref().map(|d| d.year).unwrap_or(now.year() + 4);
-                    plan.reporting_periods =
-                        plans::annual_periods(now.date_naive(), last_year, i64::from(self.due_days));
-                    plan.activate_time = Some(socialloans_platform::timestamp(now));
-                    plans::save(conn, &row, &plan, mo::MonitoringPlanState::Active).await?;
-                    let activated = mo::MonitoringPlanActivated {
-                        monitoring_plan: name.clone(),
-                        application,
-                        organization_number: plan.organization_number.clone(),
-                        first_period_end: plan.reporting_periods.first().and_then(|p| p.end_date),
-                    };
-                    outbox::append(conn, "monitoring", &name, &activated).await?;
+                    let schedule = plan.schedule.unwrap_or_default();
+                    let schedule = mo::ReportingSchedule { first_period_end: None, ..schedule };
+                    plans::activate(conn, &row, &mut plan, schedule, Utc::now().date_naive()).await?;
                 } else {
                     plans::save(conn, &row, &plan, row.state()).await?;
                 }
             }
             None => {
-                if row.state() == mo::MonitoringPlanState::Closed {
-                    return Ok(());
+                if row.state() != mo::MonitoringPlanState::Closed {
+                    plans::close(conn, &row, &mut plan, "application closed").await?;
                 }
-                plan.close_time = Some(socialloans_platform::timestamp(Utc::now()));
-                plans::save(conn, &row, &plan, mo::MonitoringPlanState::Closed).await?;
-                let closed = mo::MonitoringPlanClosed {
-                    monitoring_plan: name.clone(),
-                    application,
-                    reason: "application closed".into(),
-                };
-                outbox::append(conn, "monitoring", &name, &closed).await?;
             }
         }
         Ok(())

@@ -83,7 +83,7 @@ pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<
         strip(IndicatorDirection::try_from(d.direction).unwrap_or_default().as_str_name(), "INDICATOR_DIRECTION_");
     let level = strip(IndicatorLevel::try_from(d.level).unwrap_or_default().as_str_name(), "INDICATOR_LEVEL_");
     let category = strip(Category::try_from(d.category).unwrap_or_default().as_str_name(), "CATEGORY_");
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO monitoring.indicator_definition (code, display_name, unit, direction, level, category, sdg_targets, description)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     )))
@@ -95,12 +95,14 @@ pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<
     .bind(category)
     .bind(&d.sdg_targets)
     .bind(&d.description)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
         Some("23505") => Error::AlreadyExists(format!("indicator {} exists", d.code)),
         _ => Error::Database(e),
-    })
+    })?;
+    crate::audit::record(conn, &format!("indicatorDefinitions/{}", d.code), "", "", "added to the catalogue").await?;
+    Ok(row)
 }
 
 /// One definition by code.

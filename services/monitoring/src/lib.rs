@@ -1,16 +1,23 @@
-//! The monitoring service: monitoring plans, borrowers' outcome reports,
-//! progress and the portfolio impact report. Built so far: the indicator
-//! catalogue (with a starting set), monitoring plans opened from approvals on
-//! the applications feed, activated by the first tagged loan and closed with
-//! the application, and the service's own feed.
+//! The monitoring service: follows each approved loan for its whole life.
+//! Monitoring plans open from approvals on the applications feed, activate
+//! when the first loan is tagged and close with the application; borrowers
+//! report outcomes per period and reviewers accept or return them; deadlines
+//! are watched by the overdue detector; conditions are fulfilled or waived by
+//! four eyes, or breached; progress per plan and the portfolio impact report
+//! (with CSV and SVG exports) are computed from accepted reports; every
+//! change is in the audit trail and on the service's own feed.
 
 pub mod api;
 pub mod approvals;
+pub mod audit;
 pub mod catalogue;
+pub mod conditions;
 pub mod error;
+pub mod export;
 pub mod overdue;
 pub mod plans;
 pub mod policy;
+pub mod portfolio;
 pub mod progress;
 pub mod report_api;
 pub mod reports;
@@ -34,6 +41,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         report_due_days(env);
+        sweep_seconds(env);
     },
     background,
 };
@@ -43,8 +51,21 @@ fn report_due_days(env: &mut Env) -> i32 {
     env.int_in("REPORT_DUE_DAYS", 90, 1..=365) as i32
 }
 
-/// Consumes the applications feed, when `APPLICATIONS_FEED_URL` is set.
+/// `OVERDUE_SWEEP_SECONDS`: how often overdue reports and conditions are looked for (default 300).
+fn sweep_seconds(env: &mut Env) -> u64 {
+    env.int_in("OVERDUE_SWEEP_SECONDS", 300, 1..=86_400)
+}
+
+/// Sweeps for overdue items on the system clock, and consumes the
+/// applications feed when `APPLICATIONS_FEED_URL` is set.
 fn background(context: &Context) {
+    let every = std::time::Duration::from_secs(sweep_seconds(&mut context.config.raw.reader()));
+    tokio::spawn(overdue::run(
+        context.pool.clone(),
+        std::sync::Arc::new(overdue::SystemClock),
+        every,
+        context.stopping.clone(),
+    ));
     let handler = approvals::Approvals { due_days: report_due_days(&mut context.config.raw.reader()) };
     if let Err(err) =
         context.subscribe("applications", "applications", approvals::APPLICATIONS_FEED, approvals::types(), handler)

@@ -1,11 +1,216 @@
 //! Overdue items: reports not submitted by their due date and open conditions
 //! past theirs, as of a given day. A report is overdue from the day after its
 //! due date — on the due date itself it is still on time.
+//!
+//! The detector sweeps the active plans as of the day its [`Clock`] gives:
+//! it moves reporting periods from UPCOMING to DUE when they end and to
+//! OVERDUE when their due date passes, and publishes `ReportOverdue` and
+//! `ConditionOverdue` once per item (the `overdue_notice` table remembers
+//! what was announced), each in the transaction that records it.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::NaiveDate;
 use socialloans_contracts::monitoring::{
-    ConditionState, Date, MonitoringPlan, OverdueItem, OverdueItemKind, ReportingPeriodState,
+    self as pb, ConditionState, Date, MonitoringPlan, MonitoringPlanState, OverdueItem, OverdueItemKind,
+    ReportingPeriodState,
 };
+use socialloans_platform::events::outbox;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::{audit, error::Error, plans};
+
+/// Where the service's "today" comes from.
+pub trait Clock: Send + Sync + 'static {
+    /// Today's date.
+    fn today(&self) -> NaiveDate;
+}
+
+/// The machine's clock (UTC date).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn today(&self) -> NaiveDate {
+        chrono::Utc::now().date_naive()
+    }
+}
+
+/// A clock set by hand: tests and what-if runs move time with it.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<NaiveDate>>);
+
+impl ManualClock {
+    /// A clock showing `day`.
+    pub fn new(day: NaiveDate) -> Self {
+        Self(Arc::new(Mutex::new(day)))
+    }
+
+    /// Sets the day.
+    pub fn set(&self, day: NaiveDate) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = day;
+    }
+}
+
+impl Clock for ManualClock {
+    fn today(&self) -> NaiveDate {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What one sweep changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Plans whose reporting periods changed state.
+    pub plans_changed: usize,
+    /// `ReportOverdue` events published.
+    pub reports_overdue: usize,
+    /// `ConditionOverdue` events published.
+    pub conditions_overdue: usize,
+}
+
+fn period_key(plan: &str, end: Option<&Date>) -> String {
+    let end = end.map(|e| format!("{:04}-{:02}-{:02}", e.year, e.month, e.day)).unwrap_or_default();
+    format!("{plan}/periods/{end}")
+}
+
+/// Moves the periods of `plan` to their state as of `day`; whether any changed.
+fn advance_periods(plan: &mut MonitoringPlan, day: NaiveDate) -> bool {
+    let mut changed = false;
+    for period in &mut plan.reporting_periods {
+        let ended = period.end_date.as_ref().and_then(naive).is_some_and(|e| e < day);
+        let late = period.due_date.as_ref().and_then(naive).is_some_and(|d| d < day);
+        let next = match ReportingPeriodState::try_from(period.state).unwrap_or_default() {
+            ReportingPeriodState::Upcoming | ReportingPeriodState::Due if late => ReportingPeriodState::Overdue,
+            ReportingPeriodState::Upcoming if ended => ReportingPeriodState::Due,
+            other => other,
+        };
+        if next as i32 != period.state {
+            period.state = next as i32;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// One pass over the active plans as of `day`.
+pub async fn sweep(pool: &PgPool, day: NaiveDate) -> Result<Sweep, Error> {
+    let mut done = Sweep::default();
+    let noticed: HashSet<String> =
+        sqlx::query_scalar("SELECT item FROM monitoring.overdue_notice").fetch_all(pool).await?.into_iter().collect();
+    let filter =
+        plans::Filter { state: Some(plans::state_name(MonitoringPlanState::Active)), ..plans::Filter::default() };
+    let mut after = None;
+    loop {
+        let rows = plans::list(pool, &filter, after, 500).await?;
+        for row in rows.iter().take(500) {
+            let mut plan = row.view()?;
+            let due = of_plan(&plan, day);
+            let fresh = due.iter().any(|i| !noticed.contains(&notice_key(i)));
+            if advance_periods(&mut plan, day) || fresh {
+                let changed = sweep_plan(pool, row.id, day).await?;
+                done.plans_changed += usize::from(changed.0);
+                done.reports_overdue += changed.1;
+                done.conditions_overdue += changed.2;
+            }
+        }
+        if rows.len() <= 500 {
+            break;
+        }
+        after = rows.get(499).map(|r| (r.create_time, r.id));
+    }
+    Ok(done)
+}
+
+fn notice_key(item: &OverdueItem) -> String {
+    if item.kind == OverdueItemKind::OutcomeReport as i32 {
+        period_key(&item.monitoring_plan, item.period_end.as_ref())
+    } else {
+        item.item.clone()
+    }
+}
+
+/// One plan's sweep in one transaction: (periods changed, reports announced, conditions announced).
+async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bool, usize, usize), Error> {
+    let mut tx = pool.begin().await?;
+    audit::begin(&mut tx, &audit::service(), "DetectOverdue", "").await?;
+    let Some(row) = plans::lock(&mut tx, id, None).await? else { return Ok((false, 0, 0)) };
+    if row.state() != MonitoringPlanState::Active {
+        return Ok((false, 0, 0));
+    }
+    let mut plan = row.view()?;
+    let changed = advance_periods(&mut plan, day);
+    if changed {
+        plans::save(&mut tx, &row, &plan, row.state()).await?;
+    }
+    let (mut reports, mut conditions) = (0, 0);
+    for item in of_plan(&plan, day) {
+        let key = notice_key(&item);
+        let due = item.due_date.as_ref().and_then(naive).unwrap_or(day);
+        let new: Option<String> = sqlx::query_scalar(
+            "INSERT INTO monitoring.overdue_notice (item, due_date) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING item",
+        )
+        .bind(&key)
+        .bind(due)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if new.is_none() {
+            continue;
+        }
+        let due_text = item.due_date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+        if item.kind == OverdueItemKind::OutcomeReport as i32 {
+            let overdue = ReportingPeriodState::Overdue.as_str_name();
+            audit::record(&mut tx, &key, "", overdue, &format!("report due {due_text} not submitted")).await?;
+            let event = pb::ReportOverdue {
+                monitoring_plan: plan.name.clone(),
+                application: plan.application.clone(),
+                organization_number: plan.organization_number.clone(),
+                period_end: item.period_end,
+                due_date: item.due_date,
+            };
+            outbox::append(&mut tx, "monitoring", &plan.name, &event).await?;
+            reports += 1;
+        } else {
+            let open = ConditionState::Open.as_str_name();
+            audit::record(&mut tx, &item.item, open, open, &format!("overdue since {due_text}")).await?;
+            let event = pb::ConditionOverdue {
+                condition: item.item.clone(),
+                application: plan.application.clone(),
+                organization_number: plan.organization_number.clone(),
+                due_date: item.due_date,
+            };
+            outbox::append(&mut tx, "monitoring", &item.item, &event).await?;
+            conditions += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok((changed, reports, conditions))
+}
+
+/// Sweeps every `every` as of `clock`'s day until `stopping` turns true.
+pub async fn run(pool: PgPool, clock: Arc<dyn Clock>, every: Duration, mut stopping: watch::Receiver<bool>) {
+    loop {
+        match sweep(&pool, clock.today()).await {
+            Ok(s) if s != Sweep::default() => tracing::info!(
+                plans_changed = s.plans_changed,
+                reports_overdue = s.reports_overdue,
+                conditions_overdue = s.conditions_overdue,
+                "overdue sweep"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "overdue sweep failed; retrying at the next interval"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}
 
 fn naive(d: &Date) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)

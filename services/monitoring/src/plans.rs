@@ -1,11 +1,13 @@
 //! Monitoring plans: one per approved application, opened from the approval,
 //! activated when core banking tags a loan, closed with the application.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use prost::Message;
 use socialloans_contracts::monitoring::{
-    Category, Date, MonitoringPlan, MonitoringPlanState, ReportingPeriod, ReportingPeriodState,
+    Category, Date, MonitoringPlan, MonitoringPlanActivated, MonitoringPlanClosed, MonitoringPlanState,
+    ReportingFrequency, ReportingPeriod, ReportingPeriodState, ReportingSchedule,
 };
+use socialloans_platform::events::outbox;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -59,6 +61,12 @@ impl Row {
         plan.state = self.state() as i32;
         plan.etag = format!("\"{}\"", self.revision);
         plan.organization_number = self.organization_number.clone();
+        for condition in &mut plan.conditions {
+            if condition.name.starts_with("conditions/") {
+                condition.name = format!("{}/{}", plan.name, condition.name);
+            }
+            condition.etag = plan.etag.clone();
+        }
         plan.create_time = Some(socialloans_platform::timestamp(self.create_time));
         plan.update_time = Some(socialloans_platform::timestamp(self.update_time));
         Ok(plan)
@@ -68,11 +76,13 @@ impl Row {
 const COLUMNS: &str =
     "id, application, state, revision, organization_number, category, content, create_time, update_time";
 
-/// Opens a plan unless the application has one; returns it if new.
+/// Opens a plan unless the application has one; returns it if new. The
+/// facts the portfolio report aggregates are written beside it.
 pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO monitoring.monitoring_plan (id, application, state, organization_number, category, content)
-         VALUES ($1, $2, 'PENDING', $3, $4, $5)
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO monitoring.monitoring_plan
+                (id, application, state, organization_number, category, content, approved_minor, sdg_targets)
+         VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7)
          ON CONFLICT (application) DO NOTHING
          RETURNING {COLUMNS}"
     )))
@@ -81,8 +91,62 @@ pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Opti
     .bind(&plan.organization_number)
     .bind(category_name(plan.category))
     .bind(plan.encode_to_vec())
-    .fetch_optional(conn)
-    .await
+    .bind(plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0)))
+    .bind(&plan.sdg_targets)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let name = format!("monitoringPlans/{}", row.id);
+    crate::audit::record(conn, &name, "", MonitoringPlanState::Pending.as_str_name(), "opened from the approval")
+        .await?;
+    let (mut codes, mut units, mut baselines, mut targets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for indicator in &plan.indicators {
+        if !codes.contains(&indicator.code) {
+            codes.push(indicator.code.clone());
+            units.push(indicator.unit.clone());
+            baselines.push(indicator.baseline.as_ref().map(|b| b.value));
+            targets.push(indicator.target.as_ref().map(|t| t.value));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO monitoring.plan_indicator (plan_id, code, unit, baseline, target)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[])",
+    )
+    .bind(row.id)
+    .bind(&codes)
+    .bind(&units)
+    .bind(&baselines)
+    .bind(&targets)
+    .execute(&mut *conn)
+    .await?;
+    let mut groups: Vec<(String, i64)> = Vec::new();
+    for group in &plan.target_groups {
+        let population = population_name(group.population);
+        match groups.iter_mut().find(|(p, _)| *p == population) {
+            Some((_, size)) => *size += group.estimated_size.max(0),
+            None => groups.push((population, group.estimated_size.max(0))),
+        }
+    }
+    let (populations, sizes): (Vec<String>, Vec<i64>) = groups.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO monitoring.plan_target_group (plan_id, population, estimated_size)
+         SELECT $1, * FROM unnest($2::text[], $3::int8[])",
+    )
+    .bind(row.id)
+    .bind(&populations)
+    .bind(&sizes)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(row))
+}
+
+/// `TargetPopulation::…` without prefix.
+pub fn population_name(population: i32) -> String {
+    socialloans_contracts::monitoring::TargetPopulation::try_from(population)
+        .unwrap_or_default()
+        .as_str_name()
+        .trim_start_matches("TARGET_POPULATION_")
+        .to_owned()
 }
 
 /// The plan of `application`, locked for change.
@@ -117,13 +181,23 @@ pub async fn save(
     let mut stored = plan.clone();
     stored.name.clear();
     stored.etag.clear();
+    for condition in &mut stored.conditions {
+        if let Some(at) = condition.name.find("/conditions/") {
+            condition.name = condition.name[at + 1..].to_owned();
+        }
+        condition.etag.clear();
+    }
     sqlx::query(
-        "UPDATE monitoring.monitoring_plan SET state = $2, content = $3, revision = revision + 1, update_time = now()
+        "UPDATE monitoring.monitoring_plan
+            SET state = $2, content = $3, revision = revision + 1, update_time = now(),
+                tagged_minor = $4, activate_date = $5
           WHERE id = $1",
     )
     .bind(row.id)
     .bind(state_name(state))
     .bind(stored.encode_to_vec())
+    .bind(plan.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units.max(0)))
+    .bind(plan.activate_time.and_then(|t| DateTime::from_timestamp(t.seconds, 0)).map(|t| t.date_naive()))
     .execute(conn)
     .await
     .map(|_| ())
@@ -178,26 +252,166 @@ pub async fn list(
     .await
 }
 
-fn date(d: chrono::NaiveDate) -> Date {
+/// A `Date` of a calendar day.
+pub fn date(d: NaiveDate) -> Date {
     Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
 }
 
 /// Yearly reporting periods from the year of `start` through `last_year`,
 /// each due `due_days` after it ends.
-pub fn annual_periods(start: chrono::NaiveDate, last_year: i32, due_days: i64) -> Vec<ReportingPeriod> {
-    (start.year()..=last_year.max(start.year()))
-        .filter_map(|year| {
-            let first = chrono::NaiveDate::from_ymd_opt(year, 1, 1)?;
-            let end = chrono::NaiveDate::from_ymd_opt(year, 12, 31)?;
-            Some(ReportingPeriod {
-                start_date: Some(date(first.max(start))),
-                end_date: Some(date(end)),
-                due_date: Some(date(end + chrono::Duration::days(due_days))),
-                state: ReportingPeriodState::Upcoming as i32,
-                outcome_report: String::new(),
-            })
-        })
-        .collect()
+pub fn annual_periods(start: NaiveDate, last_year: i32, due_days: i64) -> Vec<ReportingPeriod> {
+    let first_end = NaiveDate::from_ymd_opt(start.year(), 12, 31).unwrap_or(start);
+    let until = NaiveDate::from_ymd_opt(last_year.max(start.year()), 12, 31).unwrap_or(first_end);
+    periods(start, first_end, 12, until, due_days)
+}
+
+/// `months` after `end`, keeping to the month's last day when `end` is one.
+fn months_after(end: NaiveDate, months: u32) -> Option<NaiveDate> {
+    let month_end = end.succ_opt().is_none_or(|next| next.month() != end.month());
+    let moved = end.checked_add_months(Months::new(months))?;
+    if month_end {
+        let first_of_next = moved.with_day(1)?.checked_add_months(Months::new(1))?;
+        first_of_next.pred_opt()
+    } else {
+        Some(moved)
+    }
+}
+
+/// Reporting periods from `start`: the first ends on `first_end`, each next
+/// one `months` later, until a period reaches `until`; each is due
+/// `due_days` after it ends.
+pub fn periods(
+    start: NaiveDate,
+    first_end: NaiveDate,
+    months: u32,
+    until: NaiveDate,
+    due_days: i64,
+) -> Vec<ReportingPeriod> {
+    let mut out = Vec::new();
+    let mut from = start;
+    for k in 0..400 {
+        let Some(end) = months_after(first_end, months * k) else { break };
+        out.push(ReportingPeriod {
+            start_date: Some(date(from)),
+            end_date: Some(date(end)),
+            due_date: Some(date(end + chrono::Duration::days(due_days))),
+            state: ReportingPeriodState::Upcoming as i32,
+            outcome_report: String::new(),
+        });
+        if end >= until {
+            break;
+        }
+        from = end.succ_opt().unwrap_or(end);
+    }
+    out
+}
+
+/// A requested schedule with its defaults filled in (annual, first period
+/// ending 31 December of `today`'s year, due after 90 days); every bad field
+/// named.
+pub fn check_schedule(schedule: ReportingSchedule, today: NaiveDate) -> Result<ReportingSchedule, crate::error::Error> {
+    use socialloans_platform::error::FieldViolation;
+    let mut v = Vec::new();
+    let frequency = match ReportingFrequency::try_from(schedule.frequency) {
+        Ok(ReportingFrequency::Unspecified) => ReportingFrequency::Annual,
+        Ok(f) => f,
+        Err(_) => {
+            v.push(FieldViolation::new("schedule.frequency", "is not a ReportingFrequency"));
+            ReportingFrequency::Annual
+        }
+    };
+    let due_days = match schedule.due_days {
+        0 => 90,
+        d @ 1..=365 => d,
+        _ => {
+            v.push(FieldViolation::new("schedule.due_days", "must be 1..365"));
+            90
+        }
+    };
+    let first_period_end = match schedule.first_period_end.as_ref() {
+        None => None,
+        Some(d) => match naive(d) {
+            Some(day) if day >= today => Some(*d),
+            Some(_) => {
+                v.push(FieldViolation::new("schedule.first_period_end", "must not be before the activation date"));
+                None
+            }
+            None => {
+                v.push(FieldViolation::new("schedule.first_period_end", "is not a valid date"));
+                None
+            }
+        },
+    };
+    if !v.is_empty() {
+        return Err(crate::error::Error::InvalidArgument(v));
+    }
+    Ok(ReportingSchedule { frequency: frequency as i32, first_period_end, due_days })
+}
+
+/// Activates a pending plan: fixes its schedule and periods (from `today`
+/// until the last loan matures, or five years without a maturity) and
+/// publishes `MonitoringPlanActivated`. The schedule is already checked.
+pub async fn activate(
+    conn: &mut PgConnection,
+    row: &Row,
+    plan: &mut MonitoringPlan,
+    schedule: ReportingSchedule,
+    today: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    let months = match ReportingFrequency::try_from(schedule.frequency).unwrap_or_default() {
+        ReportingFrequency::SemiAnnual => 6,
+        ReportingFrequency::Quarterly => 3,
+        _ => 12,
+    };
+    let first_end = schedule
+        .first_period_end
+        .as_ref()
+        .and_then(naive)
+        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 12, 31).unwrap_or(today));
+    let until = plan
+        .last_maturity_date
+        .as_ref()
+        .and_then(naive)
+        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year() + 4, 12, 31).unwrap_or(today));
+    plan.reporting_periods = periods(today, first_end, months, until, i64::from(schedule.due_days));
+    plan.schedule = Some(ReportingSchedule { first_period_end: Some(date(first_end)), ..schedule });
+    plan.activate_time = Some(socialloans_platform::timestamp(Utc::now()));
+    save(conn, row, plan, MonitoringPlanState::Active).await?;
+    let name = format!("monitoringPlans/{}", row.id);
+    let state = row.state().as_str_name();
+    crate::audit::record(conn, &name, state, MonitoringPlanState::Active.as_str_name(), "reporting started").await?;
+    let activated = MonitoringPlanActivated {
+        monitoring_plan: name.clone(),
+        application: plan.application.clone(),
+        organization_number: plan.organization_number.clone(),
+        first_period_end: plan.reporting_periods.first().and_then(|p| p.end_date),
+    };
+    outbox::append(conn, "monitoring", &name, &activated).await.map(|_| ())
+}
+
+/// Closes a pending or active plan and publishes `MonitoringPlanClosed`.
+pub async fn close(
+    conn: &mut PgConnection,
+    row: &Row,
+    plan: &mut MonitoringPlan,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    plan.close_time = Some(socialloans_platform::timestamp(Utc::now()));
+    save(conn, row, plan, MonitoringPlanState::Closed).await?;
+    let name = format!("monitoringPlans/{}", row.id);
+    crate::audit::record(conn, &name, row.state().as_str_name(), MonitoringPlanState::Closed.as_str_name(), reason)
+        .await?;
+    let closed = MonitoringPlanClosed {
+        monitoring_plan: name.clone(),
+        application: plan.application.clone(),
+        reason: reason.into(),
+    };
+    outbox::append(conn, "monitoring", &name, &closed).await.map(|_| ())
+}
+
+/// The `NaiveDate` of a `Date`, if it is a valid one.
+pub fn naive(d: &Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
 }
 
 #[cfg(test)]
@@ -212,5 +426,25 @@ mod tests {
         assert_eq!(periods[0].start_date, Some(Date { year: 2026, month: 11, day: 27 }));
         assert_eq!(periods[0].due_date, Some(Date { year: 2027, month: 3, day: 31 }));
         assert_eq!(periods[2].end_date, Some(Date { year: 2028, month: 12, day: 31 }));
+        assert_eq!(periods[1].start_date, Some(Date { year: 2027, month: 1, day: 1 }));
+    }
+
+    #[test]
+    fn quarterly_periods_keep_to_month_ends_and_stop_at_the_period_reaching_maturity() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let p = periods(day(2027, 2, 10), day(2027, 3, 31), 3, day(2027, 11, 15), 30);
+        let ends: Vec<Option<Date>> = p.iter().map(|p| p.end_date).collect();
+        assert_eq!(
+            ends,
+            [(2027, 3, 31), (2027, 6, 30), (2027, 9, 30), (2027, 12, 31)].map(|(year, month, day)| Some(Date {
+                year,
+                month,
+                day
+            }))
+        );
+        assert_eq!(p[1].start_date, Some(Date { year: 2027, month: 4, day: 1 }));
+        assert_eq!(p[3].due_date, Some(Date { year: 2028, month: 1, day: 30 }));
+        assert_eq!(months_after(day(2027, 2, 28), 12), Some(day(2028, 2, 29)), "a month end stays a month end");
+        assert_eq!(months_after(day(2027, 2, 10), 1), Some(day(2027, 3, 10)));
     }
 }

@@ -7,7 +7,6 @@ use socialloans_platform::{
     Role::{self, *},
 };
 
-const STAFF_READERS: &[Role] = &[Analyst, ReportReviewer, CommitteeSecretary, CoreBanking, Auditor];
 const READERS: &[Role] = &[Borrower, Analyst, ReportReviewer, CommitteeSecretary, CoreBanking, Auditor];
 const REVIEW: &[Role] = &[ReportReviewer];
 
@@ -20,8 +19,8 @@ pub static POLICY: Policy = Policy {
         ("ListIndicatorDefinitions", READERS),
         ("GetMonitoringPlan", READERS),
         ("ListMonitoringPlans", READERS),
-        ("ActivateMonitoringPlan", &[Analyst, CoreBanking]),
-        ("CloseMonitoringPlan", &[Analyst, CoreBanking]),
+        ("ActivateMonitoringPlan", &[Analyst, ReportReviewer]),
+        ("CloseMonitoringPlan", &[Analyst, ReportReviewer]),
         ("CreateOutcomeReport", &[Borrower]),
         ("GetOutcomeReport", READERS),
         ("ListOutcomeReports", READERS),
@@ -33,9 +32,10 @@ pub static POLICY: Policy = Policy {
         ("FulfilCondition", &[Analyst, ReportReviewer]),
         ("WaiveCondition", &[Analyst, ReportReviewer]),
         ("BreachCondition", &[Analyst, ReportReviewer]),
-        ("ListOverdueItems", STAFF_READERS),
+        ("ListOverdueItems", READERS),
         ("GetPlanProgress", READERS),
         ("GetPortfolioImpactReport", &[Analyst, ReportReviewer, Auditor]),
+        ("ExportPortfolioImpactReport", &[Analyst, ReportReviewer, Auditor]),
         ("ListAuditEntries", &[Analyst, Auditor]),
         ("StreamEvents", &[Service, Auditor]),
     ],

@@ -194,13 +194,14 @@ pub async fn review(
     let result = if accept { R::Accepted } else { R::Returned };
     report.review_time = Some(socialloans_platform::timestamp(Utc::now()));
     report.review_comments = comments;
-    reports::review_version(conn, row.id, row.version, result).await?;
+    reports::review_version(conn, row.id, row.version, result, &report.review_comments).await?;
     let mut plan = plan_row.view()?;
     let end = report.period_end.unwrap_or_default();
     let period_state = if accept { ReportingPeriodState::Accepted } else { ReportingPeriodState::Due };
     set_period(&mut plan, &end, period_state, name);
     plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
     if accept {
+        reports::record_accepted(conn, &row, &report, Utc::now().date_naive()).await?;
         let accepted = pb::OutcomeReportAccepted {
             outcome_report: name.to_owned(),
             application: plan.application.clone(),

@@ -5,7 +5,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
-use socialloans_contracts::monitoring::{Date, MonitoringPlan, OutcomeReport, OutcomeReportState};
+use socialloans_contracts::monitoring::{
+    Actor, Date, FieldComment, MonitoringPlan, OutcomeReport, OutcomeReportState, OutcomeReportVersion,
+    TargetPopulation,
+};
 use socialloans_platform::error::FieldViolation;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -110,6 +113,18 @@ pub fn check(report: &OutcomeReport, plan: &MonitoringPlan, prefix: &str) -> Vec
             v.push(FieldViolation::new(at(format!("indicator_values[{i}].indicator_code")), "is reported twice"));
         }
     }
+    let mut populations = std::collections::HashSet::new();
+    for (i, reach) in report.target_group_reach.iter().enumerate() {
+        let known = TargetPopulation::try_from(reach.population).is_ok_and(|p| p != TargetPopulation::Unspecified);
+        if !known {
+            v.push(FieldViolation::new(at(format!("target_group_reach[{i}].population")), "is not a TargetPopulation"));
+        } else if !populations.insert(reach.population) {
+            v.push(FieldViolation::new(at(format!("target_group_reach[{i}].population")), "is reported twice"));
+        }
+        if reach.people_reached < 0 {
+            v.push(FieldViolation::new(at(format!("target_group_reach[{i}].people_reached")), "must not be negative"));
+        }
+    }
     if report.narrative.chars().count() > 20_000 {
         v.push(FieldViolation::new(at("narrative".into()), "is at most 20000 characters"));
     }
@@ -145,7 +160,7 @@ pub async fn insert(
     org: &str,
     report: &OutcomeReport,
 ) -> Result<Row, Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO monitoring.outcome_report (id, plan_id, period_end, state, organization_number, content)
          VALUES ($1, $2, $3, 'DRAFT', $4, $5) RETURNING {COLUMNS}"
     )))
@@ -154,12 +169,15 @@ pub async fn insert(
     .bind(period_end)
     .bind(org)
     .bind(report.encode_to_vec())
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
         Some("23505") => Error::AlreadyExists("a report for this period exists; correct it instead".into()),
         _ => Error::Database(e),
-    })
+    })?;
+    let name = format!("monitoringPlans/{plan_id}/outcomeReports/{}", row.id);
+    crate::audit::record(conn, &name, "", OutcomeReportState::Draft.as_str_name(), "drafted").await?;
+    Ok(row)
 }
 
 /// A report locked for change; `org` confines a borrower.
@@ -195,7 +213,7 @@ pub async fn save(
     let mut stored = report.clone();
     stored.name.clear();
     stored.etag.clear();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let saved: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE monitoring.outcome_report SET state = $2, version = $3, content = $4, revision = revision + 1, update_time = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     )))
@@ -203,8 +221,12 @@ pub async fn save(
     .bind(state_name(state))
     .bind(version)
     .bind(stored.encode_to_vec())
-    .fetch_one(conn)
-    .await
+    .fetch_one(&mut *conn)
+    .await?;
+    let name = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);
+    let comment = report.review_comments.iter().map(|c| c.comment.as_str()).collect::<Vec<_>>().join("; ");
+    crate::audit::record(conn, &name, row.state().as_str_name(), state.as_str_name(), &comment).await?;
+    Ok(saved)
 }
 
 /// Keeps a submitted version.
@@ -225,18 +247,164 @@ pub async fn keep_version(
         .map(|_| ())
 }
 
-/// Records the review result of a version.
+/// Records the review result of a version, with the reviewer's comments.
 pub async fn review_version(
     conn: &mut PgConnection,
     id: Uuid,
     version: i32,
     result: OutcomeReportState,
+    comments: &[FieldComment],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE monitoring.outcome_report_version SET review_result = $3 WHERE report_id = $1 AND version = $2")
-        .bind(id)
-        .bind(version)
-        .bind(state_name(result))
-        .execute(conn)
-        .await
-        .map(|_| ())
+    let comments = OutcomeReportVersion { review_comments: comments.to_vec(), ..Default::default() };
+    sqlx::query(
+        "UPDATE monitoring.outcome_report_version SET review_result = $3, review_comments = $4
+          WHERE report_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(state_name(result))
+    .bind(comments.encode_to_vec())
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A stored version.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    /// 1, 2, …
+    pub version: i32,
+    /// The encoded OutcomeReport as submitted.
+    pub content: Vec<u8>,
+    /// The submitter's subject.
+    pub submitted_by: String,
+    /// When.
+    pub submit_time: DateTime<Utc>,
+    /// `ACCEPTED`, `RETURNED`, or empty while waiting.
+    pub review_result: String,
+    /// An encoded OutcomeReportVersion with the review comments.
+    pub review_comments: Vec<u8>,
+}
+
+impl VersionRow {
+    /// The API view of a version of `report`.
+    pub fn view(&self, report: &Row) -> Result<OutcomeReportVersion, Error> {
+        let decode = |e: prost::DecodeError| Error::Database(sqlx::Error::Decode(Box::new(e)));
+        let mut snapshot = OutcomeReport::decode(self.content.as_slice()).map_err(decode)?;
+        let name = format!("monitoringPlans/{}/outcomeReports/{}", report.plan_id, report.id);
+        snapshot.name = name.clone();
+        snapshot.state = OutcomeReportState::Submitted as i32;
+        snapshot.version = self.version;
+        snapshot.organization_number = report.organization_number.clone();
+        let comments = OutcomeReportVersion::decode(self.review_comments.as_slice()).map_err(decode)?;
+        let result = match self.review_result.as_str() {
+            "" => OutcomeReportState::Submitted,
+            r => OutcomeReportState::from_str_name(&format!("OUTCOME_REPORT_STATE_{r}")).unwrap_or_default(),
+        };
+        Ok(OutcomeReportVersion {
+            name: format!("{name}/versions/{}", self.version),
+            version: self.version,
+            outcome_report: Some(snapshot),
+            submitted_by: Some(Actor {
+                subject: self.submitted_by.clone(),
+                role: "borrower".into(),
+                organization_number: report.organization_number.clone(),
+            }),
+            submit_time: Some(socialloans_platform::timestamp(self.submit_time)),
+            review_result: result as i32,
+            review_comments: comments.review_comments,
+        })
+    }
+}
+
+/// A page of a report's versions after `after`, one more than `limit`.
+pub async fn versions(pool: &PgPool, id: Uuid, after: i32, limit: u32) -> Result<Vec<VersionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT version, content, submitted_by, submit_time, review_result, review_comments
+           FROM monitoring.outcome_report_version WHERE report_id = $1 AND version > $2
+          ORDER BY version LIMIT $3",
+    )
+    .bind(id)
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}
+
+/// A page of reports of one plan (or of all plans, or of one borrower's),
+/// by period then id, one more than `limit`.
+pub async fn list(
+    pool: &PgPool,
+    plan: Option<Uuid>,
+    org: Option<&str>,
+    state: Option<String>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u32,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.outcome_report
+          WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::text IS NULL OR organization_number = $2)
+            AND ($3::text IS NULL OR state = $3)
+            AND ($4::timestamptz IS NULL OR (create_time, id) > ($4, $5))
+          ORDER BY create_time, id LIMIT $6"
+    )))
+    .bind(plan)
+    .bind(org)
+    .bind(state)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}
+
+/// Mirrors an accepted report's values and reach into the rows the
+/// portfolio report aggregates, replacing those of an earlier accepted version.
+pub async fn record_accepted(
+    conn: &mut PgConnection,
+    row: &Row,
+    report: &OutcomeReport,
+    accept_date: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM monitoring.measurement WHERE report_id = $1").bind(row.id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM monitoring.reach WHERE report_id = $1").bind(row.id).execute(&mut *conn).await?;
+    let (codes, values): (Vec<String>, Vec<f64>) = report
+        .indicator_values
+        .iter()
+        .filter_map(|v| Some((v.indicator_code.clone(), v.value.filter(|x| x.is_finite())?)))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO monitoring.measurement (report_id, plan_id, period_end, accept_date, indicator_code, value)
+         SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::float8[])",
+    )
+    .bind(row.id)
+    .bind(row.plan_id)
+    .bind(row.period_end)
+    .bind(accept_date)
+    .bind(&codes)
+    .bind(&values)
+    .execute(&mut *conn)
+    .await?;
+    let mut reach: Vec<(String, i64)> = Vec::new();
+    for r in &report.target_group_reach {
+        let population = crate::plans::population_name(r.population);
+        match reach.iter_mut().find(|(p, _)| *p == population) {
+            Some((_, people)) => *people += r.people_reached.max(0),
+            None => reach.push((population, r.people_reached.max(0))),
+        }
+    }
+    let (populations, people): (Vec<String>, Vec<i64>) = reach.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO monitoring.reach (report_id, plan_id, period_end, accept_date, population, people)
+         SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::int8[])",
+    )
+    .bind(row.id)
+    .bind(row.plan_id)
+    .bind(row.period_end)
+    .bind(accept_date)
+    .bind(&populations)
+    .bind(&people)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
 }

@@ -1,0 +1,136 @@
+//! The audit trail. A transaction first says who acts and why
+//! ([`begin`]: the caller and method, or the service applying an event or
+//! sweeping for overdue items); each change in it is then recorded with
+//! [`record`], in the same transaction, so the trail never disagrees with
+//! the data.
+
+use chrono::{DateTime, Utc};
+use socialloans_contracts::monitoring::{Actor, AuditEntry};
+use socialloans_platform::Caller;
+use sqlx::{PgConnection, PgPool};
+
+/// The actor of a caller's request.
+pub fn actor_of(caller: &Caller) -> Actor {
+    let mut roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
+    roles.sort_unstable();
+    Actor {
+        subject: caller.subject.clone(),
+        role: roles.join(" "),
+        organization_number: caller.organization.clone().unwrap_or_default(),
+    }
+}
+
+/// The service itself (applying an event, detecting overdue items).
+pub fn service() -> Actor {
+    Actor { subject: "monitoring".into(), role: "service".into(), organization_number: String::new() }
+}
+
+/// Names the actor, action and request id of the changes this transaction records.
+pub async fn begin(conn: &mut PgConnection, actor: &Actor, action: &str, request_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT set_config('socialloans.audit_subject', $1, true), set_config('socialloans.audit_role', $2, true),
+                set_config('socialloans.audit_org', $3, true), set_config('socialloans.audit_action', $4, true),
+                set_config('socialloans.audit_request', $5, true), set_config('socialloans.audit_trace', $6, true)",
+    )
+    .bind(&actor.subject)
+    .bind(&actor.role)
+    .bind(&actor.organization_number)
+    .bind(action)
+    .bind(request_id)
+    .bind(socialloans_platform::trace_context::current_trace_id())
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Records one change of `resource` from one state to another.
+pub async fn record(
+    conn: &mut PgConnection,
+    resource: &str,
+    from_state: &str,
+    to_state: &str,
+    comment: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO monitoring.audit_entry
+                (action, resource, from_state, to_state, comment,
+                 actor_subject, actor_role, actor_organization, request_id, trace_id)
+         VALUES (coalesce(nullif(current_setting('socialloans.audit_action', true), ''), 'unknown'), $1, $2, $3, $4,
+                 coalesce(nullif(current_setting('socialloans.audit_subject', true), ''), 'monitoring'),
+                 coalesce(nullif(current_setting('socialloans.audit_role', true), ''), 'service'),
+                 coalesce(current_setting('socialloans.audit_org', true), ''),
+                 coalesce(current_setting('socialloans.audit_request', true), ''),
+                 coalesce(current_setting('socialloans.audit_trace', true), ''))",
+    )
+    .bind(resource)
+    .bind(from_state)
+    .bind(to_state)
+    .bind(comment)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A stored entry.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    sequence: i64,
+    action: String,
+    resource: String,
+    from_state: String,
+    to_state: String,
+    actor_subject: String,
+    actor_role: String,
+    actor_organization: String,
+    occur_time: DateTime<Utc>,
+    request_id: String,
+    comment: String,
+    trace_id: String,
+}
+
+impl Row {
+    /// The position in the trail.
+    pub fn sequence(&self) -> i64 {
+        self.sequence
+    }
+
+    /// The API view.
+    pub fn view(self) -> AuditEntry {
+        AuditEntry {
+            name: format!("auditEntries/{}", self.sequence),
+            sequence: self.sequence,
+            action: self.action,
+            resource: self.resource,
+            from_state: self.from_state,
+            to_state: self.to_state,
+            actor: Some(Actor {
+                subject: self.actor_subject,
+                role: self.actor_role,
+                organization_number: self.actor_organization,
+            }),
+            occur_time: Some(socialloans_platform::timestamp(self.occur_time)),
+            request_id: self.request_id,
+            comment: self.comment,
+            trace_id: self.trace_id,
+        }
+    }
+}
+
+/// A page of entries after `after` about `resource` (and what lies under
+/// it) or about everything, oldest first; one more than `limit`.
+pub async fn list(pool: &PgPool, resource: &str, after: i64, limit: u32) -> Result<Vec<Row>, sqlx::Error> {
+    let under = format!("{}/%", resource.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    sqlx::query_as(
+        "SELECT sequence, action, resource, from_state, to_state, actor_subject, actor_role, actor_organization,
+                occur_time, request_id, comment, trace_id
+           FROM monitoring.audit_entry
+          WHERE ($1 = '' OR resource = $1 OR resource LIKE $2) AND sequence > $3
+          ORDER BY sequence LIMIT $4",
+    )
+    .bind(resource)
+    .bind(under)
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}

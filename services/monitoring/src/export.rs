@@ -1,0 +1,438 @@
+//! The portfolio impact report as files: a CSV to work with and an SVG chart
+//! to look at. Both are pure functions of the report message, so what the
+//! files say is exactly what `GetPortfolioImpactReport` answers.
+
+use std::fmt::Write;
+
+use socialloans_contracts::monitoring::{Category, IndicatorLevel, Money, PortfolioImpactReport, TargetPopulation};
+
+/// The CSV header; every row has these columns, empty where they do not apply.
+pub const CSV_COLUMNS: [&str; 20] = [
+    "as_of",
+    "section",
+    "category",
+    "target_group",
+    "sdg_target",
+    "indicator_code",
+    "indicator",
+    "unit",
+    "level",
+    "plan_count",
+    "reporting_plan_count",
+    "improved_plan_count",
+    "target_reached_plan_count",
+    "approved_amount_sek",
+    "tagged_loan_amount_sek",
+    "estimated_people",
+    "people_reached",
+    "baseline_sum",
+    "latest_sum",
+    "target_sum",
+];
+
+/// "1234.50" for 123450 öre; exact, never through floating point.
+pub fn kronor(money: Option<&Money>) -> String {
+    let minor = money.map_or(0, |m| m.minor_units);
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", (minor / 100).unsigned_abs(), (minor % 100).unsigned_abs())
+}
+
+fn field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn label(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix).to_ascii_lowercase()
+}
+
+fn category_label(category: i32) -> String {
+    label(Category::try_from(category).unwrap_or_default().as_str_name(), "CATEGORY_")
+}
+
+fn population_label(population: i32) -> String {
+    label(TargetPopulation::try_from(population).unwrap_or_default().as_str_name(), "TARGET_POPULATION_")
+}
+
+/// The report as CSV: a portfolio row, then per category its total and its
+/// indicators, then target groups and SDG targets.
+pub fn csv(report: &PortfolioImpactReport) -> String {
+    let as_of = report.as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    let mut row = |cells: [String; 20]| {
+        let line: Vec<String> = cells.iter().map(|c| field(c)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    };
+    let e = String::new;
+    row([
+        as_of.clone(),
+        "portfolio".into(),
+        e(),
+        e(),
+        e(),
+        e(),
+        e(),
+        e(),
+        e(),
+        report.plan_count.to_string(),
+        e(),
+        e(),
+        e(),
+        kronor(report.approved_amount.as_ref()),
+        kronor(report.tagged_loan_amount.as_ref()),
+        e(),
+        e(),
+        e(),
+        e(),
+        e(),
+    ]);
+    for category in &report.by_category {
+        let name = category_label(category.category);
+        row([
+            as_of.clone(),
+            "category".into(),
+            name.clone(),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+            category.plan_count.to_string(),
+            e(),
+            e(),
+            e(),
+            kronor(category.approved_amount.as_ref()),
+            kronor(category.tagged_loan_amount.as_ref()),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+        ]);
+        for i in &category.indicators {
+            row([
+                as_of.clone(),
+                "indicator".into(),
+                name.clone(),
+                e(),
+                e(),
+                i.indicator_code.clone(),
+                i.display_name.clone(),
+                i.unit.clone(),
+                label(IndicatorLevel::try_from(i.level).unwrap_or_default().as_str_name(), "INDICATOR_LEVEL_"),
+                i.plan_count.to_string(),
+                i.reporting_plan_count.to_string(),
+                i.improved_plan_count.to_string(),
+                i.target_reached_plan_count.to_string(),
+                e(),
+                e(),
+                e(),
+                e(),
+                i.baseline_sum.to_string(),
+                i.latest_sum.to_string(),
+                i.target_sum.to_string(),
+            ]);
+        }
+    }
+    for g in &report.by_target_group {
+        row([
+            as_of.clone(),
+            "target_group".into(),
+            e(),
+            population_label(g.population),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+            g.plan_count.to_string(),
+            e(),
+            e(),
+            e(),
+            kronor(g.approved_amount.as_ref()),
+            e(),
+            g.estimated_people.to_string(),
+            g.people_reached.to_string(),
+            e(),
+            e(),
+            e(),
+        ]);
+    }
+    for s in &report.by_sdg {
+        row([
+            as_of.clone(),
+            "sdg".into(),
+            e(),
+            e(),
+            s.sdg_target.clone(),
+            e(),
+            e(),
+            e(),
+            e(),
+            s.plan_count.to_string(),
+            e(),
+            e(),
+            e(),
+            kronor(s.approved_amount.as_ref()),
+            kronor(s.tagged_loan_amount.as_ref()),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+        ]);
+    }
+    out
+}
+
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn category_title(category: i32) -> &'static str {
+    match Category::try_from(category).unwrap_or_default() {
+        Category::HousingAndResidentialEnvironments => "Housing and residential environments",
+        Category::SafetySecurityAndAccessibility => "Safety, security and accessibility",
+        Category::HealthEducationSportAndCulture => "Health, education, sport and culture",
+        Category::Unspecified => "Other",
+    }
+}
+
+const WIDTH: i64 = 960;
+const LABEL: i64 = 300;
+const BAR: i64 = 520;
+const APPROVED: &str = "#1f5f8b";
+const TAGGED: &str = "#7fb3d5";
+const REACHED: &str = "#2e8b57";
+const IMPROVED: &str = "#9acd32";
+const NOT_IMPROVED: &str = "#d9d9d9";
+
+/// Million kronor with one decimal, from öre.
+fn msek(minor: i64) -> String {
+    format!("{:.1}", minor as f64 / 100_000_000.0)
+}
+
+/// The report as an SVG chart: approved and tagged amounts per category, and
+/// for each catalogue indicator how many reporting plans reached the target,
+/// improved on the baseline, or did not.
+pub fn svg(report: &PortfolioImpactReport) -> String {
+    let as_of = report.as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+    let indicators: Vec<_> = report
+        .by_category
+        .iter()
+        .flat_map(|c| c.indicators.iter().map(move |i| (c.category, i)))
+        .filter(|(_, i)| i.plan_count > 0)
+        .collect();
+    let amounts_top = 90;
+    let category_rows = report.by_category.len().max(1) as i64;
+    let indicators_top = amounts_top + category_rows * 56 + 70;
+    let height = indicators_top + indicators.len().max(1) as i64 * 34 + 70;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="34" font-size="20" font-weight="bold" fill="#222">Portfolio impact report, {}</text>"##,
+        xml(&as_of)
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="58" fill="#555">{} projects · approved {} MSEK · tagged loans {} MSEK</text>"##,
+        report.plan_count,
+        msek(report.approved_amount.as_ref().map_or(0, |m| m.minor_units)),
+        msek(report.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units)),
+    );
+    // Amounts per category.
+    let top = report.by_category.iter().map(|c| c.approved_amount.as_ref().map_or(0, |m| m.minor_units));
+    let top = top.chain(report.by_category.iter().map(|c| c.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units)));
+    let max = top.max().unwrap_or(0).max(1);
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="{}" font-size="15" font-weight="bold" fill="#222">Amounts by category (MSEK)</text>"##,
+        amounts_top
+    );
+    let _ = writeln!(
+        s,
+        r##"<rect x="{x}" y="{y}" width="12" height="12" fill="{APPROVED}"/><text x="{tx}" y="{ty}" fill="#333">approved</text><rect x="{x2}" y="{y}" width="12" height="12" fill="{TAGGED}"/><text x="{tx2}" y="{ty}" fill="#333">tagged loans</text>"##,
+        x = LABEL,
+        y = amounts_top - 11,
+        tx = LABEL + 16,
+        ty = amounts_top,
+        x2 = LABEL + 100,
+        tx2 = LABEL + 116,
+    );
+    if report.by_category.is_empty() {
+        let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#777">no projects yet</text>"##, LABEL, amounts_top + 30);
+    }
+    for (n, c) in report.by_category.iter().enumerate() {
+        let y = amounts_top + 16 + n as i64 * 56;
+        let approved = c.approved_amount.as_ref().map_or(0, |m| m.minor_units);
+        let tagged = c.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units);
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
+            LABEL - 10,
+            y + 20,
+            xml(category_title(c.category))
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end" fill="#777" font-size="11">{} projects</text>"##,
+            LABEL - 10,
+            y + 36,
+            c.plan_count
+        );
+        for (row, (value, colour)) in [(approved, APPROVED), (tagged, TAGGED)].into_iter().enumerate() {
+            let w = (value as f64 / max as f64 * BAR as f64).round() as i64;
+            let by = y + row as i64 * 22;
+            let _ = writeln!(
+                s,
+                r##"<rect x="{LABEL}" y="{by}" width="{w}" height="18" fill="{colour}"><title>{} MSEK</title></rect><text x="{}" y="{}" fill="#333">{}</text>"##,
+                msek(value),
+                LABEL + w + 6,
+                by + 14,
+                msek(value)
+            );
+        }
+    }
+    // Indicator results.
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="{}" font-size="15" font-weight="bold" fill="#222">Indicator results of reporting projects</text>"##,
+        indicators_top
+    );
+    let legend = [(REACHED, "target reached"), (IMPROVED, "improved on baseline"), (NOT_IMPROVED, "not improved")];
+    for (n, (colour, text)) in legend.iter().enumerate() {
+        let x = LABEL + n as i64 * 170;
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{}" fill="#333">{text}</text>"##,
+            indicators_top - 11,
+            x + 16,
+            indicators_top
+        );
+    }
+    if indicators.is_empty() {
+        let _ =
+            writeln!(s, r##"<text x="{}" y="{}" fill="#777">no indicators yet</text>"##, LABEL, indicators_top + 30);
+    }
+    for (n, (_, i)) in indicators.iter().enumerate() {
+        let y = indicators_top + 16 + n as i64 * 34;
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
+            LABEL - 10,
+            y + 15,
+            xml(&i.display_name)
+        );
+        let reporting = i64::from(i.reporting_plan_count);
+        let reached = i64::from(i.target_reached_plan_count).min(reporting);
+        let improved = (i64::from(i.improved_plan_count).max(reached) - reached).min(reporting - reached);
+        let rest = reporting - reached - improved;
+        let mut x = LABEL;
+        for (value, colour) in [(reached, REACHED), (improved, IMPROVED), (rest, NOT_IMPROVED)] {
+            if reporting == 0 || value == 0 {
+                continue;
+            }
+            let w = (value as f64 / reporting as f64 * BAR as f64).round() as i64;
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x}" y="{y}" width="{w}" height="20" fill="{colour}"><title>{value} of {reporting}</title></rect>"##
+            );
+            x += w;
+        }
+        if reporting == 0 {
+            let _ = writeln!(s, r##"<rect x="{LABEL}" y="{y}" width="{BAR}" height="20" fill="none" stroke="#ccc"/>"##);
+        }
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" fill="#333" font-size="11">{reached} reached · {} improved · {} of {} reporting</text>"##,
+            LABEL + BAR + 8,
+            y + 15,
+            reached + improved,
+            reporting,
+            i.plan_count
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="{}" fill="#999" font-size="11">Catalogue indicators only; each project counted with its latest accepted value. Social Loans monitoring service.</text>"##,
+        height - 20
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socialloans_contracts::monitoring::{CategoryImpact, IndicatorAggregate};
+
+    #[test]
+    fn kronor_are_exact_with_two_decimals() {
+        let m = |minor_units| Some(Money { currency_code: "SEK".into(), minor_units });
+        assert_eq!(kronor(m(12_500_000_000).as_ref()), "125000000.00");
+        assert_eq!(kronor(m(5).as_ref()), "0.05");
+        assert_eq!(kronor(m(-150).as_ref()), "-1.50");
+        assert_eq!(kronor(None), "0.00");
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_every_row_has_every_column() {
+        let report = PortfolioImpactReport {
+            plan_count: 1,
+            by_category: vec![CategoryImpact {
+                category: Category::HousingAndResidentialEnvironments as i32,
+                plan_count: 1,
+                indicators: vec![IndicatorAggregate {
+                    indicator_code: "x".into(),
+                    display_name: "Homes, \"renovated\"".into(),
+                    plan_count: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = csv(&report);
+        assert!(text.contains(r#","Homes, ""renovated""","#), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0].split(',').count(), CSV_COLUMNS.len());
+        assert_eq!(lines[2].split(',').count(), CSV_COLUMNS.len());
+    }
+
+    #[test]
+    fn the_chart_escapes_names_and_draws_a_bar_per_category_amount() {
+        let report = PortfolioImpactReport {
+            by_category: vec![CategoryImpact {
+                category: Category::SafetySecurityAndAccessibility as i32,
+                approved_amount: Some(Money { currency_code: "SEK".into(), minor_units: 7_500_000_000 }),
+                indicators: vec![IndicatorAggregate {
+                    display_name: "A < B".into(),
+                    plan_count: 2,
+                    reporting_plan_count: 2,
+                    target_reached_plan_count: 1,
+                    improved_plan_count: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let chart = svg(&report);
+        assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+        assert!(chart.contains("A &lt; B") && !chart.contains("A < B"));
+        assert!(chart.contains(&format!(r#"width="{BAR}" height="18" fill="{APPROVED}""#)), "the largest bar is full");
+        assert!(chart.contains("<title>1 of 2</title>"));
+    }
+}

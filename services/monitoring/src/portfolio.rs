@@ -45,16 +45,15 @@ const PLANS: &str = "WITH plans AS (
 /// Computes the report.
 pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport, Error> {
     let category = scope.category.map(|c| crate::plans::category_name(c as i32));
-    let totals: Vec<(String, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let totals = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
         "{PLANS} SELECT category, count(*), coalesce(sum(approved_minor), 0)::bigint, coalesce(sum(tagged_minor), 0)::bigint
                   FROM plans GROUP BY category"
     )))
     .bind(scope.as_of)
     .bind(&category)
     .bind(scope.exclude_closed)
-    .fetch_all(pool)
-    .await?;
-    let indicators: Vec<IndicatorRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    .fetch_all(pool);
+    let indicators = sqlx::query_as::<_, IndicatorRow>(sqlx::AssertSqlSafe(format!(
         "{PLANS}, latest AS (
             SELECT DISTINCT ON (m.plan_id, m.indicator_code) m.plan_id, m.indicator_code, m.value
               FROM monitoring.measurement m JOIN plans p ON p.id = m.plan_id
@@ -80,9 +79,8 @@ pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport
     .bind(scope.as_of)
     .bind(&category)
     .bind(scope.exclude_closed)
-    .fetch_all(pool)
-    .await?;
-    let groups: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    .fetch_all(pool);
+    let groups = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
         "{PLANS}, latest AS (
             SELECT DISTINCT ON (r.plan_id, r.population) r.plan_id, r.population, r.people
               FROM monitoring.reach r JOIN plans p ON p.id = r.plan_id
@@ -98,9 +96,8 @@ pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport
     .bind(scope.as_of)
     .bind(&category)
     .bind(scope.exclude_closed)
-    .fetch_all(pool)
-    .await?;
-    let sdgs: Vec<(String, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    .fetch_all(pool);
+    let sdgs = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
         "{PLANS} SELECT t.target, count(DISTINCT p.id), coalesce(sum(p.approved_minor), 0)::bigint,
                         coalesce(sum(p.tagged_minor), 0)::bigint
                    FROM plans p, LATERAL (SELECT DISTINCT unnest(p.sdg_targets) AS target) t
@@ -109,8 +106,11 @@ pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport
     .bind(scope.as_of)
     .bind(&category)
     .bind(scope.exclude_closed)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(pool);
+    // Four reads side by side, each a consistent snapshot of its own: a report
+    // accepted while they run may show in one and not yet in another, which a
+    // rerun settles; reports accepted on earlier days are never affected.
+    let (totals, indicators, groups, sdgs) = tokio::try_join!(totals, indicators, groups, sdgs)?;
     Ok(assemble(scope.as_of, totals, indicators, groups, sdgs))
 }
 

@@ -97,7 +97,7 @@ async fn run() {
     let as_of = Some(socialloans_contracts::monitoring::Date { year: 2027, month: 12, day: 31 });
     let request = GetPortfolioImpactReportRequest { as_of, ..Default::default() };
     let report = client
-        .get_portfolio_impact_report(staff(request.clone(), Role::Auditor))
+        .get_portfolio_impact_report(staff(request, Role::Auditor))
         .await
         .unwrap()
         .into_inner()
@@ -123,7 +123,7 @@ async fn run() {
     let mut times = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let t = Instant::now();
-        client.get_portfolio_impact_report(staff(request.clone(), Role::Auditor)).await.unwrap();
+        client.get_portfolio_impact_report(staff(request, Role::Auditor)).await.unwrap();
         times.push(t.elapsed());
     }
     times.sort();

@@ -438,9 +438,10 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
 
     // Progress, computed here independently: baseline 20 jobs (2020), target 200 (2024), latest 85.
     let as_of = mo::Date { year: 2028, month: 6, day: 30 };
-    let progress_of = |org: &str| {
-        let mut client = client.clone();
-        let request = mo::GetPlanProgressRequest { name: plan_name.clone(), as_of: Some(as_of) };
+    let (progress_client, progress_plan) = (client.clone(), plan_name.clone());
+    let progress_of = move |org: &str| {
+        let mut client = progress_client.clone();
+        let request = mo::GetPlanProgressRequest { name: progress_plan.clone(), as_of: Some(as_of) };
         let request = as_borrower(org, request);
         async move { client.get_plan_progress(request).await }
     };
@@ -652,6 +653,42 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     );
     assert_eq!(trail[0].actor.as_ref().unwrap().organization_number, pilots::EIDAR);
     assert_eq!(trail[2].comment, "Ange källa");
+
+    // A correction of an accepted report is a new version; until it is
+    // accepted, progress and the portfolio keep the accepted figures.
+    let accepted_year_two = client
+        .get_outcome_report(as_borrower(pilots::EIDAR, mo::GetOutcomeReportRequest { name: year_two.name.clone() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome_report
+        .unwrap();
+    let correction = mo::UpdateOutcomeReportRequest {
+        request_id: rid(),
+        outcome_report: Some(mo::OutcomeReport {
+            name: year_two.name.clone(),
+            indicator_values: vec![value(88.0, "jobs")],
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["indicator_values".into()] }),
+        etag: accepted_year_two.etag.clone(),
+    };
+    let draft_again = client.update_outcome_report(as_borrower(pilots::EIDAR, correction)).await.unwrap().into_inner();
+    assert_eq!(draft_again.outcome_report.unwrap().state, mo::OutcomeReportState::Draft as i32);
+    let latest = |progress: mo::PlanProgress| progress.indicators[0].latest_value;
+    let during = progress_of(pilots::EIDAR).await.unwrap().into_inner().plan_progress.unwrap();
+    assert_eq!(latest(during), Some(85.0), "the accepted value stands while the correction is drafted");
+    client.submit_outcome_report(as_borrower(pilots::EIDAR, submit(&year_two.name))).await.unwrap();
+    let corrected = client
+        .accept_outcome_report(staff(accept(&year_two.name), Role::ReportReviewer))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome_report
+        .unwrap();
+    assert_eq!(corrected.version, 2);
+    let after = progress_of(pilots::EIDAR).await.unwrap().into_inner().plan_progress.unwrap();
+    assert_eq!(latest(after), Some(88.0));
 
     // Closing the application closes the plan.
     let close = ap::CloseApplicationRequest {

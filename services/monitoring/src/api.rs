@@ -475,16 +475,7 @@ impl MonitoringService for Api {
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound(req.name.clone()))?;
         let plan = row.view()?;
-        let rows: Vec<reports::Row> = sqlx::query_as(
-            "SELECT id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time
-               FROM monitoring.outcome_report WHERE plan_id = $1 AND state = 'ACCEPTED' AND period_end <= $2",
-        )
-        .bind(plan_id)
-        .bind(day)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::from)?;
-        let accepted = rows.iter().map(|r| r.view().map(|v| (v.name.clone(), v))).collect::<Result<Vec<_>, _>>()?;
+        let accepted = reports::accepted(&self.pool, plan_id, day).await?;
         let overdue =
             overdue::of_plan(&plan, day).iter().filter(|i| i.kind == pb::OverdueItemKind::OutcomeReport as i32).count();
         let progress = progress::of_plan(&plan, &accepted, day, overdue as i32);

@@ -408,3 +408,27 @@ pub async fn record_accepted(
     .await
     .map(|_| ())
 }
+
+/// The latest accepted version of each report of a plan for periods ending
+/// on or before `day`, by name. A correction in progress does not hide the
+/// version accepted before it.
+pub async fn accepted(pool: &PgPool, plan_id: Uuid, day: NaiveDate) -> Result<Vec<(String, OutcomeReport)>, Error> {
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (r.id) r.id, v.content
+           FROM monitoring.outcome_report r
+           JOIN monitoring.outcome_report_version v ON v.report_id = r.id AND v.review_result = 'ACCEPTED'
+          WHERE r.plan_id = $1 AND r.period_end <= $2
+          ORDER BY r.id, v.version DESC",
+    )
+    .bind(plan_id)
+    .bind(day)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id, content)| {
+            let report = OutcomeReport::decode(content.as_slice())
+                .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+            Ok((format!("monitoringPlans/{plan_id}/outcomeReports/{id}"), report))
+        })
+        .collect()
+}

@@ -280,7 +280,7 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let answer = self
             .change(&caller, "ActivateMonitoringPlan", &req, &req.request_id, async |conn| {
-                let today = chrono::Utc::now().date_naive();
+                let today = overdue::today();
                 let schedule = plans::check_schedule(req.schedule.unwrap_or_default(), today)?;
                 let (row, mut plan) = lock_plan(conn, &req.name, &req.etag).await?;
                 if row.state() != pb::MonitoringPlanState::Pending {
@@ -587,10 +587,10 @@ impl MonitoringService for Api {
     }
 }
 
-/// A day from the API: `as_of` if given (a valid date), otherwise today.
+/// A day from the API: `as_of` if given (a valid date), otherwise today in Sweden.
 pub fn day_of(field: &str, date: Option<&pb::Date>) -> Result<chrono::NaiveDate, FieldViolation> {
     match date {
-        None => Ok(chrono::Utc::now().date_naive()),
+        None => Ok(overdue::today()),
         Some(d) => chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
             .filter(|d| (1900..=9999).contains(&chrono::Datelike::year(d)))
             .ok_or_else(|| FieldViolation::new(field, "is not a valid date")),

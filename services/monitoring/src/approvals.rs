@@ -72,7 +72,7 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
             ..Default::default()
         })
         .collect();
-    let year = Utc::now().year();
+    let year = crate::overdue::today().year();
     mo::MonitoringPlan {
         application: application.name.clone(),
         organization_number: borrower.organization_number,
@@ -158,7 +158,7 @@ impl Handler for Approvals {
                 if row.state() == mo::MonitoringPlanState::Pending {
                     let schedule = plan.schedule.unwrap_or_default();
                     let schedule = mo::ReportingSchedule { first_period_end: None, ..schedule };
-                    plans::activate(conn, &row, &mut plan, schedule, Utc::now().date_naive()).await?;
+                    plans::activate(conn, &row, &mut plan, schedule, crate::overdue::today()).await?;
                 } else {
                     plans::save(conn, &row, &plan, row.state()).await?;
                 }

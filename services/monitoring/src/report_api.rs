@@ -201,7 +201,7 @@ pub async fn review(
     set_period(&mut plan, &end, period_state, name);
     plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
     if accept {
-        reports::record_accepted(conn, &row, &report, Utc::now().date_naive()).await?;
+        reports::record_accepted(conn, &row, &report, crate::overdue::today()).await?;
         let accepted = pb::OutcomeReportAccepted {
             outcome_report: name.to_owned(),
             application: plan.application.clone(),

@@ -2,7 +2,7 @@
 //! monitoring plan (its indicators, conditions and reporting schedule), the
 //! first loan tagged activates it, closing the application closes it.
 
-use chrono::{Datelike, Utc};
+use chrono::Datelike;
 use prost::{Message, Name};
 use socialloans_contracts::{applications as ap, monitoring as mo};
 use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, transcode};

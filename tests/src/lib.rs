@@ -5,8 +5,8 @@
 
 pub mod events;
 pub mod flow;
-pub mod pilots;
 
+pub use socialloans::pilots;
 pub use testkit::*;
 
 /// The three services.

@@ -25,6 +25,57 @@ const SERVICES: [Service; 3] = [
     Service { name: "monitoring", grpc_port: 50053, metrics_port: 9093 },
 ];
 
+/// `SOCIALLOANS_PORT_OFFSET`, added to every port so that two suites can run side by side.
+fn port_offset() -> Result<u16, String> {
+    match std::env::var("SOCIALLOANS_PORT_OFFSET") {
+        Err(_) => Ok(0),
+        Ok(v) => v
+            .parse::<u16>()
+            .ok()
+            .filter(|o| *o <= 10_000)
+            .ok_or_else(|| format!("SOCIALLOANS_PORT_OFFSET={v:?} is not a number from 0 to 10000")),
+    }
+}
+
+/// Where the three services of a local suite answer.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// `http://127.0.0.1:50051` by default.
+    pub applications: String,
+    /// `http://127.0.0.1:50052` by default.
+    pub committee: String,
+    /// `http://127.0.0.1:50053` by default.
+    pub monitoring: String,
+}
+
+impl Endpoints {
+    /// The endpoints of the suite `socialloans up` starts (with `SOCIALLOANS_PORT_OFFSET`).
+    pub fn local() -> Result<Endpoints, String> {
+        let offset = port_offset()?;
+        let url = |i: usize| format!("http://127.0.0.1:{}", SERVICES[i].grpc_port + offset);
+        Ok(Endpoints { applications: url(0), committee: url(1), monitoring: url(2) })
+    }
+
+    /// Whether all three answer SERVING now.
+    pub async fn serving(&self) -> bool {
+        for url in [&self.applications, &self.committee, &self.monitoring] {
+            if !serving(url).await {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+async fn serving(url: &str) -> bool {
+    let Ok(endpoint) = tonic::transport::Channel::from_shared(url.to_owned()) else { return false };
+    let Ok(channel) = endpoint.connect_timeout(Duration::from_secs(1)).connect().await else { return false };
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    client.check(request).await.is_ok_and(|r| r.into_inner().status == serving)
+}
+
 /// The database the services share, each in its own schema.
 const DATABASE: &str = "socialloans";
 
@@ -121,9 +172,9 @@ fn die_with_parent(command: &mut Command) {
 }
 
 /// Refuses to start when a port is taken, naming the port.
-fn ensure_ports_free() -> Result<(), String> {
+fn ensure_ports_free(offset: u16) -> Result<(), String> {
     for service in &SERVICES {
-        for port in [service.grpc_port, service.metrics_port] {
+        for port in [service.grpc_port + offset, service.metrics_port + offset] {
             std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
                 format!("port {port} ({}) is not free: {e}; is another `socialloans up` running?", service.name)
             })?;
@@ -141,68 +192,95 @@ fn forward(name: &'static str, stream: impl std::io::Read + Send + 'static) {
     });
 }
 
+/// A running suite: its PostgreSQL (when private) and the three service
+/// processes. Dropping it stops the services (SIGTERM, then a grace period).
+pub struct Suite {
+    children: Children,
+    _cluster: Option<pgcluster::Cluster>,
+    /// The development token secret the services accept.
+    pub secret: String,
+    /// Where the services answer.
+    pub endpoints: Endpoints,
+}
+
+impl Suite {
+    /// Starts PostgreSQL (private under `home`, unless `DATABASE_URL` is
+    /// set), bootstraps and migrates each service, starts the three services
+    /// and waits until all are SERVING.
+    pub fn start(home: &Path) -> Result<Suite, String> {
+        let binary = this_executable()?;
+        let offset = port_offset()?;
+        ensure_ports_free(offset)?;
+        let secret = tokens::secret(home)?;
+
+        let (cluster, admin_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(url) => {
+                println!("using the PostgreSQL at DATABASE_URL (as admin, to create roles and schemas)");
+                (None, url)
+            }
+            None => {
+                let dir = home.join("postgres");
+                println!("starting a private PostgreSQL in {} ...", dir.display());
+                let cluster = pgcluster::Cluster::start_persistent(&dir).map_err(|e| e.to_string())?;
+                let url = cluster.admin_url();
+                (Some(cluster), url)
+            }
+        };
+
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let mut children = Children(Vec::new());
+        for service in &SERVICES {
+            let mut env = vec![
+                ("DATABASE_ADMIN_URL".to_owned(), admin_url.clone()),
+                (
+                    "DATABASE_URL".to_owned(),
+                    with_credentials(&admin_url, service.name, &service_password(service.name), DATABASE)?,
+                ),
+                ("AUTH_HS256_SECRET".to_owned(), secret.clone()),
+                ("GRPC_ADDR".to_owned(), format!("127.0.0.1:{}", service.grpc_port + offset)),
+                ("METRICS_ADDR".to_owned(), format!("127.0.0.1:{}", service.metrics_port + offset)),
+            ];
+            // Every service may consume every other's feed; each takes what it needs.
+            for peer in SERVICES.iter().filter(|p| p.name != service.name) {
+                env.push((
+                    format!("{}_FEED_URL", peer.name.to_uppercase()),
+                    format!("http://127.0.0.1:{}", peer.grpc_port + offset),
+                ));
+            }
+            run_step(&binary, service.name, "bootstrap", &env)?;
+            run_step(&binary, service.name, "migrate", &env)?;
+            let mut command = Command::new(&binary);
+            die_with_parent(&mut command);
+            let mut child = command
+                .args(["service", service.name, "serve"])
+                .envs(env.iter().filter(|(k, _)| k != "DATABASE_ADMIN_URL").map(|(k, v)| (k, v)))
+                .env("LOG_FORMAT", std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".into()))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("{}: {e}", service.name))?;
+            forward(service.name, child.stdout.take().expect("piped"));
+            forward(service.name, child.stderr.take().expect("piped"));
+            children.0.push((service.name, child));
+        }
+
+        for (service, (_, child)) in SERVICES.iter().zip(&mut children.0) {
+            runtime.block_on(wait_serving(service, offset, child))?;
+        }
+        Ok(Suite { children, _cluster: cluster, secret, endpoints: Endpoints::local()? })
+    }
+
+    /// Stops the services, then (when private) PostgreSQL.
+    pub fn stop(mut self) {
+        self.children.stop();
+    }
+}
+
 /// `socialloans up`.
 pub fn up(home: &Path) -> Result<(), String> {
-    let binary = this_executable()?;
-    ensure_ports_free()?;
-    let secret = tokens::secret(home)?;
-
-    let (_cluster, admin_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        Some(url) => {
-            println!("using the PostgreSQL at DATABASE_URL (as admin, to create roles and schemas)");
-            (None, url)
-        }
-        None => {
-            let dir = home.join("postgres");
-            println!("starting a private PostgreSQL in {} ...", dir.display());
-            let cluster = pgcluster::Cluster::start_persistent(&dir).map_err(|e| e.to_string())?;
-            let url = cluster.admin_url();
-            (Some(cluster), url)
-        }
-    };
-
+    let suite = Suite::start(home)?;
+    print_banner(&suite);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let mut children = Children(Vec::new());
-    for service in &SERVICES {
-        let env = vec![
-            ("DATABASE_ADMIN_URL".to_owned(), admin_url.clone()),
-            (
-                "DATABASE_URL".to_owned(),
-                with_credentials(&admin_url, service.name, &service_password(service.name), DATABASE)?,
-            ),
-            ("AUTH_HS256_SECRET".to_owned(), secret.clone()),
-            ("GRPC_ADDR".to_owned(), format!("127.0.0.1:{}", service.grpc_port)),
-            ("METRICS_ADDR".to_owned(), format!("127.0.0.1:{}", service.metrics_port)),
-        ];
-        // Every service may consume every other's feed; each takes what it needs.
-        let mut env = env;
-        for peer in SERVICES.iter().filter(|p| p.name != service.name) {
-            env.push((
-                format!("{}_FEED_URL", peer.name.to_uppercase()),
-                format!("http://127.0.0.1:{}", peer.grpc_port),
-            ));
-        }
-        run_step(&binary, service.name, "bootstrap", &env)?;
-        run_step(&binary, service.name, "migrate", &env)?;
-        let mut command = Command::new(&binary);
-        die_with_parent(&mut command);
-        let mut child = command
-            .args(["service", service.name, "serve"])
-            .envs(env.iter().filter(|(k, _)| k != "DATABASE_ADMIN_URL").map(|(k, v)| (k, v)))
-            .env("LOG_FORMAT", std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("{}: {e}", service.name))?;
-        forward(service.name, child.stdout.take().expect("piped"));
-        forward(service.name, child.stderr.take().expect("piped"));
-        children.0.push((service.name, child));
-    }
-
-    for (service, (_, child)) in SERVICES.iter().zip(&mut children.0) {
-        runtime.block_on(wait_serving(service, child))?;
-    }
-    print_banner(&secret);
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let term = async {
@@ -217,27 +295,20 @@ pub fn up(home: &Path) -> Result<(), String> {
         }
     });
     println!("\nstopping ...");
-    children.stop();
+    suite.stop();
     Ok(())
 }
 
-async fn wait_serving(service: &Service, child: &mut Child) -> Result<(), String> {
+async fn wait_serving(service: &Service, offset: u16, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let url = format!("http://127.0.0.1:{}", service.grpc_port);
+    let url = format!("http://127.0.0.1:{}", service.grpc_port + offset);
     loop {
         // Our own child must be the one answering, not a leftover on the port.
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("{} exited ({status}) before it was serving; its log is above", service.name));
         }
-        if let Ok(channel) = tonic::transport::Channel::from_shared(url.clone()).expect("valid url").connect().await {
-            let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-            let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
-            if let Ok(response) = client.check(request).await
-                && response.into_inner().status
-                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-            {
-                return Ok(());
-            }
+        if serving(&url).await {
+            return Ok(());
         }
         if Instant::now() > deadline {
             return Err(format!("{} did not report SERVING within 60 s", service.name));
@@ -246,12 +317,16 @@ async fn wait_serving(service: &Service, child: &mut Child) -> Result<(), String
     }
 }
 
-fn print_banner(secret: &str) {
+fn print_banner(suite: &Suite) {
+    let secret = &suite.secret;
+    let offset = port_offset().unwrap_or_default();
     println!("\nSocial Loans is up. Endpoints (plaintext gRPC, reflection on):");
     for service in &SERVICES {
         println!(
             "  {:<13} 127.0.0.1:{}   metrics http://127.0.0.1:{}/metrics",
-            service.name, service.grpc_port, service.metrics_port
+            service.name,
+            service.grpc_port + offset,
+            service.metrics_port + offset
         );
     }
     println!(
@@ -263,9 +338,11 @@ fn print_banner(secret: &str) {
         println!("  {:<20} {}", role.as_str(), tokens::mint(secret, role, org));
     }
     let analyst = tokens::mint(secret, Role::Analyst, None);
-    println!("\nTry:\n  grpcurl -plaintext 127.0.0.1:50051 list");
+    let apps = SERVICES[0].grpc_port + offset;
+    println!("\nTry:\n  grpcurl -plaintext 127.0.0.1:{apps} list");
     println!(
-        "  grpcurl -plaintext -H 'authorization: Bearer {analyst}' -d '{{\"page_size\": 10}}' \\\n    127.0.0.1:50051 socialloans.applications.v1.ApplicationsService/ListApplications"
+        "  grpcurl -plaintext -H 'authorization: Bearer {analyst}' -d '{{\"page_size\": 10}}' \\\n    127.0.0.1:{apps} socialloans.applications.v1.ApplicationsService/ListApplications"
     );
+    println!("  cargo run --bin socialloans -- demo    # the pilot story, in another terminal");
     println!("\nPress Ctrl-C to stop.");
 }

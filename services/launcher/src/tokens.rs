@@ -5,8 +5,9 @@ use std::{path::Path, time::Duration};
 
 use socialloans_platform::{Role, auth::DevTokenMinter};
 
-/// Issuer and audience the services expect by default.
+/// The issuer the services expect by default.
 pub const ISSUER: &str = "socialloans-dev";
+/// The audience the services expect by default.
 pub const AUDIENCE: &str = "socialloans";
 /// How long a development token is valid.
 pub const TTL: Duration = Duration::from_secs(12 * 3600);

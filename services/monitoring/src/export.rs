@@ -204,9 +204,9 @@ fn category_title(category: i32) -> &'static str {
     }
 }
 
-const WIDTH: i64 = 960;
-const LABEL: i64 = 300;
-const BAR: i64 = 520;
+const WIDTH: i64 = 1140;
+const LABEL: i64 = 340;
+const BAR: i64 = 500;
 const APPROVED: &str = "#1f5f8b";
 const TAGGED: &str = "#7fb3d5";
 const REACHED: &str = "#2e8b57";
@@ -231,8 +231,8 @@ pub fn svg(report: &PortfolioImpactReport) -> String {
         .collect();
     let amounts_top = 90;
     let category_rows = report.by_category.len().max(1) as i64;
-    let indicators_top = amounts_top + category_rows * 56 + 70;
-    let height = indicators_top + indicators.len().max(1) as i64 * 34 + 70;
+    let indicators_top = amounts_top + category_rows * 56 + 40;
+    let height = indicators_top + 24 + indicators.len().max(1) as i64 * 34 + 70;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -316,11 +316,12 @@ pub fn svg(report: &PortfolioImpactReport) -> String {
         let _ = writeln!(
             s,
             r##"<rect x="{x}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{}" fill="#333">{text}</text>"##,
-            indicators_top - 11,
+            indicators_top + 13,
             x + 16,
-            indicators_top
+            indicators_top + 24
         );
     }
+    let indicators_top = indicators_top + 24;
     if indicators.is_empty() {
         let _ =
             writeln!(s, r##"<text x="{}" y="{}" fill="#777">no indicators yet</text>"##, LABEL, indicators_top + 30);
@@ -355,12 +356,11 @@ pub fn svg(report: &PortfolioImpactReport) -> String {
         }
         let _ = writeln!(
             s,
-            r##"<text x="{}" y="{}" fill="#333" font-size="11">{reached} reached · {} improved · {} of {} reporting</text>"##,
+            r##"<text x="{}" y="{}" fill="#333" font-size="11">{} of {} improved, {reached} at target</text>"##,
             LABEL + BAR + 8,
             y + 15,
             reached + improved,
             reporting,
-            i.plan_count
         );
     }
     let _ = writeln!(

@@ -1,0 +1,249 @@
+//! The pilot story end to end, as a newcomer meets it: `socialloans up`
+//! starts a private PostgreSQL and the three services as real processes;
+//! `socialloans demo` drives the story through the real gRPC APIs (checking
+//! each step's state as it goes); then this test reads each service's state
+//! over gRPC and the files the story wrote, and stops the suite with SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use e2e::{authorized, pilots};
+use socialloans_contracts::{
+    applications::{self as ap, applications_service_client::ApplicationsServiceClient},
+    committee::{self as cm, committee_service_client::CommitteeServiceClient},
+    monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
+};
+use socialloans_platform::{Role, auth::DevTokenMinter};
+
+const SUITE: &str = env!("CARGO_BIN_EXE_suite");
+
+/// A port offset at which all six of the suite's ports are free now.
+fn free_offset() -> u16 {
+    let start = 1_000 + (std::process::id() % 80) as u16 * 100;
+    (0..90u16)
+        .map(|k| 1_000 + (start - 1_000 + k * 97) % 9_000)
+        .find(|offset| {
+            [50051u16, 50052, 50053, 9091, 9092, 9093]
+                .iter()
+                .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
+        })
+        .expect("a free set of ports")
+}
+
+/// `suite up`, stopped with SIGTERM (and killed if still there) when dropped.
+struct Up {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Up {
+    fn start(home: &Path, offset: u16) -> Up {
+        let mut child = Command::new(SUITE)
+            .arg("up")
+            .env("SOCIALLOANS_HOME", home)
+            .env("SOCIALLOANS_PORT_OFFSET", offset.to_string())
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("suite up starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Up { child, lines }
+    }
+
+    /// Waits for a line containing `text`, at most `limit`.
+    fn wait_for(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if line.contains(text) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "suite up did not stop within 60 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+struct Home(PathBuf);
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
+    let home = Home(std::env::temp_dir().join(format!("socialloans-story-{}", uuid::Uuid::now_v7())));
+    let offset = free_offset();
+    let mut up = Up::start(&home.0, offset);
+    assert!(up.wait_for("Social Loans is up", Duration::from_secs(120)), "the suite did not come up");
+
+    // The demo, as a newcomer runs it, against the suite that is up.
+    let demo = tokio::task::spawn_blocking({
+        let home = home.0.clone();
+        move || {
+            Command::new(SUITE)
+                .arg("demo")
+                .env("SOCIALLOANS_HOME", &home)
+                .env("SOCIALLOANS_PORT_OFFSET", offset.to_string())
+                .output()
+                .expect("suite demo runs")
+        }
+    })
+    .await
+    .unwrap();
+    let narration = String::from_utf8_lossy(&demo.stdout);
+    assert!(demo.status.success(), "the demo failed:\n{narration}\n{}", String::from_utf8_lossy(&demo.stderr));
+    assert!(narration.contains("using the suite that is already up"), "{narration}");
+    for chapter in ["1. Two housing companies apply", "2. The expert committee meets", "4. Two years of outcomes"] {
+        assert!(narration.contains(chapter), "{chapter:?} missing from:\n{narration}");
+    }
+    assert!(narration.contains("The story ran to the end"));
+
+    // Each service's state afterwards, read over gRPC.
+    let secret = std::fs::read_to_string(home.0.join("dev-auth-secret")).unwrap();
+    let minter = DevTokenMinter::new(secret.trim(), "socialloans-dev", "socialloans");
+    let as_ = |role: Role, org: Option<&str>| minter.mint("e2e", &[role], org, Duration::from_secs(600));
+    let url = |port: u16| format!("http://127.0.0.1:{}", port + offset);
+    let mut apps = ApplicationsServiceClient::connect(url(50051)).await.unwrap();
+    let mut committee = CommitteeServiceClient::connect(url(50052)).await.unwrap();
+    let mut monitoring = MonitoringServiceClient::connect(url(50053)).await.unwrap();
+
+    let listed = apps
+        .list_applications(authorized(ap::ListApplicationsRequest::default(), &as_(Role::Analyst, None)))
+        .await
+        .unwrap()
+        .into_inner()
+        .applications;
+    let mut states: Vec<(String, i32, i32)> = listed
+        .iter()
+        .map(|a| (a.borrower.as_ref().unwrap().organization_number.clone(), a.state, a.submission_count))
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            (pilots::BOTKYRKABYGGEN.to_owned(), ap::ApplicationState::Active as i32, 2),
+            (pilots::EIDAR.to_owned(), ap::ApplicationState::Active as i32, 1)
+        ],
+        "both loans are tagged; Botkyrkabyggen's application was submitted twice"
+    );
+    let own = apps
+        .list_applications(authorized(
+            ap::ListApplicationsRequest::default(),
+            &as_(Role::Borrower, Some(pilots::EIDAR)),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .applications;
+    assert_eq!(own.len(), 1, "a borrower sees only its own application");
+
+    let cases = committee
+        .list_cases(authorized(cm::ListCasesRequest::default(), &as_(Role::Auditor, None)))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(cases.len(), 2);
+    assert!(cases.iter().all(|c| c.state == cm::CaseState::Decided as i32), "{cases:?}");
+    assert!(cases.iter().all(|c| c.decisions.iter().all(|d| d.frozen)), "approving the minutes froze the decisions");
+    let botkyrka_case = cases.iter().find(|c| c.organization_number == pilots::BOTKYRKABYGGEN).unwrap();
+    assert_eq!(botkyrka_case.conflicts_of_interest.len(), 1);
+    assert_eq!(botkyrka_case.decisions[0].dissents.len(), 1, "Maja's dissent");
+    let chain = committee
+        .verify_audit_chain(authorized(cm::VerifyAuditChainRequest::default(), &as_(Role::Auditor, None)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(chain.valid, "{chain:?}");
+
+    let plans = monitoring
+        .list_monitoring_plans(authorized(mo::ListMonitoringPlansRequest::default(), &as_(Role::Auditor, None)))
+        .await
+        .unwrap()
+        .into_inner()
+        .monitoring_plans;
+    assert_eq!(plans.len(), 2);
+    for plan in &plans {
+        assert_eq!(plan.state, mo::MonitoringPlanState::Active as i32);
+        let accepted =
+            plan.reporting_periods.iter().filter(|p| p.state == mo::ReportingPeriodState::Accepted as i32).count();
+        assert_eq!(accepted, 2, "two accepted years for {}", plan.borrower_display_name);
+    }
+    let as_of = plans[0].reporting_periods[1].end_date;
+    let report = monitoring
+        .get_portfolio_impact_report(authorized(
+            mo::GetPortfolioImpactReportRequest { as_of, ..Default::default() },
+            &as_(Role::Auditor, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .portfolio_impact_report
+        .unwrap();
+    assert_eq!(report.plan_count, 2);
+    assert_eq!(report.approved_amount.unwrap().minor_units, (400_000_000 + 75_000_000) * 100);
+    let reached: Vec<i64> = report.by_target_group.iter().map(|g| g.people_reached).collect();
+    assert_eq!(reached, [640, 3_200], "the latest accepted reach of each pilot");
+
+    // The files the story wrote.
+    let demo_dir = home.0.join("demo");
+    let file = |suffix: &str| {
+        std::fs::read_dir(&demo_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no *{suffix} in {}", demo_dir.display()))
+    };
+    let minutes = std::fs::read_to_string(file(".md")).unwrap();
+    assert!(minutes.contains("Sitter i Botkyrkabyggens styrelse"), "{minutes}");
+    assert!(minutes.contains("Maja: decline"), "{minutes}");
+    let csv = std::fs::read_to_string(file(".csv")).unwrap();
+    assert!(csv.lines().nth(1).unwrap().contains(",portfolio,") && csv.contains("475000000.00"), "{csv}");
+    let svg = std::fs::read_to_string(file(".svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Portfolio impact report"));
+
+    // Ctrl-C (here SIGTERM) stops everything cleanly.
+    let status = up.terminate();
+    assert!(status.success(), "suite up exited with {status}");
+    let stopped: Vec<String> = up.lines.try_iter().filter(|l| l.ends_with("stopped (exit status: 0)")).collect();
+    assert_eq!(stopped.len(), 3, "each service stops cleanly: {stopped:?}");
+}

@@ -92,3 +92,16 @@ fn every_services_event_feed_messages_match_the_platforms_wire_mirrors() {
     round_trip!(committee);
     round_trip!(monitoring);
 }
+
+#[test]
+fn the_readme_role_table_is_the_services_own() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let (_, rest) = readme.split_once("<!-- roles:begin -->").expect("the README has a role table");
+    let (table, _) = rest.split_once("<!-- roles:end -->").expect("the role table ends");
+    let expected = socialloans::roles_markdown();
+    assert_eq!(
+        table.trim(),
+        expected,
+        "the README's role table differs from the policies; paste `socialloans roles` between the markers"
+    );
+}

@@ -17,14 +17,31 @@ pub use services::{Endpoints, Suite};
 use std::{path::PathBuf, process::ExitCode};
 
 fn usage() -> &'static str {
-    "usage: socialloans [up|demo|service NAME ...|token ROLE [ORG]|reset]\n\n  \
+    "usage: socialloans [up|demo|service NAME ...|token ROLE [ORG]|roles|reset]\n\n  \
      up          start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services\n  \
      demo        run the pilot story through the real APIs (starts the suite first unless it is up)\n  \
      service NAME [serve|migrate|bootstrap]\n              run one service (what its own binary does)\n  \
      token ROLE  print a development token for ROLE (borrowers also need ORG, e.g. 556000-0000)\n  \
+     roles       print who may call which method (Markdown)\n  \
      reset       delete .local/ (the private PostgreSQL's data and the development secret)\n\n\
      Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), SOCIALLOANS_HOME (default .local),\n\
      SOCIALLOANS_PORT_OFFSET (added to every port, default 0)"
+}
+
+/// Who may call which method, as Markdown tables (one per service), from
+/// the services' own role tables. `socialloans roles` prints it; the README
+/// carries it, and a test keeps the two equal.
+pub fn roles_markdown() -> String {
+    let mut out = String::new();
+    for policy in [&applications::policy::POLICY, &committee::policy::POLICY, &monitoring::policy::POLICY] {
+        out.push_str(&format!("`{}`\n\n| method | roles |\n|---|---|\n", policy.service));
+        for (method, roles) in policy.methods {
+            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            out.push_str(&format!("| `{method}` | {} |\n", roles.join(", ")));
+        }
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
 }
 
 /// Where local state lives: `SOCIALLOANS_HOME`, or `.local` in the current directory.
@@ -42,6 +59,10 @@ pub fn main() -> ExitCode {
         ["token", role] => tokens::print(&home(), role, None),
         ["token", role, org] => tokens::print(&home(), role, Some(org)),
         ["reset"] => reset(&home()),
+        ["roles"] => {
+            println!("{}", roles_markdown());
+            Ok(())
+        }
         ["service", name, rest @ ..] => return run_service(name, rest),
         ["-h" | "--help" | "help"] => {
             println!("{}", usage());

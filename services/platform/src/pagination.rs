@@ -12,7 +12,7 @@ use crate::error::FieldViolation;
 /// Page size used when the client sends 0.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Largest page served.
-pub const MAX_PAGE_SIZE: u32 = 500;
+pub const MAX_PAGE_SIZE: u32 = 200;
 
 /// The page size to serve for a requested `page_size`.
 pub fn page_size(requested: i32) -> Result<u32, FieldViolation> {

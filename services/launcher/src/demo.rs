@@ -81,7 +81,7 @@ pub async fn run(
     endpoints: &Endpoints,
     secret: &str,
     out: &Path,
-    say: &mut dyn FnMut(String),
+    say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Outcome, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let connect = |url: &str| {
@@ -109,7 +109,7 @@ struct Story<'a> {
     committee: CommitteeServiceClient<Channel>,
     monitoring: MonitoringServiceClient<Channel>,
     minter: DevTokenMinter,
-    say: &'a mut dyn FnMut(String),
+    say: &'a mut (dyn FnMut(String) + Send),
 }
 
 fn rid() -> String {
@@ -208,7 +208,7 @@ impl Story<'_> {
             if tokio::time::Instant::now() > deadline {
                 return Err(format!("{what} did not happen within 30 s"));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -12,7 +12,7 @@ pub mod pilots;
 mod services;
 pub mod tokens;
 
-pub use services::{Endpoints, Suite};
+pub use services::{Endpoints, Suite, free_offset};
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -80,8 +80,9 @@ pub fn main() -> ExitCode {
 }
 
 /// `socialloans service NAME [serve|migrate|bootstrap]`: one service, exactly
-/// as its own binary would run it (`up` starts each this way).
-fn run_service(name: &str, args: &[&str]) -> ExitCode {
+/// as its own binary would run it (`up` starts each this way). A program that
+/// starts a [`Suite`] from its own executable answers `service` with this.
+pub fn run_service(name: &str, args: &[&str]) -> ExitCode {
     let args = args.iter().map(|a| (*a).to_owned()).collect();
     match name {
         "applications" => socialloans_platform::cli::run(&applications::SPEC, applications::routes, args),

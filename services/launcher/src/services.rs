@@ -51,9 +51,13 @@ pub struct Endpoints {
 impl Endpoints {
     /// The endpoints of the suite `socialloans up` starts (with `SOCIALLOANS_PORT_OFFSET`).
     pub fn local() -> Result<Endpoints, String> {
-        let offset = port_offset()?;
+        Ok(Endpoints::at(port_offset()?))
+    }
+
+    /// The endpoints of a local suite whose ports are shifted by `offset`.
+    pub fn at(offset: u16) -> Endpoints {
         let url = |i: usize| format!("http://127.0.0.1:{}", SERVICES[i].grpc_port + offset);
-        Ok(Endpoints { applications: url(0), committee: url(1), monitoring: url(2) })
+        Endpoints { applications: url(0), committee: url(1), monitoring: url(2) }
     }
 
     /// Whether all three answer SERVING now.
@@ -171,6 +175,12 @@ fn die_with_parent(command: &mut Command) {
     }
 }
 
+/// The smallest offset (a multiple of 100, up to 10,000) at which all of the
+/// suite's ports are free now.
+pub fn free_offset() -> Option<u16> {
+    (1..=100u16).map(|k| k * 100).find(|offset| ensure_ports_free(*offset).is_ok())
+}
+
 /// Refuses to start when a port is taken, naming the port.
 fn ensure_ports_free(offset: u16) -> Result<(), String> {
     for service in &SERVICES {
@@ -201,6 +211,8 @@ pub struct Suite {
     pub secret: String,
     /// Where the services answer.
     pub endpoints: Endpoints,
+    /// The admin connection the suite was bootstrapped with.
+    pub admin_url: String,
 }
 
 impl Suite {
@@ -208,8 +220,12 @@ impl Suite {
     /// set), bootstraps and migrates each service, starts the three services
     /// and waits until all are SERVING.
     pub fn start(home: &Path) -> Result<Suite, String> {
+        Suite::start_at(home, port_offset()?)
+    }
+
+    /// As [`Suite::start`], with every port shifted by `offset`.
+    pub fn start_at(home: &Path, offset: u16) -> Result<Suite, String> {
         let binary = this_executable()?;
-        let offset = port_offset()?;
         ensure_ports_free(offset)?;
         let secret = tokens::secret(home)?;
 
@@ -267,7 +283,17 @@ impl Suite {
         for (service, (_, child)) in SERVICES.iter().zip(&mut children.0) {
             runtime.block_on(wait_serving(service, offset, child))?;
         }
-        Ok(Suite { children, _cluster: cluster, secret, endpoints: Endpoints::local()? })
+        Ok(Suite { children, _cluster: cluster, secret, endpoints: Endpoints::at(offset), admin_url })
+    }
+
+    /// The connection URL of `service`'s own role (as the service itself connects).
+    pub fn service_url(&self, service: &str) -> Result<String, String> {
+        with_credentials(&self.admin_url, service, &service_password(service), DATABASE)
+    }
+
+    /// The process id of each running service.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.children.0.iter().map(|(name, child)| (*name, child.id())).collect()
     }
 
     /// Stops the services, then (when private) PostgreSQL.

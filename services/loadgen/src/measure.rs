@@ -146,7 +146,11 @@ where
         let due = started + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         let Ok(permit) = gate.clone().try_acquire_owned() else {
-            run.lock().unwrap_or_else(|e| e.into_inner()).record("overload", Err("too many in flight".into()), Duration::ZERO);
+            run.lock().unwrap_or_else(|e| e.into_inner()).record(
+                "overload",
+                Err("too many in flight".into()),
+                Duration::ZERO,
+            );
             continue;
         };
         let op = op.clone();
@@ -184,12 +188,15 @@ mod tests {
         run.record("get", Err("boom".into()), Duration::ZERO);
         let f = run.figures("get");
         assert_eq!((f.count, f.errors), (100, 1));
-        assert_eq!((f.p50, f.p90, f.p99, f.max), (
-            Duration::from_millis(50),
-            Duration::from_millis(90),
-            Duration::from_millis(99),
-            Duration::from_millis(100)
-        ));
+        assert_eq!(
+            (f.p50, f.p90, f.p99, f.max),
+            (
+                Duration::from_millis(50),
+                Duration::from_millis(90),
+                Duration::from_millis(99),
+                Duration::from_millis(100)
+            )
+        );
         assert_eq!(f.per_second, 50.0);
         assert_eq!(run.figures("list").count, 0);
     }

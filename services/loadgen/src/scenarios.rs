@@ -12,7 +12,10 @@ use std::{
 use applications::{record::Record, store};
 use socialloans::{Suite, demo, pilots};
 use socialloans_contracts::{
-    applications::{self as ap, applications_service_client::ApplicationsServiceClient, applications_service_server::ApplicationsService},
+    applications::{
+        self as ap, applications_service_client::ApplicationsServiceClient,
+        applications_service_server::ApplicationsService,
+    },
     committee::{self as cm, committee_service_client::CommitteeServiceClient},
     monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
 };
@@ -219,11 +222,15 @@ async fn prepare(suite: Suite, plan: Plan) -> Result<Bench, String> {
         .map_err(|e| e.to_string())?;
     let admin = PgPoolOptions::new()
         .max_connections(4)
-        .connect(&format!("{}", with_database(&suite.admin_url, "socialloans")))
+        .connect(&with_database(&suite.admin_url, "socialloans"))
         .await
         .map_err(|e| e.to_string())?;
     let minter = DevTokenMinter::new(&suite.secret, socialloans::tokens::ISSUER, socialloans::tokens::AUDIENCE);
-    let cpu = suite.pids().into_iter().map(|(name, pid)| (name, pid, procs::usage(pid).map(|u| u.cpu).unwrap_or_default())).collect();
+    let cpu = suite
+        .pids()
+        .into_iter()
+        .map(|(name, pid)| (name, pid, procs::usage(pid).map(|u| u.cpu).unwrap_or_default()))
+        .collect();
     Ok(Bench { suite, plan, minter, channels, apps_pool, admin, cpu })
 }
 
@@ -296,7 +303,8 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
     );
     doc.push_str("\n## Targets\n\n| what | target | measured | met |\n|---|---|---|---|\n");
     for t in &r.targets {
-        let _ = writeln!(doc, "| {} | {} | {} | {} |", t.what, t.target, t.measured, if t.met { "yes" } else { "**no**" });
+        let _ =
+            writeln!(doc, "| {} | {} | {} | {} |", t.what, t.target, t.measured, if t.met { "yes" } else { "**no**" });
     }
     doc.push_str(&r.body);
     b.suite.stop();
@@ -398,13 +406,20 @@ async fn read_path(b: &mut Bench, r: &mut Report, ids: &[Uuid]) -> Result<Peaks,
         .map_err(|e| e.to_string())?
         .into_inner();
     let echo_addr = echo::serve(one, page).await?;
-    let echo_channel = Channel::from_shared(format!("http://{echo_addr}")).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
+    let echo_channel = Channel::from_shared(format!("http://{echo_addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
 
     let suite_get = {
         let (clients, ids, token) = (b.channels.clone(), ids.clone(), analyst.clone());
         measure::closed(CALLERS, span, move |i| {
             let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
-            let request = authorized(ap::GetApplicationRequest { name: format!("applications/{}", ids[i as usize % ids.len()]) }, &token);
+            let request = authorized(
+                ap::GetApplicationRequest { name: format!("applications/{}", ids[i as usize % ids.len()]) },
+                &token,
+            );
             async move { ("get", status(client.get_application(request).await)) }
         })
         .await
@@ -413,7 +428,9 @@ async fn read_path(b: &mut Bench, r: &mut Report, ids: &[Uuid]) -> Result<Peaks,
         let (channel, ids) = (echo_channel.clone(), ids.clone());
         measure::closed(CALLERS, span, move |i| {
             let mut client = ApplicationsServiceClient::new(channel.clone());
-            let request = Request::new(ap::GetApplicationRequest { name: format!("applications/{}", ids[i as usize % ids.len()]) });
+            let request = Request::new(ap::GetApplicationRequest {
+                name: format!("applications/{}", ids[i as usize % ids.len()]),
+            });
             async move { ("get", status(client.get_application(request).await)) }
         })
         .await
@@ -463,7 +480,10 @@ async fn read_path(b: &mut Bench, r: &mut Report, ids: &[Uuid]) -> Result<Peaks,
         .await
     };
     r.table_head();
-    for (rpc, runs) in [("GetApplication", [&suite_get, &echo_get, &pg_get]), ("ListApplications (20)", [&suite_list, &echo_list, &pg_list])] {
+    for (rpc, runs) in [
+        ("GetApplication", [&suite_get, &echo_get, &pg_get]),
+        ("ListApplications (20)", [&suite_list, &echo_list, &pg_list]),
+    ] {
         let label = if rpc.starts_with("Get") { "get" } else { "list" };
         for (against, run) in ["suite", "gRPC alone", "PostgreSQL alone"].iter().zip(runs) {
             r.row(rpc, against, &run.figures(label));
@@ -474,14 +494,27 @@ async fn read_path(b: &mut Bench, r: &mut Report, ids: &[Uuid]) -> Result<Peaks,
     }
     let ratio = |a: &Run, b: &Run, l: &str| a.figures(l).per_second / b.figures(l).per_second.max(1e-9);
     r.line("");
-    for (rpc, label, suite, echo, pg) in [("GetApplication", "get", &suite_get, &echo_get, &pg_get), ("ListApplications", "list", &suite_list, &echo_list, &pg_list)] {
+    for (rpc, label, suite, echo, pg) in [
+        ("GetApplication", "get", &suite_get, &echo_get, &pg_get),
+        ("ListApplications", "list", &suite_list, &echo_list, &pg_list),
+    ] {
         let (vs_pg, vs_echo) = (ratio(suite, pg, label), ratio(suite, echo, label));
-        r.line(&format!("- {rpc}: suite ÷ PostgreSQL alone = **{:.0} %**, suite ÷ gRPC alone = **{:.0} %**", vs_pg * 100.0, vs_echo * 100.0));
-        r.target(&format!("read {rpc}: throughput vs PostgreSQL alone, 64 callers"), "≥ 80 %", format!("{:.0} %", vs_pg * 100.0), vs_pg >= 0.8);
+        r.line(&format!(
+            "- {rpc}: suite ÷ PostgreSQL alone = **{:.0} %**, suite ÷ gRPC alone = **{:.0} %**",
+            vs_pg * 100.0,
+            vs_echo * 100.0
+        ));
+        r.target(
+            &format!("read {rpc}: throughput vs PostgreSQL alone, 64 callers"),
+            "≥ 80 %",
+            format!("{:.0} %", vs_pg * 100.0),
+            vs_pg >= 0.8,
+        );
     }
     // Portal browsing: four reads of one application for each list page.
     let browse = {
-        let (clients, ids, token) = (b.channels.clone(), ids.clone(), b.token(Role::Borrower, Some(pilots::BOTKYRKABYGGEN)));
+        let (clients, ids, token) =
+            (b.channels.clone(), ids.clone(), b.token(Role::Borrower, Some(pilots::BOTKYRKABYGGEN)));
         measure::closed(CALLERS, span, move |i| {
             let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
             let token = token.clone();
@@ -490,7 +523,17 @@ async fn read_path(b: &mut Bench, r: &mut Report, ids: &[Uuid]) -> Result<Peaks,
                 if i % 5 == 0 {
                     ("list", status(client.list_applications(authorized(list_request(), &token)).await))
                 } else {
-                    ("get", status(client.get_application(authorized(ap::GetApplicationRequest { name: format!("applications/{id}") }, &token)).await))
+                    (
+                        "get",
+                        status(
+                            client
+                                .get_application(authorized(
+                                    ap::GetApplicationRequest { name: format!("applications/{id}") },
+                                    &token,
+                                ))
+                                .await,
+                        ),
+                    )
                 }
             }
         })
@@ -515,7 +558,11 @@ struct WritePeaks {
 }
 
 fn caller(role: Role, org: Option<&str>) -> Caller {
-    Caller { subject: format!("loadgen-{role}"), roles: [role].into_iter().collect(), organization: org.map(str::to_owned) }
+    Caller {
+        subject: format!("loadgen-{role}"),
+        roles: [role].into_iter().collect(),
+        organization: org.map(str::to_owned),
+    }
 }
 
 fn in_process<T>(message: T, caller: &Caller) -> Request<T> {
@@ -527,7 +574,13 @@ fn in_process<T>(message: T, caller: &Caller) -> Request<T> {
 fn handlers(pool: &PgPool) -> applications::api::Api {
     let (_, positioned) = tokio::sync::watch::channel(0u64);
     let (_, stopping) = tokio::sync::watch::channel(false);
-    let feed = socialloans_platform::events::Feed::new(pool.clone(), positioned, Duration::from_secs(1), Duration::from_secs(5), stopping);
+    let feed = socialloans_platform::events::Feed::new(
+        pool.clone(),
+        positioned,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+        stopping,
+    );
     applications::api::Api::new(applications::service::Applications { pool: pool.clone(), discount_bps: 3 }, feed)
 }
 
@@ -554,72 +607,113 @@ async fn write_path(b: &mut Bench, r: &mut Report, drafts: &[Uuid], approved: &[
     let borrower_caller = caller(Role::Borrower, Some(pilots::BOTKYRKABYGGEN));
     let core_caller = caller(Role::CoreBanking, None);
     let pilot = pilots::botkyrkabyggen();
-    let create = |application: &ap::Application| ap::CreateApplicationRequest { request_id: rid(), application: Some(application.clone()) };
+    let create = |application: &ap::Application| ap::CreateApplicationRequest {
+        request_id: rid(),
+        application: Some(application.clone()),
+    };
     let submit = |drafts: &[Uuid], next: &AtomicUsize| {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        drafts.get(i).map(|id| ap::SubmitApplicationRequest { name: format!("applications/{id}"), etag: String::new(), request_id: rid() })
+        drafts.get(i).map(|id| ap::SubmitApplicationRequest {
+            name: format!("applications/{id}"),
+            etag: String::new(),
+            request_id: rid(),
+        })
     };
     let tag = |approved: &[Uuid], i: u64| ap::TagLoanRequest {
         name: format!("applications/{}", approved[i as usize % approved.len()]),
         request_id: rid(),
-        loan: Some(ap::LoanTag { loan_id: format!("LG-{}", Uuid::now_v7()), principal: pilots::sek(100), ..Default::default() }),
+        loan: Some(ap::LoanTag {
+            loan_id: format!("LG-{}", Uuid::now_v7()),
+            principal: pilots::sek(100),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let mut runs: Vec<(&str, &str, Run)> = Vec::new();
     {
         let (clients, token, pilot) = (b.channels.clone(), borrower.clone(), pilot.clone());
-        runs.push(("CreateApplication", "suite", measure::closed(CALLERS, span, move |i| {
-            let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
-            let request = authorized(create(&pilot), &token);
-            async move { ("w", status(client.create_application(request).await)) }
-        }).await));
+        runs.push((
+            "CreateApplication",
+            "suite",
+            measure::closed(CALLERS, span, move |i| {
+                let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
+                let request = authorized(create(&pilot), &token);
+                async move { ("w", status(client.create_application(request).await)) }
+            })
+            .await,
+        ));
     }
     {
         let (api, who, pilot) = (api.clone(), borrower_caller.clone(), pilot.clone());
-        runs.push(("CreateApplication", "PostgreSQL alone", measure::closed(CALLERS, span, move |_| {
-            let (api, request) = (api.clone(), in_process(create(&pilot), &who));
-            async move { ("w", status(api.create_application(request).await)) }
-        }).await));
+        runs.push((
+            "CreateApplication",
+            "PostgreSQL alone",
+            measure::closed(CALLERS, span, move |_| {
+                let (api, request) = (api.clone(), in_process(create(&pilot), &who));
+                async move { ("w", status(api.create_application(request).await)) }
+            })
+            .await,
+        ));
     }
     {
         let (clients, token, drafts, next) = (b.channels.clone(), borrower.clone(), drafts.clone(), next_draft.clone());
-        runs.push(("SubmitApplication", "suite", measure::closed(CALLERS, span, move |i| {
-            let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
-            let request = submit(&drafts, &next).map(|m| authorized(m, &token));
-            async move {
-                match request {
-                    Some(request) => ("w", status(client.submit_application(request).await)),
-                    None => ("w", Err("out of seeded drafts".to_owned())),
+        runs.push((
+            "SubmitApplication",
+            "suite",
+            measure::closed(CALLERS, span, move |i| {
+                let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
+                let request = submit(&drafts, &next).map(|m| authorized(m, &token));
+                async move {
+                    match request {
+                        Some(request) => ("w", status(client.submit_application(request).await)),
+                        None => ("w", Err("out of seeded drafts".to_owned())),
+                    }
                 }
-            }
-        }).await));
+            })
+            .await,
+        ));
     }
     {
         let (api, who, drafts, next) = (api.clone(), borrower_caller.clone(), drafts.clone(), next_draft.clone());
-        runs.push(("SubmitApplication", "PostgreSQL alone", measure::closed(CALLERS, span, move |_| {
-            let (api, request) = (api.clone(), submit(&drafts, &next).map(|m| in_process(m, &who)));
-            async move {
-                match request {
-                    Some(request) => ("w", status(api.submit_application(request).await)),
-                    None => ("w", Err("out of seeded drafts".to_owned())),
+        runs.push((
+            "SubmitApplication",
+            "PostgreSQL alone",
+            measure::closed(CALLERS, span, move |_| {
+                let (api, request) = (api.clone(), submit(&drafts, &next).map(|m| in_process(m, &who)));
+                async move {
+                    match request {
+                        Some(request) => ("w", status(api.submit_application(request).await)),
+                        None => ("w", Err("out of seeded drafts".to_owned())),
+                    }
                 }
-            }
-        }).await));
+            })
+            .await,
+        ));
     }
     {
         let (clients, token, approved) = (b.channels.clone(), core.clone(), approved.clone());
-        runs.push(("TagLoan", "suite", measure::closed(CALLERS, span, move |i| {
-            let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
-            let request = authorized(tag(&approved, i), &token);
-            async move { ("w", status(client.tag_loan(request).await)) }
-        }).await));
+        runs.push((
+            "TagLoan",
+            "suite",
+            measure::closed(CALLERS, span, move |i| {
+                let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
+                let request = authorized(tag(&approved, i), &token);
+                async move { ("w", status(client.tag_loan(request).await)) }
+            })
+            .await,
+        ));
     }
     {
         let (api, who, approved) = (api.clone(), core_caller.clone(), approved.clone());
-        runs.push(("TagLoan", "PostgreSQL alone", measure::closed(CALLERS, span, move |i| {
-            let (api, request) = (api.clone(), in_process(tag(&approved, i), &who));
-            async move { ("w", status(api.tag_loan(request).await)) }
-        }).await));
+        runs.push((
+            "TagLoan",
+            "PostgreSQL alone",
+            measure::closed(CALLERS, span, move |i| {
+                let (api, request) = (api.clone(), in_process(tag(&approved, i), &who));
+                async move { ("w", status(api.tag_loan(request).await)) }
+            })
+            .await,
+        ));
     }
     r.table_head();
     for (rpc, against, run) in &runs {
@@ -633,13 +727,25 @@ async fn write_path(b: &mut Bench, r: &mut Report, drafts: &[Uuid], approved: &[
         let (suite, alone) = (pair[0].2.figures("w").per_second, pair[1].2.figures("w").per_second.max(1e-9));
         let ratio = suite / alone;
         r.line(&format!("- {}: suite ÷ PostgreSQL alone = **{:.0} %**", pair[0].0, ratio * 100.0));
-        r.target(&format!("write {}: throughput vs the same transaction alone", pair[0].0), "≥ 90 %", format!("{:.0} %", ratio * 100.0), ratio >= 0.9);
+        r.target(
+            &format!("write {}: throughput vs the same transaction alone", pair[0].0),
+            "≥ 90 %",
+            format!("{:.0} %", ratio * 100.0),
+            ratio >= 0.9,
+        );
     }
-    r.line(&format!("- Hot rows: TagLoan spreads over {} approved applications; SubmitApplication takes each draft once.", approved.len()));
+    r.line(&format!(
+        "- Hot rows: TagLoan spreads over {} approved applications; SubmitApplication takes each draft once.",
+        approved.len()
+    ));
     let cpu = b.cpu_since();
     r.line(&format!("- {cpu}"));
     b.plan.drafts -= next_draft.load(Ordering::Relaxed) as i64;
-    Ok(WritePeaks { create: runs[0].2.figures("w").per_second, submit: runs[2].2.figures("w").per_second, tag: runs[4].2.figures("w").per_second })
+    Ok(WritePeaks {
+        create: runs[0].2.figures("w").per_second,
+        submit: runs[2].2.figures("w").per_second,
+        tag: runs[4].2.figures("w").per_second,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -666,7 +772,8 @@ async fn open_loops(
     let borrower = b.token(Role::Borrower, Some(pilots::BOTKYRKABYGGEN));
     let core = b.token(Role::CoreBanking, None);
     // Drafts the write path did not use.
-    let unused: Arc<Vec<Uuid>> = Arc::new(drafts[drafts.len().saturating_sub(b.plan.drafts.max(0) as usize)..].to_vec());
+    let unused: Arc<Vec<Uuid>> =
+        Arc::new(drafts[drafts.len().saturating_sub(b.plan.drafts.max(0) as usize)..].to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let approved = Arc::new(approved.to_vec());
     let pilot = pilots::botkyrkabyggen();
@@ -680,27 +787,81 @@ async fn open_loops(
         ("TagLoan", writes.tag / 2.0, 20.0),
     ];
     for (n, (rpc, rate, target)) in cases.into_iter().enumerate() {
-        let (clients, ids, analyst, borrower, core) = (b.channels.clone(), ids.clone(), analyst.clone(), borrower.clone(), core.clone());
+        let (clients, ids, analyst, borrower, core) =
+            (b.channels.clone(), ids.clone(), analyst.clone(), borrower.clone(), core.clone());
         let (unused, next, approved, pilot) = (unused.clone(), next.clone(), approved.clone(), pilot.clone());
         let run = measure::open(rate, span, 4_096, move |i| {
             let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
-            let (ids, analyst, borrower, core, unused, next, approved, pilot) =
-                (ids.clone(), analyst.clone(), borrower.clone(), core.clone(), unused.clone(), next.clone(), approved.clone(), pilot.clone());
+            let (ids, analyst, borrower, core, unused, next, approved, pilot) = (
+                ids.clone(),
+                analyst.clone(),
+                borrower.clone(),
+                core.clone(),
+                unused.clone(),
+                next.clone(),
+                approved.clone(),
+                pilot.clone(),
+            );
             async move {
                 let result = match n {
-                    0 => status(client.get_application(authorized(ap::GetApplicationRequest { name: format!("applications/{}", ids[i as usize % ids.len()]) }, &analyst)).await),
-                    1 => status(client.list_applications(authorized(ap::ListApplicationsRequest { page_size: 20, ..Default::default() }, &analyst)).await),
-                    2 => status(client.create_application(authorized(ap::CreateApplicationRequest { request_id: rid(), application: Some(pilot) }, &borrower)).await),
+                    0 => status(
+                        client
+                            .get_application(authorized(
+                                ap::GetApplicationRequest {
+                                    name: format!("applications/{}", ids[i as usize % ids.len()]),
+                                },
+                                &analyst,
+                            ))
+                            .await,
+                    ),
+                    1 => status(
+                        client
+                            .list_applications(authorized(
+                                ap::ListApplicationsRequest { page_size: 20, ..Default::default() },
+                                &analyst,
+                            ))
+                            .await,
+                    ),
+                    2 => status(
+                        client
+                            .create_application(authorized(
+                                ap::CreateApplicationRequest { request_id: rid(), application: Some(pilot) },
+                                &borrower,
+                            ))
+                            .await,
+                    ),
                     3 => match unused.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        Some(id) => status(client.submit_application(authorized(ap::SubmitApplicationRequest { name: format!("applications/{id}"), etag: String::new(), request_id: rid() }, &borrower)).await),
+                        Some(id) => status(
+                            client
+                                .submit_application(authorized(
+                                    ap::SubmitApplicationRequest {
+                                        name: format!("applications/{id}"),
+                                        etag: String::new(),
+                                        request_id: rid(),
+                                    },
+                                    &borrower,
+                                ))
+                                .await,
+                        ),
                         None => Err("out of seeded drafts".into()),
                     },
-                    _ => status(client.tag_loan(authorized(ap::TagLoanRequest {
-                        name: format!("applications/{}", approved[i as usize % approved.len()]),
-                        request_id: rid(),
-                        loan: Some(ap::LoanTag { loan_id: format!("LG-{}", Uuid::now_v7()), principal: pilots::sek(100), ..Default::default() }),
-                        ..Default::default()
-                    }, &core)).await),
+                    _ => status(
+                        client
+                            .tag_loan(authorized(
+                                ap::TagLoanRequest {
+                                    name: format!("applications/{}", approved[i as usize % approved.len()]),
+                                    request_id: rid(),
+                                    loan: Some(ap::LoanTag {
+                                        loan_id: format!("LG-{}", Uuid::now_v7()),
+                                        principal: pilots::sek(100),
+                                        ..Default::default()
+                                    }),
+                                    ..Default::default()
+                                },
+                                &core,
+                            ))
+                            .await,
+                    ),
                 };
                 ("o", result)
             }
@@ -708,10 +869,21 @@ async fn open_loops(
         .await;
         let f = run.figures("o");
         let errors = f.errors + run.figures("overload").errors;
-        r.line(&format!("| {rpc} | {rate:.0} | {} | {} | {} | {} | {errors} | < {target} ms |", ms(f.p50), ms(f.p90), ms(f.p99), ms(f.max)));
+        r.line(&format!(
+            "| {rpc} | {rate:.0} | {} | {} | {} | {} | {errors} | < {target} ms |",
+            ms(f.p50),
+            ms(f.p90),
+            ms(f.p99),
+            ms(f.max)
+        ));
         let p99 = f.p99.as_secs_f64() * 1000.0;
         let kind = if target < 10.0 { "read" } else { "write" };
-        r.target(&format!("{kind} {rpc}: p99 at half the peak, open loop"), &format!("< {target} ms"), format!("{p99:.1} ms"), p99 < target && errors == 0);
+        r.target(
+            &format!("{kind} {rpc}: p99 at half the peak, open loop"),
+            &format!("< {target} ms"),
+            format!("{p99:.1} ms"),
+            p99 < target && errors == 0,
+        );
         if let Some(e) = run.first_error() {
             r.line(&format!("\n> errors ({rpc}): {e}\n"));
         }
@@ -736,15 +908,29 @@ async fn scaling(b: &mut Bench, r: &mut Report, template: Uuid) -> Result<Vec<Uu
     r.line("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut copies = Vec::new();
     for size in b.plan.sizes.clone() {
-        let have: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application").fetch_one(&b.admin).await.map_err(|e| e.to_string())?;
+        let have: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application")
+            .fetch_one(&b.admin)
+            .await
+            .map_err(|e| e.to_string())?;
         if have < size {
             copies.extend(clone(&b.admin, template, size - have).await?);
         }
         let ids = Arc::new(sample_ids(&b.admin, 10_000).await?);
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application").fetch_one(&b.admin).await.map_err(|e| e.to_string())?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application")
+            .fetch_one(&b.admin)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut token = String::new();
         for _ in 0..50 {
-            let page = b.apps(0).list_applications(authorized(ap::ListApplicationsRequest { page_size: 20, page_token: token.clone(), ..Default::default() }, &analyst)).await.map_err(|e| e.to_string())?.into_inner();
+            let page = b
+                .apps(0)
+                .list_applications(authorized(
+                    ap::ListApplicationsRequest { page_size: 20, page_token: token.clone(), ..Default::default() },
+                    &analyst,
+                ))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
             token = page.next_page_token;
         }
         let (clients, analyst) = (b.channels.clone(), analyst.clone());
@@ -754,15 +940,60 @@ async fn scaling(b: &mut Bench, r: &mut Report, template: Uuid) -> Result<Vec<Uu
             let (ids, analyst, token) = (ids.clone(), analyst.clone(), token.clone());
             async move {
                 match i % 3 {
-                    0 => ("get", status(client.get_application(authorized(ap::GetApplicationRequest { name: format!("applications/{}", ids[i as usize % ids.len()]) }, &analyst)).await)),
-                    1 => ("first", status(client.list_applications(authorized(ap::ListApplicationsRequest { page_size: 20, ..Default::default() }, &analyst)).await)),
-                    _ => ("deep", status(client.list_applications(authorized(ap::ListApplicationsRequest { page_size: 20, page_token: (*token).clone(), ..Default::default() }, &analyst)).await)),
+                    0 => (
+                        "get",
+                        status(
+                            client
+                                .get_application(authorized(
+                                    ap::GetApplicationRequest {
+                                        name: format!("applications/{}", ids[i as usize % ids.len()]),
+                                    },
+                                    &analyst,
+                                ))
+                                .await,
+                        ),
+                    ),
+                    1 => (
+                        "first",
+                        status(
+                            client
+                                .list_applications(authorized(
+                                    ap::ListApplicationsRequest { page_size: 20, ..Default::default() },
+                                    &analyst,
+                                ))
+                                .await,
+                        ),
+                    ),
+                    _ => (
+                        "deep",
+                        status(
+                            client
+                                .list_applications(authorized(
+                                    ap::ListApplicationsRequest {
+                                        page_size: 20,
+                                        page_token: (*token).clone(),
+                                        ..Default::default()
+                                    },
+                                    &analyst,
+                                ))
+                                .await,
+                        ),
+                    ),
                 }
             }
         })
         .await;
         let (g, f, d) = (run.figures("get"), run.figures("first"), run.figures("deep"));
-        r.line(&format!("| {total} | {} | {} | {} | {} | {} | {} | {:.0} |", ms(g.p50), ms(g.p99), ms(f.p50), ms(f.p99), ms(d.p50), ms(d.p99), g.per_second));
+        r.line(&format!(
+            "| {total} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            ms(g.p50),
+            ms(g.p99),
+            ms(f.p50),
+            ms(f.p99),
+            ms(d.p50),
+            ms(d.p99),
+            g.per_second
+        ));
         if let Some(e) = run.first_error() {
             r.line(&format!("\n> errors at {total}: {e}\n"));
         }
@@ -788,10 +1019,12 @@ async fn pilot_flow(b: &mut Bench, r: &mut Report, out: &std::path::Path) -> Res
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..b.plan.story_callers {
-        let (endpoints, secret, out, next, stories) = (b.suite.endpoints.clone(), b.suite.secret.clone(), out.to_path_buf(), next.clone(), b.plan.stories);
+        let (endpoints, secret, out, next, stories) =
+            (b.suite.endpoints.clone(), b.suite.secret.clone(), out.to_path_buf(), next.clone(), b.plan.stories);
         // A thread and a runtime per worker: the story's future is not Send.
         workers.push(std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             let mut outcomes = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < stories {
                 outcomes.push(runtime.block_on(demo::run(&endpoints, &secret, &out, &mut |_| {})));
@@ -824,14 +1057,22 @@ async fn pilot_flow(b: &mut Bench, r: &mut Report, out: &std::path::Path) -> Res
     let mut both: Vec<Duration> = a.iter().zip(&m).map(|(x, y)| *x.max(y)).collect();
     r.line(&format!(
         "- Decision confirmed → application state changed: p50 {} ms, p99 {} ms, max {} ms ({} decisions).",
-        ms(pct(&mut a, 0.5)), ms(pct(&mut a, 0.99)), ms(pct(&mut a, 1.0)), a.len()
+        ms(pct(&mut a, 0.5)),
+        ms(pct(&mut a, 0.99)),
+        ms(pct(&mut a, 1.0)),
+        a.len()
     ));
     r.line(&format!(
         "- Decision confirmed → monitoring plan opened (through the applications feed): p50 {} ms, p99 {} ms, max {} ms.",
         ms(pct(&mut m, 0.5)), ms(pct(&mut m, 0.99)), ms(pct(&mut m, 1.0))
     ));
     let p99 = pct(&mut both, 0.99);
-    r.target("event propagation: decision confirmed → application changed and plan opened, p99", "< 20 ms", format!("{} ms", ms(p99)), p99 < Duration::from_millis(20) && !both.is_empty());
+    r.target(
+        "event propagation: decision confirmed → application changed and plan opened, p99",
+        "< 20 ms",
+        format!("{} ms", ms(p99)),
+        p99 < Duration::from_millis(20) && !both.is_empty(),
+    );
     let cpu = b.cpu_since();
     r.line(&format!("- {cpu}"));
     Ok(())
@@ -844,20 +1085,52 @@ fn time(t: Option<&prost_types::Timestamp>) -> Option<chrono::DateTime<chrono::U
 /// Per confirmed decision: how long until the application applied it, and until the plan was opened.
 async fn propagation(b: &Bench, done: &[&demo::Outcome]) -> Result<(Vec<Duration>, Vec<Duration>), String> {
     let auditor = b.token(Role::Auditor, None);
-    let mut committee = CommitteeServiceClient::connect(b.suite.endpoints.committee.clone()).await.map_err(|e| e.to_string())?;
-    let mut monitoring = MonitoringServiceClient::connect(b.suite.endpoints.monitoring.clone()).await.map_err(|e| e.to_string())?;
+    let mut committee =
+        CommitteeServiceClient::connect(b.suite.endpoints.committee.clone()).await.map_err(|e| e.to_string())?;
+    let mut monitoring =
+        MonitoringServiceClient::connect(b.suite.endpoints.monitoring.clone()).await.map_err(|e| e.to_string())?;
     let mut apps = b.apps(0);
     let (mut to_application, mut to_plan) = (Vec::new(), Vec::new());
     for outcome in done {
         for i in 0..2 {
-            let case = committee.get_case(authorized(cm::GetCaseRequest { name: outcome.cases[i].clone() }, &auditor)).await.map_err(|e| e.to_string())?.into_inner().case.ok_or("no case")?;
+            let case = committee
+                .get_case(authorized(cm::GetCaseRequest { name: outcome.cases[i].clone() }, &auditor))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .case
+                .ok_or("no case")?;
             let Some(confirmed) = case.decisions.first().and_then(|d| time(d.confirm_time.as_ref())) else { continue };
-            let history = apps.list_audit_entries(authorized(ap::ListAuditEntriesRequest { parent: outcome.applications[i].clone(), page_size: 200, ..Default::default() }, &auditor)).await.map_err(|e| e.to_string())?.into_inner().audit_entries;
+            let history = apps
+                .list_audit_entries(authorized(
+                    ap::ListAuditEntriesRequest {
+                        parent: outcome.applications[i].clone(),
+                        page_size: 200,
+                        ..Default::default()
+                    },
+                    &auditor,
+                ))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .audit_entries;
             let applied = history
                 .iter()
-                .find(|e| [ap::ApplicationState::Approved as i32, ap::ApplicationState::ApprovedWithConditions as i32].contains(&e.to_state))
+                .find(|e| {
+                    [ap::ApplicationState::Approved as i32, ap::ApplicationState::ApprovedWithConditions as i32]
+                        .contains(&e.to_state)
+                })
                 .and_then(|e| time(e.occur_time.as_ref()));
-            let plan = monitoring.get_monitoring_plan(authorized(mo::GetMonitoringPlanRequest { name: outcome.plans[i].clone() }, &auditor)).await.map_err(|e| e.to_string())?.into_inner().monitoring_plan.ok_or("no plan")?;
+            let plan = monitoring
+                .get_monitoring_plan(authorized(
+                    mo::GetMonitoringPlanRequest { name: outcome.plans[i].clone() },
+                    &auditor,
+                ))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .monitoring_plan
+                .ok_or("no plan")?;
             let opened = time(plan.create_time.as_ref());
             if let (Some(applied), Some(opened)) = (applied, opened) {
                 to_application.push((applied - confirmed).to_std().unwrap_or_default());
@@ -883,7 +1156,8 @@ async fn portfolio(b: &mut Bench, r: &mut Report) -> Result<(), String> {
     seed_portfolio(&b.admin, plans).await?;
     let seed_time = seeded.elapsed();
     let auditor = b.token(Role::Auditor, None);
-    let mut client = MonitoringServiceClient::connect(b.suite.endpoints.monitoring.clone()).await.map_err(|e| e.to_string())?;
+    let mut client =
+        MonitoringServiceClient::connect(b.suite.endpoints.monitoring.clone()).await.map_err(|e| e.to_string())?;
     let as_of = Some(mo::Date { year: 2027, month: 12, day: 31 });
     let request = || authorized(mo::GetPortfolioImpactReportRequest { as_of, ..Default::default() }, &auditor);
     client.get_portfolio_impact_report(request()).await.map_err(|e| e.to_string())?;
@@ -898,7 +1172,10 @@ async fn portfolio(b: &mut Bench, r: &mut Report) -> Result<(), String> {
     for format in [mo::ExportFormat::Csv, mo::ExportFormat::Svg] {
         let t = Instant::now();
         let file = client
-            .export_portfolio_impact_report(authorized(mo::ExportPortfolioImpactReportRequest { as_of, format: format as i32, ..Default::default() }, &auditor))
+            .export_portfolio_impact_report(authorized(
+                mo::ExportPortfolioImpactReportRequest { as_of, format: format as i32, ..Default::default() },
+                &auditor,
+            ))
             .await
             .map_err(|e| e.to_string())?
             .into_inner();
@@ -906,9 +1183,18 @@ async fn portfolio(b: &mut Bench, r: &mut Report) -> Result<(), String> {
     }
     r.line(&format!(
         "- Seeded in {:.1} s. GetPortfolioImpactReport: p50 {} ms, p90 {} ms, max {} ms. Exports: {}.",
-        seed_time.as_secs_f64(), ms(times[9]), ms(times[17]), ms(times[19]), exports.join("; ")
+        seed_time.as_secs_f64(),
+        ms(times[9]),
+        ms(times[17]),
+        ms(times[19]),
+        exports.join("; ")
     ));
-    r.target(&format!("portfolio report over {plans} plans / {} measurements", plans * 10), "well under 1 s", format!("p50 {} ms", ms(times[9])), times[9] < Duration::from_millis(500));
+    r.target(
+        &format!("portfolio report over {plans} plans / {} measurements", plans * 10),
+        "well under 1 s",
+        format!("p50 {} ms", ms(times[9])),
+        times[9] < Duration::from_millis(500),
+    );
     let cpu = b.cpu_since();
     r.line(&format!("- {cpu}"));
     Ok(())
@@ -980,11 +1266,21 @@ async fn resources(b: &mut Bench, r: &mut Report, idle: &[(&str, procs::Usage)])
         let (times, fresh) = start_up(b, name).await?;
         r.line(&format!(
             "| {name} | {} | {} | {} / {} / {} | {} |",
-            mb(idle_rss), mb(peak), ms(times[0]), ms(times[2]), ms(times[4]), mb(fresh)
+            mb(idle_rss),
+            mb(peak),
+            ms(times[0]),
+            ms(times[2]),
+            ms(times[4]),
+            mb(fresh)
         ));
         r.target(&format!("{name}: RSS idle"), "< 20 MB", format!("{} MB", mb(idle_rss)), idle_rss < 20 << 20);
         r.target(&format!("{name}: RSS under load (peak)"), "< 60 MB", format!("{} MB", mb(peak)), peak < 60 << 20);
-        r.target(&format!("{name}: start-up to SERVING (median)"), "< 200 ms", format!("{} ms", ms(times[2])), times[2] < Duration::from_millis(200));
+        r.target(
+            &format!("{name}: start-up to SERVING (median)"),
+            "< 200 ms",
+            format!("{} ms", ms(times[2])),
+            times[2] < Duration::from_millis(200),
+        );
     }
     Ok(())
 }
@@ -995,8 +1291,10 @@ async fn start_up(b: &Bench, service: &str) -> Result<(Vec<Duration>, u64), Stri
     let mut times = Vec::new();
     let mut fresh = 0;
     for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-        let metrics = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let metrics =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
         let started = Instant::now();
         let mut child = std::process::Command::new(&exe)
             .args(["service", service, "serve"])
@@ -1015,7 +1313,8 @@ async fn start_up(b: &Bench, service: &str) -> Result<(Vec<Duration>, u64), Stri
             if started.elapsed() > Duration::from_secs(20) {
                 break None;
             }
-            let one = socialloans::Endpoints { applications: url.clone(), committee: url.clone(), monitoring: url.clone() };
+            let one =
+                socialloans::Endpoints { applications: url.clone(), committee: url.clone(), monitoring: url.clone() };
             if one.serving().await {
                 break Some(started.elapsed());
             }

@@ -189,7 +189,10 @@ fn machine() -> String {
 pub fn run(options: &Options) -> Result<(), String> {
     let plan = Plan::of(options);
     let home = std::env::temp_dir().join(format!("socialloans-loadgen-{}", Uuid::now_v7()));
-    let offset = socialloans::free_offset().ok_or("no free set of ports for the suite")?;
+    let offset = match std::env::var("SOCIALLOANS_PORT_OFFSET") {
+        Ok(v) => v.parse().map_err(|_| format!("SOCIALLOANS_PORT_OFFSET={v:?} is not a port offset"))?,
+        Err(_) => socialloans::free_offset().ok_or("no free set of ports for the suite")?,
+    };
     println!("starting the suite (private PostgreSQL under {}) ...", home.display());
     let started = Instant::now();
     let suite = Suite::start_at(&home, offset)?;

@@ -63,6 +63,12 @@ impl Run {
         }
     }
 
+    /// Adds `other`'s calls and time to this run's.
+    pub fn absorb(&mut self, other: Run) {
+        self.elapsed += other.elapsed;
+        self.merge(other);
+    }
+
     /// The figures of `label`.
     pub fn figures(&self, label: &str) -> Figures {
         let mut l = self.latencies.get(label).cloned().unwrap_or_default();

@@ -329,6 +329,8 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
         let _ =
             writeln!(doc, "| {} | {} | {} | {} |", t.what, t.target, t.measured, if t.met { "yes" } else { "**no**" });
     }
+    doc.push('\n');
+    doc.push_str(include_str!("analysis.md"));
     doc.push_str(&r.body);
     b.suite.stop();
     Ok(doc)

@@ -47,6 +47,24 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Fulfils, waives or breaches a condition, as one change.
+    async fn condition<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        caller: &Caller,
+        method: &str,
+        request: &Req,
+        (request_id, name, etag): (&str, &str, &str),
+        action: conditions::Action,
+        respond: fn(pb::Condition) -> Resp,
+    ) -> Result<Resp, Error> {
+        self.change(caller, method, request, request_id, async |conn| {
+            Ok(respond(conditions::resolve(conn, caller, name, etag, action).await?))
+        })
+        .await
+    }
+}
+
 #[tonic::async_trait]
 impl MonitoringService for Api {
     async fn create_indicator_definition(
@@ -490,9 +508,8 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let action = conditions::Action::Fulfil { note: req.note.clone(), evidence: req.evidence.clone() };
         let answer = self
-            .change(&caller, "FulfilCondition", &req, &req.request_id, async |conn| {
-                let condition = conditions::resolve(conn, &caller, &req.name, &req.etag, action).await?;
-                Ok::<_, Error>(pb::FulfilConditionResponse { condition: Some(condition) })
+            .condition(&caller, "FulfilCondition", &req, (&req.request_id, &req.name, &req.etag), action, |condition| {
+                pb::FulfilConditionResponse { condition: Some(condition) }
             })
             .await?;
         Ok(Response::new(answer))
@@ -506,9 +523,8 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let action = conditions::Action::Waive { reason: req.reason.clone() };
         let answer = self
-            .change(&caller, "WaiveCondition", &req, &req.request_id, async |conn| {
-                let condition = conditions::resolve(conn, &caller, &req.name, &req.etag, action).await?;
-                Ok::<_, Error>(pb::WaiveConditionResponse { condition: Some(condition) })
+            .condition(&caller, "WaiveCondition", &req, (&req.request_id, &req.name, &req.etag), action, |condition| {
+                pb::WaiveConditionResponse { condition: Some(condition) }
             })
             .await?;
         Ok(Response::new(answer))
@@ -522,9 +538,8 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let action = conditions::Action::Breach { reason: req.reason.clone() };
         let answer = self
-            .change(&caller, "BreachCondition", &req, &req.request_id, async |conn| {
-                let condition = conditions::resolve(conn, &caller, &req.name, &req.etag, action).await?;
-                Ok::<_, Error>(pb::BreachConditionResponse { condition: Some(condition) })
+            .condition(&caller, "BreachCondition", &req, (&req.request_id, &req.name, &req.etag), action, |condition| {
+                pb::BreachConditionResponse { condition: Some(condition) }
             })
             .await?;
         Ok(Response::new(answer))

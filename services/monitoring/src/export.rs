@@ -57,136 +57,111 @@ fn population_label(population: i32) -> String {
     label(TargetPopulation::try_from(population).unwrap_or_default().as_str_name(), "TARGET_POPULATION_")
 }
 
+/// One CSV row; what a row does not have stays an empty cell.
+#[derive(Default)]
+struct Line {
+    section: &'static str,
+    category: String,
+    target_group: String,
+    sdg_target: String,
+    indicator_code: String,
+    indicator: String,
+    unit: String,
+    level: String,
+    plan_count: i32,
+    counts: Option<[i32; 3]>,
+    approved: Option<String>,
+    tagged: Option<String>,
+    people: Option<(i64, i64)>,
+    sums: Option<[f64; 3]>,
+}
+
+impl Line {
+    fn cells(self, as_of: &str) -> Vec<String> {
+        let text = |v: Option<String>| v.unwrap_or_default();
+        let [reporting, improved, reached] = self.counts.map(|c| c.map(|n| n.to_string())).unwrap_or_default();
+        let [baseline, latest, target] = self.sums.map(|c| c.map(|n| n.to_string())).unwrap_or_default();
+        vec![
+            as_of.to_owned(),
+            self.section.to_owned(),
+            self.category,
+            self.target_group,
+            self.sdg_target,
+            self.indicator_code,
+            self.indicator,
+            self.unit,
+            self.level,
+            self.plan_count.to_string(),
+            reporting,
+            improved,
+            reached,
+            text(self.approved),
+            text(self.tagged),
+            text(self.people.map(|p| p.0.to_string())),
+            text(self.people.map(|p| p.1.to_string())),
+            baseline,
+            latest,
+            target,
+        ]
+    }
+}
+
 /// The report as CSV: a portfolio row, then per category its total and its
 /// indicators, then target groups and SDG targets.
 pub fn csv(report: &PortfolioImpactReport) -> String {
     let as_of = report.as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+    let mut lines = vec![Line {
+        section: "portfolio",
+        plan_count: report.plan_count,
+        approved: Some(kronor(report.approved_amount.as_ref())),
+        tagged: Some(kronor(report.tagged_loan_amount.as_ref())),
+        ..Line::default()
+    }];
+    for c in &report.by_category {
+        let category = category_label(c.category);
+        lines.push(Line {
+            section: "category",
+            category: category.clone(),
+            plan_count: c.plan_count,
+            approved: Some(kronor(c.approved_amount.as_ref())),
+            tagged: Some(kronor(c.tagged_loan_amount.as_ref())),
+            ..Line::default()
+        });
+        lines.extend(c.indicators.iter().map(|i| Line {
+            section: "indicator",
+            category: category.clone(),
+            indicator_code: i.indicator_code.clone(),
+            indicator: i.display_name.clone(),
+            unit: i.unit.clone(),
+            level: label(IndicatorLevel::try_from(i.level).unwrap_or_default().as_str_name(), "INDICATOR_LEVEL_"),
+            plan_count: i.plan_count,
+            counts: Some([i.reporting_plan_count, i.improved_plan_count, i.target_reached_plan_count]),
+            sums: Some([i.baseline_sum, i.latest_sum, i.target_sum]),
+            ..Line::default()
+        }));
+    }
+    lines.extend(report.by_target_group.iter().map(|g| Line {
+        section: "target_group",
+        target_group: population_label(g.population),
+        plan_count: g.plan_count,
+        approved: Some(kronor(g.approved_amount.as_ref())),
+        people: Some((g.estimated_people, g.people_reached)),
+        ..Line::default()
+    }));
+    lines.extend(report.by_sdg.iter().map(|s| Line {
+        section: "sdg",
+        sdg_target: s.sdg_target.clone(),
+        plan_count: s.plan_count,
+        approved: Some(kronor(s.approved_amount.as_ref())),
+        tagged: Some(kronor(s.tagged_loan_amount.as_ref())),
+        ..Line::default()
+    }));
     let mut out = CSV_COLUMNS.join(",");
     out.push('\n');
-    let mut row = |cells: [String; 20]| {
-        let line: Vec<String> = cells.iter().map(|c| field(c)).collect();
-        out.push_str(&line.join(","));
+    for line in lines {
+        let cells: Vec<String> = line.cells(&as_of).iter().map(|c| field(c)).collect();
+        out.push_str(&cells.join(","));
         out.push('\n');
-    };
-    let e = String::new;
-    row([
-        as_of.clone(),
-        "portfolio".into(),
-        e(),
-        e(),
-        e(),
-        e(),
-        e(),
-        e(),
-        e(),
-        report.plan_count.to_string(),
-        e(),
-        e(),
-        e(),
-        kronor(report.approved_amount.as_ref()),
-        kronor(report.tagged_loan_amount.as_ref()),
-        e(),
-        e(),
-        e(),
-        e(),
-        e(),
-    ]);
-    for category in &report.by_category {
-        let name = category_label(category.category);
-        row([
-            as_of.clone(),
-            "category".into(),
-            name.clone(),
-            e(),
-            e(),
-            e(),
-            e(),
-            e(),
-            e(),
-            category.plan_count.to_string(),
-            e(),
-            e(),
-            e(),
-            kronor(category.approved_amount.as_ref()),
-            kronor(category.tagged_loan_amount.as_ref()),
-            e(),
-            e(),
-            e(),
-            e(),
-            e(),
-        ]);
-        for i in &category.indicators {
-            row([
-                as_of.clone(),
-                "indicator".into(),
-                name.clone(),
-                e(),
-                e(),
-                i.indicator_code.clone(),
-                i.display_name.clone(),
-                i.unit.clone(),
-                label(IndicatorLevel::try_from(i.level).unwrap_or_default().as_str_name(), "INDICATOR_LEVEL_"),
-                i.plan_count.to_string(),
-                i.reporting_plan_count.to_string(),
-                i.improved_plan_count.to_string(),
-                i.target_reached_plan_count.to_string(),
-                e(),
-                e(),
-                e(),
-                e(),
-                i.baseline_sum.to_string(),
-                i.latest_sum.to_string(),
-                i.target_sum.to_string(),
-            ]);
-        }
-    }
-    for g in &report.by_target_group {
-        row([
-            as_of.clone(),
-            "target_group".into(),
-            e(),
-            population_label(g.population),
-            e(),
-            e(),
-            e(),
-            e(),
-            e(),
-            g.plan_count.to_string(),
-            e(),
-            e(),
-            e(),
-            kronor(g.approved_amount.as_ref()),
-            e(),
-            g.estimated_people.to_string(),
-            g.people_reached.to_string(),
-            e(),
-            e(),
-            e(),
-        ]);
-    }
-    for s in &report.by_sdg {
-        row([
-            as_of.clone(),
-            "sdg".into(),
-            e(),
-            e(),
-            s.sdg_target.clone(),
-            e(),
-            e(),
-            e(),
-            e(),
-            s.plan_count.to_string(),
-            e(),
-            e(),
-            e(),
-            kronor(s.approved_amount.as_ref()),
-            kronor(s.tagged_loan_amount.as_ref()),
-            e(),
-            e(),
-            e(),
-            e(),
-            e(),
-        ]);
     }
     out
 }

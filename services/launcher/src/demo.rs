@@ -26,7 +26,7 @@ use socialloans_contracts::{
 use socialloans_platform::{Role, auth::DevTokenMinter};
 use tonic::{Request, transport::Channel};
 
-use crate::{Endpoints, Suite, pilots, tokens};
+use crate::{Endpoints, Suite, pilots, retry::Retrying, tokens};
 
 /// What the story made, for whoever wants to look closer (the tests do).
 #[derive(Debug, Clone)]
@@ -94,20 +94,32 @@ pub async fn run(
                 .map_err(|e| format!("cannot reach {url}: {e}"))
         }
     };
+    let channels = [
+        Retrying::new(connect(&endpoints.applications).await?),
+        Retrying::new(connect(&endpoints.committee).await?),
+        Retrying::new(connect(&endpoints.monitoring).await?),
+    ];
     let mut story = Story {
-        apps: ApplicationsServiceClient::new(connect(&endpoints.applications).await?),
-        committee: CommitteeServiceClient::new(connect(&endpoints.committee).await?),
-        monitoring: MonitoringServiceClient::new(connect(&endpoints.monitoring).await?),
+        apps: ApplicationsServiceClient::new(channels[0].clone()),
+        committee: CommitteeServiceClient::new(channels[1].clone()),
+        monitoring: MonitoringServiceClient::new(channels[2].clone()),
         minter: DevTokenMinter::new(secret, tokens::ISSUER, tokens::AUDIENCE),
         say,
     };
-    story.tell(out).await
+    let outcome = story.tell(out).await;
+    let resent: u64 = channels.iter().map(Retrying::resent).sum();
+    if resent > 0 {
+        (story.say)(format!(
+            "\n  ({resent} calls were sent again after a service did not answer; each request_id was applied once)"
+        ));
+    }
+    outcome
 }
 
 struct Story<'a> {
-    apps: ApplicationsServiceClient<Channel>,
-    committee: CommitteeServiceClient<Channel>,
-    monitoring: MonitoringServiceClient<Channel>,
+    apps: ApplicationsServiceClient<Retrying>,
+    committee: CommitteeServiceClient<Retrying>,
+    monitoring: MonitoringServiceClient<Retrying>,
     minter: DevTokenMinter,
     say: &'a mut (dyn FnMut(String) + Send),
 }
@@ -168,7 +180,12 @@ impl Story<'_> {
         self.as_(&format!("demo-portal-{org}"), Role::Borrower, Some(org), message)
     }
 
-    fn chapter(&mut self, title: &str) {
+    async fn chapter(&mut self, title: &str) {
+        // `SOCIALLOANS_DEMO_PAUSE_MS`: a pause before each chapter, for an audience (or a test
+        // that stops replicas in the middle of the story).
+        if let Some(ms) = std::env::var("SOCIALLOANS_DEMO_PAUSE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+            tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+        }
         (self.say)(String::new());
         (self.say)(format!("── {title} {}", "─".repeat(70usize.saturating_sub(title.chars().count()))));
     }
@@ -217,7 +234,7 @@ impl Story<'_> {
         let orgs = [pilots::BOTKYRKABYGGEN, pilots::EIDAR];
         let short_names = ["Botkyrkabyggen", "AB Eidar"];
 
-        self.chapter("1. Two housing companies apply");
+        self.chapter("1. Two housing companies apply").await;
         let mut applications = Vec::new();
         for (i, pilot) in pilots.iter().enumerate() {
             let borrower = format!("{} (portal)", short_names[i]);
@@ -317,7 +334,7 @@ impl Story<'_> {
             self.step("analyst", "refers it to the expert committee", &app_state(app.state));
         }
 
-        self.chapter("2. The expert committee meets");
+        self.chapter("2. The expert committee meets").await;
         let carl = self.member("Carl", cm::MemberRole::Chair).await?;
         let lena = self.member("Lena", cm::MemberRole::Member).await?;
         let olof = self.member("Olof", cm::MemberRole::Member).await?;
@@ -443,7 +460,7 @@ impl Story<'_> {
         std::fs::write(&minutes_file, &adjourned.minutes).map_err(|e| format!("{}: {e}", minutes_file.display()))?;
         self.step("Carl (chair)", "adjourns and approves the minutes; decisions frozen", "minutes approved");
 
-        self.chapter("3. The decisions reach the applications; core banking pays out");
+        self.chapter("3. The decisions reach the applications; core banking pays out").await;
         let wanted = [ap::ApplicationState::ApprovedWithConditions, ap::ApplicationState::Approved];
         for (i, name) in applications.iter().enumerate() {
             let name = name.clone();
@@ -483,7 +500,7 @@ impl Story<'_> {
             );
         }
 
-        self.chapter("4. Two years of outcomes");
+        self.chapter("4. Two years of outcomes").await;
         let mut plans = Vec::new();
         for (i, application) in applications.iter().enumerate() {
             let application = application.clone();
@@ -610,7 +627,7 @@ impl Story<'_> {
         // The story's second reporting year ends on 31 December of next year; look back from there.
         let as_of = plans[BOTKYRKA].reporting_periods[1].end_date;
         let day = as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
-        self.chapter(&format!("5. Progress and the portfolio impact report, as of {day}"));
+        self.chapter(&format!("5. Progress and the portfolio impact report, as of {day}")).await;
         for (i, plan) in plans.iter().enumerate() {
             let request =
                 self.staff(Role::ReportReviewer, mo::GetPlanProgressRequest { name: plan.name.clone(), as_of });

@@ -9,6 +9,7 @@
 
 pub mod demo;
 pub mod pilots;
+pub mod retry;
 mod services;
 pub mod tokens;
 
@@ -25,7 +26,8 @@ fn usage() -> &'static str {
      roles       print who may call which method (Markdown)\n  \
      reset       delete .local/ (the private PostgreSQL's data and the development secret)\n\n\
      Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), SOCIALLOANS_HOME (default .local),\n\
-     SOCIALLOANS_PORT_OFFSET (added to every port, default 0)"
+     SOCIALLOANS_PORT_OFFSET (added to every port, default 0), SOCIALLOANS_{APPLICATIONS,COMMITTEE,MONITORING}_URL\n\
+     (for `demo`: a suite elsewhere)"
 }
 
 /// Who may call which method, as Markdown tables (one per service), from

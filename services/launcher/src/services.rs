@@ -49,9 +49,18 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// The endpoints of the suite `socialloans up` starts (with `SOCIALLOANS_PORT_OFFSET`).
+    /// The endpoints of the suite `socialloans up` starts (with
+    /// `SOCIALLOANS_PORT_OFFSET`), or those named by `SOCIALLOANS_APPLICATIONS_URL`,
+    /// `SOCIALLOANS_COMMITTEE_URL` and `SOCIALLOANS_MONITORING_URL` when all three are set
+    /// (a suite elsewhere: containers behind their service names, say).
     pub fn local() -> Result<Endpoints, String> {
-        Ok(Endpoints::at(port_offset()?))
+        let named = |service: &str| std::env::var(format!("SOCIALLOANS_{}_URL", service.to_uppercase())).ok();
+        match (named("applications"), named("committee"), named("monitoring")) {
+            (Some(applications), Some(committee), Some(monitoring)) => {
+                Ok(Endpoints { applications, committee, monitoring })
+            }
+            _ => Ok(Endpoints::at(port_offset()?)),
+        }
     }
 
     /// The endpoints of a local suite whose ports are shifted by `offset`.

@@ -20,7 +20,8 @@ fn usage(name: &str) -> String {
         "usage: {name} [serve|migrate|bootstrap]\n\n  \
          serve      serve gRPC (default); MIGRATE_ON_START=true applies migrations first\n  \
          migrate    apply the service's migrations to its schema, then exit\n  \
-         bootstrap  create the database, the service's role and schema over DATABASE_ADMIN_URL, then exit\n\n\
+         bootstrap  create the database, the service's role and schema over DATABASE_ADMIN_URL, then exit\n  \
+         health     ask the service listening on GRPC_ADDR (plaintext) whether it is SERVING; exit 0 if so\n\n\
          Configuration is read from environment variables; see the README."
     )
 }
@@ -49,6 +50,7 @@ pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec
         "serve" => runtime.block_on(serve(spec, routes)),
         "migrate" => runtime.block_on(migrate(spec)),
         "bootstrap" => runtime.block_on(bootstrap(spec)),
+        "health" => runtime.block_on(health(spec)),
         "-h" | "--help" | "help" => {
             println!("{}", usage(spec.name));
             ExitCode::SUCCESS
@@ -56,6 +58,42 @@ pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec
         _ => {
             eprintln!("{}", usage(spec.name));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `health`: a health check for container runtimes whose images have no
+/// shell or probe tool (a compose file's `healthcheck`). It asks the gRPC
+/// health service at `GRPC_ADDR` (an unspecified address means this host)
+/// about the service's full name.
+async fn health(spec: &'static ServiceSpec) -> ExitCode {
+    let addr = std::env::var("GRPC_ADDR").unwrap_or_else(|_| format!("127.0.0.1:{}", spec.ports.grpc));
+    let addr = addr.replace("0.0.0.0:", "127.0.0.1:").replace("[::]:", "[::1]:");
+    let check = async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let request = tonic_health::pb::HealthCheckRequest { service: spec.grpc_service.to_owned() };
+        let status = client.check(request).await.map_err(|e| e.message().to_owned())?.into_inner().status;
+        Ok::<_, String>(status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), check).await {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => {
+            eprintln!("{}: not serving", spec.name);
+            ExitCode::FAILURE
+        }
+        Ok(Err(e)) => {
+            eprintln!("{}: {addr}: {e}", spec.name);
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("{}: {addr}: no answer within 5 s", spec.name);
+            ExitCode::FAILURE
         }
     }
 }

@@ -302,7 +302,7 @@ impl Config {
         let otlp_endpoint = env.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
         let events = EventsConfig {
             poll: env.millis("OUTBOX_POLL_MS", 1_000, 10..=600_000),
-            heartbeat: env.millis("FEED_HEARTBEAT_MS", 5_000, 100..=600_000),
+            heartbeat: env.millis("FEED_HEARTBEAT_MS", 1_000, 100..=600_000),
             retention: Duration::from_secs(86_400 * env.int_in("OUTBOX_RETENTION_DAYS", 30, 0..=36_500)),
             service_token_file: env.file("SERVICE_TOKEN_FILE"),
             peers: peers_from_env(env),

@@ -116,9 +116,19 @@ pub async fn serves_health_and_exits_zero_on_sigterm(binary: &str, spec: &'stati
     })
     .await;
     assert!(serving, "{} never reported SERVING", spec.name);
+    // `health` is the probe for images without a shell: 0 while serving, 1 once gone.
+    let probe: std::collections::HashMap<String, String> =
+        [("GRPC_ADDR".to_owned(), process.grpc_addr.to_string())].into();
+    let (binary_owned, probe_env) = (binary.to_owned(), probe.clone());
+    let up =
+        tokio::task::spawn_blocking(move || crate::process::run(&binary_owned, "health", &probe_env)).await.unwrap();
+    assert!(up.status.success(), "health while serving: {}", String::from_utf8_lossy(&up.stderr));
     process.terminate();
     let status = tokio::task::spawn_blocking(move || process.wait(Duration::from_secs(15))).await.unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{} did not exit 0 on SIGTERM", spec.name);
+    let binary_owned = binary.to_owned();
+    let down = tokio::task::spawn_blocking(move || crate::process::run(&binary_owned, "health", &probe)).await.unwrap();
+    assert_eq!(down.status.code(), Some(1), "health after the service stopped");
 }
 
 /// The three conformance tests for one service binary.

@@ -13,7 +13,7 @@
 set -euo pipefail
 binary="${1:?usage: standin-bases.sh BINARY [IMAGE]}"
 image="${2:-localhost/socialloans/runtime-base:standin}"
-root="$(mktemp -d)"
+root="$(mktemp -d)" && chmod 755 "$root"
 trap 'rm -rf "$root"' EXIT
 
 mkdir -p "$root/etc/ssl/certs" "$root/tmp" "$root/home/nonroot" "$root/usr/local/bin"

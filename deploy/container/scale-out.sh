@@ -36,27 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# BUILD_PROFILE=dev reuses a debug build (CI has one from its tests); images
-# for use are release builds, the default.
-profile="${BUILD_PROFILE:-release}"
-out_dir="target/$([ "$profile" = dev ] && echo debug || echo "$profile")"
-step "binaries (cargo build --profile $profile --locked, then stripped)"
-cargo build --profile "$profile" --locked --bin applications --bin committee --bin monitoring --bin socialloans
-mkdir -p deploy/container/bin
-for b in applications committee monitoring socialloans; do strip -o "deploy/container/bin/$b" "$out_dir/$b"; done
-
-step "images"
-runtime="${RUNTIME_IMAGE:-}"
-if [ -z "$runtime" ]; then
-  runtime="$(deploy/container/standin-bases.sh "$out_dir/applications")"
-  echo "no RUNTIME_IMAGE given: using the local stand-in base $runtime"
-fi
-for target in applications committee monitoring socialloans; do
-  podman build -q -f deploy/container/Containerfile --build-arg BINARIES=prebuilt \
-    --build-arg RUNTIME_IMAGE="$runtime" --target "$target" -t "localhost/socialloans/$target:$tag" . >/dev/null
-  size="$(podman image inspect --format '{{.Size}}' "localhost/socialloans/$target:$tag")"
-  awk -v t="$target" -v b="$size" 'BEGIN { printf "  %-13s %6.1f MB\n", t, b / 1048576 }'
-done
+step "binaries and images"
+TAG="$tag" deploy/container/build-images.sh
 
 step "network and PostgreSQL (outside the containers)"
 podman network create --label "$label" "$net" >/dev/null

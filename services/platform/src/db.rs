@@ -50,9 +50,42 @@ pub async fn migrate(
     Ok(())
 }
 
+/// How long a one-off step waits for a database that is not reachable yet.
+pub const CONNECT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Connects, retrying while the database cannot be reached (as opposed to
+/// refusing us: a wrong password or a missing database fails at once).
+pub async fn connect_patiently(options: &PgConnectOptions) -> Result<sqlx::PgConnection, sqlx::Error> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match options.connect().await {
+            Err(err) if unreachable(&err) && started.elapsed() < CONNECT_PATIENCE => {
+                tracing::warn!(error = %err, "the database is not reachable yet; waiting");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether `err` means the server is not there (yet), rather than that it said no.
+fn unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        // 57P03 cannot_connect_now: starting up, shutting down, in recovery.
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}
+
 /// Creates (or brings up to date) the database, the service's role and its schema,
 /// over an admin connection. The role and its password are those of the
 /// service's own `DATABASE_URL`; the database is the one that URL names.
+/// A database that cannot be reached yet (its name not resolvable, its port
+/// closed, still starting) is waited for, up to [`CONNECT_PATIENCE`]: in a
+/// container stack the bootstrap often starts together with the database.
 /// Safe to run again and to run for several services at once.
 #[tracing::instrument(skip_all, fields(schema))]
 pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Result<(), sqlx::Error> {
@@ -62,7 +95,7 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Resu
     let password = url_password(service_url);
 
     let admin = PgConnectOptions::from_str(admin_url)?;
-    let mut conn = admin.connect().await?;
+    let mut conn = connect_patiently(&admin).await?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
         .bind(&database)
         .fetch_one(&mut conn)
@@ -77,7 +110,7 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Resu
     }
     conn.close().await?;
 
-    let mut conn = admin.database(&database).connect().await?;
+    let mut conn = connect_patiently(&admin.clone().database(&database)).await?;
     let statements: Vec<String> = sqlx::query_scalar(
         "SELECT unnest(ARRAY[
             format('CREATE ROLE %I LOGIN', $1::text),

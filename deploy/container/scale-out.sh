@@ -105,6 +105,7 @@ story() {
 }
 
 step "the pilot story, with one replica of each service killed in the middle"
+story_started="$(date +%s)"
 story story-1 1500 &
 story_pid=$!
 for _ in $(seq 600); do
@@ -116,6 +117,7 @@ podman kill applications-1 committee-1 monitoring-1 >/dev/null
 echo "killed applications-1, committee-1 and monitoring-1 during chapter 2"
 wait "$story_pid" || { cat "$work/story-1.log"; fail "the story failed after the replicas were killed"; }
 grep -E "^── |The story ran to the end|were sent again" "$work/story-1.log"
+echo "the story took $(( $(date +%s) - story_started )) s (with 4 pauses of 1.5 s for the kill to land mid-story)"
 
 psql_admin() {
   PGPASSWORD="$admin_password" psql -h 127.0.0.1 -p "$pg_port" -U postgres -d socialloans -Atqc "$1"
@@ -151,7 +153,9 @@ done
 
 step "replacements started; the story once more"
 for s in applications committee monitoring; do start_replica "$s" "$((replicas + 1))"; done
+story_started="$(date +%s)"
 story story-2 0 || { cat "$work/story-2.log"; fail "the second story failed"; }
+echo "the second story took $(( $(date +%s) - story_started )) s"
 settle 4
 check "applications after two stories" "SELECT count(*) FROM applications.application" 4
 check "monitoring plans after two stories" "SELECT count(*) FROM monitoring.monitoring_plan WHERE state = 'ACTIVE'" 4

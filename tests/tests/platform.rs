@@ -266,3 +266,20 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }
+
+#[tokio::test]
+async fn a_service_session_asks_for_keepalives_so_a_vanished_replica_releases_its_locks() {
+    let db = Db::start();
+    let spec = e2e::specs()[0];
+    db.prepare(&[spec]).await;
+    let pool = socialloans_platform::db::pool(&db.config(spec, &[]), spec.name).unwrap();
+    let settings: Vec<String> = sqlx::query_scalar(
+        "SELECT setting FROM pg_settings
+          WHERE name IN ('tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count') ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(settings, ["3", "5", "2"], "count, idle, interval");
+    pool.close().await;
+}

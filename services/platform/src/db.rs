@@ -17,10 +17,19 @@ use crate::config::Config;
 
 /// A lazily connecting pool for `schema`: the service starts even while its
 /// database is down, reports NOT_SERVING, and recovers when it returns.
+///
+/// Every session asks the server for TCP keepalives (5 s idle, then 3 probes
+/// 2 s apart): a replica that vanishes without closing its connections (a
+/// killed container, a lost node) has its sessions ended — and with them its
+/// row locks, open transactions and a consumer's lease — within about 11 s
+/// instead of the operating system's two hours.
 pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(config.database_url.expose())?
-        .application_name(schema)
-        .options([("search_path", schema)]);
+    let options = PgConnectOptions::from_str(config.database_url.expose())?.application_name(schema).options([
+        ("search_path", schema),
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "2"),
+        ("tcp_keepalives_count", "3"),
+    ]);
     Ok(PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(config.database_acquire_timeout)

@@ -98,7 +98,16 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         &botkyrka,
         cm::DecisionOutcome::ApproveWithConditions,
         400_000_000,
-        vec![reporting_covenant(), dialogue],
+        vec![
+            reporting_covenant(),
+            dialogue,
+            cm::Condition {
+                id: "c3".into(),
+                kind: cm::ConditionKind::ReportingCovenant as i32,
+                description: "Informera hyresgästerna skriftligt före varje etapp".into(),
+                due_date: None,
+            },
+        ],
     )
     .await;
     committee_decides_with(&db, &eidar, cm::DecisionOutcome::Approve, 75_000_000, vec![]).await;
@@ -112,7 +121,8 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let baseline = plan.indicators[0].baseline.as_ref().unwrap();
     assert_eq!((baseline.value, plan.indicators[0].target.as_ref().unwrap().value), (70.0, 90.0));
     let conditions: Vec<String> = plan.conditions.iter().map(|c| c.name.clone()).collect();
-    assert_eq!(conditions, [format!("{}/conditions/c1", plan.name), format!("{}/conditions/c2", plan.name)]);
+    let expected: Vec<String> = ["c1", "c2", "c3"].iter().map(|c| format!("{}/conditions/{c}", plan.name)).collect();
+    assert_eq!(conditions, expected);
     assert_eq!(plan.conditions[0].kind, mo::ConditionKind::ReportingCovenant as i32);
     assert_eq!(plan.sdg_targets, ["11.1", "10.2"]);
     let eidar_plan = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Pending).await;
@@ -623,10 +633,49 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         .condition
         .unwrap();
     assert_eq!(breached.state, mo::ConditionState::Breached as i32);
-    let resolved = feed(&mut client, &["ConditionFulfilled", "ConditionBreached"]).await;
+    // A breached condition can still be fulfilled late, again by four eyes.
+    let late = |who: &str| {
+        let request = mo::FulfilConditionRequest {
+            name: dialogue_name.clone(),
+            request_id: rid(),
+            note: "Dialogen hölls i efterhand".into(),
+            ..Default::default()
+        };
+        staff_as(who, request, Role::ReportReviewer)
+    };
+    let proposed = client.fulfil_condition(late("anna")).await.unwrap().into_inner().condition.unwrap();
+    assert_eq!(proposed.state, mo::ConditionState::Breached as i32);
+    let fulfilled_late = client.fulfil_condition(late("cecilia")).await.unwrap().into_inner().condition.unwrap();
+    assert_eq!(fulfilled_late.state, mo::ConditionState::Fulfilled as i32);
+    // A waiver, by four eyes too.
+    let letter = format!("{}/conditions/c3", botkyrka_plan.name);
+    let waive = |who: &str| {
+        let request = mo::WaiveConditionRequest {
+            name: letter.clone(),
+            request_id: rid(),
+            reason: "Ersatt av boendedialogerna".into(),
+            ..Default::default()
+        };
+        staff_as(who, request, Role::Analyst)
+    };
+    let asked = client.waive_condition(waive("bertil")).await.unwrap().into_inner().condition.unwrap();
+    assert_eq!(asked.state, mo::ConditionState::Open as i32);
+    let again = client.waive_condition(waive("bertil")).await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition, "the proposer cannot confirm");
+    let waived = client.waive_condition(waive("anna")).await.unwrap().into_inner().condition.unwrap();
+    assert_eq!(waived.state, mo::ConditionState::Waived as i32);
+    let resolved = feed(&mut client, &["ConditionFulfilled", "ConditionBreached", "ConditionWaived"]).await;
     let resolved: Vec<(&str, &str)> =
         resolved.iter().map(|e| (e.r#type.rsplit('.').next().unwrap(), e.aggregate.as_str())).collect();
-    assert_eq!(resolved, [("ConditionFulfilled", covenant.as_str()), ("ConditionBreached", dialogue_name.as_str())]);
+    assert_eq!(
+        resolved,
+        [
+            ("ConditionFulfilled", covenant.as_str()),
+            ("ConditionBreached", dialogue_name.as_str()),
+            ("ConditionFulfilled", dialogue_name.as_str()),
+            ("ConditionWaived", letter.as_str())
+        ]
+    );
 
     // The audit trail says who did what to Eidar's first report.
     let trail = client

@@ -88,21 +88,13 @@ impl From<Error> for Status {
             Error::Precondition { reason, message } => {
                 status::with_reason(Code::FailedPrecondition, reason, message, &[])
             }
-            Error::EtagMismatch { current } => status::with_reason(
-                Code::Aborted,
-                "ETAG_MISMATCH",
-                "the application changed since it was read; read it again and retry",
-                &[("current_etag", current)],
-            ),
+            Error::EtagMismatch { current } => {
+                status::etag_mismatch("the application changed since it was read; read it again and retry", current)
+            }
             Error::PermissionDenied { reason, message } => {
                 status::with_reason(Code::PermissionDenied, reason, message, &[])
             }
-            Error::NotFound(name) => status::with_reason(
-                Code::NotFound,
-                "APPLICATION_NOT_FOUND",
-                format!("{name} not found"),
-                &[("name", name)],
-            ),
+            Error::NotFound(name) => status::not_found("APPLICATION_NOT_FOUND", name),
             Error::Database(err) => status::database("applications store", &err),
             Error::Status(status) => *status,
         }

@@ -61,19 +61,14 @@ impl From<Error> for Status {
             Error::Precondition { reason, message } => {
                 status::with_reason(Code::FailedPrecondition, reason, message, &[])
             }
-            Error::EtagMismatch { current } => status::with_reason(
-                Code::Aborted,
-                "ETAG_MISMATCH",
-                "changed since it was read; read it again and retry",
-                &[("current_etag", current)],
-            ),
+            Error::EtagMismatch { current } => {
+                status::etag_mismatch("changed since it was read; read it again and retry", current)
+            }
             Error::PermissionDenied(reason, message) => {
                 status::with_reason(Code::PermissionDenied, reason, message, &[])
             }
             Error::AlreadyExists(message) => status::with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
-            Error::NotFound(name) => {
-                status::with_reason(Code::NotFound, "NOT_FOUND", format!("{name} not found"), &[("name", name)])
-            }
+            Error::NotFound(name) => status::not_found("NOT_FOUND", name),
             Error::Database(err) => status::database("committee store", &err),
             Error::Status(status) => *status,
         }

@@ -454,20 +454,15 @@ impl MonitoringService for Api {
             ..Default::default()
         };
         let mut items = Vec::new();
-        let mut after = None;
-        loop {
-            let rows = plans::list(&self.pool, &filter, after, 500).await.map_err(Error::from)?;
-            for row in rows.iter().take(500) {
+        let mut pages = plans::Pages::new(filter);
+        while let Some(rows) = pages.next(&self.pool).await.map_err(Error::from)? {
+            for row in rows {
                 items.extend(
                     overdue::of_plan(&row.view()?, day)
                         .into_iter()
                         .filter(|i| kind == pb::OverdueItemKind::Unspecified || i.kind == kind as i32),
                 );
             }
-            if rows.len() <= 500 {
-                break;
-            }
-            after = rows.get(499).map(|r| (r.create_time, r.id));
         }
         // Oldest due date first; ties in a stable order.
         items.sort_by(|a, b| b.days_overdue.cmp(&a.days_overdue).then_with(|| a.item.cmp(&b.item)));
@@ -606,7 +601,7 @@ impl MonitoringService for Api {
 pub fn day_of(field: &str, date: Option<&pb::Date>) -> Result<chrono::NaiveDate, FieldViolation> {
     match date {
         None => Ok(overdue::today()),
-        Some(d) => chrono::NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
+        Some(d) => plans::naive(d)
             .filter(|d| (1900..=9999).contains(&chrono::Datelike::year(d)))
             .ok_or_else(|| FieldViolation::new(field, "is not a valid date")),
     }

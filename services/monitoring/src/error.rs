@@ -67,16 +67,11 @@ impl From<Error> for Status {
                 "the report is not complete enough to submit",
                 &violations,
             ),
-            Error::EtagMismatch { current } => status::with_reason(
-                Code::Aborted,
-                "ETAG_MISMATCH",
-                "changed since it was read; read it again and retry",
-                &[("current_etag", current)],
-            ),
-            Error::AlreadyExists(message) => status::with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
-            Error::NotFound(name) => {
-                status::with_reason(Code::NotFound, "NOT_FOUND", format!("{name} not found"), &[("name", name)])
+            Error::EtagMismatch { current } => {
+                status::etag_mismatch("changed since it was read; read it again and retry", current)
             }
+            Error::AlreadyExists(message) => status::with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
+            Error::NotFound(name) => status::not_found("NOT_FOUND", name),
             Error::Database(err) => status::database("monitoring store", &err),
             Error::Status(status) => *status,
         }

@@ -109,7 +109,7 @@ impl Line {
 /// The report as CSV: a portfolio row, then per category its total and its
 /// indicators, then target groups and SDG targets.
 pub fn csv(report: &PortfolioImpactReport) -> String {
-    let as_of = report.as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+    let as_of = report.as_of.as_ref().map(crate::plans::iso).unwrap_or_default();
     let mut lines = vec![Line {
         section: "portfolio",
         plan_count: report.plan_count,
@@ -197,7 +197,7 @@ fn msek(minor: i64) -> String {
 /// for each catalogue indicator how many reporting plans reached the target,
 /// improved on the baseline, or did not.
 pub fn svg(report: &PortfolioImpactReport) -> String {
-    let as_of = report.as_of.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+    let as_of = report.as_of.as_ref().map(crate::plans::iso).unwrap_or_default();
     let indicators: Vec<_> = report
         .by_category
         .iter()

@@ -23,7 +23,11 @@ use socialloans_platform::events::outbox;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::{audit, error::Error, plans};
+use crate::{
+    audit,
+    error::Error,
+    plans::{self, naive},
+};
 
 /// Where the service's "today" comes from.
 pub trait Clock: Send + Sync + 'static {
@@ -97,7 +101,7 @@ pub struct Sweep {
 }
 
 fn period_key(plan: &str, end: Option<&Date>) -> String {
-    let end = end.map(|e| format!("{:04}-{:02}-{:02}", e.year, e.month, e.day)).unwrap_or_default();
+    let end = end.map(crate::plans::iso).unwrap_or_default();
     format!("{plan}/periods/{end}")
 }
 
@@ -127,10 +131,9 @@ pub async fn sweep(pool: &PgPool, day: NaiveDate) -> Result<Sweep, Error> {
         sqlx::query_scalar("SELECT item FROM monitoring.overdue_notice").fetch_all(pool).await?.into_iter().collect();
     let filter =
         plans::Filter { state: Some(plans::state_name(MonitoringPlanState::Active)), ..plans::Filter::default() };
-    let mut after = None;
-    loop {
-        let rows = plans::list(pool, &filter, after, 500).await?;
-        for row in rows.iter().take(500) {
+    let mut pages = plans::Pages::new(filter);
+    while let Some(rows) = pages.next(pool).await? {
+        for row in rows {
             let mut plan = row.view()?;
             let due = of_plan(&plan, day);
             let fresh = due.iter().any(|i| !noticed.contains(&notice_key(i)));
@@ -141,10 +144,6 @@ pub async fn sweep(pool: &PgPool, day: NaiveDate) -> Result<Sweep, Error> {
                 done.conditions_overdue += changed.2;
             }
         }
-        if rows.len() <= 500 {
-            break;
-        }
-        after = rows.get(499).map(|r| (r.create_time, r.id));
     }
     Ok(done)
 }
@@ -184,7 +183,7 @@ async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bo
         if new.is_none() {
             continue;
         }
-        let due_text = item.due_date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default();
+        let due_text = item.due_date.as_ref().map(crate::plans::iso).unwrap_or_default();
         if item.kind == OverdueItemKind::OutcomeReport as i32 {
             let overdue = ReportingPeriodState::Overdue.as_str_name();
             audit::record(&mut tx, &key, "", overdue, &format!("report due {due_text} not submitted")).await?;
@@ -234,10 +233,6 @@ pub async fn run(pool: PgPool, clock: Arc<dyn Clock>, every: Duration, mut stopp
     }
 }
 
-fn naive(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
-}
-
 /// The overdue items of `plan` as of `day`.
 pub fn of_plan(plan: &MonitoringPlan, day: NaiveDate) -> Vec<OverdueItem> {
     let mut items = Vec::new();
@@ -263,7 +258,7 @@ pub fn of_plan(plan: &MonitoringPlan, day: NaiveDate) -> Vec<OverdueItem> {
             && !done
             && naive(due).is_some_and(|d| d < day)
         {
-            let end = period.end_date.map(|e| format!("{}-{:02}-{:02}", e.year, e.month, e.day)).unwrap_or_default();
+            let end = period.end_date.as_ref().map(crate::plans::iso).unwrap_or_default();
             items.push(item(
                 OverdueItemKind::OutcomeReport,
                 period.outcome_report.clone(),

@@ -119,15 +119,7 @@ pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Opti
     .bind(&targets)
     .execute(&mut *conn)
     .await?;
-    let mut groups: Vec<(String, i64)> = Vec::new();
-    for group in &plan.target_groups {
-        let population = population_name(group.population);
-        match groups.iter_mut().find(|(p, _)| *p == population) {
-            Some((_, size)) => *size += group.estimated_size.max(0),
-            None => groups.push((population, group.estimated_size.max(0))),
-        }
-    }
-    let (populations, sizes): (Vec<String>, Vec<i64>) = groups.into_iter().unzip();
+    let (populations, sizes) = by_population(plan.target_groups.iter().map(|g| (g.population, g.estimated_size)));
     sqlx::query(
         "INSERT INTO monitoring.plan_target_group (plan_id, population, estimated_size)
          SELECT $1, * FROM unnest($2::text[], $3::int8[])",
@@ -138,6 +130,50 @@ pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Opti
     .execute(&mut *conn)
     .await?;
     Ok(Some(row))
+}
+
+/// Numbers summed per ICMA population (negatives as 0), in first-seen order:
+/// the rows the fact tables keep.
+pub fn by_population(pairs: impl IntoIterator<Item = (i32, i64)>) -> (Vec<String>, Vec<i64>) {
+    let mut sums: Vec<(String, i64)> = Vec::new();
+    for (population, n) in pairs {
+        let population = population_name(population);
+        match sums.iter_mut().find(|(p, _)| *p == population) {
+            Some((_, sum)) => *sum += n.max(0),
+            None => sums.push((population, n.max(0))),
+        }
+    }
+    sums.into_iter().unzip()
+}
+
+/// The plans matching a filter, a page at a time, in opening order.
+#[derive(Debug)]
+pub struct Pages {
+    filter: Filter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    done: bool,
+}
+
+impl Pages {
+    /// Rows per page.
+    const SIZE: u32 = 500;
+
+    /// Pages over the plans matching `filter`.
+    pub fn new(filter: Filter) -> Self {
+        Self { filter, after: None, done: false }
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next(&mut self, pool: &PgPool) -> Result<Option<Vec<Row>>, sqlx::Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut rows = list(pool, &self.filter, self.after, Self::SIZE).await?;
+        self.done = rows.len() <= Self::SIZE as usize;
+        rows.truncate(Self::SIZE as usize);
+        self.after = rows.last().map(|r| (r.create_time, r.id));
+        Ok(Some(rows))
+    }
 }
 
 /// `TargetPopulation::…` without prefix.
@@ -407,6 +443,11 @@ pub async fn close(
         reason: reason.into(),
     };
     outbox::append(conn, "monitoring", &name, &closed).await.map(|_| ())
+}
+
+/// `2027-12-31`.
+pub fn iso(d: &Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
 }
 
 /// The `NaiveDate` of a `Date`, if it is a valid one.

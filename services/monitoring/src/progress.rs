@@ -6,18 +6,11 @@
 //! 0 and it; WORSENED below 0; NO_DATA without an accepted value.
 
 use chrono::NaiveDate;
+
+use crate::plans::{date, naive};
 use socialloans_contracts::monitoring::{
-    Date, IndicatorDataPoint, IndicatorProgress, MonitoringPlan, OutcomeReport, PlanProgress, ProgressStatus,
+    IndicatorDataPoint, IndicatorProgress, MonitoringPlan, OutcomeReport, PlanProgress, ProgressStatus,
 };
-
-fn naive(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
-}
-
-fn date(d: NaiveDate) -> Date {
-    use chrono::Datelike;
-    Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
-}
 
 /// The status for a progress ratio at an elapsed share of the time.
 pub fn status(progress: Option<f64>, elapsed: f64) -> ProgressStatus {

@@ -70,11 +70,7 @@ pub async fn create(
         copy(&mut stored, &report, path);
     }
     stored.period_end = Some(end);
-    stored.period_start = Some(pb::Date {
-        year: chrono::Datelike::year(&start),
-        month: chrono::Datelike::month(&start) as i32,
-        day: chrono::Datelike::day(&start) as i32,
-    });
+    stored.period_start = Some(plans::date(start));
     stored.application = plan.application.clone();
     reports::insert(conn, plan_id, end_date, &row.organization_number, &stored).await?.view()
 }

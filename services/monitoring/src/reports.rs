@@ -13,7 +13,7 @@ use socialloans_platform::error::FieldViolation;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::error::Error;
+use crate::{error::Error, plans::naive};
 
 /// A stored report.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -68,10 +68,6 @@ impl Row {
 
 const COLUMNS: &str =
     "id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time";
-
-fn naive(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
-}
 
 /// Checks a report's content against its plan; every problem named.
 pub fn check(report: &OutcomeReport, plan: &MonitoringPlan, prefix: &str) -> Vec<FieldViolation> {
@@ -385,15 +381,8 @@ pub async fn record_accepted(
     .bind(&values)
     .execute(&mut *conn)
     .await?;
-    let mut reach: Vec<(String, i64)> = Vec::new();
-    for r in &report.target_group_reach {
-        let population = crate::plans::population_name(r.population);
-        match reach.iter_mut().find(|(p, _)| *p == population) {
-            Some((_, people)) => *people += r.people_reached.max(0),
-            None => reach.push((population, r.people_reached.max(0))),
-        }
-    }
-    let (populations, people): (Vec<String>, Vec<i64>) = reach.into_iter().unzip();
+    let (populations, people) =
+        crate::plans::by_population(report.target_group_reach.iter().map(|r| (r.population, r.people_reached)));
     sqlx::query(
         "INSERT INTO monitoring.reach (report_id, plan_id, period_end, accept_date, population, people)
          SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::int8[])",

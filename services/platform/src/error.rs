@@ -49,6 +49,18 @@ pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, metadat
     Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, DOMAIN, metadata))
 }
 
+/// ABORTED (`ETAG_MISMATCH`): the resource changed since the client read it;
+/// `current` is its etag now.
+pub fn etag_mismatch(message: &str, current: String) -> Status {
+    with_reason(Code::Aborted, "ETAG_MISMATCH", message, &[("current_etag", current)])
+}
+
+/// NOT_FOUND with `reason`, naming the resource (also when it exists but the
+/// caller may not see it).
+pub fn not_found(reason: &str, name: String) -> Status {
+    with_reason(Code::NotFound, reason, format!("{name} not found"), &[("name", name)])
+}
+
 /// INTERNAL: logs `cause` with `context` and returns a status that names neither.
 pub fn internal(context: &str, cause: &dyn std::error::Error) -> Status {
     tracing::error!(context, error = %cause, "internal error");

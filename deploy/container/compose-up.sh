@@ -58,7 +58,16 @@ pump=$!
 
 echo "== up (images tagged $TAG, PostgreSQL from $POSTGRES_IMAGE)"
 started="$(date +%s%N)"
-compose up -d
+# On failure, what each container that stopped badly said.
+failed_containers() {
+  for c in $(podman ps -a -q --filter "label=com.docker.compose.project=$project"); do
+    code="$(podman inspect --format '{{.State.ExitCode}}' "$c")"
+    [ "$code" = 0 ] && continue
+    echo "-- $(podman inspect --format '{{.Name}}' "$c") exited $code:"
+    podman logs "$c" 2>&1 | tail -20
+  done
+}
+compose up -d || { failed_containers; echo "compose-up: 'up' failed" >&2; exit 1; }
 for s in applications committee monitoring; do
   for _ in $(seq 120); do
     [ "$(podman inspect --format '{{.State.Health.Status}}' "${project}_${s}_1" 2>/dev/null)" = healthy ] && break

@@ -283,3 +283,50 @@ async fn a_service_session_asks_for_keepalives_so_a_vanished_replica_releases_it
     assert_eq!(settings, ["3", "5", "2"], "count, idle, interval");
     pool.close().await;
 }
+
+/// Compose (and a Kubernetes rollout) start the three bootstraps at once on a
+/// fresh server: they race to create the same database and to change the
+/// same `public` schema. Every round here is a fresh database and fresh
+/// roles, bootstrapped three at a time, then again (a restart), and each
+/// role must come out able to log in to its own schema and no other.
+#[tokio::test]
+async fn three_bootstraps_at_once_on_a_fresh_server_all_succeed() {
+    let db = Db::start();
+    let admin = db.cluster.admin_url();
+    for round in 0..6 {
+        let database = format!("race{round}");
+        let urls: Vec<(String, String)> = ["applications", "committee", "monitoring"]
+            .iter()
+            .map(|schema| {
+                let role = format!("{schema}_{round}");
+                (db.cluster.url(&role, &format!("{role}-pw"), &database), (*schema).to_owned())
+            })
+            .collect();
+        for attempt in ["first start", "restart"] {
+            let boot = |i: usize| socialloans_platform::db::bootstrap(&admin, &urls[i].0, &urls[i].1);
+            let (a, c, m) = tokio::join!(boot(0), boot(1), boot(2));
+            for ((_, schema), result) in urls.iter().zip([a, c, m]) {
+                if let Err(e) = result {
+                    panic!("round {round}, {attempt}: bootstrap of {schema} failed: {e}");
+                }
+            }
+        }
+        for (url, schema) in &urls {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let (path, owns): (String, bool) = sqlx::query_as(
+                "SELECT current_setting('search_path'),
+                        (SELECT nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                           FROM pg_namespace WHERE nspname = $1)",
+            )
+            .bind(schema)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert_eq!(path, *schema, "round {round}: search_path of {schema}");
+            assert!(owns, "round {round}: {schema} is owned by its role");
+            let err = sqlx::query("CREATE TABLE public.intruder (id int)").execute(&pool).await.unwrap_err();
+            assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("42501"));
+            pool.close().await;
+        }
+    }
+}

@@ -105,6 +105,11 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Resu
 
     let admin = PgConnectOptions::from_str(admin_url)?;
     let mut conn = connect_patiently(&admin).await?;
+    // Compose and Kubernetes start every service's bootstrap at once. Their
+    // CREATE DATABASE, and their changes to the shared `public` schema,
+    // would collide ("tuple concurrently updated"), so they take turns: the
+    // lock lives as long as this session, until the end.
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended('socialloans:bootstrap', 0))").execute(&mut conn).await?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
         .bind(&database)
         .fetch_one(&mut conn)
@@ -117,7 +122,7 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Resu
         // Built by format(%I) in PostgreSQL itself: the name is quoted there.
         ignore_duplicate(conn.execute(AssertSqlSafe(create)).await)?;
     }
-    conn.close().await?;
+    let turn = conn;
 
     let mut conn = connect_patiently(&admin.clone().database(&database)).await?;
     let statements: Vec<String> = sqlx::query_scalar(
@@ -139,6 +144,7 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Resu
         ignore_duplicate(conn.execute(AssertSqlSafe(statement)).await)?;
     }
     conn.close().await?;
+    turn.close().await?;
     tracing::info!(role, database, "bootstrap done");
     Ok(())
 }

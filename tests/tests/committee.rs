@@ -16,6 +16,7 @@ use socialloans_contracts::{
 };
 use socialloans_platform::Role;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 async fn case_of(committee: &mut CommitteeServiceClient<tonic::transport::Channel>, application: &str) -> cm::Case {
     for _ in 0..200 {
@@ -330,6 +331,38 @@ impl Committee {
         name
     }
 
+    async fn get_meeting(&mut self, name: &str) -> cm::Meeting {
+        let get = cm::GetMeetingRequest { name: name.into() };
+        self.client.get_meeting(staff(get, Role::CommitteeMember)).await.unwrap().into_inner().meeting.unwrap()
+    }
+
+    /// The meeting's quorum, and of the first case on its agenda the
+    /// eligible members present and whether they reach it.
+    async fn standing(&mut self, name: &str) -> (i32, i32, bool) {
+        let meeting = self.get_meeting(name).await;
+        let item = &meeting.agenda[0];
+        (meeting.quorum, item.eligible_present_count, item.quorate)
+    }
+
+    async fn update_meeting(
+        &mut self,
+        name: &str,
+        etag: &str,
+        patch: cm::Meeting,
+        paths: &[&str],
+    ) -> Result<cm::Meeting, tonic::Status> {
+        let request = cm::UpdateMeetingRequest {
+            request_id: rid(),
+            meeting: Some(cm::Meeting { name: name.into(), ..patch }),
+            update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() }),
+            etag: etag.into(),
+        };
+        self.client
+            .update_meeting(staff(request, Role::CommitteeSecretary))
+            .await
+            .map(|r| r.into_inner().meeting.unwrap())
+    }
+
     async fn vote(
         &mut self,
         who: &str,
@@ -372,7 +405,6 @@ fn sek(kronor: i64) -> Option<cm::Money> {
 }
 
 fn reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
     status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
 }
 
@@ -610,7 +642,8 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
     c.assess_all(&case).await;
 
     // Two of four present: a quorum needs three.
-    c.meeting("Möte utan kvorum", &[&case], &[&carl, &olof]).await;
+    let meeting_name = c.meeting("Möte utan kvorum", &[&case], &[&carl, &olof]).await;
+    assert_eq!(c.standing(&meeting_name).await, (3, 2, false), "quorum, eligible present, quorate");
     c.vote("Carl", &case, cm::VoteChoice::Approve, "").await.unwrap();
     let approve = || cm::Decision {
         outcome: cm::DecisionOutcome::Approve as i32,
@@ -639,6 +672,7 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
         .unwrap()
         .meeting;
     c.client.record_attendance(staff(attend(&meeting), Role::CommitteeSecretary)).await.unwrap();
+    assert_eq!(c.standing(&meeting).await, (3, 3, true), "Lena's arrival makes the case quorate");
     let conflict = cm::DeclareConflictOfInterestRequest {
         parent: case.clone(),
         request_id: rid(),
@@ -649,6 +683,7 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
         }),
     };
     c.client.declare_conflict_of_interest(staff(conflict, Role::CommitteeMember)).await.unwrap();
+    assert_eq!(c.standing(&meeting).await, (3, 2, false), "Olof's conflict breaks it, and the meeting shows it");
     let broken = c.record("sara", &[Role::CommitteeSecretary], &case, approve()).await.unwrap_err();
     assert_eq!((broken.code(), reason(&broken).as_str()), (Code::FailedPrecondition, "CONFLICTS_BREAK_QUORUM"));
     let defer = cm::Decision {
@@ -748,5 +783,129 @@ async fn a_member_whose_term_is_ended_no_longer_votes_and_a_case_leaves_the_agen
         .case
         .unwrap();
     assert_eq!((reopened.state, reopened.meeting.as_str()), (cm::CaseState::Open as i32, ""));
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn the_secretary_moves_a_scheduled_meeting_keeps_notes_for_the_minutes_and_undecided_cases_go_back() {
+    let mut c = Committee::start().await;
+    let carl = c.member("Carl", cm::MemberRole::Chair, None).await;
+    let lena = c.member("Lena", cm::MemberRole::Member, None).await;
+    let application = refer(&mut c.apps, pilots::eidar()).await;
+    let case = case_of(&mut c.client, &application).await.name;
+    let at = |seconds: i64| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    let create = cm::CreateMeetingRequest {
+        request_id: rid(),
+        meeting: Some(cm::Meeting { title: "Möte Q3".into(), start_time: at(1_790_000_000), ..Default::default() }),
+    };
+    let created =
+        c.client.create_meeting(staff(create, Role::CommitteeSecretary)).await.unwrap().into_inner().meeting.unwrap();
+    let name = created.name.clone();
+    let add =
+        cm::AddAgendaItemRequest { name: name.clone(), request_id: rid(), case: case.clone(), ..Default::default() };
+    let scheduled =
+        c.client.add_agenda_item(staff(add, Role::CommitteeSecretary)).await.unwrap().into_inner().meeting.unwrap();
+    assert_eq!((scheduled.quorum, scheduled.agenda[0].eligible_present_count), (2, 0), "nobody is present yet");
+
+    // Bad masks are refused, each path named, and nothing changes.
+    let bad = c.update_meeting(&name, "", cm::Meeting::default(), &["minutes", "quorum", "agenda"]).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let violations = bad.get_error_details().bad_request().unwrap().field_violations.clone();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[0].description.contains("notes"), "{:?}", violations[0]);
+    let empty = c.update_meeting(&name, "", cm::Meeting::default(), &[]).await.unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    let no_title = c.update_meeting(&name, "", cm::Meeting::default(), &["title"]).await.unwrap_err();
+    assert_eq!(no_title.get_error_details().bad_request().unwrap().field_violations[0].field, "meeting.title");
+    let stale = c.update_meeting(&name, "\"1\"", cm::Meeting::default(), &["location"]).await.unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    let early_notes = cm::Meeting { notes: "För tidigt".into(), ..Default::default() };
+    let refused = c.update_meeting(&name, "", early_notes, &["notes"]).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::FailedPrecondition, "MINUTES_NOT_OPEN"));
+    assert_eq!(c.get_meeting(&name).await.etag, scheduled.etag, "refusals change nothing");
+
+    // Moved a week on: the meeting, and the case's announcement, follow.
+    let moved = cm::Meeting {
+        title: "Möte Q3 (flyttat)".into(),
+        location: "Sal B".into(),
+        start_time: at(1_790_604_800),
+        ..Default::default()
+    };
+    let updated = c.update_meeting(&name, &scheduled.etag, moved, &["title", "location", "start_time"]).await.unwrap();
+    assert_eq!((updated.title.as_str(), updated.location.as_str()), ("Möte Q3 (flyttat)", "Sal B"));
+    assert_eq!(updated.start_time.unwrap().seconds, 1_790_604_800);
+    assert_eq!(c.get_meeting(&name).await.start_time.unwrap().seconds, 1_790_604_800);
+    let admin = sqlx::PgPool::connect(&c.db.admin_url()).await.unwrap();
+    let announced: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT payload FROM committee.outbox WHERE event_type LIKE '%CaseScheduled' AND aggregate = $1 ORDER BY recorded",
+    )
+    .bind(&case)
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    let times: Vec<i64> = announced
+        .iter()
+        .map(|p| prost::Message::decode(p.as_slice()).map(|e: cm::CaseScheduled| e.meeting_start_time.unwrap().seconds))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(times, [1_790_000_000, 1_790_604_800], "scheduled, then moved");
+
+    // Held: the details are fixed, notes are kept; attendance shows in the quorum.
+    for member in [&carl, &lena] {
+        let attend = cm::RecordAttendanceRequest {
+            name: name.clone(),
+            request_id: rid(),
+            member: member.clone(),
+            status: cm::AttendanceStatus::Present as i32,
+            ..Default::default()
+        };
+        c.client.record_attendance(staff(attend, Role::CommitteeSecretary)).await.unwrap();
+    }
+    let start = cm::StartMeetingRequest { name: name.clone(), request_id: rid(), ..Default::default() };
+    let started =
+        c.client.start_meeting(staff(start, Role::CommitteeChair)).await.unwrap().into_inner().meeting.unwrap();
+    assert_eq!((started.quorum, started.agenda[0].eligible_present_count, started.agenda[0].quorate), (2, 2, true));
+    let late_move = cm::Meeting { location: "Sal C".into(), ..Default::default() };
+    let refused = c.update_meeting(&name, "", late_move, &["location"]).await.unwrap_err();
+    assert_eq!(reason(&refused), "MEETING_NOT_SCHEDULED");
+    let notes = cm::Meeting { notes: "Eidar ombeds redovisa hyresnivåerna.".into(), ..Default::default() };
+    let noted = c.update_meeting(&name, "", notes, &["*"]).await.unwrap();
+    assert_eq!(noted.notes, "Eidar ombeds redovisa hyresnivåerna.");
+
+    // Adjourned without a decision: the case is free for the next meeting,
+    // and the minutes close with the notes, which may still be corrected.
+    let adjourn = cm::AdjournMeetingRequest { name: name.clone(), request_id: rid(), ..Default::default() };
+    let adjourned =
+        c.client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap().into_inner().meeting.unwrap();
+    assert!(
+        adjourned.minutes.ends_with("## Secretary's notes\n\nEidar ombeds redovisa hyresnivåerna.\n"),
+        "{}",
+        adjourned.minutes
+    );
+    let back = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!((back.state, back.meeting.as_str()), (cm::CaseState::Open as i32, ""));
+    let corrected =
+        cm::Meeting { notes: "Eidar ombeds redovisa hyresnivåerna före nästa möte.".into(), ..Default::default() };
+    let rewritten = c.update_meeting(&name, &adjourned.etag, corrected, &["notes"]).await.unwrap();
+    assert!(rewritten.minutes.contains("före nästa möte."), "{}", rewritten.minutes);
+    assert!(rewritten.minutes.contains("# Minutes: Möte Q3 (flyttat)"), "the record is kept: {}", rewritten.minutes);
+
+    // Approved: frozen.
+    let approve = cm::ApproveMinutesRequest { name: name.clone(), request_id: rid(), ..Default::default() };
+    let approved =
+        c.client.approve_minutes(staff(approve, Role::CommitteeChair)).await.unwrap().into_inner().meeting.unwrap();
+    assert!(approved.minutes.contains("före nästa möte."));
+    let too_late = c
+        .update_meeting(&name, "", cm::Meeting { notes: "x".into(), ..Default::default() }, &["notes"])
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&too_late), "MINUTES_NOT_OPEN");
     c.stop().await;
 }

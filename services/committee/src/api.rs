@@ -1,6 +1,6 @@
-//! The committee's gRPC handlers built so far: the roster, cases, the
-//! assessment of the five basic requirements, conflict-of-interest
-//! declarations, and the event feed. Meetings, votes and decisions follow.
+//! The committee's gRPC handlers: the roster, cases, the assessment of the
+//! five basic requirements, conflict-of-interest declarations, meetings,
+//! votes, decisions, minutes, the audit chain and the event feed.
 
 use socialloans_contracts::committee::{
     self as pb, BasicRequirement, CaseState, RequirementVerdict, committee_service_server::CommitteeService,
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{cases, chain, error::Error, meetings, members, proceedings};
 
-/// The committee handlers; methods not built yet answer UNIMPLEMENTED.
+/// The committee handlers.
 #[derive(Debug, Clone)]
 pub struct Api {
     /// The service's pool.
@@ -110,6 +110,14 @@ impl Api {
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
         idempotency::run(&self.pool, &caller.subject, method, request, request_id, work).await
+    }
+
+    /// A meeting as shown: with the quorum and, per case, who may decide it.
+    async fn shown(&self, conn: &mut sqlx::PgConnection, meeting: pb::Meeting) -> Result<pb::Meeting, Error> {
+        let mut shown = [meeting];
+        proceedings::annotate(conn, self.rules.quorum, &mut shown).await?;
+        let [meeting] = shown;
+        Ok(meeting)
     }
 }
 
@@ -297,7 +305,8 @@ impl CommitteeService for Api {
         let meeting = req.meeting.clone().unwrap_or_default();
         let answer = self
             .idempotent(&caller, "CreateMeeting", &req, &req.request_id, async |conn| {
-                Ok(pb::CreateMeetingResponse { meeting: Some(proceedings::create_meeting(conn, meeting).await?) })
+                let meeting = proceedings::create_meeting(conn, meeting).await?;
+                Ok(pb::CreateMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -311,7 +320,8 @@ impl CommitteeService for Api {
         let id = parse("name", "meetings/", name)?;
         let row =
             meetings::get(&self.pool, id).await.map_err(Error::from)?.ok_or_else(|| Error::NotFound(name.clone()))?;
-        Ok(Response::new(pb::GetMeetingResponse { meeting: Some(row.view()?) }))
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        Ok(Response::new(pb::GetMeetingResponse { meeting: Some(self.shown(&mut conn, row.view()?).await?) }))
     }
 
     async fn list_meetings(
@@ -330,8 +340,28 @@ impl CommitteeService for Api {
         let more = rows.len() > size as usize;
         rows.truncate(size as usize);
         let last = rows.last().filter(|_| more).map(|r| (r.start_time, r.id));
-        let meetings = rows.iter().map(meetings::Row::view).collect::<Result<_, _>>()?;
+        let mut meetings = rows.iter().map(meetings::Row::view).collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        proceedings::annotate(&mut conn, self.rules.quorum, &mut meetings).await?;
         Ok(Response::new(pb::ListMeetingsResponse { meetings, next_page_token: next_token(&query, last) }))
+    }
+
+    async fn update_meeting(
+        &self,
+        request: Request<pb::UpdateMeetingRequest>,
+    ) -> Result<Response<pb::UpdateMeetingResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let patch = req.meeting.clone().unwrap_or_default();
+        parse("meeting.name", "meetings/", &patch.name)?;
+        let paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+        let answer = self
+            .idempotent(&caller, "UpdateMeeting", &req, &req.request_id, async |conn| {
+                let meeting = proceedings::update_meeting(conn, &patch.name, &req.etag, &patch, &paths).await?;
+                Ok(pb::UpdateMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
+            })
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn add_agenda_item(
@@ -343,7 +373,7 @@ impl CommitteeService for Api {
         let answer = self
             .idempotent(&caller, "AddAgendaItem", &req, &req.request_id, async |conn| {
                 let meeting = proceedings::add_agenda_item(conn, &req.name, &req.etag, &req.case).await?;
-                Ok(pb::AddAgendaItemResponse { meeting: Some(meeting) })
+                Ok(pb::AddAgendaItemResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -359,7 +389,7 @@ impl CommitteeService for Api {
             .idempotent(&caller, "RecordAttendance", &req, &req.request_id, async |conn| {
                 let meeting =
                     proceedings::record_attendance(conn, &req.name, &req.etag, &req.member, req.status).await?;
-                Ok(pb::RecordAttendanceResponse { meeting: Some(meeting) })
+                Ok(pb::RecordAttendanceResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -381,7 +411,7 @@ impl CommitteeService for Api {
                     pb::MeetingState::InProgress,
                 )
                 .await?;
-                Ok(pb::StartMeetingResponse { meeting: Some(meeting) })
+                Ok(pb::StartMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -403,7 +433,7 @@ impl CommitteeService for Api {
                     pb::MeetingState::Adjourned,
                 )
                 .await?;
-                Ok(pb::AdjournMeetingResponse { meeting: Some(meeting) })
+                Ok(pb::AdjournMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -425,7 +455,7 @@ impl CommitteeService for Api {
                     pb::MeetingState::Cancelled,
                 )
                 .await?;
-                Ok(pb::CancelMeetingResponse { meeting: Some(meeting) })
+                Ok(pb::CancelMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -441,7 +471,7 @@ impl CommitteeService for Api {
             .idempotent(&caller, "ApproveMinutes", &req, &req.request_id, async |conn| {
                 let meeting =
                     proceedings::approve_minutes(conn, &caller, &req.name, &req.etag, &req.request_id).await?;
-                Ok(pb::ApproveMinutesResponse { meeting: Some(meeting) })
+                Ok(pb::ApproveMinutesResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -636,7 +666,7 @@ impl CommitteeService for Api {
         let answer = self
             .idempotent(&caller, "RemoveAgendaItem", &req, &req.request_id, async |conn| {
                 let meeting = proceedings::remove_agenda_item(conn, &req.name, &req.etag, &req.case).await?;
-                Ok(pb::RemoveAgendaItemResponse { meeting: Some(meeting) })
+                Ok(pb::RemoveAgendaItemResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
         Ok(Response::new(answer))

@@ -93,21 +93,40 @@ pub async fn save(
     meeting: &Meeting,
     state: MeetingState,
 ) -> Result<Row, sqlx::Error> {
+    save_moved(conn, row, meeting, state, row.start_time).await
+}
+
+/// Saves a changed meeting that may start at another time. What the
+/// service works out when it shows a meeting (quorum, eligible members per
+/// case) is not stored: it changes with the roster and the declarations.
+pub async fn save_moved(
+    conn: &mut PgConnection,
+    row: &Row,
+    meeting: &Meeting,
+    state: MeetingState,
+    start: DateTime<Utc>,
+) -> Result<Row, sqlx::Error> {
     let mut stored = meeting.clone();
     stored.name.clear();
     stored.etag.clear();
+    stored.quorum = 0;
+    for item in &mut stored.agenda {
+        item.eligible_present_count = 0;
+        item.quorate = false;
+    }
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE committee.meeting SET state = $2, content = $3, revision = revision + 1, update_time = now()
+        "UPDATE committee.meeting SET state = $2, content = $3, start_time = $4, revision = revision + 1, update_time = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     )))
     .bind(row.id)
     .bind(state_name(state))
     .bind(stored.encode_to_vec())
+    .bind(start)
     .fetch_one(conn)
     .await
 }
 
-/// A page of meetings by start time, one more than `limit`.
+/// A page of meetings, latest start first, one more than `limit`.
 pub async fn list(
     pool: &PgPool,
     state: Option<&str>,
@@ -116,8 +135,8 @@ pub async fn list(
 ) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM committee.meeting
-          WHERE ($1::text IS NULL OR state = $1) AND ($2::timestamptz IS NULL OR (start_time, id) > ($2, $3))
-          ORDER BY start_time, id LIMIT $4"
+          WHERE ($1::text IS NULL OR state = $1) AND ($2::timestamptz IS NULL OR (start_time, id) < ($2, $3))
+          ORDER BY start_time DESC, id DESC LIMIT $4"
     )))
     .bind(state)
     .bind(after.map(|a| a.0))
@@ -218,6 +237,9 @@ pub fn minutes(meeting: &Meeting, names: &dyn Fn(&str) -> String, cases: &[(Case
             let confirmed = d.confirmed_by.as_ref().map(|a| a.subject.clone()).unwrap_or_else(|| "not yet".into());
             md.push_str(&format!("\nRecorded by {recorded}; confirmed by {confirmed}.\n"));
         }
+    }
+    if !meeting.notes.trim().is_empty() {
+        md.push_str(&format!("\n## Secretary's notes\n\n{}\n", meeting.notes.trim_end()));
     }
     md
 }

@@ -112,6 +112,16 @@ fn check_etag(etag: &str, current: &str) -> Result<(), Error> {
 
 /// Schedules a meeting.
 pub async fn create_meeting(conn: &mut PgConnection, meeting: Meeting) -> Result<Meeting, Error> {
+    let start = checked_details(&meeting)?;
+    let stored = Meeting { title: meeting.title, location: meeting.location, ..Default::default() };
+    meetings::insert(conn, &stored, start).await?.view()
+}
+
+/// The longest notes the secretary may keep, in characters.
+const NOTES_MAX: usize = 100_000;
+
+/// Title, location and start time checked, every bad field named; the start.
+fn checked_details(meeting: &Meeting) -> Result<DateTime<Utc>, Error> {
     let mut violations = Vec::new();
     if meeting.title.trim().is_empty() || meeting.title.chars().count() > 200 {
         violations.push(FieldViolation::new("meeting.title", "is required, at most 200 characters"));
@@ -119,15 +129,168 @@ pub async fn create_meeting(conn: &mut PgConnection, meeting: Meeting) -> Result
     if meeting.location.chars().count() > 200 {
         violations.push(FieldViolation::new("meeting.location", "is at most 200 characters"));
     }
-    let start = meeting.start_time.as_ref().and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32));
+    let start = meeting
+        .start_time
+        .as_ref()
+        .filter(|t| (0..1_000_000_000).contains(&t.nanos))
+        .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32));
     if start.is_none() {
-        violations.push(FieldViolation::new("meeting.start_time", "is required"));
+        violations.push(FieldViolation::new("meeting.start_time", "is required, a valid timestamp"));
     }
-    let (Some(start), true) = (start, violations.is_empty()) else {
+    if meeting.notes.chars().count() > NOTES_MAX {
+        violations.push(FieldViolation::new("meeting.notes", format!("is at most {NOTES_MAX} characters")));
+    }
+    match start {
+        Some(start) if violations.is_empty() => Ok(start),
+        _ => Err(Error::InvalidArgument(violations)),
+    }
+}
+
+/// The fields of a meeting that change while it is scheduled.
+const DETAILS: [&str; 3] = ["title", "start_time", "location"];
+
+/// The secretary changes a meeting: its details while it is scheduled (a
+/// move is announced again for each case on the agenda), the notes while
+/// it is held or adjourned (once adjourned, the minutes are written again).
+pub async fn update_meeting(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    patch: &Meeting,
+    paths: &[String],
+) -> Result<Meeting, Error> {
+    let mut violations = Vec::new();
+    if paths.is_empty() {
+        violations.push(FieldViolation::new("update_mask", "is required: name the fields to change, or *"));
+    }
+    for path in paths.iter().filter(|p| !DETAILS.contains(&p.as_str()) && *p != "notes" && *p != "*") {
+        let why = match path.as_str() {
+            "minutes" => "is written by the service from the record; the secretary's own text goes in notes".to_owned(),
+            "quorum" => "follows the committee's quorum rule (COMMITTEE_QUORUM), not one meeting".to_owned(),
+            other => format!("{other:?} cannot be edited: title, start_time, location or notes"),
+        };
+        violations.push(FieldViolation::new("update_mask.paths", why));
+    }
+    if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
+    }
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    let state = row.state();
+    let minutes_open = matches!(state, MeetingState::InProgress | MeetingState::Adjourned);
+    let paths: Vec<&str> = if paths.iter().any(|p| p == "*") {
+        if minutes_open { vec!["notes"] } else { DETAILS.to_vec() }
+    } else {
+        paths.iter().map(String::as_str).collect()
     };
-    let stored = Meeting { title: meeting.title, location: meeting.location, ..Default::default() };
-    meetings::insert(conn, &stored, start).await?.view()
+    if paths.iter().any(|p| DETAILS.contains(p)) && state != MeetingState::Scheduled {
+        return Err(refused(
+            "MEETING_NOT_SCHEDULED",
+            format!(
+                "title, start time and location change while the meeting is scheduled; it is {}",
+                meetings::state_name(state)
+            ),
+        ));
+    }
+    if paths.contains(&"notes") && !minutes_open {
+        return Err(refused(
+            "MINUTES_NOT_OPEN",
+            format!(
+                "notes are kept while the meeting is in progress or adjourned; it is {}",
+                meetings::state_name(state)
+            ),
+        ));
+    }
+    let before = meeting.start_time;
+    for path in &paths {
+        match *path {
+            "title" => meeting.title = patch.title.clone(),
+            "location" => meeting.location = patch.location.clone(),
+            "start_time" => meeting.start_time = patch.start_time,
+            _ => meeting.notes = patch.notes.clone(),
+        }
+    }
+    let start = checked_details(&meeting)?;
+    if meeting.start_time != before {
+        for item in &meeting.agenda {
+            let (_, case) = lock_case(conn, &item.case).await?;
+            let moved = pb::CaseScheduled {
+                case: case.name.clone(),
+                application: case.application.clone(),
+                meeting: meeting.name.clone(),
+                meeting_start_time: meeting.start_time,
+            };
+            publish(conn, &case.name, &moved).await?;
+        }
+    }
+    if state == MeetingState::Adjourned {
+        meeting.minutes = write_minutes(conn, &meeting).await?;
+    }
+    meetings::save_moved(conn, &row, &meeting, state, start).await?.view()
+}
+
+/// The cases still waiting on the agenda of a meeting that ends without
+/// deciding them go back: DEFERRED if the committee deferred them before,
+/// OPEN otherwise — free for the next meeting's agenda.
+async fn release_undecided(conn: &mut PgConnection, meeting: &Meeting) -> Result<(), Error> {
+    for item in &meeting.agenda {
+        let (case_row, mut case) = lock_case(conn, &item.case).await?;
+        if case_row.state() == CaseState::Scheduled && case.meeting == meeting.name {
+            case.meeting.clear();
+            let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
+            cases::save(conn, &case_row, &case, back).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills what a meeting shows but does not store, from the roster serving
+/// on its day and the cases' declarations: the quorum the committee's rule
+/// gives, and per case on the agenda the eligible members present and
+/// whether they reach it.
+pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mut [Meeting]) -> Result<(), Error> {
+    if meetings.is_empty() {
+        return Ok(());
+    }
+    let roster = Standing::load(conn, NaiveDate::MIN).await?.roster;
+    let ids: Vec<Uuid> = meetings
+        .iter()
+        .flat_map(|m| &m.agenda)
+        .filter_map(|item| item.case.strip_prefix("cases/").and_then(|id| Uuid::parse_str(id).ok()))
+        .collect();
+    let rows: Vec<(Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, content FROM committee.committee_case WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut cases = std::collections::HashMap::new();
+    for (id, content) in rows {
+        let case = Case::decode(content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        cases.insert(format!("cases/{id}"), case);
+    }
+    for meeting in meetings {
+        let day = meeting
+            .start_time
+            .as_ref()
+            .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
+            .map(|t| t.date_naive())
+            .unwrap_or_default();
+        let standing = Standing { roster: roster.clone(), day };
+        let active: Vec<&members::Row> = standing.active().collect();
+        let needed = quorum.quorum(active.len() as u32);
+        meeting.quorum = needed as i32;
+        let present: Vec<String> =
+            active.iter().map(|m| format!("members/{}", m.id)).filter(|m| present(meeting, m)).collect();
+        for item in &mut meeting.agenda {
+            let eligible = match cases.get(&item.case) {
+                Some(case) => present.iter().filter(|m| !conflicted(case, m)).count(),
+                None => 0,
+            };
+            item.eligible_present_count = eligible as i32;
+            item.quorate = eligible as u32 >= needed;
+        }
+    }
+    Ok(())
 }
 
 /// Puts a case on the agenda.
@@ -211,14 +374,8 @@ pub async fn move_meeting(
             format!("the meeting is {}, not {}", meetings::state_name(row.state()), meetings::state_name(from)),
         ));
     }
-    if to == MeetingState::Cancelled {
-        for item in &meeting.agenda {
-            let (case_row, mut case) = lock_case(conn, &item.case).await?;
-            if case_row.state() == CaseState::Scheduled {
-                case.meeting.clear();
-                cases::save(conn, &case_row, &case, CaseState::Open).await?;
-            }
-        }
+    if matches!(to, MeetingState::Cancelled | MeetingState::Adjourned) {
+        release_undecided(conn, &meeting).await?;
     }
     if to == MeetingState::Adjourned {
         meeting.minutes = write_minutes(conn, &meeting).await?;

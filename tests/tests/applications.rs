@@ -175,7 +175,13 @@ fn tag(name: &str, loan_id: &str, kronor: i64) -> pb::TagLoanRequest {
         name: name.into(),
         etag: String::new(),
         request_id: rid(),
-        loan: Some(pb::LoanTag { loan_id: loan_id.into(), principal: pilots::sek(kronor), ..Default::default() }),
+        loan: Some(pb::LoanTag {
+            loan_id: loan_id.into(),
+            principal: pilots::sek(kronor),
+            disbursement_date: Some(pb::Date { year: 2026, month: 12, day: 1 }),
+            maturity_date: Some(pb::Date { year: 2036, month: 12, day: 1 }),
+            ..Default::default()
+        }),
     }
 }
 
@@ -200,7 +206,8 @@ async fn the_pilot_applications_go_from_draft_to_active_with_their_history() {
         ..Default::default()
     };
     let listed = client.list_applications(staff(approved, Role::CoreBanking)).await.unwrap().into_inner().applications;
-    assert_eq!(listed.len(), 2);
+    let names: Vec<&str> = listed.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, [eidar.name.as_str(), botkyrka.name.as_str()], "newest first");
     assert!(listed.iter().all(|a| a.approved_amount.is_some() && a.pricing_discount_bps > 0));
     assert!(listed.iter().all(|a| a.contact_person.is_none()), "core banking gets no personal data");
 
@@ -215,6 +222,39 @@ async fn the_pilot_applications_go_from_draft_to_active_with_their_history() {
     assert_eq!(
         (over.code(), over.get_error_details().error_info().unwrap().reason.as_str()),
         (Code::FailedPrecondition, "LOAN_EXCEEDS_APPROVED_AMOUNT")
+    );
+    // A loan finances one application: Eidar's loan cannot also go to Botkyrkabyggen.
+    let taken =
+        client.tag_loan(staff(tag(&botkyrka.name, "KI-1001", 50_000_000), Role::CoreBanking)).await.unwrap_err();
+    let info = taken.get_error_details().error_info().unwrap().clone();
+    assert_eq!((taken.code(), info.reason.as_str()), (Code::AlreadyExists, "LOAN_TAGGED_ELSEWHERE"));
+    assert_eq!(info.metadata["application"], eidar.name);
+    // Loans need their dates, maturity after disbursement; every bad field is named.
+    let mut undated = tag(&botkyrka.name, "KI-2001", 400_000_000);
+    undated.loan.as_mut().unwrap().disbursement_date = None;
+    undated.loan.as_mut().unwrap().maturity_date = Some(pb::Date { year: 2026, month: 2, day: 30 });
+    let bad = client.tag_loan(staff(undated.clone(), Role::CoreBanking)).await.unwrap_err();
+    let fields: Vec<String> =
+        bad.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
+    assert_eq!(
+        (bad.code(), fields),
+        (Code::InvalidArgument, vec!["loan.disbursement_date".into(), "loan.maturity_date".into()])
+    );
+    undated.loan.as_mut().unwrap().disbursement_date = Some(pb::Date { year: 2036, month: 12, day: 1 });
+    undated.loan.as_mut().unwrap().maturity_date = Some(pb::Date { year: 2030, month: 1, day: 1 });
+    let backwards = client.tag_loan(staff(undated, Role::CoreBanking)).await.unwrap_err();
+    assert_eq!(backwards.get_error_details().bad_request().unwrap().field_violations[0].field, "loan.maturity_date");
+    let untouched = client
+        .get_application(staff(pb::GetApplicationRequest { name: botkyrka.name.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!(
+        (state(&untouched), untouched.loans.len(), &untouched.etag),
+        (S::ApprovedWithConditions, 0, &botkyrka.etag),
+        "refused tags store nothing"
     );
     client.tag_loan(staff(tag(&botkyrka.name, "KI-2001", 400_000_000), Role::CoreBanking)).await.unwrap();
     let active = wait_for_state(client, &botkyrka.name, S::Active).await;
@@ -384,7 +424,7 @@ async fn illegal_transitions_and_other_organisations_are_refused_with_the_right_
         .unwrap_err();
     assert_eq!(
         (review.code(), review.get_error_details().error_info().unwrap().reason.as_str()),
-        (Code::FailedPrecondition, "ILLEGAL_TRANSITION")
+        (Code::FailedPrecondition, "ILLEGAL_STATE_TRANSITION")
     );
     let refer = client
         .refer_application_to_committee(staff(
@@ -422,6 +462,7 @@ async fn illegal_transitions_and_other_organisations_are_refused_with_the_right_
         .application
         .unwrap();
     assert_eq!(state(&withdrawn), S::Withdrawn);
+    assert!(withdrawn.close_time.is_some(), "a withdrawal closes the application");
     let resubmit = client
         .submit_application(borrower(
             pb::SubmitApplicationRequest { name: name.clone(), etag: String::new(), request_id: rid() },

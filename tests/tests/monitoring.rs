@@ -147,6 +147,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         loan: Some(ap::LoanTag {
             loan_id: loan_id.into(),
             principal: pilots::sek(kronor),
+            disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
             maturity_date: Some(ap::Date { year: maturity, month: 6, day: 30 }),
             ..Default::default()
         }),

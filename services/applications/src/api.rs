@@ -371,6 +371,7 @@ impl ApplicationsService for Api {
                 |record| {
                     let previous = record.state;
                     transition(record, Action::Withdraw)?;
+                    record.app.close_time = Some(timestamp(chrono::Utc::now()));
                     let withdrawn = pb::ApplicationWithdrawn {
                         application: record.name(),
                         organization_number: org_of(record),
@@ -542,5 +543,11 @@ fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
         total_tagged_principal: Some(total),
         previous_state: previous as i32,
     };
-    Ok(Change { action: "TAG_LOAN", comment: loan.loan_id, events: vec![event(event_payload)], ..Default::default() })
+    Ok(Change {
+        action: "TAG_LOAN",
+        comment: loan.loan_id.clone(),
+        events: vec![event(event_payload)],
+        loan: Some(loan.loan_id),
+        ..Default::default()
+    })
 }

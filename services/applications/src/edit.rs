@@ -185,5 +185,24 @@ pub fn loan(request: &pb::TagLoanRequest) -> Result<LoanTag, Error> {
     for v in validate::content(&probe, "") {
         violations.push(FieldViolation::new(v.field.replacen("requested_amount", "loan.principal", 1), v.description));
     }
+    let date = |field: &str, date: &Option<pb::Date>, violations: &mut Vec<FieldViolation>| {
+        let day = date.as_ref().and_then(|d| {
+            chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+        });
+        match day {
+            Some(day) if (1900..=2200).contains(&chrono::Datelike::year(&day)) => Some(day),
+            _ => {
+                violations.push(FieldViolation::new(field, "is required: a calendar date between 1900 and 2200"));
+                None
+            }
+        }
+    };
+    let disbursed = date("loan.disbursement_date", &loan.disbursement_date, &mut violations);
+    let matures = date("loan.maturity_date", &loan.maturity_date, &mut violations);
+    if let (Some(disbursed), Some(matures)) = (disbursed, matures)
+        && matures <= disbursed
+    {
+        violations.push(FieldViolation::new("loan.maturity_date", "must be after the disbursement date"));
+    }
     if violations.is_empty() { Ok(loan) } else { Err(Error::InvalidArgument(violations)) }
 }

@@ -46,6 +46,14 @@ pub enum Error {
         /// For a person.
         message: String,
     },
+    /// The loan already finances another application.
+    #[error("loan {loan_id} is tagged to {application}")]
+    LoanTaggedElsewhere {
+        /// Core banking's loan id.
+        loan_id: String,
+        /// The application it finances.
+        application: String,
+    },
     /// No such application, or not one the caller may see.
     #[error("{0} not found")]
     NotFound(String),
@@ -81,7 +89,7 @@ impl From<Error> for Status {
             }
             Error::IllegalTransition(t) => status::with_reason(
                 Code::FailedPrecondition,
-                "ILLEGAL_TRANSITION",
+                "ILLEGAL_STATE_TRANSITION",
                 t.to_string(),
                 &[("state", t.from.as_str_name().to_owned())],
             ),
@@ -94,6 +102,12 @@ impl From<Error> for Status {
             Error::PermissionDenied { reason, message } => {
                 status::with_reason(Code::PermissionDenied, reason, message, &[])
             }
+            Error::LoanTaggedElsewhere { loan_id, application } => status::with_reason(
+                Code::AlreadyExists,
+                "LOAN_TAGGED_ELSEWHERE",
+                format!("loan {loan_id} already finances {application}; a loan is tagged to one application"),
+                &[("loan_id", loan_id), ("application", application)],
+            ),
             Error::NotFound(name) => status::not_found("APPLICATION_NOT_FOUND", name),
             Error::Database(err) => status::database("applications store", &err),
             Error::Status(status) => *status,

@@ -40,6 +40,8 @@ pub struct Change {
     pub events: Vec<(String, Vec<u8>)>,
     /// Nothing changed (a harmless repeat): no revision, history or event.
     pub unchanged: bool,
+    /// A loan this change tags: it must finance no other application.
+    pub loan: Option<String>,
 }
 
 /// An event to publish.
@@ -167,6 +169,11 @@ impl Applications {
         }
         let from = record.state;
         let change = change(&mut record)?;
+        if let Some(loan_id) = &change.loan
+            && let Some(holder) = store::claim_loan(&mut tx, loan_id, record.row.id).await?
+        {
+            return Err(Error::LoanTaggedElsewhere { loan_id: loan_id.clone(), application: resource_name(holder) });
+        }
         if !change.unchanged {
             record.row.revision += 1;
             record.row.update_time = Utc::now();

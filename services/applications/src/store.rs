@@ -146,8 +146,8 @@ pub async fn list(
             AND ($3::text IS NULL OR category = $3)
             AND ($4::timestamptz IS NULL OR submit_time >= $4)
             AND ($5::timestamptz IS NULL OR submit_time < $5)
-            AND ($6::timestamptz IS NULL OR (create_time, id) > ($6, $7))
-          ORDER BY create_time, id
+            AND ($6::timestamptz IS NULL OR (create_time, id) < ($6, $7))
+          ORDER BY create_time DESC, id DESC
           LIMIT $8",
     )
     .bind(filter.organization_number.as_deref())
@@ -237,4 +237,27 @@ pub async fn history(
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await
+}
+
+/// Records that `loan_id` finances application `id`. A loan finances one
+/// application: if another already holds it, that one's id.
+pub async fn claim_loan(conn: &mut PgConnection, loan_id: &str, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    // A concurrent claim of the same loan makes this insert wait for it, then
+    // do nothing; the select after it, a statement of its own, sees it.
+    let claimed = sqlx::query(
+        "INSERT INTO applications.loan (loan_id, application_id) VALUES ($1, $2) ON CONFLICT (loan_id) DO NOTHING",
+    )
+    .bind(loan_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if claimed == 1 {
+        return Ok(None);
+    }
+    let holder: Uuid = sqlx::query_scalar("SELECT application_id FROM applications.loan WHERE loan_id = $1")
+        .bind(loan_id)
+        .fetch_one(conn)
+        .await?;
+    Ok((holder != id).then_some(holder))
 }

@@ -370,7 +370,7 @@ pub async fn move_meeting(
     check_etag(etag, &meeting.etag)?;
     if row.state() != from {
         return Err(refused(
-            "ILLEGAL_TRANSITION",
+            "ILLEGAL_STATE_TRANSITION",
             format!("the meeting is {}, not {}", meetings::state_name(row.state()), meetings::state_name(from)),
         ));
     }

@@ -479,13 +479,18 @@ impl Story<'_> {
             );
         }
         let loans = [("KI-2001", 400_000_000, 2036), ("KI-1001", 75_000_000, 2031)];
-        for (i, (loan_id, kronor, maturity)) in loans.into_iter().enumerate() {
+        for (i, (series, kronor, maturity)) in loans.into_iter().enumerate() {
+            // A loan finances one application: each run of the story has loans of its own.
+            let id = &applications[i];
+            let run = id.get(id.len().saturating_sub(6)..).unwrap_or_default();
+            let loan_id = &format!("{series}-{run}");
             let tag = ap::TagLoanRequest {
                 name: applications[i].clone(),
                 request_id: rid(),
                 loan: Some(ap::LoanTag {
                     loan_id: loan_id.into(),
                     principal: pilots::sek(kronor),
+                    disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
                     maturity_date: Some(ap::Date { year: maturity, month: 6, day: 30 }),
                     ..Default::default()
                 }),

@@ -503,6 +503,8 @@ impl Ops {
             loan: Some(ap::LoanTag {
                 loan_id: format!("LG-{}", Uuid::now_v7()),
                 principal: pilots::sek(100),
+                disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
+                maturity_date: Some(ap::Date { year: 2036, month: 12, day: 1 }),
                 ..Default::default()
             }),
             ..Default::default()

@@ -352,10 +352,10 @@ impl MonitoringService for Api {
         if paths.iter().any(|p| p == "*") {
             paths = report_api::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
         }
-        if paths.is_empty() || req.etag.is_empty() {
+        if paths.is_empty() {
             return Err(Error::from(FieldViolation::new(
                 "update_mask",
-                "an update names its fields and carries the etag it read",
+                "is required: name the fields to change, or *",
             ))
             .into());
         }

@@ -49,7 +49,7 @@ pub async fn create(
         plans::lock(conn, plan_id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(parent.to_owned()))?;
     let plan = row.view()?;
     if row.state() != MonitoringPlanState::Active {
-        return Err(precondition("PLAN_NOT_ACTIVE", "reports are made for an active plan"));
+        return Err(precondition("ILLEGAL_STATE_TRANSITION", "reports are made for an active plan"));
     }
     let end = report
         .period_end
@@ -72,7 +72,14 @@ pub async fn create(
     stored.period_end = Some(end);
     stored.period_start = Some(plans::date(start));
     stored.application = plan.application.clone();
-    reports::insert(conn, plan_id, end_date, &row.organization_number, &stored).await?.view()
+    let created = reports::insert(conn, plan_id, end_date, &row.organization_number, &stored).await?.view()?;
+    // The period names its report from the first draft on.
+    let mut plan = plan;
+    if let Some(p) = plan.reporting_periods.iter_mut().find(|p| p.end_date == Some(end)) {
+        p.outcome_report = created.name.clone();
+    }
+    plans::save(conn, &row, &plan, row.state()).await?;
+    Ok(created)
 }
 
 fn copy(target: &mut OutcomeReport, source: &OutcomeReport, path: &str) {
@@ -117,7 +124,10 @@ pub async fn update(
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, &patch.name, etag).await?;
     if row.state() == R::Submitted {
-        return Err(precondition("REPORT_UNDER_REVIEW", "a submitted report waits for review; it cannot be edited"));
+        return Err(precondition(
+            "ILLEGAL_STATE_TRANSITION",
+            "a submitted report waits for review; it cannot be edited",
+        ));
     }
     for path in paths {
         if !EDITABLE.contains(&path.as_str()) {
@@ -133,9 +143,14 @@ pub async fn update(
     reports::save(conn, &row, &report, R::Draft, row.version).await?.view()
 }
 
+/// Where the period of a report stands. A period whose report was accepted
+/// stays ACCEPTED: its obligation is met, and a correction under way (drafted,
+/// submitted or returned) does not reopen it or make it fall due again.
 fn set_period(plan: &mut pb::MonitoringPlan, end: &pb::Date, state: ReportingPeriodState, report: &str) {
     if let Some(p) = plan.reporting_periods.iter_mut().find(|p| p.end_date.as_ref() == Some(end)) {
-        p.state = state as i32;
+        if p.state != ReportingPeriodState::Accepted as i32 {
+            p.state = state as i32;
+        }
         p.outcome_report = report.to_owned();
     }
 }
@@ -144,15 +159,18 @@ fn set_period(plan: &mut pb::MonitoringPlan, end: &pb::Date, state: ReportingPer
 pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: &str) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
     if !matches!(row.state(), R::Draft | R::Returned) {
-        return Err(precondition("ALREADY_SUBMITTED", "only a draft or returned report can be submitted"));
+        return Err(precondition("ILLEGAL_STATE_TRANSITION", "only a draft or returned report can be submitted"));
     }
     let mut plan = plan_row.view()?;
-    let missing: Vec<FieldViolation> = plan
+    let mut missing: Vec<FieldViolation> = plan
         .indicators
         .iter()
         .filter(|i| !report.indicator_values.iter().any(|v| v.indicator_code == i.code))
         .map(|i| FieldViolation::new("outcome_report.indicator_values", format!("no value or comment for {}", i.code)))
         .collect();
+    if report.narrative.trim().is_empty() {
+        missing.push(FieldViolation::new("outcome_report.narrative", "is required: what was done in the period"));
+    }
     if !missing.is_empty() {
         return Err(Error::Incomplete(missing));
     }
@@ -185,7 +203,7 @@ pub async fn review(
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
     if row.state() != R::Submitted {
-        return Err(precondition("NOT_SUBMITTED", "only a submitted report is reviewed"));
+        return Err(precondition("ILLEGAL_STATE_TRANSITION", "only a submitted report is reviewed"));
     }
     let result = if accept { R::Accepted } else { R::Returned };
     report.review_time = Some(socialloans_platform::timestamp(Utc::now()));

@@ -266,6 +266,21 @@ impl Committee {
             .name
     }
 
+    async fn assess(&mut self, case: &str, requirement: cm::BasicRequirement, verdict: cm::RequirementVerdict) {
+        let request = cm::AssessRequirementRequest {
+            name: case.into(),
+            request_id: rid(),
+            assessment: Some(cm::RequirementAssessment {
+                requirement: requirement as i32,
+                verdict: verdict as i32,
+                justification: "Bedömt".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.client.assess_requirement(staff(request, Role::CommitteeSecretary)).await.unwrap();
+    }
+
     async fn assess_all(&mut self, case: &str) {
         use cm::BasicRequirement::*;
         for requirement in [PracticeDevelopment, SystematicWork, DefinedTargetGroup, LongTerm, ObjectivesAndEvaluation]
@@ -523,9 +538,23 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
         (Code::FailedPrecondition, "APPROVED_AMOUNT_ABOVE_REQUESTED")
     );
 
+    // A slip is corrected before confirmation: recording again supersedes it.
+    let slip = c.record("sara", &[Role::CommitteeSecretary], &botkyrka, with_conditions(40_000_000)).await.unwrap();
     // Four eyes: whoever records cannot confirm, even holding the chair's role too.
     let both = [Role::CommitteeSecretary, Role::CommitteeChair];
     let recorded = c.record("acting", &both, &botkyrka, with_conditions(400_000_000)).await.unwrap();
+    let superseded = c.confirm("carl", &[Role::CommitteeChair], &slip.name).await.unwrap_err();
+    assert_eq!(reason(&superseded), "DECISION_NOT_RECORDED", "a superseded record cannot be confirmed");
+    let case_now = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: botkyrka.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let states: Vec<i32> = case_now.decisions.iter().map(|d| d.state).collect();
+    assert_eq!(states, [cm::DecisionState::Superseded as i32, cm::DecisionState::Recorded as i32]);
     assert_eq!(recorded.state, cm::DecisionState::Recorded as i32);
     assert_eq!(recorded.dissents.len(), 1, "Maja's dissent is recorded");
     let own = c.confirm("acting", &both, &recorded.name).await.unwrap_err();
@@ -691,7 +720,11 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
         rationale: "Till nästa möte".into(),
         ..Default::default()
     };
-    c.record("sara", &[Role::CommitteeSecretary], &case, defer).await.unwrap();
+    let deferral = c.record("sara", &[Role::CommitteeSecretary], &case, defer).await.unwrap();
+    assert_eq!(deferral.state, cm::DecisionState::Recorded as i32, "a deferral, too, waits for four eyes");
+    let own = c.confirm("sara", &[Role::CommitteeChair], &deferral.name).await.unwrap_err();
+    assert_eq!(reason(&own), "FOUR_EYES_VIOLATION");
+    c.confirm("carl", &[Role::CommitteeChair], &deferral.name).await.unwrap();
     let deferred = c
         .client
         .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Auditor))
@@ -907,5 +940,59 @@ async fn the_secretary_moves_a_scheduled_meeting_keeps_notes_for_the_minutes_and
         .await
         .unwrap_err();
     assert_eq!(reason(&too_late), "MINUTES_NOT_OPEN");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn an_approval_follows_the_verdicts_on_the_five_basic_requirements() {
+    let mut c = Committee::start().await;
+    let carl = c.member("Carl", cm::MemberRole::Chair, None).await;
+    let lena = c.member("Lena", cm::MemberRole::Member, None).await;
+    let application = refer(&mut c.apps, pilots::eidar()).await;
+    let case = case_of(&mut c.client, &application).await.name;
+    c.assess_all(&case).await;
+    c.assess(&case, cm::BasicRequirement::LongTerm, cm::RequirementVerdict::PartiallyMet).await;
+    c.meeting("Möte", &[&case], &[&carl, &lena]).await;
+    let decide = |outcome: cm::DecisionOutcome| cm::Decision {
+        outcome: outcome as i32,
+        approved_amount: sek(75_000_000),
+        conditions: if outcome == cm::DecisionOutcome::ApproveWithConditions {
+            vec![cm::Condition {
+                id: "c1".into(),
+                kind: cm::ConditionKind::ReportingCovenant as i32,
+                description: "Visa hur verksamheten fortsätter efter projektet".into(),
+                due_date: Some(cm::Date { year: 2027, month: 6, day: 30 }),
+            }]
+        } else {
+            vec![]
+        },
+        rationale: "Bedömning".into(),
+        ..Default::default()
+    };
+    for who in ["Carl", "Lena"] {
+        c.vote(who, &case, cm::VoteChoice::Approve, "").await.unwrap();
+    }
+    // Partly met: no plain approval, whatever the votes.
+    let partly =
+        c.record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::Approve)).await.unwrap_err();
+    assert_eq!((partly.code(), reason(&partly).as_str()), (Code::FailedPrecondition, "REQUIREMENT_NOT_MET"));
+    assert!(partly.message().contains("LONG_TERM is PARTIALLY_MET"), "{}", partly.message());
+    // Not met: no approval at all.
+    c.assess(&case, cm::BasicRequirement::LongTerm, cm::RequirementVerdict::NotMet).await;
+    for who in ["Carl", "Lena"] {
+        c.vote(who, &case, cm::VoteChoice::ApproveWithConditions, "").await.unwrap();
+    }
+    let unmet = c
+        .record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::ApproveWithConditions))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&unmet), "REQUIREMENT_NOT_MET");
+    // Partly met, with conditions: approved.
+    c.assess(&case, cm::BasicRequirement::LongTerm, cm::RequirementVerdict::PartiallyMet).await;
+    let recorded = c
+        .record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::ApproveWithConditions))
+        .await
+        .unwrap();
+    assert_eq!(recorded.state, cm::DecisionState::Recorded as i32);
     c.stop().await;
 }

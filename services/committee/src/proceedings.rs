@@ -545,6 +545,13 @@ pub async fn record_decision(
     decision.confirm_time = None;
     decision.frozen = false;
     decision.freeze_time = None;
+    decision.vote_tally = None;
+    decision.dissents.clear();
+    decision.chain_hash.clear();
+    // Recording again before confirmation supersedes the record waiting.
+    for d in case.decisions.iter_mut().filter(|d| d.state == DecisionState::Recorded as i32) {
+        d.state = DecisionState::Superseded as i32;
+    }
     let action;
     if amendment {
         let last = case.decisions.iter().rev().find(|d| d.state == DecisionState::Confirmed as i32).cloned();
@@ -560,25 +567,20 @@ pub async fn record_decision(
                 "an amendment corrects a decision; it cannot change its outcome",
             ));
         }
-        if case.decisions.iter().any(|d| d.state == DecisionState::Recorded as i32) {
-            return Err(refused("DECISION_PENDING", "an amendment is already waiting for confirmation"));
-        }
         decision.meeting = last.meeting.clone();
         decision.vote_tally = last.vote_tally;
         decision.rationale = format!("Amends {}: {}", last.name, decision.rationale);
         action = "AMENDMENT_RECORDED";
     } else {
-        if case_row.state() != CaseState::Scheduled || case.meeting.is_empty() {
+        let before_the_committee = matches!(case_row.state(), CaseState::Scheduled | CaseState::DecisionRecorded);
+        if !before_the_committee || case.meeting.is_empty() {
             return Err(refused(
                 "CASE_NOT_BEFORE_THE_COMMITTEE",
                 format!("the case is {}", cases::state_name(case_row.state())),
             ));
         }
-        if case.requirement_assessments.len() < 5 {
-            return Err(refused(
-                "REQUIREMENTS_NOT_ASSESSED",
-                format!("{} of the five basic requirements are assessed", case.requirement_assessments.len()),
-            ));
+        if outcome != DecisionOutcome::Defer {
+            check_requirements(&case, outcome)?;
         }
         let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
         if m_row.state() != MeetingState::InProgress {
@@ -591,26 +593,28 @@ pub async fn record_decision(
             active.iter().filter(|m| present(&meeting, &format!("members/{}", m.id))).collect();
         let eligible: Vec<&&&members::Row> =
             present_members.iter().filter(|m| !conflicted(&case, &format!("members/{}", m.id))).collect();
-        if present_members.len() < quorum {
-            return Err(refused(
-                "NO_QUORUM",
-                format!("{} members present of the {quorum} the quorum needs", present_members.len()),
-            ));
-        }
         decision.meeting = meeting.name.clone();
-        if eligible.len() < quorum {
-            // Conflicts break the quorum: the case can only be deferred, and is at once.
+        // Without a quorum the committee decides nothing, but it may defer:
+        // that deferral follows no vote, and waits for confirmation like any.
+        let inquorate = if present_members.len() < quorum {
+            Some(("NO_QUORUM", format!("{} members present of the {quorum} the quorum needs", present_members.len())))
+        } else if eligible.len() < quorum {
+            Some((
+                "CONFLICTS_BREAK_QUORUM",
+                format!(
+                    "{} eligible members present of the {quorum} the quorum needs; the case can only be deferred",
+                    eligible.len()
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((reason, why)) = inquorate {
             if outcome != DecisionOutcome::Defer {
-                return Err(refused(
-                    "CONFLICTS_BREAK_QUORUM",
-                    format!(
-                        "{} eligible members present of the {quorum} the quorum needs; the case must be deferred",
-                        eligible.len()
-                    ),
-                ));
+                return Err(refused(reason, why));
             }
-            return defer(conn, caller, case_row, case, decision, request_id, "quorum broken by conflicts of interest")
-                .await;
+            decision.rationale = format!("Deferred without a quorum ({why}). {}", decision.rationale);
+            return record(conn, caller, case_row, case, decision, request_id, "DECISION_RECORDED", outcome).await;
         }
         let votes: Vec<(Uuid, String, String)> = sqlx::query_as(
             "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2",
@@ -648,6 +652,22 @@ pub async fn record_decision(
         }
         action = "DECISION_RECORDED";
     }
+    record(conn, caller, case_row, case, decision, request_id, action, outcome).await
+}
+
+/// Puts a recorded decision (or amendment) on the chain and the case, where
+/// it waits for a second person's confirmation.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case_row: cases::Row,
+    mut case: Case,
+    mut decision: Decision,
+    request_id: &str,
+    action: &'static str,
+    outcome: DecisionOutcome,
+) -> Result<Decision, Error> {
     let summary = format!("{} {} on {}", action, outcome.as_str_name(), case.application);
     decision.chain_hash = chain::append(
         conn,
@@ -663,9 +683,49 @@ pub async fn record_decision(
     )
     .await?;
     case.decisions.push(decision.clone());
-    let state = if amendment { CaseState::Decided } else { CaseState::DecisionRecorded };
+    let state = if action == "AMENDMENT_RECORDED" { CaseState::Decided } else { CaseState::DecisionRecorded };
     cases::save(conn, &case_row, &case, state).await?;
     Ok(decision)
+}
+
+/// The basic requirements an outcome needs: all five assessed; an approval
+/// every one MET, an approval with conditions none NOT_MET.
+fn check_requirements(case: &Case, outcome: DecisionOutcome) -> Result<(), Error> {
+    use pb::{BasicRequirement as B, RequirementVerdict as V};
+    let assessed = case.requirement_assessments.len();
+    if assessed < 5 {
+        return Err(refused(
+            "REQUIREMENTS_NOT_ASSESSED",
+            format!("{assessed} of the five basic requirements are assessed"),
+        ));
+    }
+    let short: Vec<String> = case
+        .requirement_assessments
+        .iter()
+        .filter(|a| match outcome {
+            DecisionOutcome::Approve => a.verdict != V::Met as i32,
+            DecisionOutcome::ApproveWithConditions => a.verdict == V::NotMet as i32,
+            _ => false,
+        })
+        .map(|a| {
+            let requirement = B::try_from(a.requirement).unwrap_or_default().as_str_name();
+            let verdict = V::try_from(a.verdict).unwrap_or_default().as_str_name();
+            format!(
+                "{} is {}",
+                requirement.trim_start_matches("BASIC_REQUIREMENT_"),
+                verdict.trim_start_matches("REQUIREMENT_VERDICT_")
+            )
+        })
+        .collect();
+    if short.is_empty() {
+        return Ok(());
+    }
+    let needs = if outcome == DecisionOutcome::Approve {
+        "an approval needs every basic requirement met (a partly met one calls for conditions)"
+    } else {
+        "an approval with conditions needs no basic requirement unmet"
+    };
+    Err(refused("REQUIREMENT_NOT_MET", format!("{needs}: {}", short.join(", "))))
 }
 
 fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> Result<(), Error> {
@@ -712,36 +772,6 @@ fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> 
         ));
     }
     Ok(())
-}
-
-async fn defer(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    case_row: cases::Row,
-    mut case: Case,
-    mut decision: Decision,
-    request_id: &str,
-    why: &str,
-) -> Result<Decision, Error> {
-    decision.state = DecisionState::Confirmed as i32;
-    decision.rationale = format!("Deferred: {why}. {}", decision.rationale);
-    let summary = format!("CASE_DEFERRED {} ({why})", case.application);
-    decision.chain_hash = chain::append(
-        conn,
-        chain::Entry {
-            action: "CASE_DEFERRED",
-            resource: &decision.name,
-            actor_subject: &caller.subject,
-            actor_role: Role::CommitteeSecretary.as_str(),
-            request_id,
-            summary: &summary,
-            payload: &decision.encode_to_vec(),
-        },
-    )
-    .await?;
-    case.decisions.push(decision.clone());
-    mark_deferred(conn, &case_row, case, &decision).await?;
-    Ok(decision)
 }
 
 /// Takes a case off its meeting as deferred, and says so on the feed.

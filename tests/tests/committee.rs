@@ -469,7 +469,17 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     c.client.declare_conflict_of_interest(staff(conflict, Role::CommitteeMember)).await.unwrap();
 
     // Not every requirement assessed: no decision yet.
-    let meeting = c.meeting("Kommitténs möte Q4", &[&botkyrka, &eidar], &[&carl, &lena, &olof, &maja, &gustav]).await;
+    let meeting = c.meeting("Kommitténs möte Q4", &[&botkyrka, &eidar], &[&carl, &lena, &olof, &maja]).await;
+    // A former member cannot be recorded present.
+    let attend = cm::RecordAttendanceRequest {
+        name: meeting.clone(),
+        request_id: rid(),
+        member: gustav.clone(),
+        status: cm::AttendanceStatus::Present as i32,
+        ..Default::default()
+    };
+    let gone = c.client.record_attendance(staff(attend, Role::CommitteeSecretary)).await.unwrap_err();
+    assert_eq!((gone.code(), reason(&gone).as_str()), (Code::FailedPrecondition, "MEMBER_NOT_IN_TERM"));
     let early = c
         .record(
             "sara",
@@ -492,7 +502,7 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     let conflicted = c.vote("Lena", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
     assert_eq!((conflicted.code(), reason(&conflicted).as_str()), (Code::PermissionDenied, "MEMBER_CONFLICTED"));
     let absent = c.vote("Nils", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
-    assert_eq!((absent.code(), reason(&absent).as_str()), (Code::PermissionDenied, "MEMBER_NOT_PRESENT"));
+    assert_eq!((absent.code(), reason(&absent).as_str()), (Code::FailedPrecondition, "MEMBER_NOT_PRESENT"));
     let former = c.vote("Gustav", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
     assert_eq!((former.code(), reason(&former).as_str()), (Code::PermissionDenied, "MEMBER_NOT_IN_TERM"));
     let secretary = c.vote("Sara", &botkyrka, cm::VoteChoice::Approve, "").await.unwrap_err();
@@ -994,5 +1004,84 @@ async fn an_approval_follows_the_verdicts_on_the_five_basic_requirements() {
         .await
         .unwrap();
     assert_eq!(recorded.state, cm::DecisionState::Recorded as i32);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_meeting_frees_its_cases_and_the_chain_says_why() {
+    let mut c = Committee::start().await;
+    let carl = c.member("Carl", cm::MemberRole::Chair, None).await;
+    let application = refer(&mut c.apps, pilots::eidar()).await;
+    let case = case_of(&mut c.client, &application).await.name;
+    let create = cm::CreateMeetingRequest {
+        request_id: rid(),
+        meeting: Some(cm::Meeting {
+            title: "Extramöte".into(),
+            start_time: Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 0 }),
+            ..Default::default()
+        }),
+    };
+    let meeting =
+        c.client.create_meeting(staff(create, Role::CommitteeSecretary)).await.unwrap().into_inner().meeting.unwrap();
+    let add = cm::AddAgendaItemRequest {
+        name: meeting.name.clone(),
+        request_id: rid(),
+        case: case.clone(),
+        ..Default::default()
+    };
+    c.client.add_agenda_item(staff(add, Role::CommitteeSecretary)).await.unwrap();
+
+    let cancel = |reason: &str| cm::CancelMeetingRequest {
+        name: meeting.name.clone(),
+        request_id: rid(),
+        reason: reason.into(),
+        ..Default::default()
+    };
+    let silent = c.client.cancel_meeting(staff(cancel("  "), Role::CommitteeSecretary)).await.unwrap_err();
+    assert_eq!(silent.code(), Code::InvalidArgument);
+    assert_eq!(silent.get_error_details().bad_request().unwrap().field_violations[0].field, "reason");
+    let cancelled = c
+        .client
+        .cancel_meeting(staff(cancel("Kommittén är inte beslutför i december"), Role::CommitteeSecretary))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    assert_eq!(cancelled.state, cm::MeetingState::Cancelled as i32);
+    let freed = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Analyst))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!((freed.state, freed.meeting.as_str()), (cm::CaseState::Open as i32, ""));
+    let chain = cm::ListAuditEntriesRequest { resource: meeting.name.clone(), ..Default::default() };
+    let entries = c.client.list_audit_entries(staff(chain, Role::Auditor)).await.unwrap().into_inner().audit_entries;
+    let said: Vec<(&str, &str)> = entries.iter().map(|e| (e.action.as_str(), e.summary.as_str())).collect();
+    assert_eq!(said, [("MEETING_CANCELLED", "Kommittén är inte beslutför i december")]);
+
+    // "*" on a member changes what the roster shows, never the login it is bound to.
+    let current = c
+        .client
+        .get_member(staff(cm::GetMemberRequest { name: carl.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .member
+        .unwrap();
+    let everything = cm::UpdateMemberRequest {
+        request_id: rid(),
+        member: Some(cm::Member { name: carl.clone(), display_name: "Carl Berg".into(), ..current.clone() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["*".into()] }),
+        etag: current.etag.clone(),
+    };
+    let mut everything = everything;
+    everything.member.as_mut().unwrap().subject = String::new();
+    let updated =
+        c.client.update_member(staff(everything, Role::CommitteeSecretary)).await.unwrap().into_inner().member.unwrap();
+    assert_eq!((updated.display_name.as_str(), updated.subject.as_str()), ("Carl Berg", "carl"));
     c.stop().await;
 }

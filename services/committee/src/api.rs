@@ -447,12 +447,33 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let answer = self
             .idempotent(&caller, "CancelMeeting", &req, &req.request_id, async |conn| {
+                let reason = req.reason.trim();
+                if reason.is_empty() || reason.chars().count() > 4000 {
+                    return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
+                }
                 let meeting = proceedings::move_meeting(
                     conn,
                     &req.name,
                     &req.etag,
                     pb::MeetingState::Scheduled,
                     pb::MeetingState::Cancelled,
+                )
+                .await?;
+                // Why a meeting did not take place is part of the record.
+                use socialloans_platform::Role;
+                let role =
+                    if caller.has(Role::CommitteeSecretary) { Role::CommitteeSecretary } else { Role::CommitteeChair };
+                chain::append(
+                    conn,
+                    chain::Entry {
+                        action: "MEETING_CANCELLED",
+                        resource: &req.name,
+                        actor_subject: &caller.subject,
+                        actor_role: role.as_str(),
+                        request_id: &req.request_id,
+                        summary: reason,
+                        payload: reason.as_bytes(),
+                    },
                 )
                 .await?;
                 Ok(pb::CancelMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
@@ -639,7 +660,8 @@ impl CommitteeService for Api {
         let id = parse("member.name", "members/", &patch.name)?;
         let mut paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
         if paths.iter().any(|p| p == "*") {
-            paths = members::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
+            // The subject links a member to a login: changed only when named.
+            paths = members::EDITABLE.iter().filter(|p| **p != "subject").map(|p| (*p).to_owned()).collect();
         }
         if paths.is_empty() {
             return Err(Error::from(FieldViolation::new(

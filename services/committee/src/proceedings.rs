@@ -337,17 +337,23 @@ pub async fn record_attendance(
         Ok(s) => s,
     };
     let member_id = parse("member", "members/", member)?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM committee.member WHERE id = $1)")
-        .bind(member_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !exists {
+    let term: Option<(NaiveDate, Option<NaiveDate>)> =
+        sqlx::query_as("SELECT term_start, term_end FROM committee.member WHERE id = $1")
+            .bind(member_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((term_start, term_end)) = term else {
         return Err(Error::NotFound(member.to_owned()));
-    }
+    };
     let (row, mut meeting) = lock_meeting(conn, name).await?;
     check_etag(etag, &meeting.etag)?;
     if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
         return Err(refused("MEETING_CLOSED", "attendance is recorded before or during the meeting"));
+    }
+    let day = row.start_time.date_naive();
+    let serving = term_start <= day && term_end.is_none_or(|end| day <= end);
+    if status == AttendanceStatus::Present && !serving {
+        return Err(refused("MEMBER_NOT_IN_TERM", format!("{member} does not serve on the committee on {day}")));
     }
     meeting.attendance.retain(|a| a.member != member);
     meeting.attendance.push(pb::Attendance {
@@ -470,7 +476,7 @@ pub async fn cast_vote(
         ));
     }
     if !present(&meeting, &member_name) {
-        return Err(Error::PermissionDenied("MEMBER_NOT_PRESENT", "only members present at the meeting vote".into()));
+        return Err(refused("MEMBER_NOT_PRESENT", "only members present at the meeting vote"));
     }
     if conflicted(&case, &member_name) {
         return Err(Error::PermissionDenied(

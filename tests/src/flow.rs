@@ -103,3 +103,25 @@ pub async fn committee_decides_with(
     tx.commit().await.unwrap();
     pool.close().await;
 }
+
+/// The committee's amendment of `application`'s decision, as the committee
+/// service publishes it once confirmed (same outcome; new amount and
+/// conditions).
+pub async fn committee_amends(db: &Db, application: &str, amount_kronor: i64, conditions: Vec<cm::Condition>) {
+    let pool = sqlx::PgPool::connect(&db.service_url("committee")).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let amended = cm::DecisionAmended {
+        case: "cases/1".into(),
+        application: application.into(),
+        decision: "cases/1/decisions/2".into(),
+        amends: "cases/1/decisions/1".into(),
+        outcome: cm::DecisionOutcome::ApproveWithConditions as i32,
+        approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
+        conditions,
+        rationale: "Amends cases/1/decisions/1: rättat belopp och villkor".into(),
+        ..Default::default()
+    };
+    socialloans_platform::events::append(&mut tx, "committee", "cases/1", &amended).await.unwrap();
+    tx.commit().await.unwrap();
+    pool.close().await;
+}

@@ -640,6 +640,19 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
         .unwrap();
     let states: Vec<i32> = case.decisions.iter().map(|d| d.state).collect();
     assert_eq!(states, [cm::DecisionState::Superseded as i32, cm::DecisionState::Confirmed as i32]);
+    // The amendment leaves the service, and the application follows it.
+    let mut amount = 0;
+    for _ in 0..200 {
+        let get = ap::GetApplicationRequest { name: eidar_app.clone() };
+        let app = c.apps.get_application(staff(get, Role::Auditor)).await.unwrap().into_inner().application.unwrap();
+        amount = app.approved_amount.map(|m| m.minor_units).unwrap_or_default();
+        if amount == 70_000_000 * 100 {
+            assert_eq!(app.committee_decision.unwrap().decision, amended.name);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(amount, 70_000_000 * 100, "the amended amount reached the application");
 
     // The chain verifies; a superuser's edit is found; the service's role cannot edit it.
     let verify = || cm::VerifyAuditChainRequest::default();

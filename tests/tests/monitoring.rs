@@ -93,21 +93,18 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         description: "Boendedialog med varje hushåll före renovering".into(),
         due_date: Some(cm::Date { year: 2027, month: 6, day: 30 }),
     };
+    let inform = cm::Condition {
+        id: "c3".into(),
+        kind: cm::ConditionKind::ReportingCovenant as i32,
+        description: "Informera hyresgästerna skriftligt före varje etapp".into(),
+        due_date: None,
+    };
     committee_decides_with(
         &db,
         &botkyrka,
         cm::DecisionOutcome::ApproveWithConditions,
         400_000_000,
-        vec![
-            reporting_covenant(),
-            dialogue,
-            cm::Condition {
-                id: "c3".into(),
-                kind: cm::ConditionKind::ReportingCovenant as i32,
-                description: "Informera hyresgästerna skriftligt före varje etapp".into(),
-                due_date: None,
-            },
-        ],
+        vec![reporting_covenant(), dialogue.clone(), inform.clone()],
     )
     .await;
     committee_decides_with(&db, &eidar, cm::DecisionOutcome::Approve, 75_000_000, vec![]).await;
@@ -788,6 +785,58 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let after = progress_of(pilots::EIDAR).await.unwrap().into_inner().plan_progress.unwrap();
     assert_eq!(latest(after), Some(88.0));
 
+    // The committee amends Botkyrkabyggen's approval: a lower amount, the
+    // covenant moved, a new condition. The application and the plan follow.
+    let moved = cm::Condition { due_date: Some(cm::Date { year: 2028, month: 3, day: 31 }), ..reporting_covenant() };
+    let added = cm::Condition {
+        id: "c4".into(),
+        kind: cm::ConditionKind::ReportingCovenant as i32,
+        description: "Redovisa hyresnivåer efter renovering".into(),
+        due_date: Some(cm::Date { year: 2028, month: 6, day: 30 }),
+    };
+    e2e::flow::committee_amends(&db, &botkyrka, 390_000_000, vec![moved, dialogue, inform, added]).await;
+    let mut amended_plan = None;
+    for _ in 0..200 {
+        let plan = plan_of(&mut client, &botkyrka).await.unwrap();
+        if plan.conditions.len() == 4 {
+            amended_plan = Some(plan);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let amended_plan = amended_plan.expect("the amendment reached the plan");
+    assert_eq!(amended_plan.approved_amount.as_ref().unwrap().minor_units, 390_000_000 * 100);
+    assert_eq!(amended_plan.committee_decision, "cases/1/decisions/2");
+    let c4 = &amended_plan.conditions[3];
+    assert_eq!(
+        (c4.name.clone(), c4.state),
+        (format!("{}/conditions/c4", amended_plan.name), mo::ConditionState::Open as i32)
+    );
+    let application = apps
+        .get_application(staff(ap::GetApplicationRequest { name: botkyrka.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!(application.approved_amount.unwrap().minor_units, 390_000_000 * 100);
+    assert_eq!(application.conditions.len(), 4);
+    let portfolio_after = client
+        .get_portfolio_impact_report(staff(
+            mo::GetPortfolioImpactReportRequest { as_of: Some(as_of), ..Default::default() },
+            Role::Auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .portfolio_impact_report
+        .unwrap();
+    assert_eq!(
+        portfolio_after.approved_amount.unwrap().minor_units,
+        (390_000_000 + 75_000_000) * 100,
+        "the portfolio counts the amended amount"
+    );
+
     // Closing the application closes the plan.
     let close = ap::CloseApplicationRequest {
         name: eidar.clone(),
@@ -807,7 +856,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         .into_inner()
         .portfolio_impact_report
         .unwrap();
-    assert_eq!((open_only.plan_count, minor(&open_only.approved_amount)), (1, 400_000_000 * 100));
+    assert_eq!((open_only.plan_count, minor(&open_only.approved_amount)), (1, 390_000_000 * 100));
 
     pool.close().await;
     monitoring.stop().await.unwrap();

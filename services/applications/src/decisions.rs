@@ -19,7 +19,13 @@ pub const COMMITTEE_FEED: &str = "/socialloans.committee.v1.CommitteeService/Str
 
 /// The event types this service consumes from the committee.
 pub fn types() -> Vec<String> {
-    [cm::CaseOpened::full_name(), cm::DecisionConfirmed::full_name(), cm::CaseDeferred::full_name()].into()
+    [
+        cm::CaseOpened::full_name(),
+        cm::DecisionConfirmed::full_name(),
+        cm::CaseDeferred::full_name(),
+        cm::DecisionAmended::full_name(),
+    ]
+    .into()
 }
 
 /// Applies the committee's events to applications.
@@ -68,6 +74,12 @@ impl Handler for CommitteeEvents {
             })
             .await
             .map_err(reject);
+        }
+        if event.r#type == cm::DecisionAmended::full_name() {
+            let amended: cm::DecisionAmended = decode(event)?;
+            let id =
+                parse_name("application", &amended.application).map_err(|v| HandlerError::Rejected(v.description))?;
+            return Applications::apply_in(conn, id, &actor, |record| amend(record, &amended)).await.map_err(reject);
         }
         if event.r#type != cm::DecisionConfirmed::full_name() {
             return Ok(()); // not ours to apply
@@ -142,4 +154,58 @@ impl Handler for CommitteeEvents {
         .await
         .map_err(reject)
     }
+}
+
+/// An amendment of the committee's decision: the approved amount, the
+/// conditions and the decision's summary follow it; the state does not (an
+/// amendment never changes the outcome). Monitoring is told of approvals.
+fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> Result<Change, Error> {
+    use pb::ApplicationState as S;
+    let decided = matches!(record.state, S::Approved | S::ApprovedWithConditions | S::Active | S::Closed | S::Declined);
+    if !decided {
+        return Ok(Change {
+            action: "COMMITTEE_AMENDMENT_IGNORED",
+            comment: format!(
+                "{} amends a decision this application ({}) never took",
+                amended.decision,
+                record.state.as_str_name()
+            ),
+            ..Default::default()
+        });
+    }
+    let summary = record.app.committee_decision.get_or_insert_with(Default::default);
+    summary.decision.clone_from(&amended.decision);
+    summary.rationale.clone_from(&amended.rationale);
+    summary.confirm_time = amended.confirm_time;
+    if record.state == S::Declined {
+        return Ok(Change {
+            action: "APPLY_COMMITTEE_AMENDMENT",
+            comment: amended.decision.clone(),
+            ..Default::default()
+        });
+    }
+    let requested = record.app.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+    let amount = amended.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or(requested);
+    if amount <= 0 || amount > requested {
+        return Err(Error::Precondition {
+            reason: "APPROVED_AMOUNT_INVALID",
+            message: format!("amended to {amount} öre, applied for {requested} öre"),
+        });
+    }
+    let previous = record.app.approved_amount.replace(pb::Money { currency_code: "SEK".into(), minor_units: amount });
+    record.app.conditions = amended.conditions.iter().filter_map(|c| transcode::<_, pb::Condition>(c).ok()).collect();
+    if let Some(summary) = record.app.committee_decision.as_mut() {
+        summary.approved_amount.clone_from(&record.app.approved_amount);
+    }
+    let tagged: i64 = record.app.loans.iter().filter_map(|l| l.principal.as_ref()).map(|m| m.minor_units).sum();
+    let mut comment = amended.decision.clone();
+    if tagged > amount {
+        comment.push_str(&format!(": the loans tagged ({tagged} öre) exceed the amended amount ({amount} öre)"));
+    }
+    let published = service::event(pb::ApplicationDecisionAmended {
+        application: Some(record.snapshot()),
+        amends: amended.amends.clone(),
+        previous_approved_amount: previous,
+    });
+    Ok(Change { action: "APPLY_COMMITTEE_AMENDMENT", comment, events: vec![published], ..Default::default() })
 }

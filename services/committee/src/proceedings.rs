@@ -824,9 +824,11 @@ pub async fn confirm_decision(
         ));
     }
     let amendment = case_row.state() == CaseState::Decided;
+    let mut amends = String::new();
     if amendment {
         for d in case.decisions.iter_mut().filter(|d| d.state == DecisionState::Confirmed as i32) {
             d.state = DecisionState::Superseded as i32;
+            amends.clone_from(&d.name);
         }
     }
     let now = Utc::now();
@@ -860,7 +862,20 @@ pub async fn confirm_decision(
         return Ok(decision);
     }
     cases::save(conn, &case_row, &case, CaseState::Decided).await?;
-    if !amendment {
+    if amendment {
+        let amended = pb::DecisionAmended {
+            case: case.name.clone(),
+            application: case.application.clone(),
+            decision: decision.name.clone(),
+            amends,
+            outcome: decision.outcome,
+            approved_amount: decision.approved_amount.clone(),
+            conditions: decision.conditions.clone(),
+            rationale: decision.rationale.clone(),
+            confirm_time: decision.confirm_time,
+        };
+        publish(conn, &case.name, &amended).await?;
+    } else {
         let confirmed = pb::DecisionConfirmed {
             case: case.name.clone(),
             application: case.application.clone(),

@@ -15,7 +15,12 @@ pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsSe
 
 /// The event types monitoring consumes.
 pub fn types() -> Vec<String> {
-    vec![ap::ApplicationApproved::full_name(), ap::LoanTagged::full_name(), ap::ApplicationClosed::full_name()]
+    vec![
+        ap::ApplicationApproved::full_name(),
+        ap::LoanTagged::full_name(),
+        ap::ApplicationClosed::full_name(),
+        ap::ApplicationDecisionAmended::full_name(),
+    ]
 }
 
 /// Applies approvals, loan tags and closings to monitoring plans.
@@ -131,6 +136,17 @@ impl Handler for Approvals {
             }
             return Ok(());
         }
+        if event.r#type == ap::ApplicationDecisionAmended::full_name() {
+            let amended: ap::ApplicationDecisionAmended = decode(event)?;
+            let application = amended.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
+            let Some(row) = plans::lock_by_application(conn, &application.name).await? else {
+                return Err(HandlerError::Rejected(format!("no monitoring plan for {}", application.name)));
+            };
+            let mut plan = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            amend(&mut plan, &plan_from(&application, self.due_days));
+            plans::save(conn, &row, &plan, row.state()).await?;
+            return Ok(());
+        }
         let (application, activate) = if event.r#type == ap::LoanTagged::full_name() {
             let tagged: ap::LoanTagged = decode(event)?;
             (tagged.application.clone(), Some(tagged))
@@ -170,5 +186,29 @@ impl Handler for Approvals {
             }
         }
         Ok(())
+    }
+}
+
+/// An amended decision, applied to a plan: the approved amount and decision
+/// follow it; a condition it adds is opened, one it rewords or moves is
+/// changed while still OPEN or BREACHED. A condition already fulfilled or
+/// waived keeps its record, and one the amendment drops stays as it was: a
+/// reviewer waives it (four eyes) if it no longer applies.
+pub fn amend(plan: &mut mo::MonitoringPlan, amended: &mo::MonitoringPlan) {
+    plan.approved_amount.clone_from(&amended.approved_amount);
+    plan.committee_decision.clone_from(&amended.committee_decision);
+    for condition in &amended.conditions {
+        let name = format!("{}/{}", plan.name, condition.name);
+        match plan.conditions.iter_mut().find(|c| c.name == condition.name || c.name == name) {
+            Some(existing) => {
+                let open = [mo::ConditionState::Open as i32, mo::ConditionState::Breached as i32];
+                if open.contains(&existing.state) {
+                    existing.kind = condition.kind;
+                    existing.description.clone_from(&condition.description);
+                    existing.due_date = condition.due_date;
+                }
+            }
+            None => plan.conditions.push(condition.clone()),
+        }
     }
 }

@@ -226,7 +226,7 @@ pub async fn save(
     sqlx::query(
         "UPDATE monitoring.monitoring_plan
             SET state = $2, content = $3, revision = revision + 1, update_time = now(),
-                tagged_minor = $4, activate_date = $5
+                tagged_minor = $4, activate_date = $5, approved_minor = $6
           WHERE id = $1",
     )
     .bind(row.id)
@@ -234,6 +234,7 @@ pub async fn save(
     .bind(stored.encode_to_vec())
     .bind(plan.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units.max(0)))
     .bind(plan.activate_time.and_then(|t| DateTime::from_timestamp(t.seconds, 0)).map(|t| t.date_naive()))
+    .bind(plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0)))
     .execute(conn)
     .await
     .map(|_| ())

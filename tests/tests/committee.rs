@@ -160,13 +160,38 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
             ..Default::default()
         }),
     };
-    committee.declare_conflict_of_interest(staff(declare(), Role::CommitteeMember)).await.unwrap();
+    // A member declares only for themself; the secretary records it for anyone.
+    let other = committee
+        .declare_conflict_of_interest(as_person("olof", &[Role::CommitteeMember], declare()))
+        .await
+        .unwrap_err();
+    assert_eq!((other.code(), reason(&other).as_str()), (Code::PermissionDenied, "NOT_THE_MEMBER"));
+    committee.declare_conflict_of_interest(staff(declare(), Role::CommitteeSecretary)).await.unwrap();
     assert_eq!(
-        committee.declare_conflict_of_interest(staff(declare(), Role::CommitteeMember)).await.unwrap_err().code(),
+        committee.declare_conflict_of_interest(staff(declare(), Role::CommitteeSecretary)).await.unwrap_err().code(),
         Code::AlreadyExists
     );
 
-    // The borrower withdraws: the case closes as withdrawn.
+    // On the agenda of a meeting still to come…
+    let create = cm::CreateMeetingRequest {
+        request_id: rid(),
+        meeting: Some(cm::Meeting {
+            title: "Möte".into(),
+            start_time: Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 0 }),
+            ..Default::default()
+        }),
+    };
+    let meeting =
+        committee.create_meeting(staff(create, Role::CommitteeSecretary)).await.unwrap().into_inner().meeting.unwrap();
+    let add = cm::AddAgendaItemRequest {
+        name: meeting.name.clone(),
+        request_id: rid(),
+        case: case.name.clone(),
+        ..Default::default()
+    };
+    committee.add_agenda_item(staff(add, Role::CommitteeSecretary)).await.unwrap();
+
+    // …the borrower withdraws: the case closes as withdrawn and leaves the agenda.
     let withdraw = authorized(
         ap::WithdrawApplicationRequest {
             name: application.clone(),
@@ -193,6 +218,9 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(state, cm::CaseState::Withdrawn as i32);
+    let get = cm::GetMeetingRequest { name: meeting.name.clone() };
+    let agenda = committee.get_meeting(staff(get, Role::Auditor)).await.unwrap().into_inner().meeting.unwrap().agenda;
+    assert!(agenda.is_empty(), "a withdrawn case leaves the agenda: {agenda:?}");
     let late = assess(cm::BasicRequirement::LongTerm, cm::RequirementVerdict::Met);
     assert_eq!(
         committee.assess_requirement(staff(late, Role::CommitteeMember)).await.unwrap_err().code(),
@@ -466,7 +494,7 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
             ..Default::default()
         }),
     };
-    c.client.declare_conflict_of_interest(staff(conflict, Role::CommitteeMember)).await.unwrap();
+    c.client.declare_conflict_of_interest(as_person("lena", &[Role::CommitteeMember], conflict)).await.unwrap();
 
     // Not every requirement assessed: no decision yet.
     let meeting = c.meeting("Kommitténs möte Q4", &[&botkyrka, &eidar], &[&carl, &lena, &olof, &maja]).await;
@@ -533,7 +561,11 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
             "sara",
             &[Role::CommitteeSecretary],
             &botkyrka,
-            cm::Decision { outcome: cm::DecisionOutcome::Approve as i32, ..with_conditions(400_000_000) },
+            cm::Decision {
+                outcome: cm::DecisionOutcome::Approve as i32,
+                conditions: vec![],
+                ..with_conditions(400_000_000)
+            },
         )
         .await
         .unwrap_err();
@@ -725,6 +757,7 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
         .meeting;
     c.client.record_attendance(staff(attend(&meeting), Role::CommitteeSecretary)).await.unwrap();
     assert_eq!(c.standing(&meeting).await, (3, 3, true), "Lena's arrival makes the case quorate");
+    c.vote("Olof", &case, cm::VoteChoice::Approve, "Innan jag insåg jäven").await.unwrap();
     let conflict = cm::DeclareConflictOfInterestRequest {
         parent: case.clone(),
         request_id: rid(),
@@ -734,7 +767,19 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
             ..Default::default()
         }),
     };
-    c.client.declare_conflict_of_interest(staff(conflict, Role::CommitteeMember)).await.unwrap();
+    c.client.declare_conflict_of_interest(as_person("olof", &[Role::CommitteeMember], conflict)).await.unwrap();
+    let votes = c
+        .client
+        .list_votes(staff(cm::ListVotesRequest { parent: case.clone(), ..Default::default() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .votes;
+    assert_eq!(
+        votes.iter().map(|v| v.member.as_str()).collect::<Vec<_>>(),
+        [carl.as_str()],
+        "Olof's vote is discarded"
+    );
     assert_eq!(c.standing(&meeting).await, (3, 2, false), "Olof's conflict breaks it, and the meeting shows it");
     let broken = c.record("sara", &[Role::CommitteeSecretary], &case, approve()).await.unwrap_err();
     assert_eq!((broken.code(), reason(&broken).as_str()), (Code::FailedPrecondition, "CONFLICTS_BREAK_QUORUM"));
@@ -1096,5 +1141,21 @@ async fn a_cancelled_meeting_frees_its_cases_and_the_chain_says_why() {
     let updated =
         c.client.update_member(staff(everything, Role::CommitteeSecretary)).await.unwrap().into_inner().member.unwrap();
     assert_eq!((updated.display_name.as_str(), updated.subject.as_str()), ("Carl Berg", "carl"));
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn votes_of_an_unknown_case_are_not_found_and_a_chain_range_is_checked() {
+    let mut c = Committee::start().await;
+    let missing = cm::ListVotesRequest { parent: format!("cases/{}", uuid::Uuid::now_v7()), ..Default::default() };
+    assert_eq!(c.client.list_votes(staff(missing, Role::Auditor)).await.unwrap_err().code(), Code::NotFound);
+    let backwards = cm::VerifyAuditChainRequest { from_sequence: 5, to_sequence: 2 };
+    let refused = c.client.verify_audit_chain(staff(backwards, Role::Auditor)).await.unwrap_err();
+    assert_eq!(refused.get_error_details().bad_request().unwrap().field_violations[0].field, "to_sequence");
+    let negative = cm::VerifyAuditChainRequest { from_sequence: -1, to_sequence: 0 };
+    assert_eq!(
+        c.client.verify_audit_chain(staff(negative, Role::Auditor)).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
     c.stop().await;
 }

@@ -257,41 +257,62 @@ impl CommitteeService for Api {
         let mut declaration =
             req.declaration.clone().ok_or_else(|| Error::from(FieldViolation::new("declaration", "is required")))?;
         let member_id = parse("declaration.member", "members/", &declaration.member)?;
-        if declaration.description.trim().is_empty() || declaration.description.chars().count() > 10_000 {
+        let case_id = parse("parent", "cases/", &req.parent)?;
+        if declaration.description.trim().is_empty() || declaration.description.chars().count() > 4000 {
             return Err(Error::from(FieldViolation::new(
                 "declaration.description",
-                "is required: what the conflict is",
+                "is required: what the conflict is, in at most 4000 characters",
             ))
             .into());
         }
-        members::get(&self.pool, member_id)
+        let member = members::get(&self.pool, member_id)
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound(declaration.member.clone()))?;
-        let case_name = req.parent.clone();
-        declaration.declared_by = Some(actor(&caller, "committee"));
-        declaration.declare_time = Some(cases::timestamp(chrono::Utc::now()));
-        let answer = self
-            .change_case(
-                &caller,
-                "DeclareConflictOfInterest",
-                &req,
-                &req.request_id,
-                &case_name,
-                "",
-                |case| {
-                    if case.conflicts_of_interest.iter().any(|c| c.member == declaration.member) {
-                        return Err(Error::AlreadyExists(format!(
-                            "{} already declared a conflict on this case",
-                            declaration.member
-                        )));
-                    }
-                    declaration.name = format!("{case_name}/conflictsOfInterest/{}", member_id);
-                    case.conflicts_of_interest.push(declaration.clone());
-                    Ok(pb::DeclareConflictOfInterestResponse { declaration: Some(declaration) })
-                },
-                |_, _| {},
+        // Members declare for themselves; the secretary records it for anyone.
+        let secretary = caller.has(socialloans_platform::Role::CommitteeSecretary);
+        if !secretary && (member.subject.is_empty() || member.subject != caller.subject) {
+            return Err(Error::PermissionDenied(
+                "NOT_THE_MEMBER",
+                "a member declares a conflict for themself; the secretary may record it for any member".into(),
             )
+            .into());
+        }
+        let role = if secretary { "committee_secretary" } else { "committee_member" };
+        declaration.declared_by = Some(actor(&caller, role));
+        declaration.declare_time = Some(cases::timestamp(chrono::Utc::now()));
+        declaration.name = format!("{}/conflictsOfInterest/{member_id}", req.parent);
+        let answer = self
+            .idempotent(&caller, "DeclareConflictOfInterest", &req, &req.request_id, async |conn| {
+                let row =
+                    cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(req.parent.clone()))?;
+                if !undecided(row.state()) {
+                    return Err(Error::Precondition {
+                        reason: "CASE_CLOSED",
+                        message: format!("the case is {}", cases::state_name(row.state())),
+                    });
+                }
+                let mut case = row.view()?;
+                if case.conflicts_of_interest.iter().any(|c| c.member == declaration.member) {
+                    return Err(Error::AlreadyExists(format!(
+                        "{} already declared a conflict on this case",
+                        declaration.member
+                    )));
+                }
+                case.conflicts_of_interest.push(declaration.clone());
+                cases::save(conn, &row, &case, row.state()).await?;
+                // A vote the member cast on the case at a meeting not yet over no longer counts.
+                sqlx::query(
+                    "DELETE FROM committee.vote v USING committee.meeting m
+                      WHERE v.case_id = $1 AND v.member_id = $2 AND m.id = v.meeting_id
+                        AND m.state IN ('SCHEDULED', 'IN_PROGRESS')",
+                )
+                .bind(case_id)
+                .bind(member_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(pb::DeclareConflictOfInterestResponse { declaration: Some(declaration) })
+            })
             .await?;
         Ok(Response::new(answer))
     }
@@ -516,6 +537,12 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::ListVotesResponse>, Status> {
         let req = request.into_inner();
         let case_id = parse("parent", "cases/", &req.parent)?;
+        // A case's votes are a handful per meeting: one page holds them all.
+        page_size(req.page_size).map_err(Error::from)?;
+        cases::get(&self.pool, case_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
         let rows: Vec<(Uuid, Uuid, String, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
             "SELECT member_id, meeting_id, choice, comment, actor_subject, cast_time
                FROM committee.vote WHERE case_id = $1 ORDER BY cast_time",
@@ -638,6 +665,18 @@ impl CommitteeService for Api {
         request: Request<pb::VerifyAuditChainRequest>,
     ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
         let req = request.into_inner();
+        let mut violations = Vec::new();
+        if req.from_sequence < 0 {
+            violations.push(FieldViolation::new("from_sequence", "must not be negative"));
+        }
+        if req.to_sequence < 0 {
+            violations.push(FieldViolation::new("to_sequence", "must not be negative"));
+        } else if req.to_sequence > 0 && req.to_sequence < req.from_sequence {
+            violations.push(FieldViolation::new("to_sequence", "must not be before from_sequence"));
+        }
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
+        }
         let result = chain::verify(&self.pool, req.from_sequence, req.to_sequence).await.map_err(Error::from)?;
         let (head_sequence, head_hash) = result.head.unwrap_or_default();
         Ok(Response::new(pb::VerifyAuditChainResponse {

@@ -754,6 +754,21 @@ fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> 
     if outcome == DecisionOutcome::ApproveWithConditions && decision.conditions.is_empty() {
         violations.push(FieldViolation::new("decision.conditions", "an approval with conditions needs at least one"));
     }
+    if outcome != DecisionOutcome::ApproveWithConditions && !decision.conditions.is_empty() {
+        violations.push(FieldViolation::new("decision.conditions", "are only for an approval with conditions"));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, c) in decision.conditions.iter().enumerate() {
+        let well_formed = !c.id.is_empty()
+            && c.id.len() <= 20
+            && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+        if !well_formed || !ids.insert(c.id.as_str()) {
+            violations.push(FieldViolation::new(
+                format!("decision.conditions[{i}].id"),
+                "is required: a key unique within the decision, 1..20 of [A-Za-z0-9_-] (an amendment keeps the keys of the conditions it keeps)",
+            ));
+        }
+    }
     for (i, c) in decision.conditions.iter().enumerate() {
         if c.description.trim().is_empty() {
             violations.push(FieldViolation::new(format!("decision.conditions[{i}].description"), "is required"));
@@ -968,7 +983,8 @@ pub async fn remove_agenda_item(
         return Err(refused("CASE_DECIDED", "a case with a recorded decision stays on the agenda"));
     }
     case.meeting.clear();
-    cases::save(conn, &case_row, &case, CaseState::Open).await?;
+    let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
+    cases::save(conn, &case_row, &case, back).await?;
     meeting.agenda.retain(|item| item.case != case_name);
     meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }

@@ -75,7 +75,18 @@ impl Handler for Referrals {
             if !open.contains(&row.state()) {
                 return Ok(()); // decided already, or withdrawn twice
             }
-            let case = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let mut case = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            // A withdrawn case leaves the agenda of a meeting still to be held.
+            if let Some(meeting_id) =
+                case.meeting.strip_prefix("meetings/").and_then(|id| uuid::Uuid::parse_str(id).ok())
+                && let Some(meeting_row) = crate::meetings::lock(conn, meeting_id).await?
+                && matches!(meeting_row.state(), cm::MeetingState::Scheduled | cm::MeetingState::InProgress)
+            {
+                let mut meeting = meeting_row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+                meeting.agenda.retain(|item| item.case != case.name);
+                crate::meetings::save(conn, &meeting_row, &meeting, meeting_row.state()).await?;
+            }
+            case.meeting.clear();
             let saved = cases::save(conn, &row, &case, cm::CaseState::Withdrawn).await?;
             let name = format!("cases/{}", saved.id);
             outbox::append(

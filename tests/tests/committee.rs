@@ -682,7 +682,7 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
             assert_eq!(app.committee_decision.unwrap().decision, amended.name);
             break;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(amount, 70_000_000 * 100, "the amended amount reached the application");
 

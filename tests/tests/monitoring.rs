@@ -802,7 +802,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
             amended_plan = Some(plan);
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let amended_plan = amended_plan.expect("the amendment reached the plan");
     assert_eq!(amended_plan.approved_amount.as_ref().unwrap().minor_units, 390_000_000 * 100);

@@ -752,10 +752,60 @@ async fn erasing_the_contact_person_keeps_the_application_and_its_history() {
         (app.title.clone(), app.requested_amount.clone(), app.state)
     );
 
+    // Erased data is never entered again, and its absence blocks nothing.
+    let again = pb::UpdateApplicationRequest {
+        request_id: rid(),
+        application: Some(Application {
+            name: app.name.clone(),
+            contact_person: Some(pb::ContactPerson { name: "Anna Andersson".into(), ..Default::default() }),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask { paths: vec!["contact_person".into()] }),
+        etag: erased.etag.clone(),
+    };
+    let refused = client.update_application(borrower(again, pilots::BOTKYRKABYGGEN)).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.get_error_details().bad_request().unwrap().field_violations[0].field.as_str()),
+        (Code::InvalidArgument, "application.contact_person")
+    );
+    let unmark = pb::UpdateApplicationRequest {
+        request_id: rid(),
+        application: Some(Application {
+            name: app.name.clone(),
+            contact_person: Some(pb::ContactPerson { erased: false, ..Default::default() }),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask { paths: vec!["contact_person".into()] }),
+        etag: erased.etag.clone(),
+    };
+    let still = client
+        .update_application(borrower(unmark, pilots::BOTKYRKABYGGEN))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert!(still.contact_person.unwrap().erased, "a client cannot take the erasure back");
+    let submit = pb::SubmitApplicationRequest { name: app.name.clone(), etag: String::new(), request_id: rid() };
+    let submitted = client
+        .submit_application(borrower(submit, pilots::BOTKYRKABYGGEN))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!(state(&submitted), S::Submitted, "an erased contact person does not make the application incomplete");
+
+    // A new draft cannot claim an erasure that never happened.
+    let mut forged = pilots::eidar();
+    forged.contact_person.as_mut().unwrap().erased = true;
+    let created = create(&mut client, forged).await;
+    assert!(!created.contact_person.unwrap().erased);
+
     let history = pb::ListAuditEntriesRequest { parent: app.name.clone(), ..Default::default() };
     let entries = client.list_audit_entries(staff(history, Role::Auditor)).await.unwrap().into_inner().audit_entries;
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["CREATE", "ERASE_CONTACT_PERSON"]);
+    assert_eq!(actions, ["CREATE", "ERASE_CONTACT_PERSON", "SUBMIT"]);
 
     let pool = sqlx::PgPool::connect(&suite.db.admin_url()).await.unwrap();
     let traces: i64 = sqlx::query_scalar(

@@ -352,9 +352,12 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
             ..Default::default()
         }),
         update_mask: Some(prost_types::FieldMask { paths: vec!["indicator_values".into()] }),
-        // An empty etag skips the check, as everywhere in the suite.
         etag: String::new(),
     };
+    // A content edit names the version it read: without an etag it is refused.
+    let blind = client.update_outcome_report(as_borrower(pilots::EIDAR, fix.clone())).await.unwrap_err();
+    assert_eq!((blind.code(), field(blind.clone()).as_str()), (Code::InvalidArgument, "etag"));
+    let fix = mo::UpdateOutcomeReportRequest { etag: returned.etag.clone(), ..fix };
     client.update_outcome_report(as_borrower(pilots::EIDAR, fix)).await.unwrap();
     let second_version = client
         .submit_outcome_report(as_borrower(pilots::EIDAR, submit(&first.name)))

@@ -108,9 +108,12 @@ impl ApplicationsService for Api {
                 &req.etag,
                 |application| pb::UpdateApplicationResponse { application: Some(application) },
                 |record| {
+                    let before = record.state;
                     transition(record, Action::Edit)?;
                     let changed_fields = edit::apply(record, &patch, &paths)?;
-                    Ok(Change { action: "EDIT", changed_fields, ..Default::default() })
+                    // An edit that changes nothing leaves no revision and no history.
+                    let unchanged = changed_fields.is_empty() && record.state == before;
+                    Ok(Change { action: "EDIT", changed_fields, unchanged, ..Default::default() })
                 },
             )
             .await?;

@@ -57,7 +57,11 @@ fn copy(target: &mut Application, source: &Application, path: &str) {
         "indicators" => target.indicators = source.indicators.clone(),
         "sdg_targets" => target.sdg_targets = source.sdg_targets.clone(),
         "requested_amount" => target.requested_amount = source.requested_amount.clone(),
-        "contact_person" => target.contact_person = source.contact_person.clone(),
+        // Erased stays erased; the marker is the service's, never a client's.
+        "contact_person" if !target.contact_person.as_ref().is_some_and(|c| c.erased) => {
+            target.contact_person =
+                source.contact_person.clone().map(|c| pb::ContactPerson { erased: false, erase_time: None, ..c });
+        }
         "attachments" => target.attachments = source.attachments.clone(),
         "requirement_statements" => target.requirement_statements = source.requirement_statements.clone(),
         _ => {}
@@ -108,6 +112,17 @@ pub fn mask_paths(request: &UpdateApplicationRequest) -> Result<Vec<String>, Err
 
 /// Applies the masked fields of `patch` to `record`; returns the paths changed.
 pub fn apply(record: &mut Record, patch: &Application, paths: &[String]) -> Result<Vec<String>, Error> {
+    let personal = patch
+        .contact_person
+        .as_ref()
+        .is_some_and(|c| !(c.name.is_empty() && c.email.is_empty() && c.phone.is_empty() && c.job_title.is_empty()));
+    if record.contact.erased && personal && paths.iter().any(|p| p == "contact_person") {
+        return Err(FieldViolation::new(
+            "application.contact_person",
+            "was erased on request (GDPR); personal data cannot be entered again on this application",
+        )
+        .into());
+    }
     let mut next = record.view(true);
     for path in paths {
         copy(&mut next, patch, path);

@@ -297,7 +297,7 @@ pub fn completeness(app: &Application) -> Vec<FieldViolation> {
     );
     let person = app.contact_person.clone().unwrap_or_default();
     need(
-        person.name.trim().is_empty() || person.email.is_empty(),
+        !person.erased && (person.name.trim().is_empty() || person.email.is_empty()),
         "contact_person",
         "a contact person with name and e-mail is required",
     );

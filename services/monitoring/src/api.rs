@@ -352,12 +352,16 @@ impl MonitoringService for Api {
         if paths.iter().any(|p| p == "*") {
             paths = report_api::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
         }
+        let mut violations = Vec::new();
         if paths.is_empty() {
-            return Err(Error::from(FieldViolation::new(
-                "update_mask",
-                "is required: name the fields to change, or *",
-            ))
-            .into());
+            violations.push(FieldViolation::new("update_mask", "is required: name the fields to change, or *"));
+        }
+        if req.etag.is_empty() {
+            // A borrower's edit never overwrites an edit it has not seen.
+            violations.push(FieldViolation::new("etag", "is required: send the etag you read"));
+        }
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
         }
         let answer = self
             .change(&caller, "UpdateOutcomeReport", &req, &req.request_id, async |conn| {

@@ -568,6 +568,34 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
             "application.requested_amount.currency_code",
             Box::new(|a| a.requested_amount.as_mut().unwrap().currency_code = "EUR".into()),
         ),
+        ("application.sdg_targets[1]", Box::new(|a| a.sdg_targets[1] = a.sdg_targets[0].clone())),
+        (
+            "application.indicators[1].code",
+            Box::new(|a| {
+                let twin = a.indicators[0].clone();
+                a.indicators.push(twin)
+            }),
+        ),
+        ("application.indicators[0].objective_key", Box::new(|a| a.indicators[0].objective_key = "o9".into())),
+        (
+            "application.indicators[0].target.value",
+            Box::new(|a| {
+                a.indicators[0].target.as_mut().unwrap().value = a.indicators[0].baseline.as_ref().unwrap().value
+            }),
+        ),
+        (
+            "application.indicators[0].target.date",
+            Box::new(|a| {
+                a.indicators[0].target.as_mut().unwrap().date = Some(pb::Date { year: 2019, month: 1, day: 1 })
+            }),
+        ),
+        (
+            "application.investment.schedule.completion_date",
+            Box::new(|a| {
+                a.investment.as_mut().unwrap().schedule.as_mut().unwrap().completion_date =
+                    Some(pb::Date { year: 2017, month: 1, day: 1 })
+            }),
+        ),
     ];
     for (field, spoil) in cases {
         let mut app = pilots::eidar();
@@ -596,7 +624,8 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
     // Submitting an incomplete draft names every gap at once.
     let mut thin = pilots::eidar();
     thin.target_groups.clear();
-    thin.indicators.clear();
+    thin.indicators[0].level = pb::IndicatorLevel::Output as i32;
+    thin.indicators[0].method.clear();
     thin.requirement_statements = None;
     let draft = create(&mut client, thin).await;
     let err = client
@@ -611,11 +640,23 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
         (Code::FailedPrecondition, "APPLICATION_INCOMPLETE")
     );
     let missing = violations(&err);
-    for field in
-        ["application.target_groups", "application.indicators", "application.requirement_statements.systematic_work"]
-    {
+    for field in [
+        "application.target_groups",
+        "application.indicators",
+        "application.indicators[0]",
+        "application.requirement_statements.systematic_work",
+    ] {
         assert!(missing.iter().any(|m| m == field), "{field} not in {missing:?}");
     }
+    let descriptions = err.get_error_details().bad_request().unwrap().field_violations.clone();
+    assert!(
+        descriptions.iter().any(|v| v.field == "application.indicators" && v.description.contains("OUTCOME")),
+        "an evaluation plan needs an outcome indicator: {descriptions:?}"
+    );
+    assert!(
+        descriptions.iter().any(|v| v.field == "application.indicators[0]" && v.description.contains("method")),
+        "an incomplete indicator names what it lacks: {descriptions:?}"
+    );
     let unchanged = client
         .get_application(staff(pb::GetApplicationRequest { name: draft.name.clone() }, Role::Analyst))
         .await

@@ -73,6 +73,11 @@ impl Check {
     }
 }
 
+/// A date as (year, month, day), for ordering.
+fn day(date: &Option<Date>) -> Option<(i32, i32, i32)> {
+    date.as_ref().map(|d| (d.year, d.month, d.day))
+}
+
 fn minor(money: &Option<Money>) -> Option<i64> {
     money.as_ref().map(|m| m.minor_units)
 }
@@ -116,6 +121,17 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
             for (i, m) in schedule.milestones.iter().enumerate() {
                 c.text(format!("investment.schedule.milestones[{i}].description"), &m.description, SHORT_TEXT);
                 c.date(&format!("investment.schedule.milestones[{i}].date"), &m.date);
+                if i > 0 && day(&m.date) < day(&schedule.milestones[i - 1].date) {
+                    c.add(
+                        format!("investment.schedule.milestones[{i}].date"),
+                        "milestones come in chronological order",
+                    );
+                }
+            }
+            if let (Some(start), Some(done)) = (day(&schedule.start_date), day(&schedule.completion_date))
+                && done < start
+            {
+                c.add("investment.schedule.completion_date", "is before the start date");
             }
         }
         if let (Some(total), Some(spent)) = (minor(&inv.total_amount), minor(&inv.spent_amount))
@@ -142,7 +158,12 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
     }
     c.items("objectives", app.objectives.len());
     for (i, o) in app.objectives.iter().enumerate() {
-        c.text(format!("objectives[{i}].key"), &o.key, 64);
+        let key_ok = o.key.len() <= 20 && o.key.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+        if !key_ok {
+            c.add(format!("objectives[{i}].key"), "is 1..20 of [A-Za-z0-9_-], e.g. O1");
+        } else if !o.key.is_empty() && app.objectives[..i].iter().any(|earlier| earlier.key == o.key) {
+            c.add(format!("objectives[{i}].key"), format!("{:?} is used by another objective", o.key));
+        }
         c.text(format!("objectives[{i}].description"), &o.description, LONG_TEXT);
         c.text(format!("objectives[{i}].change_sought"), &o.change_sought, LONG_TEXT);
     }
@@ -151,11 +172,16 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
     for (i, ind) in app.indicators.iter().enumerate() {
         let at = |f: &str| format!("indicators[{i}].{f}");
         let code = &ind.code;
-        let snake = code.len() <= 63
+        let snake = (2..=63).contains(&code.len())
             && code.starts_with(|ch: char| ch.is_ascii_lowercase())
             && code.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
         if !(code.is_empty() || snake) {
-            c.add(at("code"), "must be lower_snake_case, at most 63 characters");
+            c.add(at("code"), "must be lower_snake_case, 2..63 characters");
+        } else if !code.is_empty() && app.indicators[..i].iter().any(|earlier| &earlier.code == code) {
+            c.add(at("code"), format!("{code:?} is used by another indicator"));
+        }
+        if !ind.objective_key.is_empty() && !app.objectives.iter().any(|o| o.key == ind.objective_key) {
+            c.add(at("objective_key"), format!("{:?} is the key of no objective", ind.objective_key));
         }
         c.text(at("display_name"), &ind.display_name, SHORT_TEXT);
         c.text(at("unit"), &ind.unit, 64);
@@ -174,12 +200,24 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
                 c.add(at("target.value"), "must be a finite number");
             }
             c.date(&at("target.date"), &t.date);
+            if let Some(b) = &ind.baseline {
+                if t.value == b.value {
+                    c.add(at("target.value"), "must differ from the baseline: a target is a change");
+                }
+                if let (Some(from), Some(to)) = (day(&b.date), day(&t.date))
+                    && to <= from
+                {
+                    c.add(at("target.date"), "must be after the baseline date");
+                }
+            }
         }
     }
     c.items("sdg_targets", app.sdg_targets.len());
     for (i, t) in app.sdg_targets.iter().enumerate() {
         if !sdg_target(t) {
             c.add(format!("sdg_targets[{i}]"), format!("{t:?} is not an Agenda 2030 target such as 11.1 or 4.a"));
+        } else if app.sdg_targets[..i].contains(t) {
+            c.add(format!("sdg_targets[{i}]"), format!("{t:?} is listed twice"));
         }
     }
     c.money("requested_amount", &app.requested_amount);
@@ -254,14 +292,33 @@ pub fn completeness(app: &Application) -> Vec<FieldViolation> {
     need(inv.description.trim().is_empty(), "investment.description", "is required: the physical investment");
     need(inv.total_amount.is_none(), "investment.total_amount", "is required");
     need(inv.municipality.trim().is_empty(), "investment.municipality", "is required");
+    need(inv.municipality_code.is_empty(), "investment.municipality_code", "is required: the four-digit code");
+    need(inv.district.trim().is_empty(), "investment.district", "is required");
+    let schedule = inv.schedule.clone().unwrap_or_default();
+    need(schedule.start_date.is_none(), "investment.schedule.start_date", "is required");
+    need(schedule.completion_date.is_none(), "investment.schedule.completion_date", "is required");
     need(app.social_challenge.trim().is_empty(), "social_challenge", "is required: the social need or challenge");
     need(
-        app.target_groups.is_empty() || app.target_groups.iter().any(|g| g.description.trim().is_empty()),
+        app.target_groups.is_empty()
+            || app.target_groups.iter().any(|g| g.description.trim().is_empty() || g.population == 0),
         "target_groups",
-        "requirement 3: at least one target group, each described",
+        "requirement 3: at least one target group, each with its population and described",
     );
-    need(app.interventions.is_empty(), "interventions", "is required: at least one intervention");
-    need(app.objectives.is_empty(), "objectives", "requirement 5: at least one objective");
+    need(
+        app.interventions.is_empty()
+            || app.interventions.iter().any(|iv| iv.title.trim().is_empty() || iv.description.trim().is_empty()),
+        "interventions",
+        "is required: at least one intervention, each with a title and a description",
+    );
+    need(
+        app.objectives.is_empty()
+            || app
+                .objectives
+                .iter()
+                .any(|o| o.key.is_empty() || o.description.trim().is_empty() || o.change_sought.trim().is_empty()),
+        "objectives",
+        "requirement 5: at least one objective, each with a key, a description and the change sought",
+    );
     need(app.intended_future_state.trim().is_empty(), "intended_future_state", "is required");
     let measurable = app.indicators.iter().any(|i| {
         i.baseline.as_ref().is_some_and(|b| b.date.is_some() && !b.source.trim().is_empty())
@@ -272,6 +329,32 @@ pub fn completeness(app: &Application) -> Vec<FieldViolation> {
         "indicators",
         "requirement 5: at least one indicator with a baseline (value, date, source) and a target (value, date)",
     );
+    need(
+        !app.indicators.iter().any(|i| i.level == IndicatorLevel::Outcome as i32),
+        "indicators",
+        "requirement 5: at least one indicator of level OUTCOME (the change for the target group)",
+    );
+    for (n, i) in app.indicators.iter().enumerate() {
+        let missing: Vec<&str> = [
+            (i.code.is_empty(), "code"),
+            (i.display_name.trim().is_empty(), "display_name"),
+            (i.unit.trim().is_empty(), "unit"),
+            (i.direction == 0, "direction"),
+            (i.level == 0, "level"),
+            (i.objective_key.is_empty(), "objective_key"),
+            (i.baseline.as_ref().is_none_or(|b| b.date.is_none() || b.source.trim().is_empty()), "baseline"),
+            (i.target.as_ref().is_none_or(|t| t.date.is_none()), "target"),
+            (i.method.trim().is_empty(), "method"),
+        ]
+        .into_iter()
+        .filter_map(|(missing, field)| missing.then_some(field))
+        .collect();
+        need(
+            !missing.is_empty(),
+            &format!("indicators[{n}]"),
+            &format!("is incomplete: {} required", missing.join(", ")),
+        );
+    }
     need(app.sdg_targets.is_empty(), "sdg_targets", "is required: at least one Agenda 2030 target");
     need(app.requested_amount.is_none(), "requested_amount", "is required");
     let statements = app.requirement_statements.clone().unwrap_or_default();

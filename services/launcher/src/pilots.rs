@@ -5,7 +5,7 @@
 
 use socialloans_contracts::applications::{
     Application, Attachment, Borrower, Category, ContactPerson, Date, Indicator, IndicatorBaseline, IndicatorDirection,
-    IndicatorLevel, IndicatorTarget, Intervention, Investment, Money, Objective, OrganizationType,
+    IndicatorLevel, IndicatorTarget, Intervention, Investment, InvestmentSchedule, Money, Objective, OrganizationType,
     RequirementStatements, TargetGroup, TargetPopulation,
 };
 
@@ -62,6 +62,11 @@ pub fn botkyrkabyggen() -> Application {
             municipality: "Botkyrka".into(),
             municipality_code: "0127".into(),
             district: "Fittja, Storvreten".into(),
+            schedule: Some(InvestmentSchedule {
+                start_date: date(2021, 3, 1),
+                completion_date: date(2026, 12, 31),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         social_challenge: "Renoveringar driver ofta bort socioekonomiskt utsatta hyresgäster.".into(),
@@ -144,6 +149,11 @@ pub fn eidar() -> Application {
             municipality_code: "1488".into(),
             district: "Lextorp".into(),
             already_completed: true,
+            schedule: Some(InvestmentSchedule {
+                start_date: date(2018, 6, 1),
+                completion_date: date(2020, 9, 30),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         social_challenge: "En öde stadsdelsgalleria med påtaglig otrygghet och negativ utveckling".into(),

@@ -686,6 +686,45 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     }
     assert_eq!(amount, 70_000_000 * 100, "the amended amount reached the application");
 
+    // An auditor recomputes every hash from what ListAuditEntries shows, by
+    // the formula audit.proto documents, without trusting the service.
+    let listed = c
+        .client
+        .list_audit_entries(staff(cm::ListAuditEntriesRequest { page_size: 200, ..Default::default() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_entries;
+    assert!(listed.len() >= 7, "{} entries", listed.len());
+    let mut previous = "0".repeat(64);
+    for entry in &listed {
+        use sha2::Digest;
+        let actor = entry.actor.clone().unwrap();
+        let time = entry.occur_time.unwrap();
+        let micros = (time.seconds * 1_000_000 + i64::from(time.nanos) / 1000).to_string();
+        let sequence = entry.sequence.to_string();
+        let mut h = sha2::Sha256::new();
+        for field in [
+            sequence.as_str(),
+            &entry.action,
+            &entry.resource,
+            &actor.subject,
+            &actor.role,
+            &micros,
+            &entry.request_id,
+            &entry.summary,
+            &entry.payload_sha256,
+            &entry.previous_hash,
+        ] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field.as_bytes());
+        }
+        let hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(entry.previous_hash, previous, "entry {} links to its predecessor", entry.sequence);
+        assert_eq!(entry.hash, hash, "entry {} recomputes", entry.sequence);
+        previous = hash;
+    }
+
     // The chain verifies; a superuser's edit is found; the service's role cannot edit it.
     let verify = || cm::VerifyAuditChainRequest::default();
     let ok = c.client.verify_audit_chain(staff(verify(), Role::Auditor)).await.unwrap().into_inner();
@@ -793,6 +832,10 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
     let own = c.confirm("sara", &[Role::CommitteeChair], &deferral.name).await.unwrap_err();
     assert_eq!(reason(&own), "FOUR_EYES_VIOLATION");
     c.confirm("carl", &[Role::CommitteeChair], &deferral.name).await.unwrap();
+    let again =
+        cm::AddAgendaItemRequest { name: meeting.clone(), request_id: rid(), case: case.clone(), ..Default::default() };
+    let twice = c.client.add_agenda_item(staff(again, Role::CommitteeSecretary)).await.unwrap_err();
+    assert_eq!(reason(&twice), "CASE_ALREADY_ON_AGENDA", "deferred here, it goes to a later meeting");
     let deferred = c
         .client
         .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Auditor))
@@ -1062,6 +1105,26 @@ async fn an_approval_follows_the_verdicts_on_the_five_basic_requirements() {
         .await
         .unwrap();
     assert_eq!(recorded.state, cm::DecisionState::Recorded as i32);
+    // Adjourned before confirmation: the waiting record may still be corrected.
+    let meeting = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .meeting;
+    let adjourn = cm::AdjournMeetingRequest { name: meeting, request_id: rid(), ..Default::default() };
+    c.client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap();
+    let corrected = cm::Decision {
+        rationale: "Bedömning, med villkor om långsiktighet".into(),
+        ..decide(cm::DecisionOutcome::ApproveWithConditions)
+    };
+    let corrected = c.record("sara", &[Role::CommitteeSecretary], &case, corrected).await.unwrap();
+    c.confirm("carl", &[Role::CommitteeChair], &corrected.name).await.unwrap();
+    let stale = c.confirm("carl", &[Role::CommitteeChair], &recorded.name).await.unwrap_err();
+    assert_eq!(reason(&stale), "DECISION_NOT_RECORDED");
     c.stop().await;
 }
 

@@ -309,6 +309,9 @@ pub async fn add_agenda_item(
     if !matches!(case_row.state(), CaseState::Open | CaseState::Deferred) {
         return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state()))));
     }
+    if meeting.agenda.iter().any(|item| item.case == case.name) {
+        return Err(refused("CASE_ALREADY_ON_AGENDA", "a case deferred at this meeting goes to a later one"));
+    }
     case.meeting = meeting.name.clone();
     cases::save(conn, &case_row, &case, CaseState::Scheduled).await?;
     meeting.agenda.push(pb::AgendaItem { case: case.name.clone(), title: case.title.clone(), ..Default::default() });
@@ -554,6 +557,7 @@ pub async fn record_decision(
     decision.vote_tally = None;
     decision.dissents.clear();
     decision.chain_hash.clear();
+    decision.etag.clear();
     // Recording again before confirmation supersedes the record waiting.
     for d in case.decisions.iter_mut().filter(|d| d.state == DecisionState::Recorded as i32) {
         d.state = DecisionState::Superseded as i32;
@@ -589,8 +593,16 @@ pub async fn record_decision(
             check_requirements(&case, outcome)?;
         }
         let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
-        if m_row.state() != MeetingState::InProgress {
-            return Err(refused("MEETING_NOT_IN_PROGRESS", "decisions are recorded while the meeting is in progress"));
+        // Decided at the meeting; a record still waiting for confirmation may
+        // be corrected after adjournment too, on the votes the meeting cast.
+        let correcting = case_row.state() == CaseState::DecisionRecorded;
+        let open =
+            m_row.state() == MeetingState::InProgress || (correcting && m_row.state() == MeetingState::Adjourned);
+        if !open {
+            return Err(refused(
+                "MEETING_NOT_IN_PROGRESS",
+                "decisions are recorded while the meeting is in progress (a waiting record corrected until its minutes)",
+            ));
         }
         let standing = Standing::load(conn, m_row.start_time.date_naive()).await?;
         let active: Vec<&members::Row> = standing.active().collect();
@@ -648,8 +660,8 @@ pub async fn record_decision(
             ));
         }
         decision.vote_tally = Some(rules::tally(&ballots));
-        // Members who voted otherwise and said why are recorded as dissenting.
-        for (member, choice, comment) in &votes {
+        // Eligible members who voted otherwise and said why are recorded as dissenting.
+        for (member, choice, comment) in votes.iter().filter(|(id, _, _)| eligible.iter().any(|m| m.id == *id)) {
             let differs = VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).and_then(rules::outcome_of)
                 != Some(outcome);
             if differs && !comment.is_empty() {
@@ -979,12 +991,18 @@ pub async fn remove_agenda_item(
         return Err(Error::NotFound(format!("{case_name} on the agenda of {name}")));
     }
     let (case_row, mut case) = lock_case(conn, case_name).await?;
-    if case_row.state() != CaseState::Scheduled {
-        return Err(refused("CASE_DECIDED", "a case with a recorded decision stays on the agenda"));
+    // A case decided (or deferred) here stays on the agenda, for the minutes.
+    // Only the meeting the case waits for sends it back; an item whose case
+    // has since gone to another agenda is simply taken off.
+    let decided_here = case.decisions.iter().any(|d| d.meeting == meeting.name);
+    if decided_here || (case.meeting == meeting.name && case_row.state() != CaseState::Scheduled) {
+        return Err(refused("CASE_DECIDED", "a case with a decision recorded at this meeting stays on the agenda"));
     }
-    case.meeting.clear();
-    let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
-    cases::save(conn, &case_row, &case, back).await?;
+    if case.meeting == meeting.name {
+        case.meeting.clear();
+        let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
+        cases::save(conn, &case_row, &case, back).await?;
+    }
     meeting.agenda.retain(|item| item.case != case_name);
     meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }

@@ -375,3 +375,34 @@ async fn every_method_in_the_contracts_is_served() {
     }
     assert!(checked > 60, "only {checked} methods checked");
 }
+
+/// Request ids are remembered for the configured retention, then forgotten
+/// in batches; younger ones stay, and so does what they answered.
+#[tokio::test]
+async fn request_ids_past_their_retention_are_forgotten_in_batches() {
+    let db = Db::start();
+    db.prepare(&e2e::specs()).await;
+    let pool = sqlx::PgPool::connect(&db.service_url("applications")).await.unwrap();
+    sqlx::query(
+        "INSERT INTO request_log (request_id, method, fingerprint, create_time)
+         SELECT gen_random_uuid(), 'CreateApplication', '\\x00', now() - interval '40 days' FROM generate_series(1, 12000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let recent = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO request_log (request_id, method, fingerprint, create_time) VALUES ($1, 'SubmitApplication', '\\x01', now() - interval '6 days')",
+    )
+    .bind(recent)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let month = Duration::from_secs(30 * 86_400);
+    let forgotten = socialloans_platform::idempotency::prune(&pool, month).await.unwrap();
+    assert_eq!(forgotten, 12_000, "every old id, over several batches");
+    let left: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT request_id FROM request_log").fetch_all(&pool).await.unwrap();
+    assert_eq!(left, [recent], "a week-old id is still remembered");
+    assert_eq!(socialloans_platform::idempotency::prune(&pool, month).await.unwrap(), 0);
+}

@@ -208,6 +208,9 @@ pub struct Config {
     pub log_json: bool,
     /// The event feed and outbox.
     pub events: EventsConfig,
+    /// How long mutations' request ids (and answers) are remembered for
+    /// replay; zero keeps them for ever. At least 7 days, as the contracts promise.
+    pub request_log_retention: Duration,
     /// Every variable as read, for the service's own settings.
     pub raw: RawEnv,
 }
@@ -316,6 +319,14 @@ impl Config {
                 }
             },
         };
+        let request_log_days = env.int_in("REQUEST_LOG_RETENTION_DAYS", 30, 0..=36_500);
+        if (1..7).contains(&request_log_days) {
+            env.error(format!(
+                "REQUEST_LOG_RETENTION_DAYS={request_log_days} is out of range: the contracts promise a retry is \
+                 recognised for at least 7 days (0 keeps request ids for ever)"
+            ));
+        }
+        let request_log_retention = Duration::from_secs(86_400 * request_log_days);
         let raw = RawEnv(std::sync::Arc::new(env.vars.clone()));
         let log_json = match env.raw("LOG_FORMAT").unwrap_or("json") {
             "json" => true,
@@ -342,6 +353,7 @@ impl Config {
             otlp_endpoint,
             log_json,
             events,
+            request_log_retention,
             raw,
         })
     }
@@ -440,6 +452,17 @@ mod tests {
         for name in ["GRPC_ADDR", "DATABASE_URL", "GRPC_MAX_MESSAGE_BYTES", "MIGRATE_ON_START", "AUTH_HS256_SECRET"] {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
+    }
+
+    #[test]
+    fn request_ids_are_remembered_at_least_the_promised_week() {
+        let base = [("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", SECRET)];
+        let days = |d: &str| read(&[base[0], base[1], ("REQUEST_LOG_RETENTION_DAYS", d)]);
+        assert_eq!(read(&base).unwrap().request_log_retention, std::time::Duration::from_secs(30 * 86_400));
+        assert_eq!(days("7").unwrap().request_log_retention, std::time::Duration::from_secs(7 * 86_400));
+        assert!(days("0").unwrap().request_log_retention.is_zero(), "0 keeps them for ever");
+        let short = days("3").unwrap_err().to_string();
+        assert!(short.contains("REQUEST_LOG_RETENTION_DAYS=3") && short.contains("at least 7 days"), "{short}");
     }
 
     #[test]

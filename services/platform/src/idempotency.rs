@@ -7,8 +7,10 @@
 //! duplicates are serialised by the primary key: the second waits until the
 //! first commits, then replays its answer.
 
+use std::time::Duration;
+
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -116,4 +118,53 @@ where
     record(&mut tx, id, &answer).await?;
     tx.commit().await?;
     Ok(answer)
+}
+
+/// Rows deleted per statement when pruning: short transactions, no long locks.
+const PRUNE_BATCH: i64 = 5_000;
+/// How often the request log is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Forgets request ids older than `retention`, a batch at a time; returns
+/// how many. A retry after that is a new request.
+#[tracing::instrument(skip(pool))]
+pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    loop {
+        let batch = sqlx::query(
+            "DELETE FROM request_log WHERE request_id IN (
+                 SELECT request_id FROM request_log
+                  WHERE create_time < now() - make_interval(secs => $1)
+                  LIMIT $2)",
+        )
+        .bind(retention.as_secs_f64())
+        .bind(PRUNE_BATCH)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        deleted += batch;
+        if batch < PRUNE_BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// Prunes the request log every hour until `stop`; a `retention` of zero
+/// keeps it for ever. Any replica may run it: deletes of the same rows just
+/// find them gone.
+pub async fn retain(pool: PgPool, retention: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if retention.is_zero() {
+        return;
+    }
+    loop {
+        match prune(&pool, retention).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "request ids past their retention forgotten"),
+            Err(err) => tracing::warn!(error = %err, "pruning the request log failed; next round in an hour"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            () = crate::events::until_stopped(&mut stop) => return,
+        }
+    }
 }

@@ -210,6 +210,7 @@ pub async fn start(
         metrics.clone(),
         stopped.clone(),
     ));
+    tokio::spawn(crate::idempotency::retain(pool.clone(), config.request_log_retention, stopped.clone()));
     let feed = Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat, stopped.clone());
     let context = Context {
         pool: pool.clone(),

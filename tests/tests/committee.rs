@@ -686,6 +686,43 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     }
     assert_eq!(amount, 70_000_000 * 100, "the amended amount reached the application");
 
+    // The history shows every change to the case, who made it and how.
+    let history = cm::ListHistoryEntriesRequest { resource: eidar.clone(), page_size: 200, ..Default::default() };
+    let entries =
+        c.client.list_history_entries(staff(history, Role::Auditor)).await.unwrap().into_inner().history_entries;
+    let steps: Vec<(&str, &str, &str, &str)> = entries
+        .iter()
+        .filter(|e| e.resource == eidar)
+        .map(|e| {
+            (e.action.as_str(), e.from_state.as_str(), e.to_state.as_str(), e.actor.as_ref().unwrap().subject.as_str())
+        })
+        .filter(|(_, from, to, _)| from != to)
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("socialloans.applications.v1.ApplicationReferredToCommittee", "", "OPEN", "committee"),
+            ("AddAgendaItem", "OPEN", "SCHEDULED", "test-user"),
+            ("RecordDecision", "SCHEDULED", "DECISION_RECORDED", "sara"),
+            ("ConfirmDecision", "DECISION_RECORDED", "DECIDED", "carl"),
+        ],
+        "the case's state changes, in order"
+    );
+    let assessed = entries.iter().filter(|e| e.action == "AssessRequirement").count();
+    assert_eq!(assessed, 5, "each assessment is a change of the case");
+    let votes: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e.resource.starts_with(&format!("{eidar}/votes/")))
+        .map(|e| (e.operation.as_str(), e.to_state.as_str()))
+        .collect();
+    assert_eq!(votes, [("INSERT", "APPROVE"); 3], "the three votes on Eidar");
+    let cast = entries.iter().find(|e| e.action == "CastVote").unwrap();
+    assert_eq!(cast.actor.as_ref().unwrap().role, "committee_member");
+    assert!(!cast.request_id.is_empty(), "each change names its request");
+    let admin_pool = sqlx::PgPool::connect(&c.db.service_url("committee")).await.unwrap();
+    let erased = sqlx::query("DELETE FROM committee.history").execute(&admin_pool).await.unwrap_err();
+    assert_eq!(erased.as_database_error().and_then(|e| e.code()).as_deref(), Some("42501"), "append-only");
+
     // An auditor recomputes every hash from what ListAuditEntries shows, by
     // the formula audit.proto documents, without trusting the service.
     let listed = c

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{cases, chain, error::Error, meetings, members, proceedings};
+use crate::{cases, chain, error::Error, history, meetings, members, proceedings};
 
 /// The committee handlers.
 #[derive(Debug, Clone)]
@@ -73,6 +73,7 @@ impl Api {
     ) -> Result<Resp, Error> {
         let id = parse("name", "cases/", name)?;
         let mut tx = self.pool.begin().await?;
+        history::begin(&mut tx, &caller.subject, &history::roles_of(caller), method, request_id).await?;
         let request_uuid =
             match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
                 Claim::Replay(answer) => return Ok(answer),
@@ -109,6 +110,10 @@ impl Api {
         request_id: &str,
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
+        let work = async |conn: &mut sqlx::PgConnection| {
+            history::begin(conn, &caller.subject, &history::roles_of(caller), method, request_id).await?;
+            work(conn).await
+        };
         idempotency::run(&self.pool, &caller.subject, method, request, request_id, work).await
     }
 
@@ -658,6 +663,29 @@ impl CommitteeService for Api {
             })
             .collect();
         Ok(Response::new(pb::ListAuditEntriesResponse { audit_entries, next_page_token }))
+    }
+
+    async fn list_history_entries(
+        &self,
+        request: Request<pb::ListHistoryEntriesRequest>,
+    ) -> Result<Response<pb::ListHistoryEntriesResponse>, Status> {
+        let req = request.into_inner();
+        let size = page_size(req.page_size).map_err(Error::from)?;
+        let after = match decode_token(&req.resource, &req.page_token).map_err(Error::from)? {
+            Some(text) => text
+                .parse::<i64>()
+                .map_err(|_| Error::from(FieldViolation::new("page_token", "is not a token this list returned")))?,
+            None => 0,
+        };
+        let mut rows = history::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            encode_token(&req.resource, &rows.last().map(history::Row::sequence).unwrap_or_default().to_string())
+        } else {
+            String::new()
+        };
+        let history_entries = rows.into_iter().map(history::Row::view).collect();
+        Ok(Response::new(pb::ListHistoryEntriesResponse { history_entries, next_page_token }))
     }
 
     async fn verify_audit_chain(

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cases;
 pub mod chain;
 pub mod error;
+pub mod history;
 pub mod meetings;
 pub mod members;
 pub mod policy;

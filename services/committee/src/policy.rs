@@ -40,6 +40,7 @@ pub static POLICY: Policy = Policy {
         ("RecordDecision", SECRETARIAT),
         ("ConfirmDecision", &[CommitteeChair]),
         ("ListAuditEntries", &[CommitteeSecretary, Auditor]),
+        ("ListHistoryEntries", &[CommitteeSecretary, Auditor]),
         ("VerifyAuditChain", &[CommitteeSecretary, Auditor]),
         ("StreamEvents", &[Service, Auditor]),
     ],

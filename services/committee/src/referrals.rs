@@ -52,6 +52,7 @@ pub fn case_from(application: &ap::Application) -> cm::Case {
 
 impl Handler for Referrals {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+        crate::history::begin(conn, "committee", "service", &event.r#type, &event.id).await?;
         if event.r#type == ap::ApplicationReferredToCommittee::full_name() {
             let referred: ap::ApplicationReferredToCommittee = decode(event)?;
             let application = referred.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;

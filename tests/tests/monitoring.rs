@@ -87,10 +87,11 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
 
     let botkyrka = refer(&mut apps, pilots::botkyrkabyggen()).await;
     let eidar = refer(&mut apps, pilots::eidar()).await;
+    // (Preconditions, which stop a loan until met, have a test of their own.)
     let dialogue = cm::Condition {
         id: "c2".into(),
-        kind: cm::ConditionKind::Precondition as i32,
-        description: "Boendedialog med varje hushåll före renovering".into(),
+        kind: cm::ConditionKind::ReportingCovenant as i32,
+        description: "Boendedialog med varje hushåll inför varje etapp".into(),
         due_date: Some(cm::Date { year: 2027, month: 6, day: 30 }),
     };
     let inform = cm::Condition {
@@ -920,4 +921,125 @@ async fn analysts_extend_the_catalogue_and_bad_definitions_are_refused_by_field(
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     monitoring.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
+    let committee = db.serve(services()[1], &fast).await;
+    let probe = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (apps_addr, monitoring_addr) = (probe(), probe());
+    let (committee_feed, apps_feed, monitoring_feed) =
+        (format!("http://{}", committee.grpc_addr), format!("http://{apps_addr}"), format!("http://{monitoring_addr}"));
+    let apps_service = db
+        .serve(
+            services()[0],
+            &[
+                fast[0],
+                fast[1],
+                ("GRPC_ADDR", &apps_addr.to_string()),
+                ("COMMITTEE_FEED_URL", &committee_feed),
+                ("MONITORING_FEED_URL", &monitoring_feed),
+            ],
+        )
+        .await;
+    let monitoring = db
+        .serve(
+            services()[2],
+            &[fast[0], fast[1], ("GRPC_ADDR", &monitoring_addr.to_string()), ("APPLICATIONS_FEED_URL", &apps_feed)],
+        )
+        .await;
+    let mut apps = ApplicationsServiceClient::new(channel(apps_service.grpc_addr).await);
+    let mut client = MonitoringServiceClient::new(channel(monitoring.grpc_addr).await);
+
+    // Approved on condition that the lease with the health centre is signed first.
+    let eidar = refer(&mut apps, pilots::eidar()).await;
+    let lease = cm::Condition {
+        id: "c1".into(),
+        kind: cm::ConditionKind::Precondition as i32,
+        description: "Hyresavtal med vårdcentralen undertecknat".into(),
+        due_date: Some(cm::Date { year: 2027, month: 1, day: 31 }),
+    };
+    committee_decides_with(&db, &eidar, cm::DecisionOutcome::ApproveWithConditions, 75_000_000, vec![lease]).await;
+    let plan = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Pending).await;
+    let application = |apps: &mut ApplicationsServiceClient<Channel>| {
+        let mut apps = apps.clone();
+        let name = eidar.clone();
+        async move {
+            let get = ap::GetApplicationRequest { name };
+            apps.get_application(staff(get, Role::Auditor)).await.unwrap().into_inner().application.unwrap()
+        }
+    };
+    assert_eq!(application(&mut apps).await.conditions[0].status, ap::ConditionStatus::Open as i32);
+
+    // Core banking is refused while it is open, naming the condition.
+    let tag = || ap::TagLoanRequest {
+        name: eidar.clone(),
+        request_id: rid(),
+        loan: Some(ap::LoanTag {
+            loan_id: "KI-1001".into(),
+            principal: pilots::sek(75_000_000),
+            disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
+            maturity_date: Some(ap::Date { year: 2031, month: 6, day: 30 }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let early = apps.tag_loan(staff(tag(), Role::CoreBanking)).await.unwrap_err();
+    {
+        use tonic_types::StatusExt;
+        let details = early.get_error_details();
+        assert_eq!(
+            (early.code(), details.error_info().unwrap().reason.as_str()),
+            (Code::FailedPrecondition, "PRECONDITIONS_NOT_MET")
+        );
+        assert_eq!(details.bad_request().unwrap().field_violations[0].field, "conditions[0]");
+    }
+
+    // Monitoring's reviewers confirm it, four eyes; the application hears of it.
+    let fulfil = |who: &str| {
+        let request = mo::FulfilConditionRequest {
+            name: format!("{}/conditions/c1", plan.name),
+            request_id: rid(),
+            note: "Avtalet undertecknat 2026-11-20".into(),
+            ..Default::default()
+        };
+        staff_as(who, request, Role::ReportReviewer)
+    };
+    client.fulfil_condition(fulfil("anna")).await.unwrap();
+    assert_eq!(
+        apps.tag_loan(staff(tag(), Role::CoreBanking)).await.unwrap_err().code(),
+        Code::FailedPrecondition,
+        "a proposal is not yet a fulfilment"
+    );
+    client.fulfil_condition(fulfil("bertil")).await.unwrap();
+    let mut status = 0;
+    for _ in 0..200 {
+        status = application(&mut apps).await.conditions[0].status;
+        if status == ap::ConditionStatus::Fulfilled as i32 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, ap::ConditionStatus::Fulfilled as i32, "the fulfilment reached the application");
+    let tagged = apps.tag_loan(staff(tag(), Role::CoreBanking)).await.unwrap().into_inner().application.unwrap();
+    assert_eq!(tagged.state, ap::ApplicationState::Active as i32);
+    wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Active).await;
+    let history = ap::ListAuditEntriesRequest { parent: eidar.clone(), ..Default::default() };
+    let actions: Vec<String> = apps
+        .list_audit_entries(staff(history, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_entries
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions[actions.len() - 2..], ["CONDITION_FULFILLED".to_owned(), "TAG_LOAN".to_owned()]);
+
+    monitoring.stop().await.unwrap();
+    apps_service.stop().await.unwrap();
+    committee.stop().await.unwrap();
 }

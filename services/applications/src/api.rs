@@ -522,6 +522,30 @@ fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
     }
     let previous = record.state;
     transition(record, Action::TagLoan)?;
+    // No loan before the approval's preconditions are met (or waived).
+    let open: Vec<FieldViolation> = record
+        .app
+        .conditions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.kind == pb::ConditionKind::Precondition as i32
+                && ![pb::ConditionStatus::Fulfilled as i32, pb::ConditionStatus::Waived as i32].contains(&c.status)
+        })
+        .map(|(i, c)| {
+            FieldViolation::new(format!("conditions[{i}]"), format!("{} ({}) is not met yet", c.id, c.description))
+        })
+        .collect();
+    if !open.is_empty() {
+        return Err(Error::Incomplete {
+            reason: "PRECONDITIONS_NOT_MET",
+            message: format!(
+                "{} precondition(s) of the approval are not met; the monitoring service records them",
+                open.len()
+            ),
+            violations: open,
+        });
+    }
     let tagged: i64 = record.app.loans.iter().filter_map(|l| l.principal.as_ref()).map(|m| m.minor_units).sum();
     let principal = loan.principal.as_ref().map(|m| m.minor_units).unwrap_or_default();
     let approved = record.app.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();

@@ -116,8 +116,7 @@ impl Handler for CommitteeEvents {
                 }
                 record.app.approved_amount = Some(pb::Money { currency_code: "SEK".into(), minor_units: amount });
                 record.app.pricing_discount_bps = discount_bps;
-                record.app.conditions =
-                    decision.conditions.iter().filter_map(|c| transcode::<_, pb::Condition>(c).ok()).collect();
+                record.app.conditions = opened(&decision.conditions, &[]);
             }
             let summary_outcome = match outcome {
                 Decision::Approved => pb::CommitteeOutcome::Approved,
@@ -193,7 +192,7 @@ fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> R
         });
     }
     let previous = record.app.approved_amount.replace(pb::Money { currency_code: "SEK".into(), minor_units: amount });
-    record.app.conditions = amended.conditions.iter().filter_map(|c| transcode::<_, pb::Condition>(c).ok()).collect();
+    record.app.conditions = opened(&amended.conditions, &record.app.conditions);
     if let Some(summary) = record.app.committee_decision.as_mut() {
         summary.approved_amount.clone_from(&record.app.approved_amount);
     }
@@ -208,4 +207,24 @@ fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> R
         previous_approved_amount: previous,
     });
     Ok(Change { action: "APPLY_COMMITTEE_AMENDMENT", comment, events: vec![published], ..Default::default() })
+}
+
+/// The committee's conditions as the application keeps them: OPEN, unless
+/// `before` (the conditions an amendment replaces) already had the same key
+/// fulfilled, waived or breached.
+fn opened(conditions: &[cm::Condition], before: &[pb::Condition]) -> Vec<pb::Condition> {
+    conditions
+        .iter()
+        .filter_map(|c| transcode::<_, pb::Condition>(c).ok())
+        .map(|mut c| {
+            match before.iter().find(|b| b.id == c.id && b.status != pb::ConditionStatus::Unspecified as i32) {
+                Some(b) => {
+                    c.status = b.status;
+                    c.status_time = b.status_time;
+                }
+                None => c.status = pb::ConditionStatus::Open as i32,
+            }
+            c
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! to closed loan, and what core banking asks about it.
 
 pub mod api;
+pub mod conditions;
 pub mod decisions;
 pub mod domain;
 pub mod edit;
@@ -47,13 +48,20 @@ fn operations(context: &Context) -> service::Applications {
     service::Applications { pool: context.pool.clone(), discount_bps: discount_bps(&mut context.config.raw.reader()) }
 }
 
-/// Consumes the committee's feed, when `COMMITTEE_FEED_URL` is set.
+/// Consumes the committee's feed (decisions) and monitoring's (conditions),
+/// when `COMMITTEE_FEED_URL` and `MONITORING_FEED_URL` are set.
 fn background(context: &Context) {
     let handler = decisions::CommitteeEvents { discount_bps: operations(context).discount_bps };
     if let Err(err) =
         context.subscribe("committee", "committee", decisions::COMMITTEE_FEED, decisions::types(), handler)
     {
         tracing::error!(error = %err, "cannot consume the committee's feed");
+    }
+    let handler = conditions::MonitoringEvents;
+    if let Err(err) =
+        context.subscribe("monitoring", "monitoring", conditions::MONITORING_FEED, conditions::types(), handler)
+    {
+        tracing::error!(error = %err, "cannot consume monitoring's feed");
     }
 }
 

@@ -1,0 +1,68 @@
+//! The monitoring service's feed, applied here: where each condition of an
+//! approval stands (fulfilled, waived, breached — each decided in monitoring
+//! with four eyes). TagLoan reads it: an open precondition stops a loan.
+
+use prost::{Message, Name};
+use socialloans_contracts::{applications as pb, monitoring as mo};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent};
+use sqlx::PgConnection;
+
+use crate::{
+    error::Error,
+    record::timestamp,
+    service::{Actor, Applications, Change, parse_name},
+};
+
+/// The monitoring feed method.
+pub const MONITORING_FEED: &str = "/socialloans.monitoring.v1.MonitoringService/StreamEvents";
+
+/// The event types this service consumes from monitoring.
+pub fn types() -> Vec<String> {
+    [mo::ConditionFulfilled::full_name(), mo::ConditionWaived::full_name(), mo::ConditionBreached::full_name()].into()
+}
+
+/// Applies monitoring's condition events to applications.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitoringEvents;
+
+fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
+    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
+    M::decode(payload.value.as_slice())
+        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
+}
+
+impl Handler for MonitoringEvents {
+    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+        let (condition, application, status, action) = if event.r#type == mo::ConditionFulfilled::full_name() {
+            let e: mo::ConditionFulfilled = decode(event)?;
+            (e.condition, e.application, pb::ConditionStatus::Fulfilled, "CONDITION_FULFILLED")
+        } else if event.r#type == mo::ConditionWaived::full_name() {
+            let e: mo::ConditionWaived = decode(event)?;
+            (e.condition, e.application, pb::ConditionStatus::Waived, "CONDITION_WAIVED")
+        } else if event.r#type == mo::ConditionBreached::full_name() {
+            let e: mo::ConditionBreached = decode(event)?;
+            (e.condition, e.application, pb::ConditionStatus::Breached, "CONDITION_BREACHED")
+        } else {
+            return Ok(()); // not ours to apply
+        };
+        let id = parse_name("application", &application).map_err(|v| HandlerError::Rejected(v.description))?;
+        let key = condition.rsplit_once("/conditions/").map(|(_, key)| key.to_owned()).unwrap_or_default();
+        let actor = Actor { subject: "monitoring".into(), role: "service".into(), organization: String::new() };
+        Applications::apply_in(conn, id, &actor, |record| {
+            let Some(kept) = record.app.conditions.iter_mut().find(|c| c.id == key) else {
+                return Err(Error::Precondition {
+                    reason: "UNKNOWN_CONDITION",
+                    message: format!("{condition} is not a condition of {application}"),
+                });
+            };
+            kept.status = status as i32;
+            kept.status_time = Some(timestamp(chrono::Utc::now()));
+            Ok(Change { action, comment: key.clone(), ..Default::default() })
+        })
+        .await
+        .map_err(|err| match err {
+            Error::Database(e) => HandlerError::Database(e),
+            other => HandlerError::Rejected(other.to_string()),
+        })
+    }
+}

@@ -1259,3 +1259,63 @@ async fn votes_of_an_unknown_case_are_not_found_and_a_chain_range_is_checked() {
     );
     c.stop().await;
 }
+
+#[tokio::test]
+async fn a_meetings_day_is_the_day_in_stockholm() {
+    let mut c = Committee::start().await;
+    let member = cm::Member {
+        display_name: "Nyår".into(),
+        role: cm::MemberRole::Member as i32,
+        term_start: Some(cm::Date { year: 2027, month: 1, day: 1 }),
+        subject: "nyar".into(),
+        ..Default::default()
+    };
+    let request = cm::CreateMemberRequest { request_id: rid(), member: Some(member) };
+    let nyar = c
+        .client
+        .create_member(staff(request, Role::CommitteeSecretary))
+        .await
+        .unwrap()
+        .into_inner()
+        .member
+        .unwrap()
+        .name;
+    let meeting_at = |seconds: i64| cm::CreateMeetingRequest {
+        request_id: rid(),
+        meeting: Some(cm::Meeting {
+            title: "Nyårsmöte".into(),
+            start_time: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            ..Default::default()
+        }),
+    };
+    let attend = |meeting: String| cm::RecordAttendanceRequest {
+        name: meeting,
+        request_id: rid(),
+        member: nyar.clone(),
+        status: cm::AttendanceStatus::Present as i32,
+        ..Default::default()
+    };
+    // 2026-12-31T23:30Z is half past midnight on New Year's Day in Stockholm: the term has begun.
+    let after_midnight = c
+        .client
+        .create_meeting(staff(meeting_at(1_798_759_800), Role::CommitteeSecretary))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    c.client.record_attendance(staff(attend(after_midnight.name), Role::CommitteeSecretary)).await.unwrap();
+    // An hour earlier it is still New Year's Eve there.
+    let before_midnight = c
+        .client
+        .create_meeting(staff(meeting_at(1_798_756_200), Role::CommitteeSecretary))
+        .await
+        .unwrap()
+        .into_inner()
+        .meeting
+        .unwrap();
+    let early =
+        c.client.record_attendance(staff(attend(before_midnight.name), Role::CommitteeSecretary)).await.unwrap_err();
+    assert_eq!(reason(&early), "MEMBER_NOT_IN_TERM");
+    c.stop().await;
+}

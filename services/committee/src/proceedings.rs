@@ -273,7 +273,7 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
             .start_time
             .as_ref()
             .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
-            .map(|t| t.date_naive())
+            .map(socialloans_platform::stockholm_date)
             .unwrap_or_default();
         let standing = Standing { roster: roster.clone(), day };
         let active: Vec<&members::Row> = standing.active().collect();
@@ -353,7 +353,7 @@ pub async fn record_attendance(
     if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
         return Err(refused("MEETING_CLOSED", "attendance is recorded before or during the meeting"));
     }
-    let day = row.start_time.date_naive();
+    let day = socialloans_platform::stockholm_date(row.start_time);
     let serving = term_start <= day && term_end.is_none_or(|end| day <= end);
     if status == AttendanceStatus::Present && !serving {
         return Err(refused("MEMBER_NOT_IN_TERM", format!("{member} does not serve on the committee on {day}")));
@@ -472,7 +472,7 @@ pub async fn cast_vote(
     if m_row.state() != MeetingState::InProgress {
         return Err(refused("MEETING_NOT_IN_PROGRESS", "votes are cast while the meeting is in progress"));
     }
-    if !voter.active_on(m_row.start_time.date_naive()) {
+    if !voter.active_on(socialloans_platform::stockholm_date(m_row.start_time)) {
         return Err(Error::PermissionDenied(
             "MEMBER_NOT_IN_TERM",
             "the member's term does not cover this meeting".into(),
@@ -604,7 +604,7 @@ pub async fn record_decision(
                 "decisions are recorded while the meeting is in progress (a waiting record corrected until its minutes)",
             ));
         }
-        let standing = Standing::load(conn, m_row.start_time.date_naive()).await?;
+        let standing = Standing::load(conn, socialloans_platform::stockholm_date(m_row.start_time)).await?;
         let active: Vec<&members::Row> = standing.active().collect();
         let quorum = rules.quorum.quorum(active.len() as u32) as usize;
         let present_members: Vec<&&members::Row> =

@@ -27,7 +27,44 @@ pub fn no_env(_: &mut config::Env) {}
 /// A `background` for services with nothing to run beside serving.
 pub fn no_background(_: &Context) {}
 
+/// The calendar date in Europe/Stockholm at `now`: UTC+1, and UTC+2 from
+/// 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
+/// October (the EU's summer-time rule).
+pub fn stockholm_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    use chrono::{Datelike, Duration, NaiveDate, Weekday};
+    let last_sunday = |month: u32| {
+        let first_of_next = NaiveDate::from_ymd_opt(now.year(), month + 1, 1).unwrap_or(NaiveDate::MIN);
+        let mut day = first_of_next.pred_opt().unwrap_or(first_of_next);
+        while day.weekday() != Weekday::Sun {
+            day = day.pred_opt().unwrap_or(day);
+        }
+        day.and_hms_opt(1, 0, 0).unwrap_or_default().and_utc()
+    };
+    let summer = now >= last_sunday(3) && now < last_sunday(10);
+    (now + Duration::hours(if summer { 2 } else { 1 })).date_naive()
+}
+
 /// A protobuf timestamp of `time`.
 pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn the_date_in_stockholm_follows_summer_time() {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(stockholm_date(at("2026-12-31T22:59:59Z")), day(2026, 12, 31), "23:59 in winter");
+        assert_eq!(stockholm_date(at("2026-12-31T23:00:00Z")), day(2027, 1, 1), "midnight in winter is 23:00 UTC");
+        assert_eq!(stockholm_date(at("2027-06-30T21:59:59Z")), day(2027, 6, 30));
+        assert_eq!(stockholm_date(at("2027-06-30T22:00:00Z")), day(2027, 7, 1), "midnight in summer is 22:00 UTC");
+        // 2027: summer time from 28 March 01:00 UTC to 31 October 01:00 UTC.
+        assert_eq!(stockholm_date(at("2027-03-28T22:30:00Z")), day(2027, 3, 29));
+        assert_eq!(stockholm_date(at("2027-03-27T22:30:00Z")), day(2027, 3, 27));
+        assert_eq!(stockholm_date(at("2027-10-31T22:30:00Z")), day(2027, 10, 31));
+    }
 }

@@ -166,7 +166,23 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         .await
         .unwrap_err();
     assert_eq!((other.code(), reason(&other).as_str()), (Code::PermissionDenied, "NOT_THE_MEMBER"));
-    committee.declare_conflict_of_interest(staff(declare(), Role::CommitteeSecretary)).await.unwrap();
+    // However the member's id is spelled, the declaration names the member one way.
+    let shouting = cm::DeclareConflictOfInterestRequest {
+        declaration: Some(cm::ConflictOfInterestDeclaration {
+            member: format!("members/{}", lena.name.trim_start_matches("members/").to_uppercase()),
+            description: "Styrelseledamot i låntagaren".into(),
+            ..Default::default()
+        }),
+        ..declare()
+    };
+    let declared = committee
+        .declare_conflict_of_interest(staff(shouting, Role::CommitteeSecretary))
+        .await
+        .unwrap()
+        .into_inner()
+        .declaration
+        .unwrap();
+    assert_eq!(declared.member, lena.name);
     assert_eq!(
         committee.declare_conflict_of_interest(staff(declare(), Role::CommitteeSecretary)).await.unwrap_err().code(),
         Code::AlreadyExists

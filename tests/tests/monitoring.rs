@@ -1039,6 +1039,34 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
         .collect();
     assert_eq!(actions[actions.len() - 2..], ["CONDITION_FULFILLED".to_owned(), "TAG_LOAN".to_owned()]);
 
+    // News of a condition the decision in force no longer has (an amendment
+    // dropped it; monitoring keeps it until it is waived) is recorded, not parked.
+    let dropped = mo::ConditionWaived {
+        condition: format!("{}/conditions/c9", plan.name),
+        application: eidar.clone(),
+        reason: "Utgått genom ändringsbeslut".into(),
+    };
+    let event = socialloans_platform::events::WireEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        position: 1_000_000,
+        r#type: <mo::ConditionWaived as prost::Name>::full_name(),
+        aggregate: dropped.condition.clone(),
+        payload: Some(prost_types::Any {
+            type_url: <mo::ConditionWaived as prost::Name>::type_url(),
+            value: prost::Message::encode_to_vec(&dropped),
+        }),
+        ..Default::default()
+    };
+    let pool = sqlx::PgPool::connect(&db.service_url("applications")).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    socialloans_platform::events::Handler::handle(&applications::conditions::MonitoringEvents, &mut tx, &event)
+        .await
+        .expect("an unknown condition is not a poison event");
+    tx.commit().await.unwrap();
+    let history = ap::ListAuditEntriesRequest { parent: eidar.clone(), ..Default::default() };
+    let last = apps.list_audit_entries(staff(history, Role::Auditor)).await.unwrap().into_inner().audit_entries;
+    assert_eq!(last.last().unwrap().action, "CONDITION_EVENT_IGNORED");
+
     monitoring.stop().await.unwrap();
     apps_service.stop().await.unwrap();
     committee.stop().await.unwrap();

@@ -50,9 +50,12 @@ impl Handler for MonitoringEvents {
         let actor = Actor { subject: "monitoring".into(), role: "service".into(), organization: String::new() };
         Applications::apply_in(conn, id, &actor, |record| {
             let Some(kept) = record.app.conditions.iter_mut().find(|c| c.id == key) else {
-                return Err(Error::Precondition {
-                    reason: "UNKNOWN_CONDITION",
-                    message: format!("{condition} is not a condition of {application}"),
+                // A condition an amendment dropped lives on in monitoring until a
+                // reviewer waives it: that news is recorded, not applied.
+                return Ok(Change {
+                    action: "CONDITION_EVENT_IGNORED",
+                    comment: format!("{key}: not a condition of the decision in force"),
+                    ..Default::default()
                 });
             };
             kept.status = status as i32;

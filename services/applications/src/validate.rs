@@ -121,7 +121,10 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
             for (i, m) in schedule.milestones.iter().enumerate() {
                 c.text(format!("investment.schedule.milestones[{i}].description"), &m.description, SHORT_TEXT);
                 c.date(&format!("investment.schedule.milestones[{i}].date"), &m.date);
-                if i > 0 && day(&m.date) < day(&schedule.milestones[i - 1].date) {
+                if let (Some(this), Some(before)) =
+                    (day(&m.date), i.checked_sub(1).and_then(|j| day(&schedule.milestones[j].date)))
+                    && this < before
+                {
                     c.add(
                         format!("investment.schedule.milestones[{i}].date"),
                         "milestones come in chronological order",

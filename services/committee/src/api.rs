@@ -287,6 +287,8 @@ impl CommitteeService for Api {
         declaration.declared_by = Some(actor(&caller, role));
         declaration.declare_time = Some(cases::timestamp(chrono::Utc::now()));
         declaration.name = format!("{}/conflictsOfInterest/{member_id}", req.parent);
+        // One spelling of the member, so that every later comparison matches.
+        declaration.member = format!("members/{member_id}");
         let answer = self
             .idempotent(&caller, "DeclareConflictOfInterest", &req, &req.request_id, async |conn| {
                 let row =

@@ -358,12 +358,9 @@ pub async fn record_attendance(
     if status == AttendanceStatus::Present && !serving {
         return Err(refused("MEMBER_NOT_IN_TERM", format!("{member} does not serve on the committee on {day}")));
     }
+    let member = format!("members/{member_id}");
     meeting.attendance.retain(|a| a.member != member);
-    meeting.attendance.push(pb::Attendance {
-        member: member.to_owned(),
-        status: status as i32,
-        record_time: Some(timestamp(Utc::now())),
-    });
+    meeting.attendance.push(pb::Attendance { member, status: status as i32, record_time: Some(timestamp(Utc::now())) });
     meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
 
@@ -853,7 +850,14 @@ pub async fn confirm_decision(
     let amendment = case_row.state() == CaseState::Decided;
     let mut amends = String::new();
     if amendment {
-        for d in case.decisions.iter_mut().filter(|d| d.state == DecisionState::Confirmed as i32) {
+        // The amended decision: the latest confirmed one (an amendment keeps
+        // its outcome); deferrals confirmed before it stay as they were.
+        let outcome = case.decisions[index].outcome;
+        if let Some(d) = case.decisions[..index]
+            .iter_mut()
+            .rev()
+            .find(|d| d.state == DecisionState::Confirmed as i32 && d.outcome == outcome)
+        {
             d.state = DecisionState::Superseded as i32;
             amends.clone_from(&d.name);
         }

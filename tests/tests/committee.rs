@@ -1335,3 +1335,74 @@ async fn a_meetings_day_is_the_day_in_stockholm() {
     assert_eq!(reason(&early), "MEMBER_NOT_IN_TERM");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn an_amendment_supersedes_the_decision_it_amends_and_nothing_earlier() {
+    let mut c = Committee::start().await;
+    let carl = c.member("Carl", cm::MemberRole::Chair, None).await;
+    let lena = c.member("Lena", cm::MemberRole::Member, None).await;
+    let application = refer(&mut c.apps, pilots::eidar()).await;
+    let case = case_of(&mut c.client, &application).await.name;
+    c.assess_all(&case).await;
+    let finish = |c: &mut Committee, meeting: String| {
+        let mut client = c.client.clone();
+        async move {
+            let adjourn = cm::AdjournMeetingRequest { name: meeting.clone(), request_id: rid(), ..Default::default() };
+            client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap();
+            let approve = cm::ApproveMinutesRequest { name: meeting, request_id: rid(), ..Default::default() };
+            client.approve_minutes(staff(approve, Role::CommitteeChair)).await.unwrap();
+        }
+    };
+    let decide = |outcome: cm::DecisionOutcome, kronor: Option<i64>| cm::Decision {
+        outcome: outcome as i32,
+        approved_amount: kronor.and_then(sek),
+        rationale: "Beslut".into(),
+        ..Default::default()
+    };
+
+    // Deferred at the first meeting…
+    let first = c.meeting("Möte 1", &[&case], &[&carl, &lena]).await;
+    for who in ["Carl", "Lena"] {
+        c.vote(who, &case, cm::VoteChoice::Defer, "").await.unwrap();
+    }
+    let deferral =
+        c.record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::Defer, None)).await.unwrap();
+    c.confirm("carl", &[Role::CommitteeChair], &deferral.name).await.unwrap();
+    finish(&mut c, first).await;
+    // …approved at the second, its minutes approved…
+    let second = c.meeting("Möte 2", &[&case], &[&carl, &lena]).await;
+    for who in ["Carl", "Lena"] {
+        c.vote(who, &case, cm::VoteChoice::Approve, "").await.unwrap();
+    }
+    let approval = c
+        .record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::Approve, Some(75_000_000)))
+        .await
+        .unwrap();
+    c.confirm("carl", &[Role::CommitteeChair], &approval.name).await.unwrap();
+    finish(&mut c, second).await;
+    // …and amended: only the approval gives way.
+    let amendment = c
+        .record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::Approve, Some(70_000_000)))
+        .await
+        .unwrap();
+    c.confirm("carl", &[Role::CommitteeChair], &amendment.name).await.unwrap();
+    let decisions = c
+        .client
+        .get_case(staff(cm::GetCaseRequest { name: case.clone() }, Role::Auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .decisions;
+    let states: Vec<(i32, i32)> = decisions.iter().map(|d| (d.outcome, d.state)).collect();
+    assert_eq!(
+        states,
+        [
+            (cm::DecisionOutcome::Defer as i32, cm::DecisionState::Confirmed as i32),
+            (cm::DecisionOutcome::Approve as i32, cm::DecisionState::Superseded as i32),
+            (cm::DecisionOutcome::Approve as i32, cm::DecisionState::Confirmed as i32),
+        ]
+    );
+    c.stop().await;
+}

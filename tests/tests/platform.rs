@@ -406,3 +406,43 @@ async fn request_ids_past_their_retention_are_forgotten_in_batches() {
     assert_eq!(left, [recent], "a week-old id is still remembered");
     assert_eq!(socialloans_platform::idempotency::prune(&pool, month).await.unwrap(), 0);
 }
+
+/// Two transactions that lock the same rows in opposite orders deadlock;
+/// PostgreSQL aborts one, and the client is told ABORTED (retry with the
+/// same request_id), not INTERNAL.
+#[tokio::test]
+async fn a_deadlock_is_aborted_for_a_retry_not_an_internal_error() {
+    let db = Db::start();
+    db.prepare(&e2e::specs()).await;
+    let pool = sqlx::PgPool::connect(&db.service_url("committee")).await.unwrap();
+    sqlx::query("CREATE TABLE committee.lock_probe (id int PRIMARY KEY)").execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO committee.lock_probe VALUES (1), (2)").execute(&pool).await.unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let contender = |first: i32, second: i32| {
+        let (pool, barrier) = (pool.clone(), barrier.clone());
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("SELECT id FROM committee.lock_probe WHERE id = $1 FOR UPDATE")
+                .bind(first)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            barrier.wait().await;
+            let locked = sqlx::query("SELECT id FROM committee.lock_probe WHERE id = $1 FOR UPDATE")
+                .bind(second)
+                .execute(&mut *tx)
+                .await;
+            match locked {
+                Ok(_) => tx.commit().await.map(|_| ()),
+                Err(e) => Err(e),
+            }
+        })
+    };
+    let (a, b) = (contender(1, 2), contender(2, 1));
+    let results = [a.await.unwrap(), b.await.unwrap()];
+    let failed: Vec<&sqlx::Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(failed.len(), 1, "PostgreSQL aborts exactly one of the two");
+    let status = socialloans_platform::error::database("probing", failed[0]);
+    assert_eq!(status.code(), Code::Aborted);
+    assert_eq!(status.get_error_details().error_info().unwrap().reason, "CONCURRENT_CHANGE");
+}

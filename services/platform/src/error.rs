@@ -74,11 +74,23 @@ pub fn database_unavailable(cause: &dyn std::error::Error) -> Status {
 }
 
 /// Maps a database error that no service rule explained: connection problems
-/// become UNAVAILABLE (retryable), anything else INTERNAL.
+/// become UNAVAILABLE (retryable); a transaction PostgreSQL aborted because a
+/// concurrent one touched the same rows (deadlock, serialization failure,
+/// lock not available) becomes ABORTED — nothing of it was kept, so the
+/// client retries with the same request_id; anything else INTERNAL.
 pub fn database(context: &str, err: &sqlx::Error) -> Status {
     match err {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
             database_unavailable(err)
+        }
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")) => {
+            tracing::info!(error = %err, context, "a concurrent change aborted the transaction");
+            with_reason(
+                Code::Aborted,
+                "CONCURRENT_CHANGE",
+                "a concurrent change to the same records aborted this one; nothing was kept: retry with the same request_id",
+                &[],
+            )
         }
         _ => internal(context, err),
     }

@@ -63,13 +63,27 @@ service_env() {
 }
 
 step "bootstrap and migrations (one-off containers)"
-for s in applications committee monitoring; do
-  for command in bootstrap migrate; do
+# As a Kubernetes Job would (backoffLimit), a one-off step that fails is run
+# again, up to three times; what it said is shown each time it fails. Both
+# steps are idempotent.
+one_off() {
+  local s="$1" command="$2" attempt
+  for attempt in 1 2 3; do
     # shellcheck disable=SC2046
-    podman run --rm --log-driver k8s-file --label "$label" --network "$net" $(service_env "$s") \
+    if podman run --rm --log-driver k8s-file --label "$label" --network "$net" $(service_env "$s") \
       -e DATABASE_ADMIN_URL="$(db postgres "$admin_password" postgres)" \
-      "localhost/socialloans/$s:$tag" "$command" >/dev/null
+      "localhost/socialloans/$s:$tag" "$command" >"$work/one-off.log" 2>&1; then
+      return 0
+    fi
+    echo "  $s $command failed (attempt $attempt of 3); it said:" >&2
+    tail -5 "$work/one-off.log" >&2
+    sleep 2
   done
+  fail "$s $command failed three times"
+}
+for s in applications committee monitoring; do
+  one_off "$s" bootstrap
+  one_off "$s" migrate
 done
 
 start_replica() {

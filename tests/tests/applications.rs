@@ -570,6 +570,27 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
         ),
         ("application.sdg_targets[1]", Box::new(|a| a.sdg_targets[1] = a.sdg_targets[0].clone())),
         (
+            "application.attachments[0].name",
+            Box::new(|a| {
+                a.attachments = pilots::botkyrkabyggen().attachments;
+                a.attachments[0].name = "../etc/passwd".into()
+            }),
+        ),
+        (
+            "application.attachments[0].sha256",
+            Box::new(|a| {
+                a.attachments = pilots::botkyrkabyggen().attachments;
+                a.attachments[0].sha256 = a.attachments[0].sha256.to_uppercase()
+            }),
+        ),
+        (
+            "application.attachments[0].uri",
+            Box::new(|a| {
+                a.attachments = pilots::botkyrkabyggen().attachments;
+                a.attachments[0].uri.clear()
+            }),
+        ),
+        (
             "application.indicators[1].code",
             Box::new(|a| {
                 let twin = a.indicators[0].clone();

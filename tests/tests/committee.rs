@@ -265,7 +265,7 @@ impl Committee {
         let db = Db::start();
         db.prepare(&specs()).await;
         let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
-        let probe = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let probe = testkit::reserved_addr;
         let (apps_addr, committee_addr) = (probe(), probe());
         let (committee_feed, apps_feed) = (format!("http://{committee_addr}"), format!("http://{apps_addr}"));
         let apps_service = db

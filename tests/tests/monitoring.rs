@@ -72,7 +72,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     db.prepare(&specs()).await;
     let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
     let committee = db.serve(services()[1], &fast).await;
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let probe = testkit::reserved_addr();
     let committee_feed = format!("http://{}", committee.grpc_addr);
     let apps_service = db
         .serve(
@@ -929,7 +929,7 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
     db.prepare(&specs()).await;
     let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
     let committee = db.serve(services()[1], &fast).await;
-    let probe = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let probe = testkit::reserved_addr;
     let (apps_addr, monitoring_addr) = (probe(), probe());
     let (committee_feed, apps_feed, monitoring_feed) =
         (format!("http://{}", committee.grpc_addr), format!("http://{apps_addr}"), format!("http://{monitoring_addr}"));

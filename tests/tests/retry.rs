@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 async fn calls_are_resent_until_the_service_answers_and_a_mutation_applies_once() {
     let db = Db::start();
     db.prepare(&specs()).await;
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = testkit::reserved_addr();
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
     let mut client = ApplicationsServiceClient::new(Retrying::new(channel));
 

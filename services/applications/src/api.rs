@@ -183,9 +183,9 @@ impl ApplicationsService for Api {
             if c.comment.trim().is_empty() {
                 violations.push(FieldViolation::new(format!("comments[{i}].comment"), "is required"));
             }
-            text_limit(&mut violations, &format!("comments[{i}].comment"), &c.comment, validate::LONG_TEXT);
+            text_limit(&mut violations, &format!("comments[{i}].comment"), &c.comment, validate::COMMENT_TEXT);
         }
-        text_limit(&mut violations, "message", &req.message, validate::LONG_TEXT);
+        text_limit(&mut violations, "message", &req.message, validate::COMMENT_TEXT);
         check(violations)?;
         let answer = self
             .ops
@@ -359,7 +359,10 @@ impl ApplicationsService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        text_limit(&mut violations, "reason", &req.reason, validate::LONG_TEXT);
+        if req.reason.trim().is_empty() {
+            violations.push(FieldViolation::new("reason", "is required: why the application is withdrawn"));
+        }
+        text_limit(&mut violations, "reason", &req.reason, validate::COMMENT_TEXT);
         check(violations)?;
         let answer = self
             .ops

@@ -15,6 +15,8 @@ use crate::orgnr;
 pub const SHORT_TEXT: usize = 200;
 /// Longest free text, in characters.
 pub const LONG_TEXT: usize = 10_000;
+/// Comments, messages and reasons, in characters.
+pub const COMMENT_TEXT: usize = 4_000;
 /// Most items in any list.
 pub const MAX_ITEMS: usize = 50;
 /// Largest amount accepted: SEK 100 billion, in öre. Anything above is a typo.
@@ -236,18 +238,26 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
     c.items("attachments", app.attachments.len());
     for (i, a) in app.attachments.iter().enumerate() {
         let at = |f: &str| format!("attachments[{i}].{f}");
-        c.text(at("name"), &a.name, SHORT_TEXT);
+        let name_ok = !a.name.trim().is_empty() && a.name.chars().count() <= 255 && !a.name.contains(['/', '\\']);
+        if !name_ok {
+            c.add(at("name"), "is required: a file name of 1..255 characters, without path separators");
+        }
         if !a.media_type.contains('/') || a.media_type.len() > 127 {
             c.add(at("media_type"), "must be a media type such as application/pdf");
         }
         if a.size_bytes <= 0 {
             c.add(at("size_bytes"), "must be positive");
         }
-        if a.sha256.len() != 64 || !a.sha256.chars().all(|ch| ch.is_ascii_hexdigit()) {
-            c.add(at("sha256"), "must be 64 hexadecimal characters");
+        if a.sha256.len() != 64 || !a.sha256.chars().all(|ch| ch.is_ascii_digit() || ('a'..='f').contains(&ch)) {
+            c.add(at("sha256"), "must be 64 lower-case hexadecimal characters");
         }
-        c.text(at("uri"), &a.uri, 2048);
-        c.text(at("description"), &a.description, LONG_TEXT);
+        if a.uri.is_empty() || a.uri.len() > 2048 || !a.uri.contains(':') {
+            c.add(
+                at("uri"),
+                "is required: where the document store keeps it, e.g. docstore://…, at most 2048 characters",
+            );
+        }
+        c.text(at("description"), &a.description, 1000);
     }
     if let Some(r) = &app.requirement_statements {
         c.text("requirement_statements.practice_development", &r.practice_development, LONG_TEXT);

@@ -120,6 +120,7 @@ pub fn botkyrkabyggen() -> Application {
             media_type: "application/pdf".into(),
             size_bytes: 482_113,
             sha256: "9f2b5c7e1d3a4b6c8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d".into(),
+            uri: "docstore://social-loans/botkyrkabyggen/renoveringsstrategi.pdf".into(),
             ..Default::default()
         }],
         requirement_statements: Some(RequirementStatements {

@@ -132,6 +132,24 @@ pub fn authorized<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
+/// A free loopback address to give a service that others must know before
+/// it starts (a peer's feed URL). Chosen below the kernel's ephemeral range
+/// (32768–60999 here), so that no outgoing connection of a concurrent test —
+/// to PostgreSQL, to a service — can take it between this probe and the
+/// service's bind, as one did with ports from `bind(…:0)`.
+pub fn reserved_addr() -> std::net::SocketAddr {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..1000 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().expect("a bound address");
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000");
+}
+
 /// A plaintext channel to `addr`.
 pub async fn channel(addr: std::net::SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect")

@@ -47,6 +47,26 @@ fn next_token(query: &str, last: Option<Cursor>) -> String {
     last.map(|(t, id)| encode_position(query, t, &id)).unwrap_or_default()
 }
 
+/// Where a page of a list in sequence order (chain, history) starts.
+fn sequence_after(resource: &str, token: &str) -> Result<i64, Error> {
+    match decode_token(resource, token)? {
+        Some(text) => {
+            text.parse().map_err(|_| FieldViolation::new("page_token", "is not a token this list returned").into())
+        }
+        None => Ok(0),
+    }
+}
+
+/// Cuts `rows` (one more than `size` was asked for) to the page; the token
+/// of the next page, empty on the last.
+fn sequence_page<T>(resource: &str, rows: &mut Vec<T>, size: u32, sequence: impl Fn(&T) -> i64) -> String {
+    if rows.len() <= size as usize {
+        return String::new();
+    }
+    rows.truncate(size as usize);
+    encode_token(resource, &rows.last().map(sequence).unwrap_or_default().to_string())
+}
+
 /// The cases a declaration or an assessment may still change.
 fn undecided(state: CaseState) -> bool {
     matches!(state, CaseState::Open | CaseState::Scheduled | CaseState::Deferred)
@@ -73,7 +93,7 @@ impl Api {
     ) -> Result<Resp, Error> {
         let id = parse("name", "cases/", name)?;
         let mut tx = self.pool.begin().await?;
-        history::begin(&mut tx, &caller.subject, &history::roles_of(caller), method, request_id).await?;
+        history::begin(&mut tx, &caller.subject, &caller.role_names(), method, request_id).await?;
         let request_uuid =
             match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
                 Claim::Replay(answer) => return Ok(answer),
@@ -111,7 +131,7 @@ impl Api {
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
         let work = async |conn: &mut sqlx::PgConnection| {
-            history::begin(conn, &caller.subject, &history::roles_of(caller), method, request_id).await?;
+            history::begin(conn, &caller.subject, &caller.role_names(), method, request_id).await?;
             work(conn).await
         };
         idempotency::run(&self.pool, &caller.subject, method, request, request_id, work).await
@@ -623,12 +643,7 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
         let req = request.into_inner();
         let size = page_size(req.page_size).map_err(Error::from)?;
-        let after = match decode_token(&req.resource, &req.page_token).map_err(Error::from)? {
-            Some(text) => text
-                .parse::<i64>()
-                .map_err(|_| Error::from(FieldViolation::new("page_token", "is not a token this list returned")))?,
-            None => 0,
-        };
+        let after = sequence_after(&req.resource, &req.page_token)?;
         let mut rows: Vec<chain::Stored> = sqlx::query_as(
             "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
                     previous_hash, hash
@@ -642,12 +657,7 @@ impl CommitteeService for Api {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::from)?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
-            encode_token(&req.resource, &rows.last().map(|r| r.sequence).unwrap_or_default().to_string())
-        } else {
-            String::new()
-        };
+        let next_page_token = sequence_page(&req.resource, &mut rows, size, |r| r.sequence);
         let audit_entries = rows
             .into_iter()
             .map(|e| pb::AuditEntry {
@@ -673,19 +683,9 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::ListHistoryEntriesResponse>, Status> {
         let req = request.into_inner();
         let size = page_size(req.page_size).map_err(Error::from)?;
-        let after = match decode_token(&req.resource, &req.page_token).map_err(Error::from)? {
-            Some(text) => text
-                .parse::<i64>()
-                .map_err(|_| Error::from(FieldViolation::new("page_token", "is not a token this list returned")))?,
-            None => 0,
-        };
+        let after = sequence_after(&req.resource, &req.page_token)?;
         let mut rows = history::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
-            encode_token(&req.resource, &rows.last().map(history::Row::sequence).unwrap_or_default().to_string())
-        } else {
-            String::new()
-        };
+        let next_page_token = sequence_page(&req.resource, &mut rows, size, history::Row::sequence);
         let history_entries = rows.into_iter().map(history::Row::view).collect();
         Ok(Response::new(pb::ListHistoryEntriesResponse { history_entries, next_page_token }))
     }

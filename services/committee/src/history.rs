@@ -5,17 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use socialloans_contracts::committee::{Actor, HistoryEntry};
-use socialloans_platform::Caller;
 use sqlx::{PgConnection, PgPool};
 
 use crate::cases::timestamp;
-
-/// All of a caller's roles, alphabetical, as the history shows them.
-pub fn roles_of(caller: &Caller) -> String {
-    let mut roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
-    roles.sort_unstable();
-    roles.join(" ")
-}
 
 /// Names who acts, how and in which request, for this transaction's changes.
 pub async fn begin(

@@ -11,11 +11,9 @@ use sqlx::{PgConnection, PgPool};
 
 /// The actor of a caller's request.
 pub fn actor_of(caller: &Caller) -> Actor {
-    let mut roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
-    roles.sort_unstable();
     Actor {
         subject: caller.subject.clone(),
-        role: roles.join(" "),
+        role: caller.role_names(),
         organization_number: caller.organization.clone().unwrap_or_default(),
     }
 }

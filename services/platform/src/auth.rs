@@ -123,6 +123,14 @@ impl Caller {
         self.roles.contains(&role)
     }
 
+    /// All the caller's roles, alphabetical and space-separated, as audit
+    /// trails record them.
+    pub fn role_names(&self) -> String {
+        let mut roles: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+        roles.sort_unstable();
+        roles.join(" ")
+    }
+
     /// The organisation a caller is confined to: `Some` for a caller whose only
     /// access comes through the borrower role.
     pub fn confined_to(&self) -> Option<&str> {

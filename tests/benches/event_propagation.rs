@@ -119,7 +119,8 @@ async fn run() {
 
     // The feed alone: every event from position 0, no consumer work.
     let mut client = ApplicationsServiceClient::new(channel(producer.grpc_addr).await);
-    let request = authorized(StreamEventsRequest { after_position: 0, types: vec![] }, &token(&[Role::Service], None));
+    let request =
+        authorized(StreamEventsRequest { after_position: 0, ..Default::default() }, &token(&[Role::Service], None));
     let started = Instant::now();
     let mut stream = client.stream_events(request).await.unwrap().into_inner();
     let total = before + BULK_EVENTS as i64;

@@ -85,6 +85,7 @@ pub fn subscription(addr: std::net::SocketAddr, name: &str) -> Subscription {
         token: TokenSource::Minted(std::sync::Arc::new(DevTokenMinter::new(SECRET, ISSUER, AUDIENCE))),
         max_rejections: 3,
         idle_timeout: Duration::from_secs(5),
+        max_message_bytes: 4 << 20,
     }
 }
 

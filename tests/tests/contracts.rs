@@ -58,10 +58,11 @@ fn every_services_event_feed_messages_match_the_platforms_wire_mirrors() {
             traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
             tracestate: "vendor=1".into(),
             payload: Some(prost_types::Any { type_url: "type.googleapis.com/x".into(), value: vec![1, 2, 3] }),
+            omitted_payload_bytes: 5_000_000,
         }),
         head_position: 99,
     };
-    let request = FeedRequest { after_position: 7, types: vec!["a".into(), "b".into()] };
+    let request = FeedRequest { after_position: 7, types: vec!["a".into(), "b".into()], max_event_bytes: 1 << 20 };
 
     macro_rules! round_trip {
         ($package:ident) => {{

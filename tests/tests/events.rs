@@ -298,7 +298,7 @@ async fn the_feed_refuses_negative_positions_pruned_history_and_borrowers() {
 
     let mut client = ApplicationsServiceClient::new(channel(producer.grpc_addr).await);
     let service = token(&[Role::Service], None);
-    let stream = |after: i64| authorized(StreamEventsRequest { after_position: after, types: vec![] }, &service);
+    let stream = |after: i64| authorized(StreamEventsRequest { after_position: after, ..Default::default() }, &service);
     let err = client.stream_events(stream(0)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     let info = err.get_error_details().error_info().unwrap().clone();
@@ -312,7 +312,7 @@ async fn the_feed_refuses_negative_positions_pruned_history_and_borrowers() {
     assert_eq!(err.code(), Code::InvalidArgument);
     let borrower = token(&[Role::Borrower], Some("212000-0142"));
     let err = client
-        .stream_events(authorized(StreamEventsRequest { after_position: 0, types: vec![] }, &borrower))
+        .stream_events(authorized(StreamEventsRequest { after_position: 0, ..Default::default() }, &borrower))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);

@@ -18,11 +18,11 @@ fn list() -> ListApplicationsRequest {
 async fn a_message_over_the_limit_is_refused_and_the_service_keeps_serving() {
     let db = Db::start();
     db.prepare(&e2e::specs()).await;
-    let running = db.serve(services()[0], &[("GRPC_MAX_MESSAGE_BYTES", "65536")]).await;
+    let running = db.serve(services()[0], &[("GRPC_MAX_MESSAGE_BYTES", "1048576")]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let analyst = token(&[Role::Analyst], None);
 
-    let huge = ListApplicationsRequest { page_token: "x".repeat(100_000), ..Default::default() };
+    let huge = ListApplicationsRequest { page_token: "x".repeat(1_100_000), ..Default::default() };
     let err = client.list_applications(authorized(huge, &analyst)).await.unwrap_err();
     assert!(matches!(err.code(), Code::ResourceExhausted | Code::OutOfRange), "{err:?}");
     assert!(client.list_applications(authorized(list(), &analyst)).await.is_ok());

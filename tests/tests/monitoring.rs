@@ -45,7 +45,7 @@ async fn wait_plan_state(
 /// The events on the monitoring feed of the given types, up to the first heartbeat.
 async fn feed(client: &mut MonitoringServiceClient<Channel>, types: &[&str]) -> Vec<mo::Event> {
     let types = types.iter().map(|t| format!("socialloans.monitoring.v1.{t}")).collect();
-    let request = mo::StreamEventsRequest { after_position: 0, types };
+    let request = mo::StreamEventsRequest { after_position: 0, types, ..Default::default() };
     let mut stream = client.stream_events(staff(request, Role::Service)).await.unwrap().into_inner();
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -505,7 +505,8 @@ impl ApplicationsService for Api {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
-        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+        let caller = socialloans_platform::auth::caller(&request)?;
+        Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }
 }
 

@@ -81,7 +81,7 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::InvalidArgument(violations) => {
-                let message = format!("{} field(s) invalid: {}", violations.len(), fields(&violations));
+                let message = format!("{} field(s) invalid: {}", violations.len(), status::field_names(&violations));
                 status::invalid_argument("INVALID_ARGUMENT", &message, &violations)
             }
             Error::Incomplete { reason, message, violations } => {
@@ -113,8 +113,4 @@ impl From<Error> for Status {
             Error::Status(status) => *status,
         }
     }
-}
-
-fn fields(violations: &[FieldViolation]) -> String {
-    violations.iter().map(|v| v.field.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -91,9 +91,13 @@ pub async fn list(
     } else {
         String::new()
     };
-    let personal = sees_personal_data(caller);
-    let applications =
-        rows.into_iter().map(|row| Record::from_row(row).map(|r| r.view(personal))).collect::<Result<_, _>>()?;
+    let applications = rows
+        .into_iter()
+        .map(|row| {
+            let record = Record::from_row(row)?;
+            Ok(record.view(sees_personal_data(caller, &record.row.organization_number)))
+        })
+        .collect::<Result<_, Error>>()?;
     Ok(ListApplicationsResponse { applications, next_page_token })
 }
 

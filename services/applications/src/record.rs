@@ -3,7 +3,7 @@
 
 use prost::Message;
 use socialloans_contracts::applications::{Application, ApplicationState, Category, ContactPerson};
-use socialloans_platform::{Caller, Role};
+use socialloans_platform::{Caller, Role, limits};
 
 use crate::{error::Error, store::Row};
 
@@ -45,9 +45,12 @@ pub fn resource_name(id: uuid::Uuid) -> String {
     format!("applications/{id}")
 }
 
-/// Whether `caller` may see contact persons: the borrower itself and analysts.
-pub fn sees_personal_data(caller: &Caller) -> bool {
-    caller.has(Role::Borrower) || caller.has(Role::Analyst)
+/// Whether `caller` may see the contact person of an application of
+/// `organization`: analysts, and the borrower of that organisation. It
+/// follows the roles the caller acts in on the method called, not every role
+/// its token holds.
+pub fn sees_personal_data(caller: &Caller, organization: &str) -> bool {
+    caller.has(Role::Analyst) || caller.is_borrower_of(organization)
 }
 
 impl Record {
@@ -95,6 +98,13 @@ impl Record {
         app.update_time = Some(timestamp(self.row.update_time));
         app.submit_time = self.row.submit_time.map(timestamp);
         app
+    }
+
+    /// INVALID_ARGUMENT `TOO_LARGE` when the application, as stored and
+    /// sent, would be larger than [`limits::MAX_APPLICATION_BYTES`].
+    pub fn check_size(&self) -> Result<(), Error> {
+        let size = self.view(true).encoded_len();
+        limits::check_size("application", size, limits::MAX_APPLICATION_BYTES).map_err(Error::from)
     }
 
     /// The snapshot events carry: everything but personal data.

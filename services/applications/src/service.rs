@@ -106,11 +106,16 @@ impl Applications {
         respond: fn(Application) -> Resp,
     ) -> Result<Resp, Error> {
         let mut tx = self.pool.begin().await?;
-        let request_uuid =
-            match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
-                Claim::Replay(answer) => return Ok(answer),
-                Claim::Fresh(id) => id,
-            };
+        let ticket = match idempotency::claim::<Application>(&mut tx, request_id, caller, method, request).await? {
+            Claim::Replay(stored) => {
+                let id = parse_name("name", &stored.name)?;
+                let row = store::lock(&mut tx, id, caller.confined_to())
+                    .await?
+                    .ok_or_else(|| Error::NotFound(stored.name.clone()))?;
+                return Ok(respond(replayed(stored, &Record::from_row(row)?, caller)));
+            }
+            Claim::Fresh(ticket) => ticket,
+        };
         let now = Utc::now();
         let organization = draft.borrower.as_ref().map(|b| b.organization_number.clone()).unwrap_or_default();
         let mut record = Record {
@@ -131,17 +136,20 @@ impl Applications {
             state: S::Draft,
         };
         record.app.contact_person = None;
+        record.check_size()?;
         store::insert(&mut tx, &record.to_row()).await?;
         let actor = Actor::of(caller, method);
         let change = Change { action: "CREATE", ..Default::default() };
-        history(&mut tx, &record, None, &actor, Some(request_uuid), &change).await?;
-        let answer = respond(record.view(sees_personal_data(caller)));
-        idempotency::record(&mut tx, request_uuid, &answer).await?;
+        history(&mut tx, &record, None, &actor, Some(ticket.id()), &change).await?;
+        let answer = answer(&mut tx, &ticket, &record, caller).await?;
         tx.commit().await?;
-        Ok(answer)
+        Ok(respond(answer))
     }
 
     /// Runs `change` on application `name` for `caller`, as one transaction.
+    /// The application is found (as the caller may see it) before the
+    /// request id is looked at, so a stored answer is never returned to a
+    /// caller who may not see the application now.
     #[allow(clippy::too_many_arguments)]
     pub async fn mutate<Req: Message, Resp: Message + Default>(
         &self,
@@ -155,15 +163,15 @@ impl Applications {
         change: impl FnOnce(&mut Record) -> Result<Change, Error>,
     ) -> Result<Resp, Error> {
         let id = parse_name("name", name)?;
+        idempotency::parse_request_id(request_id)?;
         let mut tx = self.pool.begin().await?;
-        let request_uuid =
-            match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
-                Claim::Replay(answer) => return Ok(answer),
-                Claim::Fresh(id) => id,
-            };
         let row =
             store::lock(&mut tx, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
         let mut record = Record::from_row(row)?;
+        let ticket = match idempotency::claim::<Application>(&mut tx, request_id, caller, method, request).await? {
+            Claim::Replay(stored) => return Ok(respond(replayed(stored, &record, caller))),
+            Claim::Fresh(ticket) => ticket,
+        };
         if !etag.is_empty() && etag != record.etag() {
             return Err(Error::EtagMismatch { current: record.etag() });
         }
@@ -175,16 +183,16 @@ impl Applications {
             return Err(Error::LoanTaggedElsewhere { loan_id: loan_id.clone(), application: resource_name(holder) });
         }
         if !change.unchanged {
+            record.check_size()?;
             record.row.revision += 1;
             record.row.update_time = Utc::now();
             store::save(&mut tx, &record.to_row()).await?;
-            history(&mut tx, &record, Some(from), &Actor::of(caller, method), Some(request_uuid), &change).await?;
+            history(&mut tx, &record, Some(from), &Actor::of(caller, method), Some(ticket.id()), &change).await?;
             publish(&mut tx, &record, change.events).await?;
         }
-        let answer = respond(record.view(sees_personal_data(caller)));
-        idempotency::record(&mut tx, request_uuid, &answer).await?;
+        let answer = answer(&mut tx, &ticket, &record, caller).await?;
         tx.commit().await?;
-        Ok(answer)
+        Ok(respond(answer))
     }
 
     /// Applies `change` to application `id` inside a transaction someone else
@@ -214,8 +222,31 @@ impl Applications {
         let id = parse_name("name", name)?;
         let row =
             store::get(&self.pool, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        Ok(Record::from_row(row)?.view(sees_personal_data(caller)))
+        let record = Record::from_row(row)?;
+        Ok(record.view(sees_personal_data(caller, &record.row.organization_number)))
     }
+}
+
+/// The answer to a change, as `caller` sees the application; what is kept
+/// for a retry is the same view without the contact person, so that no
+/// stored answer holds personal data (an erasure reaches every copy).
+async fn answer(
+    conn: &mut PgConnection,
+    ticket: &idempotency::Ticket,
+    record: &Record,
+    caller: &Caller,
+) -> Result<Application, Error> {
+    let stored = record.view(false);
+    idempotency::record(conn, ticket, &stored).await?;
+    Ok(replayed(stored, record, caller))
+}
+
+/// A stored answer as `caller` gets it again: the contact person is the
+/// application's current one (after an erasure, the erasure marker).
+fn replayed(mut stored: Application, current: &Record, caller: &Caller) -> Application {
+    stored.contact_person =
+        sees_personal_data(caller, &current.row.organization_number).then(|| current.contact.clone());
+    stored
 }
 
 /// Moves `record` along the state machine for `action`.

@@ -94,11 +94,10 @@ impl Api {
         let id = parse("name", "cases/", name)?;
         let mut tx = self.pool.begin().await?;
         history::begin(&mut tx, &caller.subject, &caller.role_names(), method, request_id).await?;
-        let request_uuid =
-            match idempotency::claim::<Resp>(&mut tx, request_id, &caller.subject, method, request).await? {
-                Claim::Replay(answer) => return Ok(answer),
-                Claim::Fresh(id) => id,
-            };
+        let ticket = match idempotency::claim::<Resp>(&mut tx, request_id, caller, method, request).await? {
+            Claim::Replay(answer) => return Ok(answer),
+            Claim::Fresh(ticket) => ticket,
+        };
         let row = cases::lock(&mut tx, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
         let mut case = row.view()?;
         if !etag.is_empty() && etag != case.etag {
@@ -113,7 +112,7 @@ impl Api {
         let mut answer = change(&mut case)?;
         let saved = cases::save(&mut tx, &row, &case, row.state()).await?;
         respond(&mut answer, saved.view()?);
-        idempotency::record(&mut tx, request_uuid, &answer).await?;
+        idempotency::record(&mut tx, &ticket, &answer).await?;
         tx.commit().await?;
         Ok(answer)
     }
@@ -134,7 +133,7 @@ impl Api {
             history::begin(conn, &caller.subject, &caller.role_names(), method, request_id).await?;
             work(conn).await
         };
-        idempotency::run(&self.pool, &caller.subject, method, request, request_id, work).await
+        idempotency::run(&self.pool, caller, method, request, request_id, work).await
     }
 
     /// A meeting as shown: with the quorum and, per case, who may decide it.
@@ -767,6 +766,7 @@ impl CommitteeService for Api {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
-        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+        let caller = socialloans_platform::auth::caller(&request)?;
+        Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }
 }

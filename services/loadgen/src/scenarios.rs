@@ -694,6 +694,7 @@ fn caller(role: Role, org: Option<&str>) -> Caller {
         subject: format!("loadgen-{role}"),
         roles: [role].into_iter().collect(),
         organization: org.map(str::to_owned),
+        expires_at: 0,
     }
 }
 
@@ -712,6 +713,7 @@ fn handlers(pool: &PgPool) -> applications::api::Api {
         Duration::from_secs(1),
         Duration::from_secs(5),
         stopping,
+        socialloans_platform::events::feed::FeedLimits { max_message_bytes: 4 << 20, max_streams_per_caller: 8 },
     );
     applications::api::Api::new(applications::service::Applications { pool: pool.clone(), discount_bps: 3 }, feed)
 }

@@ -39,7 +39,7 @@ impl Api {
         request_id: &str,
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
-        idempotency::run(&self.pool, &caller.subject, method, request, request_id, async |conn| {
+        idempotency::run(&self.pool, caller, method, request, request_id, async |conn| {
             audit::begin(conn, &audit::actor_of(caller), method, request_id).await?;
             work(conn).await
         })
@@ -597,7 +597,8 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
-        Ok(Response::new(self.feed.serve(request.get_ref()).await?))
+        let caller = socialloans_platform::auth::caller(&request)?;
+        Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }
 }
 

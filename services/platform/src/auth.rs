@@ -84,7 +84,7 @@ impl FromStr for Role {
     }
 }
 
-/// The claims of a Social Loans token.
+/// The claims of a Social Loans token, as the development minter writes them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// Subject: the user or system id.
@@ -98,6 +98,9 @@ pub struct Claims {
     /// Issued at, seconds since the epoch.
     #[serde(default)]
     pub iat: u64,
+    /// Not before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Roles granted.
     #[serde(default)]
     pub roles: Vec<Role>,
@@ -106,21 +109,54 @@ pub struct Claims {
     pub org: Option<String>,
 }
 
+/// The claims the verifier reads. Issuer, audience (a string or a list, as
+/// identity providers write it), expiry and not-before are checked by the JWT
+/// library; role names this suite does not know grant nothing and are ignored,
+/// so that an identity provider's roles for other systems do not lock anyone out.
+#[derive(Debug, Deserialize)]
+struct ReceivedClaims {
+    sub: String,
+    exp: u64,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    org: Option<String>,
+}
+
+/// The longest subject or organisation a token may carry.
+const MAX_CLAIM_CHARS: usize = 256;
+
 /// The authenticated caller of a request, put into the request's extensions.
+///
+/// The call guard narrows `roles` to those the called method's policy allows
+/// (see [`Caller::acting_for`]), so a handler sees only the roles the caller
+/// acts in for this call: a token holding `borrower` and `committee_member`
+/// calling an applications method acts as a borrower only, and is confined to
+/// its organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// Subject of the token.
     pub subject: String,
-    /// Roles granted.
+    /// Roles the caller acts in: granted by the token and, once the call guard
+    /// has run, allowed on the method called.
     pub roles: HashSet<Role>,
     /// Organisation the caller is bound to, for borrowers.
     pub organization: Option<String>,
+    /// When the token expires, seconds since the epoch (0: unknown).
+    pub expires_at: u64,
 }
 
 impl Caller {
-    /// Whether the caller holds `role`.
+    /// Whether the caller acts in `role`.
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// The caller as it may act on a method that allows `allowed`: only the
+    /// roles it holds that the method allows.
+    pub fn acting_for(mut self, allowed: &[Role]) -> Caller {
+        self.roles.retain(|role| allowed.contains(role));
+        self
     }
 
     /// All the caller's roles, alphabetical and space-separated, as audit
@@ -131,11 +167,25 @@ impl Caller {
         roles.join(" ")
     }
 
-    /// The organisation a caller is confined to: `Some` for a caller whose only
-    /// access comes through the borrower role.
+    /// The organisation a caller is confined to: `Some` unless the caller acts
+    /// in a role other than borrower (one the method allows). A caller acting
+    /// in no role at all is confined too (fail closed).
     pub fn confined_to(&self) -> Option<&str> {
         let staff = self.roles.iter().any(|r| *r != Role::Borrower);
-        if staff { None } else { self.organization.as_deref() }
+        if staff { None } else { Some(self.organization.as_deref().unwrap_or("")) }
+    }
+
+    /// Whether the caller acts as the borrower of `organization`: the
+    /// borrower role, bound to that organisation.
+    pub fn is_borrower_of(&self, organization: &str) -> bool {
+        self.has(Role::Borrower) && self.organization.as_deref() == Some(organization)
+    }
+
+    /// Everything that decides what this caller may see and do, as one
+    /// string: subject, organisation and acting roles. An idempotent replay
+    /// is only ever returned to the same context.
+    pub fn context(&self) -> String {
+        format!("{}\x1f{}\x1f{}", self.subject, self.organization.as_deref().unwrap_or(""), self.role_names())
     }
 }
 
@@ -161,6 +211,9 @@ pub enum AuthError {
     /// Expired token.
     #[error("token expired")]
     Expired,
+    /// A token used before its `nbf` (not before) time.
+    #[error("token not yet valid (its nbf is in the future)")]
+    NotYetValid,
     /// Signature, issuer, audience or shape wrong.
     #[error("invalid token: {0}")]
     Invalid(String),
@@ -209,8 +262,14 @@ impl Verifier {
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = config.leeway.as_secs();
         Ok(Self { key, validation, verified: Default::default() })
+    }
+
+    /// The leeway granted past a token's expiry, in seconds.
+    pub fn leeway_secs(&self) -> u64 {
+        self.validation.leeway
     }
 
     /// Checks an `authorization` header value and returns the caller.
@@ -247,16 +306,31 @@ impl Verifier {
 
     /// The full check of a token: signature, issuer, audience, expiry, shape.
     fn check(&self, token: &str) -> Result<(Caller, u64), AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-            kind => AuthError::Invalid(format!("{kind:?}")),
-        })?;
+        let data =
+            jsonwebtoken::decode::<ReceivedClaims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                kind => AuthError::Invalid(format!("{kind:?}")),
+            })?;
         let claims = data.claims;
-        if claims.roles.contains(&Role::Borrower) && claims.org.is_none() {
+        let printable = |text: &str| text.chars().count() <= MAX_CLAIM_CHARS && !text.chars().any(char::is_control);
+        if claims.sub.trim().is_empty() || !printable(&claims.sub) {
+            return Err(AuthError::Invalid(format!(
+                "the subject (`sub`) must be 1 to {MAX_CLAIM_CHARS} printable characters"
+            )));
+        }
+        let roles: HashSet<Role> = claims.roles.iter().filter_map(|name| name.parse().ok()).collect();
+        let organization = claims.org.filter(|org| !org.is_empty());
+        if let Some(org) = &organization
+            && !printable(org)
+        {
+            return Err(AuthError::Invalid(format!("`org` must be at most {MAX_CLAIM_CHARS} printable characters")));
+        }
+        if roles.contains(&Role::Borrower) && organization.is_none() {
             return Err(AuthError::Invalid("a borrower token must carry its organisation (`org`)".into()));
         }
         let exp = claims.exp;
-        Ok((Caller { subject: claims.sub, roles: claims.roles.into_iter().collect(), organization: claims.org }, exp))
+        Ok((Caller { subject: claims.sub, roles, organization, expires_at: exp }, exp))
     }
 }
 
@@ -284,6 +358,7 @@ impl DevTokenMinter {
             aud: self.audience.clone(),
             exp: now + ttl.as_secs(),
             iat: now,
+            nbf: None,
             roles: roles.to_vec(),
             org: org.map(str::to_owned),
         })
@@ -298,6 +373,7 @@ impl DevTokenMinter {
             aud: self.audience.clone(),
             exp: now.saturating_sub(ago.as_secs()),
             iat: now.saturating_sub(ago.as_secs() + 60),
+            nbf: None,
             roles: roles.to_vec(),
             org: None,
         })
@@ -309,7 +385,8 @@ impl DevTokenMinter {
     }
 }
 
-fn now_secs() -> u64 {
+/// Seconds since the epoch, now.
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -332,6 +409,17 @@ impl Policy {
             return None;
         }
         self.methods.iter().find(|(m, _)| *m == method).map(|(_, roles)| *roles)
+    }
+
+    /// The method `path` calls and the roles allowed on it, when `path` is
+    /// one of this service's methods; the name is the policy's own (static)
+    /// string, so it can label metrics without taking a client's bytes.
+    pub fn method(&self, path: &str) -> Option<(&'static str, &'static [Role])> {
+        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+        if service != self.service {
+            return None;
+        }
+        self.methods.iter().find(|(m, _)| *m == method).copied()
     }
 }
 
@@ -373,8 +461,12 @@ mod tests {
         assert_eq!(v.verified.lock().unwrap().len(), 1);
         assert_eq!(v.verify(&token).unwrap(), first, "the second call is answered from memory");
         // An entry past its expiry is not trusted: the token is checked in full again.
-        let stale =
-            Caller { subject: "mallory".into(), roles: [Role::Auditor].into_iter().collect(), organization: None };
+        let stale = Caller {
+            subject: "mallory".into(),
+            roles: [Role::Auditor].into_iter().collect(),
+            organization: None,
+            expires_at: 1,
+        };
         v.verified.lock().unwrap().insert("stale-token".into(), (stale, 1));
         assert!(matches!(v.verify("stale-token"), Err(AuthError::Invalid(_))));
         // The memory is bounded.
@@ -447,6 +539,7 @@ mod tests {
             aud: "socialloans".into(),
             exp: now_secs() + 60,
             iat: now_secs(),
+            nbf: None,
             roles: vec![Role::CoreBanking],
             org: None,
         };
@@ -458,6 +551,81 @@ mod tests {
         let confused = DevTokenMinter::new(&idp.public_key_pem(), "https://idp.example", "socialloans").sign(&claims);
         assert!(matches!(verifier.verify(&confused), Err(AuthError::Invalid(_))));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn claims(sub: &str, roles: &[Role], org: Option<&str>) -> Claims {
+        Claims {
+            sub: sub.into(),
+            iss: "iss".into(),
+            aud: "aud".into(),
+            exp: now_secs() + 60,
+            iat: now_secs(),
+            nbf: None,
+            roles: roles.to_vec(),
+            org: org.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_empty_or_unprintable_subject_is_refused() {
+        let v = verifier(SECRET);
+        for sub in ["", "   ", "a\0b", &"x".repeat(MAX_CLAIM_CHARS + 1)] {
+            let token = minter().sign(&claims(sub, &[Role::CommitteeMember], None));
+            assert!(matches!(v.verify(&token), Err(AuthError::Invalid(_))), "{sub:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_token_before_its_not_before_time_is_refused_with_its_own_reason() {
+        let v = verifier(SECRET);
+        let early = Claims { nbf: Some(now_secs() + 3600), ..claims("anna", &[Role::Analyst], None) };
+        assert_eq!(v.verify(&minter().sign(&early)), Err(AuthError::NotYetValid));
+        let due = Claims { nbf: Some(now_secs().saturating_sub(5)), ..claims("anna", &[Role::Analyst], None) };
+        assert!(v.verify(&minter().sign(&due)).is_ok());
+    }
+
+    #[test]
+    fn an_audience_list_and_unknown_roles_are_read_as_identity_providers_write_them() {
+        let v = verifier(SECRET);
+        let now = now_secs();
+        let claims = serde_json::json!({
+            "sub": "anna", "iss": "iss", "aud": ["other-api", "aud"], "exp": now + 60,
+            "roles": ["analyst", "sharepoint_admin"],
+        });
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+                .unwrap();
+        let caller = v.verify(&token).unwrap();
+        assert_eq!(caller.roles, [Role::Analyst].into_iter().collect());
+        let wrong = serde_json::json!({"sub": "anna", "iss": "iss", "aud": ["other-api"], "exp": now + 60, "roles": ["analyst"]});
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &wrong, &EncodingKey::from_secret(SECRET.as_bytes()))
+                .unwrap();
+        assert!(matches!(v.verify(&token), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_caller_acts_only_in_the_roles_the_method_allows_and_is_confined_unless_one_is_staff() {
+        let mixed = Caller {
+            subject: "eva".into(),
+            roles: [Role::Borrower, Role::CommitteeMember].into_iter().collect(),
+            organization: Some("556000-0000".into()),
+            expires_at: 0,
+        };
+        // A method for borrowers and analysts: the committee role does not count.
+        let acting = mixed.clone().acting_for(&[Role::Borrower, Role::Analyst]);
+        assert_eq!(acting.confined_to(), Some("556000-0000"));
+        assert!(acting.is_borrower_of("556000-0000") && !acting.is_borrower_of("556000-0001"));
+        // A method the committee role may call: unconfined, and not a borrower there.
+        let acting = mixed.clone().acting_for(&[Role::CommitteeMember]);
+        assert_eq!(acting.confined_to(), None);
+        assert!(!acting.is_borrower_of("556000-0000"));
+        // Acting in nothing is confined to nothing.
+        let staff = Caller { organization: None, ..mixed.clone() }.acting_for(&[]);
+        assert_eq!(staff.confined_to(), Some(""));
+        // The context of a replay holds organisation and roles.
+        let other_org = Caller { organization: Some("556000-0001".into()), ..mixed.clone() };
+        assert_ne!(mixed.context(), other_org.context());
     }
 
     #[test]

@@ -194,6 +194,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Largest request or response message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_streams_per_connection: u32,
     /// Deadline applied to every request.
     pub request_timeout: Duration,
     /// Requests served at once across all connections; more wait.
@@ -240,6 +242,8 @@ pub struct EventsConfig {
     pub poll: Duration,
     /// A feed's heartbeat while idle.
     pub heartbeat: Duration,
+    /// Feed streams one subject may have open at once, per replica.
+    pub max_streams_per_caller: usize,
     /// How long the outbox keeps events; zero keeps them for ever.
     pub retention: Duration,
     /// A token file for calling peers' feeds; when absent, tokens are minted
@@ -297,7 +301,10 @@ impl Config {
         let migrate_on_start = env.flag("MIGRATE_ON_START", false);
         let auth = auth_from_env(env);
         let tls = tls_from_env(env);
-        let max_message_bytes = env.int_in("GRPC_MAX_MESSAGE_BYTES", 4 << 20, 1024..=(256 << 20)) as usize;
+        // At least 1 MiB: the largest resource a caller can write (see
+        // `limits`) must fit an answer, a page and an event with room to spare.
+        let max_message_bytes = env.int_in("GRPC_MAX_MESSAGE_BYTES", 4 << 20, (1 << 20)..=(256 << 20)) as usize;
+        let max_streams_per_connection = env.int_in("GRPC_MAX_STREAMS_PER_CONNECTION", 100, 1..=10_000) as u32;
         let request_timeout = env.millis("GRPC_REQUEST_TIMEOUT_MS", 30_000, 1..=3_600_000);
         let max_concurrent_requests = env.int_in("GRPC_MAX_CONCURRENT_REQUESTS", 512, 1..=100_000) as usize;
         let shutdown_grace = env.millis("SHUTDOWN_GRACE_MS", 20_000, 0..=600_000);
@@ -306,6 +313,7 @@ impl Config {
         let events = EventsConfig {
             poll: env.millis("OUTBOX_POLL_MS", 1_000, 10..=600_000),
             heartbeat: env.millis("FEED_HEARTBEAT_MS", 1_000, 100..=600_000),
+            max_streams_per_caller: env.int_in("FEED_MAX_STREAMS_PER_CALLER", 8, 1..=1_000) as usize,
             retention: Duration::from_secs(86_400 * env.int_in("OUTBOX_RETENTION_DAYS", 30, 0..=36_500)),
             service_token_file: env.file("SERVICE_TOKEN_FILE"),
             peers: peers_from_env(env),
@@ -346,6 +354,7 @@ impl Config {
             auth: auth?,
             tls,
             max_message_bytes,
+            max_streams_per_connection,
             request_timeout,
             max_concurrent_requests,
             shutdown_grace,

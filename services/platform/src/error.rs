@@ -11,6 +11,31 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `ErrorInfo.domain` of every Social Loans error.
 pub const DOMAIN: &str = "socialloans";
 
+/// Field violations an error lists at most; the rest are counted in the
+/// `ErrorInfo` metadata (`violations_total`, `violations_omitted`).
+pub const MAX_VIOLATIONS: usize = 50;
+/// Bytes of field paths and descriptions an error lists at most.
+const VIOLATION_BYTES: usize = 3_000;
+/// The longest field path, description, message and metadata value sent.
+const MAX_FIELD: usize = 120;
+const MAX_DESCRIPTION: usize = 200;
+const MAX_MESSAGE: usize = 300;
+const MAX_METADATA: usize = 160;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked when cut.
+/// An error's trailers stay under 8 KiB whatever the request held, so every
+/// gRPC client (grpcio's default header limit is 16 KiB) can read them.
+pub fn shortened(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// One invalid field: its path (e.g. `investment.total_amount.minor_units`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -34,19 +59,49 @@ pub fn invalid_argument(reason: &str, message: &str, violations: &[FieldViolatio
 
 /// A status of `code` listing every violation (a `BadRequest`) with reason `reason`:
 /// FAILED_PRECONDITION uses it for "not complete enough for this step".
+/// At most [`MAX_VIOLATIONS`] violations are listed, each shortened; the
+/// `ErrorInfo` metadata then says how many there were in all.
 pub fn with_violations(code: Code, reason: &str, message: &str, violations: &[FieldViolation]) -> Status {
-    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, []);
-    for v in violations {
-        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    let mut shown = Vec::new();
+    let mut bytes = 0;
+    for v in violations.iter().take(MAX_VIOLATIONS) {
+        let (field, description) = (shortened(&v.field, MAX_FIELD), shortened(&v.description, MAX_DESCRIPTION));
+        bytes += field.len() + description.len();
+        if bytes > VIOLATION_BYTES {
+            break;
+        }
+        shown.push((field, description));
     }
-    Status::with_error_details(code, message, details)
+    let mut metadata = std::collections::HashMap::new();
+    if shown.len() < violations.len() {
+        metadata.insert("violations_total".to_owned(), violations.len().to_string());
+        metadata.insert("violations_omitted".to_owned(), (violations.len() - shown.len()).to_string());
+    }
+    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, metadata);
+    for (field, description) in shown {
+        details.add_bad_request_violation(field, description);
+    }
+    Status::with_error_details(code, shortened(message, MAX_MESSAGE), details)
 }
 
-/// A status of `code` with an `ErrorInfo` of `reason` and its metadata.
+/// A status of `code` with an `ErrorInfo` of `reason` and its metadata
+/// (values shortened: they may echo what the client sent).
 pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, metadata: &[(&str, String)]) -> Status {
-    let metadata =
-        metadata.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<std::collections::HashMap<_, _>>();
+    let metadata = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), shortened(v, MAX_METADATA)))
+        .collect::<std::collections::HashMap<_, _>>();
+    let message = shortened(&message.into(), MAX_MESSAGE);
     Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, DOMAIN, metadata))
+}
+
+/// The names of the first few `violations`' fields, for an error message.
+pub fn field_names(violations: &[FieldViolation]) -> String {
+    let mut names = violations.iter().take(5).map(|v| shortened(&v.field, 60)).collect::<Vec<_>>().join(", ");
+    if violations.len() > 5 {
+        names.push_str(&format!(" and {} more", violations.len() - 5));
+    }
+    names
 }
 
 /// ABORTED (`ETAG_MISMATCH`): the resource changed since the client read it;
@@ -112,6 +167,34 @@ mod tests {
         let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["a", "b.c"]);
         assert_eq!(details.error_info().unwrap().reason, "INCOMPLETE_APPLICATION");
+    }
+
+    #[test]
+    fn an_error_lists_at_most_fifty_violations_and_stays_small_whatever_the_request_held() {
+        let many: Vec<FieldViolation> = (0..100_000)
+            .map(|i| FieldViolation::new(format!("sdg_targets[{i}]{}", "é".repeat(500)), "x".repeat(10_000)))
+            .collect();
+        let status = invalid_argument("INVALID_ARGUMENT", &"m".repeat(100_000), &many);
+        let details = status.get_error_details();
+        let listed = details.bad_request().unwrap().field_violations.len();
+        assert!((1..=MAX_VIOLATIONS).contains(&listed), "{listed}");
+        let info = details.error_info().unwrap();
+        assert_eq!(info.metadata["violations_total"], "100000");
+        assert_eq!(info.metadata["violations_omitted"], (100_000 - listed).to_string());
+        let mut trailers = http::HeaderMap::new();
+        status.add_header(&mut trailers).unwrap();
+        let bytes: usize = trailers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+        assert!(bytes < 8 * 1024, "{bytes} bytes of trailers");
+        // A few violations are listed whole, with no counts.
+        let few = invalid_argument("INVALID_ARGUMENT", "2", &many[..0]);
+        assert!(few.get_error_details().error_info().unwrap().metadata.is_empty());
+    }
+
+    #[test]
+    fn shortening_cuts_on_a_character_boundary() {
+        assert_eq!(shortened("åäö", 100), "åäö");
+        let cut = shortened(&"å".repeat(100), 10);
+        assert!(cut.len() <= 10 && cut.ends_with("..."), "{cut}");
     }
 
     #[test]

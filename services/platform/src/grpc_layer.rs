@@ -3,10 +3,14 @@
 //!
 //! Health and reflection are open to everyone (probes and tooling carry no
 //! token). Every other call must carry a valid bearer token whose roles the
-//! service's [`Policy`] allows on the method; the [`Caller`] is then put into
-//! the request's extensions for the handler.
+//! service's [`Policy`] allows on the method; the [`Caller`], narrowed to the
+//! roles the method allows, is then put into the request's extensions for the
+//! handler. A path that is neither open nor in the policy is refused here
+//! (fail closed), and metrics and logs name methods only by the policy's own
+//! names: a client's bytes never become a label.
 
 use std::{
+    future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -50,36 +54,86 @@ pub struct Guarded<S> {
     guard: CallGuard,
 }
 
-fn is_open(path: &str) -> bool {
-    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+/// The methods anyone may call without a token: health and reflection.
+const OPEN_METHODS: [&str; 4] = [
+    "grpc.health.v1.Health/Check",
+    "grpc.health.v1.Health/Watch",
+    "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// The metrics label of every path that is no method of the service.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// What a request's path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Health or reflection: open.
+    Open(&'static str),
+    /// One of the service's methods, with the roles allowed on it.
+    Method(&'static str, &'static [Role]),
+    /// A method of the service that its policy forgot: nobody may call it.
+    Unlisted,
+    /// Anything else.
+    Unknown,
 }
 
 impl CallGuard {
-    fn authorise<B>(&self, request: &http::Request<B>) -> Result<Option<Caller>, Status> {
-        let path = request.uri().path();
-        if is_open(path) {
-            return Ok(None);
+    fn target(&self, path: &str) -> Target {
+        let name = path.strip_prefix('/').unwrap_or(path);
+        if let Some(open) = OPEN_METHODS.iter().find(|m| **m == name) {
+            return Target::Open(open);
         }
+        if let Some((method, roles)) = self.policy.method(path) {
+            return Target::Method(method, roles);
+        }
+        match name.split_once('/') {
+            Some((service, _)) if service == self.policy.service => Target::Unlisted,
+            _ => Target::Unknown,
+        }
+    }
+
+    /// The metrics and log name of `target`: always one of a fixed set.
+    fn label(&self, target: Target) -> String {
+        match target {
+            Target::Open(name) => name.to_owned(),
+            Target::Method(method, _) => format!("{}/{method}", self.policy.service),
+            Target::Unlisted | Target::Unknown => UNKNOWN_METHOD.to_owned(),
+        }
+    }
+
+    fn authorise<B>(&self, request: &http::Request<B>, target: Target) -> Result<Option<Caller>, Status> {
+        let allowed = match target {
+            Target::Open(_) => return Ok(None),
+            Target::Method(_, allowed) => allowed,
+            Target::Unknown => {
+                return Err(with_reason(Code::Unimplemented, "METHOD_UNKNOWN", "no such method", &[]));
+            }
+            Target::Unlisted => &[],
+        };
         let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let caller = self.verifier.verify_header(header).map_err(|err| {
             let reason = match err {
                 AuthError::Missing => "TOKEN_MISSING",
                 AuthError::Malformed => "TOKEN_MALFORMED",
                 AuthError::Expired => "TOKEN_EXPIRED",
+                AuthError::NotYetValid => "TOKEN_NOT_YET_VALID",
                 AuthError::Invalid(_) => "TOKEN_INVALID",
             };
             with_reason(Code::Unauthenticated, reason, err.to_string(), &[])
         })?;
-        let Some(allowed) = self.policy.allowed(path) else {
-            let ours = path.strip_prefix('/').is_some_and(|p| p.starts_with(self.policy.service));
-            return if ours {
-                // A method of ours that the policy forgot: nobody may call it.
-                Err(with_reason(Code::PermissionDenied, "METHOD_NOT_IN_POLICY", "no role may call this method", &[]))
-            } else {
-                Ok(Some(caller)) // not ours: the router answers UNIMPLEMENTED
-            };
-        };
-        if !allowed.iter().any(|role| caller.has(*role)) {
+        if target == Target::Unlisted {
+            return Err(with_reason(
+                Code::PermissionDenied,
+                "METHOD_NOT_IN_POLICY",
+                "no role may call this method",
+                &[],
+            ));
+        }
+        // The caller acts only in the roles this method allows: a borrower
+        // who also holds a role the method does not take stays a borrower.
+        let caller = caller.acting_for(allowed);
+        if caller.roles.is_empty() {
             let roles = allowed.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
             return Err(with_reason(
                 Code::PermissionDenied,
@@ -107,6 +161,39 @@ impl CallGuard {
     }
 }
 
+/// Logs a path that is no method, shortened, at most once a minute (with how
+/// many were not logged): a flood of random paths must not flood the log.
+fn log_unknown_path(path: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = crate::auth::now_secs();
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 60 && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        let shown: String = path.chars().take(80).filter(|c| !c.is_control()).collect();
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::info!(path = %shown, path_bytes = path.len(), suppressed, "call to an unknown method refused");
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a call in flight for as long as it lives, also when a handler panics.
+struct InFlight(Metrics);
+
+impl InFlight {
+    fn start(metrics: &Metrics) -> InFlight {
+        metrics.in_flight().inc();
+        InFlight(metrics.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight().dec();
+    }
+}
+
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for Guarded<S>
@@ -129,17 +216,24 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let guard = self.guard.clone();
-        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let target = guard.target(request.uri().path());
+        if target == Target::Unknown {
+            log_unknown_path(request.uri().path());
+        }
+        let method = guard.label(target);
         let span = tracing::info_span!("grpc.call", otel.kind = "server", rpc.method = %method, rpc.grpc.status_code = tracing::field::Empty);
         let _ = span.set_parent(crate::trace_context::extract(request.headers()));
         let started = Instant::now();
 
         Box::pin(
             async move {
-                guard.metrics.in_flight().inc();
-                let response = match guard.authorise(&request) {
+                let in_flight = InFlight::start(&guard.metrics);
+                let mut expires = None;
+                let response = match guard.authorise(&request, target) {
                     Ok(None) => inner.call(request).await,
                     Ok(Some(caller)) => {
+                        expires = (caller.expires_at > 0)
+                            .then(|| caller.expires_at.saturating_add(guard.verifier.leeway_secs()));
                         request.extensions_mut().insert(caller);
                         // Held until the handler has answered (for a stream: until it starts).
                         let _permit = guard.limiter.clone().acquire_owned().await.expect("the limiter is never closed");
@@ -147,14 +241,9 @@ where
                     }
                     Err(status) => Ok(status.into_http()),
                 };
-                let response = match response {
-                    Ok(response) => response,
-                    Err(err) => {
-                        guard.metrics.in_flight().dec();
-                        return Err(err);
-                    }
-                };
-                let recorder = Recorder { metrics: guard.metrics, method, started, span: tracing::Span::current() };
+                let response = response?;
+                let recorder =
+                    Recorder { metrics: guard.metrics, method, started, span: tracing::Span::current(), in_flight };
                 let early = header_status(response.headers());
                 let (parts, body) = response.into_parts();
                 let body = match early {
@@ -163,7 +252,12 @@ where
                         recorder.finish(code);
                         body
                     }
-                    None => tonic::body::Body::new(RecordingBody { inner: body, recorder: Some(recorder) }),
+                    None => tonic::body::Body::new(RecordingBody {
+                        inner: body,
+                        recorder: Some(recorder),
+                        expiry: expires.map(|at| Box::pin(tokio::time::sleep(until_epoch(at)))),
+                        expired: false,
+                    }),
                 };
                 Ok(http::Response::from_parts(parts, body))
             }
@@ -176,17 +270,23 @@ fn header_status(headers: &http::HeaderMap) -> Option<Code> {
     headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).map(Code::from_i32)
 }
 
+/// How long from now until `epoch_secs`.
+fn until_epoch(epoch_secs: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(epoch_secs.saturating_sub(crate::auth::now_secs()))
+}
+
 struct Recorder {
     metrics: Metrics,
     method: String,
     started: Instant,
     span: tracing::Span,
+    in_flight: InFlight,
 }
 
 impl Recorder {
     fn finish(self, code: Code) {
         let seconds = self.started.elapsed().as_secs_f64();
-        self.metrics.in_flight().dec();
+        drop(self.in_flight);
         self.metrics.record_call(&self.method, code, seconds);
         self.span.record("rpc.grpc.status_code", code as i32);
         let _entered = self.span.enter();
@@ -205,10 +305,30 @@ impl Recorder {
     }
 }
 
-/// Reads the status from the trailers; a body dropped before its end was cancelled.
+/// Reads the status from the trailers; a body dropped before its end was
+/// cancelled. A response still running when the caller's token expires (a
+/// feed stream) ends there with UNAUTHENTICATED `TOKEN_EXPIRED`: the client
+/// reconnects with a fresh token, and nobody reads on with a token that has
+/// lapsed or been withdrawn.
 struct RecordingBody {
     inner: tonic::body::Body,
     recorder: Option<Recorder>,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: bool,
+}
+
+fn expired_trailers() -> http::HeaderMap {
+    let status = with_reason(
+        Code::Unauthenticated,
+        "TOKEN_EXPIRED",
+        "the token that opened this stream expired; reconnect with a fresh one",
+        &[],
+    );
+    let mut trailers = http::HeaderMap::new();
+    if status.add_header(&mut trailers).is_err() {
+        trailers.insert("grpc-status", http::HeaderValue::from(Code::Unauthenticated as i32));
+    }
+    trailers
 }
 
 impl http_body::Body for RecordingBody {
@@ -219,6 +339,18 @@ impl http_body::Body for RecordingBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if let Some(expiry) = self.expiry.as_mut()
+            && expiry.as_mut().poll(cx).is_ready()
+        {
+            self.expired = true;
+            if let Some(recorder) = self.recorder.take() {
+                recorder.finish(Code::Unauthenticated);
+            }
+            return Poll::Ready(Some(Ok(http_body::Frame::trailers(expired_trailers()))));
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -244,7 +376,7 @@ impl http_body::Body for RecordingBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.expired || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

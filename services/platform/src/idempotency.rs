@@ -3,9 +3,11 @@
 //! [`claim`] either reserves the id for this request (go ahead, then
 //! [`record`] the answer before committing) or finds the answer an identical
 //! earlier request got (return it, change nothing). The same id with a
-//! different request — or from another caller — is refused. Concurrent
-//! duplicates are serialised by the primary key: the second waits until the
-//! first commits, then replays its answer.
+//! different request is refused. Request ids are kept per caller — subject,
+//! organisation and acting roles together — so a stored answer is only ever
+//! replayed to the caller that got it, and no caller can take or probe
+//! another's ids. Concurrent duplicates are serialised by the primary key:
+//! the second waits until the first commits, then replays its answer.
 
 use std::time::Duration;
 
@@ -14,20 +16,28 @@ use sqlx::{PgConnection, PgPool};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::error::{FieldViolation, invalid_argument, with_reason};
+use crate::{
+    auth::Caller,
+    error::{FieldViolation, invalid_argument, with_reason},
+};
 
 /// What [`claim`] found.
 #[derive(Debug)]
 pub enum Claim<R> {
     /// The id is ours: do the work, then [`record`] the answer.
-    Fresh(Uuid),
+    Fresh(Ticket),
     /// An identical request already succeeded: this was its answer.
     Replay(R),
 }
 
-fn fingerprint(caller: &str, method: &str, request: &impl prost::Message) -> Vec<u8> {
+/// The key of a caller's request ids: everything that decides what it may see.
+fn caller_key(caller: &Caller) -> Vec<u8> {
+    Sha256::digest(caller.context().as_bytes()).to_vec()
+}
+
+fn fingerprint(caller: &Caller, method: &str, request: &impl prost::Message) -> Vec<u8> {
     let mut hash = Sha256::new();
-    for part in [caller.as_bytes(), b"\x1f", method.as_bytes(), b"\x1f"] {
+    for part in [caller.context().as_bytes(), b"\x1f", method.as_bytes(), b"\x1f"] {
         hash.update(part);
     }
     hash.update(request.encode_to_vec());
@@ -42,20 +52,37 @@ pub fn parse_request_id(request_id: &str) -> Result<Uuid, FieldViolation> {
     Uuid::parse_str(request_id).map_err(|_| FieldViolation::new("request_id", "must be a UUID"))
 }
 
+/// A claimed request id: the caller's key and the id.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    key: Vec<u8>,
+    id: Uuid,
+}
+
+impl Ticket {
+    /// The request id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 /// Claims `request_id` for `caller`'s `method` call with `request`.
 pub async fn claim<R: prost::Message + Default>(
     conn: &mut PgConnection,
     request_id: &str,
-    caller: &str,
+    caller: &Caller,
     method: &str,
     request: &impl prost::Message,
 ) -> Result<Claim<R>, Status> {
     let id = parse_request_id(request_id)
         .map_err(|v| invalid_argument("INVALID_ARGUMENT", "request_id is invalid", &[v]))?;
+    let key = caller_key(caller);
     let print = fingerprint(caller, method, request);
     let inserted = sqlx::query(
-        "INSERT INTO request_log (request_id, method, fingerprint) VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
+        "INSERT INTO request_log (caller_key, request_id, method, fingerprint) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (caller_key, request_id) DO NOTHING",
     )
+    .bind(&key)
     .bind(id)
     .bind(method)
     .bind(&print)
@@ -64,10 +91,11 @@ pub async fn claim<R: prost::Message + Default>(
     .map_err(|e| crate::error::database("request_log", &e))?
     .rows_affected();
     if inserted == 1 {
-        return Ok(Claim::Fresh(id));
+        return Ok(Claim::Fresh(Ticket { key, id }));
     }
     let (stored_print, response): (Vec<u8>, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT fingerprint, response FROM request_log WHERE request_id = $1")
+        sqlx::query_as("SELECT fingerprint, response FROM request_log WHERE caller_key = $1 AND request_id = $2")
+            .bind(&key)
             .bind(id)
             .fetch_one(&mut *conn)
             .await
@@ -85,9 +113,14 @@ pub async fn claim<R: prost::Message + Default>(
 }
 
 /// Records the answer of a claimed request, before the transaction commits.
-pub async fn record(conn: &mut PgConnection, id: Uuid, response: &impl prost::Message) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE request_log SET response = $2 WHERE request_id = $1")
-        .bind(id)
+pub async fn record(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    response: &impl prost::Message,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE request_log SET response = $3 WHERE caller_key = $1 AND request_id = $2")
+        .bind(&ticket.key)
+        .bind(ticket.id)
         .bind(response.encode_to_vec())
         .execute(conn)
         .await
@@ -98,7 +131,7 @@ pub async fn record(conn: &mut PgConnection, id: Uuid, response: &impl prost::Me
 /// retry replays the first answer, a failure leaves nothing behind.
 pub async fn run<Req, Resp, E>(
     pool: &sqlx::PgPool,
-    caller: &str,
+    caller: &Caller,
     method: &str,
     request: &Req,
     request_id: &str,
@@ -110,12 +143,12 @@ where
     E: From<Status> + From<sqlx::Error>,
 {
     let mut tx = pool.begin().await?;
-    let id = match claim::<Resp>(&mut tx, request_id, caller, method, request).await? {
+    let ticket = match claim::<Resp>(&mut tx, request_id, caller, method, request).await? {
         Claim::Replay(answer) => return Ok(answer),
-        Claim::Fresh(id) => id,
+        Claim::Fresh(ticket) => ticket,
     };
     let answer = work(&mut tx).await?;
-    record(&mut tx, id, &answer).await?;
+    record(&mut tx, &ticket, &answer).await?;
     tx.commit().await?;
     Ok(answer)
 }
@@ -132,8 +165,8 @@ pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Erro
     let mut deleted = 0;
     loop {
         let batch = sqlx::query(
-            "DELETE FROM request_log WHERE request_id IN (
-                 SELECT request_id FROM request_log
+            "DELETE FROM request_log WHERE (caller_key, request_id) IN (
+                 SELECT caller_key, request_id FROM request_log
                   WHERE create_time < now() - make_interval(secs => $1)
                   LIMIT $2)",
         )

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod grpc_layer;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod pagination;
 pub mod server;
@@ -41,7 +42,7 @@ pub fn stockholm_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
         day.and_hms_opt(1, 0, 0).unwrap_or_default().and_utc()
     };
     let summer = now >= last_sunday(3) && now < last_sunday(10);
-    (now + Duration::hours(if summer { 2 } else { 1 })).date_naive()
+    now.checked_add_signed(Duration::hours(if summer { 2 } else { 1 })).unwrap_or(now).date_naive()
 }
 
 /// A protobuf timestamp of `time`.

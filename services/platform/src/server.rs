@@ -113,6 +113,7 @@ impl Context {
             token,
             max_rejections: 5,
             idle_timeout: self.config.events.heartbeat * 4,
+            max_message_bytes: self.config.max_message_bytes,
         };
         tokio::spawn(crate::events::consumer::run(
             self.pool.clone(),
@@ -211,7 +212,12 @@ pub async fn start(
         stopped.clone(),
     ));
     tokio::spawn(crate::idempotency::retain(pool.clone(), config.request_log_retention, stopped.clone()));
-    let feed = Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat, stopped.clone());
+    let limits = crate::events::feed::FeedLimits {
+        max_message_bytes: config.max_message_bytes,
+        max_streams_per_caller: events.max_streams_per_caller,
+    };
+    let feed =
+        Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat, stopped.clone(), limits);
     let context = Context {
         pool: pool.clone(),
         config: config.clone(),
@@ -230,7 +236,10 @@ pub async fn start(
     let reflection_v1 = reflection(spec).build_v1().map_err(|e| ServeError::Setup(e.to_string()))?;
     let reflection_v1alpha = reflection(spec).build_v1alpha().map_err(|e| ServeError::Setup(e.to_string()))?;
 
+    // tonic would leave HTTP/2 streams per connection unlimited: a client
+    // could hold any number of streams (a feed, Health/Watch) open at once.
     let mut builder = Server::builder()
+        .max_concurrent_streams(config.max_streams_per_connection)
         .timeout(config.request_timeout)
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)));

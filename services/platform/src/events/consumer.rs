@@ -70,6 +70,9 @@ pub struct Subscription {
     pub max_rejections: u32,
     /// Silence (not even a heartbeat) after which the stream is presumed dead.
     pub idle_timeout: Duration,
+    /// The largest feed message the consumer receives; the feed is told, and
+    /// sends a larger event without its payload, which the consumer parks.
+    pub max_message_bytes: usize,
 }
 
 /// Why a handler did not apply an event.
@@ -251,9 +254,11 @@ async fn open(subscription: &Subscription, after: i64) -> Result<tonic::Streamin
         endpoint = endpoint.tls_config(tls.clone()).map_err(|e| format!("TLS: {e}"))?;
     }
     let channel = endpoint.connect().await.map_err(|e| format!("connect {}: {e}", subscription.endpoint))?;
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(subscription.max_message_bytes);
     grpc.ready().await.map_err(|e| format!("not ready: {e}"))?;
-    let mut request = tonic::Request::new(FeedRequest { after_position: after, types: subscription.types.clone() });
+    let max_event_bytes = i32::try_from(subscription.max_message_bytes).unwrap_or(i32::MAX);
+    let mut request =
+        tonic::Request::new(FeedRequest { after_position: after, types: subscription.types.clone(), max_event_bytes });
     let token = subscription.token.token(&format!("consumer:{}", subscription.name))?;
     let value = format!("Bearer {token}").parse().map_err(|_| "the service token is not valid ASCII".to_owned())?;
     request.metadata_mut().insert("authorization", value);
@@ -287,6 +292,15 @@ async fn apply<H: Handler>(
     }
     let _ = span.set_parent(crate::trace_context::extract(&headers));
 
+    if event.omitted_payload_bytes > 0 {
+        // The feed left the payload out: retrying cannot help. Park it at
+        // once; raise the limit (GRPC_MAX_MESSAGE_BYTES) and replay it.
+        let error = format!(
+            "the event's payload ({} bytes) is larger than this consumer receives ({} bytes); the feed sent it without",
+            event.omitted_payload_bytes, subscription.max_message_bytes
+        );
+        return park_once(pool, subscription, event, 0, &error, state, &span).await.map(Some);
+    }
     let mut rejections = 0u32;
     let mut backoff = Backoff::new();
     loop {
@@ -302,21 +316,9 @@ async fn apply<H: Handler>(
             Err(AttemptError::Handler(err)) if err.is_rejection() => {
                 rejections += 1;
                 if rejections >= subscription.max_rejections {
-                    park(pool, &subscription.name, event, rejections, &err.to_string())
+                    return park_once(pool, subscription, event, rejections, &err.to_string(), state, &span)
                         .await
-                        .map_err(|e| format!("parking: {e}"))?;
-                    state.parked.inc();
-                    let _entered = span.enter();
-                    tracing::error!(
-                        subscription = %subscription.name,
-                        position = event.position,
-                        event_id = %event.id,
-                        event_type = %event.r#type,
-                        rejections,
-                        error = %err,
-                        "POISON EVENT parked in consumer_dead_letter; the feed goes on"
-                    );
-                    return Ok(Some(Applied::Parked));
+                        .map(Some);
                 }
                 tracing::warn!(subscription = %subscription.name, position = event.position, rejections, error = %err, "handler rejected the event; retrying");
             }
@@ -328,6 +330,32 @@ async fn apply<H: Handler>(
             return Ok(None);
         }
     }
+}
+
+/// Parks `event`, counts and logs it once; the checkpoint moves past it.
+async fn park_once(
+    pool: &PgPool,
+    subscription: &Subscription,
+    event: &WireEvent,
+    rejections: u32,
+    error: &str,
+    state: &ConsumerMetrics,
+    span: &tracing::Span,
+) -> Result<Applied, String> {
+    let error: String = error.chars().take(2000).collect();
+    park(pool, &subscription.name, event, rejections, &error).await.map_err(|e| format!("parking: {e}"))?;
+    state.parked.inc();
+    let _entered = span.enter();
+    tracing::error!(
+        subscription = %subscription.name,
+        position = event.position,
+        event_id = %event.id,
+        event_type = %event.r#type,
+        rejections,
+        error = %error,
+        "POISON EVENT parked in consumer_dead_letter; the feed goes on"
+    );
+    Ok(Applied::Parked)
 }
 
 enum AttemptError {

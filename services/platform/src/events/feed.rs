@@ -1,8 +1,14 @@
 //! Serving a feed: events in position order from a given position, then new
 //! ones as they become visible, with heartbeats while idle.
 
-use std::{pin::Pin, time::Duration};
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
+use prost::Message;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -10,10 +16,17 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::wire::{FeedRequest, FeedResponse, WireEvent, transcode};
-use crate::error::{FieldViolation, invalid_argument, with_reason};
+use crate::{
+    auth::Caller,
+    error::{FieldViolation, invalid_argument, with_reason},
+};
 
-/// Events read per query.
-const BATCH: i64 = 500;
+/// Events read per query, at most.
+const BATCH: i64 = 100;
+/// Payload bytes read per query, at most (a batch always holds at least one event).
+const BATCH_BYTES: i64 = 4 << 20;
+/// Messages a stream buffers ahead of a slow client.
+const BUFFER: usize = 16;
 
 /// A stream of feed messages.
 pub type FeedStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<FeedResponse, Status>> + Send>>;
@@ -29,6 +42,35 @@ pub struct Feed {
     poll: Duration,
     heartbeat: Duration,
     stopping: watch::Receiver<bool>,
+    limits: FeedLimits,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// What bounds a feed.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedLimits {
+    /// The service's message limit: no response is larger.
+    pub max_message_bytes: usize,
+    /// Streams one subject may have open at once.
+    pub max_streams_per_caller: usize,
+}
+
+/// Counts a subject's open stream until the stream's pump ends.
+struct OpenStream {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    subject: String,
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.subject) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.subject);
+            }
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -60,6 +102,7 @@ impl From<Row> for WireEvent {
                 value: row.payload,
             }),
             r#type: row.event_type,
+            omitted_payload_bytes: 0,
         }
     }
 }
@@ -74,35 +117,68 @@ impl Feed {
         poll: Duration,
         heartbeat: Duration,
         stopping: watch::Receiver<bool>,
+        limits: FeedLimits,
     ) -> Self {
-        Self { pool, positioned, poll, heartbeat, stopping }
+        Self { pool, positioned, poll, heartbeat, stopping, limits, open: Default::default() }
     }
 
-    /// Serves a service's `StreamEvents`: its own request and response types,
-    /// which are the feed's messages on the wire.
-    pub async fn serve<Req, Resp>(&self, request: &Req) -> Result<ServiceStream<Resp>, Status>
+    /// Serves a service's `StreamEvents` to `caller`: its own request and
+    /// response types, which are the feed's messages on the wire.
+    pub async fn serve<Req, Resp>(&self, caller: &Caller, request: &Req) -> Result<ServiceStream<Resp>, Status>
     where
         Req: prost::Message,
         Resp: prost::Message + Default + 'static,
     {
         use tokio_stream::StreamExt;
         let request: FeedRequest = transcode(request).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let stream = self.stream(request).await?;
+        let stream = self.stream_for(&caller.subject, request).await?;
         Ok(Box::pin(
             stream
                 .map(|item| item.and_then(|message| transcode(&message).map_err(|e| Status::internal(e.to_string())))),
         ))
     }
 
-    /// Starts streaming for `request`. Fails with FAILED_PRECONDITION
-    /// (`EVENTS_PRUNED`) when the events the caller needs were pruned.
+    /// Starts streaming for `request` (a caller outside any count). Fails
+    /// with FAILED_PRECONDITION (`EVENTS_PRUNED`) when the events the caller
+    /// needs were pruned.
     pub async fn stream(&self, request: FeedRequest) -> Result<FeedStream, Status> {
+        self.start(None, request).await
+    }
+
+    /// [`Feed::stream`] for `subject`, counted against its stream limit.
+    pub async fn stream_for(&self, subject: &str, request: FeedRequest) -> Result<FeedStream, Status> {
+        let ticket = {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            let count = open.entry(subject.to_owned()).or_default();
+            if *count >= self.limits.max_streams_per_caller {
+                return Err(with_reason(
+                    Code::ResourceExhausted,
+                    "FEED_STREAMS_EXHAUSTED",
+                    format!(
+                        "this caller already has {count} feed streams open here, the most allowed; close one first"
+                    ),
+                    &[("limit", self.limits.max_streams_per_caller.to_string())],
+                ));
+            }
+            *count += 1;
+            OpenStream { open: self.open.clone(), subject: subject.to_owned() }
+        };
+        self.start(Some(ticket), request).await
+    }
+
+    async fn start(&self, ticket: Option<OpenStream>, request: FeedRequest) -> Result<FeedStream, Status> {
+        let mut violations = Vec::new();
         if request.after_position < 0 {
-            return Err(invalid_argument(
-                "INVALID_ARGUMENT",
-                "after_position must not be negative",
-                &[FieldViolation::new("after_position", "must not be negative")],
-            ));
+            violations.push(FieldViolation::new("after_position", "must not be negative"));
+        }
+        if request.max_event_bytes < 0 {
+            violations.push(FieldViolation::new("max_event_bytes", "must not be negative"));
+        }
+        if request.types.len() > 100 || request.types.iter().any(|t| t.len() > 200) {
+            violations.push(FieldViolation::new("types", "at most 100 event types of at most 200 characters"));
+        }
+        if !violations.is_empty() {
+            return Err(invalid_argument("INVALID_ARGUMENT", "the feed request is invalid", &violations));
         }
         let pruned: i64 = sqlx::query_scalar("SELECT pruned_through FROM outbox_head")
             .fetch_one(&self.pool)
@@ -116,13 +192,25 @@ impl Feed {
                 &[("oldest_position", (pruned + 1).to_string())],
             ));
         }
-        let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(self.clone().pump(request, tx));
+        let (tx, rx) = mpsc::channel(BUFFER);
+        tokio::spawn(self.clone().pump(request, tx, ticket));
         Ok(Box::pin(ReceiverStream::new(rx)))
     }
 
+    /// The largest response this client may get.
+    fn response_limit(&self, request: &FeedRequest) -> usize {
+        let asked = usize::try_from(request.max_event_bytes).unwrap_or(0);
+        if asked == 0 { self.limits.max_message_bytes } else { asked.min(self.limits.max_message_bytes) }
+    }
+
     /// Reads and sends until the client goes away.
-    async fn pump(mut self, request: FeedRequest, tx: mpsc::Sender<Result<FeedResponse, Status>>) {
+    async fn pump(
+        mut self,
+        request: FeedRequest,
+        tx: mpsc::Sender<Result<FeedResponse, Status>>,
+        _ticket: Option<OpenStream>,
+    ) {
+        let limit = self.response_limit(&request);
         let types = (!request.types.is_empty()).then_some(request.types);
         let mut after = request.after_position;
         let mut last_sent = tokio::time::Instant::now();
@@ -140,10 +228,11 @@ impl Feed {
                     return;
                 }
             };
-            let full = rows.len() as i64 == BATCH;
+            let full =
+                rows.len() as i64 == BATCH || rows.iter().map(|r| r.payload.len() as i64).sum::<i64>() >= BATCH_BYTES;
             for row in rows {
                 after = row.position;
-                let message = FeedResponse { event: Some(row.into()), head_position: head };
+                let message = fitted(FeedResponse { event: Some(row.into()), head_position: head }, limit);
                 if tx.send(Ok(message)).await.is_err() {
                     return; // the client went away
                 }
@@ -168,20 +257,77 @@ impl Feed {
         }
     }
 
+    /// The next events after `after`: at most [`BATCH`] of them and, past
+    /// the first, at most [`BATCH_BYTES`] of payload.
     async fn read(&self, after: i64, types: Option<&[String]>) -> Result<(Vec<Row>, i64), sqlx::Error> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
-               FROM outbox
-              WHERE position > $1 AND ($2::text[] IS NULL OR event_type = ANY($2))
-              ORDER BY position
-              LIMIT $3",
+               FROM (SELECT *, sum(octet_length(payload)) OVER (ORDER BY position) AS running
+                       FROM outbox
+                      WHERE position > $1 AND ($2::text[] IS NULL OR event_type = ANY($2))
+                      ORDER BY position
+                      LIMIT $3) AS next
+              WHERE running - octet_length(payload) < $4
+              ORDER BY position",
         )
         .bind(after)
         .bind(types)
         .bind(BATCH)
+        .bind(BATCH_BYTES)
         .fetch_all(&self.pool)
         .await?;
         let head: i64 = sqlx::query_scalar("SELECT last_position FROM outbox_head").fetch_one(&self.pool).await?;
         Ok((rows, head))
+    }
+}
+
+/// `message` as it may be sent to a client that receives at most `limit`
+/// bytes: an event too large keeps its envelope and loses its payload, with
+/// the payload's size in `omitted_payload_bytes`, so that the client can park
+/// it and go on rather than fail on it at every reconnect.
+fn fitted(mut message: FeedResponse, limit: usize) -> FeedResponse {
+    if message.encoded_len() <= limit {
+        return message;
+    }
+    if let Some(event) = message.event.as_mut() {
+        let size = event.payload.take().map(|p| p.value.len()).unwrap_or_default();
+        event.omitted_payload_bytes = i64::try_from(size).unwrap_or(i64::MAX);
+        tracing::error!(
+            position = event.position,
+            event_type = %event.r#type,
+            payload_bytes = size,
+            limit,
+            "an event is too large for this client; sent without its payload"
+        );
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(payload: usize) -> FeedResponse {
+        FeedResponse {
+            event: Some(WireEvent {
+                id: "id".into(),
+                position: 7,
+                r#type: "t".into(),
+                payload: Some(prost_types::Any { type_url: "type.googleapis.com/t".into(), value: vec![1; payload] }),
+                ..Default::default()
+            }),
+            head_position: 9,
+        }
+    }
+
+    #[test]
+    fn an_event_over_the_clients_limit_is_sent_without_its_payload_and_says_how_large_it_was() {
+        let small = fitted(event(100), 1 << 20);
+        assert_eq!(small, event(100));
+        let large = fitted(event(2 << 20), 1 << 20);
+        let sent = large.event.unwrap();
+        assert!(sent.payload.is_none());
+        assert_eq!(sent.omitted_payload_bytes, 2 << 20);
+        assert_eq!((sent.position, sent.r#type.as_str()), (7, "t"));
     }
 }

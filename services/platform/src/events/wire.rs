@@ -14,6 +14,9 @@ pub struct FeedRequest {
     /// Only these event types; empty means all.
     #[prost(string, repeated, tag = "2")]
     pub types: Vec<String>,
+    /// The largest response the client can receive; 0: the feed's own limit.
+    #[prost(int32, tag = "3")]
+    pub max_event_bytes: i32,
 }
 
 /// `StreamEventsResponse`: an event, or a heartbeat when `event` is unset.
@@ -54,6 +57,9 @@ pub struct WireEvent {
     /// The payload, packed.
     #[prost(message, optional, tag = "8")]
     pub payload: Option<prost_types::Any>,
+    /// The payload's size when it was left out for being too large.
+    #[prost(int64, tag = "9")]
+    pub omitted_payload_bytes: i64,
 }
 
 /// Re-encodes a message as another with the same wire format (a mirror into

@@ -1,0 +1,147 @@
+//! The bounds every service holds its callers to, in one place: the largest
+//! resource a caller can write, the byte budget of a list page, and what a
+//! timestamp, a date and a text may be.
+//!
+//! The sizes are chosen together with the smallest message limit a service
+//! accepts (`GRPC_MAX_MESSAGE_BYTES` ≥ 1 MiB): the largest resource, a whole
+//! list page and an event carrying a resource each fit in a message with room
+//! to spare, so no answer, page or event can ever be too large to send.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use tonic::{Code, Status};
+
+use crate::error::{FieldViolation, with_reason};
+
+/// The largest application, encoded (its content and contact person).
+pub const MAX_APPLICATION_BYTES: usize = 256 << 10;
+/// The largest outcome report, encoded.
+pub const MAX_OUTCOME_REPORT_BYTES: usize = 256 << 10;
+/// The largest committee case, encoded: the application as referred plus the
+/// committee's record of it.
+pub const MAX_CASE_BYTES: usize = 512 << 10;
+/// The largest committee meeting, encoded (agenda, attendance, notes, minutes).
+pub const MAX_MEETING_BYTES: usize = 512 << 10;
+/// The encoded size a list page fills before it ends early; a page always
+/// holds at least one item, so no page is larger than this or than one item.
+pub const PAGE_BYTES: usize = 512 << 10;
+
+/// INVALID_ARGUMENT `TOO_LARGE` unless `size` ≤ `limit`: the change would make
+/// `what` larger than the service can send back. Nothing is kept.
+pub fn check_size(what: &str, size: usize, limit: usize) -> Result<(), Status> {
+    if size <= limit {
+        return Ok(());
+    }
+    Err(with_reason(
+        Code::InvalidArgument,
+        "TOO_LARGE",
+        format!("the {what} would be {size} bytes encoded, more than the {limit} allowed; nothing was changed"),
+        &[("resource", what.to_owned()), ("size", size.to_string()), ("limit", limit.to_string())],
+    ))
+}
+
+/// How many of `sizes` (in order) a page of at most `max_items` takes within
+/// [`PAGE_BYTES`]: at least one, when there is one.
+pub fn page_len(sizes: impl IntoIterator<Item = usize>, max_items: usize) -> usize {
+    let mut total = 0usize;
+    let mut taken = 0;
+    for size in sizes.into_iter().take(max_items) {
+        total = total.saturating_add(size);
+        if taken > 0 && total > PAGE_BYTES {
+            break;
+        }
+        taken += 1;
+    }
+    taken
+}
+
+/// A protobuf timestamp within the range protobuf defines (years 1 to 9999)
+/// and PostgreSQL stores, with valid nanoseconds; `None` otherwise.
+pub fn time(value: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(value.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    DateTime::from_timestamp(value.seconds, nanos).filter(|t| (1..=9999).contains(&t.year()))
+}
+
+/// [`time`] for the field `field`, naming it when the value is refused.
+pub fn time_field(field: &str, value: &prost_types::Timestamp) -> Result<DateTime<Utc>, FieldViolation> {
+    time(value).ok_or_else(|| {
+        FieldViolation::new(field, "is not a valid time: seconds and nanos between 0001-01-01 and 9999-12-31 UTC")
+    })
+}
+
+/// The calendar date of year, month and day, when it is one and its year is
+/// within `years`.
+pub fn date(year: i32, month: i32, day: i32, years: std::ops::RangeInclusive<i32>) -> Option<NaiveDate> {
+    if !years.contains(&year) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?)
+}
+
+/// The years a date in a loan's life may fall in (disbursements, maturities,
+/// measurements, reporting periods, milestones).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
+/// Whether `text` holds a control character other than tab, line feed and
+/// carriage return: PostgreSQL refuses NUL, and the others have no place in
+/// what people read.
+pub fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// A violation of `field` when `text` is longer than `max` characters or
+/// holds a control character.
+pub fn text(field: &str, value: &str, max: usize) -> Option<FieldViolation> {
+    if value.chars().count() > max {
+        Some(FieldViolation::new(field, format!("is longer than {max} characters")))
+    } else if has_control(value) {
+        Some(FieldViolation::new(field, "must not contain control characters (NUL and the like)"))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_outside_protobufs_range_or_with_bad_nanos_are_refused() {
+        let ts = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        assert!(time(&ts(0, 0)).is_some());
+        assert!(time(&ts(253_402_300_799, 999_999_999)).is_some(), "9999-12-31T23:59:59.999999999Z");
+        assert!(time(&ts(253_402_300_800, 0)).is_none(), "year 10000");
+        assert!(time(&ts(-62_135_596_800, 0)).is_some(), "0001-01-01");
+        assert!(time(&ts(-62_135_596_801, 0)).is_none());
+        assert!(time(&ts(-250_000_000_000, 0)).is_none());
+        assert!(time(&ts(i64::MAX, 0)).is_none());
+        assert!(time(&ts(0, -1)).is_none());
+        assert!(time(&ts(0, 1_000_000_000)).is_none());
+    }
+
+    #[test]
+    fn dates_must_be_on_the_calendar_and_in_range() {
+        assert!(date(2020, 2, 29, YEARS).is_some());
+        assert!(date(2020, 2, 30, YEARS).is_none());
+        assert!(date(2021, 2, 29, YEARS).is_none());
+        assert!(date(2020, 13, 1, YEARS).is_none());
+        assert!(date(2020, -1, 1, YEARS).is_none());
+        assert!(date(262_142, 12, 30, YEARS).is_none());
+    }
+
+    #[test]
+    fn a_page_ends_early_at_its_byte_budget_but_never_empty() {
+        assert_eq!(page_len([10, 10, 10], 2), 2);
+        assert_eq!(page_len([PAGE_BYTES * 2, 1], 50), 1);
+        assert_eq!(page_len([PAGE_BYTES / 2, PAGE_BYTES / 2, 1], 50), 2);
+        assert_eq!(page_len(std::iter::empty(), 50), 0);
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_and_tabs_kept() {
+        assert!(text("f", "a\0b", 10).is_some());
+        assert!(text("f", "a\u{7}b", 10).is_some());
+        assert!(text("f", "rad ett\nrad två\ttab", 100).is_none());
+        assert!(text("f", "åäö", 3).is_none());
+        assert!(text("f", "åäöx", 3).is_some());
+    }
+}

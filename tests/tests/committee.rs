@@ -718,7 +718,7 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
         steps,
         [
             ("socialloans.applications.v1.ApplicationReferredToCommittee", "", "OPEN", "committee"),
-            ("AddAgendaItem", "OPEN", "SCHEDULED", "test-user"),
+            ("AddAgendaItem", "OPEN", "SCHEDULED", "test-committee_secretary"),
             ("RecordDecision", "SCHEDULED", "DECISION_RECORDED", "sara"),
             ("ConfirmDecision", "DECISION_RECORDED", "DECIDED", "carl"),
         ],

@@ -334,7 +334,10 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let back = mo::ReturnOutcomeReportRequest {
         name: first.name.clone(),
         request_id: rid(),
-        message: "Ange källa".into(),
+        comments: vec![mo::FieldComment {
+            field_path: "indicator_values[0].source".into(),
+            comment: "Ange källa".into(),
+        }],
         ..Default::default()
     };
     let returned = client
@@ -761,7 +764,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let back_again = mo::ReturnOutcomeReportRequest {
         name: year_two.name.clone(),
         request_id: rid(),
-        message: "Källa?".into(),
+        comments: vec![mo::FieldComment { field_path: "narrative".into(), comment: "Källa?".into() }],
         ..Default::default()
     };
     client.return_outcome_report(staff(back_again, Role::ReportReviewer)).await.unwrap();

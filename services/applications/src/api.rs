@@ -38,9 +38,7 @@ impl Api {
 }
 
 fn text_limit(violations: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
-    if value.chars().count() > max {
-        violations.push(FieldViolation::new(field, format!("is longer than {max} characters")));
-    }
+    violations.extend(socialloans_platform::limits::text(field, value, max));
 }
 
 fn check(violations: Vec<FieldViolation>) -> Result<(), Error> {
@@ -173,12 +171,15 @@ impl ApplicationsService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        if req.comments.is_empty() && req.message.trim().is_empty() {
-            violations.push(FieldViolation::new("comments", "say what to complete: a comment per field, or a message"));
+        if req.comments.is_empty() {
+            violations.push(FieldViolation::new("comments", "at least one: say what to complete, and where"));
         }
         for (i, c) in req.comments.iter().enumerate() {
-            if c.field_path.trim().is_empty() {
-                violations.push(FieldViolation::new(format!("comments[{i}].field_path"), "is required"));
+            if !socialloans_contracts::field_path_exists("socialloans.applications.v1.Application", &c.field_path) {
+                violations.push(FieldViolation::new(
+                    format!("comments[{i}].field_path"),
+                    "must name a field of the application, e.g. objectives[0].description or investment",
+                ));
             }
             if c.comment.trim().is_empty() {
                 violations.push(FieldViolation::new(format!("comments[{i}].comment"), "is required"));
@@ -199,6 +200,15 @@ impl ApplicationsService for Api {
                 |application| pb::ReturnApplicationForCompletionResponse { application: Some(application) },
                 |record| {
                     transition(record, Action::ReturnForCompletion)?;
+                    if let Some(i) =
+                        req.comments.iter().position(|c| !validate::path_within(&record.app, &c.field_path))
+                    {
+                        return Err(FieldViolation::new(
+                            format!("comments[{i}].field_path"),
+                            "names a list element this application does not have",
+                        )
+                        .into());
+                    }
                     record.app.completion_comments = req.comments.clone();
                     let returned = pb::ApplicationReturnedForCompletion {
                         application: record.name(),

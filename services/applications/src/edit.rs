@@ -8,10 +8,10 @@ use socialloans_platform::{Caller, error::FieldViolation};
 
 use crate::{error::Error, record::Record, validate};
 
-/// The fields a borrower edits, as field-mask paths.
-pub const EDITABLE: [&str; 16] = [
+/// The fields a borrower edits, as field-mask paths. The borrower's type is
+/// set once, on creation: what kind of organisation applies does not change.
+pub const EDITABLE: [&str; 15] = [
     "borrower.display_name",
-    "borrower.type",
     "category",
     "title",
     "investment",
@@ -31,7 +31,7 @@ pub const EDITABLE: [&str; 16] = [
 /// Only what a client may set: the editable content, nothing the service owns.
 fn editable_part(source: &Application) -> Application {
     let mut target = Application::default();
-    for path in EDITABLE {
+    for path in EDITABLE.iter().chain(["borrower.type"].iter()) {
         copy(&mut target, source, path);
     }
     target.borrower.get_or_insert_with(Default::default).organization_number =
@@ -79,6 +79,12 @@ pub fn new_draft(caller: &Caller, application: Option<Application>) -> Result<Ap
     if organization.is_empty() {
         violations.insert(0, FieldViolation::new("application.borrower.organization_number", "is required"));
     }
+    if draft.borrower.as_ref().is_none_or(|b| b.r#type == pb::OrganizationType::Unspecified as i32) {
+        violations.push(FieldViolation::new(
+            "application.borrower.type",
+            "is required: the kind of organisation that applies; it cannot be changed later",
+        ));
+    }
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }
@@ -105,7 +111,12 @@ pub fn mask_paths(request: &UpdateApplicationRequest) -> Result<Vec<String>, Err
     let unknown: Vec<FieldViolation> = paths
         .iter()
         .filter(|p| !EDITABLE.contains(&p.as_str()))
-        .map(|p| FieldViolation::new("update_mask.paths", format!("{p:?} cannot be edited")))
+        .map(|p| {
+            FieldViolation::new(
+                "update_mask.paths",
+                format!("{:?} cannot be edited", socialloans_platform::error::shortened(p, 80)),
+            )
+        })
         .collect();
     if unknown.is_empty() { Ok(paths) } else { Err(Error::InvalidArgument(unknown)) }
 }

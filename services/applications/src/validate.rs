@@ -21,6 +21,10 @@ pub const COMMENT_TEXT: usize = 4_000;
 pub const MAX_ITEMS: usize = 50;
 /// Largest amount accepted: SEK 100 billion, in öre. Anything above is a typo.
 pub const MAX_MINOR_UNITS: i64 = 10_000_000_000_000;
+/// Largest target group: more people than live in the Nordic countries.
+pub const MAX_POPULATION: i64 = 100_000_000;
+/// Largest magnitude of an indicator's baseline or target.
+pub const MAX_VALUE: f64 = 1e12;
 
 struct Check {
     prefix: &'static str,
@@ -41,9 +45,21 @@ impl Check {
         }
     }
 
-    fn items(&mut self, field: &str, len: usize) {
+    /// Whether a list of `len` is within [`MAX_ITEMS`]; a longer one is
+    /// refused as a whole, its items unread (a huge list costs nothing).
+    fn items(&mut self, field: &str, len: usize) -> bool {
         if len > MAX_ITEMS {
             self.add(field, format!("has {len} items; at most {MAX_ITEMS}"));
+            return false;
+        }
+        true
+    }
+
+    fn value(&mut self, field: impl AsRef<str>, value: f64) {
+        if !value.is_finite() {
+            self.add(field, "must be a finite number");
+        } else if value.abs() > MAX_VALUE {
+            self.add(field, "is out of range: at most 10^12 in magnitude");
         }
     }
 
@@ -93,6 +109,27 @@ fn sdg_target(target: &str) -> bool {
         && rest.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
 }
 
+/// Whether `path` (already known to name a field of an application) stays
+/// within the application's lists: `objectives[3]` needs four objectives.
+pub fn path_within(app: &Application, path: &str) -> bool {
+    let root = path.split('.').next().unwrap_or_default();
+    let Some((name, index)) = root.split_once('[') else { return true };
+    let index = index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX);
+    let len = match name {
+        "target_groups" => app.target_groups.len(),
+        "interventions" => app.interventions.len(),
+        "objectives" => app.objectives.len(),
+        "indicators" => app.indicators.len(),
+        "sdg_targets" => app.sdg_targets.len(),
+        "attachments" => app.attachments.len(),
+        "completion_comments" => app.completion_comments.len(),
+        "loans" => app.loans.len(),
+        "conditions" => app.conditions.len(),
+        _ => usize::MAX,
+    };
+    index < len
+}
+
 /// Shape checks of everything present in `app` (nothing is required here).
 pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
     let mut c = Check { prefix, violations: Vec::new() };
@@ -115,12 +152,20 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
         if !(code.is_empty() || code.len() == 4 && code.chars().all(|ch| ch.is_ascii_digit())) {
             c.add("investment.municipality_code", "must be the four-digit municipality code");
         }
-        c.items("investment.property_designations", inv.property_designations.len());
+        if c.items("investment.property_designations", inv.property_designations.len()) {
+            for (i, d) in inv.property_designations.iter().enumerate() {
+                c.text(format!("investment.property_designations[{i}]"), d, SHORT_TEXT);
+            }
+        }
         if let Some(schedule) = &inv.schedule {
             c.date("investment.schedule.start_date", &schedule.start_date);
             c.date("investment.schedule.completion_date", &schedule.completion_date);
-            c.items("investment.schedule.milestones", schedule.milestones.len());
-            for (i, m) in schedule.milestones.iter().enumerate() {
+            let milestones = if c.items("investment.schedule.milestones", schedule.milestones.len()) {
+                schedule.milestones.as_slice()
+            } else {
+                &[]
+            };
+            for (i, m) in milestones.iter().enumerate() {
                 c.text(format!("investment.schedule.milestones[{i}].description"), &m.description, SHORT_TEXT);
                 c.date(&format!("investment.schedule.milestones[{i}].date"), &m.date);
                 if let (Some(this), Some(before)) =
@@ -146,23 +191,25 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
         }
     }
     c.text("social_challenge", &app.social_challenge, LONG_TEXT);
-    c.items("target_groups", app.target_groups.len());
-    for (i, g) in app.target_groups.iter().enumerate() {
+    let target_groups =
+        if c.items("target_groups", app.target_groups.len()) { app.target_groups.as_slice() } else { &[] };
+    for (i, g) in target_groups.iter().enumerate() {
         c.known::<TargetPopulation>(&format!("target_groups[{i}].population"), g.population);
         c.text(format!("target_groups[{i}].description"), &g.description, LONG_TEXT);
-        if g.estimated_size < 0 {
-            c.add(format!("target_groups[{i}].estimated_size"), "must not be negative");
+        if !(0..=MAX_POPULATION).contains(&g.estimated_size) {
+            c.add(format!("target_groups[{i}].estimated_size"), "must be between 0 and 100 million people");
         }
     }
-    c.items("interventions", app.interventions.len());
-    for (i, iv) in app.interventions.iter().enumerate() {
+    let interventions =
+        if c.items("interventions", app.interventions.len()) { app.interventions.as_slice() } else { &[] };
+    for (i, iv) in interventions.iter().enumerate() {
         c.text(format!("interventions[{i}].title"), &iv.title, SHORT_TEXT);
         c.text(format!("interventions[{i}].description"), &iv.description, LONG_TEXT);
         c.date(&format!("interventions[{i}].start_date"), &iv.start_date);
         c.date(&format!("interventions[{i}].end_date"), &iv.end_date);
     }
-    c.items("objectives", app.objectives.len());
-    for (i, o) in app.objectives.iter().enumerate() {
+    let objectives = if c.items("objectives", app.objectives.len()) { app.objectives.as_slice() } else { &[] };
+    for (i, o) in objectives.iter().enumerate() {
         let key_ok = o.key.len() <= 20 && o.key.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
         if !key_ok {
             c.add(format!("objectives[{i}].key"), "is 1..20 of [A-Za-z0-9_-], e.g. O1");
@@ -173,8 +220,8 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
         c.text(format!("objectives[{i}].change_sought"), &o.change_sought, LONG_TEXT);
     }
     c.text("intended_future_state", &app.intended_future_state, LONG_TEXT);
-    c.items("indicators", app.indicators.len());
-    for (i, ind) in app.indicators.iter().enumerate() {
+    let indicators = if c.items("indicators", app.indicators.len()) { app.indicators.as_slice() } else { &[] };
+    for (i, ind) in indicators.iter().enumerate() {
         let at = |f: &str| format!("indicators[{i}].{f}");
         let code = &ind.code;
         let snake = (2..=63).contains(&code.len())
@@ -185,7 +232,7 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
         } else if !code.is_empty() && app.indicators[..i].iter().any(|earlier| &earlier.code == code) {
             c.add(at("code"), format!("{code:?} is used by another indicator"));
         }
-        if !ind.objective_key.is_empty() && !app.objectives.iter().any(|o| o.key == ind.objective_key) {
+        if !ind.objective_key.is_empty() && !objectives.iter().any(|o| o.key == ind.objective_key) {
             c.add(at("objective_key"), format!("{:?} is the key of no objective", ind.objective_key));
         }
         c.text(at("display_name"), &ind.display_name, SHORT_TEXT);
@@ -194,16 +241,12 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
         c.known::<IndicatorLevel>(&at("level"), ind.level);
         c.text(at("method"), &ind.method, LONG_TEXT);
         if let Some(b) = &ind.baseline {
-            if !b.value.is_finite() {
-                c.add(at("baseline.value"), "must be a finite number");
-            }
+            c.value(at("baseline.value"), b.value);
             c.date(&at("baseline.date"), &b.date);
             c.text(at("baseline.source"), &b.source, SHORT_TEXT);
         }
         if let Some(t) = &ind.target {
-            if !t.value.is_finite() {
-                c.add(at("target.value"), "must be a finite number");
-            }
+            c.value(at("target.value"), t.value);
             c.date(&at("target.date"), &t.date);
             if let Some(b) = &ind.baseline {
                 if t.value == b.value {
@@ -217,8 +260,8 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
             }
         }
     }
-    c.items("sdg_targets", app.sdg_targets.len());
-    for (i, t) in app.sdg_targets.iter().enumerate() {
+    let sdg_targets = if c.items("sdg_targets", app.sdg_targets.len()) { app.sdg_targets.as_slice() } else { &[] };
+    for (i, t) in sdg_targets.iter().enumerate() {
         if !sdg_target(t) {
             c.add(format!("sdg_targets[{i}]"), format!("{t:?} is not an Agenda 2030 target such as 11.1 or 4.a"));
         } else if app.sdg_targets[..i].contains(t) {
@@ -235,8 +278,8 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
     if let Some(person) = &app.contact_person {
         contact(&mut c, person);
     }
-    c.items("attachments", app.attachments.len());
-    for (i, a) in app.attachments.iter().enumerate() {
+    let attachments = if c.items("attachments", app.attachments.len()) { app.attachments.as_slice() } else { &[] };
+    for (i, a) in attachments.iter().enumerate() {
         let at = |f: &str| format!("attachments[{i}].{f}");
         let name_ok = !a.name.trim().is_empty() && a.name.chars().count() <= 255 && !a.name.contains(['/', '\\']);
         if !name_ok {

@@ -564,7 +564,10 @@ impl Story<'_> {
         let back = mo::ReturnOutcomeReportRequest {
             name: first.clone(),
             request_id: rid(),
-            message: "Ange källa för antalet arbetsplatser".into(),
+            comments: vec![mo::FieldComment {
+                field_path: "indicator_values[0].source".into(),
+                comment: "Ange källa för antalet arbetsplatser".into(),
+            }],
             ..Default::default()
         };
         let returned = answer(

@@ -413,8 +413,10 @@ impl MonitoringService for Api {
     ) -> Result<Response<pb::ReturnOutcomeReportResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        if req.comments.is_empty() && req.message.trim().is_empty() {
-            return Err(Error::from(FieldViolation::new("comments", "say what to correct")).into());
+        let mut violations = report_api::check_comments(&req.comments);
+        violations.extend(socialloans_platform::limits::text("message", &req.message, 4000));
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
         }
         let mut comments = req.comments.clone();
         if !req.message.is_empty() {

@@ -26,6 +26,14 @@ pub enum Error {
         /// The current etag.
         current: String,
     },
+    /// The caller may not do this to this resource (four eyes).
+    #[error("{message}")]
+    PermissionDenied {
+        /// Stable reason a client can branch on.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+    },
     /// Already exists (an indicator code).
     #[error("{0}")]
     AlreadyExists(String),
@@ -57,6 +65,9 @@ impl From<Error> for Status {
         match err {
             Error::InvalidArgument(violations) => {
                 status::invalid_argument("INVALID_ARGUMENT", "the request has invalid fields", &violations)
+            }
+            Error::PermissionDenied { reason, message } => {
+                status::with_reason(Code::PermissionDenied, reason, message, &[])
             }
             Error::Precondition { reason, message } => {
                 status::with_reason(Code::FailedPrecondition, reason, message, &[])

@@ -72,6 +72,7 @@ pub async fn create(
     stored.period_end = Some(end);
     stored.period_start = Some(plans::date(start));
     stored.application = plan.application.clone();
+    reports::check_size(&stored)?;
     let created = reports::insert(conn, plan_id, end_date, &row.organization_number, &stored).await?.view()?;
     // The period names its report from the first draft on.
     let mut plan = plan;
@@ -92,6 +93,46 @@ fn copy(target: &mut OutcomeReport, source: &OutcomeReport, path: &str) {
         "deviations" => target.deviations = source.deviations.clone(),
         _ => {}
     }
+}
+
+/// Whether `path` (already known to name a field of a report) stays within
+/// the report's lists: `indicator_values[3]` needs four values.
+fn path_within(report: &OutcomeReport, path: &str) -> bool {
+    let root = path.split('.').next().unwrap_or_default();
+    let Some((name, index)) = root.split_once('[') else { return true };
+    let index = index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX);
+    let len = match name {
+        "indicator_values" => report.indicator_values.len(),
+        "target_group_reach" => report.target_group_reach.len(),
+        "evidence" => report.evidence.len(),
+        "deviations" => report.deviations.len(),
+        _ => usize::MAX,
+    };
+    index < len
+}
+
+/// Checks a reviewer's comments on a report: at least one, each naming a
+/// field of the report (see `path_within` for the lists) and saying something.
+pub fn check_comments(comments: &[pb::FieldComment]) -> Vec<FieldViolation> {
+    let mut violations = Vec::new();
+    if comments.is_empty() {
+        violations.push(FieldViolation::new("comments", "at least one comment: say what to correct, and where"));
+    }
+    for (i, c) in comments.iter().enumerate() {
+        if !socialloans_contracts::field_path_exists("socialloans.monitoring.v1.OutcomeReport", &c.field_path) {
+            violations.push(FieldViolation::new(
+                format!("comments[{i}].field_path"),
+                "must name a field of the outcome report, e.g. indicator_values[0].value or narrative",
+            ));
+        }
+        if c.comment.trim().is_empty() {
+            violations.push(FieldViolation::new(format!("comments[{i}].comment"), "is required"));
+        }
+        if let Some(v) = socialloans_platform::limits::text(&format!("comments[{i}].comment"), &c.comment, 4000) {
+            violations.push(v);
+        }
+    }
+    violations
 }
 
 /// Locks a report and its plan, checking the etag.
@@ -139,6 +180,7 @@ pub async fn update(
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }
+    reports::check_size(&report)?;
     // An accepted report is never changed: the correction is a new draft version.
     reports::save(conn, &row, &report, R::Draft, row.version).await?.view()
 }
@@ -202,8 +244,21 @@ pub async fn review(
     comments: Vec<pb::FieldComment>,
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
+    if reports::authored_by(conn, name, &caller.subject).await? {
+        return Err(Error::PermissionDenied {
+            reason: "REVIEWER_IS_AUTHOR",
+            message: "a report is reviewed by someone who neither drafted, edited nor submitted it (four eyes)".into(),
+        });
+    }
     if row.state() != R::Submitted {
         return Err(precondition("ILLEGAL_STATE_TRANSITION", "only a submitted report is reviewed"));
+    }
+    if let Some(i) = comments.iter().position(|c| !path_within(&report, &c.field_path)) {
+        return Err(FieldViolation::new(
+            format!("comments[{i}].field_path"),
+            "names a list element this report does not have",
+        )
+        .into());
     }
     let result = if accept { R::Accepted } else { R::Returned };
     report.review_time = Some(socialloans_platform::timestamp(Utc::now()));

@@ -6,10 +6,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use socialloans_contracts::monitoring::{
-    Actor, Date, FieldComment, MonitoringPlan, OutcomeReport, OutcomeReportState, OutcomeReportVersion,
-    TargetPopulation,
+    self as pb, Actor, Date, FieldComment, IndicatorValue, MonitoringPlan, OutcomeReport, OutcomeReportState,
+    OutcomeReportVersion, TargetPopulation,
 };
-use socialloans_platform::error::FieldViolation;
+use socialloans_platform::{error::FieldViolation, limits};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -69,61 +69,93 @@ impl Row {
 const COLUMNS: &str =
     "id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time";
 
-/// Checks a report's content against its plan; every problem named.
+/// Most values, reaches, evidence documents and deviations a report lists.
+pub const MAX_ITEMS: usize = 100;
+/// Largest magnitude of a reported value.
+pub const MAX_VALUE: f64 = 1e12;
+/// Most people a target group's reach may count.
+pub const MAX_PEOPLE: i64 = 100_000_000;
+
+/// Checks a report's content against its plan; every problem named. A list
+/// longer than [`MAX_ITEMS`] is refused as a whole, its items unread.
 pub fn check(report: &OutcomeReport, plan: &MonitoringPlan, prefix: &str) -> Vec<FieldViolation> {
     let mut v = Vec::new();
     let at = |f: String| format!("{prefix}{f}");
-    for (i, value) in report.indicator_values.iter().enumerate() {
-        let Some(indicator) = plan.indicators.iter().find(|p| p.code == value.indicator_code) else {
-            v.push(FieldViolation::new(
+    let text = |v: &mut Vec<FieldViolation>, field: String, value: &str, max: usize| {
+        v.extend(limits::text(&at(field), value, max));
+    };
+    let within = |v: &mut Vec<FieldViolation>, field: &str, len: usize| {
+        let ok = len <= MAX_ITEMS;
+        if !ok {
+            v.push(FieldViolation::new(format!("{prefix}{field}"), format!("has {len} items; at most {MAX_ITEMS}")));
+        }
+        ok
+    };
+    let values: &[IndicatorValue] =
+        if within(&mut v, "indicator_values", report.indicator_values.len()) { &report.indicator_values } else { &[] };
+    let mut seen = std::collections::HashSet::new();
+    for (i, value) in values.iter().enumerate() {
+        if !seen.insert(&value.indicator_code) {
+            v.push(FieldViolation::new(at(format!("indicator_values[{i}].indicator_code")), "is reported twice"));
+        }
+        match plan.indicators.iter().find(|p| p.code == value.indicator_code) {
+            None => v.push(FieldViolation::new(
                 at(format!("indicator_values[{i}].indicator_code")),
-                format!("{:?} is not an indicator of this plan", value.indicator_code),
-            ));
-            continue;
-        };
-        if value.unit != indicator.unit {
-            v.push(FieldViolation::new(
+                format!("{:?} is not an indicator of this plan", limits_short(&value.indicator_code)),
+            )),
+            Some(indicator) if value.unit != indicator.unit => v.push(FieldViolation::new(
                 at(format!("indicator_values[{i}].unit")),
-                format!("{:?} is not the plan's unit {:?}", value.unit, indicator.unit),
-            ));
+                format!("{:?} is not the plan's unit {:?}", limits_short(&value.unit), indicator.unit),
+            )),
+            Some(_) => {}
         }
         match value.value {
             Some(x) if !x.is_finite() => {
                 v.push(FieldViolation::new(at(format!("indicator_values[{i}].value")), "must be a finite number"))
             }
+            Some(x) if x.abs() > MAX_VALUE => v.push(FieldViolation::new(
+                at(format!("indicator_values[{i}].value")),
+                "is out of range: at most 10^12 in magnitude",
+            )),
             None if value.comment.trim().is_empty() => {
                 v.push(FieldViolation::new(at(format!("indicator_values[{i}].comment")), "say why there is no value"))
             }
             _ => {}
         }
-        if value.method.chars().count() > 2000 || value.comment.chars().count() > 2000 {
+        if let Some(d) = &value.measure_date
+            && limits::date(d.year, d.month, d.day, limits::YEARS).is_none()
+        {
             v.push(FieldViolation::new(
-                at(format!("indicator_values[{i}]")),
-                "method and comment are at most 2000 characters",
+                at(format!("indicator_values[{i}].measure_date")),
+                "is not a calendar date between 1900 and 2200",
             ));
         }
+        text(&mut v, format!("indicator_values[{i}].method"), &value.method, 4000);
+        text(&mut v, format!("indicator_values[{i}].source"), &value.source, 200);
+        text(&mut v, format!("indicator_values[{i}].comment"), &value.comment, 4000);
     }
-    let mut seen = std::collections::HashSet::new();
-    for (i, value) in report.indicator_values.iter().enumerate() {
-        if !seen.insert(&value.indicator_code) {
-            v.push(FieldViolation::new(at(format!("indicator_values[{i}].indicator_code")), "is reported twice"));
-        }
-    }
+    let reaches: &[pb::TargetGroupReach] = if within(&mut v, "target_group_reach", report.target_group_reach.len()) {
+        &report.target_group_reach
+    } else {
+        &[]
+    };
     let mut populations = std::collections::HashSet::new();
-    for (i, reach) in report.target_group_reach.iter().enumerate() {
+    for (i, reach) in reaches.iter().enumerate() {
         let known = TargetPopulation::try_from(reach.population).is_ok_and(|p| p != TargetPopulation::Unspecified);
         if !known {
             v.push(FieldViolation::new(at(format!("target_group_reach[{i}].population")), "is not a TargetPopulation"));
         } else if !populations.insert(reach.population) {
             v.push(FieldViolation::new(at(format!("target_group_reach[{i}].population")), "is reported twice"));
         }
-        if reach.people_reached < 0 {
-            v.push(FieldViolation::new(at(format!("target_group_reach[{i}].people_reached")), "must not be negative"));
+        if !(0..=MAX_PEOPLE).contains(&reach.people_reached) {
+            v.push(FieldViolation::new(
+                at(format!("target_group_reach[{i}].people_reached")),
+                "must be between 0 and 100 million people",
+            ));
         }
+        text(&mut v, format!("target_group_reach[{i}].description"), &reach.description, 4000);
     }
-    if report.narrative.chars().count() > 20_000 {
-        v.push(FieldViolation::new(at("narrative".into()), "is at most 20000 characters"));
-    }
+    text(&mut v, "narrative".into(), &report.narrative, 20_000);
     if let Some(used) = &report.loan_amount_used {
         let tagged = plan.tagged_loan_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
         if used.currency_code != "SEK" || used.minor_units < 0 {
@@ -132,12 +164,32 @@ pub fn check(report: &OutcomeReport, plan: &MonitoringPlan, prefix: &str) -> Vec
             v.push(FieldViolation::new(at("loan_amount_used".into()), "is more than the loans tagged to the plan"));
         }
     }
-    for (i, d) in report.deviations.iter().enumerate() {
+    let evidence: &[pb::Attachment] =
+        if within(&mut v, "evidence", report.evidence.len()) { &report.evidence } else { &[] };
+    for (i, a) in evidence.iter().enumerate() {
+        v.extend(crate::conditions::check_attachment(&at(format!("evidence[{i}]")), a));
+    }
+    let deviations: &[pb::Deviation] =
+        if within(&mut v, "deviations", report.deviations.len()) { &report.deviations } else { &[] };
+    for (i, d) in deviations.iter().enumerate() {
         if d.description.trim().is_empty() || d.cause.trim().is_empty() {
             v.push(FieldViolation::new(at(format!("deviations[{i}]")), "needs both what deviates and why"));
         }
+        text(&mut v, format!("deviations[{i}].indicator_code"), &d.indicator_code, 63);
+        text(&mut v, format!("deviations[{i}].description"), &d.description, 4000);
+        text(&mut v, format!("deviations[{i}].cause"), &d.cause, 4000);
     }
     v
+}
+
+fn limits_short(text: &str) -> String {
+    socialloans_platform::error::shortened(text, 64)
+}
+
+/// INVALID_ARGUMENT `TOO_LARGE` when `report`, as stored and sent, would be
+/// larger than [`limits::MAX_OUTCOME_REPORT_BYTES`].
+pub fn check_size(report: &OutcomeReport) -> Result<(), Error> {
+    limits::check_size("outcome report", report.encoded_len(), limits::MAX_OUTCOME_REPORT_BYTES).map_err(Error::from)
 }
 
 /// The plan's reporting period ending `end`, if any.
@@ -184,6 +236,20 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid, org: Option<&str>) -> Resul
     .bind(id)
     .bind(org)
     .fetch_optional(conn)
+    .await
+}
+
+/// Whether `subject` drafted, edited or submitted report `name` (any version):
+/// such a person never reviews it (four eyes).
+pub async fn authored_by(conn: &mut PgConnection, name: &str, subject: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM monitoring.audit_entry
+                         WHERE resource = $1 AND actor_subject = $2
+                           AND action IN ('CreateOutcomeReport', 'UpdateOutcomeReport', 'SubmitOutcomeReport'))",
+    )
+    .bind(name)
+    .bind(subject)
+    .fetch_one(conn)
     .await
 }
 

@@ -119,9 +119,17 @@ pub fn minter() -> DevTokenMinter {
     DevTokenMinter::new(SECRET, ISSUER, AUDIENCE)
 }
 
-/// A token with `roles` (and `org` for a borrower), valid for an hour.
+/// A token with `roles` (and `org` for a borrower), valid for an hour. Its
+/// subject names the roles and organisation (`test-analyst`,
+/// `test-borrower@556000-0000`), so that tokens of different roles are
+/// different people, as four-eyes rules expect.
 pub fn token(roles: &[Role], org: Option<&str>) -> String {
-    minter().mint("test-user", roles, org, Duration::from_secs(3600))
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    let subject = match org {
+        Some(org) => format!("test-{}@{org}", names.join("+")),
+        None => format!("test-{}", names.join("+")),
+    };
+    minter().mint(&subject, roles, org, Duration::from_secs(3600))
 }
 
 /// `message` with `authorization: Bearer <token>`.

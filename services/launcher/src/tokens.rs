@@ -31,10 +31,16 @@ pub fn secret(home: &Path) -> Result<String, String> {
     Ok(secret)
 }
 
-/// A token for `role`, bound to `org` for a borrower.
+/// A token for `role`, bound to `org` for a borrower. Its subject names the
+/// role and the organisation (`dev-borrower-556543-2109`): each organisation's
+/// portal user is a person of its own.
 pub fn mint(secret: &str, role: Role, org: Option<&str>) -> String {
     let org = if role == Role::Borrower { Some(org.unwrap_or(EXAMPLE_ORG)) } else { org };
-    DevTokenMinter::new(secret, ISSUER, AUDIENCE).mint(&format!("dev-{role}"), &[role], org, TTL)
+    let subject = match org {
+        Some(org) => format!("dev-{role}-{org}"),
+        None => format!("dev-{role}"),
+    };
+    DevTokenMinter::new(secret, ISSUER, AUDIENCE).mint(&subject, &[role], org, TTL)
 }
 
 /// `socialloans token ROLE [ORG]`.

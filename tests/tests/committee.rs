@@ -117,10 +117,20 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         }),
         ..Default::default()
     };
-    committee
+    // A committee token whose subject is on no roster entry assesses nothing.
+    let stranger = committee
         .assess_requirement(staff(
             assess(cm::BasicRequirement::DefinedTargetGroup, cm::RequirementVerdict::PartiallyMet),
             Role::CommitteeMember,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!((stranger.code(), reason(&stranger).as_str()), (Code::PermissionDenied, "NOT_A_MEMBER"));
+    committee
+        .assess_requirement(as_person(
+            "idp|Lena",
+            &[Role::CommitteeMember],
+            assess(cm::BasicRequirement::DefinedTargetGroup, cm::RequirementVerdict::PartiallyMet),
         ))
         .await
         .unwrap();
@@ -187,6 +197,18 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         committee.declare_conflict_of_interest(staff(declare(), Role::CommitteeSecretary)).await.unwrap_err().code(),
         Code::AlreadyExists
     );
+    // Once conflicted, Lena assesses the case no more, in any role.
+    for roles in [&[Role::CommitteeMember][..], &[Role::CommitteeSecretary]] {
+        let refused = committee
+            .assess_requirement(as_person(
+                "idp|Lena",
+                roles,
+                assess(cm::BasicRequirement::DefinedTargetGroup, cm::RequirementVerdict::NotMet),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!((refused.code(), reason(&refused).as_str()), (Code::PermissionDenied, "MEMBER_CONFLICTED"));
+    }
 
     // On the agenda of a meeting still to come…
     let create = cm::CreateMeetingRequest {
@@ -884,6 +906,12 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
     assert_eq!(deferral.state, cm::DecisionState::Recorded as i32, "a deferral, too, waits for four eyes");
     let own = c.confirm("sara", &[Role::CommitteeChair], &deferral.name).await.unwrap_err();
     assert_eq!(reason(&own), "FOUR_EYES_VIOLATION");
+    // A conflicted member confirms nothing on the case, even with the chair's role;
+    // nor does a chair's token that names nobody on the roster.
+    let conflicted = c.confirm("olof", &[Role::CommitteeChair], &deferral.name).await.unwrap_err();
+    assert_eq!((conflicted.code(), reason(&conflicted).as_str()), (Code::PermissionDenied, "MEMBER_CONFLICTED"));
+    let nobody = c.confirm("nobody", &[Role::CommitteeChair], &deferral.name).await.unwrap_err();
+    assert_eq!(reason(&nobody), "NOT_A_MEMBER");
     c.confirm("carl", &[Role::CommitteeChair], &deferral.name).await.unwrap();
     let again =
         cm::AddAgendaItemRequest { name: meeting.clone(), request_id: rid(), case: case.clone(), ..Default::default() };

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{Db, NOT_SERVING, SERVING, authorized, channel, eventually, health, minter, services, token};
+use e2e::{Db, NOT_SERVING, SERVING, authorized, channel, eventually, health, http_get, minter, services, token};
 use socialloans_contracts::{
     applications::{
         GetApplicationRequest, ListApplicationsRequest, TagLoanRequest,
@@ -255,16 +255,6 @@ async fn metrics_count_calls_by_method_and_code() {
     );
     assert!(body.contains(r#"socialloans_db_pool_connections{state="max"} 10"#), "{body}");
     running.stop().await.unwrap();
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
-    response
 }
 
 #[tokio::test]

@@ -560,23 +560,26 @@ fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
             violations: open,
         });
     }
-    let tagged: i64 = record.app.loans.iter().filter_map(|l| l.principal.as_ref()).map(|m| m.minor_units).sum();
+    let tagged: i64 = record
+        .app
+        .loans
+        .iter()
+        .filter_map(|l| l.principal.as_ref())
+        .map(|m| m.minor_units)
+        .fold(0, i64::saturating_add);
     let principal = loan.principal.as_ref().map(|m| m.minor_units).unwrap_or_default();
     let approved = record.app.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
-    if tagged + principal > approved {
+    let total = tagged.saturating_add(principal);
+    if total > approved {
         return Err(Error::Precondition {
             reason: "LOAN_EXCEEDS_APPROVED_AMOUNT",
-            message: format!(
-                "tagged loans would total {} öre, above the approved {} öre",
-                tagged + principal,
-                approved
-            ),
+            message: format!("tagged loans would total {total} öre, above the approved {approved} öre"),
         });
     }
     let mut loan = loan;
     loan.tag_time = Some(timestamp(chrono::Utc::now()));
     record.app.loans.push(loan.clone());
-    let total = pb::Money { currency_code: "SEK".into(), minor_units: tagged + principal };
+    let total = pb::Money { currency_code: "SEK".into(), minor_units: total };
     let event_payload = pb::LoanTagged {
         application: record.name(),
         organization_number: record.row.organization_number.clone(),

@@ -196,7 +196,13 @@ fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> R
     if let Some(summary) = record.app.committee_decision.as_mut() {
         summary.approved_amount.clone_from(&record.app.approved_amount);
     }
-    let tagged: i64 = record.app.loans.iter().filter_map(|l| l.principal.as_ref()).map(|m| m.minor_units).sum();
+    let tagged: i64 = record
+        .app
+        .loans
+        .iter()
+        .filter_map(|l| l.principal.as_ref())
+        .map(|m| m.minor_units)
+        .fold(0, i64::saturating_add);
     let mut comment = amended.decision.clone();
     if tagged > amount {
         comment.push_str(&format!(": the loans tagged ({tagged} öre) exceed the amended amount ({amount} öre)"));

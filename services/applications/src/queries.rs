@@ -7,6 +7,7 @@ use socialloans_contracts::applications::{
 use socialloans_platform::{
     Caller,
     error::FieldViolation,
+    limits,
     pagination::{decode_position, decode_token, encode_position, encode_token, page_size},
 };
 use uuid::Uuid;
@@ -23,12 +24,7 @@ fn time(
     value: &Option<prost_types::Timestamp>,
     violations: &mut Vec<FieldViolation>,
 ) -> Option<DateTime<Utc>> {
-    let t = value.as_ref()?;
-    let parsed = DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32);
-    if parsed.is_none() {
-        violations.push(FieldViolation::new(field, "is not a valid time"));
-    }
-    parsed
+    limits::time_field(field, value.as_ref()?).map_err(|v| violations.push(v)).ok()
 }
 
 /// `ListApplications`.
@@ -84,8 +80,10 @@ pub async fn list(
         return Err(Error::InvalidArgument(violations));
     }
     let mut rows = store::list(&ops.pool, &filter, after, size).await?;
-    let next_page_token = if rows.len() > size as usize {
-        rows.truncate(size as usize);
+    // A page ends at its size or at its byte budget, whichever comes first.
+    let take = limits::page_len(rows.iter().map(|r| r.content.len() + r.contact_person.len()), size as usize);
+    let next_page_token = if rows.len() > take {
+        rows.truncate(take);
         let last = rows.last().expect("a full page has a last row");
         encode_position(&query, last.create_time, &last.id)
     } else {

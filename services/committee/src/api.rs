@@ -10,7 +10,7 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
-    idempotency::{self, Claim},
+    idempotency,
     pagination::{decode_position, decode_token, encode_position, encode_token, page_size},
 };
 use sqlx::PgPool;
@@ -74,48 +74,6 @@ fn undecided(state: CaseState) -> bool {
 
 fn actor(caller: &Caller, role: &str) -> pb::Actor {
     pb::Actor { subject: caller.subject.clone(), role: role.to_owned(), member: String::new() }
-}
-
-impl Api {
-    /// Locks case `name`, checks its etag, lets `change` edit it, saves it — in one
-    /// transaction with the request id's answer.
-    #[allow(clippy::too_many_arguments)]
-    async fn change_case<Req: prost::Message, Resp: prost::Message + Default>(
-        &self,
-        caller: &Caller,
-        method: &str,
-        request: &Req,
-        request_id: &str,
-        name: &str,
-        etag: &str,
-        change: impl FnOnce(&mut pb::Case) -> Result<Resp, Error>,
-        respond: fn(&mut Resp, pb::Case),
-    ) -> Result<Resp, Error> {
-        let id = parse("name", "cases/", name)?;
-        let mut tx = self.pool.begin().await?;
-        history::begin(&mut tx, &caller.subject, &caller.role_names(), method, request_id).await?;
-        let ticket = match idempotency::claim::<Resp>(&mut tx, request_id, caller, method, request).await? {
-            Claim::Replay(answer) => return Ok(answer),
-            Claim::Fresh(ticket) => ticket,
-        };
-        let row = cases::lock(&mut tx, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        let mut case = row.view()?;
-        if !etag.is_empty() && etag != case.etag {
-            return Err(Error::EtagMismatch { current: case.etag });
-        }
-        if !undecided(row.state()) {
-            return Err(Error::Precondition {
-                reason: "CASE_CLOSED",
-                message: format!("the case is {}", cases::state_name(row.state())),
-            });
-        }
-        let mut answer = change(&mut case)?;
-        let saved = cases::save(&mut tx, &row, &case, row.state()).await?;
-        respond(&mut answer, saved.view()?);
-        idempotency::record(&mut tx, &ticket, &answer).await?;
-        tx.commit().await?;
-        Ok(answer)
-    }
 }
 
 impl Api {
@@ -239,9 +197,11 @@ impl CommitteeService for Api {
         if !matches!(RequirementVerdict::try_from(assessment.verdict), Ok(v) if v != RequirementVerdict::Unspecified) {
             violations.push(FieldViolation::new("assessment.verdict", "must be MET, PARTIALLY_MET or NOT_MET"));
         }
-        if assessment.justification.chars().count() > 10_000 {
-            violations.push(FieldViolation::new("assessment.justification", "is longer than 10000 characters"));
-        }
+        violations.extend(socialloans_platform::limits::text(
+            "assessment.justification",
+            &assessment.justification,
+            10_000,
+        ));
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations).into());
         }
@@ -252,22 +212,29 @@ impl CommitteeService for Api {
         };
         assessment.assessor = Some(actor(&caller, role));
         assessment.assess_time = Some(cases::timestamp(chrono::Utc::now()));
+        let id = parse("name", "cases/", &req.name)?;
         let answer = self
-            .change_case(
-                &caller,
-                "AssessRequirement",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |case| {
-                    case.requirement_assessments.retain(|a| a.requirement != assessment.requirement);
-                    case.requirement_assessments.push(assessment);
-                    case.requirement_assessments.sort_by_key(|a| a.requirement);
-                    Ok(pb::AssessRequirementResponse::default())
-                },
-                |answer, case| answer.case = Some(case),
-            )
+            .idempotent(&caller, "AssessRequirement", &req, &req.request_id, async |conn| {
+                let row = cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
+                let mut case = row.view()?;
+                if !req.etag.is_empty() && req.etag != case.etag {
+                    return Err(Error::EtagMismatch { current: case.etag });
+                }
+                if !undecided(row.state()) {
+                    return Err(Error::Precondition {
+                        reason: "CASE_CLOSED",
+                        message: format!("the case is {}", cases::state_name(row.state())),
+                    });
+                }
+                // A rostered member serving today and free of conflict, or
+                // the secretary recording the committee's verdict.
+                proceedings::check_participant(conn, &caller, &case, true).await?;
+                case.requirement_assessments.retain(|a| a.requirement != assessment.requirement);
+                case.requirement_assessments.push(assessment);
+                case.requirement_assessments.sort_by_key(|a| a.requirement);
+                let saved = cases::save(conn, &row, &case, row.state()).await?;
+                Ok(pb::AssessRequirementResponse { case: Some(saved.view()?) })
+            })
             .await?;
         Ok(Response::new(answer))
     }

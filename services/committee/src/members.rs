@@ -41,9 +41,9 @@ fn date(d: NaiveDate) -> Date {
 
 fn naive(field: &str, d: &Option<Date>, violations: &mut Vec<FieldViolation>) -> Option<NaiveDate> {
     let d = d.as_ref()?;
-    let parsed = NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32);
+    let parsed = socialloans_platform::limits::date(d.year, d.month, d.day, socialloans_platform::limits::YEARS);
     if parsed.is_none() {
-        violations.push(FieldViolation::new(field, "is not a valid date"));
+        violations.push(FieldViolation::new(field, "is not a calendar date between 1900 and 2200"));
     }
     parsed
 }

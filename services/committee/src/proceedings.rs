@@ -10,7 +10,7 @@ use socialloans_contracts::committee::{
     self as pb, AttendanceStatus, Case, CaseState, Decision, DecisionOutcome, DecisionState, Meeting, MeetingState,
     VoteChoice,
 };
-use socialloans_platform::{Caller, Role, error::FieldViolation, events::outbox};
+use socialloans_platform::{Caller, Role, error::FieldViolation, events::outbox, limits};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -132,10 +132,10 @@ fn checked_details(meeting: &Meeting) -> Result<DateTime<Utc>, Error> {
     let start = meeting
         .start_time
         .as_ref()
-        .filter(|t| (0..1_000_000_000).contains(&t.nanos))
-        .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32));
+        .and_then(limits::time)
+        .filter(|t| limits::YEARS.contains(&chrono::Datelike::year(t)));
     if start.is_none() {
-        violations.push(FieldViolation::new("meeting.start_time", "is required, a valid timestamp"));
+        violations.push(FieldViolation::new("meeting.start_time", "is required: a time between 1900 and 2200"));
     }
     if meeting.notes.chars().count() > NOTES_MAX {
         violations.push(FieldViolation::new("meeting.notes", format!("is at most {NOTES_MAX} characters")));
@@ -424,16 +424,53 @@ async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<Str
     Ok(meetings::minutes(meeting, &names, &agenda))
 }
 
-/// The caller's own roster entry.
-async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<members::Row, Error> {
-    sqlx::query_as(
+/// The caller's own roster entry, if the caller is on the roster (a member
+/// without a login subject is nobody's).
+async fn roster_entry(conn: &mut PgConnection, caller: &Caller) -> Result<Option<members::Row>, Error> {
+    Ok(sqlx::query_as(
         "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
-           FROM committee.member WHERE subject = $1",
+           FROM committee.member WHERE subject = $1 AND subject <> ''",
     )
     .bind(&caller.subject)
     .fetch_optional(conn)
-    .await?
-    .ok_or_else(|| Error::PermissionDenied("NOT_A_MEMBER", "the caller is not on the committee's roster".into()))
+    .await?)
+}
+
+/// The caller's own roster entry.
+async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<members::Row, Error> {
+    roster_entry(conn, caller)
+        .await?
+        .ok_or_else(|| Error::PermissionDenied("NOT_A_MEMBER", "the caller is not on the committee's roster".into()))
+}
+
+/// Who may assess a case's basic requirements or confirm its decision: a
+/// member on the roster, serving today, without a declared conflict on the
+/// case. The secretary, recording the committee's verdict, need not be on
+/// the roster; but nobody with a declared conflict on the case takes part.
+pub async fn check_participant(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case: &Case,
+    secretary_may_record: bool,
+) -> Result<(), Error> {
+    let entry = roster_entry(conn, caller).await?;
+    if let Some(member) = &entry
+        && conflicted(case, &format!("members/{}", member.id))
+    {
+        return Err(Error::PermissionDenied(
+            "MEMBER_CONFLICTED",
+            "a member with a declared conflict of interest on the case takes no part in it".into(),
+        ));
+    }
+    if secretary_may_record && caller.has(Role::CommitteeSecretary) {
+        return Ok(());
+    }
+    let member = entry
+        .ok_or_else(|| Error::PermissionDenied("NOT_A_MEMBER", "the caller is not on the committee's roster".into()))?;
+    if !member.active_on(socialloans_platform::stockholm_date(Utc::now())) {
+        return Err(Error::PermissionDenied("MEMBER_NOT_IN_TERM", "the member's term does not cover today".into()));
+    }
+    Ok(())
 }
 
 /// Casts (or changes) the caller's vote on a case at its meeting.
@@ -745,8 +782,13 @@ fn check_requirements(case: &Case, outcome: DecisionOutcome) -> Result<(), Error
 
 fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> Result<(), Error> {
     let mut violations = Vec::new();
-    if decision.rationale.trim().is_empty() || decision.rationale.chars().count() > 10_000 {
+    if decision.rationale.trim().is_empty() {
         violations.push(FieldViolation::new("decision.rationale", "is required, at most 10000 characters"));
+    }
+    violations.extend(limits::text("decision.rationale", &decision.rationale, 10_000));
+    if decision.conditions.len() > 50 {
+        violations.push(FieldViolation::new("decision.conditions", "at most 50"));
+        return Err(Error::InvalidArgument(violations));
     }
     let approving = matches!(outcome, DecisionOutcome::Approve | DecisionOutcome::ApproveWithConditions);
     if approving {
@@ -782,8 +824,13 @@ fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> 
         if c.description.trim().is_empty() {
             violations.push(FieldViolation::new(format!("decision.conditions[{i}].description"), "is required"));
         }
-        if c.due_date.is_none() {
-            violations.push(FieldViolation::new(format!("decision.conditions[{i}].due_date"), "is required"));
+        violations.extend(limits::text(&format!("decision.conditions[{i}].description"), &c.description, 4000));
+        let due = c.due_date.as_ref().and_then(|d| limits::date(d.year, d.month, d.day, limits::YEARS));
+        if due.is_none() {
+            violations.push(FieldViolation::new(
+                format!("decision.conditions[{i}].due_date"),
+                "is required: a calendar date between 1900 and 2200",
+            ));
         }
         if !matches!(pb::ConditionKind::try_from(c.kind), Ok(k) if k != pb::ConditionKind::Unspecified) {
             violations.push(FieldViolation::new(format!("decision.conditions[{i}].kind"), "is required"));
@@ -847,6 +894,7 @@ pub async fn confirm_decision(
             "the person who recorded a decision cannot confirm it".into(),
         ));
     }
+    check_participant(conn, caller, &case, false).await?;
     let amendment = case_row.state() == CaseState::Decided;
     let mut amends = String::new();
     if amendment {

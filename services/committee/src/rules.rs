@@ -6,7 +6,10 @@ use socialloans_contracts::committee::{DecisionOutcome, VoteChoice, VoteTally};
 /// How decisions follow from votes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecisionRule {
-    /// The most votes win; the chair's vote breaks a tie.
+    /// Simple majority: an outcome needs more than half of the votes cast
+    /// (abstentions and members who did not vote cast none). When two
+    /// outcomes each have exactly half, the chair's vote for one of them
+    /// decides (the casting vote). Otherwise the votes give no outcome.
     Majority,
     /// Every eligible member present votes the same.
     Consensus,
@@ -90,15 +93,18 @@ pub fn outcome(ballots: &[Ballot], rule: DecisionRule) -> Result<DecisionOutcome
                 DecisionOutcome::Defer,
                 DecisionOutcome::Decline,
             ];
+            let cast = counted.len();
             let count = |o: DecisionOutcome| counted.iter().filter(|(c, _)| *c == o).count();
-            let best = options.iter().map(|o| count(*o)).max().unwrap_or(0);
-            let leaders: Vec<DecisionOutcome> = options.into_iter().filter(|o| count(*o) == best).collect();
-            if leaders.len() == 1 {
-                return Ok(leaders[0]);
+            if let Some(winner) = options.into_iter().find(|o| 2 * count(*o) > cast) {
+                return Ok(winner);
             }
+            let halves: Vec<DecisionOutcome> = options.into_iter().filter(|o| 2 * count(*o) == cast).collect();
             match counted.iter().find(|(_, chair)| *chair).map(|(o, _)| *o) {
-                Some(chair) if leaders.contains(&chair) => Ok(chair),
-                _ => Err("the votes are tied and the chair's vote does not break the tie".into()),
+                Some(chair) if halves.len() == 2 && halves.contains(&chair) => Ok(chair),
+                _ if halves.len() == 2 => {
+                    Err(format!("the {cast} votes cast are tied and the chair's vote does not break the tie"))
+                }
+                _ => Err(format!("no outcome has more than half of the {cast} votes cast")),
             }
         }
     }
@@ -124,6 +130,40 @@ mod tests {
             Ok(DecisionOutcome::Decline)
         );
         assert!(outcome(&[b(Approve, false), b(Decline, false), b(Abstain, true)], DecisionRule::Majority).is_err());
+    }
+
+    #[test]
+    fn a_simple_majority_is_more_than_half_of_the_votes_cast() {
+        use VoteChoice::*;
+        let none = Ballot { choice: None, chair: false };
+        let majority = |ballots: &[Ballot]| outcome(ballots, DecisionRule::Majority);
+        // 3 of 5: more than half.
+        let three_two = [b(Approve, false), b(Approve, false), b(Approve, false), b(Decline, false), b(Decline, true)];
+        assert_eq!(majority(&three_two), Ok(DecisionOutcome::Approve));
+        // The most votes, but not more than half: no outcome (plurality is not majority).
+        let split =
+            [b(Approve, false), b(Approve, false), b(ApproveWithConditions, false), b(Decline, false), b(Defer, true)];
+        assert!(majority(&split).is_err(), "2 of 5 is not a majority");
+        // Abstentions and absent votes are not cast: 2 of 3 cast decide.
+        let abstaining =
+            [b(Approve, false), b(Approve, false), b(Decline, false), b(Abstain, false), b(Abstain, true), none];
+        assert_eq!(majority(&abstaining), Ok(DecisionOutcome::Approve));
+        // Exactly half each: the chair's vote decides, whichever side it is on.
+        let tie = [b(Approve, false), b(Decline, false), b(Approve, true), b(Decline, false)];
+        assert_eq!(majority(&tie), Ok(DecisionOutcome::Approve));
+        let tie = [b(Approve, false), b(Decline, true)];
+        assert_eq!(majority(&tie), Ok(DecisionOutcome::Decline));
+        // A tie the chair does not vote in stays a tie.
+        let tie = [b(Approve, false), b(Decline, false), b(Abstain, true)];
+        assert!(majority(&tie).unwrap_err().contains("tied"));
+        // Three ways, one each: no outcome, even with the chair among them.
+        let three_ways = [b(Approve, true), b(Decline, false), b(Defer, false)];
+        assert!(majority(&three_ways).is_err());
+        // One vote cast, everyone else abstaining: that vote is all the votes cast.
+        let alone = [b(Approve, false), b(Abstain, false), b(Abstain, true)];
+        assert_eq!(majority(&alone), Ok(DecisionOutcome::Approve));
+        // Nobody cast a vote.
+        assert!(majority(&[b(Abstain, true), none]).is_err());
     }
 
     #[test]

@@ -307,6 +307,7 @@ impl MonitoringService for Api {
                         message: "only a pending plan is activated".into(),
                     });
                 }
+                plans::check_first_period(&schedule, &plan, today)?;
                 plans::activate(conn, &row, &mut plan, schedule, today).await?;
                 let row = plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
                 Ok::<_, Error>(pb::ActivateMonitoringPlanResponse { monitoring_plan: Some(row.view()?) })
@@ -609,8 +610,8 @@ pub fn day_of(field: &str, date: Option<&pb::Date>) -> Result<chrono::NaiveDate,
     match date {
         None => Ok(overdue::today()),
         Some(d) => plans::naive(d)
-            .filter(|d| (1900..=9999).contains(&chrono::Datelike::year(d)))
-            .ok_or_else(|| FieldViolation::new(field, "is not a valid date")),
+            .filter(|d| socialloans_platform::limits::YEARS.contains(&chrono::Datelike::year(d)))
+            .ok_or_else(|| FieldViolation::new(field, "is not a calendar date between 1900 and 2200")),
     }
 }
 

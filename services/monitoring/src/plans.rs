@@ -139,7 +139,7 @@ pub fn by_population(pairs: impl IntoIterator<Item = (i32, i64)>) -> (Vec<String
     for (population, n) in pairs {
         let population = population_name(population);
         match sums.iter_mut().find(|(p, _)| *p == population) {
-            Some((_, sum)) => *sum += n.max(0),
+            Some((_, sum)) => *sum = sum.saturating_add(n.max(0)),
             None => sums.push((population, n.max(0))),
         }
     }
@@ -331,7 +331,9 @@ pub fn periods(
         out.push(ReportingPeriod {
             start_date: Some(date(from)),
             end_date: Some(date(end)),
-            due_date: Some(date(end + chrono::Duration::days(due_days))),
+            due_date: Some(date(
+                end.checked_add_days(chrono::Days::new(due_days.clamp(0, 366) as u64)).unwrap_or(NaiveDate::MAX),
+            )),
             state: ReportingPeriodState::Upcoming as i32,
             outcome_report: String::new(),
         });
@@ -367,7 +369,7 @@ pub fn check_schedule(schedule: ReportingSchedule, today: NaiveDate) -> Result<R
     };
     let first_period_end = match schedule.first_period_end.as_ref() {
         None => None,
-        Some(d) => match naive(d) {
+        Some(d) => match naive(d).filter(|d| socialloans_platform::limits::YEARS.contains(&d.year())) {
             Some(day) if day >= today => Some(*d),
             Some(_) => {
                 v.push(FieldViolation::new("schedule.first_period_end", "must not be before the activation date"));
@@ -385,6 +387,53 @@ pub fn check_schedule(schedule: ReportingSchedule, today: NaiveDate) -> Result<R
     Ok(ReportingSchedule { frequency: frequency as i32, first_period_end, due_days })
 }
 
+/// The months between reporting periods of `schedule`.
+pub fn interval_months(schedule: &ReportingSchedule) -> u32 {
+    match ReportingFrequency::try_from(schedule.frequency).unwrap_or_default() {
+        ReportingFrequency::SemiAnnual => 6,
+        ReportingFrequency::Quarterly => 3,
+        _ => 12,
+    }
+}
+
+/// The last day reporting runs to: the last loan's maturity, or five years on.
+fn reporting_until(plan: &MonitoringPlan, today: NaiveDate) -> NaiveDate {
+    plan.last_maturity_date
+        .as_ref()
+        .and_then(naive)
+        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year() + 4, 12, 31).unwrap_or(today))
+}
+
+/// Refuses a first period that would not fall within the loan's life: its
+/// end must come within one reporting interval of `today` and not after the
+/// last loan's maturity (or, without a loan, five years on).
+pub fn check_first_period(
+    schedule: &ReportingSchedule,
+    plan: &MonitoringPlan,
+    today: NaiveDate,
+) -> Result<(), crate::error::Error> {
+    use socialloans_platform::error::FieldViolation;
+    let Some(first) = schedule.first_period_end.as_ref().and_then(naive) else { return Ok(()) };
+    let months = interval_months(schedule);
+    let latest = today.checked_add_months(Months::new(months)).unwrap_or(today);
+    let until = reporting_until(plan, today);
+    if first > latest {
+        return Err(FieldViolation::new(
+            "schedule.first_period_end",
+            format!("must come within {months} months of activation (by {latest})"),
+        )
+        .into());
+    }
+    if first > until {
+        return Err(FieldViolation::new(
+            "schedule.first_period_end",
+            format!("must not be after the last loan matures ({until}): periods fall within the loan's life"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Activates a pending plan: fixes its schedule and periods (from `today`
 /// until the last loan matures, or five years without a maturity) and
 /// publishes `MonitoringPlanActivated`. The schedule is already checked.
@@ -395,21 +444,13 @@ pub async fn activate(
     schedule: ReportingSchedule,
     today: NaiveDate,
 ) -> Result<(), sqlx::Error> {
-    let months = match ReportingFrequency::try_from(schedule.frequency).unwrap_or_default() {
-        ReportingFrequency::SemiAnnual => 6,
-        ReportingFrequency::Quarterly => 3,
-        _ => 12,
-    };
+    let months = interval_months(&schedule);
     let first_end = schedule
         .first_period_end
         .as_ref()
         .and_then(naive)
         .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 12, 31).unwrap_or(today));
-    let until = plan
-        .last_maturity_date
-        .as_ref()
-        .and_then(naive)
-        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year() + 4, 12, 31).unwrap_or(today));
+    let until = reporting_until(plan, today);
     plan.reporting_periods = periods(today, first_end, months, until, i64::from(schedule.due_days));
     plan.schedule = Some(ReportingSchedule { first_period_end: Some(date(first_end)), ..schedule });
     plan.activate_time = Some(socialloans_platform::timestamp(Utc::now()));
@@ -453,12 +494,18 @@ pub fn iso(d: &Date) -> String {
 
 /// The `NaiveDate` of a `Date`, if it is a valid one.
 pub fn naive(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
+    socialloans_platform::limits::date(d.year, d.month, d.day, i32::MIN..=i32::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_per_population_saturate_instead_of_overflowing() {
+        let (_, sums) = by_population([(1, i64::MAX), (1, i64::MAX), (1, -5)]);
+        assert_eq!(sums, [i64::MAX]);
+    }
 
     #[test]
     fn annual_periods_run_calendar_years_and_fall_due_after_the_year_ends() {

@@ -46,7 +46,7 @@ const PLANS: &str = "WITH plans AS (
 pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport, Error> {
     let category = scope.category.map(|c| crate::plans::category_name(c as i32));
     let totals = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
-        "{PLANS} SELECT category, count(*), coalesce(sum(approved_minor), 0)::bigint, coalesce(sum(tagged_minor), 0)::bigint
+        "{PLANS} SELECT category, count(*), least(coalesce(sum(approved_minor), 0), 9223372036854775807)::bigint, least(coalesce(sum(tagged_minor), 0), 9223372036854775807)::bigint
                   FROM plans GROUP BY category"
     )))
     .bind(scope.as_of)
@@ -86,8 +86,9 @@ pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport
               FROM monitoring.reach r JOIN plans p ON p.id = r.plan_id
              WHERE r.accept_date <= $1
              ORDER BY r.plan_id, r.population, r.period_end DESC)
-         SELECT g.population, count(*), coalesce(sum(p.approved_minor), 0)::bigint,
-                coalesce(sum(g.estimated_size), 0)::bigint, coalesce(sum(l.people), 0)::bigint
+         SELECT g.population, count(*), least(coalesce(sum(p.approved_minor), 0), 9223372036854775807)::bigint,
+                least(coalesce(sum(g.estimated_size), 0), 9223372036854775807)::bigint,
+                least(coalesce(sum(l.people), 0), 9223372036854775807)::bigint
            FROM plans p
            JOIN monitoring.plan_target_group g ON g.plan_id = p.id
            LEFT JOIN latest l ON l.plan_id = p.id AND l.population = g.population
@@ -98,8 +99,9 @@ pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport
     .bind(scope.exclude_closed)
     .fetch_all(pool);
     let sdgs = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
-        "{PLANS} SELECT t.target, count(DISTINCT p.id), coalesce(sum(p.approved_minor), 0)::bigint,
-                        coalesce(sum(p.tagged_minor), 0)::bigint
+        "{PLANS} SELECT t.target, count(DISTINCT p.id),
+                        least(coalesce(sum(p.approved_minor), 0), 9223372036854775807)::bigint,
+                        least(coalesce(sum(p.tagged_minor), 0), 9223372036854775807)::bigint
                    FROM plans p, LATERAL (SELECT DISTINCT unnest(p.sdg_targets) AS target) t
                   GROUP BY t.target"
     )))
@@ -210,10 +212,10 @@ fn assemble(
         })
         .collect();
     by_sdg.sort_by_key(|s| sdg_order(&s.sdg_target));
-    let sum = |f: fn(&CategoryImpact) -> i64| by_category.iter().map(f).sum::<i64>();
+    let sum = |f: fn(&CategoryImpact) -> i64| by_category.iter().map(f).fold(0i64, i64::saturating_add);
     PortfolioImpactReport {
         as_of: Some(crate::plans::date(as_of)),
-        plan_count: by_category.iter().map(|c| c.plan_count).sum(),
+        plan_count: by_category.iter().map(|c| c.plan_count).fold(0, |a: i32, b| a.saturating_add(b)),
         approved_amount: sek(sum(|c| c.approved_amount.as_ref().map_or(0, |m| m.minor_units))),
         tagged_loan_amount: sek(sum(|c| c.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units))),
         by_category,

@@ -138,6 +138,17 @@ pub fn database(context: &str, err: &sqlx::Error) -> Status {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
             database_unavailable(err)
         }
+        sqlx::Error::Database(db)
+            if db.code().as_deref() == Some("23514")
+                && let Some((resource, limit)) = db.constraint().and_then(crate::limits::size_constraint) =>
+        {
+            with_reason(
+                Code::InvalidArgument,
+                "TOO_LARGE",
+                format!("the change would make the {resource} larger than the {limit} bytes allowed; nothing was kept"),
+                &[("resource", resource.to_owned()), ("limit", limit.to_string())],
+            )
+        }
         sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")) => {
             tracing::info!(error = %err, context, "a concurrent change aborted the transaction");
             with_reason(

@@ -25,6 +25,19 @@ pub const MAX_MEETING_BYTES: usize = 512 << 10;
 /// holds at least one item, so no page is larger than this or than one item.
 pub const PAGE_BYTES: usize = 512 << 10;
 
+/// The resource and limit of a size-limit constraint, by its name: the
+/// services' migrations add a `CHECK` named `<table>_size_limit` on each
+/// table that holds a resource callers write.
+pub fn size_constraint(constraint: &str) -> Option<(&'static str, usize)> {
+    match constraint {
+        "application_size_limit" => Some(("application", MAX_APPLICATION_BYTES)),
+        "outcome_report_size_limit" => Some(("outcome report", MAX_OUTCOME_REPORT_BYTES)),
+        "committee_case_size_limit" => Some(("case", MAX_CASE_BYTES)),
+        "meeting_size_limit" => Some(("meeting", MAX_MEETING_BYTES)),
+        _ => None,
+    }
+}
+
 /// INVALID_ARGUMENT `TOO_LARGE` unless `size` ≤ `limit`: the change would make
 /// `what` larger than the service can send back. Nothing is kept.
 pub fn check_size(what: &str, size: usize, limit: usize) -> Result<(), Status> {

@@ -56,7 +56,10 @@ pub fn decode_position<K: std::str::FromStr>(
     let Some(cursor) = decode_token(query, token)? else { return Ok(None) };
     let parse = || {
         let (micros, key) = cursor.split_once('|')?;
-        Some((chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?, key.parse().ok()?))
+        let time = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // Only a time PostgreSQL can compare with: years 1 to 9999.
+        let time = crate::limits::time(&crate::timestamp(time))?;
+        Some((time, key.parse().ok()?))
     };
     parse().map(Some).ok_or_else(|| FieldViolation::new("page_token", "is not a token this list returned"))
 }

@@ -158,6 +158,18 @@ pub fn reserved_addr() -> std::net::SocketAddr {
     panic!("no free loopback port between 20000 and 32000");
 }
 
+/// `GET path` over HTTP/1.0 from `addr` (the metrics port): the whole
+/// response, which must be a 200.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
 /// A plaintext channel to `addr`.
 pub async fn channel(addr: std::net::SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect")

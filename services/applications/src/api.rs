@@ -432,6 +432,12 @@ impl ApplicationsService for Api {
     ) -> Result<Response<pb::CloseApplicationResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
+        let mut violations = Vec::new();
+        if req.reason.trim().is_empty() {
+            violations.push(FieldViolation::new("reason", "is required: why the application is closed"));
+        }
+        text_limit(&mut violations, "reason", &req.reason, validate::COMMENT_TEXT);
+        check(violations)?;
         let answer = self
             .ops
             .mutate(
@@ -472,7 +478,10 @@ impl ApplicationsService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        text_limit(&mut violations, "reason", &req.reason, validate::LONG_TEXT);
+        if req.reason.trim().is_empty() {
+            violations.push(FieldViolation::new("reason", "is required: the erasure request's reference"));
+        }
+        text_limit(&mut violations, "reason", &req.reason, validate::COMMENT_TEXT);
         check(violations)?;
         let answer = self
             .ops
@@ -487,6 +496,17 @@ impl ApplicationsService for Api {
                 |record| {
                     if record.contact.erased {
                         return Ok(Change { unchanged: true, ..Default::default() });
+                    }
+                    // The history keeps the reason for ever: it must not repeat what is erased.
+                    let lowered = req.reason.to_lowercase();
+                    let c = &record.contact;
+                    if [&c.name, &c.email, &c.phone].iter().any(|v| v.len() >= 3 && lowered.contains(&v.to_lowercase()))
+                    {
+                        return Err(FieldViolation::new(
+                            "reason",
+                            "must not contain the personal data being erased (give the request's reference)",
+                        )
+                        .into());
                     }
                     record.contact = erased_contact();
                     let erased = pb::ContactPersonErased { application: record.name() };

@@ -185,10 +185,10 @@ pub fn credit_assessment(request: &pb::RecordCreditAssessmentRequest) -> Result<
             v.description,
         ));
     }
-    if assessment.credit_case_reference.chars().count() > validate::SHORT_TEXT {
+    if socialloans_platform::limits::unfit(&assessment.credit_case_reference, validate::SHORT_TEXT) {
         violations.push(FieldViolation::new("credit_assessment.credit_case_reference", "is too long"));
     }
-    if assessment.summary.chars().count() > validate::LONG_TEXT {
+    if socialloans_platform::limits::unfit(&assessment.summary, validate::LONG_TEXT) {
         violations.push(FieldViolation::new("credit_assessment.summary", "is too long"));
     }
     if violations.is_empty() { Ok(assessment) } else { Err(Error::InvalidArgument(violations)) }

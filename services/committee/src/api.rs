@@ -249,7 +249,9 @@ impl CommitteeService for Api {
             req.declaration.clone().ok_or_else(|| Error::from(FieldViolation::new("declaration", "is required")))?;
         let member_id = parse("declaration.member", "members/", &declaration.member)?;
         let case_id = parse("parent", "cases/", &req.parent)?;
-        if declaration.description.trim().is_empty() || declaration.description.chars().count() > 4000 {
+        if declaration.description.trim().is_empty()
+            || socialloans_platform::limits::unfit(&declaration.description, 4000)
+        {
             return Err(Error::from(FieldViolation::new(
                 "declaration.description",
                 "is required: what the conflict is, in at most 4000 characters",
@@ -462,7 +464,7 @@ impl CommitteeService for Api {
         let answer = self
             .idempotent(&caller, "CancelMeeting", &req, &req.request_id, async |conn| {
                 let reason = req.reason.trim();
-                if reason.is_empty() || reason.chars().count() > 4000 {
+                if reason.is_empty() || socialloans_platform::limits::unfit(&reason, 4000) {
                     return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
                 }
                 let meeting = proceedings::move_meeting(

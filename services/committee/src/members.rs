@@ -75,7 +75,7 @@ impl Row {
 pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDate, Option<NaiveDate>), Error> {
     let mut violations = Vec::new();
     let at = |f: &str| format!("{prefix}{f}");
-    if member.display_name.trim().is_empty() || member.display_name.chars().count() > 200 {
+    if member.display_name.trim().is_empty() || socialloans_platform::limits::unfit(&member.display_name, 200) {
         violations.push(FieldViolation::new(at("display_name"), "is required, at most 200 characters"));
     }
     let role = match MemberRole::try_from(member.role) {
@@ -95,7 +95,9 @@ pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDa
     {
         violations.push(FieldViolation::new(at("term_end"), "is before term_start"));
     }
-    if member.subject.chars().count() > 200 || member.expertise.chars().count() > 200 {
+    if socialloans_platform::limits::unfit(&member.subject, 200)
+        || socialloans_platform::limits::unfit(&member.expertise, 200)
+    {
         violations.push(FieldViolation::new(at("subject"), "subject and expertise are at most 200 characters"));
     }
     match (violations.is_empty(), start) {

@@ -123,10 +123,10 @@ const NOTES_MAX: usize = 100_000;
 /// Title, location and start time checked, every bad field named; the start.
 fn checked_details(meeting: &Meeting) -> Result<DateTime<Utc>, Error> {
     let mut violations = Vec::new();
-    if meeting.title.trim().is_empty() || meeting.title.chars().count() > 200 {
+    if meeting.title.trim().is_empty() || socialloans_platform::limits::unfit(&meeting.title, 200) {
         violations.push(FieldViolation::new("meeting.title", "is required, at most 200 characters"));
     }
-    if meeting.location.chars().count() > 200 {
+    if socialloans_platform::limits::unfit(&meeting.location, 200) {
         violations.push(FieldViolation::new("meeting.location", "is at most 200 characters"));
     }
     let start = meeting
@@ -137,7 +137,7 @@ fn checked_details(meeting: &Meeting) -> Result<DateTime<Utc>, Error> {
     if start.is_none() {
         violations.push(FieldViolation::new("meeting.start_time", "is required: a time between 1900 and 2200"));
     }
-    if meeting.notes.chars().count() > NOTES_MAX {
+    if socialloans_platform::limits::unfit(&meeting.notes, NOTES_MAX) {
         violations.push(FieldViolation::new("meeting.notes", format!("is at most {NOTES_MAX} characters")));
     }
     match start {
@@ -484,7 +484,7 @@ pub async fn cast_vote(
         Ok(VoteChoice::Unspecified) | Err(_) => return Err(FieldViolation::new("vote.choice", "is required").into()),
         Ok(c) => c,
     };
-    if vote.comment.chars().count() > 10_000 {
+    if socialloans_platform::limits::unfit(&vote.comment, 10_000) {
         return Err(FieldViolation::new("vote.comment", "is longer than 10000 characters").into());
     }
     let voter = member_of(conn, caller).await?;

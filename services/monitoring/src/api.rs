@@ -325,6 +325,9 @@ impl MonitoringService for Api {
         if req.reason.trim().is_empty() {
             return Err(Error::from(FieldViolation::new("reason", "is required")).into());
         }
+        if let Some(v) = socialloans_platform::limits::text("reason", &req.reason, 4000) {
+            return Err(Error::from(v).into());
+        }
         let answer = self
             .change(&caller, "CloseMonitoringPlan", &req, &req.request_id, async |conn| {
                 let (row, mut plan) = lock_plan(conn, &req.name, &req.etag).await?;

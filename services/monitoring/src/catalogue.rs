@@ -60,10 +60,10 @@ pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<
     if !snake {
         v.push(FieldViolation::new("indicator_definition.code", "must be lower_snake_case, 2 to 63 characters"));
     }
-    if d.display_name.trim().is_empty() || d.display_name.chars().count() > 200 {
+    if d.display_name.trim().is_empty() || socialloans_platform::limits::unfit(&d.display_name, 200) {
         v.push(FieldViolation::new("indicator_definition.display_name", "is required, at most 200 characters"));
     }
-    if d.unit.trim().is_empty() || d.unit.chars().count() > 64 {
+    if d.unit.trim().is_empty() || socialloans_platform::limits::unfit(&d.unit, 64) {
         v.push(FieldViolation::new("indicator_definition.unit", "is required, at most 64 characters"));
     }
     if !known::<IndicatorDirection>(d.direction, 0) {

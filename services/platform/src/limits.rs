@@ -101,6 +101,11 @@ pub fn has_control(text: &str) -> bool {
     text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
+/// Whether `text` is longer than `max` characters or holds a control character.
+pub fn unfit(text: &str, max: usize) -> bool {
+    text.chars().count() > max || has_control(text)
+}
+
 /// A violation of `field` when `text` is longer than `max` characters or
 /// holds a control character.
 pub fn text(field: &str, value: &str, max: usize) -> Option<FieldViolation> {

@@ -48,17 +48,23 @@ pub async fn applications_pool(db: &Db) -> PgPool {
     socialloans_platform::db::pool(&config, "applications").expect("applications pool")
 }
 
-/// Applies an event by recording it; rejects aggregates named `poison`.
+/// Applies an event by recording it; rejects aggregates named `poison` and
+/// panics on those named `panic`.
 #[derive(Clone, Default)]
 pub struct RecordingHandler {
     /// Delay per event, to make a stream last.
     pub delay: Duration,
+    /// The bug behind the panics is fixed: `panic` events are applied too.
+    pub fixed: bool,
 }
 
 impl Handler for RecordingHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         if event.aggregate == "poison" {
             return Err(HandlerError::Rejected("this aggregate is poison".into()));
+        }
+        if event.aggregate == "panic" && !self.fixed {
+            panic!("a handler bug met this event");
         }
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
@@ -110,6 +116,20 @@ impl ConsumerTask {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
+}
+
+/// Appends one event about `aggregate` whose payload is `bytes` long, in its own transaction.
+pub async fn produce_large(pool: &PgPool, aggregate: &str, bytes: usize) -> Uuid {
+    let mut tx = pool.begin().await.expect("begin");
+    let payload = ApplicationSubmitted {
+        application: "x".repeat(bytes),
+        organization_number: "212000-0142".into(),
+        submission_count: 1,
+        ..Default::default()
+    };
+    let id = events::append(&mut tx, "applications", aggregate, &payload).await.expect("append");
+    tx.commit().await.expect("commit");
+    id
 }
 
 /// Appends one `ApplicationSubmitted` event about `aggregate` in its own transaction.

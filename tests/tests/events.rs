@@ -8,15 +8,15 @@ use std::time::Duration;
 use e2e::{
     Db, authorized, channel,
     events::{
-        RecordingHandler, append, applications_pool, applied, create_effect_table, produce_one, start_consumer,
-        subscription, wait_applied,
+        RecordingHandler, append, applications_pool, applied, create_effect_table, produce_large, produce_one,
+        start_consumer, subscription, wait_applied,
     },
     services, specs, token,
 };
 use socialloans_contracts::applications::{
     StreamEventsRequest, applications_service_client::ApplicationsServiceClient,
 };
-use socialloans_platform::Role;
+use socialloans_platform::{Role, events::Subscription};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -103,7 +103,7 @@ async fn a_consumer_killed_mid_stream_resumes_and_applies_every_event_once() {
         produce_one(&apps, &aggregate(i)).await;
     }
 
-    let slow = RecordingHandler { delay: Duration::from_millis(5) };
+    let slow = RecordingHandler { delay: Duration::from_millis(5), ..Default::default() };
     let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "killed"), slow.clone());
     e2e::eventually(Duration::from_secs(20), || async { applied(&effects).await.1 >= 30 }).await;
     // A crash: the task dies wherever it is, its open transaction rolls back.
@@ -186,7 +186,7 @@ async fn two_consumer_replicas_on_one_subscription_apply_each_event_once_even_wh
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let apps = applications_pool(&db).await;
-    let slow = RecordingHandler { delay: Duration::from_millis(3) };
+    let slow = RecordingHandler { delay: Duration::from_millis(3), ..Default::default() };
     let one = start_consumer(effects.clone(), subscription(producer.grpc_addr, "shared"), slow.clone());
     let two = start_consumer(effects.clone(), subscription(producer.grpc_addr, "shared"), slow.clone());
 
@@ -237,6 +237,54 @@ async fn a_poison_event_is_parked_counted_and_the_feed_goes_on() {
     let metrics = consumer.metrics.render();
     assert!(metrics.contains("socialloans_consumer_events_parked_total{subscription=\"poison\"} 1"), "{metrics}");
     assert!(metrics.contains("socialloans_consumer_checkpoint_position{subscription=\"poison\"} 3"), "{metrics}");
+    consumer.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_the_consumer_or_one_its_handler_panics_on_is_parked_and_the_feed_goes_on() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    // The consumer receives at most 1 MiB; the producer would send up to 4 MiB.
+    let small = Subscription { max_message_bytes: 1 << 20, ..subscription(producer.grpc_addr, "small") };
+    let consumer = start_consumer(effects.clone(), small, Default::default());
+    let apps = applications_pool(&db).await;
+    produce_one(&apps, &aggregate(1)).await;
+    produce_large(&apps, &aggregate(2), 2 << 20).await;
+    produce_one(&apps, "panic").await;
+    produce_one(&apps, &aggregate(4)).await;
+
+    let (rows, events, ..) = wait_applied(&effects, 2).await;
+    assert_eq!((rows, events), (2, 2), "the events around the large and the panicking one are applied");
+    let parked: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT position, error FROM committee.consumer_dead_letter WHERE subscription = 'small' ORDER BY position",
+    )
+    .fetch_all(&effects)
+    .await
+    .unwrap();
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert_eq!(parked[0].0, 2);
+    assert!(parked[0].1.contains("larger than this consumer receives"), "{}", parked[0].1);
+    assert_eq!(parked[1].0, 3);
+    assert!(parked[1].1.contains("panicked"), "{}", parked[1].1);
+    let metrics = consumer.metrics.render();
+    assert!(metrics.contains("socialloans_consumer_events_parked_total{subscription=\"small\"} 2"), "{metrics}");
+    assert!(metrics.contains("socialloans_consumer_checkpoint_position{subscription=\"small\"} 4"), "{metrics}");
+    consumer.stop().await;
+
+    // After the fix (the handler mended, the limit raised) the operator asks
+    // for a replay; the consumer fetches both again and applies them.
+    let marked = socialloans_platform::events::consumer::request_replay(&effects, "small", None).await.unwrap();
+    assert_eq!(marked, 2);
+    let fixed = RecordingHandler { fixed: true, ..Default::default() };
+    let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "small"), fixed);
+    let (rows, events, ..) = wait_applied(&effects, 4).await;
+    assert_eq!((rows, events), (4, 4), "both parked events were replayed once");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM committee.consumer_dead_letter").fetch_one(&effects).await.unwrap();
+    assert_eq!(left, 0);
     consumer.stop().await;
     producer.stop().await.unwrap();
 }

@@ -21,7 +21,10 @@ fn usage(name: &str) -> String {
          serve      serve gRPC (default); MIGRATE_ON_START=true applies migrations first\n  \
          migrate    apply the service's migrations to its schema, then exit\n  \
          bootstrap  create the database, the service's role and schema over DATABASE_ADMIN_URL, then exit\n  \
-         health     ask the service listening on GRPC_ADDR (plaintext) whether it is SERVING; exit 0 if so\n\n\
+         health     ask the service listening on GRPC_ADDR (plaintext) whether it is SERVING; exit 0 if so\n  \
+         replay-parked SUBSCRIPTION [POSITION]\n             \
+         mark parked events of a subscription (all, or one) for replay: the consumer fetches\n             \
+         each again from the feed and applies it when it next connects (restart to hurry it)\n\n\
          Configuration is read from environment variables; see the README."
     )
 }
@@ -37,6 +40,7 @@ pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec
     let command = match args.as_slice() {
         [] => "serve",
         [one] => one.as_str(),
+        [first, ..] if first == "replay-parked" => "replay-parked",
         _ => "",
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -51,6 +55,7 @@ pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec
         "migrate" => runtime.block_on(migrate(spec)),
         "bootstrap" => runtime.block_on(bootstrap(spec)),
         "health" => runtime.block_on(health(spec)),
+        "replay-parked" => runtime.block_on(replay_parked(spec, &args[1..])),
         "-h" | "--help" | "help" => {
             println!("{}", usage(spec.name));
             ExitCode::SUCCESS
@@ -210,6 +215,45 @@ async fn migrate(spec: &'static ServiceSpec) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "migrate failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `replay-parked SUBSCRIPTION [POSITION]`.
+async fn replay_parked(spec: &'static ServiceSpec, args: &[String]) -> ExitCode {
+    let (subscription, position) = match args {
+        [subscription] => (subscription.as_str(), None),
+        [subscription, position] => match position.parse::<i64>() {
+            Ok(position) if position > 0 => (subscription.as_str(), Some(position)),
+            _ => {
+                eprintln!("{}: POSITION must be a positive number", spec.name);
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("{}", usage(spec.name));
+            return ExitCode::from(2);
+        }
+    };
+    let (config, _) = match database_env(spec, false) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let result = async {
+        let pool = db::pool(&config, spec.name)?;
+        let marked = crate::events::consumer::request_replay(&pool, subscription, position).await?;
+        pool.close().await;
+        Ok::<_, crate::server::ServeError>(marked)
+    }
+    .await;
+    match result {
+        Ok(marked) => {
+            println!("{marked} parked event(s) of {subscription} marked for replay");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{}: replay-parked failed: {err}", spec.name);
             ExitCode::FAILURE
         }
     }

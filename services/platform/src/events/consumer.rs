@@ -198,6 +198,9 @@ async fn consume<H: Handler>(
     state.connected.set(1);
     // Connected: the next interruption starts its backoff afresh.
     backoff.reset();
+    if let Err(reason) = replay_parked(pool, subscription, handler, state).await {
+        return Outcome::Failed(reason);
+    }
     tracing::info!(subscription = %subscription.name, after = checkpoint, "consuming feed");
     let mut last_report = tokio::time::Instant::now();
     loop {
@@ -242,6 +245,93 @@ async fn consume<H: Handler>(
             Err(reason) => return Outcome::Failed(reason),
         }
     }
+}
+
+/// Replays the parked events an operator marked (`replay_requested`, set by
+/// the `replay-parked` command): each is fetched again from the feed (its
+/// payload may never have arrived), applied by the handler, and its row
+/// removed, in one transaction. The checkpoint does not move: the feed has
+/// long gone past the event. A replay that fails keeps the row, unmarked,
+/// with the new error.
+async fn replay_parked<H: Handler>(
+    pool: &PgPool,
+    subscription: &Subscription,
+    handler: &H,
+    state: &ConsumerMetrics,
+) -> Result<(), String> {
+    let marked: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT position, event_type FROM consumer_dead_letter
+          WHERE subscription = $1 AND replay_requested ORDER BY position",
+    )
+    .bind(&subscription.name)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| format!("reading the events to replay: {e}"))?;
+    for (position, event_type) in marked {
+        let one = Subscription { types: vec![event_type.clone()], ..subscription.clone() };
+        let mut stream = open(&one, position - 1).await?;
+        let fetched = loop {
+            match tokio::time::timeout(subscription.idle_timeout, stream.message()).await {
+                Ok(Ok(Some(response))) => match response.event {
+                    Some(event) => break Some(event),
+                    None => continue, // a heartbeat: nothing at or after it yet
+                },
+                _ => break None,
+            }
+        };
+        let outcome = match fetched {
+            Some(event) if event.position == position && event.omitted_payload_bytes == 0 => {
+                let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+                match CatchUnwind(Box::pin(handler.handle(&mut tx, &event))).await {
+                    Ok(Ok(())) => {
+                        sqlx::query("DELETE FROM consumer_dead_letter WHERE subscription = $1 AND position = $2")
+                            .bind(&subscription.name)
+                            .bind(position)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        tx.commit().await.map_err(|e| e.to_string())?;
+                        state.applied.inc();
+                        tracing::warn!(subscription = %subscription.name, position, event_type, "parked event replayed and applied");
+                        continue;
+                    }
+                    Ok(Err(err)) => format!("replay failed: {err}"),
+                    Err(panic) => format!("replay failed: the handler panicked: {panic}"),
+                }
+            }
+            Some(event) if event.position == position => format!(
+                "replay failed: the payload ({} bytes) is still larger than this consumer receives",
+                event.omitted_payload_bytes
+            ),
+            _ => "replay failed: the event is no longer on the producer's feed (pruned?)".to_owned(),
+        };
+        tracing::error!(subscription = %subscription.name, position, event_type, error = %outcome, "parked event not replayed");
+        sqlx::query(
+            "UPDATE consumer_dead_letter SET replay_requested = false, attempts = attempts + 1, error = $3
+              WHERE subscription = $1 AND position = $2",
+        )
+        .bind(&subscription.name)
+        .bind(position)
+        .bind(outcome)
+        .execute(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Marks parked events of `subscription` (all, or the one at `position`) for
+/// replay; the consumer replays them when it next connects. Returns how many.
+pub async fn request_replay(pool: &PgPool, subscription: &str, position: Option<i64>) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE consumer_dead_letter SET replay_requested = true
+          WHERE subscription = $1 AND ($2::bigint IS NULL OR position = $2)",
+    )
+    .bind(subscription)
+    .bind(position)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 async fn open(subscription: &Subscription, after: i64) -> Result<tonic::Streaming<super::wire::FeedResponse>, String> {
@@ -332,6 +422,29 @@ async fn apply<H: Handler>(
     }
 }
 
+/// A future whose panic becomes an error: the panic's message.
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                std::task::Poll::Ready(Err(message))
+            }
+        }
+    }
+}
+
 /// Parks `event`, counts and logs it once; the checkpoint moves past it.
 async fn park_once(
     pool: &PgPool,
@@ -391,7 +504,12 @@ async fn apply_once<H: Handler>(
             event.position
         )));
     }
-    handler.handle(&mut tx, event).await.map_err(AttemptError::Handler)?;
+    // A handler that panics has rejected the event: it is retried, then
+    // parked like any poison event, and the consumer lives on.
+    CatchUnwind(Box::pin(handler.handle(&mut tx, event)))
+        .await
+        .map_err(|panic| AttemptError::Handler(HandlerError::Rejected(format!("the handler panicked: {panic}"))))?
+        .map_err(AttemptError::Handler)?;
     sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
         .bind(subscription)
         .bind(event.position)

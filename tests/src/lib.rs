@@ -22,3 +22,20 @@ pub fn services() -> [Service; 3] {
 pub fn specs() -> [&'static socialloans_platform::ServiceSpec; 3] {
     services().map(|s| s.spec)
 }
+
+/// The three services in process on `db`, each reading the feeds it
+/// consumes over real gRPC, with fast polling; in the order of [`services`].
+pub async fn start_all(db: &Db) -> (Vec<socialloans_platform::Running>, socialloans::Endpoints) {
+    let addrs = [reserved_addr(), reserved_addr(), reserved_addr()];
+    let url = |i: usize| format!("http://{}", addrs[i]);
+    let feeds = [("APPLICATIONS_FEED_URL", url(0)), ("COMMITTEE_FEED_URL", url(1)), ("MONITORING_FEED_URL", url(2))];
+    let mut running = Vec::new();
+    for (i, service) in services().into_iter().enumerate() {
+        let addr = addrs[i].to_string();
+        let mut env: Vec<(&str, &str)> =
+            vec![("OUTBOX_POLL_MS", "100"), ("FEED_HEARTBEAT_MS", "300"), ("GRPC_ADDR", &addr)];
+        env.extend(feeds.iter().map(|(k, v)| (*k, v.as_str())));
+        running.push(db.serve(service, &env).await);
+    }
+    (running, socialloans::Endpoints { applications: url(0), committee: url(1), monitoring: url(2) })
+}

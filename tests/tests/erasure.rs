@@ -5,35 +5,16 @@
 
 use std::time::Duration;
 
-use e2e::{Db, authorized, flow::rid, pilots, services, specs, token};
-use socialloans::Endpoints;
+use e2e::{Db, authorized, flow::rid, pilots, specs, token};
 use socialloans_contracts::applications::{self as ap, applications_service_client::ApplicationsServiceClient};
 use socialloans_platform::Role;
 use tonic::Code;
-
-/// The three services in process, each reading the feeds it consumes.
-async fn suite(db: &Db) -> (Vec<socialloans_platform::Running>, Endpoints) {
-    let addrs = [testkit::reserved_addr(), testkit::reserved_addr(), testkit::reserved_addr()];
-    let url = |i: usize| format!("http://{}", addrs[i]);
-    let fast = [("OUTBOX_POLL_MS", "100"), ("FEED_HEARTBEAT_MS", "300")];
-    let mut running = Vec::new();
-    for (i, service) in services().into_iter().enumerate() {
-        let addr = addrs[i].to_string();
-        let feeds =
-            [("APPLICATIONS_FEED_URL", url(0)), ("COMMITTEE_FEED_URL", url(1)), ("MONITORING_FEED_URL", url(2))];
-        let mut env: Vec<(&str, &str)> = vec![fast[0], fast[1], ("GRPC_ADDR", &addr)];
-        env.extend(feeds.iter().map(|(k, v)| (*k, v.as_str())));
-        running.push(db.serve(service, &env).await);
-    }
-    let endpoints = Endpoints { applications: url(0), committee: url(1), monitoring: url(2) };
-    (running, endpoints)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_erased_contact_person_is_nowhere_in_any_schema_after_the_whole_story() {
     let db = Db::start();
     db.prepare(&specs()).await;
-    let (running, endpoints) = suite(&db).await;
+    let (running, endpoints) = e2e::start_all(&db).await;
     let out = std::env::temp_dir().join(format!("socialloans-erasure-{}", uuid::Uuid::now_v7()));
     let story = socialloans::demo::run(&endpoints, testkit::SECRET, &out, &mut |_| {}).await;
     let _ = std::fs::remove_dir_all(&out);

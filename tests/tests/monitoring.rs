@@ -1074,3 +1074,80 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
     apps_service.stop().await.unwrap();
     committee.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refused() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let (running, _) = e2e::start_all(&db).await;
+    let mut apps = ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
+    let mut client = MonitoringServiceClient::new(channel(running[2].grpc_addr).await);
+    let eidar = refer(&mut apps, pilots::eidar()).await;
+    committee_decides_with(&db, &eidar, cm::DecisionOutcome::Approve, 75_000_000, vec![]).await;
+    let plan = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Pending).await;
+    let field = |status: &tonic::Status| {
+        use tonic_types::StatusExt;
+        status.get_error_details().bad_request().map(|b| b.field_violations[0].field.clone()).unwrap_or_default()
+    };
+    let activate = |first: mo::Date| mo::ActivateMonitoringPlanRequest {
+        name: plan.name.clone(),
+        request_id: rid(),
+        schedule: Some(mo::ReportingSchedule { first_period_end: Some(first), ..Default::default() }),
+        ..Default::default()
+    };
+    let today = monitoring::overdue::today();
+    let year = chrono::Datelike::year(&today);
+    // Year 262142 (once a panic, then an active plan without periods), a date
+    // ten years on (past the five years a plan without a loan reports), and
+    // one that is not on the calendar.
+    for first in [
+        mo::Date { year: 262_142, month: 12, day: 30 },
+        mo::Date { year: year + 10, month: 12, day: 31 },
+        mo::Date { year: year + 1, month: 2, day: 30 },
+    ] {
+        let err = client.activate_monitoring_plan(staff(activate(first), Role::Analyst)).await.unwrap_err();
+        assert_eq!(
+            (err.code(), field(&err).as_str()),
+            (Code::InvalidArgument, "schedule.first_period_end"),
+            "{first:?}"
+        );
+    }
+    let still = plan_of(&mut client, &eidar).await.unwrap();
+    assert_eq!(still.state, mo::MonitoringPlanState::Pending as i32, "nothing was activated");
+    let first = mo::Date { year, month: 12, day: 31 };
+    let active = client.activate_monitoring_plan(staff(activate(first), Role::Analyst)).await.unwrap().into_inner();
+    let active = active.monitoring_plan.unwrap();
+    assert!(!active.reporting_periods.is_empty());
+
+    // A value measured on 30 February is refused by name, and so is one beyond 10^12.
+    let value = |measure_date, v: f64| mo::IndicatorValue {
+        indicator_code: "jobs_created".into(),
+        value: Some(v),
+        unit: "jobs".into(),
+        method: "Räkning".into(),
+        measure_date,
+        ..Default::default()
+    };
+    for (bad, path) in
+        [(value(Some(mo::Date { year: 2020, month: 2, day: 30 }), 1.0), "measure_date"), (value(None, 1e15), "value")]
+    {
+        let request = mo::CreateOutcomeReportRequest {
+            parent: active.name.clone(),
+            request_id: rid(),
+            outcome_report: Some(mo::OutcomeReport {
+                period_end: active.reporting_periods[0].end_date,
+                indicator_values: vec![bad],
+                narrative: "Första året".into(),
+                ..Default::default()
+            }),
+        };
+        let err = client.create_outcome_report(as_borrower(pilots::EIDAR, request)).await.unwrap_err();
+        assert_eq!(
+            (err.code(), field(&err)),
+            (Code::InvalidArgument, format!("outcome_report.indicator_values[0].{path}"))
+        );
+    }
+    for running in running {
+        running.stop().await.unwrap();
+    }
+}

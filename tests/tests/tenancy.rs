@@ -9,7 +9,7 @@ use std::time::Duration;
 use e2e::{
     Db, authorized, channel,
     flow::{as_borrower, committee_decides_with, refer, reporting_covenant, rid, staff},
-    minter, pilots, services, specs,
+    minter, pilots, specs,
 };
 use prost_types::FieldMask;
 use socialloans_contracts::{
@@ -36,21 +36,10 @@ impl Suite {
     async fn start() -> Suite {
         let db = Db::start();
         db.prepare(&specs()).await;
-        let fast = [("OUTBOX_POLL_MS", "100"), ("FEED_HEARTBEAT_MS", "300")];
-        let committee = db.serve(services()[1], &fast).await;
-        let probe = testkit::reserved_addr();
-        let committee_feed = format!("http://{}", committee.grpc_addr);
-        let apps_service = db
-            .serve(
-                services()[0],
-                &[fast[0], fast[1], ("GRPC_ADDR", &probe.to_string()), ("COMMITTEE_FEED_URL", &committee_feed)],
-            )
-            .await;
-        let apps_feed = format!("http://{probe}");
-        let monitoring = db.serve(services()[2], &[fast[0], fast[1], ("APPLICATIONS_FEED_URL", &apps_feed)]).await;
-        let apps = ApplicationsServiceClient::new(channel(apps_service.grpc_addr).await);
-        let monitoring_client = MonitoringServiceClient::new(channel(monitoring.grpc_addr).await);
-        Suite { db, running: vec![apps_service, committee, monitoring], apps, monitoring: monitoring_client }
+        let (running, _) = e2e::start_all(&db).await;
+        let apps = ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
+        let monitoring = MonitoringServiceClient::new(channel(running[2].grpc_addr).await);
+        Suite { db, running, apps, monitoring }
     }
 
     async fn stop(self) {

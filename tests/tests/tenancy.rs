@@ -376,3 +376,26 @@ async fn a_report_reviewer_never_reviews_a_report_they_wrote() {
     assert_eq!(accepted.outcome_report.unwrap().state, mo::OutcomeReportState::Accepted as i32);
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn a_borrower_sees_the_outcome_of_the_lenders_work_but_not_its_internal_notes() {
+    let mut suite = Suite::start().await;
+    let application = refer(&mut suite.apps, pilots::eidar()).await;
+    let get = || ap::GetApplicationRequest { name: application.clone() };
+    let seen = suite.apps.get_application(as_borrower(A, get())).await.unwrap().into_inner().application.unwrap();
+    let credit = seen.credit_assessment.unwrap();
+    assert_eq!(credit.outcome, ap::CreditAssessmentOutcome::Approved as i32, "the outcome is the borrower's to know");
+    assert!(credit.credit_limit.is_none() && credit.summary.is_empty() && credit.assessor.is_none());
+    assert!(seen.referral_note.is_empty());
+    let staff_view = get(&mut suite.apps, &application).await;
+    assert!(staff_view.credit_assessment.unwrap().credit_limit.is_some());
+    assert_eq!(staff_view.referral_note, "Komplett");
+    let history = ap::ListAuditEntriesRequest { parent: application.clone(), ..Default::default() };
+    let entries = suite.apps.list_audit_entries(as_borrower(A, history)).await.unwrap().into_inner().audit_entries;
+    let refer = entries.iter().find(|e| e.action == "REFER_TO_COMMITTEE").unwrap();
+    let actor = refer.actor.as_ref().unwrap();
+    assert_eq!((actor.subject.as_str(), actor.role.as_str(), refer.comment.as_str()), ("", "analyst", ""));
+    let submit = entries.iter().find(|e| e.action == "SUBMIT").unwrap();
+    assert!(!submit.actor.as_ref().unwrap().subject.is_empty(), "the borrower's own people are named");
+    suite.stop().await;
+}

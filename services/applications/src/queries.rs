@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    record::{Record, category_name, sees_personal_data, state_name, timestamp},
+    record::{Record, category_name, state_name, timestamp},
     service::{Applications, parse_name},
     store::{self, Cursor, ListFilter},
 };
@@ -93,11 +93,14 @@ pub async fn list(
         .into_iter()
         .map(|row| {
             let record = Record::from_row(row)?;
-            Ok(record.view(sees_personal_data(caller, &record.row.organization_number)))
+            Ok(record.view_for(caller))
         })
         .collect::<Result<_, Error>>()?;
     Ok(ListApplicationsResponse { applications, next_page_token })
 }
+
+/// History actions whose comment is the lender's internal note.
+const INTERNAL_ACTIONS: [&str; 2] = ["REFER_TO_COMMITTEE", "RECORD_CREDIT_ASSESSMENT"];
 
 /// `ListAuditEntries`: the history of one application, oldest first.
 pub async fn history(
@@ -136,8 +139,22 @@ pub async fn history(
             .and_then(|n| ApplicationState::from_str_name(&format!("APPLICATION_STATE_{n}")))
             .unwrap_or(ApplicationState::Unspecified) as i32
     };
+    // A borrower sees what happened and in which role, not which of the
+    // lender's staff did it, nor the lender's internal notes.
+    let borrower_view = caller.confined_to().is_some();
     let audit_entries = entries
         .into_iter()
+        .map(|mut e| {
+            if borrower_view {
+                if e.actor_role != socialloans_platform::Role::Borrower.as_str() {
+                    e.actor_subject.clear();
+                }
+                if INTERNAL_ACTIONS.contains(&e.action.as_str()) {
+                    e.comment.clear();
+                }
+            }
+            e
+        })
         .map(|e| AuditEntry {
             name: format!("{}/auditEntries/{}", req.parent, e.sequence),
             sequence: e.sequence,

@@ -107,8 +107,34 @@ impl Record {
         limits::check_size("application", size, limits::MAX_APPLICATION_BYTES).map_err(Error::from)
     }
 
+    /// The view `caller` gets: the contact person as [`sees_personal_data`]
+    /// says; and for a caller acting only as a borrower, nothing of the
+    /// lender's internal work — the credit assessment shows its outcome, not
+    /// the credit analyst's summary, limit or case, and the analyst's
+    /// referral note is left out.
+    pub fn view_for(&self, caller: &Caller) -> Application {
+        let mut app = self.view(sees_personal_data(caller, &self.row.organization_number));
+        if caller.confined_to().is_some() {
+            redact_internal(&mut app);
+        }
+        app
+    }
+
     /// The snapshot events carry: everything but personal data.
     pub fn snapshot(&self) -> Application {
         self.view(false)
     }
+}
+
+/// Leaves out of `app` what is the lender's internal work (see
+/// [`Record::view_for`]).
+pub fn redact_internal(app: &mut Application) {
+    if let Some(credit) = app.credit_assessment.as_mut() {
+        *credit = socialloans_contracts::applications::CreditAssessment {
+            outcome: credit.outcome,
+            assess_time: credit.assess_time,
+            ..Default::default()
+        };
+    }
+    app.referral_note.clear();
 }

@@ -223,7 +223,7 @@ impl Applications {
         let row =
             store::get(&self.pool, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
         let record = Record::from_row(row)?;
-        Ok(record.view(sees_personal_data(caller, &record.row.organization_number)))
+        Ok(record.view_for(caller))
     }
 }
 
@@ -236,7 +236,8 @@ async fn answer(
     record: &Record,
     caller: &Caller,
 ) -> Result<Application, Error> {
-    let stored = record.view(false);
+    let mut stored = record.view_for(caller);
+    stored.contact_person = None;
     idempotency::record(conn, ticket, &stored).await?;
     Ok(replayed(stored, record, caller))
 }

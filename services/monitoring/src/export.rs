@@ -37,12 +37,14 @@ pub fn kronor(money: Option<&Money>) -> String {
     format!("{sign}{}.{:02}", (minor / 100).unsigned_abs(), (minor % 100).unsigned_abs())
 }
 
+/// One CSV cell. Text a spreadsheet would take for a formula (it starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a number) is
+/// given a leading apostrophe, so that a name typed into the catalogue cannot
+/// run in the reader's spreadsheet.
 fn field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err();
+    let value = if formula { format!("'{value}") } else { value.to_owned() };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
 }
 
 fn label(name: &str, prefix: &str) -> String {
@@ -350,6 +352,16 @@ pub fn svg(report: &PortfolioImpactReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_as_a_formula_is_defused_but_numbers_stay_numbers() {
+        assert_eq!(field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(field("+46"), "+46");
+        assert_eq!(field("-12.50"), "-12.50");
+        assert_eq!(field("-cmd"), "'-cmd");
+        assert_eq!(field("Trygghet, Lextorp"), "\"Trygghet, Lextorp\"");
+    }
     use socialloans_contracts::monitoring::{CategoryImpact, IndicatorAggregate};
 
     #[test]

@@ -381,8 +381,8 @@ async fn a_report_reviewer_never_reviews_a_report_they_wrote() {
 async fn a_borrower_sees_the_outcome_of_the_lenders_work_but_not_its_internal_notes() {
     let mut suite = Suite::start().await;
     let application = refer(&mut suite.apps, pilots::eidar()).await;
-    let get = || ap::GetApplicationRequest { name: application.clone() };
-    let seen = suite.apps.get_application(as_borrower(A, get())).await.unwrap().into_inner().application.unwrap();
+    let request = ap::GetApplicationRequest { name: application.clone() };
+    let seen = suite.apps.get_application(as_borrower(A, request)).await.unwrap().into_inner().application.unwrap();
     let credit = seen.credit_assessment.unwrap();
     assert_eq!(credit.outcome, ap::CreditAssessmentOutcome::Approved as i32, "the outcome is the borrower's to know");
     assert!(credit.credit_limit.is_none() && credit.summary.is_empty() && credit.assessor.is_none());

@@ -2,7 +2,7 @@
 //! approval stands (fulfilled, waived, breached — each decided in monitoring
 //! with four eyes). TagLoan reads it: an open precondition stops a loan.
 
-use prost::{Message, Name};
+use prost::Name;
 use socialloans_contracts::{applications as pb, monitoring as mo};
 use socialloans_platform::events::{Handler, HandlerError, WireEvent};
 use sqlx::PgConnection;
@@ -25,22 +25,16 @@ pub fn types() -> Vec<String> {
 #[derive(Debug, Clone, Copy)]
 pub struct MonitoringEvents;
 
-fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
-    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
-    M::decode(payload.value.as_slice())
-        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
-}
-
 impl Handler for MonitoringEvents {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         let (condition, application, status, action) = if event.r#type == mo::ConditionFulfilled::full_name() {
-            let e: mo::ConditionFulfilled = decode(event)?;
+            let e: mo::ConditionFulfilled = socialloans_platform::events::decode(event)?;
             (e.condition, e.application, pb::ConditionStatus::Fulfilled, "CONDITION_FULFILLED")
         } else if event.r#type == mo::ConditionWaived::full_name() {
-            let e: mo::ConditionWaived = decode(event)?;
+            let e: mo::ConditionWaived = socialloans_platform::events::decode(event)?;
             (e.condition, e.application, pb::ConditionStatus::Waived, "CONDITION_WAIVED")
         } else if event.r#type == mo::ConditionBreached::full_name() {
-            let e: mo::ConditionBreached = decode(event)?;
+            let e: mo::ConditionBreached = socialloans_platform::events::decode(event)?;
             (e.condition, e.application, pb::ConditionStatus::Breached, "CONDITION_BREACHED")
         } else {
             return Ok(()); // not ours to apply

@@ -2,7 +2,7 @@
 //! decision confirmed (outcome, approved amount, conditions), a deferral.
 //! Runs inside the consumer's transaction, which also moves its checkpoint.
 
-use prost::{Message, Name};
+use prost::Name;
 use socialloans_contracts::{applications as pb, committee as cm};
 use socialloans_platform::events::{Handler, HandlerError, WireEvent, transcode};
 use sqlx::PgConnection;
@@ -35,12 +35,6 @@ pub struct CommitteeEvents {
     pub discount_bps: i32,
 }
 
-fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
-    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
-    M::decode(payload.value.as_slice())
-        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
-}
-
 fn reject(err: Error) -> HandlerError {
     match err {
         Error::Database(e) => HandlerError::Database(e),
@@ -52,7 +46,7 @@ impl Handler for CommitteeEvents {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         let actor = Actor::committee();
         if event.r#type == cm::CaseOpened::full_name() {
-            let opened: cm::CaseOpened = decode(event)?;
+            let opened: cm::CaseOpened = socialloans_platform::events::decode(event)?;
             let id =
                 parse_name("application", &opened.application).map_err(|v| HandlerError::Rejected(v.description))?;
             return Applications::apply_in(conn, id, &actor, |record| {
@@ -63,7 +57,7 @@ impl Handler for CommitteeEvents {
             .map_err(reject);
         }
         if event.r#type == cm::CaseDeferred::full_name() {
-            let deferred: cm::CaseDeferred = decode(event)?;
+            let deferred: cm::CaseDeferred = socialloans_platform::events::decode(event)?;
             let id =
                 parse_name("application", &deferred.application).map_err(|v| HandlerError::Rejected(v.description))?;
             return Applications::apply_in(conn, id, &actor, |record| {
@@ -76,7 +70,7 @@ impl Handler for CommitteeEvents {
             .map_err(reject);
         }
         if event.r#type == cm::DecisionAmended::full_name() {
-            let amended: cm::DecisionAmended = decode(event)?;
+            let amended: cm::DecisionAmended = socialloans_platform::events::decode(event)?;
             let id =
                 parse_name("application", &amended.application).map_err(|v| HandlerError::Rejected(v.description))?;
             return Applications::apply_in(conn, id, &actor, |record| amend(record, &amended)).await.map_err(reject);
@@ -84,7 +78,7 @@ impl Handler for CommitteeEvents {
         if event.r#type != cm::DecisionConfirmed::full_name() {
             return Ok(()); // not ours to apply
         }
-        let decision: cm::DecisionConfirmed = decode(event)?;
+        let decision: cm::DecisionConfirmed = socialloans_platform::events::decode(event)?;
         let id = parse_name("application", &decision.application).map_err(|v| HandlerError::Rejected(v.description))?;
         let outcome = match cm::DecisionOutcome::try_from(decision.outcome) {
             Ok(cm::DecisionOutcome::Approve) => Decision::Approved,

@@ -30,11 +30,7 @@ pub struct Api {
     pub rules: crate::proceedings::Rules,
 }
 
-fn parse(field: &str, prefix: &str, name: &str) -> Result<Uuid, Error> {
-    name.strip_prefix(prefix)
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| FieldViolation::new(field, format!("must be {prefix}{{uuid}}")).into())
-}
+use crate::proceedings::parse;
 
 /// A keyset position: creation time and id of the last row served.
 type Cursor = (chrono::DateTime<chrono::Utc>, Uuid);

@@ -21,12 +21,6 @@ pub fn types() -> Vec<String> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Referrals;
 
-fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
-    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
-    M::decode(payload.value.as_slice())
-        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
-}
-
 /// The case a referral opens.
 pub fn case_from(application: &ap::Application) -> cm::Case {
     let borrower = application.borrower.clone().unwrap_or_default();
@@ -54,7 +48,7 @@ impl Handler for Referrals {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         crate::history::begin(conn, "committee", "service", &event.r#type, &event.id).await?;
         if event.r#type == ap::ApplicationReferredToCommittee::full_name() {
-            let referred: ap::ApplicationReferredToCommittee = decode(event)?;
+            let referred: ap::ApplicationReferredToCommittee = socialloans_platform::events::decode(event)?;
             let application = referred.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             if application.name.is_empty() {
                 return Err(HandlerError::Rejected("the referred application has no name".into()));
@@ -68,7 +62,7 @@ impl Handler for Referrals {
             return Ok(());
         }
         if event.r#type == ap::ApplicationWithdrawn::full_name() {
-            let withdrawn: ap::ApplicationWithdrawn = decode(event)?;
+            let withdrawn: ap::ApplicationWithdrawn = socialloans_platform::events::decode(event)?;
             let Some(row) = cases::lock(conn, None, Some(&withdrawn.application)).await? else {
                 return Ok(()); // withdrawn before it was ever referred
             };

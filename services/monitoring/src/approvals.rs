@@ -3,7 +3,7 @@
 //! first loan tagged activates it, closing the application closes it.
 
 use chrono::Datelike;
-use prost::{Message, Name};
+use prost::Name;
 use socialloans_contracts::{applications as ap, monitoring as mo};
 use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, transcode};
 use sqlx::PgConnection;
@@ -28,12 +28,6 @@ pub fn types() -> Vec<String> {
 pub struct Approvals {
     /// Days after a reporting period's end that its report is due.
     pub due_days: i32,
-}
-
-fn decode<M: Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
-    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
-    M::decode(payload.value.as_slice())
-        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
 }
 
 fn same_enum<A: TryFrom<i32>, B>(
@@ -117,7 +111,7 @@ impl Handler for Approvals {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         audit::begin(conn, &audit::service(), &event.r#type, &event.id).await?;
         if event.r#type == ap::ApplicationApproved::full_name() {
-            let approved: ap::ApplicationApproved = decode(event)?;
+            let approved: ap::ApplicationApproved = socialloans_platform::events::decode(event)?;
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let mut plan = plan_from(&application, self.due_days);
             let known: Vec<String> =
@@ -137,7 +131,7 @@ impl Handler for Approvals {
             return Ok(());
         }
         if event.r#type == ap::ApplicationDecisionAmended::full_name() {
-            let amended: ap::ApplicationDecisionAmended = decode(event)?;
+            let amended: ap::ApplicationDecisionAmended = socialloans_platform::events::decode(event)?;
             let application = amended.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let Some(row) = plans::lock_by_application(conn, &application.name).await? else {
                 return Err(HandlerError::Rejected(format!("no monitoring plan for {}", application.name)));
@@ -148,10 +142,10 @@ impl Handler for Approvals {
             return Ok(());
         }
         let (application, activate) = if event.r#type == ap::LoanTagged::full_name() {
-            let tagged: ap::LoanTagged = decode(event)?;
+            let tagged: ap::LoanTagged = socialloans_platform::events::decode(event)?;
             (tagged.application.clone(), Some(tagged))
         } else if event.r#type == ap::ApplicationClosed::full_name() {
-            (decode::<ap::ApplicationClosed>(event)?.application, None)
+            (socialloans_platform::events::decode::<ap::ApplicationClosed>(event)?.application, None)
         } else {
             return Ok(());
         };

@@ -100,6 +100,14 @@ impl HandlerError {
     }
 }
 
+/// The payload of `event` as an `M`: a rejection when it is missing or does
+/// not decode (the event is retried, then parked), never a panic.
+pub fn decode<M: prost::Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
+    let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
+    M::decode(payload.value.as_slice())
+        .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
+}
+
 /// Applies events to the consumer's own tables, inside the transaction it is given.
 pub trait Handler: Send + Sync + 'static {
     /// Applies `event`. Do not commit: the consumer commits the effect with the checkpoint.

@@ -438,7 +438,12 @@ async fn illegal_transitions_and_other_organisations_are_refused_with_the_right_
     assert_eq!(tagged.code(), Code::FailedPrecondition);
     let closed = client
         .close_application(staff(
-            pb::CloseApplicationRequest { name: name.clone(), request_id: rid(), ..Default::default() },
+            pb::CloseApplicationRequest {
+                name: name.clone(),
+                request_id: rid(),
+                reason: "Alla lån förfallna".into(),
+                ..Default::default()
+            },
             Role::CoreBanking,
         ))
         .await

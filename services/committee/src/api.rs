@@ -460,7 +460,7 @@ impl CommitteeService for Api {
         let answer = self
             .idempotent(&caller, "CancelMeeting", &req, &req.request_id, async |conn| {
                 let reason = req.reason.trim();
-                if reason.is_empty() || socialloans_platform::limits::unfit(&reason, 4000) {
+                if reason.is_empty() || socialloans_platform::limits::unfit(reason, 4000) {
                     return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
                 }
                 let meeting = proceedings::move_meeting(

@@ -10,7 +10,7 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
-    idempotency,
+    idempotency, limits,
     pagination::{decode_position, decode_token, encode_position, encode_token, page_size},
 };
 use sqlx::PgPool;
@@ -170,8 +170,10 @@ impl CommitteeService for Api {
         let (size, after) = page(&query, req.page_size, &req.page_token)?;
         let mut rows =
             cases::list(&self.pool, state.as_deref(), application, after, size).await.map_err(Error::from)?;
-        let more = rows.len() > size as usize;
-        rows.truncate(size as usize);
+        // A page ends at its size or its byte budget, whichever comes first.
+        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
+        let more = rows.len() > take;
+        rows.truncate(take);
         let last = rows.last().filter(|_| more).map(|r| (r.create_time, r.id));
         let cases = rows.iter().map(cases::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListCasesResponse { cases, next_page_token: next_token(&query, last) }))
@@ -349,8 +351,10 @@ impl CommitteeService for Api {
         let query = format!("{state:?}");
         let (size, after) = page(&query, req.page_size, &req.page_token)?;
         let mut rows = meetings::list(&self.pool, state.as_deref(), after, size).await.map_err(Error::from)?;
-        let more = rows.len() > size as usize;
-        rows.truncate(size as usize);
+        // A page ends at its size or its byte budget, whichever comes first.
+        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
+        let more = rows.len() > take;
+        rows.truncate(take);
         let last = rows.last().filter(|_| more).map(|r| (r.start_time, r.id));
         let mut meetings = rows.iter().map(meetings::Row::view).collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;

@@ -8,7 +8,7 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
-    idempotency,
+    idempotency, limits,
     pagination::{decode_position, encode_position, page_size},
 };
 use sqlx::PgPool;
@@ -182,8 +182,9 @@ impl MonitoringService for Api {
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
         let mut rows = plans::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
+        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
+        let next_page_token = if rows.len() > take {
+            rows.truncate(take);
             let last = rows.last().expect("a full page");
             encode_position(&query, last.create_time, &last.id)
         } else {
@@ -250,8 +251,9 @@ impl MonitoringService for Api {
         let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
         let mut rows =
             reports::list(&self.pool, plan_id, caller.confined_to(), state, after, size).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
+        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
+        let next_page_token = if rows.len() > take {
+            rows.truncate(take);
             let last = rows.last().expect("a full page");
             encode_position(&query, last.create_time, &last.id)
         } else {
@@ -279,8 +281,9 @@ impl MonitoringService for Api {
         let query = format!("versions {id}");
         let after = decode_position::<i32>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, v)| v);
         let mut rows = reports::versions(&self.pool, id, after, size).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
+        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
+        let next_page_token = if rows.len() > take {
+            rows.truncate(take);
             let last = rows.last().expect("a full page");
             encode_position(&query, last.submit_time, &last.version)
         } else {

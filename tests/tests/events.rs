@@ -290,6 +290,46 @@ async fn an_event_too_large_for_the_consumer_or_one_its_handler_panics_on_is_par
 }
 
 #[tokio::test]
+async fn a_replay_of_an_event_the_feed_no_longer_has_is_recorded_and_the_consumer_goes_on() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    // One stream per caller: the replay must not need a second one.
+    let producer = db.serve(services()[0], &[FAST[0], FAST[1], ("FEED_MAX_STREAMS_PER_CALLER", "1")]).await;
+    let effects = create_effect_table(&db).await;
+    let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "gone"), Default::default());
+    let apps = applications_pool(&db).await;
+    produce_one(&apps, "poison").await;
+    produce_one(&apps, &aggregate(2)).await;
+    wait_applied(&effects, 1).await;
+    consumer.stop().await;
+    // Five weeks on, the parked event has been pruned from the producer's feed.
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    sqlx::query("UPDATE applications.outbox SET occur_time = now() - interval '40 days'")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let pruned = socialloans_platform::events::sequencer::prune(&apps, Duration::from_secs(30 * 86_400)).await.unwrap();
+    assert_eq!(pruned, 2);
+    let marked = socialloans_platform::events::consumer::request_replay(&effects, "gone", None).await.unwrap();
+    assert_eq!(marked, 1);
+
+    let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "gone"), Default::default());
+    produce_one(&apps, &aggregate(3)).await;
+    let (rows, ..) = wait_applied(&effects, 2).await;
+    assert_eq!(rows, 2, "the consumer goes on after the replay failed");
+    let (marked, error): (bool, String) = sqlx::query_as(
+        "SELECT replay_requested, error FROM committee.consumer_dead_letter WHERE subscription = 'gone'",
+    )
+    .fetch_one(&effects)
+    .await
+    .unwrap();
+    assert!(!marked, "the failed replay is unmarked, not retried for ever");
+    assert!(error.contains("replay failed") && error.contains("pruned"), "{error}");
+    consumer.stop().await;
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn the_trace_started_by_the_producers_call_continues_in_the_consumer() {
     use opentelemetry::trace::TracerProvider as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt;

@@ -199,6 +199,11 @@ async fn consume<H: Handler>(
         Err(err) => return Outcome::Failed(format!("reading the checkpoint: {err}")),
     };
     state.checkpoint.set(checkpoint);
+    // Parked events an operator asked to replay, before the feed itself (so
+    // that a replay never competes with the main stream for a stream slot).
+    if let Err(reason) = replay_parked(pool, subscription, handler, state).await {
+        return Outcome::Failed(reason);
+    }
     let mut stream = match open(subscription, checkpoint).await {
         Ok(stream) => stream,
         Err(reason) => return Outcome::Failed(reason),
@@ -206,9 +211,6 @@ async fn consume<H: Handler>(
     state.connected.set(1);
     // Connected: the next interruption starts its backoff afresh.
     backoff.reset();
-    if let Err(reason) = replay_parked(pool, subscription, handler, state).await {
-        return Outcome::Failed(reason);
-    }
     tracing::info!(subscription = %subscription.name, after = checkpoint, "consuming feed");
     let mut last_report = tokio::time::Instant::now();
     loop {
@@ -259,8 +261,10 @@ async fn consume<H: Handler>(
 /// the `replay-parked` command): each is fetched again from the feed (its
 /// payload may never have arrived), applied by the handler, and its row
 /// removed, in one transaction. The checkpoint does not move: the feed has
-/// long gone past the event. A replay that fails keeps the row, unmarked,
-/// with the new error.
+/// long gone past the event. A replay that fails for any reason — the event
+/// pruned from the feed, the feed refusing, the handler rejecting it again —
+/// keeps the row, unmarked, with the new error, and the consumer goes on;
+/// only a failure of the consumer's own database is an error here.
 async fn replay_parked<H: Handler>(
     pool: &PgPool,
     subscription: &Subscription,
@@ -277,18 +281,21 @@ async fn replay_parked<H: Handler>(
     .map_err(|e| format!("reading the events to replay: {e}"))?;
     for (position, event_type) in marked {
         let one = Subscription { types: vec![event_type.clone()], ..subscription.clone() };
-        let mut stream = open(&one, position - 1).await?;
-        let fetched = loop {
-            match tokio::time::timeout(subscription.idle_timeout, stream.message()).await {
-                Ok(Ok(Some(response))) => match response.event {
-                    Some(event) => break Some(event),
-                    None => continue, // a heartbeat: nothing at or after it yet
-                },
-                _ => break None,
-            }
+        let fetched = match open(&one, position - 1).await {
+            Ok(mut stream) => loop {
+                match tokio::time::timeout(subscription.idle_timeout, stream.message()).await {
+                    Ok(Ok(Some(response))) => match response.event {
+                        Some(event) => break Ok(event),
+                        None => continue, // a heartbeat: nothing at or after it yet
+                    },
+                    Ok(Err(status)) => break Err(format!("{}: {}", status.code(), status.message())),
+                    Ok(Ok(None)) | Err(_) => break Err("the feed sent nothing".to_owned()),
+                }
+            },
+            Err(reason) => Err(reason),
         };
         let outcome = match fetched {
-            Some(event) if event.position == position && event.omitted_payload_bytes == 0 => {
+            Ok(event) if event.position == position && event.omitted_payload_bytes == 0 => {
                 let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
                 match CatchUnwind(Box::pin(handler.handle(&mut tx, &event))).await {
                     Ok(Ok(())) => {
@@ -307,11 +314,12 @@ async fn replay_parked<H: Handler>(
                     Err(panic) => format!("replay failed: the handler panicked: {panic}"),
                 }
             }
-            Some(event) if event.position == position => format!(
+            Ok(event) if event.position == position => format!(
                 "replay failed: the payload ({} bytes) is still larger than this consumer receives",
                 event.omitted_payload_bytes
             ),
-            _ => "replay failed: the event is no longer on the producer's feed (pruned?)".to_owned(),
+            Ok(_) => "replay failed: the event is no longer on the producer's feed".to_owned(),
+            Err(reason) => format!("replay failed: the feed did not give the event again ({reason})"),
         };
         tracing::error!(subscription = %subscription.name, position, event_type, error = %outcome, "parked event not replayed");
         sqlx::query(

@@ -358,6 +358,15 @@ async fn a_report_reviewer_never_reviews_a_report_they_wrote() {
         || mo::AcceptOutcomeReportRequest { name: report.name.clone(), request_id: rid(), ..Default::default() };
     let err = suite.monitoring.accept_outcome_report(authorized(accept(), &eva)).await.unwrap_err();
     assert_eq!((err.code(), reason(&err).as_str()), (Code::PermissionDenied, "REVIEWER_IS_AUTHOR"));
+    // Another spelling of the report's id is no way round it: names are written one way.
+    let (plan_part, report_id) = report.name.split_once("/outcomeReports/").unwrap();
+    let shouting = mo::AcceptOutcomeReportRequest {
+        name: format!("{plan_part}/outcomeReports/{}", report_id.to_uppercase()),
+        request_id: rid(),
+        ..Default::default()
+    };
+    let err = suite.monitoring.accept_outcome_report(authorized(shouting, &eva)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     // The same person with a reviewer-only token is the same person.
     let eva_reviewing = minter().mint("eva", &[Role::ReportReviewer], None, Duration::from_secs(3600));
     let err = suite.monitoring.accept_outcome_report(authorized(accept(), &eva_reviewing)).await.unwrap_err();

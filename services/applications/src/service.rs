@@ -81,7 +81,7 @@ impl Actor {
 /// Parses `applications/{uuid}`.
 pub fn parse_name(field: &str, name: &str) -> Result<Uuid, FieldViolation> {
     name.strip_prefix("applications/")
-        .and_then(|id| Uuid::parse_str(id).ok())
+        .and_then(socialloans_platform::limits::id)
         .ok_or_else(|| FieldViolation::new(field, "must be applications/{uuid}"))
 }
 

@@ -43,7 +43,7 @@ fn refused(reason: &'static str, message: impl Into<String>) -> Error {
 /// Parses `prefix{uuid}`.
 pub fn parse(field: &str, prefix: &str, name: &str) -> Result<Uuid, Error> {
     name.strip_prefix(prefix)
-        .and_then(|id| Uuid::parse_str(id).ok())
+        .and_then(limits::id)
         .ok_or_else(|| FieldViolation::new(field, format!("must be {prefix}{{uuid}}")).into())
 }
 
@@ -256,7 +256,7 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
     let ids: Vec<Uuid> = meetings
         .iter()
         .flat_map(|m| &m.agenda)
-        .filter_map(|item| item.case.strip_prefix("cases/").and_then(|id| Uuid::parse_str(id).ok()))
+        .filter_map(|item| item.case.strip_prefix("cases/").and_then(limits::id))
         .collect();
     let rows: Vec<(Uuid, Vec<u8>)> =
         sqlx::query_as("SELECT id, content FROM committee.committee_case WHERE id = ANY($1)")

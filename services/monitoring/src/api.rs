@@ -125,7 +125,7 @@ impl MonitoringService for Api {
         let name = &request.get_ref().name;
         let id = name
             .strip_prefix("monitoringPlans/")
-            .and_then(|id| Uuid::parse_str(id).ok())
+            .and_then(socialloans_platform::limits::id)
             .ok_or_else(|| Error::from(FieldViolation::new("name", "must be monitoringPlans/{uuid}")))?;
         let row = plans::get(&self.pool, id, caller.confined_to())
             .await

@@ -121,7 +121,7 @@ fn parse(name: &str) -> Result<Uuid, Error> {
     name.strip_prefix("monitoringPlans/")
         .and_then(|rest| rest.split_once("/conditions/"))
         .filter(|(_, id)| !id.is_empty())
-        .and_then(|(plan, _)| Uuid::parse_str(plan).ok())
+        .and_then(|(plan, _)| socialloans_platform::limits::id(plan))
         .ok_or_else(|| FieldViolation::new("name", "must be monitoringPlans/{uuid}/conditions/{id}").into())
 }
 

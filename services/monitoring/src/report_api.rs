@@ -6,7 +6,7 @@ use chrono::Utc;
 use socialloans_contracts::monitoring::{
     self as pb, MonitoringPlanState, OutcomeReport, OutcomeReportState as R, ReportingPeriodState,
 };
-use socialloans_platform::{Caller, error::FieldViolation, events::outbox};
+use socialloans_platform::{Caller, error::FieldViolation, events::outbox, limits};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
     let parse = || {
         let rest = name.strip_prefix("monitoringPlans/")?;
         let (plan, report) = rest.split_once("/outcomeReports/")?;
-        Some((Uuid::parse_str(plan).ok()?, Uuid::parse_str(report).ok()?))
+        Some((limits::id(plan)?, limits::id(report)?))
     };
     parse().ok_or_else(|| FieldViolation::new("name", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}").into())
 }
@@ -33,7 +33,7 @@ pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
 /// `monitoringPlans/{plan}`.
 pub fn parse_plan(field: &str, name: &str) -> Result<Uuid, Error> {
     name.strip_prefix("monitoringPlans/")
-        .and_then(|id| Uuid::parse_str(id).ok())
+        .and_then(limits::id)
         .ok_or_else(|| FieldViolation::new(field, "must be monitoringPlans/{uuid}").into())
 }
 
@@ -244,7 +244,8 @@ pub async fn review(
     comments: Vec<pb::FieldComment>,
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
-    if reports::authored_by(conn, name, &caller.subject).await? {
+    let canonical = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);
+    if reports::authored_by(conn, &canonical, &caller.subject).await? {
         return Err(Error::PermissionDenied {
             reason: "REVIEWER_IS_AUTHOR",
             message: "a report is reviewed by someone who neither drafted, edited nor submitted it (four eyes)".into(),

@@ -90,6 +90,14 @@ pub fn date(year: i32, month: i32, day: i32, years: std::ops::RangeInclusive<i32
     NaiveDate::from_ymd_opt(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?)
 }
 
+/// The id in a resource name: a UUID written the one way the service writes
+/// it (lower-case, hyphenated). Other spellings of the same UUID (upper case,
+/// braces, `urn:uuid:`) are refused, so that a name compares equal to the
+/// name the service stored wherever names are compared.
+pub fn id(text: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(text).ok().filter(|id| id.hyphenated().to_string() == text)
+}
+
 /// The years a date in a loan's life may fall in (disbursements, maturities,
 /// measurements, reporting periods, milestones).
 pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
@@ -134,6 +142,21 @@ mod tests {
         assert!(time(&ts(i64::MAX, 0)).is_none());
         assert!(time(&ts(0, -1)).is_none());
         assert!(time(&ts(0, 1_000_000_000)).is_none());
+    }
+
+    #[test]
+    fn an_id_is_a_uuid_in_its_one_canonical_spelling() {
+        let id = "01a22a99-08cc-771c-b720-b3b46ff92665";
+        assert_eq!(super::id(id).map(|u| u.to_string()).as_deref(), Some(id));
+        for other in [
+            "01A22A99-08CC-771C-B720-B3B46FF92665",
+            "{01a22a99-08cc-771c-b720-b3b46ff92665}",
+            "urn:uuid:01a22a99-08cc-771c-b720-b3b46ff92665",
+            "01a22a9908cc771cb720b3b46ff92665",
+            "",
+        ] {
+            assert!(super::id(other).is_none(), "{other}");
+        }
     }
 
     #[test]

@@ -176,7 +176,8 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         .await
         .unwrap_err();
     assert_eq!((other.code(), reason(&other).as_str()), (Code::PermissionDenied, "NOT_THE_MEMBER"));
-    // However the member's id is spelled, the declaration names the member one way.
+    // A member is named one way: another spelling of the id is refused, so
+    // that no comparison of names can miss a declaration.
     let shouting = cm::DeclareConflictOfInterestRequest {
         declaration: Some(cm::ConflictOfInterestDeclaration {
             member: format!("members/{}", lena.name.trim_start_matches("members/").to_uppercase()),
@@ -185,8 +186,10 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         }),
         ..declare()
     };
+    let refused = committee.declare_conflict_of_interest(staff(shouting, Role::CommitteeSecretary)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
     let declared = committee
-        .declare_conflict_of_interest(staff(shouting, Role::CommitteeSecretary))
+        .declare_conflict_of_interest(staff(declare(), Role::CommitteeSecretary))
         .await
         .unwrap()
         .into_inner()

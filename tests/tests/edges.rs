@@ -67,7 +67,7 @@ async fn an_application_cannot_grow_past_what_the_service_can_send_and_a_refused
     let err = create(&mut apps, huge).await.unwrap_err();
     let info = err.get_error_details().error_info().cloned().unwrap();
     assert_eq!((err.code(), info.reason.as_str()), (Code::InvalidArgument, "TOO_LARGE"), "{err:?}");
-    assert_eq!(info.metadata["limit"], limits::MAX_APPLICATION_BYTES.to_string());
+    assert_eq!(info.metadata["limit"], limits::MAX_APPLICATION_CONTENT_BYTES.to_string());
     assert!(info.metadata["size"].parse::<usize>().unwrap() > 1_900_000);
     let listed = apps.list_applications(analyst(ap::ListApplicationsRequest::default())).await.unwrap();
     assert!(listed.into_inner().applications.is_empty(), "nothing was stored");
@@ -86,7 +86,7 @@ async fn an_application_cannot_grow_past_what_the_service_can_send_and_a_refused
     let grown = ap::Application { objectives: objectives(10, 9_000), ..Default::default() };
     let first = apps.update_application(borrower(edit(&draft, grown, "objectives"), org)).await.unwrap().into_inner();
     let first = first.application.unwrap();
-    assert!(first.encoded_len() > 180_000 && first.encoded_len() < limits::MAX_APPLICATION_BYTES);
+    assert!(first.encoded_len() > 180_000 && first.encoded_len() < limits::MAX_APPLICATION_CONTENT_BYTES);
     let more = ap::Application {
         interventions: (0..10)
             .map(|i| ap::Intervention { title: format!("I{i}"), description: "é".repeat(9_000), ..Default::default() })
@@ -126,7 +126,7 @@ async fn a_page_of_large_applications_ends_at_its_byte_budget_and_the_walk_sees_
     let mut apps = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let mut created = Vec::new();
     for i in 0..7 {
-        let big = ap::Application { objectives: objectives(11, 9_500), ..pilots::eidar() };
+        let big = ap::Application { objectives: objectives(10, 9_000), ..pilots::eidar() };
         let app = create(&mut apps, if i % 2 == 0 { big } else { pilots::botkyrkabyggen() }).await.unwrap();
         created.push(app.name);
     }
@@ -144,7 +144,7 @@ async fn a_page_of_large_applications_ends_at_its_byte_budget_and_the_walk_sees_
         }
         token = page.next_page_token;
     }
-    assert!(pages >= 2, "four applications of about 200 KB cannot share one page of 512 KB");
+    assert!(pages >= 2, "four applications of about 180 KB cannot share one page of 512 KB");
     seen.sort();
     created.sort();
     assert_eq!(seen, created, "every application once");

@@ -2,6 +2,7 @@
 //! are in the closures handed to [`Applications::mutate`]; the state machine
 //! is in `domain`, the content checks in `validate`.
 
+use prost::Message;
 use socialloans_contracts::applications::{
     self as pb, ApplicationState as S, CreditAssessmentOutcome, LoanTag,
     applications_service_server::ApplicationsService,
@@ -10,6 +11,7 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
+    limits,
 };
 use tonic::{Request, Response, Status};
 
@@ -174,6 +176,12 @@ impl ApplicationsService for Api {
         if req.comments.is_empty() {
             violations.push(FieldViolation::new("comments", "at least one: say what to complete, and where"));
         }
+        if req.comments.len() > validate::MAX_ITEMS {
+            violations.push(FieldViolation::new("comments", format!("at most {} comments", validate::MAX_ITEMS)));
+            return Err(Error::InvalidArgument(violations).into());
+        }
+        let comments_bytes: usize = req.comments.iter().map(|c| c.encoded_len()).sum::<usize>() + req.message.len();
+        limits::check_size("comments of a return", comments_bytes, limits::MAX_COMMENTS_BYTES).map_err(Error::from)?;
         for (i, c) in req.comments.iter().enumerate() {
             if !socialloans_contracts::field_path_exists("socialloans.applications.v1.Application", &c.field_path) {
                 violations.push(FieldViolation::new(
@@ -312,7 +320,7 @@ impl ApplicationsService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        text_limit(&mut violations, "referral_note", &req.referral_note, validate::LONG_TEXT);
+        text_limit(&mut violations, "referral_note", &req.referral_note, validate::COMMENT_TEXT);
         check(violations)?;
         let answer = self
             .ops
@@ -540,6 +548,9 @@ impl ApplicationsService for Api {
     }
 }
 
+/// Most loans tagged to one application over its life.
+pub const MAX_LOANS: usize = 100;
+
 /// Tags `loan` to an approved application: idempotent on the loan id, never
 /// above the approved amount.
 fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
@@ -553,6 +564,12 @@ fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
                 message: format!("loan {} is already tagged with another principal", loan.loan_id),
             })
         };
+    }
+    if record.app.loans.len() >= MAX_LOANS {
+        return Err(Error::Precondition {
+            reason: "TOO_MANY_LOANS",
+            message: format!("an application finances at most {MAX_LOANS} loans"),
+        });
     }
     let previous = record.state;
     transition(record, Action::TagLoan)?;

@@ -28,6 +28,11 @@ pub const EDITABLE: [&str; 15] = [
     "requirement_statements",
 ];
 
+/// What the borrower authors of `app`: the editable content and the type.
+pub fn authored(app: &Application) -> Application {
+    editable_part(app)
+}
+
 /// Only what a client may set: the editable content, nothing the service owns.
 fn editable_part(source: &Application) -> Application {
     let mut target = Application::default();
@@ -188,7 +193,7 @@ pub fn credit_assessment(request: &pb::RecordCreditAssessmentRequest) -> Result<
     if socialloans_platform::limits::unfit(&assessment.credit_case_reference, validate::SHORT_TEXT) {
         violations.push(FieldViolation::new("credit_assessment.credit_case_reference", "is too long"));
     }
-    if socialloans_platform::limits::unfit(&assessment.summary, validate::LONG_TEXT) {
+    if socialloans_platform::limits::unfit(&assessment.summary, validate::COMMENT_TEXT) {
         violations.push(FieldViolation::new("credit_assessment.summary", "is too long"));
     }
     if violations.is_empty() { Ok(assessment) } else { Err(Error::InvalidArgument(violations)) }

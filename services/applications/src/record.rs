@@ -107,6 +107,15 @@ impl Record {
         limits::check_size("application", size, limits::MAX_APPLICATION_BYTES).map_err(Error::from)
     }
 
+    /// INVALID_ARGUMENT `TOO_LARGE` when what the borrower authors (the
+    /// editable content, contact person included) would be larger than
+    /// [`limits::MAX_APPLICATION_CONTENT_BYTES`]; the rest of the whole is
+    /// kept for what the lender adds.
+    pub fn check_content_size(&self) -> Result<(), Error> {
+        let size = crate::edit::authored(&self.view(true)).encoded_len();
+        limits::check_size("application content", size, limits::MAX_APPLICATION_CONTENT_BYTES).map_err(Error::from)
+    }
+
     /// The view `caller` gets: the contact person as [`sees_personal_data`]
     /// says; and for a caller acting only as a borrower, nothing of the
     /// lender's internal work — the credit assessment shows its outcome, not

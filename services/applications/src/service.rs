@@ -136,7 +136,7 @@ impl Applications {
             state: S::Draft,
         };
         record.app.contact_person = None;
-        record.check_size()?;
+        record.check_content_size()?;
         store::insert(&mut tx, &record.to_row()).await?;
         let actor = Actor::of(caller, method);
         let change = Change { action: "CREATE", ..Default::default() };
@@ -183,6 +183,9 @@ impl Applications {
             return Err(Error::LoanTaggedElsewhere { loan_id: loan_id.clone(), application: resource_name(holder) });
         }
         if !change.unchanged {
+            if change.action == "EDIT" {
+                record.check_content_size()?;
+            }
             record.check_size()?;
             record.row.revision += 1;
             record.row.update_time = Utc::now();
@@ -210,6 +213,7 @@ impl Applications {
         if change.unchanged {
             return Ok(());
         }
+        record.check_size()?;
         record.row.revision += 1;
         record.row.update_time = Utc::now();
         store::save(conn, &record.to_row()).await?;

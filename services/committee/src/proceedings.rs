@@ -839,6 +839,8 @@ fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> 
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }
+    // The application carries the decision too: it must fit beside it.
+    limits::check_size("decision", decision.encoded_len(), limits::MAX_DECISION_BYTES)?;
     let requested = case.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
     if let Some(amount) = decision.approved_amount.as_ref().filter(|_| approving)
         && amount.minor_units > requested

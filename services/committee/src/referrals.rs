@@ -72,8 +72,7 @@ impl Handler for Referrals {
             }
             let mut case = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
             // A withdrawn case leaves the agenda of a meeting still to be held.
-            if let Some(meeting_id) =
-                case.meeting.strip_prefix("meetings/").and_then(socialloans_platform::limits::id)
+            if let Some(meeting_id) = case.meeting.strip_prefix("meetings/").and_then(socialloans_platform::limits::id)
                 && let Some(meeting_row) = crate::meetings::lock(conn, meeting_id).await?
                 && matches!(meeting_row.state(), cm::MeetingState::Scheduled | cm::MeetingState::InProgress)
             {

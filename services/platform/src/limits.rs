@@ -12,8 +12,18 @@ use tonic::{Code, Status};
 
 use crate::error::{FieldViolation, with_reason};
 
-/// The largest application, encoded (its content and contact person).
-pub const MAX_APPLICATION_BYTES: usize = 256 << 10;
+/// The largest application content a caller writes, encoded: everything the
+/// borrower authors, contact person included.
+pub const MAX_APPLICATION_CONTENT_BYTES: usize = 192 << 10;
+/// The largest application as stored and sent: the content plus what the
+/// lender adds (credit assessment, referral note, comments on a return, the
+/// committee's decision, loans), each bounded so that the sum stays within.
+pub const MAX_APPLICATION_BYTES: usize = 512 << 10;
+/// The largest committee decision, encoded (rationale, conditions, dissents):
+/// the application carries it too.
+pub const MAX_DECISION_BYTES: usize = 96 << 10;
+/// The largest set of field comments with a return (and its message).
+pub const MAX_COMMENTS_BYTES: usize = 32 << 10;
 /// The largest outcome report, encoded.
 pub const MAX_OUTCOME_REPORT_BYTES: usize = 256 << 10;
 /// The largest committee case, encoded: the application as referred plus the
@@ -23,6 +33,7 @@ pub const MAX_CASE_BYTES: usize = 512 << 10;
 pub const MAX_MEETING_BYTES: usize = 512 << 10;
 /// The encoded size a list page fills before it ends early; a page always
 /// holds at least one item, so no page is larger than this or than one item.
+/// (Every limit here stays within half the smallest message limit, 1 MiB.)
 pub const PAGE_BYTES: usize = 512 << 10;
 
 /// The resource and limit of a size-limit constraint, by its name: the

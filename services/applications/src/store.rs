@@ -132,9 +132,7 @@ pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<
 /// A page in creation order after `after`, one row more than `limit` so the
 /// caller knows whether another page follows. The order key never changes,
 /// so a walk sees every row that existed when it began exactly once. The
-/// rows' stored bytes are bounded too: past the first row, no row is read
-/// once the page holds [`limits::PAGE_BYTES`] (the caller cuts the page at
-/// the budget; one row beyond it says another page follows).
+/// rows' stored bytes are bounded too ([`limits::bounded_page`]).
 #[tracing::instrument(skip(pool))]
 pub async fn list(
     pool: &PgPool,
@@ -142,22 +140,22 @@ pub async fn list(
     after: Option<Cursor>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person
-           FROM (SELECT *, sum(octet_length(content) + octet_length(contact_person))
-                             OVER (ORDER BY create_time DESC, id DESC) AS running
-                   FROM applications.application
-                  WHERE ($1::text IS NULL OR organization_number = $1)
-                    AND (cardinality($2::text[]) = 0 OR state = ANY($2))
-                    AND ($3::text IS NULL OR category = $3)
-                    AND ($4::timestamptz IS NULL OR submit_time >= $4)
-                    AND ($5::timestamptz IS NULL OR submit_time < $5)
-                    AND ($6::timestamptz IS NULL OR (create_time, id) < ($6, $7))
-                  ORDER BY create_time DESC, id DESC
-                  LIMIT $8) AS page
-          WHERE running - octet_length(content) - octet_length(contact_person) <= $9
-          ORDER BY create_time DESC, id DESC",
-    )
+    let page = "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time,
+                       content, contact_person
+                  FROM applications.application
+                 WHERE ($1::text IS NULL OR organization_number = $1)
+                   AND (cardinality($2::text[]) = 0 OR state = ANY($2))
+                   AND ($3::text IS NULL OR category = $3)
+                   AND ($4::timestamptz IS NULL OR submit_time >= $4)
+                   AND ($5::timestamptz IS NULL OR submit_time < $5)
+                   AND ($6::timestamptz IS NULL OR (create_time, id) < ($6, $7))
+                 ORDER BY create_time DESC, id DESC
+                 LIMIT $8";
+    sqlx::query_as(sqlx::AssertSqlSafe(limits::bounded_page(
+        page,
+        "create_time DESC, id DESC",
+        "octet_length(content) + octet_length(contact_person)",
+    )))
     .bind(filter.organization_number.as_deref())
     .bind(&filter.states)
     .bind(filter.category.as_deref())
@@ -166,7 +164,6 @@ pub async fn list(
     .bind(after.map(|c| c.create_time))
     .bind(after.map(|c| c.id))
     .bind(i64::from(limit) + 1)
-    .bind(limits::PAGE_BYTES as i64)
     .fetch_all(pool)
     .await
 }

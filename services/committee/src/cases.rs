@@ -134,14 +134,17 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, application, state, revision, organization_number, content, create_time, update_time
-           FROM committee.committee_case
-          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR application = $2)
-            AND ($3::timestamptz IS NULL OR (create_time, id) > ($3, $4))
-          ORDER BY create_time, id
-          LIMIT $5",
-    )
+    let page = "SELECT id, application, state, revision, organization_number, content, create_time, update_time
+                  FROM committee.committee_case
+                 WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR application = $2)
+                   AND ($3::timestamptz IS NULL OR (create_time, id) > ($3, $4))
+                 ORDER BY create_time, id
+                 LIMIT $5";
+    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
+        page,
+        "create_time, id",
+        "octet_length(content)",
+    )))
     .bind(state)
     .bind(application)
     .bind(after.map(|a| a.0))

@@ -133,10 +133,15 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let page = format!(
         "SELECT {COLUMNS} FROM committee.meeting
           WHERE ($1::text IS NULL OR state = $1) AND ($2::timestamptz IS NULL OR (start_time, id) < ($2, $3))
           ORDER BY start_time DESC, id DESC LIMIT $4"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
+        &page,
+        "start_time DESC, id DESC",
+        "octet_length(content)",
     )))
     .bind(state)
     .bind(after.map(|a| a.0))

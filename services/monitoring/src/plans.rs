@@ -271,12 +271,17 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let page = format!(
         "SELECT {COLUMNS} FROM monitoring.monitoring_plan
           WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR organization_number = $2)
             AND ($3::text IS NULL OR application = $3) AND ($4::text IS NULL OR category = $4)
             AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
           ORDER BY create_time, id LIMIT $7"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
+        &page,
+        "create_time, id",
+        "octet_length(content)",
     )))
     .bind(&f.state)
     .bind(&f.organization_number)

@@ -381,16 +381,15 @@ impl VersionRow {
 
 /// A page of a report's versions after `after`, one more than `limit`.
 pub async fn versions(pool: &PgPool, id: Uuid, after: i32, limit: u32) -> Result<Vec<VersionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT version, content, submitted_by, submit_time, review_result, review_comments
-           FROM monitoring.outcome_report_version WHERE report_id = $1 AND version > $2
-          ORDER BY version LIMIT $3",
-    )
-    .bind(id)
-    .bind(after)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
+    let page = "SELECT version, content, submitted_by, submit_time, review_result, review_comments
+                  FROM monitoring.outcome_report_version WHERE report_id = $1 AND version > $2
+                 ORDER BY version LIMIT $3";
+    sqlx::query_as(sqlx::AssertSqlSafe(limits::bounded_page(page, "version", "octet_length(content)")))
+        .bind(id)
+        .bind(after)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await
 }
 
 /// A page of reports of one plan (or of all plans, or of one borrower's),
@@ -403,21 +402,22 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let page = format!(
         "SELECT {COLUMNS} FROM monitoring.outcome_report
           WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::text IS NULL OR organization_number = $2)
             AND ($3::text IS NULL OR state = $3)
             AND ($4::timestamptz IS NULL OR (create_time, id) > ($4, $5))
           ORDER BY create_time, id LIMIT $6"
-    )))
-    .bind(plan)
-    .bind(org)
-    .bind(state)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(limits::bounded_page(&page, "create_time, id", "octet_length(content)")))
+        .bind(plan)
+        .bind(org)
+        .bind(state)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await
 }
 
 /// Mirrors an accepted report's values and reach into the rows the

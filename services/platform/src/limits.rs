@@ -78,6 +78,23 @@ pub fn page_len(sizes: impl IntoIterator<Item = usize>, max_items: usize) -> usi
     taken
 }
 
+/// `page`, a query of one list page (`… ORDER BY order LIMIT size + 1`),
+/// cut in the database at [`PAGE_BYTES`] of `bytes` (an expression of a row's
+/// stored size): past the second row, no row is read once the rows before it
+/// hold the budget. The caller then cuts with [`page_len`]; a row beyond the
+/// page says another page follows — also when the first row alone is larger
+/// than the budget. Memory per page is bounded, not only the answer.
+pub fn bounded_page(page: &str, order: &str, bytes: &str) -> String {
+    format!(
+        "SELECT * FROM (
+             SELECT page.*, sum({bytes}) OVER (ORDER BY {order}) AS page_running_bytes,
+                    row_number() OVER (ORDER BY {order}) AS page_row
+               FROM ({page}) AS page) AS bounded
+          WHERE page_running_bytes - ({bytes}) <= {PAGE_BYTES} OR page_row <= 2
+          ORDER BY {order}"
+    )
+}
+
 /// A protobuf timestamp within the range protobuf defines (years 1 to 9999)
 /// and PostgreSQL stores, with valid nanoseconds; `None` otherwise.
 pub fn time(value: &prost_types::Timestamp) -> Option<DateTime<Utc>> {

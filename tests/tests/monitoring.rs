@@ -1097,12 +1097,13 @@ async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refuse
     };
     let today = monitoring::overdue::today();
     let year = chrono::Datelike::year(&today);
-    // Year 262142 (once a panic, then an active plan without periods), a date
-    // ten years on (past the five years a plan without a loan reports), and
-    // one that is not on the calendar.
+    // Year 262142 (once a panic, then an active plan without periods), a
+    // date 13 months on (longer than one yearly interval, though within the
+    // five years a plan without a loan reports), and one off the calendar.
+    let thirteen_months = today.checked_add_months(chrono::Months::new(13)).unwrap();
     for first in [
         mo::Date { year: 262_142, month: 12, day: 30 },
-        mo::Date { year: year + 10, month: 12, day: 31 },
+        monitoring::plans::date(thirteen_months),
         mo::Date { year: year + 1, month: 2, day: 30 },
     ] {
         let err = client.activate_monitoring_plan(staff(activate(first), Role::Analyst)).await.unwrap_err();
@@ -1114,6 +1115,37 @@ async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refuse
     }
     let still = plan_of(&mut client, &eidar).await.unwrap();
     assert_eq!(still.state, mo::MonitoringPlanState::Pending as i32, "nothing was activated");
+    // A loan that matures before the year is out: activated by its tag, the
+    // plan's one period ends when the loan does, not on 31 December.
+    let short = refer(&mut apps, pilots::botkyrkabyggen()).await;
+    committee_decides_with(&db, &short, cm::DecisionOutcome::Approve, 1_000_000, vec![]).await;
+    wait_plan_state(&mut client, &short, mo::MonitoringPlanState::Pending).await;
+    let matures = today.checked_add_days(chrono::Days::new(20)).unwrap();
+    let tag = ap::TagLoanRequest {
+        name: short.clone(),
+        request_id: rid(),
+        loan: Some(ap::LoanTag {
+            loan_id: "KI-SHORT".into(),
+            principal: pilots::sek(1_000_000),
+            disbursement_date: Some(ap::Date { year: year - 1, month: 1, day: 1 }),
+            maturity_date: Some(ap::Date {
+                year: chrono::Datelike::year(&matures),
+                month: chrono::Datelike::month(&matures) as i32,
+                day: chrono::Datelike::day(&matures) as i32,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    for _ in 0..100 {
+        if apps.tag_loan(staff(tag.clone(), Role::CoreBanking)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let short_plan = wait_plan_state(&mut client, &short, mo::MonitoringPlanState::Active).await;
+    let ends: Vec<Option<mo::Date>> = short_plan.reporting_periods.iter().map(|p| p.end_date).collect();
+    assert_eq!(ends, [Some(monitoring::plans::date(matures))], "one period, ending with the loan");
     let first = mo::Date { year, month: 12, day: 31 };
     let active = client.activate_monitoring_plan(staff(activate(first), Role::Analyst)).await.unwrap().into_inner();
     let active = active.monitoring_plan.unwrap();

@@ -401,6 +401,22 @@ pub fn interval_months(schedule: &ReportingSchedule) -> u32 {
     }
 }
 
+/// Where the first period ends when the schedule does not say: at the end of
+/// the calendar interval `today` falls in (the year, half-year or quarter),
+/// or at the last loan's maturity if that comes first — never later than the
+/// loan's life, never longer than one interval.
+pub fn default_first_end(today: NaiveDate, months: u32, until: NaiveDate) -> NaiveDate {
+    let months = months.clamp(1, 12);
+    let last_month = (today.month0() / months + 1) * months;
+    let next_month_start = if last_month >= 12 {
+        NaiveDate::from_ymd_opt(today.year().saturating_add(1), 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(today.year(), last_month + 1, 1)
+    };
+    let end = next_month_start.and_then(|d| d.pred_opt()).unwrap_or(today);
+    if until >= today { end.min(until) } else { end }
+}
+
 /// The last day reporting runs to: the last loan's maturity, or five years on.
 fn reporting_until(plan: &MonitoringPlan, today: NaiveDate) -> NaiveDate {
     plan.last_maturity_date
@@ -450,12 +466,12 @@ pub async fn activate(
     today: NaiveDate,
 ) -> Result<(), sqlx::Error> {
     let months = interval_months(&schedule);
+    let until = reporting_until(plan, today);
     let first_end = schedule
         .first_period_end
         .as_ref()
         .and_then(naive)
-        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 12, 31).unwrap_or(today));
-    let until = reporting_until(plan, today);
+        .unwrap_or_else(|| default_first_end(today, months, until));
     plan.reporting_periods = periods(today, first_end, months, until, i64::from(schedule.due_days));
     plan.schedule = Some(ReportingSchedule { first_period_end: Some(date(first_end)), ..schedule });
     plan.activate_time = Some(socialloans_platform::timestamp(Utc::now()));
@@ -505,6 +521,19 @@ pub fn naive(d: &Date) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_period_ends_with_the_current_interval_or_the_loan() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let far = day(2040, 1, 1);
+        assert_eq!(default_first_end(day(2027, 1, 2), 12, far), day(2027, 12, 31));
+        assert_eq!(default_first_end(day(2027, 1, 2), 6, far), day(2027, 6, 30));
+        assert_eq!(default_first_end(day(2027, 7, 1), 6, far), day(2027, 12, 31));
+        assert_eq!(default_first_end(day(2027, 1, 2), 3, far), day(2027, 3, 31));
+        assert_eq!(default_first_end(day(2027, 11, 30), 3, far), day(2027, 12, 31));
+        // A loan maturing before the interval ends: the period ends with it.
+        assert_eq!(default_first_end(day(2027, 1, 10), 12, day(2027, 3, 31)), day(2027, 3, 31));
+    }
 
     #[test]
     fn sums_per_population_saturate_instead_of_overflowing() {

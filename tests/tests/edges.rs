@@ -387,3 +387,57 @@ fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+#[tokio::test]
+async fn a_borrowers_type_is_given_once_and_never_changed() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let running = db.serve(services()[0], &[]).await;
+    let mut apps = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
+    let typeless = ap::Application {
+        borrower: Some(ap::Borrower { r#type: 0, ..pilots::eidar().borrower.unwrap() }),
+        ..pilots::eidar()
+    };
+    let err = create(&mut apps, typeless).await.unwrap_err();
+    let fields: Vec<String> =
+        err.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
+    assert_eq!(fields, ["application.borrower.type"]);
+
+    let draft = create(&mut apps, pilots::eidar()).await.unwrap();
+    let retype = |current: &ap::Application, kind: ap::OrganizationType| ap::UpdateApplicationRequest {
+        request_id: rid(),
+        application: Some(ap::Application {
+            name: current.name.clone(),
+            borrower: Some(ap::Borrower { r#type: kind as i32, ..current.borrower.clone().unwrap() }),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask { paths: vec!["borrower.type".into()] }),
+        etag: current.etag.clone(),
+    };
+    let other = ap::OrganizationType::Region;
+    let err = apps.update_application(borrower(retype(&draft, other), pilots::EIDAR)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "a type once given is not changed");
+
+    // A draft from before the type was required (as the database holds it).
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    let id = uuid::Uuid::parse_str(draft.name.trim_start_matches("applications/")).unwrap();
+    let content: Vec<u8> = sqlx::query_scalar("SELECT content FROM applications.application WHERE id = $1")
+        .bind(id)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    let mut legacy = ap::Application::decode(content.as_slice()).unwrap();
+    legacy.borrower.as_mut().unwrap().r#type = 0;
+    sqlx::query("UPDATE applications.application SET content = $2 WHERE id = $1")
+        .bind(id)
+        .bind(legacy.encode_to_vec())
+        .execute(&admin)
+        .await
+        .unwrap();
+    let set = apps.update_application(borrower(retype(&draft, other), pilots::EIDAR)).await.unwrap().into_inner();
+    let set = set.application.unwrap();
+    assert_eq!(set.borrower.as_ref().unwrap().r#type, other as i32, "set once");
+    let again = retype(&set, ap::OrganizationType::Municipality);
+    assert_eq!(apps.update_application(borrower(again, pilots::EIDAR)).await.unwrap_err().code(), Code::InvalidArgument);
+    running.stop().await.unwrap();
+}

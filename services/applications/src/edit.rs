@@ -33,6 +33,10 @@ pub fn authored(app: &Application) -> Application {
     editable_part(app)
 }
 
+/// The borrower's type: given on creation; a draft made before it was
+/// required may have it set once, never changed.
+const SET_ONCE: &str = "borrower.type";
+
 /// Only what a client may set: the editable content, nothing the service owns.
 fn editable_part(source: &Application) -> Application {
     let mut target = Application::default();
@@ -111,11 +115,11 @@ pub fn mask_paths(request: &UpdateApplicationRequest) -> Result<Vec<String>, Err
         return Err(FieldViolation::new("update_mask", "is required: name the fields to change, or *").into());
     }
     if paths.iter().any(|p| p == "*") {
-        return Ok(EDITABLE.iter().map(|p| (*p).to_owned()).collect());
+        return Ok(EDITABLE.iter().chain([SET_ONCE].iter()).map(|p| (*p).to_owned()).collect());
     }
     let unknown: Vec<FieldViolation> = paths
         .iter()
-        .filter(|p| !EDITABLE.contains(&p.as_str()))
+        .filter(|p| !EDITABLE.contains(&p.as_str()) && p.as_str() != SET_ONCE)
         .map(|p| {
             FieldViolation::new(
                 "update_mask.paths",
@@ -140,6 +144,17 @@ pub fn apply(record: &mut Record, patch: &Application, paths: &[String]) -> Resu
         .into());
     }
     let mut next = record.view(true);
+    if paths.iter().any(|p| p == SET_ONCE) {
+        let current = record.app.borrower.as_ref().map(|b| b.r#type).unwrap_or_default();
+        let asked = patch.borrower.as_ref().map(|b| b.r#type).unwrap_or_default();
+        if current != pb::OrganizationType::Unspecified as i32 && asked != current {
+            return Err(FieldViolation::new(
+                "application.borrower.type",
+                "is set on creation and cannot be changed (apply anew for another kind of organisation)",
+            )
+            .into());
+        }
+    }
     for path in paths {
         copy(&mut next, patch, path);
     }

@@ -324,17 +324,26 @@ async fn a_request_id_replayed_under_another_organisation_gets_nothing_of_the_fi
     let for_b_report = report_draft(&plan, 0);
     suite.monitoring.create_outcome_report(authorized(for_b_report.clone(), &for_b)).await.unwrap();
     let err = suite.monitoring.create_outcome_report(authorized(for_b_report, &for_a)).await.unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "A got B's stored answer to CreateOutcomeReport");
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::InvalidArgument, "REQUEST_ID_REUSED"),
+        "A got B's stored answer to CreateOutcomeReport"
+    );
 
-    // A request id is the caller's own: another caller using the same id for
-    // a request of its own is not refused (nobody can take another's ids).
+    // Another caller sending the same id for the same request gets nothing of
+    // the answer: the same subject and organisation acting in other roles (an
+    // analyst may create for A, so the request passes every other check)…
+    let as_analyst = mixed("portal-backend", &[Role::Borrower, Role::Analyst], A);
+    let err = suite.apps.create_application(authorized(create.clone(), &as_analyst)).await.unwrap_err();
+    assert_eq!((err.code(), reason(&err).as_str()), (Code::InvalidArgument, "REQUEST_ID_REUSED"));
+    // …and someone else altogether, for a request of their own.
     let squatter = mixed("someone-else", &[Role::Borrower], B);
     let own_create = ap::CreateApplicationRequest {
         request_id: create.request_id.clone(),
         application: Some(pilots::botkyrkabyggen()),
     };
-    let theirs = suite.apps.create_application(authorized(own_create, &squatter)).await.unwrap().into_inner();
-    assert_ne!(theirs.application.unwrap().name, ours.name);
+    let err = suite.apps.create_application(authorized(own_create, &squatter)).await.unwrap_err();
+    assert_eq!(reason(&err), "REQUEST_ID_REUSED");
     suite.stop().await;
 }
 

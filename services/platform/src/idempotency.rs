@@ -3,11 +3,11 @@
 //! [`claim`] either reserves the id for this request (go ahead, then
 //! [`record`] the answer before committing) or finds the answer an identical
 //! earlier request got (return it, change nothing). The same id with a
-//! different request is refused. Request ids are kept per caller — subject,
-//! organisation and acting roles together — so a stored answer is only ever
-//! replayed to the caller that got it, and no caller can take or probe
-//! another's ids. Concurrent duplicates are serialised by the primary key:
-//! the second waits until the first commits, then replays its answer.
+//! different request, or from another caller, is refused. Answers are kept
+//! per caller — subject, organisation and acting roles together — so a
+//! stored answer is only ever replayed to the caller that got it.
+//! Concurrent duplicates are serialised by the primary key: the second waits
+//! until the first commits, then replays its answer.
 
 use std::time::Duration;
 
@@ -80,7 +80,7 @@ pub async fn claim<R: prost::Message + Default>(
     let print = fingerprint(caller, method, request);
     let inserted = sqlx::query(
         "INSERT INTO request_log (caller_key, request_id, method, fingerprint) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (caller_key, request_id) DO NOTHING",
+         ON CONFLICT DO NOTHING",
     )
     .bind(&key)
     .bind(id)
@@ -93,13 +93,15 @@ pub async fn claim<R: prost::Message + Default>(
     if inserted == 1 {
         return Ok(Claim::Fresh(Ticket { key, id }));
     }
-    let (stored_print, response): (Vec<u8>, Option<Vec<u8>>) =
+    let stored: Option<(Vec<u8>, Option<Vec<u8>>)> =
         sqlx::query_as("SELECT fingerprint, response FROM request_log WHERE caller_key = $1 AND request_id = $2")
             .bind(&key)
             .bind(id)
-            .fetch_one(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(|e| crate::error::database("request_log", &e))?;
+    // Absent: another caller holds this id; its answer is not ours to see.
+    let (stored_print, response) = stored.unwrap_or_default();
     if stored_print != print {
         return Err(with_reason(
             Code::InvalidArgument,

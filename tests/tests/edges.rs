@@ -314,6 +314,12 @@ async fn times_dates_and_texts_a_database_cannot_hold_are_refused_by_name() {
         assert_eq!((err.code(), field(&err).as_str()), (Code::InvalidArgument, "meeting.start_time"));
     }
 
+    // NUL in a list filter that no check reads: still INVALID_ARGUMENT, never INTERNAL.
+    let request = ap::ListApplicationsRequest { organization_number: "55\0".into(), ..Default::default() };
+    assert_eq!(apps.list_applications(analyst(request)).await.unwrap_err().code(), Code::InvalidArgument);
+    let request = cm::ListCasesRequest { application: "applications/\0".into(), ..Default::default() };
+    let err = committee.list_cases(authorized(request, &token(&[Role::Auditor], None))).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
     // NUL and other control characters in a reason.
     let draft = create(&mut apps, pilots::eidar()).await.unwrap();
     let withdraw = ap::WithdrawApplicationRequest {
@@ -438,6 +444,9 @@ async fn a_borrowers_type_is_given_once_and_never_changed() {
     let set = set.application.unwrap();
     assert_eq!(set.borrower.as_ref().unwrap().r#type, other as i32, "set once");
     let again = retype(&set, ap::OrganizationType::Municipality);
-    assert_eq!(apps.update_application(borrower(again, pilots::EIDAR)).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(
+        apps.update_application(borrower(again, pilots::EIDAR)).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
     running.stop().await.unwrap();
 }

@@ -388,8 +388,11 @@ async fn a_report_reviewer_never_reviews_a_report_they_wrote() {
     };
     let err = suite.monitoring.return_outcome_report(authorized(back, &eva_reviewing)).await.unwrap_err();
     assert_eq!(reason(&err), "REVIEWER_IS_AUTHOR", "nor returns it");
-    // Someone else reviews it.
+    // Someone else reviews it (a comment with NUL in it is refused, not INTERNAL).
     let olle = minter().mint("olle", &[Role::ReportReviewer], None, Duration::from_secs(3600));
+    let nul = mo::AcceptOutcomeReportRequest { comment: "Bra\0".into(), ..accept() };
+    let err = suite.monitoring.accept_outcome_report(authorized(nul, &olle)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
     let accepted = suite.monitoring.accept_outcome_report(authorized(accept(), &olle)).await.unwrap().into_inner();
     assert_eq!(accepted.outcome_report.unwrap().state, mo::OutcomeReportState::Accepted as i32);
     suite.stop().await;

@@ -220,7 +220,7 @@ pub fn loan(request: &pb::TagLoanRequest) -> Result<LoanTag, Error> {
         return Err(FieldViolation::new("loan", "is required").into());
     };
     let mut violations = Vec::new();
-    if loan.loan_id.trim().is_empty() || loan.loan_id.len() > 64 {
+    if loan.loan_id.trim().is_empty() || socialloans_platform::limits::unfit(&loan.loan_id, 64) {
         violations
             .push(FieldViolation::new("loan.loan_id", "is required: core banking's loan id, at most 64 characters"));
     }

@@ -400,6 +400,9 @@ impl MonitoringService for Api {
     ) -> Result<Response<pb::AcceptOutcomeReportResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
+        if let Some(v) = socialloans_platform::limits::text("comment", &req.comment, 4000) {
+            return Err(Error::from(v).into());
+        }
         let comments = if req.comment.is_empty() {
             Vec::new()
         } else {

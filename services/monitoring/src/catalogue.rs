@@ -75,6 +75,24 @@ pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<
     if !known::<Category>(d.category, 0) {
         v.push(FieldViolation::new("indicator_definition.category", "is required"));
     }
+    v.extend(socialloans_platform::limits::text("indicator_definition.description", &d.description, 10_000));
+    if d.sdg_targets.len() > 20 {
+        v.push(FieldViolation::new("indicator_definition.sdg_targets", "at most 20"));
+    } else {
+        for (i, t) in d.sdg_targets.iter().enumerate() {
+            let sdg = t.split_once('.').is_some_and(|(goal, target)| {
+                goal.parse::<u8>().is_ok_and(|g| (1..=17).contains(&g))
+                    && (1..=2).contains(&target.len())
+                    && target.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+            });
+            if !sdg {
+                v.push(FieldViolation::new(
+                    format!("indicator_definition.sdg_targets[{i}]"),
+                    "is not an Agenda 2030 target such as 11.1 or 4.a",
+                ));
+            }
+        }
+    }
     if !v.is_empty() {
         return Err(Error::InvalidArgument(v));
     }

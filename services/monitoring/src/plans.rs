@@ -467,11 +467,8 @@ pub async fn activate(
 ) -> Result<(), sqlx::Error> {
     let months = interval_months(&schedule);
     let until = reporting_until(plan, today);
-    let first_end = schedule
-        .first_period_end
-        .as_ref()
-        .and_then(naive)
-        .unwrap_or_else(|| default_first_end(today, months, until));
+    let first_end =
+        schedule.first_period_end.as_ref().and_then(naive).unwrap_or_else(|| default_first_end(today, months, until));
     plan.reporting_periods = periods(today, first_end, months, until, i64::from(schedule.due_days));
     plan.schedule = Some(ReportingSchedule { first_period_end: Some(date(first_end)), ..schedule });
     plan.activate_time = Some(socialloans_platform::timestamp(Utc::now()));

@@ -149,6 +149,14 @@ pub fn database(context: &str, err: &sqlx::Error) -> Status {
                 &[("resource", resource.to_owned()), ("limit", limit.to_string())],
             )
         }
+        // A text the database cannot store (NUL) that no check caught: the
+        // client's input, so INVALID_ARGUMENT, never INTERNAL.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => with_reason(
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "a text in the request holds a character that cannot be stored (NUL)",
+            &[],
+        ),
         sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")) => {
             tracing::info!(error = %err, context, "a concurrent change aborted the transaction");
             with_reason(

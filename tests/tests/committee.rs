@@ -838,6 +838,7 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
     let lena = c.member("Lena", cm::MemberRole::Member, None).await;
     let olof = c.member("Olof", cm::MemberRole::Member, None).await;
     let _maja = c.member("Maja", cm::MemberRole::Member, None).await;
+    let _pia = c.member("Pia", cm::MemberRole::Chair, Some(cm::Date { year: 2025, month: 12, day: 31 })).await;
     let application = refer(&mut c.apps, pilots::eidar()).await;
     let case = case_of(&mut c.client, &application).await.name;
     c.assess_all(&case).await;
@@ -915,6 +916,8 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
     assert_eq!((conflicted.code(), reason(&conflicted).as_str()), (Code::PermissionDenied, "MEMBER_CONFLICTED"));
     let nobody = c.confirm("nobody", &[Role::CommitteeChair], &deferral.name).await.unwrap_err();
     assert_eq!(reason(&nobody), "NOT_A_MEMBER");
+    let former = c.confirm("pia", &[Role::CommitteeChair], &deferral.name).await.unwrap_err();
+    assert_eq!(reason(&former), "MEMBER_NOT_IN_TERM", "a former chair confirms nothing");
     c.confirm("carl", &[Role::CommitteeChair], &deferral.name).await.unwrap();
     let again =
         cm::AddAgendaItemRequest { name: meeting.clone(), request_id: rid(), case: case.clone(), ..Default::default() };
@@ -985,6 +988,19 @@ async fn a_member_whose_term_is_ended_no_longer_votes_and_a_case_leaves_the_agen
     assert_eq!(updated.term_end.unwrap().year, 2025);
     let refused = c.vote("Olof", &case, cm::VoteChoice::Decline, "").await.unwrap_err();
     assert_eq!(reason(&refused), "MEMBER_NOT_IN_TERM");
+    // Nor does he assess the requirements.
+    let assess = cm::AssessRequirementRequest {
+        name: case.clone(),
+        request_id: rid(),
+        assessment: Some(cm::RequirementAssessment {
+            requirement: cm::BasicRequirement::LongTerm as i32,
+            verdict: cm::RequirementVerdict::Met as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let refused = c.client.assess_requirement(as_person("olof", &[Role::CommitteeMember], assess)).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::PermissionDenied, "MEMBER_NOT_IN_TERM"));
 
     // Taken off the agenda, the case is open again and can go to another meeting.
     let remove = cm::RemoveAgendaItemRequest {

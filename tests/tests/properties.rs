@@ -176,6 +176,30 @@ proptest! {
     fn an_application_is_accepted_or_refused_by_fields_it_has(app in application()) {
         let shape = applications::validate::content(&app, "application.");
         names_real_fields(&shape, "socialloans.applications.v1.Application", "application.")?;
+        // What must be refused is refused, by name.
+        let names = |field: &str| shape.iter().any(|v| v.field == field);
+        if limits::has_control(&app.title) || app.title.chars().count() > 200 {
+            prop_assert!(names("application.title"), "{:?}", app.title);
+        }
+        if app.target_groups.len() > 50 {
+            prop_assert!(names("application.target_groups"));
+        } else {
+            for (i, g) in app.target_groups.iter().enumerate() {
+                if !(0..=100_000_000).contains(&g.estimated_size) {
+                    let field = format!("application.target_groups[{i}].estimated_size");
+                    prop_assert!(names(&field), "{field}");
+                }
+            }
+        }
+        if app.indicators.len() <= 50 {
+            for (i, ind) in app.indicators.iter().enumerate() {
+                let value = ind.baseline.as_ref().map_or(0.0, |b| b.value);
+                if !value.is_finite() || value.abs() > 1e12 {
+                    let field = format!("application.indicators[{i}].baseline.value");
+                    prop_assert!(names(&field), "{field}");
+                }
+            }
+        }
         let missing = applications::validate::completeness(&app);
         names_real_fields(&missing, "socialloans.applications.v1.Application", "application.")?;
     }
@@ -186,9 +210,21 @@ proptest! {
     ) {
         let loan = ap::LoanTag { loan_id, principal, disbursement_date: disbursed, maturity_date: matures, ..Default::default() };
         let request = ap::TagLoanRequest { loan: Some(loan), ..Default::default() };
-        if let Err(err) = applications::edit::loan(&request) {
-            let status = tonic::Status::from(err);
-            prop_assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let loan = request.loan.as_ref().unwrap();
+        let day = |d: &Option<ap::Date>| d.as_ref().and_then(|d| limits::date(d.year, d.month, d.day, limits::YEARS));
+        let money_ok = loan.principal.as_ref().is_some_and(|m| {
+            m.currency_code == "SEK" && m.minor_units > 0 && m.minor_units <= 10_000_000_000_000
+        });
+        let should_pass = !loan.loan_id.trim().is_empty()
+            && !limits::unfit(&loan.loan_id, 64)
+            && money_ok
+            && matches!((day(&loan.disbursement_date), day(&loan.maturity_date)), (Some(a), Some(b)) if b > a);
+        match applications::edit::loan(&request) {
+            Ok(_) => prop_assert!(should_pass, "accepted {:?}", loan),
+            Err(err) => {
+                prop_assert!(!should_pass, "refused {:?}", loan);
+                prop_assert_eq!(tonic::Status::from(err).code(), tonic::Code::InvalidArgument);
+            }
         }
     }
 
@@ -225,6 +261,20 @@ proptest! {
         };
         let violations = monitoring::reports::check(&report, &plan, "outcome_report.");
         names_real_fields(&violations, "socialloans.monitoring.v1.OutcomeReport", "outcome_report.")?;
+        let names = |field: &str| violations.iter().any(|v| v.field == field);
+        if limits::has_control(&report.narrative) || report.narrative.chars().count() > 20_000 {
+            prop_assert!(names("outcome_report.narrative"));
+        }
+        if report.indicator_values.len() > 100 {
+            prop_assert!(names("outcome_report.indicator_values"));
+        } else {
+            for (i, v) in report.indicator_values.iter().enumerate() {
+                if v.value.is_some_and(|x| !x.is_finite() || x.abs() > 1e12) {
+                    let field = format!("outcome_report.indicator_values[{i}].value");
+                    prop_assert!(names(&field), "{field}");
+                }
+            }
+        }
         let _ = monitoring::reports::check_size(&report);
     }
 
@@ -234,13 +284,28 @@ proptest! {
     ) {
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
         let schedule = mo::ReportingSchedule { frequency, first_period_end: first, due_days };
-        if let Ok(schedule) = monitoring::plans::check_schedule(schedule, today) {
-            let plan = mo::MonitoringPlan { last_maturity_date: maturity, ..Default::default() };
-            if monitoring::plans::check_first_period(&schedule, &plan, today).is_ok() {
-                let end = schedule.first_period_end.as_ref().and_then(monitoring::plans::naive).unwrap_or(today);
-                let until = maturity.as_ref().and_then(monitoring::plans::naive).unwrap_or(today);
-                let periods = monitoring::plans::periods(today, end, 12, until.min(end + chrono::Days::new(40_000)), 90);
-                prop_assert!(!periods.is_empty() && periods.len() <= 400);
+        let first_day = first.as_ref().and_then(|d| limits::date(d.year, d.month, d.day, limits::YEARS));
+        let shape_ok = (0..=3).contains(&frequency)
+            && (0..=365).contains(&due_days)
+            && (first.is_none() || first_day.is_some_and(|d| d >= today));
+        match monitoring::plans::check_schedule(schedule, today) {
+            Err(_) => prop_assert!(!shape_ok, "refused {} {:?} {}", frequency, first, due_days),
+            Ok(schedule) => {
+                prop_assert!(shape_ok, "accepted {} {:?} {}", frequency, first, due_days);
+                let plan = mo::MonitoringPlan { last_maturity_date: maturity, ..Default::default() };
+                let months = monitoring::plans::interval_months(&schedule);
+                let until = maturity
+                    .as_ref()
+                    .and_then(monitoring::plans::naive)
+                    .unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(2030, 12, 31).unwrap());
+                let latest = today.checked_add_months(chrono::Months::new(months)).unwrap();
+                let within = first_day.is_none_or(|d| d <= latest && d <= until);
+                let checked = monitoring::plans::check_first_period(&schedule, &plan, today);
+                prop_assert_eq!(checked.is_ok(), within, "{:?} until {} latest {}", first_day, until, latest);
+                let end = first_day.unwrap_or_else(|| monitoring::plans::default_first_end(today, months, until));
+                if within {
+                    prop_assert!(end <= latest.max(today) && (end <= until || until < today));
+                }
             }
         }
     }

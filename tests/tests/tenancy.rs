@@ -252,8 +252,33 @@ async fn a_token_with_borrower_and_any_other_role_stays_inside_its_organisation(
         assert_eq!(apps.withdraw_application(authorized(withdraw, &token)).await.unwrap_err().code(), Code::NotFound);
         assert_eq!(get(apps, &theirs.name).await.state, ap::ApplicationState::Draft as i32, "{other}");
 
-        // Outcome reports on another organisation's plan: borrowers' methods only.
+        // Reading another organisation's plan and reports: only roles that read them.
         let monitoring = &mut suite.monitoring;
+        let reads = |method: &str| allowed(&monitoring::policy::POLICY, method).contains(&other);
+        let plan = monitoring
+            .get_monitoring_plan(authorized(mo::GetMonitoringPlanRequest { name: their_plan.name.clone() }, &token))
+            .await;
+        if reads("GetMonitoringPlan") {
+            assert!(plan.is_ok(), "{other}: {plan:?}");
+        } else {
+            assert_eq!(plan.unwrap_err().code(), Code::NotFound, "{other}: read another org's plan");
+        }
+        let listed = mo::ListOutcomeReportsRequest { parent: their_plan.name.clone(), ..Default::default() };
+        let listed = monitoring.list_outcome_reports(authorized(listed, &token)).await;
+        if reads("ListOutcomeReports") {
+            assert_eq!(listed.unwrap().into_inner().outcome_reports.len(), 1, "{other}");
+        } else {
+            assert_eq!(listed.unwrap_err().code(), Code::NotFound, "{other}: listed another org's reports");
+        }
+        let got = mo::GetOutcomeReportRequest { name: their_report.name.clone() };
+        let got = monitoring.get_outcome_report(authorized(got, &token)).await;
+        if reads("GetOutcomeReport") {
+            assert!(got.is_ok(), "{other}");
+        } else {
+            assert_eq!(got.unwrap_err().code(), Code::NotFound, "{other}: read another org's report");
+        }
+
+        // Outcome reports on another organisation's plan: borrowers' methods only.
         let create = report_draft(&their_plan, 1);
         let err = monitoring.create_outcome_report(authorized(create, &token)).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound, "{other}: reported for another org's plan");

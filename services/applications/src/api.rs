@@ -506,10 +506,7 @@ impl ApplicationsService for Api {
                         return Ok(Change { unchanged: true, ..Default::default() });
                     }
                     // The history keeps the reason for ever: it must not repeat what is erased.
-                    let lowered = req.reason.to_lowercase();
-                    let c = &record.contact;
-                    if [&c.name, &c.email, &c.phone].iter().any(|v| v.len() >= 3 && lowered.contains(&v.to_lowercase()))
-                    {
+                    if repeats_contact(&req.reason, &record.contact) {
                         return Err(FieldViolation::new(
                             "reason",
                             "must not contain the personal data being erased (give the request's reference)",
@@ -546,6 +543,22 @@ impl ApplicationsService for Api {
         let caller = socialloans_platform::auth::caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }
+}
+
+/// Whether `text` repeats the contact person: the name, the e-mail address
+/// or its local part, or the phone number's digits however they are spaced.
+fn repeats_contact(text: &str, contact: &pb::ContactPerson) -> bool {
+    let lowered = text.to_lowercase();
+    let local = contact.email.split('@').next().unwrap_or_default();
+    if [contact.name.as_str(), contact.email.as_str(), local]
+        .iter()
+        .any(|w| w.chars().count() >= 3 && lowered.contains(&w.to_lowercase()))
+    {
+        return true;
+    }
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let phone = digits(&contact.phone);
+    phone.len() >= 7 && digits(text).contains(&phone[phone.len() - 7..])
 }
 
 /// Most loans tagged to one application over its life.

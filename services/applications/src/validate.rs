@@ -112,7 +112,23 @@ fn sdg_target(target: &str) -> bool {
 /// Whether `path` (already known to name a field of an application) stays
 /// within the application's lists: `objectives[3]` needs four objectives.
 pub fn path_within(app: &Application, path: &str) -> bool {
-    let root = path.split('.').next().unwrap_or_default();
+    let index_of = |segment: &str| {
+        segment.split_once('[').map(|(_, i)| i.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX))
+    };
+    let investment = app.investment.as_ref();
+    let segments: Vec<&str> = path.split('.').collect();
+    // The lists inside the investment.
+    if let ["investment", "schedule", milestones, ..] = segments.as_slice()
+        && let Some(i) = index_of(milestones)
+    {
+        return i < investment.and_then(|v| v.schedule.as_ref()).map_or(0, |s| s.milestones.len());
+    }
+    if let ["investment", designations, ..] = segments.as_slice()
+        && let Some(i) = index_of(designations)
+    {
+        return i < investment.map_or(0, |v| v.property_designations.len());
+    }
+    let root = segments[0];
     let Some((name, index)) = root.split_once('[') else { return true };
     let index = index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX);
     let len = match name {
@@ -280,27 +296,16 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
     }
     let attachments = if c.items("attachments", app.attachments.len()) { app.attachments.as_slice() } else { &[] };
     for (i, a) in attachments.iter().enumerate() {
-        let at = |f: &str| format!("attachments[{i}].{f}");
-        let name_ok = !a.name.trim().is_empty() && a.name.chars().count() <= 255 && !a.name.contains(['/', '\\']);
-        if !name_ok {
-            c.add(at("name"), "is required: a file name of 1..255 characters, without path separators");
-        }
-        if !a.media_type.contains('/') || a.media_type.len() > 127 {
-            c.add(at("media_type"), "must be a media type such as application/pdf");
-        }
-        if a.size_bytes <= 0 {
-            c.add(at("size_bytes"), "must be positive");
-        }
-        if a.sha256.len() != 64 || !a.sha256.chars().all(|ch| ch.is_ascii_digit() || ('a'..='f').contains(&ch)) {
-            c.add(at("sha256"), "must be 64 lower-case hexadecimal characters");
-        }
-        if a.uri.is_empty() || a.uri.len() > 2048 || !a.uri.contains(':') {
-            c.add(
-                at("uri"),
-                "is required: where the document store keeps it, e.g. docstore://…, at most 2048 characters",
-            );
-        }
-        c.text(at("description"), &a.description, 1000);
+        let at = format!("{}attachments[{i}]", c.prefix);
+        c.violations.extend(socialloans_platform::limits::attachment(
+            &at,
+            &a.name,
+            &a.media_type,
+            a.size_bytes,
+            &a.sha256,
+            &a.uri,
+            &a.description,
+        ));
     }
     if let Some(r) = &app.requirement_statements {
         c.text("requirement_statements.practice_development", &r.practice_development, LONG_TEXT);

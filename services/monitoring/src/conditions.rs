@@ -73,47 +73,17 @@ impl Action {
     }
 }
 
-/// The problems of an evidence document: a file name without path
-/// separators, a media type, a size, a lower-case SHA-256, and a document
-/// store's address — never a script, data or local-file address that a
-/// reviewer's screen could run or open.
+/// The problems of an evidence document (see `socialloans_platform::limits::attachment`).
 pub fn check_attachment(at: &str, a: &pb::Attachment) -> Vec<FieldViolation> {
-    let mut v = Vec::new();
-    let field = |f: &str| format!("{at}.{f}");
-    if a.name.trim().is_empty()
-        || a.name.chars().count() > 255
-        || a.name.contains(['/', '\\'])
-        || socialloans_platform::limits::has_control(&a.name)
-    {
-        v.push(FieldViolation::new(field("name"), "1..255 characters, no path separators or control characters"));
-    }
-    let media = a.media_type.split_once('/').is_some_and(|(t, s)| {
-        !t.is_empty()
-            && !s.is_empty()
-            && a.media_type.len() <= 127
-            && a.media_type.bytes().all(|b| b.is_ascii_graphic())
-    });
-    if !media {
-        v.push(FieldViolation::new(field("media_type"), "must be a media type such as application/pdf"));
-    }
-    if a.size_bytes <= 0 {
-        v.push(FieldViolation::new(field("size_bytes"), "must be greater than zero"));
-    }
-    if a.sha256.len() != 64 || !a.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        v.push(FieldViolation::new(field("sha256"), "must be 64 lower-case hexadecimal characters"));
-    }
-    let scheme = a.uri.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
-    let scheme_ok = !scheme.is_empty()
-        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        && !["javascript", "data", "file", "vbscript", "blob"].contains(&scheme.as_str());
-    if !scheme_ok || a.uri.len() > 2048 || a.uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        v.push(FieldViolation::new(
-            field("uri"),
-            "is required: the document store's address, e.g. docstore://…, https://…; at most 2048 characters",
-        ));
-    }
-    v.extend(socialloans_platform::limits::text(&field("description"), &a.description, 1000));
-    v
+    socialloans_platform::limits::attachment(
+        at,
+        &a.name,
+        &a.media_type,
+        a.size_bytes,
+        &a.sha256,
+        &a.uri,
+        &a.description,
+    )
 }
 
 /// `monitoringPlans/{uuid}/conditions/{id}`.

@@ -264,6 +264,7 @@ pub async fn review(
     let result = if accept { R::Accepted } else { R::Returned };
     report.review_time = Some(socialloans_platform::timestamp(Utc::now()));
     report.review_comments = comments;
+    reports::check_size(&report)?;
     reports::review_version(conn, row.id, row.version, result, &report.review_comments).await?;
     let mut plan = plan_row.view()?;
     let end = report.period_end.unwrap_or_default();

@@ -142,6 +142,51 @@ pub fn unfit(text: &str, max: usize) -> bool {
     text.chars().count() > max || has_control(text)
 }
 
+/// The problems of a document reference (an attachment or evidence): a file
+/// name without path separators, a media type, a size, a lower-case
+/// SHA-256, and a document store's address — never a script, data or
+/// local-file address that a reviewer's screen could run or open — and a
+/// short description. Each violation names `at` and the field.
+pub fn attachment(
+    at: &str,
+    name: &str,
+    media_type: &str,
+    size_bytes: i64,
+    sha256: &str,
+    uri: &str,
+    description: &str,
+) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    let field = |f: &str| format!("{at}.{f}");
+    if name.trim().is_empty() || name.chars().count() > 255 || name.contains(['/', '\\']) || has_control(name) {
+        v.push(FieldViolation::new(field("name"), "1..255 characters, no path separators or control characters"));
+    }
+    let media = media_type.split_once('/').is_some_and(|(t, s)| {
+        !t.is_empty() && !s.is_empty() && media_type.len() <= 127 && media_type.bytes().all(|b| b.is_ascii_graphic())
+    });
+    if !media {
+        v.push(FieldViolation::new(field("media_type"), "must be a media type such as application/pdf"));
+    }
+    if size_bytes <= 0 {
+        v.push(FieldViolation::new(field("size_bytes"), "must be greater than zero"));
+    }
+    if sha256.len() != 64 || !sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        v.push(FieldViolation::new(field("sha256"), "must be 64 lower-case hexadecimal characters"));
+    }
+    let scheme = uri.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+    let scheme_ok = !scheme.is_empty()
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !["javascript", "data", "file", "vbscript", "blob"].contains(&scheme.as_str());
+    if !scheme_ok || uri.len() > 2048 || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        v.push(FieldViolation::new(
+            field("uri"),
+            "is required: the document store's address, e.g. docstore://…, https://…; at most 2048 characters",
+        ));
+    }
+    v.extend(text(&field("description"), description, 1000));
+    v
+}
+
 /// A violation of `field` when `text` is longer than `max` characters or
 /// holds a control character.
 pub fn text(field: &str, value: &str, max: usize) -> Option<FieldViolation> {
@@ -203,6 +248,21 @@ mod tests {
         assert_eq!(page_len([PAGE_BYTES * 2, 1], 50), 1);
         assert_eq!(page_len([PAGE_BYTES / 2, PAGE_BYTES / 2, 1], 50), 2);
         assert_eq!(page_len(std::iter::empty(), 50), 0);
+    }
+
+    #[test]
+    fn a_document_reference_needs_a_store_address_never_a_script() {
+        let sha = "9f2b5c7e1d3a4b6c8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
+        let check = |uri: &str| attachment("a", "plan.pdf", "application/pdf", 10, sha, uri, "");
+        assert!(check("docstore://social-loans/x/plan.pdf").is_empty());
+        assert!(check("https://docs.example/plan.pdf").is_empty());
+        for bad in ["javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x", "file:///etc/passwd", "x y:z", ""]
+        {
+            assert_eq!(check(bad).len(), 1, "{bad}");
+        }
+        let fields: Vec<String> =
+            attachment("a", "../x", "pdf", 0, "ABC", "docstore://x", "\0").into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["a.name", "a.media_type", "a.size_bytes", "a.sha256", "a.description"]);
     }
 
     #[test]

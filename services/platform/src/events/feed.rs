@@ -233,6 +233,16 @@ impl Feed {
             for row in rows {
                 after = row.position;
                 let message = fitted(FeedResponse { event: Some(row.into()), head_position: head }, limit);
+                let omitted = message.event.as_ref().map_or(0, |e| e.omitted_payload_bytes);
+                if omitted > 0 && limit >= self.limits.max_message_bytes {
+                    // Larger than the service itself may send: news for the operators.
+                    // (A client that asked for less is told in the event, not in the log.)
+                    tracing::warn!(
+                        position = after,
+                        payload_bytes = omitted,
+                        "an event larger than GRPC_MAX_MESSAGE_BYTES is on the feed"
+                    );
+                }
                 if tx.send(Ok(message)).await.is_err() {
                     return; // the client went away
                 }
@@ -292,7 +302,7 @@ fn fitted(mut message: FeedResponse, limit: usize) -> FeedResponse {
     if let Some(event) = message.event.as_mut() {
         let size = event.payload.take().map(|p| p.value.len()).unwrap_or_default();
         event.omitted_payload_bytes = i64::try_from(size).unwrap_or(i64::MAX);
-        tracing::error!(
+        tracing::debug!(
             position = event.position,
             event_type = %event.r#type,
             payload_bytes = size,

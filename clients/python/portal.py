@@ -65,7 +65,11 @@ def main():
 
     # A borrower drafts an application for its own organisation.
     draft = application_pb2.Application(
-        borrower=application_pb2.Borrower(organization_number=args.org, display_name="Exempelbostäder AB"),
+        borrower=application_pb2.Borrower(
+            organization_number=args.org,
+            display_name="Exempelbostäder AB",
+            type=app_types.ORGANIZATION_TYPE_MUNICIPAL_HOUSING_COMPANY,
+        ),
         title="Trygghetsvandringar i Centrum",
         requested_amount=app_types.Money(currency_code="SEK", minor_units=12_500_000_00),
     )

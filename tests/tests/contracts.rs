@@ -61,6 +61,7 @@ fn every_services_event_feed_messages_match_the_platforms_wire_mirrors() {
             omitted_payload_bytes: 5_000_000,
         }),
         head_position: 99,
+        scanned_through: 42,
     };
     let request = FeedRequest { after_position: 7, types: vec!["a".into(), "b".into()], max_event_bytes: 1 << 20 };
 

@@ -406,3 +406,148 @@ async fn the_feed_refuses_negative_positions_pruned_history_and_borrowers() {
     assert_eq!(err.code(), Code::PermissionDenied);
     producer.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn events_pruned_under_a_live_stream_fail_it_instead_of_being_skipped() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let apps = applications_pool(&db).await;
+    // Events of 100 KB: more than the connection's buffers hold, so the feed
+    // is still reading when the prune comes.
+    for i in 0..300 {
+        produce_large(&apps, &aggregate(i), 100_000).await;
+    }
+    e2e::eventually(Duration::from_secs(20), || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_position FROM applications.outbox_head")
+            .fetch_one(&apps)
+            .await
+            .unwrap()
+            == 300
+    })
+    .await;
+    let mut client = ApplicationsServiceClient::new(channel(producer.grpc_addr).await);
+    let request = StreamEventsRequest {
+        types: vec!["socialloans.applications.v1.ApplicationSubmitted".into()],
+        ..Default::default()
+    };
+    let mut stream =
+        client.stream_events(authorized(request, &token(&[Role::Service], None))).await.unwrap().into_inner();
+    // Read one event, then stop reading: the feed blocks with what it read.
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(first.event.unwrap().position, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    sqlx::query("UPDATE applications.outbox SET occur_time = now() - interval '40 days'")
+        .execute(&admin)
+        .await
+        .unwrap();
+    socialloans_platform::events::sequencer::prune(&apps, Duration::from_secs(30 * 86_400)).await.unwrap();
+    // Resume: what the feed had read before the prune arrives in order, then
+    // the stream fails — it never jumps past the pruned events.
+    let mut expected = 2;
+    let resumed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(message)) => {
+                    if let Some(event) = message.event {
+                        assert_eq!(event.position, expected, "an event was skipped");
+                        expected += 1;
+                    } else {
+                        panic!("a heartbeat: the stream waits on as if nothing were pruned");
+                    }
+                }
+                Ok(None) => panic!("the stream ended without an error"),
+                Err(status) => break status,
+            }
+        }
+    });
+    let err = resumed.await.expect("the stream neither failed nor ended");
+    assert!(expected < 301, "every event was sent before the prune; the test proves nothing");
+    assert_eq!(
+        (err.code(), err.get_error_details().error_info().unwrap().reason.as_str()),
+        (Code::FailedPrecondition, "EVENTS_PRUNED")
+    );
+    producer.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_quiet_filtered_subscription_survives_the_pruning_of_events_it_does_not_take() {
+    use e2e::flow::{committee_decides_with, refer, staff};
+    use socialloans_contracts::{
+        committee as cm,
+        monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
+    };
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let (mut running, endpoints) = e2e::start_all(&db).await;
+    let mut apps = ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
+    let plan_opened = |addr: std::net::SocketAddr, application: String| async move {
+        let client = MonitoringServiceClient::new(channel(addr).await);
+        e2e::eventually(Duration::from_secs(10), || {
+            let mut client = client.clone();
+            let request = mo::ListMonitoringPlansRequest { application: application.clone(), ..Default::default() };
+            async move {
+                let plans = client.list_monitoring_plans(staff(request, Role::Analyst)).await.unwrap();
+                !plans.into_inner().monitoring_plans.is_empty()
+            }
+        })
+        .await
+    };
+    // Monitoring takes approvals from the applications feed: one now.
+    let first = refer(&mut apps, e2e::pilots::eidar()).await;
+    committee_decides_with(&db, &first, cm::DecisionOutcome::Approve, 1_000_000, vec![]).await;
+    assert!(plan_opened(running[2].grpc_addr, first.clone()).await, "the first plan opens");
+    // Then a month of other events on the feed that monitoring does not take.
+    let apps_pool = applications_pool(&db).await;
+    for i in 0..40 {
+        produce_one(&apps_pool, &aggregate(i)).await;
+    }
+    let head = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_position FROM applications.outbox_head")
+            .fetch_one(&apps_pool)
+            .await
+            .unwrap()
+    };
+    let monitoring_pool = sqlx::PgPool::connect(&db.service_url("monitoring")).await.unwrap();
+    let checkpoint = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT position FROM monitoring.consumer_checkpoint WHERE subscription = 'applications'",
+        )
+        .fetch_one(&monitoring_pool)
+        .await
+        .unwrap()
+    };
+    let caught_up = e2e::eventually(Duration::from_secs(10), || async { checkpoint().await >= head().await }).await;
+    assert!(caught_up, "the checkpoint follows the feed through events it does not take");
+
+    // Monitoring stops (a deploy); the month passes; the feed prunes it all.
+    running.pop().unwrap().stop().await.unwrap();
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    sqlx::query("UPDATE applications.outbox SET occur_time = now() - interval '40 days'")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let pruned =
+        socialloans_platform::events::sequencer::prune(&apps_pool, Duration::from_secs(30 * 86_400)).await.unwrap();
+    assert!(pruned >= 40, "pruned through {pruned}");
+
+    // Monitoring comes back and resumes cleanly: the next approval opens its plan.
+    let monitoring = db
+        .serve(
+            services()[2],
+            &[
+                ("OUTBOX_POLL_MS", "100"),
+                ("FEED_HEARTBEAT_MS", "300"),
+                ("APPLICATIONS_FEED_URL", &endpoints.applications),
+            ],
+        )
+        .await;
+    let second = refer(&mut apps, e2e::pilots::botkyrkabyggen()).await;
+    committee_decides_with(&db, &second, cm::DecisionOutcome::Approve, 1_000_000, vec![]).await;
+    assert!(plan_opened(monitoring.grpc_addr, second).await, "a quiet subscription resumed after the prune");
+    monitoring.stop().await.unwrap();
+    for running in running {
+        running.stop().await.unwrap();
+    }
+}

@@ -240,9 +240,29 @@ async fn consume<H: Handler>(
             if !lease.alive().await {
                 return Outcome::Failed("the lease connection was lost".into());
             }
+            // The feed has looked further than any event this subscription
+            // takes: the checkpoint follows, so a subscription that matches
+            // nothing for months never falls behind the feed's retention.
+            if response.scanned_through > checkpoint {
+                match advance(pool, &subscription.name, response.scanned_through).await {
+                    Ok(position) => {
+                        checkpoint = checkpoint.max(position);
+                        state.checkpoint.set(checkpoint);
+                    }
+                    Err(err) => return Outcome::Failed(format!("advancing the checkpoint: {err}")),
+                }
+            }
             state.lag.set((response.head_position - checkpoint).max(0));
             continue;
         };
+        // The feed vouches for every position it sends up to: an event it
+        // does not vouch for is a gap, and the stream is opened again.
+        if response.scanned_through != 0 && response.scanned_through < event.position {
+            return Outcome::Failed(format!(
+                "the feed sent position {} having scanned only through {}; resuming from the checkpoint",
+                event.position, response.scanned_through
+            ));
+        }
         let gap_check = subscription.types.is_empty();
         match apply(pool, subscription, handler, &event, gap_check, state, stop).await {
             Ok(Some(_)) => {
@@ -572,6 +592,27 @@ async fn park(
         .execute(&mut *tx)
         .await?;
     tx.commit().await
+}
+
+/// Moves the checkpoint of `subscription` up to `scanned` (never down), under
+/// the same row lock an applied event takes; returns the checkpoint now.
+async fn advance(pool: &PgPool, subscription: &str, scanned: i64) -> Result<i64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
+            .bind(subscription)
+            .fetch_one(&mut *tx)
+            .await?;
+    if scanned <= checkpoint {
+        return Ok(checkpoint);
+    }
+    sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
+        .bind(subscription)
+        .bind(scanned)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(scanned)
 }
 
 /// The subscription's checkpoint, created at 0 on first use.

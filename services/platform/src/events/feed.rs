@@ -185,12 +185,7 @@ impl Feed {
             .await
             .map_err(|e| crate::error::database("feed", &e))?;
         if request.after_position < pruned {
-            return Err(with_reason(
-                Code::FailedPrecondition,
-                "EVENTS_PRUNED",
-                format!("events up to position {pruned} were pruned; resynchronise, then resume from there"),
-                &[("oldest_position", (pruned + 1).to_string())],
-            ));
+            return Err(pruned_status(pruned));
         }
         let (tx, rx) = mpsc::channel(BUFFER);
         tokio::spawn(self.clone().pump(request, tx, ticket));
@@ -220,19 +215,30 @@ impl Feed {
             }
             // Read before waiting: a notification may have come and gone.
             self.positioned.borrow_and_update();
-            let batch = self.read(after, types.as_deref()).await;
-            let (rows, head) = match batch {
-                Ok(found) => found,
+            let batch = match self.read(after, types.as_deref()).await {
+                Ok(batch) => batch,
                 Err(err) => {
                     let _ = tx.send(Err(crate::error::database("feed", &err))).await;
                     return;
                 }
             };
-            let full =
-                rows.len() as i64 == BATCH || rows.iter().map(|r| r.payload.len() as i64).sum::<i64>() >= BATCH_BYTES;
-            for row in rows {
+            // Events this stream still owed its client were pruned while it
+            // ran: fail, never skip.
+            if batch.pruned > after {
+                let _ = tx.send(Err(pruned_status(batch.pruned))).await;
+                return;
+            }
+            let head = batch.head;
+            let full = batch.rows.len() as i64 == BATCH
+                || batch.rows.iter().map(|r| r.payload.len() as i64).sum::<i64>() >= BATCH_BYTES;
+            // Every match at or below this has now been read.
+            let scanned = if full { batch.rows.last().map_or(after, |r| r.position) } else { head.max(after) };
+            for row in batch.rows {
                 after = row.position;
-                let message = fitted(FeedResponse { event: Some(row.into()), head_position: head }, limit);
+                let message = fitted(
+                    FeedResponse { event: Some(row.into()), head_position: head, scanned_through: after },
+                    limit,
+                );
                 let omitted = message.event.as_ref().map_or(0, |e| e.omitted_payload_bytes);
                 if omitted > 0 && limit >= self.limits.max_message_bytes {
                     // Larger than the service itself may send: news for the operators.
@@ -248,11 +254,13 @@ impl Feed {
                 }
                 last_sent = tokio::time::Instant::now();
             }
+            after = after.max(scanned);
             if full {
                 continue;
             }
             if last_sent.elapsed() >= self.heartbeat {
-                if tx.send(Ok(FeedResponse { event: None, head_position: head })).await.is_err() {
+                let heartbeat = FeedResponse { event: None, head_position: head, scanned_through: after };
+                if tx.send(Ok(heartbeat)).await.is_err() {
                     return;
                 }
                 last_sent = tokio::time::Instant::now();
@@ -267,28 +275,94 @@ impl Feed {
         }
     }
 
-    /// The next events after `after`: at most [`BATCH`] of them and, past
-    /// the first, at most [`BATCH_BYTES`] of payload.
-    async fn read(&self, after: i64, types: Option<&[String]>) -> Result<(Vec<Row>, i64), sqlx::Error> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
-               FROM (SELECT *, sum(octet_length(payload)) OVER (ORDER BY position) AS running
-                       FROM outbox
-                      WHERE position > $1 AND ($2::text[] IS NULL OR event_type = ANY($2))
-                      ORDER BY position
-                      LIMIT $3) AS next
-              WHERE running - octet_length(payload) < $4
-              ORDER BY position",
-        )
+    /// The next events after `after` (of `types`, when given): at most
+    /// [`BATCH`] of them and, past the first, at most [`BATCH_BYTES`] of
+    /// payload; with the head and the pruned prefix, all in one snapshot, so
+    /// that "nothing else up to the head" and "nothing pruned I still owe"
+    /// are both true of the rows read. A stream of some types reads each
+    /// type by its index: its cost is what matches, not the tail of others.
+    async fn read(&self, after: i64, types: Option<&[String]>) -> Result<Batch, sqlx::Error> {
+        let next = match types {
+            Some(_) => {
+                "SELECT o.* FROM unnest($2::text[]) AS t(type)
+                   CROSS JOIN LATERAL (
+                       SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
+                         FROM outbox
+                        WHERE event_type = t.type AND position > $1 AND position <= (SELECT last_position FROM h)
+                        ORDER BY position LIMIT $3) AS o
+                  ORDER BY o.position LIMIT $3"
+            }
+            None => {
+                "SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
+                   FROM outbox WHERE position > $1 AND position <= (SELECT last_position FROM h)
+                  ORDER BY position LIMIT $3"
+            }
+        };
+        let rows: Vec<BatchRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH h AS (SELECT last_position, pruned_through FROM outbox_head),
+                  next AS ({next}),
+                  bounded AS (SELECT *, sum(octet_length(payload)) OVER (ORDER BY position) AS running FROM next)
+             SELECT h.last_position AS head, h.pruned_through AS pruned,
+                    b.id, b.position, b.event_type, b.aggregate, b.occur_time, b.traceparent, b.tracestate, b.payload
+               FROM h LEFT JOIN bounded AS b ON b.running - octet_length(b.payload) < $4
+              ORDER BY b.position"
+        )))
         .bind(after)
         .bind(types)
         .bind(BATCH)
         .bind(BATCH_BYTES)
         .fetch_all(&self.pool)
         .await?;
-        let head: i64 = sqlx::query_scalar("SELECT last_position FROM outbox_head").fetch_one(&self.pool).await?;
-        Ok((rows, head))
+        let (head, pruned) = rows.first().map_or((0, 0), |r| (r.head, r.pruned));
+        let rows = rows.into_iter().filter_map(BatchRow::event).collect();
+        Ok(Batch { rows, head, pruned })
     }
+}
+
+/// What one read found.
+struct Batch {
+    rows: Vec<Row>,
+    head: i64,
+    pruned: i64,
+}
+
+/// A row of a read: the head, and an event if there is one.
+#[derive(sqlx::FromRow)]
+struct BatchRow {
+    head: i64,
+    pruned: i64,
+    id: Option<Uuid>,
+    position: Option<i64>,
+    event_type: Option<String>,
+    aggregate: Option<String>,
+    occur_time: Option<chrono::DateTime<chrono::Utc>>,
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+    payload: Option<Vec<u8>>,
+}
+
+impl BatchRow {
+    fn event(self) -> Option<Row> {
+        Some(Row {
+            id: self.id?,
+            position: self.position?,
+            event_type: self.event_type?,
+            aggregate: self.aggregate?,
+            occur_time: self.occur_time?,
+            traceparent: self.traceparent?,
+            tracestate: self.tracestate?,
+            payload: self.payload?,
+        })
+    }
+}
+
+fn pruned_status(pruned: i64) -> Status {
+    with_reason(
+        Code::FailedPrecondition,
+        "EVENTS_PRUNED",
+        format!("events up to position {pruned} were pruned; resynchronise, then resume from there"),
+        &[("oldest_position", (pruned + 1).to_string())],
+    )
 }
 
 /// `message` as it may be sent to a client that receives at most `limit`
@@ -327,6 +401,7 @@ mod tests {
                 ..Default::default()
             }),
             head_position: 9,
+            scanned_through: 7,
         }
     }
 

@@ -28,6 +28,9 @@ pub struct FeedResponse {
     /// The feed's head when sent.
     #[prost(int64, tag = "2")]
     pub head_position: i64,
+    /// Every event of the requested types at or below this was sent.
+    #[prost(int64, tag = "3")]
+    pub scanned_through: i64,
 }
 
 /// `Event`, the envelope.

@@ -551,3 +551,40 @@ async fn a_quiet_filtered_subscription_survives_the_pruning_of_events_it_does_no
         running.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_standby_replica_does_not_open_a_session_a_second() {
+    let db = Db::start();
+    db.prepare(&specs()).await;
+    let producer = db.serve(services()[0], FAST).await;
+    let effects = create_effect_table(&db).await;
+    let one = start_consumer(effects.clone(), subscription(producer.grpc_addr, "standby"), Default::default());
+    let two = start_consumer(effects.clone(), subscription(producer.grpc_addr, "standby"), Default::default());
+    let apps = applications_pool(&db).await;
+    produce_one(&apps, &aggregate(1)).await;
+    wait_applied(&effects, 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Watch the committee role's sessions for 8 s: the standby asks for the
+    // lease every second, on the one connection it keeps — no session ends.
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    let sessions = || async {
+        sqlx::query_scalar::<_, i32>("SELECT pid FROM pg_stat_activity WHERE usename = 'committee'")
+            .fetch_all(&admin)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<std::collections::BTreeSet<i32>>()
+    };
+    let mut seen = sessions().await;
+    let mut ended = 0;
+    for _ in 0..32 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = sessions().await;
+        ended += seen.difference(&now).count();
+        seen = now;
+    }
+    assert_eq!(ended, 0, "sessions came and went while a replica stood by");
+    one.stop().await;
+    two.stop().await;
+    producer.stop().await.unwrap();
+}

@@ -147,11 +147,14 @@ pub async fn run<H: Handler>(
 ) {
     let state = metrics.consumer(&subscription.name);
     let mut backoff = Backoff::new();
+    // A standby replica keeps one connection to ask for the lease again and
+    // again, rather than open a session a second.
+    let mut standby: Option<PgConnection> = None;
     loop {
         if *stop.borrow() {
             return;
         }
-        let lease = match Lease::acquire(&pool, &subscription.name).await {
+        let lease = match Lease::acquire(&pool, &subscription.name, &mut standby).await {
             Ok(Some(lease)) => lease,
             Ok(None) => {
                 // Another replica consumes; stand by.
@@ -633,8 +636,18 @@ struct Lease {
 }
 
 impl Lease {
-    async fn acquire(pool: &PgPool, subscription: &str) -> Result<Option<Lease>, sqlx::Error> {
-        let mut conn = pool.acquire().await?.detach();
+    /// Takes the subscription's lease on `standby`'s connection (or a new
+    /// one): the lease, or `None` with the connection kept in `standby` for
+    /// the next try.
+    async fn acquire(
+        pool: &PgPool,
+        subscription: &str,
+        standby: &mut Option<PgConnection>,
+    ) -> Result<Option<Lease>, sqlx::Error> {
+        let mut conn = match standby.take() {
+            Some(conn) => conn,
+            None => pool.acquire().await?.detach(),
+        };
         // Keyed by schema too: two services may name a subscription alike.
         let held: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':consumer:' || $1, 0))",
@@ -645,7 +658,7 @@ impl Lease {
         if held {
             Ok(Some(Lease { conn }))
         } else {
-            let _ = conn.close().await;
+            *standby = Some(conn);
             Ok(None)
         }
     }

@@ -5,6 +5,7 @@
 //!   followed the scanned-through marker), timed in PostgreSQL;
 //! - a consumer of that type starting at 0, until it has applied its event
 //!   and its checkpoint has reached the head.
+//!
 //! Both with and without the outbox's index on (event_type, position).
 //!
 //! `cargo bench -p e2e --bench quiet_subscription` prints the figures

@@ -20,7 +20,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 AUTH_HS256_SECRET=validate "$venv/bin/podman-compose" -f "$here/compose.yaml" --profile telemetry config >"$out/compose.yaml"
 services="$(awk '/^services:/ { on = 1; next } /^[a-z]/ { on = 0 } on && /^  [a-z-]+:$/ { n++ } END { print n }' "$out/compose.yaml")"
-[ "$services" -eq 8 ] || { echo "compose: expected 8 services, resolved $services" >&2; exit 1; }
+[ "$services" -eq 11 ] || { echo "compose: expected 11 services, resolved $services" >&2; exit 1; }
 echo "compose: $services services resolved"
 for dir in "$here/k8s/base" "$here"/k8s/overlays/*/; do
   name="$(basename "$dir")"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs deploy/compose.yaml here, as a user would with Docker Compose, and
-# proves it: PostgreSQL, the three bootstraps, the three services — each
+# proves it: PostgreSQL, the three bootstraps and migrations, the three services — each
 # started when what it depends on is healthy or done — then the pilot story
 # against them, then `down`. Exits non-zero on any failure.
 #
@@ -77,7 +77,8 @@ for s in applications committee monitoring; do
     || { compose logs "$s" | tail -20; echo "compose-up: $s never became healthy" >&2; exit 1; }
 done
 echo "all healthy $(( ($(date +%s%N) - started) / 1000000 )) ms after 'up'"
-for s in applications-bootstrap committee-bootstrap monitoring-bootstrap; do
+for s in applications-bootstrap committee-bootstrap monitoring-bootstrap \
+  applications-migrate committee-migrate monitoring-migrate; do
   code="$(podman inspect --format '{{.State.ExitCode}}' "${project}_${s}_1")"
   [ "$code" = 0 ] || { echo "compose-up: $s exited $code" >&2; exit 1; }
 done

@@ -72,6 +72,7 @@ one_off() {
     # shellcheck disable=SC2046
     if podman run --rm --log-driver k8s-file --label "$label" --network "$net" $(service_env "$s") \
       -e DATABASE_ADMIN_URL="$(db postgres "$admin_password" postgres)" \
+      -e DATABASE_MIGRATION_URL="$(db "${s}_owner" "$s-scale-owner-pass" socialloans)" \
       "localhost/socialloans/$s:$tag" "$command" >"$work/one-off.log" 2>&1; then
       return 0
     fi

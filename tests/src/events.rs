@@ -20,20 +20,23 @@ use crate::{AUDIENCE, Db, ISSUER, SECRET};
 /// The applications feed's method.
 pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
 
-/// Creates the test effect table in the committee's schema, as the committee role.
+/// Creates the test effect table in the committee's schema (as its owner,
+/// granting the committee's runtime role what the service's tables get);
+/// returns a pool of the runtime role.
 pub async fn create_effect_table(db: &Db) -> PgPool {
-    let pool = committee_pool(db).await;
-    sqlx::query(
+    let owner = PgPool::connect(&db.owner_url("committee")).await.expect("committee owner");
+    for statement in [
         "CREATE TABLE committee.test_effect (
              event_id   uuid        NOT NULL,
              position   bigint      NOT NULL,
              trace_id   text        NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT clock_timestamp())",
-    )
-    .execute(&pool)
-    .await
-    .expect("create committee.test_effect");
-    pool
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON committee.test_effect TO committee",
+    ] {
+        sqlx::query(statement).execute(&owner).await.expect("create committee.test_effect");
+    }
+    owner.close().await;
+    committee_pool(db).await
 }
 
 /// A pool of the committee's role, confined to its schema like the service's own.

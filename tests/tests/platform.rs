@@ -285,23 +285,39 @@ async fn three_bootstraps_at_once_on_a_fresh_server_all_succeed() {
     let admin = db.cluster.admin_url();
     for round in 0..6 {
         let database = format!("race{round}");
-        let urls: Vec<(String, String)> = ["applications", "committee", "monitoring"]
+        let urls: Vec<(String, String, String)> = ["applications", "committee", "monitoring"]
             .iter()
             .map(|schema| {
                 let role = format!("{schema}_{round}");
-                (db.cluster.url(&role, &format!("{role}-pw"), &database), (*schema).to_owned())
+                let owner = format!("{schema}_{round}_owner");
+                (
+                    db.cluster.url(&role, &format!("{role}-pw"), &database),
+                    (*schema).to_owned(),
+                    db.cluster.url(&owner, &format!("{owner}-pw"), &database),
+                )
             })
             .collect();
         for attempt in ["first start", "restart"] {
-            let boot = |i: usize| socialloans_platform::db::bootstrap(&admin, &urls[i].0, &urls[i].1);
+            let boot = |i: usize| socialloans_platform::db::bootstrap(&admin, &urls[i].0, &urls[i].2, &urls[i].1);
             let (a, c, m) = tokio::join!(boot(0), boot(1), boot(2));
-            for ((_, schema), result) in urls.iter().zip([a, c, m]) {
+            for ((_, schema, _), result) in urls.iter().zip([a, c, m]) {
                 if let Err(e) = result {
                     panic!("round {round}, {attempt}: bootstrap of {schema} failed: {e}");
                 }
             }
         }
-        for (url, schema) in &urls {
+        for (url, schema, owner_url) in &urls {
+            let owner = sqlx::PgPool::connect(owner_url).await.unwrap();
+            let owned: bool = sqlx::query_scalar(
+                "SELECT nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                   FROM pg_namespace WHERE nspname = $1",
+            )
+            .bind(schema)
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+            assert!(owned, "round {round}: {schema} is owned by its owner role");
+            owner.close().await;
             let pool = sqlx::PgPool::connect(url).await.unwrap();
             let (path, owns): (String, bool) = sqlx::query_as(
                 "SELECT current_setting('search_path'),
@@ -313,7 +329,7 @@ async fn three_bootstraps_at_once_on_a_fresh_server_all_succeed() {
             .await
             .unwrap();
             assert_eq!(path, *schema, "round {round}: search_path of {schema}");
-            assert!(owns, "round {round}: {schema} is owned by its role");
+            assert!(!owns, "round {round}: {schema} is not owned by the role that serves");
             let err = sqlx::query("CREATE TABLE public.intruder (id int)").execute(&pool).await.unwrap_err();
             assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("42501"));
             pool.close().await;
@@ -404,8 +420,10 @@ async fn request_ids_past_their_retention_are_forgotten_in_batches() {
 async fn a_deadlock_is_aborted_for_a_retry_not_an_internal_error() {
     let db = Db::start();
     db.prepare(&e2e::specs()).await;
+    let owner = sqlx::PgPool::connect(&db.owner_url("committee")).await.unwrap();
+    sqlx::query("CREATE TABLE committee.lock_probe (id int PRIMARY KEY)").execute(&owner).await.unwrap();
+    sqlx::query("GRANT SELECT, INSERT, UPDATE ON committee.lock_probe TO committee").execute(&owner).await.unwrap();
     let pool = sqlx::PgPool::connect(&db.service_url("committee")).await.unwrap();
-    sqlx::query("CREATE TABLE committee.lock_probe (id int PRIMARY KEY)").execute(&pool).await.unwrap();
     sqlx::query("INSERT INTO committee.lock_probe VALUES (1), (2)").execute(&pool).await.unwrap();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
     let contender = |first: i32, second: i32| {
@@ -435,4 +453,81 @@ async fn a_deadlock_is_aborted_for_a_retry_not_an_internal_error() {
     let status = socialloans_platform::error::database("probing", failed[0]);
     assert_eq!(status.code(), Code::Aborted);
     assert_eq!(status.get_error_details().error_info().unwrap().reason, "CONCURRENT_CHANGE");
+}
+
+/// What the service's own credential — the one every serving process holds —
+/// can do to its schema: work with its tables, and nothing more. For every
+/// table of every service: no trigger disabled, no truncate, no drop, no
+/// change of owner, no privilege granted back to itself; for the append-only
+/// tables (history, audit, chain) no update and no delete either.
+#[tokio::test]
+async fn the_runtime_role_cannot_rewrite_or_unprotect_its_own_history() {
+    let db = Db::start();
+    db.prepare(&e2e::specs()).await;
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    let denied = |result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| {
+        result.err().and_then(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()))
+            == Some("42501".to_owned())
+    };
+    let mut checked = 0;
+    for spec in e2e::specs() {
+        let schema = spec.name;
+        let runtime = sqlx::PgPool::connect(&db.service_url(schema)).await.unwrap();
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.table_name::text, min(c.column_name::text)
+               FROM information_schema.columns c JOIN pg_tables t
+                 ON t.schemaname = c.table_schema AND t.tablename = c.table_name
+              WHERE c.table_schema = $1 GROUP BY c.table_name",
+        )
+        .bind(schema)
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        assert!(tables.len() >= 5, "{schema}: {tables:?}");
+        for (table, column) in &tables {
+            let t = format!("\"{schema}\".\"{table}\"");
+            // It may try to give itself back what was kept from it: nothing changes.
+            let _ =
+                sqlx::query(sqlx::AssertSqlSafe(format!("GRANT ALL ON {t} TO \"{schema}\""))).execute(&runtime).await;
+            for statement in [
+                format!("ALTER TABLE {t} DISABLE TRIGGER ALL"),
+                format!("TRUNCATE {t}"),
+                format!("DROP TABLE {t}"),
+                format!("ALTER TABLE {t} OWNER TO \"{schema}\""),
+                format!("ALTER TABLE {t} ADD COLUMN intruder int"),
+                format!("CREATE INDEX ON {t} (\"{column}\")"),
+            ] {
+                let result = sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&runtime).await;
+                assert!(denied(result), "{statement}: not refused to the runtime role");
+            }
+            let append_only = spec.append_only.contains(&table.as_str())
+                || ["_sqlx_migrations", "_platform_migrations"].contains(&table.as_str());
+            if append_only {
+                for statement in [format!("UPDATE {t} SET \"{column}\" = \"{column}\""), format!("DELETE FROM {t}")] {
+                    let result = sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&runtime).await;
+                    assert!(denied(result), "{statement}: an append-only table changed by the runtime role");
+                }
+            }
+            checked += 1;
+        }
+        for statement in [
+            format!("CREATE TABLE \"{schema}\".intruder (id int)"),
+            format!("ALTER SCHEMA \"{schema}\" OWNER TO \"{schema}\""),
+            format!("DROP SCHEMA \"{schema}\" CASCADE"),
+        ] {
+            let result = sqlx::query(sqlx::AssertSqlSafe(statement.clone())).execute(&runtime).await;
+            assert!(denied(result), "{statement}: not refused");
+        }
+        for table in spec.append_only {
+            let has: bool = sqlx::query_scalar("SELECT has_table_privilege($1, $2, 'SELECT, INSERT')")
+                .bind(schema)
+                .bind(format!("{schema}.{table}"))
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+            assert!(has, "{schema}.{table}: the service still writes its history");
+        }
+        runtime.close().await;
+    }
+    assert!(checked >= 20, "{checked} tables checked");
 }

@@ -32,6 +32,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ports: DefaultPorts { grpc: 50051, metrics: 9091 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
+    append_only: &["application_history"],
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         discount_bps(env);

@@ -31,6 +31,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ports: DefaultPorts { grpc: 50052, metrics: 9092 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
+    append_only: &["audit_chain", "history"],
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         committee_rules(env);

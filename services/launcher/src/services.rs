@@ -261,6 +261,15 @@ impl Suite {
                     "DATABASE_URL".to_owned(),
                     with_credentials(&admin_url, service.name, &service_password(service.name), DATABASE)?,
                 ),
+                (
+                    "DATABASE_MIGRATION_URL".to_owned(),
+                    with_credentials(
+                        &admin_url,
+                        &format!("{}_owner", service.name),
+                        &format!("{}-owner", service_password(service.name)),
+                        DATABASE,
+                    )?,
+                ),
                 ("AUTH_HS256_SECRET".to_owned(), secret.clone()),
                 ("GRPC_ADDR".to_owned(), format!("127.0.0.1:{}", service.grpc_port + offset)),
                 ("METRICS_ADDR".to_owned(), format!("127.0.0.1:{}", service.metrics_port + offset)),
@@ -278,7 +287,12 @@ impl Suite {
             die_with_parent(&mut command);
             let mut child = command
                 .args(["service", service.name, "serve"])
-                .envs(env.iter().filter(|(k, _)| k != "DATABASE_ADMIN_URL").map(|(k, v)| (k, v)))
+                // Serving holds the runtime role's credential only.
+                .envs(
+                    env.iter()
+                        .filter(|(k, _)| k != "DATABASE_ADMIN_URL" && k != "DATABASE_MIGRATION_URL")
+                        .map(|(k, v)| (k, v)),
+                )
                 .env("LOG_FORMAT", std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".into()))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

@@ -38,6 +38,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ports: DefaultPorts { grpc: 50053, metrics: 9093 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
+    append_only: &["audit_entry"],
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         report_due_days(env);

@@ -19,8 +19,8 @@ fn usage(name: &str) -> String {
     format!(
         "usage: {name} [serve|migrate|bootstrap]\n\n  \
          serve      serve gRPC (default); MIGRATE_ON_START=true applies migrations first\n  \
-         migrate    apply the service's migrations to its schema, then exit\n  \
-         bootstrap  create the database, the service's role and schema over DATABASE_ADMIN_URL, then exit\n  \
+         migrate    apply the service's migrations to its schema as its owner (DATABASE_MIGRATION_URL), then exit\n  \
+         bootstrap  create the database, the service's two roles and its schema over DATABASE_ADMIN_URL, then exit\n  \
          health     ask the service listening on GRPC_ADDR (plaintext) whether it is SERVING; exit 0 if so\n  \
          replay-parked SUBSCRIPTION [POSITION]\n             \
          mark parked events of a subscription (all, or one) for replay: the consumer fetches\n             \
@@ -171,9 +171,22 @@ impl Signals {
     }
 }
 
-fn database_env(spec: &ServiceSpec, admin: bool) -> Result<(Config, Option<String>), ExitCode> {
+/// What `migrate`, `bootstrap` and `replay-parked` read: the service's own
+/// URL, and the owner's and the admin's when the step needs them.
+struct DatabaseEnv {
+    config: Config,
+    owner_url: Option<String>,
+    admin_url: Option<String>,
+}
+
+fn database_env(spec: &ServiceSpec, owner: bool, admin: bool) -> Result<DatabaseEnv, ExitCode> {
     let mut env = Env::from_process();
-    let url = env.required("DATABASE_URL", "postgres:// URL of the service's own role");
+    let url = env.required("DATABASE_URL", "postgres:// URL of the service's own (runtime) role");
+    let owner_url = if owner {
+        env.required("DATABASE_MIGRATION_URL", "postgres:// URL of the role that owns the service's schema")
+    } else {
+        None
+    };
     let admin_url = if admin {
         env.required("DATABASE_ADMIN_URL", "postgres:// URL of a role that may create roles and schemas")
     } else {
@@ -196,18 +209,19 @@ fn database_env(spec: &ServiceSpec, admin: bool) -> Result<(Config, Option<Strin
     config.database_max_connections = max;
     config.database_acquire_timeout = acquire;
     let _ = telemetry::init(spec.name, true, None);
-    Ok((config, admin_url))
+    Ok(DatabaseEnv { config, owner_url, admin_url })
 }
 
 async fn migrate(spec: &'static ServiceSpec) -> ExitCode {
-    let (config, _) = match database_env(spec, false) {
+    let env = match database_env(spec, true, false) {
         Ok(found) => found,
         Err(code) => return code,
     };
     let result = async {
-        let pool = db::pool(&config, spec.name)?;
-        db::migrate(&pool, (spec.migrator)(), spec.name).await?;
-        pool.close().await;
+        let owner = db::owner_pool(env.owner_url.as_deref().unwrap_or_default(), &env.config, spec.name)?;
+        let runtime = db::role_of(env.config.database_url.expose())?;
+        db::migrate(&owner, (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
+        owner.close().await;
         Ok::<_, crate::server::ServeError>(())
     }
     .await;
@@ -236,8 +250,8 @@ async fn replay_parked(spec: &'static ServiceSpec, args: &[String]) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let (config, _) = match database_env(spec, false) {
-        Ok(found) => found,
+    let config = match database_env(spec, false, false) {
+        Ok(found) => found.config,
         Err(code) => return code,
     };
     let result = async {
@@ -260,12 +274,12 @@ async fn replay_parked(spec: &'static ServiceSpec, args: &[String]) -> ExitCode 
 }
 
 async fn bootstrap(spec: &'static ServiceSpec) -> ExitCode {
-    let (config, admin_url) = match database_env(spec, true) {
+    let env = match database_env(spec, true, true) {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let admin_url = admin_url.unwrap_or_default();
-    match db::bootstrap(&admin_url, config.database_url.expose(), spec.name).await {
+    let (admin_url, owner_url) = (env.admin_url.unwrap_or_default(), env.owner_url.unwrap_or_default());
+    match db::bootstrap(&admin_url, env.config.database_url.expose(), &owner_url, spec.name).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "bootstrap failed");

@@ -188,6 +188,8 @@ pub struct Config {
     pub database_acquire_timeout: Duration,
     /// Apply migrations at start-up before serving.
     pub migrate_on_start: bool,
+    /// The owner role's URL (`DATABASE_MIGRATION_URL`), for migrations only.
+    pub database_migration_url: Option<Secret>,
     /// Token verification.
     pub auth: AuthConfig,
     /// TLS, when switched on.
@@ -299,6 +301,10 @@ impl Config {
         let database_max_connections = env.int_in("DATABASE_MAX_CONNECTIONS", 10, 1..=1000) as u32;
         let database_acquire_timeout = env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 5_000, 100..=600_000);
         let migrate_on_start = env.flag("MIGRATE_ON_START", false);
+        let database_migration_url = env.raw("DATABASE_MIGRATION_URL").filter(|u| !u.is_empty()).map(Secret::new);
+        if migrate_on_start && database_migration_url.is_none() {
+            env.error("MIGRATE_ON_START=true needs DATABASE_MIGRATION_URL: migrations run as the schema's owner");
+        }
         let auth = auth_from_env(env);
         let tls = tls_from_env(env);
         // At least 1 MiB: the largest resource a caller can write (see
@@ -348,6 +354,7 @@ impl Config {
             grpc_addr,
             metrics_addr,
             database_url: Secret::new(database_url?),
+            database_migration_url,
             database_max_connections,
             database_acquire_timeout,
             migrate_on_start,

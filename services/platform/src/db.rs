@@ -1,9 +1,15 @@
 //! The service's PostgreSQL: its pool (confined to its own schema), the one-time
-//! bootstrap of role and schema, and its migrations.
+//! bootstrap of roles and schema, and its migrations.
 //!
-//! Each service connects as its own role whose `search_path` is its own schema;
-//! the migration bookkeeping table lives in that schema too, so no service ever
-//! needs a privilege outside it.
+//! Two roles per service. The **owner** (`DATABASE_MIGRATION_URL`) owns the
+//! schema and everything in it and runs the migrations; nothing serves with
+//! it. The **runtime** role (`DATABASE_URL`), which every serving process
+//! holds, owns nothing: it may read and write the working tables, only
+//! insert into and read the append-only ones (history, audit, chain), and
+//! never truncate, alter, drop, disable a trigger or grant — so a leaked
+//! service credential cannot rewrite the service's history. Both roles'
+//! `search_path` is the service's schema; the migration bookkeeping lives
+//! there too, so no service needs a privilege outside it.
 
 use std::{str::FromStr, time::Duration};
 
@@ -24,7 +30,16 @@ use crate::config::Config;
 /// row locks, open transactions and a consumer's lease — within about 11 s
 /// instead of the operating system's two hours.
 pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(config.database_url.expose())?.application_name(schema).options([
+    pool_of(config.database_url.expose(), config, schema)
+}
+
+/// A small pool of the owner role (`DATABASE_MIGRATION_URL`), for migrations.
+pub fn owner_pool(owner_url: &str, config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
+    pool_of(owner_url, &Config { database_max_connections: 2, ..config.clone() }, schema)
+}
+
+fn pool_of(url: &str, config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.application_name(schema).options([
         ("search_path", schema),
         ("tcp_keepalives_idle", "5"),
         ("tcp_keepalives_interval", "2"),
@@ -39,24 +54,69 @@ pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
 }
 
 /// Applies the platform's tables (outbox, consumer checkpoints) and then the
-/// service's `migrator` to `schema`, keeping the bookkeeping in
-/// `schema._platform_migrations` and `schema._sqlx_migrations`. Already applied
-/// migrations are skipped, so running it twice changes nothing.
-#[tracing::instrument(skip(pool, migrator))]
+/// service's `migrator` to `schema`, as the owner (`owner`'s pool), keeping
+/// the bookkeeping in `schema._platform_migrations` and
+/// `schema._sqlx_migrations`; then grants the `runtime` role what it may do
+/// (see [`grant_runtime`]). Already applied migrations are skipped, so
+/// running it twice changes nothing.
+#[tracing::instrument(skip(owner, migrator, append_only))]
 pub async fn migrate(
-    pool: &PgPool,
+    owner: &PgPool,
     mut migrator: Migrator,
     schema: &'static str,
+    runtime: &str,
+    append_only: &[&str],
 ) -> Result<(), sqlx::migrate::MigrateError> {
     // The platform's migrations name no schema: the pool's search_path puts
     // them into the service's own.
     let mut platform = sqlx::migrate!("./migrations");
     platform.dangerous_set_table_name(format!("{schema}._platform_migrations"));
-    platform.run(pool).await?;
+    platform.run(owner).await?;
     migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
-    migrator.run(pool).await?;
+    migrator.run(owner).await?;
+    grant_runtime(owner, schema, runtime, append_only).await?;
     tracing::info!(schema, applied = migrator.iter().count(), "migrations up to date");
     Ok(())
+}
+
+/// Gives the `runtime` role what serving needs and nothing more: the schema's
+/// use; reading and writing its tables; only reading and inserting into the
+/// `append_only` ones and reading the migration bookkeeping. No TRUNCATE, no
+/// ownership (so no DDL, no trigger changes), no grant option.
+pub async fn grant_runtime(
+    owner: &PgPool,
+    schema: &str,
+    runtime: &str,
+    append_only: &[&str],
+) -> Result<(), sqlx::Error> {
+    let read_only = ["_sqlx_migrations", "_platform_migrations"];
+    let statements: Vec<String> = sqlx::query_scalar(
+        "SELECT unnest(ARRAY[
+            format('GRANT USAGE ON SCHEMA %I TO %I', $1::text, $2::text),
+            format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I', $1::text, $2::text),
+            format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', $1::text, $2::text),
+            format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO %I', $1::text, $2::text)
+         ] || ARRAY(SELECT format('REVOKE INSERT, UPDATE, DELETE ON %I.%I FROM %I', $1::text, t, $2::text)
+                      FROM unnest($4::text[]) AS t)
+           || ARRAY(SELECT format('REVOKE UPDATE, DELETE ON %I.%I FROM %I', $1::text, t, $2::text)
+                      FROM unnest($3::text[]) AS t))",
+    )
+    .bind(schema)
+    .bind(runtime)
+    .bind(append_only)
+    .bind(read_only)
+    .fetch_all(owner)
+    .await?;
+    let mut conn = owner.acquire().await?;
+    for statement in statements {
+        conn.execute(AssertSqlSafe(statement)).await?;
+    }
+    Ok(())
+}
+
+/// The role a `postgres://role:…@host/db` URL connects as.
+pub fn role_of(url: &str) -> Result<String, sqlx::Error> {
+    Ok(PgConnectOptions::from_str(url)?.get_username().to_owned())
 }
 
 /// How long a one-off step waits for a database that is not reachable yet.
@@ -89,19 +149,29 @@ fn unreachable(err: &sqlx::Error) -> bool {
     }
 }
 
-/// Creates (or brings up to date) the database, the service's role and its schema,
-/// over an admin connection. The role and its password are those of the
-/// service's own `DATABASE_URL`; the database is the one that URL names.
+/// Creates (or brings up to date) the database, the service's two roles and
+/// its schema, over an admin connection. The roles and their passwords are
+/// those of the service's `DATABASE_URL` (runtime) and
+/// `DATABASE_MIGRATION_URL` (owner); the database is the one the runtime URL
+/// names. The schema belongs to the owner; a schema (and what is in it) that
+/// an earlier version let the runtime role own is handed to the owner.
 /// A database that cannot be reached yet (its name not resolvable, its port
 /// closed, still starting) is waited for, up to [`CONNECT_PATIENCE`]: in a
 /// container stack the bootstrap often starts together with the database.
 /// Safe to run again and to run for several services at once.
 #[tracing::instrument(skip_all, fields(schema))]
-pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Result<(), sqlx::Error> {
+pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, schema: &str) -> Result<(), sqlx::Error> {
     let service = PgConnectOptions::from_str(service_url)?;
     let role = service.get_username().to_owned();
     let database = service.get_database().unwrap_or(&role).to_owned();
     let password = url_password(service_url);
+    let owner = role_of(owner_url)?;
+    let owner_password = url_password(owner_url);
+    if owner == role {
+        return Err(sqlx::Error::Configuration(
+            "DATABASE_MIGRATION_URL must name another role than DATABASE_URL: the owner of the schema".into(),
+        ));
+    }
 
     let admin = PgConnectOptions::from_str(admin_url)?;
     let mut conn = connect_patiently(&admin).await?;
@@ -129,15 +199,24 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Resu
         "SELECT unnest(ARRAY[
             format('CREATE ROLE %I LOGIN', $1::text),
             format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $3::text),
-            format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', $2::text, $1::text),
+            format('CREATE ROLE %I LOGIN', $5::text),
+            format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $5::text, $6::text),
+            format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', $2::text, $5::text),
+            format('ALTER SCHEMA %I OWNER TO %I', $2::text, $5::text),
+            format('REASSIGN OWNED BY %I TO %I', $1::text, $5::text),
+            format('GRANT USAGE ON SCHEMA %I TO %I', $2::text, $1::text),
             format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', $1::text, $4::text, $2::text),
-            format('REVOKE ALL ON SCHEMA public FROM %I', $1::text)
+            format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', $5::text, $4::text, $2::text),
+            format('REVOKE ALL ON SCHEMA public FROM %I', $1::text),
+            format('REVOKE ALL ON SCHEMA public FROM %I', $5::text)
         ])",
     )
     .bind(&role)
     .bind(schema)
     .bind(password.as_deref())
     .bind(&database)
+    .bind(&owner)
+    .bind(owner_password.as_deref())
     .fetch_all(&mut conn)
     .await?;
     for statement in statements {
@@ -145,7 +224,7 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, schema: &str) -> Resu
     }
     conn.close().await?;
     turn.close().await?;
-    tracing::info!(role, database, "bootstrap done");
+    tracing::info!(role, owner, database, "bootstrap done");
     Ok(())
 }
 

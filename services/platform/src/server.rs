@@ -41,6 +41,9 @@ pub struct ServiceSpec {
     pub policy: &'static Policy,
     /// The service's migrations (`sqlx::migrate!()`).
     pub migrator: fn() -> Migrator,
+    /// Tables the runtime role may only read and insert into (history,
+    /// audit trails, the chain): see `db::grant_runtime`.
+    pub append_only: &'static [&'static str],
     /// The encoded descriptor set that reflection serves.
     pub descriptor_set: &'static [u8],
     /// Reads and checks the service's own variables, so that a bad one stops
@@ -194,8 +197,13 @@ pub async fn start(
 ) -> Result<Running, ServeError> {
     let verifier = Arc::new(Verifier::new(&config.auth).map_err(ServeError::Setup)?);
     let pool = db::pool(&config, spec.name)?;
-    if config.migrate_on_start {
-        db::migrate(&pool, (spec.migrator)(), spec.name).await?;
+    if config.migrate_on_start
+        && let Some(owner_url) = &config.database_migration_url
+    {
+        let owner = db::owner_pool(owner_url.expose(), &config, spec.name)?;
+        let runtime = db::role_of(config.database_url.expose())?;
+        db::migrate(&owner, (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
+        owner.close().await;
     }
     let metrics = Metrics::new();
     metrics.watch_pool(pool.clone());

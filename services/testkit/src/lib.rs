@@ -47,9 +47,14 @@ impl Db {
         Db { cluster: Cluster::start_temporary().expect("start a private PostgreSQL") }
     }
 
-    /// The URL of `service`'s own role.
+    /// The URL of `service`'s own (runtime) role.
     pub fn service_url(&self, service: &str) -> String {
         self.cluster.url(service, &format!("{service}-password"), DATABASE)
+    }
+
+    /// The URL of the role that owns `service`'s schema (migrations only).
+    pub fn owner_url(&self, service: &str) -> String {
+        self.cluster.url(&format!("{service}_owner"), &format!("{service}-owner-password"), DATABASE)
     }
 
     /// The superuser URL of the suite's database.
@@ -67,12 +72,15 @@ impl Db {
     pub async fn prepare(&self, specs: &[&'static ServiceSpec]) {
         for spec in specs {
             let name = spec.name;
-            socialloans_platform::db::bootstrap(&self.cluster.admin_url(), &self.service_url(name), name)
+            let (admin, owner) = (self.cluster.admin_url(), self.owner_url(name));
+            socialloans_platform::db::bootstrap(&admin, &self.service_url(name), &owner, name)
                 .await
                 .expect("bootstrap");
             let config = self.config(spec, &[]);
-            let pool = socialloans_platform::db::pool(&config, name).unwrap();
-            socialloans_platform::db::migrate(&pool, (spec.migrator)(), name).await.expect("migrate");
+            let pool = socialloans_platform::db::owner_pool(&owner, &config, name).unwrap();
+            socialloans_platform::db::migrate(&pool, (spec.migrator)(), name, name, spec.append_only)
+                .await
+                .expect("migrate");
             pool.close().await;
         }
     }
@@ -81,6 +89,7 @@ impl Db {
     pub fn env(&self, spec: &ServiceSpec, extra: &[(&str, &str)]) -> HashMap<String, String> {
         let mut vars: HashMap<String, String> = [
             ("DATABASE_URL", self.service_url(spec.name)),
+            ("DATABASE_MIGRATION_URL", self.owner_url(spec.name)),
             ("AUTH_HS256_SECRET", SECRET.to_owned()),
             ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
             ("METRICS_ADDR", "127.0.0.1:0".to_owned()),

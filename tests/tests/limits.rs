@@ -74,3 +74,63 @@ async fn calls_beyond_the_concurrency_bound_wait_while_health_still_answers() {
     assert!(second.await.unwrap().is_ok());
     running.stop().await.unwrap();
 }
+
+/// A call whose deadline passes leaves nothing waiting in the database: its
+/// transaction was limited to the call's deadline, so the server ends the
+/// statement itself — and a retry with the same request id then works.
+/// Without a client deadline, the session's own lock timeout ends the wait.
+#[tokio::test]
+async fn a_call_past_its_deadline_leaves_no_statement_waiting_in_the_database() {
+    use socialloans_contracts::applications::{self as ap};
+    let db = Db::start();
+    db.prepare(&e2e::specs()).await;
+    let running = db.serve(services()[0], &[("DATABASE_LOCK_TIMEOUT_MS", "1500")]).await;
+    let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
+    let org = e2e::pilots::EIDAR;
+    let borrower = token(&[Role::Borrower], Some(org));
+    let create = ap::CreateApplicationRequest { request_id: e2e::flow::rid(), application: Some(e2e::pilots::eidar()) };
+    let draft =
+        client.create_application(authorized(create, &borrower)).await.unwrap().into_inner().application.unwrap();
+    let update = ap::UpdateApplicationRequest {
+        request_id: e2e::flow::rid(),
+        application: Some(ap::Application { name: draft.name.clone(), title: "Ny titel".into(), ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+        etag: draft.etag.clone(),
+    };
+    // Someone holds the application's row.
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    let mut holder = admin.begin().await.unwrap();
+    let id = uuid::Uuid::parse_str(draft.name.trim_start_matches("applications/")).unwrap();
+    sqlx::query("SELECT 1 FROM applications.application WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let waiting = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'applications' AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+    };
+
+    // A client that gives the call 300 ms.
+    let mut request = authorized(update.clone(), &borrower);
+    request.set_timeout(Duration::from_millis(300));
+    let err = client.update_application(request).await.unwrap_err();
+    assert!(matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(waiting().await, 0, "the statement of a call given up on still waits in the database");
+
+    // A client that sends no deadline: the session's lock timeout (1.5 s here) ends the wait.
+    let started = Instant::now();
+    let err = client.update_application(authorized(update.clone(), &borrower)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Aborted, "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    holder.rollback().await.unwrap();
+    // Nothing of either was kept: the same request id now goes through.
+    let updated = client.update_application(authorized(update, &borrower)).await.unwrap().into_inner();
+    assert_eq!(updated.application.unwrap().title, "Ny titel");
+    running.stop().await.unwrap();
+}

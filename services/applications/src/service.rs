@@ -105,7 +105,7 @@ impl Applications {
         draft: Application,
         respond: fn(Application) -> Resp,
     ) -> Result<Resp, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = socialloans_platform::db::begin(&self.pool).await?;
         let ticket = match idempotency::claim::<Application>(&mut tx, request_id, caller, method, request).await? {
             Claim::Replay(stored) => {
                 let id = parse_name("name", &stored.name)?;
@@ -164,7 +164,7 @@ impl Applications {
     ) -> Result<Resp, Error> {
         let id = parse_name("name", name)?;
         idempotency::parse_request_id(request_id)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = socialloans_platform::db::begin(&self.pool).await?;
         let row =
             store::lock(&mut tx, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
         let mut record = Record::from_row(row)?;

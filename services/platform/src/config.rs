@@ -173,6 +173,20 @@ pub struct TlsConfig {
     pub client_auth_optional: bool,
 }
 
+/// Limits every session of a service's runtime role runs under: a statement
+/// that runs, or waits for a lock, or a transaction left idle, longer than
+/// this is ended by the server — so nothing a dropped call left behind keeps
+/// holding or waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseTimeouts {
+    /// `statement_timeout`.
+    pub statement: Duration,
+    /// `lock_timeout`.
+    pub lock: Duration,
+    /// `idle_in_transaction_session_timeout`.
+    pub idle_in_transaction: Duration,
+}
+
 /// The configuration every service shares.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -186,6 +200,8 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How long to wait for a database connection.
     pub database_acquire_timeout: Duration,
+    /// What every session of the service's role is allowed.
+    pub database_timeouts: DatabaseTimeouts,
     /// Apply migrations at start-up before serving.
     pub migrate_on_start: bool,
     /// The owner role's URL (`DATABASE_MIGRATION_URL`), for migrations only.
@@ -300,6 +316,11 @@ impl Config {
         }
         let database_max_connections = env.int_in("DATABASE_MAX_CONNECTIONS", 10, 1..=1000) as u32;
         let database_acquire_timeout = env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 5_000, 100..=600_000);
+        let database_timeouts = DatabaseTimeouts {
+            statement: env.millis("DATABASE_STATEMENT_TIMEOUT_MS", 30_000, 100..=3_600_000),
+            lock: env.millis("DATABASE_LOCK_TIMEOUT_MS", 10_000, 100..=3_600_000),
+            idle_in_transaction: env.millis("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60_000, 1_000..=3_600_000),
+        };
         let migrate_on_start = env.flag("MIGRATE_ON_START", false);
         let database_migration_url = env.raw("DATABASE_MIGRATION_URL").filter(|u| !u.is_empty()).map(Secret::new);
         if migrate_on_start && database_migration_url.is_none() {
@@ -357,6 +378,7 @@ impl Config {
             database_migration_url,
             database_max_connections,
             database_acquire_timeout,
+            database_timeouts,
             migrate_on_start,
             auth: auth?,
             tls,

@@ -29,28 +29,67 @@ use crate::config::Config;
 /// killed container, a lost node) has its sessions ended — and with them its
 /// row locks, open transactions and a consumer's lease — within about 11 s
 /// instead of the operating system's two hours.
+///
+/// Every session also runs under the configured `statement_timeout`,
+/// `lock_timeout` and `idle_in_transaction_session_timeout`
+/// ([`crate::config::DatabaseTimeouts`]); a transaction begun for a call with
+/// a shorter deadline gets that instead ([`begin`]).
 pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
-    pool_of(config.database_url.expose(), config, schema)
+    let t = config.database_timeouts;
+    let limits = [
+        ("statement_timeout", t.statement.as_millis().to_string()),
+        ("lock_timeout", t.lock.as_millis().to_string()),
+        ("idle_in_transaction_session_timeout", t.idle_in_transaction.as_millis().to_string()),
+    ];
+    pool_of(config.database_url.expose(), config, schema, &limits)
 }
 
-/// A small pool of the owner role (`DATABASE_MIGRATION_URL`), for migrations.
+/// A small pool of the owner role (`DATABASE_MIGRATION_URL`), for migrations:
+/// without the statement limits (an index built on a large table may take
+/// its time).
 pub fn owner_pool(owner_url: &str, config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
-    pool_of(owner_url, &Config { database_max_connections: 2, ..config.clone() }, schema)
+    pool_of(owner_url, &Config { database_max_connections: 2, ..config.clone() }, schema, &[])
 }
 
-fn pool_of(url: &str, config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?.application_name(schema).options([
-        ("search_path", schema),
-        ("tcp_keepalives_idle", "5"),
-        ("tcp_keepalives_interval", "2"),
-        ("tcp_keepalives_count", "3"),
-    ]);
+fn pool_of(url: &str, config: &Config, schema: &str, limits: &[(&str, String)]) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?
+        .application_name(schema)
+        .options([
+            ("search_path", schema),
+            ("tcp_keepalives_idle", "5"),
+            ("tcp_keepalives_interval", "2"),
+            ("tcp_keepalives_count", "3"),
+        ])
+        .options(limits.iter().map(|(k, v)| (*k, v.as_str())));
     Ok(PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(config.database_acquire_timeout)
         // A connection broken by a database restart is noticed here, not by a caller.
         .test_before_acquire(true)
         .connect_lazy_with(options))
+}
+
+tokio::task_local! {
+    /// When the call being served must be answered by; set by the call guard
+    /// from the client's `grpc-timeout` when that is shorter than the
+    /// service's own request timeout.
+    pub static DEADLINE: tokio::time::Instant;
+}
+
+/// Begins a transaction. Inside a call with a deadline ([`DEADLINE`]), its
+/// statements and lock waits are limited to the time left, so the server
+/// itself ends what the client has given up on instead of letting it wait on
+/// (a dropped call cannot cancel its statement otherwise).
+pub async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if let Ok(deadline) = DEADLINE.try_with(|d| *d) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().max(1);
+        sqlx::query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)")
+            .bind(left.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }
 
 /// Applies the platform's tables (outbox, consumer checkpoints) and then the

@@ -149,6 +149,14 @@ pub fn database(context: &str, err: &sqlx::Error) -> Status {
                 &[("resource", resource.to_owned()), ("limit", limit.to_string())],
             )
         }
+        // The statement outlived the call's deadline or the session's limit:
+        // the server ended it, and nothing of it was kept.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => with_reason(
+            Code::DeadlineExceeded,
+            "STATEMENT_TIMEOUT",
+            "the database work took longer than the call's deadline allows; nothing was kept",
+            &[],
+        ),
         // A text the database cannot store (NUL) that no check caught: the
         // client's input, so INVALID_ARGUMENT, never INTERNAL.
         sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => with_reason(

@@ -35,6 +35,8 @@ pub struct CallGuard {
     pub(crate) metrics: Metrics,
     /// With optional mTLS, system roles must still prove themselves with a certificate.
     pub(crate) system_roles_need_certificate: bool,
+    /// The service's own deadline of every call (`GRPC_REQUEST_TIMEOUT_MS`).
+    pub(crate) request_timeout: std::time::Duration,
     /// Bounds the handlers running at once; calls beyond it wait their turn.
     /// Health and reflection bypass it, so probes answer even under overload.
     pub(crate) limiter: Arc<tokio::sync::Semaphore>,
@@ -235,9 +237,16 @@ where
                         expires = (caller.expires_at > 0)
                             .then(|| caller.expires_at.saturating_add(guard.verifier.leeway_secs()));
                         request.extensions_mut().insert(caller);
+                        let deadline = client_deadline(request.headers())
+                            .filter(|timeout| *timeout < guard.request_timeout)
+                            .map(|timeout| tokio::time::Instant::now() + timeout);
                         // Held until the handler has answered (for a stream: until it starts).
                         let _permit = guard.limiter.clone().acquire_owned().await.expect("the limiter is never closed");
-                        inner.call(request).await
+                        match deadline {
+                            // The database work of the call ends with its deadline (db::begin).
+                            Some(deadline) => crate::db::DEADLINE.scope(deadline, inner.call(request)).await,
+                            None => inner.call(request).await,
+                        }
                     }
                     Err(status) => Ok(status.into_http()),
                 };
@@ -268,6 +277,22 @@ where
 
 fn header_status(headers: &http::HeaderMap) -> Option<Code> {
     headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).map(Code::from_i32)
+}
+
+/// The client's deadline from its `grpc-timeout` header (`100m`, `5S`, …).
+fn client_deadline(headers: &http::HeaderMap) -> Option<std::time::Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (amount, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = amount.parse().ok()?;
+    Some(match unit {
+        "H" => std::time::Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => std::time::Duration::from_secs(amount.saturating_mul(60)),
+        "S" => std::time::Duration::from_secs(amount),
+        "m" => std::time::Duration::from_millis(amount),
+        "u" => std::time::Duration::from_micros(amount),
+        "n" => std::time::Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 /// How long from now until `epoch_secs`.

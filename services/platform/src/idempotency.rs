@@ -144,7 +144,7 @@ where
     Resp: prost::Message + Default,
     E: From<Status> + From<sqlx::Error>,
 {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let ticket = match claim::<Resp>(&mut tx, request_id, caller, method, request).await? {
         Claim::Replay(answer) => return Ok(answer),
         Claim::Fresh(ticket) => ticket,

@@ -263,6 +263,7 @@ pub async fn start(
             .as_ref()
             .is_some_and(|t| t.client_ca_file.is_some() && t.client_auth_optional),
         limiter: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
+        request_timeout: config.request_timeout,
     };
     let router = builder
         .layer(guard)

@@ -1312,10 +1312,10 @@ async fn votes_of_an_unknown_case_are_not_found_and_a_chain_range_is_checked() {
     let mut c = Committee::start().await;
     let missing = cm::ListVotesRequest { parent: format!("cases/{}", uuid::Uuid::now_v7()), ..Default::default() };
     assert_eq!(c.client.list_votes(staff(missing, Role::Auditor)).await.unwrap_err().code(), Code::NotFound);
-    let backwards = cm::VerifyAuditChainRequest { from_sequence: 5, to_sequence: 2 };
+    let backwards = cm::VerifyAuditChainRequest { from_sequence: 5, to_sequence: 2, ..Default::default() };
     let refused = c.client.verify_audit_chain(staff(backwards, Role::Auditor)).await.unwrap_err();
     assert_eq!(refused.get_error_details().bad_request().unwrap().field_violations[0].field, "to_sequence");
-    let negative = cm::VerifyAuditChainRequest { from_sequence: -1, to_sequence: 0 };
+    let negative = cm::VerifyAuditChainRequest { from_sequence: -1, to_sequence: 0, ..Default::default() };
     assert_eq!(
         c.client.verify_audit_chain(staff(negative, Role::Auditor)).await.unwrap_err().code(),
         Code::InvalidArgument

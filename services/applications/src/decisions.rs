@@ -125,6 +125,8 @@ impl Handler for CommitteeEvents {
                 rationale: decision.rationale.clone(),
                 deferral_count: decision.deferral_count,
                 confirm_time: decision.confirm_time,
+                chain_sequence: decision.chain_sequence,
+                chain_hash: decision.chain_hash.clone(),
             });
             record.app.decide_time = Some(timestamp(chrono::Utc::now()));
             let published = if outcome == Decision::Declined {
@@ -189,6 +191,9 @@ fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> R
     record.app.conditions = opened(&amended.conditions, &record.app.conditions);
     if let Some(summary) = record.app.committee_decision.as_mut() {
         summary.approved_amount.clone_from(&record.app.approved_amount);
+        // The chain's entry of the amendment anchors it now.
+        summary.chain_sequence = amended.chain_sequence;
+        summary.chain_hash.clone_from(&amended.chain_hash);
     }
     let tagged: i64 = record
         .app

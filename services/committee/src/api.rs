@@ -28,6 +28,8 @@ pub struct Api {
     pub feed: Feed,
     /// Quorum and decision rules.
     pub rules: crate::proceedings::Rules,
+    /// The key that signs the chain's head.
+    pub key: crate::signing::ChainKey,
 }
 
 use crate::proceedings::parse;
@@ -508,6 +510,7 @@ impl CommitteeService for Api {
             .idempotent(&caller, "ApproveMinutes", &req, &req.request_id, async |conn| {
                 let meeting =
                     proceedings::approve_minutes(conn, &caller, &req.name, &req.etag, &req.request_id).await?;
+                chain::sign_head(conn, &self.key).await?;
                 Ok(pb::ApproveMinutesResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
@@ -599,6 +602,7 @@ impl CommitteeService for Api {
             .idempotent(&caller, "ConfirmDecision", &req, &req.request_id, async |conn| {
                 let decision =
                     proceedings::confirm_decision(conn, &caller, &req.name, &req.etag, &req.request_id).await?;
+                chain::sign_head(conn, &self.key).await?;
                 Ok(pb::ConfirmDecisionResponse { decision: Some(decision) })
             })
             .await?;
@@ -672,10 +676,24 @@ impl CommitteeService for Api {
         } else if req.to_sequence > 0 && req.to_sequence < req.from_sequence {
             violations.push(FieldViolation::new("to_sequence", "must not be before from_sequence"));
         }
+        let hash_ok =
+            req.anchor_hash.len() == 64 && req.anchor_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        match (req.anchor_sequence, req.anchor_hash.is_empty()) {
+            (n, _) if n < 0 => violations.push(FieldViolation::new("anchor_sequence", "must not be negative")),
+            (0, true) => {}
+            (0, false) => violations.push(FieldViolation::new("anchor_sequence", "is required with anchor_hash")),
+            (_, _) if !hash_ok => violations.push(FieldViolation::new(
+                "anchor_hash",
+                "is required with anchor_sequence: 64 lower-case hexadecimal characters",
+            )),
+            _ => {}
+        }
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations).into());
         }
-        let result = chain::verify(&self.pool, req.from_sequence, req.to_sequence).await.map_err(Error::from)?;
+        let anchor = (req.anchor_sequence > 0).then_some((req.anchor_sequence, req.anchor_hash.as_str()));
+        let result =
+            chain::verify(&self.pool, req.from_sequence, req.to_sequence, anchor).await.map_err(Error::from)?;
         let (head_sequence, head_hash) = result.head.unwrap_or_default();
         Ok(Response::new(pb::VerifyAuditChainResponse {
             valid: result.first_invalid.is_none(),
@@ -684,7 +702,22 @@ impl CommitteeService for Api {
             head_sequence,
             head_hash,
             verify_time: Some(cases::timestamp(chrono::Utc::now())),
+            invalid_reason: result.reason.to_owned(),
         }))
+    }
+
+    async fn get_chain_head(
+        &self,
+        _request: Request<pb::GetChainHeadRequest>,
+    ) -> Result<Response<pb::GetChainHeadResponse>, Status> {
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        let head = chain::head(&mut conn).await.map_err(Error::from)?.ok_or_else(|| Error::Precondition {
+            reason: "CHAIN_EMPTY",
+            message: "the audit chain has no entry yet".into(),
+        })?;
+        let now = chrono::Utc::now();
+        let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        Ok(Response::new(pb::GetChainHeadResponse { chain_head: Some(self.key.sign(head.0, &head.1, now)) }))
     }
 
     async fn update_member(

@@ -1,8 +1,19 @@
 //! The tamper-evident record: every decision, confirmation, amendment and
 //! approval of minutes is an entry hashing its predecessor. Entries are only
 //! ever inserted (the role has no UPDATE or DELETE on the table, and a trigger
-//! refuses both); [`verify`] recomputes the chain and names the first entry
-//! whose stored hash no longer matches.
+//! refuses both); [`verify`] recomputes the chain, compares each entry's
+//! payload with the record it is of as that stands now, checks an anchor
+//! kept outside the service, and names the first entry that does not hold.
+//!
+//! What it proves, against whom: a change of a decision or of approved
+//! minutes made past the service (in the database) is found by the record
+//! check; a change of an entry, by its hash; a rewrite of the chain from some
+//! entry on, recomputing every hash by the documented formula — which only
+//! someone with the database's superuser can make, as the service's own roles
+//! cannot update the chain — and the loss of its tail, only against an anchor
+//! kept elsewhere: the chain's sequence and hash that each application holds
+//! (another service's database and role), or a head signed with the chain
+//! key ([`crate::signing`]), which is never in the database.
 //!
 //! The hash of an entry is SHA-256 over its sequence, action, resource, actor,
 //! time (microseconds), request id, summary, payload digest and the previous
@@ -90,6 +101,11 @@ pub fn hash_of(e: &Stored) -> String {
 
 /// Appends an entry inside the caller's transaction; returns its hash.
 pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<String, sqlx::Error> {
+    Ok(append_at(conn, entry).await?.1)
+}
+
+/// Appends an entry inside the caller's transaction; returns its sequence and hash.
+pub async fn append_at(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(i64, String), sqlx::Error> {
     // One writer at a time: the chain is a line, not a tree.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('committee.audit_chain', 0))")
         .execute(&mut *conn)
@@ -117,8 +133,9 @@ pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<String,
     stored.hash = hash_of(&stored);
     sqlx::query(
         "INSERT INTO committee.audit_chain
-             (sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256, previous_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             (sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
+              previous_hash, hash, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(stored.sequence)
     .bind(&stored.action)
@@ -131,9 +148,42 @@ pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<String,
     .bind(&stored.payload_sha256)
     .bind(&stored.previous_hash)
     .bind(&stored.hash)
+    .bind(entry.payload)
     .execute(conn)
     .await?;
-    Ok(stored.hash)
+    Ok((stored.sequence, stored.hash))
+}
+
+/// The chain's last entry: its sequence and hash.
+pub async fn head(conn: &mut PgConnection) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT sequence, hash FROM committee.audit_chain ORDER BY sequence DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await
+}
+
+/// Signs the chain's head with `key` and keeps the signature (inside the
+/// caller's transaction, after its entries).
+pub async fn sign_head(
+    conn: &mut PgConnection,
+    key: &crate::signing::ChainKey,
+) -> Result<Option<socialloans_contracts::committee::ChainHead>, sqlx::Error> {
+    let Some((sequence, hash)) = head(&mut *conn).await? else { return Ok(None) };
+    let now = Utc::now();
+    let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let signed = key.sign(sequence, &hash, now);
+    sqlx::query(
+        "INSERT INTO committee.chain_head_signature (sequence, hash, sign_time, key_id, public_key, signature)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO NOTHING",
+    )
+    .bind(sequence)
+    .bind(&hash)
+    .bind(now)
+    .bind(&signed.key_id)
+    .bind(&signed.public_key)
+    .bind(&signed.signature)
+    .execute(conn)
+    .await?;
+    Ok(Some(signed))
 }
 
 /// The outcome of a verification.
@@ -141,18 +191,40 @@ pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<String,
 pub struct Verification {
     /// Entries checked.
     pub verified: i64,
-    /// The first entry whose hash or link does not hold.
+    /// The first entry whose hash, link, payload or record does not hold.
     pub first_invalid: Option<i64>,
+    /// Why it does not (see `VerifyAuditChainResponse.invalid_reason`).
+    pub reason: &'static str,
     /// The last entry checked, and its stored hash.
     pub head: Option<(i64, String)>,
 }
 
-/// Walks the chain from `from` (≥ 1) to `to` (0: the end).
-pub async fn verify(pool: &PgPool, from: i64, to: i64) -> Result<Verification, sqlx::Error> {
+impl Verification {
+    fn invalid(verified: i64, sequence: i64, reason: &'static str) -> Verification {
+        Verification { verified, first_invalid: Some(sequence), reason, head: None }
+    }
+}
+
+/// A stored entry with its payload.
+#[derive(sqlx::FromRow)]
+struct WithPayload {
+    #[sqlx(flatten)]
+    entry: Stored,
+    payload: Option<Vec<u8>>,
+}
+
+/// Walks the chain from `from` (≥ 1) to `to` (0: the end), checking each
+/// entry's link, hash, payload and record; then, given one, the `anchor`.
+pub async fn verify(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+    anchor: Option<(i64, &str)>,
+) -> Result<Verification, sqlx::Error> {
     let from = from.max(1);
-    let entries: Vec<Stored> = sqlx::query_as(
+    let entries: Vec<WithPayload> = sqlx::query_as(
         "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
-                previous_hash, hash
+                previous_hash, hash, payload
            FROM committee.audit_chain
           WHERE sequence >= $1 - 1 AND ($2 = 0 OR sequence <= $2)
           ORDER BY sequence",
@@ -161,9 +233,10 @@ pub async fn verify(pool: &PgPool, from: i64, to: i64) -> Result<Verification, s
     .bind(to)
     .fetch_all(pool)
     .await?;
+    let mut records = Records::new(pool);
     let mut previous: Option<&Stored> = None;
     let mut verified = 0;
-    for entry in &entries {
+    for WithPayload { entry, payload } in &entries {
         if entry.sequence < from {
             previous = Some(entry);
             continue;
@@ -171,11 +244,122 @@ pub async fn verify(pool: &PgPool, from: i64, to: i64) -> Result<Verification, s
         let expected_previous = previous.map(|p| p.hash.as_str()).unwrap_or(GENESIS);
         let gap =
             previous.is_some_and(|p| p.sequence + 1 != entry.sequence) || (previous.is_none() && entry.sequence != 1);
-        if gap || entry.previous_hash != expected_previous || hash_of(entry) != entry.hash {
-            return Ok(Verification { verified, first_invalid: Some(entry.sequence), head: None });
+        let failure = if gap {
+            Some("GAP")
+        } else if entry.previous_hash != expected_previous {
+            Some("LINK_BROKEN")
+        } else if hash_of(entry) != entry.hash {
+            Some("HASH_MISMATCH")
+        } else if let Some(payload) = payload {
+            if hex(&Sha256::digest(payload)) != entry.payload_sha256 {
+                Some("PAYLOAD_MISMATCH")
+            } else if !records.still_reads(entry, payload).await? {
+                Some("RECORD_CHANGED")
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        if let Some(reason) = failure {
+            return Ok(Verification::invalid(verified, entry.sequence, reason));
         }
         verified += 1;
         previous = Some(entry);
     }
-    Ok(Verification { verified, first_invalid: None, head: previous.map(|p| (p.sequence, p.hash.clone())) })
+    if let Some((sequence, hash)) = anchor {
+        let found: Option<String> = sqlx::query_scalar("SELECT hash FROM committee.audit_chain WHERE sequence = $1")
+            .bind(sequence)
+            .fetch_optional(pool)
+            .await?;
+        match found {
+            None => return Ok(Verification::invalid(verified, sequence, "TRUNCATED")),
+            Some(found) if found != hash => return Ok(Verification::invalid(verified, sequence, "ANCHOR_MISMATCH")),
+            Some(_) => {}
+        }
+    }
+    Ok(Verification { verified, first_invalid: None, reason: "", head: previous.map(|p| (p.sequence, p.hash.clone())) })
+}
+
+/// The records entries are of, read once per verification.
+struct Records<'a> {
+    pool: &'a PgPool,
+    cases: std::collections::HashMap<uuid::Uuid, Option<socialloans_contracts::committee::Case>>,
+}
+
+impl<'a> Records<'a> {
+    fn new(pool: &'a PgPool) -> Self {
+        Records { pool, cases: Default::default() }
+    }
+
+    /// Whether the record `entry` is of still reads as its `payload` did: a
+    /// decision's content (what was decided, by whom, when; and for a
+    /// confirmation, who confirmed it, when), or the approved minutes.
+    async fn still_reads(&mut self, entry: &Stored, payload: &[u8]) -> Result<bool, sqlx::Error> {
+        use prost::Message;
+        use socialloans_contracts::committee::{Decision, Meeting};
+        match entry.action.as_str() {
+            "DECISION_RECORDED" | "AMENDMENT_RECORDED" | "DECISION_CONFIRMED" | "AMENDMENT_CONFIRMED" => {
+                let confirmation = entry.action.ends_with("_CONFIRMED");
+                let Ok(then) = Decision::decode(payload) else { return Ok(false) };
+                let Some(case_id) = entry
+                    .resource
+                    .strip_prefix("cases/")
+                    .and_then(|rest| rest.split_once("/decisions/"))
+                    .and_then(|(id, _)| uuid::Uuid::parse_str(id).ok())
+                else {
+                    return Ok(false);
+                };
+                if !self.cases.contains_key(&case_id) {
+                    let content: Option<Vec<u8>> =
+                        sqlx::query_scalar("SELECT content FROM committee.committee_case WHERE id = $1")
+                            .bind(case_id)
+                            .fetch_optional(self.pool)
+                            .await?;
+                    let case = content.and_then(|c| socialloans_contracts::committee::Case::decode(c.as_slice()).ok());
+                    self.cases.insert(case_id, case);
+                }
+                let now =
+                    self.cases[&case_id].as_ref().and_then(|c| c.decisions.iter().find(|d| d.name == entry.resource));
+                Ok(now.is_some_and(|now| decided(now, confirmation) == decided(&then, confirmation)))
+            }
+            "MINUTES_APPROVED" => {
+                let Some(id) = entry.resource.strip_prefix("meetings/").and_then(|id| uuid::Uuid::parse_str(id).ok())
+                else {
+                    return Ok(false);
+                };
+                let content: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT content FROM committee.meeting WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(self.pool)
+                        .await?;
+                let minutes = content.and_then(|c| Meeting::decode(c.as_slice()).ok()).map(|m| m.minutes);
+                Ok(minutes.is_some_and(|m| m.as_bytes() == payload))
+            }
+            _ => Ok(true),
+        }
+    }
+}
+
+/// What a decision says, without what changes with its life (state, etag,
+/// freezing, the chain hash) — and without its confirmation, unless asked.
+fn decided(
+    d: &socialloans_contracts::committee::Decision,
+    confirmation: bool,
+) -> socialloans_contracts::committee::Decision {
+    socialloans_contracts::committee::Decision {
+        name: d.name.clone(),
+        outcome: d.outcome,
+        approved_amount: d.approved_amount.clone(),
+        conditions: d.conditions.clone(),
+        rationale: d.rationale.clone(),
+        dissents: d.dissents.clone(),
+        meeting: d.meeting.clone(),
+        vote_tally: d.vote_tally,
+        recorded_by: d.recorded_by.clone(),
+        record_time: d.record_time,
+        confirmed_by: if confirmation { d.confirmed_by.clone() } else { None },
+        confirm_time: if confirmation { d.confirm_time } else { None },
+        ..Default::default()
+    }
 }

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod proceedings;
 pub mod referrals;
 pub mod rules;
+pub mod signing;
 
 use socialloans_contracts::committee::committee_service_server::CommitteeServiceServer;
 use socialloans_platform::{
@@ -31,10 +32,11 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ports: DefaultPorts { grpc: 50052, metrics: 9092 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
-    append_only: &["audit_chain", "history"],
+    append_only: &["audit_chain", "history", "chain_head_signature"],
     descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         committee_rules(env);
+        chain_key(env);
     },
     background,
 };
@@ -61,6 +63,18 @@ fn committee_rules(env: &mut Env) -> proceedings::Rules {
     proceedings::Rules { decision, quorum }
 }
 
+/// `CHAIN_SIGNING_KEY_FILE`: the key that signs the chain's head; a key for
+/// this process only without it.
+fn chain_key(env: &mut Env) -> signing::ChainKey {
+    match env.file("CHAIN_SIGNING_KEY_FILE") {
+        Some(path) => signing::ChainKey::load(&path).unwrap_or_else(|err| {
+            env.error(err);
+            signing::ChainKey::ephemeral()
+        }),
+        None => signing::ChainKey::ephemeral(),
+    }
+}
+
 /// Consumes the applications feed, when `APPLICATIONS_FEED_URL` is set.
 fn background(context: &Context) {
     let subscribed = context.subscribe(
@@ -83,6 +97,16 @@ pub fn routes(context: &Context) -> tonic::service::Routes {
             pool: context.pool.clone(),
             feed: context.feed.clone(),
             rules: committee_rules(&mut context.config.raw.reader()),
+            key: {
+                let key = chain_key(&mut context.config.raw.reader());
+                if key.ephemeral {
+                    tracing::warn!(
+                        key_id = %key.key_id(),
+                        "no CHAIN_SIGNING_KEY_FILE: the chain's heads are signed with a key made for this process"
+                    );
+                }
+                key
+            },
         })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit),

@@ -42,6 +42,7 @@ pub static POLICY: Policy = Policy {
         ("ListAuditEntries", &[CommitteeSecretary, Auditor]),
         ("ListHistoryEntries", &[CommitteeSecretary, Auditor]),
         ("VerifyAuditChain", &[CommitteeSecretary, Auditor]),
+        ("GetChainHead", &[CommitteeSecretary, Auditor]),
         ("StreamEvents", &[Service, Auditor]),
     ],
 };

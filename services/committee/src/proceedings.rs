@@ -924,7 +924,7 @@ pub async fn confirm_decision(
     let outcome = DecisionOutcome::try_from(decision.outcome).unwrap_or_default();
     let action = if amendment { "AMENDMENT_CONFIRMED" } else { "DECISION_CONFIRMED" };
     let summary = format!("{action} {} on {}", outcome.as_str_name(), case.application);
-    decision.chain_hash = chain::append(
+    let (chain_sequence, chain_hash) = chain::append_at(
         conn,
         chain::Entry {
             action,
@@ -937,6 +937,7 @@ pub async fn confirm_decision(
         },
     )
     .await?;
+    decision.chain_hash = chain_hash.clone();
     let decision = decision.clone();
     if outcome == DecisionOutcome::Defer {
         mark_deferred(conn, &case_row, case, &decision).await?;
@@ -954,6 +955,8 @@ pub async fn confirm_decision(
             conditions: decision.conditions.clone(),
             rationale: decision.rationale.clone(),
             confirm_time: decision.confirm_time,
+            chain_sequence,
+            chain_hash,
         };
         publish(conn, &case.name, &amended).await?;
     } else {
@@ -968,6 +971,8 @@ pub async fn confirm_decision(
             rationale: decision.rationale.clone(),
             deferral_count: case.deferral_count,
             confirm_time: decision.confirm_time,
+            chain_sequence,
+            chain_hash,
         };
         publish(conn, &case.name, &confirmed).await?;
     }

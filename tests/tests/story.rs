@@ -40,6 +40,7 @@ fn free_offset() -> u16 {
 struct Up {
     child: Child,
     lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
 }
 
 impl Up {
@@ -62,18 +63,29 @@ impl Up {
                 }
             }
         });
-        Up { child, lines }
+        Up { child, lines, seen: Vec::new() }
     }
 
     /// Waits for a line containing `text`, at most `limit`.
-    fn wait_for(&self, text: &str, limit: Duration) -> bool {
+    fn wait_for(&mut self, text: &str, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            if line.contains(text) {
+            let found = line.contains(text);
+            self.seen.push(line);
+            if found {
                 return true;
             }
         }
         false
+    }
+
+    /// The pid `service` was last started with, from what `up` said.
+    fn pid_of(&self, service: &str) -> Option<i32> {
+        self.seen
+            .iter()
+            .rev()
+            .filter(|l| l.trim_start().starts_with(&format!("{service} |")))
+            .find_map(|l| l.rsplit_once("pid ").and_then(|(_, pid)| pid.trim().parse().ok()))
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
@@ -241,6 +253,42 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     assert!(csv.lines().nth(1).unwrap().contains(",portfolio,") && csv.contains("475000000.00"), "{csv}");
     let svg = std::fs::read_to_string(file(".svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("Portfolio impact report"));
+
+    // A service killed with SIGKILL is started again and the story goes on.
+    let pid = up.pid_of("applications").expect("up names the applications pid");
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on a grandchild this test started (through `suite up`).
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let killed = Instant::now();
+    assert!(up.wait_for("applications | started again", Duration::from_secs(10)), "not restarted");
+    let restarted = up.pid_of("applications").unwrap();
+    assert_ne!(restarted, pid);
+    let mut serving = false;
+    while killed.elapsed() < Duration::from_secs(10) && !serving {
+        serving = ApplicationsServiceClient::connect(url(50051)).await.is_ok()
+            && apps
+                .list_applications(authorized(ap::ListApplicationsRequest::default(), &as_(Role::Analyst, None)))
+                .await
+                .is_ok();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(serving, "applications not serving again within 10 s of SIGKILL");
+    let again = tokio::task::spawn_blocking({
+        let home = home.0.clone();
+        move || {
+            Command::new(SUITE)
+                .arg("demo")
+                .env("SOCIALLOANS_HOME", &home)
+                .env("SOCIALLOANS_PORT_OFFSET", offset.to_string())
+                .output()
+                .expect("suite demo runs")
+        }
+    })
+    .await
+    .unwrap();
+    assert!(again.status.success(), "the story did not go on:\n{}", String::from_utf8_lossy(&again.stdout));
 
     // Ctrl-C (here SIGTERM) stops everything cleanly.
     let status = up.terminate();

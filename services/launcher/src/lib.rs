@@ -10,6 +10,7 @@
 pub mod demo;
 pub mod pilots;
 pub mod retry;
+pub mod supervisor;
 mod services;
 pub mod tokens;
 

@@ -129,7 +129,7 @@ fn run_step(binary: &Path, service: &str, subcommand: &str, env: &[(String, Stri
 }
 
 /// Children that get SIGTERM, then are waited for, however `up` ends.
-struct Children(Vec<(&'static str, Child)>);
+pub(crate) struct Children(pub(crate) Vec<(&'static str, Child)>);
 
 impl Children {
     fn stop(&mut self) {
@@ -202,6 +202,24 @@ fn ensure_ports_free(offset: u16) -> Result<(), String> {
     Ok(())
 }
 
+/// Starts `service` serving, as `socialloans service NAME serve`, with `env`;
+/// its output is copied to ours.
+pub(crate) fn spawn_service(binary: &Path, service: &'static str, env: &[(String, String)]) -> Result<Child, String> {
+    let mut command = Command::new(binary);
+    die_with_parent(&mut command);
+    let mut child = command
+        .args(["service", service, "serve"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("LOG_FORMAT", std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".into()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{service}: {e}"))?;
+    forward(service, child.stdout.take().expect("piped"));
+    forward(service, child.stderr.take().expect("piped"));
+    Ok(child)
+}
+
 /// Copies a child's output to ours, each line prefixed with the service name.
 fn forward(name: &'static str, stream: impl std::io::Read + Send + 'static) {
     std::thread::spawn(move || {
@@ -214,7 +232,10 @@ fn forward(name: &'static str, stream: impl std::io::Read + Send + 'static) {
 /// A running suite: its PostgreSQL (when private) and the three service
 /// processes. Dropping it stops the services (SIGTERM, then a grace period).
 pub struct Suite {
-    children: Children,
+    pub(crate) children: Children,
+    /// What each service was started with, to start it again.
+    pub(crate) serve_envs: Vec<Vec<(String, String)>>,
+    pub(crate) binary: PathBuf,
     _cluster: Option<pgcluster::Cluster>,
     /// The development token secret the services accept.
     pub secret: String,
@@ -254,6 +275,7 @@ impl Suite {
 
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let mut children = Children(Vec::new());
+        let mut serve_envs = Vec::new();
         for service in &SERVICES {
             let mut env = vec![
                 ("DATABASE_ADMIN_URL".to_owned(), admin_url.clone()),
@@ -283,30 +305,26 @@ impl Suite {
             }
             run_step(&binary, service.name, "bootstrap", &env)?;
             run_step(&binary, service.name, "migrate", &env)?;
-            let mut command = Command::new(&binary);
-            die_with_parent(&mut command);
-            let mut child = command
-                .args(["service", service.name, "serve"])
-                // Serving holds the runtime role's credential only.
-                .envs(
-                    env.iter()
-                        .filter(|(k, _)| k != "DATABASE_ADMIN_URL" && k != "DATABASE_MIGRATION_URL")
-                        .map(|(k, v)| (k, v)),
-                )
-                .env("LOG_FORMAT", std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".into()))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("{}: {e}", service.name))?;
-            forward(service.name, child.stdout.take().expect("piped"));
-            forward(service.name, child.stderr.take().expect("piped"));
+            // Serving holds the runtime role's credential only.
+            env.retain(|(k, _)| k != "DATABASE_ADMIN_URL" && k != "DATABASE_MIGRATION_URL");
+            let child = spawn_service(&binary, service.name, &env)?;
+            println!("{:>12} | started, pid {}", service.name, child.id());
             children.0.push((service.name, child));
+            serve_envs.push(env);
         }
 
         for (service, (_, child)) in SERVICES.iter().zip(&mut children.0) {
             runtime.block_on(wait_serving(service, offset, child))?;
         }
-        Ok(Suite { children, _cluster: cluster, secret, endpoints: Endpoints::at(offset), admin_url })
+        Ok(Suite {
+            children,
+            serve_envs,
+            binary,
+            _cluster: cluster,
+            secret,
+            endpoints: Endpoints::at(offset),
+            admin_url,
+        })
     }
 
     /// The connection URL of `service`'s own role (as the service itself connects).
@@ -325,12 +343,13 @@ impl Suite {
     }
 }
 
-/// `socialloans up`.
+/// `socialloans up`: starts the suite, keeps its services running
+/// ([`crate::supervisor`]) until Ctrl-C or SIGTERM, then stops everything.
 pub fn up(home: &Path) -> Result<(), String> {
-    let suite = Suite::start(home)?;
+    let mut suite = Suite::start(home)?;
     print_banner(&suite);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let term = async {
             match term.as_mut() {
@@ -339,13 +358,14 @@ pub fn up(home: &Path) -> Result<(), String> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = term => Ok(()),
+            given_up = crate::supervisor::supervise(&mut suite) => given_up,
         }
     });
     println!("\nstopping ...");
     suite.stop();
-    Ok(())
+    outcome
 }
 
 async fn wait_serving(service: &Service, offset: u16, child: &mut Child) -> Result<(), String> {

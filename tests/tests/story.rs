@@ -296,3 +296,33 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     let stopped: Vec<String> = up.lines.try_iter().filter(|l| l.ends_with("stopped (exit status: 0)")).collect();
     assert_eq!(stopped.len(), 3, "each service stops cleanly: {stopped:?}");
 }
+
+/// The README's first command from a clone in a private directory (mode 700,
+/// as under /root or in a `mktemp -d` directory): as root, PostgreSQL runs as
+/// the `postgres` user, which cannot reach it — the cluster goes where it can,
+/// the suite comes up, and `reset` removes both.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_works_from_a_private_directory_and_reset_removes_everything() {
+    use std::os::unix::fs::PermissionsExt;
+    let private = Home(std::env::temp_dir().join(format!("socialloans-private-{}", uuid::Uuid::now_v7())));
+    std::fs::create_dir_all(&private.0).unwrap();
+    std::fs::set_permissions(&private.0, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let home = private.0.join("clone").join(".local");
+    let offset = free_offset();
+    let mut up = Up::start(&home, offset);
+    assert!(up.wait_for("Social Loans is up", Duration::from_secs(120)), "the suite did not come up: {:?}", up.seen);
+    let outside = up.seen.iter().find(|l| l.contains("the private PostgreSQL's data goes to")).cloned();
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid() only reads this process's credentials.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert_eq!(outside.is_some(), root, "as root the data goes where the postgres user can reach it: {:?}", up.seen);
+    let status = up.terminate();
+    assert!(status.success(), "suite up exited with {status}");
+    let reset = Command::new(SUITE).arg("reset").env("SOCIALLOANS_HOME", &home).output().unwrap();
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    if let Some(line) = outside {
+        let dir = line.rsplit_once("goes to ").unwrap().1.trim().trim_end_matches("/postgres");
+        assert!(!Path::new(dir).exists(), "reset left {dir}");
+    }
+    assert!(!home.exists(), "reset left {}", home.display());
+}

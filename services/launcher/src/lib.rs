@@ -99,6 +99,11 @@ pub fn run_service(name: &str, args: &[&str]) -> ExitCode {
 }
 
 fn reset(home: &std::path::Path) -> Result<(), String> {
+    // A cluster kept outside a home the postgres user cannot reach goes too.
+    if let Some(outside) = services::outside_dir(home).filter(|dir| dir.exists()) {
+        std::fs::remove_dir_all(&outside).map_err(|e| format!("cannot remove {}: {e}", outside.display()))?;
+        println!("removed {}", outside.display());
+    }
     if home.exists() {
         std::fs::remove_dir_all(home).map_err(|e| format!("cannot remove {}: {e}", home.display()))?;
         println!("removed {}", home.display());

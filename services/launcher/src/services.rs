@@ -202,6 +202,40 @@ fn ensure_ports_free(offset: u16) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the private PostgreSQL of `home` keeps its data: `home/postgres`;
+/// or, when the server's user (`postgres`, as we are root) cannot reach
+/// `home` — a clone under /root, or in a private temporary directory —
+/// `/var/tmp/socialloans/<hash of home>/postgres`, which it can (made here).
+pub fn cluster_dir(home: &Path) -> Result<PathBuf, String> {
+    if pgcluster::server_can_reach(home) {
+        return Ok(home.join("postgres"));
+    }
+    std::fs::create_dir_all(home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    let outside = outside_dir(home).ok_or_else(|| format!("cannot resolve {}", home.display()))?;
+    for dir in [outside.parent().expect("a parent"), outside.as_path()] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("cannot open {} to the postgres user: {e}", dir.display()))?;
+    }
+    println!(
+        "the postgres user cannot reach {} (a private parent directory); the private PostgreSQL's data goes to {}",
+        home.display(),
+        outside.join("postgres").display()
+    );
+    Ok(outside.join("postgres"))
+}
+
+/// `/var/tmp/socialloans/<12 hex of the SHA-256 of home's real path>`, for
+/// an existing `home`.
+pub fn outside_dir(home: &Path) -> Option<PathBuf> {
+    use sha2::Digest;
+    let real = home.canonicalize().ok()?;
+    let digest: String =
+        sha2::Sha256::digest(real.as_os_str().as_encoded_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect();
+    Some(PathBuf::from("/var/tmp/socialloans").join(digest))
+}
+
 /// Starts `service` serving, as `socialloans service NAME serve`, with `env`;
 /// its output is copied to ours.
 pub(crate) fn spawn_service(binary: &Path, service: &'static str, env: &[(String, String)]) -> Result<Child, String> {
@@ -265,7 +299,7 @@ impl Suite {
                 (None, url)
             }
             None => {
-                let dir = home.join("postgres");
+                let dir = cluster_dir(home)?;
                 println!("starting a private PostgreSQL in {} ...", dir.display());
                 let cluster = pgcluster::Cluster::start_persistent(&dir).map_err(|e| e.to_string())?;
                 let url = cluster.admin_url();

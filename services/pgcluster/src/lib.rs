@@ -50,4 +50,22 @@ mod setup;
 mod watchdog;
 
 pub use cluster::Cluster;
+
+/// Whether the user the server would run as can reach `dir` (traverse every
+/// parent): always when we are not root; as root, whether the `postgres`
+/// user can. A directory it cannot reach (one under a private parent such
+/// as /root) cannot hold the cluster.
+pub fn server_can_reach(dir: &std::path::Path) -> bool {
+    match account::RunAs::detect() {
+        Ok(account::RunAs::CurrentUser) => true,
+        Ok(run_as) => {
+            // The nearest existing ancestor: the rest is created by us, for it.
+            let existing = dir.ancestors().find(|d| d.exists()).unwrap_or(std::path::Path::new("/"));
+            let mut command = run_as.command("/bin/sh".as_ref(), "/".as_ref());
+            command.args(["-c", r#"test -d "$0" && test -x "$0""#]).arg(existing);
+            command.status().is_ok_and(|s| s.success())
+        }
+        Err(_) => false,
+    }
+}
 pub use error::{Error, Result};

@@ -5,6 +5,8 @@ use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
     committee as cm,
 };
+use std::time::Duration;
+
 use socialloans_platform::Role;
 use tonic::transport::Channel;
 
@@ -60,6 +62,24 @@ pub async fn refer(apps: &mut ApplicationsServiceClient<Channel>, pilot: ap::App
     };
     apps.refer_application_to_committee(staff(referral, Role::Analyst)).await.unwrap();
     name
+}
+
+/// Reads `name` until it is in state `want` (the committee's decision arrives
+/// as an event, so a moment after it is published); panics after 10 s.
+pub async fn wait_for_state(
+    apps: &mut ApplicationsServiceClient<Channel>,
+    name: &str,
+    want: ap::ApplicationState,
+) -> ap::Application {
+    for _ in 0..200 {
+        let request = ap::GetApplicationRequest { name: name.into() };
+        let got = apps.get_application(staff(request, Role::Analyst)).await.unwrap().into_inner().application.unwrap();
+        if got.state == want as i32 {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} never reached {want:?}");
 }
 
 /// The committee's one standard condition: report tenant retention yearly, by 31 March 2027.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::{Db, authorized, channel, pilots, services, specs, token};
+use e2e::{Db, authorized, channel, flow::wait_for_state, pilots, services, specs, token};
 use prost_types::FieldMask;
 use socialloans_contracts::{
     applications::{
@@ -151,23 +151,6 @@ async fn bring_to_committee(client: &mut Client, pilot: Application) -> Applicat
         .unwrap();
     assert_eq!(state(&app), S::ReferredToCommittee);
     app
-}
-
-async fn wait_for_state(client: &mut Client, name: &str, want: S) -> Application {
-    for _ in 0..200 {
-        let got = client
-            .get_application(staff(pb::GetApplicationRequest { name: name.into() }, Role::Analyst))
-            .await
-            .unwrap()
-            .into_inner()
-            .application
-            .unwrap();
-        if state(&got) == want {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{name} never reached {want:?}");
 }
 
 fn tag(name: &str, loan_id: &str, kronor: i64) -> pb::TagLoanRequest {

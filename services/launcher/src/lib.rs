@@ -10,8 +10,8 @@
 pub mod demo;
 pub mod pilots;
 pub mod retry;
-pub mod supervisor;
 mod services;
+pub mod supervisor;
 pub mod tokens;
 
 pub use services::{Endpoints, Suite, free_offset};

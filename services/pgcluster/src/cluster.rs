@@ -134,6 +134,17 @@ impl Cluster {
         self.server.stop(StopMode::Fast)
     }
 
+    /// Stop the server as a crash would (`pg_ctl stop -m immediate`: no
+    /// checkpoint, every session cut), then start it again on the same port:
+    /// `pg_ctl restart -m immediate`, for tests of what survives one.
+    pub fn restart_immediate(&self) -> Result<()> {
+        let _guard = self.lifecycle.lock().unwrap_or_else(|p| p.into_inner());
+        self.server.stop(StopMode::Immediate)?;
+        self.server.start(self.port).map_err(|e| match e {
+            StartError::PortInUse(error) | StartError::Other(error) => error,
+        })
+    }
+
     /// Start it again on the same port (after stop). Idempotent if already
     /// running. Fails if another process took the port in the meantime.
     pub fn start(&self) -> Result<()> {

@@ -20,9 +20,10 @@ use std::{path::PathBuf, process::ExitCode};
 
 fn usage() -> &'static str {
     "usage: socialloans [up|demo|service NAME ...|token ROLE [ORG]|roles|reset]\n\n  \
-     up          start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services\n  \
+     up          start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services,\n              \
+     restarting any that exits\n  \
      demo        run the pilot story through the real APIs (starts the suite first unless it is up)\n  \
-     service NAME [serve|migrate|bootstrap]\n              run one service (what its own binary does)\n  \
+     service NAME [serve|migrate|bootstrap|health|replay-parked]\n              run one service (what its own binary does)\n  \
      token ROLE  print a development token for ROLE (borrowers also need ORG, e.g. 556000-0000)\n  \
      roles       print who may call which method (Markdown)\n  \
      reset       delete .local/ (the private PostgreSQL's data and the development secret)\n\n\
@@ -82,7 +83,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `socialloans service NAME [serve|migrate|bootstrap]`: one service, exactly
+/// `socialloans service NAME [serve|migrate|bootstrap|health|replay-parked]`: one service, exactly
 /// as its own binary would run it (`up` starts each this way). A program that
 /// starts a [`Suite`] from its own executable answers `service` with this.
 pub fn run_service(name: &str, args: &[&str]) -> ExitCode {

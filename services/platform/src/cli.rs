@@ -17,7 +17,7 @@ pub const EXIT_CONFIG: u8 = 78;
 
 fn usage(name: &str) -> String {
     format!(
-        "usage: {name} [serve|migrate|bootstrap]\n\n  \
+        "usage: {name} [serve|migrate|bootstrap|health|replay-parked]\n\n  \
          serve      serve gRPC (default); MIGRATE_ON_START=true applies migrations first\n  \
          migrate    apply the service's migrations to its schema as its owner (DATABASE_MIGRATION_URL), then exit\n  \
          bootstrap  create the database, the service's two roles and its schema over DATABASE_ADMIN_URL, then exit\n  \

@@ -4,6 +4,7 @@
 use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
     committee as cm,
+    monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
 };
 use std::time::Duration;
 
@@ -80,6 +81,32 @@ pub async fn wait_for_state(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{name} never reached {want:?}");
+}
+
+/// The monitoring plan of `application`, if it has one yet (read as an analyst).
+pub async fn plan_of(
+    monitoring: &mut MonitoringServiceClient<Channel>,
+    application: &str,
+) -> Option<mo::MonitoringPlan> {
+    let request = mo::ListMonitoringPlansRequest { application: application.into(), ..Default::default() };
+    let plans = monitoring.list_monitoring_plans(staff(request, Role::Analyst)).await.unwrap();
+    plans.into_inner().monitoring_plans.into_iter().next()
+}
+
+/// Reads the plan of `application` until it is in `state` (it opens and
+/// activates from events, so a moment later); panics after 10 s.
+pub async fn wait_plan_state(
+    monitoring: &mut MonitoringServiceClient<Channel>,
+    application: &str,
+    state: mo::MonitoringPlanState,
+) -> mo::MonitoringPlan {
+    for _ in 0..200 {
+        if let Some(plan) = plan_of(monitoring, application).await.filter(|p| p.state == state as i32) {
+            return plan;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {state:?} plan for {application}");
 }
 
 /// The committee's one standard condition: report tenant retention yearly, by 31 March 2027.

@@ -6,6 +6,7 @@
 use e2e::{
     Db, channel,
     flow::{as_borrower, committee_decides_with, refer, reporting_covenant, rid, staff, staff_as},
+    flow::{plan_of, wait_plan_state},
     pilots, services, specs,
 };
 use socialloans_contracts::{
@@ -15,32 +16,6 @@ use socialloans_contracts::{
 };
 use socialloans_platform::Role;
 use tonic::{Code, transport::Channel};
-
-async fn plan_of(client: &mut MonitoringServiceClient<Channel>, application: &str) -> Option<mo::MonitoringPlan> {
-    let request = mo::ListMonitoringPlansRequest { application: application.into(), ..Default::default() };
-    client
-        .list_monitoring_plans(staff(request, Role::Analyst))
-        .await
-        .unwrap()
-        .into_inner()
-        .monitoring_plans
-        .into_iter()
-        .next()
-}
-
-async fn wait_plan_state(
-    client: &mut MonitoringServiceClient<Channel>,
-    application: &str,
-    state: mo::MonitoringPlanState,
-) -> mo::MonitoringPlan {
-    for _ in 0..200 {
-        if let Some(plan) = plan_of(client, application).await.filter(|p| p.state == state as i32) {
-            return plan;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no {state:?} plan for {application}");
-}
 
 /// The events on the monitoring feed of the given types, up to the first heartbeat.
 async fn feed(client: &mut MonitoringServiceClient<Channel>, types: &[&str]) -> Vec<mo::Event> {

@@ -16,7 +16,7 @@ use std::{
 
 use e2e::{
     Db, SERVING, authorized, channel,
-    flow::{as_borrower, committee_decides_with, refer, rid, staff, wait_for_state},
+    flow::{as_borrower, committee_decides_with, refer, rid, staff, wait_for_state, wait_plan_state},
     health, pilots, specs, token,
 };
 use socialloans_contracts::{
@@ -103,23 +103,7 @@ async fn a_database_restarted_under_load_loses_and_repeats_nothing() {
         async move { apps.tag_loan(staff(first, Role::CoreBanking)).await }
     })
     .await;
-    let mut plan = None;
-    for _ in 0..200 {
-        let request = mo::ListMonitoringPlansRequest { application: approved.clone(), ..Default::default() };
-        plan = monitoring
-            .list_monitoring_plans(staff(request, Role::Analyst))
-            .await
-            .unwrap()
-            .into_inner()
-            .monitoring_plans
-            .into_iter()
-            .find(|p| p.state == mo::MonitoringPlanState::Active as i32);
-        if plan.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let plan = plan.expect("an active plan");
+    let plan = wait_plan_state(&mut monitoring, &approved, mo::MonitoringPlanState::Active).await;
 
     // The load.
     let created = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -121,6 +121,21 @@ impl Drop for Home {
     }
 }
 
+/// `socialloans demo` against the suite up in `home`, run to its end.
+async fn demo(home: &std::path::Path, offset: u16) -> std::process::Output {
+    let home = home.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Command::new(SUITE)
+            .arg("demo")
+            .env("SOCIALLOANS_HOME", &home)
+            .env("SOCIALLOANS_PORT_OFFSET", offset.to_string())
+            .output()
+            .expect("suite demo runs")
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     let home = Home(std::env::temp_dir().join(format!("socialloans-story-{}", uuid::Uuid::now_v7())));
@@ -129,21 +144,9 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     assert!(up.wait_for("Social Loans is up", Duration::from_secs(120)), "the suite did not come up");
 
     // The demo, as a newcomer runs it, against the suite that is up.
-    let demo = tokio::task::spawn_blocking({
-        let home = home.0.clone();
-        move || {
-            Command::new(SUITE)
-                .arg("demo")
-                .env("SOCIALLOANS_HOME", &home)
-                .env("SOCIALLOANS_PORT_OFFSET", offset.to_string())
-                .output()
-                .expect("suite demo runs")
-        }
-    })
-    .await
-    .unwrap();
-    let narration = String::from_utf8_lossy(&demo.stdout);
-    assert!(demo.status.success(), "the demo failed:\n{narration}\n{}", String::from_utf8_lossy(&demo.stderr));
+    let first = demo(&home.0, offset).await;
+    let narration = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "the demo failed:\n{narration}\n{}", String::from_utf8_lossy(&first.stderr));
     assert!(narration.contains("using the suite that is already up"), "{narration}");
     for chapter in ["1. Two housing companies apply", "2. The expert committee meets", "4. Two years of outcomes"] {
         assert!(narration.contains(chapter), "{chapter:?} missing from:\n{narration}");
@@ -275,19 +278,7 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(serving, "applications not serving again within 10 s of SIGKILL");
-    let again = tokio::task::spawn_blocking({
-        let home = home.0.clone();
-        move || {
-            Command::new(SUITE)
-                .arg("demo")
-                .env("SOCIALLOANS_HOME", &home)
-                .env("SOCIALLOANS_PORT_OFFSET", offset.to_string())
-                .output()
-                .expect("suite demo runs")
-        }
-    })
-    .await
-    .unwrap();
+    let again = demo(&home.0, offset).await;
     assert!(again.status.success(), "the story did not go on:\n{}", String::from_utf8_lossy(&again.stdout));
 
     // Ctrl-C (here SIGTERM) stops everything cleanly.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use e2e::{
     Db, authorized, channel,
-    flow::{as_borrower, committee_decides_with, refer, reporting_covenant, rid, staff},
+    flow::{as_borrower, committee_decides_with, refer, reporting_covenant, rid, staff, wait_plan_state},
     minter, pilots, specs,
 };
 use prost_types::FieldMask;
@@ -107,21 +107,7 @@ async fn active_plan(suite: &mut Suite, pilot: ap::Application) -> mo::Monitorin
         ..Default::default()
     };
     suite.apps.tag_loan(staff(tag, Role::CoreBanking)).await.unwrap();
-    for _ in 0..200 {
-        let request = mo::ListMonitoringPlansRequest { application: application.clone(), ..Default::default() };
-        let plans = suite
-            .monitoring
-            .list_monitoring_plans(staff(request, Role::Analyst))
-            .await
-            .unwrap()
-            .into_inner()
-            .monitoring_plans;
-        if let Some(plan) = plans.into_iter().find(|p| p.state == mo::MonitoringPlanState::Active as i32) {
-            return plan;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no active plan for {application}");
+    wait_plan_state(&mut suite.monitoring, &application, mo::MonitoringPlanState::Active).await
 }
 
 fn report_draft(plan: &mo::MonitoringPlan, period: usize) -> mo::CreateOutcomeReportRequest {

@@ -610,13 +610,7 @@ fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
             violations: open,
         });
     }
-    let tagged: i64 = record
-        .app
-        .loans
-        .iter()
-        .filter_map(|l| l.principal.as_ref())
-        .map(|m| m.minor_units)
-        .fold(0, i64::saturating_add);
+    let tagged = record.tagged_principal();
     let principal = loan.principal.as_ref().map(|m| m.minor_units).unwrap_or_default();
     let approved = record.app.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
     let total = tagged.saturating_add(principal);

@@ -195,13 +195,7 @@ fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> R
         summary.chain_sequence = amended.chain_sequence;
         summary.chain_hash.clone_from(&amended.chain_hash);
     }
-    let tagged: i64 = record
-        .app
-        .loans
-        .iter()
-        .filter_map(|l| l.principal.as_ref())
-        .map(|m| m.minor_units)
-        .fold(0, i64::saturating_add);
+    let tagged = record.tagged_principal();
     let mut comment = amended.decision.clone();
     if tagged > amount {
         comment.push_str(&format!(": the loans tagged ({tagged} öre) exceed the amended amount ({amount} öre)"));

@@ -380,20 +380,21 @@ impl Suite {
 /// `socialloans up`: starts the suite, keeps its services running
 /// ([`crate::supervisor`]) until Ctrl-C or SIGTERM, then stops everything.
 pub fn up(home: &Path) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
     let mut suite = Suite::start(home)?;
-    print_banner(&suite);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // The handlers are in place before the banner says the suite is up, so
+    // a Ctrl-C or SIGTERM from then on always stops it cleanly.
+    let (mut interrupt, mut terminate) = {
+        let _entered = runtime.enter();
+        let handler = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+        (handler(SignalKind::interrupt())?, handler(SignalKind::terminate())?)
+    };
+    print_banner(&suite);
     let outcome = runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(term) => term.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => Ok(()),
-            _ = term => Ok(()),
+            _ = interrupt.recv() => Ok(()),
+            _ = terminate.recv() => Ok(()),
             given_up = crate::supervisor::supervise(&mut suite) => given_up,
         }
     });

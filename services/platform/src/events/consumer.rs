@@ -529,11 +529,7 @@ async fn apply_once<H: Handler>(
     gap_check: bool,
 ) -> Result<Applied, AttemptError> {
     let mut tx = pool.begin().await?;
-    let checkpoint: i64 =
-        sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
-            .bind(subscription)
-            .fetch_one(&mut *tx)
-            .await?;
+    let checkpoint = lock_checkpoint(&mut tx, subscription).await?;
     if event.position <= checkpoint {
         return Ok(Applied::Duplicate);
     }
@@ -558,6 +554,16 @@ async fn apply_once<H: Handler>(
     Ok(Applied::Applied)
 }
 
+/// The checkpoint of `subscription`, its row locked until `tx` ends: every
+/// move of a checkpoint (an applied event, a parked one, a scanned-through
+/// advance) holds this lock, so replicas that overlap never both move it.
+async fn lock_checkpoint(tx: &mut sqlx::PgConnection, subscription: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
+        .bind(subscription)
+        .fetch_one(tx)
+        .await
+}
+
 async fn park(
     pool: &PgPool,
     subscription: &str,
@@ -566,11 +572,7 @@ async fn park(
     error: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let checkpoint: i64 =
-        sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
-            .bind(subscription)
-            .fetch_one(&mut *tx)
-            .await?;
+    let checkpoint = lock_checkpoint(&mut tx, subscription).await?;
     if event.position <= checkpoint {
         return Ok(()); // another replica dealt with it meanwhile
     }
@@ -601,11 +603,7 @@ async fn park(
 /// the same row lock an applied event takes; returns the checkpoint now.
 async fn advance(pool: &PgPool, subscription: &str, scanned: i64) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let checkpoint: i64 =
-        sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
-            .bind(subscription)
-            .fetch_one(&mut *tx)
-            .await?;
+    let checkpoint = lock_checkpoint(&mut tx, subscription).await?;
     if scanned <= checkpoint {
         return Ok(checkpoint);
     }

@@ -66,6 +66,8 @@ failed_containers() {
     echo "-- $(podman inspect --format '{{.Name}}' "$c") exited $code:"
     podman logs "$c" 2>&1 | tail -20
   done
+  echo "-- and the database said:"
+  compose logs postgres 2>&1 | tail -20
 }
 compose up -d || { failed_containers; echo "compose-up: 'up' failed" >&2; exit 1; }
 for s in applications committee monitoring; do

@@ -57,7 +57,7 @@ secret="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
 db() { echo "postgres://$1:$2@$gateway:$pg_port/$3"; }
 service_env() {
   local s="$1"
-  echo "-e DATABASE_URL=$(db "$s" "$s-scale-pass" socialloans) -e AUTH_HS256_SECRET=$secret"
+  echo "-e DATABASE_URL=$(db "$s" "$s-scale-pass" socialloans) -e AUTH_ALLOW_HS256=development -e AUTH_HS256_SECRET=$secret"
   echo "-e APPLICATIONS_FEED_URL=http://applications:50051 -e COMMITTEE_FEED_URL=http://committee:50052"
   echo "-e MONITORING_FEED_URL=http://monitoring:50053"
 }

@@ -327,6 +327,7 @@ impl Suite {
                     )?,
                 ),
                 ("AUTH_HS256_SECRET".to_owned(), secret.clone()),
+                ("AUTH_ALLOW_HS256".to_owned(), socialloans_platform::config::ALLOW_HS256.to_owned()),
                 ("GRPC_ADDR".to_owned(), format!("127.0.0.1:{}", service.grpc_port + offset)),
                 ("METRICS_ADDR".to_owned(), format!("127.0.0.1:{}", service.metrics_port + offset)),
             ];

@@ -1265,6 +1265,7 @@ async fn start_up(b: &Bench, service: &str) -> Result<(Vec<Duration>, u64), Stri
             .args(["service", service, "serve"])
             .env("DATABASE_URL", b.suite.service_url(service)?)
             .env("AUTH_HS256_SECRET", &b.suite.secret)
+            .env("AUTH_ALLOW_HS256", socialloans_platform::config::ALLOW_HS256)
             .env("GRPC_ADDR", format!("127.0.0.1:{port}"))
             .env("METRICS_ADDR", format!("127.0.0.1:{metrics}"))
             .env("LOG_FORMAT", "json")

@@ -217,18 +217,39 @@ pub enum AuthError {
     /// Signature, issuer, audience or shape wrong.
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// The identity provider's keys have not loaded yet.
+    #[error("the identity provider's signing keys are not loaded yet; try again shortly")]
+    KeysUnavailable,
 }
 
-/// Verifies tokens against the configured key. A token that verified is
-/// remembered until its expiry (at most [`CACHE_ENTRIES`] of them), so that a
-/// client sending the same token on every call pays for the signature check
-/// once: the same bytes give the same answer until `exp`. (For RS256/ES256
-/// the check is tens of microseconds, a large share of a read.)
+/// Verifies tokens against the configured key or key set. A token that
+/// verified is remembered until its expiry (at most [`CACHE_ENTRIES`] of
+/// them, and only while the key set is unchanged), so that a client sending
+/// the same token on every call pays for the signature check once: the same
+/// bytes give the same answer until `exp`. (For RS256/ES256 the check is tens
+/// of microseconds, a large share of a read.)
 #[derive(Clone)]
 pub struct Verifier {
-    key: DecodingKey,
+    keys: Keys,
+    /// Issuer, audience, required claims, `nbf` and leeway; the algorithm is
+    /// the key's own.
     validation: Validation,
-    verified: std::sync::Arc<std::sync::Mutex<HashMap<String, (Caller, u64)>>>,
+    verified: std::sync::Arc<std::sync::Mutex<Cache>>,
+}
+
+#[derive(Clone)]
+enum Keys {
+    /// One key: HS256 for development, or the provider's PEM public key.
+    One(crate::jwks::Key),
+    /// The provider's key set, by `kid`.
+    Set(std::sync::Arc<crate::jwks::KeySet>),
+}
+
+/// Verified tokens and the key set generation they were verified under.
+#[derive(Default)]
+struct Cache {
+    generation: u64,
+    tokens: HashMap<String, (Caller, u64)>,
 }
 
 /// How many verified tokens a verifier remembers; when full it forgets them all.
@@ -236,35 +257,63 @@ pub const CACHE_ENTRIES: usize = 4096;
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("algorithms", &self.validation.algorithms).finish()
+        match &self.keys {
+            Keys::One(key) => f.debug_struct("Verifier").field("algorithm", &key.algorithm).finish(),
+            Keys::Set(set) => f.debug_struct("Verifier").field("keys", set).finish(),
+        }
     }
 }
 
 impl Verifier {
     /// Builds a verifier; reads the public key file when one is configured.
+    /// A key set starts empty: [`Verifier::key_set`] is loaded and refreshed
+    /// by the server ([`crate::jwks::KeySet::refresh`]).
     pub fn new(config: &AuthConfig) -> Result<Self, String> {
-        let (key, algorithm) = match &config.key {
-            TokenKey::Hs256(secret) => (DecodingKey::from_secret(secret.expose().as_bytes()), Algorithm::HS256),
+        let keys = match &config.key {
+            TokenKey::Hs256(secret) => Keys::One(crate::jwks::Key {
+                decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+                algorithm: Algorithm::HS256,
+            }),
             TokenKey::PublicKey { algorithm, pem_file } => {
                 let pem =
                     std::fs::read(pem_file).map_err(|e| format!("AUTH_PUBLIC_KEY_FILE {}: {e}", pem_file.display()))?;
                 let key = match algorithm {
                     Algorithm::ES256 => DecodingKey::from_ec_pem(&pem),
+                    Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
                     _ => DecodingKey::from_rsa_pem(&pem),
                 }
                 .map_err(|e| {
                     format!("AUTH_PUBLIC_KEY_FILE {} is not a {algorithm:?} public key: {e}", pem_file.display())
                 })?;
-                (key, *algorithm)
+                Keys::One(crate::jwks::Key { decoding: key, algorithm: *algorithm })
+            }
+            TokenKey::Jwks { source, min_refetch, .. } => {
+                Keys::Set(std::sync::Arc::new(crate::jwks::KeySet::new(source.clone(), *min_refetch)))
             }
         };
-        let mut validation = Validation::new(algorithm);
+        let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = config.leeway.as_secs();
-        Ok(Self { key, validation, verified: Default::default() })
+        Ok(Self { keys, validation, verified: Default::default() })
+    }
+
+    /// The key set this verifier takes its keys from, when it has one.
+    pub fn key_set(&self) -> Option<std::sync::Arc<crate::jwks::KeySet>> {
+        match &self.keys {
+            Keys::Set(set) => Some(set.clone()),
+            Keys::One(_) => None,
+        }
+    }
+
+    /// Whether tokens can be verified at all (a key set has loaded).
+    pub fn is_ready(&self) -> bool {
+        match &self.keys {
+            Keys::Set(set) => set.is_loaded(),
+            Keys::One(_) => true,
+        }
     }
 
     /// The leeway granted past a token's expiry, in seconds.
@@ -273,7 +322,7 @@ impl Verifier {
     }
 
     /// Checks an `authorization` header value and returns the caller.
-    pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+    pub async fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
         let token = header
             .strip_prefix("Bearer ")
@@ -281,33 +330,61 @@ impl Verifier {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Malformed)?;
-        self.verify(token)
+        self.verify(token).await
     }
 
     /// Checks a raw token and returns the caller.
-    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let now = now_secs();
+        let generation = self.key_set().map_or(0, |set| set.generation());
         {
             let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((caller, exp)) = verified.get(token)
+            if verified.generation == generation
+                && let Some((caller, exp)) = verified.tokens.get(token)
                 && now < exp.saturating_add(self.validation.leeway)
             {
                 return Ok(caller.clone());
             }
         }
-        let (caller, exp) = self.check(token)?;
+        let key = self.key_for(token).await?;
+        let (caller, exp) = self.check(token, &key)?;
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.len() >= CACHE_ENTRIES {
-            verified.clear();
+        if verified.tokens.len() >= CACHE_ENTRIES || verified.generation != generation {
+            verified.tokens.clear();
+            verified.generation = generation;
         }
-        verified.insert(token.to_owned(), (caller.clone(), exp));
+        verified.tokens.insert(token.to_owned(), (caller.clone(), exp));
         Ok(caller)
     }
 
+    /// The key that must have signed `token`: the one key, or the set's key
+    /// for the token's `kid` (the set loads again for a `kid` it lacks).
+    async fn key_for(&self, token: &str) -> Result<crate::jwks::Key, AuthError> {
+        match &self.keys {
+            Keys::One(key) => Ok(key.clone()),
+            Keys::Set(set) => {
+                if !set.is_loaded() {
+                    return Err(AuthError::KeysUnavailable);
+                }
+                let header =
+                    jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(format!("{:?}", e.kind())))?;
+                let kid = header.kid.as_deref();
+                set.get_or_load(kid).await.ok_or_else(|| {
+                    AuthError::Invalid(match kid {
+                        Some(_) => "signed with a key the identity provider does not publish (unknown `kid`)".into(),
+                        None => "the token names no key (`kid`)".into(),
+                    })
+                })
+            }
+        }
+    }
+
     /// The full check of a token: signature, issuer, audience, expiry, shape.
-    fn check(&self, token: &str) -> Result<(Caller, u64), AuthError> {
+    fn check(&self, token: &str, key: &crate::jwks::Key) -> Result<(Caller, u64), AuthError> {
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![key.algorithm];
         let data =
-            jsonwebtoken::decode::<ReceivedClaims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
+            jsonwebtoken::decode::<ReceivedClaims>(token, &key.decoding, &validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 kind => AuthError::Invalid(format!("{kind:?}")),
@@ -334,10 +411,14 @@ impl Verifier {
     }
 }
 
-/// Mints HS256 tokens: for local runs (the launcher prints them) and tests.
-/// Production tokens come from the lender's identity provider.
+/// Mints tokens for local runs (the launcher prints them), tests, and a
+/// stand-in identity provider in CI: HS256 with the development secret, or
+/// ES256/EdDSA with a private key, naming its `kid`. Production tokens come
+/// from the lender's identity provider.
 pub struct DevTokenMinter {
     key: EncodingKey,
+    algorithm: Algorithm,
+    kid: Option<String>,
     issuer: String,
     audience: String,
 }
@@ -345,7 +426,24 @@ pub struct DevTokenMinter {
 impl DevTokenMinter {
     /// A minter for the given secret, issuer and audience.
     pub fn new(secret: &str, issuer: &str, audience: &str) -> Self {
-        Self { key: EncodingKey::from_secret(secret.as_bytes()), issuer: issuer.into(), audience: audience.into() }
+        Self {
+            key: EncodingKey::from_secret(secret.as_bytes()),
+            algorithm: Algorithm::HS256,
+            kid: None,
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
+    }
+
+    /// A minter signing with a PKCS#8 private key (PEM): an EC P-256 key signs
+    /// ES256, an Ed25519 key EdDSA; tokens name `kid`.
+    pub fn from_private_key(pem: &[u8], kid: &str, issuer: &str, audience: &str) -> Result<Self, String> {
+        let (key, algorithm) = match crate::jwks::private_key_algorithm(pem)? {
+            Algorithm::EdDSA => (EncodingKey::from_ed_pem(pem), Algorithm::EdDSA),
+            algorithm => (EncodingKey::from_ec_pem(pem), algorithm),
+        };
+        let key = key.map_err(|e| format!("not a private key: {e}"))?;
+        Ok(Self { key, algorithm, kid: Some(kid.to_owned()), issuer: issuer.into(), audience: audience.into() })
     }
 
     /// A token for `subject` with `roles`, bound to `org` if given, valid for `ttl`
@@ -381,7 +479,9 @@ impl DevTokenMinter {
 
     /// Signs arbitrary claims.
     pub fn sign(&self, claims: &Claims) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key).expect("HS256 signing cannot fail")
+        let mut header = Header::new(self.algorithm);
+        header.kid.clone_from(&self.kid);
+        jsonwebtoken::encode(&header, claims, &self.key).expect("signing with a parsed key cannot fail")
     }
 }
 
@@ -428,7 +528,7 @@ mod tests {
     use super::*;
     use crate::config::Secret;
 
-    const SECRET: &str = "test-secret-test-secret-test-secret!";
+    const SECRET: &str = "8d2f6b1e9c4a7035e1d8b6f2a9c4e7031b5d8f2a6c9e4b7d";
 
     fn verifier(secret: &str) -> Verifier {
         Verifier::new(&AuthConfig {
@@ -444,22 +544,22 @@ mod tests {
         DevTokenMinter::new(SECRET, "iss", "aud")
     }
 
-    #[test]
-    fn a_valid_token_yields_the_caller_with_roles_and_organisation() {
+    #[tokio::test]
+    async fn a_valid_token_yields_the_caller_with_roles_and_organisation() {
         let token = minter().mint("anna", &[Role::Borrower], Some("556000-0000"), Duration::from_secs(60));
-        let caller = verifier(SECRET).verify_header(Some(&format!("Bearer {token}"))).unwrap();
+        let caller = verifier(SECRET).verify_header(Some(&format!("Bearer {token}"))).await.unwrap();
         assert_eq!(caller.subject, "anna");
         assert!(caller.has(Role::Borrower));
         assert_eq!(caller.confined_to(), Some("556000-0000"));
     }
 
-    #[test]
-    fn a_verified_token_is_remembered_only_until_it_expires() {
+    #[tokio::test]
+    async fn a_verified_token_is_remembered_only_until_it_expires() {
         let v = verifier(SECRET);
         let token = minter().mint("anna", &[Role::Analyst], None, Duration::from_secs(60));
-        let first = v.verify(&token).unwrap();
-        assert_eq!(v.verified.lock().unwrap().len(), 1);
-        assert_eq!(v.verify(&token).unwrap(), first, "the second call is answered from memory");
+        let first = v.verify(&token).await.unwrap();
+        assert_eq!(v.verified.lock().unwrap().tokens.len(), 1);
+        assert_eq!(v.verify(&token).await.unwrap(), first, "the second call is answered from memory");
         // An entry past its expiry is not trusted: the token is checked in full again.
         let stale = Caller {
             subject: "mallory".into(),
@@ -467,47 +567,47 @@ mod tests {
             organization: None,
             expires_at: 1,
         };
-        v.verified.lock().unwrap().insert("stale-token".into(), (stale, 1));
-        assert!(matches!(v.verify("stale-token"), Err(AuthError::Invalid(_))));
+        v.verified.lock().unwrap().tokens.insert("stale-token".into(), (stale, 1));
+        assert!(matches!(v.verify("stale-token").await, Err(AuthError::Invalid(_))));
         // The memory is bounded.
         for n in 0..CACHE_ENTRIES + 10 {
             let token = minter().mint(&format!("user-{n}"), &[Role::Analyst], None, Duration::from_secs(60));
-            v.verify(&token).unwrap();
+            v.verify(&token).await.unwrap();
         }
-        assert!(v.verified.lock().unwrap().len() <= CACHE_ENTRIES);
+        assert!(v.verified.lock().unwrap().tokens.len() <= CACHE_ENTRIES);
     }
 
-    #[test]
-    fn missing_malformed_expired_and_forged_tokens_are_refused() {
+    #[tokio::test]
+    async fn missing_malformed_expired_and_forged_tokens_are_refused() {
         let v = verifier(SECRET);
-        assert_eq!(v.verify_header(None), Err(AuthError::Missing));
-        assert_eq!(v.verify_header(Some("Basic abc")), Err(AuthError::Malformed));
+        assert_eq!(v.verify_header(None).await, Err(AuthError::Missing));
+        assert_eq!(v.verify_header(Some("Basic abc")).await, Err(AuthError::Malformed));
         let expired = minter().expired("x", &[Role::Analyst], Duration::from_secs(3600));
-        assert_eq!(v.verify(&expired), Err(AuthError::Expired));
+        assert_eq!(v.verify(&expired).await, Err(AuthError::Expired));
         let forged = DevTokenMinter::new("another-secret-another-secret-12345", "iss", "aud").mint(
             "x",
             &[Role::Analyst],
             None,
             Duration::from_secs(60),
         );
-        assert!(matches!(v.verify(&forged), Err(AuthError::Invalid(_))));
+        assert!(matches!(v.verify(&forged).await, Err(AuthError::Invalid(_))));
     }
 
-    #[test]
-    fn wrong_issuer_or_audience_is_refused() {
+    #[tokio::test]
+    async fn wrong_issuer_or_audience_is_refused() {
         let v = verifier(SECRET);
         let wrong_iss =
             DevTokenMinter::new(SECRET, "evil", "aud").mint("x", &[Role::Analyst], None, Duration::from_secs(60));
         let wrong_aud =
             DevTokenMinter::new(SECRET, "iss", "other").mint("x", &[Role::Analyst], None, Duration::from_secs(60));
-        assert!(matches!(v.verify(&wrong_iss), Err(AuthError::Invalid(_))));
-        assert!(matches!(v.verify(&wrong_aud), Err(AuthError::Invalid(_))));
+        assert!(matches!(v.verify(&wrong_iss).await, Err(AuthError::Invalid(_))));
+        assert!(matches!(v.verify(&wrong_aud).await, Err(AuthError::Invalid(_))));
     }
 
-    #[test]
-    fn a_borrower_token_without_organisation_is_refused() {
+    #[tokio::test]
+    async fn a_borrower_token_without_organisation_is_refused() {
         let token = minter().mint("x", &[Role::Borrower], None, Duration::from_secs(60));
-        assert!(matches!(verifier(SECRET).verify(&token), Err(AuthError::Invalid(_))));
+        assert!(matches!(verifier(SECRET).verify(&token).await, Err(AuthError::Invalid(_))));
     }
 
     #[test]
@@ -519,8 +619,8 @@ mod tests {
         assert_eq!(POLICY.allowed("/pkg.BarService/GetFoo"), None);
     }
 
-    #[test]
-    fn an_es256_token_from_the_identity_provider_verifies_against_its_public_key_file() {
+    #[tokio::test]
+    async fn an_es256_token_from_the_identity_provider_verifies_against_its_public_key_file() {
         let idp = rcgen::KeyPair::generate().unwrap(); // ECDSA P-256
         let dir = std::env::temp_dir().join(format!("socialloans-es256-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -545,11 +645,11 @@ mod tests {
         };
         let signing = EncodingKey::from_ec_pem(idp.serialize_pem().as_bytes()).unwrap();
         let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
-        assert!(verifier.verify(&token).unwrap().has(Role::CoreBanking));
+        assert!(verifier.verify(&token).await.unwrap().has(Role::CoreBanking));
 
         // An HS256 token made with the public key as "secret" must not pass (algorithm confusion).
         let confused = DevTokenMinter::new(&idp.public_key_pem(), "https://idp.example", "socialloans").sign(&claims);
-        assert!(matches!(verifier.verify(&confused), Err(AuthError::Invalid(_))));
+        assert!(matches!(verifier.verify(&confused).await, Err(AuthError::Invalid(_))));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -566,26 +666,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_empty_or_unprintable_subject_is_refused() {
+    #[tokio::test]
+    async fn an_empty_or_unprintable_subject_is_refused() {
         let v = verifier(SECRET);
         for sub in ["", "   ", "a\0b", &"x".repeat(MAX_CLAIM_CHARS + 1)] {
             let token = minter().sign(&claims(sub, &[Role::CommitteeMember], None));
-            assert!(matches!(v.verify(&token), Err(AuthError::Invalid(_))), "{sub:?} was accepted");
+            assert!(matches!(v.verify(&token).await, Err(AuthError::Invalid(_))), "{sub:?} was accepted");
         }
     }
 
-    #[test]
-    fn a_token_before_its_not_before_time_is_refused_with_its_own_reason() {
+    #[tokio::test]
+    async fn a_token_before_its_not_before_time_is_refused_with_its_own_reason() {
         let v = verifier(SECRET);
         let early = Claims { nbf: Some(now_secs() + 3600), ..claims("anna", &[Role::Analyst], None) };
-        assert_eq!(v.verify(&minter().sign(&early)), Err(AuthError::NotYetValid));
+        assert_eq!(v.verify(&minter().sign(&early)).await, Err(AuthError::NotYetValid));
         let due = Claims { nbf: Some(now_secs().saturating_sub(5)), ..claims("anna", &[Role::Analyst], None) };
-        assert!(v.verify(&minter().sign(&due)).is_ok());
+        assert!(v.verify(&minter().sign(&due)).await.is_ok());
     }
 
-    #[test]
-    fn an_audience_list_and_unknown_roles_are_read_as_identity_providers_write_them() {
+    #[tokio::test]
+    async fn an_audience_list_and_unknown_roles_are_read_as_identity_providers_write_them() {
         let v = verifier(SECRET);
         let now = now_secs();
         let claims = serde_json::json!({
@@ -595,13 +695,13 @@ mod tests {
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
                 .unwrap();
-        let caller = v.verify(&token).unwrap();
+        let caller = v.verify(&token).await.unwrap();
         assert_eq!(caller.roles, [Role::Analyst].into_iter().collect());
         let wrong = serde_json::json!({"sub": "anna", "iss": "iss", "aud": ["other-api"], "exp": now + 60, "roles": ["analyst"]});
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &wrong, &EncodingKey::from_secret(SECRET.as_bytes()))
                 .unwrap();
-        assert!(matches!(v.verify(&token), Err(AuthError::Invalid(_))));
+        assert!(matches!(v.verify(&token).await, Err(AuthError::Invalid(_))));
     }
 
     #[test]
@@ -633,5 +733,139 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
+    }
+
+    /// A key set file in a fresh directory, and a verifier reading it.
+    struct Provider {
+        dir: std::path::PathBuf,
+        keys: Vec<(String, String)>, // (kid, private key PEM)
+    }
+
+    impl Provider {
+        fn new(label: &str) -> Provider {
+            let dir = std::env::temp_dir().join(format!("socialloans-jwks-{label}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Provider { dir, keys: Vec::new() }
+        }
+
+        fn file(&self) -> std::path::PathBuf {
+            self.dir.join("jwks.json")
+        }
+
+        /// Publishes `kids` (new keys are made; P-256, or Ed25519 for kids starting with "ed").
+        fn publish(&mut self, kids: &[&str]) {
+            for kid in kids {
+                if !self.keys.iter().any(|(k, _)| k == kid) {
+                    let pair = if kid.starts_with("ed") {
+                        rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap()
+                    } else {
+                        rcgen::KeyPair::generate().unwrap()
+                    };
+                    self.keys.push(((*kid).to_owned(), pair.serialize_pem()));
+                }
+            }
+            let published: Vec<serde_json::Value> = self
+                .keys
+                .iter()
+                .filter(|(kid, _)| kids.contains(&kid.as_str()))
+                .map(|(kid, pem)| crate::jwks::public_jwk(pem.as_bytes(), kid).unwrap())
+                .collect();
+            std::fs::write(self.file(), serde_json::json!({ "keys": published }).to_string()).unwrap();
+        }
+
+        fn token(&self, kid: &str) -> String {
+            let pem = &self.keys.iter().find(|(k, _)| k == kid).unwrap().1;
+            let minter = DevTokenMinter::from_private_key(pem.as_bytes(), kid, "iss", "aud").unwrap();
+            minter.mint("core", &[Role::CoreBanking], None, Duration::from_secs(60))
+        }
+
+        fn verifier(&self, min_refetch: Duration) -> Verifier {
+            Verifier::new(&AuthConfig {
+                key: TokenKey::Jwks {
+                    source: crate::jwks::Source::File(self.file()),
+                    refresh: Duration::from_secs(300),
+                    min_refetch,
+                },
+                issuer: "iss".into(),
+                audience: "aud".into(),
+                leeway: Duration::ZERO,
+            })
+            .unwrap()
+        }
+    }
+
+    impl Drop for Provider {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_set_rotates_by_kid_and_forgets_withdrawn_keys() {
+        let mut idp = Provider::new("rotate");
+        idp.publish(&["a"]);
+        let v = idp.verifier(Duration::ZERO);
+        let set = v.key_set().unwrap();
+        assert_eq!(v.verify(&idp.token("a")).await, Err(AuthError::KeysUnavailable), "nothing loaded yet");
+        set.load().await.unwrap();
+        assert!(v.verify(&idp.token("a")).await.unwrap().has(Role::CoreBanking));
+        // The provider adds a key and signs with it: the unknown kid loads the set again.
+        idp.publish(&["a", "ed-b"]);
+        assert!(v.verify(&idp.token("ed-b")).await.unwrap().has(Role::CoreBanking), "EdDSA, found on reload");
+        // It withdraws the old key: once the set reloads, even a remembered token of it is refused.
+        let old = idp.token("a");
+        assert!(v.verify(&old).await.is_ok());
+        idp.publish(&["ed-b"]);
+        set.load().await.unwrap();
+        assert!(matches!(v.verify(&old).await, Err(AuthError::Invalid(_))), "withdrawn key, cache or not");
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_reload_the_set_at_most_once_per_interval() {
+        let mut idp = Provider::new("refetch");
+        idp.publish(&["a", "b"]);
+        let v = idp.verifier(Duration::from_secs(3600));
+        let set = v.key_set().unwrap();
+        set.load().await.unwrap();
+        let forged_kids: Vec<String> =
+            (0..50)
+                .map(|n| {
+                    // A key of the forger's own, under a made-up kid.
+                    let pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+                    DevTokenMinter::from_private_key(pem.as_bytes(), &format!("made-up-{n}"), "iss", "aud")
+                        .unwrap()
+                        .mint("x", &[Role::Analyst], None, Duration::from_secs(60))
+                })
+                .collect();
+        for token in &forged_kids {
+            assert!(matches!(v.verify(token).await, Err(AuthError::Invalid(_))));
+        }
+        assert_eq!(set.attempts(), 1, "the load at start is recent: none of 50 unknown kids loads again");
+        // A kid-less token is refused while the set holds several keys.
+        let pem = &idp.keys[0].1;
+        let mut kidless = DevTokenMinter::from_private_key(pem.as_bytes(), "a", "iss", "aud").unwrap();
+        kidless.kid = None;
+        let token = kidless.mint("x", &[Role::Analyst], None, Duration::from_secs(60));
+        assert!(matches!(v.verify(&token).await, Err(AuthError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn a_key_set_never_verifies_an_hs256_token_or_a_token_under_another_algorithm() {
+        let mut idp = Provider::new("confusion");
+        idp.publish(&["a"]);
+        let v = idp.verifier(Duration::ZERO);
+        v.key_set().unwrap().load().await.unwrap();
+        // HS256 "signed" with the published key material, naming the key's kid.
+        let published = std::fs::read_to_string(idp.file()).unwrap();
+        let mut hs = DevTokenMinter::new(&published, "iss", "aud");
+        hs.kid = Some("a".into());
+        let token = hs.mint("x", &[Role::Analyst], None, Duration::from_secs(60));
+        assert!(matches!(v.verify(&token).await, Err(AuthError::Invalid(_))));
+        // An Ed25519 key's token claiming the P-256 key's kid.
+        idp.publish(&["a", "ed-z"]);
+        let pem = &idp.keys.iter().find(|(k, _)| k == "ed-z").unwrap().1;
+        let lying = DevTokenMinter::from_private_key(pem.as_bytes(), "a", "iss", "aud").unwrap();
+        let token = lying.mint("x", &[Role::Analyst], None, Duration::from_secs(60));
+        assert!(matches!(v.verify(&token).await, Err(AuthError::Invalid(_))));
     }
 }

@@ -72,7 +72,20 @@ pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec
 /// health service at `GRPC_ADDR` (an unspecified address means this host)
 /// about the service's full name.
 async fn health(spec: &'static ServiceSpec) -> ExitCode {
-    let addr = std::env::var("GRPC_ADDR").unwrap_or_else(|_| format!("127.0.0.1:{}", spec.ports.grpc));
+    // The health-only listener when there is one (plaintext, whatever the
+    // service port speaks); otherwise the service port, which must then be
+    // plaintext too.
+    let health_addr = std::env::var("GRPC_HEALTH_ADDR").ok().filter(|a| !a.is_empty());
+    if health_addr.is_none() && std::env::var("TLS_CERT_FILE").is_ok_and(|f| !f.is_empty()) {
+        eprintln!(
+            "{}: the service port speaks TLS: set GRPC_HEALTH_ADDR (a plaintext health-only listener)",
+            spec.name
+        );
+        return ExitCode::FAILURE;
+    }
+    let addr = health_addr
+        .or_else(|| std::env::var("GRPC_ADDR").ok())
+        .unwrap_or_else(|| format!("127.0.0.1:{}", spec.ports.grpc));
     let addr = addr.replace("0.0.0.0:", "127.0.0.1:").replace("[::]:", "[::1]:");
     let check = async {
         let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
@@ -199,7 +212,9 @@ fn database_env(spec: &ServiceSpec, owner: bool, admin: bool) -> Result<Database
         &mut Env::from_map(
             [
                 ("DATABASE_URL".to_owned(), url.unwrap_or_default()),
-                ("AUTH_HS256_SECRET".to_owned(), "unused-by-migrate-and-bootstrap-0000".to_owned()),
+                // Migrations verify no token; the serving configuration
+                // still wants a key source, and this one is never used.
+                ("AUTH_JWKS_URL".to_owned(), "https://unused-by-migrate-and-bootstrap.invalid/".to_owned()),
             ]
             .into(),
         ),
@@ -218,7 +233,12 @@ async fn migrate(spec: &'static ServiceSpec) -> ExitCode {
         Err(code) => return code,
     };
     let result = async {
-        let owner = db::owner_pool(env.owner_url.as_deref().unwrap_or_default(), &env.config, spec.name)?;
+        let owner_url = env.owner_url.as_deref().unwrap_or_default();
+        // Waits (and says why) while the database is not reachable yet, and
+        // fails with PostgreSQL's own answer when it refuses us, instead of
+        // the pool's bare timeout.
+        sqlx::Connection::close(db::connect_patiently(&owner_url.parse()?).await?).await?;
+        let owner = db::owner_pool(owner_url, &env.config, spec.name)?;
         let runtime = db::role_of(env.config.database_url.expose())?;
         db::migrate(&owner, (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
         owner.close().await;

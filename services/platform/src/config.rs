@@ -136,14 +136,25 @@ impl Env {
 /// How the service verifies bearer tokens.
 #[derive(Debug, Clone)]
 pub enum TokenKey {
-    /// A shared HS256 secret: for local runs and tests.
+    /// A shared HS256 secret: development only (`AUTH_ALLOW_HS256=development`).
     Hs256(Secret),
-    /// A PEM public key of the identity provider, RS256 or ES256.
+    /// One PEM public key of the identity provider (`AUTH_PUBLIC_KEY_FILE`).
     PublicKey {
-        /// `RS256` or `ES256`.
+        /// `RS256`, `ES256` or `EdDSA`.
         algorithm: jsonwebtoken::Algorithm,
         /// The PEM file.
         pem_file: PathBuf,
+    },
+    /// The identity provider's key set (`AUTH_JWKS_FILE` or `AUTH_JWKS_URL`),
+    /// keys chosen by `kid` and kept fresh.
+    Jwks {
+        /// Where the set comes from.
+        source: crate::jwks::Source,
+        /// How often it is loaded again (`AUTH_JWKS_REFRESH_SECONDS`).
+        refresh: Duration,
+        /// The least time between loads caused by an unknown `kid`
+        /// (`AUTH_JWKS_MIN_REFETCH_SECONDS`).
+        min_refetch: Duration,
     },
 }
 
@@ -194,6 +205,9 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     /// Prometheus metrics listen address.
     pub metrics_addr: SocketAddr,
+    /// A plaintext listener serving only `grpc.health.v1.Health`
+    /// (`GRPC_HEALTH_ADDR`): for probes that cannot speak TLS.
+    pub health_addr: Option<SocketAddr>,
     /// The service's own database URL (its own role).
     pub database_url: Secret,
     /// Pool size.
@@ -253,6 +267,19 @@ fn peers_from_env(env: &mut Env) -> std::collections::BTreeMap<&'static str, Str
     peers
 }
 
+fn feed_readers_from_env(env: &mut Env) -> Vec<String> {
+    let raw = env.raw("FEED_READERS").unwrap_or_default().to_owned();
+    let readers: Vec<String> = raw.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
+    for reader in &readers {
+        if reader.len() > 253
+            || !reader.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        {
+            env.error(format!("FEED_READERS names {reader:?}: expected DNS names (or subjects) separated by commas"));
+        }
+    }
+    readers
+}
+
 /// Outbox, feed and consumer settings.
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
@@ -273,6 +300,9 @@ pub struct EventsConfig {
     pub peer_ca_file: Option<PathBuf>,
     /// Client certificate and key towards peers that require mTLS.
     pub peer_identity: Option<(PathBuf, PathBuf)>,
+    /// The peers that read this service's feed (`FEED_READERS`, DNS names of
+    /// their certificates, or their service tokens' subjects).
+    pub feed_readers: Vec<String>,
 }
 
 /// The variables as read at start, for a service's own settings
@@ -308,6 +338,7 @@ impl Config {
         let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
         let grpc_addr = env.or("GRPC_ADDR", any(ports.grpc), "host:port, e.g. 0.0.0.0:50051");
         let metrics_addr = env.or("METRICS_ADDR", any(ports.metrics), "host:port, e.g. 0.0.0.0:9091");
+        let health_addr = env.optional("GRPC_HEALTH_ADDR", "host:port, e.g. 0.0.0.0:8080");
         let database_url = env.required("DATABASE_URL", "postgres:// URL of the service's own role");
         if let Some(url) = &database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
@@ -353,6 +384,7 @@ impl Config {
                     None
                 }
             },
+            feed_readers: feed_readers_from_env(env),
         };
         let request_log_days = env.int_in("REQUEST_LOG_RETENTION_DAYS", 30, 0..=36_500);
         if (1..7).contains(&request_log_days) {
@@ -374,6 +406,7 @@ impl Config {
         Some(Config {
             grpc_addr,
             metrics_addr,
+            health_addr,
             database_url: Secret::new(database_url?),
             database_migration_url,
             database_max_connections,
@@ -397,40 +430,113 @@ impl Config {
     }
 }
 
+/// The value that switches HS256 on: a deliberate word, not a boolean.
+pub const ALLOW_HS256: &str = "development";
+
 fn auth_from_env(env: &mut Env) -> Option<AuthConfig> {
     let issuer = env.or("AUTH_ISSUER", "socialloans-dev".to_owned(), "a string");
     let audience = env.or("AUTH_AUDIENCE", "socialloans".to_owned(), "a string");
     let leeway = env.millis("AUTH_LEEWAY_MS", 30_000, 0..=600_000);
-    let secret = env.raw("AUTH_HS256_SECRET").map(str::to_owned);
-    let key_file = env.file("AUTH_PUBLIC_KEY_FILE");
-    let key = match (secret, key_file, env.raw("AUTH_PUBLIC_KEY_FILE").is_some()) {
-        (Some(_), _, true) => {
-            env.error("AUTH_HS256_SECRET and AUTH_PUBLIC_KEY_FILE are both set: choose one");
+    let given: Vec<&str> = ["AUTH_HS256_SECRET", "AUTH_PUBLIC_KEY_FILE", "AUTH_JWKS_FILE", "AUTH_JWKS_URL"]
+        .into_iter()
+        .filter(|name| env.raw(name).is_some_and(|v| !v.is_empty()))
+        .collect();
+    let key = match given.as_slice() {
+        [] => {
+            env.error(
+                "AUTH_JWKS_URL, AUTH_JWKS_FILE or AUTH_PUBLIC_KEY_FILE is required (the identity provider's keys; \
+                 AUTH_HS256_SECRET with AUTH_ALLOW_HS256=development for local runs)",
+            );
             None
         }
-        (Some(secret), _, false) if secret.len() < 32 => {
-            env.error("AUTH_HS256_SECRET is too short: expected at least 32 bytes");
-            None
-        }
-        (Some(secret), _, false) => Some(TokenKey::Hs256(Secret::new(secret))),
-        (None, Some(pem_file), _) => {
-            let algorithm = match env.raw("AUTH_ALGORITHM").unwrap_or("RS256") {
-                "RS256" => Some(jsonwebtoken::Algorithm::RS256),
-                "ES256" => Some(jsonwebtoken::Algorithm::ES256),
-                other => {
-                    env.error(format!("AUTH_ALGORITHM={other:?} is malformed: expected RS256 or ES256"));
-                    None
-                }
-            };
-            algorithm.map(|algorithm| TokenKey::PublicKey { algorithm, pem_file })
-        }
-        (None, None, true) => None, // already reported as unreadable
-        (None, None, false) => {
-            env.error("AUTH_HS256_SECRET or AUTH_PUBLIC_KEY_FILE is required (how bearer tokens are verified)");
+        [one] => match *one {
+            "AUTH_HS256_SECRET" => hs256_from_env(env),
+            "AUTH_PUBLIC_KEY_FILE" => {
+                let pem_file = env.file("AUTH_PUBLIC_KEY_FILE");
+                let algorithm = match env.raw("AUTH_ALGORITHM").unwrap_or("RS256") {
+                    "RS256" => Some(jsonwebtoken::Algorithm::RS256),
+                    "ES256" => Some(jsonwebtoken::Algorithm::ES256),
+                    "EdDSA" => Some(jsonwebtoken::Algorithm::EdDSA),
+                    other => {
+                        env.error(format!("AUTH_ALGORITHM={other:?} is malformed: expected RS256, ES256 or EdDSA"));
+                        None
+                    }
+                };
+                Some(TokenKey::PublicKey { algorithm: algorithm?, pem_file: pem_file? })
+            }
+            jwks => {
+                let refresh = Duration::from_secs(env.int_in("AUTH_JWKS_REFRESH_SECONDS", 300, 10..=86_400));
+                let min_refetch = Duration::from_secs(env.int_in("AUTH_JWKS_MIN_REFETCH_SECONDS", 10, 1..=3_600));
+                let source = if jwks == "AUTH_JWKS_FILE" {
+                    env.file("AUTH_JWKS_FILE").map(crate::jwks::Source::File)
+                } else {
+                    let url = env.raw("AUTH_JWKS_URL").unwrap_or_default().to_owned();
+                    let ca_file = env.file("AUTH_JWKS_CA_FILE");
+                    match crate::jwks::check_url(&url) {
+                        Ok(()) => Some(crate::jwks::Source::Url { url, ca_file }),
+                        Err(why) => {
+                            env.error(format!("AUTH_JWKS_URL={url:?} is malformed: {why}"));
+                            None
+                        }
+                    }
+                };
+                source.map(|source| TokenKey::Jwks { source, refresh, min_refetch })
+            }
+        },
+        many => {
+            env.error(format!("{} are all set: choose one source of token keys", many.join(", ")));
             None
         }
     };
     Some(AuthConfig { key: key?, issuer, audience, leeway })
+}
+
+/// A shared secret, accepted only when development is said out loud and the
+/// secret is not a placeholder or guessable.
+fn hs256_from_env(env: &mut Env) -> Option<TokenKey> {
+    let secret = env.raw("AUTH_HS256_SECRET").unwrap_or_default().to_owned();
+    if env.raw("AUTH_ALLOW_HS256") != Some(ALLOW_HS256) {
+        env.error(format!(
+            "AUTH_HS256_SECRET is for development only: anyone holding it can mint any role. Production verifies \
+             the identity provider's tokens (AUTH_JWKS_URL, AUTH_JWKS_FILE or AUTH_PUBLIC_KEY_FILE); a local run \
+             sets AUTH_ALLOW_HS256={ALLOW_HS256}"
+        ));
+        return None;
+    }
+    if let Err(why) = strong_secret(&secret) {
+        env.error(format!("AUTH_HS256_SECRET is refused: {why}"));
+        return None;
+    }
+    Some(TokenKey::Hs256(Secret::new(secret)))
+}
+
+/// Why a shared secret is too weak to sign tokens with, if it is: shorter
+/// than 32 bytes, a placeholder left in a manifest, a repeated pattern, or
+/// under 128 bits by the spread of its characters.
+pub fn strong_secret(secret: &str) -> Result<(), String> {
+    const PLACEHOLDERS: [&str; 10] =
+        ["replace", "change", "example", "placeholder", "your", "todo", "xxxx", "dummy", "secret", "password"];
+    if secret.len() < 32 {
+        return Err("too short: expected at least 32 random bytes (e.g. `openssl rand -hex 32`)".into());
+    }
+    let lower = secret.to_ascii_lowercase();
+    if let Some(word) = PLACEHOLDERS.iter().find(|word| lower.contains(*word)) {
+        return Err(format!("it looks like a placeholder (it contains {word:?}): take one from the secret store"));
+    }
+    let bytes = secret.as_bytes();
+    if (1..=bytes.len() / 2).any(|period| bytes.iter().zip(&bytes[period..]).all(|(a, b)| a == b)) {
+        return Err("it repeats a pattern: expected random bytes".into());
+    }
+    let mut counts = HashMap::<u8, usize>::new();
+    for b in bytes {
+        *counts.entry(*b).or_default() += 1;
+    }
+    let n = bytes.len() as f64;
+    let bits: f64 = counts.values().map(|&c| -(c as f64 / n) * (c as f64 / n).log2()).sum::<f64>() * n;
+    if bits < 128.0 {
+        return Err(format!("too little randomness (about {bits:.0} bits, 128 needed): expected random bytes"));
+    }
+    Ok(())
 }
 
 fn tls_from_env(env: &mut Env) -> Option<TlsConfig> {
@@ -468,11 +574,22 @@ mod tests {
         Ok(config.expect("no error means a config"))
     }
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const SECRET: &str = "9f1c2a7be04d6c5318e2b7a9d0f4c6e1a3b5d7f9e2c4a6b8";
+
+    /// A local run's environment, with `extra`.
+    fn dev<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut pairs = vec![
+            ("DATABASE_URL", "postgres://a@b/c"),
+            ("AUTH_HS256_SECRET", SECRET),
+            ("AUTH_ALLOW_HS256", "development"),
+        ];
+        pairs.extend_from_slice(extra);
+        pairs
+    }
 
     #[test]
     fn minimal_environment_gives_documented_defaults() {
-        let config = read(&[("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", SECRET)]).unwrap();
+        let config = read(&dev(&[])).unwrap();
         assert_eq!(config.grpc_addr.port(), 50051);
         assert_eq!(config.metrics_addr.port(), 9091);
         assert_eq!(config.max_message_bytes, 4 << 20);
@@ -487,16 +604,15 @@ mod tests {
             read(&[("GRPC_ADDR", "not-an-address"), ("GRPC_MAX_MESSAGE_BYTES", "12"), ("MIGRATE_ON_START", "perhaps")])
                 .unwrap_err();
         let text = err.to_string();
-        for name in ["GRPC_ADDR", "DATABASE_URL", "GRPC_MAX_MESSAGE_BYTES", "MIGRATE_ON_START", "AUTH_HS256_SECRET"] {
+        for name in ["GRPC_ADDR", "DATABASE_URL", "GRPC_MAX_MESSAGE_BYTES", "MIGRATE_ON_START", "AUTH_JWKS_URL"] {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
     }
 
     #[test]
     fn request_ids_are_remembered_at_least_the_promised_week() {
-        let base = [("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", SECRET)];
-        let days = |d: &str| read(&[base[0], base[1], ("REQUEST_LOG_RETENTION_DAYS", d)]);
-        assert_eq!(read(&base).unwrap().request_log_retention, std::time::Duration::from_secs(30 * 86_400));
+        let days = |d: &str| read(&dev(&[("REQUEST_LOG_RETENTION_DAYS", d)]));
+        assert_eq!(read(&dev(&[])).unwrap().request_log_retention, std::time::Duration::from_secs(30 * 86_400));
         assert_eq!(days("7").unwrap().request_log_retention, std::time::Duration::from_secs(7 * 86_400));
         assert!(days("0").unwrap().request_log_retention.is_zero(), "0 keeps them for ever");
         let short = days("3").unwrap_err().to_string();
@@ -505,25 +621,74 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let config = read(&[("DATABASE_URL", "postgres://u:hunter2@h/d"), ("AUTH_HS256_SECRET", SECRET)]).unwrap();
+        let mut pairs = dev(&[]);
+        pairs[0].1 = "postgres://u:hunter2@h/d";
+        let config = read(&pairs).unwrap();
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2") && !debug.contains(SECRET), "{debug}");
     }
 
     #[test]
     fn tls_needs_both_certificate_and_key() {
-        let err = read(&[
-            ("DATABASE_URL", "postgres://a@b/c"),
-            ("AUTH_HS256_SECRET", SECRET),
-            ("TLS_CERT_FILE", "/etc/hostname"),
-        ])
-        .unwrap_err();
+        let err = read(&dev(&[("TLS_CERT_FILE", "/etc/hostname")])).unwrap_err();
         assert!(err.to_string().contains("TLS_CERT_FILE and TLS_KEY_FILE must be set together"), "{err}");
     }
 
     #[test]
-    fn short_hs256_secret_is_refused() {
-        let err = read(&[("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", "short")]).unwrap_err();
-        assert!(err.to_string().contains("AUTH_HS256_SECRET is too short"), "{err}");
+    fn hs256_is_refused_unless_development_is_said_out_loud() {
+        for allow in [None, Some("true"), Some("yes"), Some("production"), Some("")] {
+            let mut pairs = vec![("DATABASE_URL", "postgres://a@b/c"), ("AUTH_HS256_SECRET", SECRET)];
+            if let Some(allow) = allow {
+                pairs.push(("AUTH_ALLOW_HS256", allow));
+            }
+            let err = read(&pairs).unwrap_err().to_string();
+            assert!(err.contains("AUTH_HS256_SECRET is for development only"), "{allow:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_placeholder_or_weak_secret_is_refused() {
+        for (secret, why) in [
+            ("short", "too short"),
+            ("REPLACE-with-at-least-32-random-bytes-from-the-vault", "placeholder"),
+            ("changeme-changeme-0a8f3c91d2e4b5f6a7c8d9e0", "placeholder"),
+            ("0123456789abcdef0123456789abcdef", "repeats a pattern"),
+            ("abababababababababababababababababab", "repeats a pattern"),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "randomness"),
+            ("1111111111111111222222222222222233333333", "randomness"),
+        ] {
+            let err = read(&dev(&[("AUTH_HS256_SECRET", secret)][..])[..]).unwrap_err().to_string();
+            assert!(err.contains("AUTH_HS256_SECRET is refused") && err.contains(why), "{secret}: {err}");
+        }
+        // What `openssl rand -hex 32` and the launcher make passes.
+        assert!(strong_secret(SECRET).is_ok());
+        assert!(strong_secret("3b0e9a6c51f2d84e7a1c0b9d6e3f5a2847c1d0e9b8a7f6e5d4c3b2a1908f7e6d").is_ok());
+    }
+
+    #[test]
+    fn one_source_of_token_keys_and_jwks_over_https_or_loopback() {
+        let base = [("DATABASE_URL", "postgres://a@b/c")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            read(&pairs)
+        };
+        let url = with(&[("AUTH_JWKS_URL", "https://idp.bank.example/.well-known/jwks.json")]).unwrap();
+        assert!(matches!(
+            url.auth.key,
+            TokenKey::Jwks { source: crate::jwks::Source::Url { .. }, refresh, min_refetch }
+                if refresh == Duration::from_secs(300) && min_refetch == Duration::from_secs(10)
+        ));
+        let file = with(&[("AUTH_JWKS_FILE", "/etc/hostname"), ("AUTH_JWKS_REFRESH_SECONDS", "60")]).unwrap();
+        assert!(matches!(file.auth.key, TokenKey::Jwks { source: crate::jwks::Source::File(_), .. }));
+        let plain = with(&[("AUTH_JWKS_URL", "http://idp.bank.example/jwks")]).unwrap_err().to_string();
+        assert!(plain.contains("only for a provider on this machine"), "{plain}");
+        assert!(with(&[("AUTH_JWKS_URL", "http://127.0.0.1:8080/jwks")]).is_ok());
+        let two = with(&[("AUTH_JWKS_URL", "https://idp/jwks"), ("AUTH_PUBLIC_KEY_FILE", "/etc/hostname")])
+            .unwrap_err()
+            .to_string();
+        assert!(two.contains("choose one source of token keys"), "{two}");
+        let eddsa = with(&[("AUTH_PUBLIC_KEY_FILE", "/etc/hostname"), ("AUTH_ALGORITHM", "EdDSA")]).unwrap();
+        assert!(matches!(eddsa.auth.key, TokenKey::PublicKey { algorithm: jsonwebtoken::Algorithm::EdDSA, .. }));
     }
 }

@@ -17,6 +17,7 @@ use std::{
     time::Instant,
 };
 
+use rustls_pki_types::{CertificateDer, ServerName};
 use tonic::{Code, Status, transport::server::TcpConnectInfo, transport::server::TlsConnectInfo};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -35,6 +36,11 @@ pub struct CallGuard {
     pub(crate) metrics: Metrics,
     /// With optional mTLS, system roles must still prove themselves with a certificate.
     pub(crate) system_roles_need_certificate: bool,
+    /// The peers that read this service's feed (`FEED_READERS`): a client
+    /// certificate valid for one of these names is that peer, in the
+    /// `service` role; and the `service` role is theirs alone. Empty: any
+    /// `service` token, and no certificate identities.
+    pub(crate) feed_readers: Arc<[String]>,
     /// The service's own deadline of every call (`GRPC_REQUEST_TIMEOUT_MS`).
     pub(crate) request_timeout: std::time::Duration,
     /// Bounds the handlers running at once; calls beyond it wait their turn.
@@ -104,7 +110,14 @@ impl CallGuard {
         }
     }
 
-    fn authorise<B>(&self, request: &http::Request<B>, target: Target) -> Result<Option<Caller>, Status> {
+    /// Who calls `target`, from the `authorization` header and, over mTLS,
+    /// the client certificate's chain (`peer`).
+    async fn authorise(
+        &self,
+        header: Option<&str>,
+        peer: Option<&[CertificateDer<'static>]>,
+        target: Target,
+    ) -> Result<Option<Caller>, Status> {
         let allowed = match target {
             Target::Open(_) => return Ok(None),
             Target::Method(_, allowed) => allowed,
@@ -113,17 +126,24 @@ impl CallGuard {
             }
             Target::Unlisted => &[],
         };
-        let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let caller = self.verifier.verify_header(header).map_err(|err| {
-            let reason = match err {
-                AuthError::Missing => "TOKEN_MISSING",
-                AuthError::Malformed => "TOKEN_MALFORMED",
-                AuthError::Expired => "TOKEN_EXPIRED",
-                AuthError::NotYetValid => "TOKEN_NOT_YET_VALID",
-                AuthError::Invalid(_) => "TOKEN_INVALID",
-            };
-            with_reason(Code::Unauthenticated, reason, err.to_string(), &[])
-        })?;
+        let has_certificate = peer.is_some_and(|certs| !certs.is_empty());
+        let caller = match (header, self.feed_reader(peer)) {
+            // A peer service proves itself with its certificate alone.
+            (None, Some(reader)) => {
+                Caller { subject: reader, roles: [Role::Service].into(), organization: None, expires_at: 0 }
+            }
+            (header, _) => self.verifier.verify_header(header).await.map_err(|err| {
+                let (code, reason) = match err {
+                    AuthError::Missing => (Code::Unauthenticated, "TOKEN_MISSING"),
+                    AuthError::Malformed => (Code::Unauthenticated, "TOKEN_MALFORMED"),
+                    AuthError::Expired => (Code::Unauthenticated, "TOKEN_EXPIRED"),
+                    AuthError::NotYetValid => (Code::Unauthenticated, "TOKEN_NOT_YET_VALID"),
+                    AuthError::Invalid(_) => (Code::Unauthenticated, "TOKEN_INVALID"),
+                    AuthError::KeysUnavailable => (Code::Unavailable, "TOKEN_KEYS_UNAVAILABLE"),
+                };
+                with_reason(code, reason, err.to_string(), &[])
+            })?,
+        };
         if target == Target::Unlisted {
             return Err(with_reason(
                 Code::PermissionDenied,
@@ -134,7 +154,23 @@ impl CallGuard {
         }
         // The caller acts only in the roles this method allows: a borrower
         // who also holds a role the method does not take stays a borrower.
-        let caller = caller.acting_for(allowed);
+        let mut caller = caller.acting_for(allowed);
+        // With readers named, the service role is theirs alone: a service
+        // token or certificate of another peer reads nothing here.
+        if !self.feed_readers.is_empty()
+            && caller.has(Role::Service)
+            && !self.feed_readers.contains(&caller.subject)
+        {
+            caller.roles.remove(&Role::Service);
+            if caller.roles.is_empty() {
+                return Err(with_reason(
+                    Code::PermissionDenied,
+                    "NOT_A_FEED_READER",
+                    "this service's feed is read only by the peers in its FEED_READERS",
+                    &[],
+                ));
+            }
+        }
         if caller.roles.is_empty() {
             let roles = allowed.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
             return Err(with_reason(
@@ -144,22 +180,33 @@ impl CallGuard {
                 &[("allowed_roles", roles.clone())],
             ));
         }
-        if self.system_roles_need_certificate && (caller.has(Role::CoreBanking) || caller.has(Role::Service)) {
-            let has_certificate = request
-                .extensions()
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(|info| info.peer_certs())
-                .is_some_and(|certs| !certs.is_empty());
-            if !has_certificate {
-                return Err(with_reason(
-                    Code::PermissionDenied,
-                    "CLIENT_CERTIFICATE_REQUIRED",
-                    "system callers must present a client certificate",
-                    &[],
-                ));
-            }
+        if self.system_roles_need_certificate
+            && (caller.has(Role::CoreBanking) || caller.has(Role::Service))
+            && !has_certificate
+        {
+            return Err(with_reason(
+                Code::PermissionDenied,
+                "CLIENT_CERTIFICATE_REQUIRED",
+                "system callers must present a client certificate",
+                &[],
+            ));
         }
         Ok(Some(caller))
+    }
+
+    /// The feed reader a client certificate names: the first of
+    /// `FEED_READERS` the certificate is valid for (its DNS names). The
+    /// chain was verified against `TLS_CLIENT_CA_FILE` in the handshake.
+    fn feed_reader(&self, peer: Option<&[CertificateDer<'static>]>) -> Option<String> {
+        let leaf = peer?.first()?;
+        let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
+        self.feed_readers
+            .iter()
+            .find(|reader| {
+                ServerName::try_from(reader.as_str())
+                    .is_ok_and(|name| cert.verify_is_valid_for_subject_name(&name).is_ok())
+            })
+            .cloned()
     }
 }
 
@@ -226,12 +273,15 @@ where
         let span = tracing::info_span!("grpc.call", otel.kind = "server", rpc.method = %method, rpc.grpc.status_code = tracing::field::Empty);
         let _ = span.set_parent(crate::trace_context::extract(request.headers()));
         let started = Instant::now();
+        let header =
+            request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let peer = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|info| info.peer_certs());
 
         Box::pin(
             async move {
                 let in_flight = InFlight::start(&guard.metrics);
                 let mut expires = None;
-                let response = match guard.authorise(&request, target) {
+                let response = match guard.authorise(header.as_deref(), peer.as_deref().map(|c| &c[..]), target).await {
                     Ok(None) => inner.call(request).await,
                     Ok(Some(caller)) => {
                         expires = (caller.expires_at > 0)

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod grpc_layer;
 pub mod idempotency;
+pub mod jwks;
 pub mod limits;
 pub mod metrics;
 pub mod pagination;

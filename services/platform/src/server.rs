@@ -85,12 +85,21 @@ impl Context {
             tracing::warn!(subscription, peer, "no feed URL for this peer; its events are not consumed");
             return Ok(false);
         };
+        // A mounted token first; then the client certificate, over mTLS; a
+        // token minted with the development secret only when neither exists.
+        let certificate = endpoint.starts_with("https://") && self.config.events.peer_identity.is_some();
         let token = match (&self.config.events.service_token_file, &self.config.auth.key) {
             (Some(file), _) => TokenSource::File(file.clone()),
+            (None, _) if certificate => TokenSource::Certificate,
             (None, crate::config::TokenKey::Hs256(secret)) => TokenSource::Minted(Arc::new(
                 crate::auth::DevTokenMinter::new(secret.expose(), &self.config.auth.issuer, &self.config.auth.audience),
             )),
-            (None, _) => return Err("SERVICE_TOKEN_FILE is required to call peers when tokens are RS256/ES256".into()),
+            (None, _) => {
+                return Err(format!(
+                    "reading {peer}'s feed needs an identity: a client certificate (PEER_TLS_CERT_FILE and \
+                     PEER_TLS_KEY_FILE, with an https:// feed URL) or a mounted token (SERVICE_TOKEN_FILE)"
+                ));
+            }
         };
         let tls = if endpoint.starts_with("https://") {
             let mut tls = tonic::transport::ClientTlsConfig::new();
@@ -161,6 +170,8 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
     /// The metrics address actually bound.
     pub metrics_addr: SocketAddr,
+    /// The health-only listener's address, when one was asked for.
+    pub health_addr: Option<SocketAddr>,
     /// The service's pool.
     pub pool: PgPool,
     stop: watch::Sender<bool>,
@@ -196,6 +207,7 @@ pub async fn start(
     routes: impl FnOnce(&Context) -> Routes,
 ) -> Result<Running, ServeError> {
     let verifier = Arc::new(Verifier::new(&config.auth).map_err(ServeError::Setup)?);
+    let key_set = verifier.key_set();
     let pool = db::pool(&config, spec.name)?;
     if config.migrate_on_start
         && let Some(owner_url) = &config.database_migration_url
@@ -208,6 +220,9 @@ pub async fn start(
     let metrics = Metrics::new();
     metrics.watch_pool(pool.clone());
     let (stop, stopped) = watch::channel(false);
+    if let (Some(set), crate::config::TokenKey::Jwks { refresh, .. }) = (&key_set, &config.auth.key) {
+        tokio::spawn(set.clone().refresh(*refresh, stopped.clone()));
+    }
     let notifier = notify::spawn(pool.clone(), spec.name, stopped.clone());
     let events = &config.events;
     tokio::spawn(sequencer::run(
@@ -262,9 +277,11 @@ pub async fn start(
             .tls
             .as_ref()
             .is_some_and(|t| t.client_ca_file.is_some() && t.client_auth_optional),
+        feed_readers: config.events.feed_readers.clone().into(),
         limiter: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
         request_timeout: config.request_timeout,
     };
+    let health_only = config.health_addr.map(|addr| (addr, health_service.clone()));
     let router = builder
         .layer(guard)
         .add_routes(routes(&context))
@@ -282,12 +299,27 @@ pub async fn start(
     let metrics_addr =
         metrics_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
 
+    // Plaintext, health only: what a kubelet's native gRPC probe can reach
+    // while the service port speaks TLS.
+    let health_addr = match health_only {
+        Some((addr, service)) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let server = Server::builder().add_service(service);
+            tokio::spawn(server.serve_with_incoming_shutdown(incoming, wait_for_stop(stopped.clone())));
+            Some(bound)
+        }
+        None => None,
+    };
     let watcher = tokio::spawn(watch_database(
         pool.clone(),
         reporter.clone(),
         spec.grpc_service,
         config.health_check_interval,
         metrics.clone(),
+        key_set.clone(),
         stopped.clone(),
     ));
     let metrics_task = tokio::spawn(metrics.serve(metrics_listener, wait_for_stop(stopped.clone())));
@@ -325,7 +357,7 @@ pub async fn start(
         result
     });
     tracing::info!(service = spec.name, %grpc_addr, %metrics_addr, tls = config.tls.is_some(), "serving");
-    Ok(Running { grpc_addr, metrics_addr, pool, stop, task })
+    Ok(Running { grpc_addr, metrics_addr, health_addr, pool, stop, task })
 }
 
 fn reflection(spec: &ServiceSpec) -> tonic_reflection::server::Builder<'static> {
@@ -349,33 +381,39 @@ fn tls_config(tls: &crate::config::TlsConfig) -> Result<ServerTlsConfig, ServeEr
     Ok(config)
 }
 
-/// Probes the database and keeps the health status in step with it.
+/// Probes the database and keeps the health status in step with it: SERVING
+/// while the database answers and the token keys (a key set) have loaded.
 async fn watch_database(
     pool: PgPool,
     reporter: HealthReporter,
     grpc_service: &'static str,
     interval: Duration,
     metrics: Metrics,
+    key_set: Option<Arc<crate::jwks::KeySet>>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut serving = None;
     loop {
         let up = db::is_reachable(&pool, interval.max(Duration::from_millis(500))).await;
         metrics.set_database_up(up);
-        if serving != Some(up) && !*stopped.borrow() {
-            let status = if up { ServingStatus::Serving } else { ServingStatus::NotServing };
+        let keys = key_set.as_ref().is_none_or(|set| set.is_loaded());
+        let now = up && keys;
+        if serving != Some(now) && !*stopped.borrow() {
+            let status = if now { ServingStatus::Serving } else { ServingStatus::NotServing };
             for name in ["", grpc_service] {
                 reporter.set_service_status(name, status).await;
             }
-            if up {
-                tracing::info!("database reachable: SERVING");
-            } else {
-                tracing::warn!("database unreachable: NOT_SERVING");
+            match (up, keys) {
+                (true, true) => tracing::info!("database reachable, token keys loaded: SERVING"),
+                (false, _) => tracing::warn!("database unreachable: NOT_SERVING"),
+                (true, false) => tracing::warn!("token signing keys not loaded yet: NOT_SERVING"),
             }
-            serving = Some(up);
+            serving = Some(now);
         }
+        // Sooner while the keys are still loading: SERVING as soon as they are.
+        let wait = if keys { interval } else { interval.min(Duration::from_millis(200)) };
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(wait) => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
     }

@@ -17,20 +17,28 @@ type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
 
 /// The binary exits with EX_CONFIG (78), naming each missing or malformed variable.
 pub fn refuses_bad_configuration(binary: &str) {
-    let secret = ("AUTH_HS256_SECRET", "0123456789abcdef0123456789abcdef");
-    let cases: [Case; 3] = [
-        (&[secret], &["DATABASE_URL is required"]),
-        (
-            &[("DATABASE_URL", "postgres://a:b@127.0.0.1:1/x"), secret, ("GRPC_ADDR", "port-fifty")],
-            &["GRPC_ADDR=\"port-fifty\" is malformed"],
-        ),
+    let keys = ("AUTH_JWKS_URL", "https://idp.bank.example/.well-known/jwks.json");
+    let db = ("DATABASE_URL", "postgres://a:b@127.0.0.1:1/x");
+    let cases: [Case; 5] = [
+        (&[keys], &["DATABASE_URL is required"]),
+        (&[db, keys, ("GRPC_ADDR", "port-fifty")], &["GRPC_ADDR=\"port-fifty\" is malformed"]),
         (
             &[("DATABASE_URL", "mysql://x"), ("GRPC_MAX_MESSAGE_BYTES", "lots")],
             &[
                 "DATABASE_URL is malformed",
                 "GRPC_MAX_MESSAGE_BYTES=\"lots\" is malformed",
-                "AUTH_HS256_SECRET or AUTH_PUBLIC_KEY_FILE is required",
+                "AUTH_JWKS_URL, AUTH_JWKS_FILE or AUTH_PUBLIC_KEY_FILE is required",
             ],
+        ),
+        // A shared secret is for development only, and never a placeholder.
+        (&[db, ("AUTH_HS256_SECRET", "5e8a1c3f7b9d2e4a6c8f0b1d3e5a7c9f2b4d6e8a")], &["for development only"]),
+        (
+            &[
+                db,
+                ("AUTH_HS256_SECRET", "REPLACE-with-at-least-32-random-bytes-from-the-vault"),
+                ("AUTH_ALLOW_HS256", "development"),
+            ],
+            &["looks like a placeholder"],
         ),
     ];
     for (vars, expected) in cases {

@@ -22,7 +22,7 @@ use socialloans_platform::{
 use tonic::{Request, metadata::MetadataValue, service::Routes, transport::Channel};
 
 /// The HS256 secret every test service trusts.
-pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+pub const SECRET: &str = "5e8a1c3f7b9d2e4a6c8f0b1d3e5a7c9f2b4d6e8a0c1f3b5d";
 /// Issuer and audience the services expect by default.
 pub const ISSUER: &str = "socialloans-dev";
 pub const AUDIENCE: &str = "socialloans";
@@ -91,6 +91,7 @@ impl Db {
             ("DATABASE_URL", self.service_url(spec.name)),
             ("DATABASE_MIGRATION_URL", self.owner_url(spec.name)),
             ("AUTH_HS256_SECRET", SECRET.to_owned()),
+            ("AUTH_ALLOW_HS256", socialloans_platform::config::ALLOW_HS256.to_owned()),
             ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
             ("METRICS_ADDR", "127.0.0.1:0".to_owned()),
             ("HEALTH_CHECK_INTERVAL_MS", "100".to_owned()),

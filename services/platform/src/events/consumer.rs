@@ -36,17 +36,24 @@ use crate::{
 pub enum TokenSource {
     /// A token file kept fresh by the platform (read at every connect).
     File(PathBuf),
+    /// No token: the client certificate of the mTLS connection is the
+    /// consumer's identity (the peer lists it in its `FEED_READERS`).
+    Certificate,
     /// Tokens minted with the shared HS256 secret (local runs and tests).
     Minted(Arc<DevTokenMinter>),
 }
 
 impl TokenSource {
-    fn token(&self, subject: &str) -> Result<String, String> {
+    /// The bearer token to send, if any.
+    fn token(&self, subject: &str) -> Result<Option<String>, String> {
         match self {
             TokenSource::File(path) => std::fs::read_to_string(path)
-                .map(|t| t.trim().to_owned())
+                .map(|t| Some(t.trim().to_owned()))
                 .map_err(|e| format!("SERVICE_TOKEN_FILE {}: {e}", path.display())),
-            TokenSource::Minted(minter) => Ok(minter.mint(subject, &[Role::Service], None, Duration::from_secs(3600))),
+            TokenSource::Certificate => Ok(None),
+            TokenSource::Minted(minter) => {
+                Ok(Some(minter.mint(subject, &[Role::Service], None, Duration::from_secs(3600))))
+            }
         }
     }
 }
@@ -388,9 +395,10 @@ async fn open(subscription: &Subscription, after: i64) -> Result<tonic::Streamin
     let max_event_bytes = i32::try_from(subscription.max_message_bytes).unwrap_or(i32::MAX);
     let mut request =
         tonic::Request::new(FeedRequest { after_position: after, types: subscription.types.clone(), max_event_bytes });
-    let token = subscription.token.token(&format!("consumer:{}", subscription.name))?;
-    let value = format!("Bearer {token}").parse().map_err(|_| "the service token is not valid ASCII".to_owned())?;
-    request.metadata_mut().insert("authorization", value);
+    if let Some(token) = subscription.token.token(&format!("consumer:{}", subscription.name))? {
+        let value = format!("Bearer {token}").parse().map_err(|_| "the service token is not valid ASCII".to_owned())?;
+        request.metadata_mut().insert("authorization", value);
+    }
     let path = http::uri::PathAndQuery::from_static(subscription.method);
     let codec = tonic_prost::ProstCodec::default();
     let response = grpc

@@ -18,6 +18,12 @@ pub fn services() -> [Service; 3] {
     ]
 }
 
+/// The reason of a refusal (its `ErrorInfo`), or "" when it gives none.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+}
+
 /// The specs of the three services.
 pub fn specs() -> [&'static socialloans_platform::ServiceSpec; 3] {
     services().map(|s| s.spec)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use e2e::{
     Db, authorized, channel,
     flow::{refer, rid, staff},
-    pilots, services, specs, token,
+    pilots, reason, services, specs, token,
 };
 use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
@@ -486,10 +486,6 @@ impl Committee {
 
 fn sek(kronor: i64) -> Option<cm::Money> {
     Some(cm::Money { currency_code: "SEK".into(), minor_units: kronor * 100 })
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
 }
 
 async fn application_state(

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use e2e::{Db, authorized, channel, flow::rid, http_get, minter, pilots, services, specs, token};
+use e2e::{Db, authorized, channel, flow::rid, http_get, minter, pilots, reason, services, specs, token};
 use prost::Message;
 use prost_types::FieldMask;
 use socialloans_contracts::{
@@ -18,10 +18,6 @@ use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 
 type Apps = ApplicationsServiceClient<Channel>;
-
-fn reason(status: &tonic::Status) -> String {
-    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
-}
 
 fn borrower<T>(message: T, org: &str) -> tonic::Request<T> {
     authorized(message, &token(&[Role::Borrower], Some(org)))

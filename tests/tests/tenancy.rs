@@ -9,7 +9,7 @@ use std::time::Duration;
 use e2e::{
     Db, authorized, channel,
     flow::{as_borrower, committee_decides_with, refer, reporting_covenant, rid, staff, wait_plan_state},
-    minter, pilots, specs,
+    minter, pilots, reason, specs,
 };
 use prost_types::FieldMask;
 use socialloans_contracts::{
@@ -19,7 +19,6 @@ use socialloans_contracts::{
 };
 use socialloans_platform::{Role, Running};
 use tonic::{Code, transport::Channel};
-use tonic_types::StatusExt;
 
 /// Org A: the caller's own organisation. Org B: someone else's.
 const A: &str = pilots::EIDAR;
@@ -56,10 +55,6 @@ fn mixed(subject: &str, roles: &[Role], org: &str) -> String {
 
 fn allowed(policy: &socialloans_platform::Policy, method: &str) -> &'static [Role] {
     policy.methods.iter().find(|(m, _)| *m == method).map(|(_, roles)| *roles).expect("a method of the policy")
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
 }
 
 async fn draft(apps: &mut ApplicationsServiceClient<Channel>, pilot: ap::Application) -> ap::Application {

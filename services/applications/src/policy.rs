@@ -7,8 +7,8 @@ pub static POLICY: Policy = Policy {
     service: crate::GRPC_SERVICE,
     methods: &[
         ("CreateApplication", &[Borrower, Analyst]),
-        ("GetApplication", &[Borrower, Analyst, CreditAnalyst, CommitteeSecretary, CoreBanking, Auditor, Service]),
-        ("ListApplications", &[Borrower, Analyst, CreditAnalyst, CommitteeSecretary, CoreBanking, Auditor, Service]),
+        ("GetApplication", &[Borrower, Analyst, CreditAnalyst, CommitteeSecretary, CoreBanking, Auditor]),
+        ("ListApplications", &[Borrower, Analyst, CreditAnalyst, CommitteeSecretary, CoreBanking, Auditor]),
         ("UpdateApplication", &[Borrower, Analyst]),
         ("SubmitApplication", &[Borrower]),
         ("ReturnApplicationForCompletion", &[Analyst]),

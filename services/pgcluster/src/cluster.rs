@@ -157,6 +157,32 @@ impl Cluster {
         })
     }
 
+    /// Switches TLS on with the given server certificate and key (PEM),
+    /// restarting the server on the same port. Clients choose whether to use
+    /// it (`sslmode`); with `verify-full` they check `certificate` against
+    /// their CA and the host name they connect to.
+    pub fn enable_ssl(&self, certificate: &str, key: &str) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let data = self.data_dir();
+        let owner = std::fs::metadata(data).map_err(|e| Error::io(format!("reading {}", data.display()), e))?;
+        for (name, contents) in [("server.crt", certificate), ("server.key", key)] {
+            let path = data.join(name);
+            let io = |e| Error::io(format!("writing {}", path.display()), e);
+            std::fs::write(&path, contents).map_err(io)?;
+            // PostgreSQL refuses a key that others can read, or that is not its own.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid())).map_err(io)?;
+        }
+        let conf = data.join("postgresql.conf");
+        let settings = "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n";
+        let mut text =
+            std::fs::read_to_string(&conf).map_err(|e| Error::io(format!("reading {}", conf.display()), e))?;
+        text.push_str(settings);
+        std::fs::write(&conf, text).map_err(|e| Error::io(format!("writing {}", conf.display()), e))?;
+        self.stop()?;
+        self.start()
+    }
+
     /// Whether the server accepts connections now.
     pub fn is_running(&self) -> bool {
         self.server.is_running(self.port)

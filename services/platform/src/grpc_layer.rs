@@ -157,10 +157,7 @@ impl CallGuard {
         let mut caller = caller.acting_for(allowed);
         // With readers named, the service role is theirs alone: a service
         // token or certificate of another peer reads nothing here.
-        if !self.feed_readers.is_empty()
-            && caller.has(Role::Service)
-            && !self.feed_readers.contains(&caller.subject)
-        {
+        if !self.feed_readers.is_empty() && caller.has(Role::Service) && !self.feed_readers.contains(&caller.subject) {
             caller.roles.remove(&Role::Service);
             if caller.roles.is_empty() {
                 return Err(with_reason(

@@ -47,3 +47,37 @@ pub fn temp_dir(label: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// An identity provider's signing key, as the bank's would be: a fresh
+/// ECDSA P-256 key (ES256), its `kid`, and what verifiers are given.
+pub struct SigningKey {
+    /// The private key, PKCS#8 PEM.
+    pub pem: String,
+    /// The key id tokens name in their header.
+    pub kid: String,
+}
+
+impl SigningKey {
+    /// A new ES256 key named `kid`.
+    pub fn new(kid: &str) -> SigningKey {
+        SigningKey { pem: KeyPair::generate().unwrap().serialize_pem(), kid: kid.to_owned() }
+    }
+
+    /// Mints tokens signed with this key, for the test issuer and audience.
+    pub fn minter(&self) -> socialloans_platform::auth::DevTokenMinter {
+        socialloans_platform::auth::DevTokenMinter::from_private_key(
+            self.pem.as_bytes(),
+            &self.kid,
+            crate::ISSUER,
+            crate::AUDIENCE,
+        )
+        .unwrap()
+    }
+
+    /// A JWKS document holding the public halves of `keys`.
+    pub fn jwks(keys: &[&SigningKey]) -> String {
+        let keys: Vec<serde_json::Value> =
+            keys.iter().map(|k| socialloans_platform::jwks::public_jwk(k.pem.as_bytes(), &k.kid).unwrap()).collect();
+        serde_json::json!({ "keys": keys }).to_string()
+    }
+}

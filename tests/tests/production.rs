@@ -411,3 +411,47 @@ async fn the_service_reaches_postgresql_over_tls_verified_against_the_databases_
     admin.close().await;
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn roles_and_schemas_are_made_by_a_createrole_owner_of_the_database_not_a_superuser() {
+    let db = Db::start();
+    let superuser = sqlx::PgPool::connect(&db.cluster.admin_url()).await.unwrap();
+    for statement in [
+        "CREATE ROLE socialloans_bootstrap LOGIN CREATEROLE PASSWORD 'bootstrap-password'",
+        "CREATE DATABASE socialloans OWNER socialloans_bootstrap",
+    ] {
+        sqlx::query(statement).execute(&superuser).await.unwrap();
+    }
+    let bootstrapper = db.cluster.url("socialloans_bootstrap", "bootstrap-password", "socialloans");
+    // Twice, as a Job that is run again after a password change would.
+    for _ in 0..2 {
+        for spec in e2e::specs() {
+            let name = spec.name;
+            socialloans_platform::db::bootstrap(&bootstrapper, &db.service_url(name), &db.owner_url(name), name)
+                .await
+                .unwrap_or_else(|e| panic!("bootstrap of {name} as a CREATEROLE database owner: {e}"));
+            let config = db.config(spec, &[]);
+            let owner = socialloans_platform::db::owner_pool(&db.owner_url(name), &config, name).unwrap();
+            socialloans_platform::db::migrate(&owner, (spec.migrator)(), name, name, spec.append_only).await.unwrap();
+            owner.close().await;
+        }
+    }
+    let running = db.serve(services()[0], &[]).await;
+    let mut client = ApplicationsServiceClient::new(e2e::channel(running.grpc_addr).await);
+    client.list_applications(list(&e2e::token(&[Role::Analyst], None))).await.expect("serving on what it made");
+    running.stop().await.unwrap();
+
+    // It cannot be talked into handing a service a superuser.
+    sqlx::query("ALTER ROLE committee SUPERUSER").execute(&superuser).await.unwrap();
+    let spec = e2e::specs()[1];
+    let refused = socialloans_platform::db::bootstrap(
+        &bootstrapper,
+        &db.service_url("committee"),
+        &db.owner_url("committee"),
+        spec.name,
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("must not be a superuser"), "{refused}");
+    superuser.close().await;
+}

@@ -234,12 +234,31 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, sche
     let turn = conn;
 
     let mut conn = connect_patiently(&admin.clone().database(&database)).await?;
+    let superusers: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname IN ($1, $2) AND rolsuper ORDER BY 1")
+            .bind(&role)
+            .bind(&owner)
+            .fetch_all(&mut conn)
+            .await?;
+    if !superusers.is_empty() {
+        return Err(sqlx::Error::Configuration(
+            format!("{} must not be a superuser: a service's roles own and may do only its own", superusers.join(", "))
+                .into(),
+        ));
+    }
+    // The admin need not be a superuser: a role with CREATEROLE that owns
+    // the database will do (CloudNativePG with superuser access off). Such a
+    // role acts for the two roles it creates by being granted them, and
+    // cannot make either a superuser; a superuser it finds is refused below.
     let statements: Vec<String> = sqlx::query_scalar(
         "SELECT unnest(ARRAY[
             format('CREATE ROLE %I LOGIN', $1::text),
-            format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $3::text),
+            format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $3::text),
             format('CREATE ROLE %I LOGIN', $5::text),
-            format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', $5::text, $6::text),
+            format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD %L', $5::text, $6::text)
+         ] || CASE WHEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN ARRAY[]::text[]
+                   ELSE ARRAY[format('GRANT %I, %I TO CURRENT_USER', $1::text, $5::text)] END
+           || ARRAY[
             format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', $2::text, $5::text),
             format('ALTER SCHEMA %I OWNER TO %I', $2::text, $5::text),
             format('REASSIGN OWNED BY %I TO %I', $1::text, $5::text),

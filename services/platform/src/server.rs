@@ -356,7 +356,8 @@ pub async fn start(
         tracing::info!("stopped");
         result
     });
-    tracing::info!(service = spec.name, %grpc_addr, %metrics_addr, tls = config.tls.is_some(), "serving");
+    let health_port = health_addr.map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(service = spec.name, %grpc_addr, %metrics_addr, health_addr = %health_port, tls = config.tls.is_some(), "serving");
     Ok(Running { grpc_addr, metrics_addr, health_addr, pool, stop, task })
 }
 

@@ -112,31 +112,46 @@ pub async fn schema_snapshot(admin_url: &str, schema: &str) -> String {
     format!("{}\n{}", rows.join("\n"), migrations.join("\n"))
 }
 
-/// The binary serves health (SERVING) and exits 0 on SIGTERM.
+/// The binary serves health (SERVING) and exits 0 on SIGTERM. It serves TLS,
+/// as in production, with the kubelet's plaintext health-only port beside it:
+/// the `health` probe asks that port, and refuses to ask a TLS port.
 pub async fn serves_health_and_exits_zero_on_sigterm(binary: &str, spec: &'static ServiceSpec) {
     let db = Db::start();
     db.prepare(&[spec]).await;
-    let mut process = ServiceProcess::spawn(binary, &db.env(spec, &[]));
-    let ch = channel(process.grpc_addr).await;
+    let dir = crate::certs::temp_dir("binary-health");
+    let ca = crate::certs::Ca::new("test CA");
+    let (cert, key) = ca.leaf(&["localhost"]);
+    let cert = crate::certs::write(&dir, "server.pem", &cert).display().to_string();
+    let key = crate::certs::write(&dir, "server.key", &key).display().to_string();
+    let health_addr = crate::reserved_addr().to_string();
+    let env = db.env(spec, &[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key), ("GRPC_HEALTH_ADDR", &health_addr)]);
+    let mut process = ServiceProcess::spawn(binary, &env);
+    let ch = channel(health_addr.parse().unwrap()).await;
     let serving = eventually(Duration::from_secs(10), || {
         let ch = ch.clone();
         async move { health(ch, spec.grpc_service).await == Ok(SERVING) }
     })
     .await;
-    assert!(serving, "{} never reported SERVING", spec.name);
+    assert!(serving, "{} never reported SERVING on its health port", spec.name);
+    let probe = |vars: &[(&str, &str)]| {
+        let env: std::collections::HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let binary = binary.to_owned();
+        tokio::task::spawn_blocking(move || crate::process::run(&binary, "health", &env))
+    };
     // `health` is the probe for images without a shell: 0 while serving, 1 once gone.
-    let probe: std::collections::HashMap<String, String> =
-        [("GRPC_ADDR".to_owned(), process.grpc_addr.to_string())].into();
-    let (binary_owned, probe_env) = (binary.to_owned(), probe.clone());
-    let up =
-        tokio::task::spawn_blocking(move || crate::process::run(&binary_owned, "health", &probe_env)).await.unwrap();
+    let grpc_addr = process.grpc_addr.to_string();
+    let up = probe(&[("GRPC_HEALTH_ADDR", &health_addr), ("TLS_CERT_FILE", &cert)]).await.unwrap();
     assert!(up.status.success(), "health while serving: {}", String::from_utf8_lossy(&up.stderr));
+    let tls_port = probe(&[("GRPC_ADDR", &grpc_addr), ("TLS_CERT_FILE", &cert)]).await.unwrap();
+    assert_eq!(tls_port.status.code(), Some(1), "health asked a TLS port in plaintext");
+    assert!(String::from_utf8_lossy(&tls_port.stderr).contains("set GRPC_HEALTH_ADDR"));
     process.terminate();
     let status = tokio::task::spawn_blocking(move || process.wait(Duration::from_secs(15))).await.unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{} did not exit 0 on SIGTERM", spec.name);
-    let binary_owned = binary.to_owned();
-    let down = tokio::task::spawn_blocking(move || crate::process::run(&binary_owned, "health", &probe)).await.unwrap();
+    let down = probe(&[("GRPC_HEALTH_ADDR", &health_addr)]).await.unwrap();
     assert_eq!(down.status.code(), Some(1), "health after the service stopped");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The three conformance tests for one service binary.

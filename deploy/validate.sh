@@ -4,7 +4,12 @@
 #   `kubectl kustomize` and validated strictly against the Kubernetes API
 #   schemas (kubernetes-validate). Custom resources (CloudNativePG's Cluster)
 #   have no schema there and are reported as warnings;
-# - the compose file, resolved by podman-compose (`config`).
+# - the compose file, resolved by podman-compose (`config`);
+# - deploy/posture.py on every rendered set: capacity (memory per replica,
+#   connections at the autoscalers' maximum) everywhere, and in every overlay
+#   the production posture (no HS256, TLS everywhere, https feeds,
+#   verify-full, the database's NetworkPolicy, no superuser), with a
+#   self-test that breaks each rule once and expects it reported.
 # Both tools come from PyPI into a virtualenv (deploy/.venv). Exits non-zero
 # on any error.
 set -euo pipefail
@@ -39,5 +44,10 @@ for dir in "$here/k8s/base" "$here"/k8s/overlays/*/; do
   grpc="$(grep -A4 'readinessProbe:' "$out/$name.yaml" | grep -c '^ *grpc:')"
   [ "$probes" -eq "$deployments" ] && [ "$grpc" -eq "$deployments" ] \
     || { echo "$name: $deployments Deployments, $grpc with a gRPC readiness probe" >&2; exit 1; }
+  checks="--capacity"
+  [ "$name" = base ] || checks="--capacity --posture --self-test"
+  echo "$name: $checks"
+  # shellcheck disable=SC2086 # the checks are separate words
+  "$venv/bin/python" "$here/posture.py" $checks "$out/$name.yaml" || { echo "$name: posture or capacity does not hold" >&2; exit 1; }
 done
 echo "the manifests render and validate"

@@ -364,7 +364,7 @@ impl Config {
         let max_message_bytes = env.int_in("GRPC_MAX_MESSAGE_BYTES", 4 << 20, (1 << 20)..=(256 << 20)) as usize;
         let max_streams_per_connection = env.int_in("GRPC_MAX_STREAMS_PER_CONNECTION", 100, 1..=10_000) as u32;
         let request_timeout = env.millis("GRPC_REQUEST_TIMEOUT_MS", 30_000, 1..=3_600_000);
-        let max_concurrent_requests = env.int_in("GRPC_MAX_CONCURRENT_REQUESTS", 512, 1..=100_000) as usize;
+        let max_concurrent_requests = env.int_in("GRPC_MAX_CONCURRENT_REQUESTS", 64, 1..=100_000) as usize;
         let shutdown_grace = env.millis("SHUTDOWN_GRACE_MS", 20_000, 0..=600_000);
         let health_check_interval = env.millis("HEALTH_CHECK_INTERVAL_MS", 2_000, 50..=600_000);
         let otlp_endpoint = env.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
@@ -593,6 +593,8 @@ mod tests {
         assert_eq!(config.grpc_addr.port(), 50051);
         assert_eq!(config.metrics_addr.port(), 9091);
         assert_eq!(config.max_message_bytes, 4 << 20);
+        // 64 at once: 64 × 4 MiB × 2 + 64 MiB fits a 768 Mi pod; deploy/ sizes its own.
+        assert_eq!(config.max_concurrent_requests, 64);
         assert!(config.tls.is_none());
         assert!(!config.migrate_on_start);
         assert_eq!(config.auth.issuer, "socialloans-dev");

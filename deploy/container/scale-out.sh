@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# The suite as containers, scaled one service at a time, proven here:
+# The suite as containers, scaled one service at a time, in production
+# posture, proven here:
 #   1. builds the three service images and the launcher image (podman),
-#   2. starts PostgreSQL outside the containers (as a managed database would
-#      be) and a podman network whose DNS serves each service's name,
-#   3. bootstraps and migrates with one-off containers,
-#   4. starts REPLICAS (default 2) containers of each service behind its name,
-#   5. runs the pilot story (`socialloans demo`, in a container, calling the
+#   2. makes a CA and certificates for the run (openssl: each service's, core
+#      banking's client certificate, PostgreSQL's) and a stand-in identity
+#      provider's Ed25519 key, whose public half the services get as a JWKS
+#      file; no shared secret exists anywhere;
+#   3. starts PostgreSQL outside the containers (as a managed database would
+#      be) with TLS only (hostssl), and a podman network whose DNS serves
+#      each service's name; the services connect with sslmode=verify-full as
+#      their runtime roles; the roles and schemas are made by a CREATEROLE
+#      owner of the database, not a superuser,
+#   4. bootstraps and migrates with one-off containers; every service serves
+#      TLS, wants client certificates of core banking and its peers, reads
+#      its peers' feeds over https by its certificate (FEED_READERS), and
+#      answers health in plaintext on a port of its own (GRPC_HEALTH_ADDR),
+#   5. starts REPLICAS (default 2) containers of each service behind its name,
+#   6. runs the pilot story (`socialloans demo`, in a container, calling the
 #      services by name) and kills one replica of each service in the middle,
-#   6. checks that nothing was lost and nothing applied twice, starts
+#   7. checks that nothing was lost and nothing applied twice, starts
 #      replacements, runs the story once more, and tears everything down.
-# Exits non-zero on any failure. Needs podman, and PostgreSQL's server
-# binaries on this machine. Image sizes and start-up times are printed.
+# Exits non-zero on any failure. Needs podman, openssl, and PostgreSQL's
+# server binaries on this machine. Image sizes and start-up times are printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 fail() { echo "scale-out: $*" >&2; exit 1; }
 command -v podman >/dev/null || fail "podman is not installed"
+command -v openssl >/dev/null || fail "openssl is not installed"
 pg_bin="$(dirname "$(command -v initdb 2>/dev/null || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")"
 [ -x "$pg_bin/postgres" ] || fail "PostgreSQL's server binaries are not installed (apt-get install postgresql)"
 
@@ -39,27 +51,67 @@ trap cleanup EXIT
 step "binaries and images"
 TAG="$tag" deploy/container/build-images.sh
 
-step "network and PostgreSQL (outside the containers)"
+step "network, certificates and keys for this run"
 podman network create --label "$label" "$net" >/dev/null
 subnet="$(podman network inspect "$net" --format '{{range .Subnets}}{{.Subnet}}{{end}}')"
 gateway="$(podman network inspect "$net" --format '{{range .Subnets}}{{.Gateway}}{{end}}')"
+pki="$work/pki" && mkdir -p "$pki"
+ec() { printf '%s' "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"; }
+# shellcheck disable=SC2046 # the key options are separate words
+openssl req -x509 $(ec) -keyout "$pki/ca.key" -out "$pki/ca.pem" -days 2 -subj "/CN=Social Loans scale-out CA" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+leaf() { # file, subjectAltName
+  # shellcheck disable=SC2046
+  openssl req $(ec) -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "/CN=$1" 2>/dev/null
+  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 2 -out "$pki/$1.pem" \
+    -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "$2") 2>/dev/null
+}
+for s in applications committee monitoring; do leaf "$s" "DNS:$s"; done
+leaf core-banking DNS:core-banking
+leaf postgres "IP:$gateway"
+# The identity provider's signing key: the story signs its tokens with it,
+# the services hold only its public half.
+kid="scale-out-$(date +%s)"
+openssl genpkey -algorithm ed25519 -out "$pki/idp.key"
+rm -f "$pki"/*.csr "$pki/ca.key"
+# Read by the containers' unprivileged user; a throwaway directory of this run.
+chmod 755 "$pki" && chmod 644 "$pki"/*
+podman run --rm --log-driver k8s-file --label "$label" -v "$pki:/etc/socialloans/pki:ro" \
+  "localhost/socialloans/socialloans:$tag" jwks /etc/socialloans/pki/idp.key "$kid" >"$work/jwks.json"
+mv "$work/jwks.json" "$pki/jwks.json" && chmod 644 "$pki/jwks.json"
+echo "a CA, certificates for the three services, core banking and PostgreSQL ($gateway), an Ed25519 key ($kid)"
+
+step "PostgreSQL (outside the containers), TLS only"
 admin_password="admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+bootstrap_password="bootstrap-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 mkdir -p "$work/pg" "$work/sock" && chown postgres "$work/pg" "$work/sock" 2>/dev/null || true
 printf '%s\n' "$admin_password" >"$work/pwfile" && chmod 644 "$work/pwfile"
 as_pg "$pg_bin/initdb" -D "$work/pg" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
   --pwfile="$work/pwfile" >/dev/null
-echo "host all all $subnet scram-sha-256" >>"$work/pg/pg_hba.conf"
+cp "$pki/postgres.pem" "$pki/postgres.key" "$work/pg/"
+chmod 600 "$work/pg/postgres.key" && chown postgres "$work/pg/postgres.pem" "$work/pg/postgres.key" 2>/dev/null || true
+# From the containers' network: TLS or nothing.
+echo "hostssl all all $subnet scram-sha-256" >>"$work/pg/pg_hba.conf"
 as_pg "$pg_bin/pg_ctl" -D "$work/pg" -w -l "$work/pg/log" \
-  -o "-c listen_addresses='*' -p $pg_port -k $work/sock" start >/dev/null
-echo "PostgreSQL on $gateway:$pg_port for the network $subnet"
+  -o "-c listen_addresses='*' -p $pg_port -k $work/sock -c ssl=on -c ssl_cert_file=postgres.pem -c ssl_key_file=postgres.key" \
+  start >/dev/null
+# No superuser leaves this machine: the roles and schemas are made by the
+# database's owner, which may create roles and nothing more.
+PGPASSWORD="$admin_password" psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qAt \
+  -c "CREATE ROLE socialloans_bootstrap LOGIN CREATEROLE PASSWORD '$bootstrap_password'" \
+  -c "CREATE DATABASE socialloans OWNER socialloans_bootstrap" >/dev/null
+echo "PostgreSQL on $gateway:$pg_port for the network $subnet (hostssl only)"
 
-secret="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
-db() { echo "postgres://$1:$2@$gateway:$pg_port/$3"; }
+db() { echo "postgres://$1:$2@$gateway:$pg_port/$3?sslmode=verify-full&sslrootcert=/etc/socialloans/pki/ca.pem"; }
+readers() { case "$1" in applications) echo committee,monitoring ;; *) echo applications ;; esac; }
 service_env() {
-  local s="$1"
-  echo "-e DATABASE_URL=$(db "$s" "$s-scale-pass" socialloans) -e AUTH_ALLOW_HS256=development -e AUTH_HS256_SECRET=$secret"
-  echo "-e APPLICATIONS_FEED_URL=http://applications:50051 -e COMMITTEE_FEED_URL=http://committee:50052"
-  echo "-e MONITORING_FEED_URL=http://monitoring:50053"
+  local s="$1" p=/etc/socialloans/pki
+  echo "-v $pki:$p:ro -e DATABASE_URL=$(db "$s" "$s-scale-pass" socialloans) -e AUTH_JWKS_FILE=$p/jwks.json"
+  echo "-e TLS_CERT_FILE=$p/$s.pem -e TLS_KEY_FILE=$p/$s.key -e TLS_CLIENT_CA_FILE=$p/ca.pem -e TLS_CLIENT_AUTH=optional"
+  echo "-e PEER_TLS_CA_FILE=$p/ca.pem -e PEER_TLS_CERT_FILE=$p/$s.pem -e PEER_TLS_KEY_FILE=$p/$s.key"
+  echo "-e FEED_READERS=$(readers "$s") -e GRPC_HEALTH_ADDR=0.0.0.0:8080"
+  echo "-e APPLICATIONS_FEED_URL=https://applications:50051 -e COMMITTEE_FEED_URL=https://committee:50052"
+  echo "-e MONITORING_FEED_URL=https://monitoring:50053"
 }
 
 step "bootstrap and migrations (one-off containers)"
@@ -71,7 +123,7 @@ one_off() {
   for attempt in 1 2 3; do
     # shellcheck disable=SC2046
     if podman run --rm --log-driver k8s-file --label "$label" --network "$net" $(service_env "$s") \
-      -e DATABASE_ADMIN_URL="$(db postgres "$admin_password" postgres)" \
+      -e DATABASE_ADMIN_URL="$(db socialloans_bootstrap "$bootstrap_password" socialloans)" \
       -e DATABASE_MIGRATION_URL="$(db "${s}_owner" "$s-scale-owner-pass" socialloans)" \
       "localhost/socialloans/$s:$tag" "$command" >"$work/one-off.log" 2>&1; then
       return 0
@@ -110,12 +162,16 @@ for s in applications committee monitoring; do
 done
 
 story() {
-  local name="$1" log="$work/$1.log"
+  local name="$1" log="$work/$1.log" p=/etc/socialloans/pki
   mkdir -p "$work/$name" && chmod 777 "$work/$name"
-  printf '%s' "$secret" >"$work/$name/dev-auth-secret" && chmod 644 "$work/$name/dev-auth-secret"
+  # Core banking's calls carry its client certificate; every token is the
+  # identity provider's.
   podman run --rm --log-driver k8s-file --name "$name" --label "$label" --network "$net" -v "$work/$name:/home/nonroot" \
-    -e SOCIALLOANS_APPLICATIONS_URL=http://applications:50051 -e SOCIALLOANS_COMMITTEE_URL=http://committee:50052 \
-    -e SOCIALLOANS_MONITORING_URL=http://monitoring:50053 -e SOCIALLOANS_DEMO_PAUSE_MS="${2:-0}" \
+    -v "$pki:$p:ro" -e SOCIALLOANS_CA_FILE=$p/ca.pem \
+    -e SOCIALLOANS_CLIENT_CERT_FILE=$p/core-banking.pem -e SOCIALLOANS_CLIENT_KEY_FILE=$p/core-banking.key \
+    -e SOCIALLOANS_TOKEN_KEY_FILE=$p/idp.key -e SOCIALLOANS_TOKEN_KID="$kid" \
+    -e SOCIALLOANS_APPLICATIONS_URL=https://applications:50051 -e SOCIALLOANS_COMMITTEE_URL=https://committee:50052 \
+    -e SOCIALLOANS_MONITORING_URL=https://monitoring:50053 -e SOCIALLOANS_DEMO_PAUSE_MS="${2:-0}" \
     "localhost/socialloans/socialloans:$tag" demo >"$log" 2>&1
 }
 
@@ -165,6 +221,12 @@ check "no parked events" \
 for schema in applications committee monitoring; do
   check "$schema feed has no gaps" "SELECT count(*) = coalesce(max(position), 0) FROM $schema.outbox" t
 done
+check "every session of the services is TLS" \
+  "SELECT count(*) > 0 AND bool_and(s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+    WHERE a.usename IN ('applications', 'committee', 'monitoring')" t
+check "no service session as a superuser or an owner" \
+  "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
+    WHERE a.client_addr << '$subnet'::inet AND (r.rolsuper OR a.usename LIKE '%_owner')" 0
 
 step "replacements started; the story once more"
 for s in applications committee monitoring; do start_replica "$s" "$((replicas + 1))"; done

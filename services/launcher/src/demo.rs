@@ -24,7 +24,7 @@ use socialloans_contracts::{
     monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
 };
 use socialloans_platform::{Role, auth::DevTokenMinter};
-use tonic::{Request, transport::Channel};
+use tonic::Request;
 
 use crate::{Endpoints, Suite, pilots, retry::Retrying, tokens};
 
@@ -61,9 +61,9 @@ pub fn main(home: &Path) -> Result<(), String> {
         println!("the suite is not up; starting it for the story ...");
         Some(Suite::start(home)?)
     };
-    let secret = tokens::secret(home)?;
+    let minter = tokens::minter(home)?;
     let out = home.join("demo");
-    let result = runtime.block_on(run(&endpoints, &secret, &out, &mut |line| println!("{line}")));
+    let result = runtime.block_on(run_signed(&endpoints, minter, &out, &mut |line| println!("{line}")));
     if let Some(suite) = suite {
         suite.stop();
     }
@@ -83,16 +83,21 @@ pub async fn run(
     out: &Path,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Outcome, String> {
+    run_signed(endpoints, DevTokenMinter::new(secret, tokens::ISSUER, tokens::AUDIENCE), out, say).await
+}
+
+/// As [`run`], with tokens signed by `minter`; `https://` endpoints as
+/// [`crate::services::endpoint`] makes them.
+pub async fn run_signed(
+    endpoints: &Endpoints,
+    minter: DevTokenMinter,
+    out: &Path,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<Outcome, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let connect = |url: &str| {
         let url = url.to_owned();
-        async move {
-            Channel::from_shared(url.clone())
-                .map_err(|e| format!("{url}: {e}"))?
-                .connect()
-                .await
-                .map_err(|e| format!("cannot reach {url}: {e}"))
-        }
+        async move { crate::services::endpoint(&url)?.connect().await.map_err(|e| format!("cannot reach {url}: {e}")) }
     };
     let channels = [
         Retrying::new(connect(&endpoints.applications).await?),
@@ -103,7 +108,7 @@ pub async fn run(
         apps: ApplicationsServiceClient::new(channels[0].clone()),
         committee: CommitteeServiceClient::new(channels[1].clone()),
         monitoring: MonitoringServiceClient::new(channels[2].clone()),
-        minter: DevTokenMinter::new(secret, tokens::ISSUER, tokens::AUDIENCE),
+        minter,
         say,
     };
     let outcome = story.tell(out).await;

@@ -19,17 +19,20 @@ pub use services::{Endpoints, Suite, free_offset};
 use std::{path::PathBuf, process::ExitCode};
 
 fn usage() -> &'static str {
-    "usage: socialloans [up|demo|service NAME ...|token ROLE [ORG]|roles|reset]\n\n  \
+    "usage: socialloans [up|demo|service NAME ...|token ROLE [ORG]|jwks KEYFILE [KID]|roles|reset]\n\n  \
      up          start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services,\n              \
      restarting any that exits\n  \
      demo        run the pilot story through the real APIs (starts the suite first unless it is up)\n  \
      service NAME [serve|migrate|bootstrap|health|replay-parked]\n              run one service (what its own binary does)\n  \
      token ROLE  print a development token for ROLE (borrowers also need ORG, e.g. 556000-0000)\n  \
+     jwks KEYFILE [KID]  print the JWKS with the public half of an ES256/EdDSA private key (PKCS#8 PEM)\n  \
      roles       print who may call which method (Markdown)\n  \
      reset       delete .local/ (the private PostgreSQL's data and the development secret)\n\n\
      Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), SOCIALLOANS_HOME (default .local),\n\
      SOCIALLOANS_PORT_OFFSET (added to every port, default 0), SOCIALLOANS_{APPLICATIONS,COMMITTEE,MONITORING}_URL\n\
-     (for `demo`: a suite elsewhere)"
+     (for `demo`: a suite elsewhere; https with SOCIALLOANS_CA_FILE and, for mTLS, SOCIALLOANS_CLIENT_CERT_FILE\n\
+     and SOCIALLOANS_CLIENT_KEY_FILE), SOCIALLOANS_TOKEN_KEY_FILE and SOCIALLOANS_TOKEN_KID (sign tokens with this\n\
+     private key instead of the development secret)"
 }
 
 /// Who may call which method, as Markdown tables (one per service), from
@@ -62,6 +65,8 @@ pub fn main() -> ExitCode {
         ["demo"] => demo::main(&home()),
         ["token", role] => tokens::print(&home(), role, None),
         ["token", role, org] => tokens::print(&home(), role, Some(org)),
+        ["jwks", key] => tokens::print_jwks(key, None),
+        ["jwks", key, kid] => tokens::print_jwks(key, Some(kid)),
         ["reset"] => reset(&home()),
         ["roles"] => {
             println!("{}", roles_markdown());

@@ -80,8 +80,32 @@ impl Endpoints {
     }
 }
 
+/// An endpoint for `url`. For `https://` it trusts the CA in
+/// `SOCIALLOANS_CA_FILE` and, for services that want a client certificate
+/// (core banking's calls), presents `SOCIALLOANS_CLIENT_CERT_FILE` and
+/// `SOCIALLOANS_CLIENT_KEY_FILE`.
+pub fn endpoint(url: &str) -> Result<tonic::transport::Endpoint, String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let endpoint = tonic::transport::Channel::from_shared(url.to_owned()).map_err(|e| format!("{url}: {e}"))?;
+    if !url.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    let file = |var: &str| match std::env::var(var).ok().filter(|f| !f.is_empty()) {
+        Some(path) => std::fs::read(&path).map(Some).map_err(|e| format!("{var} {path}: {e}")),
+        None => Ok(None),
+    };
+    let mut tls = ClientTlsConfig::new();
+    if let Some(ca) = file("SOCIALLOANS_CA_FILE")? {
+        tls = tls.ca_certificate(Certificate::from_pem(ca));
+    }
+    if let (Some(cert), Some(key)) = (file("SOCIALLOANS_CLIENT_CERT_FILE")?, file("SOCIALLOANS_CLIENT_KEY_FILE")?) {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    endpoint.tls_config(tls).map_err(|e| format!("{url}: {e}"))
+}
+
 async fn serving(url: &str) -> bool {
-    let Ok(endpoint) = tonic::transport::Channel::from_shared(url.to_owned()) else { return false };
+    let Ok(endpoint) = endpoint(url) else { return false };
     let Ok(channel) = endpoint.connect_timeout(Duration::from_secs(1)).connect().await else { return false };
     let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
     let request = tonic_health::pb::HealthCheckRequest { service: String::new() };

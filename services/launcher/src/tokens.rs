@@ -1,5 +1,8 @@
-//! Development tokens: HS256, signed with a secret kept in the local home
-//! (made on first use), accepted by the services `socialloans up` starts.
+//! Tokens for the story and for people trying the suite: HS256 with a
+//! development secret kept in the local home (made on first use), which the
+//! services `socialloans up` starts accept; or, for a suite that takes only
+//! an identity provider's tokens (deploy/container/scale-out.sh), signed
+//! with a stand-in provider's private key.
 
 use std::{path::Path, time::Duration};
 
@@ -44,12 +47,33 @@ pub fn secret(home: &Path) -> Result<String, String> {
 /// role and the organisation (`dev-borrower-556543-2109`): each organisation's
 /// portal user is a person of its own.
 pub fn mint(secret: &str, role: Role, org: Option<&str>) -> String {
+    mint_with(&DevTokenMinter::new(secret, ISSUER, AUDIENCE), role, org)
+}
+
+/// A token for `role` as [`mint`] makes it, signed by `minter`.
+pub fn mint_with(minter: &DevTokenMinter, role: Role, org: Option<&str>) -> String {
     let org = if role == Role::Borrower { Some(org.unwrap_or(EXAMPLE_ORG)) } else { org };
     let subject = match org {
         Some(org) => format!("dev-{role}-{org}"),
         None => format!("dev-{role}"),
     };
-    DevTokenMinter::new(secret, ISSUER, AUDIENCE).mint(&subject, &[role], org, TTL)
+    minter.mint(&subject, &[role], org, TTL)
+}
+
+/// Who signs: the private key in `SOCIALLOANS_TOKEN_KEY_FILE` (ES256 or
+/// EdDSA, PKCS#8 PEM), named by `SOCIALLOANS_TOKEN_KID` (default
+/// `socialloans`), when it is set, as a stand-in for the bank's identity
+/// provider; otherwise the development secret.
+pub fn minter(home: &Path) -> Result<DevTokenMinter, String> {
+    match std::env::var("SOCIALLOANS_TOKEN_KEY_FILE").ok().filter(|f| !f.is_empty()) {
+        Some(file) => {
+            let pem = std::fs::read(&file).map_err(|e| format!("SOCIALLOANS_TOKEN_KEY_FILE {file}: {e}"))?;
+            let kid = std::env::var("SOCIALLOANS_TOKEN_KID").unwrap_or_else(|_| "socialloans".to_owned());
+            DevTokenMinter::from_private_key(&pem, &kid, ISSUER, AUDIENCE)
+                .map_err(|e| format!("SOCIALLOANS_TOKEN_KEY_FILE {file}: {e}"))
+        }
+        None => Ok(DevTokenMinter::new(&secret(home)?, ISSUER, AUDIENCE)),
+    }
 }
 
 /// `socialloans token ROLE [ORG]`.
@@ -58,6 +82,16 @@ pub fn print(home: &Path, role: &str, org: Option<&str>) -> Result<(), String> {
         let all = Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
         format!("{e}; roles: {all}")
     })?;
-    println!("{}", mint(&secret(home)?, role, org));
+    println!("{}", mint_with(&minter(home)?, role, org));
+    Ok(())
+}
+
+/// `socialloans jwks KEYFILE [KID]`: the JWKS document with the public half
+/// of a private key, for services given `AUTH_JWKS_FILE`.
+pub fn print_jwks(key_file: &str, kid: Option<&str>) -> Result<(), String> {
+    let pem = std::fs::read(key_file).map_err(|e| format!("{key_file}: {e}"))?;
+    let key = socialloans_platform::jwks::public_jwk(&pem, kid.unwrap_or("socialloans"))
+        .map_err(|e| format!("{key_file}: {e}"))?;
+    println!("{}", serde_json::json!({ "keys": [key] }));
     Ok(())
 }

@@ -161,6 +161,12 @@ for s in applications committee monitoring; do
   for i in $(seq "$replicas"); do start_replica "$s" "$i"; done
 done
 
+# The service port takes no plaintext: a plaintext health check of it fails,
+# while the health port answers.
+podman exec -e GRPC_HEALTH_ADDR= -e TLS_CERT_FILE= -e GRPC_ADDR=127.0.0.1:50051 applications-1 \
+  /usr/local/bin/applications health >/dev/null 2>&1 && fail "applications answered plaintext on its service port"
+echo "  the service ports refuse plaintext; the health ports answer it"
+
 story() {
   local name="$1" log="$work/$1.log" p=/etc/socialloans/pki
   mkdir -p "$work/$name" && chmod 777 "$work/$name"

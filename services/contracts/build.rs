@@ -25,9 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.enable_type_names();
     tonic_prost_build::configure()
-        // Methods a service has not built yet answer UNIMPLEMENTED instead of
-        // forcing every service to stub the whole sketched API by hand.
-        .generate_default_stubs(true)
+        // Every method of a contract must be implemented: a forgotten one is
+        // a compile error, not an UNIMPLEMENTED answer found in production.
+        .generate_default_stubs(false)
         .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -53,6 +53,8 @@ fn org_of(record: &Record) -> String {
 
 #[tonic::async_trait]
 impl ApplicationsService for Api {
+    type StreamEventsStream = ServiceStream<pb::StreamEventsResponse>;
+
     async fn create_application(
         &self,
         request: Request<pb::CreateApplicationRequest>,
@@ -539,7 +541,7 @@ impl ApplicationsService for Api {
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,
-    ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let caller = socialloans_platform::auth::caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }

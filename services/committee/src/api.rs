@@ -103,6 +103,8 @@ impl Api {
 
 #[tonic::async_trait]
 impl CommitteeService for Api {
+    type StreamEventsStream = ServiceStream<pb::StreamEventsResponse>;
+
     async fn create_member(
         &self,
         request: Request<pb::CreateMemberRequest>,
@@ -767,7 +769,7 @@ impl CommitteeService for Api {
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,
-    ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let caller = socialloans_platform::auth::caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }

@@ -14,21 +14,57 @@ struct Echo {
     page: pb::ListApplicationsResponse,
 }
 
-#[tonic::async_trait]
-impl ApplicationsService for Echo {
-    async fn get_application(
-        &self,
-        _: Request<pb::GetApplicationRequest>,
-    ) -> Result<Response<pb::GetApplicationResponse>, Status> {
-        Ok(Response::new(pb::GetApplicationResponse { application: Some(self.application.clone()) }))
-    }
+/// The whole contract, as the compiler wants it (no default stubs): the two
+/// reads answer, every other method is UNIMPLEMENTED.
+macro_rules! echo_service {
+    ($($method:ident: $request:ident => $response:ident),* $(,)?) => {
+        #[tonic::async_trait]
+        impl ApplicationsService for Echo {
+            type StreamEventsStream = socialloans_platform::events::ServiceStream<pb::StreamEventsResponse>;
 
-    async fn list_applications(
-        &self,
-        _: Request<pb::ListApplicationsRequest>,
-    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
-        Ok(Response::new(self.page.clone()))
-    }
+            async fn get_application(
+                &self,
+                _: Request<pb::GetApplicationRequest>,
+            ) -> Result<Response<pb::GetApplicationResponse>, Status> {
+                Ok(Response::new(pb::GetApplicationResponse { application: Some(self.application.clone()) }))
+            }
+
+            async fn list_applications(
+                &self,
+                _: Request<pb::ListApplicationsRequest>,
+            ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+                Ok(Response::new(self.page.clone()))
+            }
+
+            async fn stream_events(
+                &self,
+                _: Request<pb::StreamEventsRequest>,
+            ) -> Result<Response<Self::StreamEventsStream>, Status> {
+                Err(Status::unimplemented("the echo baseline answers reads only"))
+            }
+
+            $(
+                async fn $method(&self, _: Request<pb::$request>) -> Result<Response<pb::$response>, Status> {
+                    Err(Status::unimplemented("the echo baseline answers reads only"))
+                }
+            )*
+        }
+    };
+}
+
+echo_service! {
+    create_application: CreateApplicationRequest => CreateApplicationResponse,
+    update_application: UpdateApplicationRequest => UpdateApplicationResponse,
+    submit_application: SubmitApplicationRequest => SubmitApplicationResponse,
+    return_application_for_completion: ReturnApplicationForCompletionRequest => ReturnApplicationForCompletionResponse,
+    start_review: StartReviewRequest => StartReviewResponse,
+    record_credit_assessment: RecordCreditAssessmentRequest => RecordCreditAssessmentResponse,
+    refer_application_to_committee: ReferApplicationToCommitteeRequest => ReferApplicationToCommitteeResponse,
+    withdraw_application: WithdrawApplicationRequest => WithdrawApplicationResponse,
+    tag_loan: TagLoanRequest => TagLoanResponse,
+    close_application: CloseApplicationRequest => CloseApplicationResponse,
+    erase_contact_person: EraseContactPersonRequest => EraseContactPersonResponse,
+    list_audit_entries: ListAuditEntriesRequest => ListAuditEntriesResponse,
 }
 
 /// Serves the canned answers on a free loopback port until the runtime ends; returns the address.

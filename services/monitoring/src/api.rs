@@ -67,6 +67,8 @@ impl Api {
 
 #[tonic::async_trait]
 impl MonitoringService for Api {
+    type StreamEventsStream = ServiceStream<pb::StreamEventsResponse>;
+
     async fn create_indicator_definition(
         &self,
         request: Request<pb::CreateIndicatorDefinitionRequest>,
@@ -608,7 +610,7 @@ impl MonitoringService for Api {
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,
-    ) -> Result<Response<ServiceStream<pb::StreamEventsResponse>>, Status> {
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let caller = socialloans_platform::auth::caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }

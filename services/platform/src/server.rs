@@ -361,10 +361,16 @@ pub async fn start(
     Ok(Running { grpc_addr, metrics_addr, health_addr, pool, stop, task })
 }
 
+/// Reflection on a service's port lists that service, health and reflection
+/// (the descriptor set holds every contract; the others are not served here).
 fn reflection(spec: &ServiceSpec) -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(spec.descriptor_set)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(spec.grpc_service)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {

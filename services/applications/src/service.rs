@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{self, Action},
-    error::Error,
+    error::{Error, Own},
     record::{Record, resource_name, sees_personal_data, state_name},
     store::{self, HistoryEntry, Row},
 };
@@ -180,7 +180,10 @@ impl Applications {
         if let Some(loan_id) = &change.loan
             && let Some(holder) = store::claim_loan(&mut tx, loan_id, record.row.id).await?
         {
-            return Err(Error::LoanTaggedElsewhere { loan_id: loan_id.clone(), application: resource_name(holder) });
+            return Err(Error::Own(Own::LoanTaggedElsewhere {
+                loan_id: loan_id.clone(),
+                application: resource_name(holder),
+            }));
         }
         if !change.unchanged {
             if change.action == "EDIT" {
@@ -256,7 +259,7 @@ fn replayed(mut stored: Application, current: &Record, caller: &Caller) -> Appli
 
 /// Moves `record` along the state machine for `action`.
 pub fn transition(record: &mut Record, action: Action) -> Result<S, Error> {
-    let to = domain::next(record.state, action).map_err(Error::IllegalTransition)?;
+    let to = domain::next(record.state, action).map_err(Error::from)?;
     record.state = to;
     Ok(to)
 }

@@ -267,10 +267,10 @@ impl CommitteeService for Api {
         // Members declare for themselves; the secretary records it for anyone.
         let secretary = caller.has(socialloans_platform::Role::CommitteeSecretary);
         if !secretary && (member.subject.is_empty() || member.subject != caller.subject) {
-            return Err(Error::PermissionDenied(
-                "NOT_THE_MEMBER",
-                "a member declares a conflict for themself; the secretary may record it for any member".into(),
-            )
+            return Err(Error::PermissionDenied {
+                reason: "NOT_THE_MEMBER",
+                message: "a member declares a conflict for themself; the secretary may record it for any member".into(),
+            }
             .into());
         }
         let role = if secretary { "committee_secretary" } else { "committee_member" };

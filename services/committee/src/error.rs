@@ -1,76 +1,18 @@
-//! The committee service's one error type and its one mapping to `tonic::Status`.
+//! The committee service's errors: the platform's one error type, with the
+//! committee's reasons.
 
-use socialloans_platform::error::{self as status, FieldViolation};
-use tonic::{Code, Status};
+use socialloans_platform::error::{self, NoOwnErrors, ServiceErrors};
+
+/// The committee's place in the shared error type.
+#[derive(Debug)]
+pub struct Committee;
+
+impl ServiceErrors for Committee {
+    const NOT_FOUND: &'static str = "NOT_FOUND";
+    const STORE: &'static str = "committee store";
+    const RESOURCE: &'static str = "the resource";
+    type Own = NoOwnErrors;
+}
 
 /// Everything a committee handler can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The request is malformed; every bad field is listed.
-    #[error("invalid request")]
-    InvalidArgument(Vec<FieldViolation>),
-    /// A rule refuses the step in the current state.
-    #[error("{message}")]
-    Precondition {
-        /// Stable reason a client can branch on.
-        reason: &'static str,
-        /// For a person.
-        message: String,
-    },
-    /// The etag the client sent is not the current one.
-    #[error("changed since it was read")]
-    EtagMismatch {
-        /// The current etag.
-        current: String,
-    },
-    /// The caller may not do this (four eyes, not eligible to vote, …).
-    #[error("{1}")]
-    PermissionDenied(&'static str, String),
-    /// Already exists (a member's subject, a declaration).
-    #[error("{0}")]
-    AlreadyExists(String),
-    /// No such resource.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The database failed.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    /// A status made elsewhere (the platform's idempotency).
-    #[error("{0}")]
-    Status(Box<Status>),
-}
-
-impl From<FieldViolation> for Error {
-    fn from(violation: FieldViolation) -> Self {
-        Error::InvalidArgument(vec![violation])
-    }
-}
-
-impl From<Status> for Error {
-    fn from(status: Status) -> Self {
-        Error::Status(Box::new(status))
-    }
-}
-
-impl From<Error> for Status {
-    fn from(err: Error) -> Self {
-        match err {
-            Error::InvalidArgument(violations) => {
-                status::invalid_argument("INVALID_ARGUMENT", "the request has invalid fields", &violations)
-            }
-            Error::Precondition { reason, message } => {
-                status::with_reason(Code::FailedPrecondition, reason, message, &[])
-            }
-            Error::EtagMismatch { current } => {
-                status::etag_mismatch("changed since it was read; read it again and retry", current)
-            }
-            Error::PermissionDenied(reason, message) => {
-                status::with_reason(Code::PermissionDenied, reason, message, &[])
-            }
-            Error::AlreadyExists(message) => status::with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
-            Error::NotFound(name) => status::not_found("NOT_FOUND", name),
-            Error::Database(err) => status::database("committee store", &err),
-            Error::Status(status) => *status,
-        }
-    }
-}
+pub type Error = error::Error<Committee>;

@@ -438,9 +438,10 @@ async fn roster_entry(conn: &mut PgConnection, caller: &Caller) -> Result<Option
 
 /// The caller's own roster entry.
 async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<members::Row, Error> {
-    roster_entry(conn, caller)
-        .await?
-        .ok_or_else(|| Error::PermissionDenied("NOT_A_MEMBER", "the caller is not on the committee's roster".into()))
+    roster_entry(conn, caller).await?.ok_or_else(|| Error::PermissionDenied {
+        reason: "NOT_A_MEMBER",
+        message: "the caller is not on the committee's roster".into(),
+    })
 }
 
 /// Who may assess a case's basic requirements or confirm its decision: a
@@ -457,18 +458,23 @@ pub async fn check_participant(
     if let Some(member) = &entry
         && conflicted(case, &format!("members/{}", member.id))
     {
-        return Err(Error::PermissionDenied(
-            "MEMBER_CONFLICTED",
-            "a member with a declared conflict of interest on the case takes no part in it".into(),
-        ));
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_CONFLICTED",
+            message: "a member with a declared conflict of interest on the case takes no part in it".into(),
+        });
     }
     if secretary_may_record && caller.has(Role::CommitteeSecretary) {
         return Ok(());
     }
-    let member = entry
-        .ok_or_else(|| Error::PermissionDenied("NOT_A_MEMBER", "the caller is not on the committee's roster".into()))?;
+    let member = entry.ok_or_else(|| Error::PermissionDenied {
+        reason: "NOT_A_MEMBER",
+        message: "the caller is not on the committee's roster".into(),
+    })?;
     if !member.active_on(socialloans_platform::stockholm_date(Utc::now())) {
-        return Err(Error::PermissionDenied("MEMBER_NOT_IN_TERM", "the member's term does not cover today".into()));
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_NOT_IN_TERM",
+            message: "the member's term does not cover today".into(),
+        });
     }
     Ok(())
 }
@@ -489,10 +495,10 @@ pub async fn cast_vote(
     }
     let voter = member_of(conn, caller).await?;
     if voter.role == "SECRETARY" {
-        return Err(Error::PermissionDenied(
-            "NOT_A_VOTING_MEMBER",
-            "the secretary keeps the record and does not vote".into(),
-        ));
+        return Err(Error::PermissionDenied {
+            reason: "NOT_A_VOTING_MEMBER",
+            message: "the secretary keeps the record and does not vote".into(),
+        });
     }
     let member_name = format!("members/{}", voter.id);
     let (case_row, case) = lock_case(conn, case_name).await?;
@@ -507,19 +513,19 @@ pub async fn cast_vote(
         return Err(refused("MEETING_NOT_IN_PROGRESS", "votes are cast while the meeting is in progress"));
     }
     if !voter.active_on(socialloans_platform::stockholm_date(m_row.start_time)) {
-        return Err(Error::PermissionDenied(
-            "MEMBER_NOT_IN_TERM",
-            "the member's term does not cover this meeting".into(),
-        ));
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_NOT_IN_TERM",
+            message: "the member's term does not cover this meeting".into(),
+        });
     }
     if !present(&meeting, &member_name) {
         return Err(refused("MEMBER_NOT_PRESENT", "only members present at the meeting vote"));
     }
     if conflicted(&case, &member_name) {
-        return Err(Error::PermissionDenied(
-            "MEMBER_CONFLICTED",
-            "a member with a declared conflict of interest does not vote".into(),
-        ));
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_CONFLICTED",
+            message: "a member with a declared conflict of interest does not vote".into(),
+        });
     }
     let choice_name = choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_owned();
     let cast_time: DateTime<Utc> = sqlx::query_scalar(
@@ -891,10 +897,10 @@ pub async fn confirm_decision(
     }
     let recorder = case.decisions[index].recorded_by.as_ref().map(|a| a.subject.clone()).unwrap_or_default();
     if recorder == caller.subject {
-        return Err(Error::PermissionDenied(
-            "FOUR_EYES_VIOLATION",
-            "the person who recorded a decision cannot confirm it".into(),
-        ));
+        return Err(Error::PermissionDenied {
+            reason: "FOUR_EYES_VIOLATION",
+            message: "the person who recorded a decision cannot confirm it".into(),
+        });
     }
     check_participant(conn, caller, &case, false).await?;
     let amendment = case_row.state() == CaseState::Decided;

@@ -214,7 +214,11 @@ pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: 
         missing.push(FieldViolation::new("outcome_report.narrative", "is required: what was done in the period"));
     }
     if !missing.is_empty() {
-        return Err(Error::Incomplete(missing));
+        return Err(Error::Incomplete {
+            reason: "REPORT_INCOMPLETE",
+            message: "the report is not complete enough to submit".into(),
+            violations: missing,
+        });
     }
     let version = row.version + 1;
     report.submit_time = Some(socialloans_platform::timestamp(Utc::now()));

@@ -1,4 +1,6 @@
-//! Building blocks for the one `From<Error> for tonic::Status` each service writes.
+//! The one error type of every service ([`Error`], with the service's own
+//! reasons through [`ServiceErrors`]) and its one mapping to `tonic::Status`,
+//! and the building blocks of that mapping.
 //!
 //! Statuses carry `google.rpc` details a client can branch on: `BadRequest`
 //! field violations for bad input, and `ErrorInfo` with a stable reason in the
@@ -230,5 +232,148 @@ mod tests {
         let status = internal("loading", &cause);
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("hunter2"));
+    }
+}
+
+/// What one service adds to the shared [`Error`]: its NOT_FOUND reason, the
+/// name its store has in the log, how its messages name the resource, and
+/// failures of its own.
+pub trait ServiceErrors: std::fmt::Debug + 'static {
+    /// The `ErrorInfo` reason of NOT_FOUND (`APPLICATION_NOT_FOUND`).
+    const NOT_FOUND: &'static str;
+    /// What the log calls the service's database (`applications store`).
+    const STORE: &'static str;
+    /// How a message names the resource a call works on (`the application`).
+    const RESOURCE: &'static str;
+    /// Failures only this service has (a state machine's refusal, say).
+    type Own: std::fmt::Debug + std::fmt::Display + Into<Status>;
+}
+
+/// For a service with no failures of its own.
+#[derive(Debug)]
+pub enum NoOwnErrors {}
+
+impl std::fmt::Display for NoOwnErrors {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}
+
+impl From<NoOwnErrors> for Status {
+    fn from(never: NoOwnErrors) -> Self {
+        match never {}
+    }
+}
+
+/// Everything a handler of service `S` can fail with.
+#[derive(Debug)]
+pub enum Error<S: ServiceErrors> {
+    /// The request is malformed; every bad field is listed.
+    InvalidArgument(Vec<FieldViolation>),
+    /// The resource lacks what the step needs; every gap is listed.
+    Incomplete {
+        /// Stable reason, e.g. `APPLICATION_INCOMPLETE`.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+        /// What is missing.
+        violations: Vec<FieldViolation>,
+    },
+    /// A rule refuses the step in the current state.
+    Precondition {
+        /// Stable reason a client can branch on.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+    },
+    /// The etag the client sent is not the current one.
+    EtagMismatch {
+        /// The current etag.
+        current: String,
+    },
+    /// The caller may not do this to this resource (four eyes, say).
+    PermissionDenied {
+        /// Stable reason a client can branch on.
+        reason: &'static str,
+        /// For a person.
+        message: String,
+    },
+    /// It exists already (a member's subject, an indicator code).
+    AlreadyExists(String),
+    /// No such resource, or not one the caller may see.
+    NotFound(String),
+    /// The database failed.
+    Database(sqlx::Error),
+    /// A status made elsewhere (the platform's idempotency, say).
+    Status(Box<Status>),
+    /// A failure of the service's own.
+    Own(S::Own),
+}
+
+impl<S: ServiceErrors> std::fmt::Display for Error<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidArgument(violations) => write!(f, "invalid request: {}", field_names(violations)),
+            Error::Incomplete { message, .. }
+            | Error::Precondition { message, .. }
+            | Error::PermissionDenied { message, .. }
+            | Error::AlreadyExists(message) => f.write_str(message),
+            Error::EtagMismatch { .. } => write!(f, "{} changed since it was read", S::RESOURCE),
+            Error::NotFound(name) => write!(f, "{name} not found"),
+            Error::Database(err) => write!(f, "database: {err}"),
+            Error::Status(status) => write!(f, "{status}"),
+            Error::Own(own) => write!(f, "{own}"),
+        }
+    }
+}
+
+impl<S: ServiceErrors> std::error::Error for Error<S> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Database(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl<S: ServiceErrors> From<sqlx::Error> for Error<S> {
+    fn from(err: sqlx::Error) -> Self {
+        Error::Database(err)
+    }
+}
+
+impl<S: ServiceErrors> From<FieldViolation> for Error<S> {
+    fn from(violation: FieldViolation) -> Self {
+        Error::InvalidArgument(vec![violation])
+    }
+}
+
+impl<S: ServiceErrors> From<Status> for Error<S> {
+    fn from(status: Status) -> Self {
+        Error::Status(Box::new(status))
+    }
+}
+
+impl<S: ServiceErrors> From<Error<S>> for Status {
+    fn from(err: Error<S>) -> Self {
+        match err {
+            Error::InvalidArgument(violations) => {
+                let message = format!("{} field(s) invalid: {}", violations.len(), field_names(&violations));
+                invalid_argument("INVALID_ARGUMENT", &message, &violations)
+            }
+            Error::Incomplete { reason, message, violations } => {
+                with_violations(Code::FailedPrecondition, reason, &message, &violations)
+            }
+            Error::Precondition { reason, message } => with_reason(Code::FailedPrecondition, reason, message, &[]),
+            Error::EtagMismatch { current } => {
+                etag_mismatch(&format!("{} changed since it was read; read it again and retry", S::RESOURCE), current)
+            }
+            Error::PermissionDenied { reason, message } => with_reason(Code::PermissionDenied, reason, message, &[]),
+            Error::AlreadyExists(message) => with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
+            Error::NotFound(name) => not_found(S::NOT_FOUND, name),
+            Error::Database(err) => database(S::STORE, &err),
+            Error::Status(status) => *status,
+            Error::Own(own) => own.into(),
+        }
     }
 }

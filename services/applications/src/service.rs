@@ -80,9 +80,7 @@ impl Actor {
 
 /// Parses `applications/{uuid}`.
 pub fn parse_name(field: &str, name: &str) -> Result<Uuid, FieldViolation> {
-    name.strip_prefix("applications/")
-        .and_then(socialloans_platform::limits::id)
-        .ok_or_else(|| FieldViolation::new(field, "must be applications/{uuid}"))
+    socialloans_platform::names::uuid(field, "applications/{uuid}", name)
 }
 
 /// The service's operations over its pool.

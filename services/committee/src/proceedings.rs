@@ -42,9 +42,7 @@ fn refused(reason: &'static str, message: impl Into<String>) -> Error {
 
 /// Parses `prefix{uuid}`.
 pub fn parse(field: &str, prefix: &str, name: &str) -> Result<Uuid, Error> {
-    name.strip_prefix(prefix)
-        .and_then(limits::id)
-        .ok_or_else(|| FieldViolation::new(field, format!("must be {prefix}{{uuid}}")).into())
+    Ok(socialloans_platform::names::uuid(field, &format!("{prefix}{{uuid}}"), name)?)
 }
 
 /// Who is on the roster on `day`, and their standing at `meeting`.

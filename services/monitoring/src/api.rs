@@ -125,10 +125,7 @@ impl MonitoringService for Api {
     ) -> Result<Response<pb::GetMonitoringPlanResponse>, Status> {
         let caller = caller(&request)?;
         let name = &request.get_ref().name;
-        let id = name
-            .strip_prefix("monitoringPlans/")
-            .and_then(socialloans_platform::limits::id)
-            .ok_or_else(|| Error::from(FieldViolation::new("name", "must be monitoringPlans/{uuid}")))?;
+        let id = report_api::parse_plan("name", name)?;
         let row = plans::get(&self.pool, id, caller.confined_to())
             .await
             .map_err(Error::from)?

@@ -88,11 +88,7 @@ pub fn check_attachment(at: &str, a: &pb::Attachment) -> Vec<FieldViolation> {
 
 /// `monitoringPlans/{uuid}/conditions/{id}`.
 fn parse(name: &str) -> Result<Uuid, Error> {
-    name.strip_prefix("monitoringPlans/")
-        .and_then(|rest| rest.split_once("/conditions/"))
-        .filter(|(_, id)| !id.is_empty())
-        .and_then(|(plan, _)| socialloans_platform::limits::id(plan))
-        .ok_or_else(|| FieldViolation::new("name", "must be monitoringPlans/{uuid}/conditions/{id}").into())
+    Ok(socialloans_platform::names::uuid("name", "monitoringPlans/{uuid}/conditions/{id}", name)?)
 }
 
 fn refuse(reason: &'static str, message: impl Into<String>) -> Error {

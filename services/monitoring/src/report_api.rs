@@ -6,7 +6,7 @@ use chrono::Utc;
 use socialloans_contracts::monitoring::{
     self as pb, MonitoringPlanState, OutcomeReport, OutcomeReportState as R, ReportingPeriodState,
 };
-use socialloans_platform::{Caller, error::FieldViolation, events::outbox, limits};
+use socialloans_platform::{Caller, error::FieldViolation, events::outbox, names};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -22,19 +22,13 @@ fn precondition(reason: &'static str, message: &str) -> Error {
 
 /// `monitoringPlans/{plan}/outcomeReports/{report}`.
 pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
-    let parse = || {
-        let rest = name.strip_prefix("monitoringPlans/")?;
-        let (plan, report) = rest.split_once("/outcomeReports/")?;
-        Some((limits::id(plan)?, limits::id(report)?))
-    };
-    parse().ok_or_else(|| FieldViolation::new("name", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}").into())
+    let [plan, report] = names::parse("name", "monitoringPlans/{uuid}/outcomeReports/{uuid}", name)?;
+    Ok((plan, report))
 }
 
 /// `monitoringPlans/{plan}`.
 pub fn parse_plan(field: &str, name: &str) -> Result<Uuid, Error> {
-    name.strip_prefix("monitoringPlans/")
-        .and_then(limits::id)
-        .ok_or_else(|| FieldViolation::new(field, "must be monitoringPlans/{uuid}").into())
+    Ok(names::uuid(field, "monitoringPlans/{uuid}", name)?)
 }
 
 /// Drafts a report for a period of an active plan of the caller's organisation.

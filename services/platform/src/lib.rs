@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod jwks;
 pub mod limits;
 pub mod metrics;
+pub mod names;
 pub mod pagination;
 pub mod server;
 pub mod telemetry;

@@ -56,17 +56,8 @@ pub async fn list(
         }
     };
     // A borrower sees only its own organisation, whatever it asks for.
-    let organization = match (caller.confined_to(), req.organization_number.as_str()) {
-        (Some(own), "") => Some(own.to_owned()),
-        (Some(own), asked) if asked == own => Some(own.to_owned()),
-        (Some(_), _) => {
-            violations
-                .push(FieldViolation::new("organization_number", "a borrower may list only its own organisation"));
-            None
-        }
-        (None, "") => None,
-        (None, asked) => Some(asked.to_owned()),
-    };
+    let organization =
+        caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
     let submitted_after = time("submitted_after", &req.submitted_after, &mut violations);
     let submitted_before = time("submitted_before", &req.submitted_before, &mut violations);
     let filter = ListFilter { organization_number: organization, states, category, submitted_after, submitted_before };

@@ -157,17 +157,8 @@ impl MonitoringService for Api {
             }
         };
         // A borrower sees only its own organisation's plans.
-        let organization = match (caller.confined_to(), req.organization_number.as_str()) {
-            (Some(own), "") => Some(own.to_owned()),
-            (Some(own), asked) if asked == own => Some(own.to_owned()),
-            (Some(_), _) => {
-                violations
-                    .push(FieldViolation::new("organization_number", "a borrower may list only its own organisation"));
-                None
-            }
-            (None, "") => None,
-            (None, asked) => Some(asked.to_owned()),
-        };
+        let organization =
+            caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations).into());
         }

@@ -175,6 +175,22 @@ impl Caller {
         if staff { None } else { Some(self.organization.as_deref().unwrap_or("")) }
     }
 
+    /// The organisation a list is filtered by, when the caller `asked` for
+    /// one (empty: none): a confined caller lists its own organisation
+    /// whatever it asks for, and asking for another is refused.
+    pub fn organization_filter(&self, asked: &str) -> Result<Option<String>, crate::error::FieldViolation> {
+        match (self.confined_to(), asked) {
+            (Some(own), "") => Ok(Some(own.to_owned())),
+            (Some(own), asked) if asked == own => Ok(Some(own.to_owned())),
+            (Some(_), _) => Err(crate::error::FieldViolation::new(
+                "organization_number",
+                "a borrower may list only its own organisation",
+            )),
+            (None, "") => Ok(None),
+            (None, asked) => Ok(Some(asked.to_owned())),
+        }
+    }
+
     /// Whether the caller acts as the borrower of `organization`: the
     /// borrower role, bound to that organisation.
     pub fn is_borrower_of(&self, organization: &str) -> bool {
@@ -702,6 +718,22 @@ mod tests {
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &wrong, &EncodingKey::from_secret(SECRET.as_bytes()))
                 .unwrap();
         assert!(matches!(v.verify(&token).await, Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_confined_caller_lists_its_own_organisation_whatever_it_asks_for() {
+        let borrower = Caller {
+            subject: "eva".into(),
+            roles: [Role::Borrower].into_iter().collect(),
+            organization: Some("556000-0000".into()),
+            expires_at: 0,
+        };
+        assert_eq!(borrower.organization_filter("").unwrap().as_deref(), Some("556000-0000"));
+        assert_eq!(borrower.organization_filter("556000-0000").unwrap().as_deref(), Some("556000-0000"));
+        assert_eq!(borrower.organization_filter("556000-0001").unwrap_err().field, "organization_number");
+        let analyst = Caller { roles: [Role::Analyst].into_iter().collect(), organization: None, ..borrower };
+        assert_eq!(analyst.organization_filter("").unwrap(), None);
+        assert_eq!(analyst.organization_filter("556000-0001").unwrap().as_deref(), Some("556000-0001"));
     }
 
     #[test]

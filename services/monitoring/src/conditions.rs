@@ -5,14 +5,17 @@
 //! condition's).
 
 use chrono::Utc;
-use socialloans_contracts::monitoring::{
-    self as pb, Attachment, Condition, ConditionProposal, ConditionState, MonitoringPlanState,
-};
+use socialloans_contracts::monitoring::{self as pb, Attachment, Condition, ConditionState};
 use socialloans_platform::{Caller, error::FieldViolation, events::outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{audit, error::Error, plans};
+use crate::{
+    audit,
+    error::Error,
+    plans,
+    rules::{self, ConditionStep, Settles},
+};
 
 /// What a reviewer does with a condition.
 #[derive(Debug, Clone)]
@@ -37,11 +40,18 @@ pub enum Action {
 }
 
 impl Action {
-    fn target(&self) -> ConditionState {
+    fn step(&self) -> ConditionStep {
         match self {
-            Action::Fulfil { .. } => ConditionState::Fulfilled,
-            Action::Waive { .. } => ConditionState::Waived,
-            Action::Breach { .. } => ConditionState::Breached,
+            Action::Fulfil { .. } => ConditionStep::Fulfil,
+            Action::Waive { .. } => ConditionStep::Waive,
+            Action::Breach { .. } => ConditionStep::Breach,
+        }
+    }
+
+    fn evidence(&self) -> &[Attachment] {
+        match self {
+            Action::Fulfil { evidence, .. } => evidence,
+            _ => &[],
         }
     }
 
@@ -91,10 +101,6 @@ fn parse(name: &str) -> Result<Uuid, Error> {
     Ok(socialloans_platform::names::uuid("name", "monitoringPlans/{uuid}/conditions/{id}", name)?)
 }
 
-fn refuse(reason: &'static str, message: impl Into<String>) -> Error {
-    Error::Precondition { reason, message: message.into() }
-}
-
 /// Applies `action` to the condition `name`, checking `etag` if given.
 pub async fn resolve(
     conn: &mut PgConnection,
@@ -114,61 +120,14 @@ pub async fn resolve(
     if !etag.is_empty() && etag != plan.etag {
         return Err(Error::EtagMismatch { current: plan.etag });
     }
-    if row.state() == MonitoringPlanState::Closed {
-        return Err(refuse("PLAN_CLOSED", "the plan is closed; its conditions are no longer followed up"));
-    }
     let now = Some(socialloans_platform::timestamp(Utc::now()));
     let condition = &mut plan.conditions[index];
     let state = ConditionState::try_from(condition.state).unwrap_or_default();
-    let target = action.target();
-    let allowed = match target {
-        ConditionState::Fulfilled => matches!(state, ConditionState::Open | ConditionState::Breached),
-        _ => state == ConditionState::Open,
-    };
-    if !allowed {
-        return Err(refuse(
-            "ILLEGAL_STATE_TRANSITION",
-            format!("a {} condition cannot become {}", state.as_str_name(), target.as_str_name()),
-        ));
-    }
-    let me = audit::actor_of(caller);
-    let pending = condition.proposal.as_ref().filter(|p| p.state == target as i32 && state != target);
-    let confirmed = match (&action, pending) {
-        (Action::Breach { .. }, _) => true,
-        (_, Some(p)) if p.proposed_by.as_ref().is_some_and(|by| by.subject == me.subject) => {
-            return Err(refuse(
-                "SECOND_PERSON_REQUIRED",
-                "you proposed this; a different reviewer must confirm it (four eyes)",
-            ));
-        }
-        (_, Some(_)) => true,
-        (_, None) => false,
-    };
-    if confirmed {
-        if let Action::Fulfil { evidence, .. } = &action {
-            let mut all = condition.proposal.as_ref().map(|p| p.evidence.clone()).unwrap_or_default();
-            all.extend(evidence.iter().cloned());
-            condition.evidence = all;
-        }
-        if matches!(action, Action::Breach { .. }) {
-            condition.proposal = None;
-        }
-        condition.state = target as i32;
-        condition.resolution_note = action.note().to_owned();
-        condition.resolved_by = Some(me);
-        condition.resolve_time = now;
-    } else {
-        condition.proposal = Some(ConditionProposal {
-            state: target as i32,
-            note: action.note().to_owned(),
-            evidence: match &action {
-                Action::Fulfil { evidence, .. } => evidence.clone(),
-                _ => Vec::new(),
-            },
-            proposed_by: Some(me),
-            propose_time: now,
-        });
-    }
+    let (step, me) = (action.step(), audit::actor_of(caller));
+    let settles = rules::condition_step(row.state(), condition, step, &me.subject)?;
+    let confirmed = settles == Settles::Now;
+    rules::apply_condition_step(condition, step, settles, action.note(), action.evidence(), me, now);
+    let target = step.target();
     let condition = condition.clone();
     plans::save(conn, &row, &plan, row.state()).await?;
     let comment = if confirmed {

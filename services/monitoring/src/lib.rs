@@ -21,6 +21,7 @@ pub mod portfolio;
 pub mod progress;
 pub mod report_api;
 pub mod reports;
+pub mod rules;
 
 use socialloans_contracts::monitoring::monitoring_service_server::MonitoringServiceServer;
 use socialloans_platform::{

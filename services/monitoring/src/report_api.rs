@@ -3,14 +3,16 @@
 //! transaction with its request id's answer.
 
 use chrono::Utc;
-use socialloans_contracts::monitoring::{
-    self as pb, MonitoringPlanState, OutcomeReport, OutcomeReportState as R, ReportingPeriodState,
-};
+use socialloans_contracts::monitoring::{self as pb, MonitoringPlanState, OutcomeReport, ReportingPeriodState};
 use socialloans_platform::{Caller, error::FieldViolation, events::outbox, names};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{error::Error, plans, reports};
+use crate::{
+    error::Error,
+    plans, reports,
+    rules::{self, ReportStep},
+};
 
 /// The editable parts of a report, as field-mask paths.
 pub const EDITABLE: [&str; 6] =
@@ -158,12 +160,7 @@ pub async fn update(
     etag: &str,
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, &patch.name, etag).await?;
-    if row.state() == R::Submitted {
-        return Err(precondition(
-            "ILLEGAL_STATE_TRANSITION",
-            "a submitted report waits for review; it cannot be edited",
-        ));
-    }
+    let state = rules::report_after(row.state(), ReportStep::Edit)?;
     for path in paths {
         if !EDITABLE.contains(&path.as_str()) {
             return Err(FieldViolation::new("update_mask.paths", format!("{path:?} cannot be edited")).into());
@@ -176,50 +173,21 @@ pub async fn update(
     }
     reports::check_size(&report)?;
     // An accepted report is never changed: the correction is a new draft version.
-    reports::save(conn, &row, &report, R::Draft, row.version).await?.view()
-}
-
-/// Where the period of a report stands. A period whose report was accepted
-/// stays ACCEPTED: its obligation is met, and a correction under way (drafted,
-/// submitted or returned) does not reopen it or make it fall due again.
-fn set_period(plan: &mut pb::MonitoringPlan, end: &pb::Date, state: ReportingPeriodState, report: &str) {
-    if let Some(p) = plan.reporting_periods.iter_mut().find(|p| p.end_date.as_ref() == Some(end)) {
-        if p.state != ReportingPeriodState::Accepted as i32 {
-            p.state = state as i32;
-        }
-        p.outcome_report = report.to_owned();
-    }
+    reports::save(conn, &row, &report, state, row.version).await?.view()
 }
 
 /// Submits a draft or returned report: a new version.
 pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: &str) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
-    if !matches!(row.state(), R::Draft | R::Returned) {
-        return Err(precondition("ILLEGAL_STATE_TRANSITION", "only a draft or returned report can be submitted"));
-    }
+    let state = rules::report_after(row.state(), ReportStep::Submit)?;
     let mut plan = plan_row.view()?;
-    let mut missing: Vec<FieldViolation> = plan
-        .indicators
-        .iter()
-        .filter(|i| !report.indicator_values.iter().any(|v| v.indicator_code == i.code))
-        .map(|i| FieldViolation::new("outcome_report.indicator_values", format!("no value or comment for {}", i.code)))
-        .collect();
-    if report.narrative.trim().is_empty() {
-        missing.push(FieldViolation::new("outcome_report.narrative", "is required: what was done in the period"));
-    }
-    if !missing.is_empty() {
-        return Err(Error::Incomplete {
-            reason: "REPORT_INCOMPLETE",
-            message: "the report is not complete enough to submit".into(),
-            violations: missing,
-        });
-    }
+    rules::missing_for_submission(&plan, &report)?;
     let version = row.version + 1;
     report.submit_time = Some(socialloans_platform::timestamp(Utc::now()));
     report.review_comments.clear();
     reports::keep_version(conn, row.id, version, &report, &caller.subject).await?;
     let end = report.period_end.unwrap_or_default();
-    set_period(&mut plan, &end, ReportingPeriodState::Submitted, name);
+    rules::follow_report(&mut plan, &end, ReportingPeriodState::Submitted, name);
     plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
     let submitted = pb::OutcomeReportSubmitted {
         outcome_report: name.to_owned(),
@@ -229,7 +197,7 @@ pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: 
         version,
     };
     outbox::append(conn, "monitoring", name, &submitted).await?;
-    reports::save(conn, &row, &report, R::Submitted, version).await?.view()
+    reports::save(conn, &row, &report, state, version).await?.view()
 }
 
 /// A reviewer accepts or returns a submitted report.
@@ -243,15 +211,8 @@ pub async fn review(
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
     let canonical = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);
-    if reports::authored_by(conn, &canonical, &caller.subject).await? {
-        return Err(Error::PermissionDenied {
-            reason: "REVIEWER_IS_AUTHOR",
-            message: "a report is reviewed by someone who neither drafted, edited nor submitted it (four eyes)".into(),
-        });
-    }
-    if row.state() != R::Submitted {
-        return Err(precondition("ILLEGAL_STATE_TRANSITION", "only a submitted report is reviewed"));
-    }
+    rules::may_review(reports::authored_by(conn, &canonical, &caller.subject).await?)?;
+    let result = rules::report_after(row.state(), if accept { ReportStep::Accept } else { ReportStep::Return })?;
     if let Some(i) = comments.iter().position(|c| !path_within(&report, &c.field_path)) {
         return Err(FieldViolation::new(
             format!("comments[{i}].field_path"),
@@ -259,7 +220,6 @@ pub async fn review(
         )
         .into());
     }
-    let result = if accept { R::Accepted } else { R::Returned };
     report.review_time = Some(socialloans_platform::timestamp(Utc::now()));
     report.review_comments = comments;
     reports::check_size(&report)?;
@@ -267,7 +227,7 @@ pub async fn review(
     let mut plan = plan_row.view()?;
     let end = report.period_end.unwrap_or_default();
     let period_state = if accept { ReportingPeriodState::Accepted } else { ReportingPeriodState::Due };
-    set_period(&mut plan, &end, period_state, name);
+    rules::follow_report(&mut plan, &end, period_state, name);
     plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
     if accept {
         reports::record_accepted(conn, &row, &report, crate::overdue::today()).await?;

@@ -602,19 +602,7 @@ pub async fn record_decision(
     }
     let action;
     if amendment {
-        let last = case.decisions.iter().rev().find(|d| d.state == DecisionState::Confirmed as i32).cloned();
-        let Some(last) = last.filter(|d| d.frozen) else {
-            return Err(refused(
-                "DECISION_NOT_FROZEN",
-                "a confirmed decision changes only by amendment once the minutes are approved",
-            ));
-        };
-        if last.outcome != decision.outcome {
-            return Err(refused(
-                "AMENDMENT_CHANGES_OUTCOME",
-                "an amendment corrects a decision; it cannot change its outcome",
-            ));
-        }
+        let last = rules::amended(&case.decisions, outcome).map_err(|(reason, why)| refused(reason, why))?.clone();
         decision.meeting = last.meeting.clone();
         decision.vote_tally = last.vote_tally;
         decision.rationale = format!("Amends {}: {}", last.name, decision.rationale);
@@ -652,20 +640,7 @@ pub async fn record_decision(
         decision.meeting = meeting.name.clone();
         // Without a quorum the committee decides nothing, but it may defer:
         // that deferral follows no vote, and waits for confirmation like any.
-        let inquorate = if present_members.len() < quorum {
-            Some(("NO_QUORUM", format!("{} members present of the {quorum} the quorum needs", present_members.len())))
-        } else if eligible.len() < quorum {
-            Some((
-                "CONFLICTS_BREAK_QUORUM",
-                format!(
-                    "{} eligible members present of the {quorum} the quorum needs; the case can only be deferred",
-                    eligible.len()
-                ),
-            ))
-        } else {
-            None
-        };
-        if let Some((reason, why)) = inquorate {
+        if let Some((reason, why)) = rules::inquorate(present_members.len(), eligible.len(), quorum) {
             if outcome != DecisionOutcome::Defer {
                 return Err(refused(reason, why));
             }
@@ -699,13 +674,16 @@ pub async fn record_decision(
         }
         decision.vote_tally = Some(rules::tally(&ballots));
         // Eligible members who voted otherwise and said why are recorded as dissenting.
-        for (member, choice, comment) in votes.iter().filter(|(id, _, _)| eligible.iter().any(|m| m.id == *id)) {
-            let differs = VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).and_then(rules::outcome_of)
-                != Some(outcome);
-            if differs && !comment.is_empty() {
-                decision.dissents.push(pb::Dissent { member: format!("members/{member}"), statement: comment.clone() });
-            }
-        }
+        let eligible_votes: Vec<rules::Vote> = votes
+            .iter()
+            .filter(|(id, _, _)| eligible.iter().any(|m| m.id == *id))
+            .map(|(member, choice, comment)| rules::Vote {
+                member: format!("members/{member}"),
+                choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")),
+                comment: comment.clone(),
+            })
+            .collect();
+        decision.dissents = rules::dissents(&eligible_votes, outcome);
         action = "DECISION_RECORDED";
     }
     record(conn, caller, case_row, case, decision, request_id, action, outcome).await

@@ -1,7 +1,12 @@
 //! The committee's rules as plain functions: who is eligible, quorum, and
-//! whether a decision follows from the votes. No I/O.
+//! whether a decision follows from the votes; what a meeting that lacks a
+//! quorum may still decide; when a decision may be amended; who dissents.
+//! No I/O. A refusal is `(reason, message)`; the handlers make it an error.
 
-use socialloans_contracts::committee::{DecisionOutcome, VoteChoice, VoteTally};
+use socialloans_contracts::committee::{Decision, DecisionOutcome, DecisionState, Dissent, VoteChoice, VoteTally};
+
+/// A rule's refusal: the stable reason and a message for a person.
+pub type Refusal = (&'static str, String);
 
 /// How decisions follow from votes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +115,64 @@ pub fn outcome(ballots: &[Ballot], rule: DecisionRule) -> Result<DecisionOutcome
     }
 }
 
+/// Why a meeting with `present` voting members, `eligible` of them without
+/// a conflict on the case, cannot decide it under a quorum of `quorum`; or
+/// `None` when it can. A meeting that cannot may still defer the case.
+pub fn inquorate(present: usize, eligible: usize, quorum: usize) -> Option<Refusal> {
+    if present < quorum {
+        Some(("NO_QUORUM", format!("{present} members present of the {quorum} the quorum needs")))
+    } else if eligible < quorum {
+        Some((
+            "CONFLICTS_BREAK_QUORUM",
+            format!(
+                "{eligible} eligible members present of the {quorum} the quorum needs; the case can only be deferred"
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// The decision an amendment corrects: the case's last confirmed decision,
+/// once its minutes are approved (frozen), and only with the same outcome.
+pub fn amended<'a>(decisions: &'a [Decision], outcome: DecisionOutcome) -> Result<&'a Decision, Refusal> {
+    let last = decisions.iter().rev().find(|d| d.state == DecisionState::Confirmed as i32);
+    let Some(last) = last.filter(|d| d.frozen) else {
+        return Err((
+            "DECISION_NOT_FROZEN",
+            "a confirmed decision changes only by amendment once the minutes are approved".into(),
+        ));
+    };
+    if last.outcome != outcome as i32 {
+        return Err((
+            "AMENDMENT_CHANGES_OUTCOME",
+            "an amendment corrects a decision; it cannot change its outcome".into(),
+        ));
+    }
+    Ok(last)
+}
+
+/// One eligible member's vote as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vote {
+    /// `members/{id}`.
+    pub member: String,
+    /// The choice.
+    pub choice: Option<VoteChoice>,
+    /// What the member said with it.
+    pub comment: String,
+}
+
+/// The dissents a decision records: eligible members who voted for another
+/// outcome (or abstained) and said why.
+pub fn dissents(votes: &[Vote], outcome: DecisionOutcome) -> Vec<Dissent> {
+    votes
+        .iter()
+        .filter(|v| v.choice.and_then(outcome_of) != Some(outcome) && !v.comment.is_empty())
+        .map(|v| Dissent { member: v.member.clone(), statement: v.comment.clone() })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +251,62 @@ mod tests {
         assert_eq!(QuorumRule::MajorityOfRoster.quorum(8), 5);
         assert_eq!(QuorumRule::MajorityOfRoster.quorum(7), 4);
         assert_eq!(QuorumRule::Fixed(3).quorum(8), 3);
+    }
+
+    #[test]
+    fn a_meeting_without_a_quorum_or_with_too_many_conflicts_cannot_decide() {
+        assert_eq!(super::inquorate(3, 3, 3), None);
+        assert_eq!(super::inquorate(2, 2, 3).unwrap().0, "NO_QUORUM");
+        let (reason, message) = super::inquorate(4, 2, 3).unwrap();
+        assert_eq!(reason, "CONFLICTS_BREAK_QUORUM");
+        assert!(message.contains("2 eligible members present of the 3"), "{message}");
+    }
+
+    #[test]
+    fn only_a_frozen_confirmed_decision_is_amended_and_never_to_another_outcome() {
+        use socialloans_contracts::committee::{Decision, DecisionState};
+        let decision = |state: DecisionState, frozen: bool, outcome: DecisionOutcome| Decision {
+            state: state as i32,
+            frozen,
+            outcome: outcome as i32,
+            ..Default::default()
+        };
+        let approve = DecisionOutcome::Approve;
+        let unfrozen = [decision(DecisionState::Confirmed, false, approve)];
+        assert_eq!(super::amended(&unfrozen, approve).unwrap_err().0, "DECISION_NOT_FROZEN");
+        assert_eq!(super::amended(&[], approve).unwrap_err().0, "DECISION_NOT_FROZEN");
+        let history = [
+            decision(DecisionState::Confirmed, true, approve),
+            decision(DecisionState::Superseded, false, DecisionOutcome::Decline),
+        ];
+        assert_eq!(super::amended(&history, DecisionOutcome::Decline).unwrap_err().0, "AMENDMENT_CHANGES_OUTCOME");
+        assert!(std::ptr::eq(super::amended(&history, approve).unwrap(), &history[0]));
+    }
+
+    #[test]
+    fn a_dissent_is_a_different_vote_with_its_reason() {
+        use super::Vote;
+        let vote = |member: &str, choice: Option<VoteChoice>, comment: &str| Vote {
+            member: member.into(),
+            choice,
+            comment: comment.into(),
+        };
+        let votes = [
+            vote("members/a", Some(VoteChoice::Approve), "good"),
+            vote("members/b", Some(VoteChoice::Decline), "too risky"),
+            vote("members/c", Some(VoteChoice::Decline), ""),
+            vote("members/d", Some(VoteChoice::Abstain), "conflict of schedule"),
+            vote("members/e", None, "away"),
+        ];
+        let recorded: Vec<_> =
+            super::dissents(&votes, DecisionOutcome::Approve).into_iter().map(|d| (d.member, d.statement)).collect();
+        assert_eq!(
+            recorded,
+            [
+                ("members/b".to_owned(), "too risky".to_owned()),
+                ("members/d".to_owned(), "conflict of schedule".to_owned()),
+                ("members/e".to_owned(), "away".to_owned()),
+            ]
+        );
     }
 }

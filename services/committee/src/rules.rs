@@ -135,7 +135,7 @@ pub fn inquorate(present: usize, eligible: usize, quorum: usize) -> Option<Refus
 
 /// The decision an amendment corrects: the case's last confirmed decision,
 /// once its minutes are approved (frozen), and only with the same outcome.
-pub fn amended<'a>(decisions: &'a [Decision], outcome: DecisionOutcome) -> Result<&'a Decision, Refusal> {
+pub fn amended(decisions: &[Decision], outcome: DecisionOutcome) -> Result<&Decision, Refusal> {
     let last = decisions.iter().rev().find(|d| d.state == DecisionState::Confirmed as i32);
     let Some(last) = last.filter(|d| d.frozen) else {
         return Err((

@@ -8,7 +8,7 @@ use socialloans_platform::{
     Caller,
     error::FieldViolation,
     limits,
-    pagination::{decode_position, decode_token, encode_position, encode_token, page_size},
+    pagination::{cut_page, cut_sequence_page, decode_position, decode_token, page_size},
 };
 use uuid::Uuid;
 
@@ -72,14 +72,8 @@ pub async fn list(
     }
     let mut rows = store::list(&ops.pool, &filter, after, size).await?;
     // A page ends at its size or at its byte budget, whichever comes first.
-    let take = limits::page_len(rows.iter().map(|r| r.content.len() + r.contact_person.len()), size as usize);
-    let next_page_token = if rows.len() > take {
-        rows.truncate(take);
-        let last = rows.last().expect("a full page has a last row");
-        encode_position(&query, last.create_time, &last.id)
-    } else {
-        String::new()
-    };
+    let next_page_token =
+        cut_page(&query, &mut rows, size, |r| r.content.len() + r.contact_person.len(), |r| (r.create_time, r.id));
     let applications = rows
         .into_iter()
         .map(|row| {
@@ -119,12 +113,7 @@ pub async fn history(
     // Reading the history needs the right to see the application.
     store::get(&ops.pool, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(req.parent.clone()))?;
     let mut entries = store::history(&ops.pool, id, after, size).await?;
-    let next_page_token = if entries.len() > size as usize {
-        entries.truncate(size as usize);
-        encode_token(&req.parent, &entries.last().expect("full page").sequence.to_string())
-    } else {
-        String::new()
-    };
+    let next_page_token = cut_sequence_page(&req.parent, &mut entries, size, |e| e.sequence);
     let state = |name: &Option<String>| {
         name.as_deref()
             .and_then(|n| ApplicationState::from_str_name(&format!("APPLICATION_STATE_{n}")))

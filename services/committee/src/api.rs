@@ -11,7 +11,7 @@ use socialloans_platform::{
     error::FieldViolation,
     events::{Feed, ServiceStream},
     idempotency, limits,
-    pagination::{decode_position, decode_token, encode_position, encode_token, page_size},
+    pagination::{cut_sequence_page, decode_position, decode_token, encode_position, page_size},
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -53,16 +53,6 @@ fn sequence_after(resource: &str, token: &str) -> Result<i64, Error> {
         }
         None => Ok(0),
     }
-}
-
-/// Cuts `rows` (one more than `size` was asked for) to the page; the token
-/// of the next page, empty on the last.
-fn sequence_page<T>(resource: &str, rows: &mut Vec<T>, size: u32, sequence: impl Fn(&T) -> i64) -> String {
-    if rows.len() <= size as usize {
-        return String::new();
-    }
-    rows.truncate(size as usize);
-    encode_token(resource, &rows.last().map(sequence).unwrap_or_default().to_string())
 }
 
 /// The cases a declaration or an assessment may still change.
@@ -631,7 +621,7 @@ impl CommitteeService for Api {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::from)?;
-        let next_page_token = sequence_page(&req.resource, &mut rows, size, |r| r.sequence);
+        let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, |r| r.sequence);
         let audit_entries = rows
             .into_iter()
             .map(|e| pb::AuditEntry {
@@ -659,7 +649,7 @@ impl CommitteeService for Api {
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = sequence_after(&req.resource, &req.page_token)?;
         let mut rows = history::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
-        let next_page_token = sequence_page(&req.resource, &mut rows, size, history::Row::sequence);
+        let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, history::Row::sequence);
         let history_entries = rows.into_iter().map(history::Row::view).collect();
         Ok(Response::new(pb::ListHistoryEntriesResponse { history_entries, next_page_token }))
     }

@@ -8,8 +8,8 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, ServiceStream},
-    idempotency, limits,
-    pagination::{decode_position, encode_position, page_size},
+    idempotency,
+    pagination::{cut_page, decode_position, encode_position, page_size},
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -108,13 +108,7 @@ impl MonitoringService for Api {
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<String>("catalogue", &req.page_token).map_err(Error::from)?;
         let mut rows = catalogue::list(&self.pool, after, size).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
-            let (time, code) = rows.last().expect("a full page").key();
-            encode_position("catalogue", time, &code)
-        } else {
-            String::new()
-        };
+        let next_page_token = cut_page("catalogue", &mut rows, size, |_| 0, catalogue::Row::key);
         let indicator_definitions = rows.iter().map(catalogue::Row::view).collect();
         Ok(Response::new(pb::ListIndicatorDefinitionsResponse { indicator_definitions, next_page_token }))
     }
@@ -172,14 +166,7 @@ impl MonitoringService for Api {
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
         let mut rows = plans::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
-        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
-        let next_page_token = if rows.len() > take {
-            rows.truncate(take);
-            let last = rows.last().expect("a full page");
-            encode_position(&query, last.create_time, &last.id)
-        } else {
-            String::new()
-        };
+        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
         let monitoring_plans = rows.iter().map(plans::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListMonitoringPlansResponse { monitoring_plans, next_page_token }))
     }
@@ -241,14 +228,7 @@ impl MonitoringService for Api {
         let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
         let mut rows =
             reports::list(&self.pool, plan_id, caller.confined_to(), state, after, size).await.map_err(Error::from)?;
-        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
-        let next_page_token = if rows.len() > take {
-            rows.truncate(take);
-            let last = rows.last().expect("a full page");
-            encode_position(&query, last.create_time, &last.id)
-        } else {
-            String::new()
-        };
+        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
         let outcome_reports = rows.iter().map(reports::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListOutcomeReportsResponse { outcome_reports, next_page_token }))
     }
@@ -271,14 +251,7 @@ impl MonitoringService for Api {
         let query = format!("versions {id}");
         let after = decode_position::<i32>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, v)| v);
         let mut rows = reports::versions(&self.pool, id, after, size).await.map_err(Error::from)?;
-        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
-        let next_page_token = if rows.len() > take {
-            rows.truncate(take);
-            let last = rows.last().expect("a full page");
-            encode_position(&query, last.submit_time, &last.version)
-        } else {
-            String::new()
-        };
+        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.submit_time, r.version));
         let outcome_report_versions = rows.iter().map(|v| v.view(&report)).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListOutcomeReportVersionsResponse { outcome_report_versions, next_page_token }))
     }

@@ -64,6 +64,40 @@ pub fn decode_position<K: std::str::FromStr>(
     parse().map(Some).ok_or_else(|| FieldViolation::new("page_token", "is not a token this list returned"))
 }
 
+/// Cuts `rows` (a list query's `size + 1` rows) to one page: at most `size`
+/// rows within the page's byte budget ([`crate::limits::page_len`] of
+/// `bytes`). Returns the token of the next page, the [`encode_position`] of
+/// the last row kept, or "" when this page is the last.
+pub fn cut_page<T, K: std::fmt::Display>(
+    query: &str,
+    rows: &mut Vec<T>,
+    size: u32,
+    bytes: impl Fn(&T) -> usize,
+    position: impl Fn(&T) -> (chrono::DateTime<chrono::Utc>, K),
+) -> String {
+    let take = crate::limits::page_len(rows.iter().map(bytes), size as usize);
+    if rows.len() <= take {
+        return String::new();
+    }
+    rows.truncate(take);
+    rows.last()
+        .map(|last| {
+            let (time, key) = position(last);
+            encode_position(query, time, &key)
+        })
+        .unwrap_or_default()
+}
+
+/// As [`cut_page`], for lists in sequence order (a history, a chain): the
+/// token holds the last row's sequence number.
+pub fn cut_sequence_page<T>(query: &str, rows: &mut Vec<T>, size: u32, sequence: impl Fn(&T) -> i64) -> String {
+    if rows.len() <= size as usize {
+        return String::new();
+    }
+    rows.truncate(size as usize);
+    rows.last().map(|last| encode_token(query, &sequence(last).to_string())).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +126,29 @@ mod tests {
         assert_eq!(decode_position::<String>("q", &token), Ok(Some((time, "code_1".to_owned()))));
         let garbled = encode_token("q", "not-a-position");
         assert_eq!(decode_position::<String>("q", &garbled).unwrap_err().field, "page_token");
+    }
+
+    #[test]
+    fn a_page_is_cut_at_its_size_or_byte_budget_and_names_the_last_row_kept() {
+        let at = |n: i64| chrono::DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap();
+        // Three rows for a page of two: two are kept, the token points after the second.
+        let mut rows = vec![(1, 10), (2, 10), (3, 10)];
+        let token = cut_page("q", &mut rows, 2, |r| r.1, |r| (at(r.0), r.0));
+        assert_eq!(rows, [(1, 10), (2, 10)]);
+        assert_eq!(decode_position::<i64>("q", &token).unwrap(), Some((at(2), 2)));
+        // The last page has no token.
+        let mut rows = vec![(1, 10), (2, 10)];
+        assert_eq!(cut_page("q", &mut rows, 2, |r| r.1, |r| (at(r.0), r.0)), "");
+        assert_eq!(rows.len(), 2);
+        // Large rows end the page early, but never empty.
+        let big = crate::limits::PAGE_BYTES;
+        let mut rows = vec![(1, big), (2, big), (3, 1)];
+        let token = cut_page("q", &mut rows, 50, |r| r.1, |r| (at(r.0), r.0));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(decode_position::<i64>("q", &token).unwrap(), Some((at(1), 1)));
+        // In sequence order.
+        let mut rows = vec![7_i64, 8, 9];
+        let token = cut_sequence_page("history", &mut rows, 2, |r| *r);
+        assert_eq!((rows.as_slice(), decode_token("history", &token).unwrap()), (&[7, 8][..], Some("8".to_owned())));
     }
 }

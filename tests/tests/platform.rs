@@ -539,3 +539,37 @@ async fn the_runtime_role_cannot_rewrite_or_unprotect_its_own_history() {
     }
     assert!(checked >= 20, "{checked} tables checked");
 }
+
+/// A stopped service runs nothing and holds no database session: its
+/// consumers (and their lease connections), the sequencer, the LISTEN
+/// connection, retention and monitoring's overdue sweep are joined before
+/// `stop` returns. (PostgreSQL ends a backend a moment after its client has
+/// gone, so the sessions are counted until they are gone, for a second.)
+#[tokio::test]
+async fn a_stopped_service_leaves_no_session_behind() {
+    let db = Db::start();
+    db.prepare(&e2e::specs()).await;
+    let (running, _) = e2e::start_all(&db).await;
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    let sessions = |role: &'static str| {
+        let admin = admin.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
+                .bind(role)
+                .fetch_one(&admin)
+                .await
+                .unwrap()
+        }
+    };
+    // Every service is consuming (a lease session each subscription) and listening.
+    for role in ["applications", "committee", "monitoring"] {
+        let busy = eventually(Duration::from_secs(10), || async move { sessions(role).await >= 2 }).await;
+        assert!(busy, "{role} never held its listening and lease sessions");
+    }
+    for (service, role) in running.into_iter().zip(["applications", "committee", "monitoring"]) {
+        service.stop().await.unwrap();
+        let gone = eventually(Duration::from_secs(1), || async move { sessions(role).await == 0 }).await;
+        assert!(gone, "{role} left {} sessions behind after stop returned", sessions(role).await);
+    }
+    admin.close().await;
+}

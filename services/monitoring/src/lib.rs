@@ -62,7 +62,7 @@ fn sweep_seconds(env: &mut Env) -> u64 {
 /// applications feed when `APPLICATIONS_FEED_URL` is set.
 fn background(context: &Context) {
     let every = std::time::Duration::from_secs(sweep_seconds(&mut context.config.raw.reader()));
-    tokio::spawn(overdue::run(
+    context.background.spawn(overdue::run(
         context.pool.clone(),
         std::sync::Arc::new(overdue::SystemClock),
         every,

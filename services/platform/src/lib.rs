@@ -5,6 +5,7 @@
 //! service's PostgreSQL pool, bootstrap and migrations, and error helpers.
 
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -66,6 +66,8 @@ pub struct Context {
     pub feed: Feed,
     /// Turns true when the service begins to stop; background work ends then.
     pub stopping: watch::Receiver<bool>,
+    /// Where background work is started, to be joined when the service stops.
+    pub background: crate::background::Background,
 }
 
 impl Context {
@@ -127,7 +129,7 @@ impl Context {
             idle_timeout: self.config.events.heartbeat * 4,
             max_message_bytes: self.config.max_message_bytes,
         };
-        tokio::spawn(crate::events::consumer::run(
+        self.background.spawn(crate::events::consumer::run(
             self.pool.clone(),
             subscription,
             handler,
@@ -220,12 +222,13 @@ pub async fn start(
     let metrics = Metrics::new();
     metrics.watch_pool(pool.clone());
     let (stop, stopped) = watch::channel(false);
+    let background = crate::background::Background::default();
     if let (Some(set), crate::config::TokenKey::Jwks { refresh, .. }) = (&key_set, &config.auth.key) {
-        tokio::spawn(set.clone().refresh(*refresh, stopped.clone()));
+        background.spawn(set.clone().refresh(*refresh, stopped.clone()));
     }
-    let notifier = notify::spawn(pool.clone(), spec.name, stopped.clone());
+    let notifier = notify::spawn(&background, pool.clone(), spec.name, stopped.clone());
     let events = &config.events;
-    tokio::spawn(sequencer::run(
+    background.spawn(sequencer::run(
         pool.clone(),
         spec.name,
         notifier.appended.clone(),
@@ -234,7 +237,7 @@ pub async fn start(
         metrics.clone(),
         stopped.clone(),
     ));
-    tokio::spawn(crate::idempotency::retain(pool.clone(), config.request_log_retention, stopped.clone()));
+    background.spawn(crate::idempotency::retain(pool.clone(), config.request_log_retention, stopped.clone()));
     let limits = crate::events::feed::FeedLimits {
         max_message_bytes: config.max_message_bytes,
         max_streams_per_caller: events.max_streams_per_caller,
@@ -247,6 +250,7 @@ pub async fn start(
         metrics: metrics.clone(),
         feed,
         stopping: stopped.clone(),
+        background: background.clone(),
     };
     (spec.background)(&context);
 
@@ -308,7 +312,12 @@ pub async fn start(
             let bound = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             let server = Server::builder().add_service(service);
-            tokio::spawn(server.serve_with_incoming_shutdown(incoming, wait_for_stop(stopped.clone())));
+            let serve = server.serve_with_incoming_shutdown(incoming, wait_for_stop(stopped.clone()));
+            background.spawn(async move {
+                if let Err(err) = serve.await {
+                    tracing::error!(error = %err, "the health port failed");
+                }
+            });
             Some(bound)
         }
         None => None,
@@ -352,6 +361,9 @@ pub async fn start(
         };
         watcher.abort();
         let _ = metrics_task.await;
+        // Consumers finish the event in hand, the sequencer its round; none
+        // outlives the service, nor does its database session.
+        background.join(grace).await;
         task_pool.close().await;
         tracing::info!("stopped");
         result

@@ -22,11 +22,16 @@ pub struct Notifier {
 }
 
 /// Starts listening for `schema`'s channels until `stop` turns true.
-pub fn spawn(pool: PgPool, schema: &'static str, mut stop: watch::Receiver<bool>) -> Notifier {
+pub fn spawn(
+    background: &crate::background::Background,
+    pool: PgPool,
+    schema: &'static str,
+    mut stop: watch::Receiver<bool>,
+) -> Notifier {
     let (appended_tx, appended) = watch::channel(0u64);
     let (positioned_tx, positioned) = watch::channel(0u64);
     let bump = |tx: &watch::Sender<u64>| tx.send_modify(|n| *n = n.wrapping_add(1));
-    tokio::spawn(async move {
+    background.spawn(async move {
         let appended_name = appended_channel(schema);
         let positioned_name = positioned_channel(schema);
         let mut backoff = Duration::from_millis(100);

@@ -43,8 +43,7 @@ async fn wait_for(pool: &sqlx::PgPool, n: i64, limit: Duration) -> Duration {
 }
 
 async fn run() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], &[]).await;
     let effects = create_effect_table(&db).await;
     let apps = applications_pool(&db).await;

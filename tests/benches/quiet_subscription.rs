@@ -29,8 +29,7 @@ fn main() {
 }
 
 async fn run() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let apps = applications_pool(&db).await;
     let started = Instant::now();
     sqlx::query(

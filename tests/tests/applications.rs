@@ -28,8 +28,7 @@ struct Suite {
 
 impl Suite {
     async fn start() -> Suite {
-        let db = Db::start();
-        db.prepare(&specs()).await;
+        let db = Db::prepared(&specs()).await;
         let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
         let committee = db.serve(services()[1], &fast).await;
         let feed = format!("http://{}", committee.grpc_addr);

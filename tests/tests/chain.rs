@@ -17,8 +17,7 @@ use socialloans_platform::Role;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chain_finds_a_changed_decision_a_rewrite_and_a_lost_tail_against_its_anchors() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let (running, endpoints) = e2e::start_all(&db).await;
     let out = std::env::temp_dir().join(format!("socialloans-chain-{}", uuid::Uuid::now_v7()));
     let story = socialloans::demo::run(&endpoints, testkit::SECRET, &out, &mut |_| {}).await;

@@ -287,8 +287,7 @@ struct Committee {
 
 impl Committee {
     async fn start() -> Committee {
-        let db = Db::start();
-        db.prepare(&specs()).await;
+        let db = Db::prepared(&specs()).await;
         let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
         let probe = testkit::reserved_addr;
         let (apps_addr, committee_addr) = (probe(), probe());

@@ -42,8 +42,7 @@ fn objectives(n: usize, chars: usize) -> Vec<ap::Objective> {
 
 #[tokio::test]
 async fn an_application_cannot_grow_past_what_the_service_can_send_and_a_refused_edit_keeps_nothing() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let running = db.serve(services()[0], &[]).await;
     let mut apps = ApplicationsServiceClient::new(channel(running.grpc_addr).await)
         .max_decoding_message_size(16 << 20)
@@ -116,8 +115,7 @@ async fn an_application_cannot_grow_past_what_the_service_can_send_and_a_refused
 
 #[tokio::test]
 async fn a_page_of_large_applications_ends_at_its_byte_budget_and_the_walk_sees_every_one_once() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let running = db.serve(services()[0], &[("GRPC_MAX_MESSAGE_BYTES", "1048576")]).await;
     let mut apps = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let mut created = Vec::new();
@@ -149,8 +147,7 @@ async fn a_page_of_large_applications_ends_at_its_byte_budget_and_the_walk_sees_
 
 #[tokio::test]
 async fn unknown_paths_are_refused_and_never_become_metric_labels() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let running = db.serve(services()[0], &[]).await;
     let ch = channel(running.grpc_addr).await;
     for i in 0..300 {
@@ -182,8 +179,7 @@ async fn unknown_paths_are_refused_and_never_become_metric_labels() {
 
 #[tokio::test]
 async fn feed_streams_are_bounded_per_caller_and_per_connection_and_end_with_their_token() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let running = db
         .serve(
             services()[0],
@@ -263,8 +259,7 @@ async fn feed_streams_are_bounded_per_caller_and_per_connection_and_end_with_the
 
 #[tokio::test]
 async fn times_dates_and_texts_a_database_cannot_hold_are_refused_by_name() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let apps_service = db.serve(services()[0], &[]).await;
     let committee_service = db.serve(services()[1], &[]).await;
     let mut apps = ApplicationsServiceClient::new(channel(apps_service.grpc_addr).await);
@@ -349,8 +344,7 @@ async fn times_dates_and_texts_a_database_cannot_hold_are_refused_by_name() {
 
 #[tokio::test]
 async fn an_error_lists_at_most_fifty_violations_and_stays_readable_by_any_client() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let running = db.serve(services()[0], &[]).await;
     let mut apps = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     // 50 target groups with three bad fields each: 150 violations.
@@ -392,8 +386,7 @@ fn base64_encode(text: &str) -> String {
 
 #[tokio::test]
 async fn a_borrowers_type_is_given_once_and_never_changed() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let running = db.serve(services()[0], &[]).await;
     let mut apps = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let typeless = ap::Application {

@@ -12,8 +12,7 @@ use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_erased_contact_person_is_nowhere_in_any_schema_after_the_whole_story() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let (running, endpoints) = e2e::start_all(&db).await;
     let out = std::env::temp_dir().join(format!("socialloans-erasure-{}", uuid::Uuid::now_v7()));
     let story = socialloans::demo::run(&endpoints, testkit::SECRET, &out, &mut |_| {}).await;

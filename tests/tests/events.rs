@@ -29,8 +29,7 @@ fn aggregate(i: usize) -> String {
 
 #[tokio::test]
 async fn a_transaction_that_commits_late_is_delivered_after_the_one_that_committed_first() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let consumer =
@@ -62,8 +61,7 @@ async fn a_transaction_that_commits_late_is_delivered_after_the_one_that_committ
 
 #[tokio::test]
 async fn many_writers_committing_in_random_order_skip_nothing() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "writers"), Default::default());
@@ -94,8 +92,7 @@ async fn many_writers_committing_in_random_order_skip_nothing() {
 
 #[tokio::test]
 async fn a_consumer_killed_mid_stream_resumes_and_applies_every_event_once() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let apps = applications_pool(&db).await;
@@ -127,8 +124,7 @@ async fn a_consumer_killed_mid_stream_resumes_and_applies_every_event_once() {
 
 #[tokio::test]
 async fn producer_and_postgres_restarts_during_a_stream_lose_and_duplicate_nothing() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let addr = producer.grpc_addr;
     let effects = create_effect_table(&db).await;
@@ -181,8 +177,7 @@ async fn producer_and_postgres_restarts_during_a_stream_lose_and_duplicate_nothi
 
 #[tokio::test]
 async fn two_consumer_replicas_on_one_subscription_apply_each_event_once_even_when_one_dies() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let apps = applications_pool(&db).await;
@@ -213,8 +208,7 @@ async fn two_consumer_replicas_on_one_subscription_apply_each_event_once_even_wh
 
 #[tokio::test]
 async fn a_poison_event_is_parked_counted_and_the_feed_goes_on() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "poison"), Default::default());
@@ -243,8 +237,7 @@ async fn a_poison_event_is_parked_counted_and_the_feed_goes_on() {
 
 #[tokio::test]
 async fn an_event_too_large_for_the_consumer_or_one_its_handler_panics_on_is_parked_and_the_feed_goes_on() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     // The consumer receives at most 1 MiB; the producer would send up to 4 MiB.
@@ -291,8 +284,7 @@ async fn an_event_too_large_for_the_consumer_or_one_its_handler_panics_on_is_par
 
 #[tokio::test]
 async fn a_replay_of_an_event_the_feed_no_longer_has_is_recorded_and_the_consumer_goes_on() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     // One stream per caller: the replay must not need a second one.
     let producer = db.serve(services()[0], &[FAST[0], FAST[1], ("FEED_MAX_STREAMS_PER_CALLER", "1")]).await;
     let effects = create_effect_table(&db).await;
@@ -340,8 +332,7 @@ async fn the_trace_started_by_the_producers_call_continues_in_the_consumer() {
         tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test process");
 
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let consumer = start_consumer(effects.clone(), subscription(producer.grpc_addr, "traced"), Default::default());
@@ -366,8 +357,7 @@ async fn the_trace_started_by_the_producers_call_continues_in_the_consumer() {
 
 #[tokio::test]
 async fn the_feed_refuses_negative_positions_pruned_history_and_borrowers() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let apps = applications_pool(&db).await;
     for i in 0..5 {
@@ -409,8 +399,7 @@ async fn the_feed_refuses_negative_positions_pruned_history_and_borrowers() {
 
 #[tokio::test]
 async fn events_pruned_under_a_live_stream_fail_it_instead_of_being_skipped() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let apps = applications_pool(&db).await;
     // Events of 100 KB: more than the connection's buffers hold, so the feed
@@ -478,8 +467,7 @@ async fn a_quiet_filtered_subscription_survives_the_pruning_of_events_it_does_no
         committee as cm,
         monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
     };
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let (mut running, endpoints) = e2e::start_all(&db).await;
     let mut apps = ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
     let plan_opened = |addr: std::net::SocketAddr, application: String| async move {
@@ -554,8 +542,7 @@ async fn a_quiet_filtered_subscription_survives_the_pruning_of_events_it_does_no
 
 #[tokio::test]
 async fn a_standby_replica_does_not_open_a_session_a_second() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let producer = db.serve(services()[0], FAST).await;
     let effects = create_effect_table(&db).await;
     let one = start_consumer(effects.clone(), subscription(producer.grpc_addr, "standby"), Default::default());

@@ -16,8 +16,7 @@ fn list() -> ListApplicationsRequest {
 
 #[tokio::test]
 async fn a_message_over_the_limit_is_refused_and_the_service_keeps_serving() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let running = db.serve(services()[0], &[("GRPC_MAX_MESSAGE_BYTES", "1048576")]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let analyst = token(&[Role::Analyst], None);
@@ -31,8 +30,7 @@ async fn a_message_over_the_limit_is_refused_and_the_service_keeps_serving() {
 
 #[tokio::test]
 async fn a_call_past_the_request_timeout_is_cut_off() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let running = db.serve(services()[0], &[("GRPC_REQUEST_TIMEOUT_MS", "300")]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let lock = db.lock_table("applications.application").await;
@@ -47,8 +45,7 @@ async fn a_call_past_the_request_timeout_is_cut_off() {
 
 #[tokio::test]
 async fn calls_beyond_the_concurrency_bound_wait_while_health_still_answers() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let running = db.serve(services()[0], &[("GRPC_MAX_CONCURRENT_REQUESTS", "1")]).await;
     let ch = channel(running.grpc_addr).await;
     let lock = db.lock_table("applications.application").await;
@@ -82,8 +79,7 @@ async fn calls_beyond_the_concurrency_bound_wait_while_health_still_answers() {
 #[tokio::test]
 async fn a_call_past_its_deadline_leaves_no_statement_waiting_in_the_database() {
     use socialloans_contracts::applications::{self as ap};
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let running = db.serve(services()[0], &[("DATABASE_LOCK_TIMEOUT_MS", "1500")]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let org = e2e::pilots::EIDAR;

@@ -43,8 +43,7 @@ fn reach(population: mo::TargetPopulation, people: i64) -> mo::TargetGroupReach 
 
 #[tokio::test]
 async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_the_portfolio_report() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
     let committee = db.serve(services()[1], &fast).await;
     let probe = testkit::reserved_addr();
@@ -848,8 +847,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
 
 #[tokio::test]
 async fn analysts_extend_the_catalogue_and_bad_definitions_are_refused_by_field() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let monitoring = db.serve(services()[2], &[]).await;
     let mut client = MonitoringServiceClient::new(channel(monitoring.grpc_addr).await);
     let mut all = Vec::new();
@@ -903,8 +901,7 @@ async fn analysts_extend_the_catalogue_and_bad_definitions_are_refused_by_field(
 
 #[tokio::test]
 async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
     let committee = db.serve(services()[1], &fast).await;
     let probe = testkit::reserved_addr;
@@ -1052,8 +1049,7 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
 
 #[tokio::test]
 async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refused() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let (running, _) = e2e::start_all(&db).await;
     let mut apps = ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
     let mut client = MonitoringServiceClient::new(channel(running[2].grpc_addr).await);

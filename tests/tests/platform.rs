@@ -23,8 +23,7 @@ use tonic_types::StatusExt;
 
 #[tokio::test]
 async fn each_service_reports_serving_and_lists_only_itself_through_reflection() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     for service in services() {
         let running = db.serve(service, &[]).await;
         let ch = channel(running.grpc_addr).await;
@@ -64,8 +63,7 @@ async fn each_service_reports_serving_and_lists_only_itself_through_reflection()
 
 #[tokio::test]
 async fn health_follows_the_database_down_and_back_up_without_a_restart() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let running = db.serve(e2e::services()[0], &[]).await;
     let ch = channel(running.grpc_addr).await;
     let status_becomes = |want: i32| {
@@ -92,8 +90,7 @@ async fn health_follows_the_database_down_and_back_up_without_a_restart() {
 
 #[tokio::test]
 async fn calls_without_a_valid_token_are_unauthenticated_and_wrong_roles_denied() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let apps = db.serve(services()[0], &[]).await;
     let committee = db.serve(services()[1], &[]).await;
     let mut client = ApplicationsServiceClient::new(channel(apps.grpc_addr).await);
@@ -158,8 +155,7 @@ async fn insert_applications(db: &Db, rows: &[(&str, &str)]) {
 
 #[tokio::test]
 async fn a_borrower_sees_only_its_own_organisation_and_pages_walk_the_whole_list() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let own = "212000-0142";
     let other = "556677-8899";
     insert_applications(
@@ -213,8 +209,7 @@ async fn a_borrower_sees_only_its_own_organisation_and_pages_walk_the_whole_list
 
 #[tokio::test]
 async fn a_service_role_cannot_read_or_write_another_services_schema() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let apps = sqlx::PgPool::connect(&db.service_url("applications")).await.unwrap();
     let own: i64 = sqlx::query_scalar("SELECT count(*) FROM applications.application").fetch_one(&apps).await.unwrap();
     assert_eq!(own, 0);
@@ -242,8 +237,7 @@ async fn a_service_role_cannot_read_or_write_another_services_schema() {
 
 #[tokio::test]
 async fn metrics_count_calls_by_method_and_code() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let running = db.serve(services()[0], &[]).await;
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     let analyst = token(&[Role::Analyst], None);
@@ -354,8 +348,7 @@ async fn three_bootstraps_at_once_on_a_fresh_server_all_succeed() {
 async fn every_method_in_the_contracts_is_served() {
     use prost::Message;
     let set = prost_types::FileDescriptorSet::decode(socialloans_contracts::FILE_DESCRIPTOR_SET).unwrap();
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let mut checked = 0;
     for service in services() {
         let running = db.serve(service, &[]).await;
@@ -394,8 +387,7 @@ async fn every_method_in_the_contracts_is_served() {
 /// in batches; younger ones stay, and so does what they answered.
 #[tokio::test]
 async fn request_ids_past_their_retention_are_forgotten_in_batches() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let pool = sqlx::PgPool::connect(&db.service_url("applications")).await.unwrap();
     sqlx::query(
         "INSERT INTO request_log (request_id, method, fingerprint, create_time)
@@ -426,8 +418,7 @@ async fn request_ids_past_their_retention_are_forgotten_in_batches() {
 /// same request_id), not INTERNAL.
 #[tokio::test]
 async fn a_deadlock_is_aborted_for_a_retry_not_an_internal_error() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let owner = sqlx::PgPool::connect(&db.owner_url("committee")).await.unwrap();
     sqlx::query("CREATE TABLE committee.lock_probe (id int PRIMARY KEY)").execute(&owner).await.unwrap();
     sqlx::query("GRANT SELECT, INSERT, UPDATE ON committee.lock_probe TO committee").execute(&owner).await.unwrap();
@@ -470,8 +461,7 @@ async fn a_deadlock_is_aborted_for_a_retry_not_an_internal_error() {
 /// tables (history, audit, chain) no update and no delete either.
 #[tokio::test]
 async fn the_runtime_role_cannot_rewrite_or_unprotect_its_own_history() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
     let denied = |result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| {
         result.err().and_then(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()))
@@ -547,8 +537,7 @@ async fn the_runtime_role_cannot_rewrite_or_unprotect_its_own_history() {
 /// gone, so the sessions are counted until they are gone, for a second.)
 #[tokio::test]
 async fn a_stopped_service_leaves_no_session_behind() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let (running, _) = e2e::start_all(&db).await;
     let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
     let sessions = |role: &'static str| {

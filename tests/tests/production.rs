@@ -121,8 +121,7 @@ fn staff_token(key: &certs::SigningKey, role: Role) -> String {
 
 #[tokio::test]
 async fn tokens_are_checked_against_the_identity_providers_keys_fetched_over_https_and_rotated_by_kid() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let files = Files::new("jwks");
     let idp_ca = certs::Ca::new("identity provider CA");
     let ca_file = files.write("idp-ca.pem", &idp_ca.pem());
@@ -211,8 +210,7 @@ async fn tls_client(
 
 #[tokio::test]
 async fn a_feed_is_read_by_client_certificate_only_by_the_peers_named_to_read_it() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let files = Files::new("feed-readers");
     let ca = certs::Ca::new("suite CA");
     let ca_file = files.write("ca.pem", &ca.pem());
@@ -305,8 +303,7 @@ async fn a_feed_is_read_by_client_certificate_only_by_the_peers_named_to_read_it
 
 #[tokio::test]
 async fn the_kubelet_asks_a_plaintext_health_port_while_the_service_port_demands_mtls() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let files = Files::new("health-port");
     let ca = certs::Ca::new("suite CA");
     let ca_file = files.write("ca.pem", &ca.pem());
@@ -360,8 +357,7 @@ async fn the_kubelet_asks_a_plaintext_health_port_while_the_service_port_demands
 
 #[tokio::test]
 async fn the_service_reaches_postgresql_over_tls_verified_against_the_databases_ca() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let files = Files::new("pg-tls");
     let db_ca = certs::Ca::new("database CA");
     let (cert, key) = db_ca.leaf(&["localhost", "127.0.0.1"]);

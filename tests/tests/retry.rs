@@ -10,8 +10,7 @@ use tonic::transport::Channel;
 
 #[tokio::test]
 async fn calls_are_resent_until_the_service_answers_and_a_mutation_applies_once() {
-    let db = Db::start();
-    db.prepare(&specs()).await;
+    let db = Db::prepared(&specs()).await;
     let addr = testkit::reserved_addr();
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
     let mut client = ApplicationsServiceClient::new(Retrying::new(channel));

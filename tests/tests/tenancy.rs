@@ -33,8 +33,7 @@ struct Suite {
 
 impl Suite {
     async fn start() -> Suite {
-        let db = Db::start();
-        db.prepare(&specs()).await;
+        let db = Db::prepared(&specs()).await;
         let (running, _) = e2e::start_all(&db).await;
         let apps = ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
         let monitoring = MonitoringServiceClient::new(channel(running[2].grpc_addr).await);

@@ -60,8 +60,7 @@ async fn plaintext_health(addr: std::net::SocketAddr) -> Result<i32, String> {
 
 #[tokio::test]
 async fn with_tls_on_a_tls_client_succeeds_and_a_plaintext_one_fails() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let pki = Pki::new();
     let (cert, key, _) = pki.server_files();
     let running = db.serve(services()[0], &[("TLS_CERT_FILE", &cert), ("TLS_KEY_FILE", &key)]).await;
@@ -83,8 +82,7 @@ async fn with_tls_on_a_tls_client_succeeds_and_a_plaintext_one_fails() {
 
 #[tokio::test]
 async fn with_mtls_on_only_clients_with_a_certificate_from_the_configured_ca_get_in() {
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let pki = Pki::new();
     let (cert, key, client_ca) = pki.server_files();
     let running = db
@@ -117,8 +115,7 @@ async fn with_optional_mtls_people_need_no_certificate_but_system_callers_do() {
     use socialloans_platform::Role;
     use tonic_types::StatusExt;
 
-    let db = Db::start();
-    db.prepare(&e2e::specs()).await;
+    let db = Db::prepared(&e2e::specs()).await;
     let pki = Pki::new();
     let (cert, key, client_ca) = pki.server_files();
     let running = db

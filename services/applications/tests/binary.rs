@@ -22,8 +22,7 @@ testkit::binary_conformance_tests!(BINARY, &applications::SPEC);
 
 #[tokio::test]
 async fn sigterm_during_an_in_flight_call_lets_the_call_complete_then_exits_zero() {
-    let db = Db::start();
-    db.prepare(&[&applications::SPEC]).await;
+    let db = Db::prepared(&[&applications::SPEC]).await;
     let mut process = ServiceProcess::spawn(BINARY, &db.env(&applications::SPEC, &[]));
     let ch = channel(process.grpc_addr).await;
 
@@ -83,8 +82,7 @@ async fn a_call_with_a_traceparent_is_exported_over_otlp_as_a_child_of_the_calle
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
 
-    let db = Db::start();
-    db.prepare(&[&applications::SPEC]).await;
+    let db = Db::prepared(&[&applications::SPEC]).await;
     let endpoint = format!("http://{collector_addr}");
     let env = db.env(&applications::SPEC, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
     let mut process = ServiceProcess::spawn(BINARY, &env);

@@ -39,15 +39,46 @@ impl Cluster {
     /// Drop.
     pub fn start_temporary() -> Result<Cluster> {
         let (bins, run_as) = (Binaries::locate()?, RunAs::detect()?);
+        let template = crate::template::base(&bins, &run_as)?;
+        Cluster::start_copy(bins, run_as, template)
+    }
+
+    /// A temporary cluster as [`start_temporary`](Cluster::start_temporary)
+    /// makes it, with what `prepare` does to a fresh one already done:
+    /// `prepare` runs once per machine for `name` (which must change when
+    /// what `prepare` does changes), on a cluster whose data is then kept as a
+    /// template; every call copies that template.
+    pub fn start_temporary_prepared(
+        name: &str,
+        prepare: impl FnOnce(&Cluster) -> std::result::Result<(), String>,
+    ) -> Result<Cluster> {
+        let (bins, run_as) = (Binaries::locate()?, RunAs::detect()?);
+        let root = crate::template::prepared_root(&bins, &run_as, name);
+        let template = crate::template::ensure(&root, &run_as, |layout| {
+            let fresh = Cluster::start_temporary()?;
+            prepare(&fresh).map_err(|detail| Error::Server {
+                action: format!("preparing the template {name}"),
+                detail,
+                log_tail: String::new(),
+            })?;
+            fresh.stop()?;
+            crate::template::copy(&fresh.server, fresh.data_dir(), &layout.data)?;
+            crate::template::write_private(&layout.password_file, &fresh.password)?;
+            run_as.give(&layout.password_file)
+        })?;
+        Cluster::start_copy(bins, run_as, template)
+    }
+
+    /// A fresh temporary directory holding a copy of `template` (a data
+    /// directory and its superuser password), started.
+    fn start_copy(bins: Binaries, run_as: RunAs, (data, password): (PathBuf, String)) -> Result<Cluster> {
         let layout = Layout::create_temporary()
             .map_err(|e| Error::io(format!("creating a cluster directory in {}", std::env::temp_dir().display()), e))?;
         let server = Server { bins, run_as, layout, durable: false };
-        let created = setup::initialise_fresh(&server).and_then(|password| {
-            let port = start_on_free_port(&server, None)?;
-            Ok((password, port))
-        });
-        let (password, port) = match created {
-            Ok(created) => created,
+        let created =
+            setup::initialise_from_template(&server, &data, &password).and_then(|()| start_on_free_port(&server, None));
+        let port = match created {
+            Ok(port) => port,
             Err(error) => {
                 let _ = server.stop(StopMode::Immediate);
                 remove_dirs(&server.layout, true);

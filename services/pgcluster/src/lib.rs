@@ -1,7 +1,8 @@
 //! A private, throwaway PostgreSQL cluster for tests and local runs.
 //!
-//! [`Cluster::start_temporary`] runs `initdb` in a fresh directory under the
-//! system temp directory, starts the server with `pg_ctl` on a free port of
+//! [`Cluster::start_temporary`] copies a cluster made by `initdb` once per
+//! machine (a template under the system temp directory) into a fresh
+//! directory there, starts the server with `pg_ctl` on a free port of
 //! 127.0.0.1 and hands back connection URLs; dropping the [`Cluster`] stops
 //! the server and deletes the directory. [`Cluster::start_persistent`] does
 //! the same in a directory you choose and keeps it, for local runs whose data
@@ -47,6 +48,7 @@ mod logfile;
 mod secret;
 mod server;
 mod setup;
+mod template;
 mod watchdog;
 
 pub use cluster::Cluster;

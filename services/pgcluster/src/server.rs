@@ -166,7 +166,7 @@ impl Server {
 
     /// Runs a command to completion; on failure the error carries its output
     /// and the server log tail.
-    fn run(&self, action: &str, mut command: Command) -> Result<String> {
+    pub(crate) fn run(&self, action: &str, mut command: Command) -> Result<String> {
         let output =
             command.output().map_err(|e| Error::io(format!("running {action} ({:?})", command.get_program()), e))?;
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));

@@ -22,6 +22,17 @@ pub(crate) fn initialise_fresh(server: &Server) -> Result<String> {
     Ok(password)
 }
 
+/// Initialises a brand-new temporary cluster directory as a copy of the
+/// template data directory `template` (see `template`), whose superuser
+/// password is `password`.
+pub(crate) fn initialise_from_template(server: &Server, template: &Path, password: &str) -> Result<()> {
+    server.run_as.give(&server.layout.root)?;
+    check_server_user_can_write(server)?;
+    write_password(server, password)?;
+    prepare_socket_dir(server)?;
+    crate::template::copy(server, template, &server.layout.data)
+}
+
 /// For a persistent directory: reuse an initialised cluster (and its
 /// password), or initialise an empty one. Returns the superuser password.
 pub(crate) fn initialise_or_reuse(server: &Server) -> Result<String> {

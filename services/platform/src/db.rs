@@ -108,7 +108,7 @@ pub async fn migrate(
 ) -> Result<(), sqlx::migrate::MigrateError> {
     // The platform's migrations name no schema: the pool's search_path puts
     // them into the service's own.
-    let mut platform = sqlx::migrate!("./migrations");
+    let mut platform = platform_migrations();
     platform.dangerous_set_table_name(format!("{schema}._platform_migrations"));
     platform.run(owner).await?;
     migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
@@ -116,6 +116,12 @@ pub async fn migrate(
     grant_runtime(owner, schema, runtime, append_only).await?;
     tracing::info!(schema, applied = migrator.iter().count(), "migrations up to date");
     Ok(())
+}
+
+/// The platform's own migrations (outbox, consumer checkpoints, request
+/// log), applied to every service's schema before its own.
+pub fn platform_migrations() -> Migrator {
+    sqlx::migrate!("./migrations")
 }
 
 /// Gives the `runtime` role what serving needs and nothing more: the schema's

@@ -116,8 +116,7 @@ pub async fn schema_snapshot(admin_url: &str, schema: &str) -> String {
 /// as in production, with the kubelet's plaintext health-only port beside it:
 /// the `health` probe asks that port, and refuses to ask a TLS port.
 pub async fn serves_health_and_exits_zero_on_sigterm(binary: &str, spec: &'static ServiceSpec) {
-    let db = Db::start();
-    db.prepare(&[spec]).await;
+    let db = Db::prepared(&[spec]).await;
     let dir = crate::certs::temp_dir("binary-health");
     let ca = crate::certs::Ca::new("test CA");
     let (cert, key) = ca.leaf(&["localhost"]);

@@ -47,14 +47,40 @@ impl Db {
         Db { cluster: Cluster::start_temporary().expect("start a private PostgreSQL") }
     }
 
+    /// A new throwaway cluster with `specs` bootstrapped and migrated, as
+    /// [`Db::start`] then [`Db::prepare`] would leave it, copied from a
+    /// template made once per machine for these services, their migrations
+    /// and this preparation (`pgcluster`'s prepared templates).
+    pub async fn prepared(specs: &[&'static ServiceSpec]) -> Db {
+        let name = template_name(specs);
+        let cluster = Cluster::start_temporary_prepared(&name, |fresh| {
+            // `prepare` is async and this runs inside the test's runtime.
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| e.to_string())?;
+                        runtime.block_on(prepare_on(fresh, specs));
+                        Ok(())
+                    })
+                    .join()
+                    .map_err(|_| "preparing the template panicked".to_owned())?
+            })
+        })
+        .expect("start a private PostgreSQL from the prepared template");
+        Db { cluster }
+    }
+
     /// The URL of `service`'s own (runtime) role.
     pub fn service_url(&self, service: &str) -> String {
-        self.cluster.url(service, &format!("{service}-password"), DATABASE)
+        service_url_on(&self.cluster, service)
     }
 
     /// The URL of the role that owns `service`'s schema (migrations only).
     pub fn owner_url(&self, service: &str) -> String {
-        self.cluster.url(&format!("{service}_owner"), &format!("{service}-owner-password"), DATABASE)
+        owner_url_on(&self.cluster, service)
     }
 
     /// The superuser URL of the suite's database.
@@ -68,52 +94,21 @@ impl Db {
         userinfo.split_once(':').map(|(_, p)| p.to_owned()).unwrap_or_default()
     }
 
-    /// Bootstraps role and schema of each of `specs` and applies its migrations.
+    /// Bootstraps role and schema of each of `specs` and applies its
+    /// migrations ([`Db::prepared`] starts a cluster with this done).
     pub async fn prepare(&self, specs: &[&'static ServiceSpec]) {
-        for spec in specs {
-            let name = spec.name;
-            let (admin, owner) = (self.cluster.admin_url(), self.owner_url(name));
-            socialloans_platform::db::bootstrap(&admin, &self.service_url(name), &owner, name)
-                .await
-                .expect("bootstrap");
-            let config = self.config(spec, &[]);
-            let pool = socialloans_platform::db::owner_pool(&owner, &config, name).unwrap();
-            socialloans_platform::db::migrate(&pool, (spec.migrator)(), name, name, spec.append_only)
-                .await
-                .expect("migrate");
-            pool.close().await;
-        }
+        prepare_on(&self.cluster, specs).await;
     }
 
-    /// The environment a service needs, on free loopback ports, plus `extra`.
+    /// The environment a service needs, on free loopback ports, plus `extra`
+    /// (an empty value removes a variable).
     pub fn env(&self, spec: &ServiceSpec, extra: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut vars: HashMap<String, String> = [
-            ("DATABASE_URL", self.service_url(spec.name)),
-            ("DATABASE_MIGRATION_URL", self.owner_url(spec.name)),
-            ("AUTH_HS256_SECRET", SECRET.to_owned()),
-            ("AUTH_ALLOW_HS256", socialloans_platform::config::ALLOW_HS256.to_owned()),
-            ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
-            ("METRICS_ADDR", "127.0.0.1:0".to_owned()),
-            ("HEALTH_CHECK_INTERVAL_MS", "100".to_owned()),
-            ("DATABASE_ACQUIRE_TIMEOUT_MS", "1000".to_owned()),
-            ("SHUTDOWN_GRACE_MS", "10000".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in extra {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        vars
+        env_on(&self.cluster, spec, extra)
     }
 
     /// A validated configuration for `spec` (see [`Db::env`]).
     pub fn config(&self, spec: &ServiceSpec, extra: &[(&str, &str)]) -> Config {
-        let mut env = Env::from_map(self.env(spec, extra));
-        let config = Config::from_env(&mut env, spec.ports);
-        (spec.check_env)(&mut env);
-        env.finish().expect("valid test configuration");
-        config.expect("configuration")
+        config_on(&self.cluster, spec, extra)
     }
 
     /// Starts `service` in this process.
@@ -122,6 +117,81 @@ impl Db {
             .await
             .expect("service starts")
     }
+}
+
+/// What [`Db::prepare`] does, on any cluster.
+async fn prepare_on(cluster: &Cluster, specs: &[&'static ServiceSpec]) {
+    for spec in specs {
+        let name = spec.name;
+        let (admin, owner) = (cluster.admin_url(), owner_url_on(cluster, name));
+        socialloans_platform::db::bootstrap(&admin, &service_url_on(cluster, name), &owner, name)
+            .await
+            .expect("bootstrap");
+        let config = config_on(cluster, spec, &[]);
+        let pool = socialloans_platform::db::owner_pool(&owner, &config, name).unwrap();
+        socialloans_platform::db::migrate(&pool, (spec.migrator)(), name, name, spec.append_only)
+            .await
+            .expect("migrate");
+        pool.close().await;
+    }
+}
+
+/// The name of the prepared template for `specs`: it changes with their
+/// migrations, the platform's, and the code that bootstraps and prepares.
+fn template_name(specs: &[&'static ServiceSpec]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    include_str!("../../platform/src/db.rs").hash(&mut hasher);
+    include_str!("lib.rs").hash(&mut hasher);
+    for migration in socialloans_platform::db::platform_migrations().iter() {
+        (migration.version, &*migration.checksum).hash(&mut hasher);
+    }
+    let mut name = String::from("socialloans");
+    for spec in specs {
+        name.push('-');
+        name.push_str(spec.name);
+        for migration in (spec.migrator)().iter() {
+            (migration.version, &*migration.checksum).hash(&mut hasher);
+        }
+    }
+    format!("{name}-{:016x}", hasher.finish())
+}
+
+fn service_url_on(cluster: &Cluster, service: &str) -> String {
+    cluster.url(service, &format!("{service}-password"), DATABASE)
+}
+
+fn owner_url_on(cluster: &Cluster, service: &str) -> String {
+    cluster.url(&format!("{service}_owner"), &format!("{service}-owner-password"), DATABASE)
+}
+
+fn env_on(cluster: &Cluster, spec: &ServiceSpec, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", service_url_on(cluster, spec.name)),
+        ("DATABASE_MIGRATION_URL", owner_url_on(cluster, spec.name)),
+        ("AUTH_HS256_SECRET", SECRET.to_owned()),
+        ("AUTH_ALLOW_HS256", socialloans_platform::config::ALLOW_HS256.to_owned()),
+        ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ("METRICS_ADDR", "127.0.0.1:0".to_owned()),
+        ("HEALTH_CHECK_INTERVAL_MS", "100".to_owned()),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "1000".to_owned()),
+        ("SHUTDOWN_GRACE_MS", "10000".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    vars
+}
+
+fn config_on(cluster: &Cluster, spec: &ServiceSpec, extra: &[(&str, &str)]) -> Config {
+    let mut env = Env::from_map(env_on(cluster, spec, extra));
+    let config = Config::from_env(&mut env, spec.ports);
+    (spec.check_env)(&mut env);
+    env.finish().expect("valid test configuration");
+    config.expect("configuration")
 }
 
 /// Mints tokens the test services accept.

@@ -4,7 +4,7 @@
 
 use prost::Name;
 use socialloans_contracts::{applications as pb, monitoring as mo};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent, payload};
 use sqlx::PgConnection;
 
 use crate::{
@@ -27,14 +27,11 @@ pub struct MonitoringEvents;
 
 impl Handler for MonitoringEvents {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
-        let (condition, application, status, action) = if event.r#type == mo::ConditionFulfilled::full_name() {
-            let e: mo::ConditionFulfilled = socialloans_platform::events::decode(event)?;
+        let (condition, application, status, action) = if let Some(e) = payload::<mo::ConditionFulfilled>(event)? {
             (e.condition, e.application, pb::ConditionStatus::Fulfilled, "CONDITION_FULFILLED")
-        } else if event.r#type == mo::ConditionWaived::full_name() {
-            let e: mo::ConditionWaived = socialloans_platform::events::decode(event)?;
+        } else if let Some(e) = payload::<mo::ConditionWaived>(event)? {
             (e.condition, e.application, pb::ConditionStatus::Waived, "CONDITION_WAIVED")
-        } else if event.r#type == mo::ConditionBreached::full_name() {
-            let e: mo::ConditionBreached = socialloans_platform::events::decode(event)?;
+        } else if let Some(e) = payload::<mo::ConditionBreached>(event)? {
             (e.condition, e.application, pb::ConditionStatus::Breached, "CONDITION_BREACHED")
         } else {
             return Ok(()); // not ours to apply

@@ -4,7 +4,7 @@
 
 use prost::Name;
 use socialloans_contracts::{applications as pb, committee as cm};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent, transcode};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent, payload, transcode};
 use sqlx::PgConnection;
 
 use crate::{
@@ -45,8 +45,7 @@ fn reject(err: Error) -> HandlerError {
 impl Handler for CommitteeEvents {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         let actor = Actor::committee();
-        if event.r#type == cm::CaseOpened::full_name() {
-            let opened: cm::CaseOpened = socialloans_platform::events::decode(event)?;
+        if let Some(opened) = payload::<cm::CaseOpened>(event)? {
             let id =
                 parse_name("application", &opened.application).map_err(|v| HandlerError::Rejected(v.description))?;
             return Applications::apply_in(conn, id, &actor, |record| {
@@ -56,8 +55,7 @@ impl Handler for CommitteeEvents {
             .await
             .map_err(reject);
         }
-        if event.r#type == cm::CaseDeferred::full_name() {
-            let deferred: cm::CaseDeferred = socialloans_platform::events::decode(event)?;
+        if let Some(deferred) = payload::<cm::CaseDeferred>(event)? {
             let id =
                 parse_name("application", &deferred.application).map_err(|v| HandlerError::Rejected(v.description))?;
             return Applications::apply_in(conn, id, &actor, |record| {
@@ -69,16 +67,14 @@ impl Handler for CommitteeEvents {
             .await
             .map_err(reject);
         }
-        if event.r#type == cm::DecisionAmended::full_name() {
-            let amended: cm::DecisionAmended = socialloans_platform::events::decode(event)?;
+        if let Some(amended) = payload::<cm::DecisionAmended>(event)? {
             let id =
                 parse_name("application", &amended.application).map_err(|v| HandlerError::Rejected(v.description))?;
             return Applications::apply_in(conn, id, &actor, |record| amend(record, &amended)).await.map_err(reject);
         }
-        if event.r#type != cm::DecisionConfirmed::full_name() {
+        let Some(decision) = payload::<cm::DecisionConfirmed>(event)? else {
             return Ok(()); // not ours to apply
-        }
-        let decision: cm::DecisionConfirmed = socialloans_platform::events::decode(event)?;
+        };
         let id = parse_name("application", &decision.application).map_err(|v| HandlerError::Rejected(v.description))?;
         let outcome = match cm::DecisionOutcome::try_from(decision.outcome) {
             Ok(cm::DecisionOutcome::Approve) => Decision::Approved,

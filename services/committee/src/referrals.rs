@@ -4,7 +4,7 @@
 
 use prost::{Message, Name};
 use socialloans_contracts::{applications as ap, committee as cm};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, transcode};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, payload, transcode};
 use sqlx::PgConnection;
 
 use crate::cases::{self, state_name};
@@ -47,8 +47,7 @@ pub fn case_from(application: &ap::Application) -> cm::Case {
 impl Handler for Referrals {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         crate::history::begin(conn, "committee", "service", &event.r#type, &event.id).await?;
-        if event.r#type == ap::ApplicationReferredToCommittee::full_name() {
-            let referred: ap::ApplicationReferredToCommittee = socialloans_platform::events::decode(event)?;
+        if let Some(referred) = payload::<ap::ApplicationReferredToCommittee>(event)? {
             let application = referred.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             if application.name.is_empty() {
                 return Err(HandlerError::Rejected("the referred application has no name".into()));
@@ -61,8 +60,7 @@ impl Handler for Referrals {
             }
             return Ok(());
         }
-        if event.r#type == ap::ApplicationWithdrawn::full_name() {
-            let withdrawn: ap::ApplicationWithdrawn = socialloans_platform::events::decode(event)?;
+        if let Some(withdrawn) = payload::<ap::ApplicationWithdrawn>(event)? {
             let Some(row) = cases::lock(conn, None, Some(&withdrawn.application)).await? else {
                 return Ok(()); // withdrawn before it was ever referred
             };

@@ -5,7 +5,7 @@
 use chrono::Datelike;
 use prost::Name;
 use socialloans_contracts::{applications as ap, monitoring as mo};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, transcode};
+use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, payload, transcode};
 use sqlx::PgConnection;
 
 use crate::{audit, plans};
@@ -110,8 +110,7 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
 impl Handler for Approvals {
     async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
         audit::begin(conn, &audit::service(), &event.r#type, &event.id).await?;
-        if event.r#type == ap::ApplicationApproved::full_name() {
-            let approved: ap::ApplicationApproved = socialloans_platform::events::decode(event)?;
+        if let Some(approved) = payload::<ap::ApplicationApproved>(event)? {
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let mut plan = plan_from(&application, self.due_days);
             let known: Vec<String> =
@@ -130,8 +129,7 @@ impl Handler for Approvals {
             }
             return Ok(());
         }
-        if event.r#type == ap::ApplicationDecisionAmended::full_name() {
-            let amended: ap::ApplicationDecisionAmended = socialloans_platform::events::decode(event)?;
+        if let Some(amended) = payload::<ap::ApplicationDecisionAmended>(event)? {
             let application = amended.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let Some(row) = plans::lock_by_application(conn, &application.name).await? else {
                 return Err(HandlerError::Rejected(format!("no monitoring plan for {}", application.name)));
@@ -141,11 +139,10 @@ impl Handler for Approvals {
             plans::save(conn, &row, &plan, row.state()).await?;
             return Ok(());
         }
-        let (application, activate) = if event.r#type == ap::LoanTagged::full_name() {
-            let tagged: ap::LoanTagged = socialloans_platform::events::decode(event)?;
+        let (application, activate) = if let Some(tagged) = payload::<ap::LoanTagged>(event)? {
             (tagged.application.clone(), Some(tagged))
-        } else if event.r#type == ap::ApplicationClosed::full_name() {
-            (socialloans_platform::events::decode::<ap::ApplicationClosed>(event)?.application, None)
+        } else if let Some(closed) = payload::<ap::ApplicationClosed>(event)? {
+            (closed.application, None)
         } else {
             return Ok(());
         };

@@ -9,7 +9,7 @@ pub mod outbox;
 pub mod sequencer;
 pub mod wire;
 
-pub use consumer::{Handler, HandlerError, Subscription, TokenSource, decode};
+pub use consumer::{Handler, HandlerError, Subscription, TokenSource, decode, payload};
 pub use feed::{Feed, FeedStream, ServiceStream};
 pub use outbox::append;
 pub use wire::{FeedRequest, FeedResponse, WireEvent, transcode};

@@ -107,6 +107,13 @@ impl HandlerError {
     }
 }
 
+/// The payload of `event` decoded as an `M` when the event is one (by its
+/// type's full name), `None` when it is of another type: handlers dispatch
+/// on the decoded type, `if let Some(opened) = payload::<CaseOpened>(event)?`.
+pub fn payload<M: prost::Message + prost::Name + Default>(event: &WireEvent) -> Result<Option<M>, HandlerError> {
+    if event.r#type == M::full_name() { decode(event).map(Some) } else { Ok(None) }
+}
+
 /// The payload of `event` as an `M`: a rejection when it is missing or does
 /// not decode (the event is retried, then parked), never a panic.
 pub fn decode<M: prost::Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
@@ -703,4 +710,31 @@ async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> boo
         () = super::until_stopped(stop) => Some(true),
     };
     stopped.unwrap_or_else(|| *stop.borrow())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Name;
+
+    fn event_of(r#type: &str, value: Vec<u8>) -> WireEvent {
+        WireEvent {
+            r#type: r#type.to_owned(),
+            payload: Some(prost_types::Any { type_url: format!("type.googleapis.com/{}", r#type), value }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_handler_gets_the_payload_of_its_own_type_and_nothing_of_another() {
+        use prost::Message;
+        let stamp = prost_types::Timestamp { seconds: 7, nanos: 0 };
+        let event = event_of(&prost_types::Timestamp::full_name(), stamp.encode_to_vec());
+        assert_eq!(payload::<prost_types::Timestamp>(&event).unwrap(), Some(stamp));
+        assert_eq!(payload::<prost_types::Duration>(&event).unwrap(), None, "another type is not ours");
+        let broken = event_of(&prost_types::Timestamp::full_name(), vec![0xff, 0xff]);
+        assert!(matches!(payload::<prost_types::Timestamp>(&broken), Err(HandlerError::Rejected(_))));
+        let empty = WireEvent { r#type: prost_types::Timestamp::full_name(), ..Default::default() };
+        assert!(matches!(payload::<prost_types::Timestamp>(&empty), Err(HandlerError::Rejected(_))));
+    }
 }

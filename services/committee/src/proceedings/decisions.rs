@@ -1,0 +1,409 @@
+//! Decisions: recorded consistent with the votes (or deferred without a
+//! quorum), confirmed by a second person, amended once frozen.
+
+use super::*;
+
+fn decision_index(case: &Case, name: &str) -> Option<usize> {
+    case.decisions.iter().position(|d| d.name == name)
+}
+
+/// Records a decision on a case: at its meeting, with quorum and consistent
+/// with the votes — or, when the case's latest decision is frozen, an
+/// amendment of it. Either waits for the chair's confirmation.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_decision(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    rules: Rules,
+    case_name: &str,
+    etag: &str,
+    request_id: &str,
+    mut decision: Decision,
+) -> Result<Decision, Error> {
+    let (case_row, mut case) = lock_case(conn, case_name).await?;
+    check_etag(etag, &case.etag)?;
+    let outcome = match DecisionOutcome::try_from(decision.outcome) {
+        Ok(DecisionOutcome::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new("decision.outcome", "is required").into());
+        }
+        Ok(o) => o,
+    };
+    check_content(&case, &decision, outcome)?;
+    let amendment = case_row.state() == CaseState::Decided;
+    let now = Utc::now();
+    decision.name = format!("{case_name}/decisions/{}", case.decisions.len() + 1);
+    decision.state = DecisionState::Recorded as i32;
+    decision.recorded_by = Some(actor(caller, Role::CommitteeSecretary));
+    decision.record_time = Some(timestamp(now));
+    decision.confirmed_by = None;
+    decision.confirm_time = None;
+    decision.frozen = false;
+    decision.freeze_time = None;
+    decision.vote_tally = None;
+    decision.dissents.clear();
+    decision.chain_hash.clear();
+    decision.etag.clear();
+    // Recording again before confirmation supersedes the record waiting.
+    for d in case.decisions.iter_mut().filter(|d| d.state == DecisionState::Recorded as i32) {
+        d.state = DecisionState::Superseded as i32;
+    }
+    let action;
+    if amendment {
+        let last = rules::amended(&case.decisions, outcome).map_err(|(reason, why)| refused(reason, why))?.clone();
+        decision.meeting = last.meeting.clone();
+        decision.vote_tally = last.vote_tally;
+        decision.rationale = format!("Amends {}: {}", last.name, decision.rationale);
+        action = "AMENDMENT_RECORDED";
+    } else {
+        let before_the_committee = matches!(case_row.state(), CaseState::Scheduled | CaseState::DecisionRecorded);
+        if !before_the_committee || case.meeting.is_empty() {
+            return Err(refused(
+                "CASE_NOT_BEFORE_THE_COMMITTEE",
+                format!("the case is {}", cases::state_name(case_row.state())),
+            ));
+        }
+        if outcome != DecisionOutcome::Defer {
+            check_requirements(&case, outcome)?;
+        }
+        let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
+        // Decided at the meeting; a record still waiting for confirmation may
+        // be corrected after adjournment too, on the votes the meeting cast.
+        let correcting = case_row.state() == CaseState::DecisionRecorded;
+        let open =
+            m_row.state() == MeetingState::InProgress || (correcting && m_row.state() == MeetingState::Adjourned);
+        if !open {
+            return Err(refused(
+                "MEETING_NOT_IN_PROGRESS",
+                "decisions are recorded while the meeting is in progress (a waiting record corrected until its minutes)",
+            ));
+        }
+        let standing = Standing::load(conn, socialloans_platform::stockholm_date(m_row.start_time)).await?;
+        let active: Vec<&members::Row> = standing.active().collect();
+        let quorum = rules.quorum.quorum(active.len() as u32) as usize;
+        let present_members: Vec<&&members::Row> =
+            active.iter().filter(|m| present(&meeting, &format!("members/{}", m.id))).collect();
+        let eligible: Vec<&&&members::Row> =
+            present_members.iter().filter(|m| !conflicted(&case, &format!("members/{}", m.id))).collect();
+        decision.meeting = meeting.name.clone();
+        // Without a quorum the committee decides nothing, but it may defer:
+        // that deferral follows no vote, and waits for confirmation like any.
+        if let Some((reason, why)) = rules::inquorate(present_members.len(), eligible.len(), quorum) {
+            if outcome != DecisionOutcome::Defer {
+                return Err(refused(reason, why));
+            }
+            decision.rationale = format!("Deferred without a quorum ({why}). {}", decision.rationale);
+            return record(conn, caller, case_row, case, decision, request_id, "DECISION_RECORDED", outcome).await;
+        }
+        let votes: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2",
+        )
+        .bind(case_row.id)
+        .bind(m_row.id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let ballots: Vec<Ballot> = eligible
+            .iter()
+            .map(|m| Ballot {
+                choice: votes
+                    .iter()
+                    .find(|(id, _, _)| *id == m.id)
+                    .and_then(|(_, c, _)| VoteChoice::from_str_name(&format!("VOTE_CHOICE_{c}"))),
+                chair: m.role == "CHAIR",
+            })
+            .collect();
+        let given =
+            rules::outcome(&ballots, rules.decision).map_err(|why| refused("DECISION_INCONSISTENT_WITH_VOTES", why))?;
+        if given != outcome {
+            return Err(refused(
+                "DECISION_INCONSISTENT_WITH_VOTES",
+                format!("the votes give {}, not {}", given.as_str_name(), outcome.as_str_name()),
+            ));
+        }
+        decision.vote_tally = Some(rules::tally(&ballots));
+        // Eligible members who voted otherwise and said why are recorded as dissenting.
+        let eligible_votes: Vec<rules::Vote> = votes
+            .iter()
+            .filter(|(id, _, _)| eligible.iter().any(|m| m.id == *id))
+            .map(|(member, choice, comment)| rules::Vote {
+                member: format!("members/{member}"),
+                choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")),
+                comment: comment.clone(),
+            })
+            .collect();
+        decision.dissents = rules::dissents(&eligible_votes, outcome);
+        action = "DECISION_RECORDED";
+    }
+    record(conn, caller, case_row, case, decision, request_id, action, outcome).await
+}
+
+/// Puts a recorded decision (or amendment) on the chain and the case, where
+/// it waits for a second person's confirmation.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case_row: cases::Row,
+    mut case: Case,
+    mut decision: Decision,
+    request_id: &str,
+    action: &'static str,
+    outcome: DecisionOutcome,
+) -> Result<Decision, Error> {
+    let summary = format!("{} {} on {}", action, outcome.as_str_name(), case.application);
+    decision.chain_hash = chain::append(
+        conn,
+        chain::Entry {
+            action,
+            resource: &decision.name,
+            actor_subject: &caller.subject,
+            actor_role: Role::CommitteeSecretary.as_str(),
+            request_id,
+            summary: &summary,
+            payload: &decision.encode_to_vec(),
+        },
+    )
+    .await?;
+    case.decisions.push(decision.clone());
+    let state = if action == "AMENDMENT_RECORDED" { CaseState::Decided } else { CaseState::DecisionRecorded };
+    cases::save(conn, &case_row, &case, state).await?;
+    Ok(decision)
+}
+
+/// The basic requirements an outcome needs: all five assessed; an approval
+/// every one MET, an approval with conditions none NOT_MET.
+fn check_requirements(case: &Case, outcome: DecisionOutcome) -> Result<(), Error> {
+    use pb::{BasicRequirement as B, RequirementVerdict as V};
+    let assessed = case.requirement_assessments.len();
+    if assessed < 5 {
+        return Err(refused(
+            "REQUIREMENTS_NOT_ASSESSED",
+            format!("{assessed} of the five basic requirements are assessed"),
+        ));
+    }
+    let short: Vec<String> = case
+        .requirement_assessments
+        .iter()
+        .filter(|a| match outcome {
+            DecisionOutcome::Approve => a.verdict != V::Met as i32,
+            DecisionOutcome::ApproveWithConditions => a.verdict == V::NotMet as i32,
+            _ => false,
+        })
+        .map(|a| {
+            let requirement = B::try_from(a.requirement).unwrap_or_default().as_str_name();
+            let verdict = V::try_from(a.verdict).unwrap_or_default().as_str_name();
+            format!(
+                "{} is {}",
+                requirement.trim_start_matches("BASIC_REQUIREMENT_"),
+                verdict.trim_start_matches("REQUIREMENT_VERDICT_")
+            )
+        })
+        .collect();
+    if short.is_empty() {
+        return Ok(());
+    }
+    let needs = if outcome == DecisionOutcome::Approve {
+        "an approval needs every basic requirement met (a partly met one calls for conditions)"
+    } else {
+        "an approval with conditions needs no basic requirement unmet"
+    };
+    Err(refused("REQUIREMENT_NOT_MET", format!("{needs}: {}", short.join(", "))))
+}
+
+fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> Result<(), Error> {
+    let mut violations = Vec::new();
+    if decision.rationale.trim().is_empty() {
+        violations.push(FieldViolation::new("decision.rationale", "is required, at most 10000 characters"));
+    }
+    violations.extend(limits::text("decision.rationale", &decision.rationale, 10_000));
+    if decision.conditions.len() > 50 {
+        violations.push(FieldViolation::new("decision.conditions", "at most 50"));
+        return Err(Error::InvalidArgument(violations));
+    }
+    let approving = matches!(outcome, DecisionOutcome::Approve | DecisionOutcome::ApproveWithConditions);
+    if approving {
+        match &decision.approved_amount {
+            None => violations.push(FieldViolation::new("decision.approved_amount", "is required for an approval")),
+            Some(m) if m.currency_code != "SEK" || m.minor_units <= 0 => {
+                violations.push(FieldViolation::new("decision.approved_amount", "must be a positive amount in SEK"))
+            }
+            Some(_) => {}
+        }
+    } else if decision.approved_amount.is_some() {
+        violations.push(FieldViolation::new("decision.approved_amount", "is only for approvals"));
+    }
+    if outcome == DecisionOutcome::ApproveWithConditions && decision.conditions.is_empty() {
+        violations.push(FieldViolation::new("decision.conditions", "an approval with conditions needs at least one"));
+    }
+    if outcome != DecisionOutcome::ApproveWithConditions && !decision.conditions.is_empty() {
+        violations.push(FieldViolation::new("decision.conditions", "are only for an approval with conditions"));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, c) in decision.conditions.iter().enumerate() {
+        let well_formed = !c.id.is_empty()
+            && c.id.len() <= 20
+            && c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+        if !well_formed || !ids.insert(c.id.as_str()) {
+            violations.push(FieldViolation::new(
+                format!("decision.conditions[{i}].id"),
+                "is required: a key unique within the decision, 1..20 of [A-Za-z0-9_-] (an amendment keeps the keys of the conditions it keeps)",
+            ));
+        }
+    }
+    for (i, c) in decision.conditions.iter().enumerate() {
+        if c.description.trim().is_empty() {
+            violations.push(FieldViolation::new(format!("decision.conditions[{i}].description"), "is required"));
+        }
+        violations.extend(limits::text(&format!("decision.conditions[{i}].description"), &c.description, 4000));
+        let due = c.due_date.as_ref().and_then(|d| limits::date(d.year, d.month, d.day, limits::YEARS));
+        if due.is_none() {
+            violations.push(FieldViolation::new(
+                format!("decision.conditions[{i}].due_date"),
+                "is required: a calendar date between 1900 and 2200",
+            ));
+        }
+        if !matches!(pb::ConditionKind::try_from(c.kind), Ok(k) if k != pb::ConditionKind::Unspecified) {
+            violations.push(FieldViolation::new(format!("decision.conditions[{i}].kind"), "is required"));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    // The application carries the decision too: it must fit beside it.
+    limits::check_size("decision", decision.encoded_len(), limits::MAX_DECISION_BYTES)?;
+    let requested = case.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+    if let Some(amount) = decision.approved_amount.as_ref().filter(|_| approving)
+        && amount.minor_units > requested
+    {
+        return Err(refused(
+            "APPROVED_AMOUNT_ABOVE_REQUESTED",
+            format!("approved {} öre is above the {} öre applied for", amount.minor_units, requested),
+        ));
+    }
+    Ok(())
+}
+
+/// Takes a case off its meeting as deferred, and says so on the feed.
+async fn mark_deferred(
+    conn: &mut PgConnection,
+    case_row: &cases::Row,
+    mut case: Case,
+    decision: &Decision,
+) -> Result<(), Error> {
+    case.deferral_count += 1;
+    let meeting = std::mem::take(&mut case.meeting);
+    cases::save(conn, case_row, &case, CaseState::Deferred).await?;
+    let deferred = pb::CaseDeferred {
+        case: case.name.clone(),
+        application: case.application.clone(),
+        decision: decision.name.clone(),
+        meeting,
+        rationale: decision.rationale.clone(),
+        deferral_count: case.deferral_count,
+    };
+    publish(conn, &case.name, &deferred).await
+}
+
+/// The chair confirms a recorded decision or amendment; never its recorder.
+pub async fn confirm_decision(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    etag: &str,
+    request_id: &str,
+) -> Result<Decision, Error> {
+    let case_name = name.split("/decisions/").next().unwrap_or_default().to_owned();
+    let (case_row, mut case) = lock_case(conn, &case_name).await?;
+    check_etag(etag, &case.etag)?;
+    let index = decision_index(&case, name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    if case.decisions[index].state != DecisionState::Recorded as i32 {
+        return Err(refused("DECISION_NOT_RECORDED", "only a recorded, unconfirmed decision can be confirmed"));
+    }
+    let recorder = case.decisions[index].recorded_by.as_ref().map(|a| a.subject.clone()).unwrap_or_default();
+    if recorder == caller.subject {
+        return Err(Error::PermissionDenied {
+            reason: "FOUR_EYES_VIOLATION",
+            message: "the person who recorded a decision cannot confirm it".into(),
+        });
+    }
+    check_participant(conn, caller, &case, false).await?;
+    let amendment = case_row.state() == CaseState::Decided;
+    let mut amends = String::new();
+    if amendment {
+        // The amended decision: the latest confirmed one (an amendment keeps
+        // its outcome); deferrals confirmed before it stay as they were.
+        let outcome = case.decisions[index].outcome;
+        if let Some(d) = case.decisions[..index]
+            .iter_mut()
+            .rev()
+            .find(|d| d.state == DecisionState::Confirmed as i32 && d.outcome == outcome)
+        {
+            d.state = DecisionState::Superseded as i32;
+            amends.clone_from(&d.name);
+        }
+    }
+    let now = Utc::now();
+    let decision = &mut case.decisions[index];
+    decision.state = DecisionState::Confirmed as i32;
+    decision.confirmed_by = Some(actor(caller, Role::CommitteeChair));
+    decision.confirm_time = Some(timestamp(now));
+    if amendment {
+        decision.frozen = true;
+        decision.freeze_time = Some(timestamp(now));
+    }
+    let outcome = DecisionOutcome::try_from(decision.outcome).unwrap_or_default();
+    let action = if amendment { "AMENDMENT_CONFIRMED" } else { "DECISION_CONFIRMED" };
+    let summary = format!("{action} {} on {}", outcome.as_str_name(), case.application);
+    let (chain_sequence, chain_hash) = chain::append_at(
+        conn,
+        chain::Entry {
+            action,
+            resource: &decision.name,
+            actor_subject: &caller.subject,
+            actor_role: Role::CommitteeChair.as_str(),
+            request_id,
+            summary: &summary,
+            payload: &decision.encode_to_vec(),
+        },
+    )
+    .await?;
+    decision.chain_hash = chain_hash.clone();
+    let decision = decision.clone();
+    if outcome == DecisionOutcome::Defer {
+        mark_deferred(conn, &case_row, case, &decision).await?;
+        return Ok(decision);
+    }
+    cases::save(conn, &case_row, &case, CaseState::Decided).await?;
+    if amendment {
+        let amended = pb::DecisionAmended {
+            case: case.name.clone(),
+            application: case.application.clone(),
+            decision: decision.name.clone(),
+            amends,
+            outcome: decision.outcome,
+            approved_amount: decision.approved_amount.clone(),
+            conditions: decision.conditions.clone(),
+            rationale: decision.rationale.clone(),
+            confirm_time: decision.confirm_time,
+            chain_sequence,
+            chain_hash,
+        };
+        publish(conn, &case.name, &amended).await?;
+    } else {
+        let confirmed = pb::DecisionConfirmed {
+            case: case.name.clone(),
+            application: case.application.clone(),
+            decision: decision.name.clone(),
+            meeting: decision.meeting.clone(),
+            outcome: decision.outcome,
+            approved_amount: decision.approved_amount.clone(),
+            conditions: decision.conditions.clone(),
+            rationale: decision.rationale.clone(),
+            deferral_count: case.deferral_count,
+            confirm_time: decision.confirm_time,
+            chain_sequence,
+            chain_hash,
+        };
+        publish(conn, &case.name, &confirmed).await?;
+    }
+    Ok(decision)
+}

@@ -1,0 +1,404 @@
+//! Meetings: their details, agenda, attendance and minutes.
+
+use super::*;
+
+/// Schedules a meeting.
+pub async fn create_meeting(conn: &mut PgConnection, meeting: Meeting) -> Result<Meeting, Error> {
+    let start = checked_details(&meeting)?;
+    let stored = Meeting { title: meeting.title, location: meeting.location, ..Default::default() };
+    meetings::insert(conn, &stored, start).await?.view()
+}
+
+/// The longest notes the secretary may keep, in characters.
+const NOTES_MAX: usize = 100_000;
+
+/// Title, location and start time checked, every bad field named; the start.
+fn checked_details(meeting: &Meeting) -> Result<DateTime<Utc>, Error> {
+    let mut violations = Vec::new();
+    if meeting.title.trim().is_empty() || socialloans_platform::limits::unfit(&meeting.title, 200) {
+        violations.push(FieldViolation::new("meeting.title", "is required, at most 200 characters"));
+    }
+    if socialloans_platform::limits::unfit(&meeting.location, 200) {
+        violations.push(FieldViolation::new("meeting.location", "is at most 200 characters"));
+    }
+    let start = meeting
+        .start_time
+        .as_ref()
+        .and_then(limits::time)
+        .filter(|t| limits::YEARS.contains(&chrono::Datelike::year(t)));
+    if start.is_none() {
+        violations.push(FieldViolation::new("meeting.start_time", "is required: a time between 1900 and 2200"));
+    }
+    if socialloans_platform::limits::unfit(&meeting.notes, NOTES_MAX) {
+        violations.push(FieldViolation::new("meeting.notes", format!("is at most {NOTES_MAX} characters")));
+    }
+    match start {
+        Some(start) if violations.is_empty() => Ok(start),
+        _ => Err(Error::InvalidArgument(violations)),
+    }
+}
+
+/// The fields of a meeting that change while it is scheduled.
+const DETAILS: [&str; 3] = ["title", "start_time", "location"];
+
+/// The secretary changes a meeting: its details while it is scheduled (a
+/// move is announced again for each case on the agenda), the notes while
+/// it is held or adjourned (once adjourned, the minutes are written again).
+pub async fn update_meeting(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    patch: &Meeting,
+    paths: &[String],
+) -> Result<Meeting, Error> {
+    let mut violations = Vec::new();
+    if paths.is_empty() {
+        violations.push(FieldViolation::new("update_mask", "is required: name the fields to change, or *"));
+    }
+    for path in paths.iter().filter(|p| !DETAILS.contains(&p.as_str()) && *p != "notes" && *p != "*") {
+        let why = match path.as_str() {
+            "minutes" => "is written by the service from the record; the secretary's own text goes in notes".to_owned(),
+            "quorum" => "follows the committee's quorum rule (COMMITTEE_QUORUM), not one meeting".to_owned(),
+            other => format!("{other:?} cannot be edited: title, start_time, location or notes"),
+        };
+        violations.push(FieldViolation::new("update_mask.paths", why));
+    }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    let state = row.state();
+    let minutes_open = matches!(state, MeetingState::InProgress | MeetingState::Adjourned);
+    let paths: Vec<&str> = if paths.iter().any(|p| p == "*") {
+        if minutes_open { vec!["notes"] } else { DETAILS.to_vec() }
+    } else {
+        paths.iter().map(String::as_str).collect()
+    };
+    if paths.iter().any(|p| DETAILS.contains(p)) && state != MeetingState::Scheduled {
+        return Err(refused(
+            "MEETING_NOT_SCHEDULED",
+            format!(
+                "title, start time and location change while the meeting is scheduled; it is {}",
+                meetings::state_name(state)
+            ),
+        ));
+    }
+    if paths.contains(&"notes") && !minutes_open {
+        return Err(refused(
+            "MINUTES_NOT_OPEN",
+            format!(
+                "notes are kept while the meeting is in progress or adjourned; it is {}",
+                meetings::state_name(state)
+            ),
+        ));
+    }
+    let before = meeting.start_time;
+    for path in &paths {
+        match *path {
+            "title" => meeting.title = patch.title.clone(),
+            "location" => meeting.location = patch.location.clone(),
+            "start_time" => meeting.start_time = patch.start_time,
+            _ => meeting.notes = patch.notes.clone(),
+        }
+    }
+    let start = checked_details(&meeting)?;
+    if meeting.start_time != before {
+        for item in &meeting.agenda {
+            let (_, case) = lock_case(conn, &item.case).await?;
+            let moved = pb::CaseScheduled {
+                case: case.name.clone(),
+                application: case.application.clone(),
+                meeting: meeting.name.clone(),
+                meeting_start_time: meeting.start_time,
+            };
+            publish(conn, &case.name, &moved).await?;
+        }
+    }
+    if state == MeetingState::Adjourned {
+        meeting.minutes = write_minutes(conn, &meeting).await?;
+    }
+    meetings::save_moved(conn, &row, &meeting, state, start).await?.view()
+}
+
+/// The cases still waiting on the agenda of a meeting that ends without
+/// deciding them go back: DEFERRED if the committee deferred them before,
+/// OPEN otherwise — free for the next meeting's agenda.
+async fn release_undecided(conn: &mut PgConnection, meeting: &Meeting) -> Result<(), Error> {
+    for item in &meeting.agenda {
+        let (case_row, mut case) = lock_case(conn, &item.case).await?;
+        if case_row.state() == CaseState::Scheduled && case.meeting == meeting.name {
+            case.meeting.clear();
+            let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
+            cases::save(conn, &case_row, &case, back).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills what a meeting shows but does not store, from the roster serving
+/// on its day and the cases' declarations: the quorum the committee's rule
+/// gives, and per case on the agenda the eligible members present and
+/// whether they reach it.
+pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mut [Meeting]) -> Result<(), Error> {
+    if meetings.is_empty() {
+        return Ok(());
+    }
+    let roster = Standing::load(conn, NaiveDate::MIN).await?.roster;
+    let ids: Vec<Uuid> = meetings
+        .iter()
+        .flat_map(|m| &m.agenda)
+        .filter_map(|item| item.case.strip_prefix("cases/").and_then(limits::id))
+        .collect();
+    let rows: Vec<(Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, content FROM committee.committee_case WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut cases = std::collections::HashMap::new();
+    for (id, content) in rows {
+        let case = Case::decode(content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        cases.insert(format!("cases/{id}"), case);
+    }
+    for meeting in meetings {
+        let day = meeting
+            .start_time
+            .as_ref()
+            .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
+            .map(socialloans_platform::stockholm_date)
+            .unwrap_or_default();
+        let standing = Standing { roster: roster.clone(), day };
+        let active: Vec<&members::Row> = standing.active().collect();
+        let needed = quorum.quorum(active.len() as u32);
+        meeting.quorum = needed as i32;
+        let present: Vec<String> =
+            active.iter().map(|m| format!("members/{}", m.id)).filter(|m| present(meeting, m)).collect();
+        for item in &mut meeting.agenda {
+            let eligible = match cases.get(&item.case) {
+                Some(case) => present.iter().filter(|m| !conflicted(case, m)).count(),
+                None => 0,
+            };
+            item.eligible_present_count = eligible as i32;
+            item.quorate = eligible as u32 >= needed;
+        }
+    }
+    Ok(())
+}
+
+/// Puts a case on the agenda.
+pub async fn add_agenda_item(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    case_name: &str,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
+        return Err(refused("MEETING_CLOSED", "cases can be added only before or during the meeting"));
+    }
+    let (case_row, mut case) = lock_case(conn, case_name).await?;
+    if !matches!(case_row.state(), CaseState::Open | CaseState::Deferred) {
+        return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state()))));
+    }
+    if meeting.agenda.iter().any(|item| item.case == case.name) {
+        return Err(refused("CASE_ALREADY_ON_AGENDA", "a case deferred at this meeting goes to a later one"));
+    }
+    case.meeting = meeting.name.clone();
+    cases::save(conn, &case_row, &case, CaseState::Scheduled).await?;
+    meeting.agenda.push(pb::AgendaItem { case: case.name.clone(), title: case.title.clone(), ..Default::default() });
+    let scheduled = pb::CaseScheduled {
+        case: case.name.clone(),
+        application: case.application.clone(),
+        meeting: meeting.name.clone(),
+        meeting_start_time: meeting.start_time,
+    };
+    publish(conn, &case.name, &scheduled).await?;
+    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+}
+
+/// Records a member's attendance.
+pub async fn record_attendance(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    member: &str,
+    status: i32,
+) -> Result<Meeting, Error> {
+    let status = match AttendanceStatus::try_from(status) {
+        Ok(AttendanceStatus::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new("status", "must be PRESENT, EXCUSED or ABSENT").into());
+        }
+        Ok(s) => s,
+    };
+    let member_id = parse("member", "members/", member)?;
+    let term: Option<(NaiveDate, Option<NaiveDate>)> =
+        sqlx::query_as("SELECT term_start, term_end FROM committee.member WHERE id = $1")
+            .bind(member_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((term_start, term_end)) = term else {
+        return Err(Error::NotFound(member.to_owned()));
+    };
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
+        return Err(refused("MEETING_CLOSED", "attendance is recorded before or during the meeting"));
+    }
+    let day = socialloans_platform::stockholm_date(row.start_time);
+    let serving = term_start <= day && term_end.is_none_or(|end| day <= end);
+    if status == AttendanceStatus::Present && !serving {
+        return Err(refused("MEMBER_NOT_IN_TERM", format!("{member} does not serve on the committee on {day}")));
+    }
+    let member = format!("members/{member_id}");
+    meeting.attendance.retain(|a| a.member != member);
+    meeting.attendance.push(pb::Attendance { member, status: status as i32, record_time: Some(timestamp(Utc::now())) });
+    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+}
+
+/// Moves a meeting along: start, adjourn (writing the minutes), cancel.
+pub async fn move_meeting(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    from: MeetingState,
+    to: MeetingState,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if row.state() != from {
+        return Err(refused(
+            "ILLEGAL_STATE_TRANSITION",
+            format!("the meeting is {}, not {}", meetings::state_name(row.state()), meetings::state_name(from)),
+        ));
+    }
+    if matches!(to, MeetingState::Cancelled | MeetingState::Adjourned) {
+        release_undecided(conn, &meeting).await?;
+    }
+    if to == MeetingState::Adjourned {
+        meeting.minutes = write_minutes(conn, &meeting).await?;
+    }
+    meetings::save(conn, &row, &meeting, to).await?.view()
+}
+
+async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<String, Error> {
+    let roster: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, display_name FROM committee.member").fetch_all(&mut *conn).await?;
+    let names = move |member: &str| {
+        roster
+            .iter()
+            .find(|(id, _)| format!("members/{id}") == member)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| member.to_owned())
+    };
+    let meeting_id = parse("name", "meetings/", &meeting.name)?;
+    let mut agenda = Vec::new();
+    for item in &meeting.agenda {
+        let case_id = parse("case", "cases/", &item.case)?;
+        let row = cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(item.case.clone()))?;
+        let votes: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2 ORDER BY cast_time",
+        )
+        .bind(case_id)
+        .bind(meeting_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let votes = votes
+            .into_iter()
+            .map(|(member, choice, comment)| MinuteVote {
+                member: names(&format!("members/{member}")),
+                choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).unwrap_or_default(),
+                comment,
+            })
+            .collect();
+        agenda.push((row.view()?, votes));
+    }
+    Ok(meetings::minutes(meeting, &names, &agenda))
+}
+
+/// The chair approves the minutes: every decision of the meeting freezes.
+pub async fn approve_minutes(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    etag: &str,
+    request_id: &str,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if row.state() != MeetingState::Adjourned {
+        return Err(refused("MEETING_NOT_ADJOURNED", "minutes are approved after the meeting is adjourned"));
+    }
+    let now = Utc::now();
+    let mut frozen = Vec::new();
+    for item in meeting.agenda.clone() {
+        let (case_row, mut case) = lock_case(conn, &item.case).await?;
+        if case.decisions.iter().any(|d| d.meeting == meeting.name && d.state == DecisionState::Recorded as i32) {
+            return Err(refused("DECISION_NOT_CONFIRMED", format!("a decision on {} awaits confirmation", case.name)));
+        }
+        for d in case
+            .decisions
+            .iter_mut()
+            .filter(|d| d.meeting == meeting.name && d.state == DecisionState::Confirmed as i32)
+        {
+            d.frozen = true;
+            d.freeze_time = Some(timestamp(now));
+            frozen.push(d.name.clone());
+        }
+        let state = case_row.state();
+        cases::save(conn, &case_row, &case, state).await?;
+    }
+    meeting.minutes = write_minutes(conn, &meeting).await?;
+    meeting.minutes_approved_by = Some(actor(caller, Role::CommitteeChair));
+    meeting.minutes_approve_time = Some(timestamp(now));
+    let summary = format!("MINUTES_APPROVED freezing {} decision(s)", frozen.len());
+    chain::append(
+        conn,
+        chain::Entry {
+            action: "MINUTES_APPROVED",
+            resource: name,
+            actor_subject: &caller.subject,
+            actor_role: Role::CommitteeChair.as_str(),
+            request_id,
+            summary: &summary,
+            payload: meeting.minutes.as_bytes(),
+        },
+    )
+    .await?;
+    let approved =
+        pb::MinutesApproved { meeting: name.to_owned(), frozen_decisions: frozen, approve_time: Some(timestamp(now)) };
+    publish(conn, name, &approved).await?;
+    meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()
+}
+
+/// Takes an undecided case off the agenda; it is open again.
+pub async fn remove_agenda_item(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    case_name: &str,
+) -> Result<Meeting, Error> {
+    let (row, mut meeting) = lock_meeting(conn, name).await?;
+    check_etag(etag, &meeting.etag)?;
+    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
+        return Err(refused("MEETING_CLOSED", "the agenda changes only before or during the meeting"));
+    }
+    if !meeting.agenda.iter().any(|item| item.case == case_name) {
+        return Err(Error::NotFound(format!("{case_name} on the agenda of {name}")));
+    }
+    let (case_row, mut case) = lock_case(conn, case_name).await?;
+    // A case decided (or deferred) here stays on the agenda, for the minutes.
+    // Only the meeting the case waits for sends it back; an item whose case
+    // has since gone to another agenda is simply taken off.
+    let decided_here = case.decisions.iter().any(|d| d.meeting == meeting.name);
+    if decided_here || (case.meeting == meeting.name && case_row.state() != CaseState::Scheduled) {
+        return Err(refused("CASE_DECIDED", "a case with a decision recorded at this meeting stays on the agenda"));
+    }
+    if case.meeting == meeting.name {
+        case.meeting.clear();
+        let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
+        cases::save(conn, &case_row, &case, back).await?;
+    }
+    meeting.agenda.retain(|item| item.case != case_name);
+    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+}

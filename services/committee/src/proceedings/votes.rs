@@ -1,0 +1,137 @@
+//! Who takes part in a case at a meeting, and their votes.
+
+use super::*;
+
+/// The caller's own roster entry, if the caller is on the roster (a member
+/// without a login subject is nobody's).
+async fn roster_entry(conn: &mut PgConnection, caller: &Caller) -> Result<Option<members::Row>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
+           FROM committee.member WHERE subject = $1 AND subject <> ''",
+    )
+    .bind(&caller.subject)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The caller's own roster entry.
+async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<members::Row, Error> {
+    roster_entry(conn, caller).await?.ok_or_else(|| Error::PermissionDenied {
+        reason: "NOT_A_MEMBER",
+        message: "the caller is not on the committee's roster".into(),
+    })
+}
+
+/// Who may assess a case's basic requirements or confirm its decision: a
+/// member on the roster, serving today, without a declared conflict on the
+/// case. The secretary, recording the committee's verdict, need not be on
+/// the roster; but nobody with a declared conflict on the case takes part.
+pub async fn check_participant(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case: &Case,
+    secretary_may_record: bool,
+) -> Result<(), Error> {
+    let entry = roster_entry(conn, caller).await?;
+    if let Some(member) = &entry
+        && conflicted(case, &format!("members/{}", member.id))
+    {
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_CONFLICTED",
+            message: "a member with a declared conflict of interest on the case takes no part in it".into(),
+        });
+    }
+    if secretary_may_record && caller.has(Role::CommitteeSecretary) {
+        return Ok(());
+    }
+    let member = entry.ok_or_else(|| Error::PermissionDenied {
+        reason: "NOT_A_MEMBER",
+        message: "the caller is not on the committee's roster".into(),
+    })?;
+    if !member.active_on(socialloans_platform::stockholm_date(Utc::now())) {
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_NOT_IN_TERM",
+            message: "the member's term does not cover today".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Casts (or changes) the caller's vote on a case at its meeting.
+pub async fn cast_vote(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case_name: &str,
+    vote: pb::Vote,
+) -> Result<pb::Vote, Error> {
+    let choice = match VoteChoice::try_from(vote.choice) {
+        Ok(VoteChoice::Unspecified) | Err(_) => return Err(FieldViolation::new("vote.choice", "is required").into()),
+        Ok(c) => c,
+    };
+    if socialloans_platform::limits::unfit(&vote.comment, 10_000) {
+        return Err(FieldViolation::new("vote.comment", "is longer than 10000 characters").into());
+    }
+    let voter = member_of(conn, caller).await?;
+    if voter.role == "SECRETARY" {
+        return Err(Error::PermissionDenied {
+            reason: "NOT_A_VOTING_MEMBER",
+            message: "the secretary keeps the record and does not vote".into(),
+        });
+    }
+    let member_name = format!("members/{}", voter.id);
+    let (case_row, case) = lock_case(conn, case_name).await?;
+    if case_row.state() != CaseState::Scheduled || case.meeting.is_empty() {
+        return Err(refused("CASE_NOT_BEFORE_THE_COMMITTEE", "votes are cast on a scheduled case at its meeting"));
+    }
+    if !vote.meeting.is_empty() && vote.meeting != case.meeting {
+        return Err(FieldViolation::new("vote.meeting", "is not the meeting the case is scheduled for").into());
+    }
+    let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
+    if m_row.state() != MeetingState::InProgress {
+        return Err(refused("MEETING_NOT_IN_PROGRESS", "votes are cast while the meeting is in progress"));
+    }
+    if !voter.active_on(socialloans_platform::stockholm_date(m_row.start_time)) {
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_NOT_IN_TERM",
+            message: "the member's term does not cover this meeting".into(),
+        });
+    }
+    if !present(&meeting, &member_name) {
+        return Err(refused("MEMBER_NOT_PRESENT", "only members present at the meeting vote"));
+    }
+    if conflicted(&case, &member_name) {
+        return Err(Error::PermissionDenied {
+            reason: "MEMBER_CONFLICTED",
+            message: "a member with a declared conflict of interest does not vote".into(),
+        });
+    }
+    let choice_name = choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_owned();
+    let cast_time: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO committee.vote (case_id, meeting_id, member_id, choice, comment, actor_subject)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (case_id, meeting_id, member_id)
+         DO UPDATE SET choice = EXCLUDED.choice, comment = EXCLUDED.comment, cast_time = now()
+         RETURNING cast_time",
+    )
+    .bind(case_row.id)
+    .bind(m_row.id)
+    .bind(voter.id)
+    .bind(choice_name)
+    .bind(&vote.comment)
+    .bind(&caller.subject)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(pb::Vote {
+        name: format!("{case_name}/votes/{}", voter.id),
+        member: member_name,
+        meeting: case.meeting,
+        choice: choice as i32,
+        comment: vote.comment,
+        recorded_by: Some(pb::Actor {
+            subject: caller.subject.clone(),
+            role: "committee_member".into(),
+            member: String::new(),
+        }),
+        cast_time: Some(timestamp(cast_time)),
+    })
+}

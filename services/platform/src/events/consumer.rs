@@ -31,6 +31,13 @@ use crate::{
     metrics::{ConsumerMetrics, Metrics},
 };
 
+mod lease;
+mod parked;
+
+use lease::{Backoff, Lease, sleep_or_stop};
+pub use parked::request_replay;
+use parked::{park_once, replay_parked};
+
 /// How a consumer proves itself to the peer (the `service` role).
 #[derive(Clone)]
 pub enum TokenSource {
@@ -294,99 +301,6 @@ async fn consume<H: Handler>(
     }
 }
 
-/// Replays the parked events an operator marked (`replay_requested`, set by
-/// the `replay-parked` command): each is fetched again from the feed (its
-/// payload may never have arrived), applied by the handler, and its row
-/// removed, in one transaction. The checkpoint does not move: the feed has
-/// long gone past the event. A replay that fails for any reason — the event
-/// pruned from the feed, the feed refusing, the handler rejecting it again —
-/// keeps the row, unmarked, with the new error, and the consumer goes on;
-/// only a failure of the consumer's own database is an error here.
-async fn replay_parked<H: Handler>(
-    pool: &PgPool,
-    subscription: &Subscription,
-    handler: &H,
-    state: &ConsumerMetrics,
-) -> Result<(), String> {
-    let marked: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT position, event_type FROM consumer_dead_letter
-          WHERE subscription = $1 AND replay_requested ORDER BY position",
-    )
-    .bind(&subscription.name)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| format!("reading the events to replay: {e}"))?;
-    for (position, event_type) in marked {
-        let one = Subscription { types: vec![event_type.clone()], ..subscription.clone() };
-        let fetched = match open(&one, position - 1).await {
-            Ok(mut stream) => loop {
-                match tokio::time::timeout(subscription.idle_timeout, stream.message()).await {
-                    Ok(Ok(Some(response))) => match response.event {
-                        Some(event) => break Ok(event),
-                        None => continue, // a heartbeat: nothing at or after it yet
-                    },
-                    Ok(Err(status)) => break Err(format!("{}: {}", status.code(), status.message())),
-                    Ok(Ok(None)) | Err(_) => break Err("the feed sent nothing".to_owned()),
-                }
-            },
-            Err(reason) => Err(reason),
-        };
-        let outcome = match fetched {
-            Ok(event) if event.position == position && event.omitted_payload_bytes == 0 => {
-                let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-                match CatchUnwind(Box::pin(handler.handle(&mut tx, &event))).await {
-                    Ok(Ok(())) => {
-                        sqlx::query("DELETE FROM consumer_dead_letter WHERE subscription = $1 AND position = $2")
-                            .bind(&subscription.name)
-                            .bind(position)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        tx.commit().await.map_err(|e| e.to_string())?;
-                        state.applied.inc();
-                        tracing::warn!(subscription = %subscription.name, position, event_type, "parked event replayed and applied");
-                        continue;
-                    }
-                    Ok(Err(err)) => format!("replay failed: {err}"),
-                    Err(panic) => format!("replay failed: the handler panicked: {panic}"),
-                }
-            }
-            Ok(event) if event.position == position => format!(
-                "replay failed: the payload ({} bytes) is still larger than this consumer receives",
-                event.omitted_payload_bytes
-            ),
-            Ok(_) => "replay failed: the event is no longer on the producer's feed".to_owned(),
-            Err(reason) => format!("replay failed: the feed did not give the event again ({reason})"),
-        };
-        tracing::error!(subscription = %subscription.name, position, event_type, error = %outcome, "parked event not replayed");
-        sqlx::query(
-            "UPDATE consumer_dead_letter SET replay_requested = false, attempts = attempts + 1, error = $3
-              WHERE subscription = $1 AND position = $2",
-        )
-        .bind(&subscription.name)
-        .bind(position)
-        .bind(outcome)
-        .execute(pool)
-        .await
-        .map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-/// Marks parked events of `subscription` (all, or the one at `position`) for
-/// replay; the consumer replays them when it next connects. Returns how many.
-pub async fn request_replay(pool: &PgPool, subscription: &str, position: Option<i64>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE consumer_dead_letter SET replay_requested = true
-          WHERE subscription = $1 AND ($2::bigint IS NULL OR position = $2)",
-    )
-    .bind(subscription)
-    .bind(position)
-    .execute(pool)
-    .await?
-    .rows_affected())
-}
-
 async fn open(subscription: &Subscription, after: i64) -> Result<tonic::Streaming<super::wire::FeedResponse>, String> {
     let mut endpoint = Endpoint::from_shared(subscription.endpoint.clone())
         .map_err(|e| format!("bad endpoint {}: {e}", subscription.endpoint))?
@@ -499,32 +413,6 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-/// Parks `event`, counts and logs it once; the checkpoint moves past it.
-async fn park_once(
-    pool: &PgPool,
-    subscription: &Subscription,
-    event: &WireEvent,
-    rejections: u32,
-    error: &str,
-    state: &ConsumerMetrics,
-    span: &tracing::Span,
-) -> Result<Applied, String> {
-    let error: String = error.chars().take(2000).collect();
-    park(pool, &subscription.name, event, rejections, &error).await.map_err(|e| format!("parking: {e}"))?;
-    state.parked.inc();
-    let _entered = span.enter();
-    tracing::error!(
-        subscription = %subscription.name,
-        position = event.position,
-        event_id = %event.id,
-        event_type = %event.r#type,
-        rejections,
-        error = %error,
-        "POISON EVENT parked in consumer_dead_letter; the feed goes on"
-    );
-    Ok(Applied::Parked)
-}
-
 enum AttemptError {
     Gap(String),
     Handler(HandlerError),
@@ -579,41 +467,6 @@ async fn lock_checkpoint(tx: &mut sqlx::PgConnection, subscription: &str) -> Res
         .await
 }
 
-async fn park(
-    pool: &PgPool,
-    subscription: &str,
-    event: &WireEvent,
-    attempts: u32,
-    error: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let checkpoint = lock_checkpoint(&mut tx, subscription).await?;
-    if event.position <= checkpoint {
-        return Ok(()); // another replica dealt with it meanwhile
-    }
-    let id = uuid::Uuid::parse_str(&event.id).unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO consumer_dead_letter (subscription, position, event_id, event_type, aggregate, payload, attempts, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-    )
-    .bind(subscription)
-    .bind(event.position)
-    .bind(id)
-    .bind(&event.r#type)
-    .bind(&event.aggregate)
-    .bind(event.payload.as_ref().map(|p| p.value.clone()).unwrap_or_default())
-    .bind(attempts as i32)
-    .bind(error)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
-        .bind(subscription)
-        .bind(event.position)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
-}
-
 /// Moves the checkpoint of `subscription` up to `scanned` (never down), under
 /// the same row lock an applied event takes; returns the checkpoint now.
 async fn advance(pool: &PgPool, subscription: &str, scanned: i64) -> Result<i64, sqlx::Error> {
@@ -641,75 +494,6 @@ pub async fn read_checkpoint(pool: &PgPool, subscription: &str) -> Result<i64, s
         .bind(subscription)
         .fetch_one(pool)
         .await
-}
-
-/// A session advisory lock on a dedicated connection: held while it lives.
-struct Lease {
-    conn: PgConnection,
-}
-
-impl Lease {
-    /// Takes the subscription's lease on `standby`'s connection (or a new
-    /// one): the lease, or `None` with the connection kept in `standby` for
-    /// the next try.
-    async fn acquire(
-        pool: &PgPool,
-        subscription: &str,
-        standby: &mut Option<PgConnection>,
-    ) -> Result<Option<Lease>, sqlx::Error> {
-        let mut conn = match standby.take() {
-            Some(conn) => conn,
-            None => pool.acquire().await?.detach(),
-        };
-        // Keyed by schema too: two services may name a subscription alike.
-        let held: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':consumer:' || $1, 0))",
-        )
-        .bind(subscription)
-        .fetch_one(&mut conn)
-        .await?;
-        if held {
-            Ok(Some(Lease { conn }))
-        } else {
-            *standby = Some(conn);
-            Ok(None)
-        }
-    }
-
-    async fn alive(&mut self) -> bool {
-        matches!(tokio::time::timeout(Duration::from_secs(5), self.conn.ping()).await, Ok(Ok(())))
-    }
-}
-
-/// Exponential backoff with jitter, 100 ms to 5 s.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        Self { next: Duration::from_millis(100) }
-    }
-    fn reset(&mut self) {
-        self.next = Duration::from_millis(100);
-    }
-    fn next(&mut self) -> Duration {
-        let current = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(5));
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        // Up to 25% jitter, so replicas do not reconnect in lockstep.
-        current + current.mul_f64(f64::from(nanos % 1000) / 4000.0)
-    }
-}
-
-/// Sleeps `delay`; true when `stop` turned true first.
-async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    let stopped = tokio::select! {
-        () = tokio::time::sleep(delay) => None,
-        () = super::until_stopped(stop) => Some(true),
-    };
-    stopped.unwrap_or_else(|| *stop.borrow())
 }
 
 #[cfg(test)]

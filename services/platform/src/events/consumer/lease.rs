@@ -1,0 +1,73 @@
+//! One replica consumes a subscription at a time: the lease, and the
+//! backoff of those waiting for it.
+
+use super::*;
+
+/// A session advisory lock on a dedicated connection: held while it lives.
+pub(super) struct Lease {
+    conn: PgConnection,
+}
+
+impl Lease {
+    /// Takes the subscription's lease on `standby`'s connection (or a new
+    /// one): the lease, or `None` with the connection kept in `standby` for
+    /// the next try.
+    pub(super) async fn acquire(
+        pool: &PgPool,
+        subscription: &str,
+        standby: &mut Option<PgConnection>,
+    ) -> Result<Option<Lease>, sqlx::Error> {
+        let mut conn = match standby.take() {
+            Some(conn) => conn,
+            None => pool.acquire().await?.detach(),
+        };
+        // Keyed by schema too: two services may name a subscription alike.
+        let held: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':consumer:' || $1, 0))",
+        )
+        .bind(subscription)
+        .fetch_one(&mut conn)
+        .await?;
+        if held {
+            Ok(Some(Lease { conn }))
+        } else {
+            *standby = Some(conn);
+            Ok(None)
+        }
+    }
+
+    pub(super) async fn alive(&mut self) -> bool {
+        matches!(tokio::time::timeout(Duration::from_secs(5), self.conn.ping()).await, Ok(Ok(())))
+    }
+}
+
+/// Exponential backoff with jitter, 100 ms to 5 s.
+pub(super) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub(super) fn new() -> Self {
+        Self { next: Duration::from_millis(100) }
+    }
+    pub(super) fn reset(&mut self) {
+        self.next = Duration::from_millis(100);
+    }
+    pub(super) fn next(&mut self) -> Duration {
+        let current = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        // Up to 25% jitter, so replicas do not reconnect in lockstep.
+        current + current.mul_f64(f64::from(nanos % 1000) / 4000.0)
+    }
+}
+
+/// Sleeps `delay`; true when `stop` turned true first.
+pub(super) async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let stopped = tokio::select! {
+        () = tokio::time::sleep(delay) => None,
+        () = crate::events::until_stopped(stop) => Some(true),
+    };
+    stopped.unwrap_or_else(|| *stop.borrow())
+}

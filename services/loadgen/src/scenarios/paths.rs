@@ -1,0 +1,300 @@
+//! The read and write paths: peaks against the baselines, latency at half the peak in an open loop.
+
+use super::*;
+
+pub(super) async fn read_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Result<Peaks, String> {
+    r.section(
+        "Read path: the suite against gRPC alone and PostgreSQL alone",
+        &format!(
+            "Closed loop, {CALLERS} callers, {:.0} s each, taken in turns (suite, gRPC alone, PostgreSQL \
+             alone, and again) so that drifts fall on all alike. *Suite*: the applications service over \
+             gRPC, with authentication, through 4 HTTP/2 connections. *gRPC alone*: a tonic server \
+             answering the same messages from memory. *PostgreSQL alone*: the service's own SELECT \
+             (`store::get`, `store::list`) through a pool shaped like the service's (its role, 10 \
+             connections), no gRPC.",
+            b.plan.span.as_secs_f64()
+        ),
+    );
+    let half = b.plan.span / 2;
+    // The canned answers of the echo server are real ones.
+    let mut client = ops.client(0).max_decoding_message_size(16 << 20);
+    let one = client
+        .get_application(authorized(ops.get(0), &ops.analyst))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_inner()
+        .application
+        .ok_or("no application")?;
+    let page =
+        client.list_applications(authorized(Ops::list(), &ops.analyst)).await.map_err(|e| e.to_string())?.into_inner();
+    let echo_addr = echo::serve(one, page).await?;
+    let echo = Channel::from_shared(format!("http://{echo_addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let pool = b.apps_pool.clone();
+
+    let mut peaks = Vec::new();
+    r.table_head();
+    let mut ratios = Vec::new();
+    for rpc in [Rpc::Get, Rpc::List] {
+        let suite = {
+            let ops = ops.clone();
+            move |i| {
+                let ops = ops.clone();
+                async move { ("c", ops.suite(rpc, i).await) }
+            }
+        };
+        let alone_grpc = {
+            let (ops, echo) = (ops.clone(), echo.clone());
+            move |i| {
+                let mut client = ApplicationsServiceClient::new(echo.clone());
+                let get = ops.get(i);
+                async move {
+                    let result = match rpc {
+                        Rpc::Get => status(client.get_application(Request::new(get)).await),
+                        _ => status(client.list_applications(Request::new(Ops::list())).await),
+                    };
+                    ("c", result)
+                }
+            }
+        };
+        let alone_pg = {
+            let (ops, pool) = (ops.clone(), pool.clone());
+            move |i| {
+                let (pool, id) = (pool.clone(), ops.ids[i as usize % ops.ids.len()]);
+                async move {
+                    let result = match rpc {
+                        Rpc::Get => match store::get(&pool, id, None).await {
+                            Ok(Some(_)) => Ok(()),
+                            Ok(None) => Err("not found".to_owned()),
+                            Err(e) => Err(e.to_string()),
+                        },
+                        _ => store::list(&pool, &store::ListFilter::default(), None, 20)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                    };
+                    ("c", result)
+                }
+            }
+        };
+        let runs = interleaved(vec![
+            contender(CALLERS, half, suite),
+            contender(CALLERS, half, alone_grpc),
+            contender(CALLERS, half, alone_pg),
+        ])
+        .await;
+        for (against, run) in ["suite", "gRPC alone", "PostgreSQL alone"].iter().zip(&runs) {
+            r.row(rpc.name(), against, &run.figures("c"));
+            if let Some(e) = run.first_error() {
+                r.line(&format!("\n> errors ({against}): {e}\n"));
+            }
+        }
+        let per_second = |run: &Run| run.figures("c").per_second.max(1e-9);
+        peaks.push((rpc, per_second(&runs[0])));
+        ratios.push((rpc, per_second(&runs[0]), per_second(&runs[1]), per_second(&runs[2])));
+    }
+    r.line("");
+    for (rpc, suite, echo, pg) in ratios {
+        let (vs_pg, vs_echo) = (suite / pg, suite / echo);
+        // On one machine a call through the suite costs the gRPC work of both ends and the SQL
+        // work: if nothing else were added, its rate would be 1 / (1/echo + 1/pg).
+        let ceiling = 1.0 / (1.0 / echo + 1.0 / pg);
+        r.line(&format!(
+            "- {}: suite ÷ PostgreSQL alone = **{:.0} %**, suite ÷ gRPC alone = **{:.0} %**; the two costs \
+             together allow {ceiling:.0} calls/s on this machine, of which the suite reaches **{:.0} %**.",
+            rpc.name(),
+            vs_pg * 100.0,
+            vs_echo * 100.0,
+            suite / ceiling * 100.0
+        ));
+        r.target(
+            &format!("read {}: throughput vs PostgreSQL alone, 64 callers", rpc.name()),
+            "≥ 80 %",
+            format!("{:.0} %", vs_pg * 100.0),
+            vs_pg >= 0.8,
+        );
+    }
+    // Portal browsing: four reads of one application for each list page, as a borrower.
+    let browse = {
+        let ops = Ops { analyst: ops.borrower.clone(), ..ops.clone() };
+        measure::closed(CALLERS, b.plan.span, move |i| {
+            let ops = ops.clone();
+            async move {
+                if i % 5 == 0 { ("list", ops.suite(Rpc::List, i).await) } else { ("get", ops.suite(Rpc::Get, i).await) }
+            }
+        })
+        .await
+    };
+    r.line(&format!(
+        "- Read-heavy mix (a borrower's portal: 4 gets per list page): {:.0} calls/s; get p99 {} ms, list p99 {} ms.",
+        browse.total_per_second(),
+        ms(browse.figures("get").p99),
+        ms(browse.figures("list").p99)
+    ));
+    let cpu = b.cpu_since();
+    r.line(&format!("- {cpu}"));
+    Ok(peaks)
+}
+
+pub(super) fn caller(role: Role, org: Option<&str>) -> Caller {
+    Caller {
+        subject: format!("loadgen-{role}"),
+        roles: [role].into_iter().collect(),
+        organization: org.map(str::to_owned),
+        expires_at: 0,
+    }
+}
+
+pub(super) fn in_process<T>(message: T, caller: &Caller) -> Request<T> {
+    let mut request = Request::new(message);
+    request.extensions_mut().insert(caller.clone());
+    request
+}
+
+pub(super) fn handlers(pool: &PgPool) -> applications::api::Api {
+    let (_, positioned) = tokio::sync::watch::channel(0u64);
+    let (_, stopping) = tokio::sync::watch::channel(false);
+    let feed = socialloans_platform::events::Feed::new(
+        pool.clone(),
+        positioned,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+        stopping,
+        socialloans_platform::events::feed::FeedLimits { max_message_bytes: 4 << 20, max_streams_per_caller: 8 },
+    );
+    applications::api::Api::new(applications::service::Applications { pool: pool.clone(), discount_bps: 3 }, feed)
+}
+
+pub(super) async fn write_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Result<Peaks, String> {
+    r.section(
+        "Write path: the suite against the same transactions without gRPC",
+        &format!(
+            "Closed loop, {CALLERS} callers, {:.0} s each, taken in turns (suite, alone, and again). \
+             *Suite*: over gRPC with authentication. *PostgreSQL alone*: the service's own handlers \
+             called in-process over a pool shaped like the service's — the same statements in the same \
+             transactions (idempotency record, row, history, outbox), without gRPC, HTTP/2 or token \
+             checks. CreateApplication drafts the Botkyrkabyggen pilot; SubmitApplication submits a copy \
+             of a complete draft (each once); TagLoan tags a 100 kr loan to one of {} copies of an \
+             approved application, each with its monitoring plan.",
+            b.plan.span.as_secs_f64(),
+            ops.approved.len()
+        ),
+    );
+    let half = b.plan.span / 2;
+    let api = Arc::new(handlers(&b.apps_pool));
+    let borrower = caller(Role::Borrower, Some(pilots::BOTKYRKABYGGEN));
+    let core = caller(Role::CoreBanking, None);
+    let mut peaks = Vec::new();
+    r.table_head();
+    let mut ratios = Vec::new();
+    for rpc in [Rpc::Create, Rpc::Submit, Rpc::Tag] {
+        let suite = {
+            let ops = ops.clone();
+            move |i| {
+                let ops = ops.clone();
+                async move { ("w", ops.suite(rpc, i).await) }
+            }
+        };
+        let alone = {
+            let (ops, api, borrower, core) = (ops.clone(), api.clone(), borrower.clone(), core.clone());
+            move |i| {
+                let (api, ops, borrower, core) = (api.clone(), ops.clone(), borrower.clone(), core.clone());
+                async move {
+                    let result = match rpc {
+                        Rpc::Create => status(api.create_application(in_process(ops.create(), &borrower)).await),
+                        Rpc::Submit => match ops.submit() {
+                            Some(m) => status(api.submit_application(in_process(m, &borrower)).await),
+                            None => Err("out of seeded drafts".into()),
+                        },
+                        _ => status(api.tag_loan(in_process(ops.tag(i), &core)).await),
+                    };
+                    ("w", result)
+                }
+            }
+        };
+        let runs = interleaved(vec![contender(CALLERS, half, suite), contender(CALLERS, half, alone)]).await;
+        for (against, run) in ["suite", "PostgreSQL alone"].iter().zip(&runs) {
+            r.row(rpc.name(), against, &run.figures("w"));
+            if let Some(e) = run.first_error() {
+                r.line(&format!("\n> errors ({}, {against}): {e}\n", rpc.name()));
+            }
+        }
+        let (suite, alone) = (runs[0].figures("w").per_second, runs[1].figures("w").per_second.max(1e-9));
+        peaks.push((rpc, suite));
+        ratios.push((rpc, suite / alone));
+        quiesce(&b.admin).await?;
+    }
+    r.line("");
+    for (rpc, ratio) in ratios {
+        r.line(&format!("- {}: suite ÷ PostgreSQL alone = **{:.0} %**", rpc.name(), ratio * 100.0));
+        r.target(
+            &format!("write {}: throughput vs the same transaction alone", rpc.name()),
+            "≥ 90 %",
+            format!("{:.0} %", ratio * 100.0),
+            ratio >= 0.9,
+        );
+    }
+    let cpu = b.cpu_since();
+    r.line(&format!("- {cpu}"));
+    Ok(peaks)
+}
+
+pub(super) async fn open_loops(
+    b: &mut Bench,
+    r: &mut Report,
+    ops: &Ops,
+    peaks: &Peaks,
+    first: bool,
+) -> Result<(), String> {
+    if first {
+        r.section(
+            "Latency at half the peak (open loop)",
+            &format!(
+                "Calls start at a fixed rate — half the closed-loop peak measured above — for {:.0} s, \
+                 whatever the answers do; each latency counts from the moment its call was due, so \
+                 queueing shows. Each runs after the services' event work from earlier load has settled.",
+                b.plan.span.as_secs_f64()
+            ),
+        );
+        r.line("| RPC | offered calls/s | p50 ms | p90 ms | p99 ms | max ms | errors | target p99 |");
+        r.line("|---|---:|---:|---:|---:|---:|---:|---|");
+    }
+    for (rpc, peak) in peaks {
+        quiesce(&b.admin).await?;
+        let (rpc, rate) = (*rpc, peak / 2.0);
+        let target = if matches!(rpc, Rpc::Get | Rpc::List) { 5.0 } else { 20.0 };
+        let run = {
+            let ops = ops.clone();
+            measure::open(rate, b.plan.span, 4_096, move |i| {
+                let ops = ops.clone();
+                async move { ("o", ops.suite(rpc, i).await) }
+            })
+            .await
+        };
+        let f = run.figures("o");
+        let errors = f.errors + run.figures("overload").errors;
+        r.line(&format!(
+            "| {} | {rate:.0} | {} | {} | {} | {} | {errors} | < {target} ms |",
+            rpc.name(),
+            ms(f.p50),
+            ms(f.p90),
+            ms(f.p99),
+            ms(f.max)
+        ));
+        let p99 = f.p99.as_secs_f64() * 1000.0;
+        let kind = if target < 10.0 { "read" } else { "write" };
+        r.target(
+            &format!("{kind} {}: p99 at half the peak, open loop", rpc.name()),
+            &format!("< {target} ms"),
+            format!("{p99:.1} ms"),
+            p99 < target && errors == 0,
+        );
+        if let Some(e) = run.first_error() {
+            r.line(&format!("\n> errors ({}): {e}\n", rpc.name()));
+        }
+    }
+    Ok(())
+}

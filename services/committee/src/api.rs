@@ -2,9 +2,7 @@
 //! five basic requirements, conflict-of-interest declarations, meetings,
 //! votes, decisions, minutes, the audit chain and the event feed.
 
-use socialloans_contracts::committee::{
-    self as pb, BasicRequirement, CaseState, RequirementVerdict, committee_service_server::CommitteeService,
-};
+use socialloans_contracts::committee::{self as pb, CaseState, committee_service_server::CommitteeService};
 use socialloans_platform::{
     Caller,
     auth::caller,
@@ -17,7 +15,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{cases, chain, error::Error, history, meetings, members, proceedings};
+use crate::{cases, casework, chain, error::Error, history, meetings, members, proceedings};
 
 /// The committee handlers.
 #[derive(Debug, Clone)]
@@ -53,11 +51,6 @@ fn sequence_after(resource: &str, token: &str) -> Result<i64, Error> {
         }
         None => Ok(0),
     }
-}
-
-/// The cases a declaration or an assessment may still change.
-fn undecided(state: CaseState) -> bool {
-    matches!(state, CaseState::Open | CaseState::Scheduled | CaseState::Deferred)
 }
 
 fn actor(caller: &Caller, role: &str) -> pb::Actor {
@@ -181,22 +174,7 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let mut assessment =
             req.assessment.clone().ok_or_else(|| Error::from(FieldViolation::new("assessment", "is required")))?;
-        let mut violations = Vec::new();
-        if !matches!(BasicRequirement::try_from(assessment.requirement), Ok(r) if r != BasicRequirement::Unspecified) {
-            violations
-                .push(FieldViolation::new("assessment.requirement", "must be one of the five basic requirements"));
-        }
-        if !matches!(RequirementVerdict::try_from(assessment.verdict), Ok(v) if v != RequirementVerdict::Unspecified) {
-            violations.push(FieldViolation::new("assessment.verdict", "must be MET, PARTIALLY_MET or NOT_MET"));
-        }
-        violations.extend(socialloans_platform::limits::text(
-            "assessment.justification",
-            &assessment.justification,
-            10_000,
-        ));
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations).into());
-        }
+        casework::check_assessment(&assessment)?;
         let role = if caller.has(socialloans_platform::Role::CommitteeSecretary) {
             "committee_secretary"
         } else {
@@ -207,25 +185,8 @@ impl CommitteeService for Api {
         let id = parse("name", "cases/", &req.name)?;
         let answer = self
             .idempotent(&caller, "AssessRequirement", &req, &req.request_id, async |conn| {
-                let row = cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
-                let mut case = row.view()?;
-                if !req.etag.is_empty() && req.etag != case.etag {
-                    return Err(Error::EtagMismatch { current: case.etag });
-                }
-                if !undecided(row.state()) {
-                    return Err(Error::Precondition {
-                        reason: "CASE_CLOSED",
-                        message: format!("the case is {}", cases::state_name(row.state())),
-                    });
-                }
-                // A rostered member serving today and free of conflict, or
-                // the secretary recording the committee's verdict.
-                proceedings::check_participant(conn, &caller, &case, true).await?;
-                case.requirement_assessments.retain(|a| a.requirement != assessment.requirement);
-                case.requirement_assessments.push(assessment);
-                case.requirement_assessments.sort_by_key(|a| a.requirement);
-                let saved = cases::save(conn, &row, &case, row.state()).await?;
-                Ok(pb::AssessRequirementResponse { case: Some(saved.view()?) })
+                let case = casework::assess(conn, &caller, id, &req.name, &req.etag, assessment).await?;
+                Ok(pb::AssessRequirementResponse { case: Some(case) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -271,33 +232,7 @@ impl CommitteeService for Api {
         declaration.member = format!("members/{member_id}");
         let answer = self
             .idempotent(&caller, "DeclareConflictOfInterest", &req, &req.request_id, async |conn| {
-                let row =
-                    cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(req.parent.clone()))?;
-                if !undecided(row.state()) {
-                    return Err(Error::Precondition {
-                        reason: "CASE_CLOSED",
-                        message: format!("the case is {}", cases::state_name(row.state())),
-                    });
-                }
-                let mut case = row.view()?;
-                if case.conflicts_of_interest.iter().any(|c| c.member == declaration.member) {
-                    return Err(Error::AlreadyExists(format!(
-                        "{} already declared a conflict on this case",
-                        declaration.member
-                    )));
-                }
-                case.conflicts_of_interest.push(declaration.clone());
-                cases::save(conn, &row, &case, row.state()).await?;
-                // A vote the member cast on the case at a meeting not yet over no longer counts.
-                sqlx::query(
-                    "DELETE FROM committee.vote v USING committee.meeting m
-                      WHERE v.case_id = $1 AND v.member_id = $2 AND m.id = v.meeting_id
-                        AND m.state IN ('SCHEDULED', 'IN_PROGRESS')",
-                )
-                .bind(case_id)
-                .bind(member_id)
-                .execute(&mut *conn)
-                .await?;
+                casework::declare_conflict(conn, case_id, member_id, &req.parent, &declaration).await?;
                 Ok(pb::DeclareConflictOfInterestResponse { declaration: Some(declaration) })
             })
             .await?;
@@ -461,31 +396,8 @@ impl CommitteeService for Api {
                 if reason.is_empty() || socialloans_platform::limits::unfit(reason, 4000) {
                     return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
                 }
-                let meeting = proceedings::move_meeting(
-                    conn,
-                    &req.name,
-                    &req.etag,
-                    pb::MeetingState::Scheduled,
-                    pb::MeetingState::Cancelled,
-                )
-                .await?;
-                // Why a meeting did not take place is part of the record.
-                use socialloans_platform::Role;
-                let role =
-                    if caller.has(Role::CommitteeSecretary) { Role::CommitteeSecretary } else { Role::CommitteeChair };
-                chain::append(
-                    conn,
-                    chain::Entry {
-                        action: "MEETING_CANCELLED",
-                        resource: &req.name,
-                        actor_subject: &caller.subject,
-                        actor_role: role.as_str(),
-                        request_id: &req.request_id,
-                        summary: reason,
-                        payload: reason.as_bytes(),
-                    },
-                )
-                .await?;
+                let meeting =
+                    proceedings::cancel_meeting(conn, &caller, &req.name, &req.etag, reason, &req.request_id).await?;
                 Ok(pb::CancelMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
@@ -533,27 +445,7 @@ impl CommitteeService for Api {
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
-        let rows: Vec<(Uuid, Uuid, String, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-            "SELECT member_id, meeting_id, choice, comment, actor_subject, cast_time
-               FROM committee.vote WHERE case_id = $1 ORDER BY cast_time",
-        )
-        .bind(case_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::from)?;
-        let votes = rows
-            .into_iter()
-            .map(|(member, meeting, choice, comment, subject, cast)| pb::Vote {
-                name: format!("{}/votes/{member}", req.parent),
-                member: format!("members/{member}"),
-                meeting: format!("meetings/{meeting}"),
-                choice: pb::VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).unwrap_or_default() as i32,
-                comment,
-                recorded_by: Some(pb::Actor { subject, role: "committee_member".into(), member: String::new() }),
-                cast_time: Some(cases::timestamp(cast)),
-            })
-            .filter(|v| req.meeting.is_empty() || v.meeting == req.meeting)
-            .collect();
+        let votes = proceedings::votes_on(&self.pool, case_id, &req.parent, &req.meeting).await?;
         Ok(Response::new(pb::ListVotesResponse { votes, next_page_token: String::new() }))
     }
 
@@ -608,36 +500,9 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = sequence_after(&req.resource, &req.page_token)?;
-        let mut rows: Vec<chain::Stored> = sqlx::query_as(
-            "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
-                    previous_hash, hash
-               FROM committee.audit_chain
-              WHERE sequence > $1 AND ($2 = '' OR resource = $2 OR resource LIKE $2 || '/%')
-              ORDER BY sequence LIMIT $3",
-        )
-        .bind(after)
-        .bind(&req.resource)
-        .bind(i64::from(size) + 1)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::from)?;
+        let mut rows = chain::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
         let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, |r| r.sequence);
-        let audit_entries = rows
-            .into_iter()
-            .map(|e| pb::AuditEntry {
-                name: format!("auditEntries/{}", e.sequence),
-                sequence: e.sequence,
-                action: e.action,
-                resource: e.resource,
-                actor: Some(pb::Actor { subject: e.actor_subject, role: e.actor_role, member: String::new() }),
-                occur_time: Some(cases::timestamp(e.occur_time)),
-                request_id: e.request_id,
-                summary: e.summary,
-                payload_sha256: e.payload_sha256,
-                previous_hash: e.previous_hash,
-                hash: e.hash,
-            })
-            .collect();
+        let audit_entries = rows.into_iter().map(chain::Stored::view).collect();
         Ok(Response::new(pb::ListAuditEntriesResponse { audit_entries, next_page_token }))
     }
 
@@ -659,30 +524,7 @@ impl CommitteeService for Api {
         request: Request<pb::VerifyAuditChainRequest>,
     ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
         let req = request.into_inner();
-        let mut violations = Vec::new();
-        if req.from_sequence < 0 {
-            violations.push(FieldViolation::new("from_sequence", "must not be negative"));
-        }
-        if req.to_sequence < 0 {
-            violations.push(FieldViolation::new("to_sequence", "must not be negative"));
-        } else if req.to_sequence > 0 && req.to_sequence < req.from_sequence {
-            violations.push(FieldViolation::new("to_sequence", "must not be before from_sequence"));
-        }
-        let hash_ok =
-            req.anchor_hash.len() == 64 && req.anchor_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        match (req.anchor_sequence, req.anchor_hash.is_empty()) {
-            (n, _) if n < 0 => violations.push(FieldViolation::new("anchor_sequence", "must not be negative")),
-            (0, true) => {}
-            (0, false) => violations.push(FieldViolation::new("anchor_sequence", "is required with anchor_hash")),
-            (_, _) if !hash_ok => violations.push(FieldViolation::new(
-                "anchor_hash",
-                "is required with anchor_sequence: 64 lower-case hexadecimal characters",
-            )),
-            _ => {}
-        }
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations).into());
-        }
+        chain::check_verify_request(&req)?;
         let anchor = (req.anchor_sequence > 0).then_some((req.anchor_sequence, req.anchor_hash.as_str()));
         let result =
             chain::verify(&self.pool, req.from_sequence, req.to_sequence, anchor).await.map_err(Error::from)?;
@@ -720,18 +562,7 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let patch = req.member.clone().unwrap_or_default();
         let id = parse("member.name", "members/", &patch.name)?;
-        let mut paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
-        if paths.iter().any(|p| p == "*") {
-            // The subject links a member to a login: changed only when named.
-            paths = members::EDITABLE.iter().filter(|p| **p != "subject").map(|p| (*p).to_owned()).collect();
-        }
-        if paths.is_empty() {
-            return Err(Error::from(FieldViolation::new(
-                "update_mask",
-                "is required: name the fields to change, or *",
-            ))
-            .into());
-        }
+        let paths = members::paths_to_update(req.update_mask.as_ref())?;
         let answer = self
             .idempotent(&caller, "UpdateMember", &req, &req.request_id, async |conn| {
                 let row = members::update(conn, id, &req.etag, &patch, &paths).await?;

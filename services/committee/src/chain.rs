@@ -24,6 +24,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
+use crate::error::Error;
+
 /// What happened, for the chain.
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {
@@ -211,6 +213,72 @@ struct WithPayload {
     #[sqlx(flatten)]
     entry: Stored,
     payload: Option<Vec<u8>>,
+}
+
+/// The chain's entries after `after` about `resource` (and what is named
+/// below it; every entry when empty), at most `size` + 1 of them.
+pub async fn list(pool: &PgPool, resource: &str, after: i64, size: u32) -> Result<Vec<Stored>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
+                previous_hash, hash
+           FROM committee.audit_chain
+          WHERE sequence > $1 AND ($2 = '' OR resource = $2 OR resource LIKE $2 || '/%')
+          ORDER BY sequence LIMIT $3",
+    )
+    .bind(after)
+    .bind(resource)
+    .bind(i64::from(size) + 1)
+    .fetch_all(pool)
+    .await
+}
+
+impl Stored {
+    /// The API view of the entry.
+    pub fn view(self) -> socialloans_contracts::committee::AuditEntry {
+        use socialloans_contracts::committee::{Actor, AuditEntry};
+        AuditEntry {
+            name: format!("auditEntries/{}", self.sequence),
+            sequence: self.sequence,
+            action: self.action,
+            resource: self.resource,
+            actor: Some(Actor { subject: self.actor_subject, role: self.actor_role, member: String::new() }),
+            occur_time: Some(socialloans_platform::timestamp(self.occur_time)),
+            request_id: self.request_id,
+            summary: self.summary,
+            payload_sha256: self.payload_sha256,
+            previous_hash: self.previous_hash,
+            hash: self.hash,
+        }
+    }
+}
+
+/// Every problem with a request to verify the chain: sequences not
+/// negative, a range in order, and an anchor given whole (its sequence and
+/// its hash, 64 lower-case hexadecimal characters) or not at all.
+pub fn check_verify_request(req: &socialloans_contracts::committee::VerifyAuditChainRequest) -> Result<(), Error> {
+    use socialloans_platform::error::FieldViolation;
+    let mut violations = Vec::new();
+    if req.from_sequence < 0 {
+        violations.push(FieldViolation::new("from_sequence", "must not be negative"));
+    }
+    if req.to_sequence < 0 {
+        violations.push(FieldViolation::new("to_sequence", "must not be negative"));
+    } else if req.to_sequence > 0 && req.to_sequence < req.from_sequence {
+        violations.push(FieldViolation::new("to_sequence", "must not be before from_sequence"));
+    }
+    let hash_ok =
+        req.anchor_hash.len() == 64 && req.anchor_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match (req.anchor_sequence, req.anchor_hash.is_empty()) {
+        (n, _) if n < 0 => violations.push(FieldViolation::new("anchor_sequence", "must not be negative")),
+        (0, true) => {}
+        (0, false) => violations.push(FieldViolation::new("anchor_sequence", "is required with anchor_hash")),
+        (_, _) if !hash_ok => violations.push(FieldViolation::new(
+            "anchor_hash",
+            "is required with anchor_sequence: 64 lower-case hexadecimal characters",
+        )),
+        _ => {}
+    }
+    if violations.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(violations)) }
 }
 
 /// Walks the chain from `from` (≥ 1) to `to` (0: the end), checking each

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod cases;
+pub mod casework;
 pub mod chain;
 pub mod error;
 pub mod history;

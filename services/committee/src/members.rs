@@ -213,3 +213,21 @@ pub async fn update(
         _ => Error::Database(e),
     })
 }
+
+/// The fields an update changes: those its mask names, `*` for every
+/// editable one but the subject (which links a member to a login, and is
+/// changed only when named); a mask is required.
+pub fn paths_to_update(mask: Option<&prost_types::FieldMask>) -> Result<Vec<String>, Error> {
+    let mut paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
+    if paths.iter().any(|p| p == "*") {
+        paths = EDITABLE.iter().filter(|p| **p != "subject").map(|p| (*p).to_owned()).collect();
+    }
+    if paths.is_empty() {
+        return Err(socialloans_platform::error::FieldViolation::new(
+            "update_mask",
+            "is required: name the fields to change, or *",
+        )
+        .into());
+    }
+    Ok(paths)
+}

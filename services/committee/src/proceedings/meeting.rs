@@ -402,3 +402,31 @@ pub async fn remove_agenda_item(
     meeting.agenda.retain(|item| item.case != case_name);
     meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
+
+/// Cancels a scheduled meeting, for `reason`: why a meeting did not take
+/// place is part of the record (the chain).
+pub async fn cancel_meeting(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    etag: &str,
+    reason: &str,
+    request_id: &str,
+) -> Result<Meeting, Error> {
+    let meeting = move_meeting(conn, name, etag, MeetingState::Scheduled, MeetingState::Cancelled).await?;
+    let role = if caller.has(Role::CommitteeSecretary) { Role::CommitteeSecretary } else { Role::CommitteeChair };
+    chain::append(
+        conn,
+        chain::Entry {
+            action: "MEETING_CANCELLED",
+            resource: name,
+            actor_subject: &caller.subject,
+            actor_role: role.as_str(),
+            request_id,
+            summary: reason,
+            payload: reason.as_bytes(),
+        },
+    )
+    .await?;
+    Ok(meeting)
+}

@@ -135,3 +135,28 @@ pub async fn cast_vote(
         cast_time: Some(timestamp(cast_time)),
     })
 }
+
+/// The votes cast on the case `case_id` (named `case`), at `meeting` or at
+/// every meeting when it is empty, in the order they were cast.
+pub async fn votes_on(pool: &sqlx::PgPool, case_id: Uuid, case: &str, meeting: &str) -> Result<Vec<pb::Vote>, Error> {
+    let rows: Vec<(Uuid, Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT member_id, meeting_id, choice, comment, actor_subject, cast_time
+           FROM committee.vote WHERE case_id = $1 ORDER BY cast_time",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(member, at, choice, comment, subject, cast)| pb::Vote {
+            name: format!("{case}/votes/{member}"),
+            member: format!("members/{member}"),
+            meeting: format!("meetings/{at}"),
+            choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).unwrap_or_default() as i32,
+            comment,
+            recorded_by: Some(pb::Actor { subject, role: "committee_member".into(), member: String::new() }),
+            cast_time: Some(timestamp(cast)),
+        })
+        .filter(|v| meeting.is_empty() || v.meeting == meeting)
+        .collect())
+}

@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod domain;
 pub mod edit;
 pub mod error;
+pub mod loans;
 pub mod orgnr;
 pub mod policy;
 pub mod queries;

@@ -448,6 +448,22 @@ pub fn completeness(app: &Application) -> Vec<FieldViolation> {
     c.violations
 }
 
+/// Whether `text` repeats the contact person: the name, the e-mail address
+/// or its local part, or the phone number's digits however they are spaced.
+pub fn repeats_contact(text: &str, contact: &ContactPerson) -> bool {
+    let lowered = text.to_lowercase();
+    let local = contact.email.split('@').next().unwrap_or_default();
+    if [contact.name.as_str(), contact.email.as_str(), local]
+        .iter()
+        .any(|w| w.chars().count() >= 3 && lowered.contains(&w.to_lowercase()))
+    {
+        return true;
+    }
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let phone = digits(&contact.phone);
+    phone.len() >= 7 && digits(text).contains(&phone[phone.len() - 7..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,7 +266,7 @@ impl MonitoringService for Api {
             .change(&caller, "ActivateMonitoringPlan", &req, &req.request_id, async |conn| {
                 let today = overdue::today();
                 let schedule = plans::check_schedule(req.schedule.unwrap_or_default(), today)?;
-                let (row, mut plan) = lock_plan(conn, &req.name, &req.etag).await?;
+                let (row, mut plan) = plans::lock_named(conn, &req.name, &req.etag).await?;
                 if row.state() != pb::MonitoringPlanState::Pending {
                     return Err(Error::Precondition {
                         reason: "ILLEGAL_STATE_TRANSITION",
@@ -296,7 +296,7 @@ impl MonitoringService for Api {
         }
         let answer = self
             .change(&caller, "CloseMonitoringPlan", &req, &req.request_id, async |conn| {
-                let (row, mut plan) = lock_plan(conn, &req.name, &req.etag).await?;
+                let (row, mut plan) = plans::lock_named(conn, &req.name, &req.etag).await?;
                 if row.state() == pb::MonitoringPlanState::Closed {
                     return Err(Error::Precondition {
                         reason: "ILLEGAL_STATE_TRANSITION",
@@ -411,7 +411,7 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        let day = day_of("as_of", req.as_of.as_ref()).map_err(|v| violations.push(v)).ok();
+        let day = portfolio::day_of("as_of", req.as_of.as_ref()).map_err(|v| violations.push(v)).ok();
         let kind = pb::OverdueItemKind::try_from(req.kind).unwrap_or_else(|_| {
             violations.push(FieldViolation::new("kind", "is not an OverdueItemKind"));
             pb::OverdueItemKind::Unspecified
@@ -461,7 +461,7 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let plan_id = report_api::parse_plan("name", &req.name)?;
-        let day = day_of("as_of", req.as_of.as_ref()).map_err(Error::from)?;
+        let day = portfolio::day_of("as_of", req.as_of.as_ref()).map_err(Error::from)?;
         let row = plans::get(&self.pool, plan_id, caller.confined_to())
             .await
             .map_err(Error::from)?
@@ -524,7 +524,7 @@ impl MonitoringService for Api {
         request: Request<pb::GetPortfolioImpactReportRequest>,
     ) -> Result<Response<pb::GetPortfolioImpactReportResponse>, Status> {
         let req = request.into_inner();
-        let scope = scope(req.as_of.as_ref(), req.category, req.exclude_closed, None)?;
+        let scope = portfolio::scope(req.as_of.as_ref(), req.category, req.exclude_closed, None)?;
         let report = portfolio::report(&self.pool, scope).await?;
         Ok(Response::new(pb::GetPortfolioImpactReportResponse { portfolio_impact_report: Some(report) }))
     }
@@ -534,7 +534,7 @@ impl MonitoringService for Api {
         request: Request<pb::ExportPortfolioImpactReportRequest>,
     ) -> Result<Response<pb::ExportPortfolioImpactReportResponse>, Status> {
         let req = request.into_inner();
-        let scope = scope(req.as_of.as_ref(), req.category, req.exclude_closed, Some(req.format))?;
+        let scope = portfolio::scope(req.as_of.as_ref(), req.category, req.exclude_closed, Some(req.format))?;
         let report = portfolio::report(&self.pool, scope).await?;
         let day = scope.as_of.format("%Y-%m-%d");
         let (content_type, file_name, content) = match pb::ExportFormat::try_from(req.format) {
@@ -575,57 +575,4 @@ impl MonitoringService for Api {
         let caller = socialloans_platform::auth::caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
     }
-}
-
-/// A day from the API: `as_of` if given (a valid date), otherwise today in Sweden.
-pub fn day_of(field: &str, date: Option<&pb::Date>) -> Result<chrono::NaiveDate, FieldViolation> {
-    match date {
-        None => Ok(overdue::today()),
-        Some(d) => plans::naive(d)
-            .filter(|d| socialloans_platform::limits::YEARS.contains(&chrono::Datelike::year(d)))
-            .ok_or_else(|| FieldViolation::new(field, "is not a calendar date between 1900 and 2200")),
-    }
-}
-
-/// The scope of a portfolio report request; every bad field named.
-fn scope(
-    as_of: Option<&pb::Date>,
-    category: i32,
-    exclude_closed: bool,
-    format: Option<i32>,
-) -> Result<portfolio::Scope, Error> {
-    let mut violations = Vec::new();
-    let day = day_of("as_of", as_of).map_err(|v| violations.push(v)).ok();
-    let category = match pb::Category::try_from(category) {
-        Ok(pb::Category::Unspecified) => None,
-        Ok(c) => Some(c),
-        Err(_) => {
-            violations.push(FieldViolation::new("category", "is not a Category"));
-            None
-        }
-    };
-    if let Some(format) = format
-        && !matches!(pb::ExportFormat::try_from(format), Ok(pb::ExportFormat::Csv | pb::ExportFormat::Svg))
-    {
-        violations.push(FieldViolation::new("format", "must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_SVG"));
-    }
-    match day {
-        Some(as_of) if violations.is_empty() => Ok(portfolio::Scope { as_of, category, exclude_closed }),
-        _ => Err(Error::InvalidArgument(violations)),
-    }
-}
-
-/// A plan by name, locked for change, with its etag checked.
-async fn lock_plan(
-    conn: &mut sqlx::PgConnection,
-    name: &str,
-    etag: &str,
-) -> Result<(plans::Row, pb::MonitoringPlan), Error> {
-    let id = report_api::parse_plan("name", name)?;
-    let row = plans::lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    let plan = row.view()?;
-    if !etag.is_empty() && etag != plan.etag {
-        return Err(Error::EtagMismatch { current: plan.etag });
-    }
-    Ok((row, plan))
 }

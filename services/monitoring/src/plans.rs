@@ -515,6 +515,21 @@ pub fn naive(d: &Date) -> Option<NaiveDate> {
     socialloans_platform::limits::date(d.year, d.month, d.day, i32::MIN..=i32::MAX)
 }
 
+/// A plan by name, locked for change, with its etag checked.
+pub async fn lock_named(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+    etag: &str,
+) -> Result<(Row, socialloans_contracts::monitoring::MonitoringPlan), Error> {
+    let id = crate::report_api::parse_plan("name", name)?;
+    let row = lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let plan = row.view()?;
+    if !etag.is_empty() && etag != plan.etag {
+        return Err(Error::EtagMismatch { current: plan.etag });
+    }
+    Ok((row, plan))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use socialloans_contracts::monitoring::{
-    Category, CategoryImpact, IndicatorAggregate, IndicatorLevel, Money, PortfolioImpactReport, SdgImpact,
+    self as mo, Category, CategoryImpact, IndicatorAggregate, IndicatorLevel, Money, PortfolioImpactReport, SdgImpact,
     TargetGroupImpact, TargetPopulation,
 };
+use socialloans_platform::error::FieldViolation;
 use sqlx::PgPool;
 
 use crate::error::Error;
@@ -222,6 +223,44 @@ fn assemble(
         by_target_group,
         by_sdg,
         generate_time: Some(socialloans_platform::timestamp(chrono::Utc::now())),
+    }
+}
+
+/// A day from the API: `as_of` if given (a valid date), otherwise today in Sweden.
+pub fn day_of(field: &str, date: Option<&mo::Date>) -> Result<chrono::NaiveDate, FieldViolation> {
+    match date {
+        None => Ok(crate::overdue::today()),
+        Some(d) => crate::plans::naive(d)
+            .filter(|d| socialloans_platform::limits::YEARS.contains(&chrono::Datelike::year(d)))
+            .ok_or_else(|| FieldViolation::new(field, "is not a calendar date between 1900 and 2200")),
+    }
+}
+
+/// The scope of a portfolio report request; every bad field named.
+pub fn scope(
+    as_of: Option<&mo::Date>,
+    category: i32,
+    exclude_closed: bool,
+    format: Option<i32>,
+) -> Result<Scope, Error> {
+    let mut violations = Vec::new();
+    let day = day_of("as_of", as_of).map_err(|v| violations.push(v)).ok();
+    let category = match mo::Category::try_from(category) {
+        Ok(mo::Category::Unspecified) => None,
+        Ok(c) => Some(c),
+        Err(_) => {
+            violations.push(FieldViolation::new("category", "is not a Category"));
+            None
+        }
+    };
+    if let Some(format) = format
+        && !matches!(mo::ExportFormat::try_from(format), Ok(mo::ExportFormat::Csv | mo::ExportFormat::Svg))
+    {
+        violations.push(FieldViolation::new("format", "must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_SVG"));
+    }
+    match day {
+        Some(as_of) if violations.is_empty() => Ok(Scope { as_of, category, exclude_closed }),
+        _ => Err(Error::InvalidArgument(violations)),
     }
 }
 

@@ -1,8 +1,7 @@
 //! Preparing a cluster directory before the first start: ownership, the
 //! password file, initdb, and the remembered port of persistent clusters.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::account::RunAs;
@@ -82,15 +81,8 @@ pub(crate) fn write_port(layout: &Layout, port: u16) -> Result<()> {
 /// other users could see it); readable only by the server's user.
 fn write_password(server: &Server, password: &str) -> Result<()> {
     let path = &server.layout.password_file;
-    let context = || format!("writing {}", path.display());
     let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(context(), e))?;
-    writeln!(file, "{password}").map_err(|e| Error::io(context(), e))?;
+    crate::template::write_private(path, password)?;
     server.run_as.give(path)
 }
 

@@ -56,6 +56,14 @@ impl RunAs {
         command
     }
 
+    /// The user id the server runs as.
+    pub(crate) fn uid(&self) -> u32 {
+        match *self {
+            RunAs::CurrentUser => effective_uid(),
+            RunAs::Postgres { uid, .. } => uid,
+        }
+    }
+
     /// Gives `path` to the user the server runs as (no-op unless root).
     pub(crate) fn give(&self, path: &Path) -> Result<()> {
         match *self {
@@ -67,11 +75,16 @@ impl RunAs {
 }
 
 /// Whether this process runs with root privileges.
-#[allow(unsafe_code)]
 fn effective_uid_is_root() -> bool {
+    effective_uid() == 0
+}
+
+/// The effective user id of this process.
+#[allow(unsafe_code)]
+pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid() takes no arguments, touches no memory we own, cannot
     // fail and is async-signal-safe; it only reads the process credentials.
-    unsafe { libc::geteuid() == 0 }
+    unsafe { libc::geteuid() }
 }
 
 /// uid and gid of the `postgres` user: /etc/passwd first, then `id` (which

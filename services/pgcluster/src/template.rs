@@ -57,9 +57,28 @@ pub(crate) fn ensure(
         .mode(0o600)
         .open(&lock_path)
         .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+    // In a directory every user can write to, a template is used only if it
+    // is ours: another user's could configure the server to run anything.
+    let ours = |path: &Path, uid: u32| {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.uid() == uid && m.permissions().mode() & 0o077 == 0 && !m.file_type().is_symlink())
+    };
+    if !ours(&lock_path, crate::account::effective_uid()) {
+        return Err(Error::io(
+            format!("{} belongs to another user or others may read it; not using it", lock_path.display()),
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        ));
+    }
     let _turn = Turn::take(&lock).map_err(|e| Error::io(format!("locking {}", lock_path.display()), e))?;
     let layout = Layout::new(root.to_path_buf());
     let ready = root.join("ready");
+    if ready.is_file() && !ours(root, run_as.uid()) {
+        return Err(Error::io(
+            format!("{} belongs to another user or others may read it; not using it", root.display()),
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        ));
+    }
     if !ready.is_file() {
         // Whatever a crashed attempt left is made again.
         let _ = std::fs::remove_dir_all(root);
@@ -146,5 +165,27 @@ impl Drop for Turn<'_> {
         unsafe {
             libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_that_others_could_have_written_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = crate::layout::unique_temp_path("pgcluster-template-test");
+        let lock = root.with_extension("lock");
+        std::fs::write(&lock, b"").unwrap();
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let made = std::cell::Cell::new(false);
+        let refused = ensure(&root, &RunAs::CurrentUser, |_| {
+            made.set(true);
+            Ok(())
+        });
+        let _ = std::fs::remove_file(&lock);
+        assert!(refused.is_err(), "a world-writable lock file was trusted");
+        assert!(!made.get() && !root.exists(), "nothing is made beside a lock that is not ours");
     }
 }

@@ -115,9 +115,7 @@ pub async fn history(
     let mut entries = store::history(&ops.pool, id, after, size).await?;
     let next_page_token = cut_sequence_page(&req.parent, &mut entries, size, |e| e.sequence);
     let state = |name: &Option<String>| {
-        name.as_deref()
-            .and_then(|n| ApplicationState::from_str_name(&format!("APPLICATION_STATE_{n}")))
-            .unwrap_or(ApplicationState::Unspecified) as i32
+        name.as_deref().map_or(ApplicationState::Unspecified, crate::record::parse_state) as i32
     };
     // A borrower sees what happened and in which role, not which of the
     // lender's staff did it, nor the lender's internal notes.

@@ -34,8 +34,14 @@ pub fn category_name(category: i32) -> String {
         .to_owned()
 }
 
-fn parse_state(name: &str) -> ApplicationState {
-    ApplicationState::from_str_name(&format!("APPLICATION_STATE_{name}")).unwrap_or(ApplicationState::Unspecified)
+socialloans_platform::stored_enum!(
+    /// An application's state as the database keeps it: `ApplicationState::UnderReview` ↔ `UNDER_REVIEW`.
+    pub struct StoredState(ApplicationState, "APPLICATION_STATE_");
+);
+
+/// The state a stored name stands for (UNSPECIFIED for none).
+pub fn parse_state(name: &str) -> ApplicationState {
+    StoredState::from_stored(name).map_or(ApplicationState::Unspecified, |s| s.0)
 }
 
 pub use socialloans_platform::timestamp;
@@ -60,14 +66,14 @@ impl Record {
             .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
         let contact = ContactPerson::decode(row.contact_person.as_slice())
             .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
-        let state = parse_state(&row.state);
+        let state = row.state.0;
         Ok(Record { row, app, contact, state })
     }
 
     /// The row to store.
     pub fn to_row(&self) -> Row {
         let mut row = self.row.clone();
-        row.state = state_name(self.state);
+        row.state = StoredState(self.state);
         row.category = category_name(self.app.category);
         let mut content = self.app.clone();
         content.contact_person = None;
@@ -151,4 +157,23 @@ pub fn redact_internal(app: &mut Application) {
         };
     }
     app.referral_note.clear();
+}
+
+#[cfg(test)]
+mod stored_state_tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_stored_as_its_name_without_the_prefix_and_read_back_only_if_it_is_one() {
+        for state in [ApplicationState::Draft, ApplicationState::UnderReview, ApplicationState::ApprovedWithConditions]
+        {
+            let stored = StoredState(state).stored();
+            assert!(!stored.starts_with("APPLICATION_STATE_"), "{stored}");
+            assert_eq!(StoredState::from_stored(stored), Some(StoredState(state)));
+        }
+        assert_eq!(StoredState(ApplicationState::UnderReview).stored(), "UNDER_REVIEW");
+        for text in ["", "under_review", "APPLICATION_STATE_DRAFT", "DRAFT "] {
+            assert_eq!(StoredState::from_stored(text), None, "{text:?}");
+        }
+    }
 }

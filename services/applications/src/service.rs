@@ -120,7 +120,7 @@ impl Applications {
             row: Row {
                 id: Uuid::now_v7(),
                 organization_number: organization,
-                state: String::new(),
+                state: crate::record::StoredState(S::Unspecified),
                 category: String::new(),
                 revision: 1,
                 create_time: now,

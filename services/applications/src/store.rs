@@ -14,7 +14,7 @@ pub struct Row {
     /// Borrower organisation number.
     pub organization_number: String,
     /// Life-cycle state, upper snake case without prefix (e.g. `DRAFT`).
-    pub state: String,
+    pub state: crate::record::StoredState,
     /// Category, upper snake case without prefix.
     pub category: String,
     /// Bumped on every change; the etag.
@@ -65,7 +65,7 @@ pub async fn insert(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Erro
     )
     .bind(row.id)
     .bind(&row.organization_number)
-    .bind(&row.state)
+    .bind(row.state)
     .bind(&row.category)
     .bind(row.revision)
     .bind(row.create_time)
@@ -88,7 +88,7 @@ pub async fn save(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error>
           WHERE id = $1",
     )
     .bind(row.id)
-    .bind(&row.state)
+    .bind(row.state)
     .bind(&row.category)
     .bind(row.revision)
     .bind(row.update_time)

@@ -18,7 +18,7 @@ pub struct Row {
     /// The application's resource name.
     pub application: String,
     /// `OPEN`, `SCHEDULED`, …
-    pub state: String,
+    pub state: StoredCaseState,
     /// The etag's source.
     pub revision: i64,
     /// The borrower.
@@ -31,9 +31,14 @@ pub struct Row {
     pub update_time: DateTime<Utc>,
 }
 
+socialloans_platform::stored_enum!(
+    /// A case's state as the database keeps it: `CaseState::Open` ↔ `OPEN`.
+    pub struct StoredCaseState(CaseState, "CASE_STATE_");
+);
+
 /// `CaseState::Open` ↔ `OPEN`.
 pub fn state_name(state: CaseState) -> String {
-    state.as_str_name().trim_start_matches("CASE_STATE_").to_owned()
+    StoredCaseState(state).stored().to_owned()
 }
 
 pub use socialloans_platform::timestamp;
@@ -45,7 +50,7 @@ impl Row {
             Case::decode(self.content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
         case.name = format!("cases/{}", self.id);
         case.application = self.application.clone();
-        case.state = CaseState::from_str_name(&format!("CASE_STATE_{}", self.state)).unwrap_or_default() as i32;
+        case.state = self.state.0 as i32;
         case.etag = format!("\"{}\"", self.revision);
         case.organization_number = self.organization_number.clone();
         case.create_time = Some(timestamp(self.create_time));
@@ -55,7 +60,7 @@ impl Row {
 
     /// The state.
     pub fn state(&self) -> CaseState {
-        CaseState::from_str_name(&format!("CASE_STATE_{}", self.state)).unwrap_or_default()
+        self.state.0
     }
 }
 

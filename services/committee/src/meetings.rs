@@ -18,7 +18,7 @@ pub struct Row {
     /// Primary key.
     pub id: Uuid,
     /// `SCHEDULED`, `IN_PROGRESS`, …
-    pub state: String,
+    pub state: StoredMeetingState,
     /// The etag's source.
     pub revision: i64,
     /// When it starts.
@@ -31,15 +31,20 @@ pub struct Row {
     pub update_time: DateTime<Utc>,
 }
 
+socialloans_platform::stored_enum!(
+    /// A meeting's state as the database keeps it: `MeetingState::Scheduled` ↔ `SCHEDULED`.
+    pub struct StoredMeetingState(MeetingState, "MEETING_STATE_");
+);
+
 /// `MeetingState::Scheduled` ↔ `SCHEDULED`.
 pub fn state_name(state: MeetingState) -> String {
-    state.as_str_name().trim_start_matches("MEETING_STATE_").to_owned()
+    StoredMeetingState(state).stored().to_owned()
 }
 
 impl Row {
     /// The state.
     pub fn state(&self) -> MeetingState {
-        MeetingState::from_str_name(&format!("MEETING_STATE_{}", self.state)).unwrap_or_default()
+        self.state.0
     }
 
     /// The API view.

@@ -48,13 +48,18 @@ fn naive(field: &str, d: &Option<Date>, violations: &mut Vec<FieldViolation>) ->
     parsed
 }
 
+socialloans_platform::stored_enum!(
+    /// A member's role as the database keeps it: `MemberRole::Chair` ↔ `CHAIR`.
+    pub struct StoredMemberRole(MemberRole, "MEMBER_ROLE_");
+);
+
 impl Row {
     /// The API view.
     pub fn view(&self) -> Member {
         Member {
             name: format!("members/{}", self.id),
             display_name: self.display_name.clone(),
-            role: MemberRole::from_str_name(&format!("MEMBER_ROLE_{}", self.role)).unwrap_or_default() as i32,
+            role: StoredMemberRole::from_stored(&self.role).map_or(MemberRole::Unspecified, |r| r.0) as i32,
             term_start: Some(date(self.term_start)),
             term_end: self.term_end.map(date),
             subject: self.subject.clone(),

@@ -23,6 +23,11 @@ use crate::{
     rules::{self, Ballot, DecisionRule, QuorumRule},
 };
 
+socialloans_platform::stored_enum!(
+    /// A vote's choice as the database keeps it: `VoteChoice::Approve` ↔ `APPROVE`.
+    pub struct StoredVoteChoice(VoteChoice, "VOTE_CHOICE_");
+);
+
 /// The committee's rules, from configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {

@@ -5,7 +5,10 @@ use socialloans_contracts::monitoring::{Category, IndicatorDefinition, Indicator
 use socialloans_platform::error::FieldViolation;
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::Error;
+use crate::{
+    columns::{StoredCategory, StoredDirection, StoredLevel},
+    error::Error,
+};
 
 /// A stored definition.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,10 +32,10 @@ impl Row {
             code: self.code.clone(),
             display_name: self.display_name.clone(),
             unit: self.unit.clone(),
-            direction: IndicatorDirection::from_str_name(&format!("INDICATOR_DIRECTION_{}", self.direction))
-                .unwrap_or_default() as i32,
-            level: IndicatorLevel::from_str_name(&format!("INDICATOR_LEVEL_{}", self.level)).unwrap_or_default() as i32,
-            category: Category::from_str_name(&format!("CATEGORY_{}", self.category)).unwrap_or_default() as i32,
+            direction: StoredDirection::from_stored(&self.direction).map_or(IndicatorDirection::Unspecified, |d| d.0)
+                as i32,
+            level: StoredLevel::from_stored(&self.level).map_or(IndicatorLevel::Unspecified, |l| l.0) as i32,
+            category: StoredCategory::from_stored(&self.category).map_or(Category::Unspecified, |c| c.0) as i32,
             sdg_targets: self.sdg_targets.clone(),
             description: self.description.clone(),
         }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod catalogue;
+pub mod columns;
 pub mod conditions;
 pub mod error;
 pub mod export;

@@ -21,7 +21,7 @@ pub struct Row {
     /// The application's resource name.
     pub application: String,
     /// `PENDING`, `ACTIVE` or `CLOSED`.
-    pub state: String,
+    pub state: crate::columns::StoredPlanState,
     /// The etag's source.
     pub revision: i64,
     /// The borrower.
@@ -49,7 +49,7 @@ pub fn category_name(category: i32) -> String {
 impl Row {
     /// The state.
     pub fn state(&self) -> MonitoringPlanState {
-        MonitoringPlanState::from_str_name(&format!("MONITORING_PLAN_STATE_{}", self.state)).unwrap_or_default()
+        self.state.0
     }
 
     /// The API view.

@@ -19,7 +19,10 @@ use socialloans_contracts::monitoring::{
 use socialloans_platform::error::FieldViolation;
 use sqlx::PgPool;
 
-use crate::error::Error;
+use crate::{
+    columns::{StoredCategory, StoredLevel, StoredPopulation},
+    error::Error,
+};
 
 /// Which plans a report covers.
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +138,7 @@ pub struct IndicatorRow {
 }
 
 fn category_of(name: &str) -> Category {
-    Category::from_str_name(&format!("CATEGORY_{name}")).unwrap_or_default()
+    StoredCategory::from_stored(name).map_or(Category::Unspecified, |c| c.0)
 }
 
 /// Orders SDG targets by goal, then target: "1.2" < "1.10" < "1.a" < "2.1".
@@ -179,7 +182,7 @@ fn assemble(
             indicator_code: row.code,
             display_name: row.display_name,
             unit: row.unit,
-            level: IndicatorLevel::from_str_name(&format!("INDICATOR_LEVEL_{}", row.level)).unwrap_or_default() as i32,
+            level: StoredLevel::from_stored(&row.level).map_or(IndicatorLevel::Unspecified, |l| l.0) as i32,
             plan_count: count(row.plan_count),
             reporting_plan_count: count(row.reporting),
             improved_plan_count: count(row.improved),
@@ -193,7 +196,7 @@ fn assemble(
     let mut by_target_group: Vec<TargetGroupImpact> = groups
         .into_iter()
         .map(|(population, plans, approved, estimated, reached)| TargetGroupImpact {
-            population: TargetPopulation::from_str_name(&format!("TARGET_POPULATION_{population}")).unwrap_or_default()
+            population: StoredPopulation::from_stored(&population).map_or(TargetPopulation::Unspecified, |p| p.0)
                 as i32,
             plan_count: count(plans),
             approved_amount: sek(approved),

@@ -13,7 +13,7 @@ use socialloans_platform::{error::FieldViolation, limits};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{error::Error, plans::naive};
+use crate::{columns::StoredReportState, error::Error, plans::naive};
 
 /// A stored report.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,7 +25,7 @@ pub struct Row {
     /// The reporting period's last day.
     pub period_end: NaiveDate,
     /// `DRAFT`, `SUBMITTED`, `ACCEPTED` or `RETURNED`.
-    pub state: String,
+    pub state: crate::columns::StoredReportState,
     /// Submitted versions so far.
     pub version: i32,
     /// The etag's source.
@@ -42,13 +42,13 @@ pub struct Row {
 
 /// `OutcomeReportState::Draft` ↔ `DRAFT`.
 pub fn state_name(state: OutcomeReportState) -> String {
-    state.as_str_name().trim_start_matches("OUTCOME_REPORT_STATE_").to_owned()
+    StoredReportState(state).stored().to_owned()
 }
 
 impl Row {
     /// The state.
     pub fn state(&self) -> OutcomeReportState {
-        OutcomeReportState::from_str_name(&format!("OUTCOME_REPORT_STATE_{}", self.state)).unwrap_or_default()
+        self.state.0
     }
 
     /// The API view.
@@ -361,7 +361,7 @@ impl VersionRow {
         let comments = OutcomeReportVersion::decode(self.review_comments.as_slice()).map_err(decode)?;
         let result = match self.review_result.as_str() {
             "" => OutcomeReportState::Submitted,
-            r => OutcomeReportState::from_str_name(&format!("OUTCOME_REPORT_STATE_{r}")).unwrap_or_default(),
+            r => StoredReportState::from_stored(r).map_or(OutcomeReportState::Unspecified, |s| s.0),
         };
         Ok(OutcomeReportVersion {
             name: format!("{name}/versions/{}", self.version),

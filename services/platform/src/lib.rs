@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod names;
 pub mod pagination;
 pub mod server;
+pub mod stored;
 pub mod telemetry;
 pub mod trace_context;
 

@@ -107,7 +107,7 @@ pub async fn record_decision(
                 choice: votes
                     .iter()
                     .find(|(id, _, _)| *id == m.id)
-                    .and_then(|(_, c, _)| VoteChoice::from_str_name(&format!("VOTE_CHOICE_{c}"))),
+                    .and_then(|(_, c, _)| StoredVoteChoice::from_stored(c).map(|c| c.0)),
                 chair: m.role == "CHAIR",
             })
             .collect();
@@ -126,7 +126,7 @@ pub async fn record_decision(
             .filter(|(id, _, _)| eligible.iter().any(|m| m.id == *id))
             .map(|(member, choice, comment)| rules::Vote {
                 member: format!("members/{member}"),
-                choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")),
+                choice: StoredVoteChoice::from_stored(choice).map(|c| c.0),
                 comment: comment.clone(),
             })
             .collect();

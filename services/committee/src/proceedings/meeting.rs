@@ -307,7 +307,7 @@ async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<Str
             .into_iter()
             .map(|(member, choice, comment)| MinuteVote {
                 member: names(&format!("members/{member}")),
-                choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).unwrap_or_default(),
+                choice: StoredVoteChoice::from_stored(&choice).map_or(VoteChoice::Unspecified, |c| c.0),
                 comment,
             })
             .collect();

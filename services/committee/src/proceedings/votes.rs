@@ -152,7 +152,7 @@ pub async fn votes_on(pool: &sqlx::PgPool, case_id: Uuid, case: &str, meeting: &
             name: format!("{case}/votes/{member}"),
             member: format!("members/{member}"),
             meeting: format!("meetings/{at}"),
-            choice: VoteChoice::from_str_name(&format!("VOTE_CHOICE_{choice}")).unwrap_or_default() as i32,
+            choice: StoredVoteChoice::from_stored(&choice).map_or(VoteChoice::Unspecified, |c| c.0) as i32,
             comment,
             recorded_by: Some(pb::Actor { subject, role: "committee_member".into(), member: String::new() }),
             cast_time: Some(timestamp(cast)),

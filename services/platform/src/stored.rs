@@ -1,0 +1,66 @@
+//! Protobuf enums kept in the database as text, as real column types.
+//!
+//! A state is stored as its protobuf name without the enum's prefix
+//! (`OPEN` for `CASE_STATE_OPEN`), readable in SQL and in `psql`. The
+//! [`stored_enum!`](crate::stored_enum) macro makes, in the crate that uses
+//! it, a column type for one enum that sqlx reads and binds directly: an
+//! unknown text in the column is a decoding error, not a silent default.
+
+#[doc(hidden)]
+pub use sqlx as __sqlx;
+
+/// `stored_enum!(pub struct CaseStateColumn(CaseState, "CASE_STATE_"));`
+/// makes `CaseStateColumn(pub CaseState)`, a text column of that enum.
+#[macro_export]
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $vis:vis struct $column:ident($enum:ty, $prefix:literal);) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis struct $column(pub $enum);
+
+        impl $column {
+            /// The stored text: the protobuf name without its prefix.
+            pub fn stored(self) -> &'static str {
+                let name = self.0.as_str_name();
+                name.strip_prefix($prefix).unwrap_or(name)
+            }
+
+            /// The value a stored text names, if it names one.
+            pub fn from_stored(text: &str) -> Option<Self> {
+                <$enum>::from_str_name(&[$prefix, text].concat()).map(Self)
+            }
+        }
+
+        impl $crate::stored::__sqlx::Type<$crate::stored::__sqlx::Postgres> for $column {
+            fn type_info() -> $crate::stored::__sqlx::postgres::PgTypeInfo {
+                <&str as $crate::stored::__sqlx::Type<$crate::stored::__sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &$crate::stored::__sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as $crate::stored::__sqlx::Type<$crate::stored::__sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> $crate::stored::__sqlx::Decode<'r, $crate::stored::__sqlx::Postgres> for $column {
+            fn decode(
+                value: $crate::stored::__sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, $crate::stored::__sqlx::error::BoxDynError> {
+                let text = <&str as $crate::stored::__sqlx::Decode<$crate::stored::__sqlx::Postgres>>::decode(value)?;
+                Self::from_stored(text)
+                    .ok_or_else(|| format!("{text:?} is not a stored {}", stringify!($enum)).into())
+            }
+        }
+
+        impl $crate::stored::__sqlx::Encode<'_, $crate::stored::__sqlx::Postgres> for $column {
+            fn encode_by_ref(
+                &self,
+                buf: &mut $crate::stored::__sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<$crate::stored::__sqlx::encode::IsNull, $crate::stored::__sqlx::error::BoxDynError> {
+                <&str as $crate::stored::__sqlx::Encode<$crate::stored::__sqlx::Postgres>>::encode_by_ref(
+                    &self.stored(),
+                    buf,
+                )
+            }
+        }
+    };
+}

@@ -69,7 +69,16 @@ failed_containers() {
   echo "-- and the database said:"
   compose logs postgres 2>&1 | tail -20
 }
-compose up -d || { failed_containers; echo "compose-up: 'up' failed" >&2; exit 1; }
+# As an orchestrator retries a one-off step (a Job's backoffLimit), a
+# bootstrap or migrate container that failed is run again by the next `up`
+# (both are idempotent), up to three times; what failed is shown each time.
+for attempt in 1 2 3; do
+  compose up -d && break
+  failed_containers
+  [ "$attempt" = 3 ] && { echo "compose-up: 'up' failed three times" >&2; exit 1; }
+  echo "compose-up: 'up' failed (attempt $attempt of 3); once more" >&2
+  sleep 2
+done
 for s in applications committee monitoring; do
   for _ in $(seq 120); do
     [ "$(podman inspect --format '{{.State.Health.Status}}' "${project}_${s}_1" 2>/dev/null)" = healthy ] && break

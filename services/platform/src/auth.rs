@@ -324,14 +324,6 @@ impl Verifier {
         }
     }
 
-    /// Whether tokens can be verified at all (a key set has loaded).
-    pub fn is_ready(&self) -> bool {
-        match &self.keys {
-            Keys::Set(set) => set.is_loaded(),
-            Keys::One(_) => true,
-        }
-    }
-
     /// The leeway granted past a token's expiry, in seconds.
     pub fn leeway_secs(&self) -> u64 {
         self.validation.leeway

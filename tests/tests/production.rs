@@ -426,10 +426,9 @@ async fn roles_and_schemas_are_made_by_a_createrole_owner_of_the_database_not_a_
             socialloans_platform::db::bootstrap(&bootstrapper, &db.service_url(name), &db.owner_url(name), name)
                 .await
                 .unwrap_or_else(|e| panic!("bootstrap of {name} as a CREATEROLE database owner: {e}"));
-            let config = db.config(spec, &[]);
-            let owner = socialloans_platform::db::owner_pool(&db.owner_url(name), &config, name).unwrap();
-            socialloans_platform::db::migrate(&owner, (spec.migrator)(), name, name, spec.append_only).await.unwrap();
-            owner.close().await;
+            socialloans_platform::db::migrate(&db.owner_url(name), (spec.migrator)(), name, name, spec.append_only)
+                .await
+                .unwrap();
         }
     }
     let running = db.serve(services()[0], &[]).await;

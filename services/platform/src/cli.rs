@@ -234,14 +234,8 @@ async fn migrate(spec: &'static ServiceSpec) -> ExitCode {
     };
     let result = async {
         let owner_url = env.owner_url.as_deref().unwrap_or_default();
-        // Waits (and says why) while the database is not reachable yet, and
-        // fails with PostgreSQL's own answer when it refuses us, instead of
-        // the pool's bare timeout.
-        sqlx::Connection::close(db::connect_patiently(&owner_url.parse()?).await?).await?;
-        let owner = db::owner_pool(owner_url, &env.config, spec.name)?;
         let runtime = db::role_of(env.config.database_url.expose())?;
-        db::migrate(&owner, (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
-        owner.close().await;
+        db::migrate(owner_url, (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
         Ok::<_, crate::server::ServeError>(())
     }
     .await;

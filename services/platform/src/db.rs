@@ -44,13 +44,6 @@ pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
     pool_of(config.database_url.expose(), config, schema, &limits)
 }
 
-/// A small pool of the owner role (`DATABASE_MIGRATION_URL`), for migrations:
-/// without the statement limits (an index built on a large table may take
-/// its time).
-pub fn owner_pool(owner_url: &str, config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
-    pool_of(owner_url, &Config { database_max_connections: 2, ..config.clone() }, schema, &[])
-}
-
 fn pool_of(url: &str, config: &Config, schema: &str, limits: &[(&str, String)]) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?
         .application_name(schema)
@@ -93,27 +86,35 @@ pub async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Pos
 }
 
 /// Applies the platform's tables (outbox, consumer checkpoints) and then the
-/// service's `migrator` to `schema`, as the owner (`owner`'s pool), keeping
-/// the bookkeeping in `schema._platform_migrations` and
-/// `schema._sqlx_migrations`; then grants the `runtime` role what it may do
-/// (see [`grant_runtime`]). Already applied migrations are skipped, so
-/// running it twice changes nothing.
-#[tracing::instrument(skip(owner, migrator, append_only))]
+/// service's `migrator` to `schema`, as the owner (`owner_url`), keeping the
+/// bookkeeping in `schema._platform_migrations` and `schema._sqlx_migrations`;
+/// then grants the `runtime` role what it may do (see [`grant_runtime`]).
+/// Already applied migrations are skipped, so running it twice changes
+/// nothing.
+///
+/// It all happens on one connection, made patiently ([`connect_patiently`]):
+/// a database that is still starting is waited for, and a refusal is
+/// PostgreSQL's own answer, not a pool's bare timeout. Migrations have no
+/// statement limits (an index built on a large table may take its time).
+#[tracing::instrument(skip(owner_url, migrator, append_only))]
 pub async fn migrate(
-    owner: &PgPool,
+    owner_url: &str,
     mut migrator: Migrator,
     schema: &'static str,
     runtime: &str,
     append_only: &[&str],
 ) -> Result<(), sqlx::migrate::MigrateError> {
-    // The platform's migrations name no schema: the pool's search_path puts
-    // them into the service's own.
+    // The platform's migrations name no schema: the session's search_path
+    // puts them into the service's own.
+    let options = PgConnectOptions::from_str(owner_url)?.application_name(schema).options([("search_path", schema)]);
+    let mut owner = connect_patiently(&options).await?;
     let mut platform = platform_migrations();
     platform.dangerous_set_table_name(format!("{schema}._platform_migrations"));
-    platform.run(owner).await?;
+    platform.run(&mut owner).await?;
     migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
-    migrator.run(owner).await?;
-    grant_runtime(owner, schema, runtime, append_only).await?;
+    migrator.run(&mut owner).await?;
+    grant_runtime(&mut owner, schema, runtime, append_only).await?;
+    owner.close().await?;
     tracing::info!(schema, applied = migrator.iter().count(), "migrations up to date");
     Ok(())
 }
@@ -129,7 +130,7 @@ pub fn platform_migrations() -> Migrator {
 /// `append_only` ones and reading the migration bookkeeping. No TRUNCATE, no
 /// ownership (so no DDL, no trigger changes), no grant option.
 pub async fn grant_runtime(
-    owner: &PgPool,
+    owner: &mut sqlx::PgConnection,
     schema: &str,
     runtime: &str,
     append_only: &[&str],
@@ -150,11 +151,10 @@ pub async fn grant_runtime(
     .bind(runtime)
     .bind(append_only)
     .bind(read_only)
-    .fetch_all(owner)
+    .fetch_all(&mut *owner)
     .await?;
-    let mut conn = owner.acquire().await?;
     for statement in statements {
-        conn.execute(AssertSqlSafe(statement)).await?;
+        owner.execute(AssertSqlSafe(statement)).await?;
     }
     Ok(())
 }

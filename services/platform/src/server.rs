@@ -214,10 +214,8 @@ pub async fn start(
     if config.migrate_on_start
         && let Some(owner_url) = &config.database_migration_url
     {
-        let owner = db::owner_pool(owner_url.expose(), &config, spec.name)?;
         let runtime = db::role_of(config.database_url.expose())?;
-        db::migrate(&owner, (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
-        owner.close().await;
+        db::migrate(owner_url.expose(), (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
     }
     let metrics = Metrics::new();
     metrics.watch_pool(pool.clone());

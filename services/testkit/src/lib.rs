@@ -127,12 +127,9 @@ async fn prepare_on(cluster: &Cluster, specs: &[&'static ServiceSpec]) {
         socialloans_platform::db::bootstrap(&admin, &service_url_on(cluster, name), &owner, name)
             .await
             .expect("bootstrap");
-        let config = config_on(cluster, spec, &[]);
-        let pool = socialloans_platform::db::owner_pool(&owner, &config, name).unwrap();
-        socialloans_platform::db::migrate(&pool, (spec.migrator)(), name, name, spec.append_only)
+        socialloans_platform::db::migrate(&owner, (spec.migrator)(), name, name, spec.append_only)
             .await
             .expect("migrate");
-        pool.close().await;
     }
 }
 

@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 
 from socialloans.applications.v1 import application_pb2, applications_service_pb2, applications_service_pb2_grpc
 from socialloans.applications.v1 import types_pb2 as app_types
+from socialloans.common.v1 import types_pb2 as common
 from socialloans.monitoring.v1 import monitoring_service_pb2, monitoring_service_pb2_grpc
 
 
@@ -71,7 +72,7 @@ def main():
             type=app_types.ORGANIZATION_TYPE_MUNICIPAL_HOUSING_COMPANY,
         ),
         title="Trygghetsvandringar i Centrum",
-        requested_amount=app_types.Money(currency_code="SEK", minor_units=12_500_000_00),
+        requested_amount=common.Money(currency_code="SEK", minor_units=12_500_000_00),
     )
     created = apps.CreateApplication(
         applications_service_pb2.CreateApplicationRequest(request_id=str(uuid.uuid4()), application=draft),
@@ -96,7 +97,7 @@ def main():
     # Bad input: INVALID_ARGUMENT with the offending fields named.
     bad = application_pb2.Application(
         borrower=application_pb2.Borrower(organization_number=args.org),
-        requested_amount=app_types.Money(currency_code="EUR", minor_units=-1),
+        requested_amount=common.Money(currency_code="EUR", minor_units=-1),
     )
     try:
         apps.CreateApplication(

@@ -17,8 +17,8 @@ use e2e::{
     events::{RecordingHandler, applications_pool, applied, create_effect_table, start_consumer, subscription},
     services, specs, token,
 };
-use socialloans_contracts::applications::{
-    StreamEventsRequest, applications_service_client::ApplicationsServiceClient,
+use socialloans_contracts::{
+    applications::applications_service_client::ApplicationsServiceClient, events::StreamEventsRequest,
 };
 use socialloans_platform::Role;
 use uuid::Uuid;

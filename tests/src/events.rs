@@ -8,7 +8,7 @@ use opentelemetry::trace::TraceContextExt;
 use socialloans_contracts::applications::ApplicationSubmitted;
 use socialloans_platform::{
     auth::DevTokenMinter,
-    events::{self, Handler, HandlerError, Subscription, TokenSource, WireEvent},
+    events::{self, Event, Handler, HandlerError, Subscription, TokenSource},
 };
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
@@ -62,7 +62,7 @@ pub struct RecordingHandler {
 }
 
 impl Handler for RecordingHandler {
-    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+    async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         if event.aggregate == "poison" {
             return Err(HandlerError::Rejected("this aggregate is poison".into()));
         }

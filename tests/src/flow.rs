@@ -1,6 +1,7 @@
 //! Steps of the story that several tests share: an application taken to the
 //! committee, and a committee decision published as the committee would.
 
+use socialloans_contracts::common;
 use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
     committee as cm,
@@ -113,9 +114,9 @@ pub async fn wait_plan_state(
 pub fn reporting_covenant() -> cm::Condition {
     cm::Condition {
         id: "c1".into(),
-        kind: cm::ConditionKind::ReportingCovenant as i32,
+        kind: common::ConditionKind::ReportingCovenant as i32,
         description: "Rapportera kvarboende årligen".into(),
-        due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
+        due_date: Some(common::Date { year: 2027, month: 3, day: 31 }),
     }
 }
 
@@ -141,7 +142,7 @@ pub async fn committee_decides_with(
         decision: "cases/1/decisions/1".into(),
         meeting: "meetings/2026-q4".into(),
         outcome: outcome as i32,
-        approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
+        approved_amount: Some(common::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
         conditions,
         rationale: "Uppfyller de fem grundkraven".into(),
         ..Default::default()
@@ -163,7 +164,7 @@ pub async fn committee_amends(db: &Db, application: &str, amount_kronor: i64, co
         decision: "cases/1/decisions/2".into(),
         amends: "cases/1/decisions/1".into(),
         outcome: cm::DecisionOutcome::ApproveWithConditions as i32,
-        approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
+        approved_amount: Some(common::Money { currency_code: "SEK".into(), minor_units: amount_kronor * 100 }),
         conditions,
         rationale: "Amends cases/1/decisions/1: rättat belopp och villkor".into(),
         ..Default::default()

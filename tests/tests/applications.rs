@@ -3,6 +3,7 @@
 //! inserts, and erasure of personal data. The committee's decisions arrive
 //! over its real feed.
 
+use socialloans_contracts::common;
 use std::time::Duration;
 
 use e2e::{Db, authorized, channel, flow::wait_for_state, pilots, services, specs, token};
@@ -88,7 +89,7 @@ async fn bring_to_committee(client: &mut Client, pilot: Application) -> Applicat
         name: name.clone(),
         etag: app.etag,
         request_id: rid(),
-        comments: vec![pb::FieldComment { field_path: "title".into(), comment: "Ange även etapp".into() }],
+        comments: vec![common::FieldComment { field_path: "title".into(), comment: "Ange även etapp".into() }],
         message: "Komplettera titeln".into(),
     };
     let app = client
@@ -160,8 +161,8 @@ fn tag(name: &str, loan_id: &str, kronor: i64) -> pb::TagLoanRequest {
         loan: Some(pb::LoanTag {
             loan_id: loan_id.into(),
             principal: pilots::sek(kronor),
-            disbursement_date: Some(pb::Date { year: 2026, month: 12, day: 1 }),
-            maturity_date: Some(pb::Date { year: 2036, month: 12, day: 1 }),
+            disbursement_date: Some(common::Date { year: 2026, month: 12, day: 1 }),
+            maturity_date: Some(common::Date { year: 2036, month: 12, day: 1 }),
             ..Default::default()
         }),
     }
@@ -214,7 +215,7 @@ async fn the_pilot_applications_go_from_draft_to_active_with_their_history() {
     // Loans need their dates, maturity after disbursement; every bad field is named.
     let mut undated = tag(&botkyrka.name, "KI-2001", 400_000_000);
     undated.loan.as_mut().unwrap().disbursement_date = None;
-    undated.loan.as_mut().unwrap().maturity_date = Some(pb::Date { year: 2026, month: 2, day: 30 });
+    undated.loan.as_mut().unwrap().maturity_date = Some(common::Date { year: 2026, month: 2, day: 30 });
     let bad = client.tag_loan(staff(undated.clone(), Role::CoreBanking)).await.unwrap_err();
     let fields: Vec<String> =
         bad.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
@@ -222,8 +223,8 @@ async fn the_pilot_applications_go_from_draft_to_active_with_their_history() {
         (bad.code(), fields),
         (Code::InvalidArgument, vec!["loan.disbursement_date".into(), "loan.maturity_date".into()])
     );
-    undated.loan.as_mut().unwrap().disbursement_date = Some(pb::Date { year: 2036, month: 12, day: 1 });
-    undated.loan.as_mut().unwrap().maturity_date = Some(pb::Date { year: 2030, month: 1, day: 1 });
+    undated.loan.as_mut().unwrap().disbursement_date = Some(common::Date { year: 2036, month: 12, day: 1 });
+    undated.loan.as_mut().unwrap().maturity_date = Some(common::Date { year: 2030, month: 1, day: 1 });
     let backwards = client.tag_loan(staff(undated, Role::CoreBanking)).await.unwrap_err();
     assert_eq!(backwards.get_error_details().bad_request().unwrap().field_violations[0].field, "loan.maturity_date");
     let untouched = client
@@ -383,7 +384,7 @@ async fn each_method_refuses_each_role_the_table_does_not_allow() {
             client.list_audit_entries(r!(pb::ListAuditEntriesRequest { parent: name.clone(), ..Default::default() }))
         );
         expect!("StreamEvents", async {
-            client.stream_events(r!(pb::StreamEventsRequest::default())).await.map(|_| ())
+            client.stream_events(r!(socialloans_contracts::events::StreamEventsRequest::default())).await.map(|_| ())
         });
     }
     suite.stop().await;
@@ -533,13 +534,13 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
         ),
         (
             "application.requested_amount.minor_units",
-            Box::new(|a| a.requested_amount = Some(pb::Money { currency_code: "SEK".into(), minor_units: -1 })),
+            Box::new(|a| a.requested_amount = Some(common::Money { currency_code: "SEK".into(), minor_units: -1 })),
         ),
         (
             "application.investment.total_amount.minor_units",
             Box::new(|a| {
                 a.investment.as_mut().unwrap().total_amount =
-                    Some(pb::Money { currency_code: "SEK".into(), minor_units: i64::MAX })
+                    Some(common::Money { currency_code: "SEK".into(), minor_units: i64::MAX })
             }),
         ),
         ("application.requested_amount", Box::new(|a| a.requested_amount = pilots::sek(500_000_000))),
@@ -594,14 +595,14 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
         (
             "application.indicators[0].target.date",
             Box::new(|a| {
-                a.indicators[0].target.as_mut().unwrap().date = Some(pb::Date { year: 2019, month: 1, day: 1 })
+                a.indicators[0].target.as_mut().unwrap().date = Some(common::Date { year: 2019, month: 1, day: 1 })
             }),
         ),
         (
             "application.investment.schedule.completion_date",
             Box::new(|a| {
                 a.investment.as_mut().unwrap().schedule.as_mut().unwrap().completion_date =
-                    Some(pb::Date { year: 2017, month: 1, day: 1 })
+                    Some(common::Date { year: 2017, month: 1, day: 1 })
             }),
         ),
     ];
@@ -632,7 +633,7 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
     // Submitting an incomplete draft names every gap at once.
     let mut thin = pilots::eidar();
     thin.target_groups.clear();
-    thin.indicators[0].level = pb::IndicatorLevel::Output as i32;
+    thin.indicators[0].level = common::IndicatorLevel::Output as i32;
     thin.indicators[0].method.clear();
     thin.requirement_statements = None;
     let draft = create(&mut client, thin).await;
@@ -889,7 +890,7 @@ async fn lists_filter_by_state_category_borrower_and_submission_date() {
         async move { client.list_applications(staff(request, Role::Analyst)).await.unwrap().into_inner().applications }
     };
     let by_category = pb::ListApplicationsRequest {
-        category: pb::Category::HousingAndResidentialEnvironments as i32,
+        category: common::Category::HousingAndResidentialEnvironments as i32,
         ..Default::default()
     };
     assert_eq!(names(list(by_category).await), vec![housing.name.clone()]);

@@ -3,6 +3,7 @@
 //! roster; assessments of the five basic requirements; conflicts of interest;
 //! a withdrawal closes the case; borrowers never see cases.
 
+use socialloans_contracts::common;
 use std::time::Duration;
 
 use e2e::{
@@ -39,7 +40,7 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
     let member = |display_name: &str, role: cm::MemberRole| cm::Member {
         display_name: display_name.into(),
         role: role as i32,
-        term_start: Some(cm::Date { year: 2026, month: 1, day: 1 }),
+        term_start: Some(common::Date { year: 2026, month: 1, day: 1 }),
         subject: format!("idp|{display_name}"),
         ..Default::default()
     };
@@ -54,7 +55,7 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
         .member
         .unwrap();
     let bad = cm::Member {
-        term_end: Some(cm::Date { year: 2025, month: 1, day: 1 }),
+        term_end: Some(common::Date { year: 2025, month: 1, day: 1 }),
         ..member("Per", cm::MemberRole::Unspecified)
     };
     let err = committee
@@ -314,11 +315,11 @@ impl Committee {
         self.committee_service.stop().await.unwrap();
     }
 
-    async fn member(&mut self, name: &str, role: cm::MemberRole, term_end: Option<cm::Date>) -> String {
+    async fn member(&mut self, name: &str, role: cm::MemberRole, term_end: Option<common::Date>) -> String {
         let member = cm::Member {
             display_name: name.into(),
             role: role as i32,
-            term_start: Some(cm::Date { year: 2024, month: 1, day: 1 }),
+            term_start: Some(common::Date { year: 2024, month: 1, day: 1 }),
             term_end,
             subject: name.to_lowercase(),
             ..Default::default()
@@ -483,8 +484,8 @@ impl Committee {
     }
 }
 
-fn sek(kronor: i64) -> Option<cm::Money> {
-    Some(cm::Money { currency_code: "SEK".into(), minor_units: kronor * 100 })
+fn sek(kronor: i64) -> Option<common::Money> {
+    Some(common::Money { currency_code: "SEK".into(), minor_units: kronor * 100 })
 }
 
 async fn application_state(
@@ -514,7 +515,8 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     let olof = c.member("Olof", cm::MemberRole::Member, None).await;
     let maja = c.member("Maja", cm::MemberRole::Member, None).await;
     let _nils = c.member("Nils", cm::MemberRole::Member, None).await;
-    let gustav = c.member("Gustav", cm::MemberRole::Member, Some(cm::Date { year: 2025, month: 12, day: 31 })).await;
+    let gustav =
+        c.member("Gustav", cm::MemberRole::Member, Some(common::Date { year: 2025, month: 12, day: 31 })).await;
     let _sara = c.member("Sara", cm::MemberRole::Secretary, None).await;
 
     let botkyrka_app = refer(&mut c.apps, pilots::botkyrkabyggen()).await;
@@ -581,9 +583,9 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     // The decision must follow the votes and stay within the amount applied for.
     let condition = cm::Condition {
         id: "c1".into(),
-        kind: cm::ConditionKind::ReportingCovenant as i32,
+        kind: common::ConditionKind::ReportingCovenant as i32,
         description: "Rapportera andel kvarboende årligen".into(),
-        due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
+        due_date: Some(common::Date { year: 2027, month: 3, day: 31 }),
     };
     let with_conditions = |amount| cm::Decision {
         outcome: cm::DecisionOutcome::ApproveWithConditions as i32,
@@ -833,7 +835,7 @@ async fn without_quorum_no_decision_and_conflicts_that_break_quorum_defer_the_ca
     let lena = c.member("Lena", cm::MemberRole::Member, None).await;
     let olof = c.member("Olof", cm::MemberRole::Member, None).await;
     let _maja = c.member("Maja", cm::MemberRole::Member, None).await;
-    let _pia = c.member("Pia", cm::MemberRole::Chair, Some(cm::Date { year: 2025, month: 12, day: 31 })).await;
+    let _pia = c.member("Pia", cm::MemberRole::Chair, Some(common::Date { year: 2025, month: 12, day: 31 })).await;
     let application = refer(&mut c.apps, pilots::eidar()).await;
     let case = case_of(&mut c.client, &application).await.name;
     c.assess_all(&case).await;
@@ -967,7 +969,7 @@ async fn a_member_whose_term_is_ended_no_longer_votes_and_a_case_leaves_the_agen
         request_id: rid(),
         member: Some(cm::Member {
             name: olof.clone(),
-            term_end: Some(cm::Date { year: 2025, month: 12, day: 31 }),
+            term_end: Some(common::Date { year: 2025, month: 12, day: 31 }),
             ..Default::default()
         }),
         update_mask: Some(prost_types::FieldMask { paths: vec!["term_end".into()] }),
@@ -1165,9 +1167,9 @@ async fn an_approval_follows_the_verdicts_on_the_five_basic_requirements() {
         conditions: if outcome == cm::DecisionOutcome::ApproveWithConditions {
             vec![cm::Condition {
                 id: "c1".into(),
-                kind: cm::ConditionKind::ReportingCovenant as i32,
+                kind: common::ConditionKind::ReportingCovenant as i32,
                 description: "Visa hur verksamheten fortsätter efter projektet".into(),
-                due_date: Some(cm::Date { year: 2027, month: 6, day: 30 }),
+                due_date: Some(common::Date { year: 2027, month: 6, day: 30 }),
             }]
         } else {
             vec![]
@@ -1324,7 +1326,7 @@ async fn a_meetings_day_is_the_day_in_stockholm() {
     let member = cm::Member {
         display_name: "Nyår".into(),
         role: cm::MemberRole::Member as i32,
-        term_start: Some(cm::Date { year: 2027, month: 1, day: 1 }),
+        term_start: Some(common::Date { year: 2027, month: 1, day: 1 }),
         subject: "nyar".into(),
         ..Default::default()
     };

@@ -46,53 +46,40 @@ fn every_service_publishes_a_resumable_event_feed_to_services_only() {
 }
 
 #[test]
-fn every_services_event_feed_messages_match_the_platforms_wire_mirrors() {
-    use socialloans_platform::events::{FeedRequest, FeedResponse, WireEvent, transcode};
-    let wire = FeedResponse {
-        event: Some(WireEvent {
-            id: "0190f5c2-0000-7000-8000-000000000001".into(),
-            position: 42,
-            r#type: "socialloans.applications.v1.ApplicationSubmitted".into(),
-            aggregate: "applications/0190f5c2-0000-7000-8000-000000000002".into(),
-            occur_time: Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 5 }),
-            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
-            tracestate: "vendor=1".into(),
-            payload: Some(prost_types::Any { type_url: "type.googleapis.com/x".into(), value: vec![1, 2, 3] }),
-            omitted_payload_bytes: 5_000_000,
-        }),
-        head_position: 99,
-        scanned_through: 42,
-    };
-    let request = FeedRequest { after_position: 7, types: vec!["a".into(), "b".into()], max_event_bytes: 1 << 20 };
-
-    macro_rules! round_trip {
-        ($package:ident) => {{
-            use socialloans_contracts::$package as p;
-            let theirs: p::StreamEventsResponse = transcode(&wire).unwrap();
-            let event = theirs.event.as_ref().unwrap();
-            assert_eq!(
-                (event.position, event.r#type.as_str(), theirs.head_position),
-                (42, wire.event.as_ref().unwrap().r#type.as_str(), 99)
-            );
-            assert_eq!(
-                transcode::<_, FeedResponse>(&theirs).unwrap(),
-                wire,
-                "{}: response differs",
-                stringify!($package)
-            );
-            let theirs: p::StreamEventsRequest = transcode(&request).unwrap();
-            assert_eq!(theirs.after_position, 7);
-            assert_eq!(
-                transcode::<_, FeedRequest>(&theirs).unwrap(),
-                request,
-                "{}: request differs",
-                stringify!($package)
-            );
-        }};
+fn every_services_event_feed_speaks_the_one_feeds_messages() {
+    let set = FileDescriptorSet::decode(socialloans_contracts::FILE_DESCRIPTOR_SET).expect("descriptor set decodes");
+    for service in e2e::services() {
+        let (package, name) = service.spec.grpc_service.rsplit_once('.').unwrap();
+        let method = set
+            .file
+            .iter()
+            .filter(|f| f.package() == package)
+            .flat_map(|f| f.service.iter())
+            .filter(|s| s.name() == name)
+            .flat_map(|s| s.method.iter())
+            .find(|m| m.name() == "StreamEvents")
+            .unwrap_or_else(|| panic!("{name} has no StreamEvents"));
+        assert_eq!(method.input_type(), ".socialloans.events.v1.StreamEventsRequest", "{name}");
+        assert_eq!(method.output_type(), ".socialloans.events.v1.StreamEventsResponse", "{name}");
+        assert!(method.server_streaming() && !method.client_streaming(), "{name}");
     }
-    round_trip!(applications);
-    round_trip!(committee);
-    round_trip!(monitoring);
+    // No contract declares a type of its own under a shared type's name:
+    // a second Money or Event is how the copies began.
+    let shared: BTreeSet<&str> = set
+        .file
+        .iter()
+        .filter(|f| matches!(f.package(), "socialloans.common.v1" | "socialloans.events.v1"))
+        .flat_map(|f| f.message_type.iter().map(|m| m.name()).chain(f.enum_type.iter().map(|e| e.name())))
+        .collect();
+    assert!(shared.contains("Money") && shared.contains("Event"), "{shared:?}");
+    for file in set.file.iter().filter(|f| f.package().starts_with("socialloans.")) {
+        if matches!(file.package(), "socialloans.common.v1" | "socialloans.events.v1") {
+            continue;
+        }
+        for own in file.message_type.iter().map(|m| m.name()).chain(file.enum_type.iter().map(|e| e.name())) {
+            assert!(!shared.contains(own), "{} declares its own {own}", file.name());
+        }
+    }
 }
 
 #[test]

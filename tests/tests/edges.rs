@@ -4,6 +4,7 @@
 //! token, bad times and texts are refused by name, and no error is too large
 //! for a client to read.
 
+use socialloans_contracts::common;
 use std::time::Duration;
 
 use e2e::{Db, authorized, channel, flow::rid, http_get, minter, pilots, reason, services, specs, token};
@@ -192,7 +193,7 @@ async fn feed_streams_are_bounded_per_caller_and_per_connection_and_end_with_the
         )
         .await;
     let auditor = token(&[Role::Auditor], None);
-    let stream = || authorized(ap::StreamEventsRequest::default(), &auditor);
+    let stream = || authorized(socialloans_contracts::events::StreamEventsRequest::default(), &auditor);
     // Each stream on a connection of its own, so that only the per-caller cap applies.
     let mut open = Vec::new();
     for _ in 0..3 {
@@ -207,7 +208,8 @@ async fn feed_streams_are_bounded_per_caller_and_per_connection_and_end_with_the
     client.list_applications(analyst(ap::ListApplicationsRequest::default())).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
     let service = token(&[Role::Service], None);
-    let other = client.stream_events(authorized(ap::StreamEventsRequest::default(), &service)).await;
+    let other =
+        client.stream_events(authorized(socialloans_contracts::events::StreamEventsRequest::default(), &service)).await;
     assert!(other.is_ok(), "another caller has streams of its own");
     // A closed stream gives its place back.
     drop(open.pop());
@@ -238,8 +240,11 @@ async fn feed_streams_are_bounded_per_caller_and_per_connection_and_end_with_the
     // A stream opened with a token that expires in 2 s ends then, as UNAUTHENTICATED.
     let brief = minter().mint("brief-auditor", &[Role::Auditor], None, Duration::from_secs(2));
     let mut client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
-    let mut feed =
-        client.stream_events(authorized(ap::StreamEventsRequest::default(), &brief)).await.unwrap().into_inner();
+    let mut feed = client
+        .stream_events(authorized(socialloans_contracts::events::StreamEventsRequest::default(), &brief))
+        .await
+        .unwrap()
+        .into_inner();
     let started = std::time::Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(6), async {
         loop {
@@ -325,12 +330,15 @@ async fn times_dates_and_texts_a_database_cannot_hold_are_refused_by_name() {
     let bad = ap::Application {
         investment: Some(ap::Investment {
             schedule: Some(ap::InvestmentSchedule {
-                start_date: Some(ap::Date { year: 2020, month: 2, day: 30 }),
+                start_date: Some(common::Date { year: 2020, month: 2, day: 30 }),
                 ..Default::default()
             }),
             ..pilots::eidar().investment.unwrap()
         }),
-        target_groups: vec![ap::TargetGroup { estimated_size: i64::MAX, ..pilots::eidar().target_groups[0].clone() }],
+        target_groups: vec![common::TargetGroup {
+            estimated_size: i64::MAX,
+            ..pilots::eidar().target_groups[0].clone()
+        }],
         ..pilots::eidar()
     };
     let err = create(&mut apps, bad).await.unwrap_err();
@@ -349,7 +357,7 @@ async fn an_error_lists_at_most_fifty_violations_and_stays_readable_by_any_clien
     let mut apps = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
     // 50 target groups with three bad fields each: 150 violations.
     let groups = (0..50)
-        .map(|_| ap::TargetGroup {
+        .map(|_| common::TargetGroup {
             population: 999,
             description: "\0".repeat(20_000),
             estimated_size: -1,

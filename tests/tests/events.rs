@@ -13,8 +13,8 @@ use e2e::{
     },
     services, specs, token,
 };
-use socialloans_contracts::applications::{
-    StreamEventsRequest, applications_service_client::ApplicationsServiceClient,
+use socialloans_contracts::{
+    applications::applications_service_client::ApplicationsServiceClient, events::StreamEventsRequest,
 };
 use socialloans_platform::{Role, events::Subscription};
 use tonic::Code;

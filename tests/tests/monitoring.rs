@@ -9,6 +9,7 @@ use e2e::{
     flow::{plan_of, wait_plan_state},
     pilots, services, specs,
 };
+use socialloans_contracts::common;
 use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
     committee as cm,
@@ -18,9 +19,12 @@ use socialloans_platform::Role;
 use tonic::{Code, transport::Channel};
 
 /// The events on the monitoring feed of the given types, up to the first heartbeat.
-async fn feed(client: &mut MonitoringServiceClient<Channel>, types: &[&str]) -> Vec<mo::Event> {
+async fn feed(
+    client: &mut MonitoringServiceClient<Channel>,
+    types: &[&str],
+) -> Vec<socialloans_contracts::events::Event> {
     let types = types.iter().map(|t| format!("socialloans.monitoring.v1.{t}")).collect();
-    let request = mo::StreamEventsRequest { after_position: 0, types, ..Default::default() };
+    let request = socialloans_contracts::events::StreamEventsRequest { after_position: 0, types, ..Default::default() };
     let mut stream = client.stream_events(staff(request, Role::Service)).await.unwrap().into_inner();
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -37,7 +41,7 @@ fn day(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-fn reach(population: mo::TargetPopulation, people: i64) -> mo::TargetGroupReach {
+fn reach(population: common::TargetPopulation, people: i64) -> mo::TargetGroupReach {
     mo::TargetGroupReach { population: population as i32, people_reached: people, description: String::new() }
 }
 
@@ -64,13 +68,13 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     // (Preconditions, which stop a loan until met, have a test of their own.)
     let dialogue = cm::Condition {
         id: "c2".into(),
-        kind: cm::ConditionKind::ReportingCovenant as i32,
+        kind: common::ConditionKind::ReportingCovenant as i32,
         description: "Boendedialog med varje hushåll inför varje etapp".into(),
-        due_date: Some(cm::Date { year: 2027, month: 6, day: 30 }),
+        due_date: Some(common::Date { year: 2027, month: 6, day: 30 }),
     };
     let inform = cm::Condition {
         id: "c3".into(),
-        kind: cm::ConditionKind::ReportingCovenant as i32,
+        kind: common::ConditionKind::ReportingCovenant as i32,
         description: "Informera hyresgästerna skriftligt före varje etapp".into(),
         due_date: None,
     };
@@ -95,7 +99,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let conditions: Vec<String> = plan.conditions.iter().map(|c| c.name.clone()).collect();
     let expected: Vec<String> = ["c1", "c2", "c3"].iter().map(|c| format!("{}/conditions/{c}", plan.name)).collect();
     assert_eq!(conditions, expected);
-    assert_eq!(plan.conditions[0].kind, mo::ConditionKind::ReportingCovenant as i32);
+    assert_eq!(plan.conditions[0].kind, common::ConditionKind::ReportingCovenant as i32);
     assert_eq!(plan.sdg_targets, ["11.1", "10.2"]);
     let eidar_plan = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Pending).await;
 
@@ -119,8 +123,8 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         loan: Some(ap::LoanTag {
             loan_id: loan_id.into(),
             principal: pilots::sek(kronor),
-            disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
-            maturity_date: Some(ap::Date { year: maturity, month: 6, day: 30 }),
+            disbursement_date: Some(common::Date { year: 2026, month: 12, day: 1 }),
+            maturity_date: Some(common::Date { year: maturity, month: 6, day: 30 }),
             ..Default::default()
         }),
         ..Default::default()
@@ -187,7 +191,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     detector.await.unwrap();
     let late_plan = plan_of(&mut client, &eidar).await.unwrap();
     assert_eq!(late_plan.reporting_periods[0].state, mo::ReportingPeriodState::Overdue as i32);
-    let overdue_on = |as_of: mo::Date, org: Option<&str>| {
+    let overdue_on = |as_of: common::Date, org: Option<&str>| {
         let mut client = client.clone();
         let request = mo::ListOverdueItemsRequest { as_of: Some(as_of), page_size: 2, ..Default::default() };
         let request = match org {
@@ -197,7 +201,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         async move { client.list_overdue_items(request).await.unwrap().into_inner() }
     };
     assert!(overdue_on(first_due, None).await.overdue_items.is_empty(), "on its due date a report is not overdue");
-    let day_after = mo::Date { year: 2027, month: 4, day: 1 };
+    let day_after = common::Date { year: 2027, month: 4, day: 1 };
     let page = overdue_on(day_after, None).await;
     assert_eq!(page.overdue_items.len(), 2);
     assert!(!page.next_page_token.is_empty(), "three items, two per page");
@@ -246,7 +250,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         field(create(draft(period(0), vec![value(40.0, "persons")])).await.unwrap_err()),
         "outcome_report.indicator_values[0].unit"
     );
-    let outside = Some(mo::Date { year: 2040, month: 12, day: 31 });
+    let outside = Some(common::Date { year: 2040, month: 12, day: 31 });
     assert_eq!(
         field(create(draft(outside, vec![value(40.0, "jobs")])).await.unwrap_err()),
         "outcome_report.period_end"
@@ -308,7 +312,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let back = mo::ReturnOutcomeReportRequest {
         name: first.name.clone(),
         request_id: rid(),
-        comments: vec![mo::FieldComment {
+        comments: vec![common::FieldComment {
             field_path: "indicator_values[0].source".into(),
             comment: "Ange källa".into(),
         }],
@@ -360,7 +364,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     );
     let year_two = mo::CreateOutcomeReportRequest {
         outcome_report: Some(mo::OutcomeReport {
-            target_group_reach: vec![reach(mo::TargetPopulation::GeneralPublic, 3_200)],
+            target_group_reach: vec![reach(common::TargetPopulation::GeneralPublic, 3_200)],
             ..draft(period(1), vec![value(85.0, "jobs")]).outcome_report.unwrap()
         }),
         ..draft(period(1), vec![])
@@ -396,9 +400,9 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
             outcome_report: Some(mo::OutcomeReport {
                 period_end: botkyrka_plan.reporting_periods[i].end_date,
                 indicator_values: values,
-                target_group_reach: vec![reach(mo::TargetPopulation::LowIncome, reached)],
+                target_group_reach: vec![reach(common::TargetPopulation::LowIncome, reached)],
                 loan_amount_used: pilots::sek(150_000_000 * (i as i64 + 1))
-                    .map(|m| mo::Money { currency_code: m.currency_code, minor_units: m.minor_units }),
+                    .map(|m| common::Money { currency_code: m.currency_code, minor_units: m.minor_units }),
                 narrative: "Renoveringen fortskrider enligt plan".into(),
                 ..Default::default()
             }),
@@ -452,7 +456,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     assert_eq!(not_theirs.code(), Code::NotFound);
 
     // Progress, computed here independently: baseline 20 jobs (2020), target 200 (2024), latest 85.
-    let as_of = mo::Date { year: 2028, month: 6, day: 30 };
+    let as_of = common::Date { year: 2028, month: 6, day: 30 };
     let (progress_client, progress_plan) = (client.clone(), plan_name.clone());
     let progress_of = move |org: &str| {
         let mut client = progress_client.clone();
@@ -482,7 +486,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
         .into_inner()
         .portfolio_impact_report
         .unwrap();
-    let minor = |m: &Option<mo::Money>| m.as_ref().unwrap().minor_units;
+    let minor = |m: &Option<common::Money>| m.as_ref().unwrap().minor_units;
     assert_eq!(report.plan_count, 2);
     assert_eq!(minor(&report.approved_amount), 475_000_000 * 100);
     assert_eq!(minor(&report.tagged_loan_amount), 475_000_000 * 100);
@@ -491,8 +495,8 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     assert_eq!(
         categories,
         [
-            (mo::Category::HousingAndResidentialEnvironments as i32, 1, 400_000_000 * 100),
-            (mo::Category::SafetySecurityAndAccessibility as i32, 1, 75_000_000 * 100),
+            (common::Category::HousingAndResidentialEnvironments as i32, 1, 400_000_000 * 100),
+            (common::Category::SafetySecurityAndAccessibility as i32, 1, 75_000_000 * 100),
         ]
     );
     let aggregate = |c: usize, code: &str| {
@@ -508,8 +512,8 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     assert_eq!(
         groups,
         [
-            (mo::TargetPopulation::LowIncome as i32, 900, 640),
-            (mo::TargetPopulation::GeneralPublic as i32, 5_000, 3_200)
+            (common::TargetPopulation::LowIncome as i32, 900, 640),
+            (common::TargetPopulation::GeneralPublic as i32, 5_000, 3_200)
         ],
         "the latest accepted reach of each plan"
     );
@@ -527,7 +531,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let before_reports = client
         .get_portfolio_impact_report(staff(
             mo::GetPortfolioImpactReportRequest {
-                as_of: Some(mo::Date { year: 2020, month: 1, day: 1 }),
+                as_of: Some(common::Date { year: 2020, month: 1, day: 1 }),
                 ..Default::default()
             },
             Role::Auditor,
@@ -738,7 +742,7 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let back_again = mo::ReturnOutcomeReportRequest {
         name: year_two.name.clone(),
         request_id: rid(),
-        comments: vec![mo::FieldComment { field_path: "narrative".into(), comment: "Källa?".into() }],
+        comments: vec![common::FieldComment { field_path: "narrative".into(), comment: "Källa?".into() }],
         ..Default::default()
     };
     client.return_outcome_report(staff(back_again, Role::ReportReviewer)).await.unwrap();
@@ -768,12 +772,13 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
 
     // The committee amends Botkyrkabyggen's approval: a lower amount, the
     // covenant moved, a new condition. The application and the plan follow.
-    let moved = cm::Condition { due_date: Some(cm::Date { year: 2028, month: 3, day: 31 }), ..reporting_covenant() };
+    let moved =
+        cm::Condition { due_date: Some(common::Date { year: 2028, month: 3, day: 31 }), ..reporting_covenant() };
     let added = cm::Condition {
         id: "c4".into(),
-        kind: cm::ConditionKind::ReportingCovenant as i32,
+        kind: common::ConditionKind::ReportingCovenant as i32,
         description: "Redovisa hyresnivåer efter renovering".into(),
-        due_date: Some(cm::Date { year: 2028, month: 6, day: 30 }),
+        due_date: Some(common::Date { year: 2028, month: 6, day: 30 }),
     };
     e2e::flow::committee_amends(&db, &botkyrka, 390_000_000, vec![moved, dialogue, inform, added]).await;
     let mut amended_plan = None;
@@ -867,9 +872,9 @@ async fn analysts_extend_the_catalogue_and_bad_definitions_are_refused_by_field(
         code: "library_visits".into(),
         display_name: "Besök på biblioteket".into(),
         unit: "visits per year".into(),
-        direction: mo::IndicatorDirection::HigherIsBetter as i32,
-        level: mo::IndicatorLevel::Outcome as i32,
-        category: mo::Category::HealthEducationSportAndCulture as i32,
+        direction: common::IndicatorDirection::HigherIsBetter as i32,
+        level: common::IndicatorLevel::Outcome as i32,
+        category: common::Category::HealthEducationSportAndCulture as i32,
         sdg_targets: vec!["4.6".into()],
         ..Default::default()
     };
@@ -933,9 +938,9 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
     let eidar = refer(&mut apps, pilots::eidar()).await;
     let lease = cm::Condition {
         id: "c1".into(),
-        kind: cm::ConditionKind::Precondition as i32,
+        kind: common::ConditionKind::Precondition as i32,
         description: "Hyresavtal med vårdcentralen undertecknat".into(),
-        due_date: Some(cm::Date { year: 2027, month: 1, day: 31 }),
+        due_date: Some(common::Date { year: 2027, month: 1, day: 31 }),
     };
     committee_decides_with(&db, &eidar, cm::DecisionOutcome::ApproveWithConditions, 75_000_000, vec![lease]).await;
     let plan = wait_plan_state(&mut client, &eidar, mo::MonitoringPlanState::Pending).await;
@@ -956,8 +961,8 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
         loan: Some(ap::LoanTag {
             loan_id: "KI-1001".into(),
             principal: pilots::sek(75_000_000),
-            disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
-            maturity_date: Some(ap::Date { year: 2031, month: 6, day: 30 }),
+            disbursement_date: Some(common::Date { year: 2026, month: 12, day: 1 }),
+            maturity_date: Some(common::Date { year: 2031, month: 6, day: 30 }),
             ..Default::default()
         }),
         ..Default::default()
@@ -1021,7 +1026,7 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
         application: eidar.clone(),
         reason: "Utgått genom ändringsbeslut".into(),
     };
-    let event = socialloans_platform::events::WireEvent {
+    let event = socialloans_platform::events::Event {
         id: uuid::Uuid::now_v7().to_string(),
         position: 1_000_000,
         r#type: <mo::ConditionWaived as prost::Name>::full_name(),
@@ -1060,7 +1065,7 @@ async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refuse
         use tonic_types::StatusExt;
         status.get_error_details().bad_request().map(|b| b.field_violations[0].field.clone()).unwrap_or_default()
     };
-    let activate = |first: mo::Date| mo::ActivateMonitoringPlanRequest {
+    let activate = |first: common::Date| mo::ActivateMonitoringPlanRequest {
         name: plan.name.clone(),
         request_id: rid(),
         schedule: Some(mo::ReportingSchedule { first_period_end: Some(first), ..Default::default() }),
@@ -1073,9 +1078,9 @@ async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refuse
     // five years a plan without a loan reports), and one off the calendar.
     let thirteen_months = today.checked_add_months(chrono::Months::new(13)).unwrap();
     for first in [
-        mo::Date { year: 262_142, month: 12, day: 30 },
+        common::Date { year: 262_142, month: 12, day: 30 },
         monitoring::plans::date(thirteen_months),
-        mo::Date { year: year + 1, month: 2, day: 30 },
+        common::Date { year: year + 1, month: 2, day: 30 },
     ] {
         let err = client.activate_monitoring_plan(staff(activate(first), Role::Analyst)).await.unwrap_err();
         assert_eq!(
@@ -1098,8 +1103,8 @@ async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refuse
         loan: Some(ap::LoanTag {
             loan_id: "KI-SHORT".into(),
             principal: pilots::sek(1_000_000),
-            disbursement_date: Some(ap::Date { year: year - 1, month: 1, day: 1 }),
-            maturity_date: Some(ap::Date {
+            disbursement_date: Some(common::Date { year: year - 1, month: 1, day: 1 }),
+            maturity_date: Some(common::Date {
                 year: chrono::Datelike::year(&matures),
                 month: chrono::Datelike::month(&matures) as i32,
                 day: chrono::Datelike::day(&matures) as i32,
@@ -1115,9 +1120,9 @@ async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refuse
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let short_plan = wait_plan_state(&mut client, &short, mo::MonitoringPlanState::Active).await;
-    let ends: Vec<Option<mo::Date>> = short_plan.reporting_periods.iter().map(|p| p.end_date).collect();
+    let ends: Vec<Option<common::Date>> = short_plan.reporting_periods.iter().map(|p| p.end_date).collect();
     assert_eq!(ends, [Some(monitoring::plans::date(matures))], "one period, ending with the loan");
-    let first = mo::Date { year, month: 12, day: 31 };
+    let first = common::Date { year, month: 12, day: 31 };
     let active = client.activate_monitoring_plan(staff(activate(first), Role::Analyst)).await.unwrap().into_inner();
     let active = active.monitoring_plan.unwrap();
     assert!(!active.reporting_periods.is_empty());
@@ -1131,9 +1136,10 @@ async fn a_schedule_outside_the_loans_life_and_dates_off_the_calendar_are_refuse
         measure_date,
         ..Default::default()
     };
-    for (bad, path) in
-        [(value(Some(mo::Date { year: 2020, month: 2, day: 30 }), 1.0), "measure_date"), (value(None, 1e15), "value")]
-    {
+    for (bad, path) in [
+        (value(Some(common::Date { year: 2020, month: 2, day: 30 }), 1.0), "measure_date"),
+        (value(None, 1e15), "value"),
+    ] {
         let request = mo::CreateOutcomeReportRequest {
             parent: active.name.clone(),
             request_id: rid(),

@@ -269,7 +269,7 @@ async fn a_feed_is_read_by_client_certificate_only_by_the_peers_named_to_read_it
 
     // The committee's certificate reads the feed, and nothing else.
     let mut as_committee = tls_client(applications.grpc_addr, &ca, Some((&committee_id.0, &committee_id.1))).await;
-    let no_token = || tonic::Request::new(ap::StreamEventsRequest::default());
+    let no_token = || tonic::Request::new(socialloans_contracts::events::StreamEventsRequest::default());
     assert!(as_committee.stream_events(no_token()).await.is_ok(), "the named reader's certificate reads the feed");
     let get = tonic::Request::new(ap::GetApplicationRequest { name: name.clone() });
     let denied = as_committee.get_application(get).await.unwrap_err();
@@ -283,7 +283,10 @@ async fn a_feed_is_read_by_client_certificate_only_by_the_peers_named_to_read_it
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     // Nor with a service token of its own: the service role is the readers' alone.
     let token = e2e::minter().mint("stranger", &[Role::Service], None, Duration::from_secs(60));
-    let refused = as_stranger.stream_events(authorized(ap::StreamEventsRequest::default(), &token)).await.unwrap_err();
+    let refused = as_stranger
+        .stream_events(authorized(socialloans_contracts::events::StreamEventsRequest::default(), &token))
+        .await
+        .unwrap_err();
     assert_eq!((refused.code(), reason(&refused).as_str()), (Code::PermissionDenied, "NOT_A_FEED_READER"));
     // And without a client certificate, no connection at all.
     let bare = Channel::from_shared(format!("https://localhost:{}", applications.grpc_addr.port()))

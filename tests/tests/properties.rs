@@ -8,10 +8,11 @@
 //! properties --release` (see the README).
 
 use proptest::{collection::vec, option, prelude::*, test_runner::Config};
+use socialloans_contracts::common;
 use socialloans_contracts::{applications as ap, field_path_exists, monitoring as mo};
 use socialloans_platform::{
     error::FieldViolation,
-    events::{HandlerError, WireEvent, decode},
+    events::{Event, HandlerError, decode},
     limits, pagination,
 };
 
@@ -50,24 +51,21 @@ fn number() -> impl Strategy<Value = f64> {
     prop_oneof![4 => -1e6f64..1e6, 1 => any::<f64>(), 1 => Just(f64::NAN), 1 => Just(f64::INFINITY)]
 }
 
-fn ap_date() -> impl Strategy<Value = Option<ap::Date>> {
+fn ap_date() -> impl Strategy<Value = Option<common::Date>> {
     option::of(
-        (prop_oneof![3 => 1890i32..2300, 1 => any::<i32>()], int(), int()).prop_map(|(year, month, day)| ap::Date {
-            year,
-            month,
-            day,
-        }),
+        (prop_oneof![3 => 1890i32..2300, 1 => any::<i32>()], int(), int())
+            .prop_map(|(year, month, day)| common::Date { year, month, day }),
     )
 }
 
-fn mo_date() -> impl Strategy<Value = Option<mo::Date>> {
-    ap_date().prop_map(|d| d.map(|d| mo::Date { year: d.year, month: d.month, day: d.day }))
+fn mo_date() -> impl Strategy<Value = Option<common::Date>> {
+    ap_date().prop_map(|d| d.map(|d| common::Date { year: d.year, month: d.month, day: d.day }))
 }
 
-fn money() -> impl Strategy<Value = Option<ap::Money>> {
+fn money() -> impl Strategy<Value = Option<common::Money>> {
     option::of(
         (prop_oneof!["SEK", text()], long())
-            .prop_map(|(currency_code, minor_units)| ap::Money { currency_code, minor_units }),
+            .prop_map(|(currency_code, minor_units)| common::Money { currency_code, minor_units }),
     )
 }
 
@@ -94,7 +92,7 @@ fn application() -> impl Strategy<Value = ap::Application> {
                 ..Default::default()
             }
         });
-    let group = (int(), text(), long()).prop_map(|(population, description, estimated_size)| ap::TargetGroup {
+    let group = (int(), text(), long()).prop_map(|(population, description, estimated_size)| common::TargetGroup {
         population,
         description,
         estimated_size,
@@ -108,14 +106,14 @@ fn application() -> impl Strategy<Value = ap::Application> {
             objective_key,
             direction,
             level,
-            baseline: Some(ap::IndicatorBaseline { value: baseline, date: baseline_date, source: "s".into() }),
-            target: Some(ap::IndicatorTarget { value: target, date: target_date }),
+            baseline: Some(common::IndicatorBaseline { value: baseline, date: baseline_date, source: "s".into() }),
+            target: Some(common::IndicatorTarget { value: target, date: target_date }),
             ..Default::default()
         },
     );
     let attachment =
         (text(), text(), long(), text(), text()).prop_map(|(name, media_type, size_bytes, sha256, uri)| {
-            ap::Attachment { name, media_type, size_bytes, sha256, uri, ..Default::default() }
+            common::Attachment { name, media_type, size_bytes, sha256, uri, ..Default::default() }
         });
     let contact = (text(), text(), text()).prop_map(|(name, email, phone)| ap::ContactPerson {
         name,
@@ -211,7 +209,7 @@ proptest! {
         let loan = ap::LoanTag { loan_id, principal, disbursement_date: disbursed, maturity_date: matures, ..Default::default() };
         let request = ap::TagLoanRequest { loan: Some(loan), ..Default::default() };
         let loan = request.loan.as_ref().unwrap();
-        let day = |d: &Option<ap::Date>| d.as_ref().and_then(|d| limits::date(d.year, d.month, d.day, limits::YEARS));
+        let day = |d: &Option<common::Date>| d.as_ref().and_then(|d| limits::date(d.year, d.month, d.day, limits::YEARS));
         let money_ok = loan.principal.as_ref().is_some_and(|m| {
             m.currency_code == "SEK" && m.minor_units > 0 && m.minor_units <= 10_000_000_000_000
         });
@@ -246,17 +244,17 @@ proptest! {
             }).collect(),
             narrative,
             evidence: evidence.into_iter().map(|(name, media_type, size_bytes, sha256, uri)| {
-                mo::Attachment { name, media_type, size_bytes, sha256, uri, ..Default::default() }
+                common::Attachment { name, media_type, size_bytes, sha256, uri, ..Default::default() }
             }).collect(),
             deviations: deviations.into_iter().map(|(indicator_code, description, cause)| {
                 mo::Deviation { indicator_code, description, cause }
             }).collect(),
-            loan_amount_used: used.map(|(currency_code, minor_units)| mo::Money { currency_code, minor_units }),
+            loan_amount_used: used.map(|(currency_code, minor_units)| common::Money { currency_code, minor_units }),
             ..Default::default()
         };
         let plan = mo::MonitoringPlan {
             indicators: vec![mo::PlanIndicator { code: "jobs_created".into(), unit: "jobs".into(), ..Default::default() }],
-            tagged_loan_amount: Some(mo::Money { currency_code: "SEK".into(), minor_units: 1_000_000 }),
+            tagged_loan_amount: Some(common::Money { currency_code: "SEK".into(), minor_units: 1_000_000 }),
             ..Default::default()
         };
         let violations = monitoring::reports::check(&report, &plan, "outcome_report.");
@@ -368,7 +366,7 @@ proptest! {
     fn an_event_payload_decodes_or_is_rejected_never_a_panic(
         bytes in vec(any::<u8>(), 0..2_000), kind in 0usize..6
     ) {
-        let event = WireEvent {
+        let event = Event {
             r#type: "t".into(),
             payload: Some(prost_types::Any { type_url: "type.googleapis.com/t".into(), value: bytes }),
             ..Default::default()
@@ -392,7 +390,7 @@ proptest! {
             _ => decode::<ap::ApplicationWithdrawn>(&event).map(|_| ()),
         };
         prop_assert!(rejected(ok));
-        let empty = WireEvent { payload: None, ..event };
+        let empty = Event { payload: None, ..event };
         prop_assert!(matches!(decode::<ap::LoanTagged>(&empty), Err(HandlerError::Rejected(_))));
     }
 }

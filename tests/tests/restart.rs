@@ -6,6 +6,7 @@
 //! SERVING again within 5 s of the database, in the same process; and every
 //! feed goes on with no gap and no duplicate.
 
+use socialloans_contracts::common;
 use std::{
     sync::{
         Arc, Mutex,
@@ -90,8 +91,8 @@ async fn a_database_restarted_under_load_loses_and_repeats_nothing() {
         loan: Some(ap::LoanTag {
             loan_id,
             principal: pilots::sek(1),
-            disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
-            maturity_date: Some(ap::Date { year: 2031, month: 6, day: 30 }),
+            disbursement_date: Some(common::Date { year: 2026, month: 12, day: 1 }),
+            maturity_date: Some(common::Date { year: 2031, month: 6, day: 30 }),
             ..Default::default()
         }),
         ..Default::default()
@@ -251,7 +252,10 @@ async fn a_database_restarted_under_load_loses_and_repeats_nothing() {
     assert!(caught_up, "monitoring counts {} öre of {} tagged", tagged_amount().await, tags * 100);
     // …and the applications feed holds every position once, in order.
     let mut feed = client
-        .stream_events(authorized(ap::StreamEventsRequest::default(), &token(&[Role::Service], None)))
+        .stream_events(authorized(
+            socialloans_contracts::events::StreamEventsRequest::default(),
+            &token(&[Role::Service], None),
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -4,6 +4,7 @@
 //! `borrower`, request ids sent again under another organisation, and a
 //! reviewer who also wrote the report.
 
+use socialloans_contracts::common;
 use std::time::Duration;
 
 use e2e::{
@@ -94,8 +95,8 @@ async fn active_plan(suite: &mut Suite, pilot: ap::Application) -> mo::Monitorin
         loan: Some(ap::LoanTag {
             loan_id: format!("KI-{}", &rid()[24..]),
             principal: pilots::sek(1_000_000),
-            disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
-            maturity_date: Some(ap::Date { year: 2031, month: 6, day: 30 }),
+            disbursement_date: Some(common::Date { year: 2026, month: 12, day: 1 }),
+            maturity_date: Some(common::Date { year: 2031, month: 6, day: 30 }),
             ..Default::default()
         }),
         ..Default::default()
@@ -388,7 +389,7 @@ async fn a_report_reviewer_never_reviews_a_report_they_wrote() {
     let back = mo::ReturnOutcomeReportRequest {
         name: report.name.clone(),
         request_id: rid(),
-        comments: vec![mo::FieldComment { field_path: "narrative".into(), comment: "Mer".into() }],
+        comments: vec![common::FieldComment { field_path: "narrative".into(), comment: "Mer".into() }],
         ..Default::default()
     };
     let err = suite.monitoring.return_outcome_report(authorized(back, &eva_reviewing)).await.unwrap_err();

@@ -6,10 +6,11 @@ use prost::Message;
 use socialloans_contracts::applications::{
     self as pb, ApplicationState as S, CreditAssessmentOutcome, applications_service_server::ApplicationsService,
 };
+use socialloans_contracts::common;
 use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
-    events::{Feed, ServiceStream},
+    events::{Feed, FeedStream},
     limits,
 };
 use tonic::{Request, Response, Status};
@@ -52,7 +53,7 @@ fn org_of(record: &Record) -> String {
 
 #[tonic::async_trait]
 impl ApplicationsService for Api {
-    type StreamEventsStream = ServiceStream<pb::StreamEventsResponse>;
+    type StreamEventsStream = FeedStream;
 
     async fn create_application(
         &self,
@@ -288,7 +289,7 @@ impl ApplicationsService for Api {
                 |record| {
                     transition(record, Action::RecordCreditAssessment)?;
                     let mut assessment = assessment;
-                    assessment.assessor = Some(pb::Actor {
+                    assessment.assessor = Some(common::Actor {
                         subject: actor.subject.clone(),
                         role: actor.role.clone(),
                         organization_number: String::new(),
@@ -539,9 +540,9 @@ impl ApplicationsService for Api {
 
     async fn stream_events(
         &self,
-        request: Request<pb::StreamEventsRequest>,
+        request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let caller = socialloans_platform::auth::caller(&request)?;
-        Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
+        Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
     }
 }

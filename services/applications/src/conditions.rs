@@ -4,7 +4,7 @@
 
 use prost::Name;
 use socialloans_contracts::{applications as pb, monitoring as mo};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent, payload};
+use socialloans_platform::events::{Event, Handler, HandlerError, payload};
 use sqlx::PgConnection;
 
 use crate::{
@@ -26,7 +26,7 @@ pub fn types() -> Vec<String> {
 pub struct MonitoringEvents;
 
 impl Handler for MonitoringEvents {
-    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+    async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         let (condition, application, status, action) = if let Some(e) = payload::<mo::ConditionFulfilled>(event)? {
             (e.condition, e.application, pb::ConditionStatus::Fulfilled, "CONDITION_FULFILLED")
         } else if let Some(e) = payload::<mo::ConditionWaived>(event)? {

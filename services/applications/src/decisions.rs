@@ -3,8 +3,9 @@
 //! Runs inside the consumer's transaction, which also moves its checkpoint.
 
 use prost::Name;
+use socialloans_contracts::common;
 use socialloans_contracts::{applications as pb, committee as cm};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent, payload, transcode};
+use socialloans_platform::events::{Event, Handler, HandlerError, payload};
 use sqlx::PgConnection;
 
 use crate::{
@@ -43,7 +44,7 @@ fn reject(err: Error) -> HandlerError {
 }
 
 impl Handler for CommitteeEvents {
-    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+    async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         let actor = Actor::committee();
         if let Some(opened) = payload::<cm::CaseOpened>(event)? {
             let id =
@@ -94,17 +95,15 @@ impl Handler for CommitteeEvents {
             }
             transition(record, Action::ApplyDecision(outcome))?;
             let requested = record.app.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
-            let approved: Option<pb::Money> =
-                decision.approved_amount.as_ref().map(transcode).transpose().ok().flatten();
             if outcome != Decision::Declined {
-                let amount = approved.as_ref().map(|m| m.minor_units).unwrap_or(requested);
+                let amount = decision.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or(requested);
                 if amount <= 0 || amount > requested {
                     return Err(Error::Precondition {
                         reason: "APPROVED_AMOUNT_INVALID",
                         message: format!("approved {amount} öre, applied for {requested} öre"),
                     });
                 }
-                record.app.approved_amount = Some(pb::Money { currency_code: "SEK".into(), minor_units: amount });
+                record.app.approved_amount = Some(common::Money { currency_code: "SEK".into(), minor_units: amount });
                 record.app.pricing_discount_bps = discount_bps;
                 record.app.conditions = opened(&decision.conditions, &[]);
             }
@@ -183,7 +182,8 @@ fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> R
             message: format!("amended to {amount} öre, applied for {requested} öre"),
         });
     }
-    let previous = record.app.approved_amount.replace(pb::Money { currency_code: "SEK".into(), minor_units: amount });
+    let previous =
+        record.app.approved_amount.replace(common::Money { currency_code: "SEK".into(), minor_units: amount });
     record.app.conditions = opened(&amended.conditions, &record.app.conditions);
     if let Some(summary) = record.app.committee_decision.as_mut() {
         summary.approved_amount.clone_from(&record.app.approved_amount);
@@ -210,7 +210,13 @@ fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> R
 fn opened(conditions: &[cm::Condition], before: &[pb::Condition]) -> Vec<pb::Condition> {
     conditions
         .iter()
-        .filter_map(|c| transcode::<_, pb::Condition>(c).ok())
+        .map(|c| pb::Condition {
+            id: c.id.clone(),
+            kind: c.kind,
+            description: c.description.clone(),
+            due_date: c.due_date,
+            ..Default::default()
+        })
         .map(|mut c| {
             match before.iter().find(|b| b.id == c.id && b.status != pb::ConditionStatus::Unspecified as i32) {
                 Some(b) => {

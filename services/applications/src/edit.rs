@@ -4,6 +4,7 @@
 use socialloans_contracts::applications::{
     self as pb, Application, CreditAssessment, CreditAssessmentOutcome, LoanTag, UpdateApplicationRequest,
 };
+use socialloans_contracts::common;
 use socialloans_platform::{Caller, error::FieldViolation};
 
 use crate::{error::Error, record::Record, validate};
@@ -231,7 +232,7 @@ pub fn loan(request: &pb::TagLoanRequest) -> Result<LoanTag, Error> {
     for v in validate::content(&probe, "") {
         violations.push(FieldViolation::new(v.field.replacen("requested_amount", "loan.principal", 1), v.description));
     }
-    let date = |field: &str, date: &Option<pb::Date>, violations: &mut Vec<FieldViolation>| {
+    let date = |field: &str, date: &Option<common::Date>, violations: &mut Vec<FieldViolation>| {
         let day = date.as_ref().and_then(|d| {
             chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
         });

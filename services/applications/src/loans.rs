@@ -3,6 +3,7 @@
 //! amount.
 
 use socialloans_contracts::applications::{self as pb, LoanTag};
+use socialloans_contracts::common;
 use socialloans_platform::error::FieldViolation;
 
 use crate::{
@@ -44,7 +45,7 @@ pub fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
         .iter()
         .enumerate()
         .filter(|(_, c)| {
-            c.kind == pb::ConditionKind::Precondition as i32
+            c.kind == common::ConditionKind::Precondition as i32
                 && ![pb::ConditionStatus::Fulfilled as i32, pb::ConditionStatus::Waived as i32].contains(&c.status)
         })
         .map(|(i, c)| {
@@ -74,7 +75,7 @@ pub fn tag(record: &mut Record, loan: LoanTag) -> Result<Change, Error> {
     let mut loan = loan;
     loan.tag_time = Some(timestamp(chrono::Utc::now()));
     record.app.loans.push(loan.clone());
-    let total = pb::Money { currency_code: "SEK".into(), minor_units: total };
+    let total = common::Money { currency_code: "SEK".into(), minor_units: total };
     let event_payload = pb::LoanTagged {
         application: record.name(),
         organization_number: record.row.organization_number.clone(),

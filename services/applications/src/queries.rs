@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use socialloans_contracts::applications::{
-    self as pb, ApplicationState, AuditEntry, Category, ListApplicationsRequest, ListApplicationsResponse,
+    self as pb, ApplicationState, AuditEntry, ListApplicationsRequest, ListApplicationsResponse,
 };
+use socialloans_contracts::common;
+use socialloans_contracts::common::Category;
 use socialloans_platform::{
     Caller,
     error::FieldViolation,
@@ -139,7 +141,7 @@ pub async fn history(
             action: e.action,
             from_state: state(&e.from_state),
             to_state: state(&Some(e.to_state)),
-            actor: Some(pb::Actor {
+            actor: Some(common::Actor {
                 subject: e.actor_subject,
                 role: e.actor_role,
                 organization_number: e.actor_organization,

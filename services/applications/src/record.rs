@@ -2,7 +2,8 @@
 //! contract's message, and the views each caller gets of it.
 
 use prost::Message;
-use socialloans_contracts::applications::{Application, ApplicationState, Category, ContactPerson};
+use socialloans_contracts::applications::{Application, ApplicationState, ContactPerson};
+use socialloans_contracts::common::Category;
 use socialloans_platform::{Caller, Role, limits};
 
 use crate::{error::Error, store::Row};

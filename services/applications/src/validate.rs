@@ -3,10 +3,8 @@
 //! requirements need is there ([`completeness`]). Both report every problem
 //! at once, each naming its field.
 
-use socialloans_contracts::applications::{
-    Application, Category, ContactPerson, Date, IndicatorDirection, IndicatorLevel, Money, OrganizationType,
-    TargetPopulation,
-};
+use socialloans_contracts::applications::{Application, ContactPerson, OrganizationType};
+use socialloans_contracts::common::{Category, Date, IndicatorDirection, IndicatorLevel, Money, TargetPopulation};
 use socialloans_platform::error::FieldViolation;
 
 use crate::orgnr;

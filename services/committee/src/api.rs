@@ -3,11 +3,12 @@
 //! votes, decisions, minutes, the audit chain and the event feed.
 
 use socialloans_contracts::committee::{self as pb, CaseState, committee_service_server::CommitteeService};
+use socialloans_contracts::common;
 use socialloans_platform::{
     Caller,
     auth::caller,
     error::FieldViolation,
-    events::{Feed, ServiceStream},
+    events::{Feed, FeedStream},
     idempotency, limits,
     pagination::{cut_sequence_page, decode_position, decode_token, encode_position, page_size},
 };
@@ -53,8 +54,8 @@ fn sequence_after(resource: &str, token: &str) -> Result<i64, Error> {
     }
 }
 
-fn actor(caller: &Caller, role: &str) -> pb::Actor {
-    pb::Actor { subject: caller.subject.clone(), role: role.to_owned(), member: String::new() }
+fn actor(caller: &Caller, role: &str) -> common::Actor {
+    common::Actor { subject: caller.subject.clone(), role: role.to_owned(), organization_number: String::new() }
 }
 
 impl Api {
@@ -86,7 +87,7 @@ impl Api {
 
 #[tonic::async_trait]
 impl CommitteeService for Api {
-    type StreamEventsStream = ServiceStream<pb::StreamEventsResponse>;
+    type StreamEventsStream = FeedStream;
 
     async fn create_member(
         &self,
@@ -589,9 +590,9 @@ impl CommitteeService for Api {
 
     async fn stream_events(
         &self,
-        request: Request<pb::StreamEventsRequest>,
+        request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let caller = socialloans_platform::auth::caller(&request)?;
-        Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
+        Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
     }
 }

@@ -235,13 +235,18 @@ pub async fn list(pool: &PgPool, resource: &str, after: i64, size: u32) -> Resul
 impl Stored {
     /// The API view of the entry.
     pub fn view(self) -> socialloans_contracts::committee::AuditEntry {
-        use socialloans_contracts::committee::{Actor, AuditEntry};
+        use socialloans_contracts::committee::AuditEntry;
+        use socialloans_contracts::common::Actor;
         AuditEntry {
             name: format!("auditEntries/{}", self.sequence),
             sequence: self.sequence,
             action: self.action,
             resource: self.resource,
-            actor: Some(Actor { subject: self.actor_subject, role: self.actor_role, member: String::new() }),
+            actor: Some(Actor {
+                subject: self.actor_subject,
+                role: self.actor_role,
+                organization_number: String::new(),
+            }),
             occur_time: Some(socialloans_platform::timestamp(self.occur_time)),
             request_id: self.request_id,
             summary: self.summary,

@@ -4,7 +4,8 @@
 //! code path can change the data without leaving its trace.
 
 use chrono::{DateTime, Utc};
-use socialloans_contracts::committee::{Actor, HistoryEntry};
+use socialloans_contracts::committee::HistoryEntry;
+use socialloans_contracts::common::Actor;
 use sqlx::{PgConnection, PgPool};
 
 use crate::cases::timestamp;
@@ -64,7 +65,11 @@ impl Row {
             operation: self.operation,
             from_state: self.from_state,
             to_state: self.to_state,
-            actor: Some(Actor { subject: self.actor_subject, role: self.actor_role, member: String::new() }),
+            actor: Some(Actor {
+                subject: self.actor_subject,
+                role: self.actor_role,
+                organization_number: String::new(),
+            }),
             occur_time: Some(timestamp(self.occur_time)),
             request_id: self.request_id,
             trace_id: self.trace_id,

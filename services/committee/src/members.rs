@@ -2,7 +2,8 @@
 //! whose term has ended (or not begun) takes no part.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use socialloans_contracts::committee::{Date, Member, MemberRole};
+use socialloans_contracts::committee::{Member, MemberRole};
+use socialloans_contracts::common::Date;
 use socialloans_platform::error::FieldViolation;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;

@@ -10,6 +10,7 @@ use socialloans_contracts::committee::{
     self as pb, AttendanceStatus, Case, CaseState, Decision, DecisionOutcome, DecisionState, Meeting, MeetingState,
     VoteChoice,
 };
+use socialloans_contracts::common;
 use socialloans_platform::{Caller, Role, error::FieldViolation, events::outbox, limits};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -37,8 +38,8 @@ pub struct Rules {
     pub quorum: QuorumRule,
 }
 
-fn actor(caller: &Caller, role: Role) -> pb::Actor {
-    pb::Actor { subject: caller.subject.clone(), role: role.as_str().into(), member: String::new() }
+fn actor(caller: &Caller, role: Role) -> common::Actor {
+    common::Actor { subject: caller.subject.clone(), role: role.as_str().into(), organization_number: String::new() }
 }
 
 fn refused(reason: &'static str, message: impl Into<String>) -> Error {

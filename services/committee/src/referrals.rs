@@ -4,7 +4,7 @@
 
 use prost::{Message, Name};
 use socialloans_contracts::{applications as ap, committee as cm};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, payload, transcode};
+use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
 use crate::cases::{self, state_name};
@@ -24,17 +24,13 @@ pub struct Referrals;
 /// The case a referral opens.
 pub fn case_from(application: &ap::Application) -> cm::Case {
     let borrower = application.borrower.clone().unwrap_or_default();
-    let category = ap::Category::try_from(application.category)
-        .ok()
-        .and_then(|c| cm::Category::from_str_name(c.as_str_name()))
-        .unwrap_or_default();
     cm::Case {
         application: application.name.clone(),
         organization_number: borrower.organization_number,
         borrower_display_name: borrower.display_name,
-        category: category as i32,
+        category: application.category,
         title: application.title.clone(),
-        requested_amount: application.requested_amount.as_ref().and_then(|m| transcode(m).ok()),
+        requested_amount: application.requested_amount.clone(),
         application_snapshot: Some(prost_types::Any {
             type_url: format!("type.googleapis.com/{}", ap::Application::full_name()),
             value: application.encode_to_vec(),
@@ -45,7 +41,7 @@ pub fn case_from(application: &ap::Application) -> cm::Case {
 }
 
 impl Handler for Referrals {
-    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+    async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         crate::history::begin(conn, "committee", "service", &event.r#type, &event.id).await?;
         if let Some(referred) = payload::<ap::ApplicationReferredToCommittee>(event)? {
             let application = referred.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;

@@ -17,6 +17,20 @@ pub mod socialloans {
             tonic::include_proto!("socialloans.applications.v1");
         }
     }
+    /// `socialloans.common.*`.
+    pub mod common {
+        /// `socialloans.common.v1`: the value types every contract uses.
+        pub mod v1 {
+            tonic::include_proto!("socialloans.common.v1");
+        }
+    }
+    /// `socialloans.events.*`.
+    pub mod events {
+        /// `socialloans.events.v1`: the event envelope and the messages of every feed.
+        pub mod v1 {
+            tonic::include_proto!("socialloans.events.v1");
+        }
+    }
     /// `socialloans.committee.*`.
     pub mod committee {
         /// `socialloans.committee.v1`: the expert committee's cases and decisions.
@@ -33,7 +47,10 @@ pub mod socialloans {
     }
 }
 
-pub use socialloans::{applications::v1 as applications, committee::v1 as committee, monitoring::v1 as monitoring};
+pub use socialloans::{
+    applications::v1 as applications, committee::v1 as committee, common::v1 as common, events::v1 as events,
+    monitoring::v1 as monitoring,
+};
 
 /// Whether `path` names a field of the message `message` (fully qualified,
 /// e.g. `socialloans.applications.v1.Application`), as comments and field

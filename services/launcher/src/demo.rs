@@ -13,6 +13,7 @@
 //! message saying what was expected. The end-to-end test runs this same
 //! story against the suite running as real processes.
 
+use socialloans_contracts::common;
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -279,7 +280,7 @@ impl Story<'_> {
         let member = cm::Member {
             display_name: name.into(),
             role: role as i32,
-            term_start: Some(cm::Date { year: 2024, month: 1, day: 1 }),
+            term_start: Some(common::Date { year: 2024, month: 1, day: 1 }),
             subject,
             ..Default::default()
         };
@@ -368,7 +369,7 @@ impl Story<'_> {
         &mut self,
         plan: &str,
         org: &str,
-        period_end: Option<mo::Date>,
+        period_end: Option<common::Date>,
         indicator_values: Vec<mo::IndicatorValue>,
         target_group_reach: Vec<mo::TargetGroupReach>,
     ) -> Result<String, String> {
@@ -434,7 +435,7 @@ fn truncate(text: &str, chars: usize) -> String {
 }
 
 fn category(category: i32) -> String {
-    short(ap::Category::try_from(category).unwrap_or_default().as_str_name())
+    short(common::Category::try_from(category).unwrap_or_default().as_str_name())
 }
 
 fn short_vote(choice: cm::VoteChoice) -> String {

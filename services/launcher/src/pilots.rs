@@ -4,10 +4,13 @@
 //! applications. Organisation numbers are made up (valid check digits).
 
 use socialloans_contracts::applications::{
-    Application, Attachment, Borrower, Category, ContactPerson, Date, Indicator, IndicatorBaseline, IndicatorDirection,
-    IndicatorLevel, IndicatorTarget, Intervention, Investment, InvestmentSchedule, Money, Objective, OrganizationType,
-    RequirementStatements, TargetGroup, TargetPopulation,
+    Application, Borrower, ContactPerson, Indicator, Intervention, Investment, InvestmentSchedule, Objective,
+    OrganizationType, RequirementStatements,
 };
+use socialloans_contracts::common::{
+    Attachment, Category, Date, IndicatorDirection, IndicatorLevel, Money, TargetPopulation,
+};
+use socialloans_contracts::common::{IndicatorBaseline, IndicatorTarget, TargetGroup};
 
 /// Botkyrkabyggen's organisation number (example).
 pub const BOTKYRKABYGGEN: &str = "556111-1112";

@@ -20,7 +20,7 @@ macro_rules! echo_service {
     ($($method:ident: $request:ident => $response:ident),* $(,)?) => {
         #[tonic::async_trait]
         impl ApplicationsService for Echo {
-            type StreamEventsStream = socialloans_platform::events::ServiceStream<pb::StreamEventsResponse>;
+            type StreamEventsStream = socialloans_platform::events::FeedStream;
 
             async fn get_application(
                 &self,
@@ -38,7 +38,7 @@ macro_rules! echo_service {
 
             async fn stream_events(
                 &self,
-                _: Request<pb::StreamEventsRequest>,
+                _: Request<socialloans_platform::events::StreamEventsRequest>,
             ) -> Result<Response<Self::StreamEventsStream>, Status> {
                 Err(Status::unimplemented("the echo baseline answers reads only"))
             }

@@ -1,5 +1,6 @@
 //! The scenarios, in the order they run, and the report they make.
 
+use socialloans_contracts::common;
 use std::{
     fmt::Write as _,
     sync::{
@@ -503,8 +504,8 @@ impl Ops {
             loan: Some(ap::LoanTag {
                 loan_id: format!("LG-{}", Uuid::now_v7()),
                 principal: pilots::sek(100),
-                disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
-                maturity_date: Some(ap::Date { year: 2036, month: 12, day: 1 }),
+                disbursement_date: Some(common::Date { year: 2026, month: 12, day: 1 }),
+                maturity_date: Some(common::Date { year: 2036, month: 12, day: 1 }),
                 ..Default::default()
             }),
             ..Default::default()

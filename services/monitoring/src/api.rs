@@ -2,12 +2,13 @@
 //! the change in one transaction (with its request id's answer and its audit
 //! record), answer.
 
+use socialloans_contracts::common;
 use socialloans_contracts::monitoring::{self as pb, monitoring_service_server::MonitoringService};
 use socialloans_platform::{
     Caller,
     auth::caller,
     error::FieldViolation,
-    events::{Feed, ServiceStream},
+    events::{Feed, FeedStream},
     idempotency,
     pagination::{cut_page, decode_position, encode_position, page_size},
 };
@@ -67,7 +68,7 @@ impl Api {
 
 #[tonic::async_trait]
 impl MonitoringService for Api {
-    type StreamEventsStream = ServiceStream<pb::StreamEventsResponse>;
+    type StreamEventsStream = FeedStream;
 
     async fn create_indicator_definition(
         &self,
@@ -142,8 +143,8 @@ impl MonitoringService for Api {
                 None
             }
         };
-        let category = match pb::Category::try_from(req.category) {
-            Ok(pb::Category::Unspecified) => None,
+        let category = match common::Category::try_from(req.category) {
+            Ok(common::Category::Unspecified) => None,
             Ok(_) => Some(plans::category_name(req.category)),
             Err(_) => {
                 violations.push(FieldViolation::new("category", "is not a Category"));
@@ -369,7 +370,7 @@ impl MonitoringService for Api {
         let comments = if req.comment.is_empty() {
             Vec::new()
         } else {
-            vec![pb::FieldComment { field_path: String::new(), comment: req.comment.clone() }]
+            vec![common::FieldComment { field_path: String::new(), comment: req.comment.clone() }]
         };
         let answer = self
             .change(&caller, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
@@ -393,7 +394,7 @@ impl MonitoringService for Api {
         }
         let mut comments = req.comments.clone();
         if !req.message.is_empty() {
-            comments.push(pb::FieldComment { field_path: String::new(), comment: req.message.clone() });
+            comments.push(common::FieldComment { field_path: String::new(), comment: req.message.clone() });
         }
         let answer = self
             .change(&caller, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
@@ -570,9 +571,9 @@ impl MonitoringService for Api {
 
     async fn stream_events(
         &self,
-        request: Request<pb::StreamEventsRequest>,
+        request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let caller = socialloans_platform::auth::caller(&request)?;
-        Ok(Response::new(self.feed.serve(&caller, request.get_ref()).await?))
+        Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
     }
 }

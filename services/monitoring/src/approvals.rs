@@ -4,8 +4,9 @@
 
 use chrono::Datelike;
 use prost::Name;
+use socialloans_contracts::common;
 use socialloans_contracts::{applications as ap, monitoring as mo};
-use socialloans_platform::events::{Handler, HandlerError, WireEvent, outbox, payload, transcode};
+use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
 use crate::{audit, plans};
@@ -30,14 +31,6 @@ pub struct Approvals {
     pub due_days: i32,
 }
 
-fn same_enum<A: TryFrom<i32>, B>(
-    value: i32,
-    name: impl Fn(A) -> &'static str,
-    parse: impl Fn(&str) -> Option<B>,
-) -> Option<B> {
-    A::try_from(value).ok().and_then(|a| parse(name(a)))
-}
-
 /// The plan an approved application gets.
 pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::MonitoringPlan {
     let borrower = application.borrower.clone().unwrap_or_default();
@@ -50,8 +43,8 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
             unit: i.unit.clone(),
             direction: i.direction,
             level: i.level,
-            baseline: i.baseline.as_ref().and_then(|b| transcode(b).ok()),
-            target: i.target.as_ref().and_then(|t| transcode(t).ok()),
+            baseline: i.baseline.clone(),
+            target: i.target,
             method: i.method.clone(),
             objective: i.objective_key.clone(),
             in_catalogue: false,
@@ -63,10 +56,9 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
         .iter()
         .map(|c| mo::Condition {
             name: format!("conditions/{}", c.id),
-            kind: same_enum(c.kind, |k: ap::ConditionKind| k.as_str_name(), mo::ConditionKind::from_str_name)
-                .unwrap_or_default() as i32,
+            kind: c.kind,
             description: c.description.clone(),
-            due_date: c.due_date.as_ref().and_then(|d| transcode(d).ok()),
+            due_date: c.due_date,
             state: mo::ConditionState::Open as i32,
             ..Default::default()
         })
@@ -76,29 +68,15 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
         application: application.name.clone(),
         organization_number: borrower.organization_number,
         borrower_display_name: borrower.display_name,
-        category: same_enum(application.category, |k: ap::Category| k.as_str_name(), mo::Category::from_str_name)
-            .unwrap_or_default() as i32,
+        category: application.category,
         title: application.title.clone(),
-        approved_amount: application.approved_amount.as_ref().and_then(|m| transcode(m).ok()),
+        approved_amount: application.approved_amount.clone(),
         indicators,
-        target_groups: application
-            .target_groups
-            .iter()
-            .map(|g| mo::TargetGroup {
-                population: same_enum(
-                    g.population,
-                    |k: ap::TargetPopulation| k.as_str_name(),
-                    mo::TargetPopulation::from_str_name,
-                )
-                .unwrap_or_default() as i32,
-                description: g.description.clone(),
-                estimated_size: g.estimated_size,
-            })
-            .collect(),
+        target_groups: application.target_groups.clone(),
         sdg_targets: application.sdg_targets.clone(),
         schedule: Some(mo::ReportingSchedule {
             frequency: mo::ReportingFrequency::Annual as i32,
-            first_period_end: Some(mo::Date { year, month: 12, day: 31 }),
+            first_period_end: Some(common::Date { year, month: 12, day: 31 }),
             due_days,
         }),
         conditions,
@@ -108,7 +86,7 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
 }
 
 impl Handler for Approvals {
-    async fn handle(&self, conn: &mut PgConnection, event: &WireEvent) -> Result<(), HandlerError> {
+    async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         audit::begin(conn, &audit::service(), &event.r#type, &event.id).await?;
         if let Some(approved) = payload::<ap::ApplicationApproved>(event)? {
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
@@ -152,7 +130,7 @@ impl Handler for Approvals {
         let mut plan = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
         match activate {
             Some(tagged) => {
-                plan.tagged_loan_amount = tagged.total_tagged_principal.as_ref().and_then(|m| transcode(m).ok());
+                plan.tagged_loan_amount = tagged.total_tagged_principal;
                 let maturity = tagged.loan.as_ref().and_then(|l| l.maturity_date);
                 if let Some(m) = &maturity
                     && plan
@@ -160,7 +138,7 @@ impl Handler for Approvals {
                         .as_ref()
                         .is_none_or(|d| (d.year, d.month, d.day) < (m.year, m.month, m.day))
                 {
-                    plan.last_maturity_date = transcode(m).ok();
+                    plan.last_maturity_date = Some(*m);
                 }
                 if row.state() == mo::MonitoringPlanState::Pending {
                     let schedule = plan.schedule.unwrap_or_default();

@@ -5,7 +5,8 @@
 //! the data.
 
 use chrono::{DateTime, Utc};
-use socialloans_contracts::monitoring::{Actor, AuditEntry};
+use socialloans_contracts::common::Actor;
+use socialloans_contracts::monitoring::AuditEntry;
 use socialloans_platform::Caller;
 use sqlx::{PgConnection, PgPool};
 

@@ -1,7 +1,8 @@
 //! The indicator catalogue: what outcomes can be measured, in which unit,
 //! which way is better. Shipped with a starting set; analysts extend it.
 
-use socialloans_contracts::monitoring::{Category, IndicatorDefinition, IndicatorDirection, IndicatorLevel};
+use socialloans_contracts::common::{Category, IndicatorDirection, IndicatorLevel};
+use socialloans_contracts::monitoring::IndicatorDefinition;
 use socialloans_platform::error::FieldViolation;
 use sqlx::{PgConnection, PgPool};
 

@@ -1,9 +1,8 @@
 //! Monitoring's enums as the database keeps them: each protobuf value's name
 //! without its prefix (`ACTIVE` for `MONITORING_PLAN_STATE_ACTIVE`).
 
-use socialloans_contracts::monitoring::{
-    Category, IndicatorDirection, IndicatorLevel, MonitoringPlanState, OutcomeReportState, TargetPopulation,
-};
+use socialloans_contracts::common::{Category, IndicatorDirection, IndicatorLevel, TargetPopulation};
+use socialloans_contracts::monitoring::{MonitoringPlanState, OutcomeReportState};
 
 socialloans_platform::stored_enum!(
     /// A plan's state.

@@ -5,7 +5,9 @@
 //! condition's).
 
 use chrono::Utc;
-use socialloans_contracts::monitoring::{self as pb, Attachment, Condition, ConditionState};
+use socialloans_contracts::common;
+use socialloans_contracts::common::Attachment;
+use socialloans_contracts::monitoring::{self as pb, Condition, ConditionState};
 use socialloans_platform::{Caller, error::FieldViolation, events::outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -84,7 +86,7 @@ impl Action {
 }
 
 /// The problems of an evidence document (see `socialloans_platform::limits::attachment`).
-pub fn check_attachment(at: &str, a: &pb::Attachment) -> Vec<FieldViolation> {
+pub fn check_attachment(at: &str, a: &common::Attachment) -> Vec<FieldViolation> {
     socialloans_platform::limits::attachment(
         at,
         &a.name,

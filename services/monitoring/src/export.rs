@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use socialloans_contracts::monitoring::{Category, IndicatorLevel, Money, PortfolioImpactReport, TargetPopulation};
+use socialloans_contracts::common::{Category, IndicatorLevel, Money, TargetPopulation};
+use socialloans_contracts::monitoring::PortfolioImpactReport;
 
 /// The CSV header; every row has these columns, empty where they do not apply.
 pub const CSV_COLUMNS: [&str; 20] = [

@@ -15,9 +15,9 @@ use std::{
 };
 
 use chrono::NaiveDate;
+use socialloans_contracts::common::Date;
 use socialloans_contracts::monitoring::{
-    self as pb, ConditionState, Date, MonitoringPlan, MonitoringPlanState, OverdueItem, OverdueItemKind,
-    ReportingPeriodState,
+    self as pb, ConditionState, MonitoringPlan, MonitoringPlanState, OverdueItem, OverdueItemKind, ReportingPeriodState,
 };
 use socialloans_platform::events::outbox;
 use sqlx::PgPool;

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use prost::Message;
+use socialloans_contracts::common;
+use socialloans_contracts::common::{Category, Date};
 use socialloans_contracts::monitoring::{
-    Category, Date, MonitoringPlan, MonitoringPlanActivated, MonitoringPlanClosed, MonitoringPlanState,
-    ReportingFrequency, ReportingPeriod, ReportingPeriodState, ReportingSchedule,
+    MonitoringPlan, MonitoringPlanActivated, MonitoringPlanClosed, MonitoringPlanState, ReportingFrequency,
+    ReportingPeriod, ReportingPeriodState, ReportingSchedule,
 };
 use socialloans_platform::events::outbox;
 use sqlx::{PgConnection, PgPool};
@@ -178,7 +180,7 @@ impl Pages {
 
 /// `TargetPopulation::…` without prefix.
 pub fn population_name(population: i32) -> String {
-    socialloans_contracts::monitoring::TargetPopulation::try_from(population)
+    common::TargetPopulation::try_from(population)
         .unwrap_or_default()
         .as_str_name()
         .trim_start_matches("TARGET_POPULATION_")

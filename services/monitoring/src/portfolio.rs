@@ -9,12 +9,13 @@
 //! across plans. The report reads the fact rows kept beside plans and
 //! reports (migration 0004), not the plan and report messages.
 
+use socialloans_contracts::common;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use socialloans_contracts::common::{Category, IndicatorLevel, Money, TargetPopulation};
 use socialloans_contracts::monitoring::{
-    self as mo, Category, CategoryImpact, IndicatorAggregate, IndicatorLevel, Money, PortfolioImpactReport, SdgImpact,
-    TargetGroupImpact, TargetPopulation,
+    self as mo, CategoryImpact, IndicatorAggregate, PortfolioImpactReport, SdgImpact, TargetGroupImpact,
 };
 use socialloans_platform::error::FieldViolation;
 use sqlx::PgPool;
@@ -230,7 +231,7 @@ fn assemble(
 }
 
 /// A day from the API: `as_of` if given (a valid date), otherwise today in Sweden.
-pub fn day_of(field: &str, date: Option<&mo::Date>) -> Result<chrono::NaiveDate, FieldViolation> {
+pub fn day_of(field: &str, date: Option<&common::Date>) -> Result<chrono::NaiveDate, FieldViolation> {
     match date {
         None => Ok(crate::overdue::today()),
         Some(d) => crate::plans::naive(d)
@@ -241,15 +242,15 @@ pub fn day_of(field: &str, date: Option<&mo::Date>) -> Result<chrono::NaiveDate,
 
 /// The scope of a portfolio report request; every bad field named.
 pub fn scope(
-    as_of: Option<&mo::Date>,
+    as_of: Option<&common::Date>,
     category: i32,
     exclude_closed: bool,
     format: Option<i32>,
 ) -> Result<Scope, Error> {
     let mut violations = Vec::new();
     let day = day_of("as_of", as_of).map_err(|v| violations.push(v)).ok();
-    let category = match mo::Category::try_from(category) {
-        Ok(mo::Category::Unspecified) => None,
+    let category = match common::Category::try_from(category) {
+        Ok(common::Category::Unspecified) => None,
         Ok(c) => Some(c),
         Err(_) => {
             violations.push(FieldViolation::new("category", "is not a Category"));

@@ -3,6 +3,7 @@
 //! transaction with its request id's answer.
 
 use chrono::Utc;
+use socialloans_contracts::common;
 use socialloans_contracts::monitoring::{self as pb, MonitoringPlanState, OutcomeReport, ReportingPeriodState};
 use socialloans_platform::{Caller, error::FieldViolation, events::outbox, names};
 use sqlx::PgConnection;
@@ -109,7 +110,7 @@ fn path_within(report: &OutcomeReport, path: &str) -> bool {
 
 /// Checks a reviewer's comments on a report: at least one, each naming a
 /// field of the report (see `path_within` for the lists) and saying something.
-pub fn check_comments(comments: &[pb::FieldComment]) -> Vec<FieldViolation> {
+pub fn check_comments(comments: &[common::FieldComment]) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
     if comments.is_empty() {
         violations.push(FieldViolation::new("comments", "at least one comment: say what to correct, and where"));
@@ -207,7 +208,7 @@ pub async fn review(
     name: &str,
     etag: &str,
     accept: bool,
-    comments: Vec<pb::FieldComment>,
+    comments: Vec<common::FieldComment>,
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
     let canonical = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);

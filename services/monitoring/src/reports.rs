@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
+use socialloans_contracts::common;
+use socialloans_contracts::common::{Actor, Date, FieldComment, TargetPopulation};
 use socialloans_contracts::monitoring::{
-    self as pb, Actor, Date, FieldComment, IndicatorValue, MonitoringPlan, OutcomeReport, OutcomeReportState,
-    OutcomeReportVersion, TargetPopulation,
+    self as pb, IndicatorValue, MonitoringPlan, OutcomeReport, OutcomeReportState, OutcomeReportVersion,
 };
 use socialloans_platform::{error::FieldViolation, limits};
 use sqlx::{PgConnection, PgPool};
@@ -164,7 +165,7 @@ pub fn check(report: &OutcomeReport, plan: &MonitoringPlan, prefix: &str) -> Vec
             v.push(FieldViolation::new(at("loan_amount_used".into()), "is more than the loans tagged to the plan"));
         }
     }
-    let evidence: &[pb::Attachment] =
+    let evidence: &[common::Attachment] =
         if within(&mut v, "evidence", report.evidence.len()) { &report.evidence } else { &[] };
     for (i, a) in evidence.iter().enumerate() {
         v.extend(crate::conditions::check_attachment(&at(format!("evidence[{i}]")), a));

@@ -3,9 +3,11 @@
 //! how a reporting period follows its report. The handlers lock, load and
 //! save; these decide, and are tested without a database.
 
+use socialloans_contracts::common;
+use socialloans_contracts::common::{Actor, Attachment};
 use socialloans_contracts::monitoring::{
-    Actor, Attachment, Condition, ConditionProposal, ConditionState, MonitoringPlan, MonitoringPlanState,
-    OutcomeReport, OutcomeReportState as R, ReportingPeriodState,
+    Condition, ConditionProposal, ConditionState, MonitoringPlan, MonitoringPlanState, OutcomeReport,
+    OutcomeReportState as R, ReportingPeriodState,
 };
 use socialloans_platform::error::FieldViolation;
 
@@ -88,12 +90,7 @@ pub fn may_review(authored: bool) -> Result<(), Error> {
 /// `state`, and which report it points at. A period whose report was
 /// accepted stays ACCEPTED: its obligation is met, and a correction under
 /// way does not reopen it or make it fall due again.
-pub fn follow_report(
-    plan: &mut MonitoringPlan,
-    end: &socialloans_contracts::monitoring::Date,
-    state: ReportingPeriodState,
-    report: &str,
-) {
+pub fn follow_report(plan: &mut MonitoringPlan, end: &common::Date, state: ReportingPeriodState, report: &str) {
     if let Some(p) = plan.reporting_periods.iter_mut().find(|p| p.end_date.as_ref() == Some(end)) {
         if p.state != ReportingPeriodState::Accepted as i32 {
             p.state = state as i32;
@@ -213,7 +210,8 @@ pub fn apply_condition_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use socialloans_contracts::monitoring::{Date, IndicatorValue, PlanIndicator, ReportingPeriod};
+    use socialloans_contracts::common::Date;
+    use socialloans_contracts::monitoring::{IndicatorValue, PlanIndicator, ReportingPeriod};
 
     fn reason(err: Error) -> &'static str {
         match err {

@@ -7,12 +7,11 @@ pub mod feed;
 pub mod notify;
 pub mod outbox;
 pub mod sequencer;
-pub mod wire;
 
 pub use consumer::{Handler, HandlerError, Subscription, TokenSource, decode, payload};
-pub use feed::{Feed, FeedStream, ServiceStream};
+pub use feed::{Feed, FeedStream};
 pub use outbox::append;
-pub use wire::{FeedRequest, FeedResponse, WireEvent, transcode};
+pub use socialloans_contracts::events::{Event, StreamEventsRequest, StreamEventsResponse};
 
 /// Resolves once `stop` turns true (or its sender is gone). Unlike
 /// `wait_for`, holds no borrow of the value, so it can sit in `select!`.

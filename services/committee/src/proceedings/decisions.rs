@@ -2,6 +2,7 @@
 //! quorum), confirmed by a second person, amended once frozen.
 
 use super::*;
+use socialloans_contracts::common;
 
 fn decision_index(case: &Case, name: &str) -> Option<usize> {
     case.decisions.iter().position(|d| d.name == name)
@@ -261,7 +262,7 @@ fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> 
                 "is required: a calendar date between 1900 and 2200",
             ));
         }
-        if !matches!(pb::ConditionKind::try_from(c.kind), Ok(k) if k != pb::ConditionKind::Unspecified) {
+        if !matches!(common::ConditionKind::try_from(c.kind), Ok(k) if k != common::ConditionKind::Unspecified) {
             violations.push(FieldViolation::new(format!("decision.conditions[{i}].kind"), "is required"));
         }
     }

@@ -1,6 +1,7 @@
 //! Who takes part in a case at a meeting, and their votes.
 
 use super::*;
+use socialloans_contracts::common;
 
 /// The caller's own roster entry, if the caller is on the roster (a member
 /// without a login subject is nobody's).
@@ -127,10 +128,10 @@ pub async fn cast_vote(
         meeting: case.meeting,
         choice: choice as i32,
         comment: vote.comment,
-        recorded_by: Some(pb::Actor {
+        recorded_by: Some(common::Actor {
             subject: caller.subject.clone(),
             role: "committee_member".into(),
-            member: String::new(),
+            organization_number: String::new(),
         }),
         cast_time: Some(timestamp(cast_time)),
     })
@@ -154,7 +155,11 @@ pub async fn votes_on(pool: &sqlx::PgPool, case_id: Uuid, case: &str, meeting: &
             meeting: format!("meetings/{at}"),
             choice: StoredVoteChoice::from_stored(&choice).map_or(VoteChoice::Unspecified, |c| c.0) as i32,
             comment,
-            recorded_by: Some(pb::Actor { subject, role: "committee_member".into(), member: String::new() }),
+            recorded_by: Some(common::Actor {
+                subject,
+                role: "committee_member".into(),
+                organization_number: String::new(),
+            }),
             cast_time: Some(timestamp(cast)),
         })
         .filter(|v| meeting.is_empty() || v.meeting == meeting)

@@ -1,6 +1,7 @@
 //! The story's five chapters, each a step of the loan's life through the three services.
 
 use super::*;
+use socialloans_contracts::common;
 
 impl Story<'_> {
     /// Chapter 1: both housing companies apply; one is returned for completion.
@@ -33,7 +34,7 @@ impl Story<'_> {
             name: app.name.clone(),
             etag: app.etag,
             request_id: rid(),
-            comments: vec![ap::FieldComment {
+            comments: vec![common::FieldComment {
                 field_path: "social_challenge".into(),
                 comment: "Beskriv hur hyresgästerna har fått säga sitt om renoveringsnivån".into(),
             }],
@@ -187,21 +188,21 @@ impl Story<'_> {
         }
         let covenant = cm::Condition {
             id: "c1".into(),
-            kind: cm::ConditionKind::ReportingCovenant as i32,
+            kind: common::ConditionKind::ReportingCovenant as i32,
             description: "Rapportera andel kvarboende årligen".into(),
-            due_date: Some(cm::Date { year: 2027, month: 3, day: 31 }),
+            due_date: Some(common::Date { year: 2027, month: 3, day: 31 }),
         };
         let decisions = [
             cm::Decision {
                 outcome: cm::DecisionOutcome::ApproveWithConditions as i32,
-                approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: 400_000_000 * 100 }),
+                approved_amount: Some(common::Money { currency_code: "SEK".into(), minor_units: 400_000_000 * 100 }),
                 conditions: vec![covenant],
                 rationale: "Uppfyller grundkraven; kvarboendet ska följas upp".into(),
                 ..Default::default()
             },
             cm::Decision {
                 outcome: cm::DecisionOutcome::Approve as i32,
-                approved_amount: Some(cm::Money { currency_code: "SEK".into(), minor_units: 75_000_000 * 100 }),
+                approved_amount: Some(common::Money { currency_code: "SEK".into(), minor_units: 75_000_000 * 100 }),
                 rationale: "Ett levande centrum ger trygghet och närservice".into(),
                 ..Default::default()
             },
@@ -276,8 +277,8 @@ impl Story<'_> {
                 loan: Some(ap::LoanTag {
                     loan_id: loan_id.into(),
                     principal: pilots::sek(kronor),
-                    disbursement_date: Some(ap::Date { year: 2026, month: 12, day: 1 }),
-                    maturity_date: Some(ap::Date { year: maturity, month: 6, day: 30 }),
+                    disbursement_date: Some(common::Date { year: 2026, month: 12, day: 1 }),
+                    maturity_date: Some(common::Date { year: maturity, month: 6, day: 30 }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -329,7 +330,7 @@ impl Story<'_> {
                 value("homes_renovated", homes, "homes", "Slutbesiktningar"),
             ];
             let reach = vec![mo::TargetGroupReach {
-                population: mo::TargetPopulation::LowIncome as i32,
+                population: common::TargetPopulation::LowIncome as i32,
                 people_reached: reached,
                 description: "Hushåll i renoverade hus".into(),
             }];
@@ -358,7 +359,7 @@ impl Story<'_> {
         let back = mo::ReturnOutcomeReportRequest {
             name: first.clone(),
             request_id: rid(),
-            comments: vec![mo::FieldComment {
+            comments: vec![common::FieldComment {
                 field_path: "indicator_values[0].source".into(),
                 comment: "Ange källa för antalet arbetsplatser".into(),
             }],
@@ -392,7 +393,7 @@ impl Story<'_> {
         self.step("AB Eidar → reviewer", "year 1 corrected: 42 jobs, with source (version 2)", "accepted");
         let period = plans[EIDAR].reporting_periods[1].end_date;
         let reach = vec![mo::TargetGroupReach {
-            population: mo::TargetPopulation::GeneralPublic as i32,
+            population: common::TargetPopulation::GeneralPublic as i32,
             people_reached: 3_200,
             description: "Besökare i centrumet".into(),
         }];
@@ -465,7 +466,7 @@ impl Story<'_> {
         let portfolio = answer("GetPortfolioImpactReport", self.monitoring.get_portfolio_impact_report(request).await)?
             .portfolio_impact_report
             .ok_or("no report")?;
-        let amount = |m: &Option<mo::Money>| m.as_ref().map_or(0, |m| m.minor_units / 100);
+        let amount = |m: &Option<common::Money>| m.as_ref().map_or(0, |m| m.minor_units / 100);
         self.step(
             "auditor",
             &format!(
@@ -476,7 +477,8 @@ impl Story<'_> {
             &format!("tagged {}", sek(amount(&portfolio.tagged_loan_amount))),
         );
         for group in &portfolio.by_target_group {
-            let population = short(mo::TargetPopulation::try_from(group.population).unwrap_or_default().as_str_name());
+            let population =
+                short(common::TargetPopulation::try_from(group.population).unwrap_or_default().as_str_name());
             self.step(
                 "",
                 &format!("{population}: {} people reached", group.people_reached),

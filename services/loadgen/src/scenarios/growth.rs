@@ -1,6 +1,7 @@
 //! The read path as the data grows, the pilot story and its event propagation, the portfolio report at scale.
 
 use super::*;
+use socialloans_contracts::common;
 
 /// Returns the ids of the copies it made.
 pub(super) async fn scaling(b: &mut Bench, r: &mut Report, template: Uuid) -> Result<Vec<Uuid>, String> {
@@ -286,7 +287,7 @@ pub(super) async fn portfolio(b: &mut Bench, r: &mut Report) -> Result<(), Strin
     let auditor = b.token(Role::Auditor, None);
     let mut client =
         MonitoringServiceClient::connect(b.suite.endpoints.monitoring.clone()).await.map_err(|e| e.to_string())?;
-    let as_of = Some(mo::Date { year: 2027, month: 12, day: 31 });
+    let as_of = Some(common::Date { year: 2027, month: 12, day: 31 });
     let request = || authorized(mo::GetPortfolioImpactReportRequest { as_of, ..Default::default() }, &auditor);
     client.get_portfolio_impact_report(request()).await.map_err(|e| e.to_string())?;
     let mut times = Vec::new();

@@ -24,7 +24,7 @@ use tonic::transport::{ClientTlsConfig, Endpoint};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::wire::{FeedRequest, WireEvent};
+use super::{Event, StreamEventsRequest};
 use crate::{
     Role,
     auth::DevTokenMinter,
@@ -117,13 +117,13 @@ impl HandlerError {
 /// The payload of `event` decoded as an `M` when the event is one (by its
 /// type's full name), `None` when it is of another type: handlers dispatch
 /// on the decoded type, `if let Some(opened) = payload::<CaseOpened>(event)?`.
-pub fn payload<M: prost::Message + prost::Name + Default>(event: &WireEvent) -> Result<Option<M>, HandlerError> {
+pub fn payload<M: prost::Message + prost::Name + Default>(event: &Event) -> Result<Option<M>, HandlerError> {
     if event.r#type == M::full_name() { decode(event).map(Some) } else { Ok(None) }
 }
 
 /// The payload of `event` as an `M`: a rejection when it is missing or does
 /// not decode (the event is retried, then parked), never a panic.
-pub fn decode<M: prost::Message + Default>(event: &WireEvent) -> Result<M, HandlerError> {
+pub fn decode<M: prost::Message + Default>(event: &Event) -> Result<M, HandlerError> {
     let payload = event.payload.as_ref().ok_or_else(|| HandlerError::Rejected("no payload".into()))?;
     M::decode(payload.value.as_slice())
         .map_err(|e| HandlerError::Rejected(format!("undecodable {}: {e}", event.r#type)))
@@ -132,11 +132,7 @@ pub fn decode<M: prost::Message + Default>(event: &WireEvent) -> Result<M, Handl
 /// Applies events to the consumer's own tables, inside the transaction it is given.
 pub trait Handler: Send + Sync + 'static {
     /// Applies `event`. Do not commit: the consumer commits the effect with the checkpoint.
-    fn handle(
-        &self,
-        conn: &mut PgConnection,
-        event: &WireEvent,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    fn handle(&self, conn: &mut PgConnection, event: &Event) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
 /// What happened to one event.
@@ -301,7 +297,10 @@ async fn consume<H: Handler>(
     }
 }
 
-async fn open(subscription: &Subscription, after: i64) -> Result<tonic::Streaming<super::wire::FeedResponse>, String> {
+async fn open(
+    subscription: &Subscription,
+    after: i64,
+) -> Result<tonic::Streaming<super::StreamEventsResponse>, String> {
     let mut endpoint = Endpoint::from_shared(subscription.endpoint.clone())
         .map_err(|e| format!("bad endpoint {}: {e}", subscription.endpoint))?
         .connect_timeout(Duration::from_secs(5))
@@ -314,8 +313,11 @@ async fn open(subscription: &Subscription, after: i64) -> Result<tonic::Streamin
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(subscription.max_message_bytes);
     grpc.ready().await.map_err(|e| format!("not ready: {e}"))?;
     let max_event_bytes = i32::try_from(subscription.max_message_bytes).unwrap_or(i32::MAX);
-    let mut request =
-        tonic::Request::new(FeedRequest { after_position: after, types: subscription.types.clone(), max_event_bytes });
+    let mut request = tonic::Request::new(StreamEventsRequest {
+        after_position: after,
+        types: subscription.types.clone(),
+        max_event_bytes,
+    });
     if let Some(token) = subscription.token.token(&format!("consumer:{}", subscription.name))? {
         let value = format!("Bearer {token}").parse().map_err(|_| "the service token is not valid ASCII".to_owned())?;
         request.metadata_mut().insert("authorization", value);
@@ -334,7 +336,7 @@ async fn apply<H: Handler>(
     pool: &PgPool,
     subscription: &Subscription,
     handler: &H,
-    event: &WireEvent,
+    event: &Event,
     gap_check: bool,
     state: &ConsumerMetrics,
     stop: &mut watch::Receiver<bool>,
@@ -428,7 +430,7 @@ async fn apply_once<H: Handler>(
     pool: &PgPool,
     subscription: &str,
     handler: &H,
-    event: &WireEvent,
+    event: &Event,
     gap_check: bool,
 ) -> Result<Applied, AttemptError> {
     let mut tx = pool.begin().await?;
@@ -501,8 +503,8 @@ mod tests {
     use super::*;
     use prost::Name;
 
-    fn event_of(r#type: &str, value: Vec<u8>) -> WireEvent {
-        WireEvent {
+    fn event_of(r#type: &str, value: Vec<u8>) -> Event {
+        Event {
             r#type: r#type.to_owned(),
             payload: Some(prost_types::Any { type_url: format!("type.googleapis.com/{}", r#type), value }),
             ..Default::default()
@@ -518,7 +520,7 @@ mod tests {
         assert_eq!(payload::<prost_types::Duration>(&event).unwrap(), None, "another type is not ours");
         let broken = event_of(&prost_types::Timestamp::full_name(), vec![0xff, 0xff]);
         assert!(matches!(payload::<prost_types::Timestamp>(&broken), Err(HandlerError::Rejected(_))));
-        let empty = WireEvent { r#type: prost_types::Timestamp::full_name(), ..Default::default() };
+        let empty = Event { r#type: prost_types::Timestamp::full_name(), ..Default::default() };
         assert!(matches!(payload::<prost_types::Timestamp>(&empty), Err(HandlerError::Rejected(_))));
     }
 }

@@ -15,7 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use super::wire::{FeedRequest, FeedResponse, WireEvent, transcode};
+use super::{Event, StreamEventsRequest, StreamEventsResponse};
 use crate::{
     auth::Caller,
     error::{FieldViolation, invalid_argument, with_reason},
@@ -29,10 +29,7 @@ const BATCH_BYTES: i64 = 4 << 20;
 const BUFFER: usize = 16;
 
 /// A stream of feed messages.
-pub type FeedStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<FeedResponse, Status>> + Send>>;
-
-/// A stream of a service's own `StreamEventsResponse` messages.
-pub type ServiceStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+pub type FeedStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<StreamEventsResponse, Status>> + Send>>;
 
 /// What a service needs to serve its feed.
 #[derive(Clone, Debug)]
@@ -85,9 +82,9 @@ struct Row {
     payload: Vec<u8>,
 }
 
-impl From<Row> for WireEvent {
+impl From<Row> for Event {
     fn from(row: Row) -> Self {
-        WireEvent {
+        Event {
             id: row.id.to_string(),
             position: row.position,
             aggregate: row.aggregate,
@@ -122,31 +119,21 @@ impl Feed {
         Self { pool, positioned, poll, heartbeat, stopping, limits, open: Default::default() }
     }
 
-    /// Serves a service's `StreamEvents` to `caller`: its own request and
-    /// response types, which are the feed's messages on the wire.
-    pub async fn serve<Req, Resp>(&self, caller: &Caller, request: &Req) -> Result<ServiceStream<Resp>, Status>
-    where
-        Req: prost::Message,
-        Resp: prost::Message + Default + 'static,
-    {
-        use tokio_stream::StreamExt;
-        let request: FeedRequest = transcode(request).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let stream = self.stream_for(&caller.subject, request).await?;
-        Ok(Box::pin(
-            stream
-                .map(|item| item.and_then(|message| transcode(&message).map_err(|e| Status::internal(e.to_string())))),
-        ))
+    /// Serves a service's `StreamEvents` to `caller`, counted against its
+    /// stream limit.
+    pub async fn serve(&self, caller: &Caller, request: StreamEventsRequest) -> Result<FeedStream, Status> {
+        self.stream_for(&caller.subject, request).await
     }
 
     /// Starts streaming for `request` (a caller outside any count). Fails
     /// with FAILED_PRECONDITION (`EVENTS_PRUNED`) when the events the caller
     /// needs were pruned.
-    pub async fn stream(&self, request: FeedRequest) -> Result<FeedStream, Status> {
+    pub async fn stream(&self, request: StreamEventsRequest) -> Result<FeedStream, Status> {
         self.start(None, request).await
     }
 
     /// [`Feed::stream`] for `subject`, counted against its stream limit.
-    pub async fn stream_for(&self, subject: &str, request: FeedRequest) -> Result<FeedStream, Status> {
+    pub async fn stream_for(&self, subject: &str, request: StreamEventsRequest) -> Result<FeedStream, Status> {
         let ticket = {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
             let count = open.entry(subject.to_owned()).or_default();
@@ -166,7 +153,7 @@ impl Feed {
         self.start(Some(ticket), request).await
     }
 
-    async fn start(&self, ticket: Option<OpenStream>, request: FeedRequest) -> Result<FeedStream, Status> {
+    async fn start(&self, ticket: Option<OpenStream>, request: StreamEventsRequest) -> Result<FeedStream, Status> {
         let mut violations = Vec::new();
         if request.after_position < 0 {
             violations.push(FieldViolation::new("after_position", "must not be negative"));
@@ -193,7 +180,7 @@ impl Feed {
     }
 
     /// The largest response this client may get.
-    fn response_limit(&self, request: &FeedRequest) -> usize {
+    fn response_limit(&self, request: &StreamEventsRequest) -> usize {
         let asked = usize::try_from(request.max_event_bytes).unwrap_or(0);
         if asked == 0 { self.limits.max_message_bytes } else { asked.min(self.limits.max_message_bytes) }
     }
@@ -201,8 +188,8 @@ impl Feed {
     /// Reads and sends until the client goes away.
     async fn pump(
         mut self,
-        request: FeedRequest,
-        tx: mpsc::Sender<Result<FeedResponse, Status>>,
+        request: StreamEventsRequest,
+        tx: mpsc::Sender<Result<StreamEventsResponse, Status>>,
         _ticket: Option<OpenStream>,
     ) {
         let limit = self.response_limit(&request);
@@ -236,7 +223,7 @@ impl Feed {
             for row in batch.rows {
                 after = row.position;
                 let message = fitted(
-                    FeedResponse { event: Some(row.into()), head_position: head, scanned_through: after },
+                    StreamEventsResponse { event: Some(row.into()), head_position: head, scanned_through: after },
                     limit,
                 );
                 let omitted = message.event.as_ref().map_or(0, |e| e.omitted_payload_bytes);
@@ -259,7 +246,7 @@ impl Feed {
                 continue;
             }
             if last_sent.elapsed() >= self.heartbeat {
-                let heartbeat = FeedResponse { event: None, head_position: head, scanned_through: after };
+                let heartbeat = StreamEventsResponse { event: None, head_position: head, scanned_through: after };
                 if tx.send(Ok(heartbeat)).await.is_err() {
                     return;
                 }
@@ -380,7 +367,7 @@ fn pruned_status(pruned: i64) -> Status {
 /// bytes: an event too large keeps its envelope and loses its payload, with
 /// the payload's size in `omitted_payload_bytes`, so that the client can park
 /// it and go on rather than fail on it at every reconnect.
-fn fitted(mut message: FeedResponse, limit: usize) -> FeedResponse {
+fn fitted(mut message: StreamEventsResponse, limit: usize) -> StreamEventsResponse {
     if message.encoded_len() <= limit {
         return message;
     }
@@ -402,9 +389,9 @@ fn fitted(mut message: FeedResponse, limit: usize) -> FeedResponse {
 mod tests {
     use super::*;
 
-    fn event(payload: usize) -> FeedResponse {
-        FeedResponse {
-            event: Some(WireEvent {
+    fn event(payload: usize) -> StreamEventsResponse {
+        StreamEventsResponse {
+            event: Some(Event {
                 id: "id".into(),
                 position: 7,
                 r#type: "t".into(),

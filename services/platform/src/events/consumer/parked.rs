@@ -99,7 +99,7 @@ pub async fn request_replay(pool: &PgPool, subscription: &str, position: Option<
 pub(super) async fn park_once(
     pool: &PgPool,
     subscription: &Subscription,
-    event: &WireEvent,
+    event: &Event,
     rejections: u32,
     error: &str,
     state: &ConsumerMetrics,
@@ -124,7 +124,7 @@ pub(super) async fn park_once(
 pub(super) async fn park(
     pool: &PgPool,
     subscription: &str,
-    event: &WireEvent,
+    event: &Event,
     attempts: u32,
     error: &str,
 ) -> Result<(), sqlx::Error> {

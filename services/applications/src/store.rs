@@ -58,21 +58,21 @@ pub struct ListFilter {
 /// Inserts a new application.
 #[tracing::instrument(skip_all, fields(id = %row.id))]
 pub async fn insert(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO applications.application
              (id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        row.id,
+        row.organization_number,
+        row.state as _,
+        row.category,
+        row.revision,
+        row.create_time,
+        row.update_time,
+        row.submit_time,
+        row.content,
+        row.contact_person,
     )
-    .bind(row.id)
-    .bind(&row.organization_number)
-    .bind(row.state)
-    .bind(&row.category)
-    .bind(row.revision)
-    .bind(row.create_time)
-    .bind(row.update_time)
-    .bind(row.submit_time)
-    .bind(&row.content)
-    .bind(&row.contact_person)
     .execute(conn)
     .await
     .map(|_| ())
@@ -81,20 +81,20 @@ pub async fn insert(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Erro
 /// Saves every column of an existing application.
 #[tracing::instrument(skip_all, fields(id = %row.id))]
 pub async fn save(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE applications.application
             SET state = $2, category = $3, revision = $4, update_time = $5, submit_time = $6,
                 content = $7, contact_person = $8
           WHERE id = $1",
+        row.id,
+        row.state as _,
+        row.category,
+        row.revision,
+        row.update_time,
+        row.submit_time,
+        row.content,
+        row.contact_person,
     )
-    .bind(row.id)
-    .bind(row.state)
-    .bind(&row.category)
-    .bind(row.revision)
-    .bind(row.update_time)
-    .bind(row.submit_time)
-    .bind(&row.content)
-    .bind(&row.contact_person)
     .execute(conn)
     .await
     .map(|_| ())
@@ -103,14 +103,16 @@ pub async fn save(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error>
 /// One application, locked for change; `organization` confines a borrower.
 #[tracing::instrument(skip(conn))]
 pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person
-           FROM applications.application
-          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)
-            FOR UPDATE",
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, organization_number, state AS "state: _", category, revision, create_time, update_time,
+                  submit_time, content, contact_person
+             FROM applications.application
+            WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)
+              FOR UPDATE"#,
+        id,
+        organization,
     )
-    .bind(id)
-    .bind(organization)
     .fetch_optional(conn)
     .await
 }
@@ -118,13 +120,15 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>)
 /// One application by id; `organization` confines a borrower.
 #[tracing::instrument(skip(pool))]
 pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person
-           FROM applications.application
-          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)",
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, organization_number, state AS "state: _", category, revision, create_time, update_time,
+                  submit_time, content, contact_person
+             FROM applications.application
+            WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"#,
+        id,
+        organization,
     )
-    .bind(id)
-    .bind(organization)
     .fetch_optional(pool)
     .await
 }
@@ -201,23 +205,23 @@ pub struct HistoryEntry {
 
 /// Appends a history entry (the table refuses updates and deletes).
 pub async fn append_history(conn: &mut PgConnection, entry: &HistoryEntry) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO applications.application_history
              (application_id, action, from_state, to_state, actor_subject, actor_role, actor_organization,
               request_id, comment, changed_fields, trace_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        entry.application_id,
+        entry.action,
+        entry.from_state,
+        entry.to_state,
+        entry.actor_subject,
+        entry.actor_role,
+        entry.actor_organization,
+        entry.request_id,
+        entry.comment,
+        &entry.changed_fields,
+        entry.trace_id,
     )
-    .bind(entry.application_id)
-    .bind(&entry.action)
-    .bind(&entry.from_state)
-    .bind(&entry.to_state)
-    .bind(&entry.actor_subject)
-    .bind(&entry.actor_role)
-    .bind(&entry.actor_organization)
-    .bind(entry.request_id)
-    .bind(&entry.comment)
-    .bind(&entry.changed_fields)
-    .bind(&entry.trace_id)
     .execute(conn)
     .await
     .map(|_| ())
@@ -230,17 +234,18 @@ pub async fn history(
     after_sequence: i64,
     limit: u32,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        HistoryEntry,
         "SELECT sequence, application_id, action, from_state, to_state, actor_subject, actor_role, actor_organization,
                 occur_time, request_id, comment, changed_fields, trace_id
            FROM applications.application_history
           WHERE application_id = $1 AND sequence > $2
           ORDER BY sequence
           LIMIT $3",
+        id,
+        after_sequence,
+        i64::from(limit) + 1,
     )
-    .bind(id)
-    .bind(after_sequence)
-    .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await
 }
@@ -250,19 +255,18 @@ pub async fn history(
 pub async fn claim_loan(conn: &mut PgConnection, loan_id: &str, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
     // A concurrent claim of the same loan makes this insert wait for it, then
     // do nothing; the select after it, a statement of its own, sees it.
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "INSERT INTO applications.loan (loan_id, application_id) VALUES ($1, $2) ON CONFLICT (loan_id) DO NOTHING",
+        loan_id,
+        id,
     )
-    .bind(loan_id)
-    .bind(id)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     if claimed == 1 {
         return Ok(None);
     }
-    let holder: Uuid = sqlx::query_scalar("SELECT application_id FROM applications.loan WHERE loan_id = $1")
-        .bind(loan_id)
+    let holder = sqlx::query_scalar!("SELECT application_id FROM applications.loan WHERE loan_id = $1", loan_id)
         .fetch_one(conn)
         .await?;
     Ok((holder != id).then_some(holder))

@@ -67,17 +67,18 @@ impl Row {
 /// Opens a case unless the application already has one; returns it if new.
 pub async fn open(conn: &mut PgConnection, case: &Case) -> Result<Option<Row>, sqlx::Error> {
     let now = Utc::now();
-    sqlx::query_as(
-        "INSERT INTO committee.committee_case (id, application, state, organization_number, content, create_time, update_time)
+    sqlx::query_as!(
+        Row,
+        r#"INSERT INTO committee.committee_case (id, application, state, organization_number, content, create_time, update_time)
          VALUES ($1, $2, 'OPEN', $3, $4, $5, $5)
          ON CONFLICT (application) DO NOTHING
-         RETURNING id, application, state, revision, organization_number, content, create_time, update_time",
+         RETURNING id, application, state AS "state: _", revision, organization_number, content, create_time, update_time"#,
+        Uuid::now_v7(),
+        case.application,
+        case.organization_number,
+        case.encode_to_vec(),
+        now,
     )
-    .bind(Uuid::now_v7())
-    .bind(&case.application)
-    .bind(&case.organization_number)
-    .bind(case.encode_to_vec())
-    .bind(now)
     .fetch_optional(conn)
     .await
 }
@@ -88,14 +89,15 @@ pub async fn lock(
     id: Option<Uuid>,
     application: Option<&str>,
 ) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, application, state, revision, organization_number, content, create_time, update_time
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, application, state AS "state: _", revision, organization_number, content, create_time, update_time
            FROM committee.committee_case
           WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR application = $2)
-            FOR UPDATE",
+            FOR UPDATE"#,
+        id,
+        application,
     )
-    .bind(id)
-    .bind(application)
     .fetch_optional(conn)
     .await
 }
@@ -108,25 +110,27 @@ pub async fn save(conn: &mut PgConnection, row: &Row, case: &Case, state: CaseSt
     }
     stored.create_time = None;
     stored.update_time = None;
-    sqlx::query_as(
-        "UPDATE committee.committee_case SET state = $2, content = $3, revision = revision + 1, update_time = now()
+    sqlx::query_as!(
+        Row,
+        r#"UPDATE committee.committee_case SET state = $2, content = $3, revision = revision + 1, update_time = now()
           WHERE id = $1
-         RETURNING id, application, state, revision, organization_number, content, create_time, update_time",
+         RETURNING id, application, state AS "state: _", revision, organization_number, content, create_time, update_time"#,
+        row.id,
+        state_name(state),
+        stored.encode_to_vec(),
     )
-    .bind(row.id)
-    .bind(state_name(state))
-    .bind(stored.encode_to_vec())
     .fetch_one(conn)
     .await
 }
 
 /// One case.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, application, state, revision, organization_number, content, create_time, update_time
-           FROM committee.committee_case WHERE id = $1",
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, application, state AS "state: _", revision, organization_number, content, create_time, update_time
+           FROM committee.committee_case WHERE id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await
 }

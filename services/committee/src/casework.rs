@@ -85,13 +85,13 @@ pub async fn declare_conflict(
     }
     case.conflicts_of_interest.push(declaration.clone());
     cases::save(conn, &row, &case, row.state()).await?;
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM committee.vote v USING committee.meeting m
           WHERE v.case_id = $1 AND v.member_id = $2 AND m.id = v.meeting_id
             AND m.state IN ('SCHEDULED', 'IN_PROGRESS')",
+        case_id,
+        member_id,
     )
-    .bind(case_id)
-    .bind(member_id)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -45,7 +45,7 @@ pub struct Entry<'a> {
     pub payload: &'a [u8],
 }
 
-/// A stored entry.
+/// A stored entry (read as a row by tests that play a superuser rewriting the chain).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Stored {
     /// Position in the chain, from 1.
@@ -109,13 +109,14 @@ pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<String,
 /// Appends an entry inside the caller's transaction; returns its sequence and hash.
 pub async fn append_at(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(i64, String), sqlx::Error> {
     // One writer at a time: the chain is a line, not a tree.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('committee.audit_chain', 0))")
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('committee.audit_chain', 0))")
         .execute(&mut *conn)
         .await?;
     let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT sequence, hash FROM committee.audit_chain ORDER BY sequence DESC LIMIT 1")
+        sqlx::query!("SELECT sequence, hash FROM committee.audit_chain ORDER BY sequence DESC LIMIT 1")
             .fetch_optional(&mut *conn)
-            .await?;
+            .await?
+            .map(|r| (r.sequence, r.hash));
     let (sequence, previous_hash) = last.map(|(s, h)| (s + 1, h)).unwrap_or((1, GENESIS.to_owned()));
     let now = Utc::now();
     let occur_time = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
@@ -133,24 +134,24 @@ pub async fn append_at(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(i64
         hash: String::new(),
     };
     stored.hash = hash_of(&stored);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO committee.audit_chain
              (sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
               previous_hash, hash, payload)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        stored.sequence,
+        stored.action,
+        stored.resource,
+        stored.actor_subject,
+        stored.actor_role,
+        stored.occur_time,
+        stored.request_id,
+        stored.summary,
+        stored.payload_sha256,
+        stored.previous_hash,
+        stored.hash,
+        entry.payload,
     )
-    .bind(stored.sequence)
-    .bind(&stored.action)
-    .bind(&stored.resource)
-    .bind(&stored.actor_subject)
-    .bind(&stored.actor_role)
-    .bind(stored.occur_time)
-    .bind(&stored.request_id)
-    .bind(&stored.summary)
-    .bind(&stored.payload_sha256)
-    .bind(&stored.previous_hash)
-    .bind(&stored.hash)
-    .bind(entry.payload)
     .execute(conn)
     .await?;
     Ok((stored.sequence, stored.hash))
@@ -158,9 +159,10 @@ pub async fn append_at(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(i64
 
 /// The chain's last entry: its sequence and hash.
 pub async fn head(conn: &mut PgConnection) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT sequence, hash FROM committee.audit_chain ORDER BY sequence DESC LIMIT 1")
+    Ok(sqlx::query!("SELECT sequence, hash FROM committee.audit_chain ORDER BY sequence DESC LIMIT 1")
         .fetch_optional(conn)
-        .await
+        .await?
+        .map(|r| (r.sequence, r.hash)))
 }
 
 /// Signs the chain's head with `key` and keeps the signature (inside the
@@ -173,16 +175,16 @@ pub async fn sign_head(
     let now = Utc::now();
     let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let signed = key.sign(sequence, &hash, now);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO committee.chain_head_signature (sequence, hash, sign_time, key_id, public_key, signature)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO NOTHING",
+        sequence,
+        hash,
+        now,
+        signed.key_id,
+        signed.public_key,
+        signed.signature,
     )
-    .bind(sequence)
-    .bind(&hash)
-    .bind(now)
-    .bind(&signed.key_id)
-    .bind(&signed.public_key)
-    .bind(&signed.signature)
     .execute(conn)
     .await?;
     Ok(Some(signed))
@@ -208,9 +210,7 @@ impl Verification {
 }
 
 /// A stored entry with its payload.
-#[derive(sqlx::FromRow)]
 struct WithPayload {
-    #[sqlx(flatten)]
     entry: Stored,
     payload: Option<Vec<u8>>,
 }
@@ -218,16 +218,17 @@ struct WithPayload {
 /// The chain's entries after `after` about `resource` (and what is named
 /// below it; every entry when empty), at most `size` + 1 of them.
 pub async fn list(pool: &PgPool, resource: &str, after: i64, size: u32) -> Result<Vec<Stored>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Stored,
         "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
                 previous_hash, hash
            FROM committee.audit_chain
           WHERE sequence > $1 AND ($2 = '' OR resource = $2 OR resource LIKE $2 || '/%')
           ORDER BY sequence LIMIT $3",
+        after,
+        resource,
+        i64::from(size) + 1,
     )
-    .bind(after)
-    .bind(resource)
-    .bind(i64::from(size) + 1)
     .fetch_all(pool)
     .await
 }
@@ -295,17 +296,35 @@ pub async fn verify(
     anchor: Option<(i64, &str)>,
 ) -> Result<Verification, sqlx::Error> {
     let from = from.max(1);
-    let entries: Vec<WithPayload> = sqlx::query_as(
+    let entries: Vec<WithPayload> = sqlx::query!(
         "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
                 previous_hash, hash, payload
            FROM committee.audit_chain
-          WHERE sequence >= $1 - 1 AND ($2 = 0 OR sequence <= $2)
+          WHERE sequence >= $1::bigint - 1 AND ($2::bigint = 0 OR sequence <= $2)
           ORDER BY sequence",
+        from,
+        to,
     )
-    .bind(from)
-    .bind(to)
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| WithPayload {
+        entry: Stored {
+            sequence: r.sequence,
+            action: r.action,
+            resource: r.resource,
+            actor_subject: r.actor_subject,
+            actor_role: r.actor_role,
+            occur_time: r.occur_time,
+            request_id: r.request_id,
+            summary: r.summary,
+            payload_sha256: r.payload_sha256,
+            previous_hash: r.previous_hash,
+            hash: r.hash,
+        },
+        payload: r.payload,
+    })
+    .collect();
     let mut records = Records::new(pool);
     let mut previous: Option<&Stored> = None;
     let mut verified = 0;
@@ -341,10 +360,10 @@ pub async fn verify(
         previous = Some(entry);
     }
     if let Some((sequence, hash)) = anchor {
-        let found: Option<String> = sqlx::query_scalar("SELECT hash FROM committee.audit_chain WHERE sequence = $1")
-            .bind(sequence)
-            .fetch_optional(pool)
-            .await?;
+        let found: Option<String> =
+            sqlx::query_scalar!("SELECT hash FROM committee.audit_chain WHERE sequence = $1", sequence)
+                .fetch_optional(pool)
+                .await?;
         match found {
             None => return Ok(Verification::invalid(verified, sequence, "TRUNCATED")),
             Some(found) if found != hash => return Ok(Verification::invalid(verified, sequence, "ANCHOR_MISMATCH")),
@@ -385,8 +404,7 @@ impl<'a> Records<'a> {
                 };
                 if !self.cases.contains_key(&case_id) {
                     let content: Option<Vec<u8>> =
-                        sqlx::query_scalar("SELECT content FROM committee.committee_case WHERE id = $1")
-                            .bind(case_id)
+                        sqlx::query_scalar!("SELECT content FROM committee.committee_case WHERE id = $1", case_id)
                             .fetch_optional(self.pool)
                             .await?;
                     let case = content.and_then(|c| socialloans_contracts::committee::Case::decode(c.as_slice()).ok());
@@ -402,8 +420,7 @@ impl<'a> Records<'a> {
                     return Ok(false);
                 };
                 let content: Option<Vec<u8>> =
-                    sqlx::query_scalar("SELECT content FROM committee.meeting WHERE id = $1")
-                        .bind(id)
+                    sqlx::query_scalar!("SELECT content FROM committee.meeting WHERE id = $1", id)
                         .fetch_optional(self.pool)
                         .await?;
                 let minutes = content.and_then(|c| Meeting::decode(c.as_slice()).ok()).map(|m| m.minutes);

@@ -18,23 +18,25 @@ pub async fn begin(
     action: &str,
     request_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT set_config('socialloans.audit_subject', $1, true), set_config('socialloans.audit_role', $2, true),
-                set_config('socialloans.audit_action', $3, true), set_config('socialloans.audit_request', $4, true),
-                set_config('socialloans.audit_trace', $5, true)",
+    sqlx::query!(
+        "SELECT set_config('socialloans.audit_subject', $1, true) AS subject,
+                set_config('socialloans.audit_role', $2, true) AS role,
+                set_config('socialloans.audit_action', $3, true) AS action,
+                set_config('socialloans.audit_request', $4, true) AS request,
+                set_config('socialloans.audit_trace', $5, true) AS trace",
+        subject,
+        role,
+        action,
+        request_id,
+        socialloans_platform::trace_context::current_trace_id(),
     )
-    .bind(subject)
-    .bind(role)
-    .bind(action)
-    .bind(request_id)
-    .bind(socialloans_platform::trace_context::current_trace_id())
-    .execute(conn)
+    .fetch_one(conn)
     .await
     .map(|_| ())
 }
 
 /// A stored history entry.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     sequence: i64,
     action: String,
@@ -80,16 +82,17 @@ impl Row {
 /// Entries after `after`, of `resource` and what lies under it (all when
 /// empty), one more than `limit`.
 pub async fn list(pool: &PgPool, resource: &str, after: i64, limit: u32) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Row,
         "SELECT sequence, action, resource, operation, from_state, to_state, actor_subject, actor_role, occur_time,
                 request_id, trace_id
            FROM committee.history
           WHERE sequence > $1 AND ($2 = '' OR resource = $2 OR resource LIKE $2 || '/%')
           ORDER BY sequence LIMIT $3",
+        after,
+        resource,
+        i64::from(limit) + 1,
     )
-    .bind(after)
-    .bind(resource)
-    .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{cases::timestamp, error::Error};
 
 /// A stored member.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     /// Primary key.
     pub id: Uuid,
@@ -115,18 +115,19 @@ pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDa
 /// Adds a member.
 pub async fn insert(conn: &mut PgConnection, member: &Member) -> Result<Row, Error> {
     let (display_name, role, start, end) = checked(member, "member.")?;
-    sqlx::query_as(
+    sqlx::query_as!(
+        Row,
         "INSERT INTO committee.member (id, display_name, role, term_start, term_end, subject, expertise)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
+        Uuid::now_v7(),
+        display_name,
+        role,
+        start,
+        end,
+        member.subject,
+        member.expertise,
     )
-    .bind(Uuid::now_v7())
-    .bind(display_name)
-    .bind(role)
-    .bind(start)
-    .bind(end)
-    .bind(&member.subject)
-    .bind(&member.expertise)
     .fetch_one(conn)
     .await
     .map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {
@@ -137,26 +138,28 @@ pub async fn insert(conn: &mut PgConnection, member: &Member) -> Result<Row, Err
 
 /// One member.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Row,
         "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
            FROM committee.member WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await
 }
 
 /// A page of the roster in joining order, one more than `limit`.
 pub async fn list(pool: &PgPool, after: Option<(DateTime<Utc>, Uuid)>, limit: u32) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Row,
         "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
            FROM committee.member
           WHERE ($1::timestamptz IS NULL OR (create_time, id) > ($1, $2))
           ORDER BY create_time, id LIMIT $3",
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        i64::from(limit) + 1,
     )
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await
 }
@@ -172,11 +175,12 @@ pub async fn update(
     patch: &Member,
     paths: &[String],
 ) -> Result<Row, Error> {
-    let row: Row = sqlx::query_as(
+    let row: Row = sqlx::query_as!(
+        Row,
         "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
            FROM committee.member WHERE id = $1 FOR UPDATE",
+        id,
     )
-    .bind(id)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::NotFound(format!("members/{id}")))?;
@@ -198,20 +202,21 @@ pub async fn update(
         }
     }
     let (display_name, role, start, end) = checked(&member, "member.")?;
-    sqlx::query_as(
+    sqlx::query_as!(
+        Row,
         "UPDATE committee.member
             SET display_name = $2, role = $3, term_start = $4, term_end = $5, subject = $6, expertise = $7,
                 revision = revision + 1, update_time = now()
           WHERE id = $1
          RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
+        id,
+        display_name,
+        role,
+        start,
+        end,
+        member.subject,
+        member.expertise,
     )
-    .bind(id)
-    .bind(display_name)
-    .bind(role)
-    .bind(start)
-    .bind(end)
-    .bind(&member.subject)
-    .bind(&member.expertise)
     .fetch_one(conn)
     .await
     .map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {

@@ -62,7 +62,8 @@ pub struct Standing {
 impl Standing {
     /// Loads the roster for a meeting on `day`.
     pub async fn load(conn: &mut PgConnection, day: NaiveDate) -> Result<Standing, Error> {
-        let roster = sqlx::query_as(
+        let roster = sqlx::query_as!(
+            members::Row,
             "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
                FROM committee.member ORDER BY create_time, id",
         )

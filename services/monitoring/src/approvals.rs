@@ -92,7 +92,7 @@ impl Handler for Approvals {
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let mut plan = plan_from(&application, self.due_days);
             let known: Vec<String> =
-                sqlx::query_scalar("SELECT code FROM monitoring.indicator_definition").fetch_all(&mut *conn).await?;
+                sqlx::query_scalar!("SELECT code FROM monitoring.indicator_definition").fetch_all(&mut *conn).await?;
             for indicator in &mut plan.indicators {
                 indicator.in_catalogue = known.contains(&indicator.code);
             }

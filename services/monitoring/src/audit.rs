@@ -26,18 +26,21 @@ pub fn service() -> Actor {
 
 /// Names the actor, action and request id of the changes this transaction records.
 pub async fn begin(conn: &mut PgConnection, actor: &Actor, action: &str, request_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT set_config('socialloans.audit_subject', $1, true), set_config('socialloans.audit_role', $2, true),
-                set_config('socialloans.audit_org', $3, true), set_config('socialloans.audit_action', $4, true),
-                set_config('socialloans.audit_request', $5, true), set_config('socialloans.audit_trace', $6, true)",
+    sqlx::query!(
+        "SELECT set_config('socialloans.audit_subject', $1, true) AS subject,
+                set_config('socialloans.audit_role', $2, true) AS role,
+                set_config('socialloans.audit_org', $3, true) AS org,
+                set_config('socialloans.audit_action', $4, true) AS action,
+                set_config('socialloans.audit_request', $5, true) AS request,
+                set_config('socialloans.audit_trace', $6, true) AS trace",
+        actor.subject,
+        actor.role,
+        actor.organization_number,
+        action,
+        request_id,
+        socialloans_platform::trace_context::current_trace_id(),
     )
-    .bind(&actor.subject)
-    .bind(&actor.role)
-    .bind(&actor.organization_number)
-    .bind(action)
-    .bind(request_id)
-    .bind(socialloans_platform::trace_context::current_trace_id())
-    .execute(conn)
+    .fetch_one(conn)
     .await
     .map(|_| ())
 }
@@ -50,7 +53,7 @@ pub async fn record(
     to_state: &str,
     comment: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO monitoring.audit_entry
                 (action, resource, from_state, to_state, comment,
                  actor_subject, actor_role, actor_organization, request_id, trace_id)
@@ -60,18 +63,18 @@ pub async fn record(
                  coalesce(current_setting('socialloans.audit_org', true), ''),
                  coalesce(current_setting('socialloans.audit_request', true), ''),
                  coalesce(current_setting('socialloans.audit_trace', true), ''))",
+        resource,
+        from_state,
+        to_state,
+        comment,
     )
-    .bind(resource)
-    .bind(from_state)
-    .bind(to_state)
-    .bind(comment)
     .execute(conn)
     .await
     .map(|_| ())
 }
 
 /// A stored entry.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     sequence: i64,
     action: String,
@@ -119,17 +122,18 @@ impl Row {
 /// it) or about everything, oldest first; one more than `limit`.
 pub async fn list(pool: &PgPool, resource: &str, after: i64, limit: u32) -> Result<Vec<Row>, sqlx::Error> {
     let under = format!("{}/%", resource.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    sqlx::query_as(
+    sqlx::query_as!(
+        Row,
         "SELECT sequence, action, resource, from_state, to_state, actor_subject, actor_role, actor_organization,
                 occur_time, request_id, comment, trace_id
            FROM monitoring.audit_entry
           WHERE ($1 = '' OR resource = $1 OR resource LIKE $2) AND sequence > $3
           ORDER BY sequence LIMIT $4",
+        resource,
+        under,
+        after,
+        i64::from(limit) + 1,
     )
-    .bind(resource)
-    .bind(under)
-    .bind(after)
-    .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await
 }

@@ -113,7 +113,7 @@ fn advance_periods(plan: &mut MonitoringPlan, day: NaiveDate) -> bool {
 pub async fn sweep(pool: &PgPool, day: NaiveDate) -> Result<Sweep, Error> {
     let mut done = Sweep::default();
     let noticed: HashSet<String> =
-        sqlx::query_scalar("SELECT item FROM monitoring.overdue_notice").fetch_all(pool).await?.into_iter().collect();
+        sqlx::query_scalar!("SELECT item FROM monitoring.overdue_notice").fetch_all(pool).await?.into_iter().collect();
     let filter =
         plans::Filter { state: Some(plans::state_name(MonitoringPlanState::Active)), ..plans::Filter::default() };
     let mut pages = plans::Pages::new(filter);
@@ -158,11 +158,11 @@ async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bo
     for item in of_plan(&plan, day) {
         let key = notice_key(&item);
         let due = item.due_date.as_ref().and_then(naive).unwrap_or(day);
-        let new: Option<String> = sqlx::query_scalar(
+        let new: Option<String> = sqlx::query_scalar!(
             "INSERT INTO monitoring.overdue_notice (item, due_date) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING item",
+            key,
+            due,
         )
-        .bind(&key)
-        .bind(due)
         .fetch_optional(&mut *tx)
         .await?;
         if new.is_none() {

@@ -110,25 +110,25 @@ pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Opti
             targets.push(indicator.target.as_ref().map(|t| t.value));
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO monitoring.plan_indicator (plan_id, code, unit, baseline, target)
          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[])",
+        row.id,
+        &codes,
+        &units,
+        baselines as _,
+        targets as _,
     )
-    .bind(row.id)
-    .bind(&codes)
-    .bind(&units)
-    .bind(&baselines)
-    .bind(&targets)
     .execute(&mut *conn)
     .await?;
     let (populations, sizes) = by_population(plan.target_groups.iter().map(|g| (g.population, g.estimated_size)));
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO monitoring.plan_target_group (plan_id, population, estimated_size)
          SELECT $1, * FROM unnest($2::text[], $3::int8[])",
+        row.id,
+        &populations,
+        &sizes,
     )
-    .bind(row.id)
-    .bind(&populations)
-    .bind(&sizes)
     .execute(&mut *conn)
     .await?;
     Ok(Some(row))
@@ -225,18 +225,18 @@ pub async fn save(
         }
         condition.etag.clear();
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE monitoring.monitoring_plan
             SET state = $2, content = $3, revision = revision + 1, update_time = now(),
                 tagged_minor = $4, activate_date = $5, approved_minor = $6
           WHERE id = $1",
+        row.id,
+        state_name(state),
+        stored.encode_to_vec(),
+        plan.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units.max(0)),
+        plan.activate_time.and_then(|t| DateTime::from_timestamp(t.seconds, 0)).map(|t| t.date_naive()),
+        plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0)),
     )
-    .bind(row.id)
-    .bind(state_name(state))
-    .bind(stored.encode_to_vec())
-    .bind(plan.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units.max(0)))
-    .bind(plan.activate_time.and_then(|t| DateTime::from_timestamp(t.seconds, 0)).map(|t| t.date_naive()))
-    .bind(plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0)))
     .execute(conn)
     .await
     .map(|_| ())

@@ -243,13 +243,13 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid, org: Option<&str>) -> Resul
 /// Whether `subject` drafted, edited or submitted report `name` (any version):
 /// such a person never reviews it (four eyes).
 pub async fn authored_by(conn: &mut PgConnection, name: &str, subject: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM monitoring.audit_entry
-                         WHERE resource = $1 AND actor_subject = $2
-                           AND action IN ('CreateOutcomeReport', 'UpdateOutcomeReport', 'SubmitOutcomeReport'))",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM monitoring.audit_entry
+                           WHERE resource = $1 AND actor_subject = $2
+                             AND action IN ('CreateOutcomeReport', 'UpdateOutcomeReport', 'SubmitOutcomeReport')) AS "exists!""#,
+        name,
+        subject,
     )
-    .bind(name)
-    .bind(subject)
     .fetch_one(conn)
     .await
 }
@@ -300,14 +300,16 @@ pub async fn keep_version(
     report: &OutcomeReport,
     by: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO monitoring.outcome_report_version (report_id, version, content, submitted_by) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(version)
-        .bind(report.encode_to_vec())
-        .bind(by)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "INSERT INTO monitoring.outcome_report_version (report_id, version, content, submitted_by) VALUES ($1, $2, $3, $4)",
+        id,
+        version,
+        report.encode_to_vec(),
+        by,
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Records the review result of a version, with the reviewer's comments.
@@ -319,14 +321,14 @@ pub async fn review_version(
     comments: &[FieldComment],
 ) -> Result<(), sqlx::Error> {
     let comments = OutcomeReportVersion { review_comments: comments.to_vec(), ..Default::default() };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE monitoring.outcome_report_version SET review_result = $3, review_comments = $4
           WHERE report_id = $1 AND version = $2",
+        id,
+        version,
+        state_name(result),
+        comments.encode_to_vec(),
     )
-    .bind(id)
-    .bind(version)
-    .bind(state_name(result))
-    .bind(comments.encode_to_vec())
     .execute(conn)
     .await
     .map(|_| ())
@@ -429,37 +431,37 @@ pub async fn record_accepted(
     report: &OutcomeReport,
     accept_date: NaiveDate,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM monitoring.measurement WHERE report_id = $1").bind(row.id).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM monitoring.reach WHERE report_id = $1").bind(row.id).execute(&mut *conn).await?;
+    sqlx::query!("DELETE FROM monitoring.measurement WHERE report_id = $1", row.id).execute(&mut *conn).await?;
+    sqlx::query!("DELETE FROM monitoring.reach WHERE report_id = $1", row.id).execute(&mut *conn).await?;
     let (codes, values): (Vec<String>, Vec<f64>) = report
         .indicator_values
         .iter()
         .filter_map(|v| Some((v.indicator_code.clone(), v.value.filter(|x| x.is_finite())?)))
         .unzip();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO monitoring.measurement (report_id, plan_id, period_end, accept_date, indicator_code, value)
          SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::float8[])",
+        row.id,
+        row.plan_id,
+        row.period_end,
+        accept_date,
+        &codes,
+        &values,
     )
-    .bind(row.id)
-    .bind(row.plan_id)
-    .bind(row.period_end)
-    .bind(accept_date)
-    .bind(&codes)
-    .bind(&values)
     .execute(&mut *conn)
     .await?;
     let (populations, people) =
         crate::plans::by_population(report.target_group_reach.iter().map(|r| (r.population, r.people_reached)));
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO monitoring.reach (report_id, plan_id, period_end, accept_date, population, people)
          SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::int8[])",
+        row.id,
+        row.plan_id,
+        row.period_end,
+        accept_date,
+        &populations,
+        &people,
     )
-    .bind(row.id)
-    .bind(row.plan_id)
-    .bind(row.period_end)
-    .bind(accept_date)
-    .bind(&populations)
-    .bind(&people)
     .execute(&mut *conn)
     .await
     .map(|_| ())
@@ -469,22 +471,22 @@ pub async fn record_accepted(
 /// on or before `day`, by name. A correction in progress does not hide the
 /// version accepted before it.
 pub async fn accepted(pool: &PgPool, plan_id: Uuid, day: NaiveDate) -> Result<Vec<(String, OutcomeReport)>, Error> {
-    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT DISTINCT ON (r.id) r.id, v.content
            FROM monitoring.outcome_report r
            JOIN monitoring.outcome_report_version v ON v.report_id = r.id AND v.review_result = 'ACCEPTED'
           WHERE r.plan_id = $1 AND r.period_end <= $2
           ORDER BY r.id, v.version DESC",
+        plan_id,
+        day,
     )
-    .bind(plan_id)
-    .bind(day)
     .fetch_all(pool)
     .await?;
     rows.into_iter()
-        .map(|(id, content)| {
-            let report = OutcomeReport::decode(content.as_slice())
+        .map(|row| {
+            let report = OutcomeReport::decode(row.content.as_slice())
                 .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
-            Ok((format!("monitoringPlans/{plan_id}/outcomeReports/{id}"), report))
+            Ok((format!("monitoringPlans/{plan_id}/outcomeReports/{}", row.id), report))
         })
         .collect()
 }

@@ -77,10 +77,12 @@ pub async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Pos
     let mut tx = pool.begin().await?;
     if let Ok(deadline) = DEADLINE.try_with(|d| *d) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().max(1);
-        sqlx::query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)")
-            .bind(left.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "SELECT set_config('statement_timeout', $1, true) AS statement, set_config('lock_timeout', $1, true) AS lock",
+            left.to_string(),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
     }
     Ok(tx)
 }
@@ -136,8 +138,8 @@ pub async fn grant_runtime(
     append_only: &[&str],
 ) -> Result<(), sqlx::Error> {
     let read_only = ["_sqlx_migrations", "_platform_migrations"];
-    let statements: Vec<String> = sqlx::query_scalar(
-        "SELECT unnest(ARRAY[
+    let statements = sqlx::query_scalar!(
+        r#"SELECT unnest(ARRAY[
             format('GRANT USAGE ON SCHEMA %I TO %I', $1::text, $2::text),
             format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I', $1::text, $2::text),
             format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', $1::text, $2::text),
@@ -145,12 +147,12 @@ pub async fn grant_runtime(
          ] || ARRAY(SELECT format('REVOKE INSERT, UPDATE, DELETE ON %I.%I FROM %I', $1::text, t, $2::text)
                       FROM unnest($4::text[]) AS t)
            || ARRAY(SELECT format('REVOKE UPDATE, DELETE ON %I.%I FROM %I', $1::text, t, $2::text)
-                      FROM unnest($3::text[]) AS t))",
+                      FROM unnest($3::text[]) AS t)) AS "statement!""#,
+        schema,
+        runtime,
+        append_only as &[&str],
+        &read_only as &[&str],
     )
-    .bind(schema)
-    .bind(runtime)
-    .bind(append_only)
-    .bind(read_only)
     .fetch_all(&mut *owner)
     .await?;
     for statement in statements {
@@ -224,14 +226,13 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, sche
     // CREATE DATABASE, and their changes to the shared `public` schema,
     // would collide ("tuple concurrently updated"), so they take turns: the
     // lock lives as long as this session, until the end.
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended('socialloans:bootstrap', 0))").execute(&mut conn).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
-        .bind(&database)
-        .fetch_one(&mut conn)
-        .await?;
+    sqlx::query!("SELECT pg_advisory_lock(hashtextextended('socialloans:bootstrap', 0))").execute(&mut conn).await?;
+    let exists =
+        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1) AS "exists!""#, database)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
-        let create: String = sqlx::query_scalar("SELECT format('CREATE DATABASE %I', $1::text)")
-            .bind(&database)
+        let create = sqlx::query_scalar!(r#"SELECT format('CREATE DATABASE %I', $1::text) AS "create!""#, database)
             .fetch_one(&mut conn)
             .await?;
         // Built by format(%I) in PostgreSQL itself: the name is quoted there.
@@ -240,12 +241,13 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, sche
     let turn = conn;
 
     let mut conn = connect_patiently(&admin.clone().database(&database)).await?;
-    let superusers: Vec<String> =
-        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname IN ($1, $2) AND rolsuper ORDER BY 1")
-            .bind(&role)
-            .bind(&owner)
-            .fetch_all(&mut conn)
-            .await?;
+    let superusers = sqlx::query_scalar!(
+        r#"SELECT rolname::text AS "rolname!" FROM pg_roles WHERE rolname IN ($1, $2) AND rolsuper ORDER BY 1"#,
+        role,
+        owner,
+    )
+    .fetch_all(&mut conn)
+    .await?;
     if !superusers.is_empty() {
         return Err(sqlx::Error::Configuration(
             format!("{} must not be a superuser: a service's roles own and may do only its own", superusers.join(", "))
@@ -256,8 +258,8 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, sche
     // the database will do (CloudNativePG with superuser access off). Such a
     // role acts for the two roles it creates by being granted them, and
     // cannot make either a superuser; a superuser it finds is refused below.
-    let statements: Vec<String> = sqlx::query_scalar(
-        "SELECT unnest(ARRAY[
+    let statements = sqlx::query_scalar!(
+        r#"SELECT unnest(ARRAY[
             format('CREATE ROLE %I LOGIN', $1::text),
             format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD %L', $1::text, $3::text),
             format('CREATE ROLE %I LOGIN', $5::text),
@@ -273,14 +275,14 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, sche
             format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', $5::text, $4::text, $2::text),
             format('REVOKE ALL ON SCHEMA public FROM %I', $1::text),
             format('REVOKE ALL ON SCHEMA public FROM %I', $5::text)
-        ])",
+        ]) AS "statement!""#,
+        role,
+        schema,
+        password.as_deref(),
+        database,
+        owner,
+        owner_password.as_deref(),
     )
-    .bind(&role)
-    .bind(schema)
-    .bind(password.as_deref())
-    .bind(&database)
-    .bind(&owner)
-    .bind(owner_password.as_deref())
     .fetch_all(&mut conn)
     .await?;
     for statement in statements {

@@ -78,14 +78,14 @@ pub async fn claim<R: prost::Message + Default>(
         .map_err(|v| invalid_argument("INVALID_ARGUMENT", "request_id is invalid", &[v]))?;
     let key = caller_key(caller);
     let print = fingerprint(caller, method, request);
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO request_log (caller_key, request_id, method, fingerprint) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
+        key,
+        id,
+        method,
+        print,
     )
-    .bind(&key)
-    .bind(id)
-    .bind(method)
-    .bind(&print)
     .execute(&mut *conn)
     .await
     .map_err(|e| crate::error::database("request_log", &e))?
@@ -93,15 +93,16 @@ pub async fn claim<R: prost::Message + Default>(
     if inserted == 1 {
         return Ok(Claim::Fresh(Ticket { key, id }));
     }
-    let stored: Option<(Vec<u8>, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT fingerprint, response FROM request_log WHERE caller_key = $1 AND request_id = $2")
-            .bind(&key)
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(|e| crate::error::database("request_log", &e))?;
+    let stored = sqlx::query!(
+        "SELECT fingerprint, response FROM request_log WHERE caller_key = $1 AND request_id = $2",
+        key,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| crate::error::database("request_log", &e))?;
     // Absent: another caller holds this id; its answer is not ours to see.
-    let (stored_print, response) = stored.unwrap_or_default();
+    let (stored_print, response) = stored.map(|row| (row.fingerprint, row.response)).unwrap_or_default();
     if stored_print != print {
         return Err(with_reason(
             Code::InvalidArgument,
@@ -120,13 +121,15 @@ pub async fn record(
     ticket: &Ticket,
     response: &impl prost::Message,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE request_log SET response = $3 WHERE caller_key = $1 AND request_id = $2")
-        .bind(&ticket.key)
-        .bind(ticket.id)
-        .bind(response.encode_to_vec())
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE request_log SET response = $3 WHERE caller_key = $1 AND request_id = $2",
+        ticket.key,
+        ticket.id,
+        response.encode_to_vec(),
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Runs `work` in one transaction with the request id's answer: an identical
@@ -166,14 +169,14 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     loop {
-        let batch = sqlx::query(
+        let batch = sqlx::query!(
             "DELETE FROM request_log WHERE (caller_key, request_id) IN (
                  SELECT caller_key, request_id FROM request_log
                   WHERE create_time < now() - make_interval(secs => $1)
                   LIMIT $2)",
+            retention.as_secs_f64(),
+            PRUNE_BATCH,
         )
-        .bind(retention.as_secs_f64())
-        .bind(PRUNE_BATCH)
         .execute(pool)
         .await?
         .rows_affected();

@@ -95,13 +95,16 @@ pub async fn record_decision(
             decision.rationale = format!("Deferred without a quorum ({why}). {}", decision.rationale);
             return record(conn, caller, case_row, case, decision, request_id, "DECISION_RECORDED", outcome).await;
         }
-        let votes: Vec<(Uuid, String, String)> = sqlx::query_as(
+        let votes: Vec<(Uuid, String, String)> = sqlx::query!(
             "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2",
+            case_row.id,
+            m_row.id,
         )
-        .bind(case_row.id)
-        .bind(m_row.id)
         .fetch_all(&mut *conn)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.member_id, r.choice, r.comment))
+        .collect();
         let ballots: Vec<Ballot> = eligible
             .iter()
             .map(|m| Ballot {

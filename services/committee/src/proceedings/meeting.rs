@@ -150,15 +150,14 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
         .flat_map(|m| &m.agenda)
         .filter_map(|item| item.case.strip_prefix("cases/").and_then(limits::id))
         .collect();
-    let rows: Vec<(Uuid, Vec<u8>)> =
-        sqlx::query_as("SELECT id, content FROM committee.committee_case WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = sqlx::query!("SELECT id, content FROM committee.committee_case WHERE id = ANY($1)", &ids)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut cases = std::collections::HashMap::new();
-    for (id, content) in rows {
-        let case = Case::decode(content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
-        cases.insert(format!("cases/{id}"), case);
+    for row in rows {
+        let case =
+            Case::decode(row.content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        cases.insert(format!("cases/{}", row.id), case);
     }
     for meeting in meetings {
         let day = meeting
@@ -233,10 +232,10 @@ pub async fn record_attendance(
     };
     let member_id = parse("member", "members/", member)?;
     let term: Option<(NaiveDate, Option<NaiveDate>)> =
-        sqlx::query_as("SELECT term_start, term_end FROM committee.member WHERE id = $1")
-            .bind(member_id)
+        sqlx::query!("SELECT term_start, term_end FROM committee.member WHERE id = $1", member_id)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await?
+            .map(|r| (r.term_start, r.term_end));
     let Some((term_start, term_end)) = term else {
         return Err(Error::NotFound(member.to_owned()));
     };
@@ -282,8 +281,12 @@ pub async fn move_meeting(
 }
 
 async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<String, Error> {
-    let roster: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT id, display_name FROM committee.member").fetch_all(&mut *conn).await?;
+    let roster: Vec<(Uuid, String)> = sqlx::query!("SELECT id, display_name FROM committee.member")
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.display_name))
+        .collect();
     let names = move |member: &str| {
         roster
             .iter()
@@ -296,13 +299,16 @@ async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<Str
     for item in &meeting.agenda {
         let case_id = parse("case", "cases/", &item.case)?;
         let row = cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(item.case.clone()))?;
-        let votes: Vec<(Uuid, String, String)> = sqlx::query_as(
+        let votes: Vec<(Uuid, String, String)> = sqlx::query!(
             "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2 ORDER BY cast_time",
+            case_id,
+            meeting_id,
         )
-        .bind(case_id)
-        .bind(meeting_id)
         .fetch_all(&mut *conn)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.member_id, r.choice, r.comment))
+        .collect();
         let votes = votes
             .into_iter()
             .map(|(member, choice, comment)| MinuteVote {

@@ -6,11 +6,12 @@ use socialloans_contracts::common;
 /// The caller's own roster entry, if the caller is on the roster (a member
 /// without a login subject is nobody's).
 async fn roster_entry(conn: &mut PgConnection, caller: &Caller) -> Result<Option<members::Row>, Error> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        members::Row,
         "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
            FROM committee.member WHERE subject = $1 AND subject <> ''",
+        caller.subject,
     )
-    .bind(&caller.subject)
     .fetch_optional(conn)
     .await?)
 }
@@ -107,19 +108,19 @@ pub async fn cast_vote(
         });
     }
     let choice_name = choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_owned();
-    let cast_time: DateTime<Utc> = sqlx::query_scalar(
+    let cast_time: DateTime<Utc> = sqlx::query_scalar!(
         "INSERT INTO committee.vote (case_id, meeting_id, member_id, choice, comment, actor_subject)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (case_id, meeting_id, member_id)
          DO UPDATE SET choice = EXCLUDED.choice, comment = EXCLUDED.comment, cast_time = now()
          RETURNING cast_time",
+        case_row.id,
+        m_row.id,
+        voter.id,
+        choice_name,
+        vote.comment,
+        caller.subject,
     )
-    .bind(case_row.id)
-    .bind(m_row.id)
-    .bind(voter.id)
-    .bind(choice_name)
-    .bind(&vote.comment)
-    .bind(&caller.subject)
     .fetch_one(&mut *conn)
     .await?;
     Ok(pb::Vote {
@@ -140,27 +141,27 @@ pub async fn cast_vote(
 /// The votes cast on the case `case_id` (named `case`), at `meeting` or at
 /// every meeting when it is empty, in the order they were cast.
 pub async fn votes_on(pool: &sqlx::PgPool, case_id: Uuid, case: &str, meeting: &str) -> Result<Vec<pb::Vote>, Error> {
-    let rows: Vec<(Uuid, Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT member_id, meeting_id, choice, comment, actor_subject, cast_time
            FROM committee.vote WHERE case_id = $1 ORDER BY cast_time",
+        case_id,
     )
-    .bind(case_id)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(member, at, choice, comment, subject, cast)| pb::Vote {
-            name: format!("{case}/votes/{member}"),
-            member: format!("members/{member}"),
-            meeting: format!("meetings/{at}"),
-            choice: StoredVoteChoice::from_stored(&choice).map_or(VoteChoice::Unspecified, |c| c.0) as i32,
-            comment,
+        .map(|r| pb::Vote {
+            name: format!("{case}/votes/{}", r.member_id),
+            member: format!("members/{}", r.member_id),
+            meeting: format!("meetings/{}", r.meeting_id),
+            choice: StoredVoteChoice::from_stored(&r.choice).map_or(VoteChoice::Unspecified, |c| c.0) as i32,
+            comment: r.comment,
             recorded_by: Some(common::Actor {
-                subject,
+                subject: r.actor_subject,
                 role: "committee_member".into(),
                 organization_number: String::new(),
             }),
-            cast_time: Some(timestamp(cast)),
+            cast_time: Some(timestamp(r.cast_time)),
         })
         .filter(|v| meeting.is_empty() || v.meeting == meeting)
         .collect())

@@ -450,11 +450,7 @@ async fn apply_once<H: Handler>(
         .await
         .map_err(|panic| AttemptError::Handler(HandlerError::Rejected(format!("the handler panicked: {panic}"))))?
         .map_err(AttemptError::Handler)?;
-    sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
-        .bind(subscription)
-        .bind(event.position)
-        .execute(&mut *tx)
-        .await?;
+    save_checkpoint(&mut tx, subscription, event.position).await?;
     tx.commit().await?;
     Ok(Applied::Applied)
 }
@@ -463,10 +459,21 @@ async fn apply_once<H: Handler>(
 /// move of a checkpoint (an applied event, a parked one, a scanned-through
 /// advance) holds this lock, so replicas that overlap never both move it.
 async fn lock_checkpoint(tx: &mut sqlx::PgConnection, subscription: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE")
-        .bind(subscription)
+    sqlx::query_scalar!("SELECT position FROM consumer_checkpoint WHERE subscription = $1 FOR UPDATE", subscription)
         .fetch_one(tx)
         .await
+}
+
+/// Sets the checkpoint of `subscription`, whose row `tx` holds locked.
+async fn save_checkpoint(tx: &mut sqlx::PgConnection, subscription: &str, position: i64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1",
+        subscription,
+        position,
+    )
+    .execute(tx)
+    .await
+    .map(|_| ())
 }
 
 /// Moves the checkpoint of `subscription` up to `scanned` (never down), under
@@ -477,23 +484,17 @@ async fn advance(pool: &PgPool, subscription: &str, scanned: i64) -> Result<i64,
     if scanned <= checkpoint {
         return Ok(checkpoint);
     }
-    sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
-        .bind(subscription)
-        .bind(scanned)
-        .execute(&mut *tx)
-        .await?;
+    save_checkpoint(&mut tx, subscription, scanned).await?;
     tx.commit().await?;
     Ok(scanned)
 }
 
 /// The subscription's checkpoint, created at 0 on first use.
 pub async fn read_checkpoint(pool: &PgPool, subscription: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO consumer_checkpoint (subscription) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(subscription)
+    sqlx::query!("INSERT INTO consumer_checkpoint (subscription) VALUES ($1) ON CONFLICT DO NOTHING", subscription)
         .execute(pool)
         .await?;
-    sqlx::query_scalar("SELECT position FROM consumer_checkpoint WHERE subscription = $1")
-        .bind(subscription)
+    sqlx::query_scalar!("SELECT position FROM consumer_checkpoint WHERE subscription = $1", subscription)
         .fetch_one(pool)
         .await
 }

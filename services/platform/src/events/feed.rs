@@ -167,7 +167,7 @@ impl Feed {
         if !violations.is_empty() {
             return Err(invalid_argument("INVALID_ARGUMENT", "the feed request is invalid", &violations));
         }
-        let pruned: i64 = sqlx::query_scalar("SELECT pruned_through FROM outbox_head")
+        let pruned = sqlx::query_scalar!("SELECT pruned_through FROM outbox_head")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| crate::error::database("feed", &e))?;

@@ -43,19 +43,19 @@ pub async fn append_encoded(
     let mut headers = http::HeaderMap::new();
     trace_context::inject(&tracing::Span::current(), &mut headers);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO outbox (id, event_type, aggregate, traceparent, tracestate, payload)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        event_type.into(),
+        aggregate,
+        header("traceparent"),
+        header("tracestate"),
+        payload,
     )
-    .bind(id)
-    .bind(event_type.into())
-    .bind(aggregate)
-    .bind(header("traceparent"))
-    .bind(header("tracestate"))
-    .bind(payload)
     .execute(&mut *conn)
     .await?;
     // Delivered at commit, and only then: wakes the sequencer at once.
-    sqlx::query("SELECT pg_notify($1, '')").bind(appended_channel(schema)).execute(&mut *conn).await?;
+    sqlx::query!("SELECT pg_notify($1, '')", appended_channel(schema)).execute(&mut *conn).await?;
     Ok(id)
 }

@@ -26,34 +26,33 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 #[tracing::instrument(skip(pool))]
 pub async fn sequence_once(pool: &PgPool, schema: &str) -> Result<(u64, i64), sqlx::Error> {
     // The common case — nothing waiting — takes no lock and writes nothing.
-    let (waiting, head): (bool, i64) = sqlx::query_as(
-        "SELECT EXISTS (SELECT FROM outbox WHERE position IS NULL), (SELECT last_position FROM outbox_head)",
+    let now = sqlx::query!(
+        r#"SELECT EXISTS (SELECT FROM outbox WHERE position IS NULL) AS "waiting!",
+                  (SELECT last_position FROM outbox_head) AS "head!""#
     )
     .fetch_one(pool)
     .await?;
-    if !waiting {
-        return Ok((0, head));
+    if !now.waiting {
+        return Ok((0, now.head));
     }
     let mut tx = pool.begin().await?;
-    let head: i64 = sqlx::query_scalar("SELECT last_position FROM outbox_head FOR UPDATE").fetch_one(&mut *tx).await?;
-    let numbered: Vec<i64> = sqlx::query_scalar(
-        "UPDATE outbox AS o SET position = $1 + s.n
-           FROM (SELECT id, row_number() OVER (ORDER BY recorded) AS n
-                   FROM outbox WHERE position IS NULL ORDER BY recorded LIMIT $2) AS s
-          WHERE o.id = s.id
-        RETURNING o.position",
+    let head = sqlx::query_scalar!("SELECT last_position FROM outbox_head FOR UPDATE").fetch_one(&mut *tx).await?;
+    let numbered = sqlx::query_scalar!(
+        r#"UPDATE outbox AS o SET position = $1 + s.n
+             FROM (SELECT id, row_number() OVER (ORDER BY recorded) AS n
+                     FROM outbox WHERE position IS NULL ORDER BY recorded LIMIT $2) AS s
+            WHERE o.id = s.id
+          RETURNING o.position AS "position!""#,
+        head,
+        BATCH,
     )
-    .bind(head)
-    .bind(BATCH)
     .fetch_all(&mut *tx)
     .await?;
     let count = numbered.len() as u64;
     let new_head = head + count as i64;
     if count > 0 {
-        sqlx::query("UPDATE outbox_head SET last_position = $1").bind(new_head).execute(&mut *tx).await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(positioned_channel(schema))
-            .bind(new_head.to_string())
+        sqlx::query!("UPDATE outbox_head SET last_position = $1", new_head).execute(&mut *tx).await?;
+        sqlx::query!("SELECT pg_notify($1, $2)", positioned_channel(schema), new_head.to_string())
             .execute(&mut *tx)
             .await?;
     }
@@ -67,8 +66,8 @@ pub async fn sequence_once(pool: &PgPool, schema: &str) -> Result<(u64, i64), sq
 #[tracing::instrument(skip(pool))]
 pub async fn prune(pool: &PgPool, retention: Duration) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT 1 FROM outbox_head FOR UPDATE").execute(&mut *tx).await?;
-    let pruned: i64 = sqlx::query_scalar(
+    sqlx::query!("SELECT 1 AS locked FROM outbox_head FOR UPDATE").fetch_one(&mut *tx).await?;
+    let pruned = sqlx::query_scalar!(
         "WITH cut AS (
              SELECT max(position) AS position FROM outbox
               WHERE position IS NOT NULL AND occur_time < now() - make_interval(secs => $1)),
@@ -77,8 +76,8 @@ pub async fn prune(pool: &PgPool, retention: Duration) -> Result<i64, sqlx::Erro
          UPDATE outbox_head
             SET pruned_through = GREATEST(pruned_through, COALESCE((SELECT max(position) FROM gone), 0))
          RETURNING pruned_through",
+        retention.as_secs_f64(),
     )
-    .bind(retention.as_secs_f64())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -22,10 +22,10 @@ impl Lease {
             None => pool.acquire().await?.detach(),
         };
         // Keyed by schema too: two services may name a subscription alike.
-        let held: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':consumer:' || $1, 0))",
+        let held = sqlx::query_scalar!(
+            r#"SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':consumer:' || $1, 0)) AS "held!""#,
+            subscription,
         )
-        .bind(subscription)
         .fetch_one(&mut conn)
         .await?;
         if held {

@@ -16,15 +16,15 @@ pub(super) async fn replay_parked<H: Handler>(
     handler: &H,
     state: &ConsumerMetrics,
 ) -> Result<(), String> {
-    let marked: Vec<(i64, String)> = sqlx::query_as(
+    let marked = sqlx::query!(
         "SELECT position, event_type FROM consumer_dead_letter
           WHERE subscription = $1 AND replay_requested ORDER BY position",
+        subscription.name,
     )
-    .bind(&subscription.name)
     .fetch_all(pool)
     .await
     .map_err(|e| format!("reading the events to replay: {e}"))?;
-    for (position, event_type) in marked {
+    for (position, event_type) in marked.into_iter().map(|row| (row.position, row.event_type)) {
         let one = Subscription { types: vec![event_type.clone()], ..subscription.clone() };
         let fetched = match open(&one, position - 1).await {
             Ok(mut stream) => loop {
@@ -44,12 +44,14 @@ pub(super) async fn replay_parked<H: Handler>(
                 let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
                 match CatchUnwind(Box::pin(handler.handle(&mut tx, &event))).await {
                     Ok(Ok(())) => {
-                        sqlx::query("DELETE FROM consumer_dead_letter WHERE subscription = $1 AND position = $2")
-                            .bind(&subscription.name)
-                            .bind(position)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        sqlx::query!(
+                            "DELETE FROM consumer_dead_letter WHERE subscription = $1 AND position = $2",
+                            subscription.name,
+                            position,
+                        )
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| e.to_string())?;
                         tx.commit().await.map_err(|e| e.to_string())?;
                         state.applied.inc();
                         tracing::warn!(subscription = %subscription.name, position, event_type, "parked event replayed and applied");
@@ -67,13 +69,13 @@ pub(super) async fn replay_parked<H: Handler>(
             Err(reason) => format!("replay failed: the feed did not give the event again ({reason})"),
         };
         tracing::error!(subscription = %subscription.name, position, event_type, error = %outcome, "parked event not replayed");
-        sqlx::query(
+        sqlx::query!(
             "UPDATE consumer_dead_letter SET replay_requested = false, attempts = attempts + 1, error = $3
               WHERE subscription = $1 AND position = $2",
+            subscription.name,
+            position,
+            outcome,
         )
-        .bind(&subscription.name)
-        .bind(position)
-        .bind(outcome)
         .execute(pool)
         .await
         .map_err(|e| e.to_string())?;
@@ -84,12 +86,12 @@ pub(super) async fn replay_parked<H: Handler>(
 /// Marks parked events of `subscription` (all, or the one at `position`) for
 /// replay; the consumer replays them when it next connects. Returns how many.
 pub async fn request_replay(pool: &PgPool, subscription: &str, position: Option<i64>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE consumer_dead_letter SET replay_requested = true
           WHERE subscription = $1 AND ($2::bigint IS NULL OR position = $2)",
+        subscription,
+        position,
     )
-    .bind(subscription)
-    .bind(position)
     .execute(pool)
     .await?
     .rows_affected())
@@ -134,24 +136,20 @@ pub(super) async fn park(
         return Ok(()); // another replica dealt with it meanwhile
     }
     let id = uuid::Uuid::parse_str(&event.id).unwrap_or_default();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO consumer_dead_letter (subscription, position, event_id, event_type, aggregate, payload, attempts, error)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        subscription,
+        event.position,
+        id,
+        event.r#type,
+        event.aggregate,
+        event.payload.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+        attempts as i32,
+        error,
     )
-    .bind(subscription)
-    .bind(event.position)
-    .bind(id)
-    .bind(&event.r#type)
-    .bind(&event.aggregate)
-    .bind(event.payload.as_ref().map(|p| p.value.clone()).unwrap_or_default())
-    .bind(attempts as i32)
-    .bind(error)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE consumer_checkpoint SET position = $2, update_time = now() WHERE subscription = $1")
-        .bind(subscription)
-        .bind(event.position)
-        .execute(&mut *tx)
-        .await?;
+    super::save_checkpoint(&mut tx, subscription, event.position).await?;
     tx.commit().await
 }

@@ -89,11 +89,8 @@ impl Up {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM)
+            .expect("SIGTERM");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -259,11 +256,8 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
 
     // A service killed with SIGKILL is started again and the story goes on.
     let pid = up.pid_of("applications").expect("up names the applications pid");
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) on a grandchild this test started (through `suite up`).
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
+    let grandchild = rustix::process::Pid::from_raw(pid).expect("a positive pid");
+    rustix::process::kill_process(grandchild, rustix::process::Signal::KILL).expect("SIGKILL");
     let killed = Instant::now();
     assert!(up.wait_for("applications | started again", Duration::from_secs(10)), "not restarted");
     let restarted = up.pid_of("applications").unwrap();
@@ -303,9 +297,7 @@ async fn up_works_from_a_private_directory_and_reset_removes_everything() {
     let mut up = Up::start(&home, offset);
     assert!(up.wait_for("Social Loans is up", Duration::from_secs(120)), "the suite did not come up: {:?}", up.seen);
     let outside = up.seen.iter().find(|l| l.contains("the private PostgreSQL's data goes to")).cloned();
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid() only reads this process's credentials.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     assert_eq!(outside.is_some(), root, "as root the data goes where the postgres user can reach it: {:?}", up.seen);
     let status = up.terminate();
     assert!(status.success(), "suite up exited with {status}");

@@ -18,22 +18,57 @@ pub use services::{Endpoints, Suite, free_offset};
 
 use std::{path::PathBuf, process::ExitCode};
 
-fn usage() -> &'static str {
-    "usage: socialloans [up|demo|service NAME ...|token ROLE [ORG]|jwks KEYFILE [KID]|roles|reset]\n\n  \
-     up          start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services,\n              \
-     restarting any that exits\n  \
-     demo        run the pilot story through the real APIs (starts the suite first unless it is up)\n  \
-     service NAME [serve|migrate|bootstrap|health|replay-parked]\n              run one service (what its own binary does)\n  \
-     token ROLE  print a development token for ROLE (borrowers also need ORG, e.g. 556000-0000)\n  \
-     jwks KEYFILE [KID]  print the JWKS with the public half of an ES256/EdDSA private key (PKCS#8 PEM)\n  \
-     roles       print who may call which method (Markdown)\n  \
-     reset       delete .local/ (the private PostgreSQL's data and the development secret)\n\n\
-     Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), SOCIALLOANS_HOME (default .local),\n\
-     SOCIALLOANS_PORT_OFFSET (added to every port, default 0), SOCIALLOANS_{APPLICATIONS,COMMITTEE,MONITORING}_URL\n\
-     (for `demo`: a suite elsewhere; https with SOCIALLOANS_CA_FILE and, for mTLS, SOCIALLOANS_CLIENT_CERT_FILE\n\
-     and SOCIALLOANS_CLIENT_KEY_FILE), SOCIALLOANS_TOKEN_KEY_FILE and SOCIALLOANS_TOKEN_KID (sign tokens with this\n\
-     private key instead of the development secret)"
+/// The `socialloans` command line.
+#[derive(Debug, clap::Parser)]
+#[command(name = "socialloans", about = "Runs the Social Loans suite on this machine.", after_help = ENVIRONMENT)]
+pub struct Cli {
+    /// What to do; `up` when none is given.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
+
+/// `socialloans`'s subcommands.
+#[derive(Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services,
+    /// restarting any that exits.
+    Up,
+    /// Run the pilot story through the real APIs (starts the suite first unless it is up).
+    Demo,
+    /// Run one service, exactly as its own binary would (`up` starts each this way).
+    Service {
+        /// applications, committee or monitoring.
+        #[arg(value_parser = ["applications", "committee", "monitoring"])]
+        name: String,
+        /// The service's own command line: serve, migrate, bootstrap, health, replay-parked.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print a development token for ROLE (a borrower's also needs ORG, e.g. 556000-0000).
+    Token {
+        /// The role, e.g. analyst or borrower.
+        role: String,
+        /// The borrower's organisation number.
+        org: Option<String>,
+    },
+    /// Print the JWKS with the public half of an ES256/EdDSA private key (PKCS#8 PEM).
+    Jwks {
+        /// The private key file.
+        keyfile: String,
+        /// The key id to publish it under.
+        kid: Option<String>,
+    },
+    /// Print who may call which method (Markdown).
+    Roles,
+    /// Delete .local/ (the private PostgreSQL's data and the development secret).
+    Reset,
+}
+
+const ENVIRONMENT: &str = "Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), \
+SOCIALLOANS_HOME (default .local), SOCIALLOANS_PORT_OFFSET (added to every port, default 0), \
+SOCIALLOANS_{APPLICATIONS,COMMITTEE,MONITORING}_URL (for `demo`: a suite elsewhere; https with SOCIALLOANS_CA_FILE \
+and, for mTLS, SOCIALLOANS_CLIENT_CERT_FILE and SOCIALLOANS_CLIENT_KEY_FILE), SOCIALLOANS_TOKEN_KEY_FILE and \
+SOCIALLOANS_TOKEN_KID (sign tokens with this private key instead of the development secret).";
 
 /// Who may call which method, as Markdown tables (one per service), from
 /// the services' own role tables. `socialloans roles` prints it; the README
@@ -58,26 +93,25 @@ pub fn home() -> PathBuf {
 
 /// The `socialloans` command line.
 pub fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = match args.as_slice() {
-        [] | ["up"] => services::up(&home()),
-        ["demo"] => demo::main(&home()),
-        ["token", role] => tokens::print(&home(), role, None),
-        ["token", role, org] => tokens::print(&home(), role, Some(org)),
-        ["jwks", key] => tokens::print_jwks(key, None),
-        ["jwks", key, kid] => tokens::print_jwks(key, Some(kid)),
-        ["reset"] => reset(&home()),
-        ["roles"] => {
+    use clap::Parser;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return socialloans_platform::cli::refused(&err),
+    };
+    let result = match cli.command.unwrap_or(Command::Up) {
+        Command::Up => services::up(&home()),
+        Command::Demo => demo::main(&home()),
+        Command::Token { role, org } => tokens::print(&home(), &role, org.as_deref()),
+        Command::Jwks { keyfile, kid } => tokens::print_jwks(&keyfile, kid.as_deref()),
+        Command::Reset => reset(&home()),
+        Command::Roles => {
             println!("{}", roles_markdown());
             Ok(())
         }
-        ["service", name, rest @ ..] => return run_service(name, rest),
-        ["-h" | "--help" | "help"] => {
-            println!("{}", usage());
-            Ok(())
+        Command::Service { name, args } => {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            return run_service(&name, &args);
         }
-        _ => Err(usage().to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -115,4 +149,38 @@ fn reset(home: &std::path::Path) -> Result<(), String> {
         println!("removed {}", home.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<Option<Command>, clap::Error> {
+        Cli::try_parse_from(std::iter::once("socialloans").chain(args.iter().copied())).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_names_each_subcommand_and_passes_a_services_own_through() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(
+            parse(&["token", "borrower", "556000-0000"]).unwrap(),
+            Some(Command::Token { role: "borrower".into(), org: Some("556000-0000".into()) })
+        );
+        assert_eq!(
+            parse(&["service", "committee", "replay-parked", "committee", "--help"]).unwrap(),
+            Some(Command::Service {
+                name: "committee".into(),
+                args: vec!["replay-parked".into(), "committee".into(), "--help".into()],
+            })
+        );
+    }
+
+    #[test]
+    fn an_unknown_service_or_subcommand_is_a_usage_error() {
+        for bad in [&["service", "payments"][..], &["nosuch"], &["token"], &["reset", "extra"]] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+    }
 }

@@ -158,11 +158,8 @@ pub(crate) struct Children(pub(crate) Vec<(&'static str, Child)>);
 impl Children {
     fn stop(&mut self) {
         for (_, child) in &self.0 {
-            #[allow(unsafe_code)]
-            // SAFETY: kill(2) on a pid this process spawned and has not reaped.
-            unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-            }
+            let _ =
+                rustix::process::kill_process(rustix::process::Pid::from_child(child), rustix::process::Signal::TERM);
         }
         for (name, child) in &mut self.0 {
             let deadline = Instant::now() + Duration::from_secs(25);
@@ -197,14 +194,10 @@ impl Drop for Children {
 fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     #[allow(unsafe_code)]
-    // SAFETY: prctl(2) is async-signal-safe and touches only the child's own state.
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe and
+    // touches only the child's own state.
     unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        command.pre_exec(|| Ok(rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))?));
     }
 }
 

@@ -28,37 +28,31 @@ mod scenarios;
 use std::{path::PathBuf, process::ExitCode};
 
 /// How long and how big.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "loadgen", about = "How fast the suite is, against the best the same machine can do.")]
 pub struct Options {
     /// Brief and small: a check that the benchmark works, not figures.
+    #[arg(long)]
     pub quick: bool,
     /// Where the report goes.
+    #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
     pub out: PathBuf,
 }
 
 fn main() -> ExitCode {
+    use clap::Parser;
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The suite runs each service as `<this executable> service NAME serve`.
-    if let ["service", name, rest @ ..] = args.as_slice() {
-        return socialloans::run_service(name, rest);
+    if let [service, name, rest @ ..] = args.as_slice()
+        && service == "service"
+    {
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        return socialloans::run_service(name, &rest);
     }
-    let mut options = Options { quick: false, out: PathBuf::from("BENCHMARKS.md") };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match *arg {
-            "--quick" => options.quick = true,
-            "--out" => match rest.next() {
-                Some(path) => options.out = PathBuf::from(path),
-                None => return usage("--out needs a file"),
-            },
-            "-h" | "--help" => {
-                println!("usage: loadgen [--quick] [--out FILE]   (default FILE: BENCHMARKS.md)");
-                return ExitCode::SUCCESS;
-            }
-            other => return usage(&format!("unknown argument {other:?}")),
-        }
-    }
+    let options = match Options::try_parse() {
+        Ok(options) => options,
+        Err(err) => return socialloans_platform::cli::refused(&err),
+    };
     match scenarios::run(&options) {
         Ok(()) => {
             println!("\nwrote {}", options.out.display());
@@ -69,9 +63,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn usage(problem: &str) -> ExitCode {
-    eprintln!("loadgen: {problem}\nusage: loadgen [--quick] [--out FILE]");
-    ExitCode::from(2)
 }

@@ -38,14 +38,14 @@ pub fn kronor(money: Option<&Money>) -> String {
     format!("{sign}{}.{:02}", (minor / 100).unsigned_abs(), (minor % 100).unsigned_abs())
 }
 
-/// One CSV cell. Text a spreadsheet would take for a formula (it starts with
-/// `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a number) is
-/// given a leading apostrophe, so that a name typed into the catalogue cannot
-/// run in the reader's spreadsheet.
-fn field(value: &str) -> String {
+/// One CSV cell's text. Text a spreadsheet would take for a formula (it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a
+/// number) is given a leading apostrophe, so that a name typed into the
+/// catalogue cannot run in the reader's spreadsheet. Quoting is the CSV
+/// writer's.
+fn defused(value: String) -> String {
     let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err();
-    let value = if formula { format!("'{value}") } else { value.to_owned() };
-    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+    if formula { format!("'{value}") } else { value }
 }
 
 fn label(name: &str, prefix: &str) -> String {
@@ -159,14 +159,13 @@ pub fn csv(report: &PortfolioImpactReport) -> String {
         tagged: Some(kronor(s.tagged_loan_amount.as_ref())),
         ..Line::default()
     }));
-    let mut out = CSV_COLUMNS.join(",");
-    out.push('\n');
+    // Writing to memory cannot fail, and every cell is UTF-8 text.
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let _ = out.write_record(CSV_COLUMNS);
     for line in lines {
-        let cells: Vec<String> = line.cells(&as_of).iter().map(|c| field(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        let _ = out.write_record(line.cells(&as_of).into_iter().map(defused));
     }
-    out
+    out.into_inner().ok().and_then(|bytes| String::from_utf8(bytes).ok()).unwrap_or_default()
 }
 
 fn xml(text: &str) -> String {
@@ -356,12 +355,13 @@ mod tests {
 
     #[test]
     fn a_cell_a_spreadsheet_would_run_as_a_formula_is_defused_but_numbers_stay_numbers() {
-        assert_eq!(field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
-        assert_eq!(field("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(field("+46"), "+46");
-        assert_eq!(field("-12.50"), "-12.50");
-        assert_eq!(field("-cmd"), "'-cmd");
-        assert_eq!(field("Trygghet, Lextorp"), "\"Trygghet, Lextorp\"");
+        let cell = |text: &str| defused(text.to_owned());
+        assert_eq!(cell("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("+46"), "+46");
+        assert_eq!(cell("-12.50"), "-12.50");
+        assert_eq!(cell("-cmd"), "'-cmd");
+        assert_eq!(cell("Trygghet, Lextorp"), "Trygghet, Lextorp");
     }
     use socialloans_contracts::monitoring::{CategoryImpact, IndicatorAggregate};
 
@@ -382,7 +382,7 @@ mod tests {
                 category: Category::HousingAndResidentialEnvironments as i32,
                 plan_count: 1,
                 indicators: vec![IndicatorAggregate {
-                    indicator_code: "x".into(),
+                    indicator_code: "=cmd|' /C calc'!A0".into(),
                     display_name: "Homes, \"renovated\"".into(),
                     plan_count: 1,
                     ..Default::default()
@@ -393,6 +393,7 @@ mod tests {
         };
         let text = csv(&report);
         assert!(text.contains(r#","Homes, ""renovated""","#), "{text}");
+        assert!(text.contains(",'=cmd|' /C calc'!A0,"), "a formula is defused: {text}");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0].split(',').count(), CSV_COLUMNS.len());

@@ -80,11 +80,8 @@ fn effective_uid_is_root() -> bool {
 }
 
 /// The effective user id of this process.
-#[allow(unsafe_code)]
 pub(crate) fn effective_uid() -> u32 {
-    // SAFETY: geteuid() takes no arguments, touches no memory we own, cannot
-    // fail and is async-signal-safe; it only reads the process credentials.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// uid and gid of the `postgres` user: /etc/passwd first, then `id` (which

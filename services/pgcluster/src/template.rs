@@ -135,36 +135,20 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     writeln!(file, "{text}").map_err(|e| Error::io(context(), e))
 }
 
-/// An exclusive `flock` on a file, released when dropped (or when the
+/// An exclusive lock on a file (`flock`), released when dropped (or when the
 /// process ends, however it ends).
 struct Turn<'a>(&'a std::fs::File);
 
 impl<'a> Turn<'a> {
-    #[allow(unsafe_code)]
     fn take(file: &'a std::fs::File) -> std::io::Result<Turn<'a>> {
-        use std::os::fd::AsRawFd;
-        loop {
-            // SAFETY: flock(2) on a descriptor this File owns and keeps open
-            // for the call; it touches no memory of ours.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(Turn(file));
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
+        file.lock()?;
+        Ok(Turn(file))
     }
 }
 
 impl Drop for Turn<'_> {
-    #[allow(unsafe_code)]
     fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: as in `take`; unlocking a lock we hold.
-        unsafe {
-            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
-        }
+        let _ = self.0.unlock();
     }
 }
 

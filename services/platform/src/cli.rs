@@ -15,18 +15,52 @@ use crate::{
 /// Exit code for a configuration the service refuses (EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
 
-fn usage(name: &str) -> String {
-    format!(
-        "usage: {name} [serve|migrate|bootstrap|health|replay-parked]\n\n  \
-         serve      serve gRPC (default); MIGRATE_ON_START=true applies migrations first\n  \
-         migrate    apply the service's migrations to its schema as its owner (DATABASE_MIGRATION_URL), then exit\n  \
-         bootstrap  create the database, the service's two roles and its schema over DATABASE_ADMIN_URL, then exit\n  \
-         health     ask the service listening on GRPC_ADDR (plaintext) whether it is SERVING; exit 0 if so\n  \
-         replay-parked SUBSCRIPTION [POSITION]\n             \
-         mark parked events of a subscription (all, or one) for replay: the consumer fetches\n             \
-         each again from the feed and applies it when it next connects (restart to hurry it)\n\n\
-         Configuration is read from environment variables; see the README."
-    )
+/// A service binary's command line.
+#[derive(Debug, clap::Parser)]
+#[command(after_help = "Configuration is read from environment variables; see the README.")]
+pub struct Args {
+    /// What to do; `serve` when none is given.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// A service binary's subcommands.
+#[derive(Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Serve gRPC (the default); MIGRATE_ON_START=true applies migrations first.
+    Serve,
+    /// Apply the service's migrations to its schema as its owner (DATABASE_MIGRATION_URL), then exit.
+    Migrate,
+    /// Create the database, the service's two roles and its schema over DATABASE_ADMIN_URL, then exit.
+    Bootstrap,
+    /// Ask the service listening on GRPC_HEALTH_ADDR or GRPC_ADDR (plaintext) whether it is SERVING; exit 0 if so.
+    Health,
+    /// Mark parked events of a subscription (all, or the one at POSITION) for replay: the consumer fetches
+    /// each again from the feed and applies it when it next connects (restart to hurry it).
+    ReplayParked {
+        /// The subscription, as the service's consumer names it (e.g. `committee`).
+        subscription: String,
+        /// Only the parked event at this feed position.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        position: Option<i64>,
+    },
+}
+
+impl Args {
+    /// Parses `args` (after the program name) for the service `name`; an
+    /// error is clap's (usage, or the help asked for) with its exit code.
+    pub fn parse_for(name: &'static str, args: Vec<String>) -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().name(name).try_get_matches_from(std::iter::once(name.to_owned()).chain(args))?;
+        Self::from_arg_matches(&matches)
+    }
+}
+
+/// Prints clap's answer to a command line it did not run (a usage error, or
+/// the help asked for) and gives its exit code.
+pub fn refused(err: &clap::Error) -> ExitCode {
+    let _ = err.print();
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
 }
 
 /// Runs the service binary: parses the subcommand, reads the environment,
@@ -37,11 +71,9 @@ pub fn main(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes) -> ExitC
 
 /// [`main`] with the arguments given (after the program name).
 pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec<String>) -> ExitCode {
-    let command = match args.as_slice() {
-        [] => "serve",
-        [one] => one.as_str(),
-        [first, ..] if first == "replay-parked" => "replay-parked",
-        _ => "",
+    let command = match Args::parse_for(spec.name, args) {
+        Ok(args) => args.command.unwrap_or(Command::Serve),
+        Err(err) => return refused(&err),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -51,18 +83,12 @@ pub fn run(spec: &'static ServiceSpec, routes: fn(&Context) -> Routes, args: Vec
         }
     };
     match command {
-        "serve" => runtime.block_on(serve(spec, routes)),
-        "migrate" => runtime.block_on(migrate(spec)),
-        "bootstrap" => runtime.block_on(bootstrap(spec)),
-        "health" => runtime.block_on(health(spec)),
-        "replay-parked" => runtime.block_on(replay_parked(spec, &args[1..])),
-        "-h" | "--help" | "help" => {
-            println!("{}", usage(spec.name));
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{}", usage(spec.name));
-            ExitCode::from(2)
+        Command::Serve => runtime.block_on(serve(spec, routes)),
+        Command::Migrate => runtime.block_on(migrate(spec)),
+        Command::Bootstrap => runtime.block_on(bootstrap(spec)),
+        Command::Health => runtime.block_on(health(spec)),
+        Command::ReplayParked { subscription, position } => {
+            runtime.block_on(replay_parked(spec, &subscription, position))
         }
     }
 }
@@ -249,21 +275,7 @@ async fn migrate(spec: &'static ServiceSpec) -> ExitCode {
 }
 
 /// `replay-parked SUBSCRIPTION [POSITION]`.
-async fn replay_parked(spec: &'static ServiceSpec, args: &[String]) -> ExitCode {
-    let (subscription, position) = match args {
-        [subscription] => (subscription.as_str(), None),
-        [subscription, position] => match position.parse::<i64>() {
-            Ok(position) if position > 0 => (subscription.as_str(), Some(position)),
-            _ => {
-                eprintln!("{}: POSITION must be a positive number", spec.name);
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("{}", usage(spec.name));
-            return ExitCode::from(2);
-        }
-    };
+async fn replay_parked(spec: &'static ServiceSpec, subscription: &str, position: Option<i64>) -> ExitCode {
     let config = match database_env(spec, false, false) {
         Ok(found) => found.config,
         Err(code) => return code,
@@ -299,5 +311,39 @@ async fn bootstrap(spec: &'static ServiceSpec) -> ExitCode {
             tracing::error!(error = %err, "bootstrap failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Args, Command};
+
+    fn parse(args: &[&str]) -> Result<Option<Command>, clap::Error> {
+        Args::parse_for("applications", args.iter().map(|a| (*a).to_owned()).collect()).map(|a| a.command)
+    }
+
+    #[test]
+    fn no_subcommand_serves_and_each_subcommand_is_its_own() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["migrate"]).unwrap(), Some(Command::Migrate));
+        assert_eq!(
+            parse(&["replay-parked", "committee", "7"]).unwrap(),
+            Some(Command::ReplayParked { subscription: "committee".into(), position: Some(7) })
+        );
+        assert_eq!(
+            parse(&["replay-parked", "committee"]).unwrap(),
+            Some(Command::ReplayParked { subscription: "committee".into(), position: None })
+        );
+    }
+
+    #[test]
+    fn a_bad_command_line_is_a_usage_error_that_names_the_service() {
+        for bad in [&["nosuch"][..], &["replay-parked"], &["replay-parked", "c", "0"], &["replay-parked", "c", "x"]] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+        let help = parse(&["--help"]).unwrap_err();
+        assert_eq!(help.exit_code(), 0);
+        assert!(help.to_string().contains("Usage: applications"), "{help}");
     }
 }

@@ -69,12 +69,8 @@ impl ServiceProcess {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let pid = self.child.id() as libc::pid_t;
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) with a pid this process spawned and still owns.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        let _ =
+            rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM);
     }
 
     /// Waits for exit, at most `timeout`.

@@ -6,6 +6,7 @@
 //! use, through the per-service [`Policy`] table. A borrower's token is bound to
 //! its organisation, which handlers read from the [`Caller`].
 
+use secrecy::ExposeSecret;
 use std::{collections::HashMap, collections::HashSet, fmt, str::FromStr, time::Duration};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -287,7 +288,7 @@ impl Verifier {
     pub fn new(config: &AuthConfig) -> Result<Self, String> {
         let keys = match &config.key {
             TokenKey::Hs256(secret) => Keys::One(crate::jwks::Key {
-                decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+                decoding: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
                 algorithm: Algorithm::HS256,
             }),
             TokenKey::PublicKey { algorithm, pem_file } => {

@@ -1,6 +1,7 @@
 //! The command line every service binary shares: `serve` (the default),
 //! `migrate` and `bootstrap`. Configuration comes from the environment only.
 
+use secrecy::ExposeSecret;
 use std::process::ExitCode;
 
 use tonic::service::Routes;
@@ -260,7 +261,7 @@ async fn migrate(spec: &'static ServiceSpec) -> ExitCode {
     };
     let result = async {
         let owner_url = env.owner_url.as_deref().unwrap_or_default();
-        let runtime = db::role_of(env.config.database_url.expose())?;
+        let runtime = db::role_of(env.config.database_url.expose_secret())?;
         db::migrate(owner_url, (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
         Ok::<_, crate::server::ServeError>(())
     }
@@ -305,7 +306,7 @@ async fn bootstrap(spec: &'static ServiceSpec) -> ExitCode {
         Err(code) => return code,
     };
     let (admin_url, owner_url) = (env.admin_url.unwrap_or_default(), env.owner_url.unwrap_or_default());
-    match db::bootstrap(&admin_url, env.config.database_url.expose(), &owner_url, spec.name).await {
+    match db::bootstrap(&admin_url, env.config.database_url.expose_secret(), &owner_url, spec.name).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "bootstrap failed");

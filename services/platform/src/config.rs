@@ -5,26 +5,10 @@
 
 use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-/// A value that must never be printed: its `Debug` and `Display` are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// A value that must never be printed (its `Debug` is redacted) and is wiped
+/// from memory when dropped; `expose_secret()` gives it to the one place that
+/// needs it.
+pub use secrecy::{ExposeSecret, SecretString as Secret};
 
 /// Everything wrong with the environment, one line per variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -353,7 +337,7 @@ impl Config {
             idle_in_transaction: env.millis("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60_000, 1_000..=3_600_000),
         };
         let migrate_on_start = env.flag("MIGRATE_ON_START", false);
-        let database_migration_url = env.raw("DATABASE_MIGRATION_URL").filter(|u| !u.is_empty()).map(Secret::new);
+        let database_migration_url = env.raw("DATABASE_MIGRATION_URL").filter(|u| !u.is_empty()).map(Secret::from);
         if migrate_on_start && database_migration_url.is_none() {
             env.error("MIGRATE_ON_START=true needs DATABASE_MIGRATION_URL: migrations run as the schema's owner");
         }
@@ -407,7 +391,7 @@ impl Config {
             grpc_addr,
             metrics_addr,
             health_addr,
-            database_url: Secret::new(database_url?),
+            database_url: Secret::from(database_url?),
             database_migration_url,
             database_max_connections,
             database_acquire_timeout,
@@ -507,7 +491,7 @@ fn hs256_from_env(env: &mut Env) -> Option<TokenKey> {
         env.error(format!("AUTH_HS256_SECRET is refused: {why}"));
         return None;
     }
-    Some(TokenKey::Hs256(Secret::new(secret)))
+    Some(TokenKey::Hs256(Secret::from(secret)))
 }
 
 /// Why a shared secret is too weak to sign tokens with, if it is: shorter

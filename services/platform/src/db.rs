@@ -11,6 +11,7 @@
 //! `search_path` is the service's schema; the migration bookkeeping lives
 //! there too, so no service needs a privilege outside it.
 
+use secrecy::ExposeSecret;
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
@@ -41,7 +42,7 @@ pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
         ("lock_timeout", t.lock.as_millis().to_string()),
         ("idle_in_transaction_session_timeout", t.idle_in_transaction.as_millis().to_string()),
     ];
-    pool_of(config.database_url.expose(), config, schema, &limits)
+    pool_of(config.database_url.expose_secret(), config, schema, &limits)
 }
 
 fn pool_of(url: &str, config: &Config, schema: &str, limits: &[(&str, String)]) -> Result<PgPool, sqlx::Error> {
@@ -173,13 +174,12 @@ pub const CONNECT_PATIENCE: std::time::Duration = std::time::Duration::from_secs
 /// refusing us: a wrong password or a missing database fails at once).
 pub async fn connect_patiently(options: &PgConnectOptions) -> Result<sqlx::PgConnection, sqlx::Error> {
     let started = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_millis(100);
+    let mut backoff = crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         match options.connect().await {
             Err(err) if unreachable(&err) && started.elapsed() < CONNECT_PATIENCE => {
                 tracing::warn!(error = %err, "the database is not reachable yet; waiting");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                tokio::time::sleep(backoff.next_wait()).await;
             }
             result => return result,
         }

@@ -185,15 +185,13 @@ impl KeySet {
     /// Keeps the set fresh until `stopping`: loads now (retrying with backoff
     /// from 1 s to 30 s until it succeeds once), then every `every`.
     pub async fn refresh(self: Arc<Self>, every: Duration, mut stopping: tokio::sync::watch::Receiver<bool>) {
-        let mut backoff = Duration::from_secs(1);
+        let mut backoff = crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         loop {
             let wait = match self.load().await {
                 Ok(_) => every,
                 Err(err) if !self.is_loaded() => {
                     tracing::error!(error = %err, "no token signing keys yet: every call is refused until they load");
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    wait
+                    backoff.next_wait()
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "refreshing the token signing keys failed; keeping the ones held");

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -32,21 +33,10 @@ pub fn no_env(_: &mut config::Env) {}
 /// A `background` for services with nothing to run beside serving.
 pub fn no_background(_: &Context) {}
 
-/// The calendar date in Europe/Stockholm at `now`: UTC+1, and UTC+2 from
-/// 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
-/// October (the EU's summer-time rule).
+/// The calendar date in Europe/Stockholm at `now`, by the IANA time zone
+/// database (summer time included, and whatever the rules become).
 pub fn stockholm_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
-    use chrono::{Datelike, Duration, NaiveDate, Weekday};
-    let last_sunday = |month: u32| {
-        let first_of_next = NaiveDate::from_ymd_opt(now.year(), month + 1, 1).unwrap_or(NaiveDate::MIN);
-        let mut day = first_of_next.pred_opt().unwrap_or(first_of_next);
-        while day.weekday() != Weekday::Sun {
-            day = day.pred_opt().unwrap_or(day);
-        }
-        day.and_hms_opt(1, 0, 0).unwrap_or_default().and_utc()
-    };
-    let summer = now >= last_sunday(3) && now < last_sunday(10);
-    now.checked_add_signed(Duration::hours(if summer { 2 } else { 1 })).unwrap_or(now).date_naive()
+    now.with_timezone(&chrono_tz::Europe::Stockholm).date_naive()
 }
 
 /// A protobuf timestamp of `time`.

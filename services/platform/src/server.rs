@@ -5,6 +5,7 @@
 //! server that reports its real addresses; [`Running::shutdown`] begins the
 //! graceful stop that SIGTERM begins in production.
 
+use secrecy::ExposeSecret;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use sqlx::{PgPool, migrate::Migrator};
@@ -93,9 +94,13 @@ impl Context {
         let token = match (&self.config.events.service_token_file, &self.config.auth.key) {
             (Some(file), _) => TokenSource::File(file.clone()),
             (None, _) if certificate => TokenSource::Certificate,
-            (None, crate::config::TokenKey::Hs256(secret)) => TokenSource::Minted(Arc::new(
-                crate::auth::DevTokenMinter::new(secret.expose(), &self.config.auth.issuer, &self.config.auth.audience),
-            )),
+            (None, crate::config::TokenKey::Hs256(secret)) => {
+                TokenSource::Minted(Arc::new(crate::auth::DevTokenMinter::new(
+                    secret.expose_secret(),
+                    &self.config.auth.issuer,
+                    &self.config.auth.audience,
+                )))
+            }
             (None, _) => {
                 return Err(format!(
                     "reading {peer}'s feed needs an identity: a client certificate (PEER_TLS_CERT_FILE and \
@@ -214,8 +219,8 @@ pub async fn start(
     if config.migrate_on_start
         && let Some(owner_url) = &config.database_migration_url
     {
-        let runtime = db::role_of(config.database_url.expose())?;
-        db::migrate(owner_url.expose(), (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
+        let runtime = db::role_of(config.database_url.expose_secret())?;
+        db::migrate(owner_url.expose_secret(), (spec.migrator)(), spec.name, &runtime, spec.append_only).await?;
     }
     let metrics = Metrics::new();
     metrics.watch_pool(pool.clone());

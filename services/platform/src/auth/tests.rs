@@ -5,7 +5,7 @@ const SECRET: &str = "8d2f6b1e9c4a7035e1d8b6f2a9c4e7031b5d8f2a6c9e4b7d";
 
 fn verifier(secret: &str) -> Verifier {
     Verifier::new(&AuthConfig {
-        key: TokenKey::Hs256(Secret::new(secret)),
+        key: TokenKey::Hs256(Secret::from(secret)),
         issuer: "iss".into(),
         audience: "aud".into(),
         leeway: Duration::ZERO,

@@ -34,7 +34,7 @@ use crate::{
 mod lease;
 mod parked;
 
-use lease::{Backoff, Lease, sleep_or_stop};
+use lease::{Lease, sleep_or_stop};
 pub use parked::request_replay;
 use parked::{park_once, replay_parked};
 
@@ -163,7 +163,7 @@ pub async fn run<H: Handler>(
     mut stop: watch::Receiver<bool>,
 ) {
     let state = metrics.consumer(&subscription.name);
-    let mut backoff = Backoff::new();
+    let mut backoff = lease::backoff();
     // A standby replica keeps one connection to ask for the lease again and
     // again, rather than open a session a second.
     let mut standby: Option<PgConnection> = None;
@@ -182,7 +182,7 @@ pub async fn run<H: Handler>(
             }
             Err(err) => {
                 tracing::warn!(subscription = %subscription.name, error = %err, "cannot take the consumer lease");
-                if sleep_or_stop(backoff.next(), &mut stop).await {
+                if sleep_or_stop(backoff.next_wait(), &mut stop).await {
                     return;
                 }
                 continue;
@@ -195,7 +195,7 @@ pub async fn run<H: Handler>(
         match outcome {
             Outcome::Stopped => return,
             Outcome::Failed(reason) => {
-                let delay = backoff.next();
+                let delay = backoff.next_wait();
                 tracing::warn!(subscription = %subscription.name, %reason, retry_in_ms = delay.as_millis() as u64, "feed interrupted; reconnecting");
                 if sleep_or_stop(delay, &mut stop).await {
                     return;
@@ -211,7 +211,7 @@ async fn consume<H: Handler>(
     handler: &H,
     mut lease: Lease,
     state: &ConsumerMetrics,
-    backoff: &mut Backoff,
+    backoff: &mut crate::backoff::Backoff,
     stop: &mut watch::Receiver<bool>,
 ) -> Outcome {
     let mut checkpoint = match read_checkpoint(pool, &subscription.name).await {
@@ -362,7 +362,7 @@ async fn apply<H: Handler>(
         return park_once(pool, subscription, event, 0, &error, state, &span).await.map(Some);
     }
     let mut rejections = 0u32;
-    let mut backoff = Backoff::new();
+    let mut backoff = lease::backoff();
     loop {
         let attempt = apply_once(pool, &subscription.name, handler, event, gap_check).instrument(span.clone()).await;
         match attempt {
@@ -386,7 +386,7 @@ async fn apply<H: Handler>(
                 tracing::warn!(subscription = %subscription.name, position = event.position, error = %err, "applying failed; retrying");
             }
         }
-        if sleep_or_stop(backoff.next(), stop).await {
+        if sleep_or_stop(backoff.next_wait(), stop).await {
             return Ok(None);
         }
     }

@@ -34,7 +34,7 @@ pub fn spawn(
     background.spawn(async move {
         let appended_name = appended_channel(schema);
         let positioned_name = positioned_channel(schema);
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             let listener = async {
                 let mut listener = PgListener::connect_with(&pool).await?;
@@ -47,16 +47,15 @@ pub fn spawn(
                     Err(err) => {
                         tracing::debug!(error = %err, "LISTEN connection failed; retrying");
                         tokio::select! {
-                            () = tokio::time::sleep(backoff) => {}
+                            () = tokio::time::sleep(backoff.next_wait()) => {}
                             () = super::until_stopped(&mut stop) => return,
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
                     }
                 },
                 () = super::until_stopped(&mut stop) => return,
             };
-            backoff = Duration::from_millis(100);
+            backoff.reset();
             // Anything may have happened while we were not listening.
             bump(&appended_tx);
             bump(&positioned_tx);

@@ -41,26 +41,9 @@ impl Lease {
     }
 }
 
-/// Exponential backoff with jitter, 100 ms to 5 s.
-pub(super) struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    pub(super) fn new() -> Self {
-        Self { next: Duration::from_millis(100) }
-    }
-    pub(super) fn reset(&mut self) {
-        self.next = Duration::from_millis(100);
-    }
-    pub(super) fn next(&mut self) -> Duration {
-        let current = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(5));
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        // Up to 25% jitter, so replicas do not reconnect in lockstep.
-        current + current.mul_f64(f64::from(nanos % 1000) / 4000.0)
-    }
+/// The consumer's backoff between reconnections and retries: 100 ms to 5 s.
+pub(super) fn backoff() -> crate::backoff::Backoff {
+    crate::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
 }
 
 /// Sleeps `delay`; true when `stop` turned true first.

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use crate::{
     domain::{Action, Decision},
     error::Error,
-    record::timestamp,
+    record::{Record, timestamp},
     service::{self, Actor, Applications, Change, parse_name, transition},
 };
 
@@ -84,72 +84,78 @@ impl Handler for CommitteeEvents {
             _ => return Err(HandlerError::Rejected(format!("outcome {} is not a final decision", decision.outcome))),
         };
         let discount_bps = self.discount_bps;
-        Applications::apply_in(conn, id, &actor, |record| {
-            if record.state == pb::ApplicationState::Withdrawn {
-                // Withdrawn while the committee met: the decision no longer applies.
-                return Ok(Change {
-                    action: "COMMITTEE_DECISION_IGNORED",
-                    comment: "withdrawn".into(),
-                    ..Default::default()
-                });
-            }
-            transition(record, Action::ApplyDecision(outcome))?;
-            let requested = record.app.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
-            if outcome != Decision::Declined {
-                let amount = decision.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or(requested);
-                if amount <= 0 || amount > requested {
-                    return Err(Error::Precondition {
-                        reason: "APPROVED_AMOUNT_INVALID",
-                        message: format!("approved {amount} öre, applied for {requested} öre"),
-                    });
-                }
-                record.app.approved_amount = Some(common::Money { currency_code: "SEK".into(), minor_units: amount });
-                record.app.pricing_discount_bps = discount_bps;
-                record.app.conditions = opened(&decision.conditions, &[]);
-            }
-            let summary_outcome = match outcome {
-                Decision::Approved => pb::CommitteeOutcome::Approved,
-                Decision::ApprovedWithConditions => pb::CommitteeOutcome::ApprovedWithConditions,
-                Decision::Declined => pb::CommitteeOutcome::Declined,
-            };
-            record.app.committee_decision = Some(pb::CommitteeDecisionSummary {
-                decision: decision.decision.clone(),
-                meeting: decision.meeting.clone(),
-                outcome: summary_outcome as i32,
-                approved_amount: record.app.approved_amount.clone(),
-                rationale: decision.rationale.clone(),
-                deferral_count: decision.deferral_count,
-                confirm_time: decision.confirm_time,
-                chain_sequence: decision.chain_sequence,
-                chain_hash: decision.chain_hash.clone(),
-            });
-            record.app.decide_time = Some(timestamp(chrono::Utc::now()));
-            let published = if outcome == Decision::Declined {
-                service::event(pb::ApplicationDeclined {
-                    application: record.name(),
-                    organization_number: record.row.organization_number.clone(),
-                    decision: decision.decision.clone(),
-                    rationale: decision.rationale.clone(),
-                })
-            } else {
-                service::event(pb::ApplicationApproved { application: Some(record.snapshot()) })
-            };
-            Ok(Change {
-                action: "APPLY_COMMITTEE_DECISION",
-                comment: decision.decision.clone(),
-                events: vec![published],
-                ..Default::default()
-            })
-        })
-        .await
-        .map_err(reject)
+        Applications::apply_in(conn, id, &actor, |record| decide(record, &decision, outcome, discount_bps))
+            .await
+            .map_err(reject)
     }
+}
+
+/// The committee's final decision: the application is approved (with the
+/// amount, conditions and the pricing discount) or declined, and says so on
+/// its feed. Withdrawn while the committee met, it keeps its state.
+fn decide(
+    record: &mut Record,
+    decision: &cm::DecisionConfirmed,
+    outcome: Decision,
+    discount_bps: i32,
+) -> Result<Change, Error> {
+    if record.state == pb::ApplicationState::Withdrawn {
+        // Withdrawn while the committee met: the decision no longer applies.
+        return Ok(Change { action: "COMMITTEE_DECISION_IGNORED", comment: "withdrawn".into(), ..Default::default() });
+    }
+    transition(record, Action::ApplyDecision(outcome))?;
+    let requested = record.app.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+    if outcome != Decision::Declined {
+        let amount = decision.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or(requested);
+        if amount <= 0 || amount > requested {
+            return Err(Error::Precondition {
+                reason: "APPROVED_AMOUNT_INVALID",
+                message: format!("approved {amount} öre, applied for {requested} öre"),
+            });
+        }
+        record.app.approved_amount = Some(common::Money { currency_code: "SEK".into(), minor_units: amount });
+        record.app.pricing_discount_bps = discount_bps;
+        record.app.conditions = opened(&decision.conditions, &[]);
+    }
+    let summary_outcome = match outcome {
+        Decision::Approved => pb::CommitteeOutcome::Approved,
+        Decision::ApprovedWithConditions => pb::CommitteeOutcome::ApprovedWithConditions,
+        Decision::Declined => pb::CommitteeOutcome::Declined,
+    };
+    record.app.committee_decision = Some(pb::CommitteeDecisionSummary {
+        decision: decision.decision.clone(),
+        meeting: decision.meeting.clone(),
+        outcome: summary_outcome as i32,
+        approved_amount: record.app.approved_amount.clone(),
+        rationale: decision.rationale.clone(),
+        deferral_count: decision.deferral_count,
+        confirm_time: decision.confirm_time,
+        chain_sequence: decision.chain_sequence,
+        chain_hash: decision.chain_hash.clone(),
+    });
+    record.app.decide_time = Some(timestamp(chrono::Utc::now()));
+    let published = if outcome == Decision::Declined {
+        service::event(pb::ApplicationDeclined {
+            application: record.name(),
+            organization_number: record.row.organization_number.clone(),
+            decision: decision.decision.clone(),
+            rationale: decision.rationale.clone(),
+        })
+    } else {
+        service::event(pb::ApplicationApproved { application: Some(record.snapshot()) })
+    };
+    Ok(Change {
+        action: "APPLY_COMMITTEE_DECISION",
+        comment: decision.decision.clone(),
+        events: vec![published],
+        ..Default::default()
+    })
 }
 
 /// An amendment of the committee's decision: the approved amount, the
 /// conditions and the decision's summary follow it; the state does not (an
 /// amendment never changes the outcome). Monitoring is told of approvals.
-fn amend(record: &mut crate::record::Record, amended: &cm::DecisionAmended) -> Result<Change, Error> {
+fn amend(record: &mut Record, amended: &cm::DecisionAmended) -> Result<Change, Error> {
     use pb::ApplicationState as S;
     let decided = matches!(record.state, S::Approved | S::ApprovedWithConditions | S::Active | S::Closed | S::Declined);
     if !decided {

@@ -61,6 +61,30 @@ pub fn sees_personal_data(caller: &Caller, organization: &str) -> bool {
 }
 
 impl Record {
+    /// A new draft made of `draft` (its contact person kept apart), with a
+    /// new id and `now` for its times.
+    pub fn draft(mut draft: Application, now: chrono::DateTime<chrono::Utc>) -> Record {
+        let organization_number = draft.borrower.as_ref().map(|b| b.organization_number.clone()).unwrap_or_default();
+        let contact = draft.contact_person.take().unwrap_or_default();
+        Record {
+            row: Row {
+                id: uuid::Uuid::now_v7(),
+                organization_number,
+                state: StoredState(ApplicationState::Unspecified),
+                category: String::new(),
+                revision: 1,
+                create_time: now,
+                update_time: now,
+                submit_time: None,
+                content: Vec::new(),
+                contact_person: Vec::new(),
+            },
+            contact,
+            app: draft,
+            state: ApplicationState::Draft,
+        }
+    }
+
     /// Decodes a stored row.
     pub fn from_row(row: Row) -> Result<Record, Error> {
         let app = Application::decode(row.content.as_slice())

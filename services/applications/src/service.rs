@@ -7,13 +7,7 @@
 use chrono::Utc;
 use prost::Message;
 use socialloans_contracts::applications::{Application, ApplicationState as S, ContactPerson};
-use socialloans_platform::{
-    Caller, Role,
-    error::FieldViolation,
-    events::outbox,
-    idempotency::{self, Claim},
-    trace_context,
-};
+use socialloans_platform::{Caller, Role, error::FieldViolation, events::outbox, trace_context, unit};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -21,7 +15,7 @@ use crate::{
     domain::{self, Action},
     error::{Error, Own},
     record::{Record, resource_name, sees_personal_data, state_name},
-    store::{self, HistoryEntry, Row},
+    store::{self, HistoryEntry},
 };
 
 /// The schema, and the producer name of this service's events.
@@ -103,51 +97,31 @@ impl Applications {
         draft: Application,
         respond: fn(Application) -> Resp,
     ) -> Result<Resp, Error> {
-        let mut tx = socialloans_platform::db::begin(&self.pool).await?;
-        let ticket = match idempotency::claim::<Application>(&mut tx, request_id, caller, method, request).await? {
-            Claim::Replay(stored) => {
+        let steps = unit::Steps {
+            lock: async |_: &mut PgConnection| Ok::<_, Error>(()),
+            replay: async |conn: &mut PgConnection, stored: Application, ()| {
                 let id = parse_name("name", &stored.name)?;
-                let row = store::lock(&mut tx, id, caller.confined_to())
+                let row = store::lock(conn, id, caller.confined_to())
                     .await?
                     .ok_or_else(|| Error::NotFound(stored.name.clone()))?;
-                return Ok(respond(replayed(stored, &Record::from_row(row)?, caller)));
-            }
-            Claim::Fresh(ticket) => ticket,
-        };
-        let now = Utc::now();
-        let organization = draft.borrower.as_ref().map(|b| b.organization_number.clone()).unwrap_or_default();
-        let mut record = Record {
-            row: Row {
-                id: Uuid::now_v7(),
-                organization_number: organization,
-                state: crate::record::StoredState(S::Unspecified),
-                category: String::new(),
-                revision: 1,
-                create_time: now,
-                update_time: now,
-                submit_time: None,
-                content: Vec::new(),
-                contact_person: Vec::new(),
+                Ok(replayed(stored, &Record::from_row(row)?, caller))
             },
-            contact: draft.contact_person.clone().unwrap_or_default(),
-            app: draft,
-            state: S::Draft,
+            apply: async |conn: &mut PgConnection, (), request_id| {
+                let record = Record::draft(draft, Utc::now());
+                record.check_content_size()?;
+                store::insert(conn, &record.to_row()).await?;
+                let change = Change { action: "CREATE", ..Default::default() };
+                history(conn, &record, None, &Actor::of(caller, method), Some(request_id), &change).await?;
+                Ok(answer(&record, caller))
+            },
         };
-        record.app.contact_person = None;
-        record.check_content_size()?;
-        store::insert(&mut tx, &record.to_row()).await?;
-        let actor = Actor::of(caller, method);
-        let change = Change { action: "CREATE", ..Default::default() };
-        history(&mut tx, &record, None, &actor, Some(ticket.id()), &change).await?;
-        let answer = answer(&mut tx, &ticket, &record, caller).await?;
-        tx.commit().await?;
-        Ok(respond(answer))
+        Ok(respond(unit::run(&self.pool, caller, method, request, request_id, steps).await?))
     }
 
-    /// Runs `change` on application `name` for `caller`, as one transaction.
-    /// The application is found (as the caller may see it) before the
-    /// request id is looked at, so a stored answer is never returned to a
-    /// caller who may not see the application now.
+    /// Runs `change` on application `name` for `caller`, as one unit of work
+    /// ([`unit::run`]): the application is found as the caller may see it
+    /// before the request id is looked at, so a stored answer is never
+    /// returned to a caller who may not see the application now.
     #[allow(clippy::too_many_arguments)]
     pub async fn mutate<Req: Message, Resp: Message + Default>(
         &self,
@@ -161,42 +135,43 @@ impl Applications {
         change: impl FnOnce(&mut Record) -> Result<Change, Error>,
     ) -> Result<Resp, Error> {
         let id = parse_name("name", name)?;
-        idempotency::parse_request_id(request_id)?;
-        let mut tx = socialloans_platform::db::begin(&self.pool).await?;
-        let row =
-            store::lock(&mut tx, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        let mut record = Record::from_row(row)?;
-        let ticket = match idempotency::claim::<Application>(&mut tx, request_id, caller, method, request).await? {
-            Claim::Replay(stored) => return Ok(respond(replayed(stored, &record, caller))),
-            Claim::Fresh(ticket) => ticket,
+        let steps = unit::Steps {
+            lock: async |conn: &mut PgConnection| {
+                let row = store::lock(conn, id, caller.confined_to())
+                    .await?
+                    .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+                Record::from_row(row)
+            },
+            replay: async |_: &mut PgConnection, stored, record: Record| Ok(replayed(stored, &record, caller)),
+            apply: async |conn: &mut PgConnection, mut record: Record, request_id| {
+                if !etag.is_empty() && etag != record.etag() {
+                    return Err(Error::EtagMismatch { current: record.etag() });
+                }
+                let from = record.state;
+                let change = change(&mut record)?;
+                if let Some(loan_id) = &change.loan
+                    && let Some(holder) = store::claim_loan(conn, loan_id, record.row.id).await?
+                {
+                    return Err(Error::Own(Own::LoanTaggedElsewhere {
+                        loan_id: loan_id.clone(),
+                        application: resource_name(holder),
+                    }));
+                }
+                if !change.unchanged {
+                    if change.action == "EDIT" {
+                        record.check_content_size()?;
+                    }
+                    record.check_size()?;
+                    record.row.revision += 1;
+                    record.row.update_time = Utc::now();
+                    store::save(conn, &record.to_row()).await?;
+                    history(conn, &record, Some(from), &Actor::of(caller, method), Some(request_id), &change).await?;
+                    publish(conn, &record, change.events).await?;
+                }
+                Ok(answer(&record, caller))
+            },
         };
-        if !etag.is_empty() && etag != record.etag() {
-            return Err(Error::EtagMismatch { current: record.etag() });
-        }
-        let from = record.state;
-        let change = change(&mut record)?;
-        if let Some(loan_id) = &change.loan
-            && let Some(holder) = store::claim_loan(&mut tx, loan_id, record.row.id).await?
-        {
-            return Err(Error::Own(Own::LoanTaggedElsewhere {
-                loan_id: loan_id.clone(),
-                application: resource_name(holder),
-            }));
-        }
-        if !change.unchanged {
-            if change.action == "EDIT" {
-                record.check_content_size()?;
-            }
-            record.check_size()?;
-            record.row.revision += 1;
-            record.row.update_time = Utc::now();
-            store::save(&mut tx, &record.to_row()).await?;
-            history(&mut tx, &record, Some(from), &Actor::of(caller, method), Some(ticket.id()), &change).await?;
-            publish(&mut tx, &record, change.events).await?;
-        }
-        let answer = answer(&mut tx, &ticket, &record, caller).await?;
-        tx.commit().await?;
-        Ok(respond(answer))
+        Ok(respond(unit::run(&self.pool, caller, method, request, request_id, steps).await?))
     }
 
     /// Applies `change` to application `id` inside a transaction someone else
@@ -232,19 +207,15 @@ impl Applications {
     }
 }
 
-/// The answer to a change, as `caller` sees the application; what is kept
-/// for a retry is the same view without the contact person, so that no
-/// stored answer holds personal data (an erasure reaches every copy).
-async fn answer(
-    conn: &mut PgConnection,
-    ticket: &idempotency::Ticket,
-    record: &Record,
-    caller: &Caller,
-) -> Result<Application, Error> {
+/// The answer to a change: what is kept for a retry (the application as
+/// `caller` sees it, without the contact person, so that no stored answer
+/// holds personal data and an erasure reaches every copy), and what `caller`
+/// gets now.
+fn answer(record: &Record, caller: &Caller) -> (Application, Application) {
     let mut stored = record.view_for(caller);
     stored.contact_person = None;
-    idempotency::record(conn, ticket, &stored).await?;
-    Ok(replayed(stored, record, caller))
+    let shown = replayed(stored.clone(), record, caller);
+    (stored, shown)
 }
 
 /// A stored answer as `caller` gets it again: the contact person is the

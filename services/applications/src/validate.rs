@@ -3,7 +3,9 @@
 //! requirements need is there ([`completeness`]). Both report every problem
 //! at once, each naming its field.
 
-use socialloans_contracts::applications::{Application, ContactPerson, OrganizationType};
+use socialloans_contracts::applications::{
+    Application, ContactPerson, Investment, InvestmentSchedule, OrganizationType,
+};
 use socialloans_contracts::common::{Category, Date, IndicatorDirection, IndicatorLevel, Money, TargetPopulation};
 use socialloans_platform::error::FieldViolation;
 
@@ -45,6 +47,13 @@ impl Check {
 
     /// Whether a list of `len` is within [`MAX_ITEMS`]; a longer one is
     /// refused as a whole, its items unread (a huge list costs nothing).
+    /// A violation of `field` when something `missing` is required.
+    fn need(&mut self, missing: bool, field: &str, why: &str) {
+        if missing {
+            self.add(field, why);
+        }
+    }
+
     fn items(&mut self, field: &str, len: usize) -> bool {
         if len > MAX_ITEMS {
             self.add(field, format!("has {len} items; at most {MAX_ITEMS}"));
@@ -157,54 +166,87 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
     c.known::<Category>("category", app.category);
     c.text("title", &app.title, SHORT_TEXT);
     if let Some(inv) = &app.investment {
-        c.text("investment.description", &inv.description, LONG_TEXT);
-        c.money("investment.total_amount", &inv.total_amount);
-        c.money("investment.spent_amount", &inv.spent_amount);
-        c.text("investment.municipality", &inv.municipality, SHORT_TEXT);
-        c.text("investment.district", &inv.district, SHORT_TEXT);
-        let code = &inv.municipality_code;
-        if !(code.is_empty() || code.len() == 4 && code.chars().all(|ch| ch.is_ascii_digit())) {
-            c.add("investment.municipality_code", "must be the four-digit municipality code");
-        }
-        if c.items("investment.property_designations", inv.property_designations.len()) {
-            for (i, d) in inv.property_designations.iter().enumerate() {
-                c.text(format!("investment.property_designations[{i}]"), d, SHORT_TEXT);
-            }
-        }
-        if let Some(schedule) = &inv.schedule {
-            c.date("investment.schedule.start_date", &schedule.start_date);
-            c.date("investment.schedule.completion_date", &schedule.completion_date);
-            let milestones = if c.items("investment.schedule.milestones", schedule.milestones.len()) {
-                schedule.milestones.as_slice()
-            } else {
-                &[]
-            };
-            for (i, m) in milestones.iter().enumerate() {
-                c.text(format!("investment.schedule.milestones[{i}].description"), &m.description, SHORT_TEXT);
-                c.date(&format!("investment.schedule.milestones[{i}].date"), &m.date);
-                if let (Some(this), Some(before)) =
-                    (day(&m.date), i.checked_sub(1).and_then(|j| day(&schedule.milestones[j].date)))
-                    && this < before
-                {
-                    c.add(
-                        format!("investment.schedule.milestones[{i}].date"),
-                        "milestones come in chronological order",
-                    );
-                }
-            }
-            if let (Some(start), Some(done)) = (day(&schedule.start_date), day(&schedule.completion_date))
-                && done < start
-            {
-                c.add("investment.schedule.completion_date", "is before the start date");
-            }
-        }
-        if let (Some(total), Some(spent)) = (minor(&inv.total_amount), minor(&inv.spent_amount))
-            && spent > total
-        {
-            c.add("investment.spent_amount", "exceeds the investment's total amount");
-        }
+        investment(&mut c, inv);
     }
     c.text("social_challenge", &app.social_challenge, LONG_TEXT);
+    plans(&mut c, app);
+    c.text("intended_future_state", &app.intended_future_state, LONG_TEXT);
+    indicators(&mut c, app);
+    sdg_targets(&mut c, app);
+    c.money("requested_amount", &app.requested_amount);
+    if let (Some(requested), Some(total)) =
+        (minor(&app.requested_amount), app.investment.as_ref().and_then(|i| minor(&i.total_amount)))
+        && requested > total
+    {
+        c.add("requested_amount", "exceeds the investment's total amount");
+    }
+    if let Some(person) = &app.contact_person {
+        contact(&mut c, person);
+    }
+    attachments(&mut c, app);
+    if let Some(r) = &app.requirement_statements {
+        c.text("requirement_statements.practice_development", &r.practice_development, LONG_TEXT);
+        c.text("requirement_statements.systematic_work", &r.systematic_work, LONG_TEXT);
+        c.text("requirement_statements.long_term_perspective", &r.long_term_perspective, LONG_TEXT);
+        c.text("requirement_statements.evaluation_approach", &r.evaluation_approach, LONG_TEXT);
+    }
+    c.violations
+}
+
+/// The investment's texts, amounts, municipality and schedule.
+fn investment(c: &mut Check, inv: &Investment) {
+    c.text("investment.description", &inv.description, LONG_TEXT);
+    c.money("investment.total_amount", &inv.total_amount);
+    c.money("investment.spent_amount", &inv.spent_amount);
+    c.text("investment.municipality", &inv.municipality, SHORT_TEXT);
+    c.text("investment.district", &inv.district, SHORT_TEXT);
+    let code = &inv.municipality_code;
+    if !(code.is_empty() || code.len() == 4 && code.chars().all(|ch| ch.is_ascii_digit())) {
+        c.add("investment.municipality_code", "must be the four-digit municipality code");
+    }
+    if c.items("investment.property_designations", inv.property_designations.len()) {
+        for (i, d) in inv.property_designations.iter().enumerate() {
+            c.text(format!("investment.property_designations[{i}]"), d, SHORT_TEXT);
+        }
+    }
+    if let Some(schedule) = &inv.schedule {
+        schedule_of(c, schedule);
+    }
+    if let (Some(total), Some(spent)) = (minor(&inv.total_amount), minor(&inv.spent_amount))
+        && spent > total
+    {
+        c.add("investment.spent_amount", "exceeds the investment's total amount");
+    }
+}
+
+/// The schedule's dates, in order.
+fn schedule_of(c: &mut Check, schedule: &InvestmentSchedule) {
+    c.date("investment.schedule.start_date", &schedule.start_date);
+    c.date("investment.schedule.completion_date", &schedule.completion_date);
+    let milestones = if c.items("investment.schedule.milestones", schedule.milestones.len()) {
+        schedule.milestones.as_slice()
+    } else {
+        &[]
+    };
+    for (i, m) in milestones.iter().enumerate() {
+        c.text(format!("investment.schedule.milestones[{i}].description"), &m.description, SHORT_TEXT);
+        c.date(&format!("investment.schedule.milestones[{i}].date"), &m.date);
+        if let (Some(this), Some(before)) =
+            (day(&m.date), i.checked_sub(1).and_then(|j| day(&schedule.milestones[j].date)))
+            && this < before
+        {
+            c.add(format!("investment.schedule.milestones[{i}].date"), "milestones come in chronological order");
+        }
+    }
+    if let (Some(start), Some(done)) = (day(&schedule.start_date), day(&schedule.completion_date))
+        && done < start
+    {
+        c.add("investment.schedule.completion_date", "is before the start date");
+    }
+}
+
+/// Target groups, interventions and objectives.
+fn plans(c: &mut Check, app: &Application) {
     let target_groups =
         if c.items("target_groups", app.target_groups.len()) { app.target_groups.as_slice() } else { &[] };
     for (i, g) in target_groups.iter().enumerate() {
@@ -233,7 +275,12 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
         c.text(format!("objectives[{i}].description"), &o.description, LONG_TEXT);
         c.text(format!("objectives[{i}].change_sought"), &o.change_sought, LONG_TEXT);
     }
-    c.text("intended_future_state", &app.intended_future_state, LONG_TEXT);
+}
+
+/// Each indicator: its code, objective, classification, baseline and target.
+fn indicators(c: &mut Check, app: &Application) {
+    // Too many objectives were reported by `plans`; an indicator then names none.
+    let objectives = if app.objectives.len() <= MAX_ITEMS { app.objectives.as_slice() } else { &[] };
     let indicators = if c.items("indicators", app.indicators.len()) { app.indicators.as_slice() } else { &[] };
     for (i, ind) in indicators.iter().enumerate() {
         let at = |f: &str| format!("indicators[{i}].{f}");
@@ -274,6 +321,10 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
             }
         }
     }
+}
+
+/// Agenda 2030 targets, each once.
+fn sdg_targets(c: &mut Check, app: &Application) {
     let sdg_targets = if c.items("sdg_targets", app.sdg_targets.len()) { app.sdg_targets.as_slice() } else { &[] };
     for (i, t) in sdg_targets.iter().enumerate() {
         if !sdg_target(t) {
@@ -282,16 +333,10 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
             c.add(format!("sdg_targets[{i}]"), format!("{t:?} is listed twice"));
         }
     }
-    c.money("requested_amount", &app.requested_amount);
-    if let (Some(requested), Some(total)) =
-        (minor(&app.requested_amount), app.investment.as_ref().and_then(|i| minor(&i.total_amount)))
-        && requested > total
-    {
-        c.add("requested_amount", "exceeds the investment's total amount");
-    }
-    if let Some(person) = &app.contact_person {
-        contact(&mut c, person);
-    }
+}
+
+/// Attachments, by the platform's limits.
+fn attachments(c: &mut Check, app: &Application) {
     let attachments = if c.items("attachments", app.attachments.len()) { app.attachments.as_slice() } else { &[] };
     for (i, a) in attachments.iter().enumerate() {
         let at = format!("{}attachments[{i}]", c.prefix);
@@ -305,13 +350,6 @@ pub fn content(app: &Application, prefix: &'static str) -> Vec<FieldViolation> {
             &a.description,
         ));
     }
-    if let Some(r) = &app.requirement_statements {
-        c.text("requirement_statements.practice_development", &r.practice_development, LONG_TEXT);
-        c.text("requirement_statements.systematic_work", &r.systematic_work, LONG_TEXT);
-        c.text("requirement_statements.long_term_perspective", &r.long_term_perspective, LONG_TEXT);
-        c.text("requirement_statements.evaluation_approach", &r.evaluation_approach, LONG_TEXT);
-    }
-    c.violations
 }
 
 fn contact(c: &mut Check, person: &ContactPerson) {
@@ -337,39 +375,34 @@ fn contact(c: &mut Check, person: &ContactPerson) {
 /// basic requirements, and what a loan needs. Every gap at once.
 pub fn completeness(app: &Application) -> Vec<FieldViolation> {
     let mut c = Check { prefix: "application.", violations: Vec::new() };
-    let mut need = |missing: bool, field: &str, why: &str| {
-        if missing {
-            c.add(field, why);
-        }
-    };
     let borrower = app.borrower.clone().unwrap_or_default();
-    need(borrower.display_name.trim().is_empty(), "borrower.display_name", "is required");
-    need(borrower.r#type == 0, "borrower.type", "is required");
-    need(app.category == 0, "category", "is required: one of the three categories");
-    need(app.title.trim().is_empty(), "title", "is required");
+    c.need(borrower.display_name.trim().is_empty(), "borrower.display_name", "is required");
+    c.need(borrower.r#type == 0, "borrower.type", "is required");
+    c.need(app.category == 0, "category", "is required: one of the three categories");
+    c.need(app.title.trim().is_empty(), "title", "is required");
     let inv = app.investment.clone().unwrap_or_default();
-    need(inv.description.trim().is_empty(), "investment.description", "is required: the physical investment");
-    need(inv.total_amount.is_none(), "investment.total_amount", "is required");
-    need(inv.municipality.trim().is_empty(), "investment.municipality", "is required");
-    need(inv.municipality_code.is_empty(), "investment.municipality_code", "is required: the four-digit code");
-    need(inv.district.trim().is_empty(), "investment.district", "is required");
+    c.need(inv.description.trim().is_empty(), "investment.description", "is required: the physical investment");
+    c.need(inv.total_amount.is_none(), "investment.total_amount", "is required");
+    c.need(inv.municipality.trim().is_empty(), "investment.municipality", "is required");
+    c.need(inv.municipality_code.is_empty(), "investment.municipality_code", "is required: the four-digit code");
+    c.need(inv.district.trim().is_empty(), "investment.district", "is required");
     let schedule = inv.schedule.clone().unwrap_or_default();
-    need(schedule.start_date.is_none(), "investment.schedule.start_date", "is required");
-    need(schedule.completion_date.is_none(), "investment.schedule.completion_date", "is required");
-    need(app.social_challenge.trim().is_empty(), "social_challenge", "is required: the social need or challenge");
-    need(
+    c.need(schedule.start_date.is_none(), "investment.schedule.start_date", "is required");
+    c.need(schedule.completion_date.is_none(), "investment.schedule.completion_date", "is required");
+    c.need(app.social_challenge.trim().is_empty(), "social_challenge", "is required: the social need or challenge");
+    c.need(
         app.target_groups.is_empty()
             || app.target_groups.iter().any(|g| g.description.trim().is_empty() || g.population == 0),
         "target_groups",
         "requirement 3: at least one target group, each with its population and described",
     );
-    need(
+    c.need(
         app.interventions.is_empty()
             || app.interventions.iter().any(|iv| iv.title.trim().is_empty() || iv.description.trim().is_empty()),
         "interventions",
         "is required: at least one intervention, each with a title and a description",
     );
-    need(
+    c.need(
         app.objectives.is_empty()
             || app
                 .objectives
@@ -378,17 +411,33 @@ pub fn completeness(app: &Application) -> Vec<FieldViolation> {
         "objectives",
         "requirement 5: at least one objective, each with a key, a description and the change sought",
     );
-    need(app.intended_future_state.trim().is_empty(), "intended_future_state", "is required");
+    c.need(app.intended_future_state.trim().is_empty(), "intended_future_state", "is required");
+    indicators_complete(&mut c, app);
+    c.need(app.sdg_targets.is_empty(), "sdg_targets", "is required: at least one Agenda 2030 target");
+    c.need(app.requested_amount.is_none(), "requested_amount", "is required");
+    statements_complete(&mut c, app);
+    let person = app.contact_person.clone().unwrap_or_default();
+    c.need(
+        !person.erased && (person.name.trim().is_empty() || person.email.is_empty()),
+        "contact_person",
+        "a contact person with name and e-mail is required",
+    );
+    c.violations
+}
+
+/// Requirement 5's indicators: one measurable, one of level OUTCOME, and
+/// each complete.
+fn indicators_complete(c: &mut Check, app: &Application) {
     let measurable = app.indicators.iter().any(|i| {
         i.baseline.as_ref().is_some_and(|b| b.date.is_some() && !b.source.trim().is_empty())
             && i.target.as_ref().is_some_and(|t| t.date.is_some())
     });
-    need(
+    c.need(
         !measurable,
         "indicators",
         "requirement 5: at least one indicator with a baseline (value, date, source) and a target (value, date)",
     );
-    need(
+    c.need(
         !app.indicators.iter().any(|i| i.level == IndicatorLevel::Outcome as i32),
         "indicators",
         "requirement 5: at least one indicator of level OUTCOME (the change for the target group)",
@@ -408,42 +457,37 @@ pub fn completeness(app: &Application) -> Vec<FieldViolation> {
         .into_iter()
         .filter_map(|(missing, field)| missing.then_some(field))
         .collect();
-        need(
+        c.need(
             !missing.is_empty(),
             &format!("indicators[{n}]"),
             &format!("is incomplete: {} required", missing.join(", ")),
         );
     }
-    need(app.sdg_targets.is_empty(), "sdg_targets", "is required: at least one Agenda 2030 target");
-    need(app.requested_amount.is_none(), "requested_amount", "is required");
+}
+
+/// The borrower's statements on requirements 1, 2, 4 and 5.
+fn statements_complete(c: &mut Check, app: &Application) {
     let statements = app.requirement_statements.clone().unwrap_or_default();
-    need(
+    c.need(
         statements.practice_development.trim().is_empty(),
         "requirement_statements.practice_development",
         "requirement 1: how the project develops practice, innovation or quality",
     );
-    need(
+    c.need(
         statements.systematic_work.trim().is_empty(),
         "requirement_statements.systematic_work",
         "requirement 2: how the project is part of the borrower's systematic social-sustainability work",
     );
-    need(
+    c.need(
         statements.long_term_perspective.trim().is_empty(),
         "requirement_statements.long_term_perspective",
         "requirement 4: why the project is long-term",
     );
-    need(
+    c.need(
         statements.evaluation_approach.trim().is_empty(),
         "requirement_statements.evaluation_approach",
         "requirement 5: how results will be evaluated systematically",
     );
-    let person = app.contact_person.clone().unwrap_or_default();
-    need(
-        !person.erased && (person.name.trim().is_empty() || person.email.is_empty()),
-        "contact_person",
-        "a contact person with name and e-mail is required",
-    );
-    c.violations
 }
 
 /// Whether `text` repeats the contact person: the name, the e-mail address

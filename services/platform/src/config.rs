@@ -352,32 +352,8 @@ impl Config {
         let shutdown_grace = env.millis("SHUTDOWN_GRACE_MS", 20_000, 0..=600_000);
         let health_check_interval = env.millis("HEALTH_CHECK_INTERVAL_MS", 2_000, 50..=600_000);
         let otlp_endpoint = env.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
-        let events = EventsConfig {
-            poll: env.millis("OUTBOX_POLL_MS", 1_000, 10..=600_000),
-            heartbeat: env.millis("FEED_HEARTBEAT_MS", 1_000, 100..=600_000),
-            max_streams_per_caller: env.int_in("FEED_MAX_STREAMS_PER_CALLER", 8, 1..=1_000) as usize,
-            retention: Duration::from_secs(86_400 * env.int_in("OUTBOX_RETENTION_DAYS", 30, 0..=36_500)),
-            service_token_file: env.file("SERVICE_TOKEN_FILE"),
-            peers: peers_from_env(env),
-            peer_ca_file: env.file("PEER_TLS_CA_FILE"),
-            peer_identity: match (env.file("PEER_TLS_CERT_FILE"), env.file("PEER_TLS_KEY_FILE")) {
-                (Some(cert), Some(key)) => Some((cert, key)),
-                (None, None) => None,
-                _ => {
-                    env.error("PEER_TLS_CERT_FILE and PEER_TLS_KEY_FILE must be set together");
-                    None
-                }
-            },
-            feed_readers: feed_readers_from_env(env),
-        };
-        let request_log_days = env.int_in("REQUEST_LOG_RETENTION_DAYS", 30, 0..=36_500);
-        if (1..7).contains(&request_log_days) {
-            env.error(format!(
-                "REQUEST_LOG_RETENTION_DAYS={request_log_days} is out of range: the contracts promise a retry is \
-                 recognised for at least 7 days (0 keeps request ids for ever)"
-            ));
-        }
-        let request_log_retention = Duration::from_secs(86_400 * request_log_days);
+        let events = events_from_env(env);
+        let request_log_retention = request_log_retention_from_env(env);
         let raw = RawEnv(std::sync::Arc::new(env.vars.clone()));
         let log_json = match env.raw("LOG_FORMAT").unwrap_or("json") {
             "json" => true,
@@ -412,6 +388,40 @@ impl Config {
             raw,
         })
     }
+}
+
+fn events_from_env(env: &mut Env) -> EventsConfig {
+    EventsConfig {
+        poll: env.millis("OUTBOX_POLL_MS", 1_000, 10..=600_000),
+        heartbeat: env.millis("FEED_HEARTBEAT_MS", 1_000, 100..=600_000),
+        max_streams_per_caller: env.int_in("FEED_MAX_STREAMS_PER_CALLER", 8, 1..=1_000) as usize,
+        retention: Duration::from_secs(86_400 * env.int_in("OUTBOX_RETENTION_DAYS", 30, 0..=36_500)),
+        service_token_file: env.file("SERVICE_TOKEN_FILE"),
+        peers: peers_from_env(env),
+        peer_ca_file: env.file("PEER_TLS_CA_FILE"),
+        peer_identity: match (env.file("PEER_TLS_CERT_FILE"), env.file("PEER_TLS_KEY_FILE")) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                env.error("PEER_TLS_CERT_FILE and PEER_TLS_KEY_FILE must be set together");
+                None
+            }
+        },
+        feed_readers: feed_readers_from_env(env),
+    }
+}
+
+/// How long request ids are remembered: at least the week the contracts
+/// promise, or for ever (0).
+fn request_log_retention_from_env(env: &mut Env) -> Duration {
+    let days = env.int_in("REQUEST_LOG_RETENTION_DAYS", 30, 0..=36_500);
+    if (1..7).contains(&days) {
+        env.error(format!(
+            "REQUEST_LOG_RETENTION_DAYS={days} is out of range: the contracts promise a retry is \
+             recognised for at least 7 days (0 keeps request ids for ever)"
+        ));
+    }
+    Duration::from_secs(86_400 * days)
 }
 
 /// The value that switches HS256 on: a deliberate word, not a boolean.

@@ -221,43 +221,13 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, sche
     }
 
     let admin = PgConnectOptions::from_str(admin_url)?;
-    let mut conn = connect_patiently(&admin).await?;
-    // Compose and Kubernetes start every service's bootstrap at once. Their
-    // CREATE DATABASE, and their changes to the shared `public` schema,
-    // would collide ("tuple concurrently updated"), so they take turns: the
-    // lock lives as long as this session, until the end.
-    sqlx::query!("SELECT pg_advisory_lock(hashtextextended('socialloans:bootstrap', 0))").execute(&mut conn).await?;
-    let exists =
-        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1) AS "exists!""#, database)
-            .fetch_one(&mut conn)
-            .await?;
-    if !exists {
-        let create = sqlx::query_scalar!(r#"SELECT format('CREATE DATABASE %I', $1::text) AS "create!""#, database)
-            .fetch_one(&mut conn)
-            .await?;
-        // Built by format(%I) in PostgreSQL itself: the name is quoted there.
-        ignore_duplicate(conn.execute(AssertSqlSafe(create)).await)?;
-    }
-    let turn = conn;
-
+    let turn = create_database_in_turn(&admin, &database).await?;
     let mut conn = connect_patiently(&admin.clone().database(&database)).await?;
-    let superusers = sqlx::query_scalar!(
-        r#"SELECT rolname::text AS "rolname!" FROM pg_roles WHERE rolname IN ($1, $2) AND rolsuper ORDER BY 1"#,
-        role,
-        owner,
-    )
-    .fetch_all(&mut conn)
-    .await?;
-    if !superusers.is_empty() {
-        return Err(sqlx::Error::Configuration(
-            format!("{} must not be a superuser: a service's roles own and may do only its own", superusers.join(", "))
-                .into(),
-        ));
-    }
+    refuse_superusers(&mut conn, &role, &owner).await?;
     // The admin need not be a superuser: a role with CREATEROLE that owns
     // the database will do (CloudNativePG with superuser access off). Such a
     // role acts for the two roles it creates by being granted them, and
-    // cannot make either a superuser; a superuser it finds is refused below.
+    // cannot make either a superuser (one that already is was refused above).
     let statements = sqlx::query_scalar!(
         r#"SELECT unnest(ARRAY[
             format('CREATE ROLE %I LOGIN', $1::text),
@@ -292,6 +262,47 @@ pub async fn bootstrap(admin_url: &str, service_url: &str, owner_url: &str, sche
     turn.close().await?;
     tracing::info!(role, owner, database, "bootstrap done");
     Ok(())
+}
+
+/// Takes the bootstrap's turn and creates `database` unless it exists; the
+/// turn is held as long as the returned session.
+///
+/// Compose and Kubernetes start every service's bootstrap at once. Their
+/// CREATE DATABASE, and their changes to the shared `public` schema, would
+/// collide ("tuple concurrently updated"), so they take turns.
+async fn create_database_in_turn(admin: &PgConnectOptions, database: &str) -> Result<sqlx::PgConnection, sqlx::Error> {
+    let mut conn = connect_patiently(admin).await?;
+    sqlx::query!("SELECT pg_advisory_lock(hashtextextended('socialloans:bootstrap', 0))").execute(&mut conn).await?;
+    let exists =
+        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1) AS "exists!""#, database)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let create = sqlx::query_scalar!(r#"SELECT format('CREATE DATABASE %I', $1::text) AS "create!""#, database)
+            .fetch_one(&mut conn)
+            .await?;
+        // Built by format(%I) in PostgreSQL itself: the name is quoted there.
+        ignore_duplicate(conn.execute(AssertSqlSafe(create)).await)?;
+    }
+    Ok(conn)
+}
+
+/// A service's roles own and may do only their own: neither may be a superuser.
+async fn refuse_superusers(conn: &mut sqlx::PgConnection, role: &str, owner: &str) -> Result<(), sqlx::Error> {
+    let superusers = sqlx::query_scalar!(
+        r#"SELECT rolname::text AS "rolname!" FROM pg_roles WHERE rolname IN ($1, $2) AND rolsuper ORDER BY 1"#,
+        role,
+        owner,
+    )
+    .fetch_all(conn)
+    .await?;
+    if superusers.is_empty() {
+        return Ok(());
+    }
+    Err(sqlx::Error::Configuration(
+        format!("{} must not be a superuser: a service's roles own and may do only its own", superusers.join(", "))
+            .into(),
+    ))
 }
 
 /// Concurrent bootstraps race on CREATE; the loser's "already exists" is success.

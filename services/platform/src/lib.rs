@@ -23,6 +23,7 @@ pub mod server;
 pub mod stored;
 pub mod telemetry;
 pub mod trace_context;
+pub mod unit;
 
 pub use auth::{Caller, Policy, Role};
 pub use server::{Context, Running, ServiceSpec};

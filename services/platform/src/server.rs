@@ -225,8 +225,79 @@ pub async fn start(
     let metrics = Metrics::new();
     metrics.watch_pool(pool.clone());
     let (stop, stopped) = watch::channel(false);
+    let context = start_background(spec, &config, &pool, key_set.as_ref(), &metrics, &stopped);
+
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
+    for name in ["", spec.grpc_service] {
+        reporter.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    // v1 for current tools; v1alpha for older grpcurl and Postman builds.
+    let reflection_v1 = reflection(spec).build_v1().map_err(|e| ServeError::Setup(e.to_string()))?;
+    let reflection_v1alpha = reflection(spec).build_v1alpha().map_err(|e| ServeError::Setup(e.to_string()))?;
+
+    // tonic would leave HTTP/2 streams per connection unlimited: a client
+    // could hold any number of streams (a feed, Health/Watch) open at once.
+    let mut builder = Server::builder()
+        .max_concurrent_streams(config.max_streams_per_connection)
+        .timeout(config.request_timeout)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls_config(tls)?)?;
+    }
+    let health_only = config.health_addr.map(|addr| (addr, health_service.clone()));
+    let router = builder
+        .layer(call_guard(spec, &config, verifier, &metrics))
+        .add_routes(routes(&context))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+
+    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
+    let grpc_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
+    let metrics_listener = Metrics::bind(config.metrics_addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
+    let metrics_addr =
+        metrics_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
+    let health_addr = match health_only {
+        Some((addr, service)) => Some(serve_health_only(addr, service, &context).await?),
+        None => None,
+    };
+    let watcher = tokio::spawn(watch_database(
+        pool.clone(),
+        reporter.clone(),
+        spec.grpc_service,
+        config.health_check_interval,
+        metrics.clone(),
+        key_set.clone(),
+        stopped.clone(),
+    ));
+    let metrics_task = tokio::spawn(metrics.serve(metrics_listener, wait_for_stop(stopped.clone())));
+    let serving = Serving { spec, reporter, grace: config.shutdown_grace, watcher, metrics_task, context };
+    let task = tokio::spawn(serving.run(router, listener));
+    let health_port = health_addr.map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(service = spec.name, %grpc_addr, %metrics_addr, health_addr = %health_port, tls = config.tls.is_some(), "serving");
+    Ok(Running { grpc_addr, metrics_addr, health_addr, pool, stop, task })
+}
+
+/// Starts the work every service does beside serving — the key set's
+/// refresh, the LISTEN connection, the sequencer, the request log's
+/// retention — and then the service's own (`spec.background`: its
+/// consumers); all of it is joined when the service stops.
+fn start_background(
+    spec: &'static ServiceSpec,
+    config: &Config,
+    pool: &PgPool,
+    key_set: Option<&Arc<crate::jwks::KeySet>>,
+    metrics: &Metrics,
+    stopped: &watch::Receiver<bool>,
+) -> Context {
     let background = crate::background::Background::default();
-    if let (Some(set), crate::config::TokenKey::Jwks { refresh, .. }) = (&key_set, &config.auth.key) {
+    if let (Some(set), crate::config::TokenKey::Jwks { refresh, .. }) = (key_set, &config.auth.key) {
         background.spawn(set.clone().refresh(*refresh, stopped.clone()));
     }
     let notifier = notify::spawn(&background, pool.clone(), spec.name, stopped.clone());
@@ -253,30 +324,15 @@ pub async fn start(
         metrics: metrics.clone(),
         feed,
         stopping: stopped.clone(),
-        background: background.clone(),
+        background,
     };
     (spec.background)(&context);
+    context
+}
 
-    let (reporter, health_service) = tonic_health::server::health_reporter();
-    reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
-    for name in ["", spec.grpc_service] {
-        reporter.set_service_status(name, ServingStatus::NotServing).await;
-    }
-    // v1 for current tools; v1alpha for older grpcurl and Postman builds.
-    let reflection_v1 = reflection(spec).build_v1().map_err(|e| ServeError::Setup(e.to_string()))?;
-    let reflection_v1alpha = reflection(spec).build_v1alpha().map_err(|e| ServeError::Setup(e.to_string()))?;
-
-    // tonic would leave HTTP/2 streams per connection unlimited: a client
-    // could hold any number of streams (a feed, Health/Watch) open at once.
-    let mut builder = Server::builder()
-        .max_concurrent_streams(config.max_streams_per_connection)
-        .timeout(config.request_timeout)
-        .tcp_nodelay(true)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)));
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls_config(tls)?)?;
-    }
-    let guard = CallGuard {
+/// The guard every call of the service port passes (see [`CallGuard`]).
+fn call_guard(spec: &'static ServiceSpec, config: &Config, verifier: Arc<Verifier>, metrics: &Metrics) -> CallGuard {
+    CallGuard {
         verifier,
         policy: spec.policy,
         metrics: metrics.clone(),
@@ -287,62 +343,54 @@ pub async fn start(
         feed_readers: config.events.feed_readers.clone().into(),
         limiter: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests)),
         request_timeout: config.request_timeout,
-    };
-    let health_only = config.health_addr.map(|addr| (addr, health_service.clone()));
-    let router = builder
-        .layer(guard)
-        .add_routes(routes(&context))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
+    }
+}
 
-    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
-    let grpc_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.grpc_addr, source })?;
-    let metrics_listener = Metrics::bind(config.metrics_addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
-    let metrics_addr =
-        metrics_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.metrics_addr, source })?;
-
-    // Plaintext, health only: what a kubelet's native gRPC probe can reach
-    // while the service port speaks TLS.
-    let health_addr = match health_only {
-        Some((addr, service)) => {
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
-            let bound = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            let server = Server::builder().add_service(service);
-            let serve = server.serve_with_incoming_shutdown(incoming, wait_for_stop(stopped.clone()));
-            background.spawn(async move {
-                if let Err(err) = serve.await {
-                    tracing::error!(error = %err, "the health port failed");
-                }
-            });
-            Some(bound)
+/// Plaintext, health only: what a kubelet's native gRPC probe can reach
+/// while the service port speaks TLS. Returns the address bound.
+async fn serve_health_only(
+    addr: SocketAddr,
+    service: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    context: &Context,
+) -> Result<SocketAddr, ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serve = Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, wait_for_stop(context.stopping.clone()));
+    context.background.spawn(async move {
+        if let Err(err) = serve.await {
+            tracing::error!(error = %err, "the health port failed");
         }
-        None => None,
-    };
-    let watcher = tokio::spawn(watch_database(
-        pool.clone(),
-        reporter.clone(),
-        spec.grpc_service,
-        config.health_check_interval,
-        metrics.clone(),
-        key_set.clone(),
-        stopped.clone(),
-    ));
-    let metrics_task = tokio::spawn(metrics.serve(metrics_listener, wait_for_stop(stopped.clone())));
+    });
+    Ok(bound)
+}
 
-    let grace = config.shutdown_grace;
-    let task_pool = pool.clone();
-    let task = tokio::spawn(async move {
+/// The service port's router: the service's routes, health and reflection,
+/// behind the call guard.
+type GuardedRouter =
+    tonic::transport::server::Router<tower::layer::util::Stack<CallGuard, tower::layer::util::Identity>>;
+
+/// A service that serves until stopped, then drains and stops in order.
+struct Serving {
+    spec: &'static ServiceSpec,
+    reporter: tonic_health::server::HealthReporter,
+    grace: Duration,
+    watcher: tokio::task::JoinHandle<()>,
+    metrics_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    context: Context,
+}
+
+impl Serving {
+    /// Serves `router` on `listener` until the stop: health turns NOT_SERVING,
+    /// calls in flight get the grace period, the health watcher and the
+    /// metrics port end, the background work is joined and the pool closed.
+    async fn run(self, router: GuardedRouter, listener: tokio::net::TcpListener) -> Result<(), ServeError> {
+        let Serving { spec, reporter, grace, watcher, metrics_task, context } = self;
         let (draining, drained_started) = tokio::sync::oneshot::channel::<()>();
         let signal = {
-            let reporter = reporter.clone();
-            let stopped = stopped.clone();
+            let stopped = context.stopping.clone();
             async move {
                 wait_for_stop(stopped).await;
                 tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
@@ -366,14 +414,11 @@ pub async fn start(
         let _ = metrics_task.await;
         // Consumers finish the event in hand, the sequencer its round; none
         // outlives the service, nor does its database session.
-        background.join(grace).await;
-        task_pool.close().await;
+        context.background.join(grace).await;
+        context.pool.close().await;
         tracing::info!("stopped");
         result
-    });
-    let health_port = health_addr.map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(service = spec.name, %grpc_addr, %metrics_addr, health_addr = %health_port, tls = config.tls.is_some(), "serving");
-    Ok(Running { grpc_addr, metrics_addr, health_addr, pool, stop, task })
+    }
 }
 
 /// Reflection on a service's port lists that service, health and reflection

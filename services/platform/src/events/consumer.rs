@@ -256,21 +256,9 @@ async fn consume<H: Handler>(
         };
         state.head.set(response.head_position);
         let Some(event) = response.event else {
-            // A heartbeat: a good moment to check that the lease still stands.
-            if !lease.alive().await {
-                return Outcome::Failed("the lease connection was lost".into());
-            }
-            // The feed has looked further than any event this subscription
-            // takes: the checkpoint follows, so a subscription that matches
-            // nothing for months never falls behind the feed's retention.
-            if response.scanned_through > checkpoint {
-                match advance(pool, &subscription.name, response.scanned_through).await {
-                    Ok(position) => {
-                        checkpoint = checkpoint.max(position);
-                        state.checkpoint.set(checkpoint);
-                    }
-                    Err(err) => return Outcome::Failed(format!("advancing the checkpoint: {err}")),
-                }
+            match heartbeat(pool, subscription, &mut lease, state, checkpoint, response.scanned_through).await {
+                Ok(advanced) => checkpoint = advanced,
+                Err(reason) => return Outcome::Failed(reason),
             }
             state.lag.set((response.head_position - checkpoint).max(0));
             continue;
@@ -295,6 +283,32 @@ async fn consume<H: Handler>(
             Err(reason) => return Outcome::Failed(reason),
         }
     }
+}
+
+/// On a heartbeat: checks that the lease still stands, and moves the
+/// checkpoint to how far the feed has looked (a subscription that matches
+/// nothing for months never falls behind the feed's retention). Returns the
+/// checkpoint now.
+async fn heartbeat(
+    pool: &PgPool,
+    subscription: &Subscription,
+    lease: &mut Lease,
+    state: &ConsumerMetrics,
+    checkpoint: i64,
+    scanned_through: i64,
+) -> Result<i64, String> {
+    if !lease.alive().await {
+        return Err("the lease connection was lost".into());
+    }
+    if scanned_through <= checkpoint {
+        return Ok(checkpoint);
+    }
+    let position = advance(pool, &subscription.name, scanned_through)
+        .await
+        .map_err(|err| format!("advancing the checkpoint: {err}"))?;
+    let checkpoint = checkpoint.max(position);
+    state.checkpoint.set(checkpoint);
+    Ok(checkpoint)
 }
 
 async fn open(

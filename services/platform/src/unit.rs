@@ -1,0 +1,163 @@
+//! The unit of work every mutation of every service runs in: one transaction
+//! that says who acts and why, finds and locks the aggregate as the caller may
+//! see it, claims the request id, lets the service decide, save, record its
+//! history and publish, records the answer against the request id, and
+//! commits. A retry replays the first answer; a race has one winner; a
+//! failure leaves nothing behind.
+//!
+//! The order matters and lives here once:
+//! - **who acts** ([`Actor`], [`name_actor`]) is set first, so every audit row
+//!   the transaction writes, by a service's code or by a table's trigger,
+//!   reads the same subject, roles, organisation, action, request id and
+//!   trace;
+//! - **lock before claim**: the aggregate is found as the caller may see it
+//!   before the request id is looked at, so a stored answer is never replayed
+//!   to a caller who may not see the aggregate any more; and the answer that
+//!   is replayed is shown as the caller may see it now ([`Work::replay`]);
+//! - **answer before commit**: the answer is stored in the same transaction
+//!   as the change, so there is never a change without its answer or an
+//!   answer without its change.
+//!
+//! Event handlers run inside the consumer's transaction instead (its
+//! checkpoint plays the request id's part) and name their actor with
+//! [`name_actor`] the same way.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    auth::Caller,
+    idempotency::{self, Claim},
+};
+
+/// Who acts in a transaction, as every audit row records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The token's subject, or the service's name when it acts itself.
+    pub subject: String,
+    /// The roles acted in, sorted and space-separated (`service` for the
+    /// service itself).
+    pub roles: String,
+    /// A borrower's organisation; empty for staff and services.
+    pub organization: String,
+}
+
+impl Actor {
+    /// The caller of a request.
+    pub fn of(caller: &Caller) -> Self {
+        Self {
+            subject: caller.subject.clone(),
+            roles: caller.role_names(),
+            organization: caller.organization.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The service itself: applying another service's event, or its own
+    /// background work (overdue detection).
+    pub fn service(name: &str) -> Self {
+        Self { subject: name.to_owned(), roles: "service".to_owned(), organization: String::new() }
+    }
+}
+
+/// Names the actor, the action and the request id of everything this
+/// transaction changes (and the current trace), for the audit rows it
+/// writes: transaction-local settings `socialloans.audit_*`, which a
+/// service's audit insert or a table's trigger reads.
+pub async fn name_actor(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    request_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "SELECT set_config('socialloans.audit_subject', $1, true) AS subject,
+                set_config('socialloans.audit_role', $2, true) AS role,
+                set_config('socialloans.audit_org', $3, true) AS org,
+                set_config('socialloans.audit_action', $4, true) AS action,
+                set_config('socialloans.audit_request', $5, true) AS request,
+                set_config('socialloans.audit_trace', $6, true) AS trace",
+        actor.subject,
+        actor.roles,
+        actor.organization,
+        action,
+        request_id,
+        crate::trace_context::current_trace_id(),
+    )
+    .fetch_one(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The steps of a mutation the unit of work runs, in its order.
+pub struct Steps<Lock, Replay, Apply> {
+    /// Finds and locks the aggregate, as the caller may see it (NOT_FOUND
+    /// otherwise), before the request id is looked at; `()` for a mutation
+    /// that creates one or locks its own.
+    pub lock: Lock,
+    /// A stored answer of an identical earlier request, as the caller may
+    /// see it now (e.g. with the personal data it may see, which no stored
+    /// answer holds).
+    pub replay: Replay,
+    /// Decides (the service's pure rules), saves, records the history and
+    /// publishes, given the claimed request id; returns the answer to store
+    /// against the request id and the answer the caller gets now.
+    pub apply: Apply,
+}
+
+/// Runs a mutation for `caller`'s `method` call with `request` and its
+/// `request_id`, as one transaction (see the module's documentation).
+pub async fn run<Locked, Stored, Shown, E>(
+    pool: &PgPool,
+    caller: &Caller,
+    method: &str,
+    request: &impl prost::Message,
+    request_id: &str,
+    steps: Steps<
+        impl AsyncFnOnce(&mut PgConnection) -> Result<Locked, E>,
+        impl AsyncFnOnce(&mut PgConnection, Stored, Locked) -> Result<Shown, E>,
+        impl AsyncFnOnce(&mut PgConnection, Locked, Uuid) -> Result<(Stored, Shown), E>,
+    >,
+) -> Result<Shown, E>
+where
+    Stored: prost::Message + Default,
+    E: From<sqlx::Error> + From<tonic::Status>,
+{
+    idempotency::parse_request_id(request_id)
+        .map_err(|v| crate::error::invalid_argument("INVALID_ARGUMENT", "request_id is invalid", &[v]))?;
+    let mut tx = crate::db::begin(pool).await?;
+    name_actor(&mut tx, &Actor::of(caller), method, request_id).await?;
+    let locked = (steps.lock)(&mut tx).await?;
+    let ticket = match idempotency::claim::<Stored>(&mut tx, request_id, caller, method, request).await? {
+        Claim::Replay(stored) => return (steps.replay)(&mut tx, stored, locked).await,
+        Claim::Fresh(ticket) => ticket,
+    };
+    let (stored, shown) = (steps.apply)(&mut tx, locked, ticket.id()).await?;
+    idempotency::record(&mut tx, &ticket, &stored).await?;
+    tx.commit().await?;
+    Ok(shown)
+}
+
+/// [`run`] for a mutation with nothing to lock before the claim and nothing
+/// to hide: `apply` does the rest, and its answer is stored and shown alike.
+pub async fn run_simple<Answer, E>(
+    pool: &PgPool,
+    caller: &Caller,
+    method: &str,
+    request: &impl prost::Message,
+    request_id: &str,
+    apply: impl AsyncFnOnce(&mut PgConnection) -> Result<Answer, E>,
+) -> Result<Answer, E>
+where
+    Answer: prost::Message + Default + Clone,
+    E: From<sqlx::Error> + From<tonic::Status>,
+{
+    let steps = Steps {
+        lock: async |_: &mut PgConnection| Ok(()),
+        replay: async |_: &mut PgConnection, stored, ()| Ok(stored),
+        apply: async |conn: &mut PgConnection, (), _| {
+            let answer = apply(conn).await?;
+            Ok((answer.clone(), answer))
+        },
+    };
+    run(pool, caller, method, request, request_id, steps).await
+}

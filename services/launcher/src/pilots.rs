@@ -79,18 +79,7 @@ pub fn botkyrkabyggen() -> Application {
             estimated_size: 900,
             size_basis: "hyresgästregistret 2020".into(),
         }],
-        interventions: vec![
-            Intervention {
-                title: "Boendedialoger".into(),
-                description: "Dialog med varje hushåll före renovering".into(),
-                ..Default::default()
-            },
-            Intervention {
-                title: "Valbar standard".into(),
-                description: "Hyresgästen väljer renoveringsnivå och hyra".into(),
-                ..Default::default()
-            },
-        ],
+        interventions: botkyrkabyggen_interventions(),
         objectives: vec![Objective {
             key: "o1".into(),
             description: "Ökat kvarboende och hyresgästinflytande".into(),
@@ -134,6 +123,23 @@ pub fn botkyrkabyggen() -> Application {
         }),
         ..Default::default()
     }
+}
+
+/// Botkyrkabyggen's two interventions: dialogue with every household, and
+/// a standard (and so a rent) each chooses.
+fn botkyrkabyggen_interventions() -> Vec<Intervention> {
+    vec![
+        Intervention {
+            title: "Boendedialoger".into(),
+            description: "Dialog med varje hushåll före renovering".into(),
+            ..Default::default()
+        },
+        Intervention {
+            title: "Valbar standard".into(),
+            description: "Hyresgästen väljer renoveringsnivå och hyra".into(),
+            ..Default::default()
+        },
+    ]
 }
 
 /// AB Eidar: the head office moved to Granngården centre in Lextorp.

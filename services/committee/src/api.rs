@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{cases, casework, chain, error::Error, history, meetings, members, proceedings};
+use crate::{cases, casework, chain, error::Error, meetings, members, proceedings, store};
 
 /// The committee handlers.
 #[derive(Debug, Clone)]
@@ -54,6 +54,11 @@ fn sequence_after(resource: &str, token: &str) -> Result<i64, Error> {
     }
 }
 
+/// What a look-up of `name` found, or NOT_FOUND.
+fn found<T>(row: Result<Option<T>, sqlx::Error>, name: &str) -> Result<T, Error> {
+    row?.ok_or_else(|| Error::NotFound(name.to_owned()))
+}
+
 fn actor(caller: &Caller, role: &str) -> common::Actor {
     common::Actor { subject: caller.subject.clone(), role: role.to_owned(), organization_number: String::new() }
 }
@@ -70,7 +75,7 @@ impl Api {
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
         let work = async |conn: &mut sqlx::PgConnection| {
-            history::begin(conn, &caller.subject, &caller.role_names(), method, request_id).await?;
+            store::history::begin(conn, &caller.subject, &caller.role_names(), method, request_id).await?;
             work(conn).await
         };
         idempotency::run(&self.pool, caller, method, request, request_id, work).await
@@ -111,8 +116,7 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::GetMemberResponse>, Status> {
         let name = &request.get_ref().name;
         let id = parse("name", "members/", name)?;
-        let row =
-            members::get(&self.pool, id).await.map_err(Error::from)?.ok_or_else(|| Error::NotFound(name.clone()))?;
+        let row = found(store::members::get(&self.pool, id).await, name)?;
         Ok(Response::new(pb::GetMemberResponse { member: Some(row.view()) }))
     }
 
@@ -122,12 +126,12 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let req = request.into_inner();
         let (size, after) = page("members", req.page_size, &req.page_token)?;
-        let mut rows = members::list(&self.pool, after, size).await.map_err(Error::from)?;
+        let mut rows = store::members::list(&self.pool, after, size).await.map_err(Error::from)?;
         let more = rows.len() > size as usize;
         rows.truncate(size as usize);
         let last = rows.last().filter(|_| more).map(|r| (r.create_time, r.id));
         Ok(Response::new(pb::ListMembersResponse {
-            members: rows.iter().map(members::Row::view).collect(),
+            members: rows.iter().map(store::members::Row::view).collect(),
             next_page_token: next_token("members", last),
         }))
     }
@@ -135,8 +139,7 @@ impl CommitteeService for Api {
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::GetCaseResponse>, Status> {
         let name = &request.get_ref().name;
         let id = parse("name", "cases/", name)?;
-        let row =
-            cases::get(&self.pool, id).await.map_err(Error::from)?.ok_or_else(|| Error::NotFound(name.clone()))?;
+        let row = found(store::cases::get(&self.pool, id).await, name)?;
         Ok(Response::new(pb::GetCaseResponse { case: Some(row.view()?) }))
     }
 
@@ -157,13 +160,13 @@ impl CommitteeService for Api {
         let query = format!("{state:?}|{application:?}");
         let (size, after) = page(&query, req.page_size, &req.page_token)?;
         let mut rows =
-            cases::list(&self.pool, state.as_deref(), application, after, size).await.map_err(Error::from)?;
+            store::cases::list(&self.pool, state.as_deref(), application, after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
         let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
         let more = rows.len() > take;
         rows.truncate(take);
         let last = rows.last().filter(|_| more).map(|r| (r.create_time, r.id));
-        let cases = rows.iter().map(cases::Row::view).collect::<Result<_, _>>()?;
+        let cases = rows.iter().map(store::cases::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListCasesResponse { cases, next_page_token: next_token(&query, last) }))
     }
 
@@ -212,10 +215,7 @@ impl CommitteeService for Api {
             ))
             .into());
         }
-        let member = members::get(&self.pool, member_id)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(declaration.member.clone()))?;
+        let member = found(store::members::get(&self.pool, member_id).await, &declaration.member)?;
         // Members declare for themselves; the secretary records it for anyone.
         let secretary = caller.has(socialloans_platform::Role::CommitteeSecretary);
         if !secretary && (member.subject.is_empty() || member.subject != caller.subject) {
@@ -262,8 +262,7 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::GetMeetingResponse>, Status> {
         let name = &request.get_ref().name;
         let id = parse("name", "meetings/", name)?;
-        let row =
-            meetings::get(&self.pool, id).await.map_err(Error::from)?.ok_or_else(|| Error::NotFound(name.clone()))?;
+        let row = found(store::meetings::get(&self.pool, id).await, name)?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         Ok(Response::new(pb::GetMeetingResponse { meeting: Some(self.shown(&mut conn, row.view()?).await?) }))
     }
@@ -280,13 +279,13 @@ impl CommitteeService for Api {
         };
         let query = format!("{state:?}");
         let (size, after) = page(&query, req.page_size, &req.page_token)?;
-        let mut rows = meetings::list(&self.pool, state.as_deref(), after, size).await.map_err(Error::from)?;
+        let mut rows = store::meetings::list(&self.pool, state.as_deref(), after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
         let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
         let more = rows.len() > take;
         rows.truncate(take);
         let last = rows.last().filter(|_| more).map(|r| (r.start_time, r.id));
-        let mut meetings = rows.iter().map(meetings::Row::view).collect::<Result<Vec<_>, _>>()?;
+        let mut meetings = rows.iter().map(store::meetings::Row::view).collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         proceedings::annotate(&mut conn, self.rules.quorum, &mut meetings).await?;
         Ok(Response::new(pb::ListMeetingsResponse { meetings, next_page_token: next_token(&query, last) }))
@@ -442,10 +441,7 @@ impl CommitteeService for Api {
         let case_id = parse("parent", "cases/", &req.parent)?;
         // A case's votes are a handful per meeting: one page holds them all.
         page_size(req.page_size).map_err(Error::from)?;
-        cases::get(&self.pool, case_id)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
+        found(store::cases::get(&self.pool, case_id).await, &req.parent)?;
         let votes = proceedings::votes_on(&self.pool, case_id, &req.parent, &req.meeting).await?;
         Ok(Response::new(pb::ListVotesResponse { votes, next_page_token: String::new() }))
     }
@@ -501,9 +497,9 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = sequence_after(&req.resource, &req.page_token)?;
-        let mut rows = chain::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
+        let mut rows = store::chain::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
         let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, |r| r.sequence);
-        let audit_entries = rows.into_iter().map(chain::Stored::view).collect();
+        let audit_entries = rows.into_iter().map(store::chain::Stored::view).collect();
         Ok(Response::new(pb::ListAuditEntriesResponse { audit_entries, next_page_token }))
     }
 
@@ -514,9 +510,9 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = sequence_after(&req.resource, &req.page_token)?;
-        let mut rows = history::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
-        let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, history::Row::sequence);
-        let history_entries = rows.into_iter().map(history::Row::view).collect();
+        let mut rows = store::history::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
+        let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, store::history::Row::sequence);
+        let history_entries = rows.into_iter().map(store::history::Row::view).collect();
         Ok(Response::new(pb::ListHistoryEntriesResponse { history_entries, next_page_token }))
     }
 
@@ -546,7 +542,7 @@ impl CommitteeService for Api {
         _request: Request<pb::GetChainHeadRequest>,
     ) -> Result<Response<pb::GetChainHeadResponse>, Status> {
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        let head = chain::head(&mut conn).await.map_err(Error::from)?.ok_or_else(|| Error::Precondition {
+        let head = store::chain::head(&mut conn).await.map_err(Error::from)?.ok_or_else(|| Error::Precondition {
             reason: "CHAIN_EMPTY",
             message: "the audit chain has no entry yet".into(),
         })?;

@@ -2,34 +2,10 @@
 //! committee's assessment of the five basic requirements and the members'
 //! conflict-of-interest declarations.
 
-use chrono::{DateTime, Utc};
 use prost::Message;
 use socialloans_contracts::committee::{Case, CaseState};
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
-use crate::error::Error;
-
-/// A stored case.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// The application's resource name.
-    pub application: String,
-    /// `OPEN`, `SCHEDULED`, …
-    pub state: StoredCaseState,
-    /// The etag's source.
-    pub revision: i64,
-    /// The borrower.
-    pub organization_number: String,
-    /// The encoded Case.
-    pub content: Vec<u8>,
-    /// Opened.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-}
+use crate::{error::Error, store::cases::Row};
 
 socialloans_platform::stored_enum!(
     /// A case's state as the database keeps it: `CaseState::Open` ↔ `OPEN`.
@@ -62,103 +38,4 @@ impl Row {
     pub fn state(&self) -> CaseState {
         self.state.0
     }
-}
-
-/// Opens a case unless the application already has one; returns it if new.
-pub async fn open(conn: &mut PgConnection, case: &Case) -> Result<Option<Row>, sqlx::Error> {
-    let now = Utc::now();
-    sqlx::query_as!(
-        Row,
-        r#"INSERT INTO committee.committee_case (id, application, state, organization_number, content, create_time, update_time)
-         VALUES ($1, $2, 'OPEN', $3, $4, $5, $5)
-         ON CONFLICT (application) DO NOTHING
-         RETURNING id, application, state AS "state: _", revision, organization_number, content, create_time, update_time"#,
-        Uuid::now_v7(),
-        case.application,
-        case.organization_number,
-        case.encode_to_vec(),
-        now,
-    )
-    .fetch_optional(conn)
-    .await
-}
-
-/// A case locked for change, by id or by application.
-pub async fn lock(
-    conn: &mut PgConnection,
-    id: Option<Uuid>,
-    application: Option<&str>,
-) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        r#"SELECT id, application, state AS "state: _", revision, organization_number, content, create_time, update_time
-           FROM committee.committee_case
-          WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR application = $2)
-            FOR UPDATE"#,
-        id,
-        application,
-    )
-    .fetch_optional(conn)
-    .await
-}
-
-/// Saves a changed case: its state and content, a new revision.
-pub async fn save(conn: &mut PgConnection, row: &Row, case: &Case, state: CaseState) -> Result<Row, sqlx::Error> {
-    let mut stored = case.clone();
-    for field in [&mut stored.name, &mut stored.etag] {
-        field.clear();
-    }
-    stored.create_time = None;
-    stored.update_time = None;
-    sqlx::query_as!(
-        Row,
-        r#"UPDATE committee.committee_case SET state = $2, content = $3, revision = revision + 1, update_time = now()
-          WHERE id = $1
-         RETURNING id, application, state AS "state: _", revision, organization_number, content, create_time, update_time"#,
-        row.id,
-        state_name(state),
-        stored.encode_to_vec(),
-    )
-    .fetch_one(conn)
-    .await
-}
-
-/// One case.
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        r#"SELECT id, application, state AS "state: _", revision, organization_number, content, create_time, update_time
-           FROM committee.committee_case WHERE id = $1"#,
-        id,
-    )
-    .fetch_optional(pool)
-    .await
-}
-
-/// A page of cases in opening order, one more than `limit`.
-pub async fn list(
-    pool: &PgPool,
-    state: Option<&str>,
-    application: Option<&str>,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: u32,
-) -> Result<Vec<Row>, sqlx::Error> {
-    let page = "SELECT id, application, state, revision, organization_number, content, create_time, update_time
-                  FROM committee.committee_case
-                 WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR application = $2)
-                   AND ($3::timestamptz IS NULL OR (create_time, id) > ($3, $4))
-                 ORDER BY create_time, id
-                 LIMIT $5";
-    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
-        page,
-        "create_time, id",
-        "octet_length(content)",
-    )))
-    .bind(state)
-    .bind(application)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
 }

@@ -8,7 +8,7 @@ use socialloans_platform::{Caller, error::FieldViolation};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{cases, error::Error, proceedings};
+use crate::{cases, error::Error, proceedings, store};
 
 /// Every problem with an assessment as sent.
 pub fn check_assessment(assessment: &RequirementAssessment) -> Result<(), Error> {
@@ -33,8 +33,8 @@ async fn lock_undecided(
     id: Uuid,
     name: &str,
     etag: &str,
-) -> Result<(cases::Row, pb::Case), Error> {
-    let row = cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+) -> Result<(store::cases::Row, pb::Case), Error> {
+    let row = store::cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let case = row.view()?;
     if !etag.is_empty() && etag != case.etag {
         return Err(Error::EtagMismatch { current: case.etag });
@@ -66,7 +66,7 @@ pub async fn assess(
     case.requirement_assessments.retain(|a| a.requirement != assessment.requirement);
     case.requirement_assessments.push(assessment);
     case.requirement_assessments.sort_by_key(|a| a.requirement);
-    cases::save(conn, &row, &case, row.state()).await?.view()
+    store::cases::save(conn, &row, &case, row.state()).await?.view()
 }
 
 /// Records `declaration` of `member_id` on the case `case_id` (named
@@ -84,15 +84,7 @@ pub async fn declare_conflict(
         return Err(Error::AlreadyExists(format!("{} already declared a conflict on this case", declaration.member)));
     }
     case.conflicts_of_interest.push(declaration.clone());
-    cases::save(conn, &row, &case, row.state()).await?;
-    sqlx::query!(
-        "DELETE FROM committee.vote v USING committee.meeting m
-          WHERE v.case_id = $1 AND v.member_id = $2 AND m.id = v.meeting_id
-            AND m.state IN ('SCHEDULED', 'IN_PROGRESS')",
-        case_id,
-        member_id,
-    )
-    .execute(&mut *conn)
-    .await?;
+    store::cases::save(conn, &row, &case, row.state()).await?;
+    store::votes::delete_pending(conn, case_id, member_id).await?;
     Ok(())
 }

@@ -24,7 +24,10 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::Error;
+use crate::{
+    error::Error,
+    store::{self, chain::WithPayload},
+};
 
 /// What happened, for the chain.
 #[derive(Debug, Clone)]
@@ -45,32 +48,7 @@ pub struct Entry<'a> {
     pub payload: &'a [u8],
 }
 
-/// A stored entry (read as a row by tests that play a superuser rewriting the chain).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Stored {
-    /// Position in the chain, from 1.
-    pub sequence: i64,
-    /// What happened.
-    pub action: String,
-    /// The resource.
-    pub resource: String,
-    /// Who.
-    pub actor_subject: String,
-    /// In which role.
-    pub actor_role: String,
-    /// When.
-    pub occur_time: DateTime<Utc>,
-    /// The request.
-    pub request_id: String,
-    /// For a person.
-    pub summary: String,
-    /// SHA-256 of the payload, hex.
-    pub payload_sha256: String,
-    /// The predecessor's hash.
-    pub previous_hash: String,
-    /// This entry's hash.
-    pub hash: String,
-}
+pub use crate::store::chain::Stored;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -109,14 +87,8 @@ pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<String,
 /// Appends an entry inside the caller's transaction; returns its sequence and hash.
 pub async fn append_at(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(i64, String), sqlx::Error> {
     // One writer at a time: the chain is a line, not a tree.
-    sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('committee.audit_chain', 0))")
-        .execute(&mut *conn)
-        .await?;
-    let last: Option<(i64, String)> =
-        sqlx::query!("SELECT sequence, hash FROM committee.audit_chain ORDER BY sequence DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| (r.sequence, r.hash));
+    store::chain::lock(&mut *conn).await?;
+    let last = store::chain::head(&mut *conn).await?;
     let (sequence, previous_hash) = last.map(|(s, h)| (s + 1, h)).unwrap_or((1, GENESIS.to_owned()));
     let now = Utc::now();
     let occur_time = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
@@ -134,35 +106,8 @@ pub async fn append_at(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(i64
         hash: String::new(),
     };
     stored.hash = hash_of(&stored);
-    sqlx::query!(
-        "INSERT INTO committee.audit_chain
-             (sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
-              previous_hash, hash, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        stored.sequence,
-        stored.action,
-        stored.resource,
-        stored.actor_subject,
-        stored.actor_role,
-        stored.occur_time,
-        stored.request_id,
-        stored.summary,
-        stored.payload_sha256,
-        stored.previous_hash,
-        stored.hash,
-        entry.payload,
-    )
-    .execute(conn)
-    .await?;
+    store::chain::insert(conn, &stored, entry.payload).await?;
     Ok((stored.sequence, stored.hash))
-}
-
-/// The chain's last entry: its sequence and hash.
-pub async fn head(conn: &mut PgConnection) -> Result<Option<(i64, String)>, sqlx::Error> {
-    Ok(sqlx::query!("SELECT sequence, hash FROM committee.audit_chain ORDER BY sequence DESC LIMIT 1")
-        .fetch_optional(conn)
-        .await?
-        .map(|r| (r.sequence, r.hash)))
 }
 
 /// Signs the chain's head with `key` and keeps the signature (inside the
@@ -171,22 +116,11 @@ pub async fn sign_head(
     conn: &mut PgConnection,
     key: &crate::signing::ChainKey,
 ) -> Result<Option<socialloans_contracts::committee::ChainHead>, sqlx::Error> {
-    let Some((sequence, hash)) = head(&mut *conn).await? else { return Ok(None) };
+    let Some((sequence, hash)) = store::chain::head(&mut *conn).await? else { return Ok(None) };
     let now = Utc::now();
     let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let signed = key.sign(sequence, &hash, now);
-    sqlx::query!(
-        "INSERT INTO committee.chain_head_signature (sequence, hash, sign_time, key_id, public_key, signature)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO NOTHING",
-        sequence,
-        hash,
-        now,
-        signed.key_id,
-        signed.public_key,
-        signed.signature,
-    )
-    .execute(conn)
-    .await?;
+    store::chain::insert_head_signature(conn, sequence, &hash, now, &signed).await?;
     Ok(Some(signed))
 }
 
@@ -207,30 +141,6 @@ impl Verification {
     fn invalid(verified: i64, sequence: i64, reason: &'static str) -> Verification {
         Verification { verified, first_invalid: Some(sequence), reason, head: None }
     }
-}
-
-/// A stored entry with its payload.
-struct WithPayload {
-    entry: Stored,
-    payload: Option<Vec<u8>>,
-}
-
-/// The chain's entries after `after` about `resource` (and what is named
-/// below it; every entry when empty), at most `size` + 1 of them.
-pub async fn list(pool: &PgPool, resource: &str, after: i64, size: u32) -> Result<Vec<Stored>, sqlx::Error> {
-    sqlx::query_as!(
-        Stored,
-        "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
-                previous_hash, hash
-           FROM committee.audit_chain
-          WHERE sequence > $1 AND ($2 = '' OR resource = $2 OR resource LIKE $2 || '/%')
-          ORDER BY sequence LIMIT $3",
-        after,
-        resource,
-        i64::from(size) + 1,
-    )
-    .fetch_all(pool)
-    .await
 }
 
 impl Stored {
@@ -296,35 +206,7 @@ pub async fn verify(
     anchor: Option<(i64, &str)>,
 ) -> Result<Verification, sqlx::Error> {
     let from = from.max(1);
-    let entries: Vec<WithPayload> = sqlx::query!(
-        "SELECT sequence, action, resource, actor_subject, actor_role, occur_time, request_id, summary, payload_sha256,
-                previous_hash, hash, payload
-           FROM committee.audit_chain
-          WHERE sequence >= $1::bigint - 1 AND ($2::bigint = 0 OR sequence <= $2)
-          ORDER BY sequence",
-        from,
-        to,
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|r| WithPayload {
-        entry: Stored {
-            sequence: r.sequence,
-            action: r.action,
-            resource: r.resource,
-            actor_subject: r.actor_subject,
-            actor_role: r.actor_role,
-            occur_time: r.occur_time,
-            request_id: r.request_id,
-            summary: r.summary,
-            payload_sha256: r.payload_sha256,
-            previous_hash: r.previous_hash,
-            hash: r.hash,
-        },
-        payload: r.payload,
-    })
-    .collect();
+    let entries = store::chain::entries(pool, from, to).await?;
     let mut records = Records::new(pool);
     let mut previous: Option<&Stored> = None;
     let mut verified = 0;
@@ -360,10 +242,7 @@ pub async fn verify(
         previous = Some(entry);
     }
     if let Some((sequence, hash)) = anchor {
-        let found: Option<String> =
-            sqlx::query_scalar!("SELECT hash FROM committee.audit_chain WHERE sequence = $1", sequence)
-                .fetch_optional(pool)
-                .await?;
+        let found = store::chain::hash_at(pool, sequence).await?;
         match found {
             None => return Ok(Verification::invalid(verified, sequence, "TRUNCATED")),
             Some(found) if found != hash => return Ok(Verification::invalid(verified, sequence, "ANCHOR_MISMATCH")),
@@ -403,10 +282,7 @@ impl<'a> Records<'a> {
                     return Ok(false);
                 };
                 if !self.cases.contains_key(&case_id) {
-                    let content: Option<Vec<u8>> =
-                        sqlx::query_scalar!("SELECT content FROM committee.committee_case WHERE id = $1", case_id)
-                            .fetch_optional(self.pool)
-                            .await?;
+                    let content = store::cases::content(self.pool, case_id).await?;
                     let case = content.and_then(|c| socialloans_contracts::committee::Case::decode(c.as_slice()).ok());
                     self.cases.insert(case_id, case);
                 }
@@ -419,10 +295,7 @@ impl<'a> Records<'a> {
                 else {
                     return Ok(false);
                 };
-                let content: Option<Vec<u8>> =
-                    sqlx::query_scalar!("SELECT content FROM committee.meeting WHERE id = $1", id)
-                        .fetch_optional(self.pool)
-                        .await?;
+                let content = store::meetings::content(self.pool, id).await?;
                 let minutes = content.and_then(|c| Meeting::decode(c.as_slice()).ok()).map(|m| m.minutes);
                 Ok(minutes.is_some_and(|m| m.as_bytes() == payload))
             }

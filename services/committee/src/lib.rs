@@ -16,6 +16,7 @@ pub mod proceedings;
 pub mod referrals;
 pub mod rules;
 pub mod signing;
+pub mod store;
 
 use socialloans_contracts::committee::committee_service_server::CommitteeServiceServer;
 use socialloans_platform::{

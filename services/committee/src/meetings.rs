@@ -2,34 +2,13 @@
 //! from what happened (attendance, conflicts, assessments, votes, decisions,
 //! dissents) as a Markdown document.
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use prost::Message;
 use socialloans_contracts::committee::{
     AttendanceStatus, BasicRequirement, Case, DecisionOutcome, Meeting, MeetingState, RequirementVerdict, VoteChoice,
 };
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
-use crate::{cases::timestamp, error::Error};
-
-/// A stored meeting.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// `SCHEDULED`, `IN_PROGRESS`, …
-    pub state: StoredMeetingState,
-    /// The etag's source.
-    pub revision: i64,
-    /// When it starts.
-    pub start_time: DateTime<Utc>,
-    /// The encoded Meeting.
-    pub content: Vec<u8>,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-}
+use crate::{cases::timestamp, error::Error, store::meetings::Row};
 
 socialloans_platform::stored_enum!(
     /// A meeting's state as the database keeps it: `MeetingState::Scheduled` ↔ `SCHEDULED`.
@@ -59,101 +38,6 @@ impl Row {
         m.update_time = Some(timestamp(self.update_time));
         Ok(m)
     }
-}
-
-const COLUMNS: &str = "id, state, revision, start_time, content, create_time, update_time";
-
-/// Schedules a meeting.
-pub async fn insert(conn: &mut PgConnection, meeting: &Meeting, start: DateTime<Utc>) -> Result<Row, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO committee.meeting (id, state, start_time, content) VALUES ($1, 'SCHEDULED', $2, $3) RETURNING {COLUMNS}"
-    )))
-    .bind(Uuid::now_v7())
-    .bind(start)
-    .bind(meeting.encode_to_vec())
-    .fetch_one(conn)
-    .await
-}
-
-/// A meeting locked for change.
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM committee.meeting WHERE id = $1 FOR UPDATE")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-}
-
-/// One meeting.
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM committee.meeting WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-}
-
-/// Saves a changed meeting.
-pub async fn save(
-    conn: &mut PgConnection,
-    row: &Row,
-    meeting: &Meeting,
-    state: MeetingState,
-) -> Result<Row, sqlx::Error> {
-    save_moved(conn, row, meeting, state, row.start_time).await
-}
-
-/// Saves a changed meeting that may start at another time. What the
-/// service works out when it shows a meeting (quorum, eligible members per
-/// case) is not stored: it changes with the roster and the declarations.
-pub async fn save_moved(
-    conn: &mut PgConnection,
-    row: &Row,
-    meeting: &Meeting,
-    state: MeetingState,
-    start: DateTime<Utc>,
-) -> Result<Row, sqlx::Error> {
-    let mut stored = meeting.clone();
-    stored.name.clear();
-    stored.etag.clear();
-    stored.quorum = 0;
-    for item in &mut stored.agenda {
-        item.eligible_present_count = 0;
-        item.quorate = false;
-    }
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE committee.meeting SET state = $2, content = $3, start_time = $4, revision = revision + 1, update_time = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    )))
-    .bind(row.id)
-    .bind(state_name(state))
-    .bind(stored.encode_to_vec())
-    .bind(start)
-    .fetch_one(conn)
-    .await
-}
-
-/// A page of meetings, latest start first, one more than `limit`.
-pub async fn list(
-    pool: &PgPool,
-    state: Option<&str>,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: u32,
-) -> Result<Vec<Row>, sqlx::Error> {
-    let page = format!(
-        "SELECT {COLUMNS} FROM committee.meeting
-          WHERE ($1::text IS NULL OR state = $1) AND ($2::timestamptz IS NULL OR (start_time, id) < ($2, $3))
-          ORDER BY start_time DESC, id DESC LIMIT $4"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
-        &page,
-        "start_time DESC, id DESC",
-        "octet_length(content)",
-    )))
-    .bind(state)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
 }
 
 /// One vote as the minutes show it.

@@ -1,39 +1,21 @@
 //! The roster: members, their role on the committee and their term. A member
 //! whose term has ended (or not begun) takes no part.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use socialloans_contracts::committee::{Member, MemberRole};
 use socialloans_contracts::common::Date;
 use socialloans_platform::error::FieldViolation;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{cases::timestamp, error::Error};
-
-/// A stored member.
-#[derive(Debug, Clone)]
-pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// Name shown.
-    pub display_name: String,
-    /// `MEMBER`, `CHAIR` or `SECRETARY`.
-    pub role: String,
-    /// First day of the term.
-    pub term_start: NaiveDate,
-    /// Last day of the term, if set.
-    pub term_end: Option<NaiveDate>,
-    /// The identity provider's subject.
-    pub subject: String,
-    /// Field of expertise.
-    pub expertise: String,
-    /// The etag's source.
-    pub revision: i64,
-    /// Added.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-}
+use crate::{
+    cases::timestamp,
+    error::Error,
+    store::{
+        self,
+        members::{Fields, Row},
+    },
+};
 
 fn date(d: NaiveDate) -> Date {
     use chrono::Datelike;
@@ -115,53 +97,20 @@ pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDa
 /// Adds a member.
 pub async fn insert(conn: &mut PgConnection, member: &Member) -> Result<Row, Error> {
     let (display_name, role, start, end) = checked(member, "member.")?;
-    sqlx::query_as!(
-        Row,
-        "INSERT INTO committee.member (id, display_name, role, term_start, term_end, subject, expertise)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
-        Uuid::now_v7(),
-        display_name,
-        role,
-        start,
-        end,
-        member.subject,
-        member.expertise,
-    )
-    .fetch_one(conn)
-    .await
-    .map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {
-        Some("member_subject_idx") => Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject)),
+    let fields = Fields {
+        display_name: &display_name,
+        role: &role,
+        term_start: start,
+        term_end: end,
+        subject: &member.subject,
+        expertise: &member.expertise,
+    };
+    store::members::insert(conn, fields).await.map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {
+        Some("member_subject_idx") => {
+            Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject))
+        }
         _ => Error::Database(e),
     })
-}
-
-/// One member.
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
-           FROM committee.member WHERE id = $1",
-        id,
-    )
-    .fetch_optional(pool)
-    .await
-}
-
-/// A page of the roster in joining order, one more than `limit`.
-pub async fn list(pool: &PgPool, after: Option<(DateTime<Utc>, Uuid)>, limit: u32) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
-           FROM committee.member
-          WHERE ($1::timestamptz IS NULL OR (create_time, id) > ($1, $2))
-          ORDER BY create_time, id LIMIT $3",
-        after.map(|a| a.0),
-        after.map(|a| a.1),
-        i64::from(limit) + 1,
-    )
-    .fetch_all(pool)
-    .await
 }
 
 /// The fields of a member an update may change.
@@ -175,15 +124,7 @@ pub async fn update(
     patch: &Member,
     paths: &[String],
 ) -> Result<Row, Error> {
-    let row: Row = sqlx::query_as!(
-        Row,
-        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
-           FROM committee.member WHERE id = $1 FOR UPDATE",
-        id,
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("members/{id}")))?;
+    let row = store::members::lock(conn, id).await?.ok_or_else(|| Error::NotFound(format!("members/{id}")))?;
     let mut member = row.view();
     if !etag.is_empty() && etag != member.etag {
         return Err(Error::EtagMismatch { current: member.etag });
@@ -202,26 +143,21 @@ pub async fn update(
         }
     }
     let (display_name, role, start, end) = checked(&member, "member.")?;
-    sqlx::query_as!(
-        Row,
-        "UPDATE committee.member
-            SET display_name = $2, role = $3, term_start = $4, term_end = $5, subject = $6, expertise = $7,
-                revision = revision + 1, update_time = now()
-          WHERE id = $1
-         RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
-        id,
-        display_name,
-        role,
-        start,
-        end,
-        member.subject,
-        member.expertise,
-    )
-    .fetch_one(conn)
-    .await
-    .map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {
-        Some("member_subject_idx") => Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject)),
-        _ => Error::Database(e),
+    let fields = Fields {
+        display_name: &display_name,
+        role: &role,
+        term_start: start,
+        term_end: end,
+        subject: &member.subject,
+        expertise: &member.expertise,
+    };
+    store::members::update(conn, id, fields).await.map_err(|e| {
+        match e.as_database_error().and_then(|d| d.constraint()) {
+            Some("member_subject_idx") => {
+                Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject))
+            }
+            _ => Error::Database(e),
+        }
     })
 }
 

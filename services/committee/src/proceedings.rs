@@ -20,8 +20,8 @@ use crate::{
     chain,
     error::Error,
     meetings::{self, MinuteVote},
-    members,
     rules::{self, Ballot, DecisionRule, QuorumRule},
+    store,
 };
 
 socialloans_platform::stored_enum!(
@@ -54,7 +54,7 @@ pub fn parse(field: &str, prefix: &str, name: &str) -> Result<Uuid, Error> {
 /// Who is on the roster on `day`, and their standing at `meeting`.
 pub struct Standing {
     /// Every member: id, name, is chair, active on the day.
-    pub roster: Vec<members::Row>,
+    pub roster: Vec<store::members::Row>,
     /// The meeting's day.
     pub day: NaiveDate,
 }
@@ -62,19 +62,13 @@ pub struct Standing {
 impl Standing {
     /// Loads the roster for a meeting on `day`.
     pub async fn load(conn: &mut PgConnection, day: NaiveDate) -> Result<Standing, Error> {
-        let roster = sqlx::query_as!(
-            members::Row,
-            "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
-               FROM committee.member ORDER BY create_time, id",
-        )
-        .fetch_all(conn)
-        .await?;
+        let roster = store::members::roster(conn).await?;
         Ok(Standing { roster, day })
     }
 
     /// Voting members (members and the chair; the secretary keeps the record)
     /// serving on the day: the roster quorum is counted from.
-    pub fn active(&self) -> impl Iterator<Item = &members::Row> {
+    pub fn active(&self) -> impl Iterator<Item = &store::members::Row> {
         self.roster.iter().filter(|m| m.role != "SECRETARY" && m.active_on(self.day))
     }
 }
@@ -93,17 +87,17 @@ async fn publish<M: prost::Name>(conn: &mut PgConnection, aggregate: &str, paylo
 }
 
 /// Locks a meeting and decodes it.
-pub async fn lock_meeting(conn: &mut PgConnection, name: &str) -> Result<(meetings::Row, Meeting), Error> {
+pub async fn lock_meeting(conn: &mut PgConnection, name: &str) -> Result<(store::meetings::Row, Meeting), Error> {
     let id = parse("name", "meetings/", name)?;
-    let row = meetings::lock(conn, id).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let row = store::meetings::lock(conn, id).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let meeting = row.view()?;
     Ok((row, meeting))
 }
 
 /// Locks a case and decodes it.
-pub async fn lock_case(conn: &mut PgConnection, name: &str) -> Result<(cases::Row, Case), Error> {
+pub async fn lock_case(conn: &mut PgConnection, name: &str) -> Result<(store::cases::Row, Case), Error> {
     let id = parse("case", "cases/", name)?;
-    let row = cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let row = store::cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let case = row.view()?;
     Ok((row, case))
 }

@@ -7,7 +7,7 @@ use socialloans_contracts::{applications as ap, committee as cm};
 use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
-use crate::cases::{self, state_name};
+use crate::{cases::state_name, store};
 
 /// The applications feed method.
 pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
@@ -42,13 +42,13 @@ pub fn case_from(application: &ap::Application) -> cm::Case {
 
 impl Handler for Referrals {
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        crate::history::begin(conn, "committee", "service", &event.r#type, &event.id).await?;
+        store::history::begin(conn, "committee", "service", &event.r#type, &event.id).await?;
         if let Some(referred) = payload::<ap::ApplicationReferredToCommittee>(event)? {
             let application = referred.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             if application.name.is_empty() {
                 return Err(HandlerError::Rejected("the referred application has no name".into()));
             }
-            if let Some(row) = cases::open(conn, &case_from(&application)).await? {
+            if let Some(row) = store::cases::open(conn, &case_from(&application)).await? {
                 let name = format!("cases/{}", row.id);
                 let opened = cm::CaseOpened { case: name.clone(), application: application.name.clone() };
                 outbox::append(conn, "committee", &name, &opened).await?;
@@ -57,7 +57,7 @@ impl Handler for Referrals {
             return Ok(());
         }
         if let Some(withdrawn) = payload::<ap::ApplicationWithdrawn>(event)? {
-            let Some(row) = cases::lock(conn, None, Some(&withdrawn.application)).await? else {
+            let Some(row) = store::cases::lock(conn, None, Some(&withdrawn.application)).await? else {
                 return Ok(()); // withdrawn before it was ever referred
             };
             let open = [cm::CaseState::Open, cm::CaseState::Scheduled, cm::CaseState::Deferred];
@@ -67,15 +67,15 @@ impl Handler for Referrals {
             let mut case = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
             // A withdrawn case leaves the agenda of a meeting still to be held.
             if let Some(meeting_id) = case.meeting.strip_prefix("meetings/").and_then(socialloans_platform::limits::id)
-                && let Some(meeting_row) = crate::meetings::lock(conn, meeting_id).await?
+                && let Some(meeting_row) = store::meetings::lock(conn, meeting_id).await?
                 && matches!(meeting_row.state(), cm::MeetingState::Scheduled | cm::MeetingState::InProgress)
             {
                 let mut meeting = meeting_row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
                 meeting.agenda.retain(|item| item.case != case.name);
-                crate::meetings::save(conn, &meeting_row, &meeting, meeting_row.state()).await?;
+                store::meetings::save(conn, &meeting_row, &meeting, meeting_row.state()).await?;
             }
             case.meeting.clear();
-            let saved = cases::save(conn, &row, &case, cm::CaseState::Withdrawn).await?;
+            let saved = store::cases::save(conn, &row, &case, cm::CaseState::Withdrawn).await?;
             let name = format!("cases/{}", saved.id);
             outbox::append(
                 conn,

@@ -79,11 +79,11 @@ pub async fn record_decision(
             ));
         }
         let standing = Standing::load(conn, socialloans_platform::stockholm_date(m_row.start_time)).await?;
-        let active: Vec<&members::Row> = standing.active().collect();
+        let active: Vec<&store::members::Row> = standing.active().collect();
         let quorum = rules.quorum.quorum(active.len() as u32) as usize;
-        let present_members: Vec<&&members::Row> =
+        let present_members: Vec<&&store::members::Row> =
             active.iter().filter(|m| present(&meeting, &format!("members/{}", m.id))).collect();
-        let eligible: Vec<&&&members::Row> =
+        let eligible: Vec<&&&store::members::Row> =
             present_members.iter().filter(|m| !conflicted(&case, &format!("members/{}", m.id))).collect();
         decision.meeting = meeting.name.clone();
         // Without a quorum the committee decides nothing, but it may defer:
@@ -95,16 +95,11 @@ pub async fn record_decision(
             decision.rationale = format!("Deferred without a quorum ({why}). {}", decision.rationale);
             return record(conn, caller, case_row, case, decision, request_id, "DECISION_RECORDED", outcome).await;
         }
-        let votes: Vec<(Uuid, String, String)> = sqlx::query!(
-            "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2",
-            case_row.id,
-            m_row.id,
-        )
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.member_id, r.choice, r.comment))
-        .collect();
+        let votes: Vec<(Uuid, String, String)> = store::votes::at_meeting(conn, case_row.id, m_row.id)
+            .await?
+            .into_iter()
+            .map(|r| (r.member_id, r.choice, r.comment))
+            .collect();
         let ballots: Vec<Ballot> = eligible
             .iter()
             .map(|m| Ballot {
@@ -146,7 +141,7 @@ pub async fn record_decision(
 async fn record(
     conn: &mut PgConnection,
     caller: &Caller,
-    case_row: cases::Row,
+    case_row: store::cases::Row,
     mut case: Case,
     mut decision: Decision,
     request_id: &str,
@@ -169,7 +164,7 @@ async fn record(
     .await?;
     case.decisions.push(decision.clone());
     let state = if action == "AMENDMENT_RECORDED" { CaseState::Decided } else { CaseState::DecisionRecorded };
-    cases::save(conn, &case_row, &case, state).await?;
+    store::cases::save(conn, &case_row, &case, state).await?;
     Ok(decision)
 }
 
@@ -289,13 +284,13 @@ fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> 
 /// Takes a case off its meeting as deferred, and says so on the feed.
 async fn mark_deferred(
     conn: &mut PgConnection,
-    case_row: &cases::Row,
+    case_row: &store::cases::Row,
     mut case: Case,
     decision: &Decision,
 ) -> Result<(), Error> {
     case.deferral_count += 1;
     let meeting = std::mem::take(&mut case.meeting);
-    cases::save(conn, case_row, &case, CaseState::Deferred).await?;
+    store::cases::save(conn, case_row, &case, CaseState::Deferred).await?;
     let deferred = pb::CaseDeferred {
         case: case.name.clone(),
         application: case.application.clone(),
@@ -376,7 +371,7 @@ pub async fn confirm_decision(
         mark_deferred(conn, &case_row, case, &decision).await?;
         return Ok(decision);
     }
-    cases::save(conn, &case_row, &case, CaseState::Decided).await?;
+    store::cases::save(conn, &case_row, &case, CaseState::Decided).await?;
     if amendment {
         let amended = pb::DecisionAmended {
             case: case.name.clone(),

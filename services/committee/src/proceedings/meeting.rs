@@ -6,7 +6,7 @@ use super::*;
 pub async fn create_meeting(conn: &mut PgConnection, meeting: Meeting) -> Result<Meeting, Error> {
     let start = checked_details(&meeting)?;
     let stored = Meeting { title: meeting.title, location: meeting.location, ..Default::default() };
-    meetings::insert(conn, &stored, start).await?.view()
+    store::meetings::insert(conn, &stored, start).await?.view()
 }
 
 /// The longest notes the secretary may keep, in characters.
@@ -118,7 +118,7 @@ pub async fn update_meeting(
     if state == MeetingState::Adjourned {
         meeting.minutes = write_minutes(conn, &meeting).await?;
     }
-    meetings::save_moved(conn, &row, &meeting, state, start).await?.view()
+    store::meetings::save_moved(conn, &row, &meeting, state, start).await?.view()
 }
 
 /// The cases still waiting on the agenda of a meeting that ends without
@@ -130,7 +130,7 @@ async fn release_undecided(conn: &mut PgConnection, meeting: &Meeting) -> Result
         if case_row.state() == CaseState::Scheduled && case.meeting == meeting.name {
             case.meeting.clear();
             let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
-            cases::save(conn, &case_row, &case, back).await?;
+            store::cases::save(conn, &case_row, &case, back).await?;
         }
     }
     Ok(())
@@ -150,14 +150,11 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
         .flat_map(|m| &m.agenda)
         .filter_map(|item| item.case.strip_prefix("cases/").and_then(limits::id))
         .collect();
-    let rows = sqlx::query!("SELECT id, content FROM committee.committee_case WHERE id = ANY($1)", &ids)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = store::cases::contents(conn, &ids).await?;
     let mut cases = std::collections::HashMap::new();
-    for row in rows {
-        let case =
-            Case::decode(row.content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
-        cases.insert(format!("cases/{}", row.id), case);
+    for (id, content) in rows {
+        let case = Case::decode(content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        cases.insert(format!("cases/{id}"), case);
     }
     for meeting in meetings {
         let day = meeting
@@ -167,7 +164,7 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
             .map(socialloans_platform::stockholm_date)
             .unwrap_or_default();
         let standing = Standing { roster: roster.clone(), day };
-        let active: Vec<&members::Row> = standing.active().collect();
+        let active: Vec<&store::members::Row> = standing.active().collect();
         let needed = quorum.quorum(active.len() as u32);
         meeting.quorum = needed as i32;
         let present: Vec<String> =
@@ -204,7 +201,7 @@ pub async fn add_agenda_item(
         return Err(refused("CASE_ALREADY_ON_AGENDA", "a case deferred at this meeting goes to a later one"));
     }
     case.meeting = meeting.name.clone();
-    cases::save(conn, &case_row, &case, CaseState::Scheduled).await?;
+    store::cases::save(conn, &case_row, &case, CaseState::Scheduled).await?;
     meeting.agenda.push(pb::AgendaItem { case: case.name.clone(), title: case.title.clone(), ..Default::default() });
     let scheduled = pb::CaseScheduled {
         case: case.name.clone(),
@@ -213,7 +210,7 @@ pub async fn add_agenda_item(
         meeting_start_time: meeting.start_time,
     };
     publish(conn, &case.name, &scheduled).await?;
-    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+    store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
 
 /// Records a member's attendance.
@@ -231,11 +228,7 @@ pub async fn record_attendance(
         Ok(s) => s,
     };
     let member_id = parse("member", "members/", member)?;
-    let term: Option<(NaiveDate, Option<NaiveDate>)> =
-        sqlx::query!("SELECT term_start, term_end FROM committee.member WHERE id = $1", member_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| (r.term_start, r.term_end));
+    let term = store::members::term(conn, member_id).await?;
     let Some((term_start, term_end)) = term else {
         return Err(Error::NotFound(member.to_owned()));
     };
@@ -252,7 +245,7 @@ pub async fn record_attendance(
     let member = format!("members/{member_id}");
     meeting.attendance.retain(|a| a.member != member);
     meeting.attendance.push(pb::Attendance { member, status: status as i32, record_time: Some(timestamp(Utc::now())) });
-    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+    store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
 
 /// Moves a meeting along: start, adjourn (writing the minutes), cancel.
@@ -277,16 +270,11 @@ pub async fn move_meeting(
     if to == MeetingState::Adjourned {
         meeting.minutes = write_minutes(conn, &meeting).await?;
     }
-    meetings::save(conn, &row, &meeting, to).await?.view()
+    store::meetings::save(conn, &row, &meeting, to).await?.view()
 }
 
 async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<String, Error> {
-    let roster: Vec<(Uuid, String)> = sqlx::query!("SELECT id, display_name FROM committee.member")
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.display_name))
-        .collect();
+    let roster = store::members::names(conn).await?;
     let names = move |member: &str| {
         roster
             .iter()
@@ -298,17 +286,13 @@ async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<Str
     let mut agenda = Vec::new();
     for item in &meeting.agenda {
         let case_id = parse("case", "cases/", &item.case)?;
-        let row = cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(item.case.clone()))?;
-        let votes: Vec<(Uuid, String, String)> = sqlx::query!(
-            "SELECT member_id, choice, comment FROM committee.vote WHERE case_id = $1 AND meeting_id = $2 ORDER BY cast_time",
-            case_id,
-            meeting_id,
-        )
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.member_id, r.choice, r.comment))
-        .collect();
+        let row =
+            store::cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(item.case.clone()))?;
+        let votes: Vec<(Uuid, String, String)> = store::votes::at_meeting_in_order(conn, case_id, meeting_id)
+            .await?
+            .into_iter()
+            .map(|r| (r.member_id, r.choice, r.comment))
+            .collect();
         let votes = votes
             .into_iter()
             .map(|(member, choice, comment)| MinuteVote {
@@ -352,7 +336,7 @@ pub async fn approve_minutes(
             frozen.push(d.name.clone());
         }
         let state = case_row.state();
-        cases::save(conn, &case_row, &case, state).await?;
+        store::cases::save(conn, &case_row, &case, state).await?;
     }
     meeting.minutes = write_minutes(conn, &meeting).await?;
     meeting.minutes_approved_by = Some(actor(caller, Role::CommitteeChair));
@@ -374,7 +358,7 @@ pub async fn approve_minutes(
     let approved =
         pb::MinutesApproved { meeting: name.to_owned(), frozen_decisions: frozen, approve_time: Some(timestamp(now)) };
     publish(conn, name, &approved).await?;
-    meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()
+    store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()
 }
 
 /// Takes an undecided case off the agenda; it is open again.
@@ -403,10 +387,10 @@ pub async fn remove_agenda_item(
     if case.meeting == meeting.name {
         case.meeting.clear();
         let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
-        cases::save(conn, &case_row, &case, back).await?;
+        store::cases::save(conn, &case_row, &case, back).await?;
     }
     meeting.agenda.retain(|item| item.case != case_name);
-    meetings::save(conn, &row, &meeting, row.state()).await?.view()
+    store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
 
 /// Cancels a scheduled meeting, for `reason`: why a meeting did not take

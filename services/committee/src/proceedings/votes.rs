@@ -5,19 +5,12 @@ use socialloans_contracts::common;
 
 /// The caller's own roster entry, if the caller is on the roster (a member
 /// without a login subject is nobody's).
-async fn roster_entry(conn: &mut PgConnection, caller: &Caller) -> Result<Option<members::Row>, Error> {
-    Ok(sqlx::query_as!(
-        members::Row,
-        "SELECT id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time
-           FROM committee.member WHERE subject = $1 AND subject <> ''",
-        caller.subject,
-    )
-    .fetch_optional(conn)
-    .await?)
+async fn roster_entry(conn: &mut PgConnection, caller: &Caller) -> Result<Option<store::members::Row>, Error> {
+    Ok(store::members::by_subject(conn, &caller.subject).await?)
 }
 
 /// The caller's own roster entry.
-async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<members::Row, Error> {
+async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<store::members::Row, Error> {
     roster_entry(conn, caller).await?.ok_or_else(|| Error::PermissionDenied {
         reason: "NOT_A_MEMBER",
         message: "the caller is not on the committee's roster".into(),
@@ -108,21 +101,8 @@ pub async fn cast_vote(
         });
     }
     let choice_name = choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_owned();
-    let cast_time: DateTime<Utc> = sqlx::query_scalar!(
-        "INSERT INTO committee.vote (case_id, meeting_id, member_id, choice, comment, actor_subject)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (case_id, meeting_id, member_id)
-         DO UPDATE SET choice = EXCLUDED.choice, comment = EXCLUDED.comment, cast_time = now()
-         RETURNING cast_time",
-        case_row.id,
-        m_row.id,
-        voter.id,
-        choice_name,
-        vote.comment,
-        caller.subject,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let cast_time =
+        store::votes::cast(conn, case_row.id, m_row.id, voter.id, &choice_name, &vote.comment, &caller.subject).await?;
     Ok(pb::Vote {
         name: format!("{case_name}/votes/{}", voter.id),
         member: member_name,
@@ -141,13 +121,7 @@ pub async fn cast_vote(
 /// The votes cast on the case `case_id` (named `case`), at `meeting` or at
 /// every meeting when it is empty, in the order they were cast.
 pub async fn votes_on(pool: &sqlx::PgPool, case_id: Uuid, case: &str, meeting: &str) -> Result<Vec<pb::Vote>, Error> {
-    let rows = sqlx::query!(
-        "SELECT member_id, meeting_id, choice, comment, actor_subject, cast_time
-           FROM committee.vote WHERE case_id = $1 ORDER BY cast_time",
-        case_id,
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = store::votes::on_case(pool, case_id).await?;
     Ok(rows
         .into_iter()
         .map(|r| pb::Vote {

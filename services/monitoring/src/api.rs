@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    audit, catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports,
+    audit, catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports, store,
 };
 
 /// The monitoring handlers.
@@ -41,7 +41,7 @@ impl Api {
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
         idempotency::run(&self.pool, caller, method, request, request_id, async |conn| {
-            audit::begin(conn, &audit::actor_of(caller), method, request_id).await?;
+            store::audit::begin(conn, &audit::actor_of(caller), method, request_id).await?;
             work(conn).await
         })
         .await
@@ -94,7 +94,7 @@ impl MonitoringService for Api {
         let code = name
             .strip_prefix("indicatorDefinitions/")
             .ok_or_else(|| Error::from(FieldViolation::new("name", "must be indicatorDefinitions/{code}")))?;
-        let row = catalogue::get(&self.pool, code)
+        let row = store::catalogue::get(&self.pool, code)
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
@@ -108,9 +108,9 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<String>("catalogue", &req.page_token).map_err(Error::from)?;
-        let mut rows = catalogue::list(&self.pool, after, size).await.map_err(Error::from)?;
-        let next_page_token = cut_page("catalogue", &mut rows, size, |_| 0, catalogue::Row::key);
-        let indicator_definitions = rows.iter().map(catalogue::Row::view).collect();
+        let mut rows = store::catalogue::list(&self.pool, after, size).await.map_err(Error::from)?;
+        let next_page_token = cut_page("catalogue", &mut rows, size, |_| 0, store::catalogue::Row::key);
+        let indicator_definitions = rows.iter().map(store::catalogue::Row::view).collect();
         Ok(Response::new(pb::ListIndicatorDefinitionsResponse { indicator_definitions, next_page_token }))
     }
 
@@ -121,7 +121,7 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let name = &request.get_ref().name;
         let id = report_api::parse_plan("name", name)?;
-        let row = plans::get(&self.pool, id, caller.confined_to())
+        let row = store::plans::get(&self.pool, id, caller.confined_to())
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
@@ -157,7 +157,7 @@ impl MonitoringService for Api {
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations).into());
         }
-        let filter = plans::Filter {
+        let filter = store::plans::Filter {
             state,
             organization_number: organization,
             application: (!req.application.is_empty()).then(|| req.application.clone()),
@@ -166,9 +166,9 @@ impl MonitoringService for Api {
         let query = format!("{filter:?}");
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
-        let mut rows = plans::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
+        let mut rows = store::plans::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
         let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
-        let monitoring_plans = rows.iter().map(plans::Row::view).collect::<Result<_, _>>()?;
+        let monitoring_plans = rows.iter().map(store::plans::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListMonitoringPlansResponse { monitoring_plans, next_page_token }))
     }
 
@@ -195,7 +195,7 @@ impl MonitoringService for Api {
         let caller = caller(&request)?;
         let name = &request.get_ref().name;
         let (plan_id, id) = report_api::parse_report(name)?;
-        let row = reports::get(&self.pool, id, caller.confined_to())
+        let row = store::reports::get(&self.pool, id, caller.confined_to())
             .await
             .map_err(Error::from)?
             .filter(|r| r.plan_id == plan_id)
@@ -219,7 +219,7 @@ impl MonitoringService for Api {
             Err(_) => return Err(Error::from(FieldViolation::new("state", "is not an OutcomeReportState")).into()),
         };
         if let Some(id) = plan_id {
-            plans::get(&self.pool, id, caller.confined_to())
+            store::plans::get(&self.pool, id, caller.confined_to())
                 .await
                 .map_err(Error::from)?
                 .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
@@ -227,10 +227,11 @@ impl MonitoringService for Api {
         let query = format!("reports {plan_id:?} {state:?} {:?}", caller.confined_to());
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
-        let mut rows =
-            reports::list(&self.pool, plan_id, caller.confined_to(), state, after, size).await.map_err(Error::from)?;
+        let mut rows = store::reports::list(&self.pool, plan_id, caller.confined_to(), state, after, size)
+            .await
+            .map_err(Error::from)?;
         let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
-        let outcome_reports = rows.iter().map(reports::Row::view).collect::<Result<_, _>>()?;
+        let outcome_reports = rows.iter().map(store::reports::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListOutcomeReportsResponse { outcome_reports, next_page_token }))
     }
 
@@ -243,7 +244,7 @@ impl MonitoringService for Api {
         let (plan_id, id) = report_api::parse_report(&req.parent).map_err(|_| {
             Error::from(FieldViolation::new("parent", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}"))
         })?;
-        let report = reports::get(&self.pool, id, caller.confined_to())
+        let report = store::reports::get(&self.pool, id, caller.confined_to())
             .await
             .map_err(Error::from)?
             .filter(|r| r.plan_id == plan_id)
@@ -251,7 +252,7 @@ impl MonitoringService for Api {
         let size = page_size(req.page_size).map_err(Error::from)?;
         let query = format!("versions {id}");
         let after = decode_position::<i32>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, v)| v);
-        let mut rows = reports::versions(&self.pool, id, after, size).await.map_err(Error::from)?;
+        let mut rows = store::reports::versions(&self.pool, id, after, size).await.map_err(Error::from)?;
         let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.submit_time, r.version));
         let outcome_report_versions = rows.iter().map(|v| v.view(&report)).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListOutcomeReportVersionsResponse { outcome_report_versions, next_page_token }))
@@ -276,7 +277,8 @@ impl MonitoringService for Api {
                 }
                 plans::check_first_period(&schedule, &plan, today)?;
                 plans::activate(conn, &row, &mut plan, schedule, today).await?;
-                let row = plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
+                let row =
+                    store::plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
                 Ok::<_, Error>(pb::ActivateMonitoringPlanResponse { monitoring_plan: Some(row.view()?) })
             })
             .await?;
@@ -305,7 +307,8 @@ impl MonitoringService for Api {
                     });
                 }
                 plans::close(conn, &row, &mut plan, &req.reason).await?;
-                let row = plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
+                let row =
+                    store::plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
                 Ok::<_, Error>(pb::CloseMonitoringPlanResponse { monitoring_plan: Some(row.view()?) })
             })
             .await?;
@@ -428,7 +431,7 @@ impl MonitoringService for Api {
         };
         let query = format!("overdue {day} {kind:?} {organization:?}");
         let offset = decode_position::<usize>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, n)| n);
-        let filter = plans::Filter {
+        let filter = store::plans::Filter {
             state: Some(plans::state_name(pb::MonitoringPlanState::Active)),
             organization_number: organization,
             ..Default::default()
@@ -463,7 +466,7 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let plan_id = report_api::parse_plan("name", &req.name)?;
         let day = portfolio::day_of("as_of", req.as_of.as_ref()).map_err(Error::from)?;
-        let row = plans::get(&self.pool, plan_id, caller.confined_to())
+        let row = store::plans::get(&self.pool, plan_id, caller.confined_to())
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound(req.name.clone()))?;
@@ -557,7 +560,7 @@ impl MonitoringService for Api {
         let query = format!("audit {}", req.resource);
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<i64>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, s)| s);
-        let mut rows = audit::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
+        let mut rows = store::audit::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
         let next_page_token = if rows.len() > size as usize {
             rows.truncate(size as usize);
             let last = rows.last().expect("a full page");
@@ -565,7 +568,7 @@ impl MonitoringService for Api {
         } else {
             String::new()
         };
-        let audit_entries = rows.into_iter().map(audit::Row::view).collect();
+        let audit_entries = rows.into_iter().map(store::audit::Row::view).collect();
         Ok(Response::new(pb::ListAuditEntriesResponse { audit_entries, next_page_token }))
     }
 

@@ -9,7 +9,7 @@ use socialloans_contracts::{applications as ap, monitoring as mo};
 use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
-use crate::{audit, plans};
+use crate::{audit, plans, store};
 
 /// The applications feed method.
 pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
@@ -87,12 +87,11 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
 
 impl Handler for Approvals {
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        audit::begin(conn, &audit::service(), &event.r#type, &event.id).await?;
+        store::audit::begin(conn, &audit::service(), &event.r#type, &event.id).await?;
         if let Some(approved) = payload::<ap::ApplicationApproved>(event)? {
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let mut plan = plan_from(&application, self.due_days);
-            let known: Vec<String> =
-                sqlx::query_scalar!("SELECT code FROM monitoring.indicator_definition").fetch_all(&mut *conn).await?;
+            let known = store::catalogue::codes(conn).await?;
             for indicator in &mut plan.indicators {
                 indicator.in_catalogue = known.contains(&indicator.code);
             }
@@ -109,7 +108,7 @@ impl Handler for Approvals {
         }
         if let Some(amended) = payload::<ap::ApplicationDecisionAmended>(event)? {
             let application = amended.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
-            let Some(row) = plans::lock_by_application(conn, &application.name).await? else {
+            let Some(row) = store::plans::lock_by_application(conn, &application.name).await? else {
                 return Err(HandlerError::Rejected(format!("no monitoring plan for {}", application.name)));
             };
             let mut plan = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
@@ -124,7 +123,7 @@ impl Handler for Approvals {
         } else {
             return Ok(());
         };
-        let Some(row) = plans::lock_by_application(conn, &application).await? else {
+        let Some(row) = store::plans::lock_by_application(conn, &application).await? else {
             return Err(HandlerError::Rejected(format!("no monitoring plan for {application}")));
         };
         let mut plan = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;

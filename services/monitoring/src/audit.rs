@@ -1,14 +1,14 @@
 //! The audit trail. A transaction first says who acts and why
-//! ([`begin`]: the caller and method, or the service applying an event or
-//! sweeping for overdue items); each change in it is then recorded with
-//! [`record`], in the same transaction, so the trail never disagrees with
-//! the data.
+//! ([`store::audit::begin`]: the caller and method, or the service applying
+//! an event or sweeping for overdue items); each change in it is then
+//! recorded with [`store::audit::record`], in the same transaction, so the
+//! trail never disagrees with the data.
 
-use chrono::{DateTime, Utc};
 use socialloans_contracts::common::Actor;
 use socialloans_contracts::monitoring::AuditEntry;
 use socialloans_platform::Caller;
-use sqlx::{PgConnection, PgPool};
+
+use crate::store;
 
 /// The actor of a caller's request.
 pub fn actor_of(caller: &Caller) -> Actor {
@@ -24,73 +24,7 @@ pub fn service() -> Actor {
     Actor { subject: "monitoring".into(), role: "service".into(), organization_number: String::new() }
 }
 
-/// Names the actor, action and request id of the changes this transaction records.
-pub async fn begin(conn: &mut PgConnection, actor: &Actor, action: &str, request_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "SELECT set_config('socialloans.audit_subject', $1, true) AS subject,
-                set_config('socialloans.audit_role', $2, true) AS role,
-                set_config('socialloans.audit_org', $3, true) AS org,
-                set_config('socialloans.audit_action', $4, true) AS action,
-                set_config('socialloans.audit_request', $5, true) AS request,
-                set_config('socialloans.audit_trace', $6, true) AS trace",
-        actor.subject,
-        actor.role,
-        actor.organization_number,
-        action,
-        request_id,
-        socialloans_platform::trace_context::current_trace_id(),
-    )
-    .fetch_one(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Records one change of `resource` from one state to another.
-pub async fn record(
-    conn: &mut PgConnection,
-    resource: &str,
-    from_state: &str,
-    to_state: &str,
-    comment: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO monitoring.audit_entry
-                (action, resource, from_state, to_state, comment,
-                 actor_subject, actor_role, actor_organization, request_id, trace_id)
-         VALUES (coalesce(nullif(current_setting('socialloans.audit_action', true), ''), 'unknown'), $1, $2, $3, $4,
-                 coalesce(nullif(current_setting('socialloans.audit_subject', true), ''), 'monitoring'),
-                 coalesce(nullif(current_setting('socialloans.audit_role', true), ''), 'service'),
-                 coalesce(current_setting('socialloans.audit_org', true), ''),
-                 coalesce(current_setting('socialloans.audit_request', true), ''),
-                 coalesce(current_setting('socialloans.audit_trace', true), ''))",
-        resource,
-        from_state,
-        to_state,
-        comment,
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// A stored entry.
-#[derive(Debug, Clone)]
-pub struct Row {
-    sequence: i64,
-    action: String,
-    resource: String,
-    from_state: String,
-    to_state: String,
-    actor_subject: String,
-    actor_role: String,
-    actor_organization: String,
-    occur_time: DateTime<Utc>,
-    request_id: String,
-    comment: String,
-    trace_id: String,
-}
-
-impl Row {
+impl store::audit::Row {
     /// The position in the trail.
     pub fn sequence(&self) -> i64 {
         self.sequence
@@ -116,24 +50,4 @@ impl Row {
             trace_id: self.trace_id,
         }
     }
-}
-
-/// A page of entries after `after` about `resource` (and what lies under
-/// it) or about everything, oldest first; one more than `limit`.
-pub async fn list(pool: &PgPool, resource: &str, after: i64, limit: u32) -> Result<Vec<Row>, sqlx::Error> {
-    let under = format!("{}/%", resource.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    sqlx::query_as!(
-        Row,
-        "SELECT sequence, action, resource, from_state, to_state, actor_subject, actor_role, actor_organization,
-                occur_time, request_id, comment, trace_id
-           FROM monitoring.audit_entry
-          WHERE ($1 = '' OR resource = $1 OR resource LIKE $2) AND sequence > $3
-          ORDER BY sequence LIMIT $4",
-        resource,
-        under,
-        after,
-        i64::from(limit) + 1,
-    )
-    .fetch_all(pool)
-    .await
 }

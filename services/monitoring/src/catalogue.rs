@@ -4,28 +4,15 @@
 use socialloans_contracts::common::{Category, IndicatorDirection, IndicatorLevel};
 use socialloans_contracts::monitoring::IndicatorDefinition;
 use socialloans_platform::error::FieldViolation;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::{
     columns::{StoredCategory, StoredDirection, StoredLevel},
     error::Error,
+    store,
 };
 
-/// A stored definition.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    code: String,
-    display_name: String,
-    unit: String,
-    direction: String,
-    level: String,
-    category: String,
-    sdg_targets: Vec<String>,
-    description: String,
-    create_time: chrono::DateTime<chrono::Utc>,
-}
-
-impl Row {
+impl store::catalogue::Row {
     /// The API view.
     pub fn view(&self) -> IndicatorDefinition {
         IndicatorDefinition {
@@ -48,14 +35,12 @@ impl Row {
     }
 }
 
-const COLUMNS: &str = "code, display_name, unit, direction, level, category, sdg_targets, description, create_time";
-
 fn known<E: TryFrom<i32>>(value: i32, unspecified: i32) -> bool {
     value != unspecified && E::try_from(value).is_ok()
 }
 
 /// Adds a definition, checked field by field.
-pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<Row, Error> {
+pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<store::catalogue::Row, Error> {
     let mut v = Vec::new();
     let snake = d.code.len() >= 2
         && d.code.len() <= 63
@@ -105,52 +90,12 @@ pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<
         strip(IndicatorDirection::try_from(d.direction).unwrap_or_default().as_str_name(), "INDICATOR_DIRECTION_");
     let level = strip(IndicatorLevel::try_from(d.level).unwrap_or_default().as_str_name(), "INDICATOR_LEVEL_");
     let category = strip(Category::try_from(d.category).unwrap_or_default().as_str_name(), "CATEGORY_");
-    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO monitoring.indicator_definition (code, display_name, unit, direction, level, category, sdg_targets, description)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
-    )))
-    .bind(&d.code)
-    .bind(&d.display_name)
-    .bind(&d.unit)
-    .bind(direction)
-    .bind(level)
-    .bind(category)
-    .bind(&d.sdg_targets)
-    .bind(&d.description)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
-        Some("23505") => Error::AlreadyExists(format!("indicator {} exists", d.code)),
-        _ => Error::Database(e),
+    let row = store::catalogue::insert(conn, d, direction, level, category).await.map_err(|e| {
+        match e.as_database_error().and_then(|d| d.code()).as_deref() {
+            Some("23505") => Error::AlreadyExists(format!("indicator {} exists", d.code)),
+            _ => Error::Database(e),
+        }
     })?;
-    crate::audit::record(conn, &format!("indicatorDefinitions/{}", d.code), "", "", "added to the catalogue").await?;
+    store::audit::record(conn, &format!("indicatorDefinitions/{}", d.code), "", "", "added to the catalogue").await?;
     Ok(row)
-}
-
-/// One definition by code.
-pub async fn get(pool: &PgPool, code: &str) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.indicator_definition WHERE code = $1"
-    )))
-    .bind(code)
-    .fetch_optional(pool)
-    .await
-}
-
-/// A page of the catalogue, one more than `limit`.
-pub async fn list(
-    pool: &PgPool,
-    after: Option<(chrono::DateTime<chrono::Utc>, String)>,
-    limit: u32,
-) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.indicator_definition
-          WHERE ($1::timestamptz IS NULL OR (create_time, code) > ($1, $2))
-          ORDER BY create_time, code LIMIT $3"
-    )))
-    .bind(after.as_ref().map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
 }

@@ -17,6 +17,7 @@ use crate::{
     error::Error,
     plans,
     rules::{self, ConditionStep, Settles},
+    store,
 };
 
 /// What a reviewer does with a condition.
@@ -116,7 +117,7 @@ pub async fn resolve(
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }
-    let row = plans::lock(conn, plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let row = store::plans::lock(conn, plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let mut plan = row.view()?;
     let index = plan.conditions.iter().position(|c| c.name == name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
     if !etag.is_empty() && etag != plan.etag {
@@ -138,7 +139,7 @@ pub async fn resolve(
         format!("proposed {} for a second person to confirm: {}", target.as_str_name(), action.note())
     };
     let to = ConditionState::try_from(condition.state).unwrap_or_default();
-    audit::record(conn, name, state.as_str_name(), to.as_str_name(), &comment).await?;
+    store::audit::record(conn, name, state.as_str_name(), to.as_str_name(), &comment).await?;
     if confirmed {
         let application = plan.application.clone();
         match &action {

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod report_api;
 pub mod reports;
 pub mod rules;
+pub mod store;
 
 use socialloans_contracts::monitoring::monitoring_service_server::MonitoringServiceServer;
 use socialloans_platform::{

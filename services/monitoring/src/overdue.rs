@@ -27,6 +27,7 @@ use crate::{
     audit,
     error::Error,
     plans::{self, naive},
+    store,
 };
 
 /// Where the service's "today" comes from.
@@ -112,10 +113,11 @@ fn advance_periods(plan: &mut MonitoringPlan, day: NaiveDate) -> bool {
 /// One pass over the active plans as of `day`.
 pub async fn sweep(pool: &PgPool, day: NaiveDate) -> Result<Sweep, Error> {
     let mut done = Sweep::default();
-    let noticed: HashSet<String> =
-        sqlx::query_scalar!("SELECT item FROM monitoring.overdue_notice").fetch_all(pool).await?.into_iter().collect();
-    let filter =
-        plans::Filter { state: Some(plans::state_name(MonitoringPlanState::Active)), ..plans::Filter::default() };
+    let noticed: HashSet<String> = store::overdue::noticed(pool).await?.into_iter().collect();
+    let filter = store::plans::Filter {
+        state: Some(plans::state_name(MonitoringPlanState::Active)),
+        ..store::plans::Filter::default()
+    };
     let mut pages = plans::Pages::new(filter);
     while let Some(rows) = pages.next(pool).await? {
         for row in rows {
@@ -144,8 +146,8 @@ fn notice_key(item: &OverdueItem) -> String {
 /// One plan's sweep in one transaction: (periods changed, reports announced, conditions announced).
 async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bool, usize, usize), Error> {
     let mut tx = pool.begin().await?;
-    audit::begin(&mut tx, &audit::service(), "DetectOverdue", "").await?;
-    let Some(row) = plans::lock(&mut tx, id, None).await? else { return Ok((false, 0, 0)) };
+    store::audit::begin(&mut tx, &audit::service(), "DetectOverdue", "").await?;
+    let Some(row) = store::plans::lock(&mut tx, id, None).await? else { return Ok((false, 0, 0)) };
     if row.state() != MonitoringPlanState::Active {
         return Ok((false, 0, 0));
     }
@@ -158,20 +160,13 @@ async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bo
     for item in of_plan(&plan, day) {
         let key = notice_key(&item);
         let due = item.due_date.as_ref().and_then(naive).unwrap_or(day);
-        let new: Option<String> = sqlx::query_scalar!(
-            "INSERT INTO monitoring.overdue_notice (item, due_date) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING item",
-            key,
-            due,
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if new.is_none() {
+        if !store::overdue::notice(&mut tx, &key, due).await? {
             continue;
         }
         let due_text = item.due_date.as_ref().map(crate::plans::iso).unwrap_or_default();
         if item.kind == OverdueItemKind::OutcomeReport as i32 {
             let overdue = ReportingPeriodState::Overdue.as_str_name();
-            audit::record(&mut tx, &key, "", overdue, &format!("report due {due_text} not submitted")).await?;
+            store::audit::record(&mut tx, &key, "", overdue, &format!("report due {due_text} not submitted")).await?;
             let event = pb::ReportOverdue {
                 monitoring_plan: plan.name.clone(),
                 application: plan.application.clone(),
@@ -183,7 +178,7 @@ async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bo
             reports += 1;
         } else {
             let open = ConditionState::Open.as_str_name();
-            audit::record(&mut tx, &item.item, open, open, &format!("overdue since {due_text}")).await?;
+            store::audit::record(&mut tx, &item.item, open, open, &format!("overdue since {due_text}")).await?;
             let event = pb::ConditionOverdue {
                 condition: item.item.clone(),
                 application: plan.application.clone(),

@@ -14,29 +14,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::error::Error;
-
-/// A stored plan.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// The application's resource name.
-    pub application: String,
-    /// `PENDING`, `ACTIVE` or `CLOSED`.
-    pub state: crate::columns::StoredPlanState,
-    /// The etag's source.
-    pub revision: i64,
-    /// The borrower.
-    pub organization_number: String,
-    /// The category, without prefix.
-    pub category: String,
-    /// The encoded MonitoringPlan.
-    pub content: Vec<u8>,
-    /// Opened.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-}
+use crate::store::{
+    self,
+    plans::{Filter, Row},
+};
 
 /// `MonitoringPlanState::Active` ↔ `ACTIVE`.
 pub fn state_name(state: MonitoringPlanState) -> String {
@@ -75,31 +56,14 @@ impl Row {
     }
 }
 
-const COLUMNS: &str =
-    "id, application, state, revision, organization_number, category, content, create_time, update_time";
-
 /// Opens a plan unless the application has one; returns it if new. The
 /// facts the portfolio report aggregates are written beside it.
 pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Option<Row>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO monitoring.monitoring_plan
-                (id, application, state, organization_number, category, content, approved_minor, sdg_targets)
-         VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7)
-         ON CONFLICT (application) DO NOTHING
-         RETURNING {COLUMNS}"
-    )))
-    .bind(Uuid::now_v7())
-    .bind(&plan.application)
-    .bind(&plan.organization_number)
-    .bind(category_name(plan.category))
-    .bind(plan.encode_to_vec())
-    .bind(plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0)))
-    .bind(&plan.sdg_targets)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let approved_minor = plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0));
+    let row = store::plans::insert(conn, plan, &category_name(plan.category), approved_minor).await?;
     let Some(row) = row else { return Ok(None) };
     let name = format!("monitoringPlans/{}", row.id);
-    crate::audit::record(conn, &name, "", MonitoringPlanState::Pending.as_str_name(), "opened from the approval")
+    store::audit::record(conn, &name, "", MonitoringPlanState::Pending.as_str_name(), "opened from the approval")
         .await?;
     let (mut codes, mut units, mut baselines, mut targets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for indicator in &plan.indicators {
@@ -110,27 +74,9 @@ pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Opti
             targets.push(indicator.target.as_ref().map(|t| t.value));
         }
     }
-    sqlx::query!(
-        "INSERT INTO monitoring.plan_indicator (plan_id, code, unit, baseline, target)
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[])",
-        row.id,
-        &codes,
-        &units,
-        baselines as _,
-        targets as _,
-    )
-    .execute(&mut *conn)
-    .await?;
+    store::plans::insert_indicators(conn, row.id, &codes, &units, baselines, targets).await?;
     let (populations, sizes) = by_population(plan.target_groups.iter().map(|g| (g.population, g.estimated_size)));
-    sqlx::query!(
-        "INSERT INTO monitoring.plan_target_group (plan_id, population, estimated_size)
-         SELECT $1, * FROM unnest($2::text[], $3::int8[])",
-        row.id,
-        &populations,
-        &sizes,
-    )
-    .execute(&mut *conn)
-    .await?;
+    store::plans::insert_target_groups(conn, row.id, &populations, &sizes).await?;
     Ok(Some(row))
 }
 
@@ -170,7 +116,7 @@ impl Pages {
         if self.done {
             return Ok(None);
         }
-        let mut rows = list(pool, &self.filter, self.after, Self::SIZE).await?;
+        let mut rows = store::plans::list(pool, &self.filter, self.after, Self::SIZE).await?;
         self.done = rows.len() <= Self::SIZE as usize;
         rows.truncate(Self::SIZE as usize);
         self.after = rows.last().map(|r| (r.create_time, r.id));
@@ -185,28 +131,6 @@ pub fn population_name(population: i32) -> String {
         .as_str_name()
         .trim_start_matches("TARGET_POPULATION_")
         .to_owned()
-}
-
-/// The plan of `application`, locked for change.
-pub async fn lock_by_application(conn: &mut PgConnection, application: &str) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan WHERE application = $1 FOR UPDATE"
-    )))
-    .bind(application)
-    .fetch_optional(conn)
-    .await
-}
-
-/// A plan by id, locked for change; `organization` confines a borrower.
-pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan
-          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) FOR UPDATE"
-    )))
-    .bind(id)
-    .bind(organization)
-    .fetch_optional(conn)
-    .await
 }
 
 /// Saves a changed plan.
@@ -225,75 +149,10 @@ pub async fn save(
         }
         condition.etag.clear();
     }
-    sqlx::query!(
-        "UPDATE monitoring.monitoring_plan
-            SET state = $2, content = $3, revision = revision + 1, update_time = now(),
-                tagged_minor = $4, activate_date = $5, approved_minor = $6
-          WHERE id = $1",
-        row.id,
-        state_name(state),
-        stored.encode_to_vec(),
-        plan.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units.max(0)),
-        plan.activate_time.and_then(|t| DateTime::from_timestamp(t.seconds, 0)).map(|t| t.date_naive()),
-        plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0)),
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// One plan; `organization` confines a borrower.
-pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"
-    )))
-    .bind(id)
-    .bind(organization)
-    .fetch_optional(pool)
-    .await
-}
-
-/// Filters of a list.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    /// Only this state.
-    pub state: Option<String>,
-    /// Only this borrower.
-    pub organization_number: Option<String>,
-    /// Only this application.
-    pub application: Option<String>,
-    /// Only this category.
-    pub category: Option<String>,
-}
-
-/// A page of plans in opening order, one more than `limit`.
-pub async fn list(
-    pool: &PgPool,
-    f: &Filter,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: u32,
-) -> Result<Vec<Row>, sqlx::Error> {
-    let page = format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan
-          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR organization_number = $2)
-            AND ($3::text IS NULL OR application = $3) AND ($4::text IS NULL OR category = $4)
-            AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
-          ORDER BY create_time, id LIMIT $7"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
-        &page,
-        "create_time, id",
-        "octet_length(content)",
-    )))
-    .bind(&f.state)
-    .bind(&f.organization_number)
-    .bind(&f.application)
-    .bind(&f.category)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
+    let tagged_minor = plan.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units.max(0));
+    let activate_date = plan.activate_time.and_then(|t| DateTime::from_timestamp(t.seconds, 0)).map(|t| t.date_naive());
+    let approved_minor = plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0));
+    store::plans::update(conn, row.id, state_name(state), &stored, tagged_minor, activate_date, approved_minor).await
 }
 
 /// A `Date` of a calendar day.
@@ -477,7 +336,7 @@ pub async fn activate(
     save(conn, row, plan, MonitoringPlanState::Active).await?;
     let name = format!("monitoringPlans/{}", row.id);
     let state = row.state().as_str_name();
-    crate::audit::record(conn, &name, state, MonitoringPlanState::Active.as_str_name(), "reporting started").await?;
+    store::audit::record(conn, &name, state, MonitoringPlanState::Active.as_str_name(), "reporting started").await?;
     let activated = MonitoringPlanActivated {
         monitoring_plan: name.clone(),
         application: plan.application.clone(),
@@ -497,7 +356,7 @@ pub async fn close(
     plan.close_time = Some(socialloans_platform::timestamp(Utc::now()));
     save(conn, row, plan, MonitoringPlanState::Closed).await?;
     let name = format!("monitoringPlans/{}", row.id);
-    crate::audit::record(conn, &name, row.state().as_str_name(), MonitoringPlanState::Closed.as_str_name(), reason)
+    store::audit::record(conn, &name, row.state().as_str_name(), MonitoringPlanState::Closed.as_str_name(), reason)
         .await?;
     let closed = MonitoringPlanClosed {
         monitoring_plan: name.clone(),
@@ -524,7 +383,7 @@ pub async fn lock_named(
     etag: &str,
 ) -> Result<(Row, socialloans_contracts::monitoring::MonitoringPlan), Error> {
     let id = crate::report_api::parse_plan("name", name)?;
-    let row = lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let row = store::plans::lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let plan = row.view()?;
     if !etag.is_empty() && etag != plan.etag {
         return Err(Error::EtagMismatch { current: plan.etag });

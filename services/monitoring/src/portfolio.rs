@@ -23,6 +23,7 @@ use sqlx::PgPool;
 use crate::{
     columns::{StoredCategory, StoredLevel, StoredPopulation},
     error::Error,
+    store::{self, portfolio::IndicatorRow},
 };
 
 /// Which plans a report covers.
@@ -40,102 +41,11 @@ fn sek(minor_units: i64) -> Option<Money> {
     Some(Money { currency_code: "SEK".into(), minor_units })
 }
 
-/// The plans in scope, as a CTE every query of the report starts from.
-const PLANS: &str = "WITH plans AS (
-    SELECT id, category, approved_minor, tagged_minor, sdg_targets FROM monitoring.monitoring_plan
-     WHERE activate_date <= $1
-       AND state IN ('ACTIVE', 'CLOSED') AND NOT ($3 AND state = 'CLOSED')
-       AND ($2::text IS NULL OR category = $2))";
-
 /// Computes the report.
 pub async fn report(pool: &PgPool, scope: Scope) -> Result<PortfolioImpactReport, Error> {
     let category = scope.category.map(|c| crate::plans::category_name(c as i32));
-    let totals = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
-        "{PLANS} SELECT category, count(*), least(coalesce(sum(approved_minor), 0), 9223372036854775807)::bigint, least(coalesce(sum(tagged_minor), 0), 9223372036854775807)::bigint
-                  FROM plans GROUP BY category"
-    )))
-    .bind(scope.as_of)
-    .bind(&category)
-    .bind(scope.exclude_closed)
-    .fetch_all(pool);
-    let indicators = sqlx::query_as::<_, IndicatorRow>(sqlx::AssertSqlSafe(format!(
-        "{PLANS}, latest AS (
-            SELECT DISTINCT ON (m.plan_id, m.indicator_code) m.plan_id, m.indicator_code, m.value
-              FROM monitoring.measurement m JOIN plans p ON p.id = m.plan_id
-             WHERE m.accept_date <= $1
-             ORDER BY m.plan_id, m.indicator_code, m.period_end DESC)
-         SELECT p.category, d.code, d.display_name, d.unit, d.level,
-                count(*) AS plan_count,
-                count(l.value) AS reporting,
-                count(*) FILTER (WHERE CASE d.direction WHEN 'HIGHER_IS_BETTER' THEN l.value > i.baseline
-                                                       ELSE l.value < i.baseline END) AS improved,
-                count(*) FILTER (WHERE CASE d.direction WHEN 'HIGHER_IS_BETTER' THEN l.value >= i.target
-                                                       ELSE l.value <= i.target END) AS reached,
-                coalesce(sum(i.baseline) FILTER (WHERE l.value IS NOT NULL), 0) AS baseline_sum,
-                coalesce(sum(l.value), 0) AS latest_sum,
-                coalesce(sum(i.target) FILTER (WHERE l.value IS NOT NULL), 0) AS target_sum
-           FROM plans p
-           JOIN monitoring.plan_indicator i ON i.plan_id = p.id
-           JOIN monitoring.indicator_definition d ON d.code = i.code AND d.unit = i.unit
-           LEFT JOIN latest l ON l.plan_id = p.id AND l.indicator_code = i.code
-          GROUP BY p.category, d.code, d.display_name, d.unit, d.level
-          ORDER BY p.category, d.code"
-    )))
-    .bind(scope.as_of)
-    .bind(&category)
-    .bind(scope.exclude_closed)
-    .fetch_all(pool);
-    let groups = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
-        "{PLANS}, latest AS (
-            SELECT DISTINCT ON (r.plan_id, r.population) r.plan_id, r.population, r.people
-              FROM monitoring.reach r JOIN plans p ON p.id = r.plan_id
-             WHERE r.accept_date <= $1
-             ORDER BY r.plan_id, r.population, r.period_end DESC)
-         SELECT g.population, count(*), least(coalesce(sum(p.approved_minor), 0), 9223372036854775807)::bigint,
-                least(coalesce(sum(g.estimated_size), 0), 9223372036854775807)::bigint,
-                least(coalesce(sum(l.people), 0), 9223372036854775807)::bigint
-           FROM plans p
-           JOIN monitoring.plan_target_group g ON g.plan_id = p.id
-           LEFT JOIN latest l ON l.plan_id = p.id AND l.population = g.population
-          GROUP BY g.population"
-    )))
-    .bind(scope.as_of)
-    .bind(&category)
-    .bind(scope.exclude_closed)
-    .fetch_all(pool);
-    let sdgs = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
-        "{PLANS} SELECT t.target, count(DISTINCT p.id),
-                        least(coalesce(sum(p.approved_minor), 0), 9223372036854775807)::bigint,
-                        least(coalesce(sum(p.tagged_minor), 0), 9223372036854775807)::bigint
-                   FROM plans p, LATERAL (SELECT DISTINCT unnest(p.sdg_targets) AS target) t
-                  GROUP BY t.target"
-    )))
-    .bind(scope.as_of)
-    .bind(&category)
-    .bind(scope.exclude_closed)
-    .fetch_all(pool);
-    // Four reads side by side, each a consistent snapshot of its own: a report
-    // accepted while they run may show in one and not yet in another, which a
-    // rerun settles; reports accepted on earlier days are never affected.
-    let (totals, indicators, groups, sdgs) = tokio::try_join!(totals, indicators, groups, sdgs)?;
-    Ok(assemble(scope.as_of, totals, indicators, groups, sdgs))
-}
-
-/// One category's aggregate of one catalogue indicator.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IndicatorRow {
-    category: String,
-    code: String,
-    display_name: String,
-    unit: String,
-    level: String,
-    plan_count: i64,
-    reporting: i64,
-    improved: i64,
-    reached: i64,
-    baseline_sum: f64,
-    latest_sum: f64,
-    target_sum: f64,
+    let f = store::portfolio::facts(pool, scope.as_of, category.as_deref(), scope.exclude_closed).await?;
+    Ok(assemble(scope.as_of, f.totals, f.indicators, f.groups, f.sdgs))
 }
 
 fn category_of(name: &str) -> Category {

@@ -13,6 +13,7 @@ use crate::{
     error::Error,
     plans, reports,
     rules::{self, ReportStep},
+    store,
 };
 
 /// The editable parts of a report, as field-mask paths.
@@ -42,8 +43,9 @@ pub async fn create(
     report: OutcomeReport,
 ) -> Result<OutcomeReport, Error> {
     let plan_id = parse_plan("parent", parent)?;
-    let row =
-        plans::lock(conn, plan_id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(parent.to_owned()))?;
+    let row = store::plans::lock(conn, plan_id, caller.confined_to())
+        .await?
+        .ok_or_else(|| Error::NotFound(parent.to_owned()))?;
     let plan = row.view()?;
     if row.state() != MonitoringPlanState::Active {
         return Err(precondition("ILLEGAL_STATE_TRANSITION", "reports are made for an active plan"));
@@ -138,13 +140,14 @@ async fn load(
     caller: &Caller,
     name: &str,
     etag: &str,
-) -> Result<(reports::Row, OutcomeReport, plans::Row), Error> {
+) -> Result<(store::reports::Row, OutcomeReport, store::plans::Row), Error> {
     let (plan_id, id) = parse_report(name)?;
-    let row = reports::lock(conn, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let row =
+        store::reports::lock(conn, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     if row.plan_id != plan_id {
         return Err(Error::NotFound(name.to_owned()));
     }
-    let plan = plans::lock(conn, plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let plan = store::plans::lock(conn, plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let report = row.view()?;
     if !etag.is_empty() && etag != report.etag {
         return Err(Error::EtagMismatch { current: report.etag });
@@ -186,7 +189,7 @@ pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: 
     let version = row.version + 1;
     report.submit_time = Some(socialloans_platform::timestamp(Utc::now()));
     report.review_comments.clear();
-    reports::keep_version(conn, row.id, version, &report, &caller.subject).await?;
+    store::reports::keep_version(conn, row.id, version, &report, &caller.subject).await?;
     let end = report.period_end.unwrap_or_default();
     rules::follow_report(&mut plan, &end, ReportingPeriodState::Submitted, name);
     plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
@@ -212,7 +215,7 @@ pub async fn review(
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
     let canonical = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);
-    rules::may_review(reports::authored_by(conn, &canonical, &caller.subject).await?)?;
+    rules::may_review(store::reports::authored_by(conn, &canonical, &caller.subject).await?)?;
     let result = rules::report_after(row.state(), if accept { ReportStep::Accept } else { ReportStep::Return })?;
     if let Some(i) = comments.iter().position(|c| !path_within(&report, &c.field_path)) {
         return Err(FieldViolation::new(
@@ -224,7 +227,8 @@ pub async fn review(
     report.review_time = Some(socialloans_platform::timestamp(Utc::now()));
     report.review_comments = comments;
     reports::check_size(&report)?;
-    reports::review_version(conn, row.id, row.version, result, &report.review_comments).await?;
+    store::reports::review_version(conn, row.id, row.version, reports::state_name(result), &report.review_comments)
+        .await?;
     let mut plan = plan_row.view()?;
     let end = report.period_end.unwrap_or_default();
     let period_state = if accept { ReportingPeriodState::Accepted } else { ReportingPeriodState::Due };

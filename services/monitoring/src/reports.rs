@@ -3,10 +3,10 @@
 //! submitted, then accepted or returned by a reviewer. Accepted reports are
 //! immutable: a correction is a new version.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use prost::Message;
 use socialloans_contracts::common;
-use socialloans_contracts::common::{Actor, Date, FieldComment, TargetPopulation};
+use socialloans_contracts::common::{Actor, Date, TargetPopulation};
 use socialloans_contracts::monitoring::{
     self as pb, IndicatorValue, MonitoringPlan, OutcomeReport, OutcomeReportState, OutcomeReportVersion,
 };
@@ -14,32 +14,15 @@ use socialloans_platform::{error::FieldViolation, limits};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{columns::StoredReportState, error::Error, plans::naive};
-
-/// A stored report.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// The plan.
-    pub plan_id: Uuid,
-    /// The reporting period's last day.
-    pub period_end: NaiveDate,
-    /// `DRAFT`, `SUBMITTED`, `ACCEPTED` or `RETURNED`.
-    pub state: crate::columns::StoredReportState,
-    /// Submitted versions so far.
-    pub version: i32,
-    /// The etag's source.
-    pub revision: i64,
-    /// The borrower.
-    pub organization_number: String,
-    /// The encoded OutcomeReport.
-    pub content: Vec<u8>,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-}
+use crate::{
+    columns::StoredReportState,
+    error::Error,
+    plans::naive,
+    store::{
+        self,
+        reports::{Row, VersionRow},
+    },
+};
 
 /// `OutcomeReportState::Draft` ↔ `DRAFT`.
 pub fn state_name(state: OutcomeReportState) -> String {
@@ -66,9 +49,6 @@ impl Row {
         Ok(r)
     }
 }
-
-const COLUMNS: &str =
-    "id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time";
 
 /// Most values, reaches, evidence documents and deviations a report lists.
 pub const MAX_ITEMS: usize = 100;
@@ -209,60 +189,15 @@ pub async fn insert(
     org: &str,
     report: &OutcomeReport,
 ) -> Result<Row, Error> {
-    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO monitoring.outcome_report (id, plan_id, period_end, state, organization_number, content)
-         VALUES ($1, $2, $3, 'DRAFT', $4, $5) RETURNING {COLUMNS}"
-    )))
-    .bind(Uuid::now_v7())
-    .bind(plan_id)
-    .bind(period_end)
-    .bind(org)
-    .bind(report.encode_to_vec())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
-        Some("23505") => Error::AlreadyExists("a report for this period exists; correct it instead".into()),
-        _ => Error::Database(e),
+    let row = store::reports::insert(conn, plan_id, period_end, org, report).await.map_err(|e| {
+        match e.as_database_error().and_then(|d| d.code()).as_deref() {
+            Some("23505") => Error::AlreadyExists("a report for this period exists; correct it instead".into()),
+            _ => Error::Database(e),
+        }
     })?;
     let name = format!("monitoringPlans/{plan_id}/outcomeReports/{}", row.id);
-    crate::audit::record(conn, &name, "", OutcomeReportState::Draft.as_str_name(), "drafted").await?;
+    store::audit::record(conn, &name, "", OutcomeReportState::Draft.as_str_name(), "drafted").await?;
     Ok(row)
-}
-
-/// A report locked for change; `org` confines a borrower.
-pub async fn lock(conn: &mut PgConnection, id: Uuid, org: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.outcome_report WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) FOR UPDATE"
-    )))
-    .bind(id)
-    .bind(org)
-    .fetch_optional(conn)
-    .await
-}
-
-/// Whether `subject` drafted, edited or submitted report `name` (any version):
-/// such a person never reviews it (four eyes).
-pub async fn authored_by(conn: &mut PgConnection, name: &str, subject: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM monitoring.audit_entry
-                           WHERE resource = $1 AND actor_subject = $2
-                             AND action IN ('CreateOutcomeReport', 'UpdateOutcomeReport', 'SubmitOutcomeReport')) AS "exists!""#,
-        name,
-        subject,
-    )
-    .fetch_one(conn)
-    .await
-}
-
-/// One report; `org` confines a borrower.
-pub async fn get(pool: &PgPool, id: Uuid, org: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.outcome_report WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"
-    )))
-    .bind(id)
-    .bind(org)
-    .fetch_optional(pool)
-    .await
 }
 
 /// Saves a changed report.
@@ -276,79 +211,11 @@ pub async fn save(
     let mut stored = report.clone();
     stored.name.clear();
     stored.etag.clear();
-    let saved: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE monitoring.outcome_report SET state = $2, version = $3, content = $4, revision = revision + 1, update_time = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    )))
-    .bind(row.id)
-    .bind(state_name(state))
-    .bind(version)
-    .bind(stored.encode_to_vec())
-    .fetch_one(&mut *conn)
-    .await?;
+    let saved = store::reports::update(conn, row.id, state_name(state), version, &stored).await?;
     let name = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);
     let comment = report.review_comments.iter().map(|c| c.comment.as_str()).collect::<Vec<_>>().join("; ");
-    crate::audit::record(conn, &name, row.state().as_str_name(), state.as_str_name(), &comment).await?;
+    store::audit::record(conn, &name, row.state().as_str_name(), state.as_str_name(), &comment).await?;
     Ok(saved)
-}
-
-/// Keeps a submitted version.
-pub async fn keep_version(
-    conn: &mut PgConnection,
-    id: Uuid,
-    version: i32,
-    report: &OutcomeReport,
-    by: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO monitoring.outcome_report_version (report_id, version, content, submitted_by) VALUES ($1, $2, $3, $4)",
-        id,
-        version,
-        report.encode_to_vec(),
-        by,
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Records the review result of a version, with the reviewer's comments.
-pub async fn review_version(
-    conn: &mut PgConnection,
-    id: Uuid,
-    version: i32,
-    result: OutcomeReportState,
-    comments: &[FieldComment],
-) -> Result<(), sqlx::Error> {
-    let comments = OutcomeReportVersion { review_comments: comments.to_vec(), ..Default::default() };
-    sqlx::query!(
-        "UPDATE monitoring.outcome_report_version SET review_result = $3, review_comments = $4
-          WHERE report_id = $1 AND version = $2",
-        id,
-        version,
-        state_name(result),
-        comments.encode_to_vec(),
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// A stored version.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct VersionRow {
-    /// 1, 2, …
-    pub version: i32,
-    /// The encoded OutcomeReport as submitted.
-    pub content: Vec<u8>,
-    /// The submitter's subject.
-    pub submitted_by: String,
-    /// When.
-    pub submit_time: DateTime<Utc>,
-    /// `ACCEPTED`, `RETURNED`, or empty while waiting.
-    pub review_result: String,
-    /// An encoded OutcomeReportVersion with the review comments.
-    pub review_comments: Vec<u8>,
 }
 
 impl VersionRow {
@@ -382,47 +249,6 @@ impl VersionRow {
     }
 }
 
-/// A page of a report's versions after `after`, one more than `limit`.
-pub async fn versions(pool: &PgPool, id: Uuid, after: i32, limit: u32) -> Result<Vec<VersionRow>, sqlx::Error> {
-    let page = "SELECT version, content, submitted_by, submit_time, review_result, review_comments
-                  FROM monitoring.outcome_report_version WHERE report_id = $1 AND version > $2
-                 ORDER BY version LIMIT $3";
-    sqlx::query_as(sqlx::AssertSqlSafe(limits::bounded_page(page, "version", "octet_length(content)")))
-        .bind(id)
-        .bind(after)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(pool)
-        .await
-}
-
-/// A page of reports of one plan (or of all plans, or of one borrower's),
-/// by period then id, one more than `limit`.
-pub async fn list(
-    pool: &PgPool,
-    plan: Option<Uuid>,
-    org: Option<&str>,
-    state: Option<String>,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: u32,
-) -> Result<Vec<Row>, sqlx::Error> {
-    let page = format!(
-        "SELECT {COLUMNS} FROM monitoring.outcome_report
-          WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::text IS NULL OR organization_number = $2)
-            AND ($3::text IS NULL OR state = $3)
-            AND ($4::timestamptz IS NULL OR (create_time, id) > ($4, $5))
-          ORDER BY create_time, id LIMIT $6"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(limits::bounded_page(&page, "create_time, id", "octet_length(content)")))
-        .bind(plan)
-        .bind(org)
-        .bind(state)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(pool)
-        .await
-}
-
 /// Mirrors an accepted report's values and reach into the rows the
 /// portfolio report aggregates, replacing those of an earlier accepted version.
 pub async fn record_accepted(
@@ -431,62 +257,26 @@ pub async fn record_accepted(
     report: &OutcomeReport,
     accept_date: NaiveDate,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!("DELETE FROM monitoring.measurement WHERE report_id = $1", row.id).execute(&mut *conn).await?;
-    sqlx::query!("DELETE FROM monitoring.reach WHERE report_id = $1", row.id).execute(&mut *conn).await?;
     let (codes, values): (Vec<String>, Vec<f64>) = report
         .indicator_values
         .iter()
         .filter_map(|v| Some((v.indicator_code.clone(), v.value.filter(|x| x.is_finite())?)))
         .unzip();
-    sqlx::query!(
-        "INSERT INTO monitoring.measurement (report_id, plan_id, period_end, accept_date, indicator_code, value)
-         SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::float8[])",
-        row.id,
-        row.plan_id,
-        row.period_end,
-        accept_date,
-        &codes,
-        &values,
-    )
-    .execute(&mut *conn)
-    .await?;
     let (populations, people) =
         crate::plans::by_population(report.target_group_reach.iter().map(|r| (r.population, r.people_reached)));
-    sqlx::query!(
-        "INSERT INTO monitoring.reach (report_id, plan_id, period_end, accept_date, population, people)
-         SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::int8[])",
-        row.id,
-        row.plan_id,
-        row.period_end,
-        accept_date,
-        &populations,
-        &people,
-    )
-    .execute(&mut *conn)
-    .await
-    .map(|_| ())
+    store::reports::replace_facts(conn, row, accept_date, &codes, &values, &populations, &people).await
 }
 
 /// The latest accepted version of each report of a plan for periods ending
 /// on or before `day`, by name. A correction in progress does not hide the
 /// version accepted before it.
 pub async fn accepted(pool: &PgPool, plan_id: Uuid, day: NaiveDate) -> Result<Vec<(String, OutcomeReport)>, Error> {
-    let rows = sqlx::query!(
-        "SELECT DISTINCT ON (r.id) r.id, v.content
-           FROM monitoring.outcome_report r
-           JOIN monitoring.outcome_report_version v ON v.report_id = r.id AND v.review_result = 'ACCEPTED'
-          WHERE r.plan_id = $1 AND r.period_end <= $2
-          ORDER BY r.id, v.version DESC",
-        plan_id,
-        day,
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = store::reports::accepted(pool, plan_id, day).await?;
     rows.into_iter()
-        .map(|row| {
-            let report = OutcomeReport::decode(row.content.as_slice())
+        .map(|(id, content)| {
+            let report = OutcomeReport::decode(content.as_slice())
                 .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
-            Ok((format!("monitoringPlans/{plan_id}/outcomeReports/{}", row.id), report))
+            Ok((format!("monitoringPlans/{plan_id}/outcomeReports/{id}"), report))
         })
         .collect()
 }

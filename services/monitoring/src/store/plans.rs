@@ -1,0 +1,209 @@
+//! Monitoring plans as stored: the plan's row, and the fact rows kept beside
+//! it (its indicators and target groups) for the portfolio report.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
+use socialloans_contracts::monitoring::MonitoringPlan;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A stored plan.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Primary key.
+    pub id: Uuid,
+    /// The application's resource name.
+    pub application: String,
+    /// `PENDING`, `ACTIVE` or `CLOSED`.
+    pub state: crate::columns::StoredPlanState,
+    /// The etag's source.
+    pub revision: i64,
+    /// The borrower.
+    pub organization_number: String,
+    /// The category, without prefix.
+    pub category: String,
+    /// The encoded MonitoringPlan.
+    pub content: Vec<u8>,
+    /// Opened.
+    pub create_time: DateTime<Utc>,
+    /// Last changed.
+    pub update_time: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, application, state, revision, organization_number, category, content, create_time, update_time";
+
+/// Inserts a PENDING plan unless the application has one; returns it if
+/// new. `category` is the plan's category without prefix, `approved_minor`
+/// the approved amount the portfolio report sums.
+pub async fn insert(
+    conn: &mut PgConnection,
+    plan: &MonitoringPlan,
+    category: &str,
+    approved_minor: i64,
+) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO monitoring.monitoring_plan
+                (id, application, state, organization_number, category, content, approved_minor, sdg_targets)
+         VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7)
+         ON CONFLICT (application) DO NOTHING
+         RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(&plan.application)
+    .bind(&plan.organization_number)
+    .bind(category)
+    .bind(plan.encode_to_vec())
+    .bind(approved_minor)
+    .bind(&plan.sdg_targets)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Writes a plan's indicators (code, unit, baseline, target; the lists side
+/// by side) as the rows the portfolio report aggregates.
+pub async fn insert_indicators(
+    conn: &mut PgConnection,
+    plan_id: Uuid,
+    codes: &[String],
+    units: &[String],
+    baselines: Vec<Option<f64>>,
+    targets: Vec<Option<f64>>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO monitoring.plan_indicator (plan_id, code, unit, baseline, target)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[])",
+        plan_id,
+        codes,
+        units,
+        baselines as _,
+        targets as _,
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Writes a plan's target groups (population and estimated size, side by
+/// side) as the rows the portfolio report aggregates.
+pub async fn insert_target_groups(
+    conn: &mut PgConnection,
+    plan_id: Uuid,
+    populations: &[String],
+    sizes: &[i64],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO monitoring.plan_target_group (plan_id, population, estimated_size)
+         SELECT $1, * FROM unnest($2::text[], $3::int8[])",
+        plan_id,
+        populations,
+        sizes,
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The plan of `application`, locked for change.
+pub async fn lock_by_application(conn: &mut PgConnection, application: &str) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.monitoring_plan WHERE application = $1 FOR UPDATE"
+    )))
+    .bind(application)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A plan by id, locked for change; `organization` confines a borrower.
+pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.monitoring_plan
+          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) FOR UPDATE"
+    )))
+    .bind(id)
+    .bind(organization)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Saves a changed plan: its state (without prefix), the plan as stored,
+/// and the facts the portfolio report aggregates; moves the etag.
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    state: String,
+    stored: &MonitoringPlan,
+    tagged_minor: i64,
+    activate_date: Option<NaiveDate>,
+    approved_minor: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE monitoring.monitoring_plan
+            SET state = $2, content = $3, revision = revision + 1, update_time = now(),
+                tagged_minor = $4, activate_date = $5, approved_minor = $6
+          WHERE id = $1",
+        id,
+        state,
+        stored.encode_to_vec(),
+        tagged_minor,
+        activate_date,
+        approved_minor,
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// One plan; `organization` confines a borrower.
+pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitoring.monitoring_plan WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"
+    )))
+    .bind(id)
+    .bind(organization)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Filters of a list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this borrower.
+    pub organization_number: Option<String>,
+    /// Only this application.
+    pub application: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+}
+
+/// A page of plans in opening order, one more than `limit`.
+pub async fn list(
+    pool: &PgPool,
+    f: &Filter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u32,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let page = format!(
+        "SELECT {COLUMNS} FROM monitoring.monitoring_plan
+          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR organization_number = $2)
+            AND ($3::text IS NULL OR application = $3) AND ($4::text IS NULL OR category = $4)
+            AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
+          ORDER BY create_time, id LIMIT $7"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
+        &page,
+        "create_time, id",
+        "octet_length(content)",
+    )))
+    .bind(&f.state)
+    .bind(&f.organization_number)
+    .bind(&f.application)
+    .bind(&f.category)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await
+}

@@ -9,8 +9,9 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, FeedStream},
-    idempotency, limits,
+    limits,
     pagination::{cut_sequence_page, decode_position, decode_token, encode_position, page_size},
+    unit,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -64,9 +65,10 @@ fn actor(caller: &Caller, role: &str) -> common::Actor {
 }
 
 impl Api {
-    /// Runs `work` in one transaction with the request id's answer: a retry
-    /// replays it, a failure leaves nothing behind.
-    async fn idempotent<Req: prost::Message, Resp: prost::Message + Default>(
+    /// Runs `work` as one unit of work ([`unit::run_simple`]): who acts is
+    /// named for the history's triggers, a retry replays the first answer, a
+    /// failure leaves nothing behind.
+    async fn idempotent<Req: prost::Message, Resp: prost::Message + Default + Clone>(
         &self,
         caller: &Caller,
         method: &str,
@@ -74,11 +76,7 @@ impl Api {
         request_id: &str,
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
-        let work = async |conn: &mut sqlx::PgConnection| {
-            store::history::begin(conn, &caller.subject, &caller.role_names(), method, request_id).await?;
-            work(conn).await
-        };
-        idempotency::run(&self.pool, caller, method, request, request_id, work).await
+        unit::run_simple(&self.pool, caller, method, request, request_id, work).await
     }
 
     /// A meeting as shown: with the quorum and, per case, who may decide it.

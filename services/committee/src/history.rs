@@ -1,6 +1,6 @@
 //! The committee's history: database triggers record every change to a
 //! member, case, meeting or vote (migration 0004). A transaction first says
-//! who acts, in which request ([`crate::store::history::begin`]); the
+//! who acts, in which request ([`socialloans_platform::unit::name_actor`]); the
 //! triggers read that, so no code path can change the data without leaving
 //! its trace.
 

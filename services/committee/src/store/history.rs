@@ -1,33 +1,8 @@
-//! The `history` table, written by the database's triggers, and the
-//! settings of a transaction the triggers read.
+//! The `history` table, written by the database's triggers from who acts
+//! in the transaction (`socialloans_platform::unit::name_actor`).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
-
-/// Names who acts, how and in which request, for this transaction's changes.
-pub async fn begin(
-    conn: &mut PgConnection,
-    subject: &str,
-    role: &str,
-    action: &str,
-    request_id: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "SELECT set_config('socialloans.audit_subject', $1, true) AS subject,
-                set_config('socialloans.audit_role', $2, true) AS role,
-                set_config('socialloans.audit_action', $3, true) AS action,
-                set_config('socialloans.audit_request', $4, true) AS request,
-                set_config('socialloans.audit_trace', $5, true) AS trace",
-        subject,
-        role,
-        action,
-        request_id,
-        socialloans_platform::trace_context::current_trace_id(),
-    )
-    .fetch_one(conn)
-    .await
-    .map(|_| ())
-}
+use sqlx::PgPool;
 
 /// A stored history entry.
 #[derive(Debug, Clone)]

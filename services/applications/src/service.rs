@@ -112,8 +112,9 @@ impl Applications {
                 store::insert(conn, &record.to_row()).await?;
                 let change = Change { action: "CREATE", ..Default::default() };
                 history(conn, &record, None, &Actor::of(caller, method), Some(request_id), &change).await?;
-                Ok(answer(&record, caller))
+                Ok((stored_answer(&record, caller), record))
             },
+            present: |stored, record: Record| replayed(stored, &record, caller),
         };
         Ok(respond(unit::run(&self.pool, caller, method, request, request_id, steps).await?))
     }
@@ -168,8 +169,9 @@ impl Applications {
                     history(conn, &record, Some(from), &Actor::of(caller, method), Some(request_id), &change).await?;
                     publish(conn, &record, change.events).await?;
                 }
-                Ok(answer(&record, caller))
+                Ok((stored_answer(&record, caller), record))
             },
+            present: |stored, record: Record| replayed(stored, &record, caller),
         };
         Ok(respond(unit::run(&self.pool, caller, method, request, request_id, steps).await?))
     }
@@ -207,15 +209,14 @@ impl Applications {
     }
 }
 
-/// The answer to a change: what is kept for a retry (the application as
+/// The answer to a change as it is kept for a retry: the application as
 /// `caller` sees it, without the contact person, so that no stored answer
-/// holds personal data and an erasure reaches every copy), and what `caller`
-/// gets now.
-fn answer(record: &Record, caller: &Caller) -> (Application, Application) {
+/// holds personal data and an erasure reaches every copy ([`replayed`] adds
+/// the current one back for whoever may see it).
+fn stored_answer(record: &Record, caller: &Caller) -> Application {
     let mut stored = record.view_for(caller);
     stored.contact_person = None;
-    let shown = replayed(stored.clone(), record, caller);
-    (stored, shown)
+    stored
 }
 
 /// A stored answer as `caller` gets it again: the contact person is the

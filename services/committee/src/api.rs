@@ -68,7 +68,7 @@ impl Api {
     /// Runs `work` as one unit of work ([`unit::run_simple`]): who acts is
     /// named for the history's triggers, a retry replays the first answer, a
     /// failure leaves nothing behind.
-    async fn idempotent<Req: prost::Message, Resp: prost::Message + Default + Clone>(
+    async fn idempotent<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         caller: &Caller,
         method: &str,

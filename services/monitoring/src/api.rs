@@ -9,15 +9,15 @@ use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
     events::{Feed, FeedStream},
-    idempotency,
     pagination::{cut_page, decode_position, encode_position, page_size},
+    unit,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    audit, catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports, store,
+    catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports, store,
 };
 
 /// The monitoring handlers.
@@ -30,8 +30,9 @@ pub struct Api {
 }
 
 impl Api {
-    /// Runs a change for `caller` in one transaction with its request id's
-    /// answer and the audit trail's record of who did it.
+    /// Runs a change for `caller` as one unit of work ([`unit::run_simple`]):
+    /// who acts is named for the audit trail, a retry replays the first
+    /// answer, a failure leaves nothing behind.
     async fn change<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         caller: &Caller,
@@ -40,11 +41,7 @@ impl Api {
         request_id: &str,
         work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
     ) -> Result<Resp, Error> {
-        idempotency::run(&self.pool, caller, method, request, request_id, async |conn| {
-            store::audit::begin(conn, &audit::actor_of(caller), method, request_id).await?;
-            work(conn).await
-        })
-        .await
+        unit::run_simple(&self.pool, caller, method, request, request_id, work).await
     }
 }
 

@@ -1,5 +1,5 @@
 //! The audit trail. A transaction first says who acts and why
-//! ([`store::audit::begin`]: the caller and method, or the service applying
+//! ([`socialloans_platform::unit::name_actor`]: the caller and method, or the service applying
 //! an event or sweeping for overdue items); each change in it is then
 //! recorded with [`store::audit::record`], in the same transaction, so the
 //! trail never disagrees with the data.
@@ -17,11 +17,6 @@ pub fn actor_of(caller: &Caller) -> Actor {
         role: caller.role_names(),
         organization_number: caller.organization.clone().unwrap_or_default(),
     }
-}
-
-/// The service itself (applying an event, detecting overdue items).
-pub fn service() -> Actor {
-    Actor { subject: "monitoring".into(), role: "service".into(), organization_number: String::new() }
 }
 
 impl store::audit::Row {

@@ -19,12 +19,11 @@ use socialloans_contracts::common::Date;
 use socialloans_contracts::monitoring::{
     self as pb, ConditionState, MonitoringPlan, MonitoringPlanState, OverdueItem, OverdueItemKind, ReportingPeriodState,
 };
-use socialloans_platform::events::outbox;
+use socialloans_platform::{events::outbox, unit};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::{
-    audit,
     error::Error,
     plans::{self, naive},
     store,
@@ -146,7 +145,7 @@ fn notice_key(item: &OverdueItem) -> String {
 /// One plan's sweep in one transaction: (periods changed, reports announced, conditions announced).
 async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bool, usize, usize), Error> {
     let mut tx = pool.begin().await?;
-    store::audit::begin(&mut tx, &audit::service(), "DetectOverdue", "").await?;
+    unit::name_actor(&mut tx, &unit::Actor::service("monitoring"), "DetectOverdue", "").await?;
     let Some(row) = store::plans::lock(&mut tx, id, None).await? else { return Ok((false, 0, 0)) };
     if row.state() != MonitoringPlanState::Active {
         return Ok((false, 0, 0));

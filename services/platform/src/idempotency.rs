@@ -1,4 +1,5 @@
-//! `request_id` idempotency for mutations, inside the mutation's transaction.
+//! `request_id` idempotency for mutations, inside the mutation's transaction
+//! (the platform's unit of work, `crate::unit`, runs these steps in order).
 //!
 //! [`claim`] either reserves the id for this request (go ahead, then
 //! [`record`] the answer before committing) or finds the answer an identical
@@ -130,32 +131,6 @@ pub async fn record(
     .execute(conn)
     .await
     .map(|_| ())
-}
-
-/// Runs `work` in one transaction with the request id's answer: an identical
-/// retry replays the first answer, a failure leaves nothing behind.
-pub async fn run<Req, Resp, E>(
-    pool: &sqlx::PgPool,
-    caller: &Caller,
-    method: &str,
-    request: &Req,
-    request_id: &str,
-    work: impl AsyncFnOnce(&mut PgConnection) -> Result<Resp, E>,
-) -> Result<Resp, E>
-where
-    Req: prost::Message,
-    Resp: prost::Message + Default,
-    E: From<Status> + From<sqlx::Error>,
-{
-    let mut tx = crate::db::begin(pool).await?;
-    let ticket = match claim::<Resp>(&mut tx, request_id, caller, method, request).await? {
-        Claim::Replay(answer) => return Ok(answer),
-        Claim::Fresh(ticket) => ticket,
-    };
-    let answer = work(&mut tx).await?;
-    record(&mut tx, &ticket, &answer).await?;
-    tx.commit().await?;
-    Ok(answer)
 }
 
 /// Rows deleted per statement when pruning: short transactions, no long locks.

@@ -89,7 +89,7 @@ pub async fn name_actor(
 }
 
 /// The steps of a mutation the unit of work runs, in its order.
-pub struct Steps<Lock, Replay, Apply> {
+pub struct Steps<Lock, Replay, Apply, Present> {
     /// Finds and locks the aggregate, as the caller may see it (NOT_FOUND
     /// otherwise), before the request id is looked at; `()` for a mutation
     /// that creates one or locks its own.
@@ -100,13 +100,15 @@ pub struct Steps<Lock, Replay, Apply> {
     pub replay: Replay,
     /// Decides (the service's pure rules), saves, records the history and
     /// publishes, given the claimed request id; returns the answer to store
-    /// against the request id and the answer the caller gets now.
+    /// against the request id, and what [`Steps::present`] needs besides.
     pub apply: Apply,
+    /// The stored answer as the caller gets it now.
+    pub present: Present,
 }
 
 /// Runs a mutation for `caller`'s `method` call with `request` and its
 /// `request_id`, as one transaction (see the module's documentation).
-pub async fn run<Locked, Stored, Shown, E>(
+pub async fn run<Locked, Stored, After, Shown, E>(
     pool: &PgPool,
     caller: &Caller,
     method: &str,
@@ -115,7 +117,8 @@ pub async fn run<Locked, Stored, Shown, E>(
     steps: Steps<
         impl AsyncFnOnce(&mut PgConnection) -> Result<Locked, E>,
         impl AsyncFnOnce(&mut PgConnection, Stored, Locked) -> Result<Shown, E>,
-        impl AsyncFnOnce(&mut PgConnection, Locked, Uuid) -> Result<(Stored, Shown), E>,
+        impl AsyncFnOnce(&mut PgConnection, Locked, Uuid) -> Result<(Stored, After), E>,
+        impl FnOnce(Stored, After) -> Shown,
     >,
 ) -> Result<Shown, E>
 where
@@ -131,10 +134,10 @@ where
         Claim::Replay(stored) => return (steps.replay)(&mut tx, stored, locked).await,
         Claim::Fresh(ticket) => ticket,
     };
-    let (stored, shown) = (steps.apply)(&mut tx, locked, ticket.id()).await?;
+    let (stored, after) = (steps.apply)(&mut tx, locked, ticket.id()).await?;
     idempotency::record(&mut tx, &ticket, &stored).await?;
     tx.commit().await?;
-    Ok(shown)
+    Ok((steps.present)(stored, after))
 }
 
 /// [`run`] for a mutation with nothing to lock before the claim and nothing
@@ -148,16 +151,14 @@ pub async fn run_simple<Answer, E>(
     apply: impl AsyncFnOnce(&mut PgConnection) -> Result<Answer, E>,
 ) -> Result<Answer, E>
 where
-    Answer: prost::Message + Default + Clone,
+    Answer: prost::Message + Default,
     E: From<sqlx::Error> + From<tonic::Status>,
 {
     let steps = Steps {
         lock: async |_: &mut PgConnection| Ok(()),
         replay: async |_: &mut PgConnection, stored, ()| Ok(stored),
-        apply: async |conn: &mut PgConnection, (), _| {
-            let answer = apply(conn).await?;
-            Ok((answer.clone(), answer))
-        },
+        apply: async |conn: &mut PgConnection, (), _| Ok((apply(conn).await?, ())),
+        present: |stored, ()| stored,
     };
     run(pool, caller, method, request, request_id, steps).await
 }

@@ -1,31 +1,10 @@
 //! The audit trail as stored. A transaction first says who acts and why
-//! ([`begin`]); each change in it is then recorded with [`record`], in the
-//! same transaction, so the trail never disagrees with the data.
+//! (`socialloans_platform::unit::name_actor`); each change in it is then
+//! recorded with [`record`], in the same transaction, so the trail never
+//! disagrees with the data.
 
 use chrono::{DateTime, Utc};
-use socialloans_contracts::common::Actor;
 use sqlx::{PgConnection, PgPool};
-
-/// Names the actor, action and request id of the changes this transaction records.
-pub async fn begin(conn: &mut PgConnection, actor: &Actor, action: &str, request_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "SELECT set_config('socialloans.audit_subject', $1, true) AS subject,
-                set_config('socialloans.audit_role', $2, true) AS role,
-                set_config('socialloans.audit_org', $3, true) AS org,
-                set_config('socialloans.audit_action', $4, true) AS action,
-                set_config('socialloans.audit_request', $5, true) AS request,
-                set_config('socialloans.audit_trace', $6, true) AS trace",
-        actor.subject,
-        actor.role,
-        actor.organization_number,
-        action,
-        request_id,
-        socialloans_platform::trace_context::current_trace_id(),
-    )
-    .fetch_one(conn)
-    .await
-    .map(|_| ())
-}
 
 /// Records one change of `resource` from one state to another.
 pub async fn record(

@@ -2,7 +2,7 @@
 //! are in the closures handed to [`Applications::mutate`]; the state machine
 //! is in `domain`, the content checks in `validate`.
 
-use prost::Message;
+use prost::Name;
 use socialloans_contracts::applications::{
     self as pb, ApplicationState as S, CreditAssessmentOutcome, applications_service_server::ApplicationsService,
 };
@@ -174,30 +174,12 @@ impl ApplicationsService for Api {
     ) -> Result<Response<pb::ReturnApplicationForCompletionResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let mut violations = Vec::new();
-        if req.comments.is_empty() {
-            violations.push(FieldViolation::new("comments", "at least one: say what to complete, and where"));
-        }
-        if req.comments.len() > validate::MAX_ITEMS {
-            violations.push(FieldViolation::new("comments", format!("at most {} comments", validate::MAX_ITEMS)));
-            return Err(Error::InvalidArgument(violations).into());
-        }
-        let comments_bytes: usize = req.comments.iter().map(|c| c.encoded_len()).sum::<usize>() + req.message.len();
-        limits::check_size("comments of a return", comments_bytes, limits::MAX_COMMENTS_BYTES).map_err(Error::from)?;
-        for (i, c) in req.comments.iter().enumerate() {
-            if !socialloans_contracts::field_path_exists("socialloans.applications.v1.Application", &c.field_path) {
-                violations.push(FieldViolation::new(
-                    format!("comments[{i}].field_path"),
-                    "must name a field of the application, e.g. objectives[0].description or investment",
-                ));
-            }
-            if c.comment.trim().is_empty() {
-                violations.push(FieldViolation::new(format!("comments[{i}].comment"), "is required"));
-            }
-            text_limit(&mut violations, &format!("comments[{i}].comment"), &c.comment, validate::COMMENT_TEXT);
-        }
-        text_limit(&mut violations, "message", &req.message, validate::COMMENT_TEXT);
-        check(violations)?;
+        check(limits::review_comments(
+            &pb::Application::full_name(),
+            &req.comments,
+            &req.message,
+            "objectives[0].description or investment",
+        )?)?;
         let answer = self
             .ops
             .mutate(

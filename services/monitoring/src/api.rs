@@ -387,8 +387,12 @@ impl MonitoringService for Api {
     ) -> Result<Response<pb::ReturnOutcomeReportResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let mut violations = report_api::check_comments(&req.comments);
-        violations.extend(socialloans_platform::limits::text("message", &req.message, 4000));
+        let violations = socialloans_platform::limits::review_comments(
+            &<pb::OutcomeReport as prost::Name>::full_name(),
+            &req.comments,
+            &req.message,
+            "indicator_values[0].value or narrative",
+        )?;
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations).into());
         }

@@ -110,30 +110,6 @@ fn path_within(report: &OutcomeReport, path: &str) -> bool {
     index < len
 }
 
-/// Checks a reviewer's comments on a report: at least one, each naming a
-/// field of the report (see `path_within` for the lists) and saying something.
-pub fn check_comments(comments: &[common::FieldComment]) -> Vec<FieldViolation> {
-    let mut violations = Vec::new();
-    if comments.is_empty() {
-        violations.push(FieldViolation::new("comments", "at least one comment: say what to correct, and where"));
-    }
-    for (i, c) in comments.iter().enumerate() {
-        if !socialloans_contracts::field_path_exists("socialloans.monitoring.v1.OutcomeReport", &c.field_path) {
-            violations.push(FieldViolation::new(
-                format!("comments[{i}].field_path"),
-                "must name a field of the outcome report, e.g. indicator_values[0].value or narrative",
-            ));
-        }
-        if c.comment.trim().is_empty() {
-            violations.push(FieldViolation::new(format!("comments[{i}].comment"), "is required"));
-        }
-        if let Some(v) = socialloans_platform::limits::text(&format!("comments[{i}].comment"), &c.comment, 4000) {
-            violations.push(v);
-        }
-    }
-    violations
-}
-
 /// Locks a report and its plan, checking the etag.
 async fn load(
     conn: &mut PgConnection,

@@ -63,6 +63,65 @@ pub fn check_size(what: &str, size: usize, limit: usize) -> Result<(), Status> {
     ))
 }
 
+/// The most comments one return for completion or correction carries.
+pub const MAX_REVIEW_COMMENTS: usize = 50;
+/// The longest comment, or a return's message, in characters.
+pub const REVIEW_TEXT: usize = 4_000;
+
+/// Checks a reviewer's return of `resource` (the message's full name, e.g.
+/// `socialloans.applications.v1.Application`): at least one and at most
+/// [`MAX_REVIEW_COMMENTS`] comments, each naming a field of the resource
+/// (`example` shows one) and saying something in at most [`REVIEW_TEXT`]
+/// characters, and the `message` beside them. Comments and message together
+/// beyond [`MAX_COMMENTS_BYTES`] are INVALID_ARGUMENT `TOO_LARGE`.
+pub fn review_comments(
+    resource: &str,
+    comments: &[socialloans_contracts::common::FieldComment],
+    message: &str,
+    example: &str,
+) -> Result<Vec<FieldViolation>, Status> {
+    use prost::Message;
+    let mut violations = Vec::new();
+    if comments.is_empty() {
+        violations.push(FieldViolation::new("comments", "at least one comment: say what to correct, and where"));
+    }
+    if comments.len() > MAX_REVIEW_COMMENTS {
+        violations.push(FieldViolation::new("comments", format!("at most {MAX_REVIEW_COMMENTS} comments")));
+        return Ok(violations);
+    }
+    let bytes = comments.iter().map(|c| c.encoded_len()).sum::<usize>() + message.len();
+    check_size("comments of a return", bytes, MAX_COMMENTS_BYTES)?;
+    for (i, c) in comments.iter().enumerate() {
+        if !socialloans_contracts::field_path_exists(resource, &c.field_path) {
+            violations.push(FieldViolation::new(
+                format!("comments[{i}].field_path"),
+                format!(
+                    "must name a field of the {}, e.g. {example}",
+                    words(resource.rsplit('.').next().unwrap_or(""))
+                ),
+            ));
+        }
+        if c.comment.trim().is_empty() {
+            violations.push(FieldViolation::new(format!("comments[{i}].comment"), "is required"));
+        }
+        violations.extend(text(&format!("comments[{i}].comment"), &c.comment, REVIEW_TEXT));
+    }
+    violations.extend(text("message", message, REVIEW_TEXT));
+    Ok(violations)
+}
+
+/// `OutcomeReport` as "outcome report".
+fn words(type_name: &str) -> String {
+    let mut out = String::new();
+    for ch in type_name.chars() {
+        if ch.is_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(ch.to_lowercase());
+    }
+    out
+}
+
 /// How many of `sizes` (in order) a page of at most `max_items` takes within
 /// [`PAGE_BYTES`]: at least one, when there is one.
 pub fn page_len(sizes: impl IntoIterator<Item = usize>, max_items: usize) -> usize {
@@ -202,6 +261,30 @@ pub fn text(field: &str, value: &str, max: usize) -> Option<FieldViolation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_return_needs_comments_on_real_fields_within_their_limits() {
+        use socialloans_contracts::common::FieldComment;
+        let report = "socialloans.monitoring.v1.OutcomeReport";
+        let comment = |path: &str, text: &str| FieldComment { field_path: path.into(), comment: text.into() };
+        let fields = |v: Vec<FieldViolation>| v.into_iter().map(|v| v.field).collect::<Vec<_>>();
+        assert_eq!(fields(review_comments(report, &[], "", "narrative").unwrap()), ["comments"]);
+        let ok = review_comments(report, &[comment("narrative", "Say more")], "Thanks", "narrative").unwrap();
+        assert!(ok.is_empty(), "{ok:?}");
+        let bad =
+            review_comments(report, &[comment("nosuch", " "), comment("narrative", &"x".repeat(4001))], "\0", "x")
+                .unwrap();
+        assert_eq!(
+            fields(bad.clone()),
+            ["comments[0].field_path", "comments[0].comment", "comments[1].comment", "message"]
+        );
+        assert!(bad[0].description.contains("a field of the outcome report"), "{bad:?}");
+        let many = vec![comment("narrative", "x"); MAX_REVIEW_COMMENTS + 1];
+        assert_eq!(fields(review_comments(report, &many, "", "x").unwrap()), ["comments"]);
+        let huge = vec![comment("narrative", &"x".repeat(REVIEW_TEXT)); MAX_REVIEW_COMMENTS];
+        let too_large = review_comments(report, &huge, "", "x").unwrap_err();
+        assert_eq!(too_large.code(), tonic::Code::InvalidArgument);
+    }
 
     #[test]
     fn times_outside_protobufs_range_or_with_bad_nanos_are_refused() {

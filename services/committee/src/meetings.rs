@@ -5,7 +5,8 @@
 use chrono::DateTime;
 use prost::Message;
 use socialloans_contracts::committee::{
-    AttendanceStatus, BasicRequirement, Case, DecisionOutcome, Meeting, MeetingState, RequirementVerdict, VoteChoice,
+    AttendanceStatus, BasicRequirement, Case, Decision, DecisionOutcome, Meeting, MeetingState, RequirementVerdict,
+    VoteChoice,
 };
 
 use crate::{cases::timestamp, error::Error, store::meetings::Row};
@@ -70,70 +71,187 @@ pub fn minutes(meeting: &Meeting, names: &dyn Fn(&str) -> String, cases: &[(Case
         md.push_str(&format!("- {}: {status}\n", names(&a.member)));
     }
     for (case, votes) in cases {
-        md.push_str(&format!(
-            "\n## {} — {}\n\nBorrower: {} ({})\n",
-            case.title, case.name, case.borrower_display_name, case.organization_number
-        ));
-        if !case.conflicts_of_interest.is_empty() {
-            md.push_str("\nConflicts of interest (these members neither voted nor counted toward quorum):\n");
-            for c in &case.conflicts_of_interest {
-                md.push_str(&format!("- {}: {}\n", names(&c.member), c.description));
-            }
-        }
-        md.push_str("\nAssessment of the basic requirements:\n");
-        for a in &case.requirement_assessments {
-            let requirement = BasicRequirement::try_from(a.requirement)
-                .unwrap_or_default()
-                .as_str_name()
-                .trim_start_matches("BASIC_REQUIREMENT_")
-                .to_lowercase()
-                .replace('_', " ");
-            let verdict = RequirementVerdict::try_from(a.verdict)
-                .unwrap_or_default()
-                .as_str_name()
-                .trim_start_matches("REQUIREMENT_VERDICT_")
-                .to_lowercase()
-                .replace('_', " ");
-            md.push_str(&format!("- {requirement}: {verdict} — {}\n", a.justification));
-        }
-        if !votes.is_empty() {
-            md.push_str("\nVotes:\n");
-            for v in votes {
-                let choice = v.choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_lowercase().replace('_', " ");
-                let comment = if v.comment.is_empty() { String::new() } else { format!(" — {}", v.comment) };
-                md.push_str(&format!("- {}: {choice}{comment}\n", v.member));
-            }
-        }
-        for d in case.decisions.iter().filter(|d| d.meeting == meeting.name) {
-            let outcome = DecisionOutcome::try_from(d.outcome)
-                .unwrap_or_default()
-                .as_str_name()
-                .trim_start_matches("DECISION_OUTCOME_")
-                .to_lowercase()
-                .replace('_', " ");
-            md.push_str(&format!("\nDecision: **{outcome}**"));
-            if let Some(amount) = &d.approved_amount {
-                md.push_str(&format!(", SEK {}", amount.minor_units / 100));
-            }
-            md.push_str(&format!(". {}\n", d.rationale));
-            for c in &d.conditions {
-                let due = c
-                    .due_date
-                    .as_ref()
-                    .map(|d| format!(" (due {}-{:02}-{:02})", d.year, d.month, d.day))
-                    .unwrap_or_default();
-                md.push_str(&format!("- Condition: {}{due}\n", c.description));
-            }
-            for dissent in &d.dissents {
-                md.push_str(&format!("- Dissent, {}: {}\n", names(&dissent.member), dissent.statement));
-            }
-            let recorded = d.recorded_by.as_ref().map(|a| a.subject.clone()).unwrap_or_default();
-            let confirmed = d.confirmed_by.as_ref().map(|a| a.subject.clone()).unwrap_or_else(|| "not yet".into());
-            md.push_str(&format!("\nRecorded by {recorded}; confirmed by {confirmed}.\n"));
-        }
+        md.push_str(&case_minutes(&meeting.name, names, case, votes));
     }
     if !meeting.notes.trim().is_empty() {
         md.push_str(&format!("\n## Secretary's notes\n\n{}\n", meeting.notes.trim_end()));
     }
     md
+}
+
+/// A case's section of the minutes of the meeting `meeting`: the borrower,
+/// the conflicts of interest declared, the assessment of the basic
+/// requirements, the votes, and the decisions taken at that meeting.
+fn case_minutes(meeting: &str, names: &dyn Fn(&str) -> String, case: &Case, votes: &[MinuteVote]) -> String {
+    let mut md = format!(
+        "\n## {} — {}\n\nBorrower: {} ({})\n",
+        case.title, case.name, case.borrower_display_name, case.organization_number
+    );
+    if !case.conflicts_of_interest.is_empty() {
+        md.push_str("\nConflicts of interest (these members neither voted nor counted toward quorum):\n");
+        for c in &case.conflicts_of_interest {
+            md.push_str(&format!("- {}: {}\n", names(&c.member), c.description));
+        }
+    }
+    md.push_str("\nAssessment of the basic requirements:\n");
+    for a in &case.requirement_assessments {
+        let requirement = BasicRequirement::try_from(a.requirement)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("BASIC_REQUIREMENT_")
+            .to_lowercase()
+            .replace('_', " ");
+        let verdict = RequirementVerdict::try_from(a.verdict)
+            .unwrap_or_default()
+            .as_str_name()
+            .trim_start_matches("REQUIREMENT_VERDICT_")
+            .to_lowercase()
+            .replace('_', " ");
+        md.push_str(&format!("- {requirement}: {verdict} — {}\n", a.justification));
+    }
+    if !votes.is_empty() {
+        md.push_str("\nVotes:\n");
+        for v in votes {
+            let choice = v.choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_lowercase().replace('_', " ");
+            let comment = if v.comment.is_empty() { String::new() } else { format!(" — {}", v.comment) };
+            md.push_str(&format!("- {}: {choice}{comment}\n", v.member));
+        }
+    }
+    for d in case.decisions.iter().filter(|d| d.meeting == meeting) {
+        md.push_str(&decision_minutes(names, d));
+    }
+    md
+}
+
+/// A decision as the minutes record it: the outcome and amount, the
+/// rationale, the conditions, the dissents, and who recorded and confirmed it.
+fn decision_minutes(names: &dyn Fn(&str) -> String, d: &Decision) -> String {
+    let outcome = DecisionOutcome::try_from(d.outcome)
+        .unwrap_or_default()
+        .as_str_name()
+        .trim_start_matches("DECISION_OUTCOME_")
+        .to_lowercase()
+        .replace('_', " ");
+    let mut md = format!("\nDecision: **{outcome}**");
+    if let Some(amount) = &d.approved_amount {
+        md.push_str(&format!(", SEK {}", amount.minor_units / 100));
+    }
+    md.push_str(&format!(". {}\n", d.rationale));
+    for c in &d.conditions {
+        let due =
+            c.due_date.as_ref().map(|d| format!(" (due {}-{:02}-{:02})", d.year, d.month, d.day)).unwrap_or_default();
+        md.push_str(&format!("- Condition: {}{due}\n", c.description));
+    }
+    for dissent in &d.dissents {
+        md.push_str(&format!("- Dissent, {}: {}\n", names(&dissent.member), dissent.statement));
+    }
+    let recorded = d.recorded_by.as_ref().map(|a| a.subject.clone()).unwrap_or_default();
+    let confirmed = d.confirmed_by.as_ref().map(|a| a.subject.clone()).unwrap_or_else(|| "not yet".into());
+    md.push_str(&format!("\nRecorded by {recorded}; confirmed by {confirmed}.\n"));
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socialloans_contracts::committee::{
+        ConflictOfInterestDeclaration, DecisionState, Dissent, RequirementAssessment,
+    };
+    use socialloans_contracts::{committee, common};
+
+    fn names(member: &str) -> String {
+        match member {
+            "members/a" => "Anna Berg".into(),
+            "members/b" => "Bo Ek".into(),
+            other => other.to_owned(),
+        }
+    }
+
+    fn actor(subject: &str) -> Option<common::Actor> {
+        Some(common::Actor { subject: subject.into(), ..Default::default() })
+    }
+
+    #[test]
+    fn a_case_section_shows_conflicts_assessments_votes_and_only_this_meetings_decisions() {
+        let case = Case {
+            name: "cases/c".into(),
+            title: "Youth centre".into(),
+            borrower_display_name: "Gävle kommun".into(),
+            organization_number: "212000-2411".into(),
+            conflicts_of_interest: vec![ConflictOfInterestDeclaration {
+                member: "members/b".into(),
+                description: "Board member of the borrower".into(),
+                ..Default::default()
+            }],
+            requirement_assessments: vec![RequirementAssessment {
+                requirement: BasicRequirement::DefinedTargetGroup as i32,
+                verdict: RequirementVerdict::PartiallyMet as i32,
+                justification: "Young people 16–24".into(),
+                ..Default::default()
+            }],
+            decisions: vec![
+                Decision {
+                    meeting: "meetings/earlier".into(),
+                    outcome: DecisionOutcome::Defer as i32,
+                    rationale: "More information.".into(),
+                    ..Default::default()
+                },
+                Decision {
+                    meeting: "meetings/m".into(),
+                    outcome: DecisionOutcome::Decline as i32,
+                    rationale: "Too risky.".into(),
+                    recorded_by: actor("secretary"),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let votes = [
+            MinuteVote { member: "Anna Berg".into(), choice: VoteChoice::Decline, comment: String::new() },
+            MinuteVote {
+                member: "Cecilia Ny".into(),
+                choice: VoteChoice::ApproveWithConditions,
+                comment: "Worth it".into(),
+            },
+        ];
+        assert_eq!(
+            case_minutes("meetings/m", &names, &case, &votes),
+            "\n## Youth centre — cases/c\n\nBorrower: Gävle kommun (212000-2411)\n\
+             \nConflicts of interest (these members neither voted nor counted toward quorum):\n\
+             - Bo Ek: Board member of the borrower\n\
+             \nAssessment of the basic requirements:\n\
+             - defined target group: partially met — Young people 16–24\n\
+             \nVotes:\n\
+             - Anna Berg: decline\n\
+             - Cecilia Ny: approve with conditions — Worth it\n\
+             \nDecision: **decline**. Too risky.\n\
+             \nRecorded by secretary; confirmed by not yet.\n"
+        );
+    }
+
+    #[test]
+    fn a_decision_in_the_minutes_gives_amount_conditions_dissents_and_both_signatures() {
+        let decision = Decision {
+            state: DecisionState::Confirmed as i32,
+            outcome: DecisionOutcome::ApproveWithConditions as i32,
+            approved_amount: Some(common::Money { currency_code: "SEK".into(), minor_units: 250_000_050 }),
+            rationale: "Strong case.".into(),
+            conditions: vec![committee::Condition {
+                description: "Report quarterly".into(),
+                due_date: Some(common::Date { year: 2027, month: 3, day: 1 }),
+                ..Default::default()
+            }],
+            dissents: vec![Dissent { member: "members/a".into(), statement: "Too large".into() }],
+            recorded_by: actor("secretary"),
+            confirmed_by: actor("chair"),
+            ..Default::default()
+        };
+        assert_eq!(
+            decision_minutes(&names, &decision),
+            "\nDecision: **approve with conditions**, SEK 2500000. Strong case.\n\
+             - Condition: Report quarterly (due 2027-03-01)\n\
+             - Dissent, Anna Berg: Too large\n\
+             \nRecorded by secretary; confirmed by chair.\n"
+        );
+    }
 }

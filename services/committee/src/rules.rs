@@ -3,7 +3,9 @@
 //! quorum may still decide; when a decision may be amended; who dissents.
 //! No I/O. A refusal is `(reason, message)`; the handlers make it an error.
 
-use socialloans_contracts::committee::{Decision, DecisionOutcome, DecisionState, Dissent, VoteChoice, VoteTally};
+use socialloans_contracts::committee::{
+    CaseState, Decision, DecisionOutcome, DecisionState, Dissent, MeetingState, VoteChoice, VoteTally,
+};
 
 /// A rule's refusal: the stable reason and a message for a person.
 pub type Refusal = (&'static str, String);
@@ -115,6 +117,34 @@ pub fn outcome(ballots: &[Ballot], rule: DecisionRule) -> Result<DecisionOutcome
     }
 }
 
+/// Whether the votes give `recorded`, the outcome the secretary records;
+/// if not, why.
+pub fn consistent(ballots: &[Ballot], rule: DecisionRule, recorded: DecisionOutcome) -> Result<(), Refusal> {
+    let given = outcome(ballots, rule).map_err(|why| ("DECISION_INCONSISTENT_WITH_VOTES", why))?;
+    if given != recorded {
+        return Err((
+            "DECISION_INCONSISTENT_WITH_VOTES",
+            format!("the votes give {}, not {}", given.as_str_name(), recorded.as_str_name()),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a decision on a case in state `case` is recorded at a meeting in
+/// state `meeting`: while the meeting is in progress; a record still waiting
+/// for confirmation may be corrected after adjournment too, on the votes the
+/// meeting cast.
+pub fn recordable_at(case: CaseState, meeting: MeetingState) -> Result<(), Refusal> {
+    let correcting = case == CaseState::DecisionRecorded;
+    if meeting == MeetingState::InProgress || (correcting && meeting == MeetingState::Adjourned) {
+        return Ok(());
+    }
+    Err((
+        "MEETING_NOT_IN_PROGRESS",
+        "decisions are recorded while the meeting is in progress (a waiting record corrected until its minutes)".into(),
+    ))
+}
+
 /// Why a meeting with `present` voting members, `eligible` of them without
 /// a conflict on the case, cannot decide it under a quorum of `quorum`; or
 /// `None` when it can. A meeting that cannot may still defer the case.
@@ -150,6 +180,41 @@ pub fn amended(decisions: &[Decision], outcome: DecisionOutcome) -> Result<&Deci
         ));
     }
     Ok(last)
+}
+
+/// What an amendment takes from the decision it amends: the meeting and its
+/// vote tally; its rationale names the decision amended.
+pub fn amend(amendment: &mut Decision, amended: &Decision) {
+    amendment.meeting = amended.meeting.clone();
+    amendment.vote_tally = amended.vote_tally;
+    amendment.rationale = format!("Amends {}: {}", amended.name, amendment.rationale);
+}
+
+/// Recording a decision again before confirmation supersedes the record
+/// waiting for it.
+pub fn supersede_waiting(decisions: &mut [Decision]) {
+    for d in decisions.iter_mut().filter(|d| d.state == DecisionState::Recorded as i32) {
+        d.state = DecisionState::Superseded as i32;
+    }
+}
+
+/// Confirming the amendment at `amendment` supersedes the decision it
+/// amends: the latest confirmed one before it (an amendment keeps its
+/// outcome); deferrals confirmed before it stay as they were. The name of
+/// the decision superseded, empty when there is none.
+pub fn supersede_amended(decisions: &mut [Decision], amendment: usize) -> String {
+    let outcome = decisions[amendment].outcome;
+    let amended = decisions[..amendment]
+        .iter_mut()
+        .rev()
+        .find(|d| d.state == DecisionState::Confirmed as i32 && d.outcome == outcome);
+    match amended {
+        Some(d) => {
+            d.state = DecisionState::Superseded as i32;
+            d.name.clone()
+        }
+        None => String::new(),
+    }
 }
 
 /// One eligible member's vote as the record keeps it.
@@ -308,5 +373,95 @@ mod tests {
                 ("members/e".to_owned(), "away".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_recorded_outcome_must_be_the_one_the_votes_give() {
+        use VoteChoice::*;
+        let ballots = [b(Approve, false), b(Approve, false), b(Decline, true)];
+        assert_eq!(consistent(&ballots, DecisionRule::Majority, DecisionOutcome::Approve), Ok(()));
+        assert_eq!(
+            consistent(&ballots, DecisionRule::Majority, DecisionOutcome::Decline),
+            Err((
+                "DECISION_INCONSISTENT_WITH_VOTES",
+                "the votes give DECISION_OUTCOME_APPROVE, not DECISION_OUTCOME_DECLINE".to_owned()
+            ))
+        );
+        assert_eq!(
+            consistent(&ballots, DecisionRule::Consensus, DecisionOutcome::Approve),
+            Err((
+                "DECISION_INCONSISTENT_WITH_VOTES",
+                "the rule is consensus, and the eligible members present did not all vote alike".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn decisions_are_recorded_during_the_meeting_and_a_waiting_record_corrected_after_it() {
+        use {CaseState as C, MeetingState as M};
+        assert_eq!(recordable_at(C::Scheduled, M::InProgress), Ok(()));
+        assert_eq!(recordable_at(C::DecisionRecorded, M::InProgress), Ok(()));
+        assert_eq!(recordable_at(C::DecisionRecorded, M::Adjourned), Ok(()));
+        assert_eq!(recordable_at(C::Scheduled, M::Adjourned).unwrap_err().0, "MEETING_NOT_IN_PROGRESS");
+        assert_eq!(recordable_at(C::Scheduled, M::Scheduled).unwrap_err().0, "MEETING_NOT_IN_PROGRESS");
+        assert_eq!(recordable_at(C::DecisionRecorded, M::MinutesApproved).unwrap_err().0, "MEETING_NOT_IN_PROGRESS");
+    }
+
+    #[test]
+    fn an_amendment_keeps_the_meeting_and_tally_and_names_what_it_amends() {
+        let tally = VoteTally { approve: 3, decline: 1, ..Default::default() };
+        let amended = Decision {
+            name: "cases/c/decisions/1".into(),
+            meeting: "meetings/m".into(),
+            vote_tally: Some(tally),
+            rationale: "Strong case.".into(),
+            ..Default::default()
+        };
+        let mut amendment = Decision {
+            meeting: "meetings/other".into(),
+            rationale: "The due date moves.".into(),
+            ..Default::default()
+        };
+        amend(&mut amendment, &amended);
+        assert_eq!(amendment.meeting, "meetings/m");
+        assert_eq!(amendment.vote_tally, Some(tally));
+        assert_eq!(amendment.rationale, "Amends cases/c/decisions/1: The due date moves.");
+    }
+
+    #[test]
+    fn recording_again_supersedes_only_the_record_waiting_for_confirmation() {
+        use DecisionState::*;
+        let mut decisions: Vec<Decision> = [Confirmed, Superseded, Recorded]
+            .into_iter()
+            .map(|state| Decision { state: state as i32, ..Default::default() })
+            .collect();
+        supersede_waiting(&mut decisions);
+        let states: Vec<i32> = decisions.iter().map(|d| d.state).collect();
+        assert_eq!(states, [Confirmed as i32, Superseded as i32, Superseded as i32]);
+    }
+
+    #[test]
+    fn a_confirmed_amendment_supersedes_the_latest_confirmed_decision_of_its_outcome() {
+        use DecisionOutcome::{Approve, Defer};
+        use DecisionState::*;
+        let decision = |n: u32, state: DecisionState, outcome: DecisionOutcome| Decision {
+            name: format!("cases/c/decisions/{n}"),
+            state: state as i32,
+            outcome: outcome as i32,
+            ..Default::default()
+        };
+        let mut decisions = vec![
+            decision(1, Confirmed, Defer),
+            decision(2, Superseded, Approve),
+            decision(3, Confirmed, Approve),
+            decision(4, Confirmed, Defer),
+            decision(5, Recorded, Approve),
+        ];
+        assert_eq!(supersede_amended(&mut decisions, 4), "cases/c/decisions/3");
+        let states: Vec<i32> = decisions.iter().map(|d| d.state).collect();
+        assert_eq!(states, [Confirmed as i32, Superseded as i32, Superseded as i32, Confirmed as i32, Recorded as i32]);
+        let mut first = vec![decision(1, Confirmed, Defer), decision(2, Recorded, Approve)];
+        assert_eq!(supersede_amended(&mut first, 1), "");
+        assert_eq!(first[0].state, Confirmed as i32);
     }
 }

@@ -44,95 +44,103 @@ pub async fn record_decision(
     decision.dissents.clear();
     decision.chain_hash.clear();
     decision.etag.clear();
-    // Recording again before confirmation supersedes the record waiting.
-    for d in case.decisions.iter_mut().filter(|d| d.state == DecisionState::Recorded as i32) {
-        d.state = DecisionState::Superseded as i32;
-    }
-    let action;
-    if amendment {
-        let last = rules::amended(&case.decisions, outcome).map_err(|(reason, why)| refused(reason, why))?.clone();
-        decision.meeting = last.meeting.clone();
-        decision.vote_tally = last.vote_tally;
-        decision.rationale = format!("Amends {}: {}", last.name, decision.rationale);
-        action = "AMENDMENT_RECORDED";
+    rules::supersede_waiting(&mut case.decisions);
+    let action = if amendment {
+        let amended = rules::amended(&case.decisions, outcome).map_err(|(reason, why)| refused(reason, why))?;
+        rules::amend(&mut decision, amended);
+        "AMENDMENT_RECORDED"
     } else {
-        let before_the_committee = matches!(case_row.state(), CaseState::Scheduled | CaseState::DecisionRecorded);
-        if !before_the_committee || case.meeting.is_empty() {
-            return Err(refused(
-                "CASE_NOT_BEFORE_THE_COMMITTEE",
-                format!("the case is {}", cases::state_name(case_row.state())),
-            ));
-        }
-        if outcome != DecisionOutcome::Defer {
-            check_requirements(&case, outcome)?;
-        }
-        let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
-        // Decided at the meeting; a record still waiting for confirmation may
-        // be corrected after adjournment too, on the votes the meeting cast.
-        let correcting = case_row.state() == CaseState::DecisionRecorded;
-        let open =
-            m_row.state() == MeetingState::InProgress || (correcting && m_row.state() == MeetingState::Adjourned);
-        if !open {
-            return Err(refused(
-                "MEETING_NOT_IN_PROGRESS",
-                "decisions are recorded while the meeting is in progress (a waiting record corrected until its minutes)",
-            ));
-        }
-        let standing = Standing::load(conn, socialloans_platform::stockholm_date(m_row.start_time)).await?;
-        let active: Vec<&store::members::Row> = standing.active().collect();
-        let quorum = rules.quorum.quorum(active.len() as u32) as usize;
-        let present_members: Vec<&&store::members::Row> =
-            active.iter().filter(|m| present(&meeting, &format!("members/{}", m.id))).collect();
-        let eligible: Vec<&&&store::members::Row> =
-            present_members.iter().filter(|m| !conflicted(&case, &format!("members/{}", m.id))).collect();
-        decision.meeting = meeting.name.clone();
-        // Without a quorum the committee decides nothing, but it may defer:
-        // that deferral follows no vote, and waits for confirmation like any.
-        if let Some((reason, why)) = rules::inquorate(present_members.len(), eligible.len(), quorum) {
-            if outcome != DecisionOutcome::Defer {
-                return Err(refused(reason, why));
-            }
-            decision.rationale = format!("Deferred without a quorum ({why}). {}", decision.rationale);
-            return record(conn, caller, case_row, case, decision, request_id, "DECISION_RECORDED", outcome).await;
-        }
-        let votes: Vec<(Uuid, String, String)> = store::votes::at_meeting(conn, case_row.id, m_row.id)
-            .await?
-            .into_iter()
-            .map(|r| (r.member_id, r.choice, r.comment))
-            .collect();
-        let ballots: Vec<Ballot> = eligible
-            .iter()
-            .map(|m| Ballot {
-                choice: votes
-                    .iter()
-                    .find(|(id, _, _)| *id == m.id)
-                    .and_then(|(_, c, _)| StoredVoteChoice::from_stored(c).map(|c| c.0)),
-                chair: m.role == "CHAIR",
-            })
-            .collect();
-        let given =
-            rules::outcome(&ballots, rules.decision).map_err(|why| refused("DECISION_INCONSISTENT_WITH_VOTES", why))?;
-        if given != outcome {
-            return Err(refused(
-                "DECISION_INCONSISTENT_WITH_VOTES",
-                format!("the votes give {}, not {}", given.as_str_name(), outcome.as_str_name()),
-            ));
-        }
-        decision.vote_tally = Some(rules::tally(&ballots));
-        // Eligible members who voted otherwise and said why are recorded as dissenting.
-        let eligible_votes: Vec<rules::Vote> = votes
-            .iter()
-            .filter(|(id, _, _)| eligible.iter().any(|m| m.id == *id))
-            .map(|(member, choice, comment)| rules::Vote {
-                member: format!("members/{member}"),
-                choice: StoredVoteChoice::from_stored(choice).map(|c| c.0),
-                comment: comment.clone(),
-            })
-            .collect();
-        decision.dissents = rules::dissents(&eligible_votes, outcome);
-        action = "DECISION_RECORDED";
-    }
+        decide_at_meeting(conn, rules, &case_row, &case, &mut decision, outcome).await?;
+        "DECISION_RECORDED"
+    };
     record(conn, caller, case_row, case, decision, request_id, action, outcome).await
+}
+
+/// Checks that the committee, at the case's meeting, may decide `outcome`,
+/// and fills in what the meeting gives the decision: its name, and the
+/// tally and dissents of the votes it follows — or, without a quorum, the
+/// reason for a deferral that follows no vote.
+async fn decide_at_meeting(
+    conn: &mut PgConnection,
+    rules: Rules,
+    case_row: &store::cases::Row,
+    case: &Case,
+    decision: &mut Decision,
+    outcome: DecisionOutcome,
+) -> Result<(), Error> {
+    let before_the_committee = matches!(case_row.state(), CaseState::Scheduled | CaseState::DecisionRecorded);
+    if !before_the_committee || case.meeting.is_empty() {
+        return Err(refused(
+            "CASE_NOT_BEFORE_THE_COMMITTEE",
+            format!("the case is {}", cases::state_name(case_row.state())),
+        ));
+    }
+    if outcome != DecisionOutcome::Defer {
+        check_requirements(case, outcome)?;
+    }
+    let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
+    rules::recordable_at(case_row.state(), m_row.state()).map_err(|(reason, why)| refused(reason, why))?;
+    let standing = Standing::load(conn, socialloans_platform::stockholm_date(m_row.start_time)).await?;
+    let active: Vec<&store::members::Row> = standing.active().collect();
+    let quorum = rules.quorum.quorum(active.len() as u32) as usize;
+    let present_members: Vec<&store::members::Row> =
+        active.into_iter().filter(|m| present(&meeting, &format!("members/{}", m.id))).collect();
+    let eligible: Vec<&store::members::Row> =
+        present_members.iter().copied().filter(|m| !conflicted(case, &format!("members/{}", m.id))).collect();
+    decision.meeting = meeting.name.clone();
+    // Without a quorum the committee decides nothing, but it may defer:
+    // that deferral follows no vote, and waits for confirmation like any.
+    if let Some((reason, why)) = rules::inquorate(present_members.len(), eligible.len(), quorum) {
+        if outcome != DecisionOutcome::Defer {
+            return Err(refused(reason, why));
+        }
+        decision.rationale = format!("Deferred without a quorum ({why}). {}", decision.rationale);
+        return Ok(());
+    }
+    follow_the_votes(conn, rules.decision, case_row.id, m_row.id, &eligible, decision, outcome).await
+}
+
+/// Reads the votes cast on the case at the meeting and checks that
+/// `outcome` follows from those of the `eligible` members under `rule`; the
+/// decision gets their tally and the dissents.
+async fn follow_the_votes(
+    conn: &mut PgConnection,
+    rule: DecisionRule,
+    case_id: Uuid,
+    meeting_id: Uuid,
+    eligible: &[&store::members::Row],
+    decision: &mut Decision,
+    outcome: DecisionOutcome,
+) -> Result<(), Error> {
+    let votes: Vec<(Uuid, String, String)> = store::votes::at_meeting(conn, case_id, meeting_id)
+        .await?
+        .into_iter()
+        .map(|r| (r.member_id, r.choice, r.comment))
+        .collect();
+    let ballots: Vec<Ballot> = eligible
+        .iter()
+        .map(|m| Ballot {
+            choice: votes
+                .iter()
+                .find(|(id, _, _)| *id == m.id)
+                .and_then(|(_, c, _)| StoredVoteChoice::from_stored(c).map(|c| c.0)),
+            chair: m.role == "CHAIR",
+        })
+        .collect();
+    rules::consistent(&ballots, rule, outcome).map_err(|(reason, why)| refused(reason, why))?;
+    decision.vote_tally = Some(rules::tally(&ballots));
+    // Eligible members who voted otherwise and said why are recorded as dissenting.
+    let eligible_votes: Vec<rules::Vote> = votes
+        .iter()
+        .filter(|(id, _, _)| eligible.iter().any(|m| m.id == *id))
+        .map(|(member, choice, comment)| rules::Vote {
+            member: format!("members/{member}"),
+            choice: StoredVoteChoice::from_stored(choice).map(|c| c.0),
+            comment: comment.clone(),
+        })
+        .collect();
+    decision.dissents = rules::dissents(&eligible_votes, outcome);
+    Ok(())
 }
 
 /// Puts a recorded decision (or amendment) on the chain and the case, where
@@ -314,32 +322,10 @@ pub async fn confirm_decision(
     let (case_row, mut case) = lock_case(conn, &case_name).await?;
     check_etag(etag, &case.etag)?;
     let index = decision_index(&case, name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    if case.decisions[index].state != DecisionState::Recorded as i32 {
-        return Err(refused("DECISION_NOT_RECORDED", "only a recorded, unconfirmed decision can be confirmed"));
-    }
-    let recorder = case.decisions[index].recorded_by.as_ref().map(|a| a.subject.clone()).unwrap_or_default();
-    if recorder == caller.subject {
-        return Err(Error::PermissionDenied {
-            reason: "FOUR_EYES_VIOLATION",
-            message: "the person who recorded a decision cannot confirm it".into(),
-        });
-    }
+    check_confirmable(&case.decisions[index], &caller.subject)?;
     check_participant(conn, caller, &case, false).await?;
     let amendment = case_row.state() == CaseState::Decided;
-    let mut amends = String::new();
-    if amendment {
-        // The amended decision: the latest confirmed one (an amendment keeps
-        // its outcome); deferrals confirmed before it stay as they were.
-        let outcome = case.decisions[index].outcome;
-        if let Some(d) = case.decisions[..index]
-            .iter_mut()
-            .rev()
-            .find(|d| d.state == DecisionState::Confirmed as i32 && d.outcome == outcome)
-        {
-            d.state = DecisionState::Superseded as i32;
-            amends.clone_from(&d.name);
-        }
-    }
+    let amends = amendment.then(|| rules::supersede_amended(&mut case.decisions, index));
     let now = Utc::now();
     let decision = &mut case.decisions[index];
     decision.state = DecisionState::Confirmed as i32;
@@ -372,7 +358,38 @@ pub async fn confirm_decision(
         return Ok(decision);
     }
     store::cases::save(conn, &case_row, &case, CaseState::Decided).await?;
-    if amendment {
+    announce_confirmed(conn, &case, &decision, amends, chain_sequence, chain_hash).await?;
+    Ok(decision)
+}
+
+/// Only a recorded, unconfirmed decision is confirmed, and never by
+/// `confirmer` when it is the person who recorded it.
+fn check_confirmable(decision: &Decision, confirmer: &str) -> Result<(), Error> {
+    if decision.state != DecisionState::Recorded as i32 {
+        return Err(refused("DECISION_NOT_RECORDED", "only a recorded, unconfirmed decision can be confirmed"));
+    }
+    let recorder = decision.recorded_by.as_ref().map(|a| a.subject.as_str()).unwrap_or_default();
+    if recorder == confirmer {
+        return Err(Error::PermissionDenied {
+            reason: "FOUR_EYES_VIOLATION",
+            message: "the person who recorded a decision cannot confirm it".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Says on the feed that a decision is confirmed at `chain_sequence` — or,
+/// for an amendment (`amends` names the decision it amends), that the
+/// decision is amended.
+async fn announce_confirmed(
+    conn: &mut PgConnection,
+    case: &Case,
+    decision: &Decision,
+    amends: Option<String>,
+    chain_sequence: i64,
+    chain_hash: String,
+) -> Result<(), Error> {
+    if let Some(amends) = amends {
         let amended = pb::DecisionAmended {
             case: case.name.clone(),
             application: case.application.clone(),
@@ -386,7 +403,7 @@ pub async fn confirm_decision(
             chain_sequence,
             chain_hash,
         };
-        publish(conn, &case.name, &amended).await?;
+        publish(conn, &case.name, &amended).await
     } else {
         let confirmed = pb::DecisionConfirmed {
             case: case.name.clone(),
@@ -402,7 +419,35 @@ pub async fn confirm_decision(
             chain_sequence,
             chain_hash,
         };
-        publish(conn, &case.name, &confirmed).await?;
+        publish(conn, &case.name, &confirmed).await
     }
-    Ok(decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_waiting_record_is_confirmed_and_never_by_its_recorder() {
+        let recorded = Decision {
+            state: DecisionState::Recorded as i32,
+            recorded_by: Some(common::Actor { subject: "secretary".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        assert!(check_confirmable(&recorded, "chair").is_ok());
+        assert!(matches!(
+            check_confirmable(&recorded, "secretary"),
+            Err(Error::PermissionDenied { reason: "FOUR_EYES_VIOLATION", .. })
+        ));
+        let confirmed = Decision { state: DecisionState::Confirmed as i32, ..recorded };
+        assert!(matches!(
+            check_confirmable(&confirmed, "chair"),
+            Err(Error::Precondition { reason: "DECISION_NOT_RECORDED", .. })
+        ));
+        let unrecorded = Decision { state: DecisionState::Recorded as i32, ..Default::default() };
+        assert!(matches!(
+            check_confirmable(&unrecorded, ""),
+            Err(Error::PermissionDenied { reason: "FOUR_EYES_VIOLATION", .. })
+        ));
+    }
 }

@@ -265,6 +265,24 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
         .execute(&b.admin)
         .await
         .map_err(|e| e.to_string())?;
+    let ops = seed_ops(&b, &templates, &first).await?;
+    quiesce(&b.admin).await?;
+    let read_peaks = read_path(&mut b, &mut r, &ops).await?;
+    let write_peaks = write_path(&mut b, &mut r, &ops).await?;
+    latency(&mut b, &mut r, &ops, &read_peaks, &write_peaks).await?;
+    portfolio(&mut b, &mut r).await?;
+    resources(&mut b, &mut r, &idle).await?;
+    let _ = std::fs::remove_dir_all(&out);
+
+    let doc = document(&b, &r, options).await;
+    b.suite.stop();
+    Ok(doc)
+}
+
+/// Seeds the drafts to submit and the approved applications to tag, each
+/// approved one with a copy of the monitoring plan of the `first` story, and
+/// waits for the event work to settle; the operations over them.
+async fn seed_ops(b: &Bench, templates: &Templates, first: &demo::Outcome) -> Result<Ops, String> {
     let drafts = clone(&b.admin, templates.draft, b.plan.drafts).await?;
     let approved = clone(&b.admin, templates.approved, b.plan.approved).await?;
     // Every approved application has its monitoring plan, as in life: copies of the pilot's.
@@ -288,7 +306,7 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
     let settled = quiesce(&b.admin).await?;
     println!("the services' event work settled in {:.1} s", settled.as_secs_f64());
 
-    let ops = Ops {
+    Ok(Ops {
         channels: b.channels.clone(),
         ids: Arc::new(sample),
         drafts: Arc::new(drafts),
@@ -298,21 +316,29 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
         analyst: b.token(Role::Analyst, None),
         borrower: b.token(Role::Borrower, Some(pilots::BOTKYRKABYGGEN)),
         core: b.token(Role::CoreBanking, None),
-    };
-    quiesce(&b.admin).await?;
-    let read_peaks = read_path(&mut b, &mut r, &ops).await?;
-    let write_peaks = write_path(&mut b, &mut r, &ops).await?;
+    })
+}
+
+/// The open loops of the read and the write peaks, as one section of the report.
+async fn latency(
+    b: &mut Bench,
+    r: &mut Report,
+    ops: &Ops,
+    read_peaks: &Peaks,
+    write_peaks: &Peaks,
+) -> Result<(), String> {
     let mut open = Report::default();
-    open_loops(&mut b, &mut open, &ops, &read_peaks, true).await?;
-    open_loops(&mut b, &mut open, &ops, &write_peaks, false).await?;
+    open_loops(b, &mut open, ops, read_peaks, true).await?;
+    open_loops(b, &mut open, ops, write_peaks, false).await?;
     let cpu = b.cpu_since();
     open.line(&format!("\n- {cpu}"));
     r.body.push_str(&open.body);
     r.targets.extend(open.targets);
-    portfolio(&mut b, &mut r).await?;
-    resources(&mut b, &mut r, &idle).await?;
-    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
 
+/// BENCHMARKS.md: the machine, the targets, the analysis and the sections of `r`.
+async fn document(b: &Bench, r: &Report, options: &Options) -> String {
     let mut doc = String::new();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let _ = write!(
@@ -333,8 +359,7 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
     doc.push('\n');
     doc.push_str(include_str!("analysis.md"));
     doc.push_str(&r.body);
-    b.suite.stop();
-    Ok(doc)
+    doc
 }
 
 async fn pg_version(pool: &PgPool) -> String {

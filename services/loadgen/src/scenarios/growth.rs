@@ -27,87 +27,108 @@ pub(super) async fn scaling(b: &mut Bench, r: &mut Report, template: Uuid) -> Re
         }
         let ids = Arc::new(sample_ids(&b.admin, 10_000).await?);
         let total = have.max(size);
-        let mut token = String::new();
-        for _ in 0..50 {
-            let page = b
-                .apps(0)
-                .list_applications(authorized(
-                    ap::ListApplicationsRequest { page_size: 20, page_token: token.clone(), ..Default::default() },
-                    &analyst,
-                ))
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            token = page.next_page_token;
-        }
-        let (clients, analyst) = (b.channels.clone(), analyst.clone());
-        let token = Arc::new(token);
-        let run = measure::closed(16, span, move |i| {
-            let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
-            let (ids, analyst, token) = (ids.clone(), analyst.clone(), token.clone());
-            async move {
-                match i % 3 {
-                    0 => (
-                        "get",
-                        status(
-                            client
-                                .get_application(authorized(
-                                    ap::GetApplicationRequest {
-                                        name: format!("applications/{}", ids[i as usize % ids.len()]),
-                                    },
-                                    &analyst,
-                                ))
-                                .await,
-                        ),
-                    ),
-                    1 => (
-                        "first",
-                        status(
-                            client
-                                .list_applications(authorized(
-                                    ap::ListApplicationsRequest { page_size: 20, ..Default::default() },
-                                    &analyst,
-                                ))
-                                .await,
-                        ),
-                    ),
-                    _ => (
-                        "deep",
-                        status(
-                            client
-                                .list_applications(authorized(
-                                    ap::ListApplicationsRequest {
-                                        page_size: 20,
-                                        page_token: (*token).clone(),
-                                        ..Default::default()
-                                    },
-                                    &analyst,
-                                ))
-                                .await,
-                        ),
-                    ),
-                }
-            }
-        })
-        .await;
-        let (g, f, d) = (run.figures("get"), run.figures("first"), run.figures("deep"));
-        r.line(&format!(
-            "| {total} | {} | {} | {} | {} | {} | {} | {:.0} |",
-            ms(g.p50),
-            ms(g.p99),
-            ms(f.p50),
-            ms(f.p99),
-            ms(d.p50),
-            ms(d.p99),
-            g.per_second
-        ));
-        if let Some(e) = run.first_error() {
-            r.line(&format!("\n> errors at {total}: {e}\n"));
-        }
+        let token = page_token_after_50(b, &analyst).await?;
+        let run = read_mix(b.channels.clone(), span, ids, analyst.clone(), token).await;
+        report_size(r, total, &run);
     }
     let cpu = b.cpu_since();
     r.line(&format!("\n- {cpu}"));
     Ok(copies)
+}
+
+/// The page token of the page after 50 pages of 20, walked through the suite.
+async fn page_token_after_50(b: &Bench, analyst: &MetadataValue<tonic::metadata::Ascii>) -> Result<String, String> {
+    let mut token = String::new();
+    for _ in 0..50 {
+        let page = b
+            .apps(0)
+            .list_applications(authorized(
+                ap::ListApplicationsRequest { page_size: 20, page_token: token.clone(), ..Default::default() },
+                analyst,
+            ))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        token = page.next_page_token;
+    }
+    Ok(token)
+}
+
+/// A closed loop of 16 callers taking turns at a random get, the first page and the page at `token`.
+async fn read_mix(
+    clients: Vec<Channel>,
+    span: Duration,
+    ids: Arc<Vec<Uuid>>,
+    analyst: MetadataValue<tonic::metadata::Ascii>,
+    token: String,
+) -> Run {
+    let token = Arc::new(token);
+    measure::closed(16, span, move |i| {
+        let mut client = ApplicationsServiceClient::new(clients[i as usize % clients.len()].clone());
+        let (ids, analyst, token) = (ids.clone(), analyst.clone(), token.clone());
+        async move {
+            match i % 3 {
+                0 => (
+                    "get",
+                    status(
+                        client
+                            .get_application(authorized(
+                                ap::GetApplicationRequest {
+                                    name: format!("applications/{}", ids[i as usize % ids.len()]),
+                                },
+                                &analyst,
+                            ))
+                            .await,
+                    ),
+                ),
+                1 => (
+                    "first",
+                    status(
+                        client
+                            .list_applications(authorized(
+                                ap::ListApplicationsRequest { page_size: 20, ..Default::default() },
+                                &analyst,
+                            ))
+                            .await,
+                    ),
+                ),
+                _ => (
+                    "deep",
+                    status(
+                        client
+                            .list_applications(authorized(
+                                ap::ListApplicationsRequest {
+                                    page_size: 20,
+                                    page_token: (*token).clone(),
+                                    ..Default::default()
+                                },
+                                &analyst,
+                            ))
+                            .await,
+                    ),
+                ),
+            }
+        }
+    })
+    .await
+}
+
+/// The table's row for `total` applications.
+fn report_size(r: &mut Report, total: i64, run: &Run) {
+    let (g, f, d) = (run.figures("get"), run.figures("first"), run.figures("deep"));
+    r.line(&format!(
+        "| {total} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        ms(g.p50),
+        ms(g.p99),
+        ms(f.p50),
+        ms(f.p99),
+        ms(d.p50),
+        ms(d.p99),
+        g.per_second
+    ));
+    if let Some(e) = run.first_error() {
+        r.line(&format!("\n> errors at {total}: {e}\n"));
+    }
 }
 
 pub(super) async fn pilot_flow(b: &mut Bench, r: &mut Report, out: &std::path::Path) -> Result<(), String> {

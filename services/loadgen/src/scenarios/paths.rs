@@ -16,6 +16,27 @@ pub(super) async fn read_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Resul
         ),
     );
     let half = b.plan.span / 2;
+    let echo = echo_channel(ops).await?;
+    let pool = b.apps_pool.clone();
+
+    let mut peaks = Vec::new();
+    r.table_head();
+    let mut ratios = Vec::new();
+    for rpc in [Rpc::Get, Rpc::List] {
+        let (suite, echo, pg) = read_contest(r, ops, &echo, &pool, rpc, half).await;
+        peaks.push((rpc, suite));
+        ratios.push((rpc, suite, echo, pg));
+    }
+    r.line("");
+    report_read_ratios(r, ratios);
+    browse(b, r, ops).await;
+    let cpu = b.cpu_since();
+    r.line(&format!("- {cpu}"));
+    Ok(peaks)
+}
+
+/// A connection to an echo server that answers with real answers of the suite.
+async fn echo_channel(ops: &Ops) -> Result<Channel, String> {
     // The canned answers of the echo server are real ones.
     let mut client = ops.client(0).max_decoding_message_size(16 << 20);
     let one = client
@@ -28,75 +49,82 @@ pub(super) async fn read_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Resul
     let page =
         client.list_applications(authorized(Ops::list(), &ops.analyst)).await.map_err(|e| e.to_string())?.into_inner();
     let echo_addr = echo::serve(one, page).await?;
-    let echo = Channel::from_shared(format!("http://{echo_addr}"))
+    Channel::from_shared(format!("http://{echo_addr}"))
         .map_err(|e| e.to_string())?
         .connect()
         .await
-        .map_err(|e| e.to_string())?;
-    let pool = b.apps_pool.clone();
+        .map_err(|e| e.to_string())
+}
 
-    let mut peaks = Vec::new();
-    r.table_head();
-    let mut ratios = Vec::new();
-    for rpc in [Rpc::Get, Rpc::List] {
-        let suite = {
+/// Runs `rpc` against the suite, gRPC alone and PostgreSQL alone in turns and
+/// reports a row for each; returns their calls/s in that order.
+async fn read_contest(
+    r: &mut Report,
+    ops: &Ops,
+    echo: &Channel,
+    pool: &PgPool,
+    rpc: Rpc,
+    half: Duration,
+) -> (f64, f64, f64) {
+    let suite = {
+        let ops = ops.clone();
+        move |i| {
             let ops = ops.clone();
-            move |i| {
-                let ops = ops.clone();
-                async move { ("c", ops.suite(rpc, i).await) }
-            }
-        };
-        let alone_grpc = {
-            let (ops, echo) = (ops.clone(), echo.clone());
-            move |i| {
-                let mut client = ApplicationsServiceClient::new(echo.clone());
-                let get = ops.get(i);
-                async move {
-                    let result = match rpc {
-                        Rpc::Get => status(client.get_application(Request::new(get)).await),
-                        _ => status(client.list_applications(Request::new(Ops::list())).await),
-                    };
-                    ("c", result)
-                }
-            }
-        };
-        let alone_pg = {
-            let (ops, pool) = (ops.clone(), pool.clone());
-            move |i| {
-                let (pool, id) = (pool.clone(), ops.ids[i as usize % ops.ids.len()]);
-                async move {
-                    let result = match rpc {
-                        Rpc::Get => match store::get(&pool, id, None).await {
-                            Ok(Some(_)) => Ok(()),
-                            Ok(None) => Err("not found".to_owned()),
-                            Err(e) => Err(e.to_string()),
-                        },
-                        _ => store::list(&pool, &store::ListFilter::default(), None, 20)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.to_string()),
-                    };
-                    ("c", result)
-                }
-            }
-        };
-        let runs = interleaved(vec![
-            contender(CALLERS, half, suite),
-            contender(CALLERS, half, alone_grpc),
-            contender(CALLERS, half, alone_pg),
-        ])
-        .await;
-        for (against, run) in ["suite", "gRPC alone", "PostgreSQL alone"].iter().zip(&runs) {
-            r.row(rpc.name(), against, &run.figures("c"));
-            if let Some(e) = run.first_error() {
-                r.line(&format!("\n> errors ({against}): {e}\n"));
+            async move { ("c", ops.suite(rpc, i).await) }
+        }
+    };
+    let alone_grpc = {
+        let (ops, echo) = (ops.clone(), echo.clone());
+        move |i| {
+            let mut client = ApplicationsServiceClient::new(echo.clone());
+            let get = ops.get(i);
+            async move {
+                let result = match rpc {
+                    Rpc::Get => status(client.get_application(Request::new(get)).await),
+                    _ => status(client.list_applications(Request::new(Ops::list())).await),
+                };
+                ("c", result)
             }
         }
-        let per_second = |run: &Run| run.figures("c").per_second.max(1e-9);
-        peaks.push((rpc, per_second(&runs[0])));
-        ratios.push((rpc, per_second(&runs[0]), per_second(&runs[1]), per_second(&runs[2])));
+    };
+    let alone_pg = {
+        let (ops, pool) = (ops.clone(), pool.clone());
+        move |i| {
+            let (pool, id) = (pool.clone(), ops.ids[i as usize % ops.ids.len()]);
+            async move {
+                let result = match rpc {
+                    Rpc::Get => match store::get(&pool, id, None).await {
+                        Ok(Some(_)) => Ok(()),
+                        Ok(None) => Err("not found".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    },
+                    _ => store::list(&pool, &store::ListFilter::default(), None, 20)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                };
+                ("c", result)
+            }
+        }
+    };
+    let runs = interleaved(vec![
+        contender(CALLERS, half, suite),
+        contender(CALLERS, half, alone_grpc),
+        contender(CALLERS, half, alone_pg),
+    ])
+    .await;
+    for (against, run) in ["suite", "gRPC alone", "PostgreSQL alone"].iter().zip(&runs) {
+        r.row(rpc.name(), against, &run.figures("c"));
+        if let Some(e) = run.first_error() {
+            r.line(&format!("\n> errors ({against}): {e}\n"));
+        }
     }
-    r.line("");
+    let per_second = |run: &Run| run.figures("c").per_second.max(1e-9);
+    (per_second(&runs[0]), per_second(&runs[1]), per_second(&runs[2]))
+}
+
+/// The suite's rate against each baseline and against the two together, with a target per RPC.
+fn report_read_ratios(r: &mut Report, ratios: Vec<(Rpc, f64, f64, f64)>) {
     for (rpc, suite, echo, pg) in ratios {
         let (vs_pg, vs_echo) = (suite / pg, suite / echo);
         // On one machine a call through the suite costs the gRPC work of both ends and the SQL
@@ -117,7 +145,10 @@ pub(super) async fn read_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Resul
             vs_pg >= 0.8,
         );
     }
-    // Portal browsing: four reads of one application for each list page, as a borrower.
+}
+
+/// Portal browsing: four reads of one application for each list page, as a borrower.
+async fn browse(b: &Bench, r: &mut Report, ops: &Ops) {
     let browse = {
         let ops = Ops { analyst: ops.borrower.clone(), ..ops.clone() };
         measure::closed(CALLERS, b.plan.span, move |i| {
@@ -134,9 +165,6 @@ pub(super) async fn read_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Resul
         ms(browse.figures("get").p99),
         ms(browse.figures("list").p99)
     ));
-    let cpu = b.cpu_since();
-    r.line(&format!("- {cpu}"));
-    Ok(peaks)
 }
 
 pub(super) fn caller(role: Role, org: Option<&str>) -> Caller {

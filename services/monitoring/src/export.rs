@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use socialloans_contracts::common::{Category, IndicatorLevel, Money, TargetPopulation};
-use socialloans_contracts::monitoring::PortfolioImpactReport;
+use socialloans_contracts::monitoring::{CategoryImpact, IndicatorAggregate, PortfolioImpactReport};
 
 /// The CSV header; every row has these columns, empty where they do not apply.
 pub const CSV_COLUMNS: [&str; 20] = [
@@ -200,17 +200,31 @@ fn msek(minor: i64) -> String {
 /// improved on the baseline, or did not.
 pub fn svg(report: &PortfolioImpactReport) -> String {
     let as_of = report.as_of.as_ref().map(crate::plans::iso).unwrap_or_default();
-    let indicators: Vec<_> = report
-        .by_category
-        .iter()
-        .flat_map(|c| c.indicators.iter().map(move |i| (c.category, i)))
-        .filter(|(_, i)| i.plan_count > 0)
-        .collect();
+    let indicators: Vec<_> =
+        report.by_category.iter().flat_map(|c| c.indicators.iter()).filter(|i| i.plan_count > 0).collect();
     let amounts_top = 90;
     let category_rows = report.by_category.len().max(1) as i64;
     let indicators_top = amounts_top + category_rows * 56 + 40;
     let height = indicators_top + 24 + indicators.len().max(1) as i64 * 34 + 70;
     let mut s = String::new();
+    heading(&mut s, report, &as_of, height);
+    amounts(&mut s, &report.by_category, amounts_top);
+    indicator_results(&mut s, &indicators, indicators_top);
+    let _ = writeln!(
+        s,
+        r##"<text x="20" y="{}" fill="#999" font-size="11">Catalogue indicators only; each project counted with its latest accepted value. Social Loans monitoring service.</text>"##,
+        height - 20
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+fn minor_units(money: Option<&Money>) -> i64 {
+    money.map_or(0, |m| m.minor_units)
+}
+
+/// The opening tag, a white background, the title and the portfolio's totals.
+fn heading(s: &mut String, report: &PortfolioImpactReport, as_of: &str, height: i64) {
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="13">"#
@@ -219,134 +233,165 @@ pub fn svg(report: &PortfolioImpactReport) -> String {
     let _ = writeln!(
         s,
         r##"<text x="20" y="34" font-size="20" font-weight="bold" fill="#222">Portfolio impact report, {}</text>"##,
-        xml(&as_of)
+        xml(as_of)
     );
     let _ = writeln!(
         s,
         r##"<text x="20" y="58" fill="#555">{} projects · approved {} MSEK · tagged loans {} MSEK</text>"##,
         report.plan_count,
-        msek(report.approved_amount.as_ref().map_or(0, |m| m.minor_units)),
-        msek(report.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units)),
+        msek(minor_units(report.approved_amount.as_ref())),
+        msek(minor_units(report.tagged_loan_amount.as_ref())),
     );
-    // Amounts per category.
-    let top = report.by_category.iter().map(|c| c.approved_amount.as_ref().map_or(0, |m| m.minor_units));
-    let top = top.chain(report.by_category.iter().map(|c| c.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units)));
-    let max = top.max().unwrap_or(0).max(1);
+}
+
+/// Amounts per category from `top` down: a heading with its legend, then each
+/// category's bars, scaled so that the largest amount fills [`BAR`].
+fn amounts(s: &mut String, categories: &[CategoryImpact], top: i64) {
+    let max = categories
+        .iter()
+        .flat_map(|c| [minor_units(c.approved_amount.as_ref()), minor_units(c.tagged_loan_amount.as_ref())])
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let _ = writeln!(
         s,
         r##"<text x="20" y="{}" font-size="15" font-weight="bold" fill="#222">Amounts by category (MSEK)</text>"##,
-        amounts_top
+        top
     );
+    amounts_legend(s, top);
+    if categories.is_empty() {
+        let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#777">no projects yet</text>"##, LABEL, top + 30);
+    }
+    for (n, c) in categories.iter().enumerate() {
+        category_bars(s, c, top + 16 + n as i64 * 56, max);
+    }
+}
+
+/// The amounts' legend on the heading's line: approved, tagged loans.
+fn amounts_legend(s: &mut String, top: i64) {
     let _ = writeln!(
         s,
         r##"<rect x="{x}" y="{y}" width="12" height="12" fill="{APPROVED}"/><text x="{tx}" y="{ty}" fill="#333">approved</text><rect x="{x2}" y="{y}" width="12" height="12" fill="{TAGGED}"/><text x="{tx2}" y="{ty}" fill="#333">tagged loans</text>"##,
         x = LABEL,
-        y = amounts_top - 11,
+        y = top - 11,
         tx = LABEL + 16,
-        ty = amounts_top,
+        ty = top,
         x2 = LABEL + 100,
         tx2 = LABEL + 116,
     );
-    if report.by_category.is_empty() {
-        let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#777">no projects yet</text>"##, LABEL, amounts_top + 30);
-    }
-    for (n, c) in report.by_category.iter().enumerate() {
-        let y = amounts_top + 16 + n as i64 * 56;
-        let approved = c.approved_amount.as_ref().map_or(0, |m| m.minor_units);
-        let tagged = c.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units);
+}
+
+/// One category at `y`: its name and number of projects beside a bar for the
+/// approved amount and one for the tagged loans, each `max` long at [`BAR`].
+fn category_bars(s: &mut String, c: &CategoryImpact, y: i64, max: i64) {
+    let approved = minor_units(c.approved_amount.as_ref());
+    let tagged = minor_units(c.tagged_loan_amount.as_ref());
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
+        LABEL - 10,
+        y + 20,
+        xml(category_title(c.category))
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="end" fill="#777" font-size="11">{} projects</text>"##,
+        LABEL - 10,
+        y + 36,
+        c.plan_count
+    );
+    for (row, (value, colour)) in [(approved, APPROVED), (tagged, TAGGED)].into_iter().enumerate() {
+        let w = (value as f64 / max as f64 * BAR as f64).round() as i64;
+        let by = y + row as i64 * 22;
         let _ = writeln!(
             s,
-            r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
-            LABEL - 10,
-            y + 20,
-            xml(category_title(c.category))
+            r##"<rect x="{LABEL}" y="{by}" width="{w}" height="18" fill="{colour}"><title>{} MSEK</title></rect><text x="{}" y="{}" fill="#333">{}</text>"##,
+            msek(value),
+            LABEL + w + 6,
+            by + 14,
+            msek(value)
         );
-        let _ = writeln!(
-            s,
-            r##"<text x="{}" y="{}" text-anchor="end" fill="#777" font-size="11">{} projects</text>"##,
-            LABEL - 10,
-            y + 36,
-            c.plan_count
-        );
-        for (row, (value, colour)) in [(approved, APPROVED), (tagged, TAGGED)].into_iter().enumerate() {
-            let w = (value as f64 / max as f64 * BAR as f64).round() as i64;
-            let by = y + row as i64 * 22;
-            let _ = writeln!(
-                s,
-                r##"<rect x="{LABEL}" y="{by}" width="{w}" height="18" fill="{colour}"><title>{} MSEK</title></rect><text x="{}" y="{}" fill="#333">{}</text>"##,
-                msek(value),
-                LABEL + w + 6,
-                by + 14,
-                msek(value)
-            );
-        }
     }
-    // Indicator results.
+}
+
+/// Indicator results from `top` down: a heading, its legend, then a bar for
+/// each indicator.
+fn indicator_results(s: &mut String, indicators: &[&IndicatorAggregate], top: i64) {
     let _ = writeln!(
         s,
         r##"<text x="20" y="{}" font-size="15" font-weight="bold" fill="#222">Indicator results of reporting projects</text>"##,
-        indicators_top
+        top
     );
+    results_legend(s, top);
+    let top = top + 24;
+    if indicators.is_empty() {
+        let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#777">no indicators yet</text>"##, LABEL, top + 30);
+    }
+    for (n, i) in indicators.iter().enumerate() {
+        indicator_bar(s, i, top + 16 + n as i64 * 34);
+    }
+}
+
+/// The results' legend below their heading: target reached, improved, not improved.
+fn results_legend(s: &mut String, top: i64) {
     let legend = [(REACHED, "target reached"), (IMPROVED, "improved on baseline"), (NOT_IMPROVED, "not improved")];
     for (n, (colour, text)) in legend.iter().enumerate() {
         let x = LABEL + n as i64 * 170;
         let _ = writeln!(
             s,
             r##"<rect x="{x}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{}" fill="#333">{text}</text>"##,
-            indicators_top + 13,
+            top + 13,
             x + 16,
-            indicators_top + 24
+            top + 24
         );
     }
-    let indicators_top = indicators_top + 24;
-    if indicators.is_empty() {
-        let _ =
-            writeln!(s, r##"<text x="{}" y="{}" fill="#777">no indicators yet</text>"##, LABEL, indicators_top + 30);
+}
+
+/// An indicator's reporting plans as `[reached, improved, not improved]`: a
+/// plan at its target counts as reached only, and the counts, clamped to the
+/// reporting plans, never add up to more than those.
+fn outcome_split(i: &IndicatorAggregate) -> [i64; 3] {
+    let reporting = i64::from(i.reporting_plan_count);
+    let reached = i64::from(i.target_reached_plan_count).min(reporting);
+    let improved = (i64::from(i.improved_plan_count).max(reached) - reached).min(reporting - reached);
+    [reached, improved, reporting - reached - improved]
+}
+
+/// One indicator at `y`: its name, a bar of its reporting plans split by
+/// outcome (an empty frame when none reports), and the counts in words.
+fn indicator_bar(s: &mut String, i: &IndicatorAggregate, y: i64) {
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
+        LABEL - 10,
+        y + 15,
+        xml(&i.display_name)
+    );
+    let reporting = i64::from(i.reporting_plan_count);
+    let [reached, improved, rest] = outcome_split(i);
+    let mut x = LABEL;
+    for (value, colour) in [(reached, REACHED), (improved, IMPROVED), (rest, NOT_IMPROVED)] {
+        if reporting == 0 || value == 0 {
+            continue;
+        }
+        let w = (value as f64 / reporting as f64 * BAR as f64).round() as i64;
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x}" y="{y}" width="{w}" height="20" fill="{colour}"><title>{value} of {reporting}</title></rect>"##
+        );
+        x += w;
     }
-    for (n, (_, i)) in indicators.iter().enumerate() {
-        let y = indicators_top + 16 + n as i64 * 34;
-        let _ = writeln!(
-            s,
-            r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
-            LABEL - 10,
-            y + 15,
-            xml(&i.display_name)
-        );
-        let reporting = i64::from(i.reporting_plan_count);
-        let reached = i64::from(i.target_reached_plan_count).min(reporting);
-        let improved = (i64::from(i.improved_plan_count).max(reached) - reached).min(reporting - reached);
-        let rest = reporting - reached - improved;
-        let mut x = LABEL;
-        for (value, colour) in [(reached, REACHED), (improved, IMPROVED), (rest, NOT_IMPROVED)] {
-            if reporting == 0 || value == 0 {
-                continue;
-            }
-            let w = (value as f64 / reporting as f64 * BAR as f64).round() as i64;
-            let _ = writeln!(
-                s,
-                r##"<rect x="{x}" y="{y}" width="{w}" height="20" fill="{colour}"><title>{value} of {reporting}</title></rect>"##
-            );
-            x += w;
-        }
-        if reporting == 0 {
-            let _ = writeln!(s, r##"<rect x="{LABEL}" y="{y}" width="{BAR}" height="20" fill="none" stroke="#ccc"/>"##);
-        }
-        let _ = writeln!(
-            s,
-            r##"<text x="{}" y="{}" fill="#333" font-size="11">{} of {} improved, {reached} at target</text>"##,
-            LABEL + BAR + 8,
-            y + 15,
-            reached + improved,
-            reporting,
-        );
+    if reporting == 0 {
+        let _ = writeln!(s, r##"<rect x="{LABEL}" y="{y}" width="{BAR}" height="20" fill="none" stroke="#ccc"/>"##);
     }
     let _ = writeln!(
         s,
-        r##"<text x="20" y="{}" fill="#999" font-size="11">Catalogue indicators only; each project counted with its latest accepted value. Social Loans monitoring service.</text>"##,
-        height - 20
+        r##"<text x="{}" y="{}" fill="#333" font-size="11">{} of {} improved, {reached} at target</text>"##,
+        LABEL + BAR + 8,
+        y + 15,
+        reached + improved,
+        reporting,
     );
-    s.push_str("</svg>\n");
-    s
 }
 
 #[cfg(test)]
@@ -363,7 +408,6 @@ mod tests {
         assert_eq!(cell("-cmd"), "'-cmd");
         assert_eq!(cell("Trygghet, Lextorp"), "Trygghet, Lextorp");
     }
-    use socialloans_contracts::monitoring::{CategoryImpact, IndicatorAggregate};
 
     #[test]
     fn kronor_are_exact_with_two_decimals() {
@@ -423,5 +467,52 @@ mod tests {
         assert!(chart.contains("A &lt; B") && !chart.contains("A < B"));
         assert!(chart.contains(&format!(r#"width="{BAR}" height="18" fill="{APPROVED}""#)), "the largest bar is full");
         assert!(chart.contains("<title>1 of 2</title>"));
+    }
+
+    #[test]
+    fn an_indicator_s_reporting_plans_are_split_into_reached_improved_and_the_rest_counting_each_once() {
+        let split = |reporting, improved, reached| {
+            outcome_split(&IndicatorAggregate {
+                reporting_plan_count: reporting,
+                improved_plan_count: improved,
+                target_reached_plan_count: reached,
+                ..Default::default()
+            })
+        };
+        assert_eq!(split(5, 3, 1), [1, 2, 2]);
+        assert_eq!(split(4, 1, 2), [2, 0, 2], "a plan at its target is not counted as improved as well");
+        assert_eq!(split(3, 9, 1), [1, 2, 0], "never more than report");
+        assert_eq!(split(2, 9, 7), [2, 0, 0]);
+        assert_eq!(split(0, 0, 0), [0, 0, 0]);
+    }
+
+    #[test]
+    fn the_chart_draws_an_indicator_as_its_name_a_bar_split_by_outcome_and_the_counts_in_words() {
+        let report = PortfolioImpactReport {
+            by_category: vec![CategoryImpact {
+                indicators: vec![IndicatorAggregate {
+                    display_name: "Jobs".into(),
+                    plan_count: 4,
+                    reporting_plan_count: 4,
+                    improved_plan_count: 3,
+                    target_reached_plan_count: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let chart = svg(&report);
+        let row: Vec<&str> = chart.lines().skip_while(|l| !l.ends_with(">Jobs</text>")).take(5).collect();
+        assert_eq!(
+            row,
+            [
+                r##"<text x="330" y="241" text-anchor="end" fill="#222">Jobs</text>"##,
+                r##"<rect x="340" y="226" width="125" height="20" fill="#2e8b57"><title>1 of 4</title></rect>"##,
+                r##"<rect x="465" y="226" width="250" height="20" fill="#9acd32"><title>2 of 4</title></rect>"##,
+                r##"<rect x="715" y="226" width="125" height="20" fill="#d9d9d9"><title>1 of 4</title></rect>"##,
+                r##"<text x="848" y="241" fill="#333" font-size="11">3 of 4 improved, 1 at target</text>"##,
+            ]
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! submitted, then accepted or returned by a reviewer. Accepted reports are
 //! immutable: a correction is a new version.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDate;
 use prost::Message;
 use socialloans_contracts::common;
@@ -61,105 +63,125 @@ pub const MAX_PEOPLE: i64 = 100_000_000;
 /// longer than [`MAX_ITEMS`] is refused as a whole, its items unread.
 pub fn check(report: &OutcomeReport, plan: &MonitoringPlan, prefix: &str) -> Vec<FieldViolation> {
     let mut v = Vec::new();
-    let at = |f: String| format!("{prefix}{f}");
-    let text = |v: &mut Vec<FieldViolation>, field: String, value: &str, max: usize| {
-        v.extend(limits::text(&at(field), value, max));
-    };
-    let within = |v: &mut Vec<FieldViolation>, field: &str, len: usize| {
-        let ok = len <= MAX_ITEMS;
-        if !ok {
-            v.push(FieldViolation::new(format!("{prefix}{field}"), format!("has {len} items; at most {MAX_ITEMS}")));
-        }
-        ok
-    };
-    let values: &[IndicatorValue] =
-        if within(&mut v, "indicator_values", report.indicator_values.len()) { &report.indicator_values } else { &[] };
-    let mut seen = std::collections::HashSet::new();
-    for (i, value) in values.iter().enumerate() {
-        if !seen.insert(&value.indicator_code) {
-            v.push(FieldViolation::new(at(format!("indicator_values[{i}].indicator_code")), "is reported twice"));
-        }
-        match plan.indicators.iter().find(|p| p.code == value.indicator_code) {
-            None => v.push(FieldViolation::new(
-                at(format!("indicator_values[{i}].indicator_code")),
-                format!("{:?} is not an indicator of this plan", limits_short(&value.indicator_code)),
-            )),
-            Some(indicator) if value.unit != indicator.unit => v.push(FieldViolation::new(
-                at(format!("indicator_values[{i}].unit")),
-                format!("{:?} is not the plan's unit {:?}", limits_short(&value.unit), indicator.unit),
-            )),
-            Some(_) => {}
-        }
-        match value.value {
-            Some(x) if !x.is_finite() => {
-                v.push(FieldViolation::new(at(format!("indicator_values[{i}].value")), "must be a finite number"))
-            }
-            Some(x) if x.abs() > MAX_VALUE => v.push(FieldViolation::new(
-                at(format!("indicator_values[{i}].value")),
-                "is out of range: at most 10^12 in magnitude",
-            )),
-            None if value.comment.trim().is_empty() => {
-                v.push(FieldViolation::new(at(format!("indicator_values[{i}].comment")), "say why there is no value"))
-            }
-            _ => {}
-        }
-        if let Some(d) = &value.measure_date
-            && limits::date(d.year, d.month, d.day, limits::YEARS).is_none()
-        {
-            v.push(FieldViolation::new(
-                at(format!("indicator_values[{i}].measure_date")),
-                "is not a calendar date between 1900 and 2200",
-            ));
-        }
-        text(&mut v, format!("indicator_values[{i}].method"), &value.method, 4000);
-        text(&mut v, format!("indicator_values[{i}].source"), &value.source, 200);
-        text(&mut v, format!("indicator_values[{i}].comment"), &value.comment, 4000);
+    let mut codes = HashSet::new();
+    for (i, value) in within(&mut v, prefix, "indicator_values", &report.indicator_values).iter().enumerate() {
+        v.extend(check_value(&format!("{prefix}indicator_values[{i}]"), value, plan, &mut codes));
     }
-    let reaches: &[pb::TargetGroupReach] = if within(&mut v, "target_group_reach", report.target_group_reach.len()) {
-        &report.target_group_reach
+    let mut populations = HashSet::new();
+    for (i, reach) in within(&mut v, prefix, "target_group_reach", &report.target_group_reach).iter().enumerate() {
+        v.extend(check_reach(&format!("{prefix}target_group_reach[{i}]"), reach, &mut populations));
+    }
+    v.extend(limits::text(&format!("{prefix}narrative"), &report.narrative, 20_000));
+    if let Some(problem) = report.loan_amount_used.as_ref().and_then(|used| loan_use(used, plan)) {
+        v.push(FieldViolation::new(format!("{prefix}loan_amount_used"), problem));
+    }
+    for (i, a) in within(&mut v, prefix, "evidence", &report.evidence).iter().enumerate() {
+        v.extend(crate::conditions::check_attachment(&format!("{prefix}evidence[{i}]"), a));
+    }
+    for (i, d) in within(&mut v, prefix, "deviations", &report.deviations).iter().enumerate() {
+        v.extend(check_deviation(&format!("{prefix}deviations[{i}]"), d));
+    }
+    v
+}
+
+/// `items`, or none of them when there are more than [`MAX_ITEMS`]: then
+/// the list itself is named in `v`.
+fn within<'a, T>(v: &mut Vec<FieldViolation>, prefix: &str, field: &str, items: &'a [T]) -> &'a [T] {
+    if items.len() <= MAX_ITEMS {
+        return items;
+    }
+    v.push(FieldViolation::new(format!("{prefix}{field}"), format!("has {} items; at most {MAX_ITEMS}", items.len())));
+    &[]
+}
+
+/// The problems of the indicator value at `at`: its code reported before
+/// (`codes` holds those of the values before it) or not of the plan, a unit
+/// other than the plan's, a value not finite or beyond [`MAX_VALUE`], no
+/// value and no comment saying why, a measure date off the calendar, and
+/// texts too long.
+fn check_value<'a>(
+    at: &str,
+    value: &'a IndicatorValue,
+    plan: &MonitoringPlan,
+    codes: &mut HashSet<&'a str>,
+) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    if !codes.insert(value.indicator_code.as_str()) {
+        v.push(FieldViolation::new(format!("{at}.indicator_code"), "is reported twice"));
+    }
+    match plan.indicators.iter().find(|p| p.code == value.indicator_code) {
+        None => v.push(FieldViolation::new(
+            format!("{at}.indicator_code"),
+            format!("{:?} is not an indicator of this plan", limits_short(&value.indicator_code)),
+        )),
+        Some(indicator) if value.unit != indicator.unit => v.push(FieldViolation::new(
+            format!("{at}.unit"),
+            format!("{:?} is not the plan's unit {:?}", limits_short(&value.unit), indicator.unit),
+        )),
+        Some(_) => {}
+    }
+    match value.value {
+        Some(x) if !x.is_finite() => v.push(FieldViolation::new(format!("{at}.value"), "must be a finite number")),
+        Some(x) if x.abs() > MAX_VALUE => {
+            v.push(FieldViolation::new(format!("{at}.value"), "is out of range: at most 10^12 in magnitude"))
+        }
+        None if value.comment.trim().is_empty() => {
+            v.push(FieldViolation::new(format!("{at}.comment"), "say why there is no value"))
+        }
+        _ => {}
+    }
+    if let Some(d) = &value.measure_date
+        && limits::date(d.year, d.month, d.day, limits::YEARS).is_none()
+    {
+        v.push(FieldViolation::new(format!("{at}.measure_date"), "is not a calendar date between 1900 and 2200"));
+    }
+    v.extend(limits::text(&format!("{at}.method"), &value.method, 4000));
+    v.extend(limits::text(&format!("{at}.source"), &value.source, 200));
+    v.extend(limits::text(&format!("{at}.comment"), &value.comment, 4000));
+    v
+}
+
+/// The problems of the target group reach at `at`: no known population, or
+/// one reported before (`populations` holds those before it), people reached
+/// outside 0 to [`MAX_PEOPLE`], and a description too long.
+fn check_reach(at: &str, reach: &pb::TargetGroupReach, populations: &mut HashSet<i32>) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    let known = TargetPopulation::try_from(reach.population).is_ok_and(|p| p != TargetPopulation::Unspecified);
+    if !known {
+        v.push(FieldViolation::new(format!("{at}.population"), "is not a TargetPopulation"));
+    } else if !populations.insert(reach.population) {
+        v.push(FieldViolation::new(format!("{at}.population"), "is reported twice"));
+    }
+    if !(0..=MAX_PEOPLE).contains(&reach.people_reached) {
+        v.push(FieldViolation::new(format!("{at}.people_reached"), "must be between 0 and 100 million people"));
+    }
+    v.extend(limits::text(&format!("{at}.description"), &reach.description, 4000));
+    v
+}
+
+/// What is wrong with the loan amount a report says was used, if anything:
+/// it is a non-negative amount in SEK, at most the loans tagged to the plan.
+fn loan_use(used: &common::Money, plan: &MonitoringPlan) -> Option<&'static str> {
+    let tagged = plan.tagged_loan_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
+    if used.currency_code != "SEK" || used.minor_units < 0 {
+        Some("must be a non-negative amount in SEK")
+    } else if used.minor_units > tagged {
+        Some("is more than the loans tagged to the plan")
     } else {
-        &[]
-    };
-    let mut populations = std::collections::HashSet::new();
-    for (i, reach) in reaches.iter().enumerate() {
-        let known = TargetPopulation::try_from(reach.population).is_ok_and(|p| p != TargetPopulation::Unspecified);
-        if !known {
-            v.push(FieldViolation::new(at(format!("target_group_reach[{i}].population")), "is not a TargetPopulation"));
-        } else if !populations.insert(reach.population) {
-            v.push(FieldViolation::new(at(format!("target_group_reach[{i}].population")), "is reported twice"));
-        }
-        if !(0..=MAX_PEOPLE).contains(&reach.people_reached) {
-            v.push(FieldViolation::new(
-                at(format!("target_group_reach[{i}].people_reached")),
-                "must be between 0 and 100 million people",
-            ));
-        }
-        text(&mut v, format!("target_group_reach[{i}].description"), &reach.description, 4000);
+        None
     }
-    text(&mut v, "narrative".into(), &report.narrative, 20_000);
-    if let Some(used) = &report.loan_amount_used {
-        let tagged = plan.tagged_loan_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
-        if used.currency_code != "SEK" || used.minor_units < 0 {
-            v.push(FieldViolation::new(at("loan_amount_used".into()), "must be a non-negative amount in SEK"));
-        } else if used.minor_units > tagged {
-            v.push(FieldViolation::new(at("loan_amount_used".into()), "is more than the loans tagged to the plan"));
-        }
+}
+
+/// The problems of the deviation at `at`: what deviates or why left unsaid,
+/// and texts too long.
+fn check_deviation(at: &str, d: &pb::Deviation) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    if d.description.trim().is_empty() || d.cause.trim().is_empty() {
+        v.push(FieldViolation::new(at, "needs both what deviates and why"));
     }
-    let evidence: &[common::Attachment] =
-        if within(&mut v, "evidence", report.evidence.len()) { &report.evidence } else { &[] };
-    for (i, a) in evidence.iter().enumerate() {
-        v.extend(crate::conditions::check_attachment(&at(format!("evidence[{i}]")), a));
-    }
-    let deviations: &[pb::Deviation] =
-        if within(&mut v, "deviations", report.deviations.len()) { &report.deviations } else { &[] };
-    for (i, d) in deviations.iter().enumerate() {
-        if d.description.trim().is_empty() || d.cause.trim().is_empty() {
-            v.push(FieldViolation::new(at(format!("deviations[{i}]")), "needs both what deviates and why"));
-        }
-        text(&mut v, format!("deviations[{i}].indicator_code"), &d.indicator_code, 63);
-        text(&mut v, format!("deviations[{i}].description"), &d.description, 4000);
-        text(&mut v, format!("deviations[{i}].cause"), &d.cause, 4000);
-    }
+    v.extend(limits::text(&format!("{at}.indicator_code"), &d.indicator_code, 63));
+    v.extend(limits::text(&format!("{at}.description"), &d.description, 4000));
+    v.extend(limits::text(&format!("{at}.cause"), &d.cause, 4000));
     v
 }
 
@@ -279,4 +301,114 @@ pub async fn accepted(pool: &PgPool, plan_id: Uuid, day: NaiveDate) -> Result<Ve
             Ok((format!("monitoringPlans/{plan_id}/outcomeReports/{id}"), report))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socialloans_contracts::monitoring::PlanIndicator;
+
+    fn described(violations: &[FieldViolation]) -> Vec<(&str, &str)> {
+        violations.iter().map(|v| (v.field.as_str(), v.description.as_str())).collect()
+    }
+
+    fn sek(minor_units: i64) -> common::Money {
+        common::Money { currency_code: "SEK".into(), minor_units }
+    }
+
+    #[test]
+    fn a_value_is_of_a_plan_indicator_in_its_unit_once_finite_and_in_range_or_says_why_it_is_missing() {
+        let plan = MonitoringPlan {
+            indicators: vec![PlanIndicator { code: "jobs".into(), unit: "jobs".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let value = |code: &str, unit: &str, value: Option<f64>| IndicatorValue {
+            indicator_code: code.into(),
+            unit: unit.into(),
+            value,
+            ..Default::default()
+        };
+        let mut codes = HashSet::new();
+        let first = value("jobs", "jobs", Some(12.0));
+        assert!(check_value("v[0]", &first, &plan, &mut codes).is_empty());
+        let again = value("jobs", "kg", Some(2e12));
+        assert_eq!(
+            described(&check_value("v[1]", &again, &plan, &mut codes)),
+            [
+                ("v[1].indicator_code", "is reported twice"),
+                ("v[1].unit", "\"kg\" is not the plan's unit \"jobs\""),
+                ("v[1].value", "is out of range: at most 10^12 in magnitude"),
+            ]
+        );
+        let unknown = value("trees", "jobs", None);
+        assert_eq!(
+            described(&check_value("v[2]", &unknown, &plan, &mut codes)),
+            [
+                ("v[2].indicator_code", "\"trees\" is not an indicator of this plan"),
+                ("v[2].comment", "say why there is no value"),
+            ]
+        );
+        let nan = value("other", "jobs", Some(f64::NAN));
+        assert_eq!(check_value("v[3]", &nan, &plan, &mut codes)[1].description, "must be a finite number");
+    }
+
+    #[test]
+    fn a_target_group_is_a_known_population_reported_once_reaching_at_most_100_million_people() {
+        let reach =
+            |population, people_reached| pb::TargetGroupReach { population, people_reached, ..Default::default() };
+        let mut populations = HashSet::new();
+        assert!(check_reach("r[0]", &reach(1, 100_000_000), &mut populations).is_empty());
+        assert_eq!(
+            described(&check_reach("r[1]", &reach(1, -1), &mut populations)),
+            [
+                ("r[1].population", "is reported twice"),
+                ("r[1].people_reached", "must be between 0 and 100 million people")
+            ]
+        );
+        assert_eq!(
+            described(&check_reach("r[2]", &reach(0, 5), &mut populations)),
+            [("r[2].population", "is not a TargetPopulation")]
+        );
+    }
+
+    #[test]
+    fn the_loan_amount_used_is_a_non_negative_amount_in_sek_within_the_loans_tagged_to_the_plan() {
+        let plan = MonitoringPlan { tagged_loan_amount: Some(sek(1_000)), ..Default::default() };
+        assert_eq!(loan_use(&sek(1_000), &plan), None);
+        assert_eq!(loan_use(&sek(0), &plan), None);
+        assert_eq!(loan_use(&sek(1_001), &plan), Some("is more than the loans tagged to the plan"));
+        assert_eq!(loan_use(&sek(-1), &plan), Some("must be a non-negative amount in SEK"));
+        let euros = common::Money { currency_code: "EUR".into(), minor_units: 1 };
+        assert_eq!(loan_use(&euros, &plan), Some("must be a non-negative amount in SEK"));
+        assert_eq!(loan_use(&sek(1), &MonitoringPlan::default()), Some("is more than the loans tagged to the plan"));
+    }
+
+    #[test]
+    fn a_deviation_says_both_what_deviates_and_why() {
+        let deviation = |description: &str, cause: &str| pb::Deviation {
+            indicator_code: "jobs".into(),
+            description: description.into(),
+            cause: cause.into(),
+        };
+        assert!(check_deviation("d[0]", &deviation("Fewer jobs", "A late start")).is_empty());
+        assert_eq!(
+            described(&check_deviation("d[1]", &deviation("Fewer jobs", " "))),
+            [("d[1]", "needs both what deviates and why")]
+        );
+    }
+
+    #[test]
+    fn a_list_longer_than_the_limit_is_refused_whole_and_its_items_unread() {
+        let report = OutcomeReport {
+            deviations: vec![pb::Deviation::default(); MAX_ITEMS + 1],
+            narrative: "Two courses held".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            described(&check(&report, &MonitoringPlan::default(), "outcome_report.")),
+            [("outcome_report.deviations", "has 101 items; at most 100")]
+        );
+        let report = OutcomeReport { deviations: vec![pb::Deviation::default(); MAX_ITEMS], ..report };
+        assert_eq!(check(&report, &MonitoringPlan::default(), "outcome_report.").len(), MAX_ITEMS);
+    }
 }

@@ -1,12 +1,10 @@
-//! The gRPC handlers: request → operation → response. The rules of each step
-//! are in the closures handed to [`Applications::mutate`]; the state machine
-//! is in `domain`, the content checks in `validate`.
+//! The gRPC handlers: request → operation → response. Each handler checks
+//! its request and hands one step of `steps` to [`Applications::mutate`]
+//! (the unit of work); the state machine is in `domain`, the content checks
+//! in `validate`.
 
 use prost::Name;
-use socialloans_contracts::applications::{
-    self as pb, ApplicationState as S, CreditAssessmentOutcome, applications_service_server::ApplicationsService,
-};
-use socialloans_contracts::common;
+use socialloans_contracts::applications::{self as pb, applications_service_server::ApplicationsService};
 use socialloans_platform::{
     auth::caller,
     error::FieldViolation,
@@ -16,13 +14,11 @@ use socialloans_platform::{
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::Action,
     edit,
     error::Error,
     loans, queries,
-    record::{Record, timestamp},
-    service::{Applications, Change, erased_contact, event, transition},
-    validate,
+    service::{Actor, Applications},
+    steps, validate,
 };
 
 /// The applications service's handlers.
@@ -45,10 +41,6 @@ fn text_limit(violations: &mut Vec<FieldViolation>, field: &str, value: &str, ma
 
 fn check(violations: Vec<FieldViolation>) -> Result<(), Error> {
     if violations.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(violations)) }
-}
-
-fn org_of(record: &Record) -> String {
-    record.row.organization_number.clone()
 }
 
 #[tonic::async_trait]
@@ -109,14 +101,7 @@ impl ApplicationsService for Api {
                 &patch.name,
                 &req.etag,
                 |application| pb::UpdateApplicationResponse { application: Some(application) },
-                |record| {
-                    let before = record.state;
-                    transition(record, Action::Edit)?;
-                    let changed_fields = edit::apply(record, &patch, &paths)?;
-                    // An edit that changes nothing leaves no revision and no history.
-                    let unchanged = changed_fields.is_empty() && record.state == before;
-                    Ok(Change { action: "EDIT", changed_fields, unchanged, ..Default::default() })
-                },
+                |record| steps::edit(record, &patch, &paths),
             )
             .await?;
         Ok(Response::new(answer))
@@ -138,31 +123,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 &req.etag,
                 |application| pb::SubmitApplicationResponse { application: Some(application) },
-                |record| {
-                    transition(record, Action::Submit)?;
-                    let missing = validate::completeness(&record.view(true));
-                    if !missing.is_empty() {
-                        return Err(Error::Incomplete {
-                            reason: "APPLICATION_INCOMPLETE",
-                            message: format!(
-                                "{} thing(s) missing before the application can be submitted",
-                                missing.len()
-                            ),
-                            violations: missing,
-                        });
-                    }
-                    record.app.submission_count += 1;
-                    record.app.completion_comments.clear();
-                    record.row.submit_time.get_or_insert_with(chrono::Utc::now);
-                    let submitted = pb::ApplicationSubmitted {
-                        application: record.name(),
-                        organization_number: org_of(record),
-                        category: record.app.category,
-                        requested_amount: record.app.requested_amount.clone(),
-                        submission_count: record.app.submission_count,
-                    };
-                    Ok(Change { action: "SUBMIT", events: vec![event(submitted)], ..Default::default() })
-                },
+                steps::submit,
             )
             .await?;
         Ok(Response::new(answer))
@@ -190,32 +151,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 &req.etag,
                 |application| pb::ReturnApplicationForCompletionResponse { application: Some(application) },
-                |record| {
-                    transition(record, Action::ReturnForCompletion)?;
-                    if let Some(i) =
-                        req.comments.iter().position(|c| !validate::path_within(&record.app, &c.field_path))
-                    {
-                        return Err(FieldViolation::new(
-                            format!("comments[{i}].field_path"),
-                            "names a list element this application does not have",
-                        )
-                        .into());
-                    }
-                    record.app.completion_comments = req.comments.clone();
-                    let returned = pb::ApplicationReturnedForCompletion {
-                        application: record.name(),
-                        organization_number: org_of(record),
-                        comments: req.comments.clone(),
-                        message: req.message.clone(),
-                    };
-                    Ok(Change {
-                        action: "RETURN_FOR_COMPLETION",
-                        comment: req.message.clone(),
-                        changed_fields: req.comments.iter().map(|c| c.field_path.clone()).collect(),
-                        events: vec![event(returned)],
-                        ..Default::default()
-                    })
-                },
+                |record| steps::return_for_completion(record, &req.comments, &req.message),
             )
             .await?;
         Ok(Response::new(answer))
@@ -237,14 +173,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 &req.etag,
                 |application| pb::StartReviewResponse { application: Some(application) },
-                |record| {
-                    transition(record, Action::StartReview)?;
-                    let started = pb::ApplicationReviewStarted {
-                        application: record.name(),
-                        organization_number: org_of(record),
-                    };
-                    Ok(Change { action: "START_REVIEW", events: vec![event(started)], ..Default::default() })
-                },
+                steps::start_review,
             )
             .await?;
         Ok(Response::new(answer))
@@ -257,7 +186,7 @@ impl ApplicationsService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let assessment = edit::credit_assessment(&req)?;
-        let actor = crate::service::Actor::of(&caller, "RecordCreditAssessment");
+        let actor = Actor::of(&caller, "RecordCreditAssessment");
         let answer = self
             .ops
             .mutate(
@@ -268,30 +197,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 &req.etag,
                 |application| pb::RecordCreditAssessmentResponse { application: Some(application) },
-                |record| {
-                    transition(record, Action::RecordCreditAssessment)?;
-                    let mut assessment = assessment;
-                    assessment.assessor = Some(common::Actor {
-                        subject: actor.subject.clone(),
-                        role: actor.role.clone(),
-                        organization_number: String::new(),
-                    });
-                    assessment.assess_time = Some(timestamp(chrono::Utc::now()));
-                    let recorded = pb::CreditAssessmentRecorded {
-                        application: record.name(),
-                        organization_number: org_of(record),
-                        outcome: assessment.outcome,
-                        credit_limit: assessment.credit_limit.clone(),
-                    };
-                    let outcome = CreditAssessmentOutcome::try_from(assessment.outcome).unwrap_or_default();
-                    record.app.credit_assessment = Some(assessment);
-                    Ok(Change {
-                        action: "RECORD_CREDIT_ASSESSMENT",
-                        comment: outcome.as_str_name().to_owned(),
-                        events: vec![event(recorded)],
-                        ..Default::default()
-                    })
-                },
+                |record| steps::record_credit_assessment(record, assessment, &actor),
             )
             .await?;
         Ok(Response::new(answer))
@@ -316,39 +222,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 &req.etag,
                 |application| pb::ReferApplicationToCommitteeResponse { application: Some(application) },
-                |record| {
-                    transition(record, Action::Refer)?;
-                    let missing = validate::completeness(&record.view(true));
-                    if !missing.is_empty() {
-                        return Err(Error::Incomplete {
-                            reason: "APPLICATION_INCOMPLETE",
-                            message: "the application is not complete enough to refer".into(),
-                            violations: missing,
-                        });
-                    }
-                    let credit = record
-                        .app
-                        .credit_assessment
-                        .as_ref()
-                        .and_then(|c| CreditAssessmentOutcome::try_from(c.outcome).ok());
-                    if !matches!(
-                        credit,
-                        Some(CreditAssessmentOutcome::Approved | CreditAssessmentOutcome::ApprovedWithReservations)
-                    ) {
-                        return Err(Error::Precondition {
-                            reason: "CREDIT_NOT_APPROVED",
-                            message: "the ordinary credit assessment must approve the borrower before referral".into(),
-                        });
-                    }
-                    record.app.referral_note = req.referral_note.clone();
-                    let referred = pb::ApplicationReferredToCommittee { application: Some(record.snapshot()) };
-                    Ok(Change {
-                        action: "REFER_TO_COMMITTEE",
-                        comment: req.referral_note.clone(),
-                        events: vec![event(referred)],
-                        ..Default::default()
-                    })
-                },
+                |record| steps::refer(record, &req.referral_note),
             )
             .await?;
         Ok(Response::new(answer))
@@ -376,23 +250,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 &req.etag,
                 |application| pb::WithdrawApplicationResponse { application: Some(application) },
-                |record| {
-                    let previous = record.state;
-                    transition(record, Action::Withdraw)?;
-                    record.app.close_time = Some(timestamp(chrono::Utc::now()));
-                    let withdrawn = pb::ApplicationWithdrawn {
-                        application: record.name(),
-                        organization_number: org_of(record),
-                        previous_state: previous as i32,
-                        reason: req.reason.clone(),
-                    };
-                    Ok(Change {
-                        action: "WITHDRAW",
-                        comment: req.reason.clone(),
-                        events: vec![event(withdrawn)],
-                        ..Default::default()
-                    })
-                },
+                |record| steps::withdraw(record, &req.reason),
             )
             .await?;
         Ok(Response::new(answer))
@@ -440,24 +298,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 &req.etag,
                 |application| pb::CloseApplicationResponse { application: Some(application) },
-                |record| {
-                    if record.state == S::Closed {
-                        return Ok(Change { unchanged: true, ..Default::default() }); // a retry is harmless
-                    }
-                    transition(record, Action::Close)?;
-                    record.app.close_time = Some(timestamp(chrono::Utc::now()));
-                    let closed = pb::ApplicationClosed {
-                        application: record.name(),
-                        organization_number: org_of(record),
-                        reason: req.reason.clone(),
-                    };
-                    Ok(Change {
-                        action: "CLOSE",
-                        comment: req.reason.clone(),
-                        events: vec![event(closed)],
-                        ..Default::default()
-                    })
-                },
+                |record| steps::close(record, &req.reason),
             )
             .await?;
         Ok(Response::new(answer))
@@ -485,28 +326,7 @@ impl ApplicationsService for Api {
                 &req.name,
                 "",
                 |application| pb::EraseContactPersonResponse { application: Some(application) },
-                |record| {
-                    if record.contact.erased {
-                        return Ok(Change { unchanged: true, ..Default::default() });
-                    }
-                    // The history keeps the reason for ever: it must not repeat what is erased.
-                    if validate::repeats_contact(&req.reason, &record.contact) {
-                        return Err(FieldViolation::new(
-                            "reason",
-                            "must not contain the personal data being erased (give the request's reference)",
-                        )
-                        .into());
-                    }
-                    record.contact = erased_contact();
-                    let erased = pb::ContactPersonErased { application: record.name() };
-                    Ok(Change {
-                        action: "ERASE_CONTACT_PERSON",
-                        comment: req.reason.clone(),
-                        changed_fields: vec!["contact_person".into()],
-                        events: vec![event(erased)],
-                        ..Default::default()
-                    })
-                },
+                |record| steps::erase_contact(record, &req.reason),
             )
             .await?;
         Ok(Response::new(answer))

@@ -13,6 +13,7 @@ pub mod policy;
 pub mod queries;
 pub mod record;
 pub mod service;
+pub mod steps;
 pub mod store;
 pub mod validate;
 

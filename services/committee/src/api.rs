@@ -3,7 +3,6 @@
 //! votes, decisions, minutes, the audit chain and the event feed.
 
 use socialloans_contracts::committee::{self as pb, CaseState, committee_service_server::CommitteeService};
-use socialloans_contracts::common;
 use socialloans_platform::{
     Caller,
     auth::caller,
@@ -41,6 +40,13 @@ fn page(query: &str, size: i32, token: &str) -> Result<(u32, Option<Cursor>), Er
     Ok((page_size(size)?, decode_position(query, token)?))
 }
 
+/// Cuts `rows` to the first `take`; where the next page starts when more follow.
+fn cut<R>(rows: &mut Vec<R>, take: usize, position: impl Fn(&R) -> Cursor) -> Option<Cursor> {
+    let more = rows.len() > take;
+    rows.truncate(take);
+    rows.last().filter(|_| more).map(position)
+}
+
 fn next_token(query: &str, last: Option<Cursor>) -> String {
     last.map(|(t, id)| encode_position(query, t, &id)).unwrap_or_default()
 }
@@ -58,10 +64,6 @@ fn sequence_after(resource: &str, token: &str) -> Result<i64, Error> {
 /// What a look-up of `name` found, or NOT_FOUND.
 fn found<T>(row: Result<Option<T>, sqlx::Error>, name: &str) -> Result<T, Error> {
     row?.ok_or_else(|| Error::NotFound(name.to_owned()))
-}
-
-fn actor(caller: &Caller, role: &str) -> common::Actor {
-    common::Actor { subject: caller.subject.clone(), role: role.to_owned(), organization_number: String::new() }
 }
 
 impl Api {
@@ -125,9 +127,7 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let (size, after) = page("members", req.page_size, &req.page_token)?;
         let mut rows = store::members::list(&self.pool, after, size).await.map_err(Error::from)?;
-        let more = rows.len() > size as usize;
-        rows.truncate(size as usize);
-        let last = rows.last().filter(|_| more).map(|r| (r.create_time, r.id));
+        let last = cut(&mut rows, size as usize, |r| (r.create_time, r.id));
         Ok(Response::new(pb::ListMembersResponse {
             members: rows.iter().map(store::members::Row::view).collect(),
             next_page_token: next_token("members", last),
@@ -161,9 +161,7 @@ impl CommitteeService for Api {
             store::cases::list(&self.pool, state.as_deref(), application, after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
         let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
-        let more = rows.len() > take;
-        rows.truncate(take);
-        let last = rows.last().filter(|_| more).map(|r| (r.create_time, r.id));
+        let last = cut(&mut rows, take, |r| (r.create_time, r.id));
         let cases = rows.iter().map(store::cases::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListCasesResponse { cases, next_page_token: next_token(&query, last) }))
     }
@@ -174,16 +172,10 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::AssessRequirementResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let mut assessment =
+        let assessment =
             req.assessment.clone().ok_or_else(|| Error::from(FieldViolation::new("assessment", "is required")))?;
         casework::check_assessment(&assessment)?;
-        let role = if caller.has(socialloans_platform::Role::CommitteeSecretary) {
-            "committee_secretary"
-        } else {
-            "committee_member"
-        };
-        assessment.assessor = Some(actor(&caller, role));
-        assessment.assess_time = Some(cases::timestamp(chrono::Utc::now()));
+        let assessment = casework::assessed_by(&caller, assessment);
         let id = parse("name", "cases/", &req.name)?;
         let answer = self
             .idempotent(&caller, "AssessRequirement", &req, &req.request_id, async |conn| {
@@ -200,35 +192,12 @@ impl CommitteeService for Api {
     ) -> Result<Response<pb::DeclareConflictOfInterestResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let mut declaration =
+        let declaration =
             req.declaration.clone().ok_or_else(|| Error::from(FieldViolation::new("declaration", "is required")))?;
         let member_id = parse("declaration.member", "members/", &declaration.member)?;
         let case_id = parse("parent", "cases/", &req.parent)?;
-        if declaration.description.trim().is_empty()
-            || socialloans_platform::limits::unfit(&declaration.description, 4000)
-        {
-            return Err(Error::from(FieldViolation::new(
-                "declaration.description",
-                "is required: what the conflict is, in at most 4000 characters",
-            ))
-            .into());
-        }
-        let member = found(store::members::get(&self.pool, member_id).await, &declaration.member)?;
-        // Members declare for themselves; the secretary records it for anyone.
-        let secretary = caller.has(socialloans_platform::Role::CommitteeSecretary);
-        if !secretary && (member.subject.is_empty() || member.subject != caller.subject) {
-            return Err(Error::PermissionDenied {
-                reason: "NOT_THE_MEMBER",
-                message: "a member declares a conflict for themself; the secretary may record it for any member".into(),
-            }
-            .into());
-        }
-        let role = if secretary { "committee_secretary" } else { "committee_member" };
-        declaration.declared_by = Some(actor(&caller, role));
-        declaration.declare_time = Some(cases::timestamp(chrono::Utc::now()));
-        declaration.name = format!("{}/conflictsOfInterest/{member_id}", req.parent);
-        // One spelling of the member, so that every later comparison matches.
-        declaration.member = format!("members/{member_id}");
+        casework::check_declaration(&declaration)?;
+        let declaration = casework::declared_by(&self.pool, &caller, &req.parent, member_id, declaration).await?;
         let answer = self
             .idempotent(&caller, "DeclareConflictOfInterest", &req, &req.request_id, async |conn| {
                 casework::declare_conflict(conn, case_id, member_id, &req.parent, &declaration).await?;
@@ -280,9 +249,7 @@ impl CommitteeService for Api {
         let mut rows = store::meetings::list(&self.pool, state.as_deref(), after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
         let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
-        let more = rows.len() > take;
-        rows.truncate(take);
-        let last = rows.last().filter(|_| more).map(|r| (r.start_time, r.id));
+        let last = cut(&mut rows, take, |r| (r.start_time, r.id));
         let mut meetings = rows.iter().map(store::meetings::Row::view).collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         proceedings::annotate(&mut conn, self.rules.quorum, &mut meetings).await?;
@@ -346,14 +313,7 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let answer = self
             .idempotent(&caller, "StartMeeting", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::move_meeting(
-                    conn,
-                    &req.name,
-                    &req.etag,
-                    pb::MeetingState::Scheduled,
-                    pb::MeetingState::InProgress,
-                )
-                .await?;
+                let meeting = proceedings::start_meeting(conn, &req.name, &req.etag).await?;
                 Ok(pb::StartMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
@@ -368,14 +328,7 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let answer = self
             .idempotent(&caller, "AdjournMeeting", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::move_meeting(
-                    conn,
-                    &req.name,
-                    &req.etag,
-                    pb::MeetingState::InProgress,
-                    pb::MeetingState::Adjourned,
-                )
-                .await?;
+                let meeting = proceedings::adjourn_meeting(conn, &req.name, &req.etag).await?;
                 Ok(pb::AdjournMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
@@ -390,12 +343,9 @@ impl CommitteeService for Api {
         let req = request.into_inner();
         let answer = self
             .idempotent(&caller, "CancelMeeting", &req, &req.request_id, async |conn| {
-                let reason = req.reason.trim();
-                if reason.is_empty() || socialloans_platform::limits::unfit(reason, 4000) {
-                    return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
-                }
                 let meeting =
-                    proceedings::cancel_meeting(conn, &caller, &req.name, &req.etag, reason, &req.request_id).await?;
+                    proceedings::cancel_meeting(conn, &caller, &req.name, &req.etag, &req.reason, &req.request_id)
+                        .await?;
                 Ok(pb::CancelMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
@@ -411,8 +361,8 @@ impl CommitteeService for Api {
         let answer = self
             .idempotent(&caller, "ApproveMinutes", &req, &req.request_id, async |conn| {
                 let meeting =
-                    proceedings::approve_minutes(conn, &caller, &req.name, &req.etag, &req.request_id).await?;
-                chain::sign_head(conn, &self.key).await?;
+                    proceedings::approve_minutes(conn, &caller, &self.key, &req.name, &req.etag, &req.request_id)
+                        .await?;
                 Ok(pb::ApproveMinutesResponse { meeting: Some(self.shown(conn, meeting).await?) })
             })
             .await?;
@@ -480,8 +430,8 @@ impl CommitteeService for Api {
         let answer = self
             .idempotent(&caller, "ConfirmDecision", &req, &req.request_id, async |conn| {
                 let decision =
-                    proceedings::confirm_decision(conn, &caller, &req.name, &req.etag, &req.request_id).await?;
-                chain::sign_head(conn, &self.key).await?;
+                    proceedings::confirm_decision(conn, &caller, &self.key, &req.name, &req.etag, &req.request_id)
+                        .await?;
                 Ok(pb::ConfirmDecisionResponse { decision: Some(decision) })
             })
             .await?;
@@ -540,13 +490,8 @@ impl CommitteeService for Api {
         _request: Request<pb::GetChainHeadRequest>,
     ) -> Result<Response<pb::GetChainHeadResponse>, Status> {
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        let head = store::chain::head(&mut conn).await.map_err(Error::from)?.ok_or_else(|| Error::Precondition {
-            reason: "CHAIN_EMPTY",
-            message: "the audit chain has no entry yet".into(),
-        })?;
-        let now = chrono::Utc::now();
-        let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-        Ok(Response::new(pb::GetChainHeadResponse { chain_head: Some(self.key.sign(head.0, &head.1, now)) }))
+        let chain_head = chain::head(&mut conn, &self.key).await?;
+        Ok(Response::new(pb::GetChainHeadResponse { chain_head: Some(chain_head) }))
     }
 
     async fn update_member(

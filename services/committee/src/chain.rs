@@ -117,11 +117,29 @@ pub async fn sign_head(
     key: &crate::signing::ChainKey,
 ) -> Result<Option<socialloans_contracts::committee::ChainHead>, sqlx::Error> {
     let Some((sequence, hash)) = store::chain::head(&mut *conn).await? else { return Ok(None) };
-    let now = Utc::now();
-    let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let now = now_to_the_microsecond();
     let signed = key.sign(sequence, &hash, now);
     store::chain::insert_head_signature(conn, sequence, &hash, now, &signed).await?;
     Ok(Some(signed))
+}
+
+/// The chain's head signed with `key` now, not kept; FAILED_PRECONDITION
+/// (`CHAIN_EMPTY`) while the chain has no entry.
+pub async fn head(
+    conn: &mut PgConnection,
+    key: &crate::signing::ChainKey,
+) -> Result<socialloans_contracts::committee::ChainHead, Error> {
+    let (sequence, hash) = store::chain::head(conn).await?.ok_or_else(|| Error::Precondition {
+        reason: "CHAIN_EMPTY",
+        message: "the audit chain has no entry yet".into(),
+    })?;
+    Ok(key.sign(sequence, &hash, now_to_the_microsecond()))
+}
+
+/// Now, to the microsecond the database keeps.
+fn now_to_the_microsecond() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
 /// The outcome of a verification.

@@ -60,7 +60,7 @@ impl Row {
 }
 
 /// A member as given by a client, checked; every bad field named.
-pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDate, Option<NaiveDate>), Error> {
+pub fn checked<'a>(member: &'a Member, prefix: &str) -> Result<Fields<'a>, Error> {
     let mut violations = Vec::new();
     let at = |f: &str| format!("{prefix}{f}");
     if member.display_name.trim().is_empty() || socialloans_platform::limits::unfit(&member.display_name, 200) {
@@ -69,9 +69,9 @@ pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDa
     let role = match MemberRole::try_from(member.role) {
         Ok(MemberRole::Unspecified) | Err(_) => {
             violations.push(FieldViolation::new(at("role"), "must be MEMBER, CHAIR or SECRETARY"));
-            String::new()
+            ""
         }
-        Ok(role) => role.as_str_name().trim_start_matches("MEMBER_ROLE_").to_owned(),
+        Ok(role) => role.as_str_name().trim_start_matches("MEMBER_ROLE_"),
     };
     let start = naive(&at("term_start"), &member.term_start, &mut violations);
     if member.term_start.is_none() {
@@ -89,28 +89,30 @@ pub fn checked(member: &Member, prefix: &str) -> Result<(String, String, NaiveDa
         violations.push(FieldViolation::new(at("subject"), "subject and expertise are at most 200 characters"));
     }
     match (violations.is_empty(), start) {
-        (true, Some(start)) => Ok((member.display_name.clone(), role, start, end)),
+        (true, Some(start)) => Ok(Fields {
+            display_name: &member.display_name,
+            role,
+            term_start: start,
+            term_end: end,
+            subject: &member.subject,
+            expertise: &member.expertise,
+        }),
         _ => Err(Error::InvalidArgument(violations)),
+    }
+}
+
+/// A second member with the subject `subject` is ALREADY_EXISTS.
+fn subject_taken(e: sqlx::Error, subject: &str) -> Error {
+    match e.as_database_error().and_then(|d| d.constraint()) {
+        Some("member_subject_idx") => Error::AlreadyExists(format!("a member with subject {subject:?} exists")),
+        _ => Error::Database(e),
     }
 }
 
 /// Adds a member.
 pub async fn insert(conn: &mut PgConnection, member: &Member) -> Result<Row, Error> {
-    let (display_name, role, start, end) = checked(member, "member.")?;
-    let fields = Fields {
-        display_name: &display_name,
-        role: &role,
-        term_start: start,
-        term_end: end,
-        subject: &member.subject,
-        expertise: &member.expertise,
-    };
-    store::members::insert(conn, fields).await.map_err(|e| match e.as_database_error().and_then(|d| d.constraint()) {
-        Some("member_subject_idx") => {
-            Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject))
-        }
-        _ => Error::Database(e),
-    })
+    let fields = checked(member, "member.")?;
+    store::members::insert(conn, fields).await.map_err(|e| subject_taken(e, &member.subject))
 }
 
 /// The fields of a member an update may change.
@@ -142,23 +144,8 @@ pub async fn update(
             }
         }
     }
-    let (display_name, role, start, end) = checked(&member, "member.")?;
-    let fields = Fields {
-        display_name: &display_name,
-        role: &role,
-        term_start: start,
-        term_end: end,
-        subject: &member.subject,
-        expertise: &member.expertise,
-    };
-    store::members::update(conn, id, fields).await.map_err(|e| {
-        match e.as_database_error().and_then(|d| d.constraint()) {
-            Some("member_subject_idx") => {
-                Error::AlreadyExists(format!("a member with subject {:?} exists", member.subject))
-            }
-            _ => Error::Database(e),
-        }
-    })
+    let fields = checked(&member, "member.")?;
+    store::members::update(conn, id, fields).await.map_err(|e| subject_taken(e, &member.subject))
 }
 
 /// The fields an update changes: those its mask names, `*` for every

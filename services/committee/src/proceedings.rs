@@ -21,6 +21,7 @@ use crate::{
     error::Error,
     meetings::{self, MinuteVote},
     rules::{self, Ballot, DecisionRule, QuorumRule},
+    signing::ChainKey,
     store,
 };
 

@@ -1,6 +1,7 @@
 //! The committee's rules as plain functions: who is eligible, quorum, and
 //! whether a decision follows from the votes; what a meeting that lacks a
-//! quorum may still decide; when a decision may be amended; who dissents.
+//! quorum may still decide; when a decision may be amended; who dissents;
+//! in which role a caller acts on a case, and for whom a conflict is declared.
 //! No I/O. A refusal is `(reason, message)`; the handlers make it an error.
 
 use socialloans_contracts::committee::{
@@ -238,6 +239,26 @@ pub fn dissents(votes: &[Vote], outcome: DecisionOutcome) -> Vec<Dissent> {
         .collect()
 }
 
+/// The role in which a caller acts on a case outside a meeting: the
+/// secretary's when the caller is the secretary, else a member's.
+pub fn acting_role(secretary: bool) -> &'static str {
+    if secretary { "committee_secretary" } else { "committee_member" }
+}
+
+/// Whether a caller with the login subject `caller` declares a conflict of
+/// interest for the member whose subject is `member`: members declare for
+/// themselves (a member without a subject is nobody's), the secretary
+/// records it for any member.
+pub fn declares_for(secretary: bool, caller: &str, member: &str) -> Result<(), Refusal> {
+    if secretary || (!member.is_empty() && member == caller) {
+        return Ok(());
+    }
+    Err((
+        "NOT_THE_MEMBER",
+        "a member declares a conflict for themself; the secretary may record it for any member".into(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,5 +484,22 @@ mod tests {
         let mut first = vec![decision(1, Confirmed, Defer), decision(2, Recorded, Approve)];
         assert_eq!(supersede_amended(&mut first, 1), "");
         assert_eq!(first[0].state, Confirmed as i32);
+    }
+
+    #[test]
+    fn the_secretary_acts_as_secretary_and_everyone_else_as_a_member() {
+        assert_eq!(acting_role(true), "committee_secretary");
+        assert_eq!(acting_role(false), "committee_member");
+    }
+
+    #[test]
+    fn a_member_declares_a_conflict_only_for_themself_and_the_secretary_for_anyone() {
+        assert_eq!(declares_for(false, "anna", "anna"), Ok(()));
+        assert_eq!(declares_for(true, "sara", "anna"), Ok(()));
+        assert_eq!(declares_for(true, "sara", ""), Ok(()));
+        let refused = declares_for(false, "bo", "anna").unwrap_err();
+        assert_eq!(refused.0, "NOT_THE_MEMBER");
+        assert_eq!(refused.1, "a member declares a conflict for themself; the secretary may record it for any member");
+        assert_eq!(declares_for(false, "", "").unwrap_err().0, "NOT_THE_MEMBER");
     }
 }

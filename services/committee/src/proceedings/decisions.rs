@@ -311,9 +311,11 @@ async fn mark_deferred(
 }
 
 /// The chair confirms a recorded decision or amendment; never its recorder.
+/// The chain's head is signed with `key`.
 pub async fn confirm_decision(
     conn: &mut PgConnection,
     caller: &Caller,
+    key: &ChainKey,
     name: &str,
     etag: &str,
     request_id: &str,
@@ -355,10 +357,11 @@ pub async fn confirm_decision(
     let decision = decision.clone();
     if outcome == DecisionOutcome::Defer {
         mark_deferred(conn, &case_row, case, &decision).await?;
-        return Ok(decision);
+    } else {
+        store::cases::save(conn, &case_row, &case, CaseState::Decided).await?;
+        announce_confirmed(conn, &case, &decision, amends, chain_sequence, chain_hash).await?;
     }
-    store::cases::save(conn, &case_row, &case, CaseState::Decided).await?;
-    announce_confirmed(conn, &case, &decision, amends, chain_sequence, chain_hash).await?;
+    chain::sign_head(conn, key).await?;
     Ok(decision)
 }
 

@@ -248,8 +248,18 @@ pub async fn record_attendance(
     store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
 
+/// Starts a scheduled meeting.
+pub async fn start_meeting(conn: &mut PgConnection, name: &str, etag: &str) -> Result<Meeting, Error> {
+    move_meeting(conn, name, etag, MeetingState::Scheduled, MeetingState::InProgress).await
+}
+
+/// Adjourns a meeting in progress, writing its minutes.
+pub async fn adjourn_meeting(conn: &mut PgConnection, name: &str, etag: &str) -> Result<Meeting, Error> {
+    move_meeting(conn, name, etag, MeetingState::InProgress, MeetingState::Adjourned).await
+}
+
 /// Moves a meeting along: start, adjourn (writing the minutes), cancel.
-pub async fn move_meeting(
+async fn move_meeting(
     conn: &mut PgConnection,
     name: &str,
     etag: &str,
@@ -306,10 +316,12 @@ async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<Str
     Ok(meetings::minutes(meeting, &names, &agenda))
 }
 
-/// The chair approves the minutes: every decision of the meeting freezes.
+/// The chair approves the minutes: every decision of the meeting freezes,
+/// and the chain's head is signed with `key`.
 pub async fn approve_minutes(
     conn: &mut PgConnection,
     caller: &Caller,
+    key: &ChainKey,
     name: &str,
     etag: &str,
     request_id: &str,
@@ -358,7 +370,9 @@ pub async fn approve_minutes(
     let approved =
         pb::MinutesApproved { meeting: name.to_owned(), frozen_decisions: frozen, approve_time: Some(timestamp(now)) };
     publish(conn, name, &approved).await?;
-    store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()
+    let approved = store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()?;
+    chain::sign_head(conn, key).await?;
+    Ok(approved)
 }
 
 /// Takes an undecided case off the agenda; it is open again.
@@ -393,8 +407,8 @@ pub async fn remove_agenda_item(
     store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
 
-/// Cancels a scheduled meeting, for `reason`: why a meeting did not take
-/// place is part of the record (the chain).
+/// Cancels a scheduled meeting, for `reason` (required, trimmed): why a
+/// meeting did not take place is part of the record (the chain).
 pub async fn cancel_meeting(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -403,6 +417,10 @@ pub async fn cancel_meeting(
     reason: &str,
     request_id: &str,
 ) -> Result<Meeting, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() || limits::unfit(reason, 4000) {
+        return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
+    }
     let meeting = move_meeting(conn, name, etag, MeetingState::Scheduled, MeetingState::Cancelled).await?;
     let role = if caller.has(Role::CommitteeSecretary) { Role::CommitteeSecretary } else { Role::CommitteeChair };
     chain::append(

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports, store,
+    catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports, rules, store,
 };
 
 /// The monitoring handlers.
@@ -263,20 +263,9 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let answer = self
             .change(&caller, "ActivateMonitoringPlan", &req, &req.request_id, async |conn| {
-                let today = overdue::today();
-                let schedule = plans::check_schedule(req.schedule.unwrap_or_default(), today)?;
-                let (row, mut plan) = plans::lock_named(conn, &req.name, &req.etag).await?;
-                if row.state() != pb::MonitoringPlanState::Pending {
-                    return Err(Error::Precondition {
-                        reason: "ILLEGAL_STATE_TRANSITION",
-                        message: "only a pending plan is activated".into(),
-                    });
-                }
-                plans::check_first_period(&schedule, &plan, today)?;
-                plans::activate(conn, &row, &mut plan, schedule, today).await?;
-                let row =
-                    store::plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
-                Ok::<_, Error>(pb::ActivateMonitoringPlanResponse { monitoring_plan: Some(row.view()?) })
+                let schedule = req.schedule.unwrap_or_default();
+                let plan = plans::activate_named(conn, &req.name, &req.etag, schedule).await?;
+                Ok::<_, Error>(pb::ActivateMonitoringPlanResponse { monitoring_plan: Some(plan) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -296,17 +285,8 @@ impl MonitoringService for Api {
         }
         let answer = self
             .change(&caller, "CloseMonitoringPlan", &req, &req.request_id, async |conn| {
-                let (row, mut plan) = plans::lock_named(conn, &req.name, &req.etag).await?;
-                if row.state() == pb::MonitoringPlanState::Closed {
-                    return Err(Error::Precondition {
-                        reason: "ILLEGAL_STATE_TRANSITION",
-                        message: "the plan is already closed".into(),
-                    });
-                }
-                plans::close(conn, &row, &mut plan, &req.reason).await?;
-                let row =
-                    store::plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(req.name.clone()))?;
-                Ok::<_, Error>(pb::CloseMonitoringPlanResponse { monitoring_plan: Some(row.view()?) })
+                let plan = plans::close_named(conn, &req.name, &req.etag, &req.reason).await?;
+                Ok::<_, Error>(pb::CloseMonitoringPlanResponse { monitoring_plan: Some(plan) })
             })
             .await?;
         Ok(Response::new(answer))
@@ -321,7 +301,7 @@ impl MonitoringService for Api {
         let patch = req.outcome_report.clone().unwrap_or_default();
         let mut paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
         if paths.iter().any(|p| p == "*") {
-            paths = report_api::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
+            paths = reports::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
         }
         let mut violations = Vec::new();
         if paths.is_empty() {
@@ -367,11 +347,7 @@ impl MonitoringService for Api {
         if let Some(v) = socialloans_platform::limits::text("comment", &req.comment, 4000) {
             return Err(Error::from(v).into());
         }
-        let comments = if req.comment.is_empty() {
-            Vec::new()
-        } else {
-            vec![common::FieldComment { field_path: String::new(), comment: req.comment.clone() }]
-        };
+        let comments = rules::acceptance_comments(&req.comment);
         let answer = self
             .change(&caller, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::review(conn, &caller, &req.name, &req.etag, true, comments).await?;
@@ -396,10 +372,7 @@ impl MonitoringService for Api {
         if !violations.is_empty() {
             return Err(Error::InvalidArgument(violations).into());
         }
-        let mut comments = req.comments.clone();
-        if !req.message.is_empty() {
-            comments.push(common::FieldComment { field_path: String::new(), comment: req.message.clone() });
-        }
+        let comments = rules::return_comments(&req.comments, &req.message);
         let answer = self
             .change(&caller, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
                 let report = report_api::review(conn, &caller, &req.name, &req.etag, false, comments).await?;
@@ -425,31 +398,10 @@ impl MonitoringService for Api {
         let Some(day) = day.filter(|_| violations.is_empty()) else {
             return Err(Error::InvalidArgument(violations).into());
         };
-        // A borrower sees only its own organisation's items.
-        let organization = match caller.confined_to() {
-            Some(own) => Some(own.to_owned()),
-            None => (!req.organization_number.is_empty()).then(|| req.organization_number.clone()),
-        };
+        let organization = rules::overdue_organization(caller.confined_to(), &req.organization_number);
         let query = format!("overdue {day} {kind:?} {organization:?}");
         let offset = decode_position::<usize>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, n)| n);
-        let filter = store::plans::Filter {
-            state: Some(plans::state_name(pb::MonitoringPlanState::Active)),
-            organization_number: organization,
-            ..Default::default()
-        };
-        let mut items = Vec::new();
-        let mut pages = plans::Pages::new(filter);
-        while let Some(rows) = pages.next(&self.pool).await.map_err(Error::from)? {
-            for row in rows {
-                items.extend(
-                    overdue::of_plan(&row.view()?, day)
-                        .into_iter()
-                        .filter(|i| kind == pb::OverdueItemKind::Unspecified || i.kind == kind as i32),
-                );
-            }
-        }
-        // Oldest due date first; ties in a stable order.
-        items.sort_by(|a, b| b.days_overdue.cmp(&a.days_overdue).then_with(|| a.item.cmp(&b.item)));
+        let items = overdue::items(&self.pool, day, kind, organization).await?;
         let overdue_items: Vec<pb::OverdueItem> = items.iter().skip(offset).take(size as usize).cloned().collect();
         let next_page_token = if offset + overdue_items.len() < items.len() {
             encode_position(&query, chrono::DateTime::UNIX_EPOCH, &(offset + overdue_items.len()))
@@ -473,9 +425,7 @@ impl MonitoringService for Api {
             .ok_or_else(|| Error::NotFound(req.name.clone()))?;
         let plan = row.view()?;
         let accepted = reports::accepted(&self.pool, plan_id, day).await?;
-        let overdue =
-            overdue::of_plan(&plan, day).iter().filter(|i| i.kind == pb::OverdueItemKind::OutcomeReport as i32).count();
-        let progress = progress::of_plan(&plan, &accepted, day, overdue as i32);
+        let progress = progress::of_plan(&plan, &accepted, day, progress::overdue_reports(&plan, day));
         Ok(Response::new(pb::GetPlanProgressResponse { plan_progress: Some(progress) }))
     }
 
@@ -541,11 +491,7 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let scope = portfolio::scope(req.as_of.as_ref(), req.category, req.exclude_closed, Some(req.format))?;
         let report = portfolio::report(&self.pool, scope).await?;
-        let day = scope.as_of.format("%Y-%m-%d");
-        let (content_type, file_name, content) = match pb::ExportFormat::try_from(req.format) {
-            Ok(pb::ExportFormat::Svg) => ("image/svg+xml", format!("portfolio-impact-{day}.svg"), export::svg(&report)),
-            _ => ("text/csv; charset=utf-8", format!("portfolio-impact-{day}.csv"), export::csv(&report)),
-        };
+        let (content_type, file_name, content) = export::file(&report, req.format, scope.as_of);
         Ok(Response::new(pb::ExportPortfolioImpactReportResponse {
             content_type: content_type.into(),
             file_name,

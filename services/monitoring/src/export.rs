@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use socialloans_contracts::common::{Category, IndicatorLevel, Money, TargetPopulation};
-use socialloans_contracts::monitoring::{CategoryImpact, IndicatorAggregate, PortfolioImpactReport};
+use socialloans_contracts::monitoring::{CategoryImpact, ExportFormat, IndicatorAggregate, PortfolioImpactReport};
 
 /// The CSV header; every row has these columns, empty where they do not apply.
 pub const CSV_COLUMNS: [&str; 20] = [
@@ -394,6 +394,16 @@ fn indicator_bar(s: &mut String, i: &IndicatorAggregate, y: i64) {
     );
 }
 
+/// The report as a file in `format` (SVG; anything else CSV), named for the
+/// day `day` it is as of: its media type, file name and content.
+pub fn file(report: &PortfolioImpactReport, format: i32, day: chrono::NaiveDate) -> (&'static str, String, String) {
+    let day = day.format("%Y-%m-%d");
+    match ExportFormat::try_from(format) {
+        Ok(ExportFormat::Svg) => ("image/svg+xml", format!("portfolio-impact-{day}.svg"), svg(report)),
+        _ => ("text/csv; charset=utf-8", format!("portfolio-impact-{day}.csv"), csv(report)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +524,17 @@ mod tests {
                 r##"<text x="848" y="241" fill="#333" font-size="11">3 of 4 improved, 1 at target</text>"##,
             ]
         );
+    }
+
+    #[test]
+    fn an_svg_export_is_an_svg_file_and_any_other_format_a_csv_named_for_its_day() {
+        let report = PortfolioImpactReport::default();
+        let day = chrono::NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
+        let (media, name, content) = file(&report, ExportFormat::Svg as i32, day);
+        assert_eq!((media, name.as_str()), ("image/svg+xml", "portfolio-impact-2027-03-31.svg"));
+        assert!(content.starts_with("<svg "), "{content}");
+        let (media, name, content) = file(&report, ExportFormat::Csv as i32, day);
+        assert_eq!((media, name.as_str()), ("text/csv; charset=utf-8", "portfolio-impact-2027-03-31.csv"));
+        assert_eq!(content, csv(&report));
     }
 }

@@ -264,6 +264,40 @@ pub fn of_plan(plan: &MonitoringPlan, day: NaiveDate) -> Vec<OverdueItem> {
     items
 }
 
+/// The overdue items of `kind` (any, when unspecified) of the active plans
+/// (of `organization` only, if given) as of `day`, in [`order`].
+pub async fn items(
+    pool: &PgPool,
+    day: NaiveDate,
+    kind: OverdueItemKind,
+    organization: Option<String>,
+) -> Result<Vec<OverdueItem>, Error> {
+    let filter = store::plans::Filter {
+        state: Some(plans::state_name(MonitoringPlanState::Active)),
+        organization_number: organization,
+        ..Default::default()
+    };
+    let mut items = Vec::new();
+    let mut pages = plans::Pages::new(filter);
+    while let Some(rows) = pages.next(pool).await? {
+        for row in rows {
+            items.extend(of_plan(&row.view()?, day).into_iter().filter(|i| of_kind(i, kind)));
+        }
+    }
+    order(&mut items);
+    Ok(items)
+}
+
+/// Whether `item` is of `kind`; every item is of the unspecified kind.
+pub fn of_kind(item: &OverdueItem, kind: OverdueItemKind) -> bool {
+    kind == OverdueItemKind::Unspecified || item.kind == kind as i32
+}
+
+/// Oldest due date first; ties in a stable order.
+pub fn order(items: &mut [OverdueItem]) {
+    items.sort_by(|a, b| b.days_overdue.cmp(&a.days_overdue).then_with(|| a.item.cmp(&b.item)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +321,26 @@ mod tests {
         let mut submitted = plan.clone();
         submitted.reporting_periods[0].state = ReportingPeriodState::Submitted as i32;
         assert!(of_plan(&submitted, NaiveDate::from_ymd_opt(2027, 5, 1).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn the_longest_overdue_item_comes_first_and_a_kind_picks_only_its_own() {
+        let item = |kind: OverdueItemKind, item: &str, days_overdue| OverdueItem {
+            kind: kind as i32,
+            item: item.into(),
+            days_overdue,
+            ..Default::default()
+        };
+        let mut items = vec![
+            item(OverdueItemKind::Condition, "c2", 3),
+            item(OverdueItemKind::OutcomeReport, "r1", 40),
+            item(OverdueItemKind::Condition, "c1", 3),
+        ];
+        order(&mut items);
+        let names: Vec<_> = items.iter().map(|i| i.item.as_str()).collect();
+        assert_eq!(names, ["r1", "c1", "c2"]);
+        assert!(of_kind(&items[0], OverdueItemKind::Unspecified));
+        assert!(of_kind(&items[0], OverdueItemKind::OutcomeReport));
+        assert!(!of_kind(&items[1], OverdueItemKind::OutcomeReport));
     }
 }

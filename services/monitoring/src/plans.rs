@@ -13,11 +13,11 @@ use socialloans_platform::events::outbox;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::error::Error;
 use crate::store::{
     self,
     plans::{Filter, Row},
 };
+use crate::{error::Error, rules};
 
 /// `MonitoringPlanState::Active` ↔ `ACTIVE`.
 pub fn state_name(state: MonitoringPlanState) -> String {
@@ -389,6 +389,42 @@ pub async fn lock_named(
         return Err(Error::EtagMismatch { current: plan.etag });
     }
     Ok((row, plan))
+}
+
+/// Activates the pending plan `name` (its etag checked) on `schedule`,
+/// checked first, from today; the plan as saved.
+pub async fn activate_named(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    schedule: ReportingSchedule,
+) -> Result<MonitoringPlan, Error> {
+    let today = crate::overdue::today();
+    let schedule = check_schedule(schedule, today)?;
+    let (row, mut plan) = lock_named(conn, name, etag).await?;
+    rules::may_activate(row.state())?;
+    check_first_period(&schedule, &plan, today)?;
+    activate(conn, &row, &mut plan, schedule, today).await?;
+    reread(conn, &row, name).await
+}
+
+/// Closes the plan `name` (its etag checked) for `reason`, unless it is
+/// closed already; the plan as saved.
+pub async fn close_named(
+    conn: &mut PgConnection,
+    name: &str,
+    etag: &str,
+    reason: &str,
+) -> Result<MonitoringPlan, Error> {
+    let (row, mut plan) = lock_named(conn, name, etag).await?;
+    rules::may_close(row.state())?;
+    close(conn, &row, &mut plan, reason).await?;
+    reread(conn, &row, name).await
+}
+
+/// The plan of `row` as saved in this transaction.
+async fn reread(conn: &mut PgConnection, row: &Row, name: &str) -> Result<MonitoringPlan, Error> {
+    store::plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?.view()
 }
 
 #[cfg(test)]

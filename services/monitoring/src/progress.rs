@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use crate::plans::{date, naive};
 use socialloans_contracts::monitoring::{
-    IndicatorDataPoint, IndicatorProgress, MonitoringPlan, OutcomeReport, PlanProgress, ProgressStatus,
+    IndicatorDataPoint, IndicatorProgress, MonitoringPlan, OutcomeReport, OverdueItemKind, PlanProgress, ProgressStatus,
 };
 
 /// The status for a progress ratio at an elapsed share of the time.
@@ -89,6 +89,12 @@ pub fn of_plan(
     }
 }
 
+/// How many of the plan's outcome reports are overdue as of `day`.
+pub fn overdue_reports(plan: &MonitoringPlan, day: NaiveDate) -> i32 {
+    let report = OverdueItemKind::OutcomeReport as i32;
+    crate::overdue::of_plan(plan, day).iter().filter(|i| i.kind == report).count() as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +106,27 @@ mod tests {
         assert_eq!(status(Some(0.6), 0.5), ProgressStatus::OnTrack);
         assert_eq!(status(Some(0.3), 0.5), ProgressStatus::Behind);
         assert_eq!(status(Some(-0.1), 0.5), ProgressStatus::Worsened);
+    }
+
+    #[test]
+    fn only_reports_past_their_due_date_count_as_overdue_reports_not_conditions() {
+        use socialloans_contracts::common::Date;
+        use socialloans_contracts::monitoring::{Condition, ConditionState, ReportingPeriod, ReportingPeriodState};
+        let due = |year, month, day| Some(Date { year, month, day });
+        let period =
+            |due_date| ReportingPeriod { due_date, state: ReportingPeriodState::Due as i32, ..Default::default() };
+        let plan = MonitoringPlan {
+            reporting_periods: vec![period(due(2027, 3, 31)), period(due(2028, 3, 31))],
+            conditions: vec![Condition {
+                due_date: due(2027, 1, 31),
+                state: ConditionState::Open as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(overdue_reports(&plan, day(2027, 3, 31)), 0);
+        assert_eq!(overdue_reports(&plan, day(2027, 4, 1)), 1);
+        assert_eq!(overdue_reports(&plan, day(2028, 4, 1)), 2);
     }
 }

@@ -2,10 +2,9 @@
 //! own organisation's plan; a reviewer accepts or returns. Each call is one
 //! transaction with its request id's answer.
 
-use chrono::Utc;
 use socialloans_contracts::common;
-use socialloans_contracts::monitoring::{self as pb, MonitoringPlanState, OutcomeReport, ReportingPeriodState};
-use socialloans_platform::{Caller, error::FieldViolation, events::outbox, names};
+use socialloans_contracts::monitoring::{MonitoringPlan, OutcomeReport};
+use socialloans_platform::{Caller, events::outbox, names};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -15,14 +14,6 @@ use crate::{
     rules::{self, ReportStep},
     store,
 };
-
-/// The editable parts of a report, as field-mask paths.
-pub const EDITABLE: [&str; 6] =
-    ["indicator_values", "target_group_reach", "narrative", "evidence", "loan_amount_used", "deviations"];
-
-fn precondition(reason: &'static str, message: &str) -> Error {
-    Error::Precondition { reason, message: message.into() }
-}
 
 /// `monitoringPlans/{plan}/outcomeReports/{report}`.
 pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
@@ -46,68 +37,14 @@ pub async fn create(
     let row = store::plans::lock(conn, plan_id, caller.confined_to())
         .await?
         .ok_or_else(|| Error::NotFound(parent.to_owned()))?;
-    let plan = row.view()?;
-    if row.state() != MonitoringPlanState::Active {
-        return Err(precondition("ILLEGAL_STATE_TRANSITION", "reports are made for an active plan"));
-    }
-    let end = report
-        .period_end
-        .ok_or_else(|| Error::from(FieldViolation::new("outcome_report.period_end", "is required")))?;
-    let Some((start, end_date)) = reports::period(&plan, &end) else {
-        return Err(FieldViolation::new(
-            "outcome_report.period_end",
-            "is not the end of a reporting period within the loan's life",
-        )
-        .into());
-    };
-    let violations = reports::check(&report, &plan, "outcome_report.");
-    if !violations.is_empty() {
-        return Err(Error::InvalidArgument(violations));
-    }
-    let mut stored = OutcomeReport::default();
-    for path in EDITABLE {
-        copy(&mut stored, &report, path);
-    }
-    stored.period_end = Some(end);
-    stored.period_start = Some(plans::date(start));
-    stored.application = plan.application.clone();
-    reports::check_size(&stored)?;
+    let mut plan = row.view()?;
+    let (stored, end_date) = reports::draft(&plan, row.state(), &report)?;
     let created = reports::insert(conn, plan_id, end_date, &row.organization_number, &stored).await?.view()?;
-    // The period names its report from the first draft on.
-    let mut plan = plan;
-    if let Some(p) = plan.reporting_periods.iter_mut().find(|p| p.end_date == Some(end)) {
-        p.outcome_report = created.name.clone();
+    if let Some(end) = &stored.period_end {
+        rules::name_period_report(&mut plan, end, &created.name);
     }
     plans::save(conn, &row, &plan, row.state()).await?;
     Ok(created)
-}
-
-fn copy(target: &mut OutcomeReport, source: &OutcomeReport, path: &str) {
-    match path {
-        "indicator_values" => target.indicator_values = source.indicator_values.clone(),
-        "target_group_reach" => target.target_group_reach = source.target_group_reach.clone(),
-        "narrative" => target.narrative = source.narrative.clone(),
-        "evidence" => target.evidence = source.evidence.clone(),
-        "loan_amount_used" => target.loan_amount_used = source.loan_amount_used.clone(),
-        "deviations" => target.deviations = source.deviations.clone(),
-        _ => {}
-    }
-}
-
-/// Whether `path` (already known to name a field of a report) stays within
-/// the report's lists: `indicator_values[3]` needs four values.
-fn path_within(report: &OutcomeReport, path: &str) -> bool {
-    let root = path.split('.').next().unwrap_or_default();
-    let Some((name, index)) = root.split_once('[') else { return true };
-    let index = index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX);
-    let len = match name {
-        "indicator_values" => report.indicator_values.len(),
-        "target_group_reach" => report.target_group_reach.len(),
-        "evidence" => report.evidence.len(),
-        "deviations" => report.deviations.len(),
-        _ => usize::MAX,
-    };
-    index < len
 }
 
 /// Locks a report and its plan, checking the etag.
@@ -141,17 +78,8 @@ pub async fn update(
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, &patch.name, etag).await?;
     let state = rules::report_after(row.state(), ReportStep::Edit)?;
-    for path in paths {
-        if !EDITABLE.contains(&path.as_str()) {
-            return Err(FieldViolation::new("update_mask.paths", format!("{path:?} cannot be edited")).into());
-        }
-        copy(&mut report, patch, path);
-    }
-    let violations = reports::check(&report, &plan_row.view()?, "outcome_report.");
-    if !violations.is_empty() {
-        return Err(Error::InvalidArgument(violations));
-    }
-    reports::check_size(&report)?;
+    reports::edit(&mut report, patch, paths)?;
+    reports::check_content(&report, &plan_row.view()?)?;
     // An accepted report is never changed: the correction is a new draft version.
     reports::save(conn, &row, &report, state, row.version).await?.view()
 }
@@ -163,21 +91,27 @@ pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: 
     let mut plan = plan_row.view()?;
     rules::missing_for_submission(&plan, &report)?;
     let version = row.version + 1;
-    report.submit_time = Some(socialloans_platform::timestamp(Utc::now()));
-    report.review_comments.clear();
+    reports::mark_submitted(&mut report);
     store::reports::keep_version(conn, row.id, version, &report, &caller.subject).await?;
-    let end = report.period_end.unwrap_or_default();
-    rules::follow_report(&mut plan, &end, ReportingPeriodState::Submitted, name);
-    plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
-    let submitted = pb::OutcomeReportSubmitted {
-        outcome_report: name.to_owned(),
-        application: plan.application.clone(),
-        organization_number: row.organization_number.clone(),
-        period_end: report.period_end,
-        version,
-    };
+    follow(conn, &plan_row, &mut plan, &report, ReportStep::Submit, name).await?;
+    let submitted = reports::events::submitted(name, &plan, &row.organization_number, &report, version);
     outbox::append(conn, "monitoring", name, &submitted).await?;
     reports::save(conn, &row, &report, state, version).await?.view()
+}
+
+/// Moves the reporting period of `report` after `step` and saves its plan.
+async fn follow(
+    conn: &mut PgConnection,
+    plan_row: &store::plans::Row,
+    plan: &mut MonitoringPlan,
+    report: &OutcomeReport,
+    step: ReportStep,
+    name: &str,
+) -> Result<(), Error> {
+    if let Some(period_state) = rules::period_after(step) {
+        rules::follow_report(plan, &report.period_end.unwrap_or_default(), period_state, name);
+    }
+    Ok(plans::save(conn, plan_row, plan, plan_row.state()).await?)
 }
 
 /// A reviewer accepts or returns a submitted report.
@@ -190,45 +124,22 @@ pub async fn review(
     comments: Vec<common::FieldComment>,
 ) -> Result<OutcomeReport, Error> {
     let (row, mut report, plan_row) = load(conn, caller, name, etag).await?;
-    let canonical = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);
-    rules::may_review(store::reports::authored_by(conn, &canonical, &caller.subject).await?)?;
-    let result = rules::report_after(row.state(), if accept { ReportStep::Accept } else { ReportStep::Return })?;
-    if let Some(i) = comments.iter().position(|c| !path_within(&report, &c.field_path)) {
-        return Err(FieldViolation::new(
-            format!("comments[{i}].field_path"),
-            "names a list element this report does not have",
-        )
-        .into());
-    }
-    report.review_time = Some(socialloans_platform::timestamp(Utc::now()));
-    report.review_comments = comments;
-    reports::check_size(&report)?;
+    rules::may_review(store::reports::authored_by(conn, &report.name, &caller.subject).await?)?;
+    let step = rules::review_step(accept);
+    let result = rules::report_after(row.state(), step)?;
+    rules::comments_within(&report, &comments)?;
+    reports::mark_reviewed(&mut report, comments)?;
     store::reports::review_version(conn, row.id, row.version, reports::state_name(result), &report.review_comments)
         .await?;
     let mut plan = plan_row.view()?;
-    let end = report.period_end.unwrap_or_default();
-    let period_state = if accept { ReportingPeriodState::Accepted } else { ReportingPeriodState::Due };
-    rules::follow_report(&mut plan, &end, period_state, name);
-    plans::save(conn, &plan_row, &plan, plan_row.state()).await?;
+    follow(conn, &plan_row, &mut plan, &report, step, name).await?;
+    let organization = &row.organization_number;
     if accept {
         reports::record_accepted(conn, &row, &report, crate::overdue::today()).await?;
-        let accepted = pb::OutcomeReportAccepted {
-            outcome_report: name.to_owned(),
-            application: plan.application.clone(),
-            organization_number: row.organization_number.clone(),
-            period_end: report.period_end,
-            version: row.version,
-            indicator_values: report.indicator_values.clone(),
-        };
+        let accepted = reports::events::accepted(name, &plan, organization, &report, row.version);
         outbox::append(conn, "monitoring", name, &accepted).await?;
     } else {
-        let returned = pb::OutcomeReportReturned {
-            outcome_report: name.to_owned(),
-            application: plan.application.clone(),
-            organization_number: row.organization_number.clone(),
-            version: row.version,
-            comments: report.review_comments.clone(),
-        };
+        let returned = reports::events::returned(name, &plan, organization, &report, row.version);
         outbox::append(conn, "monitoring", name, &returned).await?;
     }
     reports::save(conn, &row, &report, result, row.version).await?.view()

@@ -10,7 +10,8 @@ use prost::Message;
 use socialloans_contracts::common;
 use socialloans_contracts::common::{Actor, Date, TargetPopulation};
 use socialloans_contracts::monitoring::{
-    self as pb, IndicatorValue, MonitoringPlan, OutcomeReport, OutcomeReportState, OutcomeReportVersion,
+    self as pb, IndicatorValue, MonitoringPlan, MonitoringPlanState, OutcomeReport, OutcomeReportState,
+    OutcomeReportVersion,
 };
 use socialloans_platform::{error::FieldViolation, limits};
 use sqlx::{PgConnection, PgPool};
@@ -19,12 +20,15 @@ use uuid::Uuid;
 use crate::{
     columns::StoredReportState,
     error::Error,
-    plans::naive,
+    plans::{self, naive},
+    rules,
     store::{
         self,
         reports::{Row, VersionRow},
     },
 };
+
+pub mod events;
 
 /// `OutcomeReportState::Draft` ↔ `DRAFT`.
 pub fn state_name(state: OutcomeReportState) -> String {
@@ -201,6 +205,85 @@ pub fn period(plan: &MonitoringPlan, end: &Date) -> Option<(NaiveDate, NaiveDate
         let e = p.end_date.as_ref()?;
         (e == end).then(|| Some((naive(p.start_date.as_ref()?)?, naive(e)?))).flatten()
     })
+}
+
+/// The editable parts of a report, as field-mask paths.
+pub const EDITABLE: [&str; 6] =
+    ["indicator_values", "target_group_reach", "narrative", "evidence", "loan_amount_used", "deviations"];
+
+fn copy(target: &mut OutcomeReport, source: &OutcomeReport, path: &str) {
+    match path {
+        "indicator_values" => target.indicator_values = source.indicator_values.clone(),
+        "target_group_reach" => target.target_group_reach = source.target_group_reach.clone(),
+        "narrative" => target.narrative = source.narrative.clone(),
+        "evidence" => target.evidence = source.evidence.clone(),
+        "loan_amount_used" => target.loan_amount_used = source.loan_amount_used.clone(),
+        "deviations" => target.deviations = source.deviations.clone(),
+        _ => {}
+    }
+}
+
+/// A report's content checked against its plan ([`check`]), then its size.
+pub fn check_content(report: &OutcomeReport, plan: &MonitoringPlan) -> Result<(), Error> {
+    let violations = check(report, plan, "outcome_report.");
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    check_size(report)
+}
+
+/// The first draft of a report of a plan in `plan_state`: the editable parts
+/// of `report`, for the reporting period ending on its `period_end`, under
+/// the plan's application; with the period's last day.
+pub fn draft(
+    plan: &MonitoringPlan,
+    plan_state: MonitoringPlanState,
+    report: &OutcomeReport,
+) -> Result<(OutcomeReport, NaiveDate), Error> {
+    rules::may_draft_report(plan_state)?;
+    let end = report
+        .period_end
+        .ok_or_else(|| Error::from(FieldViolation::new("outcome_report.period_end", "is required")))?;
+    let Some((start, end_date)) = period(plan, &end) else {
+        return Err(FieldViolation::new(
+            "outcome_report.period_end",
+            "is not the end of a reporting period within the loan's life",
+        )
+        .into());
+    };
+    let mut stored = OutcomeReport::default();
+    for path in EDITABLE {
+        copy(&mut stored, report, path);
+    }
+    stored.period_end = Some(end);
+    stored.period_start = Some(plans::date(start));
+    stored.application = plan.application.clone();
+    check_content(&stored, plan)?;
+    Ok((stored, end_date))
+}
+
+/// The borrower's edit: the fields of `patch` named by `paths`, each editable.
+pub fn edit(report: &mut OutcomeReport, patch: &OutcomeReport, paths: &[String]) -> Result<(), Error> {
+    for path in paths {
+        if !EDITABLE.contains(&path.as_str()) {
+            return Err(FieldViolation::new("update_mask.paths", format!("{path:?} cannot be edited")).into());
+        }
+        copy(report, patch, path);
+    }
+    Ok(())
+}
+
+/// A submission now: the comments of the last review are cleared.
+pub fn mark_submitted(report: &mut OutcomeReport) {
+    report.submit_time = Some(socialloans_platform::timestamp(chrono::Utc::now()));
+    report.review_comments.clear();
+}
+
+/// A review now, with its comments.
+pub fn mark_reviewed(report: &mut OutcomeReport, comments: Vec<common::FieldComment>) -> Result<(), Error> {
+    report.review_time = Some(socialloans_platform::timestamp(chrono::Utc::now()));
+    report.review_comments = comments;
+    check_size(report)
 }
 
 /// Inserts a draft; a second report for the same period is refused.
@@ -410,5 +493,55 @@ mod tests {
         );
         let report = OutcomeReport { deviations: vec![pb::Deviation::default(); MAX_ITEMS], ..report };
         assert_eq!(check(&report, &MonitoringPlan::default(), "outcome_report.").len(), MAX_ITEMS);
+    }
+
+    #[test]
+    fn a_draft_keeps_only_the_editable_parts_for_a_period_of_an_active_plan() {
+        let (start, end) =
+            (common::Date { year: 2026, month: 3, day: 1 }, common::Date { year: 2026, month: 12, day: 31 });
+        let period = pb::ReportingPeriod { start_date: Some(start), end_date: Some(end), ..Default::default() };
+        let plan = MonitoringPlan {
+            application: "applications/a1".into(),
+            reporting_periods: vec![period],
+            ..Default::default()
+        };
+        let report = OutcomeReport {
+            name: "mine".into(),
+            narrative: "Two courses held".into(),
+            period_end: Some(end),
+            version: 7,
+            ..Default::default()
+        };
+        let (draft, last_day) = draft(&plan, MonitoringPlanState::Active, &report).unwrap();
+        assert_eq!(last_day, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+        assert_eq!((draft.narrative.as_str(), draft.application.as_str()), ("Two courses held", "applications/a1"));
+        assert_eq!((draft.period_start, draft.period_end), (Some(start), Some(end)));
+        assert_eq!((draft.name.as_str(), draft.version), ("", 0), "only the editable parts are taken");
+        let Err(Error::InvalidArgument(v)) =
+            super::draft(&plan, MonitoringPlanState::Active, &OutcomeReport::default())
+        else {
+            panic!("a draft without a period end passed");
+        };
+        assert_eq!(described(&v), [("outcome_report.period_end", "is required")]);
+        let other = OutcomeReport { period_end: Some(common::Date { year: 2027, month: 12, day: 31 }), ..report };
+        assert!(super::draft(&plan, MonitoringPlanState::Active, &other).is_err());
+        assert!(matches!(super::draft(&plan, MonitoringPlanState::Closed, &other), Err(Error::Precondition { .. })));
+    }
+
+    #[test]
+    fn an_edit_changes_only_the_fields_its_mask_names_and_only_editable_ones() {
+        let mut report = OutcomeReport { narrative: "old".into(), version: 2, ..Default::default() };
+        let patch = OutcomeReport {
+            narrative: "new".into(),
+            deviations: vec![pb::Deviation::default()],
+            version: 9,
+            ..Default::default()
+        };
+        edit(&mut report, &patch, &["narrative".into()]).unwrap();
+        assert_eq!((report.narrative.as_str(), report.deviations.len(), report.version), ("new", 0, 2));
+        let Err(Error::InvalidArgument(v)) = edit(&mut report, &patch, &["version".into()]) else {
+            panic!("a field outside the editable ones was edited");
+        };
+        assert_eq!(described(&v), [("update_mask.paths", "\"version\" cannot be edited")]);
     }
 }

@@ -1,6 +1,7 @@
-//! Monitoring's rules, pure: what an outcome report and a condition may
-//! become, what a report needs before it is submitted, who may review, and
-//! how a reporting period follows its report. The handlers lock, load and
+//! Monitoring's rules, pure: what a plan, an outcome report and a condition
+//! may become, what a report needs before it is submitted, who may review
+//! and what a review says, whose overdue items a caller sees, and how a
+//! reporting period follows its report. The handlers lock, load and
 //! save; these decide, and are tested without a database.
 
 use socialloans_contracts::common;
@@ -207,6 +208,109 @@ pub fn apply_condition_step(
     }
 }
 
+/// A plan is activated only while it is pending.
+pub fn may_activate(state: MonitoringPlanState) -> Result<(), Error> {
+    if state != MonitoringPlanState::Pending {
+        return Err(refuse("ILLEGAL_STATE_TRANSITION", "only a pending plan is activated"));
+    }
+    Ok(())
+}
+
+/// A plan is closed once.
+pub fn may_close(state: MonitoringPlanState) -> Result<(), Error> {
+    if state == MonitoringPlanState::Closed {
+        return Err(refuse("ILLEGAL_STATE_TRANSITION", "the plan is already closed"));
+    }
+    Ok(())
+}
+
+/// Reports are drafted only for an active plan.
+pub fn may_draft_report(state: MonitoringPlanState) -> Result<(), Error> {
+    if state != MonitoringPlanState::Active {
+        return Err(refuse("ILLEGAL_STATE_TRANSITION", "reports are made for an active plan"));
+    }
+    Ok(())
+}
+
+/// The review step a reviewer takes: accepting or returning.
+pub fn review_step(accept: bool) -> ReportStep {
+    if accept { ReportStep::Accept } else { ReportStep::Return }
+}
+
+/// The state a report's reporting period follows after `step`, if the step
+/// moves it: a submission waits for review, an acceptance meets the
+/// obligation, a return makes the report due again.
+pub fn period_after(step: ReportStep) -> Option<ReportingPeriodState> {
+    match step {
+        ReportStep::Edit => None,
+        ReportStep::Submit => Some(ReportingPeriodState::Submitted),
+        ReportStep::Accept => Some(ReportingPeriodState::Accepted),
+        ReportStep::Return => Some(ReportingPeriodState::Due),
+    }
+}
+
+/// The reporting period ending `end` names `report` from its first draft on;
+/// its state does not change.
+pub fn name_period_report(plan: &mut MonitoringPlan, end: &common::Date, report: &str) {
+    if let Some(p) = plan.reporting_periods.iter_mut().find(|p| p.end_date.as_ref() == Some(end)) {
+        p.outcome_report = report.to_owned();
+    }
+}
+
+/// Whether `path` (already known to name a field of a report) stays within
+/// the report's lists: `indicator_values[3]` needs four values.
+pub fn path_within(report: &OutcomeReport, path: &str) -> bool {
+    let root = path.split('.').next().unwrap_or_default();
+    let Some((name, index)) = root.split_once('[') else { return true };
+    let index = index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX);
+    let len = match name {
+        "indicator_values" => report.indicator_values.len(),
+        "target_group_reach" => report.target_group_reach.len(),
+        "evidence" => report.evidence.len(),
+        "deviations" => report.deviations.len(),
+        _ => usize::MAX,
+    };
+    index < len
+}
+
+/// Review comments name only list elements the report has; the first that
+/// does not is refused.
+pub fn comments_within(report: &OutcomeReport, comments: &[common::FieldComment]) -> Result<(), Error> {
+    match comments.iter().position(|c| !path_within(report, &c.field_path)) {
+        Some(i) => Err(FieldViolation::new(
+            format!("comments[{i}].field_path"),
+            "names a list element this report does not have",
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// A comment on the report as a whole (no field path), when there is one.
+fn general_comment(text: &str) -> Option<common::FieldComment> {
+    (!text.is_empty()).then(|| common::FieldComment { field_path: String::new(), comment: text.to_owned() })
+}
+
+/// The review comments of an acceptance: its comment, if any, on the whole report.
+pub fn acceptance_comments(comment: &str) -> Vec<common::FieldComment> {
+    general_comment(comment).into_iter().collect()
+}
+
+/// The review comments of a return: those on fields, then the message, if
+/// any, on the whole report.
+pub fn return_comments(comments: &[common::FieldComment], message: &str) -> Vec<common::FieldComment> {
+    comments.iter().cloned().chain(general_comment(message)).collect()
+}
+
+/// The organisation whose overdue items a caller sees: a borrower only its
+/// own, whatever it asks for; anyone else the one asked for, or all.
+pub fn overdue_organization(confined_to: Option<&str>, requested: &str) -> Option<String> {
+    match confined_to {
+        Some(own) => Some(own.to_owned()),
+        None => (!requested.is_empty()).then(|| requested.to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +445,92 @@ mod tests {
             reason(condition_step(MonitoringPlanState::Closed, &condition, ConditionStep::Fulfil, "bo").unwrap_err()),
             "PLAN_CLOSED"
         );
+    }
+
+    #[test]
+    fn only_a_pending_plan_is_activated_and_a_closed_plan_is_not_closed_again() {
+        use MonitoringPlanState::*;
+        assert!(may_activate(Pending).is_ok());
+        for state in [Active, Closed, Unspecified] {
+            assert_eq!(reason(may_activate(state).unwrap_err()), "ILLEGAL_STATE_TRANSITION", "{state:?}");
+        }
+        assert!(may_close(Pending).is_ok());
+        assert!(may_close(Active).is_ok());
+        let Err(Error::Precondition { reason, message }) = may_close(Closed) else { panic!("closed twice") };
+        assert_eq!((reason, message.as_str()), ("ILLEGAL_STATE_TRANSITION", "the plan is already closed"));
+    }
+
+    #[test]
+    fn reports_are_drafted_only_for_an_active_plan() {
+        assert!(may_draft_report(MonitoringPlanState::Active).is_ok());
+        let Err(Error::Precondition { reason, message }) = may_draft_report(MonitoringPlanState::Pending) else {
+            panic!("a pending plan took a report");
+        };
+        assert_eq!((reason, message.as_str()), ("ILLEGAL_STATE_TRANSITION", "reports are made for an active plan"));
+        assert!(may_draft_report(MonitoringPlanState::Closed).is_err());
+    }
+
+    #[test]
+    fn an_accepted_report_meets_its_period_and_a_returned_one_makes_it_due_again() {
+        assert_eq!(review_step(true), ReportStep::Accept);
+        assert_eq!(review_step(false), ReportStep::Return);
+        assert_eq!(period_after(ReportStep::Submit), Some(ReportingPeriodState::Submitted));
+        assert_eq!(period_after(ReportStep::Accept), Some(ReportingPeriodState::Accepted));
+        assert_eq!(period_after(ReportStep::Return), Some(ReportingPeriodState::Due));
+        assert_eq!(period_after(ReportStep::Edit), None);
+    }
+
+    #[test]
+    fn the_first_draft_names_its_period_without_moving_its_state() {
+        let end = Date { year: 2026, month: 12, day: 31 };
+        let period =
+            ReportingPeriod { end_date: Some(end), state: ReportingPeriodState::Due as i32, ..Default::default() };
+        let mut plan = MonitoringPlan { reporting_periods: vec![period], ..Default::default() };
+        name_period_report(&mut plan, &Date { year: 2027, month: 12, day: 31 }, "other");
+        assert_eq!(plan.reporting_periods[0].outcome_report, "");
+        name_period_report(&mut plan, &end, "r1");
+        assert_eq!(plan.reporting_periods[0].outcome_report, "r1");
+        assert_eq!(plan.reporting_periods[0].state, ReportingPeriodState::Due as i32);
+    }
+
+    #[test]
+    fn a_review_comment_names_only_list_elements_the_report_has() {
+        let value = IndicatorValue { indicator_code: "A".into(), ..Default::default() };
+        let report = OutcomeReport { indicator_values: vec![value], ..Default::default() };
+        assert!(path_within(&report, "narrative"));
+        assert!(path_within(&report, "indicator_values[0].value"));
+        assert!(!path_within(&report, "indicator_values[1]"));
+        assert!(!path_within(&report, "evidence[0]"));
+        assert!(!path_within(&report, "deviations[x]"));
+        let comment = |path: &str| common::FieldComment { field_path: path.into(), comment: "why".into() };
+        assert!(comments_within(&report, &[comment("narrative"), comment("indicator_values[0]")]).is_ok());
+        let Err(Error::InvalidArgument(violations)) =
+            comments_within(&report, &[comment("narrative"), comment("target_group_reach[0]")])
+        else {
+            panic!("a comment on a missing element passed");
+        };
+        assert_eq!(violations[0].field, "comments[1].field_path");
+        assert_eq!(violations[0].description, "names a list element this report does not have");
+    }
+
+    #[test]
+    fn a_reviewers_general_comment_is_kept_without_a_field_path_after_the_field_comments() {
+        assert!(acceptance_comments("").is_empty());
+        let accepted = acceptance_comments("well done");
+        assert_eq!(accepted.len(), 1);
+        assert_eq!((accepted[0].field_path.as_str(), accepted[0].comment.as_str()), ("", "well done"));
+        let on_field = common::FieldComment { field_path: "narrative".into(), comment: "too short".into() };
+        let returned = return_comments(std::slice::from_ref(&on_field), "see the notes");
+        let pairs: Vec<_> = returned.iter().map(|c| (c.field_path.as_str(), c.comment.as_str())).collect();
+        assert_eq!(pairs, [("narrative", "too short"), ("", "see the notes")]);
+        assert_eq!(return_comments(std::slice::from_ref(&on_field), "").len(), 1);
+    }
+
+    #[test]
+    fn a_borrower_sees_only_its_own_overdue_items_whatever_it_asks_for() {
+        assert_eq!(overdue_organization(Some("5560000001"), "5560000002").as_deref(), Some("5560000001"));
+        assert_eq!(overdue_organization(Some("5560000001"), "").as_deref(), Some("5560000001"));
+        assert_eq!(overdue_organization(None, "5560000002").as_deref(), Some("5560000002"));
+        assert_eq!(overdue_organization(None, ""), None);
     }
 }

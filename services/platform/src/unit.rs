@@ -13,7 +13,7 @@
 //! - **lock before claim**: the aggregate is found as the caller may see it
 //!   before the request id is looked at, so a stored answer is never replayed
 //!   to a caller who may not see the aggregate any more; and the answer that
-//!   is replayed is shown as the caller may see it now ([`Work::replay`]);
+//!   is replayed is shown as the caller may see it now ([`Steps::replay`]);
 //! - **answer before commit**: the answer is stored in the same transaction
 //!   as the change, so there is never a change without its answer or an
 //!   answer without its change.

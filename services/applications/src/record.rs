@@ -87,10 +87,8 @@ impl Record {
 
     /// Decodes a stored row.
     pub fn from_row(row: Row) -> Result<Record, Error> {
-        let app = Application::decode(row.content.as_slice())
-            .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
-        let contact = ContactPerson::decode(row.contact_person.as_slice())
-            .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let app = socialloans_platform::stored::document::<Application>(&row.content)?;
+        let contact = socialloans_platform::stored::document::<ContactPerson>(&row.contact_person)?;
         let state = row.state.0;
         Ok(Record { row, app, contact, state })
     }

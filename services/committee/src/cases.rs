@@ -2,7 +2,6 @@
 //! committee's assessment of the five basic requirements and the members'
 //! conflict-of-interest declarations.
 
-use prost::Message;
 use socialloans_contracts::committee::{Case, CaseState};
 
 use crate::{error::Error, store::cases::Row};
@@ -22,8 +21,7 @@ pub use socialloans_platform::timestamp;
 impl Row {
     /// The API view of the case.
     pub fn view(&self) -> Result<Case, Error> {
-        let mut case =
-            Case::decode(self.content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let mut case = socialloans_platform::stored::document::<Case>(&self.content)?;
         case.name = format!("cases/{}", self.id);
         case.application = self.application.clone();
         case.state = self.state.0 as i32;

@@ -3,7 +3,6 @@
 //! dissents) as a Markdown document.
 
 use chrono::DateTime;
-use prost::Message;
 use socialloans_contracts::committee::{
     AttendanceStatus, BasicRequirement, Case, Decision, DecisionOutcome, Meeting, MeetingState, RequirementVerdict,
     VoteChoice,
@@ -29,8 +28,7 @@ impl Row {
 
     /// The API view.
     pub fn view(&self) -> Result<Meeting, Error> {
-        let mut m =
-            Meeting::decode(self.content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let mut m = socialloans_platform::stored::document::<Meeting>(&self.content)?;
         m.name = format!("meetings/{}", self.id);
         m.state = self.state() as i32;
         m.etag = format!("\"{}\"", self.revision);

@@ -2,7 +2,6 @@
 //! activated when core banking tags a loan, closed with the application.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use prost::Message;
 use socialloans_contracts::common;
 use socialloans_contracts::common::{Category, Date};
 use socialloans_contracts::monitoring::{
@@ -37,8 +36,7 @@ impl Row {
 
     /// The API view.
     pub fn view(&self) -> Result<MonitoringPlan, Error> {
-        let mut plan = MonitoringPlan::decode(self.content.as_slice())
-            .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let mut plan = socialloans_platform::stored::document::<MonitoringPlan>(&self.content)?;
         plan.name = format!("monitoringPlans/{}", self.id);
         plan.application = self.application.clone();
         plan.state = self.state() as i32;

@@ -43,8 +43,7 @@ impl Row {
 
     /// The API view.
     pub fn view(&self) -> Result<OutcomeReport, Error> {
-        let mut r = OutcomeReport::decode(self.content.as_slice())
-            .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let mut r = socialloans_platform::stored::document::<OutcomeReport>(&self.content)?;
         r.name = format!("monitoringPlans/{}/outcomeReports/{}", self.plan_id, self.id);
         r.state = self.state() as i32;
         r.etag = format!("\"{}\"", self.revision);
@@ -326,14 +325,13 @@ pub async fn save(
 impl VersionRow {
     /// The API view of a version of `report`.
     pub fn view(&self, report: &Row) -> Result<OutcomeReportVersion, Error> {
-        let decode = |e: prost::DecodeError| Error::Database(sqlx::Error::Decode(Box::new(e)));
-        let mut snapshot = OutcomeReport::decode(self.content.as_slice()).map_err(decode)?;
+        let mut snapshot = socialloans_platform::stored::document::<OutcomeReport>(&self.content)?;
         let name = format!("monitoringPlans/{}/outcomeReports/{}", report.plan_id, report.id);
         snapshot.name = name.clone();
         snapshot.state = OutcomeReportState::Submitted as i32;
         snapshot.version = self.version;
         snapshot.organization_number = report.organization_number.clone();
-        let comments = OutcomeReportVersion::decode(self.review_comments.as_slice()).map_err(decode)?;
+        let comments = socialloans_platform::stored::document::<OutcomeReportVersion>(&self.review_comments)?;
         let result = match self.review_result.as_str() {
             "" => OutcomeReportState::Submitted,
             r => StoredReportState::from_stored(r).map_or(OutcomeReportState::Unspecified, |s| s.0),
@@ -379,8 +377,7 @@ pub async fn accepted(pool: &PgPool, plan_id: Uuid, day: NaiveDate) -> Result<Ve
     let rows = store::reports::accepted(pool, plan_id, day).await?;
     rows.into_iter()
         .map(|(id, content)| {
-            let report = OutcomeReport::decode(content.as_slice())
-                .map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+            let report = socialloans_platform::stored::document::<OutcomeReport>(&content)?;
             Ok((format!("monitoringPlans/{plan_id}/outcomeReports/{id}"), report))
         })
         .collect()

@@ -1,4 +1,6 @@
-//! Protobuf enums kept in the database as text, as real column types.
+//! What the services keep in the database in protobuf's terms: enums as
+//! text columns of their own type, and aggregates as encoded documents
+//! ([`document`]).
 //!
 //! A state is stored as its protobuf name without the enum's prefix
 //! (`OPEN` for `CASE_STATE_OPEN`), readable in SQL and in `psql`. The
@@ -8,6 +10,14 @@
 
 #[doc(hidden)]
 pub use sqlx as __sqlx;
+
+/// A stored protobuf document (an application, case, meeting, plan or
+/// report kept as its encoded message), decoded. Bytes that do not decode
+/// are a database decoding error — the caller answers INTERNAL — never a
+/// default message.
+pub fn document<M: prost::Message + Default>(content: &[u8]) -> Result<M, sqlx::Error> {
+    M::decode(content).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
 
 /// `stored_enum!(pub struct CaseStateColumn(CaseState, "CASE_STATE_"));`
 /// makes `CaseStateColumn(pub CaseState)`, a text column of that enum.
@@ -63,4 +73,17 @@ macro_rules! stored_enum {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_stored_document_decodes_and_corrupt_bytes_are_a_decoding_error_not_a_default() {
+        use prost::Message;
+        let stamp = prost_types::Timestamp { seconds: 1_790_000_000, nanos: 7 };
+        let back: prost_types::Timestamp = super::document(&stamp.encode_to_vec()).unwrap();
+        assert_eq!(back, stamp);
+        let corrupt = super::document::<prost_types::Timestamp>(&[0x08, 0xff]);
+        assert!(matches!(corrupt, Err(sqlx::Error::Decode(_))), "{corrupt:?}");
+    }
 }

@@ -153,7 +153,7 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
     let rows = store::cases::contents(conn, &ids).await?;
     let mut cases = std::collections::HashMap::new();
     for (id, content) in rows {
-        let case = Case::decode(content.as_slice()).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let case = socialloans_platform::stored::document::<Case>(&content)?;
         cases.insert(format!("cases/{id}"), case);
     }
     for meeting in meetings {

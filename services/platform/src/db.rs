@@ -34,7 +34,7 @@ use crate::config::Config;
 /// Every session also runs under the configured `statement_timeout`,
 /// `lock_timeout` and `idle_in_transaction_session_timeout`
 /// ([`crate::config::DatabaseTimeouts`]); a transaction begun for a call with
-/// a shorter deadline gets that instead ([`begin`]).
+/// a shorter deadline gets that instead (`crate::unit::run`).
 pub fn pool(config: &Config, schema: &str) -> Result<PgPool, sqlx::Error> {
     let t = config.database_timeouts;
     let limits = [
@@ -68,24 +68,6 @@ tokio::task_local! {
     /// from the client's `grpc-timeout` when that is shorter than the
     /// service's own request timeout.
     pub static DEADLINE: tokio::time::Instant;
-}
-
-/// Begins a transaction. Inside a call with a deadline ([`DEADLINE`]), its
-/// statements and lock waits are limited to the time left, so the server
-/// itself ends what the client has given up on instead of letting it wait on
-/// (a dropped call cannot cancel its statement otherwise).
-pub async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    if let Ok(deadline) = DEADLINE.try_with(|d| *d) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().max(1);
-        sqlx::query!(
-            "SELECT set_config('statement_timeout', $1, true) AS statement, set_config('lock_timeout', $1, true) AS lock",
-            left.to_string(),
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-    }
-    Ok(tx)
 }
 
 /// Applies the platform's tables (outbox, consumer checkpoints) and then the

@@ -290,7 +290,7 @@ where
                         // Held until the handler has answered (for a stream: until it starts).
                         let _permit = guard.limiter.clone().acquire_owned().await.expect("the limiter is never closed");
                         match deadline {
-                            // The database work of the call ends with its deadline (db::begin).
+                            // The database work of the call ends with its deadline (unit::run).
                             Some(deadline) => crate::db::DEADLINE.scope(deadline, inner.call(request)).await,
                             None => inner.call(request).await,
                         }

@@ -88,6 +88,47 @@ pub async fn name_actor(
     .map(|_| ())
 }
 
+/// Begins the unit's transaction as `actor` doing `action`, in one round
+/// trip: who acts is named as [`name_actor`] names it, and inside a call with
+/// a deadline ([`crate::db::DEADLINE`]) the transaction's statements and lock
+/// waits are limited to the time left, so the server itself ends what the
+/// client has given up on (a dropped call cannot cancel its statement
+/// otherwise); without one they keep the session's limits.
+async fn begin(
+    pool: &PgPool,
+    actor: &Actor,
+    action: &str,
+    request_id: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let left = crate::db::DEADLINE
+        .try_with(|deadline| {
+            deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().max(1).to_string()
+        })
+        .ok();
+    sqlx::query!(
+        "SELECT set_config('statement_timeout', coalesce($1::text, current_setting('statement_timeout')), true)
+                    AS statement,
+                set_config('lock_timeout', coalesce($1::text, current_setting('lock_timeout')), true) AS lock,
+                set_config('socialloans.audit_subject', $2, true) AS subject,
+                set_config('socialloans.audit_role', $3, true) AS role,
+                set_config('socialloans.audit_org', $4, true) AS org,
+                set_config('socialloans.audit_action', $5, true) AS action,
+                set_config('socialloans.audit_request', $6, true) AS request,
+                set_config('socialloans.audit_trace', $7, true) AS trace",
+        left,
+        actor.subject,
+        actor.roles,
+        actor.organization,
+        action,
+        request_id,
+        crate::trace_context::current_trace_id(),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(tx)
+}
+
 /// The steps of a mutation the unit of work runs, in its order.
 pub struct Steps<Lock, Replay, Apply, Present> {
     /// Finds and locks the aggregate, as the caller may see it (NOT_FOUND
@@ -127,8 +168,7 @@ where
 {
     idempotency::parse_request_id(request_id)
         .map_err(|v| crate::error::invalid_argument("INVALID_ARGUMENT", "request_id is invalid", &[v]))?;
-    let mut tx = crate::db::begin(pool).await?;
-    name_actor(&mut tx, &Actor::of(caller), method, request_id).await?;
+    let mut tx = begin(pool, &Actor::of(caller), method, request_id).await?;
     let locked = (steps.lock)(&mut tx).await?;
     let ticket = match idempotency::claim::<Stored>(&mut tx, request_id, caller, method, request).await? {
         Claim::Replay(stored) => return (steps.replay)(&mut tx, stored, locked).await,

@@ -56,25 +56,16 @@ fn copy(target: &mut Application, source: &Application, path: &str) {
             target.borrower.get_or_insert_with(Default::default).display_name = source_borrower.display_name
         }
         "borrower.type" => target.borrower.get_or_insert_with(Default::default).r#type = source_borrower.r#type,
-        "category" => target.category = source.category,
-        "title" => target.title = source.title.clone(),
-        "investment" => target.investment = source.investment.clone(),
-        "social_challenge" => target.social_challenge = source.social_challenge.clone(),
-        "target_groups" => target.target_groups = source.target_groups.clone(),
-        "interventions" => target.interventions = source.interventions.clone(),
-        "objectives" => target.objectives = source.objectives.clone(),
-        "intended_future_state" => target.intended_future_state = source.intended_future_state.clone(),
-        "indicators" => target.indicators = source.indicators.clone(),
-        "sdg_targets" => target.sdg_targets = source.sdg_targets.clone(),
-        "requested_amount" => target.requested_amount = source.requested_amount.clone(),
         // Erased stays erased; the marker is the service's, never a client's.
         "contact_person" if !target.contact_person.as_ref().is_some_and(|c| c.erased) => {
             target.contact_person =
                 source.contact_person.clone().map(|c| pb::ContactPerson { erased: false, erase_time: None, ..c });
         }
-        "attachments" => target.attachments = source.attachments.clone(),
-        "requirement_statements" => target.requirement_statements = source.requirement_statements.clone(),
-        _ => {}
+        _ => {
+            socialloans_platform::copy_fields!(path, target, source;
+                category, title, investment, social_challenge, target_groups, interventions, objectives,
+                intended_future_state, indicators, sdg_targets, requested_amount, attachments, requirement_statements);
+        }
     }
 }
 

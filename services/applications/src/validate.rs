@@ -135,10 +135,7 @@ pub fn path_within(app: &Application, path: &str) -> bool {
     {
         return i < investment.map_or(0, |v| v.property_designations.len());
     }
-    let root = segments[0];
-    let Some((name, index)) = root.split_once('[') else { return true };
-    let index = index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX);
-    let len = match name {
+    socialloans_platform::limits::within_lists(path, |list| match list {
         "target_groups" => app.target_groups.len(),
         "interventions" => app.interventions.len(),
         "objectives" => app.objectives.len(),
@@ -149,8 +146,7 @@ pub fn path_within(app: &Application, path: &str) -> bool {
         "loans" => app.loans.len(),
         "conditions" => app.conditions.len(),
         _ => usize::MAX,
-    };
-    index < len
+    })
 }
 
 /// Shape checks of everything present in `app` (nothing is required here).
@@ -340,15 +336,7 @@ fn attachments(c: &mut Check, app: &Application) {
     let attachments = if c.items("attachments", app.attachments.len()) { app.attachments.as_slice() } else { &[] };
     for (i, a) in attachments.iter().enumerate() {
         let at = format!("{}attachments[{i}]", c.prefix);
-        c.violations.extend(socialloans_platform::limits::attachment(
-            &at,
-            &a.name,
-            &a.media_type,
-            a.size_bytes,
-            &a.sha256,
-            &a.uri,
-            &a.description,
-        ));
+        c.violations.extend(socialloans_platform::limits::attachment(&at, a));
     }
 }
 

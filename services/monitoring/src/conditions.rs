@@ -88,15 +88,7 @@ impl Action {
 
 /// The problems of an evidence document (see `socialloans_platform::limits::attachment`).
 pub fn check_attachment(at: &str, a: &common::Attachment) -> Vec<FieldViolation> {
-    socialloans_platform::limits::attachment(
-        at,
-        &a.name,
-        &a.media_type,
-        a.size_bytes,
-        &a.sha256,
-        &a.uri,
-        &a.description,
-    )
+    socialloans_platform::limits::attachment(at, a)
 }
 
 /// `monitoringPlans/{uuid}/conditions/{id}`.

@@ -211,15 +211,8 @@ pub const EDITABLE: [&str; 6] =
     ["indicator_values", "target_group_reach", "narrative", "evidence", "loan_amount_used", "deviations"];
 
 fn copy(target: &mut OutcomeReport, source: &OutcomeReport, path: &str) {
-    match path {
-        "indicator_values" => target.indicator_values = source.indicator_values.clone(),
-        "target_group_reach" => target.target_group_reach = source.target_group_reach.clone(),
-        "narrative" => target.narrative = source.narrative.clone(),
-        "evidence" => target.evidence = source.evidence.clone(),
-        "loan_amount_used" => target.loan_amount_used = source.loan_amount_used.clone(),
-        "deviations" => target.deviations = source.deviations.clone(),
-        _ => {}
-    }
+    socialloans_platform::copy_fields!(path, target, source;
+        indicator_values, target_group_reach, narrative, evidence, loan_amount_used, deviations);
 }
 
 /// A report's content checked against its plan ([`check`]), then its size.

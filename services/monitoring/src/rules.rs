@@ -260,17 +260,13 @@ pub fn name_period_report(plan: &mut MonitoringPlan, end: &common::Date, report:
 /// Whether `path` (already known to name a field of a report) stays within
 /// the report's lists: `indicator_values[3]` needs four values.
 pub fn path_within(report: &OutcomeReport, path: &str) -> bool {
-    let root = path.split('.').next().unwrap_or_default();
-    let Some((name, index)) = root.split_once('[') else { return true };
-    let index = index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX);
-    let len = match name {
+    socialloans_platform::limits::within_lists(path, |list| match list {
         "indicator_values" => report.indicator_values.len(),
         "target_group_reach" => report.target_group_reach.len(),
         "evidence" => report.evidence.len(),
         "deviations" => report.deviations.len(),
         _ => usize::MAX,
-    };
-    index < len
+    })
 }
 
 /// Review comments name only list elements the report has; the first that

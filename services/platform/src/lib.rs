@@ -16,6 +16,7 @@ pub mod grpc_layer;
 pub mod idempotency;
 pub mod jwks;
 pub mod limits;
+pub mod mask;
 pub mod metrics;
 pub mod names;
 pub mod pagination;
@@ -27,6 +28,9 @@ pub mod unit;
 
 pub use auth::{Caller, Policy, Role};
 pub use server::{Context, Running, ServiceSpec};
+
+/// What a gRPC handler answers.
+pub type Reply<T> = Result<tonic::Response<T>, tonic::Status>;
 
 /// A `check_env` for services with no variables of their own.
 pub fn no_env(_: &mut config::Env) {}

@@ -206,15 +206,10 @@ pub fn unfit(text: &str, max: usize) -> bool {
 /// SHA-256, and a document store's address — never a script, data or
 /// local-file address that a reviewer's screen could run or open — and a
 /// short description. Each violation names `at` and the field.
-pub fn attachment(
-    at: &str,
-    name: &str,
-    media_type: &str,
-    size_bytes: i64,
-    sha256: &str,
-    uri: &str,
-    description: &str,
-) -> Vec<FieldViolation> {
+pub fn attachment(at: &str, attachment: &socialloans_contracts::common::Attachment) -> Vec<FieldViolation> {
+    let socialloans_contracts::common::Attachment { name, media_type, size_bytes, sha256, uri, description } =
+        attachment;
+    let size_bytes = *size_bytes;
     let mut v = Vec::new();
     let field = |f: &str| format!("{at}.{f}");
     if name.trim().is_empty() || name.chars().count() > 255 || name.contains(['/', '\\']) || has_control(name) {
@@ -246,6 +241,17 @@ pub fn attachment(
     v
 }
 
+/// Whether a field path stays within its message's lists: the path's first
+/// segment, when it indexes a list (`objectives[3].title`), must name an
+/// element that exists; `len` gives a list's length by its field name
+/// (`usize::MAX` for a name that is not a list). A path without an index is
+/// within; an index that is not a number is not.
+pub fn within_lists(path: &str, len: impl Fn(&str) -> usize) -> bool {
+    let root = path.split('.').next().unwrap_or_default();
+    let Some((list, index)) = root.split_once('[') else { return true };
+    index.trim_end_matches(']').parse::<usize>().is_ok_and(|i| i < len(list))
+}
+
 /// A violation of `field` when `text` is longer than `max` characters or
 /// holds a control character.
 pub fn text(field: &str, value: &str, max: usize) -> Option<FieldViolation> {
@@ -261,6 +267,17 @@ pub fn text(field: &str, value: &str, max: usize) -> Option<FieldViolation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_within_its_lists_only_when_its_index_names_an_element() {
+        let len = |list: &str| if list == "objectives" { 2 } else { usize::MAX };
+        assert!(within_lists("title", len));
+        assert!(within_lists("objectives[1].title", len));
+        assert!(!within_lists("objectives[2]", len));
+        assert!(!within_lists("objectives[x]", len));
+        assert!(!within_lists("objectives[-1]", len));
+        assert!(within_lists("unknown[7]", len), "a field that is not a list is not checked here");
+    }
 
     #[test]
     fn a_return_needs_comments_on_real_fields_within_their_limits() {

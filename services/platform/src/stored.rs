@@ -19,6 +19,47 @@ pub fn document<M: prost::Message + Default>(content: &[u8]) -> Result<M, sqlx::
     M::decode(content).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// A row of a table that keeps an aggregate as an encoded protobuf document:
+/// the columns every such table has. `S` is the state's column type (from
+/// [`stored_enum!`](crate::stored_enum)). What a table keeps beside these
+/// (the borrower, the application, a start time) is there for SQL to filter,
+/// order and constrain by; the code reads it from the document.
+///
+/// Static statements read it with `sqlx::query_as!` through a type alias
+/// (`type Row = Document<CaseStateColumn>`), selecting exactly these columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document<S> {
+    /// The primary key.
+    pub id: uuid::Uuid,
+    /// The life-cycle state.
+    pub state: S,
+    /// Bumped on every change; the etag's source.
+    pub revision: i64,
+    /// The encoded aggregate.
+    pub content: Vec<u8>,
+    /// When it was created.
+    pub create_time: chrono::DateTime<chrono::Utc>,
+    /// When it last changed.
+    pub update_time: chrono::DateTime<chrono::Utc>,
+}
+
+impl<S> Document<S> {
+    /// The stored aggregate, decoded (see [`document`]).
+    pub fn decode<M: prost::Message + Default>(&self) -> Result<M, sqlx::Error> {
+        document(&self.content)
+    }
+
+    /// The entity tag clients send back to change it: the revision, quoted.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.revision)
+    }
+
+    /// Where a list ordered by creation continues after this row.
+    pub fn position(&self) -> (chrono::DateTime<chrono::Utc>, uuid::Uuid) {
+        (self.create_time, self.id)
+    }
+}
+
 /// `stored_enum!(pub struct CaseStateColumn(CaseState, "CASE_STATE_"));`
 /// makes `CaseStateColumn(pub CaseState)`, a text column of that enum.
 #[macro_export]

@@ -353,15 +353,25 @@ mod tests {
     #[test]
     fn a_document_reference_needs_a_store_address_never_a_script() {
         let sha = "9f2b5c7e1d3a4b6c8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
-        let check = |uri: &str| attachment("a", "plan.pdf", "application/pdf", 10, sha, uri, "");
+        let document = |name: &str, media_type: &str, size_bytes, sha256: &str, uri: &str, description: &str| {
+            socialloans_contracts::common::Attachment {
+                name: name.into(),
+                media_type: media_type.into(),
+                size_bytes,
+                sha256: sha256.into(),
+                uri: uri.into(),
+                description: description.into(),
+            }
+        };
+        let check = |uri: &str| attachment("a", &document("plan.pdf", "application/pdf", 10, sha, uri, ""));
         assert!(check("docstore://social-loans/x/plan.pdf").is_empty());
         assert!(check("https://docs.example/plan.pdf").is_empty());
         for bad in ["javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x", "file:///etc/passwd", "x y:z", ""]
         {
             assert_eq!(check(bad).len(), 1, "{bad}");
         }
-        let fields: Vec<String> =
-            attachment("a", "../x", "pdf", 0, "ABC", "docstore://x", "\0").into_iter().map(|v| v.field).collect();
+        let bad = document("../x", "pdf", 0, "ABC", "docstore://x", "\0");
+        let fields: Vec<String> = attachment("a", &bad).into_iter().map(|v| v.field).collect();
         assert_eq!(fields, ["a.name", "a.media_type", "a.size_bytes", "a.sha256", "a.description"]);
     }
 

@@ -87,6 +87,7 @@ impl Handler for RecordingHandler {
 pub fn subscription(addr: std::net::SocketAddr, name: &str) -> Subscription {
     Subscription {
         name: name.to_owned(),
+        consumer: "committee",
         endpoint: format!("http://{addr}"),
         method: APPLICATIONS_FEED,
         types: Vec::new(),

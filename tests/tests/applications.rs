@@ -299,7 +299,7 @@ async fn each_method_refuses_each_role_the_table_does_not_allow() {
         let call = |method: &str| {
             socialloans_platform::Policy::allowed(
                 &applications::policy::POLICY,
-                &format!("/{}/{method}", applications::GRPC_SERVICE),
+                &format!("/{}/{method}", applications::SPEC.grpc_service()),
             )
             .unwrap()
             .contains(&role)

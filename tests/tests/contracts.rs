@@ -39,7 +39,7 @@ fn every_method_of_every_service_has_one_role_entry() {
 #[test]
 fn every_service_publishes_a_resumable_event_feed_to_services_only() {
     for service in e2e::services() {
-        let roles = service.spec.policy.allowed(&format!("/{}/StreamEvents", service.spec.grpc_service));
+        let roles = service.spec.policy.allowed(&format!("/{}/StreamEvents", service.spec.grpc_service()));
         let roles = roles.unwrap_or_else(|| panic!("{} has no StreamEvents", service.spec.name));
         assert!(!roles.contains(&socialloans_platform::Role::Borrower), "borrowers must not read the raw event feed");
     }
@@ -49,7 +49,7 @@ fn every_service_publishes_a_resumable_event_feed_to_services_only() {
 fn every_services_event_feed_speaks_the_one_feeds_messages() {
     let set = FileDescriptorSet::decode(socialloans_contracts::FILE_DESCRIPTOR_SET).expect("descriptor set decodes");
     for service in e2e::services() {
-        let (package, name) = service.spec.grpc_service.rsplit_once('.').unwrap();
+        let (package, name) = service.spec.grpc_service().rsplit_once('.').unwrap();
         let method = set
             .file
             .iter()

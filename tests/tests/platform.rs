@@ -29,7 +29,7 @@ async fn each_service_reports_serving_and_lists_only_itself_through_reflection()
         let ch = channel(running.grpc_addr).await;
         let serving = eventually(Duration::from_secs(10), || {
             let ch = ch.clone();
-            async move { health(ch, service.spec.grpc_service).await == Ok(SERVING) }
+            async move { health(ch, service.spec.grpc_service()).await == Ok(SERVING) }
         })
         .await;
         assert!(serving, "{} never reported SERVING", service.spec.name);
@@ -50,7 +50,7 @@ async fn each_service_reports_serving_and_lists_only_itself_through_reflection()
         names.sort_unstable();
         // That service only: not the other two, whose contracts share the descriptor set.
         let mut expected = vec![
-            service.spec.grpc_service,
+            service.spec.grpc_service(),
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
             "grpc.reflection.v1alpha.ServerReflection",
@@ -352,7 +352,7 @@ async fn every_method_in_the_contracts_is_served() {
     let mut checked = 0;
     for service in services() {
         let running = db.serve(service, &[]).await;
-        let (package, name) = service.spec.grpc_service.rsplit_once('.').unwrap();
+        let (package, name) = service.spec.grpc_service().rsplit_once('.').unwrap();
         let methods: Vec<_> = set
             .file
             .iter()
@@ -364,7 +364,7 @@ async fn every_method_in_the_contracts_is_served() {
         assert!(!methods.is_empty(), "{name} has methods");
         let mut grpc = tonic::client::Grpc::new(channel(running.grpc_addr).await);
         for method in methods {
-            let path = format!("/{}/{}", service.spec.grpc_service, method.name());
+            let path = format!("/{}/{}", service.spec.grpc_service(), method.name());
             let role = service.spec.policy.allowed(&path).and_then(|roles| roles.first().copied()).expect("a role");
             let org = (role == Role::Borrower).then_some("5560000001");
             let request = authorized((), &token(&[role], org));

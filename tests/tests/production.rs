@@ -142,14 +142,14 @@ async fn tokens_are_checked_against_the_identity_providers_keys_fetched_over_htt
     // The identity provider is not up yet: no keys, so not ready, and a
     // caller is told to come back rather than that its token is bad.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(health(ch.clone(), service.spec.grpc_service).await, Ok(NOT_SERVING));
+    assert_eq!(health(ch.clone(), service.spec.grpc_service()).await, Ok(NOT_SERVING));
     let early = client.list_applications(list(&staff_token(&first, Role::Analyst))).await.unwrap_err();
     assert_eq!((early.code(), reason(&early).as_str()), (Code::Unavailable, "TOKEN_KEYS_UNAVAILABLE"));
 
     let idp = JwksEndpoint::start(idp_addr, &idp_ca, certs::SigningKey::jwks(&[&first])).await;
     let serving = eventually(Duration::from_secs(20), || {
         let ch = ch.clone();
-        async move { health(ch, service.spec.grpc_service).await == Ok(SERVING) }
+        async move { health(ch, service.spec.grpc_service()).await == Ok(SERVING) }
     })
     .await;
     assert!(serving, "the service did not become ready once the identity provider answered");
@@ -327,7 +327,7 @@ async fn the_kubelet_asks_a_plaintext_health_port_while_the_service_port_demands
     let plain = e2e::channel(health_addr).await;
     let serving = eventually(Duration::from_secs(10), || {
         let ch = plain.clone();
-        async move { health(ch, service.spec.grpc_service).await == Ok(SERVING) }
+        async move { health(ch, service.spec.grpc_service()).await == Ok(SERVING) }
     })
     .await;
     assert!(serving, "the health port never said SERVING");
@@ -350,7 +350,7 @@ async fn the_kubelet_asks_a_plaintext_health_port_while_the_service_port_demands
     db.cluster.stop().unwrap();
     let unready = eventually(Duration::from_secs(10), || {
         let ch = plain.clone();
-        async move { health(ch, service.spec.grpc_service).await == Ok(NOT_SERVING) }
+        async move { health(ch, service.spec.grpc_service()).await == Ok(NOT_SERVING) }
     })
     .await;
     db.cluster.start().unwrap();
@@ -375,7 +375,7 @@ async fn the_service_reaches_postgresql_over_tls_verified_against_the_databases_
     let ch = e2e::channel(running.grpc_addr).await;
     let serving = eventually(Duration::from_secs(10), || {
         let ch = ch.clone();
-        async move { health(ch, service.spec.grpc_service).await == Ok(SERVING) }
+        async move { health(ch, service.spec.grpc_service()).await == Ok(SERVING) }
     })
     .await;
     assert!(serving, "the service did not reach PostgreSQL over verified TLS");
@@ -398,7 +398,7 @@ async fn the_service_reaches_postgresql_over_tls_verified_against_the_databases_
     let running = db.serve(service, &[("DATABASE_URL", &url)]).await;
     let ch = e2e::channel(running.grpc_addr).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(health(ch.clone(), service.spec.grpc_service).await, Ok(NOT_SERVING));
+    assert_eq!(health(ch.clone(), service.spec.grpc_service()).await, Ok(NOT_SERVING));
     let mut client = ApplicationsServiceClient::new(ch);
     let refused = client.list_applications(list(&e2e::token(&[Role::Analyst], None))).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");

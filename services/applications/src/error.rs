@@ -12,7 +12,6 @@ pub struct Applications;
 
 impl ServiceErrors for Applications {
     const NOT_FOUND: &'static str = "APPLICATION_NOT_FOUND";
-    const STORE: &'static str = "applications store";
     const RESOURCE: &'static str = "the application";
     type Own = Own;
 }

@@ -20,9 +20,6 @@ pub mod validate;
 use socialloans_contracts::applications::applications_service_server::ApplicationsServiceServer;
 use socialloans_platform::{Context, ServiceSpec, config::DefaultPorts, config::Env};
 
-/// The service's fully-qualified gRPC name.
-pub const GRPC_SERVICE: &str = "socialloans.applications.v1.ApplicationsService";
-
 /// Default pricing discount for approved social loans, in basis points below
 /// the ordinary rate ("a couple of basis points").
 pub const DEFAULT_DISCOUNT_BPS: u64 = 3;
@@ -30,12 +27,10 @@ pub const DEFAULT_DISCOUNT_BPS: u64 = 3;
 /// What makes this service itself.
 pub static SPEC: ServiceSpec = ServiceSpec {
     name: "applications",
-    grpc_service: GRPC_SERVICE,
     ports: DefaultPorts { grpc: 50051, metrics: 9091 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     append_only: &["application_history"],
-    descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         discount_bps(env);
     },
@@ -54,18 +49,9 @@ fn operations(context: &Context) -> service::Applications {
 /// Consumes the committee's feed (decisions) and monitoring's (conditions),
 /// when `COMMITTEE_FEED_URL` and `MONITORING_FEED_URL` are set.
 fn background(context: &Context) {
-    let handler = decisions::CommitteeEvents { discount_bps: operations(context).discount_bps };
-    if let Err(err) =
-        context.subscribe("committee", "committee", decisions::COMMITTEE_FEED, decisions::types(), handler)
-    {
-        tracing::error!(error = %err, "cannot consume the committee's feed");
-    }
-    let handler = conditions::MonitoringEvents;
-    if let Err(err) =
-        context.subscribe("monitoring", "monitoring", conditions::MONITORING_FEED, conditions::types(), handler)
-    {
-        tracing::error!(error = %err, "cannot consume monitoring's feed");
-    }
+    let decided = decisions::CommitteeEvents { discount_bps: operations(context).discount_bps };
+    context.subscribe("committee", decisions::COMMITTEE_FEED, decisions::types(), decided);
+    context.subscribe("monitoring", conditions::MONITORING_FEED, conditions::types(), conditions::MonitoringEvents);
 }
 
 /// Registers the service's gRPC handlers.

@@ -4,7 +4,7 @@ use socialloans_platform::{Policy, Role::*};
 
 /// The role table. A method not listed here is refused for everyone.
 pub static POLICY: Policy = Policy {
-    service: crate::GRPC_SERVICE,
+    service: socialloans_contracts::applications::applications_service_server::SERVICE_NAME,
     methods: &[
         ("CreateApplication", &[Borrower, Analyst]),
         ("GetApplication", &[Borrower, Analyst, CreditAnalyst, CommitteeSecretary, CoreBanking, Auditor]),

@@ -1,18 +1,5 @@
-//! The committee service's errors: the platform's one error type, with the
-//! committee's reasons.
-
-use socialloans_platform::error::{self, NoOwnErrors, ServiceErrors};
-
-/// The committee's place in the shared error type.
-#[derive(Debug)]
-pub struct Committee;
-
-impl ServiceErrors for Committee {
-    const NOT_FOUND: &'static str = "NOT_FOUND";
-    const STORE: &'static str = "committee store";
-    const RESOURCE: &'static str = "the resource";
-    type Own = NoOwnErrors;
-}
+//! The committee service's errors: the platform's one error type, with its
+//! default reasons; the committee has no failures of its own.
 
 /// Everything a committee handler can fail with.
-pub type Error = error::Error<Committee>;
+pub type Error = socialloans_platform::error::Error<socialloans_platform::error::Plain>;

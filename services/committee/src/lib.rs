@@ -24,18 +24,13 @@ use socialloans_platform::{
     config::{DefaultPorts, Env},
 };
 
-/// The service's fully-qualified gRPC name.
-pub const GRPC_SERVICE: &str = "socialloans.committee.v1.CommitteeService";
-
 /// What makes this service itself.
 pub static SPEC: ServiceSpec = ServiceSpec {
     name: "committee",
-    grpc_service: GRPC_SERVICE,
     ports: DefaultPorts { grpc: 50052, metrics: 9092 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     append_only: &["audit_chain", "history", "chain_head_signature"],
-    descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         committee_rules(env);
         chain_key(env);
@@ -79,16 +74,7 @@ fn chain_key(env: &mut Env) -> signing::ChainKey {
 
 /// Consumes the applications feed, when `APPLICATIONS_FEED_URL` is set.
 fn background(context: &Context) {
-    let subscribed = context.subscribe(
-        "applications",
-        "applications",
-        referrals::APPLICATIONS_FEED,
-        referrals::types(),
-        referrals::Referrals,
-    );
-    if let Err(err) = subscribed {
-        tracing::error!(error = %err, "cannot consume the applications feed");
-    }
+    context.subscribe("applications", referrals::APPLICATIONS_FEED, referrals::types(), referrals::Referrals);
 }
 
 /// Registers the service's gRPC handlers.

@@ -14,7 +14,7 @@ const VOTERS: &[Role] = &[CommitteeMember, CommitteeChair];
 
 /// The role table. A method not listed here is refused for everyone.
 pub static POLICY: Policy = Policy {
-    service: crate::GRPC_SERVICE,
+    service: socialloans_contracts::committee::committee_service_server::SERVICE_NAME,
     methods: &[
         ("CreateMember", SECRETARIAT),
         ("GetMember", READERS),

@@ -4,10 +4,7 @@
 
 use prost::{Message, Name};
 use socialloans_contracts::{applications as ap, committee as cm};
-use socialloans_platform::{
-    events::{Event, Handler, HandlerError, outbox, payload},
-    unit,
-};
+use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
 use crate::{cases::state_name, store};
@@ -45,7 +42,6 @@ pub fn case_from(application: &ap::Application) -> cm::Case {
 
 impl Handler for Referrals {
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        unit::name_actor(conn, &unit::Actor::service("committee"), &event.r#type, &event.id).await?;
         if let Some(referred) = payload::<ap::ApplicationReferredToCommittee>(event)? {
             let application = referred.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             if application.name.is_empty() {

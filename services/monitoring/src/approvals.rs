@@ -6,10 +6,7 @@ use chrono::Datelike;
 use prost::Name;
 use socialloans_contracts::common;
 use socialloans_contracts::{applications as ap, monitoring as mo};
-use socialloans_platform::{
-    events::{Event, Handler, HandlerError, outbox, payload},
-    unit,
-};
+use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
 use crate::{plans, store};
@@ -90,7 +87,6 @@ pub fn plan_from(application: &ap::Application, due_days: i32) -> mo::Monitoring
 
 impl Handler for Approvals {
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        unit::name_actor(conn, &unit::Actor::service("monitoring"), &event.r#type, &event.id).await?;
         if let Some(approved) = payload::<ap::ApplicationApproved>(event)? {
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let mut plan = plan_from(&application, self.due_days);

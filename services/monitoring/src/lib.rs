@@ -31,18 +31,13 @@ use socialloans_platform::{
     config::{DefaultPorts, Env},
 };
 
-/// The service's fully-qualified gRPC name.
-pub const GRPC_SERVICE: &str = "socialloans.monitoring.v1.MonitoringService";
-
 /// What makes this service itself.
 pub static SPEC: ServiceSpec = ServiceSpec {
     name: "monitoring",
-    grpc_service: GRPC_SERVICE,
     ports: DefaultPorts { grpc: 50053, metrics: 9093 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
     append_only: &["audit_entry"],
-    descriptor_set: socialloans_contracts::FILE_DESCRIPTOR_SET,
     check_env: |env| {
         report_due_days(env);
         sweep_seconds(env);
@@ -71,11 +66,7 @@ fn background(context: &Context) {
         context.stopping.clone(),
     ));
     let handler = approvals::Approvals { due_days: report_due_days(&mut context.config.raw.reader()) };
-    if let Err(err) =
-        context.subscribe("applications", "applications", approvals::APPLICATIONS_FEED, approvals::types(), handler)
-    {
-        tracing::error!(error = %err, "cannot consume the applications feed");
-    }
+    context.subscribe("applications", approvals::APPLICATIONS_FEED, approvals::types(), handler);
 }
 
 /// Registers the service's gRPC handlers.

@@ -12,7 +12,7 @@ const REVIEW: &[Role] = &[ReportReviewer];
 
 /// The role table. A method not listed here is refused for everyone.
 pub static POLICY: Policy = Policy {
-    service: crate::GRPC_SERVICE,
+    service: socialloans_contracts::monitoring::monitoring_service_server::SERVICE_NAME,
     methods: &[
         ("CreateIndicatorDefinition", &[Analyst]),
         ("GetIndicatorDefinition", READERS),

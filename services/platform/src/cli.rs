@@ -122,7 +122,7 @@ async fn health(spec: &'static ServiceSpec) -> ExitCode {
             .await
             .map_err(|e| e.to_string())?;
         let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-        let request = tonic_health::pb::HealthCheckRequest { service: spec.grpc_service.to_owned() };
+        let request = tonic_health::pb::HealthCheckRequest { service: spec.grpc_service().to_owned() };
         let status = client.check(request).await.map_err(|e| e.message().to_owned())?.into_inner().status;
         Ok::<_, String>(status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
     };

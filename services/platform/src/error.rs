@@ -235,18 +235,24 @@ mod tests {
     }
 }
 
-/// What one service adds to the shared [`Error`]: its NOT_FOUND reason, the
-/// name its store has in the log, how its messages name the resource, and
-/// failures of its own.
+/// What one service adds to the shared [`Error`]: its NOT_FOUND reason and
+/// how its messages name the resource, where it has better words than the
+/// defaults, and failures of its own.
 pub trait ServiceErrors: std::fmt::Debug + 'static {
     /// The `ErrorInfo` reason of NOT_FOUND (`APPLICATION_NOT_FOUND`).
-    const NOT_FOUND: &'static str;
-    /// What the log calls the service's database (`applications store`).
-    const STORE: &'static str;
+    const NOT_FOUND: &'static str = "NOT_FOUND";
     /// How a message names the resource a call works on (`the application`).
-    const RESOURCE: &'static str;
+    const RESOURCE: &'static str = "the resource";
     /// Failures only this service has (a state machine's refusal, say).
     type Own: std::fmt::Debug + std::fmt::Display + Into<Status>;
+}
+
+/// A service with the default reasons and no failures of its own.
+#[derive(Debug)]
+pub struct Plain;
+
+impl ServiceErrors for Plain {
+    type Own = NoOwnErrors;
 }
 
 /// For a service with no failures of its own.
@@ -371,7 +377,7 @@ impl<S: ServiceErrors> From<Error<S>> for Status {
             Error::PermissionDenied { reason, message } => with_reason(Code::PermissionDenied, reason, message, &[]),
             Error::AlreadyExists(message) => with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, &[]),
             Error::NotFound(name) => not_found(S::NOT_FOUND, name),
-            Error::Database(err) => database(S::STORE, &err),
+            Error::Database(err) => database("store", &err),
             Error::Status(status) => *status,
             Error::Own(own) => own.into(),
         }

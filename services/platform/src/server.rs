@@ -34,8 +34,6 @@ pub const LIVENESS: &str = "liveness";
 pub struct ServiceSpec {
     /// Short name: the service's schema, its log and metrics name.
     pub name: &'static str,
-    /// Fully-qualified gRPC service, e.g. `socialloans.applications.v1.ApplicationsService`.
-    pub grpc_service: &'static str,
     /// Default ports.
     pub ports: DefaultPorts,
     /// Which roles may call which method.
@@ -45,8 +43,6 @@ pub struct ServiceSpec {
     /// Tables the runtime role may only read and insert into (history,
     /// audit trails, the chain): see `db::grant_runtime`.
     pub append_only: &'static [&'static str],
-    /// The encoded descriptor set that reflection serves.
-    pub descriptor_set: &'static [u8],
     /// Reads and checks the service's own variables, so that a bad one stops
     /// the start together with the shared ones.
     pub check_env: fn(&mut crate::config::Env),
@@ -54,9 +50,20 @@ pub struct ServiceSpec {
     pub background: fn(&Context),
 }
 
+impl ServiceSpec {
+    /// The fully-qualified gRPC service its policy guards, e.g.
+    /// `socialloans.applications.v1.ApplicationsService`: the name health and
+    /// reflection answer for.
+    pub fn grpc_service(&self) -> &'static str {
+        self.policy.service
+    }
+}
+
 /// What a service's handlers are built from.
 #[derive(Debug, Clone)]
 pub struct Context {
+    /// The service's short name ([`ServiceSpec::name`]).
+    pub service: &'static str,
     /// The service's pool, confined to its own schema.
     pub pool: PgPool,
     /// The validated configuration.
@@ -73,20 +80,35 @@ pub struct Context {
 
 impl Context {
     /// Consumes the feed of `peer` (when `<PEER>_FEED_URL` is configured) with
-    /// `handler` until the service stops; returns whether it started. The
-    /// checkpoint is `subscription`, in this service's schema.
+    /// `handler` until the service stops, reading the event `types` from the
+    /// feed RPC `method`. The checkpoint is named after `peer`, in this
+    /// service's schema. A subscription that cannot start (no identity to
+    /// read the feed with, an unreadable certificate) is logged as an error;
+    /// the service serves on without it.
     pub fn subscribe<H: crate::events::Handler>(
         &self,
-        subscription: &str,
         peer: &str,
         method: &'static str,
         types: Vec<String>,
         handler: H,
-    ) -> Result<bool, String> {
+    ) {
+        if let Err(err) = self.try_subscribe(peer, method, types, handler) {
+            tracing::error!(error = %err, peer, "cannot consume the peer's feed");
+        }
+    }
+
+    fn try_subscribe<H: crate::events::Handler>(
+        &self,
+        peer: &str,
+        method: &'static str,
+        types: Vec<String>,
+        handler: H,
+    ) -> Result<(), String> {
+        let subscription = peer;
         use crate::events::{Subscription, TokenSource};
         let Some(endpoint) = self.config.events.peers.get(peer).cloned() else {
             tracing::warn!(subscription, peer, "no feed URL for this peer; its events are not consumed");
-            return Ok(false);
+            return Ok(());
         };
         // A mounted token first; then the client certificate, over mTLS; a
         // token minted with the development secret only when neither exists.
@@ -125,6 +147,7 @@ impl Context {
         };
         let subscription = Subscription {
             name: subscription.to_owned(),
+            consumer: self.service,
             endpoint,
             method,
             types,
@@ -141,7 +164,7 @@ impl Context {
             self.metrics.clone(),
             self.stopping.clone(),
         ));
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -229,7 +252,7 @@ pub async fn start(
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
-    for name in ["", spec.grpc_service] {
+    for name in ["", spec.grpc_service()] {
         reporter.set_service_status(name, ServingStatus::NotServing).await;
     }
     // v1 for current tools; v1alpha for older grpcurl and Postman builds.
@@ -270,7 +293,7 @@ pub async fn start(
     let watcher = tokio::spawn(watch_database(
         pool.clone(),
         reporter.clone(),
-        spec.grpc_service,
+        spec.grpc_service(),
         config.health_check_interval,
         metrics.clone(),
         key_set.clone(),
@@ -319,6 +342,7 @@ fn start_background(
     let feed =
         Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat, stopped.clone(), limits);
     let context = Context {
+        service: spec.name,
         pool: pool.clone(),
         config: config.clone(),
         metrics: metrics.clone(),
@@ -394,7 +418,7 @@ impl Serving {
             async move {
                 wait_for_stop(stopped).await;
                 tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
-                for name in ["", spec.grpc_service, LIVENESS] {
+                for name in ["", spec.grpc_service(), LIVENESS] {
                     reporter.set_service_status(name, ServingStatus::NotServing).await;
                 }
                 let _ = draining.send(());
@@ -425,9 +449,9 @@ impl Serving {
 /// (the descriptor set holds every contract; the others are not served here).
 fn reflection(spec: &ServiceSpec) -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(spec.descriptor_set)
+        .register_encoded_file_descriptor_set(socialloans_contracts::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(spec.grpc_service)
+        .with_service_name(spec.grpc_service())
         .with_service_name("grpc.health.v1.Health")
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .with_service_name("grpc.reflection.v1alpha.ServerReflection")

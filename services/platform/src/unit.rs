@@ -62,45 +62,18 @@ impl Actor {
 /// Names the actor, the action and the request id of everything this
 /// transaction changes (and the current trace), for the audit rows it
 /// writes: transaction-local settings `socialloans.audit_*`, which a
-/// service's audit insert or a table's trigger reads.
+/// service's audit insert or a table's trigger reads. Inside a call with a
+/// deadline ([`crate::db::DEADLINE`]) the transaction's statements and lock
+/// waits are limited, in the same round trip, to the time left, so the
+/// server itself ends what the client has given up on (a dropped call cannot
+/// cancel its statement otherwise); elsewhere (an event handler, a sweep)
+/// they keep the session's limits.
 pub async fn name_actor(
     conn: &mut PgConnection,
     actor: &Actor,
     action: &str,
     request_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "SELECT set_config('socialloans.audit_subject', $1, true) AS subject,
-                set_config('socialloans.audit_role', $2, true) AS role,
-                set_config('socialloans.audit_org', $3, true) AS org,
-                set_config('socialloans.audit_action', $4, true) AS action,
-                set_config('socialloans.audit_request', $5, true) AS request,
-                set_config('socialloans.audit_trace', $6, true) AS trace",
-        actor.subject,
-        actor.roles,
-        actor.organization,
-        action,
-        request_id,
-        crate::trace_context::current_trace_id(),
-    )
-    .fetch_one(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Begins the unit's transaction as `actor` doing `action`, in one round
-/// trip: who acts is named as [`name_actor`] names it, and inside a call with
-/// a deadline ([`crate::db::DEADLINE`]) the transaction's statements and lock
-/// waits are limited to the time left, so the server itself ends what the
-/// client has given up on (a dropped call cannot cancel its statement
-/// otherwise); without one they keep the session's limits.
-async fn begin(
-    pool: &PgPool,
-    actor: &Actor,
-    action: &str,
-    request_id: &str,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
     let left = crate::db::DEADLINE
         .try_with(|deadline| {
             deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().max(1).to_string()
@@ -124,8 +97,20 @@ async fn begin(
         request_id,
         crate::trace_context::current_trace_id(),
     )
-    .fetch_one(&mut *tx)
-    .await?;
+    .fetch_one(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Begins the unit's transaction as `actor` doing `action` ([`name_actor`]).
+async fn begin(
+    pool: &PgPool,
+    actor: &Actor,
+    action: &str,
+    request_id: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    name_actor(&mut tx, actor, action, request_id).await?;
     Ok(tx)
 }
 

@@ -128,7 +128,7 @@ pub async fn serves_health_and_exits_zero_on_sigterm(binary: &str, spec: &'stati
     let ch = channel(health_addr.parse().unwrap()).await;
     let serving = eventually(Duration::from_secs(10), || {
         let ch = ch.clone();
-        async move { health(ch, spec.grpc_service).await == Ok(SERVING) }
+        async move { health(ch, spec.grpc_service()).await == Ok(SERVING) }
     })
     .await;
     assert!(serving, "{} never reported SERVING on its health port", spec.name);

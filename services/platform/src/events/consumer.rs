@@ -70,6 +70,10 @@ impl TokenSource {
 pub struct Subscription {
     /// Stable name: the key of the checkpoint, the lease and the metrics.
     pub name: String,
+    /// The consuming service, named ([`crate::unit::name_actor`]) as who acts
+    /// in every change its handler makes, with the event's type as the
+    /// action and its id as the request.
+    pub consumer: &'static str,
     /// The peer, e.g. `http://applications:50051`.
     pub endpoint: String,
     /// The peer's feed method, e.g. `/socialloans.applications.v1.ApplicationsService/StreamEvents`.
@@ -131,7 +135,9 @@ pub fn decode<M: prost::Message + Default>(event: &Event) -> Result<M, HandlerEr
 
 /// Applies events to the consumer's own tables, inside the transaction it is given.
 pub trait Handler: Send + Sync + 'static {
-    /// Applies `event`. Do not commit: the consumer commits the effect with the checkpoint.
+    /// Applies `event`. Do not commit: the consumer commits the effect with
+    /// the checkpoint. Who acts is already named: the consuming service
+    /// ([`Subscription::consumer`]), doing the event's type.
     fn handle(&self, conn: &mut PgConnection, event: &Event) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
@@ -378,7 +384,7 @@ async fn apply<H: Handler>(
     let mut rejections = 0u32;
     let mut backoff = lease::backoff();
     loop {
-        let attempt = apply_once(pool, &subscription.name, handler, event, gap_check).instrument(span.clone()).await;
+        let attempt = apply_once(pool, subscription, handler, event, gap_check).instrument(span.clone()).await;
         match attempt {
             Ok(applied) => {
                 if applied == Applied::Applied {
@@ -442,13 +448,13 @@ impl From<sqlx::Error> for AttemptError {
 
 async fn apply_once<H: Handler>(
     pool: &PgPool,
-    subscription: &str,
+    subscription: &Subscription,
     handler: &H,
     event: &Event,
     gap_check: bool,
 ) -> Result<Applied, AttemptError> {
     let mut tx = pool.begin().await?;
-    let checkpoint = lock_checkpoint(&mut tx, subscription).await?;
+    let checkpoint = lock_checkpoint(&mut tx, &subscription.name).await?;
     if event.position <= checkpoint {
         return Ok(Applied::Duplicate);
     }
@@ -458,13 +464,15 @@ async fn apply_once<H: Handler>(
             event.position
         )));
     }
+    let consumer = crate::unit::Actor::service(subscription.consumer);
+    crate::unit::name_actor(&mut tx, &consumer, &event.r#type, &event.id).await?;
     // A handler that panics has rejected the event: it is retried, then
     // parked like any poison event, and the consumer lives on.
     CatchUnwind(Box::pin(handler.handle(&mut tx, event)))
         .await
         .map_err(|panic| AttemptError::Handler(HandlerError::Rejected(format!("the handler panicked: {panic}"))))?
         .map_err(AttemptError::Handler)?;
-    save_checkpoint(&mut tx, subscription, event.position).await?;
+    save_checkpoint(&mut tx, &subscription.name, event.position).await?;
     tx.commit().await?;
     Ok(Applied::Applied)
 }

@@ -41,14 +41,9 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 /// `COMMITTEE_DECISION_RULE` (`majority`, the default, or `consensus`) and
 /// `COMMITTEE_QUORUM` (a number; default: more than half of the active roster).
 fn committee_rules(env: &mut Env) -> proceedings::Rules {
-    let decision = match env.raw("COMMITTEE_DECISION_RULE").unwrap_or("majority") {
-        "majority" => rules::DecisionRule::Majority,
-        "consensus" => rules::DecisionRule::Consensus,
-        other => {
-            env.error(format!("COMMITTEE_DECISION_RULE={other:?} is malformed: expected majority or consensus"));
-            rules::DecisionRule::Majority
-        }
-    };
+    use rules::DecisionRule::{Consensus, Majority};
+    let decision =
+        env.choice("COMMITTEE_DECISION_RULE", &[("majority", Majority), ("consensus", Consensus)]).unwrap_or(Majority);
     let quorum = match env.optional::<u32>("COMMITTEE_QUORUM", "a number of members, 1 or more") {
         Some(0) => {
             env.error("COMMITTEE_QUORUM=0 is out of range: expected 1 or more");

@@ -81,6 +81,23 @@ impl Env {
         Duration::from_millis(self.int_in(name, default_ms, range))
     }
 
+    /// One of the named `choices`, the first when unset; `None` (and an
+    /// error) when set to anything else.
+    pub fn choice<T: Copy>(&mut self, name: &str, choices: &[(&str, T)]) -> Option<T> {
+        let Some(value) = self.raw(name) else { return choices.first().map(|&(_, v)| v) };
+        if let Some(&(_, v)) = choices.iter().find(|(text, _)| *text == value) {
+            return Some(v);
+        }
+        let names: Vec<&str> = choices.iter().map(|&(text, _)| text).collect();
+        let expected = match names.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        self.errors.push(format!("{name}={value:?} is malformed: expected {expected}"));
+        None
+    }
+
     /// A boolean (`true/false`, `1/0`, `yes/no`, `on/off`).
     pub fn flag(&mut self, name: &str, default: bool) -> bool {
         match self.raw(name).map(|v| v.trim().to_ascii_lowercase()) {
@@ -355,14 +372,7 @@ impl Config {
         let events = events_from_env(env);
         let request_log_retention = request_log_retention_from_env(env);
         let raw = RawEnv(std::sync::Arc::new(env.vars.clone()));
-        let log_json = match env.raw("LOG_FORMAT").unwrap_or("json") {
-            "json" => true,
-            "text" => false,
-            other => {
-                env.error(format!("LOG_FORMAT={other:?} is malformed: expected json or text"));
-                true
-            }
-        };
+        let log_json = env.choice("LOG_FORMAT", &[("json", true), ("text", false)]).unwrap_or(true);
         Some(Config {
             grpc_addr,
             metrics_addr,
@@ -447,15 +457,8 @@ fn auth_from_env(env: &mut Env) -> Option<AuthConfig> {
             "AUTH_HS256_SECRET" => hs256_from_env(env),
             "AUTH_PUBLIC_KEY_FILE" => {
                 let pem_file = env.file("AUTH_PUBLIC_KEY_FILE");
-                let algorithm = match env.raw("AUTH_ALGORITHM").unwrap_or("RS256") {
-                    "RS256" => Some(jsonwebtoken::Algorithm::RS256),
-                    "ES256" => Some(jsonwebtoken::Algorithm::ES256),
-                    "EdDSA" => Some(jsonwebtoken::Algorithm::EdDSA),
-                    other => {
-                        env.error(format!("AUTH_ALGORITHM={other:?} is malformed: expected RS256, ES256 or EdDSA"));
-                        None
-                    }
-                };
+                use jsonwebtoken::Algorithm::{ES256, EdDSA, RS256};
+                let algorithm = env.choice("AUTH_ALGORITHM", &[("RS256", RS256), ("ES256", ES256), ("EdDSA", EdDSA)]);
                 Some(TokenKey::PublicKey { algorithm: algorithm?, pem_file: pem_file? })
             }
             jwks => {
@@ -543,14 +546,8 @@ fn tls_from_env(env: &mut Env) -> Option<TlsConfig> {
     if ca_set && !(cert_set && key_set) {
         env.error("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE (mTLS runs over TLS)");
     }
-    let client_auth_optional = match env.raw("TLS_CLIENT_AUTH").unwrap_or("required") {
-        "required" => false,
-        "optional" => true,
-        other => {
-            env.error(format!("TLS_CLIENT_AUTH={other:?} is malformed: expected required or optional"));
-            false
-        }
-    };
+    let client_auth_optional =
+        env.choice("TLS_CLIENT_AUTH", &[("required", false), ("optional", true)]).unwrap_or(false);
     let cert_file = env.file("TLS_CERT_FILE");
     let key_file = env.file("TLS_KEY_FILE");
     let client_ca_file = env.file("TLS_CLIENT_CA_FILE");

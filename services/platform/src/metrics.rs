@@ -95,6 +95,29 @@ struct ConsumerFamilies {
     leader: Family<SubscriptionLabels, Gauge>,
 }
 
+impl ConsumerFamilies {
+    /// Registers each family under its name, with its help.
+    fn register(&self, registry: &mut Registry) {
+        let gauges = [
+            ("consumer_checkpoint_position", "Last event position applied, by subscription", &self.checkpoint),
+            ("consumer_feed_head_position", "Head of the peer's feed as last heard, by subscription", &self.head),
+            ("consumer_lag_events", "Events committed by the peer but not yet applied, by subscription", &self.lag),
+            ("consumer_connected", "1 while the feed stream is open, by subscription", &self.connected),
+            ("consumer_lease_held", "1 while this replica consumes the subscription", &self.leader),
+        ];
+        for (name, help, family) in gauges {
+            registry.register(name, help, family.clone());
+        }
+        let counters = [
+            ("consumer_events_applied", "Events applied, by subscription", &self.applied),
+            ("consumer_events_parked", "Poison events parked in consumer_dead_letter, by subscription", &self.parked),
+        ];
+        for (name, help, family) in counters {
+            registry.register(name, help, family.clone());
+        }
+    }
+}
+
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
@@ -132,37 +155,7 @@ impl Metrics {
         let outbox_head = Gauge::default();
         registry.register("outbox_head_position", "Highest position of this service's event feed", outbox_head.clone());
         let consumer = ConsumerFamilies::default();
-        registry.register(
-            "consumer_checkpoint_position",
-            "Last event position applied, by subscription",
-            consumer.checkpoint.clone(),
-        );
-        registry.register(
-            "consumer_feed_head_position",
-            "Head of the peer's feed as last heard, by subscription",
-            consumer.head.clone(),
-        );
-        registry.register(
-            "consumer_lag_events",
-            "Events committed by the peer but not yet applied, by subscription",
-            consumer.lag.clone(),
-        );
-        registry.register("consumer_events_applied", "Events applied, by subscription", consumer.applied.clone());
-        registry.register(
-            "consumer_events_parked",
-            "Poison events parked in consumer_dead_letter, by subscription",
-            consumer.parked.clone(),
-        );
-        registry.register(
-            "consumer_connected",
-            "1 while the feed stream is open, by subscription",
-            consumer.connected.clone(),
-        );
-        registry.register(
-            "consumer_lease_held",
-            "1 while this replica consumes the subscription",
-            consumer.leader.clone(),
-        );
+        consumer.register(&mut registry);
         Self {
             registry: Arc::new(Mutex::new(registry)),
             calls,

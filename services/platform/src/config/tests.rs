@@ -123,3 +123,16 @@ fn one_source_of_token_keys_and_jwks_over_https_or_loopback() {
     let eddsa = with(&[("AUTH_PUBLIC_KEY_FILE", "/etc/hostname"), ("AUTH_ALGORITHM", "EdDSA")]).unwrap();
     assert!(matches!(eddsa.auth.key, TokenKey::PublicKey { algorithm: jsonwebtoken::Algorithm::EdDSA, .. }));
 }
+
+#[test]
+fn a_choice_is_one_of_its_names_the_first_when_unset_and_anything_else_is_named_as_malformed() {
+    let choices = [("json", true), ("text", false)];
+    let mut env = Env::from_map([("LOG_FORMAT".to_owned(), "text".to_owned())].into());
+    assert_eq!(env.choice("LOG_FORMAT", &choices), Some(false));
+    assert_eq!(env.choice("UNSET", &choices), Some(true));
+    assert!(env.finish().is_ok());
+    let mut env = Env::from_map([("LOG_FORMAT".to_owned(), "xml".to_owned())].into());
+    assert_eq!(env.choice("LOG_FORMAT", &[("a", 1), ("b", 2), ("c", 3)]), None);
+    let err = env.finish().unwrap_err().to_string();
+    assert!(err.contains("LOG_FORMAT=\"xml\" is malformed: expected a, b or c"), "{err}");
+}

@@ -6,18 +6,20 @@
 use prost::Name;
 use socialloans_contracts::applications::{self as pb, applications_service_server::ApplicationsService};
 use socialloans_platform::{
+    Reply,
     auth::caller,
     error::FieldViolation,
     events::{Feed, FeedStream},
     limits,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use crate::{
     edit,
     error::Error,
     loans, queries,
-    service::{Actor, Applications},
+    record::Record,
+    service::{Actor, Applications, Change},
     steps, validate,
 };
 
@@ -35,12 +37,93 @@ impl Api {
     }
 }
 
-fn text_limit(violations: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
-    violations.extend(socialloans_platform::limits::text(field, value, max));
+/// A request that changes one application: which application, from which
+/// version, under which request id, and what it answers.
+trait Mutation: Name + prost::Message {
+    /// The method's answer.
+    type Answer: prost::Message + Default;
+    /// The application's name and the etag the caller read (empty: any version).
+    fn target(&self) -> (&str, &str);
+    /// The caller's idempotency key.
+    fn request_id(&self) -> &str;
+    /// The answer carrying the changed application.
+    fn answer(application: pb::Application) -> Self::Answer;
 }
+
+/// The gRPC method a request message is for, as the policy names it: the
+/// message's name without `Request`.
+fn method<Req: Name>() -> &'static str {
+    Req::NAME.strip_suffix("Request").unwrap_or(Req::NAME)
+}
+
+/// Implements [`Mutation`] for `request`, answered by `answer` (both carry
+/// the application in the field `application`); the target is the
+/// request's `name` and `etag` unless given.
+macro_rules! mutation {
+    ($request:ident => $answer:ident) => {
+        mutation!($request => $answer, |r| (&r.name, &r.etag));
+    };
+    ($request:ident => $answer:ident, |$r:ident| $target:expr) => {
+        impl Mutation for pb::$request {
+            type Answer = pb::$answer;
+            fn target(&self) -> (&str, &str) {
+                let $r = self;
+                $target
+            }
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+            fn answer(application: pb::Application) -> pb::$answer {
+                pb::$answer { application: Some(application) }
+            }
+        }
+    };
+}
+
+mutation!(UpdateApplicationRequest => UpdateApplicationResponse, |r| {
+    (r.application.as_ref().map_or("", |a| a.name.as_str()), &r.etag)
+});
+mutation!(SubmitApplicationRequest => SubmitApplicationResponse);
+mutation!(ReturnApplicationForCompletionRequest => ReturnApplicationForCompletionResponse);
+mutation!(StartReviewRequest => StartReviewResponse);
+mutation!(RecordCreditAssessmentRequest => RecordCreditAssessmentResponse);
+mutation!(ReferApplicationToCommitteeRequest => ReferApplicationToCommitteeResponse);
+mutation!(WithdrawApplicationRequest => WithdrawApplicationResponse);
+mutation!(TagLoanRequest => TagLoanResponse);
+mutation!(CloseApplicationRequest => CloseApplicationResponse);
+// An erasure is done whatever the version: it takes no etag.
+mutation!(EraseContactPersonRequest => EraseContactPersonResponse, |r| (&r.name, ""));
 
 fn check(violations: Vec<FieldViolation>) -> Result<(), Error> {
     if violations.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(violations)) }
+}
+
+/// A `reason` the method requires (`what` says what it is for), within the
+/// comment limit.
+fn required_reason(reason: &str, what: &str) -> Result<(), Error> {
+    let missing = reason.trim().is_empty().then(|| FieldViolation::new("reason", format!("is required: {what}")));
+    check(missing.into_iter().chain(limits::text("reason", reason, validate::COMMENT_TEXT)).collect())
+}
+
+impl Api {
+    /// Runs `step` on the application `request` names, as one unit of work
+    /// ([`Applications::mutate`]) of the request's method.
+    async fn change<Req: Mutation>(
+        &self,
+        request: Request<Req>,
+        step: impl FnOnce(&mut Record, &Req) -> Result<Change, Error>,
+    ) -> Reply<Req::Answer> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (name, etag) = req.target();
+        let answer = self
+            .ops
+            .mutate(&caller, method::<Req>(), &req, req.request_id(), name, etag, Req::answer, |record| {
+                step(record, &req)
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
 }
 
 #[tonic::async_trait]
@@ -50,23 +133,20 @@ impl ApplicationsService for Api {
     async fn create_application(
         &self,
         request: Request<pb::CreateApplicationRequest>,
-    ) -> Result<Response<pb::CreateApplicationResponse>, Status> {
+    ) -> Reply<pb::CreateApplicationResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let draft = edit::new_draft(&caller, req.application.clone())?;
         let answer = self
             .ops
-            .create(&caller, "CreateApplication", &req, &req.request_id, draft, |application| {
+            .create(&caller, method::<pb::CreateApplicationRequest>(), &req, &req.request_id, draft, |application| {
                 pb::CreateApplicationResponse { application: Some(application) }
             })
             .await?;
         Ok(Response::new(answer))
     }
 
-    async fn get_application(
-        &self,
-        request: Request<pb::GetApplicationRequest>,
-    ) -> Result<Response<pb::GetApplicationResponse>, Status> {
+    async fn get_application(&self, request: Request<pb::GetApplicationRequest>) -> Reply<pb::GetApplicationResponse> {
         let caller = caller(&request)?;
         let application = self.ops.get(&caller, &request.get_ref().name).await?;
         Ok(Response::new(pb::GetApplicationResponse { application: Some(application) }))
@@ -75,7 +155,7 @@ impl ApplicationsService for Api {
     async fn list_applications(
         &self,
         request: Request<pb::ListApplicationsRequest>,
-    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+    ) -> Reply<pb::ListApplicationsResponse> {
         let caller = caller(&request)?;
         Ok(Response::new(queries::list(&self.ops, &caller, request.into_inner()).await?))
     }
@@ -83,259 +163,91 @@ impl ApplicationsService for Api {
     async fn update_application(
         &self,
         request: Request<pb::UpdateApplicationRequest>,
-    ) -> Result<Response<pb::UpdateApplicationResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let patch = req.application.clone().unwrap_or_default();
-        let paths = edit::mask_paths(&req)?;
-        if req.etag.is_empty() {
+    ) -> Reply<pb::UpdateApplicationResponse> {
+        let paths = edit::mask_paths(request.get_ref())?;
+        if request.get_ref().etag.is_empty() {
             return Err(Error::from(FieldViolation::new("etag", "is required: send the etag you read")).into());
         }
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "UpdateApplication",
-                &req,
-                &req.request_id,
-                &patch.name,
-                &req.etag,
-                |application| pb::UpdateApplicationResponse { application: Some(application) },
-                |record| steps::edit(record, &patch, &paths),
-            )
-            .await?;
-        Ok(Response::new(answer))
+        self.change(request, |record, req| steps::edit(record, &req.application.clone().unwrap_or_default(), &paths))
+            .await
     }
 
     async fn submit_application(
         &self,
         request: Request<pb::SubmitApplicationRequest>,
-    ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "SubmitApplication",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::SubmitApplicationResponse { application: Some(application) },
-                steps::submit,
-            )
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::SubmitApplicationResponse> {
+        self.change(request, |record, _| steps::submit(record)).await
     }
 
     async fn return_application_for_completion(
         &self,
         request: Request<pb::ReturnApplicationForCompletionRequest>,
-    ) -> Result<Response<pb::ReturnApplicationForCompletionResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+    ) -> Reply<pb::ReturnApplicationForCompletionResponse> {
+        let req = request.get_ref();
         check(limits::review_comments(
             &pb::Application::full_name(),
             &req.comments,
             &req.message,
             "objectives[0].description or investment",
         )?)?;
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "ReturnApplicationForCompletion",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::ReturnApplicationForCompletionResponse { application: Some(application) },
-                |record| steps::return_for_completion(record, &req.comments, &req.message),
-            )
-            .await?;
-        Ok(Response::new(answer))
+        self.change(request, |record, req| steps::return_for_completion(record, &req.comments, &req.message)).await
     }
 
-    async fn start_review(
-        &self,
-        request: Request<pb::StartReviewRequest>,
-    ) -> Result<Response<pb::StartReviewResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "StartReview",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::StartReviewResponse { application: Some(application) },
-                steps::start_review,
-            )
-            .await?;
-        Ok(Response::new(answer))
+    async fn start_review(&self, request: Request<pb::StartReviewRequest>) -> Reply<pb::StartReviewResponse> {
+        self.change(request, |record, _| steps::start_review(record)).await
     }
 
     async fn record_credit_assessment(
         &self,
         request: Request<pb::RecordCreditAssessmentRequest>,
-    ) -> Result<Response<pb::RecordCreditAssessmentResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let assessment = edit::credit_assessment(&req)?;
-        let actor = Actor::of(&caller, "RecordCreditAssessment");
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "RecordCreditAssessment",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::RecordCreditAssessmentResponse { application: Some(application) },
-                |record| steps::record_credit_assessment(record, assessment, &actor),
-            )
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::RecordCreditAssessmentResponse> {
+        let assessment = edit::credit_assessment(request.get_ref())?;
+        let actor = Actor::of(&caller(&request)?, method::<pb::RecordCreditAssessmentRequest>());
+        self.change(request, |record, _| steps::record_credit_assessment(record, assessment, &actor)).await
     }
 
     async fn refer_application_to_committee(
         &self,
         request: Request<pb::ReferApplicationToCommitteeRequest>,
-    ) -> Result<Response<pb::ReferApplicationToCommitteeResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut violations = Vec::new();
-        text_limit(&mut violations, "referral_note", &req.referral_note, validate::COMMENT_TEXT);
-        check(violations)?;
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "ReferApplicationToCommittee",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::ReferApplicationToCommitteeResponse { application: Some(application) },
-                |record| steps::refer(record, &req.referral_note),
-            )
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::ReferApplicationToCommitteeResponse> {
+        let note = &request.get_ref().referral_note;
+        check(limits::text("referral_note", note, validate::COMMENT_TEXT).into_iter().collect())?;
+        self.change(request, |record, req| steps::refer(record, &req.referral_note)).await
     }
 
     async fn withdraw_application(
         &self,
         request: Request<pb::WithdrawApplicationRequest>,
-    ) -> Result<Response<pb::WithdrawApplicationResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut violations = Vec::new();
-        if req.reason.trim().is_empty() {
-            violations.push(FieldViolation::new("reason", "is required: why the application is withdrawn"));
-        }
-        text_limit(&mut violations, "reason", &req.reason, validate::COMMENT_TEXT);
-        check(violations)?;
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "WithdrawApplication",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::WithdrawApplicationResponse { application: Some(application) },
-                |record| steps::withdraw(record, &req.reason),
-            )
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::WithdrawApplicationResponse> {
+        required_reason(&request.get_ref().reason, "why the application is withdrawn")?;
+        self.change(request, |record, req| steps::withdraw(record, &req.reason)).await
     }
 
-    async fn tag_loan(&self, request: Request<pb::TagLoanRequest>) -> Result<Response<pb::TagLoanResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let loan = edit::loan(&req)?;
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "TagLoan",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::TagLoanResponse { application: Some(application) },
-                |record| loans::tag(record, loan),
-            )
-            .await?;
-        Ok(Response::new(answer))
+    async fn tag_loan(&self, request: Request<pb::TagLoanRequest>) -> Reply<pb::TagLoanResponse> {
+        let loan = edit::loan(request.get_ref())?;
+        self.change(request, |record, _| loans::tag(record, loan)).await
     }
 
     async fn close_application(
         &self,
         request: Request<pb::CloseApplicationRequest>,
-    ) -> Result<Response<pb::CloseApplicationResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut violations = Vec::new();
-        if req.reason.trim().is_empty() {
-            violations.push(FieldViolation::new("reason", "is required: why the application is closed"));
-        }
-        text_limit(&mut violations, "reason", &req.reason, validate::COMMENT_TEXT);
-        check(violations)?;
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "CloseApplication",
-                &req,
-                &req.request_id,
-                &req.name,
-                &req.etag,
-                |application| pb::CloseApplicationResponse { application: Some(application) },
-                |record| steps::close(record, &req.reason),
-            )
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::CloseApplicationResponse> {
+        required_reason(&request.get_ref().reason, "why the application is closed")?;
+        self.change(request, |record, req| steps::close(record, &req.reason)).await
     }
 
     async fn erase_contact_person(
         &self,
         request: Request<pb::EraseContactPersonRequest>,
-    ) -> Result<Response<pb::EraseContactPersonResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut violations = Vec::new();
-        if req.reason.trim().is_empty() {
-            violations.push(FieldViolation::new("reason", "is required: the erasure request's reference"));
-        }
-        text_limit(&mut violations, "reason", &req.reason, validate::COMMENT_TEXT);
-        check(violations)?;
-        let answer = self
-            .ops
-            .mutate(
-                &caller,
-                "EraseContactPerson",
-                &req,
-                &req.request_id,
-                &req.name,
-                "",
-                |application| pb::EraseContactPersonResponse { application: Some(application) },
-                |record| steps::erase_contact(record, &req.reason),
-            )
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::EraseContactPersonResponse> {
+        required_reason(&request.get_ref().reason, "the erasure request's reference")?;
+        self.change(request, |record, req| steps::erase_contact(record, &req.reason)).await
     }
 
     async fn list_audit_entries(
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
-    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+    ) -> Reply<pb::ListAuditEntriesResponse> {
         let caller = caller(&request)?;
         Ok(Response::new(queries::history(&self.ops, &caller, request.into_inner()).await?))
     }
@@ -343,8 +255,61 @@ impl ApplicationsService for Api {
     async fn stream_events(
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
-    ) -> Result<Response<Self::StreamEventsStream>, Status> {
-        let caller = socialloans_platform::auth::caller(&request)?;
+    ) -> Reply<Self::StreamEventsStream> {
+        let caller = caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_required_and_bounded_by_the_comment_limit() {
+        assert!(required_reason("a reason", "why").is_ok());
+        for bad in [String::new(), "  ".into(), "x".repeat(validate::COMMENT_TEXT + 1), "nul\0".into()] {
+            let Err(Error::InvalidArgument(violations)) = required_reason(&bad, "why") else {
+                panic!("{bad:?} passed");
+            };
+            assert_eq!(violations.len(), 1, "{bad:?}");
+            assert_eq!(violations[0].field, "reason");
+        }
+        let Err(Error::InvalidArgument(violations)) = required_reason("", "why it is closed") else { panic!() };
+        assert_eq!(violations[0].description, "is required: why it is closed");
+    }
+
+    #[test]
+    fn every_request_names_a_method_the_policy_knows() {
+        let methods = [
+            method::<pb::CreateApplicationRequest>(),
+            method::<pb::UpdateApplicationRequest>(),
+            method::<pb::SubmitApplicationRequest>(),
+            method::<pb::ReturnApplicationForCompletionRequest>(),
+            method::<pb::StartReviewRequest>(),
+            method::<pb::RecordCreditAssessmentRequest>(),
+            method::<pb::ReferApplicationToCommitteeRequest>(),
+            method::<pb::WithdrawApplicationRequest>(),
+            method::<pb::TagLoanRequest>(),
+            method::<pb::CloseApplicationRequest>(),
+            method::<pb::EraseContactPersonRequest>(),
+        ];
+        for method in methods {
+            assert!(crate::policy::POLICY.methods.iter().any(|(m, _)| *m == method), "{method}");
+        }
+        assert_eq!(method::<pb::TagLoanRequest>(), "TagLoan");
+    }
+
+    #[test]
+    fn an_update_targets_the_application_it_carries_and_an_erasure_any_version() {
+        let update = pb::UpdateApplicationRequest {
+            application: Some(pb::Application { name: "applications/x".into(), ..Default::default() }),
+            etag: "7".into(),
+            ..Default::default()
+        };
+        assert_eq!(update.target(), ("applications/x", "7"));
+        assert_eq!(pb::UpdateApplicationRequest::default().target(), ("", ""));
+        let erase = pb::EraseContactPersonRequest { name: "applications/y".into(), ..Default::default() };
+        assert_eq!(erase.target(), ("applications/y", ""));
     }
 }

@@ -7,6 +7,7 @@ use socialloans_contracts::common;
 use socialloans_contracts::{applications as pb, committee as cm};
 use socialloans_platform::events::{Event, Handler, HandlerError, payload};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::{
     domain::{Action, Decision},
@@ -43,40 +44,35 @@ fn reject(err: Error) -> HandlerError {
     }
 }
 
+/// The application an event of the committee names.
+fn application_id(name: &str) -> Result<Uuid, HandlerError> {
+    parse_name("application", name).map_err(|v| HandlerError::Rejected(v.description))
+}
+
+/// Applies `change` to application `id`, as the committee.
+async fn apply(
+    conn: &mut PgConnection,
+    id: Uuid,
+    change: impl FnOnce(&mut Record) -> Result<Change, Error>,
+) -> Result<(), HandlerError> {
+    Applications::apply_in(conn, id, &Actor::committee(), change).await.map_err(reject)
+}
+
 impl Handler for CommitteeEvents {
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        let actor = Actor::committee();
         if let Some(opened) = payload::<cm::CaseOpened>(event)? {
-            let id =
-                parse_name("application", &opened.application).map_err(|v| HandlerError::Rejected(v.description))?;
-            return Applications::apply_in(conn, id, &actor, |record| {
-                record.app.committee_case = opened.case.clone();
-                Ok(Change { action: "COMMITTEE_CASE_OPENED", comment: opened.case.clone(), ..Default::default() })
-            })
-            .await
-            .map_err(reject);
+            return apply(conn, application_id(&opened.application)?, |record| case_opened(record, &opened)).await;
         }
         if let Some(deferred) = payload::<cm::CaseDeferred>(event)? {
-            let id =
-                parse_name("application", &deferred.application).map_err(|v| HandlerError::Rejected(v.description))?;
-            return Applications::apply_in(conn, id, &actor, |record| {
-                let summary = record.app.committee_decision.get_or_insert_with(Default::default);
-                summary.deferral_count = deferred.deferral_count;
-                summary.meeting = deferred.meeting.clone();
-                Ok(Change { action: "COMMITTEE_DEFERRED", comment: deferred.rationale.clone(), ..Default::default() })
-            })
-            .await
-            .map_err(reject);
+            return apply(conn, application_id(&deferred.application)?, |record| defer(record, &deferred)).await;
         }
         if let Some(amended) = payload::<cm::DecisionAmended>(event)? {
-            let id =
-                parse_name("application", &amended.application).map_err(|v| HandlerError::Rejected(v.description))?;
-            return Applications::apply_in(conn, id, &actor, |record| amend(record, &amended)).await.map_err(reject);
+            return apply(conn, application_id(&amended.application)?, |record| amend(record, &amended)).await;
         }
         let Some(decision) = payload::<cm::DecisionConfirmed>(event)? else {
             return Ok(()); // not ours to apply
         };
-        let id = parse_name("application", &decision.application).map_err(|v| HandlerError::Rejected(v.description))?;
+        let id = application_id(&decision.application)?;
         let outcome = match cm::DecisionOutcome::try_from(decision.outcome) {
             Ok(cm::DecisionOutcome::Approve) => Decision::Approved,
             Ok(cm::DecisionOutcome::ApproveWithConditions) => Decision::ApprovedWithConditions,
@@ -84,10 +80,23 @@ impl Handler for CommitteeEvents {
             _ => return Err(HandlerError::Rejected(format!("outcome {} is not a final decision", decision.outcome))),
         };
         let discount_bps = self.discount_bps;
-        Applications::apply_in(conn, id, &actor, |record| decide(record, &decision, outcome, discount_bps))
-            .await
-            .map_err(reject)
+        apply(conn, id, |record| decide(record, &decision, outcome, discount_bps)).await
     }
+}
+
+/// A case opened for the application: it keeps the case's name.
+fn case_opened(record: &mut Record, opened: &cm::CaseOpened) -> Result<Change, Error> {
+    record.app.committee_case = opened.case.clone();
+    Ok(Change { action: "COMMITTEE_CASE_OPENED", comment: opened.case.clone(), ..Default::default() })
+}
+
+/// The committee deferred its decision: the summary counts the deferral
+/// and names the meeting.
+fn defer(record: &mut Record, deferred: &cm::CaseDeferred) -> Result<Change, Error> {
+    let summary = record.app.committee_decision.get_or_insert_with(Default::default);
+    summary.deferral_count = deferred.deferral_count;
+    summary.meeting = deferred.meeting.clone();
+    Ok(Change { action: "COMMITTEE_DEFERRED", comment: deferred.rationale.clone(), ..Default::default() })
 }
 
 /// The committee's final decision: the application is approved (with the

@@ -109,7 +109,7 @@ impl Applications {
             apply: async |conn: &mut PgConnection, (), request_id| {
                 let record = Record::draft(draft, Utc::now());
                 record.check_content_size()?;
-                store::insert(conn, &record.to_row()).await?;
+                store::write(conn, &record.to_row()).await?;
                 let change = Change { action: "CREATE", ..Default::default() };
                 history(conn, &record, None, &Actor::of(caller, method), Some(request_id), &change).await?;
                 Ok((stored_answer(&record, caller), record))
@@ -165,7 +165,7 @@ impl Applications {
                     record.check_size()?;
                     record.row.revision += 1;
                     record.row.update_time = Utc::now();
-                    store::save(conn, &record.to_row()).await?;
+                    store::write(conn, &record.to_row()).await?;
                     history(conn, &record, Some(from), &Actor::of(caller, method), Some(request_id), &change).await?;
                     publish(conn, &record, change.events).await?;
                 }
@@ -194,7 +194,7 @@ impl Applications {
         record.check_size()?;
         record.row.revision += 1;
         record.row.update_time = Utc::now();
-        store::save(conn, &record.to_row()).await?;
+        store::write(conn, &record.to_row()).await?;
         history(conn, &record, Some(from), actor, None, &change).await?;
         publish(conn, &record, change.events).await
     }

@@ -55,41 +55,24 @@ pub struct ListFilter {
     pub submitted_before: Option<DateTime<Utc>>,
 }
 
-/// Inserts a new application.
+/// Writes an application: a new one whole, an existing one's changeable
+/// columns (its id, borrower and creation time never change).
 #[tracing::instrument(skip_all, fields(id = %row.id))]
-pub async fn insert(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
+pub async fn write(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO applications.application
              (id, organization_number, state, category, revision, create_time, update_time, submit_time, content, contact_person)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO UPDATE
+            SET state = EXCLUDED.state, category = EXCLUDED.category, revision = EXCLUDED.revision,
+                update_time = EXCLUDED.update_time, submit_time = EXCLUDED.submit_time,
+                content = EXCLUDED.content, contact_person = EXCLUDED.contact_person",
         row.id,
         row.organization_number,
         row.state as _,
         row.category,
         row.revision,
         row.create_time,
-        row.update_time,
-        row.submit_time,
-        row.content,
-        row.contact_person,
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Saves every column of an existing application.
-#[tracing::instrument(skip_all, fields(id = %row.id))]
-pub async fn save(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE applications.application
-            SET state = $2, category = $3, revision = $4, update_time = $5, submit_time = $6,
-                content = $7, contact_person = $8
-          WHERE id = $1",
-        row.id,
-        row.state as _,
-        row.category,
-        row.revision,
         row.update_time,
         row.submit_time,
         row.content,

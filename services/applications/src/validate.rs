@@ -456,26 +456,26 @@ fn indicators_complete(c: &mut Check, app: &Application) {
 /// The borrower's statements on requirements 1, 2, 4 and 5.
 fn statements_complete(c: &mut Check, app: &Application) {
     let statements = app.requirement_statements.clone().unwrap_or_default();
-    c.need(
-        statements.practice_development.trim().is_empty(),
-        "requirement_statements.practice_development",
-        "requirement 1: how the project develops practice, innovation or quality",
-    );
-    c.need(
-        statements.systematic_work.trim().is_empty(),
-        "requirement_statements.systematic_work",
-        "requirement 2: how the project is part of the borrower's systematic social-sustainability work",
-    );
-    c.need(
-        statements.long_term_perspective.trim().is_empty(),
-        "requirement_statements.long_term_perspective",
-        "requirement 4: why the project is long-term",
-    );
-    c.need(
-        statements.evaluation_approach.trim().is_empty(),
-        "requirement_statements.evaluation_approach",
-        "requirement 5: how results will be evaluated systematically",
-    );
+    for (statement, field, what) in [
+        (
+            &statements.practice_development,
+            "practice_development",
+            "requirement 1: how the project develops practice, innovation or quality",
+        ),
+        (
+            &statements.systematic_work,
+            "systematic_work",
+            "requirement 2: how the project is part of the borrower's systematic social-sustainability work",
+        ),
+        (&statements.long_term_perspective, "long_term_perspective", "requirement 4: why the project is long-term"),
+        (
+            &statements.evaluation_approach,
+            "evaluation_approach",
+            "requirement 5: how results will be evaluated systematically",
+        ),
+    ] {
+        c.need(statement.trim().is_empty(), &format!("requirement_statements.{field}"), what);
+    }
 }
 
 /// Whether `text` repeats the contact person: the name, the e-mail address

@@ -387,7 +387,7 @@ async fn seed_templates(b: &Bench, application: &str) -> Result<Templates, Strin
             record.row.submit_time = None;
         }
         let mut conn = b.apps_pool.acquire().await.map_err(|e| e.to_string())?;
-        store::insert(&mut conn, &record.to_row()).await.map_err(|e| e.to_string())?;
+        store::write(&mut conn, &record.to_row()).await.map_err(|e| e.to_string())?;
         ids.push(record.row.id);
     }
     Ok(Templates { draft: ids[0], approved: ids[1] })

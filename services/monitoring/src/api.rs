@@ -5,15 +5,15 @@
 use socialloans_contracts::common;
 use socialloans_contracts::monitoring::{self as pb, monitoring_service_server::MonitoringService};
 use socialloans_platform::{
-    Caller,
+    Caller, Reply,
     auth::caller,
     error::FieldViolation,
     events::{Feed, FeedStream},
     pagination::{cut_page, decode_position, encode_position, page_size},
     unit,
 };
-use sqlx::PgPool;
-use tonic::{Request, Response, Status};
+use sqlx::{PgConnection, PgPool};
+use tonic::{Request, Response};
 use uuid::Uuid;
 
 use crate::{
@@ -29,35 +29,74 @@ pub struct Api {
     pub feed: Feed,
 }
 
-impl Api {
-    /// Runs a change for `caller` as one unit of work ([`unit::run_simple`]):
-    /// who acts is named for the audit trail, a retry replays the first
-    /// answer, a failure leaves nothing behind.
-    async fn change<Req: prost::Message, Resp: prost::Message + Default>(
-        &self,
-        caller: &Caller,
-        method: &str,
-        request: &Req,
-        request_id: &str,
-        work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
-    ) -> Result<Resp, Error> {
-        unit::run_simple(&self.pool, caller, method, request, request_id, work).await
-    }
+/// A request that changes something: the key a retry repeats, and the
+/// method it is for ([`method`]).
+trait Mutation: prost::Name + prost::Message {
+    /// The caller's idempotency key.
+    fn request_id(&self) -> &str;
+}
+
+/// Implements [`Mutation`] for requests that carry their key in `request_id`.
+macro_rules! mutations {
+    ($($request:ident),+ $(,)?) => {$(
+        impl Mutation for pb::$request {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+        }
+    )+};
+}
+
+mutations!(
+    CreateIndicatorDefinitionRequest,
+    ActivateMonitoringPlanRequest,
+    CloseMonitoringPlanRequest,
+    CreateOutcomeReportRequest,
+    UpdateOutcomeReportRequest,
+    SubmitOutcomeReportRequest,
+    AcceptOutcomeReportRequest,
+    ReturnOutcomeReportRequest,
+    FulfilConditionRequest,
+    WaiveConditionRequest,
+    BreachConditionRequest,
+);
+
+/// The gRPC method a request message is for, as the audit trail and the
+/// request ids name it: the message's name without `Request`.
+fn method<Req: prost::Name>() -> &'static str {
+    Req::NAME.strip_suffix("Request").unwrap_or(Req::NAME)
 }
 
 impl Api {
-    /// Fulfils, waives or breaches a condition, as one change.
-    async fn condition<Req: prost::Message, Resp: prost::Message + Default>(
+    /// Runs `work` on `request` for its caller as one unit of work of its
+    /// method ([`unit::run_simple`]): who acts is named for the audit trail,
+    /// a retry replays the first answer, a failure leaves nothing behind.
+    /// Checks of the request alone come before, so a refused request claims
+    /// no request id.
+    async fn change<Req: Mutation, Resp: prost::Message + Default>(
         &self,
-        caller: &Caller,
-        method: &str,
-        request: &Req,
-        (request_id, name, etag): (&str, &str, &str),
-        action: conditions::Action,
-        respond: fn(pb::Condition) -> Resp,
-    ) -> Result<Resp, Error> {
-        self.change(caller, method, request, request_id, async |conn| {
-            Ok(respond(conditions::resolve(conn, caller, name, etag, action).await?))
+        request: Request<Req>,
+        work: impl AsyncFnOnce(&mut PgConnection, &Caller, &Req) -> Result<Resp, Error>,
+    ) -> Reply<Resp> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let answer = unit::run_simple(&self.pool, &caller, method::<Req>(), &req, req.request_id(), async |conn| {
+            work(conn, &caller, &req).await
+        })
+        .await?;
+        Ok(Response::new(answer))
+    }
+
+    /// Fulfils, waives or breaches the condition `request` names, as one
+    /// change answered by `answer`.
+    async fn condition<Req: Mutation + conditions::Command, Resp: prost::Message + Default>(
+        &self,
+        request: Request<Req>,
+        answer: fn(pb::Condition) -> Resp,
+    ) -> Reply<Resp> {
+        self.change(request, async |conn, caller, req| {
+            let (name, etag, action) = req.command();
+            Ok(answer(conditions::resolve(conn, caller, name, etag, action).await?))
         })
         .await
     }
@@ -70,23 +109,18 @@ impl MonitoringService for Api {
     async fn create_indicator_definition(
         &self,
         request: Request<pb::CreateIndicatorDefinitionRequest>,
-    ) -> Result<Response<pb::CreateIndicatorDefinitionResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let definition = req.indicator_definition.clone().unwrap_or_default();
-        let answer = self
-            .change(&caller, "CreateIndicatorDefinition", &req, &req.request_id, async |conn| {
-                let row = catalogue::create(conn, &definition).await?;
-                Ok::<_, Error>(pb::CreateIndicatorDefinitionResponse { indicator_definition: Some(row.view()) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::CreateIndicatorDefinitionResponse> {
+        self.change(request, async |conn, _, req| {
+            let row = catalogue::create(conn, &req.indicator_definition.clone().unwrap_or_default()).await?;
+            Ok(pb::CreateIndicatorDefinitionResponse { indicator_definition: Some(row.view()) })
+        })
+        .await
     }
 
     async fn get_indicator_definition(
         &self,
         request: Request<pb::GetIndicatorDefinitionRequest>,
-    ) -> Result<Response<pb::GetIndicatorDefinitionResponse>, Status> {
+    ) -> Reply<pb::GetIndicatorDefinitionResponse> {
         let name = &request.get_ref().name;
         let code = name
             .strip_prefix("indicatorDefinitions/")
@@ -101,7 +135,7 @@ impl MonitoringService for Api {
     async fn list_indicator_definitions(
         &self,
         request: Request<pb::ListIndicatorDefinitionsRequest>,
-    ) -> Result<Response<pb::ListIndicatorDefinitionsResponse>, Status> {
+    ) -> Reply<pb::ListIndicatorDefinitionsResponse> {
         let req = request.into_inner();
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<String>("catalogue", &req.page_token).map_err(Error::from)?;
@@ -114,7 +148,7 @@ impl MonitoringService for Api {
     async fn get_monitoring_plan(
         &self,
         request: Request<pb::GetMonitoringPlanRequest>,
-    ) -> Result<Response<pb::GetMonitoringPlanResponse>, Status> {
+    ) -> Reply<pb::GetMonitoringPlanResponse> {
         let caller = caller(&request)?;
         let name = &request.get_ref().name;
         let id = report_api::parse_plan("name", name)?;
@@ -128,7 +162,7 @@ impl MonitoringService for Api {
     async fn list_monitoring_plans(
         &self,
         request: Request<pb::ListMonitoringPlansRequest>,
-    ) -> Result<Response<pb::ListMonitoringPlansResponse>, Status> {
+    ) -> Reply<pb::ListMonitoringPlansResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
@@ -172,23 +206,19 @@ impl MonitoringService for Api {
     async fn create_outcome_report(
         &self,
         request: Request<pb::CreateOutcomeReportRequest>,
-    ) -> Result<Response<pb::CreateOutcomeReportResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let report = req.outcome_report.clone().unwrap_or_default();
-        let answer = self
-            .change(&caller, "CreateOutcomeReport", &req, &req.request_id, async |conn| {
-                let report = report_api::create(conn, &caller, &req.parent, report).await?;
-                Ok::<_, Error>(pb::CreateOutcomeReportResponse { outcome_report: Some(report) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::CreateOutcomeReportResponse> {
+        self.change(request, async |conn, caller, req| {
+            let report = req.outcome_report.clone().unwrap_or_default();
+            let created = report_api::create(conn, caller, &req.parent, report).await?;
+            Ok(pb::CreateOutcomeReportResponse { outcome_report: Some(created) })
+        })
+        .await
     }
 
     async fn get_outcome_report(
         &self,
         request: Request<pb::GetOutcomeReportRequest>,
-    ) -> Result<Response<pb::GetOutcomeReportResponse>, Status> {
+    ) -> Reply<pb::GetOutcomeReportResponse> {
         let caller = caller(&request)?;
         let name = &request.get_ref().name;
         let (plan_id, id) = report_api::parse_report(name)?;
@@ -203,7 +233,7 @@ impl MonitoringService for Api {
     async fn list_outcome_reports(
         &self,
         request: Request<pb::ListOutcomeReportsRequest>,
-    ) -> Result<Response<pb::ListOutcomeReportsResponse>, Status> {
+    ) -> Reply<pb::ListOutcomeReportsResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let plan_id = match req.parent.as_str() {
@@ -235,7 +265,7 @@ impl MonitoringService for Api {
     async fn list_outcome_report_versions(
         &self,
         request: Request<pb::ListOutcomeReportVersionsRequest>,
-    ) -> Result<Response<pb::ListOutcomeReportVersionsResponse>, Status> {
+    ) -> Reply<pb::ListOutcomeReportVersionsResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let (plan_id, id) = report_api::parse_report(&req.parent).map_err(|_| {
@@ -258,134 +288,79 @@ impl MonitoringService for Api {
     async fn activate_monitoring_plan(
         &self,
         request: Request<pb::ActivateMonitoringPlanRequest>,
-    ) -> Result<Response<pb::ActivateMonitoringPlanResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .change(&caller, "ActivateMonitoringPlan", &req, &req.request_id, async |conn| {
-                let schedule = req.schedule.unwrap_or_default();
-                let plan = plans::activate_named(conn, &req.name, &req.etag, schedule).await?;
-                Ok::<_, Error>(pb::ActivateMonitoringPlanResponse { monitoring_plan: Some(plan) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::ActivateMonitoringPlanResponse> {
+        self.change(request, async |conn, _, req| {
+            let schedule = req.schedule.unwrap_or_default();
+            let plan = plans::activate_named(conn, &req.name, &req.etag, schedule).await?;
+            Ok(pb::ActivateMonitoringPlanResponse { monitoring_plan: Some(plan) })
+        })
+        .await
     }
 
     async fn close_monitoring_plan(
         &self,
         request: Request<pb::CloseMonitoringPlanRequest>,
-    ) -> Result<Response<pb::CloseMonitoringPlanResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        if req.reason.trim().is_empty() {
-            return Err(Error::from(FieldViolation::new("reason", "is required")).into());
-        }
-        if let Some(v) = socialloans_platform::limits::text("reason", &req.reason, 4000) {
-            return Err(Error::from(v).into());
-        }
-        let answer = self
-            .change(&caller, "CloseMonitoringPlan", &req, &req.request_id, async |conn| {
-                let plan = plans::close_named(conn, &req.name, &req.etag, &req.reason).await?;
-                Ok::<_, Error>(pb::CloseMonitoringPlanResponse { monitoring_plan: Some(plan) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::CloseMonitoringPlanResponse> {
+        plans::check_closing_reason(&request.get_ref().reason)?;
+        self.change(request, async |conn, _, req| {
+            let plan = plans::close_named(conn, &req.name, &req.etag, &req.reason).await?;
+            Ok(pb::CloseMonitoringPlanResponse { monitoring_plan: Some(plan) })
+        })
+        .await
     }
 
     async fn update_outcome_report(
         &self,
         request: Request<pb::UpdateOutcomeReportRequest>,
-    ) -> Result<Response<pb::UpdateOutcomeReportResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let patch = req.outcome_report.clone().unwrap_or_default();
-        let mut paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
-        if paths.iter().any(|p| p == "*") {
-            paths = reports::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
-        }
-        let mut violations = Vec::new();
-        if paths.is_empty() {
-            violations.push(FieldViolation::new("update_mask", "is required: name the fields to change, or *"));
-        }
-        if req.etag.is_empty() {
-            // A borrower's edit never overwrites an edit it has not seen.
-            violations.push(FieldViolation::new("etag", "is required: send the etag you read"));
-        }
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations).into());
-        }
-        let answer = self
-            .change(&caller, "UpdateOutcomeReport", &req, &req.request_id, async |conn| {
-                let report = report_api::update(conn, &caller, &patch, &paths, &req.etag).await?;
-                Ok::<_, Error>(pb::UpdateOutcomeReportResponse { outcome_report: Some(report) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::UpdateOutcomeReportResponse> {
+        let paths = report_api::edited_paths(request.get_ref())?;
+        self.change(request, async |conn, caller, req| {
+            let patch = req.outcome_report.clone().unwrap_or_default();
+            let report = report_api::update(conn, caller, &patch, &paths, &req.etag).await?;
+            Ok(pb::UpdateOutcomeReportResponse { outcome_report: Some(report) })
+        })
+        .await
     }
 
     async fn submit_outcome_report(
         &self,
         request: Request<pb::SubmitOutcomeReportRequest>,
-    ) -> Result<Response<pb::SubmitOutcomeReportResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .change(&caller, "SubmitOutcomeReport", &req, &req.request_id, async |conn| {
-                let report = report_api::submit(conn, &caller, &req.name, &req.etag).await?;
-                Ok::<_, Error>(pb::SubmitOutcomeReportResponse { outcome_report: Some(report) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::SubmitOutcomeReportResponse> {
+        self.change(request, async |conn, caller, req| {
+            let report = report_api::submit(conn, caller, &req.name, &req.etag).await?;
+            Ok(pb::SubmitOutcomeReportResponse { outcome_report: Some(report) })
+        })
+        .await
     }
 
     async fn accept_outcome_report(
         &self,
         request: Request<pb::AcceptOutcomeReportRequest>,
-    ) -> Result<Response<pb::AcceptOutcomeReportResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        if let Some(v) = socialloans_platform::limits::text("comment", &req.comment, 4000) {
-            return Err(Error::from(v).into());
-        }
-        let comments = rules::acceptance_comments(&req.comment);
-        let answer = self
-            .change(&caller, "AcceptOutcomeReport", &req, &req.request_id, async |conn| {
-                let report = report_api::review(conn, &caller, &req.name, &req.etag, true, comments).await?;
-                Ok::<_, Error>(pb::AcceptOutcomeReportResponse { outcome_report: Some(report) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::AcceptOutcomeReportResponse> {
+        let comments = rules::acceptance_comments(&request.get_ref().comment)?;
+        self.change(request, async |conn, caller, req| {
+            let report = report_api::review(conn, caller, &req.name, &req.etag, true, comments).await?;
+            Ok(pb::AcceptOutcomeReportResponse { outcome_report: Some(report) })
+        })
+        .await
     }
 
     async fn return_outcome_report(
         &self,
         request: Request<pb::ReturnOutcomeReportRequest>,
-    ) -> Result<Response<pb::ReturnOutcomeReportResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let violations = socialloans_platform::limits::review_comments(
-            &<pb::OutcomeReport as prost::Name>::full_name(),
-            &req.comments,
-            &req.message,
-            "indicator_values[0].value or narrative",
-        )?;
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations).into());
-        }
-        let comments = rules::return_comments(&req.comments, &req.message);
-        let answer = self
-            .change(&caller, "ReturnOutcomeReport", &req, &req.request_id, async |conn| {
-                let report = report_api::review(conn, &caller, &req.name, &req.etag, false, comments).await?;
-                Ok::<_, Error>(pb::ReturnOutcomeReportResponse { outcome_report: Some(report) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::ReturnOutcomeReportResponse> {
+        let comments = rules::return_comments(&request.get_ref().comments, &request.get_ref().message)?;
+        self.change(request, async |conn, caller, req| {
+            let report = report_api::review(conn, caller, &req.name, &req.etag, false, comments).await?;
+            Ok(pb::ReturnOutcomeReportResponse { outcome_report: Some(report) })
+        })
+        .await
     }
 
     async fn list_overdue_items(
         &self,
         request: Request<pb::ListOverdueItemsRequest>,
-    ) -> Result<Response<pb::ListOverdueItemsResponse>, Status> {
+    ) -> Reply<pb::ListOverdueItemsResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
@@ -414,7 +389,7 @@ impl MonitoringService for Api {
     async fn get_plan_progress(
         &self,
         request: Request<pb::GetPlanProgressRequest>,
-    ) -> Result<Response<pb::GetPlanProgressResponse>, Status> {
+    ) -> Reply<pb::GetPlanProgressResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let plan_id = report_api::parse_plan("name", &req.name)?;
@@ -432,52 +407,25 @@ impl MonitoringService for Api {
     async fn fulfil_condition(
         &self,
         request: Request<pb::FulfilConditionRequest>,
-    ) -> Result<Response<pb::FulfilConditionResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let action = conditions::Action::Fulfil { note: req.note.clone(), evidence: req.evidence.clone() };
-        let answer = self
-            .condition(&caller, "FulfilCondition", &req, (&req.request_id, &req.name, &req.etag), action, |condition| {
-                pb::FulfilConditionResponse { condition: Some(condition) }
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::FulfilConditionResponse> {
+        self.condition(request, |condition| pb::FulfilConditionResponse { condition: Some(condition) }).await
     }
 
-    async fn waive_condition(
-        &self,
-        request: Request<pb::WaiveConditionRequest>,
-    ) -> Result<Response<pb::WaiveConditionResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let action = conditions::Action::Waive { reason: req.reason.clone() };
-        let answer = self
-            .condition(&caller, "WaiveCondition", &req, (&req.request_id, &req.name, &req.etag), action, |condition| {
-                pb::WaiveConditionResponse { condition: Some(condition) }
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn waive_condition(&self, request: Request<pb::WaiveConditionRequest>) -> Reply<pb::WaiveConditionResponse> {
+        self.condition(request, |condition| pb::WaiveConditionResponse { condition: Some(condition) }).await
     }
 
     async fn breach_condition(
         &self,
         request: Request<pb::BreachConditionRequest>,
-    ) -> Result<Response<pb::BreachConditionResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let action = conditions::Action::Breach { reason: req.reason.clone() };
-        let answer = self
-            .condition(&caller, "BreachCondition", &req, (&req.request_id, &req.name, &req.etag), action, |condition| {
-                pb::BreachConditionResponse { condition: Some(condition) }
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::BreachConditionResponse> {
+        self.condition(request, |condition| pb::BreachConditionResponse { condition: Some(condition) }).await
     }
 
     async fn get_portfolio_impact_report(
         &self,
         request: Request<pb::GetPortfolioImpactReportRequest>,
-    ) -> Result<Response<pb::GetPortfolioImpactReportResponse>, Status> {
+    ) -> Reply<pb::GetPortfolioImpactReportResponse> {
         let req = request.into_inner();
         let scope = portfolio::scope(req.as_of.as_ref(), req.category, req.exclude_closed, None)?;
         let report = portfolio::report(&self.pool, scope).await?;
@@ -487,7 +435,7 @@ impl MonitoringService for Api {
     async fn export_portfolio_impact_report(
         &self,
         request: Request<pb::ExportPortfolioImpactReportRequest>,
-    ) -> Result<Response<pb::ExportPortfolioImpactReportResponse>, Status> {
+    ) -> Reply<pb::ExportPortfolioImpactReportResponse> {
         let req = request.into_inner();
         let scope = portfolio::scope(req.as_of.as_ref(), req.category, req.exclude_closed, Some(req.format))?;
         let report = portfolio::report(&self.pool, scope).await?;
@@ -502,7 +450,7 @@ impl MonitoringService for Api {
     async fn list_audit_entries(
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
-    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+    ) -> Reply<pb::ListAuditEntriesResponse> {
         let req = request.into_inner();
         let query = format!("audit {}", req.resource);
         let size = page_size(req.page_size).map_err(Error::from)?;
@@ -522,8 +470,20 @@ impl MonitoringService for Api {
     async fn stream_events(
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
-    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+    ) -> Reply<Self::StreamEventsStream> {
         let caller = socialloans_platform::auth::caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_for_the_method_its_name_says_without_request() {
+        assert_eq!(method::<pb::CreateIndicatorDefinitionRequest>(), "CreateIndicatorDefinition");
+        assert_eq!(method::<pb::FulfilConditionRequest>(), "FulfilCondition");
+        assert_eq!(method::<pb::OutcomeReport>(), "OutcomeReport");
     }
 }

@@ -86,6 +86,31 @@ impl Action {
     }
 }
 
+/// A request to act on a condition: the condition's name, the etag the
+/// caller read (empty: any), and what to do.
+pub trait Command {
+    /// Name, etag and action.
+    fn command(&self) -> (&str, &str, Action);
+}
+
+impl Command for pb::FulfilConditionRequest {
+    fn command(&self) -> (&str, &str, Action) {
+        (&self.name, &self.etag, Action::Fulfil { note: self.note.clone(), evidence: self.evidence.clone() })
+    }
+}
+
+impl Command for pb::WaiveConditionRequest {
+    fn command(&self) -> (&str, &str, Action) {
+        (&self.name, &self.etag, Action::Waive { reason: self.reason.clone() })
+    }
+}
+
+impl Command for pb::BreachConditionRequest {
+    fn command(&self) -> (&str, &str, Action) {
+        (&self.name, &self.etag, Action::Breach { reason: self.reason.clone() })
+    }
+}
+
 /// The problems of an evidence document (see `socialloans_platform::limits::attachment`).
 pub fn check_attachment(at: &str, a: &common::Attachment) -> Vec<FieldViolation> {
     socialloans_platform::limits::attachment(at, a)

@@ -406,6 +406,17 @@ pub async fn activate_named(
     reread(conn, &row, name).await
 }
 
+/// A plan's closing reason: required, and at most 4000 characters.
+pub fn check_closing_reason(reason: &str) -> Result<(), Error> {
+    if reason.trim().is_empty() {
+        return Err(socialloans_platform::error::FieldViolation::new("reason", "is required").into());
+    }
+    match socialloans_platform::limits::text("reason", reason, 4000) {
+        Some(v) => Err(v.into()),
+        None => Ok(()),
+    }
+}
+
 /// Closes the plan `name` (its etag checked) for `reason`, unless it is
 /// closed already; the plan as saved.
 pub async fn close_named(
@@ -428,6 +439,15 @@ async fn reread(conn: &mut PgConnection, row: &Row, name: &str) -> Result<Monito
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_closes_only_for_a_reason_of_at_most_4000_characters() {
+        assert!(check_closing_reason("the loan is repaid").is_ok());
+        for refused in [" ".to_owned(), "x".repeat(4001)] {
+            let Err(Error::InvalidArgument(v)) = check_closing_reason(&refused) else { panic!("{refused:?} passed") };
+            assert_eq!(v[0].field, "reason");
+        }
+    }
 
     #[test]
     fn the_first_period_ends_with_the_current_interval_or_the_loan() {

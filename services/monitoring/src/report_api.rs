@@ -3,8 +3,8 @@
 //! transaction with its request id's answer.
 
 use socialloans_contracts::common;
-use socialloans_contracts::monitoring::{MonitoringPlan, OutcomeReport};
-use socialloans_platform::{Caller, events::outbox, names};
+use socialloans_contracts::monitoring::{MonitoringPlan, OutcomeReport, UpdateOutcomeReportRequest};
+use socialloans_platform::{Caller, error::FieldViolation, events::outbox, names};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -24,6 +24,27 @@ pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
 /// `monitoringPlans/{plan}`.
 pub fn parse_plan(field: &str, name: &str) -> Result<Uuid, Error> {
     Ok(names::uuid(field, "monitoringPlans/{uuid}", name)?)
+}
+
+/// The fields an update changes: those its mask names (`*`: every editable
+/// one). The mask and the etag are required: a borrower's edit never
+/// overwrites an edit it has not seen.
+pub fn edited_paths(req: &UpdateOutcomeReportRequest) -> Result<Vec<String>, Error> {
+    let mut paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+    if paths.iter().any(|p| p == "*") {
+        paths = reports::EDITABLE.iter().map(|p| (*p).to_owned()).collect();
+    }
+    let mut violations = Vec::new();
+    if paths.is_empty() {
+        violations.push(FieldViolation::new("update_mask", "is required: name the fields to change, or *"));
+    }
+    if req.etag.is_empty() {
+        violations.push(FieldViolation::new("etag", "is required: send the etag you read"));
+    }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    Ok(paths)
 }
 
 /// Drafts a report for a period of an active plan of the caller's organisation.
@@ -143,4 +164,23 @@ pub async fn review(
         outbox::append(conn, "monitoring", name, &returned).await?;
     }
     reports::save(conn, &row, &report, result, row.version).await?.view()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_changes_the_fields_its_mask_names_or_every_editable_one_and_needs_an_etag() {
+        let update = |paths: &[&str], etag: &str| UpdateOutcomeReportRequest {
+            update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() }),
+            etag: etag.into(),
+            ..Default::default()
+        };
+        assert_eq!(edited_paths(&update(&["narrative"], "\"1\"")).unwrap(), ["narrative"]);
+        assert_eq!(edited_paths(&update(&["*"], "\"1\"")).unwrap(), reports::EDITABLE);
+        let Err(Error::InvalidArgument(v)) = edited_paths(&update(&[], "")) else { panic!("an empty update passed") };
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["update_mask", "etag"]);
+    }
 }

@@ -287,15 +287,29 @@ fn general_comment(text: &str) -> Option<common::FieldComment> {
     (!text.is_empty()).then(|| common::FieldComment { field_path: String::new(), comment: text.to_owned() })
 }
 
-/// The review comments of an acceptance: its comment, if any, on the whole report.
-pub fn acceptance_comments(comment: &str) -> Vec<common::FieldComment> {
-    general_comment(comment).into_iter().collect()
+/// The review comments of an acceptance: its comment, if any, on the whole
+/// report; a comment beyond 4000 characters is refused.
+pub fn acceptance_comments(comment: &str) -> Result<Vec<common::FieldComment>, Error> {
+    if let Some(v) = socialloans_platform::limits::text("comment", comment, 4000) {
+        return Err(v.into());
+    }
+    Ok(general_comment(comment).into_iter().collect())
 }
 
 /// The review comments of a return: those on fields, then the message, if
-/// any, on the whole report.
-pub fn return_comments(comments: &[common::FieldComment], message: &str) -> Vec<common::FieldComment> {
-    comments.iter().cloned().chain(general_comment(message)).collect()
+/// any, on the whole report; refused unless they say what to correct and
+/// where, within the limits ([`socialloans_platform::limits::review_comments`]).
+pub fn return_comments(comments: &[common::FieldComment], message: &str) -> Result<Vec<common::FieldComment>, Error> {
+    let violations = socialloans_platform::limits::review_comments(
+        &<OutcomeReport as prost::Name>::full_name(),
+        comments,
+        message,
+        "indicator_values[0].value or narrative",
+    )?;
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    Ok(comments.iter().cloned().chain(general_comment(message)).collect())
 }
 
 /// The organisation whose overdue items a caller sees: a borrower only its
@@ -511,15 +525,27 @@ mod tests {
 
     #[test]
     fn a_reviewers_general_comment_is_kept_without_a_field_path_after_the_field_comments() {
-        assert!(acceptance_comments("").is_empty());
-        let accepted = acceptance_comments("well done");
+        assert!(acceptance_comments("").unwrap().is_empty());
+        let accepted = acceptance_comments("well done").unwrap();
         assert_eq!(accepted.len(), 1);
         assert_eq!((accepted[0].field_path.as_str(), accepted[0].comment.as_str()), ("", "well done"));
         let on_field = common::FieldComment { field_path: "narrative".into(), comment: "too short".into() };
-        let returned = return_comments(std::slice::from_ref(&on_field), "see the notes");
+        let returned = return_comments(std::slice::from_ref(&on_field), "see the notes").unwrap();
         let pairs: Vec<_> = returned.iter().map(|c| (c.field_path.as_str(), c.comment.as_str())).collect();
         assert_eq!(pairs, [("narrative", "too short"), ("", "see the notes")]);
-        assert_eq!(return_comments(std::slice::from_ref(&on_field), "").len(), 1);
+        assert_eq!(return_comments(std::slice::from_ref(&on_field), "").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_review_with_a_comment_too_long_or_a_return_saying_nothing_is_refused() {
+        let Err(Error::InvalidArgument(too_long)) = acceptance_comments(&"x".repeat(4001)) else {
+            panic!("a 4001-character comment passed");
+        };
+        assert_eq!(too_long[0].field, "comment");
+        let Err(Error::InvalidArgument(empty)) = return_comments(&[], "") else {
+            panic!("a return without comments passed");
+        };
+        assert_eq!(empty[0].field, "comments");
     }
 
     #[test]

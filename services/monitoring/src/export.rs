@@ -428,23 +428,28 @@ mod tests {
         assert_eq!(kronor(None), "0.00");
     }
 
+    /// A report of one category, `category` with the one indicator `indicator`.
+    fn one_indicator(category: CategoryImpact, indicator: IndicatorAggregate) -> PortfolioImpactReport {
+        let category = CategoryImpact { indicators: vec![indicator], ..category };
+        PortfolioImpactReport { by_category: vec![category], ..Default::default() }
+    }
+
     #[test]
     fn csv_quotes_what_needs_quoting_and_every_row_has_every_column() {
-        let report = PortfolioImpactReport {
-            plan_count: 1,
-            by_category: vec![CategoryImpact {
+        let report = one_indicator(
+            CategoryImpact {
                 category: Category::HousingAndResidentialEnvironments as i32,
                 plan_count: 1,
-                indicators: vec![IndicatorAggregate {
-                    indicator_code: "=cmd|' /C calc'!A0".into(),
-                    display_name: "Homes, \"renovated\"".into(),
-                    plan_count: 1,
-                    ..Default::default()
-                }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        };
+            },
+            IndicatorAggregate {
+                indicator_code: "=cmd|' /C calc'!A0".into(),
+                display_name: "Homes, \"renovated\"".into(),
+                plan_count: 1,
+                ..Default::default()
+            },
+        );
+        let report = PortfolioImpactReport { plan_count: 1, ..report };
         let text = csv(&report);
         assert!(text.contains(r#","Homes, ""renovated""","#), "{text}");
         assert!(text.contains(",'=cmd|' /C calc'!A0,"), "a formula is defused: {text}");
@@ -456,22 +461,21 @@ mod tests {
 
     #[test]
     fn the_chart_escapes_names_and_draws_a_bar_per_category_amount() {
-        let report = PortfolioImpactReport {
-            by_category: vec![CategoryImpact {
+        let report = one_indicator(
+            CategoryImpact {
                 category: Category::SafetySecurityAndAccessibility as i32,
                 approved_amount: Some(Money { currency_code: "SEK".into(), minor_units: 7_500_000_000 }),
-                indicators: vec![IndicatorAggregate {
-                    display_name: "A < B".into(),
-                    plan_count: 2,
-                    reporting_plan_count: 2,
-                    target_reached_plan_count: 1,
-                    improved_plan_count: 1,
-                    ..Default::default()
-                }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        };
+            },
+            IndicatorAggregate {
+                display_name: "A < B".into(),
+                plan_count: 2,
+                reporting_plan_count: 2,
+                target_reached_plan_count: 1,
+                improved_plan_count: 1,
+                ..Default::default()
+            },
+        );
         let chart = svg(&report);
         assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
         assert!(chart.contains("A &lt; B") && !chart.contains("A < B"));
@@ -498,20 +502,15 @@ mod tests {
 
     #[test]
     fn the_chart_draws_an_indicator_as_its_name_a_bar_split_by_outcome_and_the_counts_in_words() {
-        let report = PortfolioImpactReport {
-            by_category: vec![CategoryImpact {
-                indicators: vec![IndicatorAggregate {
-                    display_name: "Jobs".into(),
-                    plan_count: 4,
-                    reporting_plan_count: 4,
-                    improved_plan_count: 3,
-                    target_reached_plan_count: 1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
+        let jobs = IndicatorAggregate {
+            display_name: "Jobs".into(),
+            plan_count: 4,
+            reporting_plan_count: 4,
+            improved_plan_count: 3,
+            target_reached_plan_count: 1,
             ..Default::default()
         };
+        let report = one_indicator(CategoryImpact::default(), jobs);
         let chart = svg(&report);
         let row: Vec<&str> = chart.lines().skip_while(|l| !l.ends_with(">Jobs</text>")).take(5).collect();
         assert_eq!(

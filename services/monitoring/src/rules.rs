@@ -390,12 +390,17 @@ mod tests {
         assert!(may_review(false).is_ok());
     }
 
+    /// A plan whose one reporting period, due, ends on `end`.
+    fn plan_due_on(end: Date) -> MonitoringPlan {
+        let period =
+            ReportingPeriod { end_date: Some(end), state: ReportingPeriodState::Due as i32, ..Default::default() };
+        MonitoringPlan { reporting_periods: vec![period], ..Default::default() }
+    }
+
     #[test]
     fn an_accepted_period_stays_accepted_while_a_correction_is_under_way() {
         let end = Date { year: 2026, month: 12, day: 31 };
-        let period =
-            ReportingPeriod { end_date: Some(end), state: ReportingPeriodState::Due as i32, ..Default::default() };
-        let mut plan = MonitoringPlan { reporting_periods: vec![period], ..Default::default() };
+        let mut plan = plan_due_on(end);
         follow_report(&mut plan, &end, ReportingPeriodState::Submitted, "r1");
         assert_eq!(plan.reporting_periods[0].state, ReportingPeriodState::Submitted as i32);
         follow_report(&mut plan, &end, ReportingPeriodState::Accepted, "r1");
@@ -493,9 +498,7 @@ mod tests {
     #[test]
     fn the_first_draft_names_its_period_without_moving_its_state() {
         let end = Date { year: 2026, month: 12, day: 31 };
-        let period =
-            ReportingPeriod { end_date: Some(end), state: ReportingPeriodState::Due as i32, ..Default::default() };
-        let mut plan = MonitoringPlan { reporting_periods: vec![period], ..Default::default() };
+        let mut plan = plan_due_on(end);
         name_period_report(&mut plan, &Date { year: 2027, month: 12, day: 31 }, "other");
         assert_eq!(plan.reporting_periods[0].outcome_report, "");
         name_period_report(&mut plan, &end, "r1");

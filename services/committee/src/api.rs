@@ -2,17 +2,16 @@
 //! five basic requirements, conflict-of-interest declarations, meetings,
 //! votes, decisions, minutes, the audit chain and the event feed.
 
-use socialloans_contracts::committee::{self as pb, CaseState, committee_service_server::CommitteeService};
+use socialloans_contracts::committee::{self as pb, committee_service_server::CommitteeService};
 use socialloans_platform::{
-    Caller,
+    Caller, Reply,
     auth::caller,
     error::FieldViolation,
     events::{Feed, FeedStream},
-    limits,
-    pagination::{cut_sequence_page, decode_position, decode_token, encode_position, page_size},
+    pagination::{cut_page, cut_sequence_page, decode_position, decode_token, page_size},
     unit,
 };
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -33,31 +32,106 @@ pub struct Api {
 
 use crate::proceedings::parse;
 
-/// A keyset position: creation time and id of the last row served.
+/// The request of a call that changes something. The unit of work claims
+/// its `request_id`, and names the call after the message:
+/// `StartMeetingRequest` is `StartMeeting` ([`method`]).
+trait Mutation: prost::Message + prost::Name {
+    /// The id a retry of the same request repeats.
+    fn request_id(&self) -> &str;
+}
+
+/// Every mutation's request carries its id in a `request_id` field.
+macro_rules! mutations {
+    ($($request:ident),* $(,)?) => {
+        $(impl Mutation for pb::$request {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+        })*
+    };
+}
+
+mutations!(
+    CreateMemberRequest,
+    UpdateMemberRequest,
+    AssessRequirementRequest,
+    DeclareConflictOfInterestRequest,
+    CreateMeetingRequest,
+    UpdateMeetingRequest,
+    AddAgendaItemRequest,
+    RemoveAgendaItemRequest,
+    RecordAttendanceRequest,
+    StartMeetingRequest,
+    AdjournMeetingRequest,
+    CancelMeetingRequest,
+    ApproveMinutesRequest,
+    CastVoteRequest,
+    RecordDecisionRequest,
+    ConfirmDecisionRequest,
+);
+
+/// The answer of a step of a meeting: the meeting as shown.
+trait MeetingAnswer: prost::Message + Default {
+    /// The answer holding `meeting`.
+    fn of(meeting: pb::Meeting) -> Self;
+}
+
+/// Every meeting step answers with a `meeting` field.
+macro_rules! meeting_answers {
+    ($($answer:ident),* $(,)?) => {
+        $(impl MeetingAnswer for pb::$answer {
+            fn of(meeting: pb::Meeting) -> Self {
+                Self { meeting: Some(meeting) }
+            }
+        })*
+    };
+}
+
+meeting_answers!(
+    CreateMeetingResponse,
+    UpdateMeetingResponse,
+    AddAgendaItemResponse,
+    RemoveAgendaItemResponse,
+    RecordAttendanceResponse,
+    StartMeetingResponse,
+    AdjournMeetingResponse,
+    CancelMeetingResponse,
+    ApproveMinutesResponse,
+);
+
+/// The method a mutation's request is for: its message's name without `Request`.
+fn method<R: prost::Name>() -> &'static str {
+    R::NAME.strip_suffix("Request").unwrap_or(R::NAME)
+}
+
+/// Who calls, and what they ask.
+fn open<T>(request: Request<T>) -> Result<(Caller, T), Status> {
+    Ok((caller(&request)?, request.into_inner()))
+}
+
+/// The message field `field`, which the request must carry.
+fn required<T: Clone>(field: &str, value: &Option<T>) -> Result<T, Error> {
+    value.clone().ok_or_else(|| FieldViolation::new(field, "is required").into())
+}
+
+/// A keyset position: creation (or start) time and id of the last row served.
 type Cursor = (chrono::DateTime<chrono::Utc>, Uuid);
 
 fn page(query: &str, size: i32, token: &str) -> Result<(u32, Option<Cursor>), Error> {
     Ok((page_size(size)?, decode_position(query, token)?))
 }
 
-/// Cuts `rows` to the first `take`; where the next page starts when more follow.
-fn cut<R>(rows: &mut Vec<R>, take: usize, position: impl Fn(&R) -> Cursor) -> Option<Cursor> {
-    let more = rows.len() > take;
-    rows.truncate(take);
-    rows.last().filter(|_| more).map(position)
-}
-
-fn next_token(query: &str, last: Option<Cursor>) -> String {
-    last.map(|(t, id)| encode_position(query, t, &id)).unwrap_or_default()
-}
-
-/// Where a page of a list in sequence order (chain, history) starts.
-fn sequence_after(resource: &str, token: &str) -> Result<i64, Error> {
-    match decode_token(resource, token)? {
-        Some(text) => {
-            text.parse().map_err(|_| FieldViolation::new("page_token", "is not a token this list returned").into())
-        }
-        None => Ok(0),
+/// A list's filter by the state `value` of the enum `S`: none when
+/// unspecified, else the state as stored; a value `S` does not have is refused.
+fn state_filter<S: TryFrom<i32> + Default + PartialEq>(
+    value: i32,
+    kind: &str,
+    stored: fn(S) -> String,
+) -> Result<Option<String>, Error> {
+    match S::try_from(value) {
+        Ok(state) if state == S::default() => Ok(None),
+        Ok(state) => Ok(Some(stored(state))),
+        Err(_) => Err(FieldViolation::new("state", format!("is not a {kind}")).into()),
     }
 }
 
@@ -67,22 +141,70 @@ fn found<T>(row: Result<Option<T>, sqlx::Error>, name: &str) -> Result<T, Error>
 }
 
 impl Api {
-    /// Runs `work` as one unit of work ([`unit::run_simple`]): who acts is
+    /// Runs `work` for `caller`'s `request` as one unit of work
+    /// ([`unit::run_simple`]) and answers with what it returns: who acts is
     /// named for the history's triggers, a retry replays the first answer, a
-    /// failure leaves nothing behind.
-    async fn idempotent<Req: prost::Message, Resp: prost::Message + Default>(
+    /// failure leaves nothing behind. What the request must be is checked
+    /// before, so that a bad request claims no request id.
+    async fn mutate<Req: Mutation, Resp: prost::Message + Default>(
         &self,
         caller: &Caller,
-        method: &str,
         request: &Req,
-        request_id: &str,
-        work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Resp, Error>,
-    ) -> Result<Resp, Error> {
-        unit::run_simple(&self.pool, caller, method, request, request_id, work).await
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<Resp, Error>,
+    ) -> Reply<Resp> {
+        let answer = unit::run_simple(&self.pool, caller, method::<Req>(), request, request.request_id(), work).await?;
+        Ok(Response::new(answer))
+    }
+
+    /// [`Api::mutate`] for a call with nothing to check first: `work` gets
+    /// the caller and the request.
+    async fn step<Req: Mutation, Resp: prost::Message + Default>(
+        &self,
+        request: Request<Req>,
+        work: impl AsyncFnOnce(&mut PgConnection, &Caller, &Req) -> Result<Resp, Error>,
+    ) -> Reply<Resp> {
+        let (caller, req) = open(request)?;
+        self.mutate(&caller, &req, async |conn| work(conn, &caller, &req).await).await
+    }
+
+    /// [`Api::step`] for a step of a meeting, answered with the meeting as shown.
+    async fn meeting_step<Req: Mutation, Resp: MeetingAnswer>(
+        &self,
+        request: Request<Req>,
+        work: impl AsyncFnOnce(&mut PgConnection, &Caller, &Req) -> Result<pb::Meeting, Error>,
+    ) -> Reply<Resp> {
+        self.step(request, async |conn, caller, req| {
+            let meeting = work(conn, caller, req).await?;
+            Ok(Resp::of(self.shown(conn, meeting).await?))
+        })
+        .await
+    }
+
+    /// A page of a list in sequence order (the chain, the history) of what is
+    /// named `resource` (all when empty) and what lies under it: `list` reads
+    /// the rows after a sequence, at most a page and one more. The page, and
+    /// the next page's token.
+    async fn sequence_page<R: store::Sequenced>(
+        &self,
+        resource: &str,
+        size: i32,
+        token: &str,
+        list: impl AsyncFnOnce(&PgPool, &str, i64, u32) -> Result<Vec<R>, sqlx::Error>,
+    ) -> Result<(Vec<R>, String), Error> {
+        let size = page_size(size)?;
+        let after = match decode_token(resource, token)? {
+            Some(text) => {
+                text.parse().map_err(|_| FieldViolation::new("page_token", "is not a token this list returned"))?
+            }
+            None => 0,
+        };
+        let mut rows = list(&self.pool, resource, after, size).await?;
+        let next_page_token = cut_sequence_page(resource, &mut rows, size, R::sequence);
+        Ok((rows, next_page_token))
     }
 
     /// A meeting as shown: with the quorum and, per case, who may decide it.
-    async fn shown(&self, conn: &mut sqlx::PgConnection, meeting: pb::Meeting) -> Result<pb::Meeting, Error> {
+    async fn shown(&self, conn: &mut PgConnection, meeting: pb::Meeting) -> Result<pb::Meeting, Error> {
         let mut shown = [meeting];
         proceedings::annotate(conn, self.rules.quorum, &mut shown).await?;
         let [meeting] = shown;
@@ -94,63 +216,44 @@ impl Api {
 impl CommitteeService for Api {
     type StreamEventsStream = FeedStream;
 
-    async fn create_member(
-        &self,
-        request: Request<pb::CreateMemberRequest>,
-    ) -> Result<Response<pb::CreateMemberResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let member = req.member.clone().ok_or_else(|| Error::from(FieldViolation::new("member", "is required")))?;
+    async fn create_member(&self, request: Request<pb::CreateMemberRequest>) -> Reply<pb::CreateMemberResponse> {
+        let (caller, req) = open(request)?;
+        let member = required("member", &req.member)?;
         members::checked(&member, "member.")?;
-        let answer = self
-            .idempotent(&caller, "CreateMember", &req, &req.request_id, async |conn| {
-                Ok(pb::CreateMemberResponse { member: Some(members::insert(conn, &member).await?.view()) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+        self.mutate(&caller, &req, async |conn| {
+            Ok(pb::CreateMemberResponse { member: Some(members::insert(conn, &member).await?.view()) })
+        })
+        .await
     }
 
-    async fn get_member(
-        &self,
-        request: Request<pb::GetMemberRequest>,
-    ) -> Result<Response<pb::GetMemberResponse>, Status> {
+    async fn get_member(&self, request: Request<pb::GetMemberRequest>) -> Reply<pb::GetMemberResponse> {
         let name = &request.get_ref().name;
         let id = parse("name", "members/", name)?;
         let row = found(store::members::get(&self.pool, id).await, name)?;
         Ok(Response::new(pb::GetMemberResponse { member: Some(row.view()) }))
     }
 
-    async fn list_members(
-        &self,
-        request: Request<pb::ListMembersRequest>,
-    ) -> Result<Response<pb::ListMembersResponse>, Status> {
+    async fn list_members(&self, request: Request<pb::ListMembersRequest>) -> Reply<pb::ListMembersResponse> {
         let req = request.into_inner();
         let (size, after) = page("members", req.page_size, &req.page_token)?;
         let mut rows = store::members::list(&self.pool, after, size).await.map_err(Error::from)?;
-        let last = cut(&mut rows, size as usize, |r| (r.create_time, r.id));
+        let next_page_token = cut_page("members", &mut rows, size, |_| 0, |r| (r.create_time, r.id));
         Ok(Response::new(pb::ListMembersResponse {
             members: rows.iter().map(store::members::Row::view).collect(),
-            next_page_token: next_token("members", last),
+            next_page_token,
         }))
     }
 
-    async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::GetCaseResponse>, Status> {
+    async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Reply<pb::GetCaseResponse> {
         let name = &request.get_ref().name;
         let id = parse("name", "cases/", name)?;
         let row = found(store::cases::get(&self.pool, id).await, name)?;
         Ok(Response::new(pb::GetCaseResponse { case: Some(row.view()?) }))
     }
 
-    async fn list_cases(
-        &self,
-        request: Request<pb::ListCasesRequest>,
-    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+    async fn list_cases(&self, request: Request<pb::ListCasesRequest>) -> Reply<pb::ListCasesResponse> {
         let req = request.into_inner();
-        let state = match CaseState::try_from(req.state) {
-            Ok(CaseState::Unspecified) => None,
-            Ok(state) => Some(cases::state_name(state)),
-            Err(_) => return Err(Error::from(FieldViolation::new("state", "is not a CaseState")).into()),
-        };
+        let state = state_filter(req.state, "CaseState", cases::state_name)?;
         if !req.meeting.is_empty() {
             return Err(Error::from(FieldViolation::new("meeting", "filtering by meeting is not supported yet")).into());
         }
@@ -160,73 +263,52 @@ impl CommitteeService for Api {
         let mut rows =
             store::cases::list(&self.pool, state.as_deref(), application, after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
-        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
-        let last = cut(&mut rows, take, |r| (r.create_time, r.id));
+        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
         let cases = rows.iter().map(store::cases::Row::view).collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ListCasesResponse { cases, next_page_token: next_token(&query, last) }))
+        Ok(Response::new(pb::ListCasesResponse { cases, next_page_token }))
     }
 
     async fn assess_requirement(
         &self,
         request: Request<pb::AssessRequirementRequest>,
-    ) -> Result<Response<pb::AssessRequirementResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let assessment =
-            req.assessment.clone().ok_or_else(|| Error::from(FieldViolation::new("assessment", "is required")))?;
+    ) -> Reply<pb::AssessRequirementResponse> {
+        let (caller, req) = open(request)?;
+        let assessment = required("assessment", &req.assessment)?;
         casework::check_assessment(&assessment)?;
         let assessment = casework::assessed_by(&caller, assessment);
         let id = parse("name", "cases/", &req.name)?;
-        let answer = self
-            .idempotent(&caller, "AssessRequirement", &req, &req.request_id, async |conn| {
-                let case = casework::assess(conn, &caller, id, &req.name, &req.etag, assessment).await?;
-                Ok(pb::AssessRequirementResponse { case: Some(case) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+        self.mutate(&caller, &req, async |conn| {
+            let case = casework::assess(conn, &caller, id, &req.name, &req.etag, assessment).await?;
+            Ok(pb::AssessRequirementResponse { case: Some(case) })
+        })
+        .await
     }
 
     async fn declare_conflict_of_interest(
         &self,
         request: Request<pb::DeclareConflictOfInterestRequest>,
-    ) -> Result<Response<pb::DeclareConflictOfInterestResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let declaration =
-            req.declaration.clone().ok_or_else(|| Error::from(FieldViolation::new("declaration", "is required")))?;
+    ) -> Reply<pb::DeclareConflictOfInterestResponse> {
+        let (caller, req) = open(request)?;
+        let declaration = required("declaration", &req.declaration)?;
         let member_id = parse("declaration.member", "members/", &declaration.member)?;
         let case_id = parse("parent", "cases/", &req.parent)?;
         casework::check_declaration(&declaration)?;
         let declaration = casework::declared_by(&self.pool, &caller, &req.parent, member_id, declaration).await?;
-        let answer = self
-            .idempotent(&caller, "DeclareConflictOfInterest", &req, &req.request_id, async |conn| {
-                casework::declare_conflict(conn, case_id, member_id, &req.parent, &declaration).await?;
-                Ok(pb::DeclareConflictOfInterestResponse { declaration: Some(declaration) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+        self.mutate(&caller, &req, async |conn| {
+            casework::declare_conflict(conn, case_id, member_id, &req.parent, &declaration).await?;
+            Ok(pb::DeclareConflictOfInterestResponse { declaration: Some(declaration) })
+        })
+        .await
     }
 
-    async fn create_meeting(
-        &self,
-        request: Request<pb::CreateMeetingRequest>,
-    ) -> Result<Response<pb::CreateMeetingResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let meeting = req.meeting.clone().unwrap_or_default();
-        let answer = self
-            .idempotent(&caller, "CreateMeeting", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::create_meeting(conn, meeting).await?;
-                Ok(pb::CreateMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn create_meeting(&self, request: Request<pb::CreateMeetingRequest>) -> Reply<pb::CreateMeetingResponse> {
+        self.meeting_step(request, async |conn, _, req| {
+            proceedings::create_meeting(conn, req.meeting.clone().unwrap_or_default()).await
+        })
+        .await
     }
 
-    async fn get_meeting(
-        &self,
-        request: Request<pb::GetMeetingRequest>,
-    ) -> Result<Response<pb::GetMeetingResponse>, Status> {
+    async fn get_meeting(&self, request: Request<pb::GetMeetingRequest>) -> Reply<pb::GetMeetingResponse> {
         let name = &request.get_ref().name;
         let id = parse("name", "meetings/", name)?;
         let row = found(store::meetings::get(&self.pool, id).await, name)?;
@@ -234,157 +316,83 @@ impl CommitteeService for Api {
         Ok(Response::new(pb::GetMeetingResponse { meeting: Some(self.shown(&mut conn, row.view()?).await?) }))
     }
 
-    async fn list_meetings(
-        &self,
-        request: Request<pb::ListMeetingsRequest>,
-    ) -> Result<Response<pb::ListMeetingsResponse>, Status> {
+    async fn list_meetings(&self, request: Request<pb::ListMeetingsRequest>) -> Reply<pb::ListMeetingsResponse> {
         let req = request.into_inner();
-        let state = match pb::MeetingState::try_from(req.state) {
-            Ok(pb::MeetingState::Unspecified) => None,
-            Ok(state) => Some(meetings::state_name(state)),
-            Err(_) => return Err(Error::from(FieldViolation::new("state", "is not a MeetingState")).into()),
-        };
+        let state = state_filter(req.state, "MeetingState", meetings::state_name)?;
         let query = format!("{state:?}");
         let (size, after) = page(&query, req.page_size, &req.page_token)?;
         let mut rows = store::meetings::list(&self.pool, state.as_deref(), after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
-        let take = limits::page_len(rows.iter().map(|r| r.content.len()), size as usize);
-        let last = cut(&mut rows, take, |r| (r.start_time, r.id));
+        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.start_time, r.id));
         let mut meetings = rows.iter().map(store::meetings::Row::view).collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         proceedings::annotate(&mut conn, self.rules.quorum, &mut meetings).await?;
-        Ok(Response::new(pb::ListMeetingsResponse { meetings, next_page_token: next_token(&query, last) }))
+        Ok(Response::new(pb::ListMeetingsResponse { meetings, next_page_token }))
     }
 
-    async fn update_meeting(
-        &self,
-        request: Request<pb::UpdateMeetingRequest>,
-    ) -> Result<Response<pb::UpdateMeetingResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+    async fn update_meeting(&self, request: Request<pb::UpdateMeetingRequest>) -> Reply<pb::UpdateMeetingResponse> {
+        let (caller, req) = open(request)?;
         let patch = req.meeting.clone().unwrap_or_default();
         parse("meeting.name", "meetings/", &patch.name)?;
         let paths = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
-        let answer = self
-            .idempotent(&caller, "UpdateMeeting", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::update_meeting(conn, &patch.name, &req.etag, &patch, &paths).await?;
-                Ok(pb::UpdateMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+        self.mutate(&caller, &req, async |conn| {
+            let meeting = proceedings::update_meeting(conn, &patch.name, &req.etag, &patch, &paths).await?;
+            Ok(pb::UpdateMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
+        })
+        .await
     }
 
-    async fn add_agenda_item(
-        &self,
-        request: Request<pb::AddAgendaItemRequest>,
-    ) -> Result<Response<pb::AddAgendaItemResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "AddAgendaItem", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::add_agenda_item(conn, &req.name, &req.etag, &req.case).await?;
-                Ok(pb::AddAgendaItemResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn add_agenda_item(&self, request: Request<pb::AddAgendaItemRequest>) -> Reply<pb::AddAgendaItemResponse> {
+        self.meeting_step(request, async |conn, _, req| {
+            proceedings::add_agenda_item(conn, &req.name, &req.etag, &req.case).await
+        })
+        .await
     }
 
     async fn record_attendance(
         &self,
         request: Request<pb::RecordAttendanceRequest>,
-    ) -> Result<Response<pb::RecordAttendanceResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "RecordAttendance", &req, &req.request_id, async |conn| {
-                let meeting =
-                    proceedings::record_attendance(conn, &req.name, &req.etag, &req.member, req.status).await?;
-                Ok(pb::RecordAttendanceResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::RecordAttendanceResponse> {
+        self.meeting_step(request, async |conn, _, req| {
+            proceedings::record_attendance(conn, &req.name, &req.etag, &req.member, req.status).await
+        })
+        .await
     }
 
-    async fn start_meeting(
-        &self,
-        request: Request<pb::StartMeetingRequest>,
-    ) -> Result<Response<pb::StartMeetingResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "StartMeeting", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::start_meeting(conn, &req.name, &req.etag).await?;
-                Ok(pb::StartMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn start_meeting(&self, request: Request<pb::StartMeetingRequest>) -> Reply<pb::StartMeetingResponse> {
+        self.meeting_step(request, async |conn, _, req| proceedings::start_meeting(conn, &req.name, &req.etag).await)
+            .await
     }
 
-    async fn adjourn_meeting(
-        &self,
-        request: Request<pb::AdjournMeetingRequest>,
-    ) -> Result<Response<pb::AdjournMeetingResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "AdjournMeeting", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::adjourn_meeting(conn, &req.name, &req.etag).await?;
-                Ok(pb::AdjournMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn adjourn_meeting(&self, request: Request<pb::AdjournMeetingRequest>) -> Reply<pb::AdjournMeetingResponse> {
+        self.meeting_step(request, async |conn, _, req| proceedings::adjourn_meeting(conn, &req.name, &req.etag).await)
+            .await
     }
 
-    async fn cancel_meeting(
-        &self,
-        request: Request<pb::CancelMeetingRequest>,
-    ) -> Result<Response<pb::CancelMeetingResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "CancelMeeting", &req, &req.request_id, async |conn| {
-                let meeting =
-                    proceedings::cancel_meeting(conn, &caller, &req.name, &req.etag, &req.reason, &req.request_id)
-                        .await?;
-                Ok(pb::CancelMeetingResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn cancel_meeting(&self, request: Request<pb::CancelMeetingRequest>) -> Reply<pb::CancelMeetingResponse> {
+        self.meeting_step(request, async |conn, caller, req| {
+            proceedings::cancel_meeting(conn, caller, &req.name, &req.etag, &req.reason, &req.request_id).await
+        })
+        .await
     }
 
-    async fn approve_minutes(
-        &self,
-        request: Request<pb::ApproveMinutesRequest>,
-    ) -> Result<Response<pb::ApproveMinutesResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "ApproveMinutes", &req, &req.request_id, async |conn| {
-                let meeting =
-                    proceedings::approve_minutes(conn, &caller, &self.key, &req.name, &req.etag, &req.request_id)
-                        .await?;
-                Ok(pb::ApproveMinutesResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn approve_minutes(&self, request: Request<pb::ApproveMinutesRequest>) -> Reply<pb::ApproveMinutesResponse> {
+        self.meeting_step(request, async |conn, caller, req| {
+            proceedings::approve_minutes(conn, caller, &self.key, &req.name, &req.etag, &req.request_id).await
+        })
+        .await
     }
 
-    async fn cast_vote(&self, request: Request<pb::CastVoteRequest>) -> Result<Response<pb::CastVoteResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let vote = req.vote.clone().ok_or_else(|| Error::from(FieldViolation::new("vote", "is required")))?;
-        let answer = self
-            .idempotent(&caller, "CastVote", &req, &req.request_id, async |conn| {
-                Ok(pb::CastVoteResponse { vote: Some(proceedings::cast_vote(conn, &caller, &req.parent, vote).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    async fn cast_vote(&self, request: Request<pb::CastVoteRequest>) -> Reply<pb::CastVoteResponse> {
+        let (caller, req) = open(request)?;
+        let vote = required("vote", &req.vote)?;
+        self.mutate(&caller, &req, async |conn| {
+            Ok(pb::CastVoteResponse { vote: Some(proceedings::cast_vote(conn, &caller, &req.parent, vote).await?) })
+        })
+        .await
     }
 
-    async fn list_votes(
-        &self,
-        request: Request<pb::ListVotesRequest>,
-    ) -> Result<Response<pb::ListVotesResponse>, Status> {
+    async fn list_votes(&self, request: Request<pb::ListVotesRequest>) -> Reply<pb::ListVotesResponse> {
         let req = request.into_inner();
         let case_id = parse("parent", "cases/", &req.parent)?;
         // A case's votes are a handful per meeting: one page holds them all.
@@ -394,59 +402,38 @@ impl CommitteeService for Api {
         Ok(Response::new(pb::ListVotesResponse { votes, next_page_token: String::new() }))
     }
 
-    async fn record_decision(
-        &self,
-        request: Request<pb::RecordDecisionRequest>,
-    ) -> Result<Response<pb::RecordDecisionResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let decision =
-            req.decision.clone().ok_or_else(|| Error::from(FieldViolation::new("decision", "is required")))?;
+    async fn record_decision(&self, request: Request<pb::RecordDecisionRequest>) -> Reply<pb::RecordDecisionResponse> {
+        let (caller, req) = open(request)?;
+        let decision = required("decision", &req.decision)?;
         let rules = self.rules;
-        let answer = self
-            .idempotent(&caller, "RecordDecision", &req, &req.request_id, async |conn| {
-                let decision = proceedings::record_decision(
-                    conn,
-                    &caller,
-                    rules,
-                    &req.parent,
-                    &req.etag,
-                    &req.request_id,
-                    decision,
-                )
-                .await?;
-                Ok(pb::RecordDecisionResponse { decision: Some(decision) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+        self.mutate(&caller, &req, async |conn| {
+            let decision =
+                proceedings::record_decision(conn, &caller, rules, &req.parent, &req.etag, &req.request_id, decision)
+                    .await?;
+            Ok(pb::RecordDecisionResponse { decision: Some(decision) })
+        })
+        .await
     }
 
     async fn confirm_decision(
         &self,
         request: Request<pb::ConfirmDecisionRequest>,
-    ) -> Result<Response<pb::ConfirmDecisionResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "ConfirmDecision", &req, &req.request_id, async |conn| {
-                let decision =
-                    proceedings::confirm_decision(conn, &caller, &self.key, &req.name, &req.etag, &req.request_id)
-                        .await?;
-                Ok(pb::ConfirmDecisionResponse { decision: Some(decision) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::ConfirmDecisionResponse> {
+        self.step(request, async |conn, caller, req| {
+            let decision =
+                proceedings::confirm_decision(conn, caller, &self.key, &req.name, &req.etag, &req.request_id).await?;
+            Ok(pb::ConfirmDecisionResponse { decision: Some(decision) })
+        })
+        .await
     }
 
     async fn list_audit_entries(
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
-    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+    ) -> Reply<pb::ListAuditEntriesResponse> {
         let req = request.into_inner();
-        let size = page_size(req.page_size).map_err(Error::from)?;
-        let after = sequence_after(&req.resource, &req.page_token)?;
-        let mut rows = store::chain::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
-        let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, |r| r.sequence);
+        let (rows, next_page_token) =
+            self.sequence_page(&req.resource, req.page_size, &req.page_token, store::chain::list).await?;
         let audit_entries = rows.into_iter().map(store::chain::Stored::view).collect();
         Ok(Response::new(pb::ListAuditEntriesResponse { audit_entries, next_page_token }))
     }
@@ -454,12 +441,10 @@ impl CommitteeService for Api {
     async fn list_history_entries(
         &self,
         request: Request<pb::ListHistoryEntriesRequest>,
-    ) -> Result<Response<pb::ListHistoryEntriesResponse>, Status> {
+    ) -> Reply<pb::ListHistoryEntriesResponse> {
         let req = request.into_inner();
-        let size = page_size(req.page_size).map_err(Error::from)?;
-        let after = sequence_after(&req.resource, &req.page_token)?;
-        let mut rows = store::history::list(&self.pool, &req.resource, after, size).await.map_err(Error::from)?;
-        let next_page_token = cut_sequence_page(&req.resource, &mut rows, size, store::history::Row::sequence);
+        let (rows, next_page_token) =
+            self.sequence_page(&req.resource, req.page_size, &req.page_token, store::history::list).await?;
         let history_entries = rows.into_iter().map(store::history::Row::view).collect();
         Ok(Response::new(pb::ListHistoryEntriesResponse { history_entries, next_page_token }))
     }
@@ -467,7 +452,7 @@ impl CommitteeService for Api {
     async fn verify_audit_chain(
         &self,
         request: Request<pb::VerifyAuditChainRequest>,
-    ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
+    ) -> Reply<pb::VerifyAuditChainResponse> {
         let req = request.into_inner();
         chain::check_verify_request(&req)?;
         let anchor = (req.anchor_sequence > 0).then_some((req.anchor_sequence, req.anchor_hash.as_str()));
@@ -485,53 +470,58 @@ impl CommitteeService for Api {
         }))
     }
 
-    async fn get_chain_head(
-        &self,
-        _request: Request<pb::GetChainHeadRequest>,
-    ) -> Result<Response<pb::GetChainHeadResponse>, Status> {
+    async fn get_chain_head(&self, _request: Request<pb::GetChainHeadRequest>) -> Reply<pb::GetChainHeadResponse> {
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         let chain_head = chain::head(&mut conn, &self.key).await?;
         Ok(Response::new(pb::GetChainHeadResponse { chain_head: Some(chain_head) }))
     }
 
-    async fn update_member(
-        &self,
-        request: Request<pb::UpdateMemberRequest>,
-    ) -> Result<Response<pb::UpdateMemberResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+    async fn update_member(&self, request: Request<pb::UpdateMemberRequest>) -> Reply<pb::UpdateMemberResponse> {
+        let (caller, req) = open(request)?;
         let patch = req.member.clone().unwrap_or_default();
         let id = parse("member.name", "members/", &patch.name)?;
         let paths = members::paths_to_update(req.update_mask.as_ref())?;
-        let answer = self
-            .idempotent(&caller, "UpdateMember", &req, &req.request_id, async |conn| {
-                let row = members::update(conn, id, &req.etag, &patch, &paths).await?;
-                Ok(pb::UpdateMemberResponse { member: Some(row.view()) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+        self.mutate(&caller, &req, async |conn| {
+            let row = members::update(conn, id, &req.etag, &patch, &paths).await?;
+            Ok(pb::UpdateMemberResponse { member: Some(row.view()) })
+        })
+        .await
     }
 
     async fn remove_agenda_item(
         &self,
         request: Request<pb::RemoveAgendaItemRequest>,
-    ) -> Result<Response<pb::RemoveAgendaItemResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = self
-            .idempotent(&caller, "RemoveAgendaItem", &req, &req.request_id, async |conn| {
-                let meeting = proceedings::remove_agenda_item(conn, &req.name, &req.etag, &req.case).await?;
-                Ok(pb::RemoveAgendaItemResponse { meeting: Some(self.shown(conn, meeting).await?) })
-            })
-            .await?;
-        Ok(Response::new(answer))
+    ) -> Reply<pb::RemoveAgendaItemResponse> {
+        self.meeting_step(request, async |conn, _, req| {
+            proceedings::remove_agenda_item(conn, &req.name, &req.etag, &req.case).await
+        })
+        .await
     }
 
     async fn stream_events(
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
-    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+    ) -> Reply<Self::StreamEventsStream> {
         let caller = socialloans_platform::auth::caller(&request)?;
         Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mutation_is_named_after_its_request_message_without_request() {
+        assert_eq!(method::<pb::StartMeetingRequest>(), "StartMeeting");
+        assert_eq!(method::<pb::DeclareConflictOfInterestRequest>(), "DeclareConflictOfInterest");
+    }
+
+    #[test]
+    fn a_state_filter_is_none_when_unspecified_the_stored_name_otherwise_and_refused_when_unknown() {
+        assert_eq!(state_filter(0, "CaseState", cases::state_name).unwrap(), None);
+        let scheduled = pb::CaseState::Scheduled as i32;
+        assert_eq!(state_filter(scheduled, "CaseState", cases::state_name).unwrap().as_deref(), Some("SCHEDULED"));
+        assert!(matches!(state_filter(999, "CaseState", cases::state_name), Err(Error::InvalidArgument(_))));
     }
 }

@@ -161,6 +161,12 @@ impl Verification {
     }
 }
 
+impl crate::store::Sequenced for Stored {
+    fn sequence(&self) -> i64 {
+        self.sequence
+    }
+}
+
 impl Stored {
     /// The API view of the entry.
     pub fn view(self) -> socialloans_contracts::committee::AuditEntry {

@@ -9,12 +9,13 @@ use socialloans_contracts::common::Actor;
 
 use crate::{cases::timestamp, store::history::Row};
 
-impl Row {
-    /// Its position.
-    pub fn sequence(&self) -> i64 {
+impl crate::store::Sequenced for Row {
+    fn sequence(&self) -> i64 {
         self.sequence
     }
+}
 
+impl Row {
     /// The API view.
     pub fn view(self) -> HistoryEntry {
         HistoryEntry {

@@ -8,3 +8,9 @@ pub mod history;
 pub mod meetings;
 pub mod members;
 pub mod votes;
+
+/// A row of a list in sequence order: the chain, the history.
+pub trait Sequenced {
+    /// Its position in the list.
+    fn sequence(&self) -> i64;
+}

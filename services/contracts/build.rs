@@ -1,6 +1,7 @@
 //! Compiles every `.proto` under the workspace's `proto/` with protox (no system
-//! `protoc`), generates the tonic clients and servers, and writes the encoded
-//! descriptor set that server reflection serves.
+//! `protoc`), generates the tonic clients and servers with the module tree of
+//! their packages (`socialloans.rs`), and writes the encoded descriptor set
+//! that server reflection serves.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Every method of a contract must be implemented: a forgotten one is
         // a compile error, not an UNIMPLEMENTED answer found in production.
         .generate_default_stubs(false)
+        // One module per package, nested as the package's name is: a new
+        // package needs no hand-written module.
+        .include_file("socialloans.rs")
         .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! the change in one transaction (with its request id's answer and its audit
 //! record), answer.
 
+use chrono::{DateTime, Utc};
 use socialloans_contracts::common;
 use socialloans_contracts::monitoring::{self as pb, monitoring_service_server::MonitoringService};
 use socialloans_platform::{
@@ -10,6 +11,7 @@ use socialloans_platform::{
     error::FieldViolation,
     events::{Feed, FeedStream},
     pagination::{cut_page, decode_position, encode_position, page_size},
+    stored::Document,
     unit,
 };
 use sqlx::{PgConnection, PgPool};
@@ -100,6 +102,53 @@ impl Api {
         })
         .await
     }
+
+    /// Accepts or returns the report `request` names, as one change
+    /// answered by `answer`; its comments are checked first.
+    async fn review<Req: Mutation + report_api::Review, Resp: prost::Message + Default>(
+        &self,
+        request: Request<Req>,
+        answer: fn(pb::OutcomeReport) -> Resp,
+    ) -> Reply<Resp> {
+        let comments = request.get_ref().comments()?;
+        self.change(request, async |conn, caller, req| {
+            let (name, etag) = req.target();
+            Ok(answer(report_api::review(conn, caller, name, etag, Req::ACCEPT, comments).await?))
+        })
+        .await
+    }
+}
+
+impl Api {
+    /// The plan `id` (named `name`), as `caller` may see it.
+    async fn plan(&self, caller: &Caller, id: Uuid, name: &str) -> Result<store::plans::Row, Error> {
+        let row = store::plans::get(&self.pool, id, caller.confined_to()).await?;
+        row.ok_or_else(|| Error::NotFound(name.to_owned()))
+    }
+
+    /// The report `name` (sent in `field`) names, as `caller` may see it.
+    async fn report(&self, caller: &Caller, field: &str, name: &str) -> Result<store::reports::Row, Error> {
+        let key = report_api::parse_report(field, name)?;
+        let row = store::reports::find(&self.pool, key, caller.confined_to(), false).await?;
+        row.ok_or_else(|| Error::NotFound(name.to_owned()))
+    }
+}
+
+/// One page of documents in creation order for `query`, from a request's
+/// page size and token: `list` reads the rows after the token's position
+/// (one more than the page), cut to the page. The rows and the next page's
+/// token.
+async fn page<R, S>(
+    query: &str,
+    (size, token): (i32, &str),
+    list: impl AsyncFnOnce(Option<(DateTime<Utc>, Uuid)>, u32) -> Result<Vec<R>, sqlx::Error>,
+    document: impl Fn(&R) -> &Document<S>,
+) -> Result<(Vec<R>, String), Error> {
+    let size = page_size(size)?;
+    let after = decode_position::<Uuid>(query, token)?;
+    let mut rows = list(after, size).await?;
+    let next = cut_page(query, &mut rows, size, |r| document(r).content.len(), |r| document(r).position());
+    Ok((rows, next))
 }
 
 #[tonic::async_trait]
@@ -149,13 +198,8 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::GetMonitoringPlanRequest>,
     ) -> Reply<pb::GetMonitoringPlanResponse> {
-        let caller = caller(&request)?;
         let name = &request.get_ref().name;
-        let id = report_api::parse_plan("name", name)?;
-        let row = store::plans::get(&self.pool, id, caller.confined_to())
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(name.clone()))?;
+        let row = self.plan(&caller(&request)?, report_api::parse_plan("name", name)?, name).await?;
         Ok(Response::new(pb::GetMonitoringPlanResponse { monitoring_plan: Some(row.view()?) }))
     }
 
@@ -219,14 +263,7 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::GetOutcomeReportRequest>,
     ) -> Reply<pb::GetOutcomeReportResponse> {
-        let caller = caller(&request)?;
-        let name = &request.get_ref().name;
-        let (plan_id, id) = report_api::parse_report(name)?;
-        let row = store::reports::get(&self.pool, id, caller.confined_to())
-            .await
-            .map_err(Error::from)?
-            .filter(|r| r.plan_id == plan_id)
-            .ok_or_else(|| Error::NotFound(name.clone()))?;
+        let row = self.report(&caller(&request)?, "name", &request.get_ref().name).await?;
         Ok(Response::new(pb::GetOutcomeReportResponse { outcome_report: Some(row.view()?) }))
     }
 
@@ -246,18 +283,12 @@ impl MonitoringService for Api {
             Err(_) => return Err(Error::from(FieldViolation::new("state", "is not an OutcomeReportState")).into()),
         };
         if let Some(id) = plan_id {
-            store::plans::get(&self.pool, id, caller.confined_to())
-                .await
-                .map_err(Error::from)?
-                .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
+            self.plan(&caller, id, &req.parent).await?;
         }
-        let query = format!("reports {plan_id:?} {state:?} {:?}", caller.confined_to());
-        let size = page_size(req.page_size).map_err(Error::from)?;
-        let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
-        let mut rows = store::reports::list(&self.pool, plan_id, caller.confined_to(), state, after, size)
-            .await
-            .map_err(Error::from)?;
-        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
+        let org = caller.confined_to();
+        let query = format!("reports {plan_id:?} {state:?} {org:?}");
+        let list = async |after, size| store::reports::list(&self.pool, plan_id, org, state, after, size).await;
+        let (rows, next_page_token) = page(&query, (req.page_size, &req.page_token), list, |r| &r.document).await?;
         let outcome_reports = rows.iter().map(store::reports::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListOutcomeReportsResponse { outcome_reports, next_page_token }))
     }
@@ -268,18 +299,12 @@ impl MonitoringService for Api {
     ) -> Reply<pb::ListOutcomeReportVersionsResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let (plan_id, id) = report_api::parse_report(&req.parent).map_err(|_| {
-            Error::from(FieldViolation::new("parent", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}"))
-        })?;
-        let report = store::reports::get(&self.pool, id, caller.confined_to())
-            .await
-            .map_err(Error::from)?
-            .filter(|r| r.plan_id == plan_id)
-            .ok_or_else(|| Error::NotFound(req.parent.clone()))?;
+        let report = self.report(&caller, "parent", &req.parent).await?;
         let size = page_size(req.page_size).map_err(Error::from)?;
-        let query = format!("versions {id}");
+        let query = format!("versions {}", report.document.id);
         let after = decode_position::<i32>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, v)| v);
-        let mut rows = store::reports::versions(&self.pool, id, after, size).await.map_err(Error::from)?;
+        let mut rows =
+            store::reports::versions(&self.pool, report.document.id, after, size).await.map_err(Error::from)?;
         let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.submit_time, r.version));
         let outcome_report_versions = rows.iter().map(|v| v.view(&report)).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListOutcomeReportVersionsResponse { outcome_report_versions, next_page_token }))
@@ -337,24 +362,14 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::AcceptOutcomeReportRequest>,
     ) -> Reply<pb::AcceptOutcomeReportResponse> {
-        let comments = rules::acceptance_comments(&request.get_ref().comment)?;
-        self.change(request, async |conn, caller, req| {
-            let report = report_api::review(conn, caller, &req.name, &req.etag, true, comments).await?;
-            Ok(pb::AcceptOutcomeReportResponse { outcome_report: Some(report) })
-        })
-        .await
+        self.review(request, |report| pb::AcceptOutcomeReportResponse { outcome_report: Some(report) }).await
     }
 
     async fn return_outcome_report(
         &self,
         request: Request<pb::ReturnOutcomeReportRequest>,
     ) -> Reply<pb::ReturnOutcomeReportResponse> {
-        let comments = rules::return_comments(&request.get_ref().comments, &request.get_ref().message)?;
-        self.change(request, async |conn, caller, req| {
-            let report = report_api::review(conn, caller, &req.name, &req.etag, false, comments).await?;
-            Ok(pb::ReturnOutcomeReportResponse { outcome_report: Some(report) })
-        })
-        .await
+        self.review(request, |report| pb::ReturnOutcomeReportResponse { outcome_report: Some(report) }).await
     }
 
     async fn list_overdue_items(
@@ -394,11 +409,7 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let plan_id = report_api::parse_plan("name", &req.name)?;
         let day = portfolio::day_of("as_of", req.as_of.as_ref()).map_err(Error::from)?;
-        let row = store::plans::get(&self.pool, plan_id, caller.confined_to())
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(req.name.clone()))?;
-        let plan = row.view()?;
+        let plan = self.plan(&caller, plan_id, &req.name).await?.view()?;
         let accepted = reports::accepted(&self.pool, plan_id, day).await?;
         let progress = progress::of_plan(&plan, &accepted, day, progress::overdue_reports(&plan, day));
         Ok(Response::new(pb::GetPlanProgressResponse { plan_progress: Some(progress) }))

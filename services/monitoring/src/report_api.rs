@@ -3,7 +3,9 @@
 //! transaction with its request id's answer.
 
 use socialloans_contracts::common;
-use socialloans_contracts::monitoring::{MonitoringPlan, OutcomeReport, UpdateOutcomeReportRequest};
+use socialloans_contracts::monitoring::{
+    AcceptOutcomeReportRequest, MonitoringPlan, OutcomeReport, ReturnOutcomeReportRequest, UpdateOutcomeReportRequest,
+};
 use socialloans_platform::{Caller, error::FieldViolation, events::outbox, names};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -15,9 +17,9 @@ use crate::{
     store,
 };
 
-/// `monitoringPlans/{plan}/outcomeReports/{report}`.
-pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
-    let [plan, report] = names::parse("name", "monitoringPlans/{uuid}/outcomeReports/{uuid}", name)?;
+/// `monitoringPlans/{plan}/outcomeReports/{report}` in `field`.
+pub fn parse_report(field: &str, name: &str) -> Result<(Uuid, Uuid), Error> {
+    let [plan, report] = names::parse(field, "monitoringPlans/{uuid}/outcomeReports/{uuid}", name)?;
     Ok((plan, report))
 }
 
@@ -59,9 +61,9 @@ pub async fn create(
         .await?
         .ok_or_else(|| Error::NotFound(parent.to_owned()))?;
     let mut plan = row.view()?;
-    let (stored, end_date) = reports::draft(&plan, row.state(), &report)?;
-    let created = reports::insert(conn, plan_id, end_date, &row.organization_number, &stored).await?.view()?;
-    if let Some(end) = &stored.period_end {
+    let draft = reports::draft(&plan, row.state(), &report)?;
+    let created = reports::insert(conn, &row, &draft).await?.view()?;
+    if let Some(end) = &created.period_end {
         rules::name_period_report(&mut plan, end, &created.name);
     }
     plans::save(conn, &row, &plan, row.state()).await?;
@@ -75,13 +77,11 @@ async fn load(
     name: &str,
     etag: &str,
 ) -> Result<(store::reports::Row, OutcomeReport, store::plans::Row), Error> {
-    let (plan_id, id) = parse_report(name)?;
-    let row =
-        store::reports::lock(conn, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    if row.plan_id != plan_id {
-        return Err(Error::NotFound(name.to_owned()));
-    }
-    let plan = store::plans::lock(conn, plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let key = parse_report("name", name)?;
+    let row = store::reports::find(&mut *conn, key, caller.confined_to(), true)
+        .await?
+        .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let plan = store::plans::lock(conn, row.plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let report = row.view()?;
     if !etag.is_empty() && etag != report.etag {
         return Err(Error::EtagMismatch { current: report.etag });
@@ -113,7 +113,7 @@ pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: 
     rules::missing_for_submission(&plan, &report)?;
     let version = row.version + 1;
     reports::mark_submitted(&mut report);
-    store::reports::keep_version(conn, row.id, version, &report, &caller.subject).await?;
+    store::reports::keep_version(conn, row.document.id, version, &report, &caller.subject).await?;
     follow(conn, &plan_row, &mut plan, &report, ReportStep::Submit, name).await?;
     let submitted = reports::events::submitted(name, &plan, &row.organization_number, &report, version);
     outbox::append(conn, "monitoring", name, &submitted).await?;
@@ -135,6 +135,37 @@ async fn follow(
     Ok(plans::save(conn, plan_row, plan, plan_row.state()).await?)
 }
 
+/// A reviewer's request: to accept or to return a report.
+pub trait Review {
+    /// Whether it accepts the report (or returns it).
+    const ACCEPT: bool;
+    /// The report's name and the etag the reviewer read (empty: any).
+    fn target(&self) -> (&str, &str);
+    /// The review's comments, checked ([`rules::acceptance_comments`],
+    /// [`rules::return_comments`]).
+    fn comments(&self) -> Result<Vec<common::FieldComment>, Error>;
+}
+
+impl Review for AcceptOutcomeReportRequest {
+    const ACCEPT: bool = true;
+    fn target(&self) -> (&str, &str) {
+        (&self.name, &self.etag)
+    }
+    fn comments(&self) -> Result<Vec<common::FieldComment>, Error> {
+        rules::acceptance_comments(&self.comment)
+    }
+}
+
+impl Review for ReturnOutcomeReportRequest {
+    const ACCEPT: bool = false;
+    fn target(&self) -> (&str, &str) {
+        (&self.name, &self.etag)
+    }
+    fn comments(&self) -> Result<Vec<common::FieldComment>, Error> {
+        rules::return_comments(&self.comments, &self.message)
+    }
+}
+
 /// A reviewer accepts or returns a submitted report.
 pub async fn review(
     conn: &mut PgConnection,
@@ -150,8 +181,14 @@ pub async fn review(
     let result = rules::report_after(row.state(), step)?;
     rules::comments_within(&report, &comments)?;
     reports::mark_reviewed(&mut report, comments)?;
-    store::reports::review_version(conn, row.id, row.version, reports::state_name(result), &report.review_comments)
-        .await?;
+    store::reports::review_version(
+        conn,
+        row.document.id,
+        row.version,
+        reports::state_name(result),
+        &report.review_comments,
+    )
+    .await?;
     let mut plan = plan_row.view()?;
     follow(conn, &plan_row, &mut plan, &report, step, name).await?;
     let organization = &row.organization_number;

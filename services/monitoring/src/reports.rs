@@ -38,19 +38,24 @@ pub fn state_name(state: OutcomeReportState) -> String {
 impl Row {
     /// The state.
     pub fn state(&self) -> OutcomeReportState {
-        self.state.0
+        self.document.state.0
+    }
+
+    /// `monitoringPlans/{plan}/outcomeReports/{report}`.
+    pub fn name(&self) -> String {
+        format!("monitoringPlans/{}/outcomeReports/{}", self.plan_id, self.document.id)
     }
 
     /// The API view.
     pub fn view(&self) -> Result<OutcomeReport, Error> {
-        let mut r = socialloans_platform::stored::document::<OutcomeReport>(&self.content)?;
-        r.name = format!("monitoringPlans/{}/outcomeReports/{}", self.plan_id, self.id);
+        let mut r: OutcomeReport = self.document.decode()?;
+        r.name = self.name();
         r.state = self.state() as i32;
-        r.etag = format!("\"{}\"", self.revision);
+        r.etag = self.document.etag();
         r.version = self.version;
         r.organization_number = self.organization_number.clone();
-        r.create_time = Some(socialloans_platform::timestamp(self.create_time));
-        r.update_time = Some(socialloans_platform::timestamp(self.update_time));
+        r.create_time = Some(socialloans_platform::timestamp(self.document.create_time));
+        r.update_time = Some(socialloans_platform::timestamp(self.document.update_time));
         Ok(r)
     }
 }
@@ -278,22 +283,20 @@ pub fn mark_reviewed(report: &mut OutcomeReport, comments: Vec<common::FieldComm
     check_size(report)
 }
 
-/// Inserts a draft; a second report for the same period is refused.
+/// Inserts the first draft of a report of the plan `plan` (as [`draft`]
+/// made it, with its period's last day); a second report for the same
+/// period is refused.
 pub async fn insert(
     conn: &mut PgConnection,
-    plan_id: Uuid,
-    period_end: NaiveDate,
-    org: &str,
-    report: &OutcomeReport,
+    plan: &store::plans::Row,
+    (report, period_end): &(OutcomeReport, NaiveDate),
 ) -> Result<Row, Error> {
-    let row = store::reports::insert(conn, plan_id, period_end, org, report).await.map_err(|e| {
-        match e.as_database_error().and_then(|d| d.code()).as_deref() {
-            Some("23505") => Error::AlreadyExists("a report for this period exists; correct it instead".into()),
-            _ => Error::Database(e),
-        }
+    let inserted = store::reports::insert(conn, plan.id, *period_end, &plan.organization_number, report).await;
+    let row = inserted.map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
+        Some("23505") => Error::AlreadyExists("a report for this period exists; correct it instead".into()),
+        _ => Error::Database(e),
     })?;
-    let name = format!("monitoringPlans/{plan_id}/outcomeReports/{}", row.id);
-    store::audit::record(conn, &name, "", OutcomeReportState::Draft.as_str_name(), "drafted").await?;
+    store::audit::record(conn, &row.name(), "", OutcomeReportState::Draft.as_str_name(), "drafted").await?;
     Ok(row)
 }
 
@@ -308,10 +311,9 @@ pub async fn save(
     let mut stored = report.clone();
     stored.name.clear();
     stored.etag.clear();
-    let saved = store::reports::update(conn, row.id, state_name(state), version, &stored).await?;
-    let name = format!("monitoringPlans/{}/outcomeReports/{}", row.plan_id, row.id);
+    let saved = store::reports::update(conn, row.document.id, state_name(state), version, &stored).await?;
     let comment = report.review_comments.iter().map(|c| c.comment.as_str()).collect::<Vec<_>>().join("; ");
-    store::audit::record(conn, &name, row.state().as_str_name(), state.as_str_name(), &comment).await?;
+    store::audit::record(conn, &row.name(), row.state().as_str_name(), state.as_str_name(), &comment).await?;
     Ok(saved)
 }
 
@@ -319,7 +321,7 @@ impl VersionRow {
     /// The API view of a version of `report`.
     pub fn view(&self, report: &Row) -> Result<OutcomeReportVersion, Error> {
         let mut snapshot = socialloans_platform::stored::document::<OutcomeReport>(&self.content)?;
-        let name = format!("monitoringPlans/{}/outcomeReports/{}", report.plan_id, report.id);
+        let name = report.name();
         snapshot.name = name.clone();
         snapshot.state = OutcomeReportState::Submitted as i32;
         snapshot.version = self.version;
@@ -360,7 +362,7 @@ pub async fn record_accepted(
         .unzip();
     let (populations, people) =
         crate::plans::by_population(report.target_group_reach.iter().map(|r| (r.population, r.people_reached)));
-    store::reports::replace_facts(conn, row, accept_date, &codes, &values, &populations, &people).await
+    store::reports::replace_facts(conn, row.document.id, accept_date, &codes, &values, &populations, &people).await
 }
 
 /// The latest accepted version of each report of a plan for periods ending

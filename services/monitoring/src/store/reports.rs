@@ -5,37 +5,43 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use socialloans_contracts::common::FieldComment;
 use socialloans_contracts::monitoring::{OutcomeReport, OutcomeReportVersion};
-use socialloans_platform::limits;
-use sqlx::{PgConnection, PgPool};
+use socialloans_platform::{limits, stored::Document};
+
+use super::DOCUMENT;
+use crate::columns::StoredReportState;
+use sqlx::{PgConnection, PgExecutor, PgPool, Row as _, postgres::PgRow};
 use uuid::Uuid;
 
-/// A stored report.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A stored report: the columns every document table has, and beside them
+/// what its document does not say. The plan: a report's name is not kept in
+/// its document. The count of submitted versions: the document keeps the
+/// count it was read at, one behind once a submission is saved. The
+/// borrower: a draft's document names none until it is first saved.
+#[derive(Debug, Clone)]
 pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
+    /// Id, state, revision, the encoded OutcomeReport, and its times.
+    pub document: Document<StoredReportState>,
     /// The plan.
     pub plan_id: Uuid,
-    /// The reporting period's last day.
-    pub period_end: NaiveDate,
-    /// `DRAFT`, `SUBMITTED`, `ACCEPTED` or `RETURNED`.
-    pub state: crate::columns::StoredReportState,
     /// Submitted versions so far.
     pub version: i32,
-    /// The etag's source.
-    pub revision: i64,
     /// The borrower.
     pub organization_number: String,
-    /// The encoded OutcomeReport.
-    pub content: Vec<u8>,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, plan_id, period_end, state, version, revision, organization_number, content, create_time, update_time";
+impl<'r> sqlx::FromRow<'r, PgRow> for Row {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Row {
+            document: super::document(row)?,
+            plan_id: row.try_get("plan_id")?,
+            version: row.try_get("version")?,
+            organization_number: row.try_get("organization_number")?,
+        })
+    }
+}
+
+/// What a [`Row`] keeps beside its document.
+const BESIDE: &str = "plan_id, version, organization_number";
 
 /// Inserts a draft. A second report for the same period fails with a unique
 /// violation (`23505`).
@@ -48,7 +54,7 @@ pub async fn insert(
 ) -> Result<Row, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO monitoring.outcome_report (id, plan_id, period_end, state, organization_number, content)
-         VALUES ($1, $2, $3, 'DRAFT', $4, $5) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, 'DRAFT', $4, $5) RETURNING {DOCUMENT}, {BESIDE}"
     )))
     .bind(Uuid::now_v7())
     .bind(plan_id)
@@ -59,14 +65,23 @@ pub async fn insert(
     .await
 }
 
-/// A report locked for change; `org` confines a borrower.
-pub async fn lock(conn: &mut PgConnection, id: Uuid, org: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+/// The report `id` of the plan `plan_id`, locked for the change that
+/// follows when `lock`; `org` confines a borrower.
+pub async fn find<'c>(
+    executor: impl PgExecutor<'c>,
+    (plan_id, id): (Uuid, Uuid),
+    org: Option<&str>,
+    lock: bool,
+) -> Result<Option<Row>, sqlx::Error> {
+    let lock = if lock { "FOR UPDATE" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.outcome_report WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) FOR UPDATE"
+        "SELECT {DOCUMENT}, {BESIDE} FROM monitoring.outcome_report
+          WHERE id = $1 AND plan_id = $2 AND ($3::text IS NULL OR organization_number = $3) {lock}"
     )))
     .bind(id)
+    .bind(plan_id)
     .bind(org)
-    .fetch_optional(conn)
+    .fetch_optional(executor)
     .await
 }
 
@@ -84,17 +99,6 @@ pub async fn authored_by(conn: &mut PgConnection, name: &str, subject: &str) -> 
     .await
 }
 
-/// One report; `org` confines a borrower.
-pub async fn get(pool: &PgPool, id: Uuid, org: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.outcome_report WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"
-    )))
-    .bind(id)
-    .bind(org)
-    .fetch_optional(pool)
-    .await
-}
-
 /// Saves a changed report: its state (without prefix), version count and
 /// the report as stored; moves the etag. The saved row.
 pub async fn update(
@@ -106,7 +110,7 @@ pub async fn update(
 ) -> Result<Row, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE monitoring.outcome_report SET state = $2, version = $3, content = $4, revision = revision + 1, update_time = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
+          WHERE id = $1 RETURNING {DOCUMENT}, {BESIDE}"
     )))
     .bind(id)
     .bind(state)
@@ -200,7 +204,7 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
     let page = format!(
-        "SELECT {COLUMNS} FROM monitoring.outcome_report
+        "SELECT {DOCUMENT}, {BESIDE} FROM monitoring.outcome_report
           WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::text IS NULL OR organization_number = $2)
             AND ($3::text IS NULL OR state = $3)
             AND ($4::timestamptz IS NULL OR (create_time, id) > ($4, $5))
@@ -217,26 +221,27 @@ pub async fn list(
         .await
 }
 
-/// Replaces the rows the portfolio report aggregates for report `row`,
+/// Replaces the rows the portfolio report aggregates for report `id`,
 /// accepted on `accept_date`: its values (indicator code and value, side by
-/// side) and its reach (population and people, side by side).
+/// side) and its reach (population and people, side by side), each with the
+/// report's plan and period.
 pub async fn replace_facts(
     conn: &mut PgConnection,
-    row: &Row,
+    id: Uuid,
     accept_date: NaiveDate,
     codes: &[String],
     values: &[f64],
     populations: &[String],
     people: &[i64],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!("DELETE FROM monitoring.measurement WHERE report_id = $1", row.id).execute(&mut *conn).await?;
-    sqlx::query!("DELETE FROM monitoring.reach WHERE report_id = $1", row.id).execute(&mut *conn).await?;
+    sqlx::query!("DELETE FROM monitoring.measurement WHERE report_id = $1", id).execute(&mut *conn).await?;
+    sqlx::query!("DELETE FROM monitoring.reach WHERE report_id = $1", id).execute(&mut *conn).await?;
     sqlx::query!(
         "INSERT INTO monitoring.measurement (report_id, plan_id, period_end, accept_date, indicator_code, value)
-         SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::float8[])",
-        row.id,
-        row.plan_id,
-        row.period_end,
+         SELECT r.id, r.plan_id, r.period_end, $2, v.code, v.value
+           FROM monitoring.outcome_report r, unnest($3::text[], $4::float8[]) AS v (code, value)
+          WHERE r.id = $1",
+        id,
         accept_date,
         codes,
         values,
@@ -245,10 +250,10 @@ pub async fn replace_facts(
     .await?;
     sqlx::query!(
         "INSERT INTO monitoring.reach (report_id, plan_id, period_end, accept_date, population, people)
-         SELECT $1, $2, $3, $4, * FROM unnest($5::text[], $6::int8[])",
-        row.id,
-        row.plan_id,
-        row.period_end,
+         SELECT r.id, r.plan_id, r.period_end, $2, v.population, v.people
+           FROM monitoring.outcome_report r, unnest($3::text[], $4::int8[]) AS v (population, people)
+          WHERE r.id = $1",
+        id,
         accept_date,
         populations,
         people,

@@ -136,9 +136,11 @@ fn rid() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// The answer of a call, or what went wrong, named by the step.
-fn answer<T>(step: &str, result: Result<tonic::Response<T>, tonic::Status>) -> Result<T, String> {
-    result.map(tonic::Response::into_inner).map_err(|s| format!("{step}: {:?} {}", s.code(), s.message()))
+/// The answer of a call, or what went wrong, named by the method (the
+/// answer's message name without `Response`).
+fn answer<T: prost::Name>(result: Result<tonic::Response<T>, tonic::Status>) -> Result<T, String> {
+    let method = T::NAME.strip_suffix("Response").unwrap_or(T::NAME);
+    result.map(tonic::Response::into_inner).map_err(|s| format!("{method}: {:?} {}", s.code(), s.message()))
 }
 
 fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
@@ -213,7 +215,7 @@ impl Story<'_> {
 
     async fn application(&mut self, name: &str) -> Result<ap::Application, String> {
         let request = self.staff(Role::Analyst, ap::GetApplicationRequest { name: name.into() });
-        answer("GetApplication", self.apps.get_application(request).await)?
+        answer(self.apps.get_application(request).await)?
             .application
             .ok_or_else(|| format!("{name}: no application in the answer"))
     }
@@ -221,6 +223,20 @@ impl Story<'_> {
     async fn expect_app(&mut self, name: &str, want: ap::ApplicationState) -> Result<ap::Application, String> {
         let app = self.application(name).await?;
         expect(&format!("{name} state"), app_state(app.state), app_state(want as i32))?;
+        Ok(app)
+    }
+
+    /// Checks that application `name` has moved to `want`, and says `who`
+    /// did `what`, with that state.
+    async fn moved(
+        &mut self,
+        name: &str,
+        want: ap::ApplicationState,
+        who: &str,
+        what: &str,
+    ) -> Result<ap::Application, String> {
+        let app = self.expect_app(name, want).await?;
+        self.step(who, what, &app_state(app.state));
         Ok(app)
     }
 
@@ -265,10 +281,7 @@ impl Story<'_> {
         let mut page_token = String::new();
         loop {
             let request = cm::ListMembersRequest { page_size: 200, page_token };
-            let page = answer(
-                "ListMembers",
-                self.committee.list_members(self.staff(Role::CommitteeSecretary, request)).await,
-            )?;
+            let page = answer(self.committee.list_members(self.staff(Role::CommitteeSecretary, request)).await)?;
             if let Some(member) = page.members.into_iter().find(|m| m.subject == subject) {
                 return Ok(member.name);
             }
@@ -285,7 +298,7 @@ impl Story<'_> {
             ..Default::default()
         };
         let request = cm::CreateMemberRequest { request_id: rid(), member: Some(member) };
-        Ok(answer("CreateMember", self.committee.create_member(self.staff(Role::CommitteeSecretary, request)).await)?
+        Ok(answer(self.committee.create_member(self.staff(Role::CommitteeSecretary, request)).await)?
             .member
             .ok_or("CreateMember: no member")?
             .name)
@@ -293,7 +306,7 @@ impl Story<'_> {
 
     async fn case(&mut self, name: &str) -> Result<cm::Case, String> {
         let request = self.staff(Role::CommitteeSecretary, cm::GetCaseRequest { name: name.into() });
-        answer("GetCase", self.committee.get_case(request).await)?.case.ok_or_else(|| format!("{name}: no case"))
+        answer(self.committee.get_case(request).await)?.case.ok_or_else(|| format!("{name}: no case"))
     }
 
     async fn assess_all(&mut self, case: &str) -> Result<(), String> {
@@ -311,10 +324,7 @@ impl Story<'_> {
                 }),
                 ..Default::default()
             };
-            answer(
-                "AssessRequirement",
-                self.committee.assess_requirement(self.staff(Role::CommitteeSecretary, request)).await,
-            )?;
+            answer(self.committee.assess_requirement(self.staff(Role::CommitteeSecretary, request)).await)?;
         }
         expect("assessed requirements", self.case(case).await?.requirement_assessments.len(), 5)
     }
@@ -329,8 +339,7 @@ impl Story<'_> {
         };
         let request = self
             .staff(Role::CommitteeSecretary, cm::CreateMeetingRequest { request_id: rid(), meeting: Some(meeting) });
-        let name =
-            answer("CreateMeeting", self.committee.create_meeting(request).await)?.meeting.ok_or("no meeting")?.name;
+        let name = answer(self.committee.create_meeting(request).await)?.meeting.ok_or("no meeting")?.name;
         for case in cases {
             let add = cm::AddAgendaItemRequest {
                 name: name.clone(),
@@ -338,7 +347,7 @@ impl Story<'_> {
                 case: case.clone(),
                 ..Default::default()
             };
-            answer("AddAgendaItem", self.committee.add_agenda_item(self.staff(Role::CommitteeSecretary, add)).await)?;
+            answer(self.committee.add_agenda_item(self.staff(Role::CommitteeSecretary, add)).await)?;
         }
         for member in present {
             let attend = cm::RecordAttendanceRequest {
@@ -348,18 +357,12 @@ impl Story<'_> {
                 status: cm::AttendanceStatus::Present as i32,
                 ..Default::default()
             };
-            answer(
-                "RecordAttendance",
-                self.committee.record_attendance(self.staff(Role::CommitteeSecretary, attend)).await,
-            )?;
+            answer(self.committee.record_attendance(self.staff(Role::CommitteeSecretary, attend)).await)?;
         }
         let start = cm::StartMeetingRequest { name: name.clone(), request_id: rid(), ..Default::default() };
-        answer(
-            "StartMeeting",
-            self.committee.start_meeting(self.as_("demo-carl", Role::CommitteeChair, None, start)).await,
-        )?;
+        answer(self.committee.start_meeting(self.as_("demo-carl", Role::CommitteeChair, None, start)).await)?;
         let request = self.staff(Role::CommitteeSecretary, cm::GetMeetingRequest { name: name.clone() });
-        let meeting = answer("GetMeeting", self.committee.get_meeting(request).await)?.meeting.ok_or("no meeting")?;
+        let meeting = answer(self.committee.get_meeting(request).await)?.meeting.ok_or("no meeting")?;
         expect("the meeting's agenda", meeting.agenda.len(), cases.len())?;
         expect("the meeting's state", meeting.state, cm::MeetingState::InProgress as i32)?;
         Ok(name)
@@ -384,33 +387,26 @@ impl Story<'_> {
                 ..Default::default()
             }),
         };
-        let report =
-            answer("CreateOutcomeReport", self.monitoring.create_outcome_report(self.borrower(org, request)).await)?
-                .outcome_report
-                .ok_or("no report")?;
+        let report = answer(self.monitoring.create_outcome_report(self.borrower(org, request)).await)?
+            .outcome_report
+            .ok_or("no report")?;
         expect("a new report", report.state, mo::OutcomeReportState::Draft as i32)?;
         Ok(report.name)
     }
 
     async fn submit(&mut self, report: &str, org: &str) -> Result<(), String> {
         let request = mo::SubmitOutcomeReportRequest { name: report.into(), request_id: rid(), ..Default::default() };
-        let submitted =
-            answer("SubmitOutcomeReport", self.monitoring.submit_outcome_report(self.borrower(org, request)).await)?
-                .outcome_report
-                .ok_or("no report")?;
+        let submitted = answer(self.monitoring.submit_outcome_report(self.borrower(org, request)).await)?
+            .outcome_report
+            .ok_or("no report")?;
         expect("a submitted report", submitted.state, mo::OutcomeReportState::Submitted as i32)
     }
 
     async fn accept(&mut self, report: &str) -> Result<mo::OutcomeReport, String> {
         let request = mo::AcceptOutcomeReportRequest { name: report.into(), request_id: rid(), ..Default::default() };
-        answer(
-            "AcceptOutcomeReport",
-            self.monitoring.accept_outcome_report(self.staff(Role::ReportReviewer, request)).await,
-        )?;
+        answer(self.monitoring.accept_outcome_report(self.staff(Role::ReportReviewer, request)).await)?;
         let request = self.staff(Role::ReportReviewer, mo::GetOutcomeReportRequest { name: report.into() });
-        let report = answer("GetOutcomeReport", self.monitoring.get_outcome_report(request).await)?
-            .outcome_report
-            .ok_or("no report")?;
+        let report = answer(self.monitoring.get_outcome_report(request).await)?.outcome_report.ok_or("no report")?;
         expect("an accepted report", report.state, mo::OutcomeReportState::Accepted as i32)?;
         Ok(report)
     }
@@ -453,5 +449,11 @@ mod tests {
         assert_eq!(app_state(ap::ApplicationState::ReturnedForCompletion as i32), "returned for completion");
         assert_eq!(short_vote(cm::VoteChoice::ApproveWithConditions), "approve with conditions");
         assert_eq!(truncate("Varsam renovering", 6), "Varsam…");
+    }
+
+    #[test]
+    fn a_failed_call_is_named_by_its_method() {
+        let failed: Result<tonic::Response<ap::TagLoanResponse>, _> = Err(tonic::Status::not_found("no such loan"));
+        assert_eq!(answer(failed), Err("TagLoan: NotFound no such loan".to_owned()));
     }
 }

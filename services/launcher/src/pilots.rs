@@ -26,6 +26,57 @@ fn date(year: i32, month: i32, day: i32) -> Option<Date> {
     Some(Date { year, month, day })
 }
 
+/// The pilots' one objective, which every indicator measures.
+const OBJECTIVE: &str = "o1";
+
+/// A municipal housing company (both pilots are one).
+fn housing_company(organization_number: &str, display_name: &str) -> Option<Borrower> {
+    Some(Borrower {
+        organization_number: organization_number.into(),
+        display_name: display_name.into(),
+        r#type: OrganizationType::MunicipalHousingCompany as i32,
+    })
+}
+
+/// When the investment starts and is completed.
+fn schedule(start_date: Option<Date>, completion_date: Option<Date>) -> Option<InvestmentSchedule> {
+    Some(InvestmentSchedule { start_date, completion_date, ..Default::default() })
+}
+
+/// A target group of `estimated_size` people, estimated from `size_basis`.
+fn target_group(population: TargetPopulation, description: &str, estimated_size: i64, size_basis: &str) -> TargetGroup {
+    TargetGroup {
+        population: population as i32,
+        description: description.into(),
+        estimated_size,
+        size_basis: size_basis.into(),
+    }
+}
+
+fn intervention(title: &str, description: &str) -> Intervention {
+    Intervention { title: title.into(), description: description.into(), ..Default::default() }
+}
+
+/// The pilot's objective ([`OBJECTIVE`]).
+fn objective(description: &str, change_sought: &str) -> Objective {
+    Objective { key: OBJECTIVE.into(), description: description.into(), change_sought: change_sought.into() }
+}
+
+/// The statements on requirements 1, 2, 4 and 5, in that order.
+fn statements(
+    practice_development: &str,
+    systematic_work: &str,
+    long_term_perspective: &str,
+    evaluation_approach: &str,
+) -> Option<RequirementStatements> {
+    Some(RequirementStatements {
+        practice_development: practice_development.into(),
+        systematic_work: systematic_work.into(),
+        long_term_perspective: long_term_perspective.into(),
+        evaluation_approach: evaluation_approach.into(),
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn indicator(
     code: &str,
@@ -42,7 +93,7 @@ fn indicator(
         unit: unit.into(),
         direction: IndicatorDirection::HigherIsBetter as i32,
         level: level as i32,
-        objective_key: "o1".into(),
+        objective_key: OBJECTIVE.into(),
         baseline: Some(IndicatorBaseline { value: base, date: date(2020, 12, 31), source: "tenant register".into() }),
         target: Some(IndicatorTarget { value: target, date: date(year, 12, 31) }),
         method: "yearly count from the landlord's systems".into(),
@@ -52,11 +103,7 @@ fn indicator(
 /// Botkyrkabyggen: ROT renovation of 380 homes, so that tenants can stay.
 pub fn botkyrkabyggen() -> Application {
     Application {
-        borrower: Some(Borrower {
-            organization_number: BOTKYRKABYGGEN.into(),
-            display_name: "AB Botkyrkabyggen".into(),
-            r#type: OrganizationType::MunicipalHousingCompany as i32,
-        }),
+        borrower: housing_company(BOTKYRKABYGGEN, "AB Botkyrkabyggen"),
         category: Category::HousingAndResidentialEnvironments as i32,
         title: "Varsam renovering av 380 bostäder i Fittja och Storvreten".into(),
         investment: Some(Investment {
@@ -65,26 +112,24 @@ pub fn botkyrkabyggen() -> Application {
             municipality: "Botkyrka".into(),
             municipality_code: "0127".into(),
             district: "Fittja, Storvreten".into(),
-            schedule: Some(InvestmentSchedule {
-                start_date: date(2021, 3, 1),
-                completion_date: date(2026, 12, 31),
-                ..Default::default()
-            }),
+            schedule: schedule(date(2021, 3, 1), date(2026, 12, 31)),
             ..Default::default()
         }),
         social_challenge: "Renoveringar driver ofta bort socioekonomiskt utsatta hyresgäster.".into(),
-        target_groups: vec![TargetGroup {
-            population: TargetPopulation::LowIncome as i32,
-            description: "Hushåll med låga inkomster i de renoverade husen".into(),
-            estimated_size: 900,
-            size_basis: "hyresgästregistret 2020".into(),
-        }],
-        interventions: botkyrkabyggen_interventions(),
-        objectives: vec![Objective {
-            key: "o1".into(),
-            description: "Ökat kvarboende och hyresgästinflytande".into(),
-            change_sought: "Fler hushåll bor kvar efter renoveringen".into(),
-        }],
+        target_groups: vec![target_group(
+            TargetPopulation::LowIncome,
+            "Hushåll med låga inkomster i de renoverade husen",
+            900,
+            "hyresgästregistret 2020",
+        )],
+        interventions: vec![
+            intervention("Boendedialoger", "Dialog med varje hushåll före renovering"),
+            intervention("Valbar standard", "Hyresgästen väljer renoveringsnivå och hyra"),
+        ],
+        objectives: vec![objective(
+            "Ökat kvarboende och hyresgästinflytande",
+            "Fler hushåll bor kvar efter renoveringen",
+        )],
         intended_future_state: "Renoverade hem där samma hyresgäster bor kvar och har inflytande".into(),
         indicators: vec![
             indicator(
@@ -115,41 +160,20 @@ pub fn botkyrkabyggen() -> Application {
             uri: "docstore://social-loans/botkyrkabyggen/renoveringsstrategi.pdf".into(),
             ..Default::default()
         }],
-        requirement_statements: Some(RequirementStatements {
-            practice_development: "Strategi för varsam och hållbar renovering".into(),
-            systematic_work: "Del av bolagets sociala agenda: trygghetsvandringar, trygghetsvärdar".into(),
-            long_term_perspective: "Husens livslängd förlängs med 50 år".into(),
-            evaluation_approach: "Årlig uppföljning av kvarboende och inflytande".into(),
-        }),
+        requirement_statements: statements(
+            "Strategi för varsam och hållbar renovering",
+            "Del av bolagets sociala agenda: trygghetsvandringar, trygghetsvärdar",
+            "Husens livslängd förlängs med 50 år",
+            "Årlig uppföljning av kvarboende och inflytande",
+        ),
         ..Default::default()
     }
-}
-
-/// Botkyrkabyggen's two interventions: dialogue with every household, and
-/// a standard (and so a rent) each chooses.
-fn botkyrkabyggen_interventions() -> Vec<Intervention> {
-    vec![
-        Intervention {
-            title: "Boendedialoger".into(),
-            description: "Dialog med varje hushåll före renovering".into(),
-            ..Default::default()
-        },
-        Intervention {
-            title: "Valbar standard".into(),
-            description: "Hyresgästen väljer renoveringsnivå och hyra".into(),
-            ..Default::default()
-        },
-    ]
 }
 
 /// AB Eidar: the head office moved to Granngården centre in Lextorp.
 pub fn eidar() -> Application {
     Application {
-        borrower: Some(Borrower {
-            organization_number: EIDAR.into(),
-            display_name: "AB Eidar, Trollhättans bostadsbolag".into(),
-            r#type: OrganizationType::MunicipalHousingCompany as i32,
-        }),
+        borrower: housing_company(EIDAR, "AB Eidar, Trollhättans bostadsbolag"),
         category: Category::SafetySecurityAndAccessibility as i32,
         title: "Huvudkontor och närservice i Granngården Centrum, Lextorp".into(),
         investment: Some(Investment {
@@ -159,30 +183,21 @@ pub fn eidar() -> Application {
             municipality_code: "1488".into(),
             district: "Lextorp".into(),
             already_completed: true,
-            schedule: Some(InvestmentSchedule {
-                start_date: date(2018, 6, 1),
-                completion_date: date(2020, 9, 30),
-                ..Default::default()
-            }),
+            schedule: schedule(date(2018, 6, 1), date(2020, 9, 30)),
             ..Default::default()
         }),
         social_challenge: "En öde stadsdelsgalleria med påtaglig otrygghet och negativ utveckling".into(),
-        target_groups: vec![TargetGroup {
-            population: TargetPopulation::GeneralPublic as i32,
-            description: "Boende i Lextorp, särskilt äldre som behöver närservice".into(),
-            estimated_size: 5000,
-            size_basis: "SCB 2019".into(),
-        }],
-        interventions: vec![Intervention {
-            title: "Huvudkontoret till Lextorp".into(),
-            description: "Bolagets kontor flyttar in och drar andra verksamheter med sig".into(),
-            ..Default::default()
-        }],
-        objectives: vec![Objective {
-            key: "o1".into(),
-            description: "Tryggare stadsdel med levande centrum".into(),
-            change_sought: "Fler arbetsplatser och mer närservice".into(),
-        }],
+        target_groups: vec![target_group(
+            TargetPopulation::GeneralPublic,
+            "Boende i Lextorp, särskilt äldre som behöver närservice",
+            5000,
+            "SCB 2019",
+        )],
+        interventions: vec![intervention(
+            "Huvudkontoret till Lextorp",
+            "Bolagets kontor flyttar in och drar andra verksamheter med sig",
+        )],
+        objectives: vec![objective("Tryggare stadsdel med levande centrum", "Fler arbetsplatser och mer närservice")],
         intended_future_state: "Ett levande centrum där hela stadsdelen fungerar bättre".into(),
         indicators: vec![indicator(
             "jobs_created",
@@ -200,12 +215,12 @@ pub fn eidar() -> Application {
             email: "erik.eriksson@example.se".into(),
             ..Default::default()
         }),
-        requirement_statements: Some(RequirementStatements {
-            practice_development: "Bostadsbolaget som motor för en stadsdels utveckling".into(),
-            systematic_work: "Del av Trollhättans program för social hållbarhet".into(),
-            long_term_perspective: "Kontoret stannar i stadsdelen".into(),
-            evaluation_approach: "Årlig mätning av arbetsplatser, service och trygghet".into(),
-        }),
+        requirement_statements: statements(
+            "Bostadsbolaget som motor för en stadsdels utveckling",
+            "Del av Trollhättans program för social hållbarhet",
+            "Kontoret stannar i stadsdelen",
+            "Årlig mätning av arbetsplatser, service och trygghet",
+        ),
         ..Default::default()
     }
 }

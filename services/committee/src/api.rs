@@ -203,6 +203,11 @@ impl Api {
         Ok((rows, next_page_token))
     }
 
+    /// `caller` taking a step the chain records, by `request_id`.
+    fn acting<'a>(&'a self, caller: &'a Caller, request_id: &'a str) -> proceedings::Acting<'a> {
+        proceedings::Acting { caller, request_id, key: &self.key }
+    }
+
     /// A meeting as shown: with the quorum and, per case, who may decide it.
     async fn shown(&self, conn: &mut PgConnection, meeting: pb::Meeting) -> Result<pb::Meeting, Error> {
         let mut shown = [meeting];
@@ -343,20 +348,14 @@ impl CommitteeService for Api {
     }
 
     async fn add_agenda_item(&self, request: Request<pb::AddAgendaItemRequest>) -> Reply<pb::AddAgendaItemResponse> {
-        self.meeting_step(request, async |conn, _, req| {
-            proceedings::add_agenda_item(conn, &req.name, &req.etag, &req.case).await
-        })
-        .await
+        self.meeting_step(request, async |conn, _, req| proceedings::add_agenda_item(conn, req).await).await
     }
 
     async fn record_attendance(
         &self,
         request: Request<pb::RecordAttendanceRequest>,
     ) -> Reply<pb::RecordAttendanceResponse> {
-        self.meeting_step(request, async |conn, _, req| {
-            proceedings::record_attendance(conn, &req.name, &req.etag, &req.member, req.status).await
-        })
-        .await
+        self.meeting_step(request, async |conn, _, req| proceedings::record_attendance(conn, req).await).await
     }
 
     async fn start_meeting(&self, request: Request<pb::StartMeetingRequest>) -> Reply<pb::StartMeetingResponse> {
@@ -371,14 +370,14 @@ impl CommitteeService for Api {
 
     async fn cancel_meeting(&self, request: Request<pb::CancelMeetingRequest>) -> Reply<pb::CancelMeetingResponse> {
         self.meeting_step(request, async |conn, caller, req| {
-            proceedings::cancel_meeting(conn, caller, &req.name, &req.etag, &req.reason, &req.request_id).await
+            self.acting(caller, &req.request_id).cancel_meeting(conn, &req.name, &req.etag, &req.reason).await
         })
         .await
     }
 
     async fn approve_minutes(&self, request: Request<pb::ApproveMinutesRequest>) -> Reply<pb::ApproveMinutesResponse> {
         self.meeting_step(request, async |conn, caller, req| {
-            proceedings::approve_minutes(conn, caller, &self.key, &req.name, &req.etag, &req.request_id).await
+            self.acting(caller, &req.request_id).approve_minutes(conn, &req.name, &req.etag).await
         })
         .await
     }
@@ -405,11 +404,9 @@ impl CommitteeService for Api {
     async fn record_decision(&self, request: Request<pb::RecordDecisionRequest>) -> Reply<pb::RecordDecisionResponse> {
         let (caller, req) = open(request)?;
         let decision = required("decision", &req.decision)?;
-        let rules = self.rules;
         self.mutate(&caller, &req, async |conn| {
-            let decision =
-                proceedings::record_decision(conn, &caller, rules, &req.parent, &req.etag, &req.request_id, decision)
-                    .await?;
+            let secretary = self.acting(&caller, &req.request_id);
+            let decision = secretary.record_decision(conn, self.rules, &req.parent, &req.etag, decision).await?;
             Ok(pb::RecordDecisionResponse { decision: Some(decision) })
         })
         .await
@@ -420,8 +417,7 @@ impl CommitteeService for Api {
         request: Request<pb::ConfirmDecisionRequest>,
     ) -> Reply<pb::ConfirmDecisionResponse> {
         self.step(request, async |conn, caller, req| {
-            let decision =
-                proceedings::confirm_decision(conn, caller, &self.key, &req.name, &req.etag, &req.request_id).await?;
+            let decision = self.acting(caller, &req.request_id).confirm_decision(conn, &req.name, &req.etag).await?;
             Ok(pb::ConfirmDecisionResponse { decision: Some(decision) })
         })
         .await
@@ -492,10 +488,7 @@ impl CommitteeService for Api {
         &self,
         request: Request<pb::RemoveAgendaItemRequest>,
     ) -> Reply<pb::RemoveAgendaItemResponse> {
-        self.meeting_step(request, async |conn, _, req| {
-            proceedings::remove_agenda_item(conn, &req.name, &req.etag, &req.case).await
-        })
-        .await
+        self.meeting_step(request, async |conn, _, req| proceedings::remove_agenda_item(conn, req).await).await
     }
 
     async fn stream_events(

@@ -39,6 +39,18 @@ impl Row {
     }
 }
 
+/// The calendar day in Stockholm a meeting is held on.
+pub fn day(meeting: &Meeting) -> chrono::NaiveDate {
+    let start = meeting.start_time.as_ref().and_then(socialloans_platform::limits::time);
+    start.map(socialloans_platform::stockholm_date).unwrap_or_default()
+}
+
+/// An enum's value as the minutes say it: its protobuf `name` without the
+/// enum's `prefix`, in lower-case words (`PARTIALLY_MET`: `partially met`).
+fn words(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix).to_lowercase().replace('_', " ")
+}
+
 /// One vote as the minutes show it.
 #[derive(Debug, Clone)]
 pub struct MinuteVote {
@@ -61,11 +73,8 @@ pub fn minutes(meeting: &Meeting, names: &dyn Fn(&str) -> String, cases: &[(Case
         .unwrap_or_default();
     md.push_str(&format!("# Minutes: {}\n\n{start}, {}\n\n## Attendance\n\n", meeting.title, meeting.location));
     for a in &meeting.attendance {
-        let status = AttendanceStatus::try_from(a.status)
-            .unwrap_or_default()
-            .as_str_name()
-            .trim_start_matches("ATTENDANCE_STATUS_")
-            .to_lowercase();
+        let status =
+            words(AttendanceStatus::try_from(a.status).unwrap_or_default().as_str_name(), "ATTENDANCE_STATUS_");
         md.push_str(&format!("- {}: {status}\n", names(&a.member)));
     }
     for (case, votes) in cases {
@@ -93,24 +102,15 @@ fn case_minutes(meeting: &str, names: &dyn Fn(&str) -> String, case: &Case, vote
     }
     md.push_str("\nAssessment of the basic requirements:\n");
     for a in &case.requirement_assessments {
-        let requirement = BasicRequirement::try_from(a.requirement)
-            .unwrap_or_default()
-            .as_str_name()
-            .trim_start_matches("BASIC_REQUIREMENT_")
-            .to_lowercase()
-            .replace('_', " ");
-        let verdict = RequirementVerdict::try_from(a.verdict)
-            .unwrap_or_default()
-            .as_str_name()
-            .trim_start_matches("REQUIREMENT_VERDICT_")
-            .to_lowercase()
-            .replace('_', " ");
+        let requirement = BasicRequirement::try_from(a.requirement).unwrap_or_default().as_str_name();
+        let verdict = RequirementVerdict::try_from(a.verdict).unwrap_or_default().as_str_name();
+        let (requirement, verdict) = (words(requirement, "BASIC_REQUIREMENT_"), words(verdict, "REQUIREMENT_VERDICT_"));
         md.push_str(&format!("- {requirement}: {verdict} — {}\n", a.justification));
     }
     if !votes.is_empty() {
         md.push_str("\nVotes:\n");
         for v in votes {
-            let choice = v.choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_lowercase().replace('_', " ");
+            let choice = words(v.choice.as_str_name(), "VOTE_CHOICE_");
             let comment = if v.comment.is_empty() { String::new() } else { format!(" — {}", v.comment) };
             md.push_str(&format!("- {}: {choice}{comment}\n", v.member));
         }
@@ -124,12 +124,7 @@ fn case_minutes(meeting: &str, names: &dyn Fn(&str) -> String, case: &Case, vote
 /// A decision as the minutes record it: the outcome and amount, the
 /// rationale, the conditions, the dissents, and who recorded and confirmed it.
 fn decision_minutes(names: &dyn Fn(&str) -> String, d: &Decision) -> String {
-    let outcome = DecisionOutcome::try_from(d.outcome)
-        .unwrap_or_default()
-        .as_str_name()
-        .trim_start_matches("DECISION_OUTCOME_")
-        .to_lowercase()
-        .replace('_', " ");
+    let outcome = words(DecisionOutcome::try_from(d.outcome).unwrap_or_default().as_str_name(), "DECISION_OUTCOME_");
     let mut md = format!("\nDecision: **{outcome}**");
     if let Some(amount) = &d.approved_amount {
         md.push_str(&format!(", SEK {}", amount.minor_units / 100));
@@ -167,6 +162,12 @@ mod tests {
 
     fn actor(subject: &str) -> Option<common::Actor> {
         Some(common::Actor { subject: subject.into(), ..Default::default() })
+    }
+
+    #[test]
+    fn an_enum_value_reads_as_lower_case_words_without_its_prefix() {
+        assert_eq!(words("REQUIREMENT_VERDICT_PARTIALLY_MET", "REQUIREMENT_VERDICT_"), "partially met");
+        assert_eq!(words("ATTENDANCE_STATUS_PRESENT", "ATTENDANCE_STATUS_"), "present");
     }
 
     #[test]

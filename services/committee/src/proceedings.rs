@@ -39,8 +39,49 @@ pub struct Rules {
     pub quorum: QuorumRule,
 }
 
-fn actor(caller: &Caller, role: Role) -> common::Actor {
-    common::Actor { subject: caller.subject.clone(), role: role.as_str().into(), organization_number: String::new() }
+/// Who takes a step the chain records, by which request, with the key that
+/// signs the chain's head when the step calls for it (approving the minutes,
+/// confirming a decision). The steps the chain records are its methods.
+#[derive(Clone, Copy)]
+pub struct Acting<'a> {
+    /// The caller.
+    pub caller: &'a Caller,
+    /// The request the chain's entry names.
+    pub request_id: &'a str,
+    /// The key that signs the chain's head.
+    pub key: &'a ChainKey,
+}
+
+impl Acting<'_> {
+    /// The caller as a record names them, acting in `role`.
+    fn actor(&self, role: Role) -> common::Actor {
+        common::Actor {
+            subject: self.caller.subject.clone(),
+            role: role.as_str().into(),
+            organization_number: String::new(),
+        }
+    }
+
+    /// The chain's entry of `action` on `resource`, taken in `role`:
+    /// `summary` for a person, `payload` the full content it is a digest of.
+    fn entry<'b>(
+        &'b self,
+        role: Role,
+        action: &'b str,
+        resource: &'b str,
+        summary: &'b str,
+        payload: &'b [u8],
+    ) -> chain::Entry<'b> {
+        chain::Entry {
+            action,
+            resource,
+            actor_subject: &self.caller.subject,
+            actor_role: role.as_str(),
+            request_id: self.request_id,
+            summary,
+            payload,
+        }
+    }
 }
 
 fn refused(reason: &'static str, message: impl Into<String>) -> Error {
@@ -114,6 +155,5 @@ mod decisions;
 mod meeting;
 mod votes;
 
-pub use decisions::*;
 pub use meeting::*;
 pub use votes::*;

@@ -8,52 +8,108 @@ fn decision_index(case: &Case, name: &str) -> Option<usize> {
     case.decisions.iter().position(|d| d.name == name)
 }
 
-/// Records a decision on a case: at its meeting, with quorum and consistent
-/// with the votes — or, when the case's latest decision is frozen, an
-/// amendment of it. Either waits for the chair's confirmation.
-#[allow(clippy::too_many_arguments)]
-pub async fn record_decision(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    rules: Rules,
-    case_name: &str,
-    etag: &str,
-    request_id: &str,
-    mut decision: Decision,
-) -> Result<Decision, Error> {
-    let (case_row, mut case) = lock_case(conn, case_name).await?;
-    check_etag(etag, &case.etag)?;
-    let outcome = match DecisionOutcome::try_from(decision.outcome) {
-        Ok(DecisionOutcome::Unspecified) | Err(_) => {
-            return Err(FieldViolation::new("decision.outcome", "is required").into());
+impl Acting<'_> {
+    /// Records a decision on a case: at its meeting, with quorum and
+    /// consistent with the votes — or, when the case's latest decision is
+    /// frozen, an amendment of it. Either waits for the chair's confirmation.
+    pub async fn record_decision(
+        self,
+        conn: &mut PgConnection,
+        rules: Rules,
+        case_name: &str,
+        etag: &str,
+        mut decision: Decision,
+    ) -> Result<Decision, Error> {
+        let (case_row, mut case) = lock_case(conn, case_name).await?;
+        check_etag(etag, &case.etag)?;
+        let outcome = match DecisionOutcome::try_from(decision.outcome) {
+            Ok(DecisionOutcome::Unspecified) | Err(_) => {
+                return Err(FieldViolation::new("decision.outcome", "is required").into());
+            }
+            Ok(o) => o,
+        };
+        check_content(&case, &decision, outcome)?;
+        let amendment = case_row.state() == CaseState::Decided;
+        let now = Utc::now();
+        decision.name = format!("{case_name}/decisions/{}", case.decisions.len() + 1);
+        decision.state = DecisionState::Recorded as i32;
+        decision.recorded_by = Some(self.actor(Role::CommitteeSecretary));
+        decision.record_time = Some(timestamp(now));
+        decision.confirmed_by = None;
+        decision.confirm_time = None;
+        decision.frozen = false;
+        decision.freeze_time = None;
+        decision.vote_tally = None;
+        decision.dissents.clear();
+        decision.chain_hash.clear();
+        decision.etag.clear();
+        rules::supersede_waiting(&mut case.decisions);
+        let action = if amendment {
+            let amended = rules::amended(&case.decisions, outcome).map_err(|(reason, why)| refused(reason, why))?;
+            rules::amend(&mut decision, amended);
+            "AMENDMENT_RECORDED"
+        } else {
+            decide_at_meeting(conn, rules, &case_row, &case, &mut decision, outcome).await?;
+            "DECISION_RECORDED"
+        };
+        decision.chain_hash = self.chain(conn, Role::CommitteeSecretary, action, &case, &decision).await?.1;
+        case.decisions.push(decision.clone());
+        let state = if amendment { CaseState::Decided } else { CaseState::DecisionRecorded };
+        store::cases::save(conn, &case_row, &case, state).await?;
+        Ok(decision)
+    }
+
+    /// Puts `decision` of `case` on the chain as `action`, taken in `role`:
+    /// its outcome on the application for a person, the encoded decision as
+    /// the payload. The entry's sequence and hash.
+    async fn chain(
+        &self,
+        conn: &mut PgConnection,
+        role: Role,
+        action: &str,
+        case: &Case,
+        decision: &Decision,
+    ) -> Result<(i64, String), Error> {
+        let outcome = DecisionOutcome::try_from(decision.outcome).unwrap_or_default();
+        let summary = format!("{action} {} on {}", outcome.as_str_name(), case.application);
+        let payload = decision.encode_to_vec();
+        Ok(chain::append_at(conn, self.entry(role, action, &decision.name, &summary, &payload)).await?)
+    }
+
+    /// The chair confirms a recorded decision or amendment; never its
+    /// recorder. The chain's head is signed.
+    pub async fn confirm_decision(self, conn: &mut PgConnection, name: &str, etag: &str) -> Result<Decision, Error> {
+        let case_name = name.split("/decisions/").next().unwrap_or_default().to_owned();
+        let (case_row, mut case) = lock_case(conn, &case_name).await?;
+        check_etag(etag, &case.etag)?;
+        let index = decision_index(&case, name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        check_confirmable(&case.decisions[index], &self.caller.subject)?;
+        check_participant(conn, self.caller, &case, false).await?;
+        let amendment = case_row.state() == CaseState::Decided;
+        let amends = amendment.then(|| rules::supersede_amended(&mut case.decisions, index));
+        let now = Utc::now();
+        let decision = &mut case.decisions[index];
+        decision.state = DecisionState::Confirmed as i32;
+        decision.confirmed_by = Some(self.actor(Role::CommitteeChair));
+        decision.confirm_time = Some(timestamp(now));
+        if amendment {
+            decision.frozen = true;
+            decision.freeze_time = Some(timestamp(now));
         }
-        Ok(o) => o,
-    };
-    check_content(&case, &decision, outcome)?;
-    let amendment = case_row.state() == CaseState::Decided;
-    let now = Utc::now();
-    decision.name = format!("{case_name}/decisions/{}", case.decisions.len() + 1);
-    decision.state = DecisionState::Recorded as i32;
-    decision.recorded_by = Some(actor(caller, Role::CommitteeSecretary));
-    decision.record_time = Some(timestamp(now));
-    decision.confirmed_by = None;
-    decision.confirm_time = None;
-    decision.frozen = false;
-    decision.freeze_time = None;
-    decision.vote_tally = None;
-    decision.dissents.clear();
-    decision.chain_hash.clear();
-    decision.etag.clear();
-    rules::supersede_waiting(&mut case.decisions);
-    let action = if amendment {
-        let amended = rules::amended(&case.decisions, outcome).map_err(|(reason, why)| refused(reason, why))?;
-        rules::amend(&mut decision, amended);
-        "AMENDMENT_RECORDED"
-    } else {
-        decide_at_meeting(conn, rules, &case_row, &case, &mut decision, outcome).await?;
-        "DECISION_RECORDED"
-    };
-    record(conn, caller, case_row, case, decision, request_id, action, outcome).await
+        let action = if amendment { "AMENDMENT_CONFIRMED" } else { "DECISION_CONFIRMED" };
+        let confirmed = decision.clone();
+        let (chain_sequence, chain_hash) = self.chain(conn, Role::CommitteeChair, action, &case, &confirmed).await?;
+        case.decisions[index].chain_hash = chain_hash.clone();
+        let decision = case.decisions[index].clone();
+        if decision.outcome == DecisionOutcome::Defer as i32 {
+            mark_deferred(conn, &case_row, case, &decision).await?;
+        } else {
+            store::cases::save(conn, &case_row, &case, CaseState::Decided).await?;
+            announce_confirmed(conn, &case, &decision, amends, chain_sequence, chain_hash).await?;
+        }
+        chain::sign_head(conn, self.key).await?;
+        Ok(decision)
+    }
 }
 
 /// Checks that the committee, at the case's meeting, may decide `outcome`,
@@ -80,7 +136,7 @@ async fn decide_at_meeting(
     }
     let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
     rules::recordable_at(case_row.state(), m_row.state()).map_err(|(reason, why)| refused(reason, why))?;
-    let standing = Standing::load(conn, socialloans_platform::stockholm_date(m_row.start_time)).await?;
+    let standing = Standing::load(conn, meetings::day(&meeting)).await?;
     let active: Vec<&store::members::Row> = standing.active().collect();
     let quorum = rules.quorum.quorum(active.len() as u32) as usize;
     let present_members: Vec<&store::members::Row> =
@@ -141,39 +197,6 @@ async fn follow_the_votes(
         .collect();
     decision.dissents = rules::dissents(&eligible_votes, outcome);
     Ok(())
-}
-
-/// Puts a recorded decision (or amendment) on the chain and the case, where
-/// it waits for a second person's confirmation.
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    case_row: store::cases::Row,
-    mut case: Case,
-    mut decision: Decision,
-    request_id: &str,
-    action: &'static str,
-    outcome: DecisionOutcome,
-) -> Result<Decision, Error> {
-    let summary = format!("{} {} on {}", action, outcome.as_str_name(), case.application);
-    decision.chain_hash = chain::append(
-        conn,
-        chain::Entry {
-            action,
-            resource: &decision.name,
-            actor_subject: &caller.subject,
-            actor_role: Role::CommitteeSecretary.as_str(),
-            request_id,
-            summary: &summary,
-            payload: &decision.encode_to_vec(),
-        },
-    )
-    .await?;
-    case.decisions.push(decision.clone());
-    let state = if action == "AMENDMENT_RECORDED" { CaseState::Decided } else { CaseState::DecisionRecorded };
-    store::cases::save(conn, &case_row, &case, state).await?;
-    Ok(decision)
 }
 
 /// The basic requirements an outcome needs: all five assessed; an approval
@@ -308,61 +331,6 @@ async fn mark_deferred(
         deferral_count: case.deferral_count,
     };
     publish(conn, &case.name, &deferred).await
-}
-
-/// The chair confirms a recorded decision or amendment; never its recorder.
-/// The chain's head is signed with `key`.
-pub async fn confirm_decision(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    key: &ChainKey,
-    name: &str,
-    etag: &str,
-    request_id: &str,
-) -> Result<Decision, Error> {
-    let case_name = name.split("/decisions/").next().unwrap_or_default().to_owned();
-    let (case_row, mut case) = lock_case(conn, &case_name).await?;
-    check_etag(etag, &case.etag)?;
-    let index = decision_index(&case, name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    check_confirmable(&case.decisions[index], &caller.subject)?;
-    check_participant(conn, caller, &case, false).await?;
-    let amendment = case_row.state() == CaseState::Decided;
-    let amends = amendment.then(|| rules::supersede_amended(&mut case.decisions, index));
-    let now = Utc::now();
-    let decision = &mut case.decisions[index];
-    decision.state = DecisionState::Confirmed as i32;
-    decision.confirmed_by = Some(actor(caller, Role::CommitteeChair));
-    decision.confirm_time = Some(timestamp(now));
-    if amendment {
-        decision.frozen = true;
-        decision.freeze_time = Some(timestamp(now));
-    }
-    let outcome = DecisionOutcome::try_from(decision.outcome).unwrap_or_default();
-    let action = if amendment { "AMENDMENT_CONFIRMED" } else { "DECISION_CONFIRMED" };
-    let summary = format!("{action} {} on {}", outcome.as_str_name(), case.application);
-    let (chain_sequence, chain_hash) = chain::append_at(
-        conn,
-        chain::Entry {
-            action,
-            resource: &decision.name,
-            actor_subject: &caller.subject,
-            actor_role: Role::CommitteeChair.as_str(),
-            request_id,
-            summary: &summary,
-            payload: &decision.encode_to_vec(),
-        },
-    )
-    .await?;
-    decision.chain_hash = chain_hash.clone();
-    let decision = decision.clone();
-    if outcome == DecisionOutcome::Defer {
-        mark_deferred(conn, &case_row, case, &decision).await?;
-    } else {
-        store::cases::save(conn, &case_row, &case, CaseState::Decided).await?;
-        announce_confirmed(conn, &case, &decision, amends, chain_sequence, chain_hash).await?;
-    }
-    chain::sign_head(conn, key).await?;
-    Ok(decision)
 }
 
 /// Only a recorded, unconfirmed decision is confirmed, and never by

@@ -126,13 +126,20 @@ pub async fn update_meeting(
 /// OPEN otherwise — free for the next meeting's agenda.
 async fn release_undecided(conn: &mut PgConnection, meeting: &Meeting) -> Result<(), Error> {
     for item in &meeting.agenda {
-        let (case_row, mut case) = lock_case(conn, &item.case).await?;
+        let (case_row, case) = lock_case(conn, &item.case).await?;
         if case_row.state() == CaseState::Scheduled && case.meeting == meeting.name {
-            case.meeting.clear();
-            let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
-            store::cases::save(conn, &case_row, &case, back).await?;
+            send_back(conn, &case_row, case).await?;
         }
     }
+    Ok(())
+}
+
+/// Takes a case off the meeting it waits for: DEFERRED if the committee
+/// deferred it before, OPEN otherwise.
+async fn send_back(conn: &mut PgConnection, row: &store::cases::Row, mut case: Case) -> Result<(), Error> {
+    case.meeting.clear();
+    let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
+    store::cases::save(conn, row, &case, back).await?;
     Ok(())
 }
 
@@ -157,13 +164,7 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
         cases.insert(format!("cases/{id}"), case);
     }
     for meeting in meetings {
-        let day = meeting
-            .start_time
-            .as_ref()
-            .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
-            .map(socialloans_platform::stockholm_date)
-            .unwrap_or_default();
-        let standing = Standing { roster: roster.clone(), day };
+        let standing = Standing { roster: roster.clone(), day: meetings::day(meeting) };
         let active: Vec<&store::members::Row> = standing.active().collect();
         let needed = quorum.quorum(active.len() as u32);
         meeting.quorum = needed as i32;
@@ -181,47 +182,55 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
     Ok(())
 }
 
-/// Puts a case on the agenda.
-pub async fn add_agenda_item(
+/// Puts the case `req.case` on the agenda of the meeting `req.name`.
+pub async fn add_agenda_item(conn: &mut PgConnection, req: &pb::AddAgendaItemRequest) -> Result<Meeting, Error> {
+    let closed = "cases can be added only before or during the meeting";
+    change_open_meeting(conn, &req.name, &req.etag, closed, async |conn, meeting| {
+        let (case_row, mut case) = lock_case(conn, &req.case).await?;
+        if !matches!(case_row.state(), CaseState::Open | CaseState::Deferred) {
+            return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state()))));
+        }
+        if meeting.agenda.iter().any(|item| item.case == case.name) {
+            return Err(refused("CASE_ALREADY_ON_AGENDA", "a case deferred at this meeting goes to a later one"));
+        }
+        case.meeting = meeting.name.clone();
+        store::cases::save(conn, &case_row, &case, CaseState::Scheduled).await?;
+        let item = pb::AgendaItem { case: case.name.clone(), title: case.title.clone(), ..Default::default() };
+        meeting.agenda.push(item);
+        let scheduled = pb::CaseScheduled {
+            case: case.name.clone(),
+            application: case.application.clone(),
+            meeting: meeting.name.clone(),
+            meeting_start_time: meeting.start_time,
+        };
+        publish(conn, &case.name, &scheduled).await
+    })
+    .await
+}
+
+/// Changes the meeting `name` (its etag checked) while its agenda and
+/// attendance are open to change, scheduled or in progress (`closed` says
+/// what is refused otherwise), and saves it in the state it is in.
+async fn change_open_meeting(
     conn: &mut PgConnection,
     name: &str,
     etag: &str,
-    case_name: &str,
+    closed: &str,
+    change: impl AsyncFnOnce(&mut PgConnection, &mut Meeting) -> Result<(), Error>,
 ) -> Result<Meeting, Error> {
     let (row, mut meeting) = lock_meeting(conn, name).await?;
     check_etag(etag, &meeting.etag)?;
     if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
-        return Err(refused("MEETING_CLOSED", "cases can be added only before or during the meeting"));
+        return Err(refused("MEETING_CLOSED", closed));
     }
-    let (case_row, mut case) = lock_case(conn, case_name).await?;
-    if !matches!(case_row.state(), CaseState::Open | CaseState::Deferred) {
-        return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state()))));
-    }
-    if meeting.agenda.iter().any(|item| item.case == case.name) {
-        return Err(refused("CASE_ALREADY_ON_AGENDA", "a case deferred at this meeting goes to a later one"));
-    }
-    case.meeting = meeting.name.clone();
-    store::cases::save(conn, &case_row, &case, CaseState::Scheduled).await?;
-    meeting.agenda.push(pb::AgendaItem { case: case.name.clone(), title: case.title.clone(), ..Default::default() });
-    let scheduled = pb::CaseScheduled {
-        case: case.name.clone(),
-        application: case.application.clone(),
-        meeting: meeting.name.clone(),
-        meeting_start_time: meeting.start_time,
-    };
-    publish(conn, &case.name, &scheduled).await?;
+    change(conn, &mut meeting).await?;
     store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
 }
 
-/// Records a member's attendance.
-pub async fn record_attendance(
-    conn: &mut PgConnection,
-    name: &str,
-    etag: &str,
-    member: &str,
-    status: i32,
-) -> Result<Meeting, Error> {
-    let status = match AttendanceStatus::try_from(status) {
+/// Records the attendance of the member `req.member` at the meeting `req.name`.
+pub async fn record_attendance(conn: &mut PgConnection, req: &pb::RecordAttendanceRequest) -> Result<Meeting, Error> {
+    let member = &req.member;
+    let status = match AttendanceStatus::try_from(req.status) {
         Ok(AttendanceStatus::Unspecified) | Err(_) => {
             return Err(FieldViolation::new("status", "must be PRESENT, EXCUSED or ABSENT").into());
         }
@@ -232,20 +241,20 @@ pub async fn record_attendance(
     let Some((term_start, term_end)) = term else {
         return Err(Error::NotFound(member.to_owned()));
     };
-    let (row, mut meeting) = lock_meeting(conn, name).await?;
-    check_etag(etag, &meeting.etag)?;
-    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
-        return Err(refused("MEETING_CLOSED", "attendance is recorded before or during the meeting"));
-    }
-    let day = socialloans_platform::stockholm_date(row.start_time);
-    let serving = term_start <= day && term_end.is_none_or(|end| day <= end);
-    if status == AttendanceStatus::Present && !serving {
-        return Err(refused("MEMBER_NOT_IN_TERM", format!("{member} does not serve on the committee on {day}")));
-    }
-    let member = format!("members/{member_id}");
-    meeting.attendance.retain(|a| a.member != member);
-    meeting.attendance.push(pb::Attendance { member, status: status as i32, record_time: Some(timestamp(Utc::now())) });
-    store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
+    let closed = "attendance is recorded before or during the meeting";
+    change_open_meeting(conn, &req.name, &req.etag, closed, async |_, meeting| {
+        let day = meetings::day(meeting);
+        let serving = term_start <= day && term_end.is_none_or(|end| day <= end);
+        if status == AttendanceStatus::Present && !serving {
+            return Err(refused("MEMBER_NOT_IN_TERM", format!("{member} does not serve on the committee on {day}")));
+        }
+        let member = format!("members/{member_id}");
+        meeting.attendance.retain(|a| a.member != member);
+        let record_time = Some(timestamp(Utc::now()));
+        meeting.attendance.push(pb::Attendance { member, status: status as i32, record_time });
+        Ok(())
+    })
+    .await
 }
 
 /// Starts a scheduled meeting.
@@ -316,125 +325,97 @@ async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<Str
     Ok(meetings::minutes(meeting, &names, &agenda))
 }
 
-/// The chair approves the minutes: every decision of the meeting freezes,
-/// and the chain's head is signed with `key`.
-pub async fn approve_minutes(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    key: &ChainKey,
-    name: &str,
-    etag: &str,
-    request_id: &str,
-) -> Result<Meeting, Error> {
-    let (row, mut meeting) = lock_meeting(conn, name).await?;
-    check_etag(etag, &meeting.etag)?;
-    if row.state() != MeetingState::Adjourned {
-        return Err(refused("MEETING_NOT_ADJOURNED", "minutes are approved after the meeting is adjourned"));
-    }
-    let now = Utc::now();
-    let mut frozen = Vec::new();
-    for item in meeting.agenda.clone() {
-        let (case_row, mut case) = lock_case(conn, &item.case).await?;
-        if case.decisions.iter().any(|d| d.meeting == meeting.name && d.state == DecisionState::Recorded as i32) {
-            return Err(refused("DECISION_NOT_CONFIRMED", format!("a decision on {} awaits confirmation", case.name)));
+impl Acting<'_> {
+    /// The chair approves the minutes: every decision of the meeting
+    /// freezes, and the chain's head is signed.
+    pub async fn approve_minutes(self, conn: &mut PgConnection, name: &str, etag: &str) -> Result<Meeting, Error> {
+        let (row, mut meeting) = lock_meeting(conn, name).await?;
+        check_etag(etag, &meeting.etag)?;
+        if row.state() != MeetingState::Adjourned {
+            return Err(refused("MEETING_NOT_ADJOURNED", "minutes are approved after the meeting is adjourned"));
         }
-        for d in case
-            .decisions
-            .iter_mut()
-            .filter(|d| d.meeting == meeting.name && d.state == DecisionState::Confirmed as i32)
-        {
-            d.frozen = true;
-            d.freeze_time = Some(timestamp(now));
-            frozen.push(d.name.clone());
+        let now = Utc::now();
+        let mut frozen = Vec::new();
+        for item in meeting.agenda.clone() {
+            let (case_row, mut case) = lock_case(conn, &item.case).await?;
+            if case.decisions.iter().any(|d| d.meeting == meeting.name && d.state == DecisionState::Recorded as i32) {
+                return Err(refused(
+                    "DECISION_NOT_CONFIRMED",
+                    format!("a decision on {} awaits confirmation", case.name),
+                ));
+            }
+            for d in case
+                .decisions
+                .iter_mut()
+                .filter(|d| d.meeting == meeting.name && d.state == DecisionState::Confirmed as i32)
+            {
+                d.frozen = true;
+                d.freeze_time = Some(timestamp(now));
+                frozen.push(d.name.clone());
+            }
+            let state = case_row.state();
+            store::cases::save(conn, &case_row, &case, state).await?;
         }
-        let state = case_row.state();
-        store::cases::save(conn, &case_row, &case, state).await?;
+        meeting.minutes = write_minutes(conn, &meeting).await?;
+        meeting.minutes_approved_by = Some(self.actor(Role::CommitteeChair));
+        meeting.minutes_approve_time = Some(timestamp(now));
+        let summary = format!("MINUTES_APPROVED freezing {} decision(s)", frozen.len());
+        let payload = meeting.minutes.as_bytes();
+        chain::append(conn, self.entry(Role::CommitteeChair, "MINUTES_APPROVED", name, &summary, payload)).await?;
+        let approved = pb::MinutesApproved {
+            meeting: name.to_owned(),
+            frozen_decisions: frozen,
+            approve_time: Some(timestamp(now)),
+        };
+        publish(conn, name, &approved).await?;
+        let approved = store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()?;
+        chain::sign_head(conn, self.key).await?;
+        Ok(approved)
     }
-    meeting.minutes = write_minutes(conn, &meeting).await?;
-    meeting.minutes_approved_by = Some(actor(caller, Role::CommitteeChair));
-    meeting.minutes_approve_time = Some(timestamp(now));
-    let summary = format!("MINUTES_APPROVED freezing {} decision(s)", frozen.len());
-    chain::append(
-        conn,
-        chain::Entry {
-            action: "MINUTES_APPROVED",
-            resource: name,
-            actor_subject: &caller.subject,
-            actor_role: Role::CommitteeChair.as_str(),
-            request_id,
-            summary: &summary,
-            payload: meeting.minutes.as_bytes(),
-        },
-    )
-    .await?;
-    let approved =
-        pb::MinutesApproved { meeting: name.to_owned(), frozen_decisions: frozen, approve_time: Some(timestamp(now)) };
-    publish(conn, name, &approved).await?;
-    let approved = store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()?;
-    chain::sign_head(conn, key).await?;
-    Ok(approved)
+
+    /// Cancels a scheduled meeting, for `reason` (required, trimmed): why a
+    /// meeting did not take place is part of the record (the chain).
+    pub async fn cancel_meeting(
+        self,
+        conn: &mut PgConnection,
+        name: &str,
+        etag: &str,
+        reason: &str,
+    ) -> Result<Meeting, Error> {
+        let reason = reason.trim();
+        if reason.is_empty() || limits::unfit(reason, 4000) {
+            return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
+        }
+        let meeting = move_meeting(conn, name, etag, MeetingState::Scheduled, MeetingState::Cancelled).await?;
+        let secretary = self.caller.has(Role::CommitteeSecretary);
+        let role = if secretary { Role::CommitteeSecretary } else { Role::CommitteeChair };
+        chain::append(conn, self.entry(role, "MEETING_CANCELLED", name, reason, reason.as_bytes())).await?;
+        Ok(meeting)
+    }
 }
 
-/// Takes an undecided case off the agenda; it is open again.
-pub async fn remove_agenda_item(
-    conn: &mut PgConnection,
-    name: &str,
-    etag: &str,
-    case_name: &str,
-) -> Result<Meeting, Error> {
-    let (row, mut meeting) = lock_meeting(conn, name).await?;
-    check_etag(etag, &meeting.etag)?;
-    if !matches!(row.state(), MeetingState::Scheduled | MeetingState::InProgress) {
-        return Err(refused("MEETING_CLOSED", "the agenda changes only before or during the meeting"));
-    }
-    if !meeting.agenda.iter().any(|item| item.case == case_name) {
-        return Err(Error::NotFound(format!("{case_name} on the agenda of {name}")));
-    }
-    let (case_row, mut case) = lock_case(conn, case_name).await?;
-    // A case decided (or deferred) here stays on the agenda, for the minutes.
-    // Only the meeting the case waits for sends it back; an item whose case
-    // has since gone to another agenda is simply taken off.
-    let decided_here = case.decisions.iter().any(|d| d.meeting == meeting.name);
-    if decided_here || (case.meeting == meeting.name && case_row.state() != CaseState::Scheduled) {
-        return Err(refused("CASE_DECIDED", "a case with a decision recorded at this meeting stays on the agenda"));
-    }
-    if case.meeting == meeting.name {
-        case.meeting.clear();
-        let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
-        store::cases::save(conn, &case_row, &case, back).await?;
-    }
-    meeting.agenda.retain(|item| item.case != case_name);
-    store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
-}
-
-/// Cancels a scheduled meeting, for `reason` (required, trimmed): why a
-/// meeting did not take place is part of the record (the chain).
-pub async fn cancel_meeting(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    name: &str,
-    etag: &str,
-    reason: &str,
-    request_id: &str,
-) -> Result<Meeting, Error> {
-    let reason = reason.trim();
-    if reason.is_empty() || limits::unfit(reason, 4000) {
-        return Err(FieldViolation::new("reason", "is required: why, in at most 4000 characters").into());
-    }
-    let meeting = move_meeting(conn, name, etag, MeetingState::Scheduled, MeetingState::Cancelled).await?;
-    let role = if caller.has(Role::CommitteeSecretary) { Role::CommitteeSecretary } else { Role::CommitteeChair };
-    chain::append(
-        conn,
-        chain::Entry {
-            action: "MEETING_CANCELLED",
-            resource: name,
-            actor_subject: &caller.subject,
-            actor_role: role.as_str(),
-            request_id,
-            summary: reason,
-            payload: reason.as_bytes(),
-        },
-    )
-    .await?;
-    Ok(meeting)
+/// Takes the undecided case `req.case` off the agenda of the meeting
+/// `req.name`; it is open again.
+pub async fn remove_agenda_item(conn: &mut PgConnection, req: &pb::RemoveAgendaItemRequest) -> Result<Meeting, Error> {
+    let (name, case_name) = (req.name.as_str(), req.case.as_str());
+    let closed = "the agenda changes only before or during the meeting";
+    change_open_meeting(conn, name, &req.etag, closed, async |conn, meeting| {
+        if !meeting.agenda.iter().any(|item| item.case == case_name) {
+            return Err(Error::NotFound(format!("{case_name} on the agenda of {name}")));
+        }
+        let (case_row, case) = lock_case(conn, case_name).await?;
+        // A case decided (or deferred) here stays on the agenda, for the minutes.
+        // Only the meeting the case waits for sends it back; an item whose case
+        // has since gone to another agenda is simply taken off.
+        let decided_here = case.decisions.iter().any(|d| d.meeting == meeting.name);
+        if decided_here || (case.meeting == meeting.name && case_row.state() != CaseState::Scheduled) {
+            return Err(refused("CASE_DECIDED", "a case with a decision recorded at this meeting stays on the agenda"));
+        }
+        if case.meeting == meeting.name {
+            send_back(conn, &case_row, case).await?;
+        }
+        meeting.agenda.retain(|item| item.case != case_name);
+        Ok(())
+    })
+    .await
 }

@@ -85,7 +85,7 @@ pub async fn cast_vote(
     if m_row.state() != MeetingState::InProgress {
         return Err(refused("MEETING_NOT_IN_PROGRESS", "votes are cast while the meeting is in progress"));
     }
-    if !voter.active_on(socialloans_platform::stockholm_date(m_row.start_time)) {
+    if !voter.active_on(meetings::day(&meeting)) {
         return Err(Error::PermissionDenied {
             reason: "MEMBER_NOT_IN_TERM",
             message: "the member's term does not cover this meeting".into(),

@@ -112,7 +112,7 @@ fn subject_taken(e: sqlx::Error, subject: &str) -> Error {
 /// Adds a member.
 pub async fn insert(conn: &mut PgConnection, member: &Member) -> Result<Row, Error> {
     let fields = checked(member, "member.")?;
-    store::members::insert(conn, fields).await.map_err(|e| subject_taken(e, &member.subject))
+    store::members::save(conn, Uuid::now_v7(), fields).await.map_err(|e| subject_taken(e, &member.subject))
 }
 
 /// The fields of a member an update may change.
@@ -145,7 +145,7 @@ pub async fn update(
         }
     }
     let fields = checked(&member, "member.")?;
-    store::members::update(conn, id, fields).await.map_err(|e| subject_taken(e, &member.subject))
+    store::members::save(conn, id, fields).await.map_err(|e| subject_taken(e, &member.subject))
 }
 
 /// The fields an update changes: those its mask names, `*` for every

@@ -46,14 +46,19 @@ pub struct Fields<'a> {
     pub expertise: &'a str,
 }
 
-/// Adds a member.
-pub async fn insert(conn: &mut PgConnection, fields: Fields<'_>) -> Result<Row, sqlx::Error> {
+/// Writes member `id` with `fields`: a new member, or every field of the
+/// member `id` as its next revision.
+pub async fn save(conn: &mut PgConnection, id: Uuid, fields: Fields<'_>) -> Result<Row, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        "INSERT INTO committee.member (id, display_name, role, term_start, term_end, subject, expertise)
+        "INSERT INTO committee.member AS m (id, display_name, role, term_start, term_end, subject, expertise)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE
+            SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, term_start = EXCLUDED.term_start,
+                term_end = EXCLUDED.term_end, subject = EXCLUDED.subject, expertise = EXCLUDED.expertise,
+                revision = m.revision + 1, update_time = now()
          RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
-        Uuid::now_v7(),
+        id,
         fields.display_name,
         fields.role,
         fields.term_start,
@@ -102,27 +107,6 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Row>, sqlx
         id,
     )
     .fetch_optional(conn)
-    .await
-}
-
-/// Saves every field of member `id`, a new revision.
-pub async fn update(conn: &mut PgConnection, id: Uuid, fields: Fields<'_>) -> Result<Row, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        "UPDATE committee.member
-            SET display_name = $2, role = $3, term_start = $4, term_end = $5, subject = $6, expertise = $7,
-                revision = revision + 1, update_time = now()
-          WHERE id = $1
-         RETURNING id, display_name, role, term_start, term_end, subject, expertise, revision, create_time, update_time",
-        id,
-        fields.display_name,
-        fields.role,
-        fields.term_start,
-        fields.term_end,
-        fields.subject,
-        fields.expertise,
-    )
-    .fetch_one(conn)
     .await
 }
 

@@ -224,7 +224,7 @@ pub async fn list(
 /// Replaces the rows the portfolio report aggregates for report `id`,
 /// accepted on `accept_date`: its values (indicator code and value, side by
 /// side) and its reach (population and people, side by side), each with the
-/// report's plan and period.
+/// report's plan and period: one statement clears them, one writes them.
 pub async fn replace_facts(
     conn: &mut PgConnection,
     id: Uuid,
@@ -234,31 +234,28 @@ pub async fn replace_facts(
     populations: &[String],
     people: &[i64],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!("DELETE FROM monitoring.measurement WHERE report_id = $1", id).execute(&mut *conn).await?;
-    sqlx::query!("DELETE FROM monitoring.reach WHERE report_id = $1", id).execute(&mut *conn).await?;
     sqlx::query!(
-        "INSERT INTO monitoring.measurement (report_id, plan_id, period_end, accept_date, indicator_code, value)
-         SELECT r.id, r.plan_id, r.period_end, $2, v.code, v.value
-           FROM monitoring.outcome_report r, unnest($3::text[], $4::float8[]) AS v (code, value)
-          WHERE r.id = $1",
+        "WITH measured AS (DELETE FROM monitoring.measurement WHERE report_id = $1)
+         DELETE FROM monitoring.reach WHERE report_id = $1",
         id,
-        accept_date,
-        codes,
-        values,
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
-        "INSERT INTO monitoring.reach (report_id, plan_id, period_end, accept_date, population, people)
-         SELECT r.id, r.plan_id, r.period_end, $2, v.population, v.people
-           FROM monitoring.outcome_report r, unnest($3::text[], $4::int8[]) AS v (population, people)
-          WHERE r.id = $1",
+        "WITH report AS (SELECT id, plan_id, period_end FROM monitoring.outcome_report WHERE id = $1),
+              measured AS (
+                  INSERT INTO monitoring.measurement (report_id, plan_id, period_end, accept_date, indicator_code, value)
+                  SELECT report.*, $2, v.* FROM report, unnest($3::text[], $4::float8[]) AS v)
+         INSERT INTO monitoring.reach (report_id, plan_id, period_end, accept_date, population, people)
+         SELECT report.*, $2, g.* FROM report, unnest($5::text[], $6::int8[]) AS g",
         id,
         accept_date,
+        codes,
+        values,
         populations,
         people,
     )
-    .execute(&mut *conn)
+    .execute(conn)
     .await
     .map(|_| ())
 }

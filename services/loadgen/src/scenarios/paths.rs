@@ -66,47 +66,37 @@ async fn read_contest(
     rpc: Rpc,
     half: Duration,
 ) -> (f64, f64, f64) {
-    let suite = {
-        let ops = ops.clone();
-        move |i| {
-            let ops = ops.clone();
-            async move { ("c", ops.suite(rpc, i).await) }
+    let suite = per_call(ops, move |ops, i| async move { ("c", ops.suite(rpc, i).await) });
+    let echo = echo.clone();
+    let alone_grpc = per_call(ops, move |ops, i| {
+        let mut client = ApplicationsServiceClient::new(echo.clone());
+        let get = ops.get(i);
+        async move {
+            let result = match rpc {
+                Rpc::Get => status(client.get_application(Request::new(get)).await),
+                _ => status(client.list_applications(Request::new(Ops::list())).await),
+            };
+            ("c", result)
         }
-    };
-    let alone_grpc = {
-        let (ops, echo) = (ops.clone(), echo.clone());
-        move |i| {
-            let mut client = ApplicationsServiceClient::new(echo.clone());
-            let get = ops.get(i);
-            async move {
-                let result = match rpc {
-                    Rpc::Get => status(client.get_application(Request::new(get)).await),
-                    _ => status(client.list_applications(Request::new(Ops::list())).await),
-                };
-                ("c", result)
-            }
+    });
+    let pool = pool.clone();
+    let alone_pg = per_call(ops, move |ops, i| {
+        let (pool, id) = (pool.clone(), ops.ids[i as usize % ops.ids.len()]);
+        async move {
+            let result = match rpc {
+                Rpc::Get => match store::get(&pool, id, None).await {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => Err("not found".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                },
+                _ => store::list(&pool, &store::ListFilter::default(), None, 20)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            };
+            ("c", result)
         }
-    };
-    let alone_pg = {
-        let (ops, pool) = (ops.clone(), pool.clone());
-        move |i| {
-            let (pool, id) = (pool.clone(), ops.ids[i as usize % ops.ids.len()]);
-            async move {
-                let result = match rpc {
-                    Rpc::Get => match store::get(&pool, id, None).await {
-                        Ok(Some(_)) => Ok(()),
-                        Ok(None) => Err("not found".to_owned()),
-                        Err(e) => Err(e.to_string()),
-                    },
-                    _ => store::list(&pool, &store::ListFilter::default(), None, 20)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                };
-                ("c", result)
-            }
-        }
-    };
+    });
     let runs = interleaved(vec![
         contender(CALLERS, half, suite),
         contender(CALLERS, half, alone_grpc),
@@ -149,22 +139,31 @@ fn report_read_ratios(r: &mut Report, ratios: Vec<(Rpc, f64, f64, f64)>) {
 
 /// Portal browsing: four reads of one application for each list page, as a borrower.
 async fn browse(b: &Bench, r: &mut Report, ops: &Ops) {
-    let browse = {
-        let ops = Ops { analyst: ops.borrower.clone(), ..ops.clone() };
-        measure::closed(CALLERS, b.plan.span, move |i| {
-            let ops = ops.clone();
-            async move {
-                if i % 5 == 0 { ("list", ops.suite(Rpc::List, i).await) } else { ("get", ops.suite(Rpc::Get, i).await) }
-            }
-        })
-        .await
-    };
+    let as_borrower = Ops { analyst: ops.borrower.clone(), ..ops.clone() };
+    let browse = measure::closed(
+        CALLERS,
+        b.plan.span,
+        per_call(&as_borrower, |ops, i| async move {
+            if i % 5 == 0 { ("list", ops.suite(Rpc::List, i).await) } else { ("get", ops.suite(Rpc::Get, i).await) }
+        }),
+    )
+    .await;
     r.line(&format!(
         "- Read-heavy mix (a borrower's portal: 4 gets per list page): {:.0} calls/s; get p99 {} ms, list p99 {} ms.",
         browse.total_per_second(),
         ms(browse.figures("get").p99),
         ms(browse.figures("list").p99)
     ));
+}
+
+/// `op` as a measuring loop's operation: each call is given its own `Ops`
+/// (a cheap copy: its parts are shared).
+fn per_call<F, Fut>(ops: &Ops, op: F) -> impl Fn(u64) -> Fut + Clone + Send + Sync + 'static
+where
+    F: Fn(Ops, u64) -> Fut + Clone + Send + Sync + 'static,
+{
+    let ops = ops.clone();
+    move |i| op(ops.clone(), i)
 }
 
 pub(super) fn caller(role: Role, org: Option<&str>) -> Caller {
@@ -219,30 +218,22 @@ pub(super) async fn write_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Resu
     r.table_head();
     let mut ratios = Vec::new();
     for rpc in [Rpc::Create, Rpc::Submit, Rpc::Tag] {
-        let suite = {
-            let ops = ops.clone();
-            move |i| {
-                let ops = ops.clone();
-                async move { ("w", ops.suite(rpc, i).await) }
+        let suite = per_call(ops, move |ops, i| async move { ("w", ops.suite(rpc, i).await) });
+        let (api, borrower, core) = (api.clone(), borrower.clone(), core.clone());
+        let alone = per_call(ops, move |ops, i| {
+            let (api, borrower, core) = (api.clone(), borrower.clone(), core.clone());
+            async move {
+                let result = match rpc {
+                    Rpc::Create => status(api.create_application(in_process(ops.create(), &borrower)).await),
+                    Rpc::Submit => match ops.submit() {
+                        Some(m) => status(api.submit_application(in_process(m, &borrower)).await),
+                        None => Err("out of seeded drafts".into()),
+                    },
+                    _ => status(api.tag_loan(in_process(ops.tag(i), &core)).await),
+                };
+                ("w", result)
             }
-        };
-        let alone = {
-            let (ops, api, borrower, core) = (ops.clone(), api.clone(), borrower.clone(), core.clone());
-            move |i| {
-                let (api, ops, borrower, core) = (api.clone(), ops.clone(), borrower.clone(), core.clone());
-                async move {
-                    let result = match rpc {
-                        Rpc::Create => status(api.create_application(in_process(ops.create(), &borrower)).await),
-                        Rpc::Submit => match ops.submit() {
-                            Some(m) => status(api.submit_application(in_process(m, &borrower)).await),
-                            None => Err("out of seeded drafts".into()),
-                        },
-                        _ => status(api.tag_loan(in_process(ops.tag(i), &core)).await),
-                    };
-                    ("w", result)
-                }
-            }
-        };
+        });
         let runs = interleaved(vec![contender(CALLERS, half, suite), contender(CALLERS, half, alone)]).await;
         for (against, run) in ["suite", "PostgreSQL alone"].iter().zip(&runs) {
             r.row(rpc.name(), against, &run.figures("w"));
@@ -294,14 +285,8 @@ pub(super) async fn open_loops(
         quiesce(&b.admin).await?;
         let (rpc, rate) = (*rpc, peak / 2.0);
         let target = if matches!(rpc, Rpc::Get | Rpc::List) { 5.0 } else { 20.0 };
-        let run = {
-            let ops = ops.clone();
-            measure::open(rate, b.plan.span, 4_096, move |i| {
-                let ops = ops.clone();
-                async move { ("o", ops.suite(rpc, i).await) }
-            })
-            .await
-        };
+        let suite = per_call(ops, move |ops, i| async move { ("o", ops.suite(rpc, i).await) });
+        let run = measure::open(rate, b.plan.span, 4_096, suite).await;
         let f = run.figures("o");
         let errors = f.errors + run.figures("overload").errors;
         r.line(&format!(

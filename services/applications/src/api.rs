@@ -19,7 +19,7 @@ use crate::{
     error::Error,
     loans, queries,
     record::Record,
-    service::{Actor, Applications, Change},
+    service::{Actor, Applications, Change, Mutation, method},
     steps, validate,
 };
 
@@ -35,25 +35,6 @@ impl Api {
     pub fn new(ops: Applications, feed: Feed) -> Self {
         Self { ops, feed }
     }
-}
-
-/// A request that changes one application: which application, from which
-/// version, under which request id, and what it answers.
-trait Mutation: Name + prost::Message {
-    /// The method's answer.
-    type Answer: prost::Message + Default;
-    /// The application's name and the etag the caller read (empty: any version).
-    fn target(&self) -> (&str, &str);
-    /// The caller's idempotency key.
-    fn request_id(&self) -> &str;
-    /// The answer carrying the changed application.
-    fn answer(application: pb::Application) -> Self::Answer;
-}
-
-/// The gRPC method a request message is for, as the policy names it: the
-/// message's name without `Request`.
-fn method<Req: Name>() -> &'static str {
-    Req::NAME.strip_suffix("Request").unwrap_or(Req::NAME)
 }
 
 /// Implements [`Mutation`] for `request`, answered by `answer` (both carry
@@ -107,7 +88,7 @@ fn required_reason(reason: &str, what: &str) -> Result<(), Error> {
 
 impl Api {
     /// Runs `step` on the application `request` names, as one unit of work
-    /// ([`Applications::mutate`]) of the request's method.
+    /// ([`Applications::mutate`]).
     async fn change<Req: Mutation>(
         &self,
         request: Request<Req>,
@@ -115,14 +96,7 @@ impl Api {
     ) -> Reply<Req::Answer> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let (name, etag) = req.target();
-        let answer = self
-            .ops
-            .mutate(&caller, method::<Req>(), &req, req.request_id(), name, etag, Req::answer, |record| {
-                step(record, &req)
-            })
-            .await?;
-        Ok(Response::new(answer))
+        Ok(Response::new(self.ops.mutate(&caller, &req, |record| step(record, &req)).await?))
     }
 }
 

@@ -72,6 +72,25 @@ impl Actor {
     }
 }
 
+/// A request that changes one application: which application, from which
+/// version, under which request id, and what it answers.
+pub trait Mutation: prost::Name {
+    /// The method's answer.
+    type Answer: Message + Default;
+    /// The application's name and the etag the caller read (empty: any version).
+    fn target(&self) -> (&str, &str);
+    /// The caller's idempotency key.
+    fn request_id(&self) -> &str;
+    /// The answer carrying the changed application.
+    fn answer(application: Application) -> Self::Answer;
+}
+
+/// The gRPC method a request message is for, as the policy names it: the
+/// message's name without `Request`.
+pub fn method<Req: prost::Name>() -> &'static str {
+    Req::NAME.strip_suffix("Request").unwrap_or(Req::NAME)
+}
+
 /// Parses `applications/{uuid}`.
 pub fn parse_name(field: &str, name: &str) -> Result<Uuid, FieldViolation> {
     socialloans_platform::names::uuid(field, "applications/{uuid}", name)
@@ -119,22 +138,19 @@ impl Applications {
         Ok(respond(unit::run(&self.pool, caller, method, request, request_id, steps).await?))
     }
 
-    /// Runs `change` on application `name` for `caller`, as one unit of work
-    /// ([`unit::run`]): the application is found as the caller may see it
-    /// before the request id is looked at, so a stored answer is never
-    /// returned to a caller who may not see the application now.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn mutate<Req: Message, Resp: Message + Default>(
+    /// Runs `change` on the application `request` names for `caller`, as one
+    /// unit of work ([`unit::run`]) of the request's method: the application
+    /// is found as the caller may see it before the request id is looked at,
+    /// so a stored answer is never returned to a caller who may not see the
+    /// application now.
+    pub async fn mutate<Req: Mutation>(
         &self,
         caller: &Caller,
-        method: &'static str,
         request: &Req,
-        request_id: &str,
-        name: &str,
-        etag: &str,
-        respond: fn(Application) -> Resp,
         change: impl FnOnce(&mut Record) -> Result<Change, Error>,
-    ) -> Result<Resp, Error> {
+    ) -> Result<Req::Answer, Error> {
+        let method = method::<Req>();
+        let (name, etag) = request.target();
         let id = parse_name("name", name)?;
         let steps = unit::Steps {
             lock: async |conn: &mut PgConnection| {
@@ -173,7 +189,7 @@ impl Applications {
             },
             present: |stored, record: Record| replayed(stored, &record, caller),
         };
-        Ok(respond(unit::run(&self.pool, caller, method, request, request_id, steps).await?))
+        Ok(Req::answer(unit::run(&self.pool, caller, method, request, request.request_id(), steps).await?))
     }
 
     /// Applies `change` to application `id` inside a transaction someone else

@@ -165,6 +165,16 @@ mod tests {
     }
 
     #[test]
+    fn a_meeting_is_held_on_the_day_its_start_falls_on_in_stockholm() {
+        let at =
+            |seconds| Meeting { start_time: Some(prost_types::Timestamp { seconds, nanos: 0 }), ..Default::default() };
+        // 2026-06-30 22:30 UTC is already 1 July in Stockholm (summer time).
+        assert_eq!(day(&at(1_782_858_600)), chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap());
+        // 2026-01-15 22:30 UTC is still 15 January there (winter time, UTC+1).
+        assert_eq!(day(&at(1_768_516_200)), chrono::NaiveDate::from_ymd_opt(2026, 1, 15).unwrap());
+    }
+
+    #[test]
     fn an_enum_value_reads_as_lower_case_words_without_its_prefix() {
         assert_eq!(words("REQUIREMENT_VERDICT_PARTIALLY_MET", "REQUIREMENT_VERDICT_"), "partially met");
         assert_eq!(words("ATTENDANCE_STATUS_PRESENT", "ATTENDANCE_STATUS_"), "present");

@@ -111,13 +111,8 @@ impl ApplicationsService for Api {
         let caller = caller(&request)?;
         let req = request.into_inner();
         let draft = edit::new_draft(&caller, req.application.clone())?;
-        let answer = self
-            .ops
-            .create(&caller, method::<pb::CreateApplicationRequest>(), &req, &req.request_id, draft, |application| {
-                pb::CreateApplicationResponse { application: Some(application) }
-            })
-            .await?;
-        Ok(Response::new(answer))
+        let application = self.ops.create(&caller, &req, draft).await?;
+        Ok(Response::new(pb::CreateApplicationResponse { application: Some(application) }))
     }
 
     async fn get_application(&self, request: Request<pb::GetApplicationRequest>) -> Reply<pb::GetApplicationResponse> {

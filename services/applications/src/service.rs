@@ -6,7 +6,9 @@
 
 use chrono::Utc;
 use prost::Message;
-use socialloans_contracts::applications::{Application, ApplicationState as S, ContactPerson};
+use socialloans_contracts::applications::{
+    Application, ApplicationState as S, ContactPerson, CreateApplicationRequest,
+};
 use socialloans_platform::{Caller, Role, error::FieldViolation, events::outbox, trace_context, unit};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -106,16 +108,14 @@ pub struct Applications {
 }
 
 impl Applications {
-    /// Creates a draft; its id and times are the service's.
-    pub async fn create<Req: Message, Resp: Message + Default>(
+    /// Creates `draft` as `request` asks; its id and times are the service's.
+    pub async fn create(
         &self,
         caller: &Caller,
-        method: &'static str,
-        request: &Req,
-        request_id: &str,
+        request: &CreateApplicationRequest,
         draft: Application,
-        respond: fn(Application) -> Resp,
-    ) -> Result<Resp, Error> {
+    ) -> Result<Application, Error> {
+        let method = method::<CreateApplicationRequest>();
         let steps = unit::Steps {
             lock: async |_: &mut PgConnection| Ok::<_, Error>(()),
             replay: async |conn: &mut PgConnection, stored: Application, ()| {
@@ -135,7 +135,7 @@ impl Applications {
             },
             present: |stored, record: Record| replayed(stored, &record, caller),
         };
-        Ok(respond(unit::run(&self.pool, caller, method, request, request_id, steps).await?))
+        unit::run(&self.pool, caller, method, request, &request.request_id, steps).await
     }
 
     /// Runs `change` on the application `request` names for `caller`, as one

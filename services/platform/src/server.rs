@@ -335,12 +335,13 @@ fn start_background(
         stopped.clone(),
     ));
     background.spawn(crate::idempotency::retain(pool.clone(), config.request_log_retention, stopped.clone()));
-    let limits = crate::events::feed::FeedLimits {
+    let settings = crate::events::feed::FeedSettings {
+        poll: events.poll,
+        heartbeat: events.heartbeat,
         max_message_bytes: config.max_message_bytes,
         max_streams_per_caller: events.max_streams_per_caller,
     };
-    let feed =
-        Feed::new(pool.clone(), notifier.positioned.clone(), events.poll, events.heartbeat, stopped.clone(), limits);
+    let feed = Feed::new(pool.clone(), notifier.positioned.clone(), stopped.clone(), settings);
     let context = Context {
         service: spec.name,
         pool: pool.clone(),

@@ -184,14 +184,13 @@ pub(super) fn in_process<T>(message: T, caller: &Caller) -> Request<T> {
 pub(super) fn handlers(pool: &PgPool) -> applications::api::Api {
     let (_, positioned) = tokio::sync::watch::channel(0u64);
     let (_, stopping) = tokio::sync::watch::channel(false);
-    let feed = socialloans_platform::events::Feed::new(
-        pool.clone(),
-        positioned,
-        Duration::from_secs(1),
-        Duration::from_secs(5),
-        stopping,
-        socialloans_platform::events::feed::FeedLimits { max_message_bytes: 4 << 20, max_streams_per_caller: 8 },
-    );
+    let settings = socialloans_platform::events::feed::FeedSettings {
+        poll: Duration::from_secs(1),
+        heartbeat: Duration::from_secs(5),
+        max_message_bytes: 4 << 20,
+        max_streams_per_caller: 8,
+    };
+    let feed = socialloans_platform::events::Feed::new(pool.clone(), positioned, stopping, settings);
     applications::api::Api::new(applications::service::Applications { pool: pool.clone(), discount_bps: 3 }, feed)
 }
 

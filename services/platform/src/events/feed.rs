@@ -36,16 +36,20 @@ pub type FeedStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<StreamEvent
 pub struct Feed {
     pool: PgPool,
     positioned: watch::Receiver<u64>,
-    poll: Duration,
-    heartbeat: Duration,
     stopping: watch::Receiver<bool>,
-    limits: FeedLimits,
+    settings: FeedSettings,
     open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-/// What bounds a feed.
+/// How a feed serves: how often it looks for events no notification
+/// announced, how long a quiet stream waits before a heartbeat, and what
+/// bounds it.
 #[derive(Clone, Copy, Debug)]
-pub struct FeedLimits {
+pub struct FeedSettings {
+    /// The longest a committed event waits to be sent when no notification came.
+    pub poll: Duration,
+    /// The longest a stream stays silent: a heartbeat is sent then.
+    pub heartbeat: Duration,
     /// The service's message limit: no response is larger.
     pub max_message_bytes: usize,
     /// Streams one subject may have open at once.
@@ -111,12 +115,10 @@ impl Feed {
     pub fn new(
         pool: PgPool,
         positioned: watch::Receiver<u64>,
-        poll: Duration,
-        heartbeat: Duration,
         stopping: watch::Receiver<bool>,
-        limits: FeedLimits,
+        settings: FeedSettings,
     ) -> Self {
-        Self { pool, positioned, poll, heartbeat, stopping, limits, open: Default::default() }
+        Self { pool, positioned, stopping, settings, open: Default::default() }
     }
 
     /// Serves a service's `StreamEvents` to `caller`, counted against its
@@ -137,14 +139,14 @@ impl Feed {
         let ticket = {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
             let count = open.entry(subject.to_owned()).or_default();
-            if *count >= self.limits.max_streams_per_caller {
+            if *count >= self.settings.max_streams_per_caller {
                 return Err(with_reason(
                     Code::ResourceExhausted,
                     "FEED_STREAMS_EXHAUSTED",
                     format!(
                         "this caller already has {count} feed streams open here, the most allowed; close one first"
                     ),
-                    &[("limit", self.limits.max_streams_per_caller.to_string())],
+                    &[("limit", self.settings.max_streams_per_caller.to_string())],
                 ));
             }
             *count += 1;
@@ -182,7 +184,7 @@ impl Feed {
     /// The largest response this client may get.
     fn response_limit(&self, request: &StreamEventsRequest) -> usize {
         let asked = usize::try_from(request.max_event_bytes).unwrap_or(0);
-        if asked == 0 { self.limits.max_message_bytes } else { asked.min(self.limits.max_message_bytes) }
+        if asked == 0 { self.settings.max_message_bytes } else { asked.min(self.settings.max_message_bytes) }
     }
 
     /// Reads and sends until the client goes away.
@@ -227,7 +229,7 @@ impl Feed {
                     limit,
                 );
                 let omitted = message.event.as_ref().map_or(0, |e| e.omitted_payload_bytes);
-                if omitted > 0 && limit >= self.limits.max_message_bytes {
+                if omitted > 0 && limit >= self.settings.max_message_bytes {
                     // Larger than the service itself may send: news for the operators.
                     // (A client that asked for less is told in the event, not in the log.)
                     tracing::warn!(
@@ -245,14 +247,14 @@ impl Feed {
             if full {
                 continue;
             }
-            if last_sent.elapsed() >= self.heartbeat {
+            if last_sent.elapsed() >= self.settings.heartbeat {
                 let heartbeat = StreamEventsResponse { event: None, head_position: head, scanned_through: after };
                 if tx.send(Ok(heartbeat)).await.is_err() {
                     return;
                 }
                 last_sent = tokio::time::Instant::now();
             }
-            let wait = self.poll.min(self.heartbeat.saturating_sub(last_sent.elapsed()));
+            let wait = self.settings.poll.min(self.settings.heartbeat.saturating_sub(last_sent.elapsed()));
             tokio::select! {
                 _ = self.positioned.changed() => {}
                 () = tokio::time::sleep(wait) => {}

@@ -3,7 +3,6 @@
 //! record), answer.
 
 use chrono::{DateTime, Utc};
-use socialloans_contracts::common;
 use socialloans_contracts::monitoring::{self as pb, monitoring_service_server::MonitoringService};
 use socialloans_platform::{
     Caller, Reply,
@@ -122,13 +121,12 @@ impl Api {
 impl Api {
     /// The plan `id` (named `name`), as `caller` may see it.
     async fn plan(&self, caller: &Caller, id: Uuid, name: &str) -> Result<store::plans::Row, Error> {
-        let row = store::plans::get(&self.pool, id, caller.confined_to()).await?;
+        let row = store::plans::find(&self.pool, id, caller.confined_to(), false).await?;
         row.ok_or_else(|| Error::NotFound(name.to_owned()))
     }
 
-    /// The report `name` (sent in `field`) names, as `caller` may see it.
-    async fn report(&self, caller: &Caller, field: &str, name: &str) -> Result<store::reports::Row, Error> {
-        let key = report_api::parse_report(field, name)?;
+    /// The report `key` (plan and report, named `name`), as `caller` may see it.
+    async fn report(&self, caller: &Caller, key: (Uuid, Uuid), name: &str) -> Result<store::reports::Row, Error> {
         let row = store::reports::find(&self.pool, key, caller.confined_to(), false).await?;
         row.ok_or_else(|| Error::NotFound(name.to_owned()))
     }
@@ -209,35 +207,7 @@ impl MonitoringService for Api {
     ) -> Reply<pb::ListMonitoringPlansResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let mut violations = Vec::new();
-        let state = match pb::MonitoringPlanState::try_from(req.state) {
-            Ok(pb::MonitoringPlanState::Unspecified) => None,
-            Ok(s) => Some(plans::state_name(s)),
-            Err(_) => {
-                violations.push(FieldViolation::new("state", "is not a MonitoringPlanState"));
-                None
-            }
-        };
-        let category = match common::Category::try_from(req.category) {
-            Ok(common::Category::Unspecified) => None,
-            Ok(_) => Some(plans::category_name(req.category)),
-            Err(_) => {
-                violations.push(FieldViolation::new("category", "is not a Category"));
-                None
-            }
-        };
-        // A borrower sees only its own organisation's plans.
-        let organization =
-            caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations).into());
-        }
-        let filter = store::plans::Filter {
-            state,
-            organization_number: organization,
-            application: (!req.application.is_empty()).then(|| req.application.clone()),
-            category,
-        };
+        let filter = plans::filter(&caller, &req)?;
         let query = format!("{filter:?}");
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
@@ -263,7 +233,8 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::GetOutcomeReportRequest>,
     ) -> Reply<pb::GetOutcomeReportResponse> {
-        let row = self.report(&caller(&request)?, "name", &request.get_ref().name).await?;
+        let name = &request.get_ref().name;
+        let row = self.report(&caller(&request)?, report_api::parse_report(name)?, name).await?;
         Ok(Response::new(pb::GetOutcomeReportResponse { outcome_report: Some(row.view()?) }))
     }
 
@@ -299,7 +270,10 @@ impl MonitoringService for Api {
     ) -> Reply<pb::ListOutcomeReportVersionsResponse> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let report = self.report(&caller, "parent", &req.parent).await?;
+        let key = report_api::parse_report(&req.parent).map_err(|_| {
+            Error::from(FieldViolation::new("parent", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}"))
+        })?;
+        let report = self.report(&caller, key, &req.parent).await?;
         let size = page_size(req.page_size).map_err(Error::from)?;
         let query = format!("versions {}", report.document.id);
         let after = decode_position::<i32>(&query, &req.page_token).map_err(Error::from)?.map_or(0, |(_, v)| v);

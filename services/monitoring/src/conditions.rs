@@ -134,7 +134,8 @@ pub async fn resolve(
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }
-    let row = store::plans::lock(conn, plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let row =
+        store::plans::find(&mut *conn, plan_id, None, true).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let mut plan = row.view()?;
     let index = plan.conditions.iter().position(|c| c.name == name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
     if !etag.is_empty() && etag != plan.etag {

@@ -146,7 +146,7 @@ fn notice_key(item: &OverdueItem) -> String {
 async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bool, usize, usize), Error> {
     let mut tx = pool.begin().await?;
     unit::name_actor(&mut tx, &unit::Actor::service("monitoring"), "DetectOverdue", "").await?;
-    let Some(row) = store::plans::lock(&mut tx, id, None).await? else { return Ok((false, 0, 0)) };
+    let Some(row) = store::plans::find(&mut *tx, id, None, true).await? else { return Ok((false, 0, 0)) };
     if row.state() != MonitoringPlanState::Active {
         return Ok((false, 0, 0));
     }

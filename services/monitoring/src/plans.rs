@@ -5,10 +5,10 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use socialloans_contracts::common;
 use socialloans_contracts::common::{Category, Date};
 use socialloans_contracts::monitoring::{
-    MonitoringPlan, MonitoringPlanActivated, MonitoringPlanClosed, MonitoringPlanState, ReportingFrequency,
-    ReportingPeriod, ReportingPeriodState, ReportingSchedule,
+    ListMonitoringPlansRequest, MonitoringPlan, MonitoringPlanActivated, MonitoringPlanClosed, MonitoringPlanState,
+    ReportingFrequency, ReportingPeriod, ReportingPeriodState, ReportingSchedule,
 };
-use socialloans_platform::events::outbox;
+use socialloans_platform::{Caller, error::FieldViolation, events::outbox};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -90,6 +90,39 @@ pub fn by_population(pairs: impl IntoIterator<Item = (i32, i64)>) -> (Vec<String
         }
     }
     sums.into_iter().unzip()
+}
+
+/// The filter a list request asks for; every field it names wrongly is
+/// refused. A borrower sees only its own organisation's plans.
+pub fn filter(caller: &Caller, req: &ListMonitoringPlansRequest) -> Result<Filter, Error> {
+    let mut violations = Vec::new();
+    let state = match MonitoringPlanState::try_from(req.state) {
+        Ok(MonitoringPlanState::Unspecified) => None,
+        Ok(s) => Some(state_name(s)),
+        Err(_) => {
+            violations.push(FieldViolation::new("state", "is not a MonitoringPlanState"));
+            None
+        }
+    };
+    let category = match Category::try_from(req.category) {
+        Ok(Category::Unspecified) => None,
+        Ok(_) => Some(category_name(req.category)),
+        Err(_) => {
+            violations.push(FieldViolation::new("category", "is not a Category"));
+            None
+        }
+    };
+    let organization =
+        caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    Ok(Filter {
+        state,
+        organization_number: organization,
+        application: (!req.application.is_empty()).then(|| req.application.clone()),
+        category,
+    })
 }
 
 /// The plans matching a filter, a page at a time, in opening order.
@@ -381,7 +414,7 @@ pub async fn lock_named(
     etag: &str,
 ) -> Result<(Row, socialloans_contracts::monitoring::MonitoringPlan), Error> {
     let id = crate::report_api::parse_plan("name", name)?;
-    let row = store::plans::lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let row = store::plans::find(&mut *conn, id, None, true).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let plan = row.view()?;
     if !etag.is_empty() && etag != plan.etag {
         return Err(Error::EtagMismatch { current: plan.etag });
@@ -409,7 +442,7 @@ pub async fn activate_named(
 /// A plan's closing reason: required, and at most 4000 characters.
 pub fn check_closing_reason(reason: &str) -> Result<(), Error> {
     if reason.trim().is_empty() {
-        return Err(socialloans_platform::error::FieldViolation::new("reason", "is required").into());
+        return Err(FieldViolation::new("reason", "is required").into());
     }
     match socialloans_platform::limits::text("reason", reason, 4000) {
         Some(v) => Err(v.into()),
@@ -433,12 +466,44 @@ pub async fn close_named(
 
 /// The plan of `row` as saved in this transaction.
 async fn reread(conn: &mut PgConnection, row: &Row, name: &str) -> Result<MonitoringPlan, Error> {
-    store::plans::lock(conn, row.id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?.view()
+    store::plans::find(conn, row.id, None, true).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?.view()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_filters_by_what_it_names_a_borrower_only_its_own_plans_and_every_unknown_value_is_refused() {
+        let caller = |role, organization: Option<&str>| Caller {
+            subject: "s".into(),
+            roles: [role].into(),
+            organization: organization.map(str::to_owned),
+            expires_at: 0,
+        };
+        let borrower = caller(socialloans_platform::auth::Role::Borrower, Some("5560000001"));
+        let asked = ListMonitoringPlansRequest {
+            state: MonitoringPlanState::Active as i32,
+            category: Category::HealthEducationSportAndCulture as i32,
+            application: "applications/a1".into(),
+            ..Default::default()
+        };
+        let filter = filter(&borrower, &asked).unwrap();
+        assert_eq!(filter.state.as_deref(), Some("ACTIVE"));
+        assert_eq!(filter.category.as_deref(), Some("HEALTH_EDUCATION_SPORT_AND_CULTURE"));
+        assert_eq!(filter.organization_number.as_deref(), Some("5560000001"));
+        assert_eq!(filter.application.as_deref(), Some("applications/a1"));
+        let analyst = caller(socialloans_platform::auth::Role::Analyst, None);
+        assert!(filter_is_empty(&super::filter(&analyst, &ListMonitoringPlansRequest::default()).unwrap()));
+        let wrong = ListMonitoringPlansRequest { state: 99, category: 99, ..Default::default() };
+        let Err(Error::InvalidArgument(v)) = super::filter(&analyst, &wrong) else { panic!("unknown values passed") };
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["state", "category"]);
+    }
+
+    fn filter_is_empty(f: &Filter) -> bool {
+        f.state.is_none() && f.organization_number.is_none() && f.application.is_none() && f.category.is_none()
+    }
 
     #[test]
     fn a_plan_closes_only_for_a_reason_of_at_most_4000_characters() {

@@ -17,9 +17,9 @@ use crate::{
     store,
 };
 
-/// `monitoringPlans/{plan}/outcomeReports/{report}` in `field`.
-pub fn parse_report(field: &str, name: &str) -> Result<(Uuid, Uuid), Error> {
-    let [plan, report] = names::parse(field, "monitoringPlans/{uuid}/outcomeReports/{uuid}", name)?;
+/// `monitoringPlans/{plan}/outcomeReports/{report}`.
+pub fn parse_report(name: &str) -> Result<(Uuid, Uuid), Error> {
+    let [plan, report] = names::parse("name", "monitoringPlans/{uuid}/outcomeReports/{uuid}", name)?;
     Ok((plan, report))
 }
 
@@ -57,12 +57,12 @@ pub async fn create(
     report: OutcomeReport,
 ) -> Result<OutcomeReport, Error> {
     let plan_id = parse_plan("parent", parent)?;
-    let row = store::plans::lock(conn, plan_id, caller.confined_to())
+    let row = store::plans::find(&mut *conn, plan_id, caller.confined_to(), true)
         .await?
         .ok_or_else(|| Error::NotFound(parent.to_owned()))?;
     let mut plan = row.view()?;
     let draft = reports::draft(&plan, row.state(), &report)?;
-    let created = reports::insert(conn, &row, &draft).await?.view()?;
+    let created = reports::insert(conn, plan_id, &draft).await?.view()?;
     if let Some(end) = &created.period_end {
         rules::name_period_report(&mut plan, end, &created.name);
     }
@@ -77,11 +77,13 @@ async fn load(
     name: &str,
     etag: &str,
 ) -> Result<(store::reports::Row, OutcomeReport, store::plans::Row), Error> {
-    let key = parse_report("name", name)?;
+    let key = parse_report(name)?;
     let row = store::reports::find(&mut *conn, key, caller.confined_to(), true)
         .await?
         .ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    let plan = store::plans::lock(conn, row.plan_id, None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let plan = store::plans::find(&mut *conn, row.plan_id, None, true)
+        .await?
+        .ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let report = row.view()?;
     if !etag.is_empty() && etag != report.etag {
         return Err(Error::EtagMismatch { current: report.etag });

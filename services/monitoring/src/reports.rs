@@ -231,7 +231,7 @@ pub fn check_content(report: &OutcomeReport, plan: &MonitoringPlan) -> Result<()
 
 /// The first draft of a report of a plan in `plan_state`: the editable parts
 /// of `report`, for the reporting period ending on its `period_end`, under
-/// the plan's application; with the period's last day.
+/// the plan's application and borrower; with the period's last day.
 pub fn draft(
     plan: &MonitoringPlan,
     plan_state: MonitoringPlanState,
@@ -255,6 +255,7 @@ pub fn draft(
     stored.period_end = Some(end);
     stored.period_start = Some(plans::date(start));
     stored.application = plan.application.clone();
+    stored.organization_number = plan.organization_number.clone();
     check_content(&stored, plan)?;
     Ok((stored, end_date))
 }
@@ -283,15 +284,15 @@ pub fn mark_reviewed(report: &mut OutcomeReport, comments: Vec<common::FieldComm
     check_size(report)
 }
 
-/// Inserts the first draft of a report of the plan `plan` (as [`draft`]
-/// made it, with its period's last day); a second report for the same
+/// Inserts the first draft of a report of the plan `plan_id`, as [`draft`]
+/// made it (with its period's last day); a second report for the same
 /// period is refused.
 pub async fn insert(
     conn: &mut PgConnection,
-    plan: &store::plans::Row,
+    plan_id: Uuid,
     (report, period_end): &(OutcomeReport, NaiveDate),
 ) -> Result<Row, Error> {
-    let inserted = store::reports::insert(conn, plan.id, *period_end, &plan.organization_number, report).await;
+    let inserted = store::reports::insert(conn, plan_id, *period_end, report).await;
     let row = inserted.map_err(|e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
         Some("23505") => Error::AlreadyExists("a report for this period exists; correct it instead".into()),
         _ => Error::Database(e),
@@ -494,11 +495,13 @@ mod tests {
         let period = pb::ReportingPeriod { start_date: Some(start), end_date: Some(end), ..Default::default() };
         let plan = MonitoringPlan {
             application: "applications/a1".into(),
+            organization_number: "5560000001".into(),
             reporting_periods: vec![period],
             ..Default::default()
         };
         let report = OutcomeReport {
             name: "mine".into(),
+            organization_number: "5560000002".into(),
             narrative: "Two courses held".into(),
             period_end: Some(end),
             version: 7,
@@ -507,6 +510,7 @@ mod tests {
         let (draft, last_day) = draft(&plan, MonitoringPlanState::Active, &report).unwrap();
         assert_eq!(last_day, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
         assert_eq!((draft.narrative.as_str(), draft.application.as_str()), ("Two courses held", "applications/a1"));
+        assert_eq!(draft.organization_number, "5560000001", "the borrower is the plan's");
         assert_eq!((draft.period_start, draft.period_end), (Some(start), Some(end)));
         assert_eq!((draft.name.as_str(), draft.version), ("", 0), "only the editable parts are taken");
         let Err(Error::InvalidArgument(v)) =

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use socialloans_contracts::monitoring::MonitoringPlan;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 /// A stored plan.
@@ -114,15 +114,22 @@ pub async fn lock_by_application(conn: &mut PgConnection, application: &str) -> 
     .await
 }
 
-/// A plan by id, locked for change; `organization` confines a borrower.
-pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+/// The plan `id`, locked for the change that follows when `lock`;
+/// `organization` confines a borrower.
+pub async fn find<'c>(
+    executor: impl PgExecutor<'c>,
+    id: Uuid,
+    organization: Option<&str>,
+    lock: bool,
+) -> Result<Option<Row>, sqlx::Error> {
+    let lock = if lock { "FOR UPDATE" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM monitoring.monitoring_plan
-          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) FOR UPDATE"
+          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) {lock}"
     )))
     .bind(id)
     .bind(organization)
-    .fetch_optional(conn)
+    .fetch_optional(executor)
     .await
 }
 
@@ -152,17 +159,6 @@ pub async fn update(
     .execute(conn)
     .await
     .map(|_| ())
-}
-
-/// One plan; `organization` confines a borrower.
-pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"
-    )))
-    .bind(id)
-    .bind(organization)
-    .fetch_optional(pool)
-    .await
 }
 
 /// Filters of a list.

@@ -43,13 +43,13 @@ impl<'r> sqlx::FromRow<'r, PgRow> for Row {
 /// What a [`Row`] keeps beside its document.
 const BESIDE: &str = "plan_id, version, organization_number";
 
-/// Inserts a draft. A second report for the same period fails with a unique
-/// violation (`23505`).
+/// Inserts a draft of the plan `plan_id`, for the period ending on
+/// `period_end`, of the report's borrower. A second report for the same
+/// period fails with a unique violation (`23505`).
 pub async fn insert(
     conn: &mut PgConnection,
     plan_id: Uuid,
     period_end: NaiveDate,
-    org: &str,
     report: &OutcomeReport,
 ) -> Result<Row, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -59,7 +59,7 @@ pub async fn insert(
     .bind(Uuid::now_v7())
     .bind(plan_id)
     .bind(period_end)
-    .bind(org)
+    .bind(&report.organization_number)
     .bind(report.encode_to_vec())
     .fetch_one(conn)
     .await

@@ -495,8 +495,8 @@ impl CommitteeService for Api {
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Reply<Self::StreamEventsStream> {
-        let caller = socialloans_platform::auth::caller(&request)?;
-        Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
+        let (caller, req) = open(request)?;
+        Ok(Response::new(self.feed.serve(&caller, req).await?))
     }
 }
 

@@ -60,44 +60,40 @@ pub async fn insert(
     .await
 }
 
-/// Writes a plan's indicators (code, unit, baseline, target; the lists side
-/// by side) as the rows the portfolio report aggregates.
-pub async fn insert_indicators(
-    conn: &mut PgConnection,
-    plan_id: Uuid,
-    codes: &[String],
-    units: &[String],
-    baselines: Vec<Option<f64>>,
-    targets: Vec<Option<f64>>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO monitoring.plan_indicator (plan_id, code, unit, baseline, target)
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[])",
-        plan_id,
-        codes,
-        units,
-        baselines as _,
-        targets as _,
-    )
-    .execute(conn)
-    .await
-    .map(|_| ())
+/// What the portfolio report aggregates of a plan, column by column: its
+/// indicators (code, unit, baseline, target) and its target groups
+/// (population, estimated size).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    /// Indicator codes.
+    pub codes: Vec<String>,
+    /// Their units.
+    pub units: Vec<String>,
+    /// Their baselines.
+    pub baselines: Vec<Option<f64>>,
+    /// Their targets.
+    pub targets: Vec<Option<f64>>,
+    /// Target populations, without prefix.
+    pub populations: Vec<String>,
+    /// Their estimated sizes.
+    pub sizes: Vec<i64>,
 }
 
-/// Writes a plan's target groups (population and estimated size, side by
-/// side) as the rows the portfolio report aggregates.
-pub async fn insert_target_groups(
-    conn: &mut PgConnection,
-    plan_id: Uuid,
-    populations: &[String],
-    sizes: &[i64],
-) -> Result<(), sqlx::Error> {
+/// Writes a plan's facts, indicators and target groups in one statement.
+pub async fn insert_facts(conn: &mut PgConnection, plan_id: Uuid, facts: &Facts) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "INSERT INTO monitoring.plan_target_group (plan_id, population, estimated_size)
-         SELECT $1, * FROM unnest($2::text[], $3::int8[])",
+        "WITH indicators AS (
+              INSERT INTO monitoring.plan_indicator (plan_id, code, unit, baseline, target)
+              SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[]))
+         INSERT INTO monitoring.plan_target_group (plan_id, population, estimated_size)
+         SELECT $1, * FROM unnest($6::text[], $7::int8[])",
         plan_id,
-        populations,
-        sizes,
+        &facts.codes,
+        &facts.units,
+        &facts.baselines as _,
+        &facts.targets as _,
+        &facts.populations,
+        &facts.sizes,
     )
     .execute(conn)
     .await

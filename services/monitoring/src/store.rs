@@ -10,8 +10,14 @@ pub mod plans;
 pub mod portfolio;
 pub mod reports;
 
+use chrono::{DateTime, Utc};
 use socialloans_platform::stored::Document;
-use sqlx::{Postgres, Row as _, postgres::PgRow};
+use sqlx::{
+    Postgres, Row as _,
+    postgres::{PgArguments, PgRow},
+    query::Query,
+};
+use uuid::Uuid;
 
 /// The columns every document table has, as [`document`] reads them.
 pub const DOCUMENT: &str = "id, state, revision, content, create_time, update_time";
@@ -30,4 +36,16 @@ where
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
     })
+}
+
+/// A list page's statement with its last parameters bound: the position the
+/// page starts after (a creation time and an id; both NULL for the first
+/// page) and one row more than `limit`, which tells whether another page
+/// follows.
+pub fn keyset<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u32,
+) -> Query<'q, Postgres, PgArguments> {
+    query.bind(after.map(|a| a.0)).bind(after.map(|a| a.1)).bind(i64::from(limit) + 1)
 }

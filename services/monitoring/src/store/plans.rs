@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use socialloans_contracts::monitoring::MonitoringPlan;
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 /// A stored plan.
@@ -184,18 +184,11 @@ pub async fn list(
             AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
           ORDER BY create_time, id LIMIT $7"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
+    let query = sqlx::query(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
         &page,
         "create_time, id",
         "octet_length(content)",
-    )))
-    .bind(&f.state)
-    .bind(&f.organization_number)
-    .bind(&f.application)
-    .bind(&f.category)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
+    )));
+    let query = query.bind(&f.state).bind(&f.organization_number).bind(&f.application).bind(&f.category);
+    super::keyset(query, after, limit).try_map(|row| Row::from_row(&row)).fetch_all(pool).await
 }

@@ -9,7 +9,7 @@ use socialloans_platform::{limits, stored::Document};
 
 use super::DOCUMENT;
 use crate::columns::StoredReportState;
-use sqlx::{PgConnection, PgExecutor, PgPool, Row as _, postgres::PgRow};
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool, Row as _, postgres::PgRow};
 use uuid::Uuid;
 
 /// A stored report: the columns every document table has, and beside them
@@ -210,13 +210,10 @@ pub async fn list(
             AND ($4::timestamptz IS NULL OR (create_time, id) > ($4, $5))
           ORDER BY create_time, id LIMIT $6"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(limits::bounded_page(&page, "create_time, id", "octet_length(content)")))
-        .bind(plan)
-        .bind(org)
-        .bind(state)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(i64::from(limit) + 1)
+    let query =
+        sqlx::query(sqlx::AssertSqlSafe(limits::bounded_page(&page, "create_time, id", "octet_length(content)")));
+    super::keyset(query.bind(plan).bind(org).bind(state), after, limit)
+        .try_map(|row| Row::from_row(&row))
         .fetch_all(pool)
         .await
 }

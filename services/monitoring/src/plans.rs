@@ -2,7 +2,6 @@
 //! activated when core banking tags a loan, closed with the application.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use socialloans_contracts::common;
 use socialloans_contracts::common::{Category, Date};
 use socialloans_contracts::monitoring::{
     ListMonitoringPlansRequest, MonitoringPlan, MonitoringPlanActivated, MonitoringPlanClosed, MonitoringPlanState,
@@ -17,6 +16,8 @@ use crate::store::{
     plans::{Filter, Row},
 };
 use crate::{error::Error, rules};
+
+pub mod facts;
 
 /// `MonitoringPlanState::Active` ↔ `ACTIVE`.
 pub fn state_name(state: MonitoringPlanState) -> String {
@@ -63,40 +64,8 @@ pub async fn open(conn: &mut PgConnection, plan: &MonitoringPlan) -> Result<Opti
     let name = format!("monitoringPlans/{}", row.id);
     store::audit::record(conn, &name, "", MonitoringPlanState::Pending.as_str_name(), "opened from the approval")
         .await?;
-    store::plans::insert_facts(conn, row.id, &facts(plan)).await?;
+    store::plans::insert_facts(conn, row.id, &facts::of_plan(plan)).await?;
     Ok(Some(row))
-}
-
-/// What the portfolio report aggregates of `plan`: each indicator code once
-/// (the first indicator of it), and the target groups' sizes summed per
-/// population ([`by_population`]).
-pub fn facts(plan: &MonitoringPlan) -> store::plans::Facts {
-    let mut facts = store::plans::Facts::default();
-    for indicator in &plan.indicators {
-        if !facts.codes.contains(&indicator.code) {
-            facts.codes.push(indicator.code.clone());
-            facts.units.push(indicator.unit.clone());
-            facts.baselines.push(indicator.baseline.as_ref().map(|b| b.value));
-            facts.targets.push(indicator.target.as_ref().map(|t| t.value));
-        }
-    }
-    (facts.populations, facts.sizes) =
-        by_population(plan.target_groups.iter().map(|g| (g.population, g.estimated_size)));
-    facts
-}
-
-/// Numbers summed per ICMA population (negatives as 0), in first-seen order:
-/// the rows the fact tables keep.
-pub fn by_population(pairs: impl IntoIterator<Item = (i32, i64)>) -> (Vec<String>, Vec<i64>) {
-    let mut sums: Vec<(String, i64)> = Vec::new();
-    for (population, n) in pairs {
-        let population = population_name(population);
-        match sums.iter_mut().find(|(p, _)| *p == population) {
-            Some((_, sum)) => *sum = sum.saturating_add(n.max(0)),
-            None => sums.push((population, n.max(0))),
-        }
-    }
-    sums.into_iter().unzip()
 }
 
 /// The filter a list request asks for; every field it names wrongly is
@@ -160,15 +129,6 @@ impl Pages {
         self.after = rows.last().map(|r| (r.create_time, r.id));
         Ok(Some(rows))
     }
-}
-
-/// `TargetPopulation::…` without prefix.
-pub fn population_name(population: i32) -> String {
-    common::TargetPopulation::try_from(population)
-        .unwrap_or_default()
-        .as_str_name()
-        .trim_start_matches("TARGET_POPULATION_")
-        .to_owned()
 }
 
 /// Saves a changed plan.
@@ -532,50 +492,6 @@ mod tests {
         assert_eq!(default_first_end(day(2027, 11, 30), 3, far), day(2027, 12, 31));
         // A loan maturing before the interval ends: the period ends with it.
         assert_eq!(default_first_end(day(2027, 1, 10), 12, day(2027, 3, 31)), day(2027, 3, 31));
-    }
-
-    #[test]
-    fn a_plans_facts_keep_the_first_indicator_of_a_code_and_sum_its_groups_per_population() {
-        use socialloans_contracts::common::{IndicatorBaseline, IndicatorTarget, TargetGroup};
-        use socialloans_contracts::monitoring::PlanIndicator;
-        let indicator = |code: &str, unit: &str, target| PlanIndicator {
-            code: code.into(),
-            unit: unit.into(),
-            baseline: (code == "jobs").then(|| IndicatorBaseline { value: 2.0, ..Default::default() }),
-            target: Some(IndicatorTarget { value: target, ..Default::default() }),
-            ..Default::default()
-        };
-        let group = |population: common::TargetPopulation, estimated_size| TargetGroup {
-            population: population as i32,
-            estimated_size,
-            ..Default::default()
-        };
-        let plan = MonitoringPlan {
-            indicators: vec![
-                indicator("jobs", "people", 10.0),
-                indicator("homes", "flats", 4.0),
-                indicator("jobs", "x", 1.0),
-            ],
-            target_groups: vec![
-                group(common::TargetPopulation::Unemployed, 30),
-                group(common::TargetPopulation::Ageing, 5),
-                group(common::TargetPopulation::Unemployed, 12),
-            ],
-            ..Default::default()
-        };
-        let facts = facts(&plan);
-        assert_eq!(
-            (facts.codes, facts.units),
-            (vec!["jobs".to_owned(), "homes".into()], vec!["people".to_owned(), "flats".into()])
-        );
-        assert_eq!((facts.baselines, facts.targets), (vec![Some(2.0), None], vec![Some(10.0), Some(4.0)]));
-        assert_eq!((facts.populations, facts.sizes), (vec!["UNEMPLOYED".to_owned(), "AGEING".into()], vec![42, 5]));
-    }
-
-    #[test]
-    fn sums_per_population_saturate_instead_of_overflowing() {
-        let (_, sums) = by_population([(1, i64::MAX), (1, i64::MAX), (1, -5)]);
-        assert_eq!(sums, [i64::MAX]);
     }
 
     #[test]

@@ -195,7 +195,7 @@ pub async fn review(
     follow(conn, &plan_row, &mut plan, &report, step, name).await?;
     let organization = &row.organization_number;
     if accept {
-        reports::record_accepted(conn, &row, &report, crate::overdue::today()).await?;
+        plans::facts::record_accepted(conn, &row, &report, crate::overdue::today()).await?;
         let accepted = reports::events::accepted(name, &plan, organization, &report, row.version);
         outbox::append(conn, "monitoring", name, &accepted).await?;
     } else {

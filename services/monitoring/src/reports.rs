@@ -348,24 +348,6 @@ impl VersionRow {
     }
 }
 
-/// Mirrors an accepted report's values and reach into the rows the
-/// portfolio report aggregates, replacing those of an earlier accepted version.
-pub async fn record_accepted(
-    conn: &mut PgConnection,
-    row: &Row,
-    report: &OutcomeReport,
-    accept_date: NaiveDate,
-) -> Result<(), sqlx::Error> {
-    let (codes, values): (Vec<String>, Vec<f64>) = report
-        .indicator_values
-        .iter()
-        .filter_map(|v| Some((v.indicator_code.clone(), v.value.filter(|x| x.is_finite())?)))
-        .unzip();
-    let (populations, people) =
-        crate::plans::by_population(report.target_group_reach.iter().map(|r| (r.population, r.people_reached)));
-    store::reports::replace_facts(conn, row.document.id, accept_date, &codes, &values, &populations, &people).await
-}
-
 /// The latest accepted version of each report of a plan for periods ending
 /// on or before `day`, by name. A correction in progress does not hide the
 /// version accepted before it.

@@ -116,9 +116,7 @@ impl Api {
         })
         .await
     }
-}
 
-impl Api {
     /// The plan `id` (named `name`), as `caller` may see it.
     async fn plan(&self, caller: &Caller, id: Uuid, name: &str) -> Result<store::plans::Row, Error> {
         let row = store::plans::find(&self.pool, id, caller.confined_to(), false).await?;

@@ -18,7 +18,11 @@ use tonic::{Request, Response};
 use uuid::Uuid;
 
 use crate::{
-    catalogue, conditions, error::Error, export, overdue, plans, portfolio, progress, report_api, reports, rules, store,
+    catalogue, conditions,
+    error::Error,
+    export, overdue,
+    plans::{self, PlanRow},
+    portfolio, progress, report_api, reports, rules, store,
 };
 
 /// The monitoring handlers.
@@ -207,10 +211,8 @@ impl MonitoringService for Api {
         let req = request.into_inner();
         let filter = plans::filter(&caller, &req)?;
         let query = format!("{filter:?}");
-        let size = page_size(req.page_size).map_err(Error::from)?;
-        let after = decode_position::<Uuid>(&query, &req.page_token).map_err(Error::from)?;
-        let mut rows = store::plans::list(&self.pool, &filter, after, size).await.map_err(Error::from)?;
-        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
+        let list = async |after, size| store::plans::list(&self.pool, &filter, after, size).await;
+        let (rows, next_page_token) = page(&query, (req.page_size, &req.page_token), list, |r| r).await?;
         let monitoring_plans = rows.iter().map(store::plans::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListMonitoringPlansResponse { monitoring_plans, next_page_token }))
     }

@@ -9,7 +9,10 @@ use socialloans_contracts::{applications as ap, monitoring as mo};
 use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
-use crate::{plans, store};
+use crate::{
+    plans::{self, PlanRow},
+    store,
+};
 
 /// The applications feed method.
 pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";

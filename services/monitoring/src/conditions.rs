@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     audit,
     error::Error,
-    plans,
+    plans::{self, PlanRow},
     rules::{self, ConditionStep, Settles},
     store,
 };

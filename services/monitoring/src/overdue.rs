@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::{
     error::Error,
-    plans::{self, naive},
+    plans::{self, PlanRow, naive},
     store,
 };
 

@@ -29,20 +29,25 @@ pub fn category_name(category: i32) -> String {
     Category::try_from(category).unwrap_or_default().as_str_name().trim_start_matches("CATEGORY_").to_owned()
 }
 
-impl Row {
+/// What a stored plan's row says: its state, and the plan as the API
+/// shows it.
+pub trait PlanRow {
     /// The state.
-    pub fn state(&self) -> MonitoringPlanState {
+    fn state(&self) -> MonitoringPlanState;
+    /// The API view.
+    fn view(&self) -> Result<MonitoringPlan, Error>;
+}
+
+impl PlanRow for Row {
+    fn state(&self) -> MonitoringPlanState {
         self.state.0
     }
 
-    /// The API view.
-    pub fn view(&self) -> Result<MonitoringPlan, Error> {
-        let mut plan = socialloans_platform::stored::document::<MonitoringPlan>(&self.content)?;
+    fn view(&self) -> Result<MonitoringPlan, Error> {
+        let mut plan: MonitoringPlan = self.decode()?;
         plan.name = format!("monitoringPlans/{}", self.id);
-        plan.application = self.application.clone();
         plan.state = self.state() as i32;
-        plan.etag = format!("\"{}\"", self.revision);
-        plan.organization_number = self.organization_number.clone();
+        plan.etag = self.etag();
         for condition in &mut plan.conditions {
             if condition.name.starts_with("conditions/") {
                 condition.name = format!("{}/{}", plan.name, condition.name);
@@ -126,7 +131,7 @@ impl Pages {
         let mut rows = store::plans::list(pool, &self.filter, self.after, Self::SIZE).await?;
         self.done = rows.len() <= Self::SIZE as usize;
         rows.truncate(Self::SIZE as usize);
-        self.after = rows.last().map(|r| (r.create_time, r.id));
+        self.after = rows.last().map(Row::position);
         Ok(Some(rows))
     }
 }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    plans, reports,
+    plans::{self, PlanRow},
+    reports,
     rules::{self, ReportStep},
     store,
 };

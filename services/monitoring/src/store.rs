@@ -11,32 +11,11 @@ pub mod portfolio;
 pub mod reports;
 
 use chrono::{DateTime, Utc};
-use socialloans_platform::stored::Document;
-use sqlx::{
-    Postgres, Row as _,
-    postgres::{PgArguments, PgRow},
-    query::Query,
-};
+use sqlx::{Postgres, postgres::PgArguments, query::Query};
 use uuid::Uuid;
 
-/// The columns every document table has, as [`document`] reads them.
+/// The columns every document table has, as `Document`'s `FromRow` reads them.
 pub const DOCUMENT: &str = "id, state, revision, content, create_time, update_time";
-
-/// The columns every document table has ([`DOCUMENT`]), read from a row of
-/// a statement built at run time (which `query_as!` cannot check).
-pub fn document<S>(row: &PgRow) -> Result<Document<S>, sqlx::Error>
-where
-    S: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    Ok(Document {
-        id: row.try_get("id")?,
-        state: row.try_get("state")?,
-        revision: row.try_get("revision")?,
-        content: row.try_get("content")?,
-        create_time: row.try_get("create_time")?,
-        update_time: row.try_get("update_time")?,
-    })
-}
 
 /// A list page's statement with its last parameters bound: the position the
 /// page starts after (a creation time and an id; both NULL for the first

@@ -26,8 +26,9 @@ pub fn document<M: prost::Message + Default>(content: &[u8]) -> Result<M, sqlx::
 /// order and constrain by; the code reads it from the document.
 ///
 /// Static statements read it with `sqlx::query_as!` through a type alias
-/// (`type Row = Document<CaseStateColumn>`), selecting exactly these columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (`type Row = Document<CaseStateColumn>`), selecting exactly these columns;
+/// dynamic ones with `sqlx::query_as`, or flattened into a larger row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Document<S> {
     /// The primary key.
     pub id: uuid::Uuid,

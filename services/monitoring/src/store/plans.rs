@@ -4,34 +4,17 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use socialloans_contracts::monitoring::MonitoringPlan;
+use socialloans_platform::stored::Document;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-/// A stored plan.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// The application's resource name.
-    pub application: String,
-    /// `PENDING`, `ACTIVE` or `CLOSED`.
-    pub state: crate::columns::StoredPlanState,
-    /// The etag's source.
-    pub revision: i64,
-    /// The borrower.
-    pub organization_number: String,
-    /// The category, without prefix.
-    pub category: String,
-    /// The encoded MonitoringPlan.
-    pub content: Vec<u8>,
-    /// Opened.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-}
+use super::DOCUMENT;
+use crate::columns::StoredPlanState;
 
-const COLUMNS: &str =
-    "id, application, state, revision, organization_number, category, content, create_time, update_time";
+/// A stored plan: the columns every document table has. What else the
+/// table keeps (the application, the borrower, the category, the amounts)
+/// is there for SQL to filter and sum; the code reads it from the plan.
+pub type Row = Document<StoredPlanState>;
 
 /// Inserts a PENDING plan unless the application has one; returns it if
 /// new. `category` is the plan's category without prefix, `approved_minor`
@@ -42,20 +25,21 @@ pub async fn insert(
     category: &str,
     approved_minor: i64,
 ) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO monitoring.monitoring_plan
+    sqlx::query_as!(
+        Row,
+        r#"INSERT INTO monitoring.monitoring_plan
                 (id, application, state, organization_number, category, content, approved_minor, sdg_targets)
-         VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7)
-         ON CONFLICT (application) DO NOTHING
-         RETURNING {COLUMNS}"
-    )))
-    .bind(Uuid::now_v7())
-    .bind(&plan.application)
-    .bind(&plan.organization_number)
-    .bind(category)
-    .bind(plan.encode_to_vec())
-    .bind(approved_minor)
-    .bind(&plan.sdg_targets)
+           VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7)
+           ON CONFLICT (application) DO NOTHING
+           RETURNING id, state AS "state: _", revision, content, create_time, update_time"#,
+        Uuid::now_v7(),
+        plan.application,
+        plan.organization_number,
+        category,
+        plan.encode_to_vec(),
+        approved_minor,
+        &plan.sdg_targets,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -102,10 +86,12 @@ pub async fn insert_facts(conn: &mut PgConnection, plan_id: Uuid, facts: &Facts)
 
 /// The plan of `application`, locked for change.
 pub async fn lock_by_application(conn: &mut PgConnection, application: &str) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan WHERE application = $1 FOR UPDATE"
-    )))
-    .bind(application)
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, state AS "state: _", revision, content, create_time, update_time
+             FROM monitoring.monitoring_plan WHERE application = $1 FOR UPDATE"#,
+        application,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -119,12 +105,13 @@ pub async fn find<'c>(
     lock: bool,
 ) -> Result<Option<Row>, sqlx::Error> {
     let lock = if lock { "FOR UPDATE" } else { "" };
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {DOCUMENT} FROM monitoring.monitoring_plan
           WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) {lock}"
     )))
     .bind(id)
     .bind(organization)
+    .try_map(|row| Document::from_row(&row))
     .fetch_optional(executor)
     .await
 }
@@ -178,7 +165,7 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
     let page = format!(
-        "SELECT {COLUMNS} FROM monitoring.monitoring_plan
+        "SELECT {DOCUMENT} FROM monitoring.monitoring_plan
           WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR organization_number = $2)
             AND ($3::text IS NULL OR application = $3) AND ($4::text IS NULL OR category = $4)
             AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
@@ -190,5 +177,5 @@ pub async fn list(
         "octet_length(content)",
     )));
     let query = query.bind(&f.state).bind(&f.organization_number).bind(&f.application).bind(&f.category);
-    super::keyset(query, after, limit).try_map(|row| Row::from_row(&row)).fetch_all(pool).await
+    super::keyset(query, after, limit).try_map(|row| Document::from_row(&row)).fetch_all(pool).await
 }

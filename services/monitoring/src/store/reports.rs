@@ -9,7 +9,7 @@ use socialloans_platform::{limits, stored::Document};
 
 use super::DOCUMENT;
 use crate::columns::StoredReportState;
-use sqlx::{FromRow, PgConnection, PgExecutor, PgPool, Row as _, postgres::PgRow};
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 /// A stored report: the columns every document table has, and beside them
@@ -17,9 +17,10 @@ use uuid::Uuid;
 /// its document. The count of submitted versions: the document keeps the
 /// count it was read at, one behind once a submission is saved. The
 /// borrower: a draft's document names none until it is first saved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct Row {
     /// Id, state, revision, the encoded OutcomeReport, and its times.
+    #[sqlx(flatten)]
     pub document: Document<StoredReportState>,
     /// The plan.
     pub plan_id: Uuid,
@@ -27,17 +28,6 @@ pub struct Row {
     pub version: i32,
     /// The borrower.
     pub organization_number: String,
-}
-
-impl<'r> sqlx::FromRow<'r, PgRow> for Row {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Row {
-            document: super::document(row)?,
-            plan_id: row.try_get("plan_id")?,
-            version: row.try_get("version")?,
-            organization_number: row.try_get("organization_number")?,
-        })
-    }
 }
 
 /// What a [`Row`] keeps beside its document.

@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&files, [&proto_root])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("descriptor_set.bin"), fds.encode_to_vec())?;
+    std::fs::write(out_dir.join("mutations.rs"), mutations(&fds))?;
 
     // Type names let an event be packed into `google.protobuf.Any` by its own
     // fully-qualified name (`prost::Name`).
@@ -34,6 +35,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .include_file("socialloans.rs")
         .compile_fds_with_config(fds, config)?;
     Ok(())
+}
+
+/// `impl Mutation` for every request message that carries a `request_id`:
+/// the requests of the methods that change something.
+fn mutations(fds: &prost_types::FileDescriptorSet) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for file in &fds.file {
+        let module = file.package().replace('.', "::");
+        for message in &file.message_type {
+            let keyed = message.field.iter().any(|f| f.name() == "request_id");
+            if message.name().ends_with("Request") && keyed {
+                let name = message.name();
+                let _ = writeln!(
+                    out,
+                    "impl crate::Mutation for crate::{module}::{name} {{ \
+                     fn request_id(&self) -> &str {{ &self.request_id }} }}"
+                );
+            }
+        }
+    }
+    out
 }
 
 fn collect_protos(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {

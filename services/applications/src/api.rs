@@ -7,10 +7,11 @@ use prost::Name;
 use socialloans_contracts::applications::{self as pb, applications_service_server::ApplicationsService};
 use socialloans_platform::{
     Reply,
-    auth::caller,
+    auth::{caller, open},
     error::FieldViolation,
     events::{Feed, FeedStream},
     limits,
+    unit::Mutation,
 };
 use tonic::{Request, Response};
 
@@ -19,7 +20,7 @@ use crate::{
     error::Error,
     loans, queries,
     record::Record,
-    service::{Actor, Applications, Change, Mutation, method},
+    service::{Actor, Applications, Change, Targeted},
     steps, validate,
 };
 
@@ -37,7 +38,7 @@ impl Api {
     }
 }
 
-/// Implements [`Mutation`] for `request`, answered by `answer` (both carry
+/// Implements [`Targeted`] for `request`, answered by `answer` (both carry
 /// the application in the field `application`); the target is the
 /// request's `name` and `etag` unless given.
 macro_rules! mutation {
@@ -45,14 +46,11 @@ macro_rules! mutation {
         mutation!($request => $answer, |r| (&r.name, &r.etag));
     };
     ($request:ident => $answer:ident, |$r:ident| $target:expr) => {
-        impl Mutation for pb::$request {
+        impl Targeted for pb::$request {
             type Answer = pb::$answer;
             fn target(&self) -> (&str, &str) {
                 let $r = self;
                 $target
-            }
-            fn request_id(&self) -> &str {
-                &self.request_id
             }
             fn answer(application: pb::Application) -> pb::$answer {
                 pb::$answer { application: Some(application) }
@@ -89,13 +87,12 @@ fn required_reason(reason: &str, what: &str) -> Result<(), Error> {
 impl Api {
     /// Runs `step` on the application `request` names, as one unit of work
     /// ([`Applications::mutate`]).
-    async fn change<Req: Mutation>(
+    async fn change<Req: Targeted>(
         &self,
         request: Request<Req>,
         step: impl FnOnce(&mut Record, &Req) -> Result<Change, Error>,
     ) -> Reply<Req::Answer> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+        let (caller, req) = open(request)?;
         Ok(Response::new(self.ops.mutate(&caller, &req, |record| step(record, &req)).await?))
     }
 }
@@ -108,8 +105,7 @@ impl ApplicationsService for Api {
         &self,
         request: Request<pb::CreateApplicationRequest>,
     ) -> Reply<pb::CreateApplicationResponse> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+        let (caller, req) = open(request)?;
         let draft = edit::new_draft(&caller, req.application.clone())?;
         let application = self.ops.create(&caller, &req, draft).await?;
         Ok(Response::new(pb::CreateApplicationResponse { application: Some(application) }))
@@ -171,7 +167,7 @@ impl ApplicationsService for Api {
         request: Request<pb::RecordCreditAssessmentRequest>,
     ) -> Reply<pb::RecordCreditAssessmentResponse> {
         let assessment = edit::credit_assessment(request.get_ref())?;
-        let actor = Actor::of(&caller(&request)?, method::<pb::RecordCreditAssessmentRequest>());
+        let actor = Actor::of(&caller(&request)?, pb::RecordCreditAssessmentRequest::method());
         self.change(request, |record, _| steps::record_credit_assessment(record, assessment, &actor)).await
     }
 
@@ -225,8 +221,7 @@ impl ApplicationsService for Api {
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Reply<Self::StreamEventsStream> {
-        let caller = caller(&request)?;
-        Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
+        self.feed.serve(request).await
     }
 }
 
@@ -251,22 +246,22 @@ mod tests {
     #[test]
     fn every_request_names_a_method_the_policy_knows() {
         let methods = [
-            method::<pb::CreateApplicationRequest>(),
-            method::<pb::UpdateApplicationRequest>(),
-            method::<pb::SubmitApplicationRequest>(),
-            method::<pb::ReturnApplicationForCompletionRequest>(),
-            method::<pb::StartReviewRequest>(),
-            method::<pb::RecordCreditAssessmentRequest>(),
-            method::<pb::ReferApplicationToCommitteeRequest>(),
-            method::<pb::WithdrawApplicationRequest>(),
-            method::<pb::TagLoanRequest>(),
-            method::<pb::CloseApplicationRequest>(),
-            method::<pb::EraseContactPersonRequest>(),
+            pb::CreateApplicationRequest::method(),
+            pb::UpdateApplicationRequest::method(),
+            pb::SubmitApplicationRequest::method(),
+            pb::ReturnApplicationForCompletionRequest::method(),
+            pb::StartReviewRequest::method(),
+            pb::RecordCreditAssessmentRequest::method(),
+            pb::ReferApplicationToCommitteeRequest::method(),
+            pb::WithdrawApplicationRequest::method(),
+            pb::TagLoanRequest::method(),
+            pb::CloseApplicationRequest::method(),
+            pb::EraseContactPersonRequest::method(),
         ];
         for method in methods {
             assert!(crate::policy::POLICY.methods.iter().any(|(m, _)| *m == method), "{method}");
         }
-        assert_eq!(method::<pb::TagLoanRequest>(), "TagLoan");
+        assert_eq!(pb::TagLoanRequest::method(), "TagLoan");
     }
 
     #[test]

@@ -9,7 +9,13 @@ use prost::Message;
 use socialloans_contracts::applications::{
     Application, ApplicationState as S, ContactPerson, CreateApplicationRequest,
 };
-use socialloans_platform::{Caller, Role, error::FieldViolation, events::outbox, trace_context, unit};
+use socialloans_platform::{
+    Caller, Role,
+    error::FieldViolation,
+    events::outbox,
+    trace_context,
+    unit::{self, Mutation},
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -75,22 +81,15 @@ impl Actor {
 }
 
 /// A request that changes one application: which application, from which
-/// version, under which request id, and what it answers.
-pub trait Mutation: prost::Name {
+/// version, and what it answers (its method and request id are a
+/// [`unit::Mutation`]'s).
+pub trait Targeted: unit::Mutation {
     /// The method's answer.
     type Answer: Message + Default;
     /// The application's name and the etag the caller read (empty: any version).
     fn target(&self) -> (&str, &str);
-    /// The caller's idempotency key.
-    fn request_id(&self) -> &str;
     /// The answer carrying the changed application.
     fn answer(application: Application) -> Self::Answer;
-}
-
-/// The gRPC method a request message is for, as the policy names it: the
-/// message's name without `Request`.
-pub fn method<Req: prost::Name>() -> &'static str {
-    Req::NAME.strip_suffix("Request").unwrap_or(Req::NAME)
 }
 
 /// Parses `applications/{uuid}`.
@@ -115,7 +114,7 @@ impl Applications {
         request: &CreateApplicationRequest,
         draft: Application,
     ) -> Result<Application, Error> {
-        let method = method::<CreateApplicationRequest>();
+        let method = CreateApplicationRequest::method();
         let steps = unit::Steps {
             lock: async |_: &mut PgConnection| Ok::<_, Error>(()),
             replay: async |conn: &mut PgConnection, stored: Application, ()| {
@@ -135,7 +134,7 @@ impl Applications {
             },
             present: |stored, record: Record| replayed(stored, &record, caller),
         };
-        unit::run(&self.pool, caller, method, request, &request.request_id, steps).await
+        unit::run(&self.pool, caller, request, steps).await
     }
 
     /// Runs `change` on the application `request` names for `caller`, as one
@@ -143,13 +142,13 @@ impl Applications {
     /// is found as the caller may see it before the request id is looked at,
     /// so a stored answer is never returned to a caller who may not see the
     /// application now.
-    pub async fn mutate<Req: Mutation>(
+    pub async fn mutate<Req: Targeted>(
         &self,
         caller: &Caller,
         request: &Req,
         change: impl FnOnce(&mut Record) -> Result<Change, Error>,
     ) -> Result<Req::Answer, Error> {
-        let method = method::<Req>();
+        let method = Req::method();
         let (name, etag) = request.target();
         let id = parse_name("name", name)?;
         let steps = unit::Steps {
@@ -189,7 +188,7 @@ impl Applications {
             },
             present: |stored, record: Record| replayed(stored, &record, caller),
         };
-        Ok(Req::answer(unit::run(&self.pool, caller, method, request, request.request_id(), steps).await?))
+        Ok(Req::answer(unit::run(&self.pool, caller, request, steps).await?))
     }
 
     /// Applies `change` to application `id` inside a transaction someone else

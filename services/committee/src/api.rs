@@ -5,14 +5,14 @@
 use socialloans_contracts::committee::{self as pb, committee_service_server::CommitteeService};
 use socialloans_platform::{
     Caller, Reply,
-    auth::caller,
+    auth::open,
     error::FieldViolation,
     events::{Feed, FeedStream},
     pagination::{cut_page, cut_sequence_page, decode_position, decode_token, page_size},
-    unit,
+    unit::{self, Mutation},
 };
 use sqlx::{PgConnection, PgPool};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 use uuid::Uuid;
 
 use crate::{cases, casework, chain, error::Error, meetings, members, proceedings, store};
@@ -31,44 +31,6 @@ pub struct Api {
 }
 
 use crate::proceedings::parse;
-
-/// The request of a call that changes something. The unit of work claims
-/// its `request_id`, and names the call after the message:
-/// `StartMeetingRequest` is `StartMeeting` ([`method`]).
-trait Mutation: prost::Message + prost::Name {
-    /// The id a retry of the same request repeats.
-    fn request_id(&self) -> &str;
-}
-
-/// Every mutation's request carries its id in a `request_id` field.
-macro_rules! mutations {
-    ($($request:ident),* $(,)?) => {
-        $(impl Mutation for pb::$request {
-            fn request_id(&self) -> &str {
-                &self.request_id
-            }
-        })*
-    };
-}
-
-mutations!(
-    CreateMemberRequest,
-    UpdateMemberRequest,
-    AssessRequirementRequest,
-    DeclareConflictOfInterestRequest,
-    CreateMeetingRequest,
-    UpdateMeetingRequest,
-    AddAgendaItemRequest,
-    RemoveAgendaItemRequest,
-    RecordAttendanceRequest,
-    StartMeetingRequest,
-    AdjournMeetingRequest,
-    CancelMeetingRequest,
-    ApproveMinutesRequest,
-    CastVoteRequest,
-    RecordDecisionRequest,
-    ConfirmDecisionRequest,
-);
 
 /// The answer of a step of a meeting: the meeting as shown.
 trait MeetingAnswer: prost::Message + Default {
@@ -98,16 +60,6 @@ meeting_answers!(
     CancelMeetingResponse,
     ApproveMinutesResponse,
 );
-
-/// The method a mutation's request is for: its message's name without `Request`.
-fn method<R: prost::Name>() -> &'static str {
-    R::NAME.strip_suffix("Request").unwrap_or(R::NAME)
-}
-
-/// Who calls, and what they ask.
-fn open<T>(request: Request<T>) -> Result<(Caller, T), Status> {
-    Ok((caller(&request)?, request.into_inner()))
-}
 
 /// The message field `field`, which the request must carry.
 fn required<T: Clone>(field: &str, value: &Option<T>) -> Result<T, Error> {
@@ -152,7 +104,7 @@ impl Api {
         request: &Req,
         work: impl AsyncFnOnce(&mut PgConnection) -> Result<Resp, Error>,
     ) -> Reply<Resp> {
-        let answer = unit::run_simple(&self.pool, caller, method::<Req>(), request, request.request_id(), work).await?;
+        let answer = unit::run_simple(&self.pool, caller, request, work).await?;
         Ok(Response::new(answer))
     }
 
@@ -495,20 +447,13 @@ impl CommitteeService for Api {
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Reply<Self::StreamEventsStream> {
-        let (caller, req) = open(request)?;
-        Ok(Response::new(self.feed.serve(&caller, req).await?))
+        self.feed.serve(request).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_mutation_is_named_after_its_request_message_without_request() {
-        assert_eq!(method::<pb::StartMeetingRequest>(), "StartMeeting");
-        assert_eq!(method::<pb::DeclareConflictOfInterestRequest>(), "DeclareConflictOfInterest");
-    }
 
     #[test]
     fn a_state_filter_is_none_when_unspecified_the_stored_name_otherwise_and_refused_when_unknown() {

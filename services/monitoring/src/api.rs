@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use socialloans_contracts::monitoring::{self as pb, monitoring_service_server::MonitoringService};
 use socialloans_platform::{
     Caller, Reply,
-    auth::caller,
+    auth::{caller, open},
     error::FieldViolation,
     events::{Feed, FeedStream},
     pagination::{cut_page, decode_position, encode_position, page_size},
     stored::Document,
-    unit,
+    unit::{self, Mutation},
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response};
@@ -34,44 +34,6 @@ pub struct Api {
     pub feed: Feed,
 }
 
-/// A request that changes something: the key a retry repeats, and the
-/// method it is for ([`method`]).
-trait Mutation: prost::Name + prost::Message {
-    /// The caller's idempotency key.
-    fn request_id(&self) -> &str;
-}
-
-/// Implements [`Mutation`] for requests that carry their key in `request_id`.
-macro_rules! mutations {
-    ($($request:ident),+ $(,)?) => {$(
-        impl Mutation for pb::$request {
-            fn request_id(&self) -> &str {
-                &self.request_id
-            }
-        }
-    )+};
-}
-
-mutations!(
-    CreateIndicatorDefinitionRequest,
-    ActivateMonitoringPlanRequest,
-    CloseMonitoringPlanRequest,
-    CreateOutcomeReportRequest,
-    UpdateOutcomeReportRequest,
-    SubmitOutcomeReportRequest,
-    AcceptOutcomeReportRequest,
-    ReturnOutcomeReportRequest,
-    FulfilConditionRequest,
-    WaiveConditionRequest,
-    BreachConditionRequest,
-);
-
-/// The gRPC method a request message is for, as the audit trail and the
-/// request ids name it: the message's name without `Request`.
-fn method<Req: prost::Name>() -> &'static str {
-    Req::NAME.strip_suffix("Request").unwrap_or(Req::NAME)
-}
-
 impl Api {
     /// Runs `work` on `request` for its caller as one unit of work of its
     /// method ([`unit::run_simple`]): who acts is named for the audit trail,
@@ -83,12 +45,8 @@ impl Api {
         request: Request<Req>,
         work: impl AsyncFnOnce(&mut PgConnection, &Caller, &Req) -> Result<Resp, Error>,
     ) -> Reply<Resp> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let answer = unit::run_simple(&self.pool, &caller, method::<Req>(), &req, req.request_id(), async |conn| {
-            work(conn, &caller, &req).await
-        })
-        .await?;
+        let (caller, req) = open(request)?;
+        let answer = unit::run_simple(&self.pool, &caller, &req, async |conn| work(conn, &caller, &req).await).await?;
         Ok(Response::new(answer))
     }
 
@@ -207,8 +165,7 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::ListMonitoringPlansRequest>,
     ) -> Reply<pb::ListMonitoringPlansResponse> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+        let (caller, req) = open(request)?;
         let filter = plans::filter(&caller, &req)?;
         let query = format!("{filter:?}");
         let list = async |after, size| store::plans::list(&self.pool, &filter, after, size).await;
@@ -242,8 +199,7 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::ListOutcomeReportsRequest>,
     ) -> Reply<pb::ListOutcomeReportsResponse> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+        let (caller, req) = open(request)?;
         let plan_id = match req.parent.as_str() {
             "monitoringPlans/-" => None,
             parent => Some(report_api::parse_plan("parent", parent)?),
@@ -268,8 +224,7 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::ListOutcomeReportVersionsRequest>,
     ) -> Reply<pb::ListOutcomeReportVersionsResponse> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+        let (caller, req) = open(request)?;
         let key = report_api::parse_report(&req.parent).map_err(|_| {
             Error::from(FieldViolation::new("parent", "must be monitoringPlans/{uuid}/outcomeReports/{uuid}"))
         })?;
@@ -350,8 +305,7 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::ListOverdueItemsRequest>,
     ) -> Reply<pb::ListOverdueItemsResponse> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+        let (caller, req) = open(request)?;
         let mut violations = Vec::new();
         let day = portfolio::day_of("as_of", req.as_of.as_ref()).map_err(|v| violations.push(v)).ok();
         let kind = pb::OverdueItemKind::try_from(req.kind).unwrap_or_else(|_| {
@@ -379,8 +333,7 @@ impl MonitoringService for Api {
         &self,
         request: Request<pb::GetPlanProgressRequest>,
     ) -> Reply<pb::GetPlanProgressResponse> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
+        let (caller, req) = open(request)?;
         let plan_id = report_api::parse_plan("name", &req.name)?;
         let day = portfolio::day_of("as_of", req.as_of.as_ref()).map_err(Error::from)?;
         let plan = self.plan(&caller, plan_id, &req.name).await?.view()?;
@@ -456,19 +409,6 @@ impl MonitoringService for Api {
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Reply<Self::StreamEventsStream> {
-        let caller = socialloans_platform::auth::caller(&request)?;
-        Ok(Response::new(self.feed.serve(&caller, request.into_inner()).await?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_request_is_for_the_method_its_name_says_without_request() {
-        assert_eq!(method::<pb::CreateIndicatorDefinitionRequest>(), "CreateIndicatorDefinition");
-        assert_eq!(method::<pb::FulfilConditionRequest>(), "FulfilCondition");
-        assert_eq!(method::<pb::OutcomeReport>(), "OutcomeReport");
+        self.feed.serve(request).await
     }
 }

@@ -216,6 +216,11 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
         .ok_or_else(|| tonic::Status::unauthenticated("no authenticated caller"))
 }
 
+/// The authenticated caller of `request` ([`caller`]) and what it asks.
+pub fn open<T>(request: tonic::Request<T>) -> Result<(Caller, T), tonic::Status> {
+    Ok((caller(&request)?, request.into_inner()))
+}
+
 /// Why a token was refused; the text goes back to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

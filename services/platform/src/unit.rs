@@ -18,10 +18,13 @@
 //!   as the change, so there is never a change without its answer or an
 //!   answer without its change.
 //!
-//! Event handlers run inside the consumer's transaction instead (its
-//! checkpoint plays the request id's part) and name their actor with
-//! [`name_actor`] the same way.
+//! Which method a request is for and its request id are the request's own
+//! ([`Mutation`], implemented for every request message with a
+//! `request_id`). Event handlers run inside the consumer's transaction
+//! instead (its checkpoint plays the request id's part), which names the
+//! consuming service as who acts with [`name_actor`] the same way.
 
+pub use socialloans_contracts::Mutation;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -132,14 +135,12 @@ pub struct Steps<Lock, Replay, Apply, Present> {
     pub present: Present,
 }
 
-/// Runs a mutation for `caller`'s `method` call with `request` and its
-/// `request_id`, as one transaction (see the module's documentation).
-pub async fn run<Locked, Stored, After, Shown, E>(
+/// Runs `caller`'s `request` (its method and request id are the request's:
+/// [`Mutation`]) as one transaction (see the module's documentation).
+pub async fn run<Req: Mutation, Locked, Stored, After, Shown, E>(
     pool: &PgPool,
     caller: &Caller,
-    method: &str,
-    request: &impl prost::Message,
-    request_id: &str,
+    request: &Req,
     steps: Steps<
         impl AsyncFnOnce(&mut PgConnection) -> Result<Locked, E>,
         impl AsyncFnOnce(&mut PgConnection, Stored, Locked) -> Result<Shown, E>,
@@ -151,6 +152,7 @@ where
     Stored: prost::Message + Default,
     E: From<sqlx::Error> + From<tonic::Status>,
 {
+    let (method, request_id) = (Req::method(), request.request_id());
     idempotency::parse_request_id(request_id)
         .map_err(|v| crate::error::invalid_argument("INVALID_ARGUMENT", "request_id is invalid", &[v]))?;
     let mut tx = begin(pool, &Actor::of(caller), method, request_id).await?;
@@ -170,9 +172,7 @@ where
 pub async fn run_simple<Answer, E>(
     pool: &PgPool,
     caller: &Caller,
-    method: &str,
-    request: &impl prost::Message,
-    request_id: &str,
+    request: &impl Mutation,
     apply: impl AsyncFnOnce(&mut PgConnection) -> Result<Answer, E>,
 ) -> Result<Answer, E>
 where
@@ -185,5 +185,5 @@ where
         apply: async |conn: &mut PgConnection, (), _| Ok((apply(conn).await?, ())),
         present: |stored, ()| stored,
     };
-    run(pool, caller, method, request, request_id, steps).await
+    run(pool, caller, request, steps).await
 }

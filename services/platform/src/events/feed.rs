@@ -16,10 +16,7 @@ use tonic::{Code, Status};
 use uuid::Uuid;
 
 use super::{Event, StreamEventsRequest, StreamEventsResponse};
-use crate::{
-    auth::Caller,
-    error::{FieldViolation, invalid_argument, with_reason},
-};
+use crate::error::{FieldViolation, invalid_argument, with_reason};
 
 /// Events read per query, at most.
 const BATCH: i64 = 100;
@@ -121,10 +118,14 @@ impl Feed {
         Self { pool, positioned, stopping, settings, open: Default::default() }
     }
 
-    /// Serves a service's `StreamEvents` to `caller`, counted against its
+    /// Serves a service's `StreamEvents` call, counted against its caller's
     /// stream limit.
-    pub async fn serve(&self, caller: &Caller, request: StreamEventsRequest) -> Result<FeedStream, Status> {
-        self.stream_for(&caller.subject, request).await
+    pub async fn serve(
+        &self,
+        request: tonic::Request<StreamEventsRequest>,
+    ) -> Result<tonic::Response<FeedStream>, Status> {
+        let caller = crate::auth::caller(&request)?;
+        Ok(tonic::Response::new(self.stream_for(&caller.subject, request.into_inner()).await?))
     }
 
     /// Starts streaming for `request` (a caller outside any count). Fails

@@ -205,7 +205,7 @@ impl CommitteeService for Api {
         let name = &request.get_ref().name;
         let id = parse("name", "cases/", name)?;
         let row = found(store::cases::get(&self.pool, id).await, name)?;
-        Ok(Response::new(pb::GetCaseResponse { case: Some(row.view()?) }))
+        Ok(Response::new(pb::GetCaseResponse { case: Some(cases::view(&row)?) }))
     }
 
     async fn list_cases(&self, request: Request<pb::ListCasesRequest>) -> Reply<pb::ListCasesResponse> {
@@ -221,7 +221,7 @@ impl CommitteeService for Api {
             store::cases::list(&self.pool, state.as_deref(), application, after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
         let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.create_time, r.id));
-        let cases = rows.iter().map(store::cases::Row::view).collect::<Result<_, _>>()?;
+        let cases = rows.iter().map(cases::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListCasesResponse { cases, next_page_token }))
     }
 
@@ -270,7 +270,7 @@ impl CommitteeService for Api {
         let id = parse("name", "meetings/", name)?;
         let row = found(store::meetings::get(&self.pool, id).await, name)?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        Ok(Response::new(pb::GetMeetingResponse { meeting: Some(self.shown(&mut conn, row.view()?).await?) }))
+        Ok(Response::new(pb::GetMeetingResponse { meeting: Some(self.shown(&mut conn, meetings::view(&row)?).await?) }))
     }
 
     async fn list_meetings(&self, request: Request<pb::ListMeetingsRequest>) -> Reply<pb::ListMeetingsResponse> {
@@ -280,8 +280,9 @@ impl CommitteeService for Api {
         let (size, after) = page(&query, req.page_size, &req.page_token)?;
         let mut rows = store::meetings::list(&self.pool, state.as_deref(), after, size).await.map_err(Error::from)?;
         // A page ends at its size or its byte budget, whichever comes first.
-        let next_page_token = cut_page(&query, &mut rows, size, |r| r.content.len(), |r| (r.start_time, r.id));
-        let mut meetings = rows.iter().map(store::meetings::Row::view).collect::<Result<Vec<_>, _>>()?;
+        let next_page_token =
+            cut_page(&query, &mut rows, size, |r| r.document.content.len(), |r| (r.start_time, r.document.id));
+        let mut meetings = rows.iter().map(meetings::view).collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         proceedings::annotate(&mut conn, self.rules.quorum, &mut meetings).await?;
         Ok(Response::new(pb::ListMeetingsResponse { meetings, next_page_token }))

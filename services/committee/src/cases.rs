@@ -4,7 +4,10 @@
 
 use socialloans_contracts::committee::{Case, CaseState};
 
-use crate::{error::Error, store::cases::Row};
+use crate::{
+    error::Error,
+    store::{Shown, cases::Row},
+};
 
 socialloans_platform::stored_enum!(
     /// A case's state as the database keeps it: `CaseState::Open` ↔ `OPEN`.
@@ -18,22 +21,8 @@ pub fn state_name(state: CaseState) -> String {
 
 pub use socialloans_platform::timestamp;
 
-impl Row {
-    /// The API view of the case.
-    pub fn view(&self) -> Result<Case, Error> {
-        let mut case = socialloans_platform::stored::document::<Case>(&self.content)?;
-        case.name = format!("cases/{}", self.id);
-        case.application = self.application.clone();
-        case.state = self.state.0 as i32;
-        case.etag = format!("\"{}\"", self.revision);
-        case.organization_number = self.organization_number.clone();
-        case.create_time = Some(timestamp(self.create_time));
-        case.update_time = Some(timestamp(self.update_time));
-        Ok(case)
-    }
-
-    /// The state.
-    pub fn state(&self) -> CaseState {
-        self.state.0
-    }
+/// The case `row` keeps, as the API shows it.
+pub fn view(row: &Row) -> Result<Case, Error> {
+    let Shown { name, etag, create_time, update_time } = Shown::of(row, "cases");
+    Ok(Case { name, state: row.state.0 as i32, etag, create_time, update_time, ..row.decode()? })
 }

@@ -99,15 +99,15 @@ async fn lock_undecided(
     etag: &str,
 ) -> Result<(store::cases::Row, pb::Case), Error> {
     let row = store::cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    let case = row.view()?;
+    let case = cases::view(&row)?;
     if !etag.is_empty() && etag != case.etag {
         return Err(Error::EtagMismatch { current: case.etag });
     }
-    let undecided = matches!(row.state(), pb::CaseState::Open | pb::CaseState::Scheduled | pb::CaseState::Deferred);
+    let undecided = matches!(row.state.0, pb::CaseState::Open | pb::CaseState::Scheduled | pb::CaseState::Deferred);
     if !undecided {
         return Err(Error::Precondition {
             reason: "CASE_CLOSED",
-            message: format!("the case is {}", cases::state_name(row.state())),
+            message: format!("the case is {}", cases::state_name(row.state.0)),
         });
     }
     Ok((row, case))
@@ -130,7 +130,7 @@ pub async fn assess(
     case.requirement_assessments.retain(|a| a.requirement != assessment.requirement);
     case.requirement_assessments.push(assessment);
     case.requirement_assessments.sort_by_key(|a| a.requirement);
-    store::cases::save(conn, &row, &case, row.state()).await?.view()
+    cases::view(&store::cases::save(conn, &row, &case, row.state.0).await?)
 }
 
 /// Records `declaration` of `member_id` on the case `case_id` (named
@@ -148,7 +148,7 @@ pub async fn declare_conflict(
         return Err(Error::AlreadyExists(format!("{} already declared a conflict on this case", declaration.member)));
     }
     case.conflicts_of_interest.push(declaration.clone());
-    store::cases::save(conn, &row, &case, row.state()).await?;
+    store::cases::save(conn, &row, &case, row.state.0).await?;
     store::votes::delete_pending(conn, case_id, member_id).await?;
     Ok(())
 }

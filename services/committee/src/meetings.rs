@@ -8,7 +8,10 @@ use socialloans_contracts::committee::{
     VoteChoice,
 };
 
-use crate::{cases::timestamp, error::Error, store::meetings::Row};
+use crate::{
+    error::Error,
+    store::{Shown, meetings::Row},
+};
 
 socialloans_platform::stored_enum!(
     /// A meeting's state as the database keeps it: `MeetingState::Scheduled` ↔ `SCHEDULED`.
@@ -20,23 +23,14 @@ pub fn state_name(state: MeetingState) -> String {
     StoredMeetingState(state).stored().to_owned()
 }
 
-impl Row {
-    /// The state.
-    pub fn state(&self) -> MeetingState {
-        self.state.0
-    }
-
-    /// The API view.
-    pub fn view(&self) -> Result<Meeting, Error> {
-        let mut m = socialloans_platform::stored::document::<Meeting>(&self.content)?;
-        m.name = format!("meetings/{}", self.id);
-        m.state = self.state() as i32;
-        m.etag = format!("\"{}\"", self.revision);
-        m.start_time = Some(timestamp(self.start_time));
-        m.create_time = Some(timestamp(self.create_time));
-        m.update_time = Some(timestamp(self.update_time));
-        Ok(m)
-    }
+/// The meeting `row` keeps, as the API shows it, starting when its column
+/// says (meetings stored so far keep their start only there).
+pub fn view(row: &Row) -> Result<Meeting, Error> {
+    let document = &row.document;
+    let Shown { name, etag, create_time, update_time } = Shown::of(document, "meetings");
+    let start_time = Some(socialloans_platform::timestamp(row.start_time));
+    let state = document.state.0 as i32;
+    Ok(Meeting { name, state, etag, start_time, create_time, update_time, ..document.decode()? })
 }
 
 /// The calendar day in Stockholm a meeting is held on.

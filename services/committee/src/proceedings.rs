@@ -132,7 +132,7 @@ async fn publish<M: prost::Name>(conn: &mut PgConnection, aggregate: &str, paylo
 pub async fn lock_meeting(conn: &mut PgConnection, name: &str) -> Result<(store::meetings::Row, Meeting), Error> {
     let id = parse("name", "meetings/", name)?;
     let row = store::meetings::lock(conn, id).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    let meeting = row.view()?;
+    let meeting = meetings::view(&row)?;
     Ok((row, meeting))
 }
 
@@ -140,7 +140,7 @@ pub async fn lock_meeting(conn: &mut PgConnection, name: &str) -> Result<(store:
 pub async fn lock_case(conn: &mut PgConnection, name: &str) -> Result<(store::cases::Row, Case), Error> {
     let id = parse("case", "cases/", name)?;
     let row = store::cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-    let case = row.view()?;
+    let case = cases::view(&row)?;
     Ok((row, case))
 }
 

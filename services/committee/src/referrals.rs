@@ -7,7 +7,10 @@ use socialloans_contracts::{applications as ap, committee as cm};
 use socialloans_platform::events::{Event, Handler, HandlerError, outbox, payload};
 use sqlx::PgConnection;
 
-use crate::{cases::state_name, store};
+use crate::{
+    cases::{self, state_name},
+    meetings, store,
+};
 
 /// The applications feed method.
 pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
@@ -60,16 +63,16 @@ impl Handler for Referrals {
                 return Ok(()); // withdrawn before it was ever referred
             };
             let open = [cm::CaseState::Open, cm::CaseState::Scheduled, cm::CaseState::Deferred];
-            if !open.contains(&row.state()) {
+            if !open.contains(&row.state.0) {
                 return Ok(()); // decided already, or withdrawn twice
             }
-            let mut case = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let mut case = cases::view(&row).map_err(|e| HandlerError::Rejected(e.to_string()))?;
             // A withdrawn case leaves the agenda of a meeting still to be held.
             if let Some(meeting_id) = case.meeting.strip_prefix("meetings/").and_then(socialloans_platform::limits::id)
                 && let Some(meeting_row) = store::meetings::lock(conn, meeting_id).await?
                 && matches!(meeting_row.state(), cm::MeetingState::Scheduled | cm::MeetingState::InProgress)
             {
-                let mut meeting = meeting_row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
+                let mut meeting = meetings::view(&meeting_row).map_err(|e| HandlerError::Rejected(e.to_string()))?;
                 meeting.agenda.retain(|item| item.case != case.name);
                 store::meetings::save(conn, &meeting_row, &meeting, meeting_row.state()).await?;
             }

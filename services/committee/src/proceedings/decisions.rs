@@ -29,7 +29,7 @@ impl Acting<'_> {
             Ok(o) => o,
         };
         check_content(&case, &decision, outcome)?;
-        let amendment = case_row.state() == CaseState::Decided;
+        let amendment = case_row.state.0 == CaseState::Decided;
         let now = Utc::now();
         decision.name = format!("{case_name}/decisions/{}", case.decisions.len() + 1);
         decision.state = DecisionState::Recorded as i32;
@@ -85,7 +85,7 @@ impl Acting<'_> {
         let index = decision_index(&case, name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
         check_confirmable(&case.decisions[index], &self.caller.subject)?;
         check_participant(conn, self.caller, &case, false).await?;
-        let amendment = case_row.state() == CaseState::Decided;
+        let amendment = case_row.state.0 == CaseState::Decided;
         let amends = amendment.then(|| rules::supersede_amended(&mut case.decisions, index));
         let now = Utc::now();
         let decision = &mut case.decisions[index];
@@ -124,18 +124,18 @@ async fn decide_at_meeting(
     decision: &mut Decision,
     outcome: DecisionOutcome,
 ) -> Result<(), Error> {
-    let before_the_committee = matches!(case_row.state(), CaseState::Scheduled | CaseState::DecisionRecorded);
+    let before_the_committee = matches!(case_row.state.0, CaseState::Scheduled | CaseState::DecisionRecorded);
     if !before_the_committee || case.meeting.is_empty() {
         return Err(refused(
             "CASE_NOT_BEFORE_THE_COMMITTEE",
-            format!("the case is {}", cases::state_name(case_row.state())),
+            format!("the case is {}", cases::state_name(case_row.state.0)),
         ));
     }
     if outcome != DecisionOutcome::Defer {
         check_requirements(case, outcome)?;
     }
     let (m_row, meeting) = lock_meeting(conn, &case.meeting).await?;
-    rules::recordable_at(case_row.state(), m_row.state()).map_err(|(reason, why)| refused(reason, why))?;
+    rules::recordable_at(case_row.state.0, m_row.state()).map_err(|(reason, why)| refused(reason, why))?;
     let standing = Standing::load(conn, meetings::day(&meeting)).await?;
     let active: Vec<&store::members::Row> = standing.active().collect();
     let quorum = rules.quorum.quorum(active.len() as u32) as usize;
@@ -153,7 +153,7 @@ async fn decide_at_meeting(
         decision.rationale = format!("Deferred without a quorum ({why}). {}", decision.rationale);
         return Ok(());
     }
-    follow_the_votes(conn, rules.decision, case_row.id, m_row.id, &eligible, decision, outcome).await
+    follow_the_votes(conn, rules.decision, case_row.id, m_row.document.id, &eligible, decision, outcome).await
 }
 
 /// Reads the votes cast on the case at the meeting and checks that

@@ -6,7 +6,7 @@ use super::*;
 pub async fn create_meeting(conn: &mut PgConnection, meeting: Meeting) -> Result<Meeting, Error> {
     let start = checked_details(&meeting)?;
     let stored = Meeting { title: meeting.title, location: meeting.location, ..Default::default() };
-    store::meetings::insert(conn, &stored, start).await?.view()
+    meetings::view(&store::meetings::insert(conn, &stored, start).await?)
 }
 
 /// The longest notes the secretary may keep, in characters.
@@ -118,7 +118,7 @@ pub async fn update_meeting(
     if state == MeetingState::Adjourned {
         meeting.minutes = write_minutes(conn, &meeting).await?;
     }
-    store::meetings::save_moved(conn, &row, &meeting, state, start).await?.view()
+    meetings::view(&store::meetings::save_moved(conn, &row, &meeting, state, start).await?)
 }
 
 /// The cases still waiting on the agenda of a meeting that ends without
@@ -127,7 +127,7 @@ pub async fn update_meeting(
 async fn release_undecided(conn: &mut PgConnection, meeting: &Meeting) -> Result<(), Error> {
     for item in &meeting.agenda {
         let (case_row, case) = lock_case(conn, &item.case).await?;
-        if case_row.state() == CaseState::Scheduled && case.meeting == meeting.name {
+        if case_row.state.0 == CaseState::Scheduled && case.meeting == meeting.name {
             send_back(conn, &case_row, case).await?;
         }
     }
@@ -187,8 +187,8 @@ pub async fn add_agenda_item(conn: &mut PgConnection, req: &pb::AddAgendaItemReq
     let closed = "cases can be added only before or during the meeting";
     change_open_meeting(conn, &req.name, &req.etag, closed, async |conn, meeting| {
         let (case_row, mut case) = lock_case(conn, &req.case).await?;
-        if !matches!(case_row.state(), CaseState::Open | CaseState::Deferred) {
-            return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state()))));
+        if !matches!(case_row.state.0, CaseState::Open | CaseState::Deferred) {
+            return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state.0))));
         }
         if meeting.agenda.iter().any(|item| item.case == case.name) {
             return Err(refused("CASE_ALREADY_ON_AGENDA", "a case deferred at this meeting goes to a later one"));
@@ -224,7 +224,7 @@ async fn change_open_meeting(
         return Err(refused("MEETING_CLOSED", closed));
     }
     change(conn, &mut meeting).await?;
-    store::meetings::save(conn, &row, &meeting, row.state()).await?.view()
+    meetings::view(&store::meetings::save(conn, &row, &meeting, row.state()).await?)
 }
 
 /// Records the attendance of the member `req.member` at the meeting `req.name`.
@@ -289,7 +289,7 @@ async fn move_meeting(
     if to == MeetingState::Adjourned {
         meeting.minutes = write_minutes(conn, &meeting).await?;
     }
-    store::meetings::save(conn, &row, &meeting, to).await?.view()
+    meetings::view(&store::meetings::save(conn, &row, &meeting, to).await?)
 }
 
 async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<String, Error> {
@@ -320,7 +320,7 @@ async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<Str
                 comment,
             })
             .collect();
-        agenda.push((row.view()?, votes));
+        agenda.push((cases::view(&row)?, votes));
     }
     Ok(meetings::minutes(meeting, &names, &agenda))
 }
@@ -353,7 +353,7 @@ impl Acting<'_> {
                 d.freeze_time = Some(timestamp(now));
                 frozen.push(d.name.clone());
             }
-            let state = case_row.state();
+            let state = case_row.state.0;
             store::cases::save(conn, &case_row, &case, state).await?;
         }
         meeting.minutes = write_minutes(conn, &meeting).await?;
@@ -368,7 +368,8 @@ impl Acting<'_> {
             approve_time: Some(timestamp(now)),
         };
         publish(conn, name, &approved).await?;
-        let approved = store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?.view()?;
+        let approved = store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?;
+        let approved = meetings::view(&approved)?;
         chain::sign_head(conn, self.key).await?;
         Ok(approved)
     }
@@ -408,7 +409,7 @@ pub async fn remove_agenda_item(conn: &mut PgConnection, req: &pb::RemoveAgendaI
         // Only the meeting the case waits for sends it back; an item whose case
         // has since gone to another agenda is simply taken off.
         let decided_here = case.decisions.iter().any(|d| d.meeting == meeting.name);
-        if decided_here || (case.meeting == meeting.name && case_row.state() != CaseState::Scheduled) {
+        if decided_here || (case.meeting == meeting.name && case_row.state.0 != CaseState::Scheduled) {
             return Err(refused("CASE_DECIDED", "a case with a decision recorded at this meeting stays on the agenda"));
         }
         if case.meeting == meeting.name {

@@ -75,7 +75,7 @@ pub async fn cast_vote(
     }
     let member_name = format!("members/{}", voter.id);
     let (case_row, case) = lock_case(conn, case_name).await?;
-    if case_row.state() != CaseState::Scheduled || case.meeting.is_empty() {
+    if case_row.state.0 != CaseState::Scheduled || case.meeting.is_empty() {
         return Err(refused("CASE_NOT_BEFORE_THE_COMMITTEE", "votes are cast on a scheduled case at its meeting"));
     }
     if !vote.meeting.is_empty() && vote.meeting != case.meeting {
@@ -101,8 +101,16 @@ pub async fn cast_vote(
         });
     }
     let choice_name = choice.as_str_name().trim_start_matches("VOTE_CHOICE_").to_owned();
-    let cast_time =
-        store::votes::cast(conn, case_row.id, m_row.id, voter.id, &choice_name, &vote.comment, &caller.subject).await?;
+    let cast_time = store::votes::cast(
+        conn,
+        case_row.id,
+        m_row.document.id,
+        voter.id,
+        &choice_name,
+        &vote.comment,
+        &caller.subject,
+    )
+    .await?;
     Ok(pb::Vote {
         name: format!("{case_name}/votes/{}", voter.id),
         member: member_name,

@@ -3,31 +3,16 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use socialloans_contracts::committee::{Case, CaseState};
+use socialloans_platform::stored::Document;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::cases::{StoredCaseState, state_name};
 
-/// A stored case.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// The application's resource name.
-    pub application: String,
-    /// `OPEN`, `SCHEDULED`, …
-    pub state: StoredCaseState,
-    /// The etag's source.
-    pub revision: i64,
-    /// The borrower.
-    pub organization_number: String,
-    /// The encoded Case.
-    pub content: Vec<u8>,
-    /// Opened.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-}
+/// A stored case. Its application and its borrower are in its document;
+/// the table keeps them beside it too, to find a case by its application,
+/// to allow one case per application, and for SQL.
+pub type Row = Document<StoredCaseState>;
 
 /// Opens a case unless the application already has one; returns it if new.
 pub async fn open(conn: &mut PgConnection, case: &Case) -> Result<Option<Row>, sqlx::Error> {
@@ -37,7 +22,7 @@ pub async fn open(conn: &mut PgConnection, case: &Case) -> Result<Option<Row>, s
         r#"INSERT INTO committee.committee_case (id, application, state, organization_number, content, create_time, update_time)
          VALUES ($1, $2, 'OPEN', $3, $4, $5, $5)
          ON CONFLICT (application) DO NOTHING
-         RETURNING id, application, state AS "state: _", revision, organization_number, content, create_time, update_time"#,
+         RETURNING id, state AS "state: _", revision, content, create_time, update_time"#,
         Uuid::now_v7(),
         case.application,
         case.organization_number,
@@ -56,7 +41,7 @@ pub async fn lock(
 ) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        r#"SELECT id, application, state AS "state: _", revision, organization_number, content, create_time, update_time
+        r#"SELECT id, state AS "state: _", revision, content, create_time, update_time
            FROM committee.committee_case
           WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR application = $2)
             FOR UPDATE"#,
@@ -79,7 +64,7 @@ pub async fn save(conn: &mut PgConnection, row: &Row, case: &Case, state: CaseSt
         Row,
         r#"UPDATE committee.committee_case SET state = $2, content = $3, revision = revision + 1, update_time = now()
           WHERE id = $1
-         RETURNING id, application, state AS "state: _", revision, organization_number, content, create_time, update_time"#,
+         RETURNING id, state AS "state: _", revision, content, create_time, update_time"#,
         row.id,
         state_name(state),
         stored.encode_to_vec(),
@@ -92,7 +77,7 @@ pub async fn save(conn: &mut PgConnection, row: &Row, case: &Case, state: CaseSt
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
         Row,
-        r#"SELECT id, application, state AS "state: _", revision, organization_number, content, create_time, update_time
+        r#"SELECT id, state AS "state: _", revision, content, create_time, update_time
            FROM committee.committee_case WHERE id = $1"#,
         id,
     )
@@ -108,24 +93,15 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    let page = "SELECT id, application, state, revision, organization_number, content, create_time, update_time
+    let page = "SELECT id, state, revision, content, create_time, update_time
                   FROM committee.committee_case
                  WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR application = $2)
                    AND ($3::timestamptz IS NULL OR (create_time, id) > ($3, $4))
                  ORDER BY create_time, id
                  LIMIT $5";
-    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
-        page,
-        "create_time, id",
-        "octet_length(content)",
-    )))
-    .bind(state)
-    .bind(application)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
+    let page = socialloans_platform::limits::bounded_page(page, "create_time, id", "octet_length(content)");
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(page)).bind(state).bind(application);
+    super::page(pool, query, after, limit).await
 }
 
 /// The encoded content of the cases `ids`, with their ids, unlocked.

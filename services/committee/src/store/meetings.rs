@@ -3,31 +3,32 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use socialloans_contracts::committee::{Meeting, MeetingState};
+use socialloans_platform::stored::Document;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::meetings::{StoredMeetingState, state_name};
 
-/// A stored meeting.
+/// A stored meeting: the columns every document table has, and beside them
+/// its start. The start is read from its column: meetings stored so far
+/// keep it only there, not in their document.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
-    /// `SCHEDULED`, `IN_PROGRESS`, …
-    pub state: StoredMeetingState,
-    /// The etag's source.
-    pub revision: i64,
+    /// Id, state, revision, the encoded Meeting, and its times.
+    #[sqlx(flatten)]
+    pub document: Document<StoredMeetingState>,
     /// When it starts.
     pub start_time: DateTime<Utc>,
-    /// The encoded Meeting.
-    pub content: Vec<u8>,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, state, revision, start_time, content, create_time, update_time";
+impl Row {
+    /// The state.
+    pub fn state(&self) -> MeetingState {
+        self.document.state.0
+    }
+}
+
+const COLUMNS: &str = "id, state, revision, content, create_time, update_time, start_time";
 
 /// Schedules a meeting.
 pub async fn insert(conn: &mut PgConnection, meeting: &Meeting, start: DateTime<Utc>) -> Result<Row, sqlx::Error> {
@@ -89,7 +90,7 @@ pub async fn save_moved(
         "UPDATE committee.meeting SET state = $2, content = $3, start_time = $4, revision = revision + 1, update_time = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     )))
-    .bind(row.id)
+    .bind(row.document.id)
     .bind(state_name(state))
     .bind(stored.encode_to_vec())
     .bind(start)
@@ -109,17 +110,8 @@ pub async fn list(
           WHERE ($1::text IS NULL OR state = $1) AND ($2::timestamptz IS NULL OR (start_time, id) < ($2, $3))
           ORDER BY start_time DESC, id DESC LIMIT $4"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
-        &page,
-        "start_time DESC, id DESC",
-        "octet_length(content)",
-    )))
-    .bind(state)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
+    let page = socialloans_platform::limits::bounded_page(&page, "start_time DESC, id DESC", "octet_length(content)");
+    super::page(pool, sqlx::query_as(sqlx::AssertSqlSafe(page)).bind(state), after, limit).await
 }
 
 /// The encoded content of meeting `id`, if there is one.

@@ -74,8 +74,13 @@ pub async fn list(
     }
     let mut rows = store::list(&ops.pool, &filter, after, size).await?;
     // A page ends at its size or at its byte budget, whichever comes first.
-    let next_page_token =
-        cut_page(&query, &mut rows, size, |r| r.content.len() + r.contact_person.len(), |r| (r.create_time, r.id));
+    let next_page_token = cut_page(
+        &query,
+        &mut rows,
+        size,
+        |r| r.document.content.len() + r.contact_person.len(),
+        |r| r.document.position(),
+    );
     let applications = rows
         .into_iter()
         .map(|row| {

@@ -4,7 +4,7 @@
 use prost::Message;
 use socialloans_contracts::applications::{Application, ApplicationState, ContactPerson};
 use socialloans_contracts::common::Category;
-use socialloans_platform::{Caller, Role, limits};
+use socialloans_platform::{Caller, Role, limits, stored::Document};
 
 use crate::{error::Error, store::Row};
 
@@ -68,15 +68,17 @@ impl Record {
         let contact = draft.contact_person.take().unwrap_or_default();
         Record {
             row: Row {
-                id: uuid::Uuid::now_v7(),
+                document: Document {
+                    id: uuid::Uuid::now_v7(),
+                    state: StoredState(ApplicationState::Unspecified),
+                    revision: 1,
+                    content: Vec::new(),
+                    create_time: now,
+                    update_time: now,
+                },
                 organization_number,
-                state: StoredState(ApplicationState::Unspecified),
                 category: String::new(),
-                revision: 1,
-                create_time: now,
-                update_time: now,
                 submit_time: None,
-                content: Vec::new(),
                 contact_person: Vec::new(),
             },
             contact,
@@ -87,20 +89,20 @@ impl Record {
 
     /// Decodes a stored row.
     pub fn from_row(row: Row) -> Result<Record, Error> {
-        let app = socialloans_platform::stored::document::<Application>(&row.content)?;
+        let app = row.document.decode::<Application>()?;
         let contact = socialloans_platform::stored::document::<ContactPerson>(&row.contact_person)?;
-        let state = row.state.0;
+        let state = row.document.state.0;
         Ok(Record { row, app, contact, state })
     }
 
     /// The row to store.
     pub fn to_row(&self) -> Row {
         let mut row = self.row.clone();
-        row.state = StoredState(self.state);
+        row.document.state = StoredState(self.state);
         row.category = category_name(self.app.category);
         let mut content = self.app.clone();
         content.contact_person = None;
-        row.content = content.encode_to_vec();
+        row.document.content = content.encode_to_vec();
         row.contact_person = self.contact.encode_to_vec();
         row
     }
@@ -112,12 +114,12 @@ impl Record {
 
     /// The etag of the current revision.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.row.revision)
+        self.row.document.etag()
     }
 
     /// The resource name.
     pub fn name(&self) -> String {
-        resource_name(self.row.id)
+        resource_name(self.row.document.id)
     }
 
     /// The API view; the contact person only when `personal_data`.
@@ -128,8 +130,8 @@ impl Record {
         app.etag = self.etag();
         app.borrower.get_or_insert_with(Default::default).organization_number = self.row.organization_number.clone();
         app.contact_person = personal_data.then(|| self.contact.clone());
-        app.create_time = Some(timestamp(self.row.create_time));
-        app.update_time = Some(timestamp(self.row.update_time));
+        app.create_time = Some(timestamp(self.row.document.create_time));
+        app.update_time = Some(timestamp(self.row.document.update_time));
         app.submit_time = self.row.submit_time.map(timestamp);
         app
     }

@@ -166,7 +166,7 @@ impl Applications {
                 let from = record.state;
                 let change = change(&mut record)?;
                 if let Some(loan_id) = &change.loan
-                    && let Some(holder) = store::claim_loan(conn, loan_id, record.row.id).await?
+                    && let Some(holder) = store::claim_loan(conn, loan_id, record.row.document.id).await?
                 {
                     return Err(Error::Own(Own::LoanTaggedElsewhere {
                         loan_id: loan_id.clone(),
@@ -178,8 +178,8 @@ impl Applications {
                         record.check_content_size()?;
                     }
                     record.check_size()?;
-                    record.row.revision += 1;
-                    record.row.update_time = Utc::now();
+                    record.row.document.revision += 1;
+                    record.row.document.update_time = Utc::now();
                     store::write(conn, &record.to_row()).await?;
                     history(conn, &record, Some(from), &Actor::of(caller, method), Some(request_id), &change).await?;
                     publish(conn, &record, change.events).await?;
@@ -207,8 +207,8 @@ impl Applications {
             return Ok(());
         }
         record.check_size()?;
-        record.row.revision += 1;
-        record.row.update_time = Utc::now();
+        record.row.document.revision += 1;
+        record.row.document.update_time = Utc::now();
         store::write(conn, &record.to_row()).await?;
         history(conn, &record, Some(from), actor, None, &change).await?;
         publish(conn, &record, change.events).await
@@ -260,7 +260,7 @@ async fn history(
     store::append_history(
         conn,
         &HistoryEntry {
-            application_id: record.row.id,
+            application_id: record.row.document.id,
             action: change.action.to_owned(),
             from_state: from.map(state_name),
             to_state: state_name(record.state),

@@ -2,33 +2,65 @@
 //! schema-qualified; the role's search_path is a second line of defence.
 
 use chrono::{DateTime, Utc};
-use socialloans_platform::limits;
+use socialloans_platform::{limits, stored::Document};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// One stored application, as its row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+use crate::record::StoredState;
+
+/// One stored application: the columns every document table has, and beside
+/// them the borrower, the category and the first submission, which lists
+/// filter by (an application is shown with the borrower and the submission
+/// kept here), and the contact person: personal data, kept in a document of
+/// its own so that an erasure reaches it.
+#[derive(Debug, Clone)]
 pub struct Row {
-    /// Primary key.
-    pub id: Uuid,
+    /// Id, state, revision, the encoded Application without the contact
+    /// person, and its times.
+    pub document: Document<StoredState>,
     /// Borrower organisation number.
     pub organization_number: String,
-    /// Life-cycle state, upper snake case without prefix (e.g. `DRAFT`).
-    pub state: crate::record::StoredState,
     /// Category, upper snake case without prefix.
     pub category: String,
-    /// Bumped on every change; the etag.
-    pub revision: i64,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
     /// First submitted.
     pub submit_time: Option<DateTime<Utc>>,
-    /// The encoded Application, without the contact person.
-    pub content: Vec<u8>,
     /// The encoded ContactPerson.
     pub contact_person: Vec<u8>,
+}
+
+/// A [`Row`] as the statements read it, column by column: `query_as!`
+/// fills no nested struct.
+#[derive(sqlx::FromRow)]
+struct Flat {
+    id: Uuid,
+    organization_number: String,
+    state: StoredState,
+    category: String,
+    revision: i64,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+    submit_time: Option<DateTime<Utc>>,
+    content: Vec<u8>,
+    contact_person: Vec<u8>,
+}
+
+impl From<Flat> for Row {
+    fn from(flat: Flat) -> Self {
+        let Flat {
+            id,
+            organization_number,
+            state,
+            category,
+            revision,
+            create_time,
+            update_time,
+            submit_time,
+            content,
+            contact_person,
+        } = flat;
+        let document = Document { id, state, revision, content, create_time, update_time };
+        Row { document, organization_number, category, submit_time, contact_person }
+    }
 }
 
 /// The position after which a page starts.
@@ -57,7 +89,7 @@ pub struct ListFilter {
 
 /// Writes an application: a new one whole, an existing one's changeable
 /// columns (its id, borrower and creation time never change).
-#[tracing::instrument(skip_all, fields(id = %row.id))]
+#[tracing::instrument(skip_all, fields(id = %row.document.id))]
 pub async fn write(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO applications.application
@@ -67,15 +99,15 @@ pub async fn write(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error
             SET state = EXCLUDED.state, category = EXCLUDED.category, revision = EXCLUDED.revision,
                 update_time = EXCLUDED.update_time, submit_time = EXCLUDED.submit_time,
                 content = EXCLUDED.content, contact_person = EXCLUDED.contact_person",
-        row.id,
+        row.document.id,
         row.organization_number,
-        row.state as _,
+        row.document.state as _,
         row.category,
-        row.revision,
-        row.create_time,
-        row.update_time,
+        row.document.revision,
+        row.document.create_time,
+        row.document.update_time,
         row.submit_time,
-        row.content,
+        row.document.content,
         row.contact_person,
     )
     .execute(conn)
@@ -87,7 +119,7 @@ pub async fn write(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error
 #[tracing::instrument(skip(conn))]
 pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
-        Row,
+        Flat,
         r#"SELECT id, organization_number, state AS "state: _", category, revision, create_time, update_time,
                   submit_time, content, contact_person
              FROM applications.application
@@ -98,13 +130,14 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>)
     )
     .fetch_optional(conn)
     .await
+    .map(|flat| flat.map(Row::from))
 }
 
 /// One application by id; `organization` confines a borrower.
 #[tracing::instrument(skip(pool))]
 pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
-        Row,
+        Flat,
         r#"SELECT id, organization_number, state AS "state: _", category, revision, create_time, update_time,
                   submit_time, content, contact_person
              FROM applications.application
@@ -114,6 +147,7 @@ pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<
     )
     .fetch_optional(pool)
     .await
+    .map(|flat| flat.map(Row::from))
 }
 
 /// A page in creation order after `after`, one row more than `limit` so the
@@ -138,7 +172,7 @@ pub async fn list(
                    AND ($6::timestamptz IS NULL OR (create_time, id) < ($6, $7))
                  ORDER BY create_time DESC, id DESC
                  LIMIT $8";
-    sqlx::query_as(sqlx::AssertSqlSafe(limits::bounded_page(
+    sqlx::query_as::<_, Flat>(sqlx::AssertSqlSafe(limits::bounded_page(
         page,
         "create_time DESC, id DESC",
         "octet_length(content) + octet_length(contact_person)",
@@ -153,6 +187,7 @@ pub async fn list(
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await
+    .map(|page| page.into_iter().map(Row::from).collect())
 }
 
 /// One entry of an application's history.

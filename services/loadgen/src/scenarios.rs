@@ -382,13 +382,13 @@ async fn seed_templates(b: &Bench, application: &str) -> Result<Templates, Strin
         let mut record = Record::from_row(row.clone()).map_err(|e| e.to_string())?;
         record.state = state;
         record.app.loans.clear();
-        record.row.id = Uuid::now_v7();
+        record.row.document.id = Uuid::now_v7();
         if state == ap::ApplicationState::Draft {
             record.row.submit_time = None;
         }
         let mut conn = b.apps_pool.acquire().await.map_err(|e| e.to_string())?;
         store::write(&mut conn, &record.to_row()).await.map_err(|e| e.to_string())?;
-        ids.push(record.row.id);
+        ids.push(record.row.document.id);
     }
     Ok(Templates { draft: ids[0], approved: ids[1] })
 }

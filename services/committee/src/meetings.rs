@@ -169,6 +169,25 @@ mod tests {
     }
 
     #[test]
+    fn a_meeting_whose_document_keeps_no_start_is_shown_starting_when_its_column_says() {
+        use prost::Message;
+        let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let stored = Meeting { title: "Juni".into(), ..Default::default() };
+        let document = socialloans_platform::stored::Document {
+            id: uuid::Uuid::nil(),
+            state: StoredMeetingState(MeetingState::Scheduled),
+            revision: 2,
+            content: stored.encode_to_vec(),
+            create_time: at,
+            update_time: at,
+        };
+        let shown = view(&Row { document, start_time: at }).unwrap();
+        assert_eq!(shown.start_time, Some(prost_types::Timestamp { seconds: 1_790_000_000, nanos: 0 }));
+        assert_eq!((shown.title.as_str(), shown.state), ("Juni", MeetingState::Scheduled as i32));
+        assert_eq!((shown.name, shown.etag), (format!("meetings/{}", uuid::Uuid::nil()), "\"2\"".to_owned()));
+    }
+
+    #[test]
     fn an_enum_value_reads_as_lower_case_words_without_its_prefix() {
         assert_eq!(words("REQUIREMENT_VERDICT_PARTIALLY_MET", "REQUIREMENT_VERDICT_"), "partially met");
         assert_eq!(words("ATTENDANCE_STATUS_PRESENT", "ATTENDANCE_STATUS_"), "present");

@@ -289,3 +289,36 @@ pub async fn claim_loan(conn: &mut PgConnection, loan_id: &str, id: Uuid) -> Res
         .await?;
     Ok((holder != id).then_some(holder))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socialloans_contracts::applications::ApplicationState;
+
+    #[test]
+    fn a_flat_row_becomes_the_document_and_what_is_kept_beside_it() {
+        let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let flat = Flat {
+            id: Uuid::nil(),
+            organization_number: "556000-0000".into(),
+            state: StoredState(ApplicationState::Submitted),
+            category: "HOUSING_AND_RESIDENTIAL_ENVIRONMENTS".into(),
+            revision: 3,
+            create_time: at,
+            update_time: at,
+            submit_time: Some(at),
+            content: vec![1],
+            contact_person: vec![2],
+        };
+        let row = Row::from(flat);
+        let state = StoredState(ApplicationState::Submitted);
+        let document =
+            Document { id: Uuid::nil(), state, revision: 3, content: vec![1], create_time: at, update_time: at };
+        assert_eq!(row.document, document);
+        assert_eq!(
+            (row.organization_number.as_str(), row.category.as_str()),
+            ("556000-0000", "HOUSING_AND_RESIDENTIAL_ENVIRONMENTS")
+        );
+        assert_eq!((row.submit_time, row.contact_person), (Some(at), vec![2]));
+    }
+}

@@ -88,6 +88,37 @@ async fn health_follows_the_database_down_and_back_up_without_a_restart() {
     running.stop().await.unwrap();
 }
 
+/// The codes `n` concurrent list calls are answered with.
+async fn all_answered(client: &ApplicationsServiceClient<tonic::transport::Channel>, n: usize) -> Vec<Code> {
+    let analyst = token(&[Role::Analyst], None);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let mut client = client.clone();
+        let request = authorized(ListApplicationsRequest::default(), &analyst);
+        calls.spawn(async move { client.list_applications(request).await.map_or_else(|e| e.code(), |_| Code::Ok) });
+    }
+    calls.join_all().await
+}
+
+#[tokio::test]
+async fn a_database_restart_breaks_no_call_made_after_it_even_with_every_pooled_connection_broken() {
+    let db = std::sync::Arc::new(Db::prepared(&e2e::specs()).await);
+    let running = db.serve(e2e::services()[0], &[]).await;
+    let client = ApplicationsServiceClient::new(channel(running.grpc_addr).await);
+    // Fill the pool: its connections all exist, idle, when the database goes.
+    assert!(all_answered(&client, 30).await.iter().all(|c| *c == Code::Ok));
+
+    let restarting = db.clone();
+    tokio::task::spawn_blocking(move || restarting.cluster.restart_immediate().expect("pg_ctl restart -m immediate"))
+        .await
+        .unwrap();
+
+    // Every pooled connection is broken now; none may reach a caller.
+    let codes = all_answered(&client, 30).await;
+    assert!(codes.iter().all(|c| *c == Code::Ok), "calls after the restart failed: {codes:?}");
+    running.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn calls_without_a_valid_token_are_unauthenticated_and_wrong_roles_denied() {
     let db = Db::prepared(&e2e::specs()).await;

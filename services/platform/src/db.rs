@@ -58,9 +58,58 @@ fn pool_of(url: &str, config: &Config, schema: &str, limits: &[(&str, String)]) 
     Ok(PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(config.database_acquire_timeout)
-        // A connection broken by a database restart is noticed here, not by a caller.
-        .test_before_acquire(true)
+        // No ping per acquire (a round trip on every query): a connection
+        // broken by a database restart is noticed by `fresh` instead.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(fresh(conn, meta)))
         .connect_lazy_with(options))
+}
+
+/// A pooled connection idle this long is pinged before it is handed out.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// Whether a pooled connection may be handed out, decided without a round
+/// trip on a busy pool: one opened before the process last saw a
+/// connection to the database lost ([`connection_lost`]: the LISTEN
+/// connection dropped, the health probe failed, a call met a broken
+/// connection) is discarded — a restart breaks every connection at once,
+/// and the LISTEN connection, always waiting on its socket, notices within
+/// milliseconds; one that sat idle for [`IDLE_CHECK`] or more is pinged.
+async fn fresh(conn: &mut sqlx::PgConnection, meta: sqlx::pool::PoolConnectionMetadata) -> Result<bool, sqlx::Error> {
+    if opened_before_loss(meta.age) {
+        return Ok(false);
+    }
+    if meta.idle_for >= IDLE_CHECK {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
+/// When this process last saw a database connection lost, in nanoseconds
+/// after [`epoch`] (0: never).
+static LOST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn since_epoch(at: std::time::Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+/// Says that a connection to the database was lost: every pooled
+/// connection opened until now is discarded instead of handed out.
+pub fn connection_lost() {
+    let now = since_epoch(std::time::Instant::now());
+    LOST.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a connection `age` old was opened at or before the last loss.
+fn opened_before_loss(age: Duration) -> bool {
+    let lost = LOST.load(std::sync::atomic::Ordering::Relaxed);
+    let opened = std::time::Instant::now().checked_sub(age).map_or(0, since_epoch);
+    lost != 0 && opened <= lost
 }
 
 tokio::task_local! {
@@ -319,18 +368,33 @@ fn url_password(url: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Whether the database answers a trivial query within `timeout`.
+/// Whether the database answers a trivial query within `timeout`; when it
+/// does not, the pool's older connections are not trusted ([`connection_lost`]).
 pub async fn is_reachable(pool: &PgPool, timeout: Duration) -> bool {
     let probe = async {
         let mut conn = pool.acquire().await?;
         conn.ping().await
     };
-    matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(())))
+    let reachable = matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(())));
+    if !reachable {
+        connection_lost();
+    }
+    reachable
 }
 
 #[cfg(test)]
 mod tests {
     use super::url_password;
+    use std::time::Duration;
+
+    #[test]
+    fn a_connection_opened_before_a_loss_is_stale_and_one_opened_after_is_not() {
+        let opened_long_ago = Duration::from_secs(3600);
+        super::connection_lost();
+        assert!(super::opened_before_loss(opened_long_ago));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!super::opened_before_loss(Duration::from_millis(1)), "opened after the loss");
+    }
 
     #[test]
     fn password_is_read_and_percent_decoded_from_the_url() {

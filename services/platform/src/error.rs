@@ -137,7 +137,15 @@ pub fn database_unavailable(cause: &dyn std::error::Error) -> Status {
 /// client retries with the same request_id; anything else INTERNAL.
 pub fn database(context: &str, err: &sqlx::Error) -> Status {
     match err {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+        sqlx::Error::Io(_) => {
+            // A broken connection: the pool's others may be broken alike.
+            crate::db::connection_lost();
+            database_unavailable(err)
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => database_unavailable(err),
+        // The server ended the session (a shutdown, a restart, a crash of another backend).
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
+            crate::db::connection_lost();
             database_unavailable(err)
         }
         sqlx::Error::Database(db)

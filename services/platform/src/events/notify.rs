@@ -69,11 +69,13 @@ pub fn spawn(
                     Ok(Some(_)) => bump(&positioned_tx),
                     // The connection was lost and re-established: look again.
                     Ok(None) => {
+                        crate::db::connection_lost();
                         bump(&appended_tx);
                         bump(&positioned_tx);
                     }
                     Err(err) => {
                         tracing::debug!(error = %err, "LISTEN connection lost");
+                        crate::db::connection_lost();
                         break;
                     }
                 }

@@ -268,6 +268,8 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
     let ops = seed_ops(&b, &templates, &first).await?;
     quiesce(&b.admin).await?;
     let read_peaks = read_path(&mut b, &mut r, &ops).await?;
+    independent(&mut b, &mut r, &ops).await;
+    write_cpu(&mut b, &mut r, &ops).await;
     let write_peaks = write_path(&mut b, &mut r, &ops).await?;
     latency(&mut b, &mut r, &ops, &read_peaks, &write_peaks).await?;
     portfolio(&mut b, &mut r).await?;
@@ -580,8 +582,10 @@ type Peaks = Vec<(Rpc, f64)>;
 
 mod footprint;
 mod growth;
+mod independent;
 mod paths;
 
 use footprint::*;
 use growth::*;
+use independent::*;
 use paths::*;

@@ -158,7 +158,7 @@ async fn browse(b: &Bench, r: &mut Report, ops: &Ops) {
 
 /// `op` as a measuring loop's operation: each call is given its own `Ops`
 /// (a cheap copy: its parts are shared).
-fn per_call<F, Fut>(ops: &Ops, op: F) -> impl Fn(u64) -> Fut + Clone + Send + Sync + 'static
+pub(super) fn per_call<F, Fut>(ops: &Ops, op: F) -> impl Fn(u64) -> Fut + Clone + Send + Sync + 'static
 where
     F: Fn(Ops, u64) -> Fut + Clone + Send + Sync + 'static,
 {

@@ -69,6 +69,13 @@ impl Endpoints {
         Endpoints { applications: url(0), committee: url(1), monitoring: url(2) }
     }
 
+    /// Where the service `name` of a local suite shifted by `offset` serves
+    /// its metrics (`http://127.0.0.1:9091/metrics` for the applications by default).
+    pub fn metrics(offset: u16, name: &str) -> Option<String> {
+        let service = SERVICES.iter().find(|s| s.name == name)?;
+        Some(format!("http://127.0.0.1:{}/metrics", service.metrics_port + offset))
+    }
+
     /// Whether all three answer SERVING now.
     pub async fn serving(&self) -> bool {
         for url in [&self.applications, &self.committee, &self.monitoring] {

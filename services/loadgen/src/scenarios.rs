@@ -134,6 +134,8 @@ struct Bench {
     apps_pool: PgPool,
     admin: PgPool,
     cpu: Vec<(&'static str, u32, Duration)>,
+    /// The applications service's metrics, which count the calls it answered OK.
+    apps_metrics: String,
 }
 
 impl Bench {
@@ -200,7 +202,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     println!("the suite is up after {:.1} s", started.elapsed().as_secs_f64());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let result = runtime.block_on(async {
-        let bench = prepare(suite, plan).await?;
+        let bench = prepare(suite, plan, offset).await?;
         everything(bench, options).await
     });
     let _ = std::fs::remove_dir_all(&home);
@@ -208,7 +210,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     std::fs::write(&options.out, report).map_err(|e| format!("{}: {e}", options.out.display()))
 }
 
-async fn prepare(suite: Suite, plan: Plan) -> Result<Bench, String> {
+async fn prepare(suite: Suite, plan: Plan, offset: u16) -> Result<Bench, String> {
     let mut channels = Vec::new();
     for _ in 0..4 {
         channels.push(
@@ -235,7 +237,8 @@ async fn prepare(suite: Suite, plan: Plan) -> Result<Bench, String> {
         .into_iter()
         .map(|(name, pid)| (name, pid, procs::usage(pid).map(|u| u.cpu).unwrap_or_default()))
         .collect();
-    Ok(Bench { suite, plan, minter, channels, apps_pool, admin, cpu })
+    let apps_metrics = socialloans::Endpoints::metrics(offset, "applications").ok_or("no applications service")?;
+    Ok(Bench { suite, plan, minter, channels, apps_pool, admin, cpu, apps_metrics })
 }
 
 /// The admin URL pointed at `database`.

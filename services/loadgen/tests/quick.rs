@@ -27,11 +27,15 @@ fn a_quick_run_measures_every_scenario_and_writes_the_report() {
         "## Latency at half the peak (open loop)",
         "## The portfolio impact report",
         "## Memory and start-up",
+        "## Independent contenders: h2load and pgbench",
     ] {
         assert!(report.contains(section), "{section:?} missing:\n{report}");
     }
     let verdicts = report.lines().filter(|l| l.ends_with("| yes |") || l.ends_with("| **no** |")).count();
-    assert_eq!(verdicts, 2 + 3 + 5 + 1 + 1 + 9, "a verdict per target:\n{report}");
+    // h2load's and pgbench's targets are judged where the tools are installed (CI installs them).
+    let independent = if report.contains("| GetApplication | h2load | —") { 0 } else { 3 };
+    assert_eq!(verdicts, 2 + 3 + 5 + 1 + 1 + 9 + independent, "a verdict per target:\n{report}");
+    assert!(report.contains("| GetApplication's SELECT | pgbench |"), "pgbench ran:\n{report}");
     assert!(!report.contains("> errors"), "no call failed:\n{report}");
     assert!(report.contains("0 failed"), "every pilot story ran to the end:\n{report}");
 }

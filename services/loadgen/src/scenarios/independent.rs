@@ -18,9 +18,7 @@ const POOL_WIDTH: usize = 10;
 /// What one h2load run measured.
 struct Driven {
     per_second: f64,
-    /// Calls that did not get an HTTP 200 (h2load cannot read gRPC's
-    /// trailers: each call is made once over tonic first, to be sure it
-    /// succeeds).
+    /// Calls h2load made that the service did not answer OK, by its own count.
     failed: u64,
     /// The service's CPU time per call, in µs.
     cpu_us: f64,
@@ -58,16 +56,52 @@ fn number_after(text: &str, label: &str) -> Option<f64> {
     number.parse().ok()
 }
 
+/// The calls of `method` the service answered OK so far, from its metrics
+/// at `url` (h2load sees HTTP statuses, never gRPC's: this is what says the
+/// calls it made were answered, not refused).
+fn answered_ok(url: &str, method: &str) -> Result<u64, String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("not an http URL")?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| format!("{url}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    Ok(ok_count(&text, method))
+}
+
+/// The `grpc_server_calls` counter of `method` with code OK in a metrics exposition.
+fn ok_count(exposition: &str, method: &str) -> u64 {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("socialloans_grpc_server_calls_total{"))
+        .filter(|l| l.contains(&format!("method=\"{method}\"")) && l.contains("code=\"OK\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
 /// Runs h2load against `path` of the service at `base` with `body` for
-/// `span`, as `token`; the service `pid`'s CPU is read before and after.
-fn h2load(base: &str, path: &str, body: &[u8], token: &str, span: Duration, pid: u32) -> Result<Driven, String> {
+/// `span`, as `token`; the service `pid`'s CPU and the calls it answered
+/// OK (`metrics`) are read before and after.
+fn h2load(
+    (base, metrics): (&str, &str),
+    path: &str,
+    body: &[u8],
+    token: &str,
+    span: Duration,
+    pid: u32,
+) -> Result<Driven, String> {
     let h2load = program("h2load").ok_or("h2load is not installed (Debian: nghttp2-client)")?;
     let file = std::env::temp_dir().join(format!("loadgen-body-{}", Uuid::now_v7()));
     std::fs::write(&file, body).map_err(|e| e.to_string())?;
+    let method = path.trim_start_matches('/');
+    let answered_before = answered_ok(metrics, method)?;
     let before = procs::usage(pid).map(|u| u.cpu).unwrap_or_default();
     let output = Command::new(h2load)
         .args(["-c", &CONNECTIONS.to_string(), "-m", &STREAMS.to_string(), "-t", "1"])
-        .args(["-D", &format!("{:.3}", span.as_secs_f64().max(0.1))])
+        .args(["-D", &format!("{}ms", span.as_millis().max(100))])
         .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
         .args(["-H", &format!("authorization: {token}")])
         .arg("-d")
@@ -78,15 +112,23 @@ fn h2load(base: &str, path: &str, body: &[u8], token: &str, span: Duration, pid:
     let _ = std::fs::remove_file(&file);
     let output = output?;
     let cpu = procs::usage(pid).map(|u| u.cpu).unwrap_or_default().saturating_sub(before);
+    let answered = answered_ok(metrics, method)?.saturating_sub(answered_before);
     let text = String::from_utf8_lossy(&output.stdout);
-    let (done, ok) = (requests(&text, "done"), requests(&text, "succeeded"));
+    let done = requests(&text, "done");
     let per_second = text
         .lines()
         .find(|l| l.starts_with("finished in"))
         .and_then(|l| l.split(',').nth(1))
         .and_then(|p| p.split_whitespace().next()?.parse::<f64>().ok())
-        .ok_or_else(|| format!("h2load said: {text}{}", String::from_utf8_lossy(&output.stderr)))?;
-    Ok(Driven { per_second, failed: done.saturating_sub(ok), cpu_us: cpu.as_secs_f64() * 1e6 / ok.max(1) as f64 })
+        .ok_or_else(|| said("h2load", &text, &output.stderr))?;
+    let cpu_us = cpu.as_secs_f64() * 1e6 / answered.max(1) as f64;
+    Ok(Driven { per_second, failed: done.saturating_sub(answered), cpu_us })
+}
+
+/// What a tool said when it gave no figure, on one line (it goes into a table).
+fn said(tool: &str, stdout: &str, stderr: &[u8]) -> String {
+    let all = format!("{stdout} {}", String::from_utf8_lossy(stderr));
+    format!("{tool} said: {}", all.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "/"))
 }
 
 /// The count h2load's `requests:` line gives for `what` (`done`, `succeeded`).
@@ -115,8 +157,7 @@ fn pgbench(url: &str, script: &str, span: Duration) -> Result<f64, String> {
     let _ = std::fs::remove_file(&file);
     let output = output?;
     let text = String::from_utf8_lossy(&output.stdout);
-    number_after(&text, "tps =")
-        .ok_or_else(|| format!("pgbench said: {text}{}", String::from_utf8_lossy(&output.stderr)))
+    number_after(&text, "tps =").ok_or_else(|| said("pgbench", &text, &output.stderr))
 }
 
 /// The statement `store::get` runs, for pgbench: the same text, its
@@ -162,6 +203,7 @@ pub(super) async fn independent(b: &mut Bench, r: &mut Report, ops: &Ops) {
     );
     let span = b.plan.span;
     let base = b.suite.endpoints.applications.clone();
+    let metrics = b.apps_metrics.clone();
     let Some(pid) = b.suite.pids().into_iter().find(|(name, _)| *name == "applications").map(|(_, p)| p) else {
         r.line("- no applications process to measure");
         return;
@@ -171,8 +213,8 @@ pub(super) async fn independent(b: &mut Bench, r: &mut Report, ops: &Ops) {
     r.line("| call | driven by | calls/s | service CPU µs per call | failed |");
     r.line("|---|---|---:|---:|---:|");
     for (label, path, body) in calls(ops) {
-        let (base, token) = (base.clone(), token.clone());
-        let run = tokio::task::spawn_blocking(move || h2load(&base, path, &body, &token, span, pid)).await;
+        let (base, metrics, token) = (base.clone(), metrics.clone(), token.clone());
+        let run = tokio::task::spawn_blocking(move || h2load((&base, &metrics), path, &body, &token, span, pid)).await;
         match run.map_err(|e| e.to_string()).and_then(|r| r) {
             Ok(d) => {
                 r.line(&format!("| {label} | h2load | {:.0} | {:.0} | {} |", d.per_second, d.cpu_us, d.failed));
@@ -277,5 +319,10 @@ mod tests {
         assert_eq!((requests(h2, "done"), requests(h2, "succeeded")), (21751, 21700));
         assert_eq!(number_after("tps = 22301.5 (without initial connection time)", "tps ="), Some(22301.5));
         assert_eq!(number_after("nothing here", "tps ="), None);
+        let exposition = "# TYPE socialloans_grpc_server_calls counter\n\
+            socialloans_grpc_server_calls_total{method=\"a.S/Get\",code=\"OK\"} 41\n\
+            socialloans_grpc_server_calls_total{method=\"a.S/Get\",code=\"NOT_FOUND\"} 2\n\
+            socialloans_grpc_server_calls_total{method=\"a.S/List\",code=\"OK\"} 7\n";
+        assert_eq!(ok_count(exposition, "a.S/Get"), 41);
     }
 }

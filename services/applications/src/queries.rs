@@ -85,7 +85,7 @@ pub async fn list(
         .into_iter()
         .map(|row| {
             let record = Record::from_row(row)?;
-            Ok(record.view_for(caller))
+            Ok(record.into_view_for(caller))
         })
         .collect::<Result<_, Error>>()?;
     Ok(ListApplicationsResponse { applications, next_page_token })

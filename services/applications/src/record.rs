@@ -124,12 +124,17 @@ impl Record {
 
     /// The API view; the contact person only when `personal_data`.
     pub fn view(&self, personal_data: bool) -> Application {
-        let mut app = self.app.clone();
+        let contact = personal_data.then(|| self.contact.clone());
+        self.shown(self.app.clone(), contact)
+    }
+
+    /// `app` with what the row says beside it, and `contact` as its contact person.
+    fn shown(&self, mut app: Application, contact: Option<ContactPerson>) -> Application {
         app.name = self.name();
         app.state = self.state as i32;
         app.etag = self.etag();
         app.borrower.get_or_insert_with(Default::default).organization_number = self.row.organization_number.clone();
-        app.contact_person = personal_data.then(|| self.contact.clone());
+        app.contact_person = contact;
         app.create_time = Some(timestamp(self.row.document.create_time));
         app.update_time = Some(timestamp(self.row.document.update_time));
         app.submit_time = self.row.submit_time.map(timestamp);
@@ -159,6 +164,19 @@ impl Record {
     /// referral note is left out.
     pub fn view_for(&self, caller: &Caller) -> Application {
         let mut app = self.view(sees_personal_data(caller, &self.row.organization_number));
+        if caller.confined_to().is_some() {
+            redact_internal(&mut app);
+        }
+        app
+    }
+
+    /// [`Record::view_for`], consuming the record: what a read answers,
+    /// without copying the application it decoded.
+    pub fn into_view_for(mut self, caller: &Caller) -> Application {
+        let contact =
+            sees_personal_data(caller, &self.row.organization_number).then(|| std::mem::take(&mut self.contact));
+        let app = std::mem::take(&mut self.app);
+        let mut app = self.shown(app, contact);
         if caller.confined_to().is_some() {
             redact_internal(&mut app);
         }
@@ -200,5 +218,45 @@ mod stored_state_tests {
         for text in ["", "under_review", "APPLICATION_STATE_DRAFT", "DRAFT "] {
             assert_eq!(StoredState::from_stored(text), None, "{text:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socialloans_contracts::applications::{Borrower, ContactPerson, CreditAssessment};
+    use socialloans_platform::Role;
+
+    fn caller(role: Role, organization: Option<&str>) -> Caller {
+        Caller {
+            subject: "s".into(),
+            roles: [role].into_iter().collect(),
+            organization: organization.map(str::to_owned),
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_read_shows_the_same_application_whether_the_record_is_kept_or_consumed() {
+        let draft = Application {
+            title: "Trygga hem".into(),
+            borrower: Some(Borrower { organization_number: "556000-0001".into(), ..Default::default() }),
+            contact_person: Some(ContactPerson { name: "Anna".into(), ..Default::default() }),
+            credit_assessment: Some(CreditAssessment { summary: "internal".into(), ..Default::default() }),
+            referral_note: "internal".into(),
+            ..Default::default()
+        };
+        let record = Record::draft(draft, chrono::Utc::now());
+        for who in [
+            caller(Role::Analyst, None),
+            caller(Role::Borrower, Some("556000-0001")),
+            caller(Role::Borrower, Some("556000-0002")),
+            caller(Role::Auditor, None),
+        ] {
+            assert_eq!(record.clone().into_view_for(&who), record.view_for(&who), "{:?}", who.roles);
+        }
+        let own = record.clone().into_view_for(&caller(Role::Borrower, Some("556000-0001")));
+        assert_eq!(own.contact_person.map(|c| c.name).as_deref(), Some("Anna"));
+        assert!(own.referral_note.is_empty(), "the lender's notes stay internal");
     }
 }

@@ -219,8 +219,7 @@ impl Applications {
         let id = parse_name("name", name)?;
         let row =
             store::get(&self.pool, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        let record = Record::from_row(row)?;
-        Ok(record.view_for(caller))
+        Ok(Record::from_row(row)?.into_view_for(caller))
     }
 }
 

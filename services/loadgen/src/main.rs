@@ -20,11 +20,6 @@
 //! It writes `BENCHMARKS.md` (or `--out FILE`); `--quick` runs everything
 //! briefly and small, to check that it works.
 
-/// mimalloc: a call allocates and frees many small buffers, which glibc's
-/// allocator makes a sixth of a read's CPU (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod echo;
 mod measure;
 mod procs;

@@ -368,18 +368,24 @@ fn url_password(url: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Whether the database answers a trivial query within `timeout`; when it
-/// does not, the pool's older connections are not trusted ([`connection_lost`]).
+/// Whether the database answers a trivial query within `timeout`; when a
+/// connection fails, the pool's older connections are not trusted
+/// ([`connection_lost`]).
 pub async fn is_reachable(pool: &PgPool, timeout: Duration) -> bool {
     let probe = async {
         let mut conn = pool.acquire().await?;
         conn.ping().await
     };
-    let reachable = matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(())));
-    if !reachable {
-        connection_lost();
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(Ok(())) => true,
+        // A connection that failed: the others may have too. A probe that
+        // only waited too long (a busy pool) says nothing of them.
+        Ok(Err(_)) => {
+            connection_lost();
+            false
+        }
+        Err(_) => false,
     }
-    reachable
 }
 
 #[cfg(test)]

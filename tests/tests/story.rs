@@ -24,8 +24,8 @@ const SUITE: &str = env!("CARGO_BIN_EXE_suite");
 
 /// A port offset at which all six of the suite's ports are free now, from
 /// 1,000 to 4,900 (the loadgen's check uses 5,000 and up).
-fn free_offset() -> u16 {
-    let start = (std::process::id() % 40) as u16;
+fn free_offset(attempt: u16) -> u16 {
+    let start = (std::process::id() % 40) as u16 + attempt * 7;
     (0..40u16)
         .map(|k| 1_000 + (start + k) % 40 * 100)
         .find(|offset| {
@@ -64,6 +64,26 @@ impl Up {
             }
         });
         Up { child, lines, seen: Vec::new() }
+    }
+
+    /// `up` on a free set of ports, until it says the suite is up; the offset.
+    /// The ports sit in the kernel's ephemeral range, so one found free can
+    /// be taken by an outgoing connection before a service binds it: then
+    /// the suite is started again on other ports (three times at most).
+    fn start_on_free_ports(home: &Path) -> (Up, u16) {
+        for attempt in 0..3 {
+            let offset = free_offset(attempt);
+            let mut up = Up::start(home, offset);
+            if up.wait_for("Social Loans is up", Duration::from_secs(120)) {
+                return (up, offset);
+            }
+            assert!(
+                up.seen.iter().any(|l| l.contains("Address already in use")),
+                "the suite did not come up: {:?}",
+                up.seen
+            );
+        }
+        panic!("three sets of free ports were taken before the services bound them");
     }
 
     /// Waits for a line containing `text`, at most `limit`.
@@ -136,9 +156,7 @@ async fn demo(home: &std::path::Path, offset: u16) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     let home = Home(std::env::temp_dir().join(format!("socialloans-story-{}", uuid::Uuid::now_v7())));
-    let offset = free_offset();
-    let mut up = Up::start(&home.0, offset);
-    assert!(up.wait_for("Social Loans is up", Duration::from_secs(120)), "the suite did not come up");
+    let (mut up, offset) = Up::start_on_free_ports(&home.0);
 
     // The demo, as a newcomer runs it, against the suite that is up.
     let first = demo(&home.0, offset).await;
@@ -293,9 +311,7 @@ async fn up_works_from_a_private_directory_and_reset_removes_everything() {
     std::fs::create_dir_all(&private.0).unwrap();
     std::fs::set_permissions(&private.0, std::fs::Permissions::from_mode(0o700)).unwrap();
     let home = private.0.join("clone").join(".local");
-    let offset = free_offset();
-    let mut up = Up::start(&home, offset);
-    assert!(up.wait_for("Social Loans is up", Duration::from_secs(120)), "the suite did not come up: {:?}", up.seen);
+    let (mut up, _) = Up::start_on_free_ports(&home);
     let outside = up.seen.iter().find(|l| l.contains("the private PostgreSQL's data goes to")).cloned();
     let root = rustix::process::geteuid().is_root();
     assert_eq!(outside.is_some(), root, "as root the data goes where the postgres user can reach it: {:?}", up.seen);

@@ -171,6 +171,11 @@ fn get_statement(id: Uuid) -> String {
     )
 }
 
+/// The applications service's process, whose CPU the contenders read.
+fn applications_pid(b: &Bench) -> Option<u32> {
+    b.suite.pids().into_iter().find(|(name, _)| *name == "applications").map(|(_, pid)| pid)
+}
+
 /// The calls the contenders drive, as (label, gRPC path, one frame).
 fn calls(ops: &Ops) -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let health = tonic_health::pb::HealthCheckRequest { service: String::new() };
@@ -204,7 +209,7 @@ pub(super) async fn independent(b: &mut Bench, r: &mut Report, ops: &Ops) {
     let span = b.plan.span;
     let base = b.suite.endpoints.applications.clone();
     let metrics = b.apps_metrics.clone();
-    let Some(pid) = b.suite.pids().into_iter().find(|(name, _)| *name == "applications").map(|(_, p)| p) else {
+    let Some(pid) = applications_pid(b) else {
         r.line("- no applications process to measure");
         return;
     };
@@ -282,7 +287,7 @@ fn independent_ratios(r: &mut Report, driven: &[(&str, Driven)], pg: Option<f64>
 /// loop of 64 callers over the suite (h2load sends one body again and again,
 /// which a write answers as a replay of its request id).
 pub(super) async fn write_cpu(b: &mut Bench, r: &mut Report, ops: &Ops) {
-    let Some(pid) = b.suite.pids().into_iter().find(|(name, _)| *name == "applications").map(|(_, p)| p) else {
+    let Some(pid) = applications_pid(b) else {
         return;
     };
     r.line("");

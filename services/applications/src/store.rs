@@ -89,7 +89,7 @@ pub struct ListFilter {
 
 /// Writes an application: a new one whole, an existing one's changeable
 /// columns (its id, borrower and creation time never change).
-#[tracing::instrument(skip_all, fields(id = %row.document.id))]
+#[tracing::instrument(level = "debug", skip_all, fields(id = %row.document.id))]
 pub async fn write(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO applications.application
@@ -116,7 +116,7 @@ pub async fn write(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error
 }
 
 /// One application, locked for change; `organization` confines a borrower.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
         Flat,
@@ -134,7 +134,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>)
 }
 
 /// One application by id; `organization` confines a borrower.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
         Flat,
@@ -150,18 +150,13 @@ pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<
     .map(|flat| flat.map(Row::from))
 }
 
-/// A page in creation order after `after`, one row more than `limit` so the
-/// caller knows whether another page follows. The order key never changes,
-/// so a walk sees every row that existed when it began exactly once. The
-/// rows' stored bytes are bounded too ([`limits::bounded_page`]).
-#[tracing::instrument(skip(pool))]
-pub async fn list(
-    pool: &PgPool,
-    filter: &ListFilter,
-    after: Option<Cursor>,
-    limit: u32,
-) -> Result<Vec<Row>, sqlx::Error> {
-    let page = "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time,
+/// The statement of [`list`], its parameters: organisation, states,
+/// category, submitted after and before, the cursor's time and id, and the
+/// row limit. Built once.
+pub fn list_statement() -> &'static str {
+    static STATEMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STATEMENT.get_or_init(|| {
+        let page = "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time,
                        content, contact_person
                   FROM applications.application
                  WHERE ($1::text IS NULL OR organization_number = $1)
@@ -172,11 +167,22 @@ pub async fn list(
                    AND ($6::timestamptz IS NULL OR (create_time, id) < ($6, $7))
                  ORDER BY create_time DESC, id DESC
                  LIMIT $8";
-    sqlx::query_as::<_, Flat>(sqlx::AssertSqlSafe(limits::bounded_page(
-        page,
-        "create_time DESC, id DESC",
-        "octet_length(content) + octet_length(contact_person)",
-    )))
+        limits::bounded_page(page, "create_time DESC, id DESC", "octet_length(content) + octet_length(contact_person)")
+    })
+}
+
+/// A page in creation order after `after`, one row more than `limit` so the
+/// caller knows whether another page follows. The order key never changes,
+/// so a walk sees every row that existed when it began exactly once. The
+/// rows' stored bytes are bounded too ([`limits::bounded_page`]).
+#[tracing::instrument(level = "debug", skip(pool))]
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as::<_, Flat>(sqlx::AssertSqlSafe(list_statement()))
     .bind(filter.organization_number.as_deref())
     .bind(&filter.states)
     .bind(filter.category.as_deref())

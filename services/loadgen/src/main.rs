@@ -34,6 +34,16 @@ pub struct Options {
     /// Brief and small: a check that the benchmark works, not figures.
     #[arg(long)]
     pub quick: bool,
+    /// Only the independent contenders (h2load and pgbench beside the suite,
+    /// and the service's CPU per call of each read and write): a check of a
+    /// change to the hot path in about a minute. The report holds that alone.
+    #[arg(long)]
+    pub contenders: bool,
+    /// Also samples the applications service with `perf record` while
+    /// h2load drives each read (after the measured runs, so that sampling
+    /// skews no figure), and adds the top functions to the report.
+    #[arg(long)]
+    pub profile: bool,
     /// Where the report goes.
     #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
     pub out: PathBuf,

@@ -221,8 +221,10 @@ async fn prepare(suite: Suite, plan: Plan, offset: u16) -> Result<Bench, String>
                 .map_err(|e| e.to_string())?,
         );
     }
+    // The service's pool shape (`db::pool`): 10 connections, no ping per acquire.
     let apps_pool = PgPoolOptions::new()
         .max_connections(10)
+        .test_before_acquire(false)
         .connect(&suite.service_url("applications")?)
         .await
         .map_err(|e| e.to_string())?;
@@ -260,23 +262,31 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
     let out = std::env::temp_dir().join(format!("socialloans-loadgen-demo-{}", Uuid::now_v7()));
     let first = demo::run(&b.suite.endpoints, &b.suite.secret, &out, &mut |_| {}).await?;
     let templates = seed_templates(&b, &first.applications[0]).await?;
-    // The pilot story first, while every feed is idle; then the table at growing sizes.
-    pilot_flow(&mut b, &mut r, &out).await?;
-    let copies = scaling(&mut b, &mut r, templates.draft).await?;
-    sqlx::query("DELETE FROM applications.application WHERE id = ANY($1)")
-        .bind(&copies)
-        .execute(&b.admin)
-        .await
-        .map_err(|e| e.to_string())?;
+    // `--contenders`: the independent contenders alone.
+    let full = !options.contenders;
+    if full {
+        // The pilot story first, while every feed is idle; then the table at growing sizes.
+        pilot_flow(&mut b, &mut r, &out).await?;
+        let copies = scaling(&mut b, &mut r, templates.draft).await?;
+        sqlx::query("DELETE FROM applications.application WHERE id = ANY($1)")
+            .bind(&copies)
+            .execute(&b.admin)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let ops = seed_ops(&b, &templates, &first).await?;
-    quiesce(&b.admin).await?;
-    let read_peaks = read_path(&mut b, &mut r, &ops).await?;
+    let read_peaks = if full { Some(read_path(&mut b, &mut r, &ops).await?) } else { None };
     independent(&mut b, &mut r, &ops).await;
     write_cpu(&mut b, &mut r, &ops).await;
-    let write_peaks = write_path(&mut b, &mut r, &ops).await?;
-    latency(&mut b, &mut r, &ops, &read_peaks, &write_peaks).await?;
-    portfolio(&mut b, &mut r).await?;
-    resources(&mut b, &mut r, &idle).await?;
+    if options.profile {
+        profile(&mut b, &mut r, &ops).await;
+    }
+    if let Some(read_peaks) = read_peaks {
+        let write_peaks = write_path(&mut b, &mut r, &ops).await?;
+        latency(&mut b, &mut r, &ops, &read_peaks, &write_peaks).await?;
+        portfolio(&mut b, &mut r).await?;
+        resources(&mut b, &mut r, &idle).await?;
+    }
     let _ = std::fs::remove_dir_all(&out);
 
     let doc = document(&b, &r, options).await;

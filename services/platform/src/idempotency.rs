@@ -140,7 +140,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 
 /// Forgets request ids older than `retention`, a batch at a time; returns
 /// how many. A retry after that is a new request.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     loop {

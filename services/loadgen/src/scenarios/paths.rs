@@ -37,7 +37,17 @@ pub(super) async fn read_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Resul
 
 /// A connection to an echo server that answers with real answers of the suite.
 async fn echo_channel(ops: &Ops) -> Result<Channel, String> {
-    // The canned answers of the echo server are real ones.
+    let echo_addr = echo_server(ops, None).await?;
+    Channel::from_shared(format!("http://{echo_addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// An echo server answering real answers of the suite (after the service's
+/// SELECT on `floor`, when given); its address.
+pub(super) async fn echo_server(ops: &Ops, floor: Option<PgPool>) -> Result<std::net::SocketAddr, String> {
     let mut client = ops.client(0).max_decoding_message_size(16 << 20);
     let one = client
         .get_application(authorized(ops.get(0), &ops.analyst))
@@ -48,12 +58,7 @@ async fn echo_channel(ops: &Ops) -> Result<Channel, String> {
         .ok_or("no application")?;
     let page =
         client.list_applications(authorized(Ops::list(), &ops.analyst)).await.map_err(|e| e.to_string())?.into_inner();
-    let echo_addr = echo::serve(one, page).await?;
-    Channel::from_shared(format!("http://{echo_addr}"))
-        .map_err(|e| e.to_string())?
-        .connect()
-        .await
-        .map_err(|e| e.to_string())
+    echo::serve(one, page, floor).await
 }
 
 /// Runs `rpc` against the suite, gRPC alone and PostgreSQL alone in turns and

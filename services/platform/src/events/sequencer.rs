@@ -23,7 +23,7 @@ const BATCH: i64 = 1000;
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Numbers every committed, unnumbered event; returns how many, and the new head.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn sequence_once(pool: &PgPool, schema: &str) -> Result<(u64, i64), sqlx::Error> {
     // The common case — nothing waiting — takes no lock and writes nothing.
     let now = sqlx::query!(
@@ -63,7 +63,7 @@ pub async fn sequence_once(pool: &PgPool, schema: &str) -> Result<(u64, i64), sq
 /// Deletes the feed's prefix older than `retention`; returns the new
 /// `pruned_through`. Positions stay a prefix: everything up to the last
 /// position older than the cut-off goes.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn prune(pool: &PgPool, retention: Duration) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query!("SELECT 1 AS locked FROM outbox_head FOR UPDATE").fetch_one(&mut *tx).await?;

@@ -26,6 +26,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // fully-qualified name (`prost::Name`).
     let mut config = prost_build::Config::new();
     config.enable_type_names();
+    // The applications service's two read answers are written by hand, so
+    // that a server can splice in an application's stored encoding
+    // (src/spliced.rs); the wire form is the contract's.
+    for message in ["GetApplicationResponse", "ListApplicationsResponse"] {
+        config.extern_path(format!(".socialloans.applications.v1.{message}"), format!("crate::spliced::{message}"));
+    }
     tonic_prost_build::configure()
         // Every method of a contract must be implemented: a forgotten one is
         // a compile error, not an UNIMPLEMENTED answer found in production.

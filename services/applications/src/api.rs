@@ -113,8 +113,7 @@ impl ApplicationsService for Api {
 
     async fn get_application(&self, request: Request<pb::GetApplicationRequest>) -> Reply<pb::GetApplicationResponse> {
         let caller = caller(&request)?;
-        let application = self.ops.get(&caller, &request.get_ref().name).await?;
-        Ok(Response::new(pb::GetApplicationResponse { application: Some(application) }))
+        Ok(Response::new(self.ops.get(&caller, &request.get_ref().name).await?))
     }
 
     async fn list_applications(

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    record::{Record, category_name, state_name, timestamp},
+    record::{category_name, encoded_view, state_name, timestamp},
     service::{Applications, parse_name},
     store::{self, Cursor, ListFilter},
 };
@@ -81,14 +81,8 @@ pub async fn list(
         |r| r.document.content.len() + r.contact_person.len(),
         |r| r.document.position(),
     );
-    let applications = rows
-        .into_iter()
-        .map(|row| {
-            let record = Record::from_row(row)?;
-            Ok(record.into_view_for(caller))
-        })
-        .collect::<Result<_, Error>>()?;
-    Ok(ListApplicationsResponse { applications, next_page_token })
+    let applications = rows.into_iter().map(|row| encoded_view(row, caller)).collect::<Result<_, Error>>()?;
+    Ok(ListApplicationsResponse::spliced(applications, next_page_token))
 }
 
 /// History actions whose comment is the lender's internal note.

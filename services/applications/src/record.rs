@@ -189,6 +189,82 @@ impl Record {
     }
 }
 
+/// The fields of an `Application` the service sets on every answer
+/// ([`Record::view`]): name, state, etag, contact person and the create,
+/// update and submit times. The borrower (4) is merged, not set.
+const SERVER_SET: [u32; 7] = [1, 2, 3, 16, 28, 29, 30];
+/// The fields a caller confined to its organisation never sees
+/// ([`redact_internal`]): the credit assessment and the referral note.
+const INTERNAL: [u32; 2] = [19, 26];
+/// `Application.contact_person`.
+const CONTACT_PERSON: u32 = 16;
+
+/// What `caller` reads of `row`, as `Application`'s encoding without
+/// decoding it: the stored bytes unchanged, then the fields the service
+/// sets (protobuf lets them follow: a later scalar wins, a later message
+/// merges), the contact person's stored bytes among them when the caller
+/// may see it. Decoded, it is [`Record::into_view_for`] of the same row.
+///
+/// `None` when the row must be decoded instead: the stored bytes hold a
+/// field the service sets (a stored answer would then be merged, not
+/// replaced), the caller is confined to its organisation and they hold the
+/// lender's internal work, or the row lacks what the answer needs.
+pub fn spliced_view(row: &Row, caller: &Caller) -> Option<Vec<u8>> {
+    let present = top_level_fields(&row.document.content)?;
+    let redacts = caller.confined_to().is_some();
+    if present.iter().any(|f| SERVER_SET.contains(f) || (redacts && INTERNAL.contains(f))) {
+        return None;
+    }
+    let state = row.document.state.0;
+    if state == ApplicationState::Unspecified || row.organization_number.is_empty() {
+        return None;
+    }
+    let set = Application {
+        name: resource_name(row.document.id),
+        state: state as i32,
+        etag: row.document.etag(),
+        borrower: Some(socialloans_contracts::applications::Borrower {
+            organization_number: row.organization_number.clone(),
+            ..Default::default()
+        }),
+        create_time: Some(timestamp(row.document.create_time)),
+        update_time: Some(timestamp(row.document.update_time)),
+        submit_time: row.submit_time.map(timestamp),
+        ..Default::default()
+    };
+    let contact = sees_personal_data(caller, &row.organization_number).then_some(&row.contact_person);
+    let contact_len = contact.map_or(0, |c| prost::encoding::bytes::encoded_len(CONTACT_PERSON, c));
+    let mut out = Vec::with_capacity(row.document.content.len() + set.encoded_len() + contact_len);
+    out.extend_from_slice(&row.document.content);
+    set.encode_raw(&mut out);
+    if let Some(contact) = contact {
+        prost::encoding::bytes::encode(CONTACT_PERSON, contact, &mut out);
+    }
+    Some(out)
+}
+
+/// What `caller` reads of `row`, as `Application`'s encoding: spliced
+/// ([`spliced_view`]) when it can be, else decoded, viewed and encoded.
+pub fn encoded_view(row: Row, caller: &Caller) -> Result<Vec<u8>, Error> {
+    match spliced_view(&row, caller) {
+        Some(encoded) => Ok(encoded),
+        None => Ok(Record::from_row(row)?.into_view_for(caller).encode_to_vec()),
+    }
+}
+
+/// The numbers of the top-level fields in an encoded message, in order;
+/// `None` when it is not a well-formed encoding.
+fn top_level_fields(mut encoded: &[u8]) -> Option<Vec<u32>> {
+    use prost::encoding::{DecodeContext, decode_key, skip_field};
+    let mut fields = Vec::with_capacity(32);
+    while !encoded.is_empty() {
+        let (tag, wire_type) = decode_key(&mut encoded).ok()?;
+        skip_field(wire_type, tag, &mut encoded, DecodeContext::default()).ok()?;
+        fields.push(tag);
+    }
+    Some(fields)
+}
+
 /// Leaves out of `app` what is the lender's internal work (see
 /// [`Record::view_for`]).
 pub fn redact_internal(app: &mut Application) {
@@ -258,5 +334,119 @@ mod tests {
         let own = record.clone().into_view_for(&caller(Role::Borrower, Some("556000-0001")));
         assert_eq!(own.contact_person.map(|c| c.name).as_deref(), Some("Anna"));
         assert!(own.referral_note.is_empty(), "the lender's notes stay internal");
+    }
+
+    fn callers() -> [Caller; 5] {
+        [
+            caller(Role::Analyst, None),
+            caller(Role::Borrower, Some("556000-0001")),
+            caller(Role::Borrower, Some("556000-0002")),
+            caller(Role::Auditor, None),
+            caller(Role::CreditAnalyst, None),
+        ]
+    }
+
+    /// A stored row of a submitted application, with or without the lender's internal work.
+    fn stored(internal: bool) -> Row {
+        use socialloans_contracts::{applications::LoanTag, common::Money};
+        let draft = Application {
+            title: "Trygga hem".into(),
+            category: Category::HousingAndResidentialEnvironments as i32,
+            borrower: Some(Borrower {
+                organization_number: "556000-0001".into(),
+                display_name: "Botkyrkabyggen".into(),
+                ..Default::default()
+            }),
+            contact_person: Some(ContactPerson {
+                name: "Anna".into(),
+                email: "anna@example.se".into(),
+                ..Default::default()
+            }),
+            sdg_targets: vec!["11.1".into(), "10.2".into()],
+            loans: vec![LoanTag {
+                loan_id: "L-1".into(),
+                principal: Some(Money { currency_code: "SEK".into(), minor_units: 5 }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut record = Record::draft(draft, chrono::Utc::now());
+        record.state = ApplicationState::UnderReview;
+        record.row.document.revision = 7;
+        record.row.submit_time = Some(chrono::Utc::now());
+        if internal {
+            record.app.credit_assessment = Some(CreditAssessment { summary: "internal".into(), ..Default::default() });
+            record.app.referral_note = "internal".into();
+        }
+        record.to_row()
+    }
+
+    fn decoded_view(row: &Row, who: &Caller) -> Application {
+        Record::from_row(row.clone()).expect("a stored row").into_view_for(who)
+    }
+
+    #[test]
+    fn a_spliced_read_decodes_as_the_decoded_view_for_every_caller() {
+        for internal in [false, true] {
+            let row = stored(internal);
+            for who in callers() {
+                let encoded = encoded_view(row.clone(), &who).expect("a view");
+                let read = Application::decode(encoded.as_slice()).expect("a valid encoding");
+                assert_eq!(read, decoded_view(&row, &who), "internal {internal}, {:?}", who.roles);
+                let spliced = spliced_view(&row, &who);
+                // Only a confined caller of a row holding internal work needs decoding.
+                assert_eq!(spliced.is_some(), !(internal && who.confined_to().is_some()), "{:?}", who.roles);
+            }
+        }
+        let own = Application::decode(encoded_view(stored(true), &callers()[1]).unwrap().as_slice()).unwrap();
+        assert_eq!(own.contact_person.map(|c| c.name).as_deref(), Some("Anna"));
+        assert!(own.referral_note.is_empty() && own.credit_assessment.unwrap().summary.is_empty());
+        let other = Application::decode(encoded_view(stored(false), &callers()[2]).unwrap().as_slice()).unwrap();
+        assert_eq!(other.contact_person, None, "another borrower never sees the contact person");
+    }
+
+    #[test]
+    fn stored_bytes_holding_a_field_the_service_sets_are_decoded_not_spliced() {
+        let mut row = stored(false);
+        let mut content = Application::decode(row.document.content.as_slice()).unwrap();
+        for set in [
+            |a: &mut Application| a.name = "applications/forged".into(),
+            |a: &mut Application| a.etag = "\"999\"".into(),
+            |a: &mut Application| a.state = ApplicationState::Approved as i32,
+            |a: &mut Application| {
+                a.contact_person = Some(ContactPerson { name: "Forged".into(), ..Default::default() })
+            },
+            |a: &mut Application| a.create_time = Some(prost_types::Timestamp { seconds: 1, nanos: 5 }),
+        ] {
+            let mut forged = content.clone();
+            set(&mut forged);
+            row.document.content = forged.encode_to_vec();
+            let analyst = caller(Role::Analyst, None);
+            assert_eq!(spliced_view(&row, &analyst), None);
+            let read = Application::decode(encoded_view(row.clone(), &analyst).unwrap().as_slice()).unwrap();
+            assert_eq!(read, decoded_view(&row, &analyst));
+        }
+        content.title = "x".into();
+        row.document.content = content.encode_to_vec();
+        row.document.content.push(0xff);
+        assert_eq!(spliced_view(&row, &caller(Role::Analyst, None)), None, "a malformed encoding is not spliced");
+        assert!(encoded_view(row, &caller(Role::Analyst, None)).is_err());
+    }
+
+    #[test]
+    fn the_field_numbers_the_splice_relies_on_are_the_contracts() {
+        let set = prost_types::FileDescriptorSet::decode(socialloans_contracts::FILE_DESCRIPTOR_SET).unwrap();
+        let application = set
+            .file
+            .iter()
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == "Application")
+            .expect("the Application message");
+        let number = |name: &str| application.field.iter().find(|f| f.name() == name).map(|f| f.number() as u32);
+        let server_set = ["name", "state", "etag", "contact_person", "create_time", "update_time", "submit_time"];
+        assert_eq!(server_set.map(|n| number(n).unwrap()), SERVER_SET);
+        assert_eq!(["credit_assessment", "referral_note"].map(|n| number(n).unwrap()), INTERNAL);
+        assert_eq!(number("contact_person"), Some(CONTACT_PERSON));
+        assert_eq!(number("borrower"), Some(4));
     }
 }

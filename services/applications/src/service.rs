@@ -7,7 +7,7 @@
 use chrono::Utc;
 use prost::Message;
 use socialloans_contracts::applications::{
-    Application, ApplicationState as S, ContactPerson, CreateApplicationRequest,
+    Application, ApplicationState as S, ContactPerson, CreateApplicationRequest, GetApplicationResponse,
 };
 use socialloans_platform::{
     Caller, Role,
@@ -215,11 +215,11 @@ impl Applications {
     }
 
     /// One application, as `caller` may see it.
-    pub async fn get(&self, caller: &Caller, name: &str) -> Result<Application, Error> {
+    pub async fn get(&self, caller: &Caller, name: &str) -> Result<GetApplicationResponse, Error> {
         let id = parse_name("name", name)?;
         let row =
             store::get(&self.pool, id, caller.confined_to()).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        Ok(Record::from_row(row)?.into_view_for(caller))
+        Ok(GetApplicationResponse::spliced(crate::record::encoded_view(row, caller)?))
     }
 }
 

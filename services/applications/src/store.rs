@@ -183,17 +183,17 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as::<_, Flat>(sqlx::AssertSqlSafe(list_statement()))
-    .bind(filter.organization_number.as_deref())
-    .bind(&filter.states)
-    .bind(filter.category.as_deref())
-    .bind(filter.submitted_after)
-    .bind(filter.submitted_before)
-    .bind(after.map(|c| c.create_time))
-    .bind(after.map(|c| c.id))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await
-    .map(|page| page.into_iter().map(Row::from).collect())
+        .bind(filter.organization_number.as_deref())
+        .bind(&filter.states)
+        .bind(filter.category.as_deref())
+        .bind(filter.submitted_after)
+        .bind(filter.submitted_before)
+        .bind(after.map(|c| c.create_time))
+        .bind(after.map(|c| c.id))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await
+        .map(|page| page.into_iter().map(Row::from).collect())
 }
 
 /// One entry of an application's history.

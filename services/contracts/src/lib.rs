@@ -29,9 +29,16 @@ pub trait Mutation: prost::Message + prost::Name {
 
 include!(concat!(env!("OUT_DIR"), "/mutations.rs"));
 
-/// `socialloans.applications.v1`: loan applications and their life cycle.
-#[doc(inline)]
-pub use socialloans::applications::v1 as applications;
+pub mod spliced;
+
+/// `socialloans.applications.v1`: loan applications and their life cycle
+/// (its two read answers are [`spliced`]'s).
+pub mod applications {
+    #[doc(inline)]
+    pub use crate::socialloans::applications::v1::*;
+    #[doc(inline)]
+    pub use crate::spliced::{GetApplicationResponse, ListApplicationsResponse};
+}
 /// `socialloans.committee.v1`: the expert committee's cases and decisions.
 #[doc(inline)]
 pub use socialloans::committee::v1 as committee;

@@ -50,7 +50,7 @@ macro_rules! echo_service {
                 request: Request<pb::GetApplicationRequest>,
             ) -> Result<Response<pb::GetApplicationResponse>, Status> {
                 self.select_one(&request.get_ref().name).await?;
-                Ok(Response::new(pb::GetApplicationResponse { application: Some(self.application.clone()) }))
+                Ok(Response::new(pb::GetApplicationResponse::new(self.application.clone())))
             }
 
             async fn list_applications(

@@ -102,11 +102,11 @@ impl CallGuard {
     }
 
     /// The metrics and log name of `target`: always one of a fixed set.
-    fn label(&self, target: Target) -> String {
+    fn label(&self, target: Target) -> &'static str {
         match target {
-            Target::Open(name) => name.to_owned(),
-            Target::Method(method, _) => format!("{}/{method}", self.policy.service),
-            Target::Unlisted | Target::Unknown => UNKNOWN_METHOD.to_owned(),
+            Target::Open(name) => name,
+            Target::Method(method, _) => interned(self.policy.service, method),
+            Target::Unlisted | Target::Unknown => UNKNOWN_METHOD,
         }
     }
 
@@ -205,6 +205,15 @@ impl CallGuard {
             })
             .cloned()
     }
+}
+
+/// `service/method`, made once per method in the life of the process (the
+/// methods are the policies' own, a fixed set): no allocation per call.
+fn interned(service: &'static str, method: &'static str) -> &'static str {
+    type Labels = std::collections::HashMap<(&'static str, &'static str), &'static str>;
+    static LABELS: std::sync::OnceLock<std::sync::Mutex<Labels>> = std::sync::OnceLock::new();
+    let mut labels = LABELS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    labels.entry((service, method)).or_insert_with(|| Box::leak(format!("{service}/{method}").into_boxed_str()))
 }
 
 /// Logs a path that is no method, shortened, at most once a minute (with how
@@ -311,7 +320,8 @@ where
                     None => tonic::body::Body::new(RecordingBody {
                         inner: body,
                         recorder: Some(recorder),
-                        expiry: expires.map(|at| Box::pin(tokio::time::sleep(until_epoch(at)))),
+                        expires_at: expires,
+                        expiry: None,
                         expired: false,
                     }),
                 };
@@ -349,7 +359,7 @@ fn until_epoch(epoch_secs: u64) -> std::time::Duration {
 
 struct Recorder {
     metrics: Metrics,
-    method: String,
+    method: &'static str,
     started: Instant,
     span: tracing::Span,
     in_flight: InFlight,
@@ -359,7 +369,7 @@ impl Recorder {
     fn finish(self, code: Code) {
         let seconds = self.started.elapsed().as_secs_f64();
         drop(self.in_flight);
-        self.metrics.record_call(&self.method, code, seconds);
+        self.metrics.record_call(self.method, code, seconds);
         self.span.record("rpc.grpc.status_code", code as i32);
         let _entered = self.span.enter();
         let millis = seconds * 1000.0;
@@ -385,6 +395,10 @@ impl Recorder {
 struct RecordingBody {
     inner: tonic::body::Body,
     recorder: Option<Recorder>,
+    /// When the caller's token lapses, seconds since the epoch.
+    expires_at: Option<u64>,
+    /// The timer of `expires_at`, set once the response first waits (a
+    /// stream): a unary answer, ready at once, never needs one.
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: bool,
 }
@@ -414,9 +428,13 @@ impl http_body::Body for RecordingBody {
         if self.expired {
             return Poll::Ready(None);
         }
-        if let Some(expiry) = self.expiry.as_mut()
-            && expiry.as_mut().poll(cx).is_ready()
-        {
+        let expires_at = self.expires_at;
+        let lapsed = match (self.expiry.as_mut(), expires_at) {
+            (Some(expiry), _) => expiry.as_mut().poll(cx).is_ready(),
+            (None, Some(at)) => crate::auth::now_secs() >= at,
+            (None, None) => false,
+        };
+        if lapsed {
             self.expired = true;
             if let Some(recorder) = self.recorder.take() {
                 recorder.finish(Code::Unauthenticated);
@@ -442,7 +460,18 @@ impl http_body::Body for RecordingBody {
                     recorder.finish(Code::Ok);
                 }
             }
-            Poll::Pending => {}
+            Poll::Pending => {
+                if self.expiry.is_none()
+                    && let Some(at) = self.expires_at
+                {
+                    let mut expiry = Box::pin(tokio::time::sleep(until_epoch(at)));
+                    if expiry.as_mut().poll(cx).is_ready() {
+                        // Lapsed already: poll again at once to end it.
+                        cx.waker().wake_by_ref();
+                    }
+                    self.expiry = Some(expiry);
+                }
+            }
         }
         polled
     }

@@ -19,16 +19,16 @@ use prometheus_client::{
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
     /// `package.Service/Method`.
-    pub method: String,
+    pub method: &'static str,
     /// gRPC status code name, e.g. `OK`, `PERMISSION_DENIED`.
-    pub code: String,
+    pub code: &'static str,
 }
 
 /// Label of a method.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     /// `package.Service/Method`.
-    pub method: String,
+    pub method: &'static str,
 }
 
 /// Label of a consumer's subscription.
@@ -195,9 +195,9 @@ impl Metrics {
     }
 
     /// Records one finished call.
-    pub fn record_call(&self, method: &str, code: tonic::Code, seconds: f64) {
-        self.calls.get_or_create(&CallLabels { method: method.to_owned(), code: code_name(code).to_owned() }).inc();
-        self.latency.get_or_create(&MethodLabels { method: method.to_owned() }).observe(seconds);
+    pub fn record_call(&self, method: &'static str, code: tonic::Code, seconds: f64) {
+        self.calls.get_or_create(&CallLabels { method, code: code_name(code) }).inc();
+        self.latency.get_or_create(&MethodLabels { method }).observe(seconds);
     }
 
     /// The in-flight gauge.

@@ -265,7 +265,9 @@ pub(super) async fn independent(b: &mut Bench, r: &mut Report, ops: &Ops) {
     }
     let url = b.suite.service_url("applications").unwrap_or_default();
     let mut pg = Vec::new();
-    for (label, script) in [("GetApplication's SELECT", get_statement(ops.ids[0])), ("ListApplications' SELECT", list_statement(20))] {
+    for (label, script) in
+        [("GetApplication's SELECT", get_statement(ops.ids[0])), ("ListApplications' SELECT", list_statement(20))]
+    {
         let url = url.clone();
         let run = tokio::task::spawn_blocking(move || pgbench(&url, &script, span)).await.map_err(|e| e.to_string());
         match run.and_then(|r| r) {
@@ -311,10 +313,8 @@ fn driven_row(
 fn independent_ratios(r: &mut Report, driven: &[(&str, Driven)], (pg_get, pg_list): (Option<f64>, Option<f64>)) {
     let find = |label: &str| driven.iter().find(|(l, _)| *l == label).map(|(_, d)| d);
     let Some(health) = find("grpc.health.v1.Health/Check") else { return };
-    let reads = [
-        ("GetApplication", FLOOR_GET, 2.0, pg_get, 0.7),
-        ("ListApplications (20)", FLOOR_LIST, 6.0, pg_list, 0.6),
-    ];
+    let reads =
+        [("GetApplication", FLOOR_GET, 2.0, pg_get, 0.7), ("ListApplications (20)", FLOOR_LIST, 6.0, pg_list, 0.6)];
     for (label, floor_label, cpu_bound, pg, share_bound) in reads {
         let Some(read) = find(label) else { continue };
         let cpu = read.cpu_us / health.cpu_us.max(1e-9);
@@ -402,8 +402,7 @@ pub(super) async fn profile(b: &mut Bench, r: &mut Report, ops: &Ops) {
         let (base, metrics, token) = (base.clone(), metrics.clone(), token.clone());
         let run = tokio::task::spawn_blocking(move || {
             let data = std::env::temp_dir().join(format!("loadgen-perf-{}.data", Uuid::now_v7()));
-            let sampled =
-                sampled(&data, pid, span, || h2load((&base, Some(&metrics)), path, &body, &token, span, pid));
+            let sampled = sampled(&data, pid, span, || h2load((&base, Some(&metrics)), path, &body, &token, span, pid));
             let _ = std::fs::remove_file(&data);
             sampled
         })
@@ -532,9 +531,15 @@ mod tests {
         assert_eq!(share, "12.50%");
         assert_eq!(parts[0], "socialloans");
         assert_eq!(shortened(&parts[1]), "h2::proto::streams::Recv::poll_data::h0");
-        assert_eq!(shortened("core::ptr::drop_in_place<alloc::vec::Vec<u8>>::h0123456789abcdef"), "core::ptr::drop_in_place");
+        assert_eq!(
+            shortened("core::ptr::drop_in_place<alloc::vec::Vec<u8>>::h0123456789abcdef"),
+            "core::ptr::drop_in_place"
+        );
         assert_eq!(profile_entry("# Samples: 10", 2), None);
-        assert_eq!(profile_entry("  3.00%  [kernel.kallsyms]", 1).map(|(_, p)| p[0].clone()), Some("[kernel.kallsyms]".into()));
+        assert_eq!(
+            profile_entry("  3.00%  [kernel.kallsyms]", 1).map(|(_, p)| p[0].clone()),
+            Some("[kernel.kallsyms]".into())
+        );
     }
 
     #[test]

@@ -12,9 +12,11 @@ use socialloans_contracts::applications::{
 };
 use tonic::{Request, Response, Status};
 
+/// The answers, encoded once: the server copies them out as the service
+/// splices its stored bytes, and encodes nothing per call.
 #[derive(Debug, Clone)]
 struct Echo {
-    application: pb::Application,
+    application: Vec<u8>,
     page: pb::ListApplicationsResponse,
     /// The floor: the service's SELECT runs before each answer.
     floor: Option<sqlx::PgPool>,
@@ -50,7 +52,7 @@ macro_rules! echo_service {
                 request: Request<pb::GetApplicationRequest>,
             ) -> Result<Response<pb::GetApplicationResponse>, Status> {
                 self.select_one(&request.get_ref().name).await?;
-                Ok(Response::new(pb::GetApplicationResponse::new(self.application.clone())))
+                Ok(Response::new(pb::GetApplicationResponse::spliced(self.application.clone())))
             }
 
             async fn list_applications(
@@ -102,9 +104,12 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let incoming = tokio_stream_listener(listener);
-    let service = ApplicationsServiceServer::new(Echo { application, page, floor })
-        .max_encoding_message_size(16 << 20)
-        .max_decoding_message_size(16 << 20);
+    let encoded = page.applications().map_err(|e| e.to_string())?.iter().map(prost::Message::encode_to_vec).collect();
+    let page = pb::ListApplicationsResponse::spliced(encoded, page.next_page_token);
+    let service =
+        ApplicationsServiceServer::new(Echo { application: prost::Message::encode_to_vec(&application), page, floor })
+            .max_encoding_message_size(16 << 20)
+            .max_decoding_message_size(16 << 20);
     tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming));
     Ok(addr)
 }

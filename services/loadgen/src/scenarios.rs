@@ -46,6 +46,8 @@ struct Plan {
     portfolio_plans: i64,
     drafts: i64,
     approved: i64,
+    /// Draft outcome reports to submit.
+    reports: usize,
 }
 
 impl Plan {
@@ -59,6 +61,7 @@ impl Plan {
                 portfolio_plans: 300,
                 drafts: 3_000,
                 approved: 100,
+                reports: 400,
             }
         } else {
             Plan {
@@ -69,6 +72,7 @@ impl Plan {
                 portfolio_plans: 10_000,
                 drafts: 40_000,
                 approved: 2_000,
+                reports: 8_000,
             }
         }
     }
@@ -277,12 +281,13 @@ async fn everything(mut b: Bench, options: &Options) -> Result<String, String> {
     let ops = seed_ops(&b, &templates, &first).await?;
     let read_peaks = if full { Some(read_path(&mut b, &mut r, &ops).await?) } else { None };
     independent(&mut b, &mut r, &ops).await;
-    write_cpu(&mut b, &mut r, &ops).await;
+    let report_peak = write_cpu(&mut b, &mut r, &ops).await;
     if options.profile {
         profile(&mut b, &mut r, &ops).await;
     }
     if let Some(read_peaks) = read_peaks {
-        let write_peaks = write_path(&mut b, &mut r, &ops).await?;
+        let mut write_peaks = write_path(&mut b, &mut r, &ops).await?;
+        write_peaks.extend(report_peak);
         latency(&mut b, &mut r, &ops, &read_peaks, &write_peaks).await?;
         portfolio(&mut b, &mut r).await?;
         resources(&mut b, &mut r, &idle).await?;
@@ -317,7 +322,13 @@ async fn seed_ops(b: &Bench, templates: &Templates, first: &demo::Outcome) -> Re
     .await
     .map_err(|e| format!("copying monitoring plans: {e}"))?;
     let sample = sample_ids(&b.admin, 10_000).await?;
-    println!("seeded {} drafts and {} approved applications with their plans", drafts.len(), approved.len());
+    let reports = seed_reports(b, first, &approved, b.plan.reports).await?;
+    println!(
+        "seeded {} drafts, {} approved applications with their plans and {} draft outcome reports",
+        drafts.len(),
+        approved.len(),
+        reports.len()
+    );
     let settled = quiesce(&b.admin).await?;
     println!("the services' event work settled in {:.1} s", settled.as_secs_f64());
 
@@ -327,6 +338,13 @@ async fn seed_ops(b: &Bench, templates: &Templates, first: &demo::Outcome) -> Re
         drafts: Arc::new(drafts),
         next_draft: Arc::new(AtomicUsize::new(0)),
         approved: Arc::new(approved),
+        monitoring: Channel::from_shared(b.suite.endpoints.monitoring.clone())
+            .map_err(|e| e.to_string())?
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?,
+        reports: Arc::new(reports),
+        next_report: Arc::new(AtomicUsize::new(0)),
         pilot: Arc::new(pilots::botkyrkabyggen()),
         analyst: b.token(Role::Analyst, None),
         borrower: b.token(Role::Borrower, Some(pilots::BOTKYRKABYGGEN)),
@@ -505,6 +523,9 @@ struct Ops {
     drafts: Arc<Vec<Uuid>>,
     next_draft: Arc<AtomicUsize>,
     approved: Arc<Vec<Uuid>>,
+    monitoring: Channel,
+    reports: Arc<Vec<String>>,
+    next_report: Arc<AtomicUsize>,
     pilot: Arc<ap::Application>,
     analyst: MetadataValue<tonic::metadata::Ascii>,
     borrower: MetadataValue<tonic::metadata::Ascii>,
@@ -537,6 +558,11 @@ impl Ops {
         })
     }
 
+    fn report(&self) -> Option<mo::SubmitOutcomeReportRequest> {
+        let name = self.reports.get(self.next_report.fetch_add(1, Ordering::Relaxed))?;
+        Some(mo::SubmitOutcomeReportRequest { name: name.clone(), request_id: rid(), ..Default::default() })
+    }
+
     fn tag(&self, i: u64) -> ap::TagLoanRequest {
         ap::TagLoanRequest {
             name: format!("applications/{}", self.approved[i as usize % self.approved.len()]),
@@ -564,6 +590,13 @@ impl Ops {
                 None => Err("out of seeded drafts".into()),
             },
             Rpc::Tag => status(client.tag_loan(authorized(self.tag(i), &self.core)).await),
+            Rpc::Report => match self.report() {
+                Some(m) => {
+                    let mut monitoring = MonitoringServiceClient::new(self.monitoring.clone());
+                    status(monitoring.submit_outcome_report(authorized(m, &self.borrower)).await)
+                }
+                None => Err("out of seeded outcome reports".into()),
+            },
         }
     }
 }
@@ -576,6 +609,8 @@ enum Rpc {
     Create,
     Submit,
     Tag,
+    /// The monitoring service's `SubmitOutcomeReport`.
+    Report,
 }
 
 impl Rpc {
@@ -586,6 +621,7 @@ impl Rpc {
             Rpc::Create => "CreateApplication",
             Rpc::Submit => "SubmitApplication",
             Rpc::Tag => "TagLoan",
+            Rpc::Report => "SubmitOutcomeReport",
         }
     }
 }
@@ -597,8 +633,10 @@ mod footprint;
 mod growth;
 mod independent;
 mod paths;
+mod reports;
 
 use footprint::*;
 use growth::*;
 use independent::*;
 use paths::*;
+use reports::*;

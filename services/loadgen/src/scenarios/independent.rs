@@ -358,15 +358,19 @@ fn independent_ratios(r: &mut Report, driven: &[(&str, Driven)], (pg_get, pg_lis
 
 /// The service's CPU per call of each write, by the generator's own closed
 /// loop of 64 callers over the suite (h2load sends one body again and again,
-/// which a write answers as a replay of its request id).
-pub(super) async fn write_cpu(b: &mut Bench, r: &mut Report, ops: &Ops) {
-    let Some(pid) = applications_pid(b) else {
-        return;
-    };
+/// which a write answers as a replay of its request id); each write's
+/// service is the one measured (the monitoring service for
+/// SubmitOutcomeReport). SubmitOutcomeReport's peak, for the open loop.
+pub(super) async fn write_cpu(b: &mut Bench, r: &mut Report, ops: &Ops) -> Peaks {
+    let mut peaks = Vec::new();
     r.line("");
-    r.line("| write | calls/s | service CPU µs per call | errors |");
-    r.line("|---|---:|---:|---:|");
-    for rpc in [Rpc::Create, Rpc::Submit, Rpc::Tag] {
+    r.line("| write | service | calls/s | service CPU µs per call | p50 ms | p99 ms | errors |");
+    r.line("|---|---|---:|---:|---:|---:|---:|");
+    for rpc in [Rpc::Create, Rpc::Submit, Rpc::Tag, Rpc::Report] {
+        let service = if rpc == Rpc::Report { "monitoring" } else { "applications" };
+        let Some(pid) = b.suite.pids().into_iter().find(|(name, _)| *name == service).map(|(_, pid)| pid) else {
+            continue;
+        };
         let before = procs::usage(pid).map(|u| u.cpu).unwrap_or_default();
         let run = measure::closed(
             CALLERS,
@@ -375,10 +379,24 @@ pub(super) async fn write_cpu(b: &mut Bench, r: &mut Report, ops: &Ops) {
         )
         .await;
         let cpu = procs::usage(pid).map(|u| u.cpu).unwrap_or_default().saturating_sub(before);
-        let figures = run.figures("c");
-        let per_call = cpu.as_secs_f64() * 1e6 / (figures.count.max(1) as f64);
-        r.line(&format!("| {} | {:.0} | {per_call:.0} | {} |", rpc.name(), figures.per_second, figures.errors));
+        let f = run.figures("c");
+        let per_call = cpu.as_secs_f64() * 1e6 / (f.count.max(1) as f64);
+        r.line(&format!(
+            "| {} | {service} | {:.0} | {per_call:.0} | {} | {} | {} |",
+            rpc.name(),
+            f.per_second,
+            ms(f.p50),
+            ms(f.p99),
+            f.errors
+        ));
+        if let Some(e) = run.first_error() {
+            r.line(&format!("\n> errors ({}): {e}\n", rpc.name()));
+        }
+        if rpc == Rpc::Report {
+            peaks.push((rpc, f.per_second));
+        }
     }
+    peaks
 }
 
 /// How many of a profile's top entries the report gives.

@@ -381,7 +381,11 @@ async fn document(b: &Bench, r: &Report, options: &Options) -> String {
          (`services/loadgen`). PostgreSQL: {}. Everything shares the machine: the generator, the three \
          services and PostgreSQL compete for the same cores, as they would on one small host.\n",
         machine(),
-        if options.quick { " -- --quick` (a check that it works: brief and small; not figures to quote" } else { "" },
+        match (options.quick, options.profile) {
+            (true, _) => " -- --quick` (a check that it works: brief and small; not figures to quote",
+            (false, true) => " -- --profile",
+            (false, false) => "",
+        },
         pg_version(&b.admin).await,
     );
     doc.push_str("\n## Targets\n\n| what | target | measured | met |\n|---|---|---|---|\n");

@@ -223,7 +223,9 @@ pub(super) async fn independent(b: &mut Bench, r: &mut Report, ops: &Ops) {
         &format!(
             "In the same run, tools nobody here wrote: **h2load** (nghttp2) sends gRPC calls with real \
              protobuf bodies over {CONNECTIONS} connections × {STREAMS} streams to the applications \
-             service (the same call each time); **pgbench** runs the service's own SELECT with \
+             service (the same call each time), and to the *floor*: a tonic server in the generator \
+             that runs the service's own SELECT through sqlx and answers pre-encoded bytes (its CPU is \
+             the generator's, idle otherwise); **pgbench** runs each read's SELECT with \
              {POOL_WIDTH} clients (the pool's width) on prepared statements. The service's CPU per call \
              is its process's user + system time from `/proc` over the run, divided by the calls \
              answered. The ceiling of a read is 1 / (1/health check + 1/PostgreSQL alone): what the \
@@ -498,7 +500,8 @@ fn profile_entry(line: &str, columns: usize) -> Option<(String, Vec<String>)> {
         1 => (rest.to_owned(), String::new()),
         _ => {
             let (object, symbol) = rest.split_once(char::is_whitespace)?;
-            let symbol = symbol.trim_start();
+            // perf pads the column and may add more after it: the symbol ends at a double space.
+            let symbol = symbol.trim_start().split("  ").next().unwrap_or_default();
             let symbol = symbol.strip_prefix("[k]").or_else(|| symbol.strip_prefix("[.]")).unwrap_or(symbol);
             (object.to_owned(), symbol.trim().to_owned())
         }
@@ -544,7 +547,8 @@ mod tests {
 
     #[test]
     fn a_profile_line_gives_its_share_object_and_symbol_without_generics() {
-        let line = "    12.50%  socialloans  [.] <h2::proto::streams::Recv as Foo<T>>::poll_data::h0";
+        let line =
+            "    12.50%  socialloans  [.] <h2::proto::streams::Recv as Foo<T>>::poll_data::h0        -      -   ";
         let (share, parts) = profile_entry(line, 2).expect("an entry");
         assert_eq!(share, "12.50%");
         assert_eq!(parts[0], "socialloans");

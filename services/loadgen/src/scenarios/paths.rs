@@ -278,23 +278,32 @@ pub(super) async fn open_loops(
             &format!(
                 "Calls start at a fixed rate — half the closed-loop peak measured above — for {:.0} s, \
                  whatever the answers do; each latency counts from the moment its call was due, so \
-                 queueing shows. Each runs after the services' event work from earlier load has settled.",
+                 queueing shows. Each runs after the services' event work from earlier load has settled. \
+                 Each read is offered at the same rate to the tonic + sqlx floor too (the service's SELECT \
+                 and pre-encoded answers, in the generator), and the CPU seconds each process used during \
+                 the loop say who else wanted the two cores.",
                 b.plan.span.as_secs_f64()
             ),
         );
-        r.line("| RPC | offered calls/s | p50 ms | p90 ms | p99 ms | max ms | errors | target p99 |");
-        r.line("|---|---:|---:|---:|---:|---:|---:|---|");
+        r.line(
+            "| RPC | offered calls/s | p50 ms | p90 ms | p99 ms | max ms | errors | target p99 | \
+             CPU s: applications / committee / monitoring / generator |",
+        );
+        r.line("|---|---:|---:|---:|---:|---:|---:|---|---|");
     }
+    let floor = if first { Some(floor_channel(b, ops).await?) } else { None };
     for (rpc, peak) in peaks {
         quiesce(&b.admin).await?;
         let (rpc, rate) = (*rpc, peak / 2.0);
         let target = if matches!(rpc, Rpc::Get | Rpc::List) { 5.0 } else { 20.0 };
         let suite = per_call(ops, move |ops, i| async move { ("o", ops.suite(rpc, i).await) });
+        let before = cpu_now(b);
         let run = measure::open(rate, b.plan.span, 4_096, suite).await;
+        let cpu = cpu_used(&before, &cpu_now(b));
         let f = run.figures("o");
         let errors = f.errors + run.figures("overload").errors;
         r.line(&format!(
-            "| {} | {rate:.0} | {} | {} | {} | {} | {errors} | < {target} ms |",
+            "| {} | {rate:.0} | {} | {} | {} | {} | {errors} | < {target} ms | {cpu} |",
             rpc.name(),
             ms(f.p50),
             ms(f.p90),
@@ -312,6 +321,55 @@ pub(super) async fn open_loops(
         if let Some(e) = run.first_error() {
             r.line(&format!("\n> errors ({}): {e}\n", rpc.name()));
         }
+        if let Some(floor) = &floor {
+            let floor = floor.clone();
+            let op = per_call(ops, move |ops, i| {
+                let mut client = ApplicationsServiceClient::new(floor.clone());
+                let get = ops.get(i);
+                async move {
+                    let result = match rpc {
+                        Rpc::Get => status(client.get_application(Request::new(get)).await),
+                        _ => status(client.list_applications(Request::new(Ops::list())).await),
+                    };
+                    ("o", result)
+                }
+            });
+            let before = cpu_now(b);
+            let run = measure::open(rate, b.plan.span, 4_096, op).await;
+            let cpu = cpu_used(&before, &cpu_now(b));
+            let f = run.figures("o");
+            let errors = f.errors + run.figures("overload").errors;
+            r.line(&format!(
+                "| {}: tonic + sqlx floor | {rate:.0} | {} | {} | {} | {} | {errors} | — | {cpu} |",
+                rpc.name(),
+                ms(f.p50),
+                ms(f.p90),
+                ms(f.p99),
+                ms(f.max)
+            ));
+        }
     }
     Ok(())
+}
+
+/// A connection to the tonic + sqlx floor (see `echo`).
+async fn floor_channel(b: &Bench, ops: &Ops) -> Result<Channel, String> {
+    let addr = echo_server(ops, Some(b.apps_pool.clone())).await?;
+    Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The CPU time used so far by each service and by the generator, in that order.
+fn cpu_now(b: &Bench) -> Vec<Duration> {
+    let pids = b.suite.pids().into_iter().map(|(_, pid)| pid).chain([std::process::id()]);
+    pids.map(|pid| procs::usage(pid).map(|u| u.cpu).unwrap_or_default()).collect()
+}
+
+/// The CPU seconds each process used between two [`cpu_now`], as `a / b / c / d`.
+fn cpu_used(before: &[Duration], after: &[Duration]) -> String {
+    let used = after.iter().zip(before).map(|(a, b)| format!("{:.1}", a.saturating_sub(*b).as_secs_f64()));
+    used.collect::<Vec<_>>().join(" / ")
 }

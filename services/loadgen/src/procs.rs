@@ -37,6 +37,37 @@ pub fn usage(pid: u32) -> Option<Usage> {
     Some(Usage { rss: kib(&status, "VmRSS:"), peak_rss: kib(&status, "VmHWM:"), cpu })
 }
 
+/// The whole machine's CPU time so far, from `/proc/stat`'s first line, in
+/// ticks: busy (user, nice, system, irq, softirq), stolen by the host, and
+/// all of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Machine {
+    pub busy: u64,
+    pub steal: u64,
+    pub total: u64,
+}
+
+/// The machine's CPU time so far.
+pub fn machine() -> Machine {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    machine_of(stat.lines().next().unwrap_or_default())
+}
+
+fn machine_of(line: &str) -> Machine {
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice
+    let t: Vec<u64> = line.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+    let at = |i: usize| t.get(i).copied().unwrap_or(0);
+    Machine { busy: at(0) + at(1) + at(2) + at(5) + at(6), steal: at(7), total: t.iter().take(8).sum() }
+}
+
+/// The shares of the machine's CPU time between two readings that were
+/// busy and stolen, in percent.
+pub fn shares(before: Machine, after: Machine) -> (f64, f64) {
+    let total = after.total.saturating_sub(before.total).max(1) as f64;
+    let share = |a: u64, b: u64| a.saturating_sub(b) as f64 * 100.0 / total;
+    (share(after.busy, before.busy), share(after.steal, before.steal))
+}
+
 /// Megabytes with one decimal.
 pub fn mb(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1_048_576.0)
@@ -45,6 +76,16 @@ pub fn mb(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machine_line_gives_busy_steal_and_total_ticks() {
+        let before = machine_of("cpu  100 0 50 800 10 0 5 20 0 0");
+        let after = machine_of("cpu  150 0 70 810 10 0 5 40 0 0");
+        assert_eq!(before, Machine { busy: 155, steal: 20, total: 985 });
+        let (busy, steal) = shares(before, after);
+        assert!((busy - 70.0).abs() < 1e-9 && (steal - 20.0).abs() < 1e-9, "{busy} {steal}");
+        assert!(machine().total > 0);
+    }
 
     #[test]
     fn this_process_has_memory_and_cpu() {

@@ -281,15 +281,16 @@ pub(super) async fn open_loops(
                  queueing shows. Each runs after the services' event work from earlier load has settled. \
                  Each read is offered at the same rate to the tonic + sqlx floor too (the service's SELECT \
                  and pre-encoded answers, in the generator), and the CPU seconds each process used during \
-                 the loop say who else wanted the two cores.",
+                 the loop say who else wanted the two cores (with how busy the whole machine was, and the \
+                 share of its time the host stole from this virtual machine, from `/proc/stat`).",
                 b.plan.span.as_secs_f64()
             ),
         );
         r.line(
             "| RPC | offered calls/s | p50 ms | p90 ms | p99 ms | max ms | errors | target p99 | \
-             CPU s: applications / committee / monitoring / generator |",
+             CPU s: applications / committee / monitoring / generator | machine busy / stolen |",
         );
-        r.line("|---|---:|---:|---:|---:|---:|---:|---|---|");
+        r.line("|---|---:|---:|---:|---:|---:|---:|---|---|---|");
     }
     let floor = if first { Some(floor_channel(b, ops).await?) } else { None };
     for (rpc, peak) in peaks {
@@ -362,14 +363,20 @@ async fn floor_channel(b: &Bench, ops: &Ops) -> Result<Channel, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The CPU time used so far by each service and by the generator, in that order.
-fn cpu_now(b: &Bench) -> Vec<Duration> {
+/// The CPU time used so far by each service and by the generator, in that
+/// order, and the machine's.
+fn cpu_now(b: &Bench) -> (Vec<Duration>, procs::Machine) {
     let pids = b.suite.pids().into_iter().map(|(_, pid)| pid).chain([std::process::id()]);
-    pids.map(|pid| procs::usage(pid).map(|u| u.cpu).unwrap_or_default()).collect()
+    (pids.map(|pid| procs::usage(pid).map(|u| u.cpu).unwrap_or_default()).collect(), procs::machine())
 }
 
-/// The CPU seconds each process used between two [`cpu_now`], as `a / b / c / d`.
-fn cpu_used(before: &[Duration], after: &[Duration]) -> String {
+/// The CPU seconds each process used between two [`cpu_now`], as `a / b /
+/// c / d`, then how busy the machine was and how much the host stole.
+fn cpu_used(
+    (before, machine_before): &(Vec<Duration>, procs::Machine),
+    (after, machine): &(Vec<Duration>, procs::Machine),
+) -> String {
     let used = after.iter().zip(before).map(|(a, b)| format!("{:.1}", a.saturating_sub(*b).as_secs_f64()));
-    used.collect::<Vec<_>>().join(" / ")
+    let (busy, steal) = procs::shares(*machine_before, *machine);
+    format!("{} | {busy:.0} % / {steal:.1} %", used.collect::<Vec<_>>().join(" / "))
 }

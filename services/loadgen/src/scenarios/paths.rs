@@ -74,15 +74,8 @@ async fn read_contest(
     let suite = per_call(ops, move |ops, i| async move { ("c", ops.suite(rpc, i).await) });
     let echo = echo.clone();
     let alone_grpc = per_call(ops, move |ops, i| {
-        let mut client = ApplicationsServiceClient::new(echo.clone());
-        let get = ops.get(i);
-        async move {
-            let result = match rpc {
-                Rpc::Get => status(client.get_application(Request::new(get)).await),
-                _ => status(client.list_applications(Request::new(Ops::list())).await),
-            };
-            ("c", result)
-        }
+        let read = echo_read(echo.clone(), rpc, ops.get(i));
+        async move { ("c", read.await) }
     });
     let pool = pool.clone();
     let alone_pg = per_call(ops, move |ops, i| {
@@ -298,19 +291,7 @@ pub(super) async fn open_loops(
         let (rpc, rate) = (*rpc, peak / 2.0);
         let target = if matches!(rpc, Rpc::Get | Rpc::List) { 5.0 } else { 20.0 };
         let suite = per_call(ops, move |ops, i| async move { ("o", ops.suite(rpc, i).await) });
-        let before = cpu_now(b);
-        let run = measure::open(rate, b.plan.span, 4_096, suite).await;
-        let cpu = cpu_used(&before, &cpu_now(b));
-        let f = run.figures("o");
-        let errors = f.errors + run.figures("overload").errors;
-        r.line(&format!(
-            "| {} | {rate:.0} | {} | {} | {} | {} | {errors} | < {target} ms | {cpu} |",
-            rpc.name(),
-            ms(f.p50),
-            ms(f.p90),
-            ms(f.p99),
-            ms(f.max)
-        ));
+        let (f, errors, run) = open_row(b, r, rpc.name(), rate, &format!("< {target} ms"), suite).await;
         let p99 = f.p99.as_secs_f64() * 1000.0;
         let kind = if target < 10.0 { "read" } else { "write" };
         r.target(
@@ -325,32 +306,52 @@ pub(super) async fn open_loops(
         if let Some(floor) = &floor {
             let floor = floor.clone();
             let op = per_call(ops, move |ops, i| {
-                let mut client = ApplicationsServiceClient::new(floor.clone());
-                let get = ops.get(i);
-                async move {
-                    let result = match rpc {
-                        Rpc::Get => status(client.get_application(Request::new(get)).await),
-                        _ => status(client.list_applications(Request::new(Ops::list())).await),
-                    };
-                    ("o", result)
-                }
+                let read = echo_read(floor.clone(), rpc, ops.get(i));
+                async move { ("o", read.await) }
             });
-            let before = cpu_now(b);
-            let run = measure::open(rate, b.plan.span, 4_096, op).await;
-            let cpu = cpu_used(&before, &cpu_now(b));
-            let f = run.figures("o");
-            let errors = f.errors + run.figures("overload").errors;
-            r.line(&format!(
-                "| {}: tonic + sqlx floor | {rate:.0} | {} | {} | {} | {} | {errors} | — | {cpu} |",
-                rpc.name(),
-                ms(f.p50),
-                ms(f.p90),
-                ms(f.p99),
-                ms(f.max)
-            ));
+            open_row(b, r, &format!("{}: tonic + sqlx floor", rpc.name()), rate, "—", op).await;
         }
     }
     Ok(())
+}
+
+/// Offers `op` at `rate` for the plan's span and writes its row of the
+/// open-loop table (`target` as the table shows it); its figures, errors
+/// (overload included) and the run.
+async fn open_row<F, Fut>(b: &Bench, r: &mut Report, label: &str, rate: f64, target: &str, op: F) -> (Figures, u64, Run)
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (&'static str, Result<(), String>)> + Send + 'static,
+{
+    let before = cpu_now(b);
+    let run = measure::open(rate, b.plan.span, 4_096, op).await;
+    let cpu = cpu_used(&before, &cpu_now(b));
+    let f = run.figures("o");
+    let errors = f.errors + run.figures("overload").errors;
+    r.line(&format!(
+        "| {label} | {rate:.0} | {} | {} | {} | {} | {errors} | {target} | {cpu} |",
+        ms(f.p50),
+        ms(f.p90),
+        ms(f.p99),
+        ms(f.max)
+    ));
+    (f, errors, run)
+}
+
+/// One read of `rpc` (`get` for GetApplication, a first page otherwise)
+/// from an echo or floor server, which takes no token.
+fn echo_read(
+    channel: Channel,
+    rpc: Rpc,
+    get: ap::GetApplicationRequest,
+) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+    let mut client = ApplicationsServiceClient::new(channel);
+    async move {
+        match rpc {
+            Rpc::Get => status(client.get_application(Request::new(get)).await),
+            _ => status(client.list_applications(Request::new(Ops::list())).await),
+        }
+    }
 }
 
 /// A connection to the tonic + sqlx floor (see `echo`).

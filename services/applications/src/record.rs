@@ -210,9 +210,8 @@ const CONTACT_PERSON: u32 = 16;
 /// replaced), the caller is confined to its organisation and they hold the
 /// lender's internal work, or the row lacks what the answer needs.
 pub fn spliced_view(row: &Row, caller: &Caller) -> Option<Vec<u8>> {
-    let present = top_level_fields(&row.document.content)?;
     let redacts = caller.confined_to().is_some();
-    if present.iter().any(|f| SERVER_SET.contains(f) || (redacts && INTERNAL.contains(f))) {
+    if holds_field(&row.document.content, |f| SERVER_SET.contains(&f) || (redacts && INTERNAL.contains(&f)))? {
         return None;
     }
     let state = row.document.state.0;
@@ -252,17 +251,17 @@ pub fn encoded_view(row: Row, caller: &Caller) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// The numbers of the top-level fields in an encoded message, in order;
-/// `None` when it is not a well-formed encoding.
-fn top_level_fields(mut encoded: &[u8]) -> Option<Vec<u32>> {
+/// Whether an encoded message has a top-level field `wanted` picks, read
+/// without decoding; `None` when it is not a well-formed encoding.
+fn holds_field(mut encoded: &[u8], wanted: impl Fn(u32) -> bool) -> Option<bool> {
     use prost::encoding::{DecodeContext, decode_key, skip_field};
-    let mut fields = Vec::with_capacity(32);
+    let mut found = false;
     while !encoded.is_empty() {
         let (tag, wire_type) = decode_key(&mut encoded).ok()?;
         skip_field(wire_type, tag, &mut encoded, DecodeContext::default()).ok()?;
-        fields.push(tag);
+        found |= wanted(tag);
     }
-    Some(fields)
+    Some(found)
 }
 
 /// Leaves out of `app` what is the lender's internal work (see

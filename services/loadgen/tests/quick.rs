@@ -40,5 +40,14 @@ fn a_quick_run_measures_every_scenario_and_writes_the_report() {
     assert!(report.contains("| ListApplications' SELECT | pgbench |"), "pgbench ran the list:\n{report}");
     assert!(report.contains("| GetApplication: tonic + sqlx floor | h2load |"), "the floor ran:\n{report}");
     assert!(!report.contains("> errors"), "no call failed:\n{report}");
+    // Each write's floor in the open loop: its handlers in-process, at the suite's rate, without a failure.
+    for rpc in ["CreateApplication", "SubmitApplication", "TagLoan"] {
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {rpc}: its handlers in-process |")))
+            .unwrap_or_else(|| panic!("{rpc}'s in-process open loop is missing:\n{report}"));
+        let errors = row.split('|').map(str::trim).nth(7);
+        assert_eq!(errors, Some("0"), "{rpc}'s in-process open loop failed: {row}");
+    }
     assert!(report.contains("0 failed"), "every pilot story ran to the end:\n{report}");
 }

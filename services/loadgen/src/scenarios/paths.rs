@@ -192,6 +192,38 @@ pub(super) fn handlers(pool: &PgPool) -> applications::api::Api {
     applications::api::Api::new(applications::service::Applications { pool: pool.clone(), discount_bps: 3 }, feed)
 }
 
+/// One call of the write `rpc` (Create, Submit or Tag) to the service's own
+/// handlers in-process (`handlers`): the same transactions, without gRPC,
+/// HTTP/2 or a token; counted under `label`.
+fn in_process_write(
+    ops: &Ops,
+    api: &Arc<applications::api::Api>,
+    rpc: Rpc,
+    label: &'static str,
+) -> impl Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = (&'static str, Result<(), String>)> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    let borrower = caller(Role::Borrower, Some(pilots::BOTKYRKABYGGEN));
+    let core = caller(Role::CoreBanking, None);
+    let (ops, api) = (ops.clone(), api.clone());
+    move |i| {
+        let (ops, api, borrower, core) = (ops.clone(), api.clone(), borrower.clone(), core.clone());
+        Box::pin(async move {
+            let result = match rpc {
+                Rpc::Create => status(api.create_application(in_process(ops.create(), &borrower)).await),
+                Rpc::Submit => match ops.submit() {
+                    Some(m) => status(api.submit_application(in_process(m, &borrower)).await),
+                    None => Err("out of seeded drafts".into()),
+                },
+                _ => status(api.tag_loan(in_process(ops.tag(i), &core)).await),
+            };
+            (label, result)
+        })
+    }
+}
+
 pub(super) async fn write_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Result<Peaks, String> {
     r.section(
         "Write path: the suite against the same transactions without gRPC",
@@ -209,28 +241,12 @@ pub(super) async fn write_path(b: &mut Bench, r: &mut Report, ops: &Ops) -> Resu
     );
     let half = b.plan.span / 2;
     let api = Arc::new(handlers(&b.apps_pool));
-    let borrower = caller(Role::Borrower, Some(pilots::BOTKYRKABYGGEN));
-    let core = caller(Role::CoreBanking, None);
     let mut peaks = Vec::new();
     r.table_head();
     let mut ratios = Vec::new();
     for rpc in [Rpc::Create, Rpc::Submit, Rpc::Tag] {
         let suite = per_call(ops, move |ops, i| async move { ("w", ops.suite(rpc, i).await) });
-        let (api, borrower, core) = (api.clone(), borrower.clone(), core.clone());
-        let alone = per_call(ops, move |ops, i| {
-            let (api, borrower, core) = (api.clone(), borrower.clone(), core.clone());
-            async move {
-                let result = match rpc {
-                    Rpc::Create => status(api.create_application(in_process(ops.create(), &borrower)).await),
-                    Rpc::Submit => match ops.submit() {
-                        Some(m) => status(api.submit_application(in_process(m, &borrower)).await),
-                        None => Err("out of seeded drafts".into()),
-                    },
-                    _ => status(api.tag_loan(in_process(ops.tag(i), &core)).await),
-                };
-                ("w", result)
-            }
-        });
+        let alone = in_process_write(ops, &api, rpc, "w");
         let runs = interleaved(vec![contender(CALLERS, half, suite), contender(CALLERS, half, alone)]).await;
         for (against, run) in ["suite", "PostgreSQL alone"].iter().zip(&runs) {
             r.row(rpc.name(), against, &run.figures("w"));
@@ -273,7 +289,9 @@ pub(super) async fn open_loops(
                  whatever the answers do; each latency counts from the moment its call was due, so \
                  queueing shows. Each runs after the services' event work from earlier load has settled. \
                  Each read is offered at the same rate to the tonic + sqlx floor too (the service's SELECT \
-                 and pre-encoded answers, in the generator), and the CPU seconds each process used during \
+                 and pre-encoded answers, in the generator), and each write of the applications service to \
+                 its own handlers called in-process (the same transactions, no gRPC, no token: the write's \
+                 floor); the CPU seconds each process used during \
                  the loop say who else wanted the two cores (with how busy the whole machine was, and the \
                  share of its time the host stole from this virtual machine, from `/proc/stat`).",
                 b.plan.span.as_secs_f64()
@@ -286,6 +304,7 @@ pub(super) async fn open_loops(
         r.line("|---|---:|---:|---:|---:|---:|---:|---|---|---|");
     }
     let floor = if first { Some(floor_channel(b, ops).await?) } else { None };
+    let api = Arc::new(handlers(&b.apps_pool));
     for (rpc, peak) in peaks {
         quiesce(&b.admin).await?;
         let (rpc, rate) = (*rpc, peak / 2.0);
@@ -310,6 +329,10 @@ pub(super) async fn open_loops(
                 async move { ("o", read.await) }
             });
             open_row(b, r, &format!("{}: tonic + sqlx floor", rpc.name()), rate, "—", op).await;
+        } else if matches!(rpc, Rpc::Create | Rpc::Submit | Rpc::Tag) {
+            quiesce(&b.admin).await?;
+            let op = in_process_write(ops, &api, rpc, "o");
+            open_row(b, r, &format!("{}: its handlers in-process", rpc.name()), rate, "—", op).await;
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! (the unit of work); the state machine is in `domain`, the content checks
 //! in `validate`.
 
+use chrono::Utc;
 use prost::Name;
 use socialloans_contracts::applications::{self as pb, applications_service_server::ApplicationsService};
 use socialloans_platform::{
@@ -69,6 +70,9 @@ mutation!(RecordCreditAssessmentRequest => RecordCreditAssessmentResponse);
 mutation!(ReferApplicationToCommitteeRequest => ReferApplicationToCommitteeResponse);
 mutation!(WithdrawApplicationRequest => WithdrawApplicationResponse);
 mutation!(TagLoanRequest => TagLoanResponse);
+mutation!(RecordLoanEventRequest => RecordLoanEventResponse);
+mutation!(CancelLoanTagRequest => CancelLoanTagResponse);
+mutation!(ConfirmLoanTagCancellationRequest => ConfirmLoanTagCancellationResponse);
 mutation!(CloseApplicationRequest => CloseApplicationResponse);
 // An erasure is done whatever the version: it takes no etag.
 mutation!(EraseContactPersonRequest => EraseContactPersonResponse, |r| (&r.name, ""));
@@ -189,7 +193,46 @@ impl ApplicationsService for Api {
 
     async fn tag_loan(&self, request: Request<pb::TagLoanRequest>) -> Reply<pb::TagLoanResponse> {
         let loan = edit::loan(request.get_ref())?;
-        self.change(request, |record, _| loans::tag(record, loan)).await
+        self.change(request, |record, _| loans::tag(record, loan, Utc::now())).await
+    }
+
+    async fn record_loan_event(
+        &self,
+        request: Request<pb::RecordLoanEventRequest>,
+    ) -> Reply<pb::RecordLoanEventResponse> {
+        let what = edit::loan_event(request.get_ref())?;
+        self.change(request, |record, req| loans::record_event(record, &req.loan_id, what, Utc::now())).await
+    }
+
+    async fn cancel_loan_tag(&self, request: Request<pb::CancelLoanTagRequest>) -> Reply<pb::CancelLoanTagResponse> {
+        let req = request.get_ref();
+        check(edit::loan_id_violations(&req.loan_id))?;
+        required_reason(&req.reason, "why the loan's tag is wrong")?;
+        let actor = Actor::of(&caller(&request)?, pb::CancelLoanTagRequest::method());
+        self.change(request, |record, req| {
+            loans::request_cancellation(record, &req.loan_id, &req.reason, &actor, Utc::now())
+        })
+        .await
+    }
+
+    async fn confirm_loan_tag_cancellation(
+        &self,
+        request: Request<pb::ConfirmLoanTagCancellationRequest>,
+    ) -> Reply<pb::ConfirmLoanTagCancellationResponse> {
+        check(edit::loan_id_violations(&request.get_ref().loan_id))?;
+        let actor = Actor::of(&caller(&request)?, pb::ConfirmLoanTagCancellationRequest::method());
+        self.change(request, |record, req| loans::confirm_cancellation(record, &req.loan_id, &actor, Utc::now())).await
+    }
+
+    async fn get_loan(&self, request: Request<pb::GetLoanRequest>) -> Reply<pb::GetLoanResponse> {
+        let caller = caller(&request)?;
+        let loan = queries::get_loan(&self.ops, &caller, &request.get_ref().loan_id).await?;
+        Ok(Response::new(pb::GetLoanResponse { loan: Some(loan) }))
+    }
+
+    async fn list_loans(&self, request: Request<pb::ListLoansRequest>) -> Reply<pb::ListLoansResponse> {
+        let caller = caller(&request)?;
+        Ok(Response::new(queries::list_loans(&self.ops, &caller, request.into_inner()).await?))
     }
 
     async fn close_application(
@@ -254,6 +297,9 @@ mod tests {
             pb::ReferApplicationToCommitteeRequest::method(),
             pb::WithdrawApplicationRequest::method(),
             pb::TagLoanRequest::method(),
+            pb::RecordLoanEventRequest::method(),
+            pb::CancelLoanTagRequest::method(),
+            pb::ConfirmLoanTagCancellationRequest::method(),
             pb::CloseApplicationRequest::method(),
             pb::EraseContactPersonRequest::method(),
         ];

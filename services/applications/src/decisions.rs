@@ -206,10 +206,10 @@ fn amend(record: &mut Record, amended: &cm::DecisionAmended) -> Result<Change, E
         summary.chain_sequence = amended.chain_sequence;
         summary.chain_hash.clone_from(&amended.chain_hash);
     }
-    let tagged = record.tagged_principal();
+    let owed = crate::loans::outstanding_total(record);
     let mut comment = amended.decision.clone();
-    if tagged > amount {
-        comment.push_str(&format!(": the loans tagged ({tagged} öre) exceed the amended amount ({amount} öre)"));
+    if owed > amount {
+        comment.push_str(&format!(": the loans outstanding ({owed} öre) exceed the amended amount ({amount} öre)"));
     }
     let published = service::event(pb::ApplicationDecisionAmended {
         application: Some(record.snapshot()),

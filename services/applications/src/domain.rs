@@ -31,6 +31,8 @@ pub enum Action {
     Withdraw,
     /// Core banking tags a loan to it.
     TagLoan,
+    /// A tagged loan changes: amortised, matured, redeemed, its tag cancelled.
+    ChangeLoan,
     /// Core banking closes it when its loans mature.
     Close,
 }
@@ -78,6 +80,7 @@ pub fn next(from: S, action: Action) -> Result<S, IllegalTransition> {
             S::Withdrawn
         }
         (TagLoan, S::Approved | S::ApprovedWithConditions | S::Active) => S::Active,
+        (ChangeLoan, S::Active) => S::Active,
         (Close, S::Active) => S::Closed,
         _ => return Err(IllegalTransition { action, from }),
     };
@@ -146,6 +149,13 @@ mod tests {
         }
         let editable_states: Vec<S> = ALL.into_iter().filter(|s| editable(*s)).collect();
         assert_eq!(editable_states, [S::Draft, S::ReturnedForCompletion]);
+    }
+
+    #[test]
+    fn a_tagged_loan_changes_only_while_the_application_is_active() {
+        for state in ALL {
+            assert_eq!(next(state, Action::ChangeLoan).ok(), (state == S::Active).then_some(S::Active), "{state:?}");
+        }
     }
 
     #[test]

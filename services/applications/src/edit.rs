@@ -206,41 +206,97 @@ pub fn credit_assessment(request: &pb::RecordCreditAssessmentRequest) -> Result<
     if violations.is_empty() { Ok(assessment) } else { Err(Error::InvalidArgument(violations)) }
 }
 
-/// The loan of a tagging request, checked.
+/// What is wrong with the loan id of a request (its field `loan_id`).
+pub fn loan_id_violations(id: &str) -> Vec<FieldViolation> {
+    let mut violations = Vec::new();
+    loan_id("loan_id", id, &mut violations);
+    violations
+}
+
+/// A core-banking loan id at `field`: required, at most 64 characters.
+fn loan_id(field: &str, id: &str, violations: &mut Vec<FieldViolation>) {
+    if id.trim().is_empty() || socialloans_platform::limits::unfit(id, 64) {
+        violations.push(FieldViolation::new(field, "is required: core banking's loan id, at most 64 characters"));
+    }
+}
+
+/// An amount of SEK at `field`, as the requested amount is checked (zero
+/// allowed where `zero` says so).
+fn amount(field: &str, money: &Option<common::Money>, zero: bool, violations: &mut Vec<FieldViolation>) {
+    let Some(money) = money else {
+        return violations.push(FieldViolation::new(field, "is required"));
+    };
+    if zero && money.minor_units == 0 && money.currency_code == "SEK" {
+        return;
+    }
+    let probe = Application { requested_amount: Some(money.clone()), ..Default::default() };
+    for v in validate::content(&probe, "") {
+        violations.push(FieldViolation::new(v.field.replacen("requested_amount", field, 1), v.description));
+    }
+}
+
+/// A calendar date at `field` between 1900 and 2200.
+fn day(field: &str, date: &Option<common::Date>, violations: &mut Vec<FieldViolation>) -> Option<chrono::NaiveDate> {
+    let day = date.as_ref().and_then(|d| {
+        chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+    });
+    match day {
+        Some(day) if (1900..=2200).contains(&chrono::Datelike::year(&day)) => Some(day),
+        _ => {
+            violations.push(FieldViolation::new(field, "is required: a calendar date between 1900 and 2200"));
+            None
+        }
+    }
+}
+
+/// The loan of a tagging request, checked; what only the service sets is cleared.
 pub fn loan(request: &pb::TagLoanRequest) -> Result<LoanTag, Error> {
     let Some(loan) = request.loan.clone() else {
         return Err(FieldViolation::new("loan", "is required").into());
     };
     let mut violations = Vec::new();
-    if loan.loan_id.trim().is_empty() || socialloans_platform::limits::unfit(&loan.loan_id, 64) {
-        violations
-            .push(FieldViolation::new("loan.loan_id", "is required: core banking's loan id, at most 64 characters"));
-    }
-    if loan.principal.is_none() {
-        violations.push(FieldViolation::new("loan.principal", "is required"));
-    }
-    let probe = Application { requested_amount: loan.principal.clone(), ..Default::default() };
-    for v in validate::content(&probe, "") {
-        violations.push(FieldViolation::new(v.field.replacen("requested_amount", "loan.principal", 1), v.description));
-    }
-    let date = |field: &str, date: &Option<common::Date>, violations: &mut Vec<FieldViolation>| {
-        let day = date.as_ref().and_then(|d| {
-            chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
-        });
-        match day {
-            Some(day) if (1900..=2200).contains(&chrono::Datelike::year(&day)) => Some(day),
-            _ => {
-                violations.push(FieldViolation::new(field, "is required: a calendar date between 1900 and 2200"));
-                None
-            }
+    loan_id("loan.loan_id", &loan.loan_id, &mut violations);
+    if !loan.refinances_loan_id.is_empty() {
+        loan_id("loan.refinances_loan_id", &loan.refinances_loan_id, &mut violations);
+        if loan.refinances_loan_id == loan.loan_id {
+            violations.push(FieldViolation::new("loan.refinances_loan_id", "names another loan than loan_id"));
         }
-    };
-    let disbursed = date("loan.disbursement_date", &loan.disbursement_date, &mut violations);
-    let matures = date("loan.maturity_date", &loan.maturity_date, &mut violations);
+    }
+    amount("loan.principal", &loan.principal, false, &mut violations);
+    let disbursed = day("loan.disbursement_date", &loan.disbursement_date, &mut violations);
+    let matures = day("loan.maturity_date", &loan.maturity_date, &mut violations);
     if let (Some(disbursed), Some(matures)) = (disbursed, matures)
         && matures <= disbursed
     {
         violations.push(FieldViolation::new("loan.maturity_date", "must be after the disbursement date"));
     }
-    if violations.is_empty() { Ok(loan) } else { Err(Error::InvalidArgument(violations)) }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    Ok(LoanTag { refinanced_by_loan_id: String::new(), state_date: None, cancellation: None, ..loan })
+}
+
+/// The loan and the event of a `RecordLoanEvent` request, checked.
+pub fn loan_event(request: &pb::RecordLoanEventRequest) -> Result<pb::record_loan_event_request::Event, Error> {
+    use pb::record_loan_event_request::Event;
+    let mut violations = Vec::new();
+    loan_id("loan_id", &request.loan_id, &mut violations);
+    match &request.event {
+        None => violations
+            .push(FieldViolation::new("event", "is required: one of amortisation, maturity or early_redemption")),
+        Some(Event::Amortisation(a)) => {
+            amount("amortisation.outstanding_principal", &a.outstanding_principal, true, &mut violations);
+            day("amortisation.date", &a.date, &mut violations);
+        }
+        Some(Event::Maturity(m)) => {
+            day("maturity.date", &m.date, &mut violations);
+        }
+        Some(Event::EarlyRedemption(r)) => {
+            day("early_redemption.date", &r.date, &mut violations);
+        }
+    }
+    match request.event.clone() {
+        Some(event) if violations.is_empty() => Ok(event),
+        _ => Err(Error::InvalidArgument(violations)),
+    }
 }

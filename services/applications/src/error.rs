@@ -33,6 +33,14 @@ pub enum Own {
         /// The application it finances.
         application: String,
     },
+    /// No loan of that id is tagged to the application.
+    #[error("loan {loan_id} is not tagged to {application}")]
+    LoanNotFound {
+        /// Core banking's loan id.
+        loan_id: String,
+        /// The application named.
+        application: String,
+    },
 }
 
 impl From<IllegalTransition> for Error {
@@ -54,6 +62,16 @@ impl From<Own> for Status {
                 Code::AlreadyExists,
                 "LOAN_TAGGED_ELSEWHERE",
                 format!("loan {loan_id} already finances {application}; a loan is tagged to one application"),
+                &[("loan_id", loan_id), ("application", application)],
+            ),
+            Own::LoanNotFound { loan_id, application } => status::with_reason(
+                Code::NotFound,
+                "LOAN_NOT_FOUND",
+                if application.is_empty() {
+                    format!("loan {loan_id} not found")
+                } else {
+                    format!("loan {loan_id} is not tagged to {application}")
+                },
                 &[("loan_id", loan_id), ("application", application)],
             ),
         }

@@ -47,8 +47,16 @@ fn operations(context: &Context) -> service::Applications {
 }
 
 /// Consumes the committee's feed (decisions) and monitoring's (conditions),
-/// when `COMMITTEE_FEED_URL` and `MONITORING_FEED_URL` are set.
+/// when `COMMITTEE_FEED_URL` and `MONITORING_FEED_URL` are set; fills in, once, the loan rows of loans tagged before the loan table kept them.
 fn background(context: &Context) {
+    let pool = context.pool.clone();
+    tokio::spawn(async move {
+        match store::backfill_loans(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(applications = n, "loan rows filled in from the applications"),
+            Err(e) => tracing::warn!(error = %e, "filling in the loan rows failed; the next start tries again"),
+        }
+    });
     let decided = decisions::CommitteeEvents { discount_bps: operations(context).discount_bps };
     context.subscribe("committee", decisions::COMMITTEE_FEED, decisions::types(), decided);
     context.subscribe("monitoring", conditions::MONITORING_FEED, conditions::types(), conditions::MonitoringEvents);

@@ -10,12 +10,12 @@ use socialloans_platform::{
     Caller,
     error::FieldViolation,
     limits,
-    pagination::{cut_page, cut_sequence_page, decode_position, decode_token, page_size},
+    pagination::{cut_page, cut_sequence_page, decode_position, decode_token, encode_token, page_size},
 };
 use uuid::Uuid;
 
 use crate::{
-    error::Error,
+    error::{Error, Own},
     record::{category_name, encoded_view, state_name, timestamp},
     service::{Applications, parse_name},
     store::{self, Cursor, ListFilter},
@@ -153,4 +153,92 @@ pub async fn history(
         })
         .collect();
     Ok(pb::ListAuditEntriesResponse { audit_entries, next_page_token })
+}
+
+/// A loan row as the API answers it.
+fn loan_of(row: store::LoanRow) -> Result<pb::Loan, Error> {
+    let loan = <pb::LoanTag as prost::Message>::decode(row.content.as_slice())
+        .map_err(|e| Error::Status(Box::new(tonic::Status::internal(format!("stored loan {}: {e}", row.loan_id)))))?;
+    Ok(pb::Loan {
+        application: crate::record::resource_name(row.application_id),
+        organization_number: row.organization_number,
+        loan: Some(loan),
+    })
+}
+
+/// `GetLoan`: another organisation's loan is not found, as a missing one.
+pub async fn get_loan(ops: &Applications, caller: &Caller, loan_id: &str) -> Result<pb::Loan, Error> {
+    let violations = crate::edit::loan_id_violations(loan_id);
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    let row = store::get_loan(&ops.pool, loan_id, caller.confined_to()).await?;
+    let not_found = || Own::LoanNotFound { loan_id: loan_id.to_owned(), application: String::new() };
+    loan_of(row.ok_or_else(|| Error::Own(not_found()))?)
+}
+
+/// `ListLoans`, soonest maturity first.
+pub async fn list_loans(
+    ops: &Applications,
+    caller: &Caller,
+    req: pb::ListLoansRequest,
+) -> Result<pb::ListLoansResponse, Error> {
+    let mut violations = Vec::new();
+    let size = page_size(req.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
+    let application_id = (!req.application.is_empty())
+        .then(|| parse_name("application", &req.application).map_err(|v| violations.push(v)).ok())
+        .flatten();
+    let organization_number =
+        caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
+    let state = match pb::LoanState::try_from(req.state) {
+        Ok(pb::LoanState::Unspecified) => None,
+        Ok(state) => Some(state.as_str_name().trim_start_matches("LOAN_STATE_").to_owned()),
+        Err(_) => {
+            violations.push(FieldViolation::new("state", format!("{} is not a LoanState", req.state)));
+            None
+        }
+    };
+    let maturing_before = req.maturing_before.as_ref().and_then(|d| {
+        let day = chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?);
+        day.or_else(|| {
+            violations.push(FieldViolation::new("maturing_before", "is not a calendar date"));
+            None
+        })
+    });
+    let filter = store::LoanFilter { application_id, organization_number, state, maturing_before };
+    let query = format!("{filter:?}");
+    let after = match decode_token(&query, &req.page_token) {
+        Ok(Some(text)) => loan_cursor(&text).or_else(|| {
+            violations.push(FieldViolation::new("page_token", "is not a token this list returned"));
+            None
+        }),
+        Ok(None) => None,
+        Err(v) => {
+            violations.push(v);
+            None
+        }
+    };
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    let mut rows = store::list_loans(&ops.pool, &filter, after.as_ref(), size).await?;
+    let mut next_page_token = String::new();
+    if rows.len() > size as usize {
+        rows.truncate(size as usize);
+        if let Some(last) = rows.last() {
+            let cursor = format!("{}/{}/{}", last.maturity_date, last.application_id, last.loan_id);
+            next_page_token = encode_token(&query, &cursor);
+        }
+    }
+    let loans = rows.into_iter().map(loan_of).collect::<Result<_, Error>>()?;
+    Ok(pb::ListLoansResponse { loans, next_page_token })
+}
+
+/// A [`store::LoanCursor`] from its text, `date/application/loan id`.
+fn loan_cursor(text: &str) -> Option<store::LoanCursor> {
+    let mut parts = text.splitn(3, '/');
+    let maturity_date = parts.next()?.parse().ok()?;
+    let application_id = parts.next()?.parse().ok()?;
+    let loan_id = parts.next()?.to_owned();
+    Some(store::LoanCursor { maturity_date, application_id, loan_id })
 }

@@ -107,11 +107,6 @@ impl Record {
         row
     }
 
-    /// The principal of every loan tagged so far, in öre (saturating).
-    pub fn tagged_principal(&self) -> i64 {
-        self.app.loans.iter().filter_map(|l| l.principal.as_ref()).map(|m| m.minor_units).fold(0, i64::saturating_add)
-    }
-
     /// The etag of the current revision.
     pub fn etag(&self) -> String {
         self.row.document.etag()

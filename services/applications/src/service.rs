@@ -44,6 +44,8 @@ pub struct Change {
     pub unchanged: bool,
     /// A loan this change tags: it must finance no other application.
     pub loan: Option<String>,
+    /// The application's loans changed: the loan table follows.
+    pub loans_changed: bool,
 }
 
 /// An event to publish.
@@ -181,6 +183,15 @@ impl Applications {
                     record.row.document.revision += 1;
                     record.row.document.update_time = Utc::now();
                     store::write(conn, &record.to_row()).await?;
+                    if change.loans_changed {
+                        store::write_loans(
+                            conn,
+                            record.row.document.id,
+                            &record.row.organization_number,
+                            &record.app.loans,
+                        )
+                        .await?;
+                    }
                     history(conn, &record, Some(from), &Actor::of(caller, method), Some(request_id), &change).await?;
                     publish(conn, &record, change.events).await?;
                 }

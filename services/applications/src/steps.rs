@@ -139,6 +139,17 @@ pub fn refer(record: &mut Record, note: &str) -> Result<Change, Error> {
             message: "the ordinary credit assessment must approve the borrower before referral".into(),
         });
     }
+    let limit = record.app.credit_assessment.as_ref().and_then(|c| c.credit_limit.as_ref()).map(|m| m.minor_units);
+    let requested = record.app.requested_amount.as_ref().map_or(0, |m| m.minor_units);
+    if let Some(limit) = limit.filter(|limit| requested > *limit) {
+        return Err(Error::Precondition {
+            reason: "REQUESTED_AMOUNT_ABOVE_CREDIT_LIMIT",
+            message: format!(
+                "the requested {requested} öre is above the credit limit of {limit} öre: lower the amount or \
+                 record a new credit assessment"
+            ),
+        });
+    }
     record.app.referral_note = note.to_owned();
     let referred = pb::ApplicationReferredToCommittee { application: Some(record.snapshot()) };
     Ok(Change {

@@ -8,6 +8,9 @@ use uuid::Uuid;
 
 use crate::record::StoredState;
 
+mod loans;
+pub use loans::*;
+
 /// One stored application: the columns every document table has, and beside
 /// them the borrower, the category and the first submission, which lists
 /// filter by (an application is shown with the borrower and the submission
@@ -272,28 +275,6 @@ pub async fn history(
     )
     .fetch_all(pool)
     .await
-}
-
-/// Records that `loan_id` finances application `id`. A loan finances one
-/// application: if another already holds it, that one's id.
-pub async fn claim_loan(conn: &mut PgConnection, loan_id: &str, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    // A concurrent claim of the same loan makes this insert wait for it, then
-    // do nothing; the select after it, a statement of its own, sees it.
-    let claimed = sqlx::query!(
-        "INSERT INTO applications.loan (loan_id, application_id) VALUES ($1, $2) ON CONFLICT (loan_id) DO NOTHING",
-        loan_id,
-        id,
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if claimed == 1 {
-        return Ok(None);
-    }
-    let holder = sqlx::query_scalar!("SELECT application_id FROM applications.loan WHERE loan_id = $1", loan_id)
-        .fetch_one(conn)
-        .await?;
-    Ok((holder != id).then_some(holder))
 }
 
 #[cfg(test)]

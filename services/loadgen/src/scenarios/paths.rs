@@ -192,6 +192,9 @@ pub(super) fn handlers(pool: &PgPool) -> applications::api::Api {
     applications::api::Api::new(applications::service::Applications { pool: pool.clone(), discount_bps: 3 }, feed)
 }
 
+/// One boxed call of a measuring loop: its label and outcome.
+type Call = std::pin::Pin<Box<dyn std::future::Future<Output = (&'static str, Result<(), String>)> + Send>>;
+
 /// One call of the write `rpc` (Create, Submit or Tag) to the service's own
 /// handlers in-process (`handlers`): the same transactions, without gRPC,
 /// HTTP/2 or a token; counted under `label`.
@@ -200,11 +203,7 @@ fn in_process_write(
     api: &Arc<applications::api::Api>,
     rpc: Rpc,
     label: &'static str,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = (&'static str, Result<(), String>)> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(u64) -> Call + Clone + Send + Sync + 'static {
     let borrower = caller(Role::Borrower, Some(pilots::BOTKYRKABYGGEN));
     let core = caller(Role::CoreBanking, None);
     let (ops, api) = (ops.clone(), api.clone());

@@ -62,7 +62,15 @@ pub async fn list(
         caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
     let submitted_after = time("submitted_after", &req.submitted_after, &mut violations);
     let submitted_before = time("submitted_before", &req.submitted_before, &mut violations);
-    let filter = ListFilter { organization_number: organization, states, category, submitted_after, submitted_before };
+    let updated_after = time("updated_after", &req.updated_after, &mut violations);
+    let filter = ListFilter {
+        organization_number: organization,
+        states,
+        category,
+        submitted_after,
+        submitted_before,
+        updated_after,
+    };
     let query = format!("{filter:?}");
     let after = decode_position::<Uuid>(&query, &req.page_token)
         .map_err(|v| violations.push(v))
@@ -205,7 +213,8 @@ pub async fn list_loans(
             None
         })
     });
-    let filter = store::LoanFilter { application_id, organization_number, state, maturing_before };
+    let updated_after = time("updated_after", &req.updated_after, &mut violations);
+    let filter = store::LoanFilter { application_id, organization_number, state, maturing_before, updated_after };
     let query = format!("{filter:?}");
     let after = match decode_token(&query, &req.page_token) {
         Ok(Some(text)) => loan_cursor(&text).or_else(|| {

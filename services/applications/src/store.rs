@@ -88,6 +88,8 @@ pub struct ListFilter {
     pub submitted_after: Option<DateTime<Utc>>,
     /// First submitted before.
     pub submitted_before: Option<DateTime<Utc>>,
+    /// Changed at or after.
+    pub updated_after: Option<DateTime<Utc>>,
 }
 
 /// Writes an application: a new one whole, an existing one's changeable
@@ -154,8 +156,8 @@ pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<
 }
 
 /// The statement of [`list`], its parameters: organisation, states,
-/// category, submitted after and before, the cursor's time and id, and the
-/// row limit. Built once.
+/// category, submitted after and before, the cursor's time and id, the row
+/// limit, and changed since. Built once.
 pub fn list_statement() -> &'static str {
     static STATEMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     STATEMENT.get_or_init(|| {
@@ -167,6 +169,7 @@ pub fn list_statement() -> &'static str {
                    AND ($3::text IS NULL OR category = $3)
                    AND ($4::timestamptz IS NULL OR submit_time >= $4)
                    AND ($5::timestamptz IS NULL OR submit_time < $5)
+                   AND ($9::timestamptz IS NULL OR update_time >= $9)
                    AND ($6::timestamptz IS NULL OR (create_time, id) < ($6, $7))
                  ORDER BY create_time DESC, id DESC
                  LIMIT $8";
@@ -194,6 +197,7 @@ pub async fn list(
         .bind(after.map(|c| c.create_time))
         .bind(after.map(|c| c.id))
         .bind(i64::from(limit) + 1)
+        .bind(filter.updated_after)
         .fetch_all(pool)
         .await
         .map(|page| page.into_iter().map(Row::from).collect())

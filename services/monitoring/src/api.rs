@@ -212,9 +212,14 @@ impl MonitoringService for Api {
         if let Some(id) = plan_id {
             self.plan(&caller, id, &req.parent).await?;
         }
-        let org = caller.confined_to();
-        let query = format!("reports {plan_id:?} {state:?} {org:?}");
-        let list = async |after, size| store::reports::list(&self.pool, plan_id, org, state, after, size).await;
+        let updated_after = match &req.updated_after {
+            Some(time) => Some(socialloans_platform::limits::time_field("updated_after", time).map_err(Error::from)?),
+            None => None,
+        };
+        let organization = caller.confined_to();
+        let filter = store::reports::ReportFilter { plan: plan_id, organization, state, updated_after };
+        let query = format!("reports {filter:?}");
+        let list = async |after, size| store::reports::list(&self.pool, &filter, after, size).await;
         let (rows, next_page_token) = page(&query, (req.page_size, &req.page_token), list, |r| &r.document).await?;
         let outcome_reports = rows.iter().map(store::reports::Row::view).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListOutcomeReportsResponse { outcome_reports, next_page_token }))

@@ -95,6 +95,9 @@ pub fn filter(caller: &Caller, req: &ListMonitoringPlansRequest) -> Result<Filte
     };
     let organization =
         caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
+    let updated_after = req.updated_after.as_ref().and_then(|time| {
+        socialloans_platform::limits::time_field("updated_after", time).map_err(|v| violations.push(v)).ok()
+    });
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }
@@ -103,6 +106,7 @@ pub fn filter(caller: &Caller, req: &ListMonitoringPlansRequest) -> Result<Filte
         organization_number: organization,
         application: (!req.application.is_empty()).then(|| req.application.clone()),
         category,
+        updated_after,
     })
 }
 

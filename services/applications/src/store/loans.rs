@@ -35,6 +35,8 @@ pub struct LoanFilter {
     pub state: Option<String>,
     /// Only loans maturing before.
     pub maturing_before: Option<NaiveDate>,
+    /// Only loans changed at or after.
+    pub updated_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Where a page of [`list_loans`] starts: after this loan.
@@ -156,6 +158,7 @@ pub async fn list_loans(
               AND ($3::text IS NULL OR state = $3)
               AND ($4::date IS NULL OR maturity_date < $4)
               AND ($5::date IS NULL OR (maturity_date, application_id, loan_id) > ($5, $6, $7))
+              AND ($9::timestamptz IS NULL OR update_time >= $9)
             ORDER BY maturity_date, application_id, loan_id
             LIMIT $8"#,
         filter.application_id,
@@ -166,6 +169,7 @@ pub async fn list_loans(
         after.map(|a| a.application_id),
         after.map(|a| a.loan_id.as_str()),
         i64::from(limit) + 1,
+        filter.updated_after,
     )
     .fetch_all(pool)
     .await

@@ -190,6 +190,7 @@ fn list_statement(size: i64) -> String {
         ("$6", "NULL::timestamptz".to_owned()),
         ("$7", "NULL::uuid".to_owned()),
         ("$8", format!("{}::bigint", size + 1)),
+        ("$9", "NULL::timestamptz".to_owned()),
     ];
     let text = parameters.iter().fold(store::list_statement().to_owned(), |text, (p, v)| text.replace(p, v));
     format!("{};\n", text.split_whitespace().collect::<Vec<_>>().join(" "))

@@ -155,6 +155,8 @@ pub struct Filter {
     pub application: Option<String>,
     /// Only this category.
     pub category: Option<String>,
+    /// Only plans changed at or after.
+    pub updated_after: Option<DateTime<Utc>>,
 }
 
 /// A page of plans in opening order, one more than `limit`.
@@ -168,14 +170,16 @@ pub async fn list(
         "SELECT {DOCUMENT} FROM monitoring.monitoring_plan
           WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR organization_number = $2)
             AND ($3::text IS NULL OR application = $3) AND ($4::text IS NULL OR category = $4)
-            AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
-          ORDER BY create_time, id LIMIT $7"
+            AND ($5::timestamptz IS NULL OR update_time >= $5)
+            AND ($6::timestamptz IS NULL OR (create_time, id) > ($6, $7))
+          ORDER BY create_time, id LIMIT $8"
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(socialloans_platform::limits::bounded_page(
         &page,
         "create_time, id",
         "octet_length(content)",
     )));
-    let query = query.bind(&f.state).bind(&f.organization_number).bind(&f.application).bind(&f.category);
+    let query =
+        query.bind(&f.state).bind(&f.organization_number).bind(&f.application).bind(&f.category).bind(f.updated_after);
     super::keyset(query, after, limit).try_map(|row| Document::from_row(&row)).fetch_all(pool).await
 }

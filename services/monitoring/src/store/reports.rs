@@ -183,29 +183,38 @@ pub async fn versions(pool: &PgPool, id: Uuid, after: i32, limit: u32) -> Result
         .await
 }
 
+/// Filters of [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter<'a> {
+    /// Only this plan's reports.
+    pub plan: Option<Uuid>,
+    /// Only this borrower's.
+    pub organization: Option<&'a str>,
+    /// Only reports in this state.
+    pub state: Option<String>,
+    /// Only reports changed at or after.
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
 /// A page of reports of one plan (or of all plans, or of one borrower's),
 /// by period then id, one more than `limit`.
 pub async fn list(
     pool: &PgPool,
-    plan: Option<Uuid>,
-    org: Option<&str>,
-    state: Option<String>,
+    filter: &ReportFilter<'_>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
     let page = format!(
         "SELECT {DOCUMENT}, {BESIDE} FROM monitoring.outcome_report
           WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::text IS NULL OR organization_number = $2)
-            AND ($3::text IS NULL OR state = $3)
-            AND ($4::timestamptz IS NULL OR (create_time, id) > ($4, $5))
-          ORDER BY create_time, id LIMIT $6"
+            AND ($3::text IS NULL OR state = $3) AND ($4::timestamptz IS NULL OR update_time >= $4)
+            AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
+          ORDER BY create_time, id LIMIT $7"
     );
     let query =
         sqlx::query(sqlx::AssertSqlSafe(limits::bounded_page(&page, "create_time, id", "octet_length(content)")));
-    super::keyset(query.bind(plan).bind(org).bind(state), after, limit)
-        .try_map(|row| Row::from_row(&row))
-        .fetch_all(pool)
-        .await
+    let query = query.bind(filter.plan).bind(filter.organization).bind(&filter.state).bind(filter.updated_after);
+    super::keyset(query, after, limit).try_map(|row| Row::from_row(&row)).fetch_all(pool).await
 }
 
 /// Replaces the rows the portfolio report aggregates for report `id`,

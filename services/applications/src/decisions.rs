@@ -166,7 +166,10 @@ fn decide(
 /// amendment never changes the outcome). Monitoring is told of approvals.
 fn amend(record: &mut Record, amended: &cm::DecisionAmended) -> Result<Change, Error> {
     use pb::ApplicationState as S;
-    let decided = matches!(record.state, S::Approved | S::ApprovedWithConditions | S::Active | S::Closed | S::Declined);
+    let decided = matches!(
+        record.state,
+        S::Approved | S::ApprovedWithConditions | S::Active | S::Closed | S::Declined | S::Lapsed
+    );
     if !decided {
         return Ok(Change {
             action: "COMMITTEE_AMENDMENT_IGNORED",

@@ -5,6 +5,7 @@
 //! DRAFT → SUBMITTED → UNDER_REVIEW → REFERRED_TO_COMMITTEE → APPROVED | APPROVED_WITH_CONDITIONS | DECLINED
 //!           ↑   ↓                                                 ↓
 //!   RETURNED_FOR_COMPLETION                                    ACTIVE (a loan tagged) → CLOSED
+//!                                                              LAPSED (never drawn)
 //! WITHDRAWN: by the borrower from any state before a decision.
 //! ```
 
@@ -35,6 +36,8 @@ pub enum Action {
     ChangeLoan,
     /// Core banking closes it when its loans mature.
     Close,
+    /// An approval never drawn lapses.
+    Lapse,
 }
 
 /// The committee's outcome.
@@ -82,6 +85,7 @@ pub fn next(from: S, action: Action) -> Result<S, IllegalTransition> {
         (TagLoan, S::Approved | S::ApprovedWithConditions | S::Active) => S::Active,
         (ChangeLoan, S::Active) => S::Active,
         (Close, S::Active) => S::Closed,
+        (Lapse, S::Approved | S::ApprovedWithConditions) => S::Lapsed,
         _ => return Err(IllegalTransition { action, from }),
     };
     Ok(to)
@@ -96,7 +100,7 @@ pub fn editable(state: S) -> bool {
 mod tests {
     use super::*;
 
-    const ALL: [S; 11] = [
+    const ALL: [S; 12] = [
         S::Draft,
         S::Submitted,
         S::ReturnedForCompletion,
@@ -108,6 +112,7 @@ mod tests {
         S::Withdrawn,
         S::Active,
         S::Closed,
+        S::Lapsed,
     ];
 
     #[test]
@@ -140,15 +145,30 @@ mod tests {
 
     #[test]
     fn terminal_states_accept_nothing_and_edits_stop_at_submission() {
-        for state in [S::Declined, S::Withdrawn, S::Closed] {
-            for action in
-                [Action::Edit, Action::Submit, Action::Withdraw, Action::TagLoan, Action::Close, Action::Refer]
-            {
+        for state in [S::Declined, S::Withdrawn, S::Closed, S::Lapsed] {
+            for action in [
+                Action::Edit,
+                Action::Submit,
+                Action::Withdraw,
+                Action::TagLoan,
+                Action::Close,
+                Action::Refer,
+                Action::Lapse,
+                Action::ChangeLoan,
+            ] {
                 assert!(next(state, action).is_err(), "{action:?} from {state:?}");
             }
         }
         let editable_states: Vec<S> = ALL.into_iter().filter(|s| editable(*s)).collect();
         assert_eq!(editable_states, [S::Draft, S::ReturnedForCompletion]);
+    }
+
+    #[test]
+    fn only_an_undrawn_approval_lapses() {
+        for state in ALL {
+            let lapses = next(state, Action::Lapse).is_ok();
+            assert_eq!(lapses, matches!(state, S::Approved | S::ApprovedWithConditions), "{state:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod domain;
 pub mod edit;
 pub mod error;
+pub mod lapse;
 pub mod loans;
 pub mod orgnr;
 pub mod policy;
@@ -33,6 +34,8 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     append_only: &["application_history"],
     check_env: |env| {
         discount_bps(env);
+        lapse::lapse_days(env);
+        lapse::sweep_every(env);
     },
     background,
 };
@@ -47,7 +50,9 @@ fn operations(context: &Context) -> service::Applications {
 }
 
 /// Consumes the committee's feed (decisions) and monitoring's (conditions),
-/// when `COMMITTEE_FEED_URL` and `MONITORING_FEED_URL` are set; fills in, once, the loan rows of loans tagged before the loan table kept them.
+/// when `COMMITTEE_FEED_URL` and `MONITORING_FEED_URL` are set; lapses
+/// undrawn approvals when `APPROVAL_LAPSE_DAYS` is set; fills in, once, the
+/// loan rows of loans tagged before the loan table kept them.
 fn background(context: &Context) {
     let pool = context.pool.clone();
     tokio::spawn(async move {
@@ -57,6 +62,11 @@ fn background(context: &Context) {
             Err(e) => tracing::warn!(error = %e, "filling in the loan rows failed; the next start tries again"),
         }
     });
+    let days = lapse::lapse_days(&mut context.config.raw.reader()) as u32;
+    if days > 0 {
+        let every = lapse::sweep_every(&mut context.config.raw.reader());
+        context.background.spawn(lapse::run(context.pool.clone(), days, every, context.stopping.clone()));
+    }
     let decided = decisions::CommitteeEvents { discount_bps: operations(context).discount_bps };
     context.subscribe("committee", decisions::COMMITTEE_FEED, decisions::types(), decided);
     context.subscribe("monitoring", conditions::MONITORING_FEED, conditions::types(), conditions::MonitoringEvents);

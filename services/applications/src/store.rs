@@ -120,6 +120,14 @@ pub async fn write(conn: &mut PgConnection, row: &Row) -> Result<(), sqlx::Error
     .map(|_| ())
 }
 
+/// The ids of the applications in any of `states` (stored names, e.g. `APPROVED`).
+pub async fn ids_in_states(pool: &PgPool, states: &[&str]) -> Result<Vec<Uuid>, sqlx::Error> {
+    let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+    sqlx::query_scalar!("SELECT id FROM applications.application WHERE state = ANY($1) ORDER BY id", &states)
+        .fetch_all(pool)
+        .await
+}
+
 /// One application, locked for change; `organization` confines a borrower.
 #[tracing::instrument(level = "debug", skip(conn))]
 pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {

@@ -24,6 +24,7 @@ pub fn types() -> Vec<String> {
         ap::LoanTagged::full_name(),
         ap::ApplicationClosed::full_name(),
         ap::ApplicationDecisionAmended::full_name(),
+        ap::ApplicationLapsed::full_name(),
     ]
 }
 
@@ -122,6 +123,8 @@ impl Handler for Approvals {
             (tagged.application.clone(), Some(tagged))
         } else if let Some(closed) = payload::<ap::ApplicationClosed>(event)? {
             (closed.application, None)
+        } else if let Some(lapsed) = payload::<ap::ApplicationLapsed>(event)? {
+            (lapsed.application, None)
         } else {
             return Ok(());
         };
@@ -151,7 +154,12 @@ impl Handler for Approvals {
             }
             None => {
                 if row.state() != mo::MonitoringPlanState::Closed {
-                    plans::close(conn, &row, &mut plan, "application closed").await?;
+                    let why = if event.r#type == ap::ApplicationLapsed::full_name() {
+                        "the approval lapsed undrawn"
+                    } else {
+                        "application closed"
+                    };
+                    plans::close(conn, &row, &mut plan, why).await?;
                 }
             }
         }

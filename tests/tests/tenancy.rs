@@ -1,5 +1,6 @@
-//! A borrower stays inside its organisation, whatever else its token holds and
-//! however it replays a request; a report reviewer never reviews their own
+//! A borrower stays inside its organisation (or the several its token names,
+//! exactly those), whatever else its token holds and however it replays a
+//! request; a report reviewer never reviews their own
 //! report. Each rule is tried from the edge: every role combined with
 //! `borrower`, request ids sent again under another organisation, and a
 //! reviewer who also wrote the report.
@@ -424,5 +425,81 @@ async fn a_borrower_sees_the_outcome_of_the_lenders_work_but_not_its_internal_no
     assert_eq!((actor.subject.as_str(), actor.role.as_str(), refer.comment.as_str()), ("", "analyst", ""));
     let submit = entries.iter().find(|e| e.action == "SUBMIT").unwrap();
     assert!(!submit.actor.as_ref().unwrap().subject.is_empty(), "the borrower's own people are named");
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_for_several_organisations_is_confined_to_exactly_those() {
+    let mut suite = Suite::start().await;
+    /// A third organisation, outside the municipality's token.
+    const C: &str = "212000-0142";
+    let other = ap::Application {
+        borrower: Some(ap::Borrower { organization_number: C.into(), ..pilots::eidar().borrower.unwrap() }),
+        ..pilots::eidar()
+    };
+    let outsider = draft(&mut suite.apps, other).await;
+    let plan_a = active_plan(&mut suite, pilots::eidar()).await;
+    let plan_c = active_plan(
+        &mut suite,
+        ap::Application {
+            borrower: Some(ap::Borrower { organization_number: C.into(), ..pilots::eidar().borrower.unwrap() }),
+            ..pilots::eidar()
+        },
+    )
+    .await;
+
+    // The municipality's token acts for A and B: it applies for either, never for C.
+    let both = minter().mint_orgs("kommunen", &[Role::Borrower], &[A, B], Duration::from_secs(3600));
+    let create = |org: &str| ap::CreateApplicationRequest {
+        request_id: rid(),
+        application: Some(ap::Application {
+            borrower: Some(ap::Borrower { organization_number: org.into(), ..pilots::eidar().borrower.unwrap() }),
+            ..pilots::eidar()
+        }),
+    };
+    let for_a = suite.apps.create_application(authorized(create(A), &both)).await.unwrap().into_inner();
+    let for_b = suite.apps.create_application(authorized(create(B), &both)).await.unwrap().into_inner();
+    let refused = suite.apps.create_application(authorized(create(C), &both)).await.unwrap_err();
+    assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "OTHER_ORGANIZATION".into()));
+
+    // It reads and lists A's and B's, and nothing of C's, whatever it asks for.
+    let get_as = |name: &str| authorized(ap::GetApplicationRequest { name: name.into() }, &both);
+    for name in [&for_a.application.as_ref().unwrap().name, &for_b.application.as_ref().unwrap().name] {
+        suite.apps.get_application(get_as(name)).await.unwrap();
+    }
+    assert_eq!(suite.apps.get_application(get_as(&outsider.name)).await.unwrap_err().code(), Code::NotFound);
+    let list = |org: &str| {
+        authorized(ap::ListApplicationsRequest { organization_number: org.into(), ..Default::default() }, &both)
+    };
+    let orgs = |response: ap::ListApplicationsResponse| {
+        let mut orgs: Vec<String> =
+            response.applications.iter().map(|a| a.borrower.as_ref().unwrap().organization_number.clone()).collect();
+        orgs.dedup();
+        orgs.sort();
+        orgs.dedup();
+        orgs
+    };
+    let mut expected = vec![A.to_owned(), B.to_owned()];
+    expected.sort();
+    assert_eq!(orgs(suite.apps.list_applications(list("")).await.unwrap().into_inner()), expected);
+    assert_eq!(orgs(suite.apps.list_applications(list(B)).await.unwrap().into_inner()), [B]);
+    assert_eq!(suite.apps.list_applications(list(C)).await.unwrap_err().code(), Code::InvalidArgument);
+    // Loans and monitoring alike: A's plan is there, C's is not, by list or by name.
+    let loans = suite.apps.list_loans(authorized(ap::ListLoansRequest::default(), &both)).await.unwrap().into_inner();
+    assert!(loans.loans.iter().all(|l| [A, B].contains(&l.organization_number.as_str())) && !loans.loans.is_empty());
+    let plans = suite.monitoring.list_monitoring_plans(authorized(mo::ListMonitoringPlansRequest::default(), &both));
+    let plans = plans.await.unwrap().into_inner().monitoring_plans;
+    assert_eq!(plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), [plan_a.name.as_str()]);
+    let get_plan = |name: &str| authorized(mo::GetMonitoringPlanRequest { name: name.into() }, &both);
+    suite.monitoring.get_monitoring_plan(get_plan(&plan_a.name)).await.unwrap();
+    assert_eq!(suite.monitoring.get_monitoring_plan(get_plan(&plan_c.name)).await.unwrap_err().code(), Code::NotFound);
+    let report = suite.monitoring.create_outcome_report(authorized(report_draft(&plan_c, 0), &both)).await;
+    assert_eq!(report.unwrap_err().code(), Code::NotFound, "no report for another organisation's plan");
+
+    // A request id answered for one organisation is no answer for a token of several.
+    let request = create(A);
+    suite.apps.create_application(as_borrower(A, request.clone())).await.unwrap();
+    let replayed = suite.apps.create_application(authorized(request, &both)).await.unwrap_err();
+    assert_eq!((replayed.code(), reason(&replayed)), (Code::InvalidArgument, "REQUEST_ID_REUSED".into()));
     suite.stop().await;
 }

@@ -90,11 +90,11 @@ pub fn new_draft(caller: &Caller, application: Option<Application>) -> Result<Ap
         return Err(Error::InvalidArgument(violations));
     }
     if let Some(own) = caller.confined_to()
-        && own != organization
+        && !own.iter().any(|o| *o == organization)
     {
         return Err(Error::PermissionDenied {
             reason: "OTHER_ORGANIZATION",
-            message: "a borrower may apply only for its own organisation".into(),
+            message: "a borrower may apply only for the organisations its token names".into(),
         });
     }
     Ok(draft)

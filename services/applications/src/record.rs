@@ -301,7 +301,7 @@ mod tests {
         Caller {
             subject: "s".into(),
             roles: [role].into_iter().collect(),
-            organization: organization.map(str::to_owned),
+            organizations: organization.map(str::to_owned).into_iter().collect(),
             expires_at: 0,
         }
     }

@@ -69,11 +69,7 @@ impl Actor {
     pub fn of(caller: &Caller, method: &str) -> Actor {
         let allowed = crate::policy::POLICY.methods.iter().find(|(m, _)| *m == method).map(|(_, r)| *r).unwrap_or(&[]);
         let role = allowed.iter().find(|r| caller.has(**r)).map(|r| r.as_str()).unwrap_or("unknown");
-        Actor {
-            subject: caller.subject.clone(),
-            role: role.to_owned(),
-            organization: caller.organization.clone().unwrap_or_default(),
-        }
+        Actor { subject: caller.subject.clone(), role: role.to_owned(), organization: caller.organization_label() }
     }
 
     /// The committee's decision, applied from its feed.

@@ -78,8 +78,8 @@ pub struct Cursor {
 /// Filters of a list.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    /// Only this borrower's applications.
-    pub organization_number: Option<String>,
+    /// Only these borrowers' applications.
+    pub organization_number: Option<Vec<String>>,
     /// Only applications in these states (empty: any).
     pub states: Vec<String>,
     /// Only this category.
@@ -128,15 +128,19 @@ pub async fn ids_in_states(pool: &PgPool, states: &[&str]) -> Result<Vec<Uuid>, 
         .await
 }
 
-/// One application, locked for change; `organization` confines a borrower.
+/// One application, locked for change; `organization` confines a borrower to its organisations.
 #[tracing::instrument(level = "debug", skip(conn))]
-pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    id: Uuid,
+    organization: Option<&[String]>,
+) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
         Flat,
         r#"SELECT id, organization_number, state AS "state: _", category, revision, create_time, update_time,
                   submit_time, content, contact_person
              FROM applications.application
-            WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)
+            WHERE id = $1 AND ($2::text[] IS NULL OR organization_number = ANY($2))
               FOR UPDATE"#,
         id,
         organization,
@@ -146,15 +150,15 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid, organization: Option<&str>)
     .map(|flat| flat.map(Row::from))
 }
 
-/// One application by id; `organization` confines a borrower.
+/// One application by id; `organization` confines a borrower to its organisations.
 #[tracing::instrument(level = "debug", skip(pool))]
-pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&str>) -> Result<Option<Row>, sqlx::Error> {
+pub async fn get(pool: &PgPool, id: Uuid, organization: Option<&[String]>) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as!(
         Flat,
         r#"SELECT id, organization_number, state AS "state: _", category, revision, create_time, update_time,
                   submit_time, content, contact_person
              FROM applications.application
-            WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2)"#,
+            WHERE id = $1 AND ($2::text[] IS NULL OR organization_number = ANY($2))"#,
         id,
         organization,
     )
@@ -172,7 +176,7 @@ pub fn list_statement() -> &'static str {
         let page = "SELECT id, organization_number, state, category, revision, create_time, update_time, submit_time,
                        content, contact_person
                   FROM applications.application
-                 WHERE ($1::text IS NULL OR organization_number = $1)
+                 WHERE ($1::text[] IS NULL OR organization_number = ANY($1))
                    AND (cardinality($2::text[]) = 0 OR state = ANY($2))
                    AND ($3::text IS NULL OR category = $3)
                    AND ($4::timestamptz IS NULL OR submit_time >= $4)

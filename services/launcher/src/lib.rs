@@ -48,7 +48,8 @@ pub enum Command {
     Token {
         /// The role, e.g. analyst or borrower.
         role: String,
-        /// The borrower's organisation number.
+        /// The borrower's organisation number; several, comma-separated, for
+        /// a token acting for each of them (a municipality and its companies).
         org: Option<String>,
     },
     /// Print the JWKS with the public half of an ES256/EdDSA private key (PKCS#8 PEM).

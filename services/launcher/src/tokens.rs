@@ -57,7 +57,11 @@ pub fn mint_with(minter: &DevTokenMinter, role: Role, org: Option<&str>) -> Stri
         Some(org) => format!("dev-{role}-{org}"),
         None => format!("dev-{role}"),
     };
-    minter.mint(&subject, &[role], org, TTL)
+    match org.filter(|org| org.contains(',')) {
+        // "212000-0142,556111-1112": a token for a municipality and its housing companies.
+        Some(orgs) => minter.mint_orgs(&subject, &[role], &orgs.split(',').collect::<Vec<_>>(), TTL),
+        None => minter.mint(&subject, &[role], org, TTL),
+    }
 }
 
 /// Who signs: the private key in `SOCIALLOANS_TOKEN_KEY_FILE` (ES256 or

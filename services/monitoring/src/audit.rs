@@ -15,7 +15,7 @@ pub fn actor_of(caller: &Caller) -> Actor {
     Actor {
         subject: caller.subject.clone(),
         role: caller.role_names(),
-        organization_number: caller.organization.clone().unwrap_or_default(),
+        organization_number: caller.organization_label(),
     }
 }
 

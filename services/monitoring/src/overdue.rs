@@ -270,7 +270,7 @@ pub async fn items(
     pool: &PgPool,
     day: NaiveDate,
     kind: OverdueItemKind,
-    organization: Option<String>,
+    organization: Option<Vec<String>>,
 ) -> Result<Vec<OverdueItem>, Error> {
     let filter = store::plans::Filter {
         state: Some(plans::state_name(MonitoringPlanState::Active)),

@@ -454,7 +454,7 @@ mod tests {
         let caller = |role, organization: Option<&str>| Caller {
             subject: "s".into(),
             roles: [role].into(),
-            organization: organization.map(str::to_owned),
+            organizations: organization.map(str::to_owned).into_iter().collect(),
             expires_at: 0,
         };
         let borrower = caller(socialloans_platform::auth::Role::Borrower, Some("5560000001"));
@@ -467,7 +467,7 @@ mod tests {
         let filter = filter(&borrower, &asked).unwrap();
         assert_eq!(filter.state.as_deref(), Some("ACTIVE"));
         assert_eq!(filter.category.as_deref(), Some("HEALTH_EDUCATION_SPORT_AND_CULTURE"));
-        assert_eq!(filter.organization_number.as_deref(), Some("5560000001"));
+        assert_eq!(filter.organization_number.unwrap(), ["5560000001"]);
         assert_eq!(filter.application.as_deref(), Some("applications/a1"));
         let analyst = caller(socialloans_platform::auth::Role::Analyst, None);
         assert!(filter_is_empty(&super::filter(&analyst, &ListMonitoringPlansRequest::default()).unwrap()));

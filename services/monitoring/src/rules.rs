@@ -312,12 +312,14 @@ pub fn return_comments(comments: &[common::FieldComment], message: &str) -> Resu
     Ok(comments.iter().cloned().chain(general_comment(message)).collect())
 }
 
-/// The organisation whose overdue items a caller sees: a borrower only its
-/// own, whatever it asks for; anyone else the one asked for, or all.
-pub fn overdue_organization(confined_to: Option<&str>, requested: &str) -> Option<String> {
+/// The organisations whose overdue items a caller sees: a borrower only its
+/// own (the one of them it asks for, or all), whatever it asks for; anyone
+/// else the one asked for, or all.
+pub fn overdue_organization(confined_to: Option<&[String]>, requested: &str) -> Option<Vec<String>> {
     match confined_to {
-        Some(own) => Some(own.to_owned()),
-        None => (!requested.is_empty()).then(|| requested.to_owned()),
+        Some(own) if own.iter().any(|o| o == requested) => Some(vec![requested.to_owned()]),
+        Some(own) => Some(own.to_vec()),
+        None => (!requested.is_empty()).then(|| vec![requested.to_owned()]),
     }
 }
 
@@ -553,9 +555,13 @@ mod tests {
 
     #[test]
     fn a_borrower_sees_only_its_own_overdue_items_whatever_it_asks_for() {
-        assert_eq!(overdue_organization(Some("5560000001"), "5560000002").as_deref(), Some("5560000001"));
-        assert_eq!(overdue_organization(Some("5560000001"), "").as_deref(), Some("5560000001"));
-        assert_eq!(overdue_organization(None, "5560000002").as_deref(), Some("5560000002"));
+        let own = ["5560000001".to_owned(), "5560000003".to_owned()];
+        assert_eq!(overdue_organization(Some(&own[..1]), "5560000002").unwrap(), ["5560000001"]);
+        assert_eq!(overdue_organization(Some(&own[..1]), "").unwrap(), ["5560000001"]);
+        assert_eq!(overdue_organization(Some(&own), "").unwrap(), own, "every organisation of the token");
+        assert_eq!(overdue_organization(Some(&own), "5560000003").unwrap(), ["5560000003"]);
+        assert_eq!(overdue_organization(Some(&own), "5560000002").unwrap(), own, "never another's");
+        assert_eq!(overdue_organization(None, "5560000002").unwrap(), ["5560000002"]);
         assert_eq!(overdue_organization(None, ""), None);
     }
 }

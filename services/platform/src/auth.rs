@@ -105,9 +105,14 @@ pub struct Claims {
     /// Roles granted.
     #[serde(default)]
     pub roles: Vec<Role>,
-    /// The borrower's organisation number (NNNNNN-NNNN); required with the borrower role.
+    /// The borrower's organisation number (NNNNNN-NNNN); a borrower token
+    /// carries it, or `orgs`, or both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
+    /// Further organisations the borrower acts for (a municipality and its
+    /// housing companies): the caller is confined to exactly `org` and these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orgs: Vec<String>,
 }
 
 /// The claims the verifier reads. Issuer, audience (a string or a list, as
@@ -122,10 +127,15 @@ struct ReceivedClaims {
     roles: Vec<String>,
     #[serde(default)]
     org: Option<String>,
+    #[serde(default)]
+    orgs: Vec<String>,
 }
 
 /// The longest subject or organisation a token may carry.
 const MAX_CLAIM_CHARS: usize = 256;
+
+/// The most organisations one token may act for.
+pub const MAX_TOKEN_ORGS: usize = 64;
 
 /// The authenticated caller of a request, put into the request's extensions.
 ///
@@ -141,8 +151,9 @@ pub struct Caller {
     /// Roles the caller acts in: granted by the token and, once the call guard
     /// has run, allowed on the method called.
     pub roles: HashSet<Role>,
-    /// Organisation the caller is bound to, for borrowers.
-    pub organization: Option<String>,
+    /// Organisations the caller is bound to, for borrowers (`org` and
+    /// `orgs` of its token, in that order, each once); empty for staff.
+    pub organizations: Vec<String>,
     /// When the token expires, seconds since the epoch (0: unknown).
     pub expires_at: u64,
 }
@@ -168,41 +179,49 @@ impl Caller {
         roles.join(" ")
     }
 
-    /// The organisation a caller is confined to: `Some` unless the caller acts
-    /// in a role other than borrower (one the method allows). A caller acting
-    /// in no role at all is confined too (fail closed).
-    pub fn confined_to(&self) -> Option<&str> {
+    /// The organisations a caller is confined to: `Some` unless the caller
+    /// acts in a role other than borrower (one the method allows). A caller
+    /// acting in no role at all is confined too (fail closed), to what its
+    /// token names: nothing, for a token that names none.
+    pub fn confined_to(&self) -> Option<&[String]> {
         let staff = self.roles.iter().any(|r| *r != Role::Borrower);
-        if staff { None } else { Some(self.organization.as_deref().unwrap_or("")) }
+        if staff { None } else { Some(&self.organizations) }
     }
 
-    /// The organisation a list is filtered by, when the caller `asked` for
-    /// one (empty: none): a confined caller lists its own organisation
-    /// whatever it asks for, and asking for another is refused.
-    pub fn organization_filter(&self, asked: &str) -> Result<Option<String>, crate::error::FieldViolation> {
+    /// The organisations a list is filtered by, when the caller `asked` for
+    /// one (empty: none): a confined caller lists its own organisations
+    /// whatever it asks for, or the one of them it asks for; asking for
+    /// another is refused.
+    pub fn organization_filter(&self, asked: &str) -> Result<Option<Vec<String>>, crate::error::FieldViolation> {
         match (self.confined_to(), asked) {
-            (Some(own), "") => Ok(Some(own.to_owned())),
-            (Some(own), asked) if asked == own => Ok(Some(own.to_owned())),
+            (Some(own), "") => Ok(Some(own.to_vec())),
+            (Some(own), asked) if own.iter().any(|o| o == asked) => Ok(Some(vec![asked.to_owned()])),
             (Some(_), _) => Err(crate::error::FieldViolation::new(
                 "organization_number",
-                "a borrower may list only its own organisation",
+                "a borrower may list only the organisations its token names",
             )),
             (None, "") => Ok(None),
-            (None, asked) => Ok(Some(asked.to_owned())),
+            (None, asked) => Ok(Some(vec![asked.to_owned()])),
         }
     }
 
-    /// Whether the caller acts as the borrower of `organization`: the
-    /// borrower role, bound to that organisation.
+    /// Whether the caller acts as a borrower of `organization`: the borrower
+    /// role, bound to that organisation among others.
     pub fn is_borrower_of(&self, organization: &str) -> bool {
-        self.has(Role::Borrower) && self.organization.as_deref() == Some(organization)
+        self.has(Role::Borrower) && self.organizations.iter().any(|o| o == organization)
+    }
+
+    /// The caller's organisations as records keep them: comma-separated;
+    /// empty for staff.
+    pub fn organization_label(&self) -> String {
+        self.organizations.join(",")
     }
 
     /// Everything that decides what this caller may see and do, as one
     /// string: subject, organisation and acting roles. An idempotent replay
     /// is only ever returned to the same context.
     pub fn context(&self) -> String {
-        format!("{}\x1f{}\x1f{}", self.subject, self.organization.as_deref().unwrap_or(""), self.role_names())
+        format!("{}\x1f{}\x1f{}", self.subject, self.organization_label(), self.role_names())
     }
 }
 
@@ -411,17 +430,25 @@ impl Verifier {
             )));
         }
         let roles: HashSet<Role> = claims.roles.iter().filter_map(|name| name.parse().ok()).collect();
-        let organization = claims.org.filter(|org| !org.is_empty());
-        if let Some(org) = &organization
-            && !printable(org)
-        {
-            return Err(AuthError::Invalid(format!("`org` must be at most {MAX_CLAIM_CHARS} printable characters")));
+        let mut organizations: Vec<String> = Vec::new();
+        for org in claims.org.into_iter().filter(|org| !org.is_empty()).chain(claims.orgs) {
+            if org.is_empty() || !printable(&org) {
+                return Err(AuthError::Invalid(format!(
+                    "each of `org` and `orgs` must be 1 to {MAX_CLAIM_CHARS} printable characters"
+                )));
+            }
+            if !organizations.contains(&org) {
+                organizations.push(org);
+            }
         }
-        if roles.contains(&Role::Borrower) && organization.is_none() {
-            return Err(AuthError::Invalid("a borrower token must carry its organisation (`org`)".into()));
+        if organizations.len() > MAX_TOKEN_ORGS {
+            return Err(AuthError::Invalid(format!("a token acts for at most {MAX_TOKEN_ORGS} organisations")));
+        }
+        if roles.contains(&Role::Borrower) && organizations.is_empty() {
+            return Err(AuthError::Invalid("a borrower token must carry its organisation (`org` or `orgs`)".into()));
         }
         let exp = claims.exp;
-        Ok((Caller { subject: claims.sub, roles, organization, expires_at: exp }, exp))
+        Ok((Caller { subject: claims.sub, roles, organizations, expires_at: exp }, exp))
     }
 }
 
@@ -473,6 +500,24 @@ impl DevTokenMinter {
             nbf: None,
             roles: roles.to_vec(),
             org: org.map(str::to_owned),
+            orgs: Vec::new(),
+        })
+    }
+
+    /// A token for `subject` in `roles` acting for every one of `orgs` (the
+    /// claim `orgs`).
+    pub fn mint_orgs(&self, subject: &str, roles: &[Role], orgs: &[&str], ttl: Duration) -> String {
+        let now = now_secs();
+        self.sign(&Claims {
+            sub: subject.into(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + ttl.as_secs(),
+            iat: now,
+            nbf: None,
+            roles: roles.to_vec(),
+            org: None,
+            orgs: orgs.iter().map(|o| (*o).to_owned()).collect(),
         })
     }
 
@@ -488,6 +533,7 @@ impl DevTokenMinter {
             nbf: None,
             roles: roles.to_vec(),
             org: None,
+            orgs: Vec::new(),
         })
     }
 

@@ -130,7 +130,7 @@ impl CallGuard {
         let caller = match (header, self.feed_reader(peer)) {
             // A peer service proves itself with its certificate alone.
             (None, Some(reader)) => {
-                Caller { subject: reader, roles: [Role::Service].into(), organization: None, expires_at: 0 }
+                Caller { subject: reader, roles: [Role::Service].into(), organizations: Vec::new(), expires_at: 0 }
             }
             (header, _) => self.verifier.verify_header(header).await.map_err(|err| {
                 let (code, reason) = match err {

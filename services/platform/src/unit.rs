@@ -41,18 +41,14 @@ pub struct Actor {
     /// The roles acted in, sorted and space-separated (`service` for the
     /// service itself).
     pub roles: String,
-    /// A borrower's organisation; empty for staff and services.
+    /// A borrower's organisations, comma-separated; empty for staff and services.
     pub organization: String,
 }
 
 impl Actor {
     /// The caller of a request.
     pub fn of(caller: &Caller) -> Self {
-        Self {
-            subject: caller.subject.clone(),
-            roles: caller.role_names(),
-            organization: caller.organization.clone().unwrap_or_default(),
-        }
+        Self { subject: caller.subject.clone(), roles: caller.role_names(), organization: caller.organization_label() }
     }
 
     /// The service itself: applying another service's event, or its own

@@ -29,8 +29,8 @@ pub struct LoanRow {
 pub struct LoanFilter {
     /// Only this application's loans.
     pub application_id: Option<Uuid>,
-    /// Only this borrower's.
-    pub organization_number: Option<String>,
+    /// Only these borrowers'.
+    pub organization_number: Option<Vec<String>>,
     /// Only loans in this state (`ACTIVE`, …).
     pub state: Option<String>,
     /// Only loans maturing before.
@@ -123,14 +123,14 @@ fn maturity(loan: &LoanTag) -> NaiveDate {
 pub async fn get_loan(
     pool: &PgPool,
     loan_id: &str,
-    organization: Option<&str>,
+    organization: Option<&[String]>,
 ) -> Result<Option<LoanRow>, sqlx::Error> {
     sqlx::query_as!(
         LoanRow,
         r#"SELECT application_id, loan_id, organization_number AS "organization_number!",
                   maturity_date AS "maturity_date!", content AS "content!"
              FROM applications.loan
-            WHERE loan_id = $1 AND content IS NOT NULL AND ($2::text IS NULL OR organization_number = $2)
+            WHERE loan_id = $1 AND content IS NOT NULL AND ($2::text[] IS NULL OR organization_number = ANY($2))
             ORDER BY state = 'CANCELLED', update_time DESC
             LIMIT 1"#,
         loan_id,
@@ -154,7 +154,7 @@ pub async fn list_loans(
              FROM applications.loan
             WHERE content IS NOT NULL
               AND ($1::uuid IS NULL OR application_id = $1)
-              AND ($2::text IS NULL OR organization_number = $2)
+              AND ($2::text[] IS NULL OR organization_number = ANY($2))
               AND ($3::text IS NULL OR state = $3)
               AND ($4::date IS NULL OR maturity_date < $4)
               AND ($5::date IS NULL OR (maturity_date, application_id, loan_id) > ($5, $6, $7))
@@ -162,7 +162,7 @@ pub async fn list_loans(
             ORDER BY maturity_date, application_id, loan_id
             LIMIT $8"#,
         filter.application_id,
-        filter.organization_number,
+        filter.organization_number.as_deref(),
         filter.state,
         filter.maturing_before,
         after.map(|a| a.maturity_date),

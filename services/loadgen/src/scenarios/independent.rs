@@ -182,7 +182,7 @@ fn get_statement(id: Uuid) -> String {
 /// filter, for pgbench: the same text, its parameters given.
 fn list_statement(size: i64) -> String {
     let parameters = [
-        ("$1", "NULL::text".to_owned()),
+        ("$1", "NULL::text[]".to_owned()),
         ("$2", "'{}'::text[]".to_owned()),
         ("$3", "NULL::text".to_owned()),
         ("$4", "NULL::timestamptz".to_owned()),

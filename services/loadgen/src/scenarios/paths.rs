@@ -168,7 +168,7 @@ pub(super) fn caller(role: Role, org: Option<&str>) -> Caller {
     Caller {
         subject: format!("loadgen-{role}"),
         roles: [role].into_iter().collect(),
-        organization: org.map(str::to_owned),
+        organizations: org.map(str::to_owned).into_iter().collect(),
         expires_at: 0,
     }
 }

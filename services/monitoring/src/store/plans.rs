@@ -101,13 +101,13 @@ pub async fn lock_by_application(conn: &mut PgConnection, application: &str) -> 
 pub async fn find<'c>(
     executor: impl PgExecutor<'c>,
     id: Uuid,
-    organization: Option<&str>,
+    organization: Option<&[String]>,
     lock: bool,
 ) -> Result<Option<Row>, sqlx::Error> {
     let lock = if lock { "FOR UPDATE" } else { "" };
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT} FROM monitoring.monitoring_plan
-          WHERE id = $1 AND ($2::text IS NULL OR organization_number = $2) {lock}"
+          WHERE id = $1 AND ($2::text[] IS NULL OR organization_number = ANY($2)) {lock}"
     )))
     .bind(id)
     .bind(organization)
@@ -150,7 +150,7 @@ pub struct Filter {
     /// Only this state.
     pub state: Option<String>,
     /// Only this borrower.
-    pub organization_number: Option<String>,
+    pub organization_number: Option<Vec<String>>,
     /// Only this application.
     pub application: Option<String>,
     /// Only this category.
@@ -168,7 +168,7 @@ pub async fn list(
 ) -> Result<Vec<Row>, sqlx::Error> {
     let page = format!(
         "SELECT {DOCUMENT} FROM monitoring.monitoring_plan
-          WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR organization_number = $2)
+          WHERE ($1::text IS NULL OR state = $1) AND ($2::text[] IS NULL OR organization_number = ANY($2))
             AND ($3::text IS NULL OR application = $3) AND ($4::text IS NULL OR category = $4)
             AND ($5::timestamptz IS NULL OR update_time >= $5)
             AND ($6::timestamptz IS NULL OR (create_time, id) > ($6, $7))

@@ -56,17 +56,17 @@ pub async fn insert(
 }
 
 /// The report `id` of the plan `plan_id`, locked for the change that
-/// follows when `lock`; `org` confines a borrower.
+/// follows when `lock`; `org` confines a borrower to its organisations.
 pub async fn find<'c>(
     executor: impl PgExecutor<'c>,
     (plan_id, id): (Uuid, Uuid),
-    org: Option<&str>,
+    org: Option<&[String]>,
     lock: bool,
 ) -> Result<Option<Row>, sqlx::Error> {
     let lock = if lock { "FOR UPDATE" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT}, {BESIDE} FROM monitoring.outcome_report
-          WHERE id = $1 AND plan_id = $2 AND ($3::text IS NULL OR organization_number = $3) {lock}"
+          WHERE id = $1 AND plan_id = $2 AND ($3::text[] IS NULL OR organization_number = ANY($3)) {lock}"
     )))
     .bind(id)
     .bind(plan_id)
@@ -189,7 +189,7 @@ pub struct ReportFilter<'a> {
     /// Only this plan's reports.
     pub plan: Option<Uuid>,
     /// Only this borrower's.
-    pub organization: Option<&'a str>,
+    pub organization: Option<&'a [String]>,
     /// Only reports in this state.
     pub state: Option<String>,
     /// Only reports changed at or after.
@@ -206,7 +206,7 @@ pub async fn list(
 ) -> Result<Vec<Row>, sqlx::Error> {
     let page = format!(
         "SELECT {DOCUMENT}, {BESIDE} FROM monitoring.outcome_report
-          WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::text IS NULL OR organization_number = $2)
+          WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::text[] IS NULL OR organization_number = ANY($2))
             AND ($3::text IS NULL OR state = $3) AND ($4::timestamptz IS NULL OR update_time >= $4)
             AND ($5::timestamptz IS NULL OR (create_time, id) > ($5, $6))
           ORDER BY create_time, id LIMIT $7"

@@ -23,7 +23,34 @@ async fn a_valid_token_yields_the_caller_with_roles_and_organisation() {
     let caller = verifier(SECRET).verify_header(Some(&format!("Bearer {token}"))).await.unwrap();
     assert_eq!(caller.subject, "anna");
     assert!(caller.has(Role::Borrower));
-    assert_eq!(caller.confined_to(), Some("556000-0000"));
+    assert_eq!(caller.confined_to(), Some(&["556000-0000".to_owned()][..]));
+}
+
+#[tokio::test]
+async fn a_token_for_several_organisations_confines_to_exactly_those() {
+    let v = verifier(SECRET);
+    let orgs = ["212000-0142", "556111-1112", "556222-2223"];
+    let token = minter().mint_orgs("kommunen", &[Role::Borrower], &orgs, Duration::from_secs(60));
+    let caller = v.verify(&token).await.unwrap();
+    assert_eq!(caller.confined_to().unwrap(), orgs);
+    assert!(orgs.iter().all(|o| caller.is_borrower_of(o)) && !caller.is_borrower_of("556000-0000"));
+    assert_eq!(caller.organization_filter("").unwrap().unwrap(), orgs);
+    assert_eq!(caller.organization_filter(orgs[1]).unwrap().unwrap(), [orgs[1]]);
+    assert_eq!(caller.organization_filter("556000-0000").unwrap_err().field, "organization_number");
+    // `org` and `orgs` together: each once, `org` first.
+    let both = Claims { orgs: vec![orgs[1].into(), orgs[0].into()], ..claims("k", &[Role::Borrower], Some(orgs[0])) };
+    let caller = v.verify(&minter().sign(&both)).await.unwrap();
+    assert_eq!(caller.confined_to().unwrap(), [orgs[0], orgs[1]]);
+    // Too many, an empty or an unprintable one: the token is refused.
+    let many: Vec<String> = (0..=MAX_TOKEN_ORGS).map(|i| format!("556{i:03}-0000")).collect();
+    for bad in [many, vec![String::new()], vec!["a\u{0}b".into()], vec!["x".repeat(MAX_CLAIM_CHARS + 1)]] {
+        let token = minter().sign(&Claims { orgs: bad, ..claims("k", &[Role::Borrower], None) });
+        assert!(matches!(v.verify(&token).await, Err(AuthError::Invalid(_))));
+    }
+    // A context names every organisation: a replay never crosses to a token for fewer.
+    let one = v.verify(&minter().mint("kommunen", &[Role::Borrower], Some(orgs[0]), Duration::from_secs(60))).await;
+    let three = v.verify(&minter().mint_orgs("kommunen", &[Role::Borrower], &orgs, Duration::from_secs(60))).await;
+    assert_ne!(one.unwrap().context(), three.unwrap().context());
 }
 
 #[tokio::test]
@@ -37,7 +64,7 @@ async fn a_verified_token_is_remembered_only_until_it_expires() {
     let stale = Caller {
         subject: "mallory".into(),
         roles: [Role::Auditor].into_iter().collect(),
-        organization: None,
+        organizations: Vec::new(),
         expires_at: 1,
     };
     v.verified.lock().unwrap().tokens.insert("stale-token".into(), (stale, 1));
@@ -115,6 +142,7 @@ async fn an_es256_token_from_the_identity_provider_verifies_against_its_public_k
         nbf: None,
         roles: vec![Role::CoreBanking],
         org: None,
+        orgs: Vec::new(),
     };
     let signing = EncodingKey::from_ec_pem(idp.serialize_pem().as_bytes()).unwrap();
     let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
@@ -136,6 +164,7 @@ fn claims(sub: &str, roles: &[Role], org: Option<&str>) -> Claims {
         nbf: None,
         roles: roles.to_vec(),
         org: org.map(str::to_owned),
+        orgs: Vec::new(),
     }
 }
 
@@ -183,15 +212,15 @@ fn a_confined_caller_lists_its_own_organisation_whatever_it_asks_for() {
     let borrower = Caller {
         subject: "eva".into(),
         roles: [Role::Borrower].into_iter().collect(),
-        organization: Some("556000-0000".into()),
+        organizations: vec!["556000-0000".into()],
         expires_at: 0,
     };
-    assert_eq!(borrower.organization_filter("").unwrap().as_deref(), Some("556000-0000"));
-    assert_eq!(borrower.organization_filter("556000-0000").unwrap().as_deref(), Some("556000-0000"));
+    assert_eq!(borrower.organization_filter("").unwrap().unwrap(), ["556000-0000"]);
+    assert_eq!(borrower.organization_filter("556000-0000").unwrap().unwrap(), ["556000-0000"]);
     assert_eq!(borrower.organization_filter("556000-0001").unwrap_err().field, "organization_number");
-    let analyst = Caller { roles: [Role::Analyst].into_iter().collect(), organization: None, ..borrower };
+    let analyst = Caller { roles: [Role::Analyst].into_iter().collect(), organizations: Vec::new(), ..borrower };
     assert_eq!(analyst.organization_filter("").unwrap(), None);
-    assert_eq!(analyst.organization_filter("556000-0001").unwrap().as_deref(), Some("556000-0001"));
+    assert_eq!(analyst.organization_filter("556000-0001").unwrap().unwrap(), ["556000-0001"]);
 }
 
 #[test]
@@ -199,22 +228,22 @@ fn a_caller_acts_only_in_the_roles_the_method_allows_and_is_confined_unless_one_
     let mixed = Caller {
         subject: "eva".into(),
         roles: [Role::Borrower, Role::CommitteeMember].into_iter().collect(),
-        organization: Some("556000-0000".into()),
+        organizations: vec!["556000-0000".into()],
         expires_at: 0,
     };
     // A method for borrowers and analysts: the committee role does not count.
     let acting = mixed.clone().acting_for(&[Role::Borrower, Role::Analyst]);
-    assert_eq!(acting.confined_to(), Some("556000-0000"));
+    assert_eq!(acting.confined_to().unwrap(), ["556000-0000"]);
     assert!(acting.is_borrower_of("556000-0000") && !acting.is_borrower_of("556000-0001"));
     // A method the committee role may call: unconfined, and not a borrower there.
     let acting = mixed.clone().acting_for(&[Role::CommitteeMember]);
     assert_eq!(acting.confined_to(), None);
     assert!(!acting.is_borrower_of("556000-0000"));
     // Acting in nothing is confined to nothing.
-    let staff = Caller { organization: None, ..mixed.clone() }.acting_for(&[]);
-    assert_eq!(staff.confined_to(), Some(""));
+    let staff = Caller { organizations: Vec::new(), ..mixed.clone() }.acting_for(&[]);
+    assert_eq!(staff.confined_to(), Some(&[][..]));
     // The context of a replay holds organisation and roles.
-    let other_org = Caller { organization: Some("556000-0001".into()), ..mixed.clone() };
+    let other_org = Caller { organizations: vec!["556000-0001".into()], ..mixed.clone() };
     assert_ne!(mixed.context(), other_org.context());
 }
 

@@ -490,25 +490,20 @@ impl DevTokenMinter {
     /// A token for `subject` with `roles`, bound to `org` if given, valid for `ttl`
     /// (a negative-looking expiry is made with `expired`).
     pub fn mint(&self, subject: &str, roles: &[Role], org: Option<&str>, ttl: Duration) -> String {
-        let now = now_secs();
-        self.sign(&Claims {
-            sub: subject.into(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            exp: now + ttl.as_secs(),
-            iat: now,
-            nbf: None,
-            roles: roles.to_vec(),
-            org: org.map(str::to_owned),
-            orgs: Vec::new(),
-        })
+        self.sign(&Claims { org: org.map(str::to_owned), ..self.claims(subject, roles, ttl) })
     }
 
     /// A token for `subject` in `roles` acting for every one of `orgs` (the
     /// claim `orgs`).
     pub fn mint_orgs(&self, subject: &str, roles: &[Role], orgs: &[&str], ttl: Duration) -> String {
+        let orgs = orgs.iter().map(|o| (*o).to_owned()).collect();
+        self.sign(&Claims { orgs, ..self.claims(subject, roles, ttl) })
+    }
+
+    /// The claims of a token for `subject` in `roles`, valid for `ttl`, for no organisation.
+    fn claims(&self, subject: &str, roles: &[Role], ttl: Duration) -> Claims {
         let now = now_secs();
-        self.sign(&Claims {
+        Claims {
             sub: subject.into(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -517,24 +512,15 @@ impl DevTokenMinter {
             nbf: None,
             roles: roles.to_vec(),
             org: None,
-            orgs: orgs.iter().map(|o| (*o).to_owned()).collect(),
-        })
+            orgs: Vec::new(),
+        }
     }
 
     /// A token that expired `ago` ago.
     pub fn expired(&self, subject: &str, roles: &[Role], ago: Duration) -> String {
         let now = now_secs();
-        self.sign(&Claims {
-            sub: subject.into(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            exp: now.saturating_sub(ago.as_secs()),
-            iat: now.saturating_sub(ago.as_secs() + 60),
-            nbf: None,
-            roles: roles.to_vec(),
-            org: None,
-            orgs: Vec::new(),
-        })
+        let exp = now.saturating_sub(ago.as_secs());
+        self.sign(&Claims { exp, iat: exp.saturating_sub(60), ..self.claims(subject, roles, Duration::ZERO) })
     }
 
     /// Signs arbitrary claims.

@@ -1047,6 +1047,39 @@ async fn no_loan_is_tagged_before_the_approvals_preconditions_are_met() {
     let last = apps.list_audit_entries(staff(history, Role::Auditor)).await.unwrap().into_inner().audit_entries;
     assert_eq!(last.last().unwrap().action, "CONDITION_EVENT_IGNORED");
 
+    // Core banking's feed carries what it acts on, in order: the approval, the
+    // precondition met, the loan; nothing of the drafting and review.
+    let core_feed = |after: i64, types: Vec<String>| {
+        let request =
+            socialloans_contracts::events::StreamEventsRequest { after_position: after, types, ..Default::default() };
+        staff(request, Role::CoreBanking)
+    };
+    let read = async |apps: &mut ApplicationsServiceClient<Channel>, after: i64| {
+        let mut stream = apps.stream_events(core_feed(after, vec![])).await.unwrap().into_inner();
+        let mut events = Vec::new();
+        while let Some(event) = stream.message().await.unwrap().and_then(|m| m.event) {
+            events.push(event);
+        }
+        events
+    };
+    let events = read(&mut apps, 0).await;
+    let types: Vec<&str> = events.iter().map(|e| e.r#type.rsplit('.').next().unwrap()).collect();
+    assert_eq!(types, ["ApplicationApproved", "ApplicationConditionChanged", "LoanTagged"]);
+    let changed: ap::ApplicationConditionChanged =
+        prost::Message::decode(events[1].payload.as_ref().unwrap().value.as_slice()).unwrap();
+    let condition = changed.condition.unwrap();
+    assert_eq!((condition.id.as_str(), condition.status), ("c1", ap::ConditionStatus::Fulfilled as i32));
+    // Resumed after the first, it goes on from there: nothing twice, nothing missed.
+    let rest = read(&mut apps, events[0].position).await;
+    assert_eq!(rest.iter().map(|e| e.position).collect::<Vec<_>>(), [events[1].position, events[2].position]);
+    // Any other type is refused by field; a borrower has no feed.
+    let other = vec![<ap::ApplicationSubmitted as prost::Name>::full_name()];
+    let refused = apps.stream_events(core_feed(0, other)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let request = socialloans_contracts::events::StreamEventsRequest::default();
+    let borrower = apps.stream_events(as_borrower(pilots::EIDAR, request)).await.unwrap_err();
+    assert_eq!(borrower.code(), Code::PermissionDenied);
+
     monitoring.stop().await.unwrap();
     apps_service.stop().await.unwrap();
     committee.stop().await.unwrap();

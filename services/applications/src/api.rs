@@ -19,7 +19,7 @@ use tonic::{Request, Response};
 use crate::{
     edit,
     error::Error,
-    loans, queries,
+    feeds, loans, queries,
     record::Record,
     service::{Actor, Applications, Change, Targeted},
     steps, validate,
@@ -261,8 +261,17 @@ impl ApplicationsService for Api {
 
     async fn stream_events(
         &self,
-        request: Request<socialloans_contracts::events::StreamEventsRequest>,
+        mut request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Reply<Self::StreamEventsStream> {
+        let caller = caller(&request)?;
+        if !caller.has(socialloans_platform::Role::Service) && !caller.has(socialloans_platform::Role::Auditor) {
+            // Core banking: its own feed, of what it acts on.
+            let types = &mut request.get_mut().types;
+            check(feeds::core_banking_types(types))?;
+            if types.is_empty() {
+                *types = feeds::CORE_BANKING.iter().map(|t| t()).collect();
+            }
+        }
         self.feed.serve(request).await
     }
 }

@@ -51,7 +51,18 @@ impl Handler for MonitoringEvents {
             };
             kept.status = status as i32;
             kept.status_time = Some(timestamp(chrono::Utc::now()));
-            Ok(Change { action, comment: key.clone(), ..Default::default() })
+            let condition = Some(kept.clone());
+            let changed = pb::ApplicationConditionChanged {
+                application: record.name(),
+                organization_number: record.row.organization_number.clone(),
+                condition,
+            };
+            Ok(Change {
+                action,
+                comment: key.clone(),
+                events: vec![crate::service::event(changed)],
+                ..Default::default()
+            })
         })
         .await
         .map_err(|err| match err {

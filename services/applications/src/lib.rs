@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod domain;
 pub mod edit;
 pub mod error;
+pub mod feeds;
 pub mod lapse;
 pub mod loans;
 pub mod orgnr;

@@ -164,7 +164,12 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     let narration = String::from_utf8_lossy(&first.stdout);
     assert!(first.status.success(), "the demo failed:\n{narration}\n{}", String::from_utf8_lossy(&first.stderr));
     assert!(narration.contains("using the suite that is already up"), "{narration}");
-    for chapter in ["1. Two housing companies apply", "2. The expert committee meets", "4. Two years of outcomes"] {
+    for chapter in [
+        "1. Two housing companies apply",
+        "2. The expert committee meets",
+        "4. Two years of outcomes",
+        "6. The loan's life: amortised, then refinanced at maturity",
+    ] {
         assert!(narration.contains(chapter), "{chapter:?} missing from:\n{narration}");
     }
     assert!(narration.contains("The story ran to the end"));
@@ -197,6 +202,12 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
         ],
         "both loans are tagged; Botkyrkabyggen's application was submitted twice"
     );
+    // Botkyrkabyggen's first loan was amortised, then refinanced within the approved amount.
+    let botkyrka = listed.iter().find(|a| a.borrower.as_ref().unwrap().organization_number == pilots::BOTKYRKABYGGEN);
+    let loans = &botkyrka.unwrap().loans;
+    let states: Vec<i32> = loans.iter().map(|l| l.state).collect();
+    assert_eq!(states, [ap::LoanState::Refinanced as i32, ap::LoanState::Active as i32], "{loans:?}");
+    assert_eq!(loans[0].refinanced_by_loan_id, loans[1].loan_id);
     let own = apps
         .list_applications(authorized(
             ap::ListApplicationsRequest::default(),

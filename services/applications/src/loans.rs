@@ -114,7 +114,8 @@ pub fn tag(record: &mut Record, loan: LoanTag, now: DateTime<Utc>) -> Result<Cha
         ..loan
     };
     record.app.loans.push(loan.clone());
-    let tagged = record.app.loans.iter().filter(|l| state(l) != LoanState::Cancelled);
+    // Each financing once: a refinanced loan lives on in the one that replaced it.
+    let tagged = record.app.loans.iter().filter(|l| !matches!(state(l), LoanState::Cancelled | LoanState::Refinanced));
     let ever = tagged.filter_map(|l| l.principal.as_ref()).map(|m| m.minor_units).fold(0, i64::saturating_add);
     events.insert(
         0,

@@ -263,6 +263,7 @@ impl Story<'_> {
         self.decisions_reach_the_applications(&applications).await?;
         let plans = self.two_years_of_outcomes(&applications).await?;
         let (portfolio, files) = self.progress_and_portfolio(&plans, out).await?;
+        self.the_loans_life(&applications).await?;
         Ok(Outcome {
             applications,
             cases,

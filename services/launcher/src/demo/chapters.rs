@@ -289,10 +289,7 @@ impl Story<'_> {
         }
         let loans = [("KI-2001", 400_000_000, 2036), ("KI-1001", 75_000_000, 2031)];
         for (i, (series, kronor, maturity)) in loans.into_iter().enumerate() {
-            // A loan finances one application: each run of the story has loans of its own.
-            let id = &applications[i];
-            let run = id.get(id.len().saturating_sub(6)..).unwrap_or_default();
-            let loan_id = &format!("{series}-{run}");
+            let loan_id = &loan_id(series, &applications[i]);
             let tag = ap::TagLoanRequest {
                 name: applications[i].clone(),
                 request_id: rid(),
@@ -310,6 +307,49 @@ impl Story<'_> {
             self.moved(&applications[i], ap::ApplicationState::Active, "core banking", &tags).await?;
         }
 
+        Ok(())
+    }
+
+    /// Chapter 6: Botkyrkabyggen's loan is amortised, then rolled over at
+    /// maturity into a new loan for what it still owed: the cap counts what
+    /// is outstanding, so the refinancing fits the approved amount.
+    pub(super) async fn the_loans_life(&mut self, applications: &[String; 2]) -> Result<(), String> {
+        self.chapter("6. The loan's life: amortised, then refinanced at maturity").await;
+        let name = &applications[0];
+        let (old, new) = (loan_id("KI-2001", name), loan_id("KI-2002", name));
+        let amortised = ap::RecordLoanEventRequest {
+            name: name.clone(),
+            request_id: rid(),
+            loan_id: old.clone(),
+            event: Some(ap::record_loan_event_request::Event::Amortisation(ap::LoanAmortisation {
+                outstanding_principal: pilots::sek(380_000_000),
+                date: Some(common::Date { year: 2031, month: 6, day: 30 }),
+            })),
+            ..Default::default()
+        };
+        answer(self.apps.record_loan_event(self.staff(Role::CoreBanking, amortised)).await)?;
+        self.step("core banking", &format!("amortises {old}: {} outstanding", sek(380_000_000)), "");
+        let rollover = ap::TagLoanRequest {
+            name: name.clone(),
+            request_id: rid(),
+            loan: Some(ap::LoanTag {
+                loan_id: new.clone(),
+                refinances_loan_id: old.clone(),
+                principal: pilots::sek(380_000_000),
+                disbursement_date: Some(common::Date { year: 2036, month: 6, day: 30 }),
+                maturity_date: Some(common::Date { year: 2041, month: 6, day: 30 }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let app = answer(self.apps.tag_loan(self.staff(Role::CoreBanking, rollover)).await)?.application;
+        let loans = app.map(|a| a.loans).unwrap_or_default();
+        let refinanced = loans.iter().any(|l| l.loan_id == old && l.state == ap::LoanState::Refinanced as i32);
+        if !refinanced {
+            return Err(format!("{old} was not marked refinanced"));
+        }
+        let what = format!("refinances {old} at maturity with {new}: {} to 2041", sek(380_000_000));
+        self.step("core banking", &what, &format!("{} loans in the history", loans.len()));
         Ok(())
     }
 
@@ -513,4 +553,11 @@ impl Story<'_> {
         self.step("auditor", "exports the report as CSV and as a chart", "written");
         Ok((portfolio, files))
     }
+}
+
+/// The loan id of `series` for `application`: a loan finances one
+/// application, so each run of the story has loans of its own.
+fn loan_id(series: &str, application: &str) -> String {
+    let run = application.get(application.len().saturating_sub(6)..).unwrap_or_default();
+    format!("{series}-{run}")
 }

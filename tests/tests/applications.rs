@@ -910,3 +910,49 @@ async fn lists_filter_by_state_category_borrower_and_submission_date() {
     assert_eq!(violations(&err), ["states[0]", "category"]);
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn an_application_under_review_goes_back_for_completion_but_a_referred_one_does_not() {
+    let suite = Suite::start().await;
+    let client = &mut suite.client.clone();
+    let org = pilots::EIDAR;
+    let draft = create(client, pilots::eidar()).await;
+    let name = draft.name.clone();
+    let submit = pb::SubmitApplicationRequest { name: name.clone(), etag: String::new(), request_id: rid() };
+    client.submit_application(borrower(submit, org)).await.unwrap();
+    let review = pb::StartReviewRequest { name: name.clone(), etag: String::new(), request_id: rid() };
+    client.start_review(staff(review, Role::Analyst)).await.unwrap();
+    let credit = pb::RecordCreditAssessmentRequest {
+        name: name.clone(),
+        request_id: rid(),
+        credit_assessment: Some(pb::CreditAssessment {
+            outcome: pb::CreditAssessmentOutcome::Approved as i32,
+            credit_limit: pilots::sek(80_000_000),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    client.record_credit_assessment(staff(credit, Role::CreditAnalyst)).await.unwrap();
+    let back = |name: &str| pb::ReturnApplicationForCompletionRequest {
+        name: name.into(),
+        request_id: rid(),
+        comments: vec![common::FieldComment { field_path: "title".into(), comment: "Ange etapp".into() }],
+        message: "Komplettera under granskningen".into(),
+        ..Default::default()
+    };
+    // Under review: back to the borrower, the credit assessment kept.
+    let returned =
+        client.return_application_for_completion(staff(back(&name), Role::Analyst)).await.unwrap().into_inner();
+    let returned = returned.application.unwrap();
+    assert_eq!(state(&returned), S::ReturnedForCompletion);
+    assert!(returned.credit_assessment.is_some(), "the credit review stays recorded");
+    let resubmit = pb::SubmitApplicationRequest { name: name.clone(), etag: String::new(), request_id: rid() };
+    let again = client.submit_application(borrower(resubmit, org)).await.unwrap().into_inner().application.unwrap();
+    assert_eq!((state(&again), again.submission_count), (S::Submitted, 2));
+    // Referred: the committee has it; no return.
+    let referred = e2e::flow::refer(client, pilots::botkyrkabyggen()).await;
+    let refused = client.return_application_for_completion(staff(back(&referred), Role::Analyst)).await.unwrap_err();
+    let reason = refused.get_error_details().error_info().unwrap().reason.clone();
+    assert_eq!((refused.code(), reason.as_str()), (Code::FailedPrecondition, "ILLEGAL_STATE_TRANSITION"));
+    suite.stop().await;
+}

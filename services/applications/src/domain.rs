@@ -72,7 +72,7 @@ pub fn next(from: S, action: Action) -> Result<S, IllegalTransition> {
     let to = match (action, from) {
         (Edit, S::Draft | S::ReturnedForCompletion) => from,
         (Submit, S::Draft | S::ReturnedForCompletion) => S::Submitted,
-        (ReturnForCompletion, S::Submitted) => S::ReturnedForCompletion,
+        (ReturnForCompletion, S::Submitted | S::UnderReview) => S::ReturnedForCompletion,
         (StartReview, S::Submitted) => S::UnderReview,
         (RecordCreditAssessment, S::Submitted | S::UnderReview | S::ReferredToCommittee) => from,
         (Refer, S::UnderReview) => S::ReferredToCommittee,
@@ -161,6 +161,14 @@ mod tests {
         }
         let editable_states: Vec<S> = ALL.into_iter().filter(|s| editable(*s)).collect();
         assert_eq!(editable_states, [S::Draft, S::ReturnedForCompletion]);
+    }
+
+    #[test]
+    fn an_application_is_returned_for_completion_before_the_committee_has_it() {
+        for state in ALL {
+            let returns = next(state, Action::ReturnForCompletion).is_ok();
+            assert_eq!(returns, matches!(state, S::Submitted | S::UnderReview), "{state:?}");
+        }
     }
 
     #[test]

@@ -251,6 +251,21 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
             plan.reporting_periods.iter().filter(|p| p.state == mo::ReportingPeriodState::Accepted as i32).count();
         assert_eq!(accepted, 2, "two accepted years for {}", plan.borrower_display_name);
     }
+    // The rollover to 2041 extended Botkyrkabyggen's reporting through its new maturity.
+    let mut last_end = 0;
+    for _ in 0..100 {
+        let request =
+            mo::ListMonitoringPlansRequest { organization_number: pilots::BOTKYRKABYGGEN.into(), ..Default::default() };
+        let plans = monitoring.list_monitoring_plans(authorized(request, &as_(Role::Auditor, None))).await.unwrap();
+        let plan = plans.into_inner().monitoring_plans.remove(0);
+        last_end =
+            plan.reporting_periods.last().and_then(|p| p.end_date).map_or(0, |d| d.year * 10_000 + d.month * 100);
+        if last_end >= 20_410_600 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(last_end >= 20_410_600, "Botkyrkabyggen's periods end {last_end}, before the new maturity");
     let as_of = plans[0].reporting_periods[1].end_date;
     let report = monitoring
         .get_portfolio_impact_report(authorized(

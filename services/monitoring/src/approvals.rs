@@ -143,6 +143,12 @@ impl Handler for Approvals {
                         .is_none_or(|d| (d.year, d.month, d.day) < (m.year, m.month, m.day))
                 {
                     plan.last_maturity_date = Some(*m);
+                    // A refinancing that matures later extends the reporting it owes.
+                    if row.state() == mo::MonitoringPlanState::Active
+                        && let Some(until) = plans::naive(m)
+                    {
+                        plans::extend_periods(&mut plan, until);
+                    }
                 }
                 if row.state() == mo::MonitoringPlanState::Pending {
                     let schedule = plan.schedule.unwrap_or_default();

@@ -269,6 +269,25 @@ pub fn interval_months(schedule: &ReportingSchedule) -> u32 {
     }
 }
 
+/// Extends an active plan's periods, on its schedule, through `until` (a
+/// refinancing that matures later): the periods it has stay as they are,
+/// and new ones follow the last. Returns how many were added.
+pub fn extend_periods(plan: &mut MonitoringPlan, until: NaiveDate) -> usize {
+    let Some(schedule) = plan.schedule else { return 0 };
+    let Some(last) = plan.reporting_periods.last().and_then(|p| p.end_date.as_ref()).and_then(naive) else {
+        return 0;
+    };
+    let months = interval_months(&schedule);
+    let (Some(start), Some(first_end)) = (last.succ_opt(), months_after(last, months)) else { return 0 };
+    if last >= until {
+        return 0;
+    }
+    let added = periods(start, first_end, months, until, i64::from(schedule.due_days));
+    let count = added.len();
+    plan.reporting_periods.extend(added);
+    count
+}
+
 /// Where the first period ends when the schedule does not say: at the end of
 /// the calendar interval `today` falls in (the year, half-year or quarter),
 /// or at the last loan's maturity if that comes first — never later than the
@@ -448,6 +467,39 @@ async fn reread(conn: &mut PgConnection, row: &Row, name: &str) -> Result<Monito
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_later_maturity_extends_the_periods_on_the_schedule_and_keeps_those_there_are() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let schedule = ReportingSchedule {
+            frequency: ReportingFrequency::Annual as i32,
+            first_period_end: Some(date(day(2027, 12, 31))),
+            due_days: 90,
+        };
+        let mut plan = MonitoringPlan {
+            schedule: Some(schedule),
+            reporting_periods: periods(day(2027, 1, 1), day(2027, 12, 31), 12, day(2031, 6, 30), 90),
+            ..Default::default()
+        };
+        plan.reporting_periods[0].state = ReportingPeriodState::Accepted as i32;
+        let before = plan.reporting_periods.clone();
+        let last = |plan: &MonitoringPlan| plan.reporting_periods.last().unwrap().end_date.map(|d| iso(&d));
+        assert_eq!(last(&plan).as_deref(), Some("2031-12-31"));
+        // A maturity within the periods there are adds nothing.
+        assert_eq!(extend_periods(&mut plan, day(2031, 6, 30)), 0);
+        // A rollover to 2036: five more yearly periods, each due 90 days after its end.
+        assert_eq!(extend_periods(&mut plan, day(2036, 6, 30)), 5);
+        assert_eq!(plan.reporting_periods[..before.len()], before[..], "the periods there were are kept");
+        let added = &plan.reporting_periods[before.len()];
+        assert_eq!(
+            (added.start_date.map(|d| iso(&d)), added.end_date.map(|d| iso(&d)), added.due_date.map(|d| iso(&d))),
+            (Some("2032-01-01".into()), Some("2032-12-31".into()), Some("2033-03-31".into()))
+        );
+        assert_eq!(last(&plan).as_deref(), Some("2036-12-31"));
+        // Without a schedule (a plan not yet active) nothing is added.
+        let mut pending = MonitoringPlan { reporting_periods: before, ..Default::default() };
+        assert_eq!(extend_periods(&mut pending, day(2040, 1, 1)), 0);
+    }
 
     #[test]
     fn a_list_filters_by_what_it_names_a_borrower_only_its_own_plans_and_every_unknown_value_is_refused() {

@@ -237,16 +237,11 @@ fn amount(field: &str, money: &Option<common::Money>, zero: bool, violations: &m
 
 /// A calendar date at `field` between 1900 and 2200.
 fn day(field: &str, date: &Option<common::Date>, violations: &mut Vec<FieldViolation>) -> Option<chrono::NaiveDate> {
-    let day = date.as_ref().and_then(|d| {
-        chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
-    });
-    match day {
-        Some(day) if (1900..=2200).contains(&chrono::Datelike::year(&day)) => Some(day),
-        _ => {
-            violations.push(FieldViolation::new(field, "is required: a calendar date between 1900 and 2200"));
-            None
-        }
+    let day = date.as_ref().and_then(|d| socialloans_platform::limits::date(d.year, d.month, d.day, 1900..=2200));
+    if day.is_none() {
+        violations.push(FieldViolation::new(field, "is required: a calendar date between 1900 and 2200"));
     }
+    day
 }
 
 /// The loan of a tagging request, checked; what only the service sets is cleared.

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::{
     domain::Action,
     error::Error,
-    record::{Record, timestamp},
+    record::{Record, StoredState, timestamp},
     service::{Actor, Applications, Change, event, transition},
     store,
 };
@@ -72,7 +72,8 @@ fn sweeper() -> Actor {
 
 /// One pass: every undrawn approval older than `days` lapses; how many did.
 pub async fn sweep(pool: &PgPool, days: u32, now: DateTime<Utc>) -> Result<usize, Error> {
-    let approved = store::ids_in_states(pool, &["APPROVED", "APPROVED_WITH_CONDITIONS"]).await?;
+    let undrawn = [S::Approved, S::ApprovedWithConditions].map(|s| StoredState(s).stored());
+    let approved = store::ids_in_states(pool, &undrawn).await?;
     let mut lapsed = 0;
     for id in approved {
         let mut tx = pool.begin().await?;

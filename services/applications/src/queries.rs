@@ -200,15 +200,14 @@ pub async fn list_loans(
         caller.organization_filter(&req.organization_number).map_err(|v| violations.push(v)).ok().flatten();
     let state = match pb::LoanState::try_from(req.state) {
         Ok(pb::LoanState::Unspecified) => None,
-        Ok(state) => Some(state.as_str_name().trim_start_matches("LOAN_STATE_").to_owned()),
+        Ok(state) => Some(store::StoredLoanState(state).stored().to_owned()),
         Err(_) => {
             violations.push(FieldViolation::new("state", format!("{} is not a LoanState", req.state)));
             None
         }
     };
     let maturing_before = req.maturing_before.as_ref().and_then(|d| {
-        let day = chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?);
-        day.or_else(|| {
+        socialloans_platform::limits::date(d.year, d.month, d.day, i32::MIN..=i32::MAX).or_else(|| {
             violations.push(FieldViolation::new("maturing_before", "is not a calendar date"));
             None
         })

@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 use prost::Message;
-use socialloans_contracts::applications::{Application, LoanTag};
+use socialloans_contracts::applications::{Application, LoanState, LoanTag};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -76,12 +76,13 @@ pub async fn claim_loan(conn: &mut PgConnection, loan_id: &str, id: Uuid) -> Res
     Ok((holder != id).then_some(holder))
 }
 
-/// The state's name as the table keeps it: `ACTIVE`, `MATURED`, …
-fn state_name(loan: &LoanTag) -> String {
-    crate::loans::state(loan).as_str_name().trim_start_matches("LOAN_STATE_").to_owned()
-}
+socialloans_platform::stored_enum!(
+    /// A loan's state as the table keeps it: `LoanState::Matured` ↔ `MATURED`.
+    pub struct StoredLoanState(LoanState, "LOAN_STATE_");
+);
 
-/// Brings the rows of application `id`'s loans up to date with `loans`.
+/// Brings the rows of application `id`'s loans up to date with `loans`;
+/// only a row whose loan changed is written (and its `update_time` moves).
 pub async fn write_loans(
     conn: &mut PgConnection,
     id: Uuid,
@@ -89,7 +90,7 @@ pub async fn write_loans(
     loans: &[LoanTag],
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<String> = loans.iter().map(|l| l.loan_id.clone()).collect();
-    let states: Vec<String> = loans.iter().map(state_name).collect();
+    let states: Vec<&str> = loans.iter().map(|l| StoredLoanState(crate::loans::state(l)).stored()).collect();
     let maturities: Vec<NaiveDate> = loans.iter().map(maturity).collect();
     let contents: Vec<Vec<u8>> = loans.iter().map(Message::encode_to_vec).collect();
     sqlx::query!(
@@ -97,11 +98,11 @@ pub async fn write_loans(
             SET organization_number = $2, state = u.state, maturity_date = u.maturity_date, content = u.content,
                 update_time = now()
            FROM UNNEST($3::text[], $4::text[], $5::date[], $6::bytea[]) AS u(loan_id, state, maturity_date, content)
-          WHERE l.application_id = $1 AND l.loan_id = u.loan_id",
+          WHERE l.application_id = $1 AND l.loan_id = u.loan_id AND l.content IS DISTINCT FROM u.content",
         id,
         organization_number,
         &ids,
-        &states,
+        &states as &[&str],
         &maturities,
         &contents,
     )
@@ -114,7 +115,7 @@ pub async fn write_loans(
 fn maturity(loan: &LoanTag) -> NaiveDate {
     loan.maturity_date
         .as_ref()
-        .and_then(|d| NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?))
+        .and_then(|d| socialloans_platform::limits::date(d.year, d.month, d.day, i32::MIN..=i32::MAX))
         .unwrap_or_default()
 }
 

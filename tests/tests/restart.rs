@@ -182,21 +182,31 @@ async fn a_database_restarted_under_load_loses_and_repeats_nothing() {
         }));
     }
 
-    // The crash, and the way back.
+    // The crash, and the way back: again (at most three times, within the
+    // load) while no call was caught in flight, as on a busy machine a crash
+    // can fall between calls.
     tokio::time::sleep(RESTART_AT).await;
-    let restarting = db.clone();
-    tokio::task::spawn_blocking(move || restarting.cluster.restart_immediate().expect("pg_ctl restart -m immediate"))
+    let mut back = Vec::new();
+    for _ in 0..3 {
+        let restarting = db.clone();
+        tokio::task::spawn_blocking(move || {
+            restarting.cluster.restart_immediate().expect("pg_ctl restart -m immediate")
+        })
         .await
         .unwrap();
-    let database_back = Instant::now();
-    let mut back = Vec::new();
-    for running in &running {
-        let ch = channel(running.grpc_addr).await;
-        while health(ch.clone(), "").await != Ok(SERVING) {
-            assert!(database_back.elapsed() < Duration::from_secs(5), "not SERVING within 5 s of the database");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let database_back = Instant::now();
+        for running in &running {
+            let ch = channel(running.grpc_addr).await;
+            while health(ch.clone(), "").await != Ok(SERVING) {
+                assert!(database_back.elapsed() < Duration::from_secs(5), "not SERVING within 5 s of the database");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            back.push(database_back.elapsed());
         }
-        back.push(database_back.elapsed());
+        if RETRIED.load(Ordering::Relaxed) > 0 || began.elapsed() + Duration::from_secs(1) > LOAD {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for worker in workers {
         worker.await.unwrap();

@@ -85,7 +85,10 @@ async fn run() {
 /// position 0, in milliseconds as PostgreSQL measures it.
 async fn one_read(apps: &sqlx::PgPool) -> f64 {
     let (batch, bytes) = socialloans_platform::events::feed::READ_LIMITS;
-    let sql = format!("EXPLAIN (ANALYZE) {}", socialloans_platform::events::feed::read_query(true));
+    let sql = format!(
+        "EXPLAIN (ANALYZE) {}",
+        socialloans_platform::events::feed::read_query(socialloans_platform::events::feed::Scope::Types)
+    );
     let mut times = Vec::new();
     for _ in 0..11 {
         let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))

@@ -131,7 +131,7 @@ pub async fn produce_large(pool: &PgPool, aggregate: &str, bytes: usize) -> Uuid
         submission_count: 1,
         ..Default::default()
     };
-    let id = events::append(&mut tx, "applications", aggregate, &payload).await.expect("append");
+    let id = events::append(&mut tx, "applications", aggregate, Some("212000-0142"), &payload).await.expect("append");
     tx.commit().await.expect("commit");
     id
 }
@@ -152,7 +152,7 @@ pub async fn append(conn: &mut PgConnection, aggregate: &str) -> Uuid {
         submission_count: 1,
         ..Default::default()
     };
-    events::append(conn, "applications", aggregate, &payload).await.expect("append")
+    events::append(conn, "applications", aggregate, Some("212000-0142"), &payload).await.expect("append")
 }
 
 /// `(rows, distinct events, distinct positions, min position, max position)` applied so far.

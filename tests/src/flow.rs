@@ -147,7 +147,7 @@ pub async fn committee_decides_with(
         rationale: "Uppfyller de fem grundkraven".into(),
         ..Default::default()
     };
-    socialloans_platform::events::append(&mut tx, "committee", "cases/1", &decision).await.unwrap();
+    socialloans_platform::events::append(&mut tx, "committee", "cases/1", None, &decision).await.unwrap();
     tx.commit().await.unwrap();
     pool.close().await;
 }
@@ -169,7 +169,7 @@ pub async fn committee_amends(db: &Db, application: &str, amount_kronor: i64, co
         rationale: "Amends cases/1/decisions/1: rättat belopp och villkor".into(),
         ..Default::default()
     };
-    socialloans_platform::events::append(&mut tx, "committee", "cases/1", &amended).await.unwrap();
+    socialloans_platform::events::append(&mut tx, "committee", "cases/1", None, &amended).await.unwrap();
     tx.commit().await.unwrap();
     pool.close().await;
 }

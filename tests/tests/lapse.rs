@@ -34,7 +34,7 @@ async fn approved_days_ago(db: &Db, application: &str, amount_kronor: i64, days_
         confirm_time: Some(prost_types::Timestamp { seconds: confirmed.timestamp(), nanos: 0 }),
         ..Default::default()
     };
-    socialloans_platform::events::append(&mut tx, "committee", &decision.case, &decision).await.unwrap();
+    socialloans_platform::events::append(&mut tx, "committee", &decision.case, None, &decision).await.unwrap();
     tx.commit().await.unwrap();
     pool.close().await;
 }

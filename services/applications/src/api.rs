@@ -10,7 +10,7 @@ use socialloans_platform::{
     Reply,
     auth::{caller, open},
     error::FieldViolation,
-    events::{Feed, FeedStream},
+    events::{Confinement, Feed, FeedStream},
     limits,
     unit::Mutation,
 };
@@ -264,12 +264,22 @@ impl ApplicationsService for Api {
         mut request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Reply<Self::StreamEventsStream> {
         let caller = caller(&request)?;
+        if let Some(organizations) = caller.confined_to() {
+            // A borrower: its organisations' events, without internal notes.
+            let types = &mut request.get_mut().types;
+            check(feeds::outside(types, &feeds::BORROWER, "a borrower"))?;
+            if types.is_empty() {
+                *types = feeds::names(&feeds::BORROWER);
+            }
+            let confinement = Confinement { organizations: organizations.to_vec(), view: feeds::borrower_view };
+            return self.feed.serve_confined(request, confinement).await;
+        }
         if !caller.has(socialloans_platform::Role::Service) && !caller.has(socialloans_platform::Role::Auditor) {
             // Core banking: its own feed, of what it acts on.
             let types = &mut request.get_mut().types;
-            check(feeds::core_banking_types(types))?;
+            check(feeds::outside(types, &feeds::CORE_BANKING, "core banking"))?;
             if types.is_empty() {
-                *types = feeds::CORE_BANKING.iter().map(|t| t()).collect();
+                *types = feeds::names(&feeds::CORE_BANKING);
             }
         }
         self.feed.serve(request).await

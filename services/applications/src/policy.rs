@@ -25,6 +25,6 @@ pub static POLICY: Policy = Policy {
         ("CloseApplication", &[CoreBanking]),
         ("EraseContactPerson", &[Analyst]),
         ("ListAuditEntries", &[Borrower, Analyst, CreditAnalyst, Auditor]),
-        ("StreamEvents", &[Service, Auditor, CoreBanking]),
+        ("StreamEvents", &[Service, Auditor, CoreBanking, Borrower]),
     ],
 };

@@ -286,7 +286,15 @@ async fn history(
 
 async fn publish(conn: &mut PgConnection, record: &Record, events: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
     for (event_type, payload) in events {
-        outbox::append_encoded(conn, SCHEMA, &record.name(), event_type, payload).await?;
+        outbox::append_encoded(
+            conn,
+            SCHEMA,
+            &record.name(),
+            Some(&record.row.organization_number),
+            event_type,
+            payload,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -124,7 +124,7 @@ fn conflicted(case: &Case, member: &str) -> bool {
 }
 
 async fn publish<M: prost::Name>(conn: &mut PgConnection, aggregate: &str, payload: &M) -> Result<(), Error> {
-    outbox::append(conn, "committee", aggregate, payload).await?;
+    outbox::append(conn, "committee", aggregate, None, payload).await?;
     Ok(())
 }
 

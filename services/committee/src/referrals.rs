@@ -53,7 +53,7 @@ impl Handler for Referrals {
             if let Some(row) = store::cases::open(conn, &case_from(&application)).await? {
                 let name = format!("cases/{}", row.id);
                 let opened = cm::CaseOpened { case: name.clone(), application: application.name.clone() };
-                outbox::append(conn, "committee", &name, &opened).await?;
+                outbox::append(conn, "committee", &name, None, &opened).await?;
                 tracing::info!(case = %name, application = %application.name, "case opened");
             }
             return Ok(());
@@ -83,6 +83,7 @@ impl Handler for Referrals {
                 conn,
                 "committee",
                 &name,
+                None,
                 &cm::CaseWithdrawn { case: name.clone(), application: withdrawn.application },
             )
             .await?;

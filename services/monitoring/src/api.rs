@@ -8,7 +8,7 @@ use socialloans_platform::{
     Caller, Reply,
     auth::{caller, open},
     error::FieldViolation,
-    events::{Feed, FeedStream},
+    events::{Confinement, Feed, FeedStream},
     pagination::{cut_page, decode_position, encode_position, page_size},
     stored::Document,
     unit::{self, Mutation},
@@ -414,6 +414,13 @@ impl MonitoringService for Api {
         &self,
         request: Request<socialloans_contracts::events::StreamEventsRequest>,
     ) -> Reply<Self::StreamEventsStream> {
+        let caller = caller(&request)?;
+        if let Some(organizations) = caller.confined_to() {
+            // A borrower: the events of its organisations' plans, which it
+            // may read whole (as it reads the plans and reports).
+            let confinement = Confinement { organizations: organizations.to_vec(), view: |_, payload| payload };
+            return self.feed.serve_confined(request, confinement).await;
+        }
         self.feed.serve(request).await
     }
 }

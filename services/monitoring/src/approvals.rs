@@ -105,7 +105,7 @@ impl Handler for Approvals {
                     application: plan.application.clone(),
                     organization_number: plan.organization_number.clone(),
                 };
-                outbox::append(conn, "monitoring", &name, &created).await?;
+                outbox::append(conn, "monitoring", &name, Some(&plan.organization_number), &created).await?;
             }
             return Ok(());
         }

@@ -163,11 +163,11 @@ pub async fn resolve(
         match &action {
             Action::Fulfil { note, .. } => {
                 let event = pb::ConditionFulfilled { condition: name.to_owned(), application, note: note.clone() };
-                outbox::append(conn, "monitoring", name, &event).await?;
+                outbox::append(conn, "monitoring", name, Some(&plan.organization_number), &event).await?;
             }
             Action::Waive { reason } => {
                 let event = pb::ConditionWaived { condition: name.to_owned(), application, reason: reason.clone() };
-                outbox::append(conn, "monitoring", name, &event).await?;
+                outbox::append(conn, "monitoring", name, Some(&plan.organization_number), &event).await?;
             }
             Action::Breach { reason } => {
                 let event = pb::ConditionBreached {
@@ -178,7 +178,7 @@ pub async fn resolve(
                     description: condition.description.clone(),
                     reason: reason.clone(),
                 };
-                outbox::append(conn, "monitoring", name, &event).await?;
+                outbox::append(conn, "monitoring", name, Some(&plan.organization_number), &event).await?;
             }
         }
     }

@@ -173,7 +173,7 @@ async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bo
                 period_end: item.period_end,
                 due_date: item.due_date,
             };
-            outbox::append(&mut tx, "monitoring", &plan.name, &event).await?;
+            outbox::append(&mut tx, "monitoring", &plan.name, Some(&plan.organization_number), &event).await?;
             reports += 1;
         } else {
             let open = ConditionState::Open.as_str_name();
@@ -184,7 +184,7 @@ async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bo
                 organization_number: plan.organization_number.clone(),
                 due_date: item.due_date,
             };
-            outbox::append(&mut tx, "monitoring", &item.item, &event).await?;
+            outbox::append(&mut tx, "monitoring", &item.item, Some(&plan.organization_number), &event).await?;
             conditions += 1;
         }
     }

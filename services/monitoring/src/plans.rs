@@ -369,7 +369,7 @@ pub async fn activate(
         organization_number: plan.organization_number.clone(),
         first_period_end: plan.reporting_periods.first().and_then(|p| p.end_date),
     };
-    outbox::append(conn, "monitoring", &name, &activated).await.map(|_| ())
+    outbox::append(conn, "monitoring", &name, Some(&plan.organization_number), &activated).await.map(|_| ())
 }
 
 /// Closes a pending or active plan and publishes `MonitoringPlanClosed`.
@@ -389,7 +389,7 @@ pub async fn close(
         application: plan.application.clone(),
         reason: reason.into(),
     };
-    outbox::append(conn, "monitoring", &name, &closed).await.map(|_| ())
+    outbox::append(conn, "monitoring", &name, Some(&plan.organization_number), &closed).await.map(|_| ())
 }
 
 /// `2027-12-31`.

@@ -37,6 +37,6 @@ pub static POLICY: Policy = Policy {
         ("GetPortfolioImpactReport", &[Analyst, ReportReviewer, Auditor]),
         ("ExportPortfolioImpactReport", &[Analyst, ReportReviewer, Auditor]),
         ("ListAuditEntries", &[Analyst, Auditor]),
-        ("StreamEvents", &[Service, Auditor]),
+        ("StreamEvents", &[Service, Auditor, Borrower]),
     ],
 };

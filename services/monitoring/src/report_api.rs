@@ -119,7 +119,7 @@ pub async fn submit(conn: &mut PgConnection, caller: &Caller, name: &str, etag: 
     store::reports::keep_version(conn, row.document.id, version, &report, &caller.subject).await?;
     follow(conn, &plan_row, &mut plan, &report, ReportStep::Submit, name).await?;
     let submitted = reports::events::submitted(name, &plan, &row.organization_number, &report, version);
-    outbox::append(conn, "monitoring", name, &submitted).await?;
+    outbox::append(conn, "monitoring", name, Some(&row.organization_number), &submitted).await?;
     reports::save(conn, &row, &report, state, version).await?.view()
 }
 
@@ -198,10 +198,10 @@ pub async fn review(
     if accept {
         plans::facts::record_accepted(conn, &row, &report, crate::overdue::today()).await?;
         let accepted = reports::events::accepted(name, &plan, organization, &report, row.version);
-        outbox::append(conn, "monitoring", name, &accepted).await?;
+        outbox::append(conn, "monitoring", name, Some(organization), &accepted).await?;
     } else {
         let returned = reports::events::returned(name, &plan, organization, &report, row.version);
-        outbox::append(conn, "monitoring", name, &returned).await?;
+        outbox::append(conn, "monitoring", name, Some(organization), &returned).await?;
     }
     reports::save(conn, &row, &report, result, row.version).await?.view()
 }

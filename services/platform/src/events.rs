@@ -9,7 +9,7 @@ pub mod outbox;
 pub mod sequencer;
 
 pub use consumer::{Handler, HandlerError, Subscription, TokenSource, decode, payload};
-pub use feed::{Feed, FeedStream};
+pub use feed::{Confinement, Feed, FeedStream};
 pub use outbox::append;
 pub use socialloans_contracts::events::{Event, StreamEventsRequest, StreamEventsResponse};
 

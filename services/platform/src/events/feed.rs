@@ -53,6 +53,18 @@ pub struct FeedSettings {
     pub max_streams_per_caller: usize,
 }
 
+/// A borrower's view of a feed: only the events about its organisations
+/// (and of the types the service lists for borrowers), each payload as
+/// `view` makes it from the event's type and payload (the lender's internal
+/// notes left out).
+#[derive(Clone, Debug)]
+pub struct Confinement {
+    /// The organisation numbers the caller may see.
+    pub organizations: Vec<String>,
+    /// The borrower's view of a payload of a type.
+    pub view: fn(&str, Vec<u8>) -> Vec<u8>,
+}
+
 /// Counts a subject's open stream until the stream's pump ends.
 struct OpenStream {
     open: Arc<Mutex<HashMap<String, usize>>>,
@@ -125,18 +137,34 @@ impl Feed {
         request: tonic::Request<StreamEventsRequest>,
     ) -> Result<tonic::Response<FeedStream>, Status> {
         let caller = crate::auth::caller(&request)?;
-        Ok(tonic::Response::new(self.stream_for(&caller.subject, request.into_inner()).await?))
+        Ok(tonic::Response::new(self.stream_for(&caller.subject, request.into_inner(), None).await?))
+    }
+
+    /// [`Feed::serve`] confined to a borrower's organisations: the request's
+    /// types must already be the borrower's (the service checks them).
+    pub async fn serve_confined(
+        &self,
+        request: tonic::Request<StreamEventsRequest>,
+        confinement: Confinement,
+    ) -> Result<tonic::Response<FeedStream>, Status> {
+        let caller = crate::auth::caller(&request)?;
+        Ok(tonic::Response::new(self.stream_for(&caller.subject, request.into_inner(), Some(confinement)).await?))
     }
 
     /// Starts streaming for `request` (a caller outside any count). Fails
     /// with FAILED_PRECONDITION (`EVENTS_PRUNED`) when the events the caller
     /// needs were pruned.
     pub async fn stream(&self, request: StreamEventsRequest) -> Result<FeedStream, Status> {
-        self.start(None, request).await
+        self.start(None, request, None).await
     }
 
     /// [`Feed::stream`] for `subject`, counted against its stream limit.
-    pub async fn stream_for(&self, subject: &str, request: StreamEventsRequest) -> Result<FeedStream, Status> {
+    pub async fn stream_for(
+        &self,
+        subject: &str,
+        request: StreamEventsRequest,
+        confinement: Option<Confinement>,
+    ) -> Result<FeedStream, Status> {
         let ticket = {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
             let count = open.entry(subject.to_owned()).or_default();
@@ -153,10 +181,15 @@ impl Feed {
             *count += 1;
             OpenStream { open: self.open.clone(), subject: subject.to_owned() }
         };
-        self.start(Some(ticket), request).await
+        self.start(Some(ticket), request, confinement).await
     }
 
-    async fn start(&self, ticket: Option<OpenStream>, request: StreamEventsRequest) -> Result<FeedStream, Status> {
+    async fn start(
+        &self,
+        ticket: Option<OpenStream>,
+        request: StreamEventsRequest,
+        confinement: Option<Confinement>,
+    ) -> Result<FeedStream, Status> {
         let mut violations = Vec::new();
         if request.after_position < 0 {
             violations.push(FieldViolation::new("after_position", "must not be negative"));
@@ -178,7 +211,7 @@ impl Feed {
             return Err(pruned_status(pruned));
         }
         let (tx, rx) = mpsc::channel(BUFFER);
-        tokio::spawn(self.clone().pump(request, tx, ticket));
+        tokio::spawn(self.clone().pump(request, tx, ticket, confinement));
         Ok(Box::pin(ReceiverStream::new(rx)))
     }
 
@@ -194,6 +227,7 @@ impl Feed {
         request: StreamEventsRequest,
         tx: mpsc::Sender<Result<StreamEventsResponse, Status>>,
         _ticket: Option<OpenStream>,
+        confinement: Option<Confinement>,
     ) {
         let limit = self.response_limit(&request);
         let types = (!request.types.is_empty()).then_some(request.types);
@@ -205,7 +239,8 @@ impl Feed {
             }
             // Read before waiting: a notification may have come and gone.
             self.positioned.borrow_and_update();
-            let batch = match self.read(after, types.as_deref()).await {
+            let organizations = confinement.as_ref().map(|c| c.organizations.as_slice());
+            let batch = match self.read(after, types.as_deref(), organizations).await {
                 Ok(batch) => batch,
                 Err(err) => {
                     let _ = tx.send(Err(crate::error::database("feed", &err))).await;
@@ -223,8 +258,11 @@ impl Feed {
                 || batch.rows.iter().map(|r| r.payload.len() as i64).sum::<i64>() >= BATCH_BYTES;
             // Every match at or below this has now been read.
             let scanned = if full { batch.rows.last().map_or(after, |r| r.position) } else { head.max(after) };
-            for row in batch.rows {
+            for mut row in batch.rows {
                 after = row.position;
+                if let Some(confinement) = &confinement {
+                    row.payload = (confinement.view)(&row.event_type, row.payload);
+                }
                 let message = fitted(
                     StreamEventsResponse { event: Some(row.into()), head_position: head, scanned_through: after },
                     limit,
@@ -270,25 +308,64 @@ impl Feed {
     /// payload; with the head and the pruned prefix, all in one snapshot, so
     /// that "nothing else up to the head" and "nothing pruned I still owe"
     /// are both true of the rows read. A stream of some types reads each
-    /// type by its index: its cost is what matches, not the tail of others.
-    async fn read(&self, after: i64, types: Option<&[String]>) -> Result<Batch, sqlx::Error> {
-        let rows: Vec<BatchRow> = sqlx::query_as(sqlx::AssertSqlSafe(read_query(types.is_some())))
+    /// type by its index, and a confined one each organisation by its index:
+    /// its cost is what matches, not the tail of others.
+    async fn read(
+        &self,
+        after: i64,
+        types: Option<&[String]>,
+        organizations: Option<&[String]>,
+    ) -> Result<Batch, sqlx::Error> {
+        let scope = match (organizations, types) {
+            (Some(_), _) => Scope::Organizations,
+            (None, Some(_)) => Scope::Types,
+            (None, None) => Scope::All,
+        };
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(read_query(scope)))
             .bind(after)
             .bind(types)
             .bind(BATCH)
-            .bind(BATCH_BYTES)
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(BATCH_BYTES);
+        let query = match organizations {
+            Some(organizations) => query.bind(organizations),
+            None => query,
+        };
+        let rows: Vec<BatchRow> = query.fetch_all(&self.pool).await?;
         let (head, pruned) = rows.first().map_or((0, 0), |r| (r.head, r.pruned));
         let rows = rows.into_iter().filter_map(BatchRow::event).collect();
         Ok(Batch { rows, head, pruned })
     }
 }
 
+/// Which events a read looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every event.
+    All,
+    /// The events of some types.
+    Types,
+    /// The events of some organisations (of some types, or of any when the
+    /// types are NULL).
+    Organizations,
+}
+
 /// The statement of one read of the feed (`$1` after, `$2` types or NULL,
-/// `$3` batch, `$4` batch bytes); public for the benchmark that times it.
-pub fn read_query(filtered: bool) -> String {
-    let next = if filtered {
+/// `$3` batch, `$4` batch bytes; `$5` the organisations, for
+/// [`Scope::Organizations`] only); public for the benchmark that times it.
+pub fn read_query(scope: Scope) -> String {
+    let next = if scope == Scope::Organizations {
+        "SELECT o.* FROM unnest($5::text[]) AS g(organization)
+           CROSS JOIN LATERAL (
+               SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
+                 FROM outbox
+                -- This organisation's events between the position and the head,
+                -- by the (organization_number, position) index.
+                WHERE organization_number = g.organization
+                  AND position > $1 AND position <= (SELECT last_position FROM h)
+                  AND ($2::text[] IS NULL OR event_type = ANY($2))
+                ORDER BY position LIMIT $3) AS o
+          ORDER BY o.position LIMIT $3"
+    } else if scope == Scope::Types {
         "SELECT o.* FROM unnest($2::text[]) AS t(type)
            CROSS JOIN LATERAL (
                SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload

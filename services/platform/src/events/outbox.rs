@@ -19,16 +19,19 @@ pub fn positioned_channel(schema: &str) -> String {
     format!("{schema}_outbox_positioned")
 }
 
-/// Appends `payload` as an event about `aggregate` (a resource name) inside
-/// the caller's transaction, with the trace context of the current span.
-/// It becomes visible on the feed only if that transaction commits.
+/// Appends `payload` as an event about `aggregate` (a resource name) of the
+/// borrower `organization` (if it is about one: it is then on that
+/// organisation's feed) inside the caller's transaction, with the trace
+/// context of the current span. It becomes visible on the feed only if that
+/// transaction commits.
 pub async fn append<M: prost::Name>(
     conn: &mut PgConnection,
     schema: &str,
     aggregate: &str,
+    organization: Option<&str>,
     payload: &M,
 ) -> Result<Uuid, sqlx::Error> {
-    append_encoded(conn, schema, aggregate, M::full_name(), payload.encode_to_vec()).await
+    append_encoded(conn, schema, aggregate, organization, M::full_name(), payload.encode_to_vec()).await
 }
 
 /// [`append`] for a payload already encoded, with its fully-qualified type name.
@@ -36,6 +39,7 @@ pub async fn append_encoded(
     conn: &mut PgConnection,
     schema: &str,
     aggregate: &str,
+    organization: Option<&str>,
     event_type: impl Into<String>,
     payload: Vec<u8>,
 ) -> Result<Uuid, sqlx::Error> {
@@ -44,11 +48,12 @@ pub async fn append_encoded(
     trace_context::inject(&tracing::Span::current(), &mut headers);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     sqlx::query!(
-        "INSERT INTO outbox (id, event_type, aggregate, traceparent, tracestate, payload)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox (id, event_type, aggregate, organization_number, traceparent, tracestate, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         id,
         event_type.into(),
         aggregate,
+        organization,
         header("traceparent"),
         header("tracestate"),
         payload,

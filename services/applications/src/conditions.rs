@@ -18,7 +18,13 @@ pub const MONITORING_FEED: &str = "/socialloans.monitoring.v1.MonitoringService/
 
 /// The event types this service consumes from monitoring.
 pub fn types() -> Vec<String> {
-    [mo::ConditionFulfilled::full_name(), mo::ConditionWaived::full_name(), mo::ConditionBreached::full_name()].into()
+    [
+        mo::ConditionFulfilled::full_name(),
+        mo::ConditionWaived::full_name(),
+        mo::ConditionBreached::full_name(),
+        mo::SocialLabelWithdrawn::full_name(),
+    ]
+    .into()
 }
 
 /// Applies monitoring's condition events to applications.
@@ -27,6 +33,9 @@ pub struct MonitoringEvents;
 
 impl Handler for MonitoringEvents {
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
+        if let Some(withdrawn) = payload::<mo::SocialLabelWithdrawn>(event)? {
+            return label_withdrawn(conn, withdrawn).await;
+        }
         let (condition, application, status, action) = if let Some(e) = payload::<mo::ConditionFulfilled>(event)? {
             (e.condition, e.application, pb::ConditionStatus::Fulfilled, "CONDITION_FULFILLED")
         } else if let Some(e) = payload::<mo::ConditionWaived>(event)? {
@@ -65,9 +74,46 @@ impl Handler for MonitoringEvents {
             })
         })
         .await
-        .map_err(|err| match err {
-            Error::Database(e) => HandlerError::Database(e),
-            other => HandlerError::Rejected(other.to_string()),
-        })
+        .map_err(handler_error)
     }
+}
+
+fn handler_error(err: Error) -> HandlerError {
+    match err {
+        Error::Database(e) => HandlerError::Database(e),
+        other => HandlerError::Rejected(other.to_string()),
+    }
+}
+
+/// Records the label's withdrawal on the application and tells core banking
+/// (`ApplicationLabelWithdrawn`): the discount ends from its effective date.
+/// A second delivery of the same withdrawal changes nothing.
+async fn label_withdrawn(conn: &mut PgConnection, withdrawn: mo::SocialLabelWithdrawn) -> Result<(), HandlerError> {
+    let id = parse_name("application", &withdrawn.application).map_err(|v| HandlerError::Rejected(v.description))?;
+    let actor = Actor { subject: "monitoring".into(), role: "service".into(), organization: String::new() };
+    Applications::apply_in(conn, id, &actor, |record| {
+        if record.app.label_withdrawal.as_ref().is_some_and(|w| w.monitoring_plan == withdrawn.monitoring_plan) {
+            return Ok(Change { unchanged: true, ..Default::default() });
+        }
+        let withdrawal = pb::LabelWithdrawal {
+            effective_date: withdrawn.effective_date,
+            reason: withdrawn.reason.clone(),
+            monitoring_plan: withdrawn.monitoring_plan.clone(),
+            withdraw_time: Some(timestamp(chrono::Utc::now())),
+        };
+        record.app.label_withdrawal = Some(withdrawal.clone());
+        let told = pb::ApplicationLabelWithdrawn {
+            application: record.name(),
+            organization_number: record.row.organization_number.clone(),
+            label_withdrawal: Some(withdrawal),
+        };
+        Ok(Change {
+            action: "LABEL_WITHDRAWN",
+            comment: withdrawn.reason.clone(),
+            events: vec![crate::service::event(told)],
+            ..Default::default()
+        })
+    })
+    .await
+    .map_err(handler_error)
 }

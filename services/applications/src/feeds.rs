@@ -1,6 +1,6 @@
 //! Who reads which of this service's events: services and auditors the
 //! whole feed; core banking only what it acts on (approvals and amendments,
-//! conditions, lapses, closings, its loans); a borrower (its portal backend)
+//! conditions, lapses, closings, its loans, label withdrawals); a borrower (its portal backend)
 //! the events about its own organisations' applications, without the
 //! lender's internal notes.
 
@@ -9,7 +9,7 @@ use socialloans_contracts::applications as pb;
 use socialloans_platform::error::FieldViolation;
 
 /// The event types of core banking's feed.
-pub const CORE_BANKING: [fn() -> String; 7] = [
+pub const CORE_BANKING: [fn() -> String; 8] = [
     pb::ApplicationApproved::full_name,
     pb::ApplicationDecisionAmended::full_name,
     pb::ApplicationConditionChanged::full_name,
@@ -17,11 +17,12 @@ pub const CORE_BANKING: [fn() -> String; 7] = [
     pb::ApplicationClosed::full_name,
     pb::LoanTagged::full_name,
     pb::LoanUpdated::full_name,
+    pb::ApplicationLabelWithdrawn::full_name,
 ];
 
 /// The event types of a borrower's feed: all but the credit assessment, the
 /// lender's own work (its outcome is on the application).
-pub const BORROWER: [fn() -> String; 14] = [
+pub const BORROWER: [fn() -> String; 15] = [
     pb::ApplicationSubmitted::full_name,
     pb::ApplicationReturnedForCompletion::full_name,
     pb::ApplicationReviewStarted::full_name,
@@ -36,6 +37,7 @@ pub const BORROWER: [fn() -> String; 14] = [
     pb::LoanTagged::full_name,
     pb::LoanUpdated::full_name,
     pb::ContactPersonErased::full_name,
+    pb::ApplicationLabelWithdrawn::full_name,
 ];
 
 /// The names of `feed`'s event types.

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::{
     catalogue, conditions,
     error::Error,
-    export, overdue,
+    export, label, overdue,
     plans::{self, PlanRow},
     portfolio, progress, report_api, reports, rules, store,
 };
@@ -264,6 +264,29 @@ impl MonitoringService for Api {
         self.change(request, async |conn, _, req| {
             let plan = plans::close_named(conn, &req.name, &req.etag, &req.reason).await?;
             Ok(pb::CloseMonitoringPlanResponse { monitoring_plan: Some(plan) })
+        })
+        .await
+    }
+
+    async fn reassess_social_label(
+        &self,
+        request: Request<pb::ReassessSocialLabelRequest>,
+    ) -> Reply<pb::ReassessSocialLabelResponse> {
+        let (outcome, effective) = label::check(request.get_ref())?;
+        self.change(request, async |conn, caller, req| {
+            let plan = label::reassess(conn, caller, req, outcome, effective).await?;
+            Ok(pb::ReassessSocialLabelResponse { monitoring_plan: Some(plan) })
+        })
+        .await
+    }
+
+    async fn confirm_social_label_withdrawal(
+        &self,
+        request: Request<pb::ConfirmSocialLabelWithdrawalRequest>,
+    ) -> Reply<pb::ConfirmSocialLabelWithdrawalResponse> {
+        self.change(request, async |conn, caller, req| {
+            let plan = label::confirm_withdrawal(conn, caller, req).await?;
+            Ok(pb::ConfirmSocialLabelWithdrawalResponse { monitoring_plan: Some(plan) })
         })
         .await
     }

@@ -33,6 +33,8 @@ pub fn types() -> Vec<String> {
 pub struct Approvals {
     /// Days after a reporting period's end that its report is due.
     pub due_days: i32,
+    /// Months between the social label's re-assessments.
+    pub reassessment_months: i32,
 }
 
 /// The plan an approved application gets.
@@ -94,6 +96,7 @@ impl Handler for Approvals {
         if let Some(approved) = payload::<ap::ApplicationApproved>(event)? {
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
             let mut plan = plan_from(&application, self.due_days);
+            plan.social_label = Some(crate::label::given(self.reassessment_months));
             let known = store::catalogue::codes(conn).await?;
             for indicator in &mut plan.indicators {
                 indicator.in_catalogue = known.contains(&indicator.code);

@@ -15,6 +15,7 @@ pub mod columns;
 pub mod conditions;
 pub mod error;
 pub mod export;
+pub mod label;
 pub mod overdue;
 pub mod plans;
 pub mod policy;
@@ -41,6 +42,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     check_env: |env| {
         report_due_days(env);
         sweep_seconds(env);
+        reassessment_months(env);
     },
     background,
 };
@@ -48,6 +50,12 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 /// `REPORT_DUE_DAYS`: days after a reporting period ends that its report is due (default 90).
 fn report_due_days(env: &mut Env) -> i32 {
     env.int_in("REPORT_DUE_DAYS", 90, 1..=365) as i32
+}
+
+/// `LABEL_REASSESSMENT_MONTHS`: months between the yearly re-assessments of
+/// a plan's social label (default 12), for plans created from then on.
+fn reassessment_months(env: &mut Env) -> i32 {
+    env.int_in("LABEL_REASSESSMENT_MONTHS", 12, 1..=60) as i32
 }
 
 /// `OVERDUE_SWEEP_SECONDS`: how often overdue reports and conditions are looked for (default 300).
@@ -65,7 +73,11 @@ fn background(context: &Context) {
         every,
         context.stopping.clone(),
     ));
-    let handler = approvals::Approvals { due_days: report_due_days(&mut context.config.raw.reader()) };
+    let mut env = context.config.raw.reader();
+    let handler = approvals::Approvals {
+        due_days: report_due_days(&mut env),
+        reassessment_months: reassessment_months(&mut env),
+    };
     context.subscribe("applications", approvals::APPLICATIONS_FEED, approvals::types(), handler);
 }
 

@@ -158,8 +158,13 @@ pub async fn save(
     }
     let tagged_minor = plan.tagged_loan_amount.as_ref().map_or(0, |m| m.minor_units.max(0));
     let activate_date = plan.activate_time.and_then(|t| DateTime::from_timestamp(t.seconds, 0)).map(|t| t.date_naive());
-    let approved_minor = plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0));
-    store::plans::update(conn, row.id, state_name(state), &stored, tagged_minor, activate_date, approved_minor).await
+    let facts = store::plans::PlanFacts {
+        tagged_minor,
+        activate_date,
+        approved_minor: plan.approved_amount.as_ref().map_or(0, |m| m.minor_units.max(0)),
+        label_withdrawn_from: crate::label::withdrawn_from(plan),
+    };
+    store::plans::update(conn, row.id, state_name(state), &stored, &facts).await
 }
 
 /// A `Date` of a calendar day.
@@ -176,7 +181,7 @@ pub fn annual_periods(start: NaiveDate, last_year: i32, due_days: i64) -> Vec<Re
 }
 
 /// `months` after `end`, keeping to the month's last day when `end` is one.
-fn months_after(end: NaiveDate, months: u32) -> Option<NaiveDate> {
+pub fn months_after(end: NaiveDate, months: u32) -> Option<NaiveDate> {
     let month_end = end.succ_opt().is_none_or(|next| next.month() != end.month());
     let moved = end.checked_add_months(Months::new(months))?;
     if month_end {
@@ -359,6 +364,7 @@ pub async fn activate(
     plan.reporting_periods = periods(today, first_end, months, until, i64::from(schedule.due_days));
     plan.schedule = Some(ReportingSchedule { first_period_end: Some(date(first_end)), ..schedule });
     plan.activate_time = Some(socialloans_platform::timestamp(Utc::now()));
+    crate::label::schedule_first(plan, today);
     save(conn, row, plan, MonitoringPlanState::Active).await?;
     let name = format!("monitoringPlans/{}", row.id);
     let state = row.state().as_str_name();
@@ -460,7 +466,7 @@ pub async fn close_named(
 }
 
 /// The plan of `row` as saved in this transaction.
-async fn reread(conn: &mut PgConnection, row: &Row, name: &str) -> Result<MonitoringPlan, Error> {
+pub async fn reread(conn: &mut PgConnection, row: &Row, name: &str) -> Result<MonitoringPlan, Error> {
     store::plans::find(conn, row.id, None, true).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?.view()
 }
 

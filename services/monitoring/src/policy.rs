@@ -21,6 +21,8 @@ pub static POLICY: Policy = Policy {
         ("ListMonitoringPlans", READERS),
         ("ActivateMonitoringPlan", &[Analyst, ReportReviewer]),
         ("CloseMonitoringPlan", &[Analyst, ReportReviewer]),
+        ("ReassessSocialLabel", &[Analyst]),
+        ("ConfirmSocialLabelWithdrawal", &[Analyst]),
         ("CreateOutcomeReport", &[Borrower]),
         ("GetOutcomeReport", READERS),
         ("ListOutcomeReports", READERS),

@@ -465,6 +465,20 @@ impl Story<'_> {
         self.submit(&second, ORGS[EIDAR]).await?;
         self.accept(&second).await?;
         self.step("AB Eidar → reviewer", "year 2: 85 jobs, 3 200 visitors reached", "accepted");
+        // A year on, the label is re-assessed from the accepted reports and kept.
+        let keep = mo::ReassessSocialLabelRequest {
+            name: plan.name.clone(),
+            request_id: rid(),
+            outcome: mo::LabelReassessmentOutcome::Retained as i32,
+            rationale: "42 och 85 arbetsplatser enligt accepterade rapporter; inga villkor brutna".into(),
+            ..Default::default()
+        };
+        let kept = answer(self.monitoring.reassess_social_label(self.staff(Role::Analyst, keep)).await)?;
+        let label = kept.monitoring_plan.and_then(|p| p.social_label).ok_or("no label")?;
+        expect("Eidar's label", label.state, mo::SocialLabelState::Labelled as i32)?;
+        let grounds = label.reassessments.last().map_or(0, |r| r.outcome_reports.len());
+        expect("accepted reports behind Eidar's re-assessment", grounds, 2)?;
+        self.step("analyst", "re-assesses Eidar's social label from both years: kept", "labelled");
         Ok(())
     }
 

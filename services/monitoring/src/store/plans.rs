@@ -116,6 +116,19 @@ pub async fn find<'c>(
     .await
 }
 
+/// What the portfolio report reads of a plan, kept in columns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanFacts {
+    /// Tagged loans, minor units.
+    pub tagged_minor: i64,
+    /// The day the plan was activated.
+    pub activate_date: Option<NaiveDate>,
+    /// The approved amount, minor units.
+    pub approved_minor: i64,
+    /// The first day the loan is no longer social, once its label is withdrawn.
+    pub label_withdrawn_from: Option<NaiveDate>,
+}
+
 /// Saves a changed plan: its state (without prefix), the plan as stored,
 /// and the facts the portfolio report aggregates; moves the etag.
 pub async fn update(
@@ -123,21 +136,20 @@ pub async fn update(
     id: Uuid,
     state: String,
     stored: &MonitoringPlan,
-    tagged_minor: i64,
-    activate_date: Option<NaiveDate>,
-    approved_minor: i64,
+    facts: &PlanFacts,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE monitoring.monitoring_plan
             SET state = $2, content = $3, revision = revision + 1, update_time = now(),
-                tagged_minor = $4, activate_date = $5, approved_minor = $6
+                tagged_minor = $4, activate_date = $5, approved_minor = $6, label_withdrawn_from = $7
           WHERE id = $1",
         id,
         state,
         stored.encode_to_vec(),
-        tagged_minor,
-        activate_date,
-        approved_minor,
+        facts.tagged_minor,
+        facts.activate_date,
+        facts.approved_minor,
+        facts.label_withdrawn_from,
     )
     .execute(conn)
     .await

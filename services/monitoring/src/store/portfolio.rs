@@ -10,7 +10,9 @@ const PLANS: &str = "WITH plans AS (
     SELECT id, category, approved_minor, tagged_minor, sdg_targets FROM monitoring.monitoring_plan
      WHERE activate_date <= $1
        AND state IN ('ACTIVE', 'CLOSED') AND NOT ($3 AND state = 'CLOSED')
-       AND ($2::text IS NULL OR category = $2))";
+       AND ($2::text IS NULL OR category = $2)
+       -- Social only while labelled: a withdrawn label counts until the day before it ends.
+       AND (label_withdrawn_from IS NULL OR label_withdrawn_from > $1))";
 
 /// One category's aggregate of one catalogue indicator.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -22,6 +22,7 @@ pub fn types() -> Vec<String> {
     vec![
         ap::ApplicationApproved::full_name(),
         ap::LoanTagged::full_name(),
+        ap::LoanUpdated::full_name(),
         ap::ApplicationClosed::full_name(),
         ap::ApplicationDecisionAmended::full_name(),
         ap::ApplicationLapsed::full_name(),
@@ -122,6 +123,9 @@ impl Handler for Approvals {
             plans::save(conn, &row, &plan, row.state()).await?;
             return Ok(());
         }
+        if let Some(updated) = payload::<ap::LoanUpdated>(event)? {
+            return crate::loans::updated(conn, updated).await;
+        }
         let (application, activate) = if let Some(tagged) = payload::<ap::LoanTagged>(event)? {
             (tagged.application.clone(), Some(tagged))
         } else if let Some(closed) = payload::<ap::ApplicationClosed>(event)? {
@@ -137,7 +141,8 @@ impl Handler for Approvals {
         let mut plan = row.view().map_err(|e| HandlerError::Rejected(e.to_string()))?;
         match activate {
             Some(tagged) => {
-                plan.tagged_loan_amount = tagged.total_tagged_principal;
+                plan.tagged_loan_amount.clone_from(&tagged.total_tagged_principal);
+                crate::loans::tagged(conn, &row, &mut plan, &tagged).await?;
                 let maturity = tagged.loan.as_ref().and_then(|l| l.maturity_date);
                 if let Some(m) = &maturity
                     && plan

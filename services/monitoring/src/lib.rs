@@ -16,6 +16,7 @@ pub mod conditions;
 pub mod error;
 pub mod export;
 pub mod label;
+pub mod loans;
 pub mod overdue;
 pub mod plans;
 pub mod policy;
@@ -38,7 +39,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ports: DefaultPorts { grpc: 50053, metrics: 9093 },
     policy: &policy::POLICY,
     migrator: || sqlx::migrate!("./migrations"),
-    append_only: &["audit_entry"],
+    append_only: &["audit_entry", "plan_outstanding"],
     check_env: |env| {
         report_due_days(env);
         sweep_seconds(env);

@@ -6,7 +6,8 @@
 //! accepted on or before the date; per plan and indicator the latest period's
 //! value is the one that counts. Only catalogue indicators reported in the
 //! catalogue's unit are aggregated, since only they mean the same thing
-//! across plans. The report reads the fact rows kept beside plans and
+//! across plans. The outstanding amount is each plan's balance at the end of
+//! the date, as core banking reported it. The report reads the fact rows kept beside plans and
 //! reports (migration 0004), not the plan and report messages.
 
 use socialloans_contracts::common;
@@ -68,13 +69,13 @@ fn count(n: i64) -> i32 {
 
 fn assemble(
     as_of: NaiveDate,
-    totals: Vec<(String, i64, i64, i64)>,
+    totals: Vec<(String, i64, i64, i64, i64)>,
     indicators: Vec<IndicatorRow>,
     groups: Vec<(String, i64, i64, i64, i64)>,
     sdgs: Vec<(String, i64, i64, i64)>,
 ) -> PortfolioImpactReport {
     let mut by_category: BTreeMap<i32, CategoryImpact> = BTreeMap::new();
-    for (name, plans, approved, tagged) in totals {
+    for (name, plans, approved, tagged, outstanding) in totals {
         let category = category_of(&name);
         by_category.insert(
             category as i32,
@@ -84,6 +85,7 @@ fn assemble(
                 approved_amount: sek(approved),
                 tagged_loan_amount: sek(tagged),
                 indicators: Vec::new(),
+                outstanding_loan_amount: sek(outstanding),
             },
         );
     }
@@ -128,6 +130,7 @@ fn assemble(
         .collect();
     by_sdg.sort_by_key(|s| sdg_order(&s.sdg_target));
     let sum = |f: fn(&CategoryImpact) -> i64| by_category.iter().map(f).fold(0i64, i64::saturating_add);
+    let outstanding = sum(|c| c.outstanding_loan_amount.as_ref().map_or(0, |m| m.minor_units));
     PortfolioImpactReport {
         as_of: Some(crate::plans::date(as_of)),
         plan_count: by_category.iter().map(|c| c.plan_count).fold(0, |a: i32, b| a.saturating_add(b)),
@@ -137,6 +140,7 @@ fn assemble(
         by_target_group,
         by_sdg,
         generate_time: Some(socialloans_platform::timestamp(chrono::Utc::now())),
+        outstanding_loan_amount: sek(outstanding),
     }
 }
 

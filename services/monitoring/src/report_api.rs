@@ -199,6 +199,7 @@ pub async fn review(
         plans::facts::record_accepted(conn, &row, &report, crate::overdue::today()).await?;
         let accepted = reports::events::accepted(name, &plan, organization, &report, row.version);
         outbox::append(conn, "monitoring", name, Some(organization), &accepted).await?;
+        crate::loans::close_if_final(conn, &plan_row, &mut plan).await?;
     } else {
         let returned = reports::events::returned(name, &plan, organization, &report, row.version);
         outbox::append(conn, "monitoring", name, Some(organization), &returned).await?;

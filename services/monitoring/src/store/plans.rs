@@ -195,3 +195,23 @@ pub async fn list(
         query.bind(&f.state).bind(&f.organization_number).bind(&f.application).bind(&f.category).bind(f.updated_after);
     super::keyset(query, after, limit).try_map(|row| Document::from_row(&row)).fetch_all(pool).await
 }
+
+/// Records that the plan `id`'s loans have `outstanding_minor` outstanding
+/// from `day` on (the portfolio report reads the latest row on or before its
+/// date).
+pub async fn record_outstanding(
+    conn: &mut PgConnection,
+    id: Uuid,
+    day: NaiveDate,
+    outstanding_minor: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO monitoring.plan_outstanding (plan_id, effective_date, outstanding_minor) VALUES ($1, $2, $3)",
+        id,
+        day,
+        outstanding_minor.max(0),
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}

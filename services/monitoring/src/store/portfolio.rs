@@ -46,8 +46,8 @@ pub struct IndicatorRow {
 /// What the report is computed from.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    /// Per category: plans, approved and tagged amounts (minor units).
-    pub totals: Vec<(String, i64, i64, i64)>,
+    /// Per category: plans, approved, tagged and outstanding amounts (minor units).
+    pub totals: Vec<(String, i64, i64, i64, i64)>,
     /// Per category and catalogue indicator.
     pub indicators: Vec<IndicatorRow>,
     /// Per population: plans, approved amount, estimated people, people reached.
@@ -65,9 +65,16 @@ pub async fn facts(
     category: Option<&str>,
     exclude_closed: bool,
 ) -> Result<Facts, sqlx::Error> {
-    let totals = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
-        "{PLANS} SELECT category, count(*), least(coalesce(sum(approved_minor), 0), 9223372036854775807)::bigint, least(coalesce(sum(tagged_minor), 0), 9223372036854775807)::bigint
-                  FROM plans GROUP BY category"
+    let totals = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
+        "{PLANS} SELECT category, count(*), least(coalesce(sum(approved_minor), 0), 9223372036854775807)::bigint, least(coalesce(sum(tagged_minor), 0), 9223372036854775807)::bigint,
+                        least(coalesce(sum(o.outstanding_minor), 0), 9223372036854775807)::bigint
+                  FROM plans p
+                  -- The balance at the end of the day: the latest report on or before it.
+                  LEFT JOIN LATERAL (
+                      SELECT outstanding_minor FROM monitoring.plan_outstanding po
+                       WHERE po.plan_id = p.id AND po.effective_date <= $1
+                       ORDER BY po.effective_date DESC, po.sequence DESC LIMIT 1) o ON true
+                 GROUP BY category"
     )))
     .bind(as_of)
     .bind(category)

@@ -23,6 +23,8 @@ pub const COMMITTEE_FEED: &str = "/socialloans.committee.v1.CommitteeService/Str
 pub fn types() -> Vec<String> {
     [
         cm::CaseOpened::full_name(),
+        cm::CaseScheduled::full_name(),
+        cm::CaseUnscheduled::full_name(),
         cm::DecisionConfirmed::full_name(),
         cm::CaseDeferred::full_name(),
         cm::DecisionAmended::full_name(),
@@ -63,6 +65,13 @@ impl Handler for CommitteeEvents {
         if let Some(opened) = payload::<cm::CaseOpened>(event)? {
             return apply(conn, application_id(&opened.application)?, |record| case_opened(record, &opened)).await;
         }
+        if let Some(scheduled) = payload::<cm::CaseScheduled>(event)? {
+            let meeting = scheduled.meeting.clone();
+            return apply(conn, application_id(&scheduled.application)?, |record| on_agenda(record, meeting)).await;
+        }
+        if let Some(left) = payload::<cm::CaseUnscheduled>(event)? {
+            return apply(conn, application_id(&left.application)?, |record| on_agenda(record, String::new())).await;
+        }
         if let Some(deferred) = payload::<cm::CaseDeferred>(event)? {
             return apply(conn, application_id(&deferred.application)?, |record| defer(record, &deferred)).await;
         }
@@ -90,9 +99,22 @@ fn case_opened(record: &mut Record, opened: &cm::CaseOpened) -> Result<Change, E
     Ok(Change { action: "COMMITTEE_CASE_OPENED", comment: opened.case.clone(), ..Default::default() })
 }
 
+/// The case went on a meeting's agenda (`meeting`) or left it (empty): a
+/// referred application is returned for completion only while it is on none.
+fn on_agenda(record: &mut Record, meeting: String) -> Result<Change, Error> {
+    let (action, comment) = if meeting.is_empty() {
+        ("COMMITTEE_CASE_UNSCHEDULED", record.app.committee_meeting.clone())
+    } else {
+        ("COMMITTEE_CASE_SCHEDULED", meeting.clone())
+    };
+    record.app.committee_meeting = meeting;
+    Ok(Change { action, comment, ..Default::default() })
+}
+
 /// The committee deferred its decision: the summary counts the deferral
 /// and names the meeting.
 fn defer(record: &mut Record, deferred: &cm::CaseDeferred) -> Result<Change, Error> {
+    record.app.committee_meeting.clear();
     let summary = record.app.committee_decision.get_or_insert_with(Default::default);
     summary.deferral_count = deferred.deferral_count;
     summary.meeting = deferred.meeting.clone();
@@ -113,6 +135,7 @@ fn decide(
         return Ok(Change { action: "COMMITTEE_DECISION_IGNORED", comment: "withdrawn".into(), ..Default::default() });
     }
     transition(record, Action::ApplyDecision(outcome))?;
+    record.app.committee_meeting.clear();
     let requested = record.app.requested_amount.as_ref().map(|m| m.minor_units).unwrap_or_default();
     if outcome != Decision::Declined {
         let amount = decision.approved_amount.as_ref().map(|m| m.minor_units).unwrap_or(requested);

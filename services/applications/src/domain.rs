@@ -72,7 +72,8 @@ pub fn next(from: S, action: Action) -> Result<S, IllegalTransition> {
     let to = match (action, from) {
         (Edit, S::Draft | S::ReturnedForCompletion) => from,
         (Submit, S::Draft | S::ReturnedForCompletion) => S::Submitted,
-        (ReturnForCompletion, S::Submitted | S::UnderReview) => S::ReturnedForCompletion,
+        // A referred one only while its case is on no agenda (steps::return_for_completion).
+        (ReturnForCompletion, S::Submitted | S::UnderReview | S::ReferredToCommittee) => S::ReturnedForCompletion,
         (StartReview, S::Submitted) => S::UnderReview,
         (RecordCreditAssessment, S::Submitted | S::UnderReview | S::ReferredToCommittee) => from,
         (Refer, S::UnderReview) => S::ReferredToCommittee,
@@ -164,10 +165,11 @@ mod tests {
     }
 
     #[test]
-    fn an_application_is_returned_for_completion_before_the_committee_has_it() {
+    fn an_application_is_returned_for_completion_before_the_committee_decides() {
         for state in ALL {
             let returns = next(state, Action::ReturnForCompletion).is_ok();
-            assert_eq!(returns, matches!(state, S::Submitted | S::UnderReview), "{state:?}");
+            let before = matches!(state, S::Submitted | S::UnderReview | S::ReferredToCommittee);
+            assert_eq!(returns, before, "{state:?}");
         }
     }
 

@@ -61,6 +61,16 @@ pub fn return_for_completion(
     comments: &[common::FieldComment],
     message: &str,
 ) -> Result<Change, Error> {
+    let previous = record.state;
+    if previous == S::ReferredToCommittee && !record.app.committee_meeting.is_empty() {
+        return Err(Error::Precondition {
+            reason: "CASE_ON_AGENDA",
+            message: format!(
+                "the committee has the case on the agenda of {}: it decides, or takes it off the agenda first",
+                record.app.committee_meeting
+            ),
+        });
+    }
     transition(record, Action::ReturnForCompletion)?;
     if let Some(i) = comments.iter().position(|c| !validate::path_within(&record.app, &c.field_path)) {
         return Err(FieldViolation::new(
@@ -75,6 +85,7 @@ pub fn return_for_completion(
         organization_number: org_of(record),
         comments: comments.to_vec(),
         message: message.to_owned(),
+        previous_state: previous as i32,
     };
     Ok(Change {
         action: "RETURN_FOR_COMPLETION",

@@ -135,12 +135,16 @@ async fn release_undecided(conn: &mut PgConnection, meeting: &Meeting) -> Result
 }
 
 /// Takes a case off the meeting it waits for: DEFERRED if the committee
-/// deferred it before, OPEN otherwise.
+/// deferred it before, OPEN otherwise; says so (`CaseUnscheduled`).
 async fn send_back(conn: &mut PgConnection, row: &store::cases::Row, mut case: Case) -> Result<(), Error> {
-    case.meeting.clear();
+    let left = pb::CaseUnscheduled {
+        case: case.name.clone(),
+        application: case.application.clone(),
+        meeting: std::mem::take(&mut case.meeting),
+    };
     let back = if case.deferral_count > 0 { CaseState::Deferred } else { CaseState::Open };
     store::cases::save(conn, row, &case, back).await?;
-    Ok(())
+    publish(conn, &left.case, &left).await
 }
 
 /// Fills what a meeting shows but does not store, from the roster serving

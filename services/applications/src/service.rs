@@ -126,6 +126,8 @@ impl Applications {
                 let record = Record::draft(draft, Utc::now());
                 record.check_content_size()?;
                 store::write(conn, &record.to_row()).await?;
+                // This call is the first step of the application's thread.
+                outbox::follow_thread(conn, &record.name()).await?;
                 let change = Change { action: "CREATE", ..Default::default() };
                 history(conn, &record, None, &Actor::of(caller, method), Some(request_id), &change).await?;
                 Ok((stored_answer(&record, caller), record))
@@ -161,6 +163,7 @@ impl Applications {
                 if !etag.is_empty() && etag != record.etag() {
                     return Err(Error::EtagMismatch { current: record.etag() });
                 }
+                outbox::follow_thread(conn, &record.name()).await?;
                 let from = record.state;
                 let change = change(&mut record)?;
                 if let Some(loan_id) = &change.loan
@@ -208,6 +211,7 @@ impl Applications {
     ) -> Result<(), Error> {
         let row = store::lock(conn, id, None).await?.ok_or_else(|| Error::NotFound(resource_name(id)))?;
         let mut record = Record::from_row(row)?;
+        outbox::follow_thread(conn, &record.name()).await?;
         let from = record.state;
         let change = change(&mut record)?;
         if change.unchanged {

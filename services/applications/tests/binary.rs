@@ -1,20 +1,13 @@
 //! The applications binary as operators run it: the platform's conformance
 //! tests, a graceful stop with a call in flight, and traces over OTLP.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-    trace_service_server::{TraceService, TraceServiceServer},
-};
 use socialloans_contracts::applications::{
     ListApplicationsRequest, applications_service_client::ApplicationsServiceClient,
 };
 use socialloans_platform::Role;
-use testkit::{Db, authorized, channel, process::ServiceProcess, token};
+use testkit::{Db, authorized, channel, otlp::hex, process::ServiceProcess, token};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_applications");
 
@@ -47,43 +40,14 @@ async fn sigterm_during_an_in_flight_call_lets_the_call_complete_then_exits_zero
     assert_eq!(status.and_then(|s| s.code()), Some(0));
 }
 
-/// A collector that keeps what it is sent.
-#[derive(Clone, Default)]
-struct Collector {
-    received: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.received.lock().unwrap().push(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
-    }
-}
-
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test]
 async fn a_call_with_a_traceparent_is_exported_over_otlp_as_a_child_of_the_callers_span() {
-    let collector = Collector::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let collector_addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let (collector, endpoint) = testkit::otlp::Collector::start().await;
 
     let db = Db::prepared(&[&applications::SPEC]).await;
-    let endpoint = format!("http://{collector_addr}");
     let env = db.env(&applications::SPEC, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
     let mut process = ServiceProcess::spawn(BINARY, &env);
 
@@ -97,27 +61,12 @@ async fn a_call_with_a_traceparent_is_exported_over_otlp_as_a_child_of_the_calle
     let status = tokio::task::spawn_blocking(move || process.wait(Duration::from_secs(15))).await.unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0));
 
-    let received = collector.received.lock().unwrap().clone();
-    let spans: Vec<_> = received
+    let spans = collector.spans();
+    let call = spans
         .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| &ss.spans).map(move |span| (rs, span)))
-        .collect();
-    let (resource, span) = spans
-        .iter()
-        .find(|(_, span)| span.name == "grpc.call")
+        .find(|exported| exported.span.name == "grpc.call")
         .unwrap_or_else(|| panic!("no grpc.call span among {} exported", spans.len()));
-    assert_eq!(hex(&span.trace_id), TRACE_ID, "the server span must join the caller's trace");
-    assert_eq!(hex(&span.parent_span_id), PARENT_SPAN_ID, "the caller's span is the parent");
-    let service_name = resource
-        .resource
-        .as_ref()
-        .unwrap()
-        .attributes
-        .iter()
-        .find(|kv| kv.key == "service.name")
-        .and_then(|kv| kv.value.as_ref())
-        .map(|v| format!("{v:?}"));
-    assert!(service_name.unwrap_or_default().contains("applications"));
-    server.abort();
+    assert_eq!(hex(&call.span.trace_id), TRACE_ID, "the server span must join the caller's trace");
+    assert_eq!(hex(&call.span.parent_span_id), PARENT_SPAN_ID, "the caller's span is the parent");
+    assert!(call.service.contains("applications"), "{}", call.service);
 }

@@ -100,6 +100,7 @@ async fn lock_undecided(
 ) -> Result<(store::cases::Row, pb::Case), Error> {
     let row = store::cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let case = cases::view(&row)?;
+    socialloans_platform::events::outbox::follow_thread(conn, &case.application).await?;
     if !etag.is_empty() && etag != case.etag {
         return Err(Error::EtagMismatch { current: case.etag });
     }

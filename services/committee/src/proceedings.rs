@@ -141,6 +141,8 @@ pub async fn lock_case(conn: &mut PgConnection, name: &str) -> Result<(store::ca
     let id = parse("case", "cases/", name)?;
     let row = store::cases::lock(conn, Some(id), None).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let case = cases::view(&row)?;
+    // What is published about the case next carries its application's thread.
+    outbox::follow_thread(conn, &case.application).await?;
     Ok((row, case))
 }
 

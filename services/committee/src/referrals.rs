@@ -55,6 +55,7 @@ impl Handler for Referrals {
             if application.name.is_empty() {
                 return Err(HandlerError::Rejected("the referred application has no name".into()));
             }
+            outbox::follow_thread(conn, &application.name).await?;
             if let Some(row) = store::cases::open(conn, &case_from(&application)).await? {
                 let name = format!("cases/{}", row.id);
                 let opened = cm::CaseOpened { case: name.clone(), application: application.name.clone() };
@@ -66,12 +67,14 @@ impl Handler for Referrals {
             return Ok(());
         }
         if let Some(returned) = payload::<ap::ApplicationReturnedForCompletion>(event)? {
+            outbox::follow_thread(conn, &returned.application).await?;
             if returned.previous_state == ap::ApplicationState::ReferredToCommittee as i32 {
                 pause(conn, &returned.application).await?;
             }
             return Ok(());
         }
         if let Some(withdrawn) = payload::<ap::ApplicationWithdrawn>(event)? {
+            outbox::follow_thread(conn, &withdrawn.application).await?;
             let Some(row) = store::cases::lock(conn, None, Some(&withdrawn.application)).await? else {
                 return Ok(()); // withdrawn before it was ever referred
             };

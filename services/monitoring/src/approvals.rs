@@ -96,6 +96,7 @@ impl Handler for Approvals {
     async fn handle(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         if let Some(approved) = payload::<ap::ApplicationApproved>(event)? {
             let application = approved.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
+            outbox::follow_thread(conn, &application.name).await?;
             let mut plan = plan_from(&application, self.due_days);
             plan.social_label = Some(crate::label::given(self.reassessment_months));
             let known = store::catalogue::codes(conn).await?;
@@ -115,6 +116,7 @@ impl Handler for Approvals {
         }
         if let Some(amended) = payload::<ap::ApplicationDecisionAmended>(event)? {
             let application = amended.application.ok_or_else(|| HandlerError::Rejected("no application".into()))?;
+            outbox::follow_thread(conn, &application.name).await?;
             let Some(row) = store::plans::lock_by_application(conn, &application.name).await? else {
                 return Err(HandlerError::Rejected(format!("no monitoring plan for {}", application.name)));
             };
@@ -135,6 +137,7 @@ impl Handler for Approvals {
         } else {
             return Ok(());
         };
+        outbox::follow_thread(conn, &application).await?;
         let Some(row) = store::plans::lock_by_application(conn, &application).await? else {
             return Err(HandlerError::Rejected(format!("no monitoring plan for {application}")));
         };

@@ -137,6 +137,7 @@ pub async fn resolve(
     let row =
         store::plans::find(&mut *conn, plan_id, None, true).await?.ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let mut plan = row.view()?;
+    outbox::follow_thread(conn, &plan.application).await?;
     let index = plan.conditions.iter().position(|c| c.name == name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
     if !etag.is_empty() && etag != plan.etag {
         return Err(Error::EtagMismatch { current: plan.etag });

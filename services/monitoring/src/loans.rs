@@ -42,6 +42,7 @@ pub async fn tagged(
 /// Applies a loan's change: the outstanding amount from the change's day,
 /// and the plan's last period once nothing is outstanding.
 pub async fn updated(conn: &mut PgConnection, updated: ap::LoanUpdated) -> Result<(), HandlerError> {
+    socialloans_platform::events::outbox::follow_thread(conn, &updated.application).await?;
     let Some(row) = store::plans::lock_by_application(conn, &updated.application).await? else {
         return Err(HandlerError::Rejected(format!("no monitoring plan for {}", updated.application)));
     };

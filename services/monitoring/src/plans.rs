@@ -420,6 +420,7 @@ pub async fn lock_named(
     if !etag.is_empty() && etag != plan.etag {
         return Err(Error::EtagMismatch { current: plan.etag });
     }
+    socialloans_platform::events::outbox::follow_thread(conn, &plan.application).await?;
     Ok((row, plan))
 }
 

@@ -62,6 +62,7 @@ pub async fn create(
         .await?
         .ok_or_else(|| Error::NotFound(parent.to_owned()))?;
     let mut plan = row.view()?;
+    outbox::follow_thread(conn, &plan.application).await?;
     let draft = reports::draft(&plan, row.state(), &report)?;
     let created = reports::insert(conn, plan_id, &draft).await?.view()?;
     if let Some(end) = &created.period_end {
@@ -89,6 +90,7 @@ async fn load(
     if !etag.is_empty() && etag != report.etag {
         return Err(Error::EtagMismatch { current: report.etag });
     }
+    outbox::follow_thread(conn, &plan.view()?.application).await?;
     Ok((row, report, plan))
 }
 

@@ -283,8 +283,9 @@ where
             request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let peer = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|info| info.peer_certs());
 
+        let root = span.clone();
         Box::pin(
-            async move {
+            crate::trace_context::threaded(root, String::new(), async move {
                 let in_flight = InFlight::start(&guard.metrics);
                 let mut expires = None;
                 let response = match guard.authorise(header.as_deref(), peer.as_deref().map(|c| &c[..]), target).await {
@@ -326,7 +327,7 @@ where
                     }),
                 };
                 Ok(http::Response::from_parts(parts, body))
-            }
+            })
             .instrument(span),
         )
     }

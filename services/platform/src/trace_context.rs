@@ -51,6 +51,77 @@ pub fn current_trace_id() -> String {
     if context.is_valid() { context.trace_id().to_string() } else { String::new() }
 }
 
+/// The traceparent of `span`, or "" when it is not traced.
+pub fn traceparent_of(span: &tracing::Span) -> String {
+    let mut headers = http::HeaderMap::new();
+    inject(span, &mut headers);
+    headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// The thread of one unit of work (a gRPC call, the application of an
+/// event): its root span, which links to the origins it follows, and the
+/// origin its events carry.
+struct Thread {
+    root: tracing::Span,
+    origin: std::cell::RefCell<String>,
+}
+
+tokio::task_local! {
+    static THREAD: Thread;
+}
+
+/// Runs `work` as one thread rooted at `root`, which starts from `origin`
+/// (an event's origin, or "" for a call).
+pub async fn threaded<F: std::future::Future>(root: tracing::Span, origin: String, work: F) -> F::Output {
+    if !origin.is_empty() {
+        link(&root, &origin);
+    }
+    THREAD.scope(Thread { root, origin: std::cell::RefCell::new(origin) }, work).await
+}
+
+/// The origin the current thread's events carry: its application's first
+/// step, or "".
+pub fn origin() -> String {
+    THREAD.try_with(|t| t.origin.borrow().clone()).unwrap_or_default()
+}
+
+/// The origin a thread would give an application seen for the first time:
+/// the origin it started from (an event's), or else its own root span (the
+/// call that makes the application).
+pub fn origin_or_root() -> String {
+    THREAD
+        .try_with(|t| {
+            let origin = t.origin.borrow().clone();
+            if origin.is_empty() { traceparent_of(&t.root) } else { origin }
+        })
+        .unwrap_or_default()
+}
+
+/// From now on the current thread follows `origin`: its root span links to
+/// it (once), and the events it appends carry it.
+pub fn follow(origin: &str) {
+    let _ = THREAD.try_with(|t| {
+        if origin.is_empty() || *t.origin.borrow() == origin {
+            return;
+        }
+        link(&t.root, origin);
+        *t.origin.borrow_mut() = origin.to_owned();
+    });
+}
+
+/// Links `span` to the span `traceparent` names, unless it is in its own trace.
+fn link(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::trace::TraceContextExt;
+    let Ok(value) = http::HeaderValue::from_str(traceparent) else { return };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("traceparent", value);
+    let target = extract(&headers).span().span_context().clone();
+    let own = span.context().span().span_context().trace_id();
+    if target.is_valid() && target.trace_id() != own {
+        span.add_link(target);
+    }
+}
+
 /// A client interceptor that sends the current span's trace context on every call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PropagateTraceContext;

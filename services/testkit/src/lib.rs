@@ -9,6 +9,7 @@
 
 pub mod binary;
 pub mod certs;
+pub mod otlp;
 pub mod process;
 
 use std::{collections::HashMap, time::Duration};

@@ -384,7 +384,11 @@ async fn apply<H: Handler>(
     let mut rejections = 0u32;
     let mut backoff = lease::backoff();
     loop {
-        let attempt = apply_once(pool, subscription, handler, event, gap_check).instrument(span.clone()).await;
+        let work = apply_once(pool, subscription, handler, event, gap_check);
+        // The event's application thread: the span links to its origin, and
+        // what the handler publishes carries it on.
+        let threaded = crate::trace_context::threaded(span.clone(), event.origin_traceparent.clone(), work);
+        let attempt = threaded.instrument(span.clone()).await;
         match attempt {
             Ok(applied) => {
                 if applied == Applied::Applied {

@@ -93,6 +93,7 @@ struct Row {
     traceparent: String,
     tracestate: String,
     payload: Vec<u8>,
+    origin: String,
 }
 
 impl From<Row> for Event {
@@ -113,6 +114,7 @@ impl From<Row> for Event {
             }),
             r#type: row.event_type,
             omitted_payload_bytes: 0,
+            origin_traceparent: row.origin,
         }
     }
 }
@@ -356,7 +358,7 @@ pub fn read_query(scope: Scope) -> String {
     let next = if scope == Scope::Organizations {
         "SELECT o.* FROM unnest($5::text[]) AS g(organization)
            CROSS JOIN LATERAL (
-               SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
+               SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload, origin
                  FROM outbox
                 -- This organisation's events between the position and the head,
                 -- by the (organization_number, position) index.
@@ -368,7 +370,7 @@ pub fn read_query(scope: Scope) -> String {
     } else if scope == Scope::Types {
         "SELECT o.* FROM unnest($2::text[]) AS t(type)
            CROSS JOIN LATERAL (
-               SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
+               SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload, origin
                  FROM outbox
                 -- This type between the position and the head, written as a range
                 -- of the (event_type, position) index and read in its order: by
@@ -379,7 +381,7 @@ pub fn read_query(scope: Scope) -> String {
                 ORDER BY event_type, position LIMIT $3) AS o
           ORDER BY o.position LIMIT $3"
     } else {
-        "SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload
+        "SELECT id, position, event_type, aggregate, occur_time, traceparent, tracestate, payload, origin
            FROM outbox WHERE position > $1 AND position <= (SELECT last_position FROM h)
           ORDER BY position LIMIT $3"
     };
@@ -388,7 +390,7 @@ pub fn read_query(scope: Scope) -> String {
               next AS ({next}),
               bounded AS (SELECT *, sum(octet_length(payload)) OVER (ORDER BY position) AS running FROM next)
          SELECT h.last_position AS head, h.pruned_through AS pruned,
-                b.id, b.position, b.event_type, b.aggregate, b.occur_time, b.traceparent, b.tracestate, b.payload
+                b.id, b.position, b.event_type, b.aggregate, b.occur_time, b.traceparent, b.tracestate, b.payload, b.origin
            FROM h LEFT JOIN bounded AS b ON b.running - octet_length(b.payload) < $4
           ORDER BY b.position"
     )
@@ -417,6 +419,7 @@ struct BatchRow {
     traceparent: Option<String>,
     tracestate: Option<String>,
     payload: Option<Vec<u8>>,
+    origin: Option<String>,
 }
 
 impl BatchRow {
@@ -430,6 +433,7 @@ impl BatchRow {
             traceparent: self.traceparent?,
             tracestate: self.tracestate?,
             payload: self.payload?,
+            origin: self.origin?,
         })
     }
 }

@@ -48,8 +48,8 @@ pub async fn append_encoded(
     trace_context::inject(&tracing::Span::current(), &mut headers);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     sqlx::query!(
-        "INSERT INTO outbox (id, event_type, aggregate, organization_number, traceparent, tracestate, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO outbox (id, event_type, aggregate, organization_number, traceparent, tracestate, payload, origin)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         id,
         event_type.into(),
         aggregate,
@@ -57,10 +57,42 @@ pub async fn append_encoded(
         header("traceparent"),
         header("tracestate"),
         payload,
+        trace_context::origin(),
     )
     .execute(&mut *conn)
     .await?;
     // Delivered at commit, and only then: wakes the sequencer at once.
     sqlx::query!("SELECT pg_notify($1, '')", appended_channel(schema)).execute(&mut *conn).await?;
     Ok(id)
+}
+
+/// Follows the thread of `application` in the current unit of work (see
+/// [`trace_context::threaded`]): its origin as this service keeps it in
+/// `trace_origin` — remembered the first time from the event being applied
+/// (its origin), or from the call that makes the application — becomes the
+/// origin the unit's root span links to and its events carry. With several
+/// applications in one unit, the last followed is the one its next events
+/// carry: follow each just before publishing about it.
+pub async fn follow_thread(conn: &mut PgConnection, application: &str) -> Result<(), sqlx::Error> {
+    if application.is_empty() {
+        return Ok(());
+    }
+    let candidate = trace_context::origin_or_root();
+    let origin = sqlx::query_scalar!(
+        r#"WITH new AS (
+               INSERT INTO trace_origin (application, traceparent) SELECT $1, $2 WHERE $2 <> ''
+               ON CONFLICT (application) DO NOTHING RETURNING traceparent)
+           SELECT traceparent AS "traceparent!" FROM new
+           UNION ALL
+           SELECT traceparent FROM trace_origin WHERE application = $1
+           LIMIT 1"#,
+        application,
+        candidate,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(origin) = origin {
+        trace_context::follow(&origin);
+    }
+    Ok(())
 }

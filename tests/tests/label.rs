@@ -204,3 +204,65 @@ async fn a_label_is_kept_by_one_analyst_and_withdrawn_only_by_two_and_core_banki
         service.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_proposal_overruled_cannot_be_confirmed_and_two_confirmations_at_once_withdraw_once() {
+    let db = Db::prepared(&specs()).await;
+    let (running, _) = start_all(&db).await;
+    let apps = &mut ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
+    let plans = &mut MonitoringServiceClient::new(channel(running[2].grpc_addr).await);
+    let today = socialloans_platform::stockholm_date(chrono::Utc::now());
+    let eidar = refer(apps, pilots::eidar()).await;
+    committee_decides(&db, &eidar, cm::DecisionOutcome::ApproveWithConditions, 75_000_000).await;
+    let pending = wait_plan_state(plans, &eidar, mo::MonitoringPlanState::Pending).await;
+    let activate =
+        mo::ActivateMonitoringPlanRequest { name: pending.name.clone(), request_id: rid(), ..Default::default() };
+    plans.activate_monitoring_plan(staff(activate, Role::Analyst)).await.unwrap();
+    let name = pending.name.clone();
+    let from = Some(day(today + chrono::Duration::days(10)));
+    let propose =
+        |who: &str| staff_as(who, reassess(&name, Outcome::Withdrawn, "Villkoren bryts", from), Role::Analyst);
+    let confirm = |who: &str| {
+        let request =
+            mo::ConfirmSocialLabelWithdrawalRequest { name: name.clone(), request_id: rid(), ..Default::default() };
+        staff_as(who, request, Role::Analyst)
+    };
+
+    // Anna proposes; Bo disagrees and keeps the label: the proposal stays in
+    // the history, unconfirmed, and can no longer be confirmed.
+    plans.reassess_social_label(propose("anna")).await.unwrap();
+    let keep = staff_as("bo", reassess(&name, Outcome::Retained, "Villkoren uppfylls i sak", None), Role::Analyst);
+    let kept = plans.reassess_social_label(keep).await.unwrap().into_inner().monitoring_plan.unwrap();
+    let history = &label(&kept).reassessments;
+    assert_eq!(label(&kept).state, Label::Labelled as i32);
+    assert_eq!(history.len(), 2);
+    assert!(history[0].confirmed_by.is_none(), "the overruled proposal is kept as it was");
+    let late = plans.confirm_social_label_withdrawal(confirm("cecilia")).await.unwrap_err();
+    assert_eq!(reason(&late), "NO_WITHDRAWAL_PROPOSED");
+
+    // Proposed again, two analysts confirm at the same moment: one does, the
+    // other is told there is nothing left to confirm; one event is published.
+    plans.reassess_social_label(propose("anna")).await.unwrap();
+    let (mut first, mut second) = (plans.clone(), plans.clone());
+    let (a, b) = tokio::join!(
+        first.confirm_social_label_withdrawal(confirm("bo")),
+        second.confirm_social_label_withdrawal(confirm("cecilia"))
+    );
+    let outcomes = [a.map(|_| String::new()), b.map(|_| String::new())];
+    let won = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(won, 1, "{outcomes:?}");
+    let lost = outcomes.into_iter().find_map(Result::err).unwrap();
+    assert_eq!(reason(&lost), "NO_WITHDRAWAL_PROPOSED");
+    let admin = sqlx::PgPool::connect(&db.admin_url()).await.unwrap();
+    let published: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM monitoring.outbox WHERE event_type = 'socialloans.monitoring.v1.SocialLabelWithdrawn'",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(published, 1);
+
+    for service in running.into_iter().rev() {
+        service.stop().await.unwrap();
+    }
+}

@@ -94,6 +94,18 @@ async fn outstanding_follows_the_loans_and_the_final_report_after_repayment_clos
     plan_until(plans, &eidar, |p| kronor(&p.outstanding_loan_amount) == 40_000_000).await;
     assert_eq!(portfolio(plans, date(2027, 6, 29)).await, (60_000_000, 60_000_000, 1));
     assert_eq!(portfolio(plans, date(2027, 6, 30)).await, (40_000_000, 60_000_000, 1));
+    // The investors' export says the same, in its last column.
+    let export = mo::ExportPortfolioImpactReportRequest {
+        as_of: date(2027, 6, 30),
+        format: mo::ExportFormat::Csv as i32,
+        ..Default::default()
+    };
+    let csv = plans.export_portfolio_impact_report(staff(export, Role::Analyst)).await.unwrap().into_inner();
+    let csv = String::from_utf8(csv.content).unwrap();
+    let header = csv.lines().next().unwrap();
+    let portfolio_row = csv.lines().find(|l| l.split(',').nth(1) == Some("portfolio")).unwrap();
+    assert_eq!(header.rsplit(',').next(), Some("outstanding_loan_amount_sek"));
+    assert_eq!(portfolio_row.rsplit(',').next(), Some("40000000.00"));
 
     // Redeemed early in the autumn of 2027: nothing outstanding from then, and
     // the reporting after that year is no longer owed.

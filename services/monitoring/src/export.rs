@@ -8,7 +8,7 @@ use socialloans_contracts::common::{Category, IndicatorLevel, Money, TargetPopul
 use socialloans_contracts::monitoring::{CategoryImpact, ExportFormat, IndicatorAggregate, PortfolioImpactReport};
 
 /// The CSV header; every row has these columns, empty where they do not apply.
-pub const CSV_COLUMNS: [&str; 20] = [
+pub const CSV_COLUMNS: [&str; 21] = [
     "as_of",
     "section",
     "category",
@@ -29,6 +29,7 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "baseline_sum",
     "latest_sum",
     "target_sum",
+    "outstanding_loan_amount_sek",
 ];
 
 /// "1234.50" for 123450 öre; exact, never through floating point.
@@ -77,6 +78,7 @@ struct Line {
     tagged: Option<String>,
     people: Option<(i64, i64)>,
     sums: Option<[f64; 3]>,
+    outstanding: Option<String>,
 }
 
 impl Line {
@@ -105,6 +107,7 @@ impl Line {
             baseline,
             latest,
             target,
+            text(self.outstanding),
         ]
     }
 }
@@ -118,6 +121,7 @@ pub fn csv(report: &PortfolioImpactReport) -> String {
         plan_count: report.plan_count,
         approved: Some(kronor(report.approved_amount.as_ref())),
         tagged: Some(kronor(report.tagged_loan_amount.as_ref())),
+        outstanding: Some(kronor(report.outstanding_loan_amount.as_ref())),
         ..Line::default()
     }];
     for c in &report.by_category {
@@ -128,6 +132,7 @@ pub fn csv(report: &PortfolioImpactReport) -> String {
             plan_count: c.plan_count,
             approved: Some(kronor(c.approved_amount.as_ref())),
             tagged: Some(kronor(c.tagged_loan_amount.as_ref())),
+            outstanding: Some(kronor(c.outstanding_loan_amount.as_ref())),
             ..Line::default()
         });
         lines.extend(c.indicators.iter().map(|i| Line {

@@ -85,6 +85,13 @@ pub fn origin() -> String {
     THREAD.try_with(|t| t.origin.borrow().clone()).unwrap_or_default()
 }
 
+/// Whether the current thread's root span is traced (this process exports
+/// spans): only then is there anything to link.
+pub fn traced() -> bool {
+    use opentelemetry::trace::TraceContextExt;
+    THREAD.try_with(|t| t.root.context().span().span_context().is_valid()).unwrap_or(false)
+}
+
 /// The origin a thread would give an application seen for the first time:
 /// the origin it started from (an event's), or else its own root span (the
 /// call that makes the application).

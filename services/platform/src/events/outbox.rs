@@ -72,27 +72,35 @@ pub async fn append_encoded(
 /// (its origin), or from the call that makes the application — becomes the
 /// origin the unit's root span links to and its events carry. With several
 /// applications in one unit, the last followed is the one its next events
-/// carry: follow each just before publishing about it.
+/// carry: follow each just before publishing about it. A process that does
+/// not trace (no `OTEL_EXPORTER_OTLP_ENDPOINT`) skips it: one indexed read
+/// per change, and a write for a new application, are the cost when it does.
 pub async fn follow_thread(conn: &mut PgConnection, application: &str) -> Result<(), sqlx::Error> {
-    if application.is_empty() {
+    if application.is_empty() || !trace_context::traced() {
         return Ok(());
     }
-    let candidate = trace_context::origin_or_root();
-    let origin = sqlx::query_scalar!(
-        r#"WITH new AS (
-               INSERT INTO trace_origin (application, traceparent) SELECT $1, $2 WHERE $2 <> ''
-               ON CONFLICT (application) DO NOTHING RETURNING traceparent)
-           SELECT traceparent AS "traceparent!" FROM new
-           UNION ALL
-           SELECT traceparent FROM trace_origin WHERE application = $1
-           LIMIT 1"#,
-        application,
-        candidate,
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(origin) = origin {
-        trace_context::follow(&origin);
-    }
+    let known = sqlx::query_scalar!("SELECT traceparent FROM trace_origin WHERE application = $1", application)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let origin = match known {
+        Some(origin) => origin,
+        None => {
+            let candidate = trace_context::origin_or_root();
+            if candidate.is_empty() {
+                return Ok(());
+            }
+            // The first step of an application is its creation, serialised
+            // by its row; a rare race loses only which of two becomes the origin.
+            sqlx::query!(
+                "INSERT INTO trace_origin (application, traceparent) VALUES ($1, $2) ON CONFLICT (application) DO NOTHING",
+                application,
+                candidate,
+            )
+            .execute(&mut *conn)
+            .await?;
+            candidate
+        }
+    };
+    trace_context::follow(&origin);
     Ok(())
 }

@@ -121,6 +121,35 @@ async fn outstanding_follows_the_loans_and_the_final_report_after_repayment_clos
     assert_eq!(portfolio(plans, date(2027, 9, 29)).await.0, 40_000_000);
     assert_eq!(portfolio(plans, date(2027, 9, 30)).await.0, 0);
 
+    // A new loan after the repayment reopens the plan's end: its periods run
+    // through the new maturity, until that loan is redeemed in turn.
+    let second = ap::TagLoanRequest {
+        name: eidar.clone(),
+        request_id: rid(),
+        loan: Some(ap::LoanTag {
+            loan_id: "EI-2".into(),
+            principal: pilots::sek(10_000_000),
+            disbursement_date: date(2027, 10, 1),
+            maturity_date: date(2029, 6, 30),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    apps.tag_loan(staff(second, Role::CoreBanking)).await.unwrap();
+    let reopened = plan_until(plans, &eidar, |p| p.repaid_date.is_none()).await;
+    let end = reopened.reporting_periods.last().unwrap().end_date.unwrap();
+    assert!((end.year, end.month, end.day) >= (2029, 6, 30), "periods through the new maturity: {end:?}");
+    assert_eq!(portfolio(plans, date(2027, 10, 1)).await.0, 10_000_000);
+    let redeem_second = ap::RecordLoanEventRequest {
+        name: eidar.clone(),
+        request_id: rid(),
+        loan_id: "EI-2".into(),
+        event: Some(Event::EarlyRedemption(ap::LoanEarlyRedemption { date: date(2027, 10, 31) })),
+        ..Default::default()
+    };
+    apps.record_loan_event(staff(redeem_second, Role::CoreBanking)).await.unwrap();
+    let repaid = plan_until(plans, &eidar, |p| p.repaid_date == date(2027, 10, 31)).await;
+
     // Every report still owed, accepted: the last one closes the plan.
     for (i, period) in repaid.reporting_periods.iter().enumerate() {
         let draft = mo::CreateOutcomeReportRequest {

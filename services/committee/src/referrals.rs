@@ -128,8 +128,15 @@ async fn pause(conn: &mut PgConnection, application: &str) -> Result<(), Handler
         return Ok(()); // decided, withdrawn or paused already
     }
     let mut case = cases::view(&row).map_err(|e| HandlerError::Rejected(e.to_string()))?;
+    let meeting = case.meeting.clone();
     leave_agenda(conn, &mut case).await?;
     store::cases::save(conn, &row, &case, cm::CaseState::Returned).await?;
+    if !meeting.is_empty() {
+        // Scheduled while the return was under way: the applications service
+        // hears that it is off the agenda again.
+        let left = cm::CaseUnscheduled { case: case.name.clone(), application: application.to_owned(), meeting };
+        outbox::append(conn, "committee", &case.name, None, &left).await?;
+    }
     tracing::info!(case = %case.name, "case paused: the application was returned for completion");
     Ok(())
 }

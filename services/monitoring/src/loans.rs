@@ -33,8 +33,13 @@ pub async fn tagged(
 ) -> Result<(), sqlx::Error> {
     let day = tagged.loan.as_ref().and_then(|l| l.disbursement_date.as_ref()).and_then(plans::naive);
     plan.outstanding_loan_amount.clone_from(&tagged.total_outstanding_principal);
-    // A loan tagged after the last was repaid reopens the plan's end.
-    plan.repaid_date = None;
+    // A loan tagged after the last was repaid reopens the plan's end: the
+    // periods run again through its maturity.
+    if plan.repaid_date.take().is_some()
+        && let Some(until) = tagged.loan.as_ref().and_then(|l| l.maturity_date.as_ref()).and_then(plans::naive)
+    {
+        plans::extend_periods(plan, until);
+    }
     let outstanding = minor(tagged.total_outstanding_principal.as_ref());
     store::plans::record_outstanding(conn, row.id, day.unwrap_or_else(crate::overdue::today), outstanding).await
 }

@@ -51,6 +51,19 @@ async fn portfolio(plans: &mut MonitoringServiceClient<tonic::transport::Channel
     report.portfolio_impact_report.unwrap().plan_count
 }
 
+/// AB Eidar referred and approved; its pending plan.
+async fn approved_eidar(
+    db: &Db,
+    apps: &mut ApplicationsServiceClient<tonic::transport::Channel>,
+    plans: &mut MonitoringServiceClient<tonic::transport::Channel>,
+) -> (String, mo::MonitoringPlan) {
+    let eidar = refer(apps, pilots::eidar()).await;
+    committee_decides(db, &eidar, cm::DecisionOutcome::ApproveWithConditions, 75_000_000).await;
+    wait_for_state(apps, &eidar, ap::ApplicationState::ApprovedWithConditions).await;
+    let pending = wait_plan_state(plans, &eidar, mo::MonitoringPlanState::Pending).await;
+    (eidar, pending)
+}
+
 #[tokio::test]
 async fn a_label_is_kept_by_one_analyst_and_withdrawn_only_by_two_and_core_banking_hears_of_it() {
     let db = Db::prepared(&specs()).await;
@@ -59,10 +72,7 @@ async fn a_label_is_kept_by_one_analyst_and_withdrawn_only_by_two_and_core_banki
     let plans = &mut MonitoringServiceClient::new(channel(running[2].grpc_addr).await);
     let today = socialloans_platform::stockholm_date(chrono::Utc::now());
 
-    let eidar = refer(apps, pilots::eidar()).await;
-    committee_decides(&db, &eidar, cm::DecisionOutcome::ApproveWithConditions, 75_000_000).await;
-    wait_for_state(apps, &eidar, ap::ApplicationState::ApprovedWithConditions).await;
-    let pending = wait_plan_state(plans, &eidar, mo::MonitoringPlanState::Pending).await;
+    let (eidar, pending) = approved_eidar(&db, apps, plans).await;
     // Not re-assessed before reporting runs.
     let early = plans
         .reassess_social_label(staff(reassess(&pending.name, Outcome::Retained, "för tidigt", None), Role::Analyst))
@@ -212,9 +222,7 @@ async fn a_proposal_overruled_cannot_be_confirmed_and_two_confirmations_at_once_
     let apps = &mut ApplicationsServiceClient::new(channel(running[0].grpc_addr).await);
     let plans = &mut MonitoringServiceClient::new(channel(running[2].grpc_addr).await);
     let today = socialloans_platform::stockholm_date(chrono::Utc::now());
-    let eidar = refer(apps, pilots::eidar()).await;
-    committee_decides(&db, &eidar, cm::DecisionOutcome::ApproveWithConditions, 75_000_000).await;
-    let pending = wait_plan_state(plans, &eidar, mo::MonitoringPlanState::Pending).await;
+    let (_, pending) = approved_eidar(&db, apps, plans).await;
     let activate =
         mo::ActivateMonitoringPlanRequest { name: pending.name.clone(), request_id: rid(), ..Default::default() };
     plans.activate_monitoring_plan(staff(activate, Role::Analyst)).await.unwrap();

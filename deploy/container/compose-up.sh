@@ -101,6 +101,12 @@ podman run --rm --network "${project}_default" -v "$work/demo:/home/nonroot" \
   -e SOCIALLOANS_APPLICATIONS_URL=http://applications:50051 -e SOCIALLOANS_COMMITTEE_URL=http://committee:50052 \
   -e SOCIALLOANS_MONITORING_URL=http://monitoring:50053 \
   "localhost/socialloans/socialloans:$TAG" demo >"$work/story.log" 2>&1 \
-  || { cat "$work/story.log"; echo "compose-up: the story failed" >&2; exit 1; }
+  || {
+    cat "$work/story.log"
+    # What the services said while the story ran, to tell a slow peer from a broken one.
+    for s in applications committee monitoring; do echo "-- $s:"; compose logs "$s" 2>&1 | tail -25; done
+    echo "compose-up: the story failed" >&2
+    exit 1
+  }
 grep -E "^── |The story ran to the end" "$work/story.log"
 echo "== down"

@@ -240,18 +240,20 @@ impl Story<'_> {
         Ok(app)
     }
 
-    /// Waits (at most 30 s) until `check` passes: the suite's events are asynchronous.
+    /// Waits (at most 60 s) until `check` passes: the suite's events are
+    /// asynchronous, and a stack that has just come up may still be
+    /// connecting its consumers to their peers.
     async fn eventually<T, F>(&mut self, what: &str, mut check: F) -> Result<T, String>
     where
         F: AsyncFnMut(&mut Self) -> Result<Option<T>, String>,
     {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(value) = check(self).await? {
                 return Ok(value);
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!("{what} did not happen within 30 s"));
+                return Err(format!("{what} did not happen within 60 s"));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -8,7 +8,6 @@ use socialloans_platform::events::{Event, Handler, HandlerError, payload};
 use sqlx::PgConnection;
 
 use crate::{
-    error::Error,
     record::timestamp,
     service::{Actor, Applications, Change, parse_name},
 };
@@ -74,14 +73,7 @@ impl Handler for MonitoringEvents {
             })
         })
         .await
-        .map_err(handler_error)
-    }
-}
-
-fn handler_error(err: Error) -> HandlerError {
-    match err {
-        Error::Database(e) => HandlerError::Database(e),
-        other => HandlerError::Rejected(other.to_string()),
+        .map_err(crate::decisions::reject)
     }
 }
 
@@ -115,5 +107,5 @@ async fn label_withdrawn(conn: &mut PgConnection, withdrawn: mo::SocialLabelWith
         })
     })
     .await
-    .map_err(handler_error)
+    .map_err(crate::decisions::reject)
 }

@@ -39,7 +39,7 @@ pub struct CommitteeEvents {
     pub discount_bps: i32,
 }
 
-fn reject(err: Error) -> HandlerError {
+pub(crate) fn reject(err: Error) -> HandlerError {
     match err {
         Error::Database(e) => HandlerError::Database(e),
         other => HandlerError::Rejected(other.to_string()),

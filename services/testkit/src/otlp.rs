@@ -46,11 +46,16 @@ impl Exported {
             .iter()
             .find(|kv| kv.key == key)
             .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-            .map(|v| match v {
-                any_value::Value::StringValue(s) => s.clone(),
-                other => format!("{other:?}"),
-            })
+            .map(text)
             .unwrap_or_default()
+    }
+}
+
+/// An attribute's value as text.
+fn text(value: &any_value::Value) -> String {
+    match value {
+        any_value::Value::StringValue(s) => s.clone(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -78,10 +83,7 @@ impl Collector {
                 .as_ref()
                 .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
                 .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-                .map(|v| match v {
-                    any_value::Value::StringValue(s) => s.clone(),
-                    other => format!("{other:?}"),
-                })
+                .map(text)
                 .unwrap_or_default();
             for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
                 spans.push(Exported { service: service.clone(), span: span.clone() });

@@ -59,6 +59,7 @@ meeting_answers!(
     AdjournMeetingResponse,
     CancelMeetingResponse,
     ApproveMinutesResponse,
+    AppointAdjusterResponse,
 );
 
 /// The message field `field`, which the request must carry.
@@ -333,6 +334,19 @@ impl CommitteeService for Api {
             self.acting(caller, &req.request_id).approve_minutes(conn, &req.name, &req.etag).await
         })
         .await
+    }
+
+    async fn appoint_adjuster(&self, request: Request<pb::AppointAdjusterRequest>) -> Reply<pb::AppointAdjusterResponse> {
+        self.meeting_step(request, async |conn, _, req| proceedings::appoint_adjuster(conn, req).await).await
+    }
+
+    async fn render_minutes(&self, request: Request<pb::RenderMinutesRequest>) -> Reply<pb::RenderMinutesResponse> {
+        Ok(Response::new(proceedings::render_minutes(&self.pool, request.get_ref()).await?))
+    }
+
+    async fn get_case_extract(&self, request: Request<pb::GetCaseExtractRequest>) -> Reply<pb::GetCaseExtractResponse> {
+        let (caller, req) = open(request)?;
+        Ok(Response::new(proceedings::case_extract(&self.pool, &caller, &req).await?))
     }
 
     async fn cast_vote(&self, request: Request<pb::CastVoteRequest>) -> Reply<pb::CastVoteResponse> {

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod error;
 pub mod history;
 pub mod meetings;
+pub mod minutes;
 pub mod members;
 pub mod policy;
 pub mod proceedings;

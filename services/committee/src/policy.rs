@@ -1,5 +1,5 @@
 //! Who may call which method of the committee service: the one place to read it.
-//! Borrowers appear nowhere: committee work is never shown to them.
+//! Borrowers appear once: the extract of the minutes on their own case.
 
 use socialloans_platform::{
     Policy,
@@ -34,7 +34,10 @@ pub static POLICY: Policy = Policy {
         ("StartMeeting", CHAIR_OR_SECRETARY),
         ("AdjournMeeting", CHAIR_OR_SECRETARY),
         ("CancelMeeting", CHAIR_OR_SECRETARY),
-        ("ApproveMinutes", &[CommitteeChair]),
+        ("AppointAdjuster", CHAIR_OR_SECRETARY),
+        ("ApproveMinutes", &[CommitteeChair, CommitteeMember]),
+        ("RenderMinutes", READERS),
+        ("GetCaseExtract", &[CommitteeMember, CommitteeChair, CommitteeSecretary, Analyst, Auditor, Borrower]),
         ("CastVote", VOTERS),
         ("ListVotes", &[CommitteeMember, CommitteeChair, CommitteeSecretary, Auditor]),
         ("RecordDecision", SECRETARIAT),

@@ -19,7 +19,7 @@ use crate::{
     cases::{self, timestamp},
     chain,
     error::Error,
-    meetings::{self, MinuteVote},
+    meetings,
     rules::{self, Ballot, DecisionRule, QuorumRule},
     signing::ChainKey,
     store,
@@ -155,7 +155,9 @@ fn check_etag(etag: &str, current: &str) -> Result<(), Error> {
 
 mod decisions;
 mod meeting;
+mod minutes;
 mod votes;
 
 pub use meeting::*;
+pub use minutes::*;
 pub use votes::*;

@@ -8,6 +8,7 @@
 //! things.
 
 pub mod html;
+pub mod names;
 pub mod numbers;
 
 use socialloans_contracts::common::{self, DocumentFormat};
@@ -101,7 +102,9 @@ impl Templates {
         Ok(Templates { env })
     }
 
-    /// The document `document` in `language`, written from `context`.
+    /// The document `document` in `language`, written from `context`: its
+    /// runs of blank lines made one (in Markdown they mean no more), so that
+    /// a template may leave a blank line around every optional part.
     pub fn render(
         &self,
         document: &str,
@@ -109,8 +112,28 @@ impl Templates {
         context: impl serde::Serialize,
     ) -> Result<String, minijinja::Error> {
         let template = self.env.get_template(&format!("{}/{document}", language.tag()))?;
-        template.render(context)
+        Ok(tidy(&template.render(context)?))
     }
+}
+
+/// `markdown` with no blank line first, runs of blank lines made one, and
+/// one newline at the end.
+fn tidy(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut blank = true;
+    for line in markdown.lines() {
+        let is_blank = line.trim().is_empty();
+        if is_blank && blank {
+            continue;
+        }
+        out.push_str(if is_blank { "" } else { line });
+        out.push('\n');
+        blank = is_blank;
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -140,6 +163,12 @@ mod tests {
         #[derive(serde::Serialize)]
         struct Nothing {}
         assert!(templates.render("hello", Language::Swedish, Nothing {}).is_err(), "a missing value is an error");
+    }
+
+    #[test]
+    fn blank_lines_a_template_leaves_are_tidied() {
+        assert_eq!(tidy("\n\n# A\n\n\n  \n- b\n\n\nc\n\n"), "# A\n\n- b\n\nc\n");
+        assert_eq!(tidy(""), "");
     }
 
     #[test]

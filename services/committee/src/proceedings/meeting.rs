@@ -116,6 +116,7 @@ pub async fn update_meeting(
         }
     }
     if state == MeetingState::Adjourned {
+        withdraw_approvals(&mut meeting);
         meeting.minutes = write_minutes(conn, &meeting).await?;
     }
     meetings::view(&store::meetings::save_moved(conn, &row, &meeting, state, start).await?)
@@ -291,93 +292,13 @@ async fn move_meeting(
         release_undecided(conn, &meeting).await?;
     }
     if to == MeetingState::Adjourned {
+        meeting.end_time = Some(timestamp(Utc::now()));
         meeting.minutes = write_minutes(conn, &meeting).await?;
     }
     meetings::view(&store::meetings::save(conn, &row, &meeting, to).await?)
 }
 
-async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<String, Error> {
-    let roster = store::members::names(conn).await?;
-    let names = move |member: &str| {
-        roster
-            .iter()
-            .find(|(id, _)| format!("members/{id}") == member)
-            .map(|(_, n)| n.clone())
-            .unwrap_or_else(|| member.to_owned())
-    };
-    let meeting_id = parse("name", "meetings/", &meeting.name)?;
-    let mut agenda = Vec::new();
-    for item in &meeting.agenda {
-        let case_id = parse("case", "cases/", &item.case)?;
-        let row =
-            store::cases::lock(conn, Some(case_id), None).await?.ok_or_else(|| Error::NotFound(item.case.clone()))?;
-        let votes: Vec<(Uuid, String, String)> = store::votes::at_meeting_in_order(conn, case_id, meeting_id)
-            .await?
-            .into_iter()
-            .map(|r| (r.member_id, r.choice, r.comment))
-            .collect();
-        let votes = votes
-            .into_iter()
-            .map(|(member, choice, comment)| MinuteVote {
-                member: names(&format!("members/{member}")),
-                choice: StoredVoteChoice::from_stored(&choice).map_or(VoteChoice::Unspecified, |c| c.0),
-                comment,
-            })
-            .collect();
-        agenda.push((cases::view(&row)?, votes));
-    }
-    Ok(meetings::minutes(meeting, &names, &agenda))
-}
-
 impl Acting<'_> {
-    /// The chair approves the minutes: every decision of the meeting
-    /// freezes, and the chain's head is signed.
-    pub async fn approve_minutes(self, conn: &mut PgConnection, name: &str, etag: &str) -> Result<Meeting, Error> {
-        let (row, mut meeting) = lock_meeting(conn, name).await?;
-        check_etag(etag, &meeting.etag)?;
-        if row.state() != MeetingState::Adjourned {
-            return Err(refused("MEETING_NOT_ADJOURNED", "minutes are approved after the meeting is adjourned"));
-        }
-        let now = Utc::now();
-        let mut frozen = Vec::new();
-        for item in meeting.agenda.clone() {
-            let (case_row, mut case) = lock_case(conn, &item.case).await?;
-            if case.decisions.iter().any(|d| d.meeting == meeting.name && d.state == DecisionState::Recorded as i32) {
-                return Err(refused(
-                    "DECISION_NOT_CONFIRMED",
-                    format!("a decision on {} awaits confirmation", case.name),
-                ));
-            }
-            for d in case
-                .decisions
-                .iter_mut()
-                .filter(|d| d.meeting == meeting.name && d.state == DecisionState::Confirmed as i32)
-            {
-                d.frozen = true;
-                d.freeze_time = Some(timestamp(now));
-                frozen.push(d.name.clone());
-            }
-            let state = case_row.state.0;
-            store::cases::save(conn, &case_row, &case, state).await?;
-        }
-        meeting.minutes = write_minutes(conn, &meeting).await?;
-        meeting.minutes_approved_by = Some(self.actor(Role::CommitteeChair));
-        meeting.minutes_approve_time = Some(timestamp(now));
-        let summary = format!("MINUTES_APPROVED freezing {} decision(s)", frozen.len());
-        let payload = meeting.minutes.as_bytes();
-        chain::append(conn, self.entry(Role::CommitteeChair, "MINUTES_APPROVED", name, &summary, payload)).await?;
-        let approved = pb::MinutesApproved {
-            meeting: name.to_owned(),
-            frozen_decisions: frozen,
-            approve_time: Some(timestamp(now)),
-        };
-        publish(conn, name, &approved).await?;
-        let approved = store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?;
-        let approved = meetings::view(&approved)?;
-        chain::sign_head(conn, self.key).await?;
-        Ok(approved)
-    }
-
     /// Cancels a scheduled meeting, for `reason` (required, trimmed): why a
     /// meeting did not take place is part of the record (the chain).
     pub async fn cancel_meeting(

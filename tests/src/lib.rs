@@ -3,6 +3,7 @@
 
 #![allow(missing_docs)]
 
+pub mod meetings;
 pub mod events;
 pub mod flow;
 

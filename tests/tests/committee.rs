@@ -7,12 +7,12 @@ use socialloans_contracts::common;
 use std::time::Duration;
 
 use e2e::{
-    Db, authorized, channel,
+    meetings::{Committee, application_state, as_person, sek},
     flow::{refer, rid, staff},
-    pilots, reason, services, specs, token,
+    authorized, pilots, reason, token,
 };
 use socialloans_contracts::{
-    applications::{self as ap, applications_service_client::ApplicationsServiceClient},
+    applications as ap,
     committee::{self as cm, committee_service_client::CommitteeServiceClient},
 };
 use socialloans_platform::Role;
@@ -273,240 +273,6 @@ async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_cl
 }
 
 /// A token for `subject` with `roles`.
-fn as_person<T>(subject: &str, roles: &[Role], message: T) -> tonic::Request<T> {
-    let token = e2e::minter().mint(subject, roles, None, Duration::from_secs(3600));
-    authorized(message, &token)
-}
-
-struct Committee {
-    db: Db,
-    apps_service: socialloans_platform::Running,
-    committee_service: socialloans_platform::Running,
-    apps: ApplicationsServiceClient<tonic::transport::Channel>,
-    client: CommitteeServiceClient<tonic::transport::Channel>,
-}
-
-impl Committee {
-    async fn start() -> Committee {
-        let db = Db::prepared(&specs()).await;
-        let fast = [("OUTBOX_POLL_MS", "200"), ("FEED_HEARTBEAT_MS", "300")];
-        let probe = testkit::reserved_addr;
-        let (apps_addr, committee_addr) = (probe(), probe());
-        let (committee_feed, apps_feed) = (format!("http://{committee_addr}"), format!("http://{apps_addr}"));
-        let apps_service = db
-            .serve(
-                services()[0],
-                &[fast[0], fast[1], ("GRPC_ADDR", &apps_addr.to_string()), ("COMMITTEE_FEED_URL", &committee_feed)],
-            )
-            .await;
-        let committee_service = db
-            .serve(
-                services()[1],
-                &[fast[0], fast[1], ("GRPC_ADDR", &committee_addr.to_string()), ("APPLICATIONS_FEED_URL", &apps_feed)],
-            )
-            .await;
-        let apps = ApplicationsServiceClient::new(channel(apps_addr).await);
-        let client = CommitteeServiceClient::new(channel(committee_addr).await);
-        Committee { db, apps_service, committee_service, apps, client }
-    }
-
-    async fn stop(self) {
-        self.apps_service.stop().await.unwrap();
-        self.committee_service.stop().await.unwrap();
-    }
-
-    async fn member(&mut self, name: &str, role: cm::MemberRole, term_end: Option<common::Date>) -> String {
-        let member = cm::Member {
-            display_name: name.into(),
-            role: role as i32,
-            term_start: Some(common::Date { year: 2024, month: 1, day: 1 }),
-            term_end,
-            subject: name.to_lowercase(),
-            ..Default::default()
-        };
-        let request = cm::CreateMemberRequest { request_id: rid(), member: Some(member) };
-        self.client
-            .create_member(staff(request, Role::CommitteeSecretary))
-            .await
-            .unwrap()
-            .into_inner()
-            .member
-            .unwrap()
-            .name
-    }
-
-    async fn assess(&mut self, case: &str, requirement: cm::BasicRequirement, verdict: cm::RequirementVerdict) {
-        let request = cm::AssessRequirementRequest {
-            name: case.into(),
-            request_id: rid(),
-            assessment: Some(cm::RequirementAssessment {
-                requirement: requirement as i32,
-                verdict: verdict as i32,
-                justification: "Bedömt".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        self.client.assess_requirement(staff(request, Role::CommitteeSecretary)).await.unwrap();
-    }
-
-    async fn assess_all(&mut self, case: &str) {
-        use cm::BasicRequirement::*;
-        for requirement in [PracticeDevelopment, SystematicWork, DefinedTargetGroup, LongTerm, ObjectivesAndEvaluation]
-        {
-            let request = cm::AssessRequirementRequest {
-                name: case.into(),
-                request_id: rid(),
-                assessment: Some(cm::RequirementAssessment {
-                    requirement: requirement as i32,
-                    verdict: cm::RequirementVerdict::Met as i32,
-                    justification: "Väl underbyggt".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            self.client.assess_requirement(staff(request, Role::CommitteeSecretary)).await.unwrap();
-        }
-    }
-
-    async fn meeting(&mut self, title: &str, agenda: &[&str], present: &[&str]) -> String {
-        let meeting = cm::Meeting {
-            title: title.into(),
-            location: "Örebro".into(),
-            start_time: Some(prost_types::Timestamp {
-                seconds: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
-                nanos: 0,
-            }),
-            ..Default::default()
-        };
-        let name = self
-            .client
-            .create_meeting(staff(
-                cm::CreateMeetingRequest { request_id: rid(), meeting: Some(meeting) },
-                Role::CommitteeSecretary,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .meeting
-            .unwrap()
-            .name;
-        for case in agenda {
-            let add = cm::AddAgendaItemRequest {
-                name: name.clone(),
-                request_id: rid(),
-                case: (*case).into(),
-                ..Default::default()
-            };
-            self.client.add_agenda_item(staff(add, Role::CommitteeSecretary)).await.unwrap();
-        }
-        for member in present {
-            let attend = cm::RecordAttendanceRequest {
-                name: name.clone(),
-                request_id: rid(),
-                member: (*member).into(),
-                status: cm::AttendanceStatus::Present as i32,
-                ..Default::default()
-            };
-            self.client.record_attendance(staff(attend, Role::CommitteeSecretary)).await.unwrap();
-        }
-        let start = cm::StartMeetingRequest { name: name.clone(), request_id: rid(), ..Default::default() };
-        self.client.start_meeting(staff(start, Role::CommitteeChair)).await.unwrap();
-        name
-    }
-
-    async fn get_meeting(&mut self, name: &str) -> cm::Meeting {
-        let get = cm::GetMeetingRequest { name: name.into() };
-        self.client.get_meeting(staff(get, Role::CommitteeMember)).await.unwrap().into_inner().meeting.unwrap()
-    }
-
-    /// The meeting's quorum, and of the first case on its agenda the
-    /// eligible members present and whether they reach it.
-    async fn standing(&mut self, name: &str) -> (i32, i32, bool) {
-        let meeting = self.get_meeting(name).await;
-        let item = &meeting.agenda[0];
-        (meeting.quorum, item.eligible_present_count, item.quorate)
-    }
-
-    async fn update_meeting(
-        &mut self,
-        name: &str,
-        etag: &str,
-        patch: cm::Meeting,
-        paths: &[&str],
-    ) -> Result<cm::Meeting, tonic::Status> {
-        let request = cm::UpdateMeetingRequest {
-            request_id: rid(),
-            meeting: Some(cm::Meeting { name: name.into(), ..patch }),
-            update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() }),
-            etag: etag.into(),
-        };
-        self.client
-            .update_meeting(staff(request, Role::CommitteeSecretary))
-            .await
-            .map(|r| r.into_inner().meeting.unwrap())
-    }
-
-    async fn vote(
-        &mut self,
-        who: &str,
-        case: &str,
-        choice: cm::VoteChoice,
-        comment: &str,
-    ) -> Result<cm::Vote, tonic::Status> {
-        let vote = cm::Vote { choice: choice as i32, comment: comment.into(), ..Default::default() };
-        let request = cm::CastVoteRequest { parent: case.into(), request_id: rid(), vote: Some(vote) };
-        self.client
-            .cast_vote(as_person(&who.to_lowercase(), &[Role::CommitteeMember], request))
-            .await
-            .map(|r| r.into_inner().vote.unwrap())
-    }
-
-    async fn record(
-        &mut self,
-        who: &str,
-        roles: &[Role],
-        case: &str,
-        decision: cm::Decision,
-    ) -> Result<cm::Decision, tonic::Status> {
-        let request = cm::RecordDecisionRequest {
-            parent: case.into(),
-            request_id: rid(),
-            decision: Some(decision),
-            ..Default::default()
-        };
-        self.client.record_decision(as_person(who, roles, request)).await.map(|r| r.into_inner().decision.unwrap())
-    }
-
-    async fn confirm(&mut self, who: &str, roles: &[Role], decision: &str) -> Result<cm::Decision, tonic::Status> {
-        let request = cm::ConfirmDecisionRequest { name: decision.into(), request_id: rid(), ..Default::default() };
-        self.client.confirm_decision(as_person(who, roles, request)).await.map(|r| r.into_inner().decision.unwrap())
-    }
-}
-
-fn sek(kronor: i64) -> Option<common::Money> {
-    Some(common::Money { currency_code: "SEK".into(), minor_units: kronor * 100 })
-}
-
-async fn application_state(
-    apps: &mut ApplicationsServiceClient<tonic::transport::Channel>,
-    name: &str,
-    want: ap::ApplicationState,
-) -> bool {
-    for _ in 0..200 {
-        let got = apps
-            .get_application(staff(ap::GetApplicationRequest { name: name.into() }, Role::Analyst))
-            .await
-            .unwrap()
-            .into_inner();
-        if got.application.unwrap().state == want as i32 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chained() {
     let mut c = Committee::start().await;
@@ -659,17 +425,17 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     let adjourned =
         c.client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap().into_inner().meeting.unwrap();
     for text in [
-        "Carl: present",
-        "Sitter i Botkyrkabyggens styrelse",
-        "Dissent, Maja: Risk för hyreshöjningar",
-        "approve with conditions",
+        "- Carl, ordförande\n",
+        "Lena anmäler jäv (Sitter i Botkyrkabyggens styrelse)",
+        "Reservation: Maja reserverar sig mot beslutet: Risk för hyreshöjningar",
+        "**Beslut:** Beviljas med villkor. Beviljat belopp: 400 000 000 kr.",
         "Rapportera andel kvarboende",
-        "confirmed by carl",
+        "bekräftat av Carl.",
+        "Protokollet är ännu inte justerat.",
     ] {
         assert!(adjourned.minutes.contains(text), "{text:?} not in the minutes:\n{}", adjourned.minutes);
     }
-    let approve_minutes = cm::ApproveMinutesRequest { name: meeting.clone(), request_id: rid(), ..Default::default() };
-    c.client.approve_minutes(staff(approve_minutes, Role::CommitteeChair)).await.unwrap();
+    c.justera(&meeting, &olof, "olof").await;
     let case = c
         .client
         .get_case(staff(cm::GetCaseRequest { name: eidar.clone() }, Role::Auditor))
@@ -1119,7 +885,7 @@ async fn the_secretary_moves_a_scheduled_meeting_keeps_notes_for_the_minutes_and
     let adjourned =
         c.client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap().into_inner().meeting.unwrap();
     assert!(
-        adjourned.minutes.ends_with("## Secretary's notes\n\nEidar ombeds redovisa hyresnivåerna.\n"),
+        adjourned.minutes.contains("## Sekreterarens anteckningar\n\nEidar ombeds redovisa hyresnivåerna.\n"),
         "{}",
         adjourned.minutes
     );
@@ -1136,12 +902,10 @@ async fn the_secretary_moves_a_scheduled_meeting_keeps_notes_for_the_minutes_and
         cm::Meeting { notes: "Eidar ombeds redovisa hyresnivåerna före nästa möte.".into(), ..Default::default() };
     let rewritten = c.update_meeting(&name, &adjourned.etag, corrected, &["notes"]).await.unwrap();
     assert!(rewritten.minutes.contains("före nästa möte."), "{}", rewritten.minutes);
-    assert!(rewritten.minutes.contains("# Minutes: Möte Q3 (flyttat)"), "the record is kept: {}", rewritten.minutes);
+    assert!(rewritten.minutes.contains("# Protokoll: Möte Q3 (flyttat)"), "the record is kept: {}", rewritten.minutes);
 
     // Approved: frozen.
-    let approve = cm::ApproveMinutesRequest { name: name.clone(), request_id: rid(), ..Default::default() };
-    let approved =
-        c.client.approve_minutes(staff(approve, Role::CommitteeChair)).await.unwrap().into_inner().meeting.unwrap();
+    let approved = c.justera(&name, &lena, "lena").await;
     assert!(approved.minutes.contains("före nästa möte."));
     let too_late = c
         .update_meeting(&name, "", cm::Meeting { notes: "x".into(), ..Default::default() }, &["notes"])
@@ -1388,15 +1152,6 @@ async fn an_amendment_supersedes_the_decision_it_amends_and_nothing_earlier() {
     let application = refer(&mut c.apps, pilots::eidar()).await;
     let case = case_of(&mut c.client, &application).await.name;
     c.assess_all(&case).await;
-    let finish = |c: &mut Committee, meeting: String| {
-        let mut client = c.client.clone();
-        async move {
-            let adjourn = cm::AdjournMeetingRequest { name: meeting.clone(), request_id: rid(), ..Default::default() };
-            client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap();
-            let approve = cm::ApproveMinutesRequest { name: meeting, request_id: rid(), ..Default::default() };
-            client.approve_minutes(staff(approve, Role::CommitteeChair)).await.unwrap();
-        }
-    };
     let decide = |outcome: cm::DecisionOutcome, kronor: Option<i64>| cm::Decision {
         outcome: outcome as i32,
         approved_amount: kronor.and_then(sek),
@@ -1412,7 +1167,7 @@ async fn an_amendment_supersedes_the_decision_it_amends_and_nothing_earlier() {
     let deferral =
         c.record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::Defer, None)).await.unwrap();
     c.confirm("carl", &[Role::CommitteeChair], &deferral.name).await.unwrap();
-    finish(&mut c, first).await;
+    finish(&mut c, &first, &lena).await;
     // …approved at the second, its minutes approved…
     let second = c.meeting("Möte 2", &[&case], &[&carl, &lena]).await;
     for who in ["Carl", "Lena"] {
@@ -1423,7 +1178,7 @@ async fn an_amendment_supersedes_the_decision_it_amends_and_nothing_earlier() {
         .await
         .unwrap();
     c.confirm("carl", &[Role::CommitteeChair], &approval.name).await.unwrap();
-    finish(&mut c, second).await;
+    finish(&mut c, &second, &lena).await;
     // …and amended: only the approval gives way.
     let amendment = c
         .record("sara", &[Role::CommitteeSecretary], &case, decide(cm::DecisionOutcome::Approve, Some(70_000_000)))
@@ -1449,4 +1204,12 @@ async fn an_amendment_supersedes_the_decision_it_amends_and_nothing_earlier() {
         ]
     );
     c.stop().await;
+}
+
+/// Adjourns `meeting`, and has its minutes approved with `adjuster`
+/// (subject "lena") as adjuster.
+async fn finish(c: &mut Committee, meeting: &str, adjuster: &str) {
+    let adjourn = cm::AdjournMeetingRequest { name: meeting.into(), request_id: rid(), ..Default::default() };
+    c.client.adjourn_meeting(staff(adjourn, Role::CommitteeChair)).await.unwrap();
+    c.justera(meeting, adjuster, "lena").await;
 }

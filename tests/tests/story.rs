@@ -293,7 +293,8 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     };
     let minutes = std::fs::read_to_string(file(".md")).unwrap();
     assert!(minutes.contains("Sitter i Botkyrkabyggens styrelse"), "{minutes}");
-    assert!(minutes.contains("Maja: decline"), "{minutes}");
+    assert!(minutes.contains("- Maja: avslag – Risk för hyreshöjningar\n"), "{minutes}");
+    assert!(minutes.contains("av Carl, ordförande, och Olof, justerare."), "justerat: {minutes}");
     let csv = std::fs::read_to_string(file(".csv")).unwrap();
     assert!(csv.lines().nth(1).unwrap().contains(",portfolio,") && csv.contains("475000000.00"), "{csv}");
     let svg = std::fs::read_to_string(file(".svg")).unwrap();

@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 use socialloans_contracts::committee::{
-    AttendanceStatus, BasicRequirement, Case, Decision, DecisionOutcome, Meeting, RequirementVerdict, VoteChoice,
+    AttendanceStatus, BasicRequirement, Case, Decision, DecisionOutcome, DecisionState, Meeting, RequirementVerdict,
+    VoteChoice,
 };
 use socialloans_documents::{Language, Templates, names, names::pick, numbers};
 
@@ -244,7 +245,9 @@ impl Record {
             .iter()
             .enumerate()
             .map(|(i, (case, votes))| {
-                let decisions = case.decisions.iter().filter(|d| d.meeting == meeting.name);
+                // A record superseded before confirmation was a slip, not a decision.
+                let superseded = DecisionState::Superseded as i32;
+                let decisions = case.decisions.iter().filter(|d| d.meeting == meeting.name && d.state != superseded);
                 section(&people, i + 2, (case, votes), decisions.collect(), false, language)
             })
             .collect();
@@ -381,7 +384,7 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
     use socialloans_contracts::committee::{
-        Attendance, ConflictOfInterestDeclaration, Condition, DecisionState, Dissent, RequirementAssessment,
+        Attendance, ConflictOfInterestDeclaration, Condition, Dissent, RequirementAssessment,
     };
     use socialloans_contracts::common::{Actor, Date, Money};
 
@@ -519,6 +522,7 @@ mod tests {
             assert!(minutes.contains(line), "{line:?} not in:\n{minutes}");
         }
         assert!(!minutes.contains("\n\n\n"), "no runs of blank lines:\n{minutes}");
+        assert!(minutes.contains("12 500 000 kr.\n\nMotivering: Stärker kvarboendet.\n\nVillkor:\n- "), "{minutes}");
     }
 
     #[test]

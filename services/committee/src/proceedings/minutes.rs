@@ -176,21 +176,14 @@ impl Acting<'_> {
     }
 
     /// Records the caller's approval on `meeting`: as its adjuster when the
-    /// caller is (`is_adjuster`), else as the chair.
+    /// caller is the adjuster (`is_adjuster`: the adjuster's subject), else
+    /// as the chair. The adjuster's subject never approves as the chair, so
+    /// two approvals are always two people.
     fn sign(&self, meeting: &mut Meeting, is_adjuster: bool, now: DateTime<Utc>) -> Result<(), Error> {
-        let subject = &self.caller.subject;
-        let signed_by = |actor: &Option<common::Actor>| actor.as_ref().is_some_and(|a| &a.subject == subject);
         let already = |whom: &str| refused("ALREADY_APPROVED", format!("the minutes carry your approval as {whom}"));
-        let same = || Error::PermissionDenied {
-            reason: "SAME_PERSON",
-            message: "the chair and the adjuster approve the minutes as two different people".into(),
-        };
         if is_adjuster && self.caller.has(Role::CommitteeMember) {
             if meeting.minutes_adjusted_by.is_some() {
                 return Err(already("adjuster"));
-            }
-            if signed_by(&meeting.minutes_approved_by) {
-                return Err(same());
             }
             meeting.minutes_adjusted_by = Some(self.actor(Role::CommitteeMember));
             meeting.minutes_adjust_time = Some(timestamp(now));
@@ -198,16 +191,15 @@ impl Acting<'_> {
             if meeting.minutes_approved_by.is_some() {
                 return Err(already("chair"));
             }
-            if signed_by(&meeting.minutes_adjusted_by) {
-                return Err(same());
-            }
             meeting.minutes_approved_by = Some(self.actor(Role::CommitteeChair));
             meeting.minutes_chair_approve_time = Some(timestamp(now));
         } else {
-            return Err(Error::PermissionDenied {
-                reason: "NOT_THE_ADJUSTER",
-                message: format!("the minutes are approved by the chair and by the adjuster, {}", meeting.adjuster),
-            });
+            let message = if is_adjuster {
+                "the adjuster approves the minutes as a member (role committee_member), never also as the chair"
+            } else {
+                "the minutes are approved by the chair and by the adjuster appointed at the meeting"
+            };
+            return Err(Error::PermissionDenied { reason: "NOT_THE_ADJUSTER", message: message.into() });
         }
         Ok(())
     }

@@ -157,15 +157,31 @@ impl Story<'_> {
         let adjourn = cm::AdjournMeetingRequest { name: meeting.clone(), request_id: rid(), ..Default::default() };
         let request = self.as_("demo-carl", Role::CommitteeChair, None, adjourn);
         let adjourned = answer(self.committee.adjourn_meeting(request).await)?.meeting.ok_or("no meeting")?;
-        let approve = cm::ApproveMinutesRequest { name: meeting.clone(), request_id: rid(), ..Default::default() };
-        let request = self.as_("demo-carl", Role::CommitteeChair, None, approve);
-        let approved = answer(self.committee.approve_minutes(request).await)?.meeting.ok_or("no meeting")?;
-        expect("minutes approved by", approved.minutes_approved_by.map(|a| a.subject), Some("demo-carl".to_owned()))?;
-        let minutes_file = out.join(format!("minutes-{}.md", meeting.rsplit('/').next().unwrap_or("meeting")));
-        std::fs::write(&minutes_file, &adjourned.minutes).map_err(|e| format!("{}: {e}", minutes_file.display()))?;
-        self.step("Carl (chair)", "adjourns and approves the minutes; decisions frozen", "minutes approved");
+        self.step("Carl (chair)", "adjourns the meeting; the minutes are written in Swedish", "adjourned");
+        let approved = self.justera(&meeting, &olof).await?;
+        expect("the minutes' draft was written", adjourned.minutes.is_empty(), false)?;
+        let minutes_file = out.join(format!("protokoll-{}.md", meeting.rsplit('/').next().unwrap_or("meeting")));
+        std::fs::write(&minutes_file, &approved.minutes).map_err(|e| format!("{}: {e}", minutes_file.display()))?;
 
         Ok((cases, meeting, minutes_file))
+    }
+
+    /// Olof is appointed adjuster; Carl (chair) and Olof approve the
+    /// minutes (justering), which freezes the decisions.
+    async fn justera(&mut self, meeting: &str, olof: &str) -> Result<cm::Meeting, String> {
+        let appoint =
+            cm::AppointAdjusterRequest { name: meeting.into(), request_id: rid(), member: olof.into(), ..Default::default() };
+        let request = self.as_("demo-carl", Role::CommitteeChair, None, appoint);
+        answer(self.committee.appoint_adjuster(request).await)?;
+        let approve = || cm::ApproveMinutesRequest { name: meeting.into(), request_id: rid(), ..Default::default() };
+        let request = self.as_("demo-carl", Role::CommitteeChair, None, approve());
+        let signed = answer(self.committee.approve_minutes(request).await)?.meeting.ok_or("no meeting")?;
+        expect("the minutes after the chair alone", signed.state, cm::MeetingState::Adjourned as i32)?;
+        let request = self.as_("demo-olof", Role::CommitteeMember, None, approve());
+        let approved = answer(self.committee.approve_minutes(request).await)?.meeting.ok_or("no meeting")?;
+        expect("the minutes after both", approved.state, cm::MeetingState::MinutesApproved as i32)?;
+        self.step("Carl and Olof", "Olof adjuster; both approve the minutes (justerat); decisions frozen", "justerat");
+        Ok(approved)
     }
 
     /// The applications feed opens a case per referral; returns their names.

@@ -3,9 +3,9 @@
 
 #![allow(missing_docs)]
 
-pub mod meetings;
 pub mod events;
 pub mod flow;
+pub mod meetings;
 
 pub use socialloans::pilots;
 pub use testkit::*;
@@ -23,6 +23,13 @@ pub fn services() -> [Service; 3] {
 pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+}
+
+/// The fields a refusal names in its field violations, in order.
+pub fn violations(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    let details = status.get_error_details();
+    details.bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect()).unwrap_or_default()
 }
 
 /// The specs of the three services.

@@ -231,9 +231,16 @@ impl Committee {
     /// Appoints the member `adjuster` (its resource name; its subject is
     /// `subject`) adjuster of `meeting`.
     pub async fn appoint_adjuster(&mut self, meeting: &str, adjuster: &str) -> Result<cm::Meeting, tonic::Status> {
-        let request =
-            cm::AppointAdjusterRequest { name: meeting.into(), request_id: rid(), member: adjuster.into(), ..Default::default() };
-        self.client.appoint_adjuster(staff(request, Role::CommitteeSecretary)).await.map(|r| r.into_inner().meeting.unwrap())
+        let request = cm::AppointAdjusterRequest {
+            name: meeting.into(),
+            request_id: rid(),
+            member: adjuster.into(),
+            ..Default::default()
+        };
+        self.client
+            .appoint_adjuster(staff(request, Role::CommitteeSecretary))
+            .await
+            .map(|r| r.into_inner().meeting.unwrap())
     }
 
     /// `who`, acting in `roles`, approves the minutes of `meeting`.
@@ -244,10 +251,11 @@ impl Committee {
 
     /// The minutes of the adjourned `meeting` approved (justerade): the
     /// member `adjuster` (resource name), whose subject is `subject`,
-    /// appointed; then approved by the chair and by the adjuster.
+    /// appointed; then approved by the chair (subject "carl") and by the
+    /// adjuster.
     pub async fn justera(&mut self, meeting: &str, adjuster: &str, subject: &str) -> cm::Meeting {
         self.appoint_adjuster(meeting, adjuster).await.unwrap();
-        self.approve("chair", &[Role::CommitteeChair], meeting).await.unwrap();
+        self.approve("carl", &[Role::CommitteeChair], meeting).await.unwrap();
         self.approve(subject, &[Role::CommitteeMember], meeting).await.unwrap()
     }
 }
@@ -275,3 +283,15 @@ pub async fn application_state(
     false
 }
 
+/// The committee case opened for `application`, once the feed has opened it.
+pub async fn case_of(committee: &mut CommitteeServiceClient<tonic::transport::Channel>, application: &str) -> cm::Case {
+    for _ in 0..200 {
+        let request = cm::ListCasesRequest { application: application.into(), ..Default::default() };
+        let cases = committee.list_cases(staff(request, Role::CommitteeSecretary)).await.unwrap().into_inner().cases;
+        if let Some(case) = cases.into_iter().next() {
+            return case;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no case opened for {application}");
+}

@@ -7,29 +7,15 @@ use socialloans_contracts::common;
 use std::time::Duration;
 
 use e2e::{
-    meetings::{Committee, application_state, as_person, sek},
+    authorized,
     flow::{refer, rid, staff},
-    authorized, pilots, reason, token,
+    meetings::{Committee, application_state, as_person, case_of, sek},
+    pilots, reason, token,
 };
-use socialloans_contracts::{
-    applications as ap,
-    committee::{self as cm, committee_service_client::CommitteeServiceClient},
-};
+use socialloans_contracts::{applications as ap, committee as cm};
 use socialloans_platform::Role;
 use tonic::Code;
 use tonic_types::StatusExt;
-
-async fn case_of(committee: &mut CommitteeServiceClient<tonic::transport::Channel>, application: &str) -> cm::Case {
-    for _ in 0..200 {
-        let request = cm::ListCasesRequest { application: application.into(), ..Default::default() };
-        let cases = committee.list_cases(staff(request, Role::CommitteeSecretary)).await.unwrap().into_inner().cases;
-        if let Some(case) = cases.into_iter().next() {
-            return case;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no case opened for {application}");
-}
 
 #[tokio::test]
 async fn a_referral_opens_a_case_that_the_committee_assesses_and_a_withdrawal_closes() {

@@ -336,7 +336,10 @@ impl CommitteeService for Api {
         .await
     }
 
-    async fn appoint_adjuster(&self, request: Request<pb::AppointAdjusterRequest>) -> Reply<pb::AppointAdjusterResponse> {
+    async fn appoint_adjuster(
+        &self,
+        request: Request<pb::AppointAdjusterRequest>,
+    ) -> Reply<pb::AppointAdjusterResponse> {
         self.meeting_step(request, async |conn, _, req| proceedings::appoint_adjuster(conn, req).await).await
     }
 

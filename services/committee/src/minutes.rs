@@ -285,7 +285,8 @@ impl Record {
             Some((s, index))
         })?;
         let context = minijinja_context(self, section, index);
-        let text = TEMPLATES.render("extract", self.language, context).expect("the extract's template renders (tested)");
+        let text =
+            TEMPLATES.render("extract", self.language, context).expect("the extract's template renders (tested)");
         Some((text, section.number))
     }
 }
@@ -358,11 +359,8 @@ fn decision_text(people: &Roster<'_>, d: &Decision, written: bool, language: Lan
         .iter()
         .map(|c| ConditionText { description: c.description.clone(), due: date(&c.due_date) })
         .collect();
-    let dissents = d
-        .dissents
-        .iter()
-        .map(|r| Dissent { member: people.name(&r.member), statement: r.statement.clone() })
-        .collect();
+    let dissents =
+        d.dissents.iter().map(|r| Dissent { member: people.name(&r.member), statement: r.statement.clone() }).collect();
     let written = if written { stockholm(d.confirm_time.as_ref(), language).0 } else { String::new() };
     DecisionText {
         outcome: outcome_label(d.outcome, language),
@@ -384,7 +382,7 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
     use socialloans_contracts::committee::{
-        Attendance, ConflictOfInterestDeclaration, Condition, Dissent, RequirementAssessment,
+        Attendance, Condition, ConflictOfInterestDeclaration, Dissent, RequirementAssessment,
     };
     use socialloans_contracts::common::{Actor, Date, Money};
 
@@ -428,7 +426,8 @@ mod tests {
 
     /// A meeting on 2026-06-30 from 18:00 to 19:30 Stockholm (summer) time.
     fn meeting(approved: bool) -> Meeting {
-        let present = |id| Attendance { member: name(id), status: AttendanceStatus::Present as i32, ..Default::default() };
+        let present =
+            |id| Attendance { member: name(id), status: AttendanceStatus::Present as i32, ..Default::default() };
         Meeting {
             name: "meetings/m".into(),
             title: "Kommittémöte Q2".into(),
@@ -562,8 +561,11 @@ mod tests {
     #[test]
     fn minutes_of_a_meeting_with_nothing_recorded_still_render() {
         let (meeting, roster) = (Meeting::default(), Vec::new());
-        let record = Record::of(Sources { meeting: &meeting, roster: &roster, agenda: &[], written: &[] }, Language::Swedish);
+        let record =
+            Record::of(Sources { meeting: &meeting, roster: &roster, agenda: &[], written: &[] }, Language::Swedish);
         let minutes = record.minutes();
-        assert!(minutes.contains("Ingen ledamot har antecknats som närvarande.") && minutes.contains("Ingen justerare"));
+        assert!(
+            minutes.contains("Ingen ledamot har antecknats som närvarande.") && minutes.contains("Ingen justerare")
+        );
     }
 }

@@ -60,12 +60,7 @@ pub fn format_asked(value: i32) -> Option<DocumentFormat> {
 }
 
 /// The document `markdown` (titled `title` when a page) in `format`.
-pub fn document(
-    markdown: String,
-    title: &str,
-    language: Language,
-    format: DocumentFormat,
-) -> common::RenderedDocument {
+pub fn document(markdown: String, title: &str, language: Language, format: DocumentFormat) -> common::RenderedDocument {
     let (content, media_type, format) = match format {
         DocumentFormat::Html => (html::page(&markdown, title, language), "text/html; charset=utf-8", format),
         _ => (markdown, "text/markdown; charset=utf-8", DocumentFormat::Markdown),

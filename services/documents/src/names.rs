@@ -61,6 +61,9 @@ mod tests {
             assert!(!requirement(r, Language::Swedish).is_empty() && !requirement(r, Language::English).is_empty());
             assert_ne!(requirement(r, Language::Swedish), requirement(r, Language::English));
         }
-        assert_eq!(category(Category::HousingAndResidentialEnvironments, Language::Swedish), "Bostäder och boendemiljöer");
+        assert_eq!(
+            category(Category::HousingAndResidentialEnvironments, Language::Swedish),
+            "Bostäder och boendemiljöer"
+        );
     }
 }

@@ -30,7 +30,8 @@ impl Gathered {
 pub async fn gather(conn: &mut PgConnection, meeting: &Meeting) -> Result<Gathered, Error> {
     let roster = store::members::roster(conn).await?;
     let meeting_id = parse("name", "meetings/", &meeting.name)?;
-    let ids: Vec<Uuid> = meeting.agenda.iter().map(|item| parse("case", "cases/", &item.case)).collect::<Result<_, _>>()?;
+    let ids: Vec<Uuid> =
+        meeting.agenda.iter().map(|item| parse("case", "cases/", &item.case)).collect::<Result<_, _>>()?;
     let mut contents: std::collections::HashMap<Uuid, Vec<u8>> =
         store::cases::contents(conn, &ids).await?.into_iter().collect();
     let mut agenda = Vec::with_capacity(ids.len());
@@ -77,7 +78,10 @@ pub async fn appoint_adjuster(conn: &mut PgConnection, req: &pb::AppointAdjuster
     check_etag(&req.etag, &meeting.etag)?;
     let state = row.state();
     if !matches!(state, MeetingState::InProgress | MeetingState::Adjourned) {
-        return Err(refused("MEETING_CLOSED", "an adjuster is appointed at the meeting, before its minutes are approved"));
+        return Err(refused(
+            "MEETING_CLOSED",
+            "an adjuster is appointed at the meeting, before its minutes are approved",
+        ));
     }
     if approval_begun(&meeting) {
         return Err(refused("MINUTES_BEING_APPROVED", "the minutes' approval has begun with this adjuster"));
@@ -155,9 +159,8 @@ impl Acting<'_> {
         }
         meeting.minutes_approve_time = Some(timestamp(now));
         meeting.minutes = write_minutes(conn, &meeting).await?;
-        let signers = [&meeting.minutes_approved_by, &meeting.minutes_adjusted_by].map(|a| {
-            a.as_ref().map(|a| a.subject.clone()).unwrap_or_default()
-        });
+        let signers = [&meeting.minutes_approved_by, &meeting.minutes_adjusted_by]
+            .map(|a| a.as_ref().map(|a| a.subject.clone()).unwrap_or_default());
         let summary = format!(
             "MINUTES_APPROVED by {} (chair) and {} (adjuster), freezing {} decision(s)",
             signers[0],
@@ -167,10 +170,14 @@ impl Acting<'_> {
         let role = if self.caller.subject == signers[0] { Role::CommitteeChair } else { Role::CommitteeMember };
         let payload = meeting.minutes.as_bytes();
         chain::append(conn, self.entry(role, "MINUTES_APPROVED", name, &summary, payload)).await?;
-        let approved =
-            pb::MinutesApproved { meeting: name.to_owned(), frozen_decisions: frozen, approve_time: Some(timestamp(now)) };
+        let approved = pb::MinutesApproved {
+            meeting: name.to_owned(),
+            frozen_decisions: frozen,
+            approve_time: Some(timestamp(now)),
+        };
         publish(conn, name, &approved).await?;
-        let approved = meetings::view(&store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?)?;
+        let approved =
+            meetings::view(&store::meetings::save(conn, &row, &meeting, MeetingState::MinutesApproved).await?)?;
         chain::sign_head(conn, self.key).await?;
         Ok(approved)
     }

@@ -169,8 +169,12 @@ impl Story<'_> {
     /// Olof is appointed adjuster; Carl (chair) and Olof approve the
     /// minutes (justering), which freezes the decisions.
     async fn justera(&mut self, meeting: &str, olof: &str) -> Result<cm::Meeting, String> {
-        let appoint =
-            cm::AppointAdjusterRequest { name: meeting.into(), request_id: rid(), member: olof.into(), ..Default::default() };
+        let appoint = cm::AppointAdjusterRequest {
+            name: meeting.into(),
+            request_id: rid(),
+            member: olof.into(),
+            ..Default::default()
+        };
         let request = self.as_("demo-carl", Role::CommitteeChair, None, appoint);
         answer(self.committee.appoint_adjuster(request).await)?;
         let approve = || cm::ApproveMinutesRequest { name: meeting.into(), request_id: rid(), ..Default::default() };

@@ -382,6 +382,33 @@ impl CommitteeService for Api {
         .await
     }
 
+    async fn propose_written_decision(
+        &self,
+        request: Request<pb::ProposeWrittenDecisionRequest>,
+    ) -> Reply<pb::ProposeWrittenDecisionResponse> {
+        let (caller, req) = open(request)?;
+        let decision = required("decision", &req.decision)?;
+        self.mutate(&caller, &req, async |conn| {
+            let chair = self.acting(&caller, &req.request_id);
+            let case =
+                chair.propose_written_decision(conn, self.rules.quorum, &req.parent, &req.etag, &decision).await?;
+            Ok(pb::ProposeWrittenDecisionResponse { case: Some(case) })
+        })
+        .await
+    }
+
+    async fn answer_written_procedure(
+        &self,
+        request: Request<pb::AnswerWrittenProcedureRequest>,
+    ) -> Reply<pb::AnswerWrittenProcedureResponse> {
+        self.step(request, async |conn, caller, req| {
+            let member = self.acting(caller, &req.request_id);
+            let case = member.answer_written_procedure(conn, &req.parent, req.agree, &req.comment).await?;
+            Ok(pb::AnswerWrittenProcedureResponse { case: Some(case) })
+        })
+        .await
+    }
+
     async fn confirm_decision(
         &self,
         request: Request<pb::ConfirmDecisionRequest>,

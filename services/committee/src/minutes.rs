@@ -247,7 +247,12 @@ impl Record {
             .map(|(i, (case, votes))| {
                 // A record superseded before confirmation was a slip, not a decision.
                 let superseded = DecisionState::Superseded as i32;
-                let decisions = case.decisions.iter().filter(|d| d.meeting == meeting.name && d.state != superseded);
+                // One reported here from a written procedure has its own §.
+                let in_writing = |d: &Decision| written.iter().any(|(_, w)| w.name == d.name);
+                let decisions = case
+                    .decisions
+                    .iter()
+                    .filter(|d| d.meeting == meeting.name && d.state != superseded && !in_writing(d));
                 section(&people, i + 2, (case, votes), decisions.collect(), false, language)
             })
             .collect();

@@ -42,6 +42,8 @@ pub static POLICY: Policy = Policy {
         ("ListVotes", &[CommitteeMember, CommitteeChair, CommitteeSecretary, Auditor]),
         ("RecordDecision", SECRETARIAT),
         ("ConfirmDecision", &[CommitteeChair]),
+        ("ProposeWrittenDecision", &[CommitteeChair]),
+        ("AnswerWrittenProcedure", VOTERS),
         ("ListAuditEntries", &[CommitteeSecretary, Auditor]),
         ("ListHistoryEntries", &[CommitteeSecretary, Auditor]),
         ("VerifyAuditChain", &[CommitteeSecretary, Auditor]),

@@ -157,7 +157,9 @@ mod decisions;
 mod meeting;
 mod minutes;
 mod votes;
+mod written;
 
 pub use meeting::*;
 pub use minutes::*;
 pub use votes::*;
+pub use written::*;

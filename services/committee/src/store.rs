@@ -8,6 +8,7 @@ pub mod history;
 pub mod meetings;
 pub mod members;
 pub mod votes;
+pub mod written;
 
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;

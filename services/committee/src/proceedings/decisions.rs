@@ -62,7 +62,7 @@ impl Acting<'_> {
     /// Puts `decision` of `case` on the chain as `action`, taken in `role`:
     /// its outcome on the application for a person, the encoded decision as
     /// the payload. The entry's sequence and hash.
-    async fn chain(
+    pub(super) async fn chain(
         &self,
         conn: &mut PgConnection,
         role: Role,
@@ -201,7 +201,7 @@ async fn follow_the_votes(
 
 /// The basic requirements an outcome needs: all five assessed; an approval
 /// every one MET, an approval with conditions none NOT_MET.
-fn check_requirements(case: &Case, outcome: DecisionOutcome) -> Result<(), Error> {
+pub(super) fn check_requirements(case: &Case, outcome: DecisionOutcome) -> Result<(), Error> {
     use pb::{BasicRequirement as B, RequirementVerdict as V};
     let assessed = case.requirement_assessments.len();
     if assessed < 5 {
@@ -239,7 +239,7 @@ fn check_requirements(case: &Case, outcome: DecisionOutcome) -> Result<(), Error
     Err(refused("REQUIREMENT_NOT_MET", format!("{needs}: {}", short.join(", "))))
 }
 
-fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> Result<(), Error> {
+pub(super) fn check_content(case: &Case, decision: &Decision, outcome: DecisionOutcome) -> Result<(), Error> {
     let mut violations = Vec::new();
     if decision.rationale.trim().is_empty() {
         violations.push(FieldViolation::new("decision.rationale", "is required, at most 10000 characters"));
@@ -352,7 +352,7 @@ fn check_confirmable(decision: &Decision, confirmer: &str) -> Result<(), Error> 
 /// Says on the feed that a decision is confirmed at `chain_sequence` — or,
 /// for an amendment (`amends` names the decision it amends), that the
 /// decision is amended.
-async fn announce_confirmed(
+pub(super) async fn announce_confirmed(
     conn: &mut PgConnection,
     case: &Case,
     decision: &Decision,

@@ -195,6 +195,9 @@ pub async fn add_agenda_item(conn: &mut PgConnection, req: &pb::AddAgendaItemReq
         if !matches!(case_row.state.0, CaseState::Open | CaseState::Deferred) {
             return Err(refused("CASE_NOT_OPEN", format!("the case is {}", cases::state_name(case_row.state.0))));
         }
+        if open_procedure(&case) {
+            return Err(refused("WRITTEN_PROCEDURE_OPEN", "the case is before the members in writing"));
+        }
         if meeting.agenda.iter().any(|item| item.case == case.name) {
             return Err(refused("CASE_ALREADY_ON_AGENDA", "a case deferred at this meeting goes to a later one"));
         }

@@ -49,7 +49,40 @@ pub async fn gather(conn: &mut PgConnection, meeting: &Meeting) -> Result<Gather
             .collect();
         agenda.push((case, votes));
     }
-    Ok(Gathered { roster, agenda, written: Vec::new() })
+    let approved = meeting.state == MeetingState::MinutesApproved as i32;
+    let reported = store::written::reported_in(conn, meeting_id, approved).await?;
+    let ids: Vec<Uuid> = reported.iter().map(|(_, case)| *case).collect();
+    let contents: std::collections::HashMap<Uuid, Vec<u8>> =
+        store::cases::contents(conn, &ids).await?.into_iter().collect();
+    let mut written = Vec::with_capacity(reported.len());
+    for (decision, case_id) in reported {
+        let content = contents.get(&case_id).ok_or_else(|| Error::NotFound(format!("cases/{case_id}")))?;
+        let case =
+            Case { name: format!("cases/{case_id}"), ..socialloans_platform::stored::document::<Case>(content)? };
+        if let Some(decision) = case.decisions.iter().find(|d| d.name == decision).cloned() {
+            written.push((case, decision));
+        }
+    }
+    Ok(Gathered { roster, agenda, written })
+}
+
+/// The decisions by written procedure nobody has reported, claimed by the
+/// minutes of `meeting` being approved `now`: each frozen, and named as
+/// taken under them. Their names.
+async fn claim_written(conn: &mut PgConnection, meeting: &Meeting, now: DateTime<Utc>) -> Result<Vec<String>, Error> {
+    let meeting_id = parse("name", "meetings/", &meeting.name)?;
+    let mut frozen = Vec::new();
+    for (decision, case_id) in store::written::claim(conn, meeting_id).await? {
+        let (case_row, mut case) = lock_case(conn, &format!("cases/{case_id}")).await?;
+        if let Some(d) = case.decisions.iter_mut().find(|d| d.name == decision) {
+            d.meeting = meeting.name.clone();
+            d.frozen = true;
+            d.freeze_time = Some(timestamp(now));
+            frozen.push(decision);
+        }
+        store::cases::save(conn, &case_row, &case, case_row.state.0).await?;
+    }
+    Ok(frozen)
 }
 
 /// The minutes of `meeting` as the record keeps them: in Swedish.
@@ -157,7 +190,9 @@ impl Acting<'_> {
             }
             store::cases::save(conn, &case_row, &case, case_row.state.0).await?;
         }
+        frozen.extend(claim_written(conn, &meeting, now).await?);
         meeting.minutes_approve_time = Some(timestamp(now));
+        meeting.state = MeetingState::MinutesApproved as i32;
         meeting.minutes = write_minutes(conn, &meeting).await?;
         let signers = [&meeting.minutes_approved_by, &meeting.minutes_adjusted_by]
             .map(|a| a.as_ref().map(|a| a.subject.clone()).unwrap_or_default());

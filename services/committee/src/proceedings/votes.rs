@@ -10,7 +10,7 @@ async fn roster_entry(conn: &mut PgConnection, caller: &Caller) -> Result<Option
 }
 
 /// The caller's own roster entry.
-async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<store::members::Row, Error> {
+pub(super) async fn member_of(conn: &mut PgConnection, caller: &Caller) -> Result<store::members::Row, Error> {
     roster_entry(conn, caller).await?.ok_or_else(|| Error::PermissionDenied {
         reason: "NOT_A_MEMBER",
         message: "the caller is not on the committee's roster".into(),

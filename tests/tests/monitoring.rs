@@ -568,6 +568,21 @@ async fn the_pilots_are_followed_from_approval_through_two_years_of_reports_to_t
     let chart = String::from_utf8(svg.content).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("Housing and residential environments"));
     assert!(chart.contains("475.0 MSEK") || chart.contains("approved 475.0 MSEK"), "{chart}");
+    let swedish = mo::ExportPortfolioImpactReportRequest {
+        as_of: Some(as_of),
+        format: mo::ExportFormat::Csv as i32,
+        language: common::Language::Swedish as i32,
+        ..Default::default()
+    };
+    let swedish =
+        client.clone().export_portfolio_impact_report(staff(swedish, Role::Analyst)).await.unwrap().into_inner();
+    assert_eq!(swedish.file_name, "portfoljens-effekter-2028-06-30.csv");
+    let text = String::from_utf8(swedish.content).unwrap();
+    assert!(text.lines().nth(1).unwrap().contains(";portfölj;") && text.contains(";475 000 000 kr;"), "{text}");
+    assert!(text.contains(";Arbetstillfällen för målgruppen;"), "{text}");
+    let klingon = mo::ExportPortfolioImpactReportRequest { language: 77, ..Default::default() };
+    let klingon = client.clone().export_portfolio_impact_report(staff(klingon, Role::Analyst)).await.unwrap_err();
+    assert_eq!((klingon.code(), field(klingon)), (Code::InvalidArgument, "language".to_owned()));
     let unspecified = export(mo::ExportFormat::Unspecified).await.unwrap_err();
     assert_eq!((unspecified.code(), field(unspecified)), (Code::InvalidArgument, "format".to_owned()));
     let borrower_report = client
@@ -867,10 +882,17 @@ async fn analysts_extend_the_catalogue_and_bad_definitions_are_refused_by_field(
         }
     }
     assert_eq!(all.len(), 11, "the starting catalogue, every entry once");
+    let homes = all.iter().find(|d| d.code == "homes_renovated").unwrap();
+    assert_eq!(
+        (homes.display_name.as_str(), homes.swedish_display_name.as_str()),
+        ("Homes renovated", "Renoverade bostäder")
+    );
+    assert!(all.iter().all(|d| !d.swedish_display_name.is_empty()), "every starting indicator has a Swedish name");
 
     let definition = mo::IndicatorDefinition {
         code: "library_visits".into(),
-        display_name: "Besök på biblioteket".into(),
+        display_name: "Library visits".into(),
+        swedish_display_name: "Besök på biblioteket".into(),
         unit: "visits per year".into(),
         direction: common::IndicatorDirection::HigherIsBetter as i32,
         level: common::IndicatorLevel::Outcome as i32,
@@ -887,15 +909,31 @@ async fn analysts_extend_the_catalogue_and_bad_definitions_are_refused_by_field(
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(created.indicator_definition.unwrap().name, "indicatorDefinitions/library_visits");
+    let created = created.indicator_definition.unwrap();
+    assert_eq!(created.name, "indicatorDefinitions/library_visits");
+    assert_eq!(created.swedish_display_name, "Besök på biblioteket");
     let again = client.create_indicator_definition(staff(create(definition.clone()), Role::Analyst)).await.unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists);
-    let bad = mo::IndicatorDefinition { code: "Library Visits".into(), unit: String::new(), level: 9, ..definition };
+    let bad = mo::IndicatorDefinition {
+        code: "Library Visits".into(),
+        unit: String::new(),
+        level: 9,
+        swedish_display_name: "x".repeat(201),
+        ..definition
+    };
     let err = client.create_indicator_definition(staff(create(bad), Role::Analyst)).await.unwrap_err();
     use tonic_types::StatusExt;
     let fields: Vec<String> =
         err.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
-    assert_eq!(fields, ["indicator_definition.code", "indicator_definition.unit", "indicator_definition.level"]);
+    assert_eq!(
+        fields,
+        [
+            "indicator_definition.code",
+            "indicator_definition.swedish_display_name",
+            "indicator_definition.unit",
+            "indicator_definition.level"
+        ]
+    );
     let denied = client
         .create_indicator_definition(as_borrower(pilots::EIDAR, create(mo::IndicatorDefinition::default())))
         .await

@@ -2,7 +2,10 @@
 //! categories and the five basic requirements every application is
 //! assessed against, as the lender's documents name them.
 
-use socialloans_contracts::{committee::BasicRequirement, common::Category};
+use socialloans_contracts::{
+    committee::BasicRequirement,
+    common::{Category, TargetPopulation},
+};
 
 use crate::Language;
 
@@ -33,6 +36,28 @@ pub fn requirement(requirement: BasicRequirement, language: Language) -> &'stati
         BasicRequirement::DefinedTargetGroup => ("Definierad målgrupp", "Defined target group"),
         BasicRequirement::LongTerm => ("Långsiktighet", "Long-term commitment"),
         BasicRequirement::ObjectivesAndEvaluation => ("Mål och utvärdering", "Objectives and evaluation"),
+    };
+    pick(language, sv, en)
+}
+
+/// The name of the target population `population` (ICMA's Social Bond
+/// Principles) in `language`; empty for UNSPECIFIED.
+pub fn population(population: TargetPopulation, language: Language) -> &'static str {
+    use TargetPopulation::*;
+    let (sv, en) = match population {
+        Unspecified => ("", ""),
+        LowIncome => ("Låginkomsttagare", "Living below the poverty line"),
+        ExcludedOrMarginalised => ("Utestängda eller marginaliserade grupper", "Excluded or marginalised"),
+        PeopleWithDisabilities => ("Personer med funktionsnedsättning", "People with disabilities"),
+        MigrantsAndDisplaced => ("Migranter och fördrivna", "Migrants and displaced persons"),
+        Undereducated => ("Personer med kort utbildning", "Undereducated"),
+        Underserved => ("Underförsörjda grupper", "Underserved"),
+        Unemployed => ("Arbetslösa", "Unemployed"),
+        WomenAndGenderMinorities => ("Kvinnor och köns- och sexuella minoriteter", "Women and gender minorities"),
+        Ageing => ("Äldre", "Ageing populations"),
+        ChildrenAndYouth => ("Barn och unga", "Children and youth"),
+        GeneralPublic => ("Allmänheten", "General public"),
+        OtherVulnerable => ("Andra utsatta grupper", "Other vulnerable groups"),
     };
     pick(language, sv, en)
 }

@@ -403,9 +403,18 @@ impl MonitoringService for Api {
         request: Request<pb::ExportPortfolioImpactReportRequest>,
     ) -> Reply<pb::ExportPortfolioImpactReportResponse> {
         let req = request.into_inner();
+        // The file has been English from the start; Swedish on request.
+        let language = match socialloans_contracts::common::Language::try_from(req.language) {
+            Ok(socialloans_contracts::common::Language::Swedish) => socialloans_documents::Language::Swedish,
+            Ok(_) => socialloans_documents::Language::English,
+            Err(_) => {
+                let why = "is LANGUAGE_ENGLISH (the default) or LANGUAGE_SWEDISH";
+                return Err(Error::from(FieldViolation::new("language", why)).into());
+            }
+        };
         let scope = portfolio::scope(req.as_of.as_ref(), req.category, req.exclude_closed, Some(req.format))?;
         let report = portfolio::report(&self.pool, scope).await?;
-        let (content_type, file_name, content) = export::file(&report, req.format, scope.as_of);
+        let (content_type, file_name, content) = export::file(&report, req.format, language, scope.as_of);
         Ok(Response::new(pb::ExportPortfolioImpactReportResponse {
             content_type: content_type.into(),
             file_name,

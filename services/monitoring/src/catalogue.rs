@@ -19,6 +19,7 @@ impl store::catalogue::Row {
             name: format!("indicatorDefinitions/{}", self.code),
             code: self.code.clone(),
             display_name: self.display_name.clone(),
+            swedish_display_name: self.swedish_display_name.clone(),
             unit: self.unit.clone(),
             direction: StoredDirection::from_stored(&self.direction).map_or(IndicatorDirection::Unspecified, |d| d.0)
                 as i32,
@@ -51,6 +52,9 @@ pub async fn create(conn: &mut PgConnection, d: &IndicatorDefinition) -> Result<
     }
     if d.display_name.trim().is_empty() || socialloans_platform::limits::unfit(&d.display_name, 200) {
         v.push(FieldViolation::new("indicator_definition.display_name", "is required, at most 200 characters"));
+    }
+    if socialloans_platform::limits::unfit(&d.swedish_display_name, 200) {
+        v.push(FieldViolation::new("indicator_definition.swedish_display_name", "is at most 200 characters"));
     }
     if d.unit.trim().is_empty() || socialloans_platform::limits::unfit(&d.unit, 64) {
         v.push(FieldViolation::new("indicator_definition.unit", "is required, at most 64 characters"));

@@ -1,11 +1,15 @@
 //! The portfolio impact report as files: a CSV to work with and an SVG chart
-//! to look at. Both are pure functions of the report message, so what the
-//! files say is exactly what `GetPortfolioImpactReport` answers.
+//! ([`chart`]) to look at, in English or Swedish. Both are pure functions of
+//! the report message, so what the files say is exactly what
+//! `GetPortfolioImpactReport` answers.
 
-use std::fmt::Write;
+mod chart;
+
+pub use chart::svg;
 
 use socialloans_contracts::common::{Category, IndicatorLevel, Money, TargetPopulation};
-use socialloans_contracts::monitoring::{CategoryImpact, ExportFormat, IndicatorAggregate, PortfolioImpactReport};
+use socialloans_contracts::monitoring::{ExportFormat, PortfolioImpactReport};
+use socialloans_documents::{Language, names, names::pick, numbers};
 
 /// The CSV header; every row has these columns, empty where they do not apply.
 pub const CSV_COLUMNS: [&str; 21] = [
@@ -32,6 +36,31 @@ pub const CSV_COLUMNS: [&str; 21] = [
     "outstanding_loan_amount_sek",
 ];
 
+/// The Swedish CSV's header, column for column [`CSV_COLUMNS`].
+pub const SWEDISH_CSV_COLUMNS: [&str; 21] = [
+    "Per datum",
+    "Avsnitt",
+    "Kategori",
+    "Målgrupp",
+    "Delmål i Agenda 2030",
+    "Indikatorkod",
+    "Indikator",
+    "Enhet",
+    "Nivå",
+    "Antal projekt",
+    "Rapporterande projekt",
+    "Förbättrade projekt",
+    "Projekt som nått målet",
+    "Beviljat belopp",
+    "Märkta lån",
+    "Uppskattat antal personer",
+    "Nådda personer",
+    "Summa utgångsläge",
+    "Summa senaste värde",
+    "Summa mål",
+    "Utestående lånebelopp",
+];
+
 /// "1234.50" for 123450 öre; exact, never through floating point.
 pub fn kronor(money: Option<&Money>) -> String {
     let minor = money.map_or(0, |m| m.minor_units);
@@ -41,11 +70,12 @@ pub fn kronor(money: Option<&Money>) -> String {
 
 /// One CSV cell's text. Text a spreadsheet would take for a formula (it
 /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a
-/// number) is given a leading apostrophe, so that a name typed into the
-/// catalogue cannot run in the reader's spreadsheet. Quoting is the CSV
-/// writer's.
+/// number, in either language's way of writing one) is given a leading
+/// apostrophe, so that a name typed into the catalogue cannot run in the
+/// reader's spreadsheet. Quoting is the CSV writer's.
 fn defused(value: String) -> String {
-    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err();
+    let plain = value.trim_end_matches(" kr").replace(' ', "").replace(',', ".");
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']) && plain.parse::<f64>().is_err();
     if formula { format!("'{value}") } else { value }
 }
 
@@ -53,18 +83,60 @@ fn label(name: &str, prefix: &str) -> String {
     name.trim_start_matches(prefix).to_ascii_lowercase()
 }
 
-fn category_label(category: i32) -> String {
-    label(Category::try_from(category).unwrap_or_default().as_str_name(), "CATEGORY_")
+fn category_label(category: i32, language: Language) -> String {
+    let category = Category::try_from(category).unwrap_or_default();
+    match language {
+        Language::Swedish => names::category(category, language).to_owned(),
+        Language::English => label(category.as_str_name(), "CATEGORY_"),
+    }
 }
 
-fn population_label(population: i32) -> String {
-    label(TargetPopulation::try_from(population).unwrap_or_default().as_str_name(), "TARGET_POPULATION_")
+fn population_label(population: i32, language: Language) -> String {
+    let population = TargetPopulation::try_from(population).unwrap_or_default();
+    match language {
+        Language::Swedish => names::population(population, language).to_owned(),
+        Language::English => label(population.as_str_name(), "TARGET_POPULATION_"),
+    }
+}
+
+fn level_label(level: i32, language: Language) -> String {
+    let level = IndicatorLevel::try_from(level).unwrap_or_default();
+    match (language, level) {
+        (Language::Swedish, IndicatorLevel::Output) => "prestation".into(),
+        (Language::Swedish, IndicatorLevel::Outcome) => "resultat".into(),
+        (Language::Swedish, IndicatorLevel::Impact) => "effekt".into(),
+        _ => label(level.as_str_name(), "INDICATOR_LEVEL_"),
+    }
+}
+
+/// A row's section: `portfolio`, `category`, `indicator`, `target_group`
+/// or `sdg`.
+#[derive(Debug, Clone, Copy, Default)]
+enum Section {
+    #[default]
+    Portfolio,
+    Category,
+    Indicator,
+    TargetGroup,
+    Sdg,
+}
+
+impl Section {
+    fn word(self, language: Language) -> &'static str {
+        match self {
+            Section::Portfolio => pick(language, "portfölj", "portfolio"),
+            Section::Category => pick(language, "kategori", "category"),
+            Section::Indicator => pick(language, "indikator", "indicator"),
+            Section::TargetGroup => pick(language, "målgrupp", "target_group"),
+            Section::Sdg => pick(language, "sdg", "sdg"),
+        }
+    }
 }
 
 /// One CSV row; what a row does not have stays an empty cell.
 #[derive(Default)]
 struct Line {
-    section: &'static str,
+    section: Section,
     category: String,
     target_group: String,
     sdg_target: String,
@@ -74,21 +146,42 @@ struct Line {
     level: String,
     plan_count: i32,
     counts: Option<[i32; 3]>,
-    approved: Option<String>,
-    tagged: Option<String>,
+    approved: Option<Money>,
+    tagged: Option<Money>,
     people: Option<(i64, i64)>,
     sums: Option<[f64; 3]>,
-    outstanding: Option<String>,
+    outstanding: Option<Money>,
+}
+
+/// `value` as a reader of `language` writes it, with the decimals Rust's
+/// shortest exact form has (at most six).
+fn decimal(value: f64, language: Language) -> String {
+    match language {
+        Language::English => value.to_string(),
+        Language::Swedish => {
+            let shortest = value.to_string();
+            let decimals = shortest.split_once('.').map_or(0, |(_, d)| d.len()).min(6);
+            numbers::number(value, decimals, language)
+        }
+    }
 }
 
 impl Line {
-    fn cells(self, as_of: &str) -> Vec<String> {
-        let text = |v: Option<String>| v.unwrap_or_default();
+    fn cells(self, as_of: &str, language: Language) -> Vec<String> {
+        let money = |m: Option<Money>| match (m, language) {
+            (None, _) => String::new(),
+            (Some(m), Language::English) => kronor(Some(&m)),
+            (Some(m), Language::Swedish) => numbers::money(m.minor_units, language),
+        };
+        let whole = |n: i64| match language {
+            Language::English => n.to_string(),
+            Language::Swedish => numbers::number(n as f64, 0, language),
+        };
         let [reporting, improved, reached] = self.counts.map(|c| c.map(|n| n.to_string())).unwrap_or_default();
-        let [baseline, latest, target] = self.sums.map(|c| c.map(|n| n.to_string())).unwrap_or_default();
+        let [baseline, latest, target] = self.sums.map(|c| c.map(|n| decimal(n, language))).unwrap_or_default();
         vec![
             as_of.to_owned(),
-            self.section.to_owned(),
+            self.section.word(language).to_owned(),
             self.category,
             self.target_group,
             self.sdg_target,
@@ -100,48 +193,54 @@ impl Line {
             reporting,
             improved,
             reached,
-            text(self.approved),
-            text(self.tagged),
-            text(self.people.map(|p| p.0.to_string())),
-            text(self.people.map(|p| p.1.to_string())),
+            money(self.approved),
+            money(self.tagged),
+            self.people.map(|p| whole(p.0)).unwrap_or_default(),
+            self.people.map(|p| whole(p.1)).unwrap_or_default(),
             baseline,
             latest,
             target,
-            text(self.outstanding),
+            money(self.outstanding),
         ]
     }
 }
 
-/// The report as CSV: a portfolio row, then per category its total and its
-/// indicators, then target groups and SDG targets.
-pub fn csv(report: &PortfolioImpactReport) -> String {
+/// The report's money in `money`, zero when it has none.
+fn sek(money: Option<&Money>) -> Option<Money> {
+    Some(money.cloned().unwrap_or_else(|| Money { currency_code: "SEK".into(), minor_units: 0 }))
+}
+
+/// The report as CSV in `language`: a portfolio row, then per category its
+/// total and its indicators, then target groups and SDG targets. In Swedish
+/// the cells are separated by semicolons, a comma being the decimal mark.
+pub fn csv(report: &PortfolioImpactReport, language: Language) -> String {
     let as_of = report.as_of.as_ref().map(crate::plans::iso).unwrap_or_default();
     let mut lines = vec![Line {
-        section: "portfolio",
+        section: Section::Portfolio,
         plan_count: report.plan_count,
-        approved: Some(kronor(report.approved_amount.as_ref())),
-        tagged: Some(kronor(report.tagged_loan_amount.as_ref())),
-        outstanding: Some(kronor(report.outstanding_loan_amount.as_ref())),
+        approved: sek(report.approved_amount.as_ref()),
+        tagged: sek(report.tagged_loan_amount.as_ref()),
+        outstanding: sek(report.outstanding_loan_amount.as_ref()),
         ..Line::default()
     }];
     for c in &report.by_category {
-        let category = category_label(c.category);
+        let category = category_label(c.category, language);
         lines.push(Line {
-            section: "category",
+            section: Section::Category,
             category: category.clone(),
             plan_count: c.plan_count,
-            approved: Some(kronor(c.approved_amount.as_ref())),
-            tagged: Some(kronor(c.tagged_loan_amount.as_ref())),
-            outstanding: Some(kronor(c.outstanding_loan_amount.as_ref())),
+            approved: sek(c.approved_amount.as_ref()),
+            tagged: sek(c.tagged_loan_amount.as_ref()),
+            outstanding: sek(c.outstanding_loan_amount.as_ref()),
             ..Line::default()
         });
         lines.extend(c.indicators.iter().map(|i| Line {
-            section: "indicator",
+            section: Section::Indicator,
             category: category.clone(),
             indicator_code: i.indicator_code.clone(),
-            indicator: i.display_name.clone(),
+            indicator: chart::indicator_name(i, language).to_owned(),
             unit: i.unit.clone(),
-            level: label(IndicatorLevel::try_from(i.level).unwrap_or_default().as_str_name(), "INDICATOR_LEVEL_"),
+            level: level_label(i.level, language),
             plan_count: i.plan_count,
             counts: Some([i.reporting_plan_count, i.improved_plan_count, i.target_reached_plan_count]),
             sums: Some([i.baseline_sum, i.latest_sum, i.target_sum]),
@@ -149,269 +248,55 @@ pub fn csv(report: &PortfolioImpactReport) -> String {
         }));
     }
     lines.extend(report.by_target_group.iter().map(|g| Line {
-        section: "target_group",
-        target_group: population_label(g.population),
+        section: Section::TargetGroup,
+        target_group: population_label(g.population, language),
         plan_count: g.plan_count,
-        approved: Some(kronor(g.approved_amount.as_ref())),
+        approved: sek(g.approved_amount.as_ref()),
         people: Some((g.estimated_people, g.people_reached)),
         ..Line::default()
     }));
     lines.extend(report.by_sdg.iter().map(|s| Line {
-        section: "sdg",
+        section: Section::Sdg,
         sdg_target: s.sdg_target.clone(),
         plan_count: s.plan_count,
-        approved: Some(kronor(s.approved_amount.as_ref())),
-        tagged: Some(kronor(s.tagged_loan_amount.as_ref())),
+        approved: sek(s.approved_amount.as_ref()),
+        tagged: sek(s.tagged_loan_amount.as_ref()),
         ..Line::default()
     }));
+    let (delimiter, header) = match language {
+        Language::English => (b',', CSV_COLUMNS),
+        Language::Swedish => (b';', SWEDISH_CSV_COLUMNS),
+    };
     // Writing to memory cannot fail, and every cell is UTF-8 text.
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let _ = out.write_record(CSV_COLUMNS);
+    let mut out = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
+    let _ = out.write_record(header);
     for line in lines {
-        let _ = out.write_record(line.cells(&as_of).into_iter().map(defused));
+        let _ = out.write_record(line.cells(&as_of, language).into_iter().map(defused));
     }
     out.into_inner().ok().and_then(|bytes| String::from_utf8(bytes).ok()).unwrap_or_default()
 }
 
-fn xml(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn category_title(category: i32) -> &'static str {
-    match Category::try_from(category).unwrap_or_default() {
-        Category::HousingAndResidentialEnvironments => "Housing and residential environments",
-        Category::SafetySecurityAndAccessibility => "Safety, security and accessibility",
-        Category::HealthEducationSportAndCulture => "Health, education, sport and culture",
-        Category::Unspecified => "Other",
-    }
-}
-
-const WIDTH: i64 = 1140;
-const LABEL: i64 = 340;
-const BAR: i64 = 500;
-const APPROVED: &str = "#1f5f8b";
-const TAGGED: &str = "#7fb3d5";
-const REACHED: &str = "#2e8b57";
-const IMPROVED: &str = "#9acd32";
-const NOT_IMPROVED: &str = "#d9d9d9";
-
-/// Million kronor with one decimal, from öre.
-fn msek(minor: i64) -> String {
-    format!("{:.1}", minor as f64 / 100_000_000.0)
-}
-
-/// The report as an SVG chart: approved and tagged amounts per category, and
-/// for each catalogue indicator how many reporting plans reached the target,
-/// improved on the baseline, or did not.
-pub fn svg(report: &PortfolioImpactReport) -> String {
-    let as_of = report.as_of.as_ref().map(crate::plans::iso).unwrap_or_default();
-    let indicators: Vec<_> =
-        report.by_category.iter().flat_map(|c| c.indicators.iter()).filter(|i| i.plan_count > 0).collect();
-    let amounts_top = 90;
-    let category_rows = report.by_category.len().max(1) as i64;
-    let indicators_top = amounts_top + category_rows * 56 + 40;
-    let height = indicators_top + 24 + indicators.len().max(1) as i64 * 34 + 70;
-    let mut s = String::new();
-    heading(&mut s, report, &as_of, height);
-    amounts(&mut s, &report.by_category, amounts_top);
-    indicator_results(&mut s, &indicators, indicators_top);
-    let _ = writeln!(
-        s,
-        r##"<text x="20" y="{}" fill="#999" font-size="11">Catalogue indicators only; each project counted with its latest accepted value. Social Loans monitoring service.</text>"##,
-        height - 20
-    );
-    s.push_str("</svg>\n");
-    s
-}
-
-fn minor_units(money: Option<&Money>) -> i64 {
-    money.map_or(0, |m| m.minor_units)
-}
-
-/// The opening tag, a white background, the title and the portfolio's totals.
-fn heading(s: &mut String, report: &PortfolioImpactReport, as_of: &str, height: i64) {
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="13">"#
-    );
-    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        s,
-        r##"<text x="20" y="34" font-size="20" font-weight="bold" fill="#222">Portfolio impact report, {}</text>"##,
-        xml(as_of)
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="20" y="58" fill="#555">{} projects · approved {} MSEK · tagged loans {} MSEK</text>"##,
-        report.plan_count,
-        msek(minor_units(report.approved_amount.as_ref())),
-        msek(minor_units(report.tagged_loan_amount.as_ref())),
-    );
-}
-
-/// Amounts per category from `top` down: a heading with its legend, then each
-/// category's bars, scaled so that the largest amount fills [`BAR`].
-fn amounts(s: &mut String, categories: &[CategoryImpact], top: i64) {
-    let max = categories
-        .iter()
-        .flat_map(|c| [minor_units(c.approved_amount.as_ref()), minor_units(c.tagged_loan_amount.as_ref())])
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let _ = writeln!(
-        s,
-        r##"<text x="20" y="{}" font-size="15" font-weight="bold" fill="#222">Amounts by category (MSEK)</text>"##,
-        top
-    );
-    amounts_legend(s, top);
-    if categories.is_empty() {
-        let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#777">no projects yet</text>"##, LABEL, top + 30);
-    }
-    for (n, c) in categories.iter().enumerate() {
-        category_bars(s, c, top + 16 + n as i64 * 56, max);
-    }
-}
-
-/// The amounts' legend on the heading's line: approved, tagged loans.
-fn amounts_legend(s: &mut String, top: i64) {
-    let _ = writeln!(
-        s,
-        r##"<rect x="{x}" y="{y}" width="12" height="12" fill="{APPROVED}"/><text x="{tx}" y="{ty}" fill="#333">approved</text><rect x="{x2}" y="{y}" width="12" height="12" fill="{TAGGED}"/><text x="{tx2}" y="{ty}" fill="#333">tagged loans</text>"##,
-        x = LABEL,
-        y = top - 11,
-        tx = LABEL + 16,
-        ty = top,
-        x2 = LABEL + 100,
-        tx2 = LABEL + 116,
-    );
-}
-
-/// One category at `y`: its name and number of projects beside a bar for the
-/// approved amount and one for the tagged loans, each `max` long at [`BAR`].
-fn category_bars(s: &mut String, c: &CategoryImpact, y: i64, max: i64) {
-    let approved = minor_units(c.approved_amount.as_ref());
-    let tagged = minor_units(c.tagged_loan_amount.as_ref());
-    let _ = writeln!(
-        s,
-        r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
-        LABEL - 10,
-        y + 20,
-        xml(category_title(c.category))
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="{}" y="{}" text-anchor="end" fill="#777" font-size="11">{} projects</text>"##,
-        LABEL - 10,
-        y + 36,
-        c.plan_count
-    );
-    for (row, (value, colour)) in [(approved, APPROVED), (tagged, TAGGED)].into_iter().enumerate() {
-        let w = (value as f64 / max as f64 * BAR as f64).round() as i64;
-        let by = y + row as i64 * 22;
-        let _ = writeln!(
-            s,
-            r##"<rect x="{LABEL}" y="{by}" width="{w}" height="18" fill="{colour}"><title>{} MSEK</title></rect><text x="{}" y="{}" fill="#333">{}</text>"##,
-            msek(value),
-            LABEL + w + 6,
-            by + 14,
-            msek(value)
-        );
-    }
-}
-
-/// Indicator results from `top` down: a heading, its legend, then a bar for
-/// each indicator.
-fn indicator_results(s: &mut String, indicators: &[&IndicatorAggregate], top: i64) {
-    let _ = writeln!(
-        s,
-        r##"<text x="20" y="{}" font-size="15" font-weight="bold" fill="#222">Indicator results of reporting projects</text>"##,
-        top
-    );
-    results_legend(s, top);
-    let top = top + 24;
-    if indicators.is_empty() {
-        let _ = writeln!(s, r##"<text x="{}" y="{}" fill="#777">no indicators yet</text>"##, LABEL, top + 30);
-    }
-    for (n, i) in indicators.iter().enumerate() {
-        indicator_bar(s, i, top + 16 + n as i64 * 34);
-    }
-}
-
-/// The results' legend below their heading: target reached, improved, not improved.
-fn results_legend(s: &mut String, top: i64) {
-    let legend = [(REACHED, "target reached"), (IMPROVED, "improved on baseline"), (NOT_IMPROVED, "not improved")];
-    for (n, (colour, text)) in legend.iter().enumerate() {
-        let x = LABEL + n as i64 * 170;
-        let _ = writeln!(
-            s,
-            r##"<rect x="{x}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{}" fill="#333">{text}</text>"##,
-            top + 13,
-            x + 16,
-            top + 24
-        );
-    }
-}
-
-/// An indicator's reporting plans as `[reached, improved, not improved]`: a
-/// plan at its target counts as reached only, and the counts, clamped to the
-/// reporting plans, never add up to more than those.
-fn outcome_split(i: &IndicatorAggregate) -> [i64; 3] {
-    let reporting = i64::from(i.reporting_plan_count);
-    let reached = i64::from(i.target_reached_plan_count).min(reporting);
-    let improved = (i64::from(i.improved_plan_count).max(reached) - reached).min(reporting - reached);
-    [reached, improved, reporting - reached - improved]
-}
-
-/// One indicator at `y`: its name, a bar of its reporting plans split by
-/// outcome (an empty frame when none reports), and the counts in words.
-fn indicator_bar(s: &mut String, i: &IndicatorAggregate, y: i64) {
-    let _ = writeln!(
-        s,
-        r##"<text x="{}" y="{}" text-anchor="end" fill="#222">{}</text>"##,
-        LABEL - 10,
-        y + 15,
-        xml(&i.display_name)
-    );
-    let reporting = i64::from(i.reporting_plan_count);
-    let [reached, improved, rest] = outcome_split(i);
-    let mut x = LABEL;
-    for (value, colour) in [(reached, REACHED), (improved, IMPROVED), (rest, NOT_IMPROVED)] {
-        if reporting == 0 || value == 0 {
-            continue;
-        }
-        let w = (value as f64 / reporting as f64 * BAR as f64).round() as i64;
-        let _ = writeln!(
-            s,
-            r##"<rect x="{x}" y="{y}" width="{w}" height="20" fill="{colour}"><title>{value} of {reporting}</title></rect>"##
-        );
-        x += w;
-    }
-    if reporting == 0 {
-        let _ = writeln!(s, r##"<rect x="{LABEL}" y="{y}" width="{BAR}" height="20" fill="none" stroke="#ccc"/>"##);
-    }
-    let _ = writeln!(
-        s,
-        r##"<text x="{}" y="{}" fill="#333" font-size="11">{} of {} improved, {reached} at target</text>"##,
-        LABEL + BAR + 8,
-        y + 15,
-        reached + improved,
-        reporting,
-    );
-}
-
-/// The report as a file in `format` (SVG; anything else CSV), named for the
-/// day `day` it is as of: its media type, file name and content.
-pub fn file(report: &PortfolioImpactReport, format: i32, day: chrono::NaiveDate) -> (&'static str, String, String) {
+/// The report as a file in `format` (SVG; anything else CSV) and
+/// `language`, named for the day `day` it is as of: its media type, file
+/// name and content.
+pub fn file(
+    report: &PortfolioImpactReport,
+    format: i32,
+    language: Language,
+    day: chrono::NaiveDate,
+) -> (&'static str, String, String) {
     let day = day.format("%Y-%m-%d");
+    let name = pick(language, "portfoljens-effekter", "portfolio-impact");
     match ExportFormat::try_from(format) {
-        Ok(ExportFormat::Svg) => ("image/svg+xml", format!("portfolio-impact-{day}.svg"), svg(report)),
-        _ => ("text/csv; charset=utf-8", format!("portfolio-impact-{day}.csv"), csv(report)),
+        Ok(ExportFormat::Svg) => ("image/svg+xml", format!("{name}-{day}.svg"), svg(report, language)),
+        _ => ("text/csv; charset=utf-8", format!("{name}-{day}.csv"), csv(report, language)),
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use socialloans_contracts::monitoring::{CategoryImpact, IndicatorAggregate};
 
     #[test]
     fn a_cell_a_spreadsheet_would_run_as_a_formula_is_defused_but_numbers_stay_numbers() {
@@ -434,7 +319,7 @@ mod tests {
     }
 
     /// A report of one category, `category` with the one indicator `indicator`.
-    fn one_indicator(category: CategoryImpact, indicator: IndicatorAggregate) -> PortfolioImpactReport {
+    pub(crate) fn one_indicator(category: CategoryImpact, indicator: IndicatorAggregate) -> PortfolioImpactReport {
         let category = CategoryImpact { indicators: vec![indicator], ..category };
         PortfolioImpactReport { by_category: vec![category], ..Default::default() }
     }
@@ -455,7 +340,7 @@ mod tests {
             },
         );
         let report = PortfolioImpactReport { plan_count: 1, ..report };
-        let text = csv(&report);
+        let text = csv(&report, Language::English);
         assert!(text.contains(r#","Homes, ""renovated""","#), "{text}");
         assert!(text.contains(",'=cmd|' /C calc'!A0,"), "a formula is defused: {text}");
         let lines: Vec<&str> = text.lines().collect();
@@ -465,80 +350,64 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_escapes_names_and_draws_a_bar_per_category_amount() {
+    fn the_swedish_csv_is_separated_by_semicolons_in_swedish_words_kronor_and_decimal_commas() {
+        let sek = |minor_units| Some(Money { currency_code: "SEK".into(), minor_units });
         let report = one_indicator(
             CategoryImpact {
-                category: Category::SafetySecurityAndAccessibility as i32,
-                approved_amount: Some(Money { currency_code: "SEK".into(), minor_units: 7_500_000_000 }),
+                category: Category::HousingAndResidentialEnvironments as i32,
+                plan_count: 1,
+                approved_amount: sek(1_250_000_000),
                 ..Default::default()
             },
             IndicatorAggregate {
-                display_name: "A < B".into(),
-                plan_count: 2,
-                reporting_plan_count: 2,
-                target_reached_plan_count: 1,
-                improved_plan_count: 1,
+                indicator_code: "homes_renovated".into(),
+                display_name: "Homes renovated".into(),
+                swedish_display_name: "Renoverade bostäder".into(),
+                level: IndicatorLevel::Output as i32,
+                plan_count: 1,
+                baseline_sum: 1234.5,
                 ..Default::default()
             },
         );
-        let chart = svg(&report);
-        assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
-        assert!(chart.contains("A &lt; B") && !chart.contains("A < B"));
-        assert!(chart.contains(&format!(r#"width="{BAR}" height="18" fill="{APPROVED}""#)), "the largest bar is full");
-        assert!(chart.contains("<title>1 of 2</title>"));
-    }
-
-    #[test]
-    fn an_indicator_s_reporting_plans_are_split_into_reached_improved_and_the_rest_counting_each_once() {
-        let split = |reporting, improved, reached| {
-            outcome_split(&IndicatorAggregate {
-                reporting_plan_count: reporting,
-                improved_plan_count: improved,
-                target_reached_plan_count: reached,
+        let report = PortfolioImpactReport {
+            plan_count: 1,
+            approved_amount: sek(1_250_000_050),
+            by_target_group: vec![socialloans_contracts::monitoring::TargetGroupImpact {
+                population: TargetPopulation::LowIncome as i32,
+                estimated_people: 12_000,
                 ..Default::default()
-            })
+            }],
+            ..report
         };
-        assert_eq!(split(5, 3, 1), [1, 2, 2]);
-        assert_eq!(split(4, 1, 2), [2, 0, 2], "a plan at its target is not counted as improved as well");
-        assert_eq!(split(3, 9, 1), [1, 2, 0], "never more than report");
-        assert_eq!(split(2, 9, 7), [2, 0, 0]);
-        assert_eq!(split(0, 0, 0), [0, 0, 0]);
+        let text = csv(&report, Language::Swedish);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("Per datum;Avsnitt;Kategori;"), "{text}");
+        assert!(lines[1].contains(";portfölj;") && lines[1].contains(";12 500 000,50 kr;0 kr;"), "{text}");
+        assert!(lines[2].contains(";kategori;Bostäder och boendemiljöer;") && lines[2].contains(";12 500 000 kr;"));
+        assert!(lines[3].contains(";Renoverade bostäder;") && lines[3].contains(";prestation;"), "{text}");
+        assert!(lines[3].contains(";1 234,5;0;0;"), "{text}");
+        assert!(lines[4].contains(";målgrupp;;Låginkomsttagare;") && lines[4].contains(";12 000;0;"), "{text}");
+        assert!(lines.iter().all(|l| l.split(';').count() == SWEDISH_CSV_COLUMNS.len()), "{text}");
+        let english = csv(&report, Language::English);
+        assert!(english.contains(",Homes renovated,") && english.contains(",12500000.50,"), "{english}");
     }
 
     #[test]
-    fn the_chart_draws_an_indicator_as_its_name_a_bar_split_by_outcome_and_the_counts_in_words() {
-        let jobs = IndicatorAggregate {
-            display_name: "Jobs".into(),
-            plan_count: 4,
-            reporting_plan_count: 4,
-            improved_plan_count: 3,
-            target_reached_plan_count: 1,
-            ..Default::default()
-        };
-        let report = one_indicator(CategoryImpact::default(), jobs);
-        let chart = svg(&report);
-        let row: Vec<&str> = chart.lines().skip_while(|l| !l.ends_with(">Jobs</text>")).take(5).collect();
-        assert_eq!(
-            row,
-            [
-                r##"<text x="330" y="241" text-anchor="end" fill="#222">Jobs</text>"##,
-                r##"<rect x="340" y="226" width="125" height="20" fill="#2e8b57"><title>1 of 4</title></rect>"##,
-                r##"<rect x="465" y="226" width="250" height="20" fill="#9acd32"><title>2 of 4</title></rect>"##,
-                r##"<rect x="715" y="226" width="125" height="20" fill="#d9d9d9"><title>1 of 4</title></rect>"##,
-                r##"<text x="848" y="241" fill="#333" font-size="11">3 of 4 improved, 1 at target</text>"##,
-            ]
-        );
+    fn swedish_numbers_are_not_mistaken_for_formulas() {
+        assert_eq!(defused("-2 500,25".into()), "-2 500,25");
+        assert_eq!(defused("-12 kr".into()), "-12 kr");
+        assert_eq!(defused("-rm -rf".into()), "'-rm -rf");
     }
 
     #[test]
     fn an_svg_export_is_an_svg_file_and_any_other_format_a_csv_named_for_its_day() {
         let report = PortfolioImpactReport::default();
         let day = chrono::NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
-        let (media, name, content) = file(&report, ExportFormat::Svg as i32, day);
+        let (media, name, content) = file(&report, ExportFormat::Svg as i32, Language::English, day);
         assert_eq!((media, name.as_str()), ("image/svg+xml", "portfolio-impact-2027-03-31.svg"));
         assert!(content.starts_with("<svg "), "{content}");
-        let (media, name, content) = file(&report, ExportFormat::Csv as i32, day);
+        let (media, name, content) = file(&report, ExportFormat::Csv as i32, Language::English, day);
         assert_eq!((media, name.as_str()), ("text/csv; charset=utf-8", "portfolio-impact-2027-03-31.csv"));
-        assert_eq!(content, csv(&report));
+        assert_eq!(content, csv(&report, Language::English));
     }
 }

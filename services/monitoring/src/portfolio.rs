@@ -94,6 +94,7 @@ fn assemble(
         category.indicators.push(IndicatorAggregate {
             indicator_code: row.code,
             display_name: row.display_name,
+            swedish_display_name: row.swedish_display_name,
             unit: row.unit,
             level: StoredLevel::from_stored(&row.level).map_or(IndicatorLevel::Unspecified, |l| l.0) as i32,
             plan_count: count(row.plan_count),

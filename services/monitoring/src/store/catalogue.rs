@@ -10,6 +10,8 @@ pub struct Row {
     pub code: String,
     /// The name people read.
     pub display_name: String,
+    /// The name in Swedish; empty when none is given.
+    pub swedish_display_name: String,
     /// The unit values are reported in.
     pub unit: String,
     /// Which way is better, without prefix (e.g. `HIGHER_IS_BETTER`).
@@ -26,7 +28,8 @@ pub struct Row {
     pub create_time: chrono::DateTime<chrono::Utc>,
 }
 
-const COLUMNS: &str = "code, display_name, unit, direction, level, category, sdg_targets, description, create_time";
+const COLUMNS: &str =
+    "code, display_name, swedish_display_name, unit, direction, level, category, sdg_targets, description, create_time";
 
 /// Adds a definition, with its direction, level and category as stored
 /// (without prefix). A code already in the catalogue fails with a unique
@@ -39,8 +42,9 @@ pub async fn insert(
     category: String,
 ) -> Result<Row, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO monitoring.indicator_definition (code, display_name, unit, direction, level, category, sdg_targets, description)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO monitoring.indicator_definition
+                (code, display_name, unit, direction, level, category, sdg_targets, description, swedish_display_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     )))
     .bind(&d.code)
     .bind(&d.display_name)
@@ -50,6 +54,7 @@ pub async fn insert(
     .bind(category)
     .bind(&d.sdg_targets)
     .bind(&d.description)
+    .bind(&d.swedish_display_name)
     .fetch_one(conn)
     .await
 }

@@ -23,6 +23,8 @@ pub struct IndicatorRow {
     pub code: String,
     /// The catalogue's name for it.
     pub display_name: String,
+    /// The catalogue's Swedish name for it; the English one when it has none.
+    pub swedish_display_name: String,
     /// The catalogue's unit.
     pub unit: String,
     /// `OUTPUT`, `OUTCOME` or `IMPACT`.
@@ -86,7 +88,8 @@ pub async fn facts(
               FROM monitoring.measurement m JOIN plans p ON p.id = m.plan_id
              WHERE m.accept_date <= $1
              ORDER BY m.plan_id, m.indicator_code, m.period_end DESC)
-         SELECT p.category, d.code, d.display_name, d.unit, d.level,
+         SELECT p.category, d.code, d.display_name,
+                coalesce(nullif(d.swedish_display_name, ''), d.display_name) AS swedish_display_name, d.unit, d.level,
                 count(*) AS plan_count,
                 count(l.value) AS reporting,
                 count(*) FILTER (WHERE CASE d.direction WHEN 'HIGHER_IS_BETTER' THEN l.value > i.baseline
@@ -100,7 +103,7 @@ pub async fn facts(
            JOIN monitoring.plan_indicator i ON i.plan_id = p.id
            JOIN monitoring.indicator_definition d ON d.code = i.code AND d.unit = i.unit
            LEFT JOIN latest l ON l.plan_id = p.id AND l.indicator_code = i.code
-          GROUP BY p.category, d.code, d.display_name, d.unit, d.level
+          GROUP BY p.category, d.code, d.display_name, d.swedish_display_name, d.unit, d.level
           ORDER BY p.category, d.code"
     )))
     .bind(as_of)

@@ -83,6 +83,43 @@ pub struct Sweep {
     pub reports_overdue: usize,
     /// `ConditionOverdue` events published.
     pub conditions_overdue: usize,
+    /// `ReportDueSoon` reminders published.
+    pub reminders: usize,
+}
+
+/// How many days before a report's due date its borrower is reminded: first
+/// at 30, then at 7.
+pub const REMINDER_DAYS: [i64; 2] = [30, 7];
+
+/// A reminder the plan owes as of a day: a period's report due within
+/// [`REMINDER_DAYS`], neither submitted nor accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reminder {
+    /// What the `overdue_notice` table remembers it by.
+    pub key: String,
+    /// The period's end.
+    pub period_end: Option<Date>,
+    /// The report's due date.
+    pub due_date: Date,
+    /// 30 or 7.
+    pub days_before: i64,
+}
+
+/// The reminders `plan` owes on `day`: for each open period due within 30
+/// days, the 30-day reminder, or the 7-day one when due within 7.
+pub fn reminders(plan: &MonitoringPlan, day: NaiveDate) -> Vec<Reminder> {
+    let done = [ReportingPeriodState::Submitted as i32, ReportingPeriodState::Accepted as i32];
+    plan.reporting_periods
+        .iter()
+        .filter(|p| !done.contains(&p.state))
+        .filter_map(|p| {
+            let due_date = p.due_date?;
+            let left = (naive(&due_date)? - day).num_days();
+            let days_before = REMINDER_DAYS.iter().copied().filter(|d| (0..=*d).contains(&left)).min()?;
+            let key = format!("{}#due-in-{days_before}", period_key(&plan.name, p.end_date.as_ref()));
+            Some(Reminder { key, period_end: p.end_date, due_date, days_before })
+        })
+        .collect()
 }
 
 fn period_key(plan: &str, end: Option<&Date>) -> String {
@@ -122,12 +159,14 @@ pub async fn sweep(pool: &PgPool, day: NaiveDate) -> Result<Sweep, Error> {
         for row in rows {
             let mut plan = row.view()?;
             let due = of_plan(&plan, day);
-            let fresh = due.iter().any(|i| !noticed.contains(&notice_key(i)));
+            let fresh = due.iter().any(|i| !noticed.contains(&notice_key(i)))
+                || reminders(&plan, day).iter().any(|r| !noticed.contains(&r.key));
             if advance_periods(&mut plan, day) || fresh {
                 let changed = sweep_plan(pool, row.id, day).await?;
                 done.plans_changed += usize::from(changed.0);
                 done.reports_overdue += changed.1;
                 done.conditions_overdue += changed.2;
+                done.reminders += changed.3;
             }
         }
     }
@@ -142,13 +181,14 @@ fn notice_key(item: &OverdueItem) -> String {
     }
 }
 
-/// One plan's sweep in one transaction: (periods changed, reports announced, conditions announced).
-async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bool, usize, usize), Error> {
+/// One plan's sweep in one transaction: (periods changed, reports announced,
+/// conditions announced, reminders published).
+async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bool, usize, usize, usize), Error> {
     let mut tx = pool.begin().await?;
     unit::name_actor(&mut tx, &unit::Actor::service("monitoring"), "DetectOverdue", "").await?;
-    let Some(row) = store::plans::find(&mut *tx, id, None, true).await? else { return Ok((false, 0, 0)) };
+    let Some(row) = store::plans::find(&mut *tx, id, None, true).await? else { return Ok((false, 0, 0, 0)) };
     if row.state() != MonitoringPlanState::Active {
-        return Ok((false, 0, 0));
+        return Ok((false, 0, 0, 0));
     }
     let mut plan = row.view()?;
     let changed = advance_periods(&mut plan, day);
@@ -188,8 +228,33 @@ async fn sweep_plan(pool: &PgPool, id: uuid::Uuid, day: NaiveDate) -> Result<(bo
             conditions += 1;
         }
     }
+    let reminded = remind(&mut tx, &plan, day).await?;
     tx.commit().await?;
-    Ok((changed, reports, conditions))
+    Ok((changed, reports, conditions, reminded))
+}
+
+/// Publishes the reminders `plan` owes on `day` and has not published yet
+/// (`ReportDueSoon`); how many.
+async fn remind(conn: &mut sqlx::PgConnection, plan: &MonitoringPlan, day: NaiveDate) -> Result<usize, Error> {
+    let mut published = 0;
+    for reminder in reminders(plan, day) {
+        let due = naive(&reminder.due_date).unwrap_or(day);
+        if !store::overdue::notice(conn, &reminder.key, due).await? {
+            continue;
+        }
+        let event = pb::ReportDueSoon {
+            monitoring_plan: plan.name.clone(),
+            application: plan.application.clone(),
+            organization_number: plan.organization_number.clone(),
+            period_end: reminder.period_end,
+            due_date: Some(reminder.due_date),
+            days_before: reminder.days_before as i32,
+            borrower_display_name: plan.borrower_display_name.clone(),
+        };
+        outbox::append(conn, "monitoring", &plan.name, Some(&plan.organization_number), &event).await?;
+        published += 1;
+    }
+    Ok(published)
 }
 
 /// Sweeps every `every` as of `clock`'s day until `stopping` turns true.
@@ -342,5 +407,42 @@ mod tests {
         assert!(of_kind(&items[0], OverdueItemKind::Unspecified));
         assert!(of_kind(&items[0], OverdueItemKind::OutcomeReport));
         assert!(!of_kind(&items[1], OverdueItemKind::OutcomeReport));
+    }
+
+    #[test]
+    fn a_report_is_reminded_30_and_7_days_before_it_falls_due_and_not_once_submitted() {
+        let plan = MonitoringPlan {
+            name: "monitoringPlans/p".into(),
+            reporting_periods: vec![ReportingPeriod {
+                end_date: Some(Date { year: 2026, month: 12, day: 31 }),
+                due_date: Some(Date { year: 2027, month: 3, day: 31 }),
+                state: ReportingPeriodState::Due as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let on = |plan: &MonitoringPlan, m, d| {
+            reminders(plan, NaiveDate::from_ymd_opt(2027, m, d).unwrap())
+                .iter()
+                .map(|r| r.days_before)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(on(&plan, 2, 28), [] as [i64; 0], "31 days before");
+        assert_eq!(on(&plan, 3, 1), [30]);
+        assert_eq!(on(&plan, 3, 23), [30], "8 days before");
+        assert_eq!(on(&plan, 3, 24), [7]);
+        assert_eq!(on(&plan, 3, 31), [7], "on the due date");
+        assert_eq!(on(&plan, 4, 1), [] as [i64; 0], "overdue is another notice");
+        let keys: Vec<String> = [(3, 1), (3, 24)]
+            .iter()
+            .map(|(m, d)| reminders(&plan, NaiveDate::from_ymd_opt(2027, *m, *d).unwrap())[0].key.clone())
+            .collect();
+        assert_eq!(
+            keys,
+            ["monitoringPlans/p/periods/2026-12-31#due-in-30", "monitoringPlans/p/periods/2026-12-31#due-in-7"]
+        );
+        let mut submitted = plan.clone();
+        submitted.reporting_periods[0].state = ReportingPeriodState::Submitted as i32;
+        assert!(on(&submitted, 3, 24).is_empty());
     }
 }

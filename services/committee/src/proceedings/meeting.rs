@@ -111,6 +111,7 @@ pub async fn update_meeting(
                 application: case.application.clone(),
                 meeting: meeting.name.clone(),
                 meeting_start_time: meeting.start_time,
+                organization_number: case.organization_number.clone(),
             };
             publish(conn, &case.name, &moved).await?;
         }
@@ -210,6 +211,7 @@ pub async fn add_agenda_item(conn: &mut PgConnection, req: &pb::AddAgendaItemReq
             application: case.application.clone(),
             meeting: meeting.name.clone(),
             meeting_start_time: meeting.start_time,
+            organization_number: case.organization_number.clone(),
         };
         publish(conn, &case.name, &scheduled).await
     })

@@ -18,6 +18,13 @@ pub struct Gathered {
 }
 
 impl Gathered {
+    /// The case `decision` ("cases/{uuid}/decisions/{n}") was taken on,
+    /// among those the minutes hold.
+    fn case_of(&self, decision: &str) -> Option<&Case> {
+        let cases = self.agenda.iter().map(|(case, _)| case).chain(self.written.iter().map(|(case, _)| case));
+        cases.into_iter().find(|case| decision.starts_with(&format!("{}/decisions/", case.name)))
+    }
+
     /// The minutes of `meeting` as its templates read them, in `language`.
     pub fn record(&self, meeting: &Meeting, language: Language) -> Record {
         let sources = Sources { meeting, roster: &self.roster, agenda: &self.agenda, written: &self.written };
@@ -193,7 +200,9 @@ impl Acting<'_> {
         frozen.extend(claim_written(conn, &meeting, now).await?);
         meeting.minutes_approve_time = Some(timestamp(now));
         meeting.state = MeetingState::MinutesApproved as i32;
-        meeting.minutes = write_minutes(conn, &meeting).await?;
+        let gathered = gather(conn, &meeting).await?;
+        meeting.minutes = gathered.record(&meeting, Language::Swedish).minutes();
+        issue_extracts(conn, &gathered, &meeting, &frozen).await?;
         let signers = [&meeting.minutes_approved_by, &meeting.minutes_adjusted_by]
             .map(|a| a.as_ref().map(|a| a.subject.clone()).unwrap_or_default());
         let summary = format!(
@@ -245,6 +254,38 @@ impl Acting<'_> {
         }
         Ok(())
     }
+}
+
+/// Publishes the extract of each of the `frozen` decisions the approved
+/// minutes of `meeting` hold (`CaseExtractIssued`), in Swedish and English.
+async fn issue_extracts(
+    conn: &mut PgConnection,
+    gathered: &Gathered,
+    meeting: &Meeting,
+    frozen: &[String],
+) -> Result<(), Error> {
+    let (swedish, english) = (gathered.record(meeting, Language::Swedish), gathered.record(meeting, Language::English));
+    for decision in frozen {
+        let (Some(case), Some((extract_swedish, section)), Some((extract_english, _))) =
+            (gathered.case_of(decision), swedish.extract(decision), english.extract(decision))
+        else {
+            continue;
+        };
+        let outcome = case.decisions.iter().find(|d| &d.name == decision).map_or(0, |d| d.outcome);
+        let issued = pb::CaseExtractIssued {
+            case: case.name.clone(),
+            application: case.application.clone(),
+            organization_number: case.organization_number.clone(),
+            decision: decision.clone(),
+            meeting: meeting.name.clone(),
+            section: section as i32,
+            outcome,
+            extract_swedish,
+            extract_english,
+        };
+        publish(conn, &case.name, &issued).await?;
+    }
+    Ok(())
 }
 
 /// The language and format a render call asks for, each checked.

@@ -10,12 +10,13 @@ pub mod meetings;
 pub use socialloans::pilots;
 pub use testkit::*;
 
-/// The three services.
-pub fn services() -> [Service; 3] {
+/// The four services, in their ports' order.
+pub fn services() -> [Service; 4] {
     [
         Service { spec: &applications::SPEC, routes: applications::routes },
         Service { spec: &committee::SPEC, routes: committee::routes },
         Service { spec: &monitoring::SPEC, routes: monitoring::routes },
+        Service { spec: &notices::SPEC, routes: notices::routes },
     ]
 }
 
@@ -32,15 +33,24 @@ pub fn violations(status: &tonic::Status) -> Vec<String> {
     details.bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect()).unwrap_or_default()
 }
 
-/// The specs of the three services.
-pub fn specs() -> [&'static socialloans_platform::ServiceSpec; 3] {
+/// The specs of the four services.
+pub fn specs() -> [&'static socialloans_platform::ServiceSpec; 4] {
     services().map(|s| s.spec)
 }
 
-/// The three services in process on `db`, each reading the feeds it
-/// consumes over real gRPC, with fast polling; in the order of [`services`].
+/// The four services in process on `db`, each reading the feeds it
+/// consumes over real gRPC, with fast polling; in the order of
+/// [`services`]. The notices wait unsent: no relay is named.
 pub async fn start_all(db: &Db) -> (Vec<socialloans_platform::Running>, socialloans::Endpoints) {
-    let addrs = [reserved_addr(), reserved_addr(), reserved_addr()];
+    start_all_mailing(db, None).await
+}
+
+/// As [`start_all`], the notices sent through the relay at `smtp_url`.
+pub async fn start_all_mailing(
+    db: &Db,
+    smtp_url: Option<&str>,
+) -> (Vec<socialloans_platform::Running>, socialloans::Endpoints) {
+    let addrs = [reserved_addr(), reserved_addr(), reserved_addr(), reserved_addr()];
     let url = |i: usize| format!("http://{}", addrs[i]);
     let feeds = [("APPLICATIONS_FEED_URL", url(0)), ("COMMITTEE_FEED_URL", url(1)), ("MONITORING_FEED_URL", url(2))];
     let mut running = Vec::new();
@@ -49,7 +59,12 @@ pub async fn start_all(db: &Db) -> (Vec<socialloans_platform::Running>, sociallo
         let mut env: Vec<(&str, &str)> =
             vec![("OUTBOX_POLL_MS", "100"), ("FEED_HEARTBEAT_MS", "300"), ("GRPC_ADDR", &addr)];
         env.extend(feeds.iter().map(|(k, v)| (*k, v.as_str())));
+        if let Some(smtp) = smtp_url.filter(|_| i == 3) {
+            env.extend([("SMTP_URL", smtp), ("NOTICE_SEND_MS", "100")]);
+        }
         running.push(db.serve(service, &env).await);
     }
-    (running, socialloans::Endpoints { applications: url(0), committee: url(1), monitoring: url(2) })
+    let endpoints =
+        socialloans::Endpoints { applications: url(0), committee: url(1), monitoring: url(2), notices: url(3) };
+    (running, endpoints)
 }

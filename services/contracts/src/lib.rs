@@ -51,6 +51,9 @@ pub use socialloans::events::v1 as events;
 /// `socialloans.monitoring.v1`: outcome monitoring and impact reporting.
 #[doc(inline)]
 pub use socialloans::monitoring::v1 as monitoring;
+/// `socialloans.notices.v1`: notices by e-mail and the communication log.
+#[doc(inline)]
+pub use socialloans::notices::v1 as notices;
 
 /// Whether `path` names a field of the message `message` (fully qualified,
 /// e.g. `socialloans.applications.v1.Application`), as comments and field

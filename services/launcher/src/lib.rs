@@ -30,15 +30,15 @@ pub struct Cli {
 /// `socialloans`'s subcommands.
 #[derive(Debug, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
-    /// Start PostgreSQL (private, under .local/, unless DATABASE_URL is set) and the three services,
-    /// restarting any that exits.
+    /// Start PostgreSQL (private, under .local/, unless DATABASE_URL is set), a development mail
+    /// relay (unless SMTP_URL is set) and the four services, restarting any that exits.
     Up,
     /// Run the pilot story through the real APIs (starts the suite first unless it is up).
     Demo,
     /// Run one service, exactly as its own binary would (`up` starts each this way).
     Service {
-        /// applications, committee or monitoring.
-        #[arg(value_parser = ["applications", "committee", "monitoring"])]
+        /// applications, committee, monitoring or notices.
+        #[arg(value_parser = ["applications", "committee", "monitoring", "notices"])]
         name: String,
         /// The service's own command line: serve, migrate, bootstrap, health, replay-parked.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -61,13 +61,22 @@ pub enum Command {
     },
     /// Print who may call which method (Markdown).
     Roles,
+    /// Run a development mail relay that keeps every message in a maildir.
+    MailSink {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:2525")]
+        addr: std::net::SocketAddr,
+        /// The maildir.
+        #[arg(long, default_value = "mail")]
+        maildir: std::path::PathBuf,
+    },
     /// Delete .local/ (the private PostgreSQL's data and the development secret).
     Reset,
 }
 
 const ENVIRONMENT: &str = "Environment: DATABASE_URL (an admin URL of an existing PostgreSQL, optional), \
 SOCIALLOANS_HOME (default .local), SOCIALLOANS_PORT_OFFSET (added to every port, default 0), \
-SOCIALLOANS_{APPLICATIONS,COMMITTEE,MONITORING}_URL (for `demo`: a suite elsewhere; https with SOCIALLOANS_CA_FILE \
+SOCIALLOANS_{APPLICATIONS,COMMITTEE,MONITORING,NOTICES}_URL (for `demo`: a suite elsewhere; https with SOCIALLOANS_CA_FILE \
 and, for mTLS, SOCIALLOANS_CLIENT_CERT_FILE and SOCIALLOANS_CLIENT_KEY_FILE), SOCIALLOANS_TOKEN_KEY_FILE and \
 SOCIALLOANS_TOKEN_KID (sign tokens with this private key instead of the development secret).";
 
@@ -76,7 +85,12 @@ SOCIALLOANS_TOKEN_KID (sign tokens with this private key instead of the developm
 /// carries it, and a test keeps the two equal.
 pub fn roles_markdown() -> String {
     let mut out = String::new();
-    for policy in [&applications::policy::POLICY, &committee::policy::POLICY, &monitoring::policy::POLICY] {
+    for policy in [
+        &applications::policy::POLICY,
+        &committee::policy::POLICY,
+        &monitoring::policy::POLICY,
+        &notices::policy::POLICY,
+    ] {
         out.push_str(&format!("`{}`\n\n| method | roles |\n|---|---|\n", policy.service));
         for (method, roles) in policy.methods {
             let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
@@ -109,6 +123,7 @@ pub fn main() -> ExitCode {
             println!("{}", roles_markdown());
             Ok(())
         }
+        Command::MailSink { addr, maildir } => mail_sink(addr, &maildir),
         Command::Service { name, args } => {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             return run_service(&name, &args);
@@ -123,6 +138,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `socialloans mail-sink`: the development mail relay, until stopped.
+fn mail_sink(addr: std::net::SocketAddr, maildir: &std::path::Path) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let sink = notices::sink::Sink::start(addr, maildir, 0).await.map_err(|e| format!("{addr}: {e}"))?;
+        println!("mail relay {}: messages are kept in {}/new", sink.url(), maildir.display());
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+    })
+}
+
 /// `socialloans service NAME [serve|migrate|bootstrap|health|replay-parked]`: one service, exactly
 /// as its own binary would run it (`up` starts each this way). A program that
 /// starts a [`Suite`] from its own executable answers `service` with this.
@@ -132,8 +157,9 @@ pub fn run_service(name: &str, args: &[&str]) -> ExitCode {
         "applications" => socialloans_platform::cli::run(&applications::SPEC, applications::routes, args),
         "committee" => socialloans_platform::cli::run(&committee::SPEC, committee::routes, args),
         "monitoring" => socialloans_platform::cli::run(&monitoring::SPEC, monitoring::routes, args),
+        "notices" => socialloans_platform::cli::run(&notices::SPEC, notices::routes, args),
         other => {
-            eprintln!("socialloans: unknown service {other:?}; services: applications, committee, monitoring");
+            eprintln!("socialloans: unknown service {other:?}; services: applications, committee, monitoring, notices");
             ExitCode::from(2)
         }
     }

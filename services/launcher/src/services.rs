@@ -1,5 +1,5 @@
-//! `socialloans up`: PostgreSQL, bootstrap, migrations, three service
-//! processes, health, and a clean stop on Ctrl-C.
+//! `socialloans up`: PostgreSQL, bootstrap, migrations, four service
+//! processes, a development mail relay, health, and a clean stop on Ctrl-C.
 
 use std::{
     io::{BufRead, BufReader},
@@ -19,11 +19,15 @@ struct Service {
     metrics_port: u16,
 }
 
-const SERVICES: [Service; 3] = [
+const SERVICES: [Service; 4] = [
     Service { name: "applications", grpc_port: 50051, metrics_port: 9091 },
     Service { name: "committee", grpc_port: 50052, metrics_port: 9092 },
     Service { name: "monitoring", grpc_port: 50053, metrics_port: 9093 },
+    Service { name: "notices", grpc_port: 50054, metrics_port: 9094 },
 ];
+
+/// The development mail relay's port (before the offset).
+const MAIL_PORT: u16 = 2525;
 
 /// `SOCIALLOANS_PORT_OFFSET`, added to every port so that two suites can run
 /// side by side; at most 15400, so that every port stays a port. Offsets from
@@ -41,7 +45,7 @@ fn port_offset() -> Result<u16, String> {
     }
 }
 
-/// Where the three services of a local suite answer.
+/// Where the services of a local suite answer.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     /// `http://127.0.0.1:50051` by default.
@@ -50,18 +54,23 @@ pub struct Endpoints {
     pub committee: String,
     /// `http://127.0.0.1:50053` by default.
     pub monitoring: String,
+    /// `http://127.0.0.1:50054` by default; empty when a suite elsewhere
+    /// names no notices service.
+    pub notices: String,
 }
 
 impl Endpoints {
     /// The endpoints of the suite `socialloans up` starts (with
     /// `SOCIALLOANS_PORT_OFFSET`), or those named by `SOCIALLOANS_APPLICATIONS_URL`,
     /// `SOCIALLOANS_COMMITTEE_URL` and `SOCIALLOANS_MONITORING_URL` when all three are set
-    /// (a suite elsewhere: containers behind their service names, say).
+    /// (a suite elsewhere: containers behind their service names, say), with
+    /// `SOCIALLOANS_NOTICES_URL` when it is.
     pub fn local() -> Result<Endpoints, String> {
         let named = |service: &str| std::env::var(format!("SOCIALLOANS_{}_URL", service.to_uppercase())).ok();
         match (named("applications"), named("committee"), named("monitoring")) {
             (Some(applications), Some(committee), Some(monitoring)) => {
-                Ok(Endpoints { applications, committee, monitoring })
+                let notices = named("notices").unwrap_or_default();
+                Ok(Endpoints { applications, committee, monitoring, notices })
             }
             _ => Ok(Endpoints::at(port_offset()?)),
         }
@@ -70,7 +79,7 @@ impl Endpoints {
     /// The endpoints of a local suite whose ports are shifted by `offset`.
     pub fn at(offset: u16) -> Endpoints {
         let url = |i: usize| format!("http://127.0.0.1:{}", SERVICES[i].grpc_port + offset);
-        Endpoints { applications: url(0), committee: url(1), monitoring: url(2) }
+        Endpoints { applications: url(0), committee: url(1), monitoring: url(2), notices: url(3) }
     }
 
     /// Where the service `name` of a local suite shifted by `offset` serves
@@ -80,9 +89,10 @@ impl Endpoints {
         Some(format!("http://127.0.0.1:{}/metrics", service.metrics_port + offset))
     }
 
-    /// Whether all three answer SERVING now.
+    /// Whether all answer SERVING now.
     pub async fn serving(&self) -> bool {
-        for url in [&self.applications, &self.committee, &self.monitoring] {
+        let notices = Some(&self.notices).filter(|n| !n.is_empty());
+        for url in [&self.applications, &self.committee, &self.monitoring].into_iter().chain(notices) {
             if !serving(url).await {
                 return false;
             }
@@ -305,6 +315,36 @@ pub struct Suite {
     pub endpoints: Endpoints,
     /// The admin connection the suite was bootstrapped with.
     pub admin_url: String,
+    /// The maildir the development mail relay keeps the notices in; `None`
+    /// when `SMTP_URL` names a relay of one's own.
+    pub maildir: Option<PathBuf>,
+}
+
+/// Starts the development mail relay for `home` on port 2525 + `offset`,
+/// keeping messages in `home/mail`, on a thread of its own for the life of
+/// the process: its URL and maildir.
+fn start_mail_sink(home: &Path, offset: u16) -> Result<(String, PathBuf), String> {
+    let maildir = home.join("mail");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], MAIL_PORT + offset));
+    let (sender, started) = std::sync::mpsc::channel();
+    let dir = maildir.clone();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(err) => return drop(sender.send(Err(err.to_string()))),
+        };
+        runtime.block_on(async move {
+            match notices::sink::Sink::start(addr, &dir, 0).await {
+                Ok(sink) => {
+                    let _ = sender.send(Ok(sink.url()));
+                    std::future::pending::<()>().await
+                }
+                Err(err) => drop(sender.send(Err(format!("the mail relay on {addr}: {err}")))),
+            }
+        });
+    });
+    let url = started.recv().map_err(|e| e.to_string())??;
+    Ok((url, maildir))
 }
 
 impl Suite {
@@ -335,6 +375,14 @@ impl Suite {
             }
         };
 
+        let (smtp_url, maildir) = match std::env::var("SMTP_URL").ok().filter(|u| !u.is_empty()) {
+            Some(url) => (url, None),
+            None => {
+                let (url, maildir) = start_mail_sink(home, offset)?;
+                println!("mail relay {url}: notices are kept in {}/new", maildir.display());
+                (url, Some(maildir))
+            }
+        };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let mut children = Children(Vec::new());
         let mut serve_envs = Vec::new();
@@ -366,6 +414,10 @@ impl Suite {
                     format!("http://127.0.0.1:{}", peer.grpc_port + offset),
                 ));
             }
+            if service.name == "notices" {
+                env.push(("SMTP_URL".to_owned(), smtp_url.clone()));
+                env.push(("NOTICE_SEND_MS".to_owned(), "500".to_owned()));
+            }
             run_step(&binary, service.name, "bootstrap", &env)?;
             run_step(&binary, service.name, "migrate", &env)?;
             // Serving holds the runtime role's credential only.
@@ -387,6 +439,7 @@ impl Suite {
             secret,
             endpoints: Endpoints::at(offset),
             admin_url,
+            maildir,
         })
     }
 

@@ -66,8 +66,12 @@ pub(super) async fn start_up(b: &Bench, service: &str) -> Result<(Vec<Duration>,
             if started.elapsed() > Duration::from_secs(20) {
                 break None;
             }
-            let one =
-                socialloans::Endpoints { applications: url.clone(), committee: url.clone(), monitoring: url.clone() };
+            let one = socialloans::Endpoints {
+                applications: url.clone(),
+                committee: url.clone(),
+                monitoring: url.clone(),
+                notices: String::new(),
+            };
             if one.serving().await {
                 break Some(started.elapsed());
             }

@@ -202,6 +202,20 @@ async fn feed_events_become_notices_sent_once_in_each_recipients_language_and_lo
         assert!(message.contains(&format!("Delivered-To: <{}>", c.recipient_email)), "{message}");
     }
 
+    // The feed says what became of each notice, naming nobody.
+    let feed = socialloans_contracts::events::StreamEventsRequest::default();
+    let mut stream = client.stream_events(staff(feed, Role::Service)).await.unwrap().into_inner();
+    let mut told = Vec::new();
+    while told.len() < 7 {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.unwrap().unwrap().unwrap();
+        if let Some(event) = next.event {
+            told.push(event.r#type);
+        }
+    }
+    drop(stream);
+    assert_eq!(told.iter().filter(|t| t.ends_with(".NoticeSent")).count(), 6, "{told:?}");
+    assert_eq!(told.iter().filter(|t| t.ends_with(".NoticeUndelivered")).count(), 1, "{told:?}");
+
     // The report comes in: the escalation is cancelled, not sent.
     let submitted = mo::OutcomeReportSubmitted {
         outcome_report: format!("{plan}/outcomeReports/0190a000-0000-7000-8000-000000000002"),

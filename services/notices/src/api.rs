@@ -21,6 +21,8 @@ use crate::{error::Error, store, texts::Kind};
 pub struct Api {
     /// The service's pool.
     pub pool: PgPool,
+    /// The service's feed.
+    pub feed: socialloans_platform::events::Feed,
 }
 
 /// Whether `text` is an organisation number's form, `NNNNNN-NNNN`.
@@ -60,9 +62,7 @@ fn recipient_view(row: store::Recipient) -> pb::Recipient {
 }
 
 fn communication_view(row: store::Communication) -> pb::Communication {
-    let kind = Kind::from_stored(&row.kind)
-        .and_then(|k| pb::NoticeKind::from_str_name(&format!("NOTICE_KIND_{}", k.stored())))
-        .unwrap_or_default();
+    let kind = Kind::from_stored(&row.kind).map_or(pb::NoticeKind::Unspecified, Kind::contract);
     let state = pb::DeliveryState::from_str_name(&format!("DELIVERY_STATE_{}", row.state)).unwrap_or_default();
     let language = if row.language == "en" { Language::English } else { Language::Swedish };
     pb::Communication {
@@ -110,6 +110,15 @@ fn checked_recipient(given: &pb::Recipient) -> Result<(String, Language), Error>
 
 #[tonic::async_trait]
 impl NoticesService for Api {
+    type StreamEventsStream = socialloans_platform::events::FeedStream;
+
+    async fn stream_events(
+        &self,
+        request: Request<socialloans_contracts::events::StreamEventsRequest>,
+    ) -> Reply<Self::StreamEventsStream> {
+        self.feed.serve(request).await
+    }
+
     async fn set_recipient(&self, request: Request<pb::SetRecipientRequest>) -> Reply<pb::SetRecipientResponse> {
         let (caller, req) = open(request)?;
         let given =

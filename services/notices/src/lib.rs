@@ -102,7 +102,7 @@ fn background(context: &Context) {
 pub fn routes(context: &Context) -> tonic::service::Routes {
     let limit = context.config.max_message_bytes;
     tonic::service::Routes::new(
-        NoticesServiceServer::new(api::Api { pool: context.pool.clone() })
+        NoticesServiceServer::new(api::Api { pool: context.pool.clone(), feed: context.feed.clone() })
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     )

@@ -18,5 +18,6 @@ pub static POLICY: Policy = Policy {
         ("ListRecipients", &[Borrower, Analyst, Auditor]),
         ("DeleteRecipient", KEEPERS),
         ("ListCommunications", READERS),
+        ("StreamEvents", &[Service, Auditor]),
     ],
 };

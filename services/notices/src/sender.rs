@@ -92,6 +92,7 @@ impl Sender {
                 other => tracing::warn!(notice = %notice.id, kind = notice.kind, outcome = ?other, "notice not sent"),
             }
             store::attempted(&mut tx, notice.id, &attempt).await?;
+            store::announce(&mut tx, notice, &attempt).await?;
         }
         tx.commit().await?;
         Ok(due.len())

@@ -6,7 +6,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::texts::{Audience, Draft};
+use socialloans_contracts::notices as pb;
 use socialloans_documents::Language;
+use socialloans_platform::events::outbox;
 
 /// A stored recipient.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -109,7 +111,7 @@ pub async fn write(conn: &mut PgConnection, cause: &str, draft: &Draft, analysts
     for (email, language) in to {
         let (subject, body) = draft.write(language);
         let id = Uuid::now_v7();
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO notices.communication
                 (id, kind, organization_number, application, monitoring_plan, committee_case, recipient_email,
                  language, subject, body, state, send_after, message_id, cause, settled_by)
@@ -133,6 +135,54 @@ pub async fn write(conn: &mut PgConnection, cause: &str, draft: &Draft, analysts
         .bind(&draft.settled_by)
         .execute(&mut *conn)
         .await?;
+        if nobody && written.rows_affected() == 1 {
+            let undelivered = pb::NoticeUndelivered {
+                communication: format!("communications/{id}"),
+                kind: draft.kind.contract() as i32,
+                organization_number: draft.organization_number.clone(),
+                application: draft.application.clone(),
+                monitoring_plan: draft.monitoring_plan.clone(),
+                state: pb::DeliveryState::NoRecipient as i32,
+                attempts: 0,
+            };
+            let aggregate = format!("communications/{id}");
+            outbox::append(conn, "notices", &aggregate, Some(&draft.organization_number), &undelivered).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Says on the feed what became of `notice` after `attempt`: sent, or
+/// given up; a retry says nothing yet.
+pub async fn announce(conn: &mut PgConnection, notice: &Communication, attempt: &Attempt) -> Result<(), sqlx::Error> {
+    let kind = crate::texts::Kind::from_stored(&notice.kind).map_or(pb::NoticeKind::Unspecified, |k| k.contract());
+    let aggregate = format!("communications/{}", notice.id);
+    let org = Some(notice.organization_number.as_str()).filter(|o| !o.is_empty());
+    match attempt {
+        Attempt::Sent => {
+            let sent = pb::NoticeSent {
+                communication: aggregate.clone(),
+                kind: kind as i32,
+                organization_number: notice.organization_number.clone(),
+                application: notice.application.clone(),
+                monitoring_plan: notice.monitoring_plan.clone(),
+                sent_time: Some(socialloans_platform::timestamp(Utc::now())),
+            };
+            outbox::append(conn, "notices", &aggregate, org, &sent).await?;
+        }
+        Attempt::Failed(_) => {
+            let failed = pb::NoticeUndelivered {
+                communication: aggregate.clone(),
+                kind: kind as i32,
+                organization_number: notice.organization_number.clone(),
+                application: notice.application.clone(),
+                monitoring_plan: notice.monitoring_plan.clone(),
+                state: pb::DeliveryState::Failed as i32,
+                attempts: notice.attempts + 1,
+            };
+            outbox::append(conn, "notices", &aggregate, org, &failed).await?;
+        }
+        Attempt::Retry(..) => {}
     }
     Ok(())
 }

@@ -59,6 +59,21 @@ impl Kind {
         self.template().to_ascii_uppercase()
     }
 
+    /// The contract's value for it.
+    pub fn contract(self) -> socialloans_contracts::notices::NoticeKind {
+        use socialloans_contracts::notices::NoticeKind as K;
+        match self {
+            Kind::ReportDueSoon => K::ReportDueSoon,
+            Kind::ReportOverdue => K::ReportOverdue,
+            Kind::ReportOverdueEscalated => K::ReportOverdueEscalated,
+            Kind::CaseScheduled => K::CaseScheduled,
+            Kind::Decision => K::Decision,
+            Kind::ConditionOverdue => K::ConditionOverdue,
+            Kind::ConditionBreached => K::ConditionBreached,
+            Kind::ApplicationReturned => K::ApplicationReturned,
+        }
+    }
+
     /// The kind stored as `stored`.
     pub fn from_stored(stored: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.stored() == stored)

@@ -325,7 +325,7 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     let status = up.terminate();
     assert!(status.success(), "suite up exited with {status}");
     let stopped: Vec<String> = up.lines.try_iter().filter(|l| l.ends_with("stopped (exit status: 0)")).collect();
-    assert_eq!(stopped.len(), 3, "each service stops cleanly: {stopped:?}");
+    assert_eq!(stopped.len(), 4, "each service stops cleanly: {stopped:?}");
 }
 
 /// The README's first command from a clone in a private directory (mode 700,

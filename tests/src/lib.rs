@@ -64,7 +64,12 @@ pub async fn start_all_mailing(
         }
         running.push(db.serve(service, &env).await);
     }
-    let endpoints =
-        socialloans::Endpoints { applications: url(0), committee: url(1), monitoring: url(2), notices: url(3) };
+    let endpoints = socialloans::Endpoints {
+        applications: url(0),
+        committee: url(1),
+        monitoring: url(2),
+        notices: url(3),
+        clock_file: None,
+    };
     (running, endpoints)
 }

@@ -30,7 +30,7 @@ fn free_offset(attempt: u16) -> u16 {
     (0..20u16)
         .map(|k| 11_000 + (start + k) % 20 * 100)
         .find(|offset| {
-            [50051u16, 50052, 50053, 9091, 9092, 9093]
+            [50051u16, 50052, 50053, 50054, 9091, 9092, 9093, 9094, 2525]
                 .iter()
                 .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
         })
@@ -291,7 +291,34 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
             .find(|p| p.to_string_lossy().ends_with(suffix))
             .unwrap_or_else(|| panic!("no *{suffix} in {}", demo_dir.display()))
     };
-    let minutes = std::fs::read_to_string(file(".md")).unwrap();
+    let minutes = std::fs::read_dir(&demo_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("protokoll-"))
+        .expect("the minutes were written");
+    let minutes = std::fs::read_to_string(minutes).unwrap();
+    for org in [pilots::BOTKYRKABYGGEN, pilots::EIDAR] {
+        let extract = std::fs::read_to_string(file(&format!("protokollsutdrag-{org}.md"))).unwrap();
+        assert!(extract.contains("Protokollet justerades") && extract.contains(org), "{extract}");
+    }
+    // The notices the story caused are in the development mailbox: each
+    // borrower's agenda and decision notices, Botkyrkabyggen's reminder.
+    let mail: Vec<String> = notices::sink::messages(&home.0.join("mail"));
+    let to = |address: &str| mail.iter().filter(|m| m.contains(&format!("Delivered-To: <{address}>"))).count();
+    assert!(to("anna.andersson@example.se") >= 3, "Botkyrkabyggen's notices: {}", mail.len());
+    assert!(to("erik.eriksson@example.se") >= 2, "AB Eidar's notices: {}", mail.len());
+    let mut log = socialloans_contracts::notices::notices_service_client::NoticesServiceClient::connect(url(50054))
+        .await
+        .unwrap();
+    let request = socialloans_contracts::notices::ListCommunicationsRequest::default();
+    let own = log.list_communications(authorized(request, &as_(Role::Borrower, Some(pilots::BOTKYRKABYGGEN)))).await;
+    let own = own.unwrap().into_inner().communications;
+    let kinds: Vec<i32> = own.iter().map(|c| c.kind).collect();
+    use socialloans_contracts::notices::NoticeKind;
+    for kind in [NoticeKind::ReportDueSoon, NoticeKind::CaseScheduled, NoticeKind::Decision] {
+        assert!(kinds.contains(&(kind as i32)), "{kind:?} in Botkyrkabyggen's log: {own:#?}");
+    }
+    assert!(own.iter().all(|c| c.organization_number == pilots::BOTKYRKABYGGEN));
     assert!(minutes.contains("Sitter i Botkyrkabyggens styrelse"), "{minutes}");
     assert!(minutes.contains("- Maja: avslag – Risk för hyreshöjningar\n"), "{minutes}");
     assert!(minutes.contains("av Carl, ordförande, och Olof, justerare."), "justerat: {minutes}");

@@ -23,6 +23,7 @@ use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
     committee::{self as cm, committee_service_client::CommitteeServiceClient},
     monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
+    notices::notices_service_client::NoticesServiceClient,
 };
 use socialloans_platform::{Role, auth::DevTokenMinter};
 use tonic::Request;
@@ -30,6 +31,7 @@ use tonic::Request;
 use crate::{Endpoints, Suite, pilots, retry::Retrying, tokens};
 
 mod chapters;
+mod notices;
 
 /// What the story made, for whoever wants to look closer (the tests do).
 #[derive(Debug, Clone)]
@@ -50,13 +52,19 @@ pub struct Outcome {
     pub csv_file: PathBuf,
     /// The portfolio impact report as an SVG chart.
     pub svg_file: PathBuf,
+    /// Each borrower's extract of the minutes, in the story's order.
+    pub extract_files: Vec<PathBuf>,
 }
 
 /// `socialloans demo`: uses the suite if it is up, otherwise starts it for
 /// the story and stops it afterwards.
 pub fn main(home: &Path) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let endpoints = Endpoints::local()?;
+    let mut endpoints = Endpoints::local()?;
+    if std::env::var("SOCIALLOANS_APPLICATIONS_URL").is_err() {
+        // A local suite of this home: its detector reads the day the story writes.
+        endpoints.clock_file = Some(crate::services::clock_file(home));
+    }
     let suite = if runtime.block_on(endpoints.serving()) {
         println!("using the suite that is already up at {}", endpoints.applications);
         None
@@ -75,6 +83,10 @@ pub fn main(home: &Path) -> Result<(), String> {
     println!("  minutes of the committee meeting   {}", outcome.minutes_file.display());
     println!("  portfolio impact report (CSV)      {}", outcome.csv_file.display());
     println!("  portfolio impact report (chart)    {}", outcome.svg_file.display());
+    for file in &outcome.extract_files {
+        println!("  extract of the minutes             {}", file.display());
+    }
+    println!("  the notices sent                   {}/mail/new", home.display());
     Ok(())
 }
 
@@ -107,10 +119,16 @@ pub async fn run_signed(
         Retrying::new(connect(&endpoints.committee).await?),
         Retrying::new(connect(&endpoints.monitoring).await?),
     ];
+    let notices = match endpoints.notices.as_str() {
+        "" => None,
+        url => Some(NoticesServiceClient::new(Retrying::new(connect(url).await?))),
+    };
     let mut story = Story {
         apps: ApplicationsServiceClient::new(channels[0].clone()),
         committee: CommitteeServiceClient::new(channels[1].clone()),
         monitoring: MonitoringServiceClient::new(channels[2].clone()),
+        notices,
+        clock_file: endpoints.clock_file.clone(),
         minter,
         say,
     };
@@ -128,6 +146,11 @@ struct Story<'a> {
     apps: ApplicationsServiceClient<Retrying>,
     committee: CommitteeServiceClient<Retrying>,
     monitoring: MonitoringServiceClient<Retrying>,
+    /// The notices service, when the suite names one.
+    notices: Option<NoticesServiceClient<Retrying>>,
+    /// The file the suite's overdue detector reads today from, when the
+    /// story may let time pass.
+    clock_file: Option<PathBuf>,
     minter: DevTokenMinter,
     say: &'a mut (dyn FnMut(String) + Send),
 }
@@ -260,12 +283,15 @@ impl Story<'_> {
     }
 
     async fn tell(&mut self, out: &Path) -> Result<Outcome, String> {
+        self.recipients().await?;
         let applications = self.apply().await?;
         let (cases, meeting, minutes_file) = self.committee_meets(&applications, out).await?;
+        let extract_files = self.extracts(&applications, out).await?;
         self.decisions_reach_the_applications(&applications).await?;
         let plans = self.two_years_of_outcomes(&applications).await?;
         let (portfolio, files) = self.progress_and_portfolio(&plans, out).await?;
         self.the_loans_life(&applications).await?;
+        self.communication_logs().await?;
         Ok(Outcome {
             applications,
             cases,
@@ -275,6 +301,7 @@ impl Story<'_> {
             minutes_file,
             csv_file: files[0].clone(),
             svg_file: files[1].clone(),
+            extract_files,
         })
     }
 

@@ -57,6 +57,10 @@ pub struct Endpoints {
     /// `http://127.0.0.1:50054` by default; empty when a suite elsewhere
     /// names no notices service.
     pub notices: String,
+    /// The file a local suite's overdue detector reads today from
+    /// (`OVERDUE_CLOCK_FILE`), which the story writes to let time pass;
+    /// `None` for a suite whose time it cannot move.
+    pub clock_file: Option<PathBuf>,
 }
 
 impl Endpoints {
@@ -70,7 +74,7 @@ impl Endpoints {
         match (named("applications"), named("committee"), named("monitoring")) {
             (Some(applications), Some(committee), Some(monitoring)) => {
                 let notices = named("notices").unwrap_or_default();
-                Ok(Endpoints { applications, committee, monitoring, notices })
+                Ok(Endpoints { applications, committee, monitoring, notices, clock_file: None })
             }
             _ => Ok(Endpoints::at(port_offset()?)),
         }
@@ -79,7 +83,7 @@ impl Endpoints {
     /// The endpoints of a local suite whose ports are shifted by `offset`.
     pub fn at(offset: u16) -> Endpoints {
         let url = |i: usize| format!("http://127.0.0.1:{}", SERVICES[i].grpc_port + offset);
-        Endpoints { applications: url(0), committee: url(1), monitoring: url(2), notices: url(3) }
+        Endpoints { applications: url(0), committee: url(1), monitoring: url(2), notices: url(3), clock_file: None }
     }
 
     /// Where the service `name` of a local suite shifted by `offset` serves
@@ -237,6 +241,12 @@ fn ensure_ports_free(offset: u16) -> Result<(), String> {
             })?;
         }
     }
+    if std::env::var("SMTP_URL").is_err() {
+        let port = MAIL_PORT + offset;
+        std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            format!("port {port} (the mail relay) is not free: {e}; is another `socialloans up` running?")
+        })?;
+    }
     Ok(())
 }
 
@@ -318,6 +328,11 @@ pub struct Suite {
     /// The maildir the development mail relay keeps the notices in; `None`
     /// when `SMTP_URL` names a relay of one's own.
     pub maildir: Option<PathBuf>,
+}
+
+/// The file the overdue detector of the local suite of `home` reads today from.
+pub fn clock_file(home: &Path) -> PathBuf {
+    home.join("clock")
 }
 
 /// Starts the development mail relay for `home` on port 2525 + `offset`,
@@ -414,6 +429,11 @@ impl Suite {
                     format!("http://127.0.0.1:{}", peer.grpc_port + offset),
                 ));
             }
+            if service.name == "monitoring" {
+                // The story lets time pass by writing the detector's day; it looks often.
+                env.push(("OVERDUE_CLOCK_FILE".to_owned(), clock_file(home).display().to_string()));
+                env.push(("OVERDUE_SWEEP_SECONDS".to_owned(), "2".to_owned()));
+            }
             if service.name == "notices" {
                 env.push(("SMTP_URL".to_owned(), smtp_url.clone()));
                 env.push(("NOTICE_SEND_MS".to_owned(), "500".to_owned()));
@@ -437,7 +457,7 @@ impl Suite {
             binary,
             _cluster: cluster,
             secret,
-            endpoints: Endpoints::at(offset),
+            endpoints: Endpoints { clock_file: Some(clock_file(home)), ..Endpoints::at(offset) },
             admin_url,
             maildir,
         })

@@ -59,6 +59,13 @@ fn reassessment_months(env: &mut Env) -> i32 {
     env.int_in("LABEL_REASSESSMENT_MONTHS", 12, 1..=60) as i32
 }
 
+/// `OVERDUE_CLOCK_FILE`: for a local suite whose story moves time, a file
+/// the overdue detector reads today's date from (`YYYY-MM-DD`; the
+/// machine's date while it is missing or empty). Never set in production.
+fn clock_file(env: &mut Env) -> Option<std::path::PathBuf> {
+    env.raw("OVERDUE_CLOCK_FILE").filter(|p| !p.is_empty()).map(std::path::PathBuf::from)
+}
+
 /// `OVERDUE_SWEEP_SECONDS`: how often overdue reports and conditions are looked for (default 300).
 fn sweep_seconds(env: &mut Env) -> u64 {
     env.int_in("OVERDUE_SWEEP_SECONDS", 300, 1..=86_400)
@@ -68,12 +75,14 @@ fn sweep_seconds(env: &mut Env) -> u64 {
 /// applications feed when `APPLICATIONS_FEED_URL` is set.
 fn background(context: &Context) {
     let every = std::time::Duration::from_secs(sweep_seconds(&mut context.config.raw.reader()));
-    context.background.spawn(overdue::run(
-        context.pool.clone(),
-        std::sync::Arc::new(overdue::SystemClock),
-        every,
-        context.stopping.clone(),
-    ));
+    let clock: std::sync::Arc<dyn overdue::Clock> = match clock_file(&mut context.config.raw.reader()) {
+        Some(path) => {
+            tracing::warn!(path = %path.display(), "the overdue detector reads today from OVERDUE_CLOCK_FILE");
+            std::sync::Arc::new(overdue::FileClock(path))
+        }
+        None => std::sync::Arc::new(overdue::SystemClock),
+    };
+    context.background.spawn(overdue::run(context.pool.clone(), clock, every, context.stopping.clone()));
     let mut env = context.config.raw.reader();
     let handler = approvals::Approvals {
         due_days: report_due_days(&mut env),

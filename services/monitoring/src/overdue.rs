@@ -52,6 +52,19 @@ pub fn today() -> NaiveDate {
     SystemClock.today()
 }
 
+/// A clock read from a file holding a date (`YYYY-MM-DD`), for a local
+/// suite whose story moves time (`OVERDUE_CLOCK_FILE`); the machine's
+/// clock while the file is missing or holds no date.
+#[derive(Debug, Clone)]
+pub struct FileClock(pub std::path::PathBuf);
+
+impl Clock for FileClock {
+    fn today(&self) -> NaiveDate {
+        let given = std::fs::read_to_string(&self.0).ok();
+        given.and_then(|text| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()).unwrap_or_else(today)
+    }
+}
+
 /// A clock set by hand: tests and what-if runs move time with it.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<Mutex<NaiveDate>>);
@@ -444,5 +457,17 @@ mod tests {
         let mut submitted = plan.clone();
         submitted.reporting_periods[0].state = ReportingPeriodState::Submitted as i32;
         assert!(on(&submitted, 3, 24).is_empty());
+    }
+
+    #[test]
+    fn a_file_clock_reads_its_day_from_the_file_and_the_machines_without_one() {
+        let path = std::env::temp_dir().join(format!("socialloans-clock-{}", uuid::Uuid::now_v7()));
+        let clock = FileClock(path.clone());
+        assert_eq!(clock.today(), today());
+        std::fs::write(&path, "2028-03-05\n").unwrap();
+        assert_eq!(clock.today(), NaiveDate::from_ymd_opt(2028, 3, 5).unwrap());
+        std::fs::write(&path, "not a date").unwrap();
+        assert_eq!(clock.today(), today());
+        std::fs::remove_file(&path).unwrap();
     }
 }

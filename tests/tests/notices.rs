@@ -263,3 +263,48 @@ async fn feed_events_become_notices_sent_once_in_each_recipients_language_and_lo
     committee.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(mail);
 }
+
+#[tokio::test]
+async fn two_replicas_send_each_notice_once() {
+    let db = Db::prepared(&specs()).await;
+    let mail = std::env::temp_dir().join(format!("socialloans-mail-{}", uuid::Uuid::now_v7()));
+    let sink = notices::sink::Sink::start("127.0.0.1:0".parse().unwrap(), &mail, 0).await.unwrap();
+    let monitoring = db.serve(services()[2], &[("OUTBOX_POLL_MS", "50"), ("FEED_HEARTBEAT_MS", "300")]).await;
+    let feed = format!("http://{}", monitoring.grpc_addr);
+    let url = sink.url();
+    let env = [("MONITORING_FEED_URL", feed.as_str()), ("SMTP_URL", url.as_str()), ("NOTICE_SEND_MS", "20")];
+    let replicas = [db.serve(services()[3], &env).await, db.serve(services()[3], &env).await];
+    let mut client = NoticesServiceClient::new(channel(replicas[0].grpc_addr).await);
+    let org = pilots::BOTKYRKABYGGEN;
+    for n in 0..3 {
+        let email = format!("person{n}@botkyrkabyggen.test");
+        set_recipient(&mut client, "", org, &email, common::Language::Swedish).await.unwrap();
+    }
+    // 12 reminders × 3 recipients: 36 notices, sent by whichever replica takes each.
+    for month in 1..=12 {
+        let plan = format!("monitoringPlans/0190a000-0000-7000-8000-0000000000{month:02}");
+        let due_soon = mo::ReportDueSoon {
+            monitoring_plan: plan.clone(),
+            organization_number: org.into(),
+            period_end: date(2026, month, 28),
+            due_date: date(2027, month, 28),
+            days_before: 7,
+            ..Default::default()
+        };
+        publish(&db, "monitoring", &plan, org, &due_soon).await;
+    }
+    let all = settled(&mut client, 36).await;
+    assert_eq!(all.len(), 36);
+    assert!(all.iter().all(|c| c.state == no::DeliveryState::Sent as i32 && c.attempts == 1), "{all:#?}");
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 36, "no notice was sent twice");
+    let mut ids: Vec<&str> = messages.iter().filter_map(|m| m.lines().find(|l| l.starts_with("Message-ID:"))).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 36, "each Message-ID once");
+    for replica in replicas {
+        replica.stop().await.unwrap();
+    }
+    monitoring.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(mail);
+}

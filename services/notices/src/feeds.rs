@@ -220,4 +220,41 @@ mod tests {
         let garbage = Event { r#type: mo::ReportDueSoon::full_name(), ..Default::default() };
         assert!(notices().drafts(&garbage).is_err(), "an event without its payload is rejected, never a panic");
     }
+
+    #[test]
+    fn a_breached_condition_tells_the_borrower_and_the_analysts_and_an_overdue_one_the_borrower() {
+        let breached = mo::ConditionBreached {
+            condition: "monitoringPlans/p/conditions/c1".into(),
+            organization_number: "556111-1112".into(),
+            description: "Rapportera andel kvarboende".into(),
+            reason: "Ingen rapport på två år".into(),
+            ..Default::default()
+        };
+        let drafts = notices().drafts(&event(3, &breached)).unwrap();
+        let audiences: Vec<Audience> = drafts.iter().map(|d| d.audience).collect();
+        assert_eq!(audiences, [Audience::Borrower, Audience::Analysts]);
+        assert!(drafts.iter().all(|d| d.kind == Kind::ConditionBreached && d.facts["reason"] == breached.reason));
+        let overdue = mo::ConditionOverdue {
+            condition: "monitoringPlans/p/conditions/c1".into(),
+            organization_number: "556111-1112".into(),
+            due_date: Some(Date { year: 2027, month: 3, day: 31 }),
+            ..Default::default()
+        };
+        let drafts = notices().drafts(&event(4, &overdue)).unwrap();
+        assert_eq!(
+            (drafts.len(), drafts[0].kind, drafts[0].facts["due_date"].as_str()),
+            (1, Kind::ConditionOverdue, "2027-03-31")
+        );
+        let returned = ap::ApplicationReturnedForCompletion {
+            application: "applications/a".into(),
+            organization_number: "556222-2223".into(),
+            message: "Komplettera målgruppen".into(),
+            ..Default::default()
+        };
+        let drafts = notices().drafts(&event(5, &returned)).unwrap();
+        assert_eq!(
+            (drafts[0].kind, drafts[0].facts["message"].as_str()),
+            (Kind::ApplicationReturned, "Komplettera målgruppen")
+        );
+    }
 }

@@ -228,6 +228,21 @@ impl Committee {
         self.client.confirm_decision(as_person(who, roles, request)).await.map(|r| r.into_inner().decision.unwrap())
     }
 
+    /// The member `member` (whose subject is `subject`) declares a conflict of
+    /// interest in `case`.
+    pub async fn declare_conflict(&mut self, case: &str, member: &str, subject: &str, description: &str) {
+        let conflict = cm::DeclareConflictOfInterestRequest {
+            parent: case.into(),
+            request_id: rid(),
+            declaration: Some(cm::ConflictOfInterestDeclaration {
+                member: member.into(),
+                description: description.into(),
+                ..Default::default()
+            }),
+        };
+        self.client.declare_conflict_of_interest(as_person(subject, &[Role::CommitteeMember], conflict)).await.unwrap();
+    }
+
     /// Appoints the member `adjuster` (its resource name; its subject is
     /// `subject`) adjuster of `meeting`.
     pub async fn appoint_adjuster(&mut self, meeting: &str, adjuster: &str) -> Result<cm::Meeting, tonic::Status> {

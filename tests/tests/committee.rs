@@ -275,16 +275,7 @@ async fn the_pilot_cases_are_decided_confirmed_minuted_frozen_amended_and_chaine
     let eidar_app = refer(&mut c.apps, pilots::eidar()).await;
     let botkyrka = case_of(&mut c.client, &botkyrka_app).await.name;
     let eidar = case_of(&mut c.client, &eidar_app).await.name;
-    let conflict = cm::DeclareConflictOfInterestRequest {
-        parent: botkyrka.clone(),
-        request_id: rid(),
-        declaration: Some(cm::ConflictOfInterestDeclaration {
-            member: lena.clone(),
-            description: "Sitter i Botkyrkabyggens styrelse".into(),
-            ..Default::default()
-        }),
-    };
-    c.client.declare_conflict_of_interest(as_person("lena", &[Role::CommitteeMember], conflict)).await.unwrap();
+    c.declare_conflict(&botkyrka, &lena, "lena", "Sitter i Botkyrkabyggens styrelse").await;
 
     // Not every requirement assessed: no decision yet.
     let meeting = c.meeting("Kommitténs möte Q4", &[&botkyrka, &eidar], &[&carl, &lena, &olof, &maja]).await;

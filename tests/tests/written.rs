@@ -64,16 +64,7 @@ async fn a_case_decided_in_writing_is_reported_and_frozen_in_the_next_minutes() 
     c.member("Sara", cm::MemberRole::Secretary, None).await;
     let application = refer(&mut c.apps, pilots::botkyrkabyggen()).await;
     let case = case_of(&mut c.client, &application).await.name;
-    let conflict = cm::DeclareConflictOfInterestRequest {
-        parent: case.clone(),
-        request_id: rid(),
-        declaration: Some(cm::ConflictOfInterestDeclaration {
-            member: lena.clone(),
-            description: "Sitter i Botkyrkabyggens styrelse".into(),
-            ..Default::default()
-        }),
-    };
-    c.client.declare_conflict_of_interest(as_person("lena", &[Role::CommitteeMember], conflict)).await.unwrap();
+    c.declare_conflict(&case, &lena, "lena", "Sitter i Botkyrkabyggens styrelse").await;
     let precondition = |reason: &str| (Code::FailedPrecondition, reason.to_owned());
 
     // What cannot be put in writing.

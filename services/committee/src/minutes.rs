@@ -277,22 +277,33 @@ impl Record {
         }
     }
 
-    /// The minutes, in Markdown.
-    pub fn minutes(&self) -> String {
-        TEMPLATES.render("minutes", self.language, self).expect("the minutes' template renders every record (tested)")
+    /// The minutes, in Markdown; an error only if the templates are wrong
+    /// (their tests render every part).
+    pub fn minutes(&self) -> Result<String, Unwritten> {
+        TEMPLATES.render("minutes", self.language, self).map_err(Unwritten)
     }
 
     /// The extract of the § holding `decision`, in Markdown, with its
     /// number; `None` if no § holds it.
-    pub fn extract(&self, decision: &str) -> Option<(String, usize)> {
+    pub fn extract(&self, decision: &str) -> Option<Result<(String, usize), Unwritten>> {
         let (section, index) = self.sections.iter().find_map(|s| {
             let index = s.decision_names.iter().position(|d| d == decision)?;
             Some((s, index))
         })?;
         let context = minijinja_context(self, section, index);
-        let text =
-            TEMPLATES.render("extract", self.language, context).expect("the extract's template renders (tested)");
-        Some((text, section.number))
+        Some(TEMPLATES.render("extract", self.language, context).map(|text| (text, section.number)).map_err(Unwritten))
+    }
+}
+
+/// A template could not write a document: a defect of the templates, never
+/// of the record; the call fails INTERNAL and the record is unchanged.
+#[derive(Debug)]
+pub struct Unwritten(pub minijinja::Error);
+
+impl From<Unwritten> for crate::error::Error {
+    fn from(Unwritten(err): Unwritten) -> Self {
+        tracing::error!(error = %err, "a committee template failed");
+        crate::error::Error::Status(Box::new(tonic::Status::internal("the document could not be written")))
     }
 }
 
@@ -505,7 +516,7 @@ mod tests {
 
     #[test]
     fn swedish_minutes_have_a_paragraph_per_item_stockholm_times_and_the_justering() {
-        let minutes = record(true, Language::Swedish).minutes();
+        let minutes = record(true, Language::Swedish).minutes().unwrap();
         for line in [
             "# Protokoll: Kommittémöte Q2\n",
             "- Datum: 2026-06-30\n- Tid: kl. 18.00–19.30 (svensk tid)\n- Plats: Stockholm\n",
@@ -531,7 +542,7 @@ mod tests {
 
     #[test]
     fn english_minutes_say_the_same_in_english() {
-        let minutes = record(false, Language::English).minutes();
+        let minutes = record(false, Language::English).minutes().unwrap();
         for line in [
             "# Minutes: Kommittémöte Q2\n",
             "- Time: 18:00–19:30 (Stockholm time)\n",
@@ -547,7 +558,7 @@ mod tests {
 
     #[test]
     fn an_extract_holds_the_one_paragraph_without_votes_or_conflicts() {
-        let (extract, section) = record(true, Language::Swedish).extract("cases/c/decisions/d").unwrap();
+        let (extract, section) = record(true, Language::Swedish).extract("cases/c/decisions/d").unwrap().unwrap();
         assert_eq!(section, 2);
         for line in [
             "# Protokollsutdrag\n",
@@ -568,7 +579,7 @@ mod tests {
         let (meeting, roster) = (Meeting::default(), Vec::new());
         let record =
             Record::of(Sources { meeting: &meeting, roster: &roster, agenda: &[], written: &[] }, Language::Swedish);
-        let minutes = record.minutes();
+        let minutes = record.minutes().unwrap();
         assert!(
             minutes.contains("Ingen ledamot har antecknats som närvarande.") && minutes.contains("Ingen justerare")
         );

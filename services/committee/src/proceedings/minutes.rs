@@ -94,7 +94,7 @@ async fn claim_written(conn: &mut PgConnection, meeting: &Meeting, now: DateTime
 
 /// The minutes of `meeting` as the record keeps them: in Swedish.
 pub async fn write_minutes(conn: &mut PgConnection, meeting: &Meeting) -> Result<String, Error> {
-    Ok(gather(conn, meeting).await?.record(meeting, Language::Swedish).minutes())
+    Ok(gather(conn, meeting).await?.record(meeting, Language::Swedish).minutes()?)
 }
 
 /// The approvals of the minutes given so far, withdrawn: the text they
@@ -201,7 +201,7 @@ impl Acting<'_> {
         meeting.minutes_approve_time = Some(timestamp(now));
         meeting.state = MeetingState::MinutesApproved as i32;
         let gathered = gather(conn, &meeting).await?;
-        meeting.minutes = gathered.record(&meeting, Language::Swedish).minutes();
+        meeting.minutes = gathered.record(&meeting, Language::Swedish).minutes()?;
         issue_extracts(conn, &gathered, &meeting, &frozen).await?;
         let signers = [&meeting.minutes_approved_by, &meeting.minutes_adjusted_by]
             .map(|a| a.as_ref().map(|a| a.subject.clone()).unwrap_or_default());
@@ -266,11 +266,12 @@ async fn issue_extracts(
 ) -> Result<(), Error> {
     let (swedish, english) = (gathered.record(meeting, Language::Swedish), gathered.record(meeting, Language::English));
     for decision in frozen {
-        let (Some(case), Some((extract_swedish, section)), Some((extract_english, _))) =
+        let (Some(case), Some(sv), Some(en)) =
             (gathered.case_of(decision), swedish.extract(decision), english.extract(decision))
         else {
             continue;
         };
+        let ((extract_swedish, section), (extract_english, _)) = (sv?, en?);
         let outcome = case.decisions.iter().find(|d| &d.name == decision).map_or(0, |d| d.outcome);
         let issued = pb::CaseExtractIssued {
             case: case.name.clone(),
@@ -317,7 +318,7 @@ pub async fn render_minutes(pool: &PgPool, req: &pb::RenderMinutesRequest) -> Re
     }
     let markdown = match language {
         Language::Swedish => meeting.minutes.clone(),
-        _ => gather(&mut *pool.acquire().await?, &meeting).await?.record(&meeting, language).minutes(),
+        _ => gather(&mut *pool.acquire().await?, &meeting).await?.record(&meeting, language).minutes()?,
     };
     let title = format!("{}: {}", pick(language, "Protokoll", "Minutes"), meeting.title);
     let document = socialloans_documents::document(markdown, &title, language, format);
@@ -341,9 +342,10 @@ pub async fn case_extract(
     let row = store::meetings::get(pool, meeting_id).await?.ok_or_else(|| Error::NotFound(decision.meeting.clone()))?;
     let meeting = meetings::view(&row)?;
     let record = gather(&mut *pool.acquire().await?, &meeting).await?.record(&meeting, language);
-    let Some((markdown, section)) = record.extract(&decision.name) else {
+    let Some(extract) = record.extract(&decision.name) else {
         return Err(Error::NotFound(format!("{} in the minutes of {}", decision.name, meeting.name)));
     };
+    let (markdown, section) = extract?;
     let title = format!("{} § {section}", pick(language, "Protokollsutdrag", "Extract from the minutes"));
     Ok(pb::GetCaseExtractResponse {
         document: Some(socialloans_documents::document(markdown, &title, language, format)),

@@ -144,7 +144,13 @@ fn mail_sink(addr: std::net::SocketAddr, maildir: &std::path::Path) -> Result<()
     runtime.block_on(async {
         let sink = notices::sink::Sink::start(addr, maildir, 0).await.map_err(|e| format!("{addr}: {e}"))?;
         println!("mail relay {}: messages are kept in {}/new", sink.url(), maildir.display());
-        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+        // Ctrl-C, or SIGTERM from a container runtime (as PID 1 it has no default handler).
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        tokio::select! {
+            stopped = tokio::signal::ctrl_c() => stopped.map_err(|e| e.to_string()),
+            _ = terminate.recv() => Ok(()),
+        }
     })
 }
 

@@ -8,8 +8,13 @@
             provider's keys; every feed URL is https with the CA given;
             every database URL says sslmode=verify-full with a root
             certificate; a NetworkPolicy admits only named pods to the
-            database pods; CloudNativePG's superuser access is off; no
-            Service declares plaintext HTTP/2.
+            database pods, and every workload that holds a database URL is
+            among them; CloudNativePG's superuser access is off; no
+            Service declares plaintext HTTP/2; mail leaves only over TLS
+            (SMTP_URL smtps:// or ?tls=required); every feed a service
+            reads is served by a Deployment here whose FEED_READERS (when
+            set) names the reader, and the NetworkPolicies on both sides
+            let the reader reach the feed's port.
 --capacity  per replica, concurrent requests x largest message x 2 (the
             bytes and their decoded form) + 64 MiB for the process fits in
             75 % of the memory limit; at every autoscaler's maximum, the
@@ -27,6 +32,7 @@ import base64
 import copy
 import re
 import sys
+from urllib.parse import parse_qs, urlparse
 
 import yaml
 
@@ -103,6 +109,52 @@ class Manifests:
                 if (container.get("args") or [None])[0] == "serve":
                     yield deployment, container, self.env(container)
 
+    def allows(self, direction, pod, other, port):
+        """Whether the NetworkPolicies selecting pods labelled `pod` let
+        traffic on `port` in from (Ingress) or out to (Egress) pods labelled
+        `other` in the same namespace; with no policy selecting them, all
+        traffic passes. A peer chosen by a labelled namespaceSelector or an
+        ipBlock is taken not to be in the namespace."""
+        rules_key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+        selecting = []
+        for policy in self.of("NetworkPolicy"):
+            spec = policy["spec"]
+            types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
+            if direction in types and selects(spec.get("podSelector") or {}, pod):
+                selecting.append(policy)
+        if not selecting:
+            return True
+        for policy in selecting:
+            for rule in policy["spec"].get(rules_key) or []:
+                ports = rule.get("ports")
+                if ports and not any(str(p.get("port")) == str(port) for p in ports):
+                    continue
+                if not rule.get(peers_key):
+                    return True
+                for peer in rule[peers_key]:
+                    if "ipBlock" in peer or peer.get("namespaceSelector") not in (None, {}):
+                        continue
+                    if selects(peer.get("podSelector") or {}, other):
+                        return True
+        return False
+
+
+def selects(selector, labels):
+    """Whether a label selector (matchLabels, matchExpressions) selects `labels`."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, operator, values = e["key"], e["operator"], e.get("values") or []
+        if (operator == "In" and labels.get(key) not in values) or (operator == "NotIn" and labels.get(key) in values):
+            return False
+        if (operator == "Exists" and key not in labels) or (operator == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def pod_labels(workload):
+    return ((workload["spec"]["template"].get("metadata") or {}).get("labels")) or {}
+
 
 def posture(m):
     errors = []
@@ -117,6 +169,17 @@ def posture(m):
                 url = env.get(var)
                 if var in env and (not url or "sslmode=verify-full" not in url or "sslrootcert=" not in url):
                     errors.append(f"{name}/{container['name']}: {var} lacks sslmode=verify-full with sslrootcert")
+            smtp = env.get("SMTP_URL")
+            if "SMTP_URL" in env and not (
+                (smtp or "").startswith("smtps://")
+                or ((smtp or "").startswith("smtp://") and parse_qs(urlparse(smtp).query).get("tls") == ["required"])
+            ):
+                errors.append(f"{name}/{container['name']}: SMTP_URL={smtp} sends mail without TLS (smtps:// or smtp://…?tls=required)")
+        if any(var in m.env(c) for c in spec.get("initContainers", []) + spec["containers"] for var in DATABASE_URLS):
+            for cluster in m.of("Cluster"):
+                db = {"cnpg.io/cluster": cluster["metadata"]["name"]}
+                if not (m.allows("Ingress", db, pod_labels(workload), 5432) and m.allows("Egress", pod_labels(workload), db, 5432)):
+                    errors.append(f"{name}: holds a database URL, but the NetworkPolicies keep it from the database {db['cnpg.io/cluster']}")
     for deployment, container, env in m.services():
         name = f"Deployment {deployment['metadata']['name']}"
         for var in ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE", "GRPC_HEALTH_ADDR"):
@@ -138,6 +201,24 @@ def posture(m):
             errors.append(f"{name}: reads feeds without PEER_TLS_CA_FILE")
         if feeds and not (env.get("PEER_TLS_CERT_FILE") or env.get("SERVICE_TOKEN_FILE")):
             errors.append(f"{name}: reads feeds with neither a client certificate nor a mounted token")
+    served = {d["metadata"]["name"]: (d, env) for d, _, env in m.services()}
+    for reader, (deployment, env) in served.items():
+        for var, url in env.items():
+            if not var.endswith("_FEED_URL"):
+                continue
+            peer = var[: -len("_FEED_URL")].lower()
+            if peer not in served:
+                errors.append(f"Deployment {reader}: {var} names {peer}, which no Deployment here serves")
+                continue
+            producer, producer_env = served[peer]
+            readers = [r.strip() for r in (producer_env.get("FEED_READERS") or "").split(",") if r.strip()]
+            if readers and reader not in readers:
+                errors.append(f"Deployment {reader}: reads {peer}'s feed, but {peer}'s FEED_READERS ({','.join(readers)}) does not name it")
+            port = urlparse(url or "").port
+            if not m.allows("Egress", pod_labels(deployment), pod_labels(producer), port):
+                errors.append(f"Deployment {reader}: its NetworkPolicy cannot reach {peer}:{port}, whose feed it reads")
+            if not m.allows("Ingress", pod_labels(producer), pod_labels(deployment), port):
+                errors.append(f"Deployment {reader}: {peer}'s NetworkPolicy does not admit it on port {port}, whose feed it reads")
     for service in m.of("Service"):
         for port in service["spec"].get("ports", []):
             if port.get("appProtocol") == "kubernetes.io/h2c":
@@ -235,6 +316,30 @@ def self_test(m):
     def first_cluster(doc_m):
         return doc_m.of("Cluster")[0]
 
+    def policy(doc_m, name):
+        return doc_m.named("NetworkPolicy", name)
+
+    def database_policy(doc_m):
+        return next(p for p in doc_m.of("NetworkPolicy") if "cnpg.io/cluster" in (p["spec"]["podSelector"].get("matchLabels") or {}))
+
+    def without_peer(rules, peers_key, name):
+        """The rules less every peer that selects pods by app.kubernetes.io/name `name`."""
+        kept = []
+        for rule in rules:
+            if rule.get(peers_key):
+                rule[peers_key] = [p for p in rule[peers_key]
+                                   if ((p.get("podSelector") or {}).get("matchLabels") or {}).get("app.kubernetes.io/name") != name]
+                if not rule[peers_key]:
+                    continue
+            kept.append(rule)
+        return kept
+
+    def refuse_database(doc_m, name):
+        for rule in database_policy(doc_m)["spec"]["ingress"]:
+            for peer in rule["from"]:
+                for e in (peer.get("podSelector") or {}).get("matchExpressions") or []:
+                    e["values"] = [v for v in e.get("values") or [] if v != name]
+
     breaks = [
         ("an HS256 secret", lambda d: set_env(d, "applications", "AUTH_HS256_SECRET", "x" * 40), "AUTH_HS256_SECRET"),
         ("a service without TLS", lambda d: [c["data"].pop("TLS_CERT_FILE", None) for c in d.of("ConfigMap")], "TLS_CERT_FILE"),
@@ -249,6 +354,12 @@ def self_test(m):
         ("512 concurrent requests", lambda d: set_env(d, "applications", "GRPC_MAX_CONCURRENT_REQUESTS", "512"), "exceeds"),
         ("40 replicas at most", lambda d: next(h for h in d.of("HorizontalPodAutoscaler") if h["metadata"]["name"] == "applications")["spec"].update(maxReplicas=40), "connections at the autoscalers"),
         ("an implicit pool size", lambda d: container(d, "monitoring")["env"].remove(next(e for e in container(d, "monitoring")["env"] if e["name"] == "DATABASE_MAX_CONNECTIONS")), "explicitly"),
+        ("mail without TLS", lambda d: set_env(d, "notices", "SMTP_URL", "smtp://relay.bank.example:25"), "SMTP_URL"),
+        ("a feed reader its producer does not name", lambda d: set_env(d, "applications", "FEED_READERS", "committee,monitoring"), "FEED_READERS"),
+        ("a feed reader the producer's NetworkPolicy refuses", lambda d: policy(d, "committee")["spec"].update(ingress=without_peer(policy(d, "committee")["spec"]["ingress"], "from", "notices")), "does not admit"),
+        ("a feed the reader's NetworkPolicy cannot reach", lambda d: policy(d, "notices")["spec"].update(egress=without_peer(policy(d, "notices")["spec"]["egress"], "to", "monitoring")), "cannot reach"),
+        ("a feed no Deployment serves", lambda d: d.docs.remove(d.named("Deployment", "monitoring")), "no Deployment here serves"),
+        ("a service the database's NetworkPolicy refuses", lambda d: refuse_database(d, "notices"), "keep it from the database"),
     ]
     failures = []
     clean = posture(m) + capacity(m, report=lambda _: None)

@@ -25,7 +25,9 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 AUTH_HS256_SECRET=validate "$venv/bin/podman-compose" -f "$here/compose.yaml" --profile telemetry config >"$out/compose.yaml"
 services="$(awk '/^services:/ { on = 1; next } /^[a-z]/ { on = 0 } on && /^  [a-z-]+:$/ { n++ } END { print n }' "$out/compose.yaml")"
-[ "$services" -eq 11 ] || { echo "compose: expected 11 services, resolved $services" >&2; exit 1; }
+# PostgreSQL; per service (applications, committee, monitoring, notices) its
+# bootstrap, migrate and itself; the mail relay; the telemetry collector.
+[ "$services" -eq 15 ] || { echo "compose: expected 15 services, resolved $services" >&2; exit 1; }
 echo "compose: $services services resolved"
 for dir in "$here/k8s/base" "$here"/k8s/overlays/*/; do
   name="$(basename "$dir")"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs deploy/compose.yaml here, as a user would with Docker Compose, and
-# proves it: PostgreSQL, the three bootstraps and migrations, the three services — each
-# started when what it depends on is healthy or done — then the pilot story
-# against them, then `down`. Exits non-zero on any failure.
+# proves it: PostgreSQL, the four bootstraps and migrations, the four services — each
+# started when what it depends on is healthy or done — and the development
+# mail relay, then the pilot story against them (with the notices service),
+# checks that its notices reached the relay, then `down`. Exits non-zero on
+# any failure.
 #
 # This machine has podman but neither Docker nor systemd, so: Compose v1
 # (docker-compose, from PyPI) talks to podman's Docker-compatible API, and
@@ -79,7 +81,7 @@ for attempt in 1 2 3; do
   echo "compose-up: 'up' failed (attempt $attempt of 3); once more" >&2
   sleep 2
 done
-for s in applications committee monitoring; do
+for s in applications committee monitoring notices; do
   for _ in $(seq 120); do
     [ "$(podman inspect --format '{{.State.Health.Status}}' "${project}_${s}_1" 2>/dev/null)" = healthy ] && break
     sleep 0.5
@@ -88,25 +90,44 @@ for s in applications committee monitoring; do
     || { compose logs "$s" | tail -20; echo "compose-up: $s never became healthy" >&2; exit 1; }
 done
 echo "all healthy $(( ($(date +%s%N) - started) / 1000000 )) ms after 'up'"
-for s in applications-bootstrap committee-bootstrap monitoring-bootstrap \
-  applications-migrate committee-migrate monitoring-migrate; do
+for s in applications-bootstrap committee-bootstrap monitoring-bootstrap notices-bootstrap \
+  applications-migrate committee-migrate monitoring-migrate notices-migrate; do
   code="$(podman inspect --format '{{.State.ExitCode}}' "${project}_${s}_1")"
   [ "$code" = 0 ] || { echo "compose-up: $s exited $code" >&2; exit 1; }
 done
+[ "$(podman inspect --format '{{.State.Running}}' "${project}_mail_1")" = true ] \
+  || { compose logs mail | tail -20; echo "compose-up: the mail relay is not running" >&2; exit 1; }
 
 echo "== the pilot story against the compose stack"
 mkdir -p "$work/demo" && chmod 777 "$work/demo"
 printf '%s' "$AUTH_HS256_SECRET" >"$work/demo/dev-auth-secret" && chmod 644 "$work/demo/dev-auth-secret"
 podman run --rm --network "${project}_default" -v "$work/demo:/home/nonroot" \
   -e SOCIALLOANS_APPLICATIONS_URL=http://applications:50051 -e SOCIALLOANS_COMMITTEE_URL=http://committee:50052 \
-  -e SOCIALLOANS_MONITORING_URL=http://monitoring:50053 \
+  -e SOCIALLOANS_MONITORING_URL=http://monitoring:50053 -e SOCIALLOANS_NOTICES_URL=http://notices:50054 \
   "localhost/socialloans/socialloans:$TAG" demo >"$work/story.log" 2>&1 \
   || {
     cat "$work/story.log"
     # What the services said while the story ran, to tell a slow peer from a broken one.
-    for s in applications committee monitoring; do echo "-- $s:"; compose logs "$s" 2>&1 | tail -25; done
+    for s in applications committee monitoring notices mail; do echo "-- $s:"; compose logs "$s" 2>&1 | tail -25; done
     echo "compose-up: the story failed" >&2
     exit 1
   }
 grep -E "^── |The story ran to the end" "$work/story.log"
+
+echo "== the story's notices in the mail relay's maildir"
+# Each borrower is told at least that its case is on the agenda and of the
+# decision: four messages or more, sent by the notices service (every
+# NOTICE_SEND_MS) to the relay, which keeps each as a file in new/.
+maildir="$(podman volume inspect --format '{{.Mountpoint}}' "${project}_maildir")/mail/new"
+for _ in $(seq 60); do
+  [ "$(find "$maildir" -type f 2>/dev/null | wc -l)" -ge 4 ] && break
+  sleep 0.5
+done
+sent="$(find "$maildir" -type f 2>/dev/null | wc -l)"
+[ "$sent" -ge 4 ] || {
+  for s in notices mail; do echo "-- $s:"; compose logs "$s" 2>&1 | tail -25; done
+  echo "compose-up: $sent notices reached the mail relay, expected 4 or more" >&2
+  exit 1
+}
+echo "$sent notices reached the mail relay, to: $(grep -h -m1 -i '^To:' "$maildir"/* | sed 's/^To: *//I' | sort | uniq -c | awk '{ printf "%s%s (%s)", sep, $2, $1; sep = ", " }')"
 echo "== down"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The suite as containers, scaled one service at a time, in production
 # posture, proven here:
-#   1. builds the three service images and the launcher image (podman),
+#   1. builds the four service images and the launcher image (podman),
 #   2. makes a CA and certificates for the run (openssl: each service's, core
 #      banking's client certificate, PostgreSQL's) and a stand-in identity
 #      provider's Ed25519 key, whose public half the services get as a JWKS
@@ -15,11 +15,15 @@
 #      TLS, wants client certificates of core banking and its peers, reads
 #      its peers' feeds over https by its certificate (FEED_READERS), and
 #      answers health in plaintext on a port of its own (GRPC_HEALTH_ADDR),
-#   5. starts REPLICAS (default 2) containers of each service behind its name,
+#   5. starts the development mail relay (the launcher's `mail-sink`, its
+#      maildir a directory of this run) that the notices service sends
+#      through, and REPLICAS (default 2) containers of each service behind
+#      its name,
 #   6. runs the pilot story (`socialloans demo`, in a container, calling the
 #      services by name) and kills one replica of each service in the middle,
-#   7. checks that nothing was lost and nothing applied twice, starts
-#      replacements, runs the story once more, and tears everything down.
+#   7. checks that nothing was lost and nothing applied twice (every notice
+#      sent is in the relay's maildir), starts replacements, runs the story
+#      once more, and tears everything down.
 # Exits non-zero on any failure. Needs podman, openssl, and PostgreSQL's
 # server binaries on this machine. Image sizes and start-up times are printed.
 set -euo pipefail
@@ -66,7 +70,7 @@ leaf() { # file, subjectAltName
   openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 2 -out "$pki/$1.pem" \
     -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "$2") 2>/dev/null
 }
-for s in applications committee monitoring; do leaf "$s" "DNS:$s"; done
+for s in applications committee monitoring notices; do leaf "$s" "DNS:$s"; done
 leaf core-banking DNS:core-banking
 leaf postgres "IP:$gateway"
 # The identity provider's signing key: the story signs its tokens with it,
@@ -79,7 +83,7 @@ chmod 755 "$pki" && chmod 644 "$pki"/*
 podman run --rm --log-driver k8s-file --label "$label" -v "$pki:/etc/socialloans/pki:ro" \
   "localhost/socialloans/socialloans:$tag" jwks /etc/socialloans/pki/idp.key "$kid" >"$work/jwks.json"
 mv "$work/jwks.json" "$pki/jwks.json" && chmod 644 "$pki/jwks.json"
-echo "a CA, certificates for the three services, core banking and PostgreSQL ($gateway), an Ed25519 key ($kid)"
+echo "a CA, certificates for the four services, core banking and PostgreSQL ($gateway), an Ed25519 key ($kid)"
 
 step "PostgreSQL (outside the containers), TLS only"
 admin_password="admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
@@ -103,7 +107,15 @@ PGPASSWORD="$admin_password" psql -h 127.0.0.1 -p "$pg_port" -U postgres -d post
 echo "PostgreSQL on $gateway:$pg_port for the network $subnet (hostssl only)"
 
 db() { echo "postgres://$1:$2@$gateway:$pg_port/$3?sslmode=verify-full&sslrootcert=/etc/socialloans/pki/ca.pem"; }
-readers() { case "$1" in applications) echo committee,monitoring ;; *) echo applications ;; esac; }
+# Who reads whose feed: FEED_READERS of each producer. The notices service
+# reads all three; nobody reads its own feed yet (empty: no peer is named).
+readers() {
+  case "$1" in
+    applications) echo committee,monitoring,notices ;;
+    committee | monitoring) echo applications,notices ;;
+    notices) echo "" ;;
+  esac
+}
 service_env() {
   local s="$1" p=/etc/socialloans/pki
   echo "-v $pki:$p:ro -e DATABASE_URL=$(db "$s" "$s-scale-pass" socialloans) -e AUTH_JWKS_FILE=$p/jwks.json"
@@ -112,6 +124,8 @@ service_env() {
   echo "-e FEED_READERS=$(readers "$s") -e GRPC_HEALTH_ADDR=0.0.0.0:8080"
   echo "-e APPLICATIONS_FEED_URL=https://applications:50051 -e COMMITTEE_FEED_URL=https://committee:50052"
   echo "-e MONITORING_FEED_URL=https://monitoring:50053"
+  # The development relay has no TLS; the bank's takes smtp://…:587?tls=required.
+  [ "$s" != notices ] || echo "-e SMTP_URL=smtp://mail:2525"
 }
 
 step "bootstrap and migrations (one-off containers)"
@@ -134,17 +148,23 @@ one_off() {
   done
   fail "$s $command failed three times"
 }
-for s in applications committee monitoring; do
+for s in applications committee monitoring notices; do
   one_off "$s" bootstrap
   one_off "$s" migrate
 done
 
+# The service ports (50051-50054) lie in the kernel's default ephemeral
+# range (32768-60999): a connection a replica opens while it starts (to
+# PostgreSQL, a peer's feed, the relay; the health checks exec'd in it) may
+# take one as its local port, and the bind then fails (address in use). In
+# each replica's own network namespace the ephemeral range starts above them.
+ephemeral="net.ipv4.ip_local_port_range=51000 60999"
 start_replica() {
   local s="$1" i="$2" started
   started="$(date +%s%N)"
   # shellcheck disable=SC2046
   podman run -d --log-driver k8s-file --name "$s-$i" --label "$label" --network "$net" --network-alias "$s" $(service_env "$s") \
-    "localhost/socialloans/$s:$tag" >/dev/null
+    --sysctl "$ephemeral" "localhost/socialloans/$s:$tag" >/dev/null
   for _ in $(seq 300); do
     if podman exec "$s-$i" "/usr/local/bin/$s" health >/dev/null 2>&1; then
       printf '  %-16s SERVING after %4d ms\n' "$s-$i" "$(( ($(date +%s%N) - started) / 1000000 ))"
@@ -156,8 +176,16 @@ start_replica() {
   fail "$s-$i did not become SERVING"
 }
 
-step "replicas: $replicas of each service, behind its name"
-for s in applications committee monitoring; do
+step "the mail relay, and $replicas replicas of each service behind its name"
+# The relay keeps each message it accepts as a file in $work/mail/new.
+mkdir -p "$work/mail" && chmod 777 "$work/mail"
+podman run -d --log-driver k8s-file --name mail --label "$label" --network "$net" --network-alias mail \
+  -v "$work/mail:/home/nonroot/mail" "localhost/socialloans/socialloans:$tag" \
+  mail-sink --addr 0.0.0.0:2525 --maildir /home/nonroot/mail >/dev/null
+for _ in $(seq 100); do [ -d "$work/mail/new" ] && break; sleep 0.05; done
+[ -d "$work/mail/new" ] || { podman logs mail | tail -20; fail "the mail relay did not start"; }
+echo "  mail             accepting on mail:2525"
+for s in applications committee monitoring notices; do
   for i in $(seq "$replicas"); do start_replica "$s" "$i"; done
 done
 
@@ -177,7 +205,8 @@ story() {
     -e SOCIALLOANS_CLIENT_CERT_FILE=$p/core-banking.pem -e SOCIALLOANS_CLIENT_KEY_FILE=$p/core-banking.key \
     -e SOCIALLOANS_TOKEN_KEY_FILE=$p/idp.key -e SOCIALLOANS_TOKEN_KID="$kid" \
     -e SOCIALLOANS_APPLICATIONS_URL=https://applications:50051 -e SOCIALLOANS_COMMITTEE_URL=https://committee:50052 \
-    -e SOCIALLOANS_MONITORING_URL=https://monitoring:50053 -e SOCIALLOANS_DEMO_PAUSE_MS="${2:-0}" \
+    -e SOCIALLOANS_MONITORING_URL=https://monitoring:50053 -e SOCIALLOANS_NOTICES_URL=https://notices:50054 \
+    -e SOCIALLOANS_DEMO_PAUSE_MS="${2:-0}" \
     "localhost/socialloans/socialloans:$tag" demo >"$log" 2>&1
 }
 
@@ -190,8 +219,8 @@ for _ in $(seq 600); do
   sleep 0.05
 done
 grep -q "2. The expert committee meets" "$work/story-1.log" || { cat "$work/story-1.log"; fail "the story did not start"; }
-podman kill applications-1 committee-1 monitoring-1 >/dev/null
-echo "killed applications-1, committee-1 and monitoring-1 during chapter 2"
+podman kill applications-1 committee-1 monitoring-1 notices-1 >/dev/null
+echo "killed applications-1, committee-1, monitoring-1 and notices-1 during chapter 2"
 wait "$story_pid" || { cat "$work/story-1.log"; fail "the story failed after the replicas were killed"; }
 grep -E "^── |The story ran to the end|were sent again" "$work/story-1.log"
 echo "the story took $(( $(date +%s) - story_started )) s (with 4 pauses of 1.5 s for the kill to land mid-story)"
@@ -213,6 +242,36 @@ settle() { # until every consumer has applied what its producer published
   done
 }
 
+# The notices (after $1 stories): each borrower told once per story of its
+# case on the agenda and of the decision (one recipient each, 2 x 2 notices a
+# story); once the sender has tried what is due, none failed, and the
+# relay's maildir holds exactly the notices marked sent (a message accepted
+# by the relay just before its sender was killed is sent again by another
+# replica with the same Message-ID: kept twice, counted once).
+notices_check() {
+  for _ in $(seq 150); do
+    [ "$(psql_admin "SELECT count(*) FROM notices.communication WHERE state = 'PENDING' AND send_after < now() + interval '1 hour'")" = 0 ] \
+      && break
+    sleep 0.2
+  done
+  check "each borrower told of its case and its decision, once a story" \
+    "SELECT count(*) FROM notices.communication WHERE kind IN ('CASE_SCHEDULED', 'DECISION') AND state = 'SENT'" \
+    "$((4 * $1))"
+  check "no notice waiting, failed or without a recipient" \
+    "SELECT count(*) FROM notices.communication
+      WHERE state IN ('FAILED', 'NO_RECIPIENT') OR (state = 'PENDING' AND send_after < now() + interval '1 hour')" 0
+  local sent kept files
+  sent="$(psql_admin "SELECT message_id FROM notices.communication WHERE state = 'SENT'" | LC_ALL=C sort -u)"
+  kept="$(grep -h -i -m1 '^Message-ID:' "$work/mail/new"/* 2>/dev/null | tr -d '\r' | sed 's/^[^:]*: *//' | LC_ALL=C sort -u)"
+  files="$(find "$work/mail/new" -type f | wc -l)"
+  [ "$sent" = "$kept" ] || {
+    echo "  sent, not in the maildir: $(LC_ALL=C comm -23 <(echo "$sent") <(echo "$kept") | tr '\n' ' ')" >&2
+    echo "  in the maildir, not sent: $(LC_ALL=C comm -13 <(echo "$sent") <(echo "$kept") | tr '\n' ' ')" >&2
+    fail "the notices sent and the messages the relay kept differ"
+  }
+  echo "  ok  every notice sent is in the relay's maildir ($(echo "$sent" | grep -c .) notices, $files messages)"
+}
+
 step "nothing lost, nothing applied twice"
 settle 2
 check "applications" "SELECT count(*) FROM applications.application" 2
@@ -223,24 +282,27 @@ check "a monitoring plan per approval, activated by its loan" \
   "SELECT count(*) FROM monitoring.monitoring_plan WHERE state = 'ACTIVE'" 2
 check "submitted report versions (2 + 3)" "SELECT count(*) FROM monitoring.outcome_report_version" 5
 check "no parked events" \
-  "SELECT (SELECT count(*) FROM applications.consumer_dead_letter) + (SELECT count(*) FROM committee.consumer_dead_letter) + (SELECT count(*) FROM monitoring.consumer_dead_letter)" 0
-for schema in applications committee monitoring; do
+  "SELECT (SELECT count(*) FROM applications.consumer_dead_letter) + (SELECT count(*) FROM committee.consumer_dead_letter)
+     + (SELECT count(*) FROM monitoring.consumer_dead_letter) + (SELECT count(*) FROM notices.consumer_dead_letter)" 0
+for schema in applications committee monitoring notices; do
   check "$schema feed has no gaps" "SELECT count(*) = coalesce(max(position), 0) FROM $schema.outbox" t
 done
 check "every session of the services is TLS" \
   "SELECT count(*) > 0 AND bool_and(s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-    WHERE a.usename IN ('applications', 'committee', 'monitoring')" t
+    WHERE a.usename IN ('applications', 'committee', 'monitoring', 'notices')" t
 check "no service session as a superuser or an owner" \
   "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
     WHERE a.client_addr << '$subnet'::inet AND (r.rolsuper OR a.usename LIKE '%_owner')" 0
+notices_check 1
 
 step "replacements started; the story once more"
-for s in applications committee monitoring; do start_replica "$s" "$((replicas + 1))"; done
+for s in applications committee monitoring notices; do start_replica "$s" "$((replicas + 1))"; done
 story_started="$(date +%s)"
 story story-2 0 || { cat "$work/story-2.log"; fail "the second story failed"; }
 echo "the second story took $(( $(date +%s) - story_started )) s"
 settle 4
 check "applications after two stories" "SELECT count(*) FROM applications.application" 4
 check "monitoring plans after two stories" "SELECT count(*) FROM monitoring.monitoring_plan WHERE state = 'ACTIVE'" 4
+notices_check 2
 
 step "torn down"

@@ -104,35 +104,55 @@ pub struct Sweep {
 /// at 30, then at 7.
 pub const REMINDER_DAYS: [i64; 2] = [30, 7];
 
-/// A reminder the plan owes as of a day: a period's report due within
-/// [`REMINDER_DAYS`], neither submitted nor accepted.
+/// What a reminder is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Due {
+    /// The report of the period ending then.
+    Report(Option<Date>),
+    /// The open condition of that name, with what it asks.
+    Condition(String, String),
+}
+
+/// A reminder the plan owes as of a day: a period's report, neither
+/// submitted nor accepted, or an open condition, due within
+/// [`REMINDER_DAYS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reminder {
     /// What the `overdue_notice` table remembers it by.
     pub key: String,
-    /// The period's end.
-    pub period_end: Option<Date>,
-    /// The report's due date.
+    /// What falls due.
+    pub due: Due,
+    /// Its due date.
     pub due_date: Date,
     /// 30 or 7.
     pub days_before: i64,
 }
 
-/// The reminders `plan` owes on `day`: for each open period due within 30
-/// days, the 30-day reminder, or the 7-day one when due within 7.
+/// Which reminder is owed on `day` for something due on `due_date`: 30, or
+/// 7 when due within 7 days; none when further off or past.
+fn days_before(due_date: &Date, day: NaiveDate) -> Option<i64> {
+    let left = (naive(due_date)? - day).num_days();
+    REMINDER_DAYS.iter().copied().filter(|d| (0..=*d).contains(&left)).min()
+}
+
+/// The reminders `plan` owes on `day`: for each open period and each open
+/// condition due within 30 days, the 30-day reminder, or the 7-day one
+/// when due within 7.
 pub fn reminders(plan: &MonitoringPlan, day: NaiveDate) -> Vec<Reminder> {
     let done = [ReportingPeriodState::Submitted as i32, ReportingPeriodState::Accepted as i32];
-    plan.reporting_periods
-        .iter()
-        .filter(|p| !done.contains(&p.state))
-        .filter_map(|p| {
-            let due_date = p.due_date?;
-            let left = (naive(&due_date)? - day).num_days();
-            let days_before = REMINDER_DAYS.iter().copied().filter(|d| (0..=*d).contains(&left)).min()?;
-            let key = format!("{}#due-in-{days_before}", period_key(&plan.name, p.end_date.as_ref()));
-            Some(Reminder { key, period_end: p.end_date, due_date, days_before })
-        })
-        .collect()
+    let reports = plan.reporting_periods.iter().filter(|p| !done.contains(&p.state)).filter_map(|p| {
+        let due_date = p.due_date?;
+        let days_before = days_before(&due_date, day)?;
+        let key = format!("{}#due-in-{days_before}", period_key(&plan.name, p.end_date.as_ref()));
+        Some(Reminder { key, due: Due::Report(p.end_date), due_date, days_before })
+    });
+    let conditions = plan.conditions.iter().filter(|c| c.state == ConditionState::Open as i32).filter_map(|c| {
+        let due_date = c.due_date?;
+        let days_before = days_before(&due_date, day)?;
+        let key = format!("{}#due-in-{days_before}", c.name);
+        Some(Reminder { key, due: Due::Condition(c.name.clone(), c.description.clone()), due_date, days_before })
+    });
+    reports.chain(conditions).collect()
 }
 
 fn period_key(plan: &str, end: Option<&Date>) -> String {
@@ -255,16 +275,32 @@ async fn remind(conn: &mut sqlx::PgConnection, plan: &MonitoringPlan, day: Naive
         if !store::overdue::notice(conn, &reminder.key, due).await? {
             continue;
         }
-        let event = pb::ReportDueSoon {
-            monitoring_plan: plan.name.clone(),
-            application: plan.application.clone(),
-            organization_number: plan.organization_number.clone(),
-            period_end: reminder.period_end,
-            due_date: Some(reminder.due_date),
-            days_before: reminder.days_before as i32,
-            borrower_display_name: plan.borrower_display_name.clone(),
-        };
-        outbox::append(conn, "monitoring", &plan.name, Some(&plan.organization_number), &event).await?;
+        let org = Some(plan.organization_number.as_str());
+        match reminder.due {
+            Due::Report(period_end) => {
+                let event = pb::ReportDueSoon {
+                    monitoring_plan: plan.name.clone(),
+                    application: plan.application.clone(),
+                    organization_number: plan.organization_number.clone(),
+                    period_end,
+                    due_date: Some(reminder.due_date),
+                    days_before: reminder.days_before as i32,
+                    borrower_display_name: plan.borrower_display_name.clone(),
+                };
+                outbox::append(conn, "monitoring", &plan.name, org, &event).await?;
+            }
+            Due::Condition(condition, description) => {
+                let event = pb::ConditionDueSoon {
+                    condition: condition.clone(),
+                    application: plan.application.clone(),
+                    organization_number: plan.organization_number.clone(),
+                    description,
+                    due_date: Some(reminder.due_date),
+                    days_before: reminder.days_before as i32,
+                };
+                outbox::append(conn, "monitoring", &condition, org, &event).await?;
+            }
+        }
         published += 1;
     }
     Ok(published)
@@ -469,5 +505,28 @@ mod tests {
         std::fs::write(&path, "not a date").unwrap();
         assert_eq!(clock.today(), today());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn an_open_condition_is_reminded_30_and_7_days_before_its_due_date() {
+        let condition = |state: ConditionState| socialloans_contracts::monitoring::Condition {
+            name: "monitoringPlans/p/conditions/c1".into(),
+            description: "Rapportera hyresnivåerna".into(),
+            due_date: Some(Date { year: 2027, month: 6, day: 30 }),
+            state: state as i32,
+            ..Default::default()
+        };
+        let plan = |state| MonitoringPlan { conditions: vec![condition(state)], ..Default::default() };
+        let on = |plan: &MonitoringPlan, m, d| reminders(plan, NaiveDate::from_ymd_opt(2027, m, d).unwrap());
+        let open = plan(ConditionState::Open);
+        assert!(on(&open, 5, 30).is_empty(), "31 days before");
+        let first = on(&open, 5, 31);
+        assert_eq!((first[0].days_before, first[0].key.as_str()), (30, "monitoringPlans/p/conditions/c1#due-in-30"));
+        assert_eq!(
+            first[0].due,
+            Due::Condition("monitoringPlans/p/conditions/c1".into(), "Rapportera hyresnivåerna".into())
+        );
+        assert_eq!(on(&open, 6, 23)[0].days_before, 7);
+        assert!(on(&plan(ConditionState::Fulfilled), 6, 23).is_empty(), "a fulfilled condition is not reminded");
     }
 }

@@ -30,6 +30,7 @@ pub fn types(peer: &str) -> Vec<String> {
             mo::ReportDueSoon::full_name(),
             mo::ReportOverdue::full_name(),
             mo::OutcomeReportSubmitted::full_name(),
+            mo::ConditionDueSoon::full_name(),
             mo::ConditionOverdue::full_name(),
             mo::ConditionBreached::full_name(),
         ],
@@ -80,6 +81,15 @@ impl Notices {
             escalated.audience = Audience::Analysts;
             escalated.delay_days = self.escalation_days;
             return Ok(vec![draft, escalated]);
+        }
+        if let Some(e) = payload::<mo::ConditionDueSoon>(event)? {
+            let mut draft = Draft::new(Kind::ConditionDueSoon, Audience::Borrower, &e.organization_number);
+            draft.application = e.application;
+            draft.facts.insert("condition", e.condition);
+            draft.facts.insert("description", e.description);
+            draft.facts.insert("due_date", iso(e.due_date.as_ref()));
+            draft.facts.insert("days_before", e.days_before.to_string());
+            return Ok(vec![draft]);
         }
         if let Some(e) = payload::<mo::ConditionOverdue>(event)? {
             let mut draft = Draft::new(Kind::ConditionOverdue, Audience::Borrower, &e.organization_number);
@@ -256,5 +266,22 @@ mod tests {
             (drafts[0].kind, drafts[0].facts["message"].as_str()),
             (Kind::ApplicationReturned, "Komplettera målgruppen")
         );
+    }
+
+    #[test]
+    fn a_condition_falling_due_reminds_the_borrower_of_what_it_asks() {
+        let due_soon = mo::ConditionDueSoon {
+            condition: "monitoringPlans/p/conditions/c1".into(),
+            organization_number: "556111-1112".into(),
+            description: "Rapportera hyresnivåerna".into(),
+            due_date: Some(Date { year: 2027, month: 6, day: 30 }),
+            days_before: 7,
+            ..Default::default()
+        };
+        let drafts = notices().drafts(&event(9, &due_soon)).unwrap();
+        assert_eq!((drafts.len(), drafts[0].kind, drafts[0].audience), (1, Kind::ConditionDueSoon, Audience::Borrower));
+        let (subject, body) = drafts[0].write(socialloans_documents::Language::Swedish);
+        assert_eq!(subject, "Påminnelse: villkor ska vara uppfyllt senast 2027-06-30");
+        assert!(body.contains("om 7 dagar") && body.contains("Rapportera hyresnivåerna"), "{body}");
     }
 }

@@ -25,11 +25,13 @@ pub enum Kind {
     ConditionBreached,
     /// An application was returned for completion.
     ApplicationReturned,
+    /// A condition falls due in 30 or 7 days.
+    ConditionDueSoon,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::ReportDueSoon,
         Kind::ReportOverdue,
         Kind::ReportOverdueEscalated,
@@ -38,6 +40,7 @@ impl Kind {
         Kind::ConditionOverdue,
         Kind::ConditionBreached,
         Kind::ApplicationReturned,
+        Kind::ConditionDueSoon,
     ];
 
     /// Its template's name, lower case: `report_due_soon`.
@@ -51,6 +54,7 @@ impl Kind {
             Kind::ConditionOverdue => "condition_overdue",
             Kind::ConditionBreached => "condition_breached",
             Kind::ApplicationReturned => "application_returned",
+            Kind::ConditionDueSoon => "condition_due_soon",
         }
     }
 
@@ -71,6 +75,7 @@ impl Kind {
             Kind::ConditionOverdue => K::ConditionOverdue,
             Kind::ConditionBreached => K::ConditionBreached,
             Kind::ApplicationReturned => K::ApplicationReturned,
+            Kind::ConditionDueSoon => K::ConditionDueSoon,
         }
     }
 
@@ -98,7 +103,8 @@ static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| {
         "decision",
         "condition_overdue",
         "condition_breached",
-        "application_returned"
+        "application_returned",
+        "condition_due_soon"
     );
     Templates::new(&templates).expect("the notices' templates parse (tested)")
 });

@@ -3,7 +3,8 @@
 
     posture.py [--posture] [--capacity] [--self-test] RENDERED.yaml
 
---posture   no HS256 anywhere; every service serves TLS, has the kubelet's
+--posture   no HS256 anywhere, nor a detector's day read from a file
+            (OVERDUE_CLOCK_FILE); every service serves TLS, has the kubelet's
             health-only port and its probes on it, and takes the identity
             provider's keys; every feed URL is https with the CA given;
             every database URL says sslmode=verify-full with a root
@@ -165,6 +166,8 @@ def posture(m):
             for var in ("AUTH_HS256_SECRET", "AUTH_ALLOW_HS256"):
                 if env.get(var):
                     errors.append(f"{name}/{container['name']}: sets {var} (a shared secret is for development only)")
+            if "OVERDUE_CLOCK_FILE" in env:
+                errors.append(f"{name}/{container['name']}: sets OVERDUE_CLOCK_FILE (the detector's day from a file is for development only)")
             for var in DATABASE_URLS:
                 url = env.get(var)
                 if var in env and (not url or "sslmode=verify-full" not in url or "sslrootcert=" not in url):
@@ -342,6 +345,7 @@ def self_test(m):
 
     breaks = [
         ("an HS256 secret", lambda d: set_env(d, "applications", "AUTH_HS256_SECRET", "x" * 40), "AUTH_HS256_SECRET"),
+        ("a clock from a file", lambda d: set_env(d, "monitoring", "OVERDUE_CLOCK_FILE", "/tmp/clock"), "OVERDUE_CLOCK_FILE"),
         ("a service without TLS", lambda d: [c["data"].pop("TLS_CERT_FILE", None) for c in d.of("ConfigMap")], "TLS_CERT_FILE"),
         ("a plaintext feed", lambda d: set_env(d, "monitoring", "APPLICATIONS_FEED_URL", "http://applications:50051"), "is not https"),
         ("a probe on the TLS port", lambda d: container(d, "committee")["readinessProbe"]["grpc"].update(port=50052), "readinessProbe"),

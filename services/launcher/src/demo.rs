@@ -359,6 +359,28 @@ impl Story<'_> {
         expect("assessed requirements", self.case(case).await?.requirement_assessments.len(), 5)
     }
 
+    /// Olof is appointed adjuster; Carl (chair) and Olof approve the
+    /// minutes (justering), which freezes the decisions.
+    async fn justera(&mut self, meeting: &str, olof: &str) -> Result<cm::Meeting, String> {
+        let appoint = cm::AppointAdjusterRequest {
+            name: meeting.into(),
+            request_id: rid(),
+            member: olof.into(),
+            ..Default::default()
+        };
+        let request = self.as_("demo-carl", Role::CommitteeChair, None, appoint);
+        answer(self.committee.appoint_adjuster(request).await)?;
+        let approve = || cm::ApproveMinutesRequest { name: meeting.into(), request_id: rid(), ..Default::default() };
+        let request = self.as_("demo-carl", Role::CommitteeChair, None, approve());
+        let signed = answer(self.committee.approve_minutes(request).await)?.meeting.ok_or("no meeting")?;
+        expect("the minutes after the chair alone", signed.state, cm::MeetingState::Adjourned as i32)?;
+        let request = self.as_("demo-olof", Role::CommitteeMember, None, approve());
+        let approved = answer(self.committee.approve_minutes(request).await)?.meeting.ok_or("no meeting")?;
+        expect("the minutes after both", approved.state, cm::MeetingState::MinutesApproved as i32)?;
+        self.step("Carl and Olof", "Olof adjuster; both approve the minutes (justerat); decisions frozen", "justerat");
+        Ok(approved)
+    }
+
     async fn meeting(&mut self, cases: &[String], present: &[&String]) -> Result<String, String> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let meeting = cm::Meeting {

@@ -367,13 +367,10 @@ fn section(
 }
 
 fn decision_text(people: &Roster<'_>, d: &Decision, written: bool, language: Language) -> DecisionText {
-    let date = |d: &Option<socialloans_contracts::common::Date>| {
-        d.as_ref().map(|d| format!("{}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default()
-    };
     let conditions = d
         .conditions
         .iter()
-        .map(|c| ConditionText { description: c.description.clone(), due: date(&c.due_date) })
+        .map(|c| ConditionText { description: c.description.clone(), due: numbers::iso_date(c.due_date.as_ref()) })
         .collect();
     let dissents =
         d.dissents.iter().map(|r| Dissent { member: people.name(&r.member), statement: r.statement.clone() }).collect();

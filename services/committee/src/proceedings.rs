@@ -146,6 +146,21 @@ pub async fn lock_case(conn: &mut PgConnection, name: &str) -> Result<(store::ca
     Ok((row, case))
 }
 
+/// The cases `ids`, unlocked, by name (`cases/{uuid}`); ids without a case
+/// are left out.
+async fn cases_by_name(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<String, Case>, Error> {
+    let mut cases = std::collections::HashMap::with_capacity(ids.len());
+    for (id, content) in store::cases::contents(conn, ids).await? {
+        let name = format!("cases/{id}");
+        let case = Case { name: name.clone(), ..socialloans_platform::stored::document::<Case>(&content)? };
+        cases.insert(name, case);
+    }
+    Ok(cases)
+}
+
 fn check_etag(etag: &str, current: &str) -> Result<(), Error> {
     if !etag.is_empty() && etag != current {
         return Err(Error::EtagMismatch { current: current.to_owned() });

@@ -33,6 +33,11 @@ impl Language {
         }
     }
 
+    /// The language whose [`Language::tag`] is `tag`; Swedish for any other.
+    pub fn from_tag(tag: &str) -> Language {
+        if tag == Language::English.tag() { Language::English } else { Language::Swedish }
+    }
+
     /// The language as a BCP 47 tag, which also names its templates' folder.
     pub fn tag(self) -> &'static str {
         match self {
@@ -142,6 +147,7 @@ mod tests {
         assert_eq!(Language::asked(99), None);
         assert_eq!(format_asked(0), Some(DocumentFormat::Markdown));
         assert_eq!(format_asked(-1), None);
+        assert_eq!((Language::from_tag("en"), Language::from_tag("sv")), (Language::English, Language::Swedish));
     }
 
     #[test]

@@ -39,6 +39,12 @@ pub fn number(value: f64, decimals: usize, language: Language) -> String {
     }
 }
 
+/// A calendar date as both languages' documents write it: `2027-03-31`;
+/// empty when there is none.
+pub fn iso_date(date: Option<&socialloans_contracts::common::Date>) -> String {
+    date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default()
+}
+
 /// The thousands separator and the decimal mark of `language`.
 fn separators(language: Language) -> (char, char) {
     match language {

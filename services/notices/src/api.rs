@@ -49,7 +49,7 @@ fn organization(caller: &Caller, field: &str, asked: &str) -> Result<String, Err
 }
 
 fn recipient_view(row: store::Recipient) -> pb::Recipient {
-    let language = if row.language == "en" { Language::English } else { Language::Swedish };
+    let language = Language::from_tag(&row.language);
     pb::Recipient {
         name: format!("recipients/{}", row.id),
         organization_number: row.organization_number,
@@ -64,7 +64,7 @@ fn recipient_view(row: store::Recipient) -> pb::Recipient {
 fn communication_view(row: store::Communication) -> pb::Communication {
     let kind = Kind::from_stored(&row.kind).map_or(pb::NoticeKind::Unspecified, Kind::contract);
     let state = pb::DeliveryState::from_str_name(&format!("DELIVERY_STATE_{}", row.state)).unwrap_or_default();
-    let language = if row.language == "en" { Language::English } else { Language::Swedish };
+    let language = Language::from_tag(&row.language);
     pb::Communication {
         name: format!("communications/{}", row.id),
         kind: kind as i32,
@@ -169,10 +169,8 @@ impl NoticesService for Api {
     ) -> Reply<pb::ListCommunicationsResponse> {
         let (caller, req) = open(request)?;
         let organizations = match (caller.confined_to(), req.organization_number.as_str()) {
-            (Some(own), "") => Some(own.to_vec()),
-            (Some(_), asked) => Some(vec![organization(&caller, "organization_number", asked)?]),
-            (None, "") => None,
-            (None, asked) => Some(vec![organization(&caller, "organization_number", asked)?]),
+            (own, "") => own.map(<[String]>::to_vec),
+            (_, asked) => Some(vec![organization(&caller, "organization_number", asked)?]),
         };
         let filter = store::Filter {
             organizations,

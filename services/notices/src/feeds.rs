@@ -6,6 +6,7 @@
 use prost::Name;
 use socialloans_contracts::common::Date;
 use socialloans_contracts::{applications as ap, committee as cm, monitoring as mo};
+use socialloans_documents::numbers::iso_date as iso;
 use socialloans_platform::events::{Event, Handler, HandlerError, payload};
 use sqlx::PgConnection;
 
@@ -44,10 +45,6 @@ pub struct Notices {
     pub analysts: String,
     /// Days an overdue report waits before the analysts are told.
     pub escalation_days: u64,
-}
-
-fn iso(date: Option<&Date>) -> String {
-    date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default()
 }
 
 /// What settles a report period's waiting notices: its plan and period end.

@@ -101,11 +101,7 @@ impl Sender {
     /// The e-mail of `notice`.
     fn message(&self, notice: &Communication) -> Result<Message, String> {
         let to: Mailbox = notice.recipient_email.parse().map_err(|e| format!("the address: {e}"))?;
-        let language = if notice.language == "en" {
-            socialloans_documents::Language::English
-        } else {
-            socialloans_documents::Language::Swedish
-        };
+        let language = socialloans_documents::Language::from_tag(&notice.language);
         let html = socialloans_documents::html::page(&notice.body, &notice.subject, language);
         Message::builder()
             .from(self.from.clone())

@@ -103,7 +103,7 @@ pub async fn write(conn: &mut PgConnection, cause: &str, draft: &Draft, analysts
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|(email, tag)| (email, if tag == "en" { Language::English } else { Language::Swedish }))
+        .map(|(email, tag)| (email, Language::from_tag(&tag)))
         .collect(),
     };
     let nobody = to.is_empty();

@@ -163,12 +163,7 @@ pub async fn annotate(conn: &mut PgConnection, quorum: QuorumRule, meetings: &mu
         .flat_map(|m| &m.agenda)
         .filter_map(|item| item.case.strip_prefix("cases/").and_then(limits::id))
         .collect();
-    let rows = store::cases::contents(conn, &ids).await?;
-    let mut cases = std::collections::HashMap::new();
-    for (id, content) in rows {
-        let case = socialloans_platform::stored::document::<Case>(&content)?;
-        cases.insert(format!("cases/{id}"), case);
-    }
+    let cases = cases_by_name(conn, &ids).await?;
     for meeting in meetings {
         let standing = Standing { roster: roster.clone(), day: meetings::day(meeting) };
         let active: Vec<&store::members::Row> = standing.active().collect();

@@ -37,14 +37,20 @@ impl Gathered {
 pub async fn gather(conn: &mut PgConnection, meeting: &Meeting) -> Result<Gathered, Error> {
     let roster = store::members::roster(conn).await?;
     let meeting_id = parse("name", "meetings/", &meeting.name)?;
+    let approved = meeting.state == MeetingState::MinutesApproved as i32;
+    let reported = store::written::reported_in(conn, meeting_id, approved).await?;
     let ids: Vec<Uuid> =
         meeting.agenda.iter().map(|item| parse("case", "cases/", &item.case)).collect::<Result<_, _>>()?;
-    let mut contents: std::collections::HashMap<Uuid, Vec<u8>> =
-        store::cases::contents(conn, &ids).await?.into_iter().collect();
+    // The agenda's cases and those decided in writing, in one read.
+    let all: Vec<Uuid> = ids.iter().copied().chain(reported.iter().map(|(_, case)| *case)).collect();
+    let cases = cases_by_name(conn, &all).await?;
+    let case = |id: Uuid| {
+        let name = format!("cases/{id}");
+        cases.get(&name).cloned().ok_or(Error::NotFound(name))
+    };
     let mut agenda = Vec::with_capacity(ids.len());
     for id in ids {
-        let content = contents.remove(&id).ok_or_else(|| Error::NotFound(format!("cases/{id}")))?;
-        let case = Case { name: format!("cases/{id}"), ..socialloans_platform::stored::document::<Case>(&content)? };
+        let case = case(id)?;
         let votes = store::votes::at_meeting_in_order(conn, id, meeting_id)
             .await?
             .into_iter()
@@ -56,16 +62,9 @@ pub async fn gather(conn: &mut PgConnection, meeting: &Meeting) -> Result<Gather
             .collect();
         agenda.push((case, votes));
     }
-    let approved = meeting.state == MeetingState::MinutesApproved as i32;
-    let reported = store::written::reported_in(conn, meeting_id, approved).await?;
-    let ids: Vec<Uuid> = reported.iter().map(|(_, case)| *case).collect();
-    let contents: std::collections::HashMap<Uuid, Vec<u8>> =
-        store::cases::contents(conn, &ids).await?.into_iter().collect();
     let mut written = Vec::with_capacity(reported.len());
     for (decision, case_id) in reported {
-        let content = contents.get(&case_id).ok_or_else(|| Error::NotFound(format!("cases/{case_id}")))?;
-        let case =
-            Case { name: format!("cases/{case_id}"), ..socialloans_platform::stored::document::<Case>(content)? };
+        let case = case(case_id)?;
         if let Some(decision) = case.decisions.iter().find(|d| d.name == decision).cloned() {
             written.push((case, decision));
         }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use socialloans_contracts::{
     committee as cm, common, monitoring as mo,
     notices::{self as no},
@@ -82,8 +82,7 @@ impl Story<'_> {
             .await;
         let _ = std::fs::remove_file(&clock);
         let reminded = reminded?;
-        let when = format!("{}-{:02}-{:02}", day.year(), day.month(), day.day());
-        self.step("(time passes)", &format!("{when}: the detector reminds Botkyrkabyggen"), &reminded.subject);
+        self.step("(time passes)", &format!("{day}: the detector reminds Botkyrkabyggen"), &reminded.subject);
         Ok(())
     }
 

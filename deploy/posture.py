@@ -15,7 +15,9 @@
             (SMTP_URL smtps:// or ?tls=required); every feed a service
             reads is served by a Deployment here whose FEED_READERS (when
             set) names the reader, and the NetworkPolicies on both sides
-            let the reader reach the feed's port.
+            let the reader reach the feed's port; a service that signs what
+            it publishes (SIGNING_KEYS) reads its key from a Secret mounted
+            in its container, never one made for the process.
 --capacity  per replica, concurrent requests x largest message x 2 (the
             bytes and their decoded form) + 64 MiB for the process fits in
             75 % of the memory limit; at every autoscaler's maximum, the
@@ -47,6 +49,11 @@ MIGRATION_CONNECTIONS = 2
 # manifest does not say; --capacity asks that it does.
 DEFAULTS = {"GRPC_MAX_CONCURRENT_REQUESTS": 64, "GRPC_MAX_MESSAGE_BYTES": 4 * MIB, "DATABASE_MAX_CONNECTIONS": 10}
 DATABASE_URLS = ("DATABASE_URL", "DATABASE_MIGRATION_URL", "DATABASE_ADMIN_URL")
+# The services that sign what they publish, by Deployment, and the variable
+# naming their private key's file: the bank's key, which an outsider can check
+# signatures against, never one made for the process. (The committee's
+# CHAIN_SIGNING_KEY_FILE belongs here once the manifests mount that key.)
+SIGNING_KEYS = {"bonds": "REPORT_SIGNING_KEY_FILE"}
 
 
 def quantity(text):
@@ -157,6 +164,15 @@ def pod_labels(workload):
     return ((workload["spec"]["template"].get("metadata") or {}).get("labels")) or {}
 
 
+def in_mounted_secret(workload, container, path):
+    """Whether `path` lies in a Secret volume that `container` mounts."""
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes") or []}
+    return any(
+        path.startswith(mount["mountPath"].rstrip("/") + "/") and "secret" in volumes.get(mount["name"], {})
+        for mount in container.get("volumeMounts") or []
+    )
+
+
 def posture(m):
     errors = []
     for workload, spec in m.workloads():
@@ -204,6 +220,11 @@ def posture(m):
             errors.append(f"{name}: reads feeds without PEER_TLS_CA_FILE")
         if feeds and not (env.get("PEER_TLS_CERT_FILE") or env.get("SERVICE_TOKEN_FILE")):
             errors.append(f"{name}: reads feeds with neither a client certificate nor a mounted token")
+        key_var = SIGNING_KEYS.get(deployment["metadata"]["name"])
+        if key_var and not env.get(key_var):
+            errors.append(f"{name}: {key_var} is not set (it signs with the bank's key, from a Secret)")
+        elif key_var and not in_mounted_secret(deployment, container, env[key_var]):
+            errors.append(f"{name}: {key_var}={env[key_var]} is not in a Secret mounted in the container")
     served = {d["metadata"]["name"]: (d, env) for d, _, env in m.services()}
     for reader, (deployment, env) in served.items():
         for var, url in env.items():
@@ -337,6 +358,15 @@ def self_test(m):
             kept.append(rule)
         return kept
 
+    def without_env(doc_m, deployment, name):
+        c = container(doc_m, deployment)
+        c["env"] = [e for e in c["env"] if e["name"] != name]
+
+    def emptied(doc_m, deployment, name):
+        """The volume `name` of the deployment as an emptyDir instead of its source."""
+        volumes = doc_m.named("Deployment", deployment)["spec"]["template"]["spec"]["volumes"]
+        volumes[:] = [{"name": name, "emptyDir": {}} if v["name"] == name else v for v in volumes]
+
     def refuse_database(doc_m, name):
         for rule in database_policy(doc_m)["spec"]["ingress"]:
             for peer in rule["from"]:
@@ -364,6 +394,10 @@ def self_test(m):
         ("a feed the reader's NetworkPolicy cannot reach", lambda d: policy(d, "notices")["spec"].update(egress=without_peer(policy(d, "notices")["spec"]["egress"], "to", "monitoring")), "cannot reach"),
         ("a feed no Deployment serves", lambda d: d.docs.remove(d.named("Deployment", "monitoring")), "no Deployment here serves"),
         ("a service the database's NetworkPolicy refuses", lambda d: refuse_database(d, "notices"), "keep it from the database"),
+        ("bonds left out of monitoring's FEED_READERS", lambda d: set_env(d, "monitoring", "FEED_READERS", "applications,notices"), "Deployment bonds: reads monitoring's feed"),
+        ("bonds refused by applications' NetworkPolicy", lambda d: policy(d, "applications")["spec"].update(ingress=without_peer(policy(d, "applications")["spec"]["ingress"], "from", "bonds")), "Deployment bonds: applications's NetworkPolicy does not admit"),
+        ("no report signing key", lambda d: without_env(d, "bonds", "REPORT_SIGNING_KEY_FILE"), "REPORT_SIGNING_KEY_FILE is not set"),
+        ("a report signing key from no Secret", lambda d: emptied(d, "bonds", "report-signing"), "not in a Secret"),
     ]
     failures = []
     clean = posture(m) + capacity(m, report=lambda _: None)

@@ -8,8 +8,9 @@
 # - deploy/posture.py on every rendered set: capacity (memory per replica,
 #   connections at the autoscalers' maximum) everywhere, and in every overlay
 #   the production posture (no HS256, TLS everywhere, https feeds,
-#   verify-full, the database's NetworkPolicy, no superuser), with a
-#   self-test that breaks each rule once and expects it reported.
+#   verify-full, the database's NetworkPolicy, no superuser, signing keys
+#   from Secrets), with a self-test that breaks each rule once and expects
+#   it reported.
 # Both tools come from PyPI into a virtualenv (deploy/.venv). Exits non-zero
 # on any error.
 set -euo pipefail
@@ -25,9 +26,10 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 AUTH_HS256_SECRET=validate "$venv/bin/podman-compose" -f "$here/compose.yaml" --profile telemetry config >"$out/compose.yaml"
 services="$(awk '/^services:/ { on = 1; next } /^[a-z]/ { on = 0 } on && /^  [a-z-]+:$/ { n++ } END { print n }' "$out/compose.yaml")"
-# PostgreSQL; per service (applications, committee, monitoring, notices) its
-# bootstrap, migrate and itself; the mail relay; the telemetry collector.
-[ "$services" -eq 15 ] || { echo "compose: expected 15 services, resolved $services" >&2; exit 1; }
+# PostgreSQL; per service (applications, committee, monitoring, notices,
+# bonds) its bootstrap, migrate and itself; the mail relay; the telemetry
+# collector.
+[ "$services" -eq 18 ] || { echo "compose: expected 18 services, resolved $services" >&2; exit 1; }
 echo "compose: $services services resolved"
 for dir in "$here/k8s/base" "$here"/k8s/overlays/*/; do
   name="$(basename "$dir")"

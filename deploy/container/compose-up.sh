@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs deploy/compose.yaml here, as a user would with Docker Compose, and
-# proves it: PostgreSQL, the four bootstraps and migrations, the four services — each
+# proves it: PostgreSQL, the five bootstraps and migrations, the five services — each
 # started when what it depends on is healthy or done — and the development
-# mail relay, then the pilot story against them (with the notices service),
-# checks that its notices reached the relay, then `down`. Exits non-zero on
-# any failure.
+# mail relay, then the pilot story against them (with the notices and bonds
+# services), checks that its notices reached the relay, then `down`. Exits
+# non-zero on any failure.
 #
 # This machine has podman but neither Docker nor systemd, so: Compose v1
 # (docker-compose, from PyPI) talks to podman's Docker-compatible API, and
@@ -81,7 +81,7 @@ for attempt in 1 2 3; do
   echo "compose-up: 'up' failed (attempt $attempt of 3); once more" >&2
   sleep 2
 done
-for s in applications committee monitoring notices; do
+for s in applications committee monitoring notices bonds; do
   for _ in $(seq 120); do
     [ "$(podman inspect --format '{{.State.Health.Status}}' "${project}_${s}_1" 2>/dev/null)" = healthy ] && break
     sleep 0.5
@@ -90,8 +90,8 @@ for s in applications committee monitoring notices; do
     || { compose logs "$s" | tail -20; echo "compose-up: $s never became healthy" >&2; exit 1; }
 done
 echo "all healthy $(( ($(date +%s%N) - started) / 1000000 )) ms after 'up'"
-for s in applications-bootstrap committee-bootstrap monitoring-bootstrap notices-bootstrap \
-  applications-migrate committee-migrate monitoring-migrate notices-migrate; do
+for s in applications-bootstrap committee-bootstrap monitoring-bootstrap notices-bootstrap bonds-bootstrap \
+  applications-migrate committee-migrate monitoring-migrate notices-migrate bonds-migrate; do
   code="$(podman inspect --format '{{.State.ExitCode}}' "${project}_${s}_1")"
   [ "$code" = 0 ] || { echo "compose-up: $s exited $code" >&2; exit 1; }
 done
@@ -104,11 +104,12 @@ printf '%s' "$AUTH_HS256_SECRET" >"$work/demo/dev-auth-secret" && chmod 644 "$wo
 podman run --rm --network "${project}_default" -v "$work/demo:/home/nonroot" \
   -e SOCIALLOANS_APPLICATIONS_URL=http://applications:50051 -e SOCIALLOANS_COMMITTEE_URL=http://committee:50052 \
   -e SOCIALLOANS_MONITORING_URL=http://monitoring:50053 -e SOCIALLOANS_NOTICES_URL=http://notices:50054 \
+  -e SOCIALLOANS_BONDS_URL=http://bonds:50055 \
   "localhost/socialloans/socialloans:$TAG" demo >"$work/story.log" 2>&1 \
   || {
     cat "$work/story.log"
     # What the services said while the story ran, to tell a slow peer from a broken one.
-    for s in applications committee monitoring notices mail; do echo "-- $s:"; compose logs "$s" 2>&1 | tail -25; done
+    for s in applications committee monitoring notices bonds mail; do echo "-- $s:"; compose logs "$s" 2>&1 | tail -25; done
     echo "compose-up: the story failed" >&2
     exit 1
   }

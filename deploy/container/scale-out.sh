@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The suite as containers, scaled one service at a time, in production
 # posture, proven here:
-#   1. builds the four service images and the launcher image (podman),
+#   1. builds the five service images and the launcher image (podman),
 #   2. makes a CA and certificates for the run (openssl: each service's, core
-#      banking's client certificate, PostgreSQL's) and a stand-in identity
+#      banking's client certificate, PostgreSQL's), a stand-in identity
 #      provider's Ed25519 key, whose public half the services get as a JWKS
-#      file; no shared secret exists anywhere;
+#      file, and the bonds service's Ed25519 report signing key
+#      (REPORT_SIGNING_KEY_FILE); no shared secret exists anywhere;
 #   3. starts PostgreSQL outside the containers (as a managed database would
 #      be) with TLS only (hostssl), and a podman network whose DNS serves
 #      each service's name; the services connect with sslmode=verify-full as
@@ -20,7 +21,8 @@
 #      through, and REPLICAS (default 2) containers of each service behind
 #      its name,
 #   6. runs the pilot story (`socialloans demo`, in a container, calling the
-#      services by name) and kills one replica of each service in the middle,
+#      services by name) and kills one replica of each service but bonds in
+#      the middle,
 #   7. checks that nothing was lost and nothing applied twice (every notice
 #      sent is in the relay's maildir), starts replacements, runs the story
 #      once more, and tears everything down.
@@ -70,20 +72,23 @@ leaf() { # file, subjectAltName
   openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 2 -out "$pki/$1.pem" \
     -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "$2") 2>/dev/null
 }
-for s in applications committee monitoring notices; do leaf "$s" "DNS:$s"; done
+for s in applications committee monitoring notices bonds; do leaf "$s" "DNS:$s"; done
 leaf core-banking DNS:core-banking
 leaf postgres "IP:$gateway"
 # The identity provider's signing key: the story signs its tokens with it,
 # the services hold only its public half.
 kid="scale-out-$(date +%s)"
 openssl genpkey -algorithm ed25519 -out "$pki/idp.key"
+# The key the bonds service signs its reports with (PKCS#8), as a secret
+# mounted in production gives it.
+openssl genpkey -algorithm ed25519 -out "$pki/bonds-report.key"
 rm -f "$pki"/*.csr "$pki/ca.key"
 # Read by the containers' unprivileged user; a throwaway directory of this run.
 chmod 755 "$pki" && chmod 644 "$pki"/*
 podman run --rm --log-driver k8s-file --label "$label" -v "$pki:/etc/socialloans/pki:ro" \
   "localhost/socialloans/socialloans:$tag" jwks /etc/socialloans/pki/idp.key "$kid" >"$work/jwks.json"
 mv "$work/jwks.json" "$pki/jwks.json" && chmod 644 "$pki/jwks.json"
-echo "a CA, certificates for the four services, core banking and PostgreSQL ($gateway), an Ed25519 key ($kid)"
+echo "a CA, certificates for the five services, core banking and PostgreSQL ($gateway), Ed25519 keys ($kid; bonds' reports)"
 
 step "PostgreSQL (outside the containers), TLS only"
 admin_password="admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
@@ -108,12 +113,14 @@ echo "PostgreSQL on $gateway:$pg_port for the network $subnet (hostssl only)"
 
 db() { echo "postgres://$1:$2@$gateway:$pg_port/$3?sslmode=verify-full&sslrootcert=/etc/socialloans/pki/ca.pem"; }
 # Who reads whose feed: FEED_READERS of each producer. The notices service
-# reads all three; nobody reads its own feed yet (empty: no peer is named).
+# reads all three, the bonds service those of applications and monitoring;
+# nobody reads theirs yet (empty: no peer is named).
 readers() {
   case "$1" in
-    applications) echo committee,monitoring,notices ;;
-    committee | monitoring) echo applications,notices ;;
-    notices) echo "" ;;
+    applications) echo committee,monitoring,notices,bonds ;;
+    committee) echo applications,notices ;;
+    monitoring) echo applications,notices,bonds ;;
+    notices | bonds) echo "" ;;
   esac
 }
 service_env() {
@@ -126,6 +133,7 @@ service_env() {
   echo "-e MONITORING_FEED_URL=https://monitoring:50053"
   # The development relay has no TLS; the bank's takes smtp://…:587?tls=required.
   [ "$s" != notices ] || echo "-e SMTP_URL=smtp://mail:2525"
+  [ "$s" != bonds ] || echo "-e REPORT_SIGNING_KEY_FILE=$p/bonds-report.key"
 }
 
 step "bootstrap and migrations (one-off containers)"
@@ -148,12 +156,12 @@ one_off() {
   done
   fail "$s $command failed three times"
 }
-for s in applications committee monitoring notices; do
+for s in applications committee monitoring notices bonds; do
   one_off "$s" bootstrap
   one_off "$s" migrate
 done
 
-# The service ports (50051-50054) lie in the kernel's default ephemeral
+# The service ports (50051-50055) lie in the kernel's default ephemeral
 # range (32768-60999): a connection a replica opens while it starts (to
 # PostgreSQL, a peer's feed, the relay; the health checks exec'd in it) may
 # take one as its local port, and the bind then fails (address in use). In
@@ -185,7 +193,7 @@ podman run -d --log-driver k8s-file --name mail --label "$label" --network "$net
 for _ in $(seq 100); do [ -d "$work/mail/new" ] && break; sleep 0.05; done
 [ -d "$work/mail/new" ] || { podman logs mail | tail -20; fail "the mail relay did not start"; }
 echo "  mail             accepting on mail:2525"
-for s in applications committee monitoring notices; do
+for s in applications committee monitoring notices bonds; do
   for i in $(seq "$replicas"); do start_replica "$s" "$i"; done
 done
 
@@ -206,6 +214,7 @@ story() {
     -e SOCIALLOANS_TOKEN_KEY_FILE=$p/idp.key -e SOCIALLOANS_TOKEN_KID="$kid" \
     -e SOCIALLOANS_APPLICATIONS_URL=https://applications:50051 -e SOCIALLOANS_COMMITTEE_URL=https://committee:50052 \
     -e SOCIALLOANS_MONITORING_URL=https://monitoring:50053 -e SOCIALLOANS_NOTICES_URL=https://notices:50054 \
+    -e SOCIALLOANS_BONDS_URL=https://bonds:50055 \
     -e SOCIALLOANS_DEMO_PAUSE_MS="${2:-0}" \
     "localhost/socialloans/socialloans:$tag" demo >"$log" 2>&1
 }
@@ -283,19 +292,21 @@ check "a monitoring plan per approval, activated by its loan" \
 check "submitted report versions (2 + 3)" "SELECT count(*) FROM monitoring.outcome_report_version" 5
 check "no parked events" \
   "SELECT (SELECT count(*) FROM applications.consumer_dead_letter) + (SELECT count(*) FROM committee.consumer_dead_letter)
-     + (SELECT count(*) FROM monitoring.consumer_dead_letter) + (SELECT count(*) FROM notices.consumer_dead_letter)" 0
-for schema in applications committee monitoring notices; do
+     + (SELECT count(*) FROM monitoring.consumer_dead_letter) + (SELECT count(*) FROM notices.consumer_dead_letter)
+     + (SELECT count(*) FROM bonds.consumer_dead_letter)" 0
+for schema in applications committee monitoring notices bonds; do
   check "$schema feed has no gaps" "SELECT count(*) = coalesce(max(position), 0) FROM $schema.outbox" t
 done
 check "every session of the services is TLS" \
   "SELECT count(*) > 0 AND bool_and(s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-    WHERE a.usename IN ('applications', 'committee', 'monitoring', 'notices')" t
+    WHERE a.usename IN ('applications', 'committee', 'monitoring', 'notices', 'bonds')" t
 check "no service session as a superuser or an owner" \
   "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
     WHERE a.client_addr << '$subnet'::inet AND (r.rolsuper OR a.usename LIKE '%_owner')" 0
 notices_check 1
 
 step "replacements started; the story once more"
+# For the replicas killed above (bonds lost none).
 for s in applications committee monitoring notices; do start_replica "$s" "$((replicas + 1))"; done
 story_started="$(date +%s)"
 story story-2 0 || { cat "$work/story-2.log"; fail "the second story failed"; }

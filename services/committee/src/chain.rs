@@ -118,7 +118,7 @@ pub async fn sign_head(
 ) -> Result<Option<socialloans_contracts::committee::ChainHead>, sqlx::Error> {
     let Some((sequence, hash)) = store::chain::head(&mut *conn).await? else { return Ok(None) };
     let now = now_to_the_microsecond();
-    let signed = key.sign(sequence, &hash, now);
+    let signed = crate::signing::sign(key, sequence, &hash, now);
     store::chain::insert_head_signature(conn, sequence, &hash, now, &signed).await?;
     Ok(Some(signed))
 }
@@ -133,7 +133,7 @@ pub async fn head(
         reason: "CHAIN_EMPTY",
         message: "the audit chain has no entry yet".into(),
     })?;
-    Ok(key.sign(sequence, &hash, now_to_the_microsecond()))
+    Ok(crate::signing::sign(key, sequence, &hash, now_to_the_microsecond()))
 }
 
 /// Now, to the microsecond the database keeps.

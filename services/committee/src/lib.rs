@@ -34,7 +34,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     append_only: &["audit_chain", "history", "chain_head_signature"],
     check_env: |env| {
         committee_rules(env);
-        chain_key(env);
+        signing::ChainKey::from_env(env, "CHAIN_SIGNING_KEY_FILE");
     },
     background,
 };
@@ -56,18 +56,6 @@ fn committee_rules(env: &mut Env) -> proceedings::Rules {
     proceedings::Rules { decision, quorum }
 }
 
-/// `CHAIN_SIGNING_KEY_FILE`: the key that signs the chain's head; a key for
-/// this process only without it.
-fn chain_key(env: &mut Env) -> signing::ChainKey {
-    match env.file("CHAIN_SIGNING_KEY_FILE") {
-        Some(path) => signing::ChainKey::load(&path).unwrap_or_else(|err| {
-            env.error(err);
-            signing::ChainKey::ephemeral()
-        }),
-        None => signing::ChainKey::ephemeral(),
-    }
-}
-
 /// Consumes the applications feed, when `APPLICATIONS_FEED_URL` is set.
 fn background(context: &Context) {
     context.subscribe("applications", referrals::APPLICATIONS_FEED, referrals::types(), referrals::Referrals);
@@ -82,7 +70,7 @@ pub fn routes(context: &Context) -> tonic::service::Routes {
             feed: context.feed.clone(),
             rules: committee_rules(&mut context.config.raw.reader()),
             key: {
-                let key = chain_key(&mut context.config.raw.reader());
+                let key = signing::ChainKey::from_env(&mut context.config.raw.reader(), "CHAIN_SIGNING_KEY_FILE");
                 if key.ephemeral {
                     tracing::warn!(
                         key_id = %key.key_id(),

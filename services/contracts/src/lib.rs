@@ -39,6 +39,9 @@ pub mod applications {
     #[doc(inline)]
     pub use crate::spliced::{GetApplicationResponse, ListApplicationsResponse};
 }
+/// `socialloans.bonds.v1`: the social bond allocation register and its reports.
+#[doc(inline)]
+pub use socialloans::bonds::v1 as bonds;
 /// `socialloans.committee.v1`: the expert committee's cases and decisions.
 #[doc(inline)]
 pub use socialloans::committee::v1 as committee;

@@ -38,11 +38,14 @@ pub enum Role {
     Auditor,
     /// Another Social Loans service (event feeds, internal calls).
     Service,
+    /// The lender's treasury: issues the social bonds and publishes the
+    /// allocation and investor reports.
+    Treasury,
 }
 
 impl Role {
     /// Every role, in declaration order.
-    pub const ALL: [Role; 10] = [
+    pub const ALL: [Role; 11] = [
         Role::Borrower,
         Role::Analyst,
         Role::CreditAnalyst,
@@ -53,6 +56,7 @@ impl Role {
         Role::CoreBanking,
         Role::Auditor,
         Role::Service,
+        Role::Treasury,
     ];
 
     /// The claim value, e.g. `credit_analyst`.
@@ -68,6 +72,7 @@ impl Role {
             Role::CoreBanking => "core_banking",
             Role::Auditor => "auditor",
             Role::Service => "service",
+            Role::Treasury => "treasury",
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod names;
 pub mod pagination;
 pub mod server;
+pub mod signing;
 pub mod stored;
 pub mod telemetry;
 pub mod trace_context;

@@ -177,6 +177,11 @@ pub fn svg(report: &pb::InvestorImpactReport, language: Language) -> String {
 mod tests {
     use super::*;
 
+    /// Kronor in öre.
+    const fn kr(kronor: i64) -> i64 {
+        kronor * 100
+    }
+
     fn report() -> pb::InvestorImpactReport {
         pb::InvestorImpactReport {
             as_of: Some(socialloans_contracts::common::Date { year: 2026, month: 12, day: 31 }),
@@ -184,8 +189,8 @@ mod tests {
                 application: "applications/a".into(),
                 title: "Fittja; \"renovering\"".into(),
                 category: Category::HousingAndResidentialEnvironments as i32,
-                project_cost: Some(Money { currency_code: "SEK".into(), minor_units: 2_000_000_000_00 }),
-                financed: Some(Money { currency_code: "SEK".into(), minor_units: 1_250_000_000_00 }),
+                project_cost: Some(Money { currency_code: "SEK".into(), minor_units: kr(2_000_000_000) }),
+                financed: Some(Money { currency_code: "SEK".into(), minor_units: kr(1_250_000_000) }),
                 lender_share_percent: 62.5,
                 indicators: vec![pb::IndicatorResult {
                     indicator_code: "dwellings".into(),
@@ -197,7 +202,7 @@ mod tests {
             }],
             by_category: vec![pb::ImpactGroup {
                 key: "CATEGORY_HOUSING_AND_RESIDENTIAL_ENVIRONMENTS".into(),
-                financed: Some(Money { currency_code: "SEK".into(), minor_units: 1_250_000_000_00 }),
+                financed: Some(Money { currency_code: "SEK".into(), minor_units: kr(1_250_000_000) }),
                 ..Default::default()
             }],
             bond_share_percent: 80.0,

@@ -409,6 +409,11 @@ pub fn impact(snapshot: &Snapshot) -> Impact {
 mod tests {
     use super::*;
 
+    /// Kronor in öre.
+    const fn kr(kronor: i64) -> i64 {
+        kronor * 100
+    }
+
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap()
     }
@@ -439,29 +444,29 @@ mod tests {
         Snapshot {
             as_of: day("2026-12-31"),
             loans: vec![
-                loan("L-1", "applications/a", 600_000_000_00, "2025-03-01"),
-                loan("L-2", "applications/b", 300_000_000_00, "2026-06-01"),
-                loan("L-3", "applications/b", 100_000_000_00, "2026-09-01"),
+                loan("L-1", "applications/a", kr(600_000_000), "2025-03-01"),
+                loan("L-2", "applications/b", kr(300_000_000), "2026-06-01"),
+                loan("L-3", "applications/b", kr(100_000_000), "2026-09-01"),
             ],
             bonds: vec![
                 Bond {
                     isin: "SE0000000001".into(),
                     currency: "SEK".into(),
-                    outstanding_nominal: 500_000_000_00,
+                    outstanding_nominal: kr(500_000_000),
                     rate_micros: 1_000_000,
                     issue_date: day("2026-05-01"),
                 },
                 Bond {
                     isin: "XS0000000002".into(),
                     currency: "EUR".into(),
-                    outstanding_nominal: 10_000_000_00,
+                    outstanding_nominal: kr(10_000_000),
                     rate_micros: 11_452_300,
                     issue_date: day("2026-08-01"),
                 },
             ],
             projects: [
-                project("applications/a", "HOUSING", "0127", 2_000_000_000_00),
-                project("applications/b", "SAFETY", "1480", 800_000_000_00),
+                project("applications/a", "HOUSING", "0127", kr(2_000_000_000)),
+                project("applications/b", "SAFETY", "1480", kr(800_000_000)),
             ]
             .into_iter()
             .collect(),
@@ -471,7 +476,7 @@ mod tests {
 
     #[test]
     fn a_euro_bond_counts_in_sek_at_its_fixed_rate_to_the_ore() {
-        assert_eq!(sek(10_000_000_00, 11_452_300), 114_523_000_00);
+        assert_eq!(sek(kr(10_000_000), 11_452_300), kr(114_523_000));
         assert_eq!(sek(1, 1_500_000), 2, "half an öre rounds up");
         assert_eq!(sek(1_000_000_000_000_000, 1_000_000_000), 1_000_000_000_000_000_000, "the largest fit");
     }
@@ -480,8 +485,8 @@ mod tests {
     fn apportioned_parts_add_up_to_the_whole_to_the_ore() {
         assert_eq!(apportion(100, &[1, 1, 1]), [34, 33, 33]);
         assert_eq!(apportion(10, &[0, 0]), [0, 0]);
-        let parts = apportion(999_999_999_97, &[3, 7, 11, 13]);
-        assert_eq!(parts.iter().sum::<i64>(), 999_999_999_97);
+        let parts = apportion(99_999_999_997, &[3, 7, 11, 13]);
+        assert_eq!(parts.iter().sum::<i64>(), 99_999_999_997);
         assert_eq!(percent(1, 3), 33.33);
         assert_eq!(percent(2, 3), 66.67);
         assert_eq!(percent(5, 0), 0.0);
@@ -491,18 +496,18 @@ mod tests {
     fn the_bonds_are_allocated_pro_rata_and_split_by_category_municipality_and_new_financing() {
         let report = allocation(&snapshot());
         let headroom = report.headroom;
-        assert_eq!((headroom.pool, headroom.bonds, headroom.loans), (1_000_000_000_00, 614_523_000_00, 3));
-        assert_eq!((report.allocated, report.unallocated), (614_523_000_00, 0));
+        assert_eq!((headroom.pool, headroom.bonds, headroom.loans), (kr(1_000_000_000), kr(614_523_000), 3));
+        assert_eq!((report.allocated, report.unallocated), (kr(614_523_000), 0));
         let first = &report.bonds[0];
-        assert_eq!((first.allocated, first.unallocated), (500_000_000_00, 0));
+        assert_eq!((first.allocated, first.unallocated), (kr(500_000_000), 0));
         // Issued 2026-05-01: L-2 and L-3 (400 of 1000) are new financing.
-        assert_eq!((first.new_financing, first.refinancing), (200_000_000_00, 300_000_000_00));
+        assert_eq!((first.new_financing, first.refinancing), (kr(200_000_000), kr(300_000_000)));
         // Issued 2026-08-01: only L-3 (100 of 1000).
-        assert_eq!(report.bonds[1].new_financing, 11_452_300_00);
+        assert_eq!(report.bonds[1].new_financing, kr(11_452_300));
         assert_eq!(report.new_financing + report.refinancing, report.allocated);
         assert_eq!(report.by_category["HOUSING"] + report.by_category["SAFETY"], report.allocated);
         assert_eq!(report.by_municipality.values().sum::<i64>(), report.allocated);
-        assert_eq!(first.by_category["HOUSING"], 300_000_000_00);
+        assert_eq!(first.by_category["HOUSING"], kr(300_000_000));
     }
 
     #[test]
@@ -510,11 +515,11 @@ mod tests {
         let mut snapshot = snapshot();
         snapshot.loans.truncate(1);
         let report = allocation(&snapshot);
-        assert_eq!(report.allocated, 600_000_000_00);
-        assert_eq!(report.unallocated, 14_523_000_00);
+        assert_eq!(report.allocated, kr(600_000_000));
+        assert_eq!(report.unallocated, kr(14_523_000));
         assert_eq!(report.bonds.iter().map(|b| b.unallocated).sum::<i64>(), report.unallocated);
         assert!(report.headroom.low(0), "a shortfall is below any margin");
-        assert_eq!(report.headroom.headroom(), -14_523_000_00);
+        assert_eq!(report.headroom.headroom(), -kr(14_523_000));
     }
 
     #[test]
@@ -541,10 +546,10 @@ mod tests {
         assert_eq!(report.projects.len(), 2);
         assert_eq!(report.projects[0].lender_share(), 30.0);
         assert_eq!(report.projects[0].attributed(380.0), 114.0);
-        assert_eq!(report.projects[1].financed, 400_000_000_00);
+        assert_eq!(report.projects[1].financed, kr(400_000_000));
         assert_eq!(report.projects[1].lender_share(), 50.0);
         let housing = &report.by_category["HOUSING"];
-        assert_eq!((housing.projects, housing.financed), (1, 600_000_000_00));
+        assert_eq!((housing.projects, housing.financed), (1, kr(600_000_000)));
         let low_income = &report.by_population["LOW_INCOME"];
         let dwellings = &low_income.indicators[&("dwellings".to_owned(), "count".to_owned())];
         assert_eq!((dwellings.projects, dwellings.total, dwellings.attributed), (2, 480.0, 164.0));

@@ -1,4 +1,4 @@
-//! Tests that drive the three Social Loans services together, over gRPC. The
+//! Tests that drive the Social Loans services together, over gRPC. The
 //! harness is `testkit`; this crate knows the services.
 
 #![allow(missing_docs)]
@@ -10,13 +10,14 @@ pub mod meetings;
 pub use socialloans::pilots;
 pub use testkit::*;
 
-/// The four services, in their ports' order.
-pub fn services() -> [Service; 4] {
+/// The five services, in their ports' order.
+pub fn services() -> [Service; 5] {
     [
         Service { spec: &applications::SPEC, routes: applications::routes },
         Service { spec: &committee::SPEC, routes: committee::routes },
         Service { spec: &monitoring::SPEC, routes: monitoring::routes },
         Service { spec: &notices::SPEC, routes: notices::routes },
+        Service { spec: &bonds::SPEC, routes: bonds::routes },
     ]
 }
 
@@ -33,12 +34,12 @@ pub fn violations(status: &tonic::Status) -> Vec<String> {
     details.bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect()).unwrap_or_default()
 }
 
-/// The specs of the four services.
-pub fn specs() -> [&'static socialloans_platform::ServiceSpec; 4] {
+/// The specs of the five services.
+pub fn specs() -> [&'static socialloans_platform::ServiceSpec; 5] {
     services().map(|s| s.spec)
 }
 
-/// The four services in process on `db`, each reading the feeds it
+/// The five services in process on `db`, each reading the feeds it
 /// consumes over real gRPC, with fast polling; in the order of
 /// [`services`]. The notices wait unsent: no relay is named.
 pub async fn start_all(db: &Db) -> (Vec<socialloans_platform::Running>, socialloans::Endpoints) {
@@ -50,7 +51,7 @@ pub async fn start_all_mailing(
     db: &Db,
     smtp_url: Option<&str>,
 ) -> (Vec<socialloans_platform::Running>, socialloans::Endpoints) {
-    let addrs = [reserved_addr(), reserved_addr(), reserved_addr(), reserved_addr()];
+    let addrs = [reserved_addr(), reserved_addr(), reserved_addr(), reserved_addr(), reserved_addr()];
     let url = |i: usize| format!("http://{}", addrs[i]);
     let feeds = [("APPLICATIONS_FEED_URL", url(0)), ("COMMITTEE_FEED_URL", url(1)), ("MONITORING_FEED_URL", url(2))];
     let mut running = Vec::new();
@@ -69,6 +70,7 @@ pub async fn start_all_mailing(
         committee: url(1),
         monitoring: url(2),
         notices: url(3),
+        bonds: url(4),
         clock_file: None,
     };
     (running, endpoints)

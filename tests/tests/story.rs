@@ -30,7 +30,7 @@ fn free_offset(attempt: u16) -> u16 {
     (0..20u16)
         .map(|k| 11_000 + (start + k) % 20 * 100)
         .find(|offset| {
-            [50051u16, 50052, 50053, 50054, 9091, 9092, 9093, 9094, 2525]
+            [50051u16, 50052, 50053, 50054, 50055, 9091, 9092, 9093, 9094, 9095, 2525]
                 .iter()
                 .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
         })
@@ -361,7 +361,7 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     let status = up.terminate();
     assert!(status.success(), "suite up exited with {status}");
     let stopped: Vec<String> = up.lines.try_iter().filter(|l| l.ends_with("stopped (exit status: 0)")).collect();
-    assert_eq!(stopped.len(), 4, "each service stops cleanly: {stopped:?}");
+    assert_eq!(stopped.len(), 5, "each service stops cleanly: {stopped:?}");
 }
 
 /// The README's first command from a clone in a private directory (mode 700,

@@ -31,14 +31,14 @@ pub struct Cli {
 #[derive(Debug, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
     /// Start PostgreSQL (private, under .local/, unless DATABASE_URL is set), a development mail
-    /// relay (unless SMTP_URL is set) and the four services, restarting any that exits.
+    /// relay (unless SMTP_URL is set) and the five services, restarting any that exits.
     Up,
     /// Run the pilot story through the real APIs (starts the suite first unless it is up).
     Demo,
     /// Run one service, exactly as its own binary would (`up` starts each this way).
     Service {
-        /// applications, committee, monitoring or notices.
-        #[arg(value_parser = ["applications", "committee", "monitoring", "notices"])]
+        /// applications, committee, monitoring, notices or bonds.
+        #[arg(value_parser = ["applications", "committee", "monitoring", "notices", "bonds"])]
         name: String,
         /// The service's own command line: serve, migrate, bootstrap, health, replay-parked.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -90,6 +90,7 @@ pub fn roles_markdown() -> String {
         &committee::policy::POLICY,
         &monitoring::policy::POLICY,
         &notices::policy::POLICY,
+        &bonds::policy::POLICY,
     ] {
         out.push_str(&format!("`{}`\n\n| method | roles |\n|---|---|\n", policy.service));
         for (method, roles) in policy.methods {
@@ -164,8 +165,11 @@ pub fn run_service(name: &str, args: &[&str]) -> ExitCode {
         "committee" => socialloans_platform::cli::run(&committee::SPEC, committee::routes, args),
         "monitoring" => socialloans_platform::cli::run(&monitoring::SPEC, monitoring::routes, args),
         "notices" => socialloans_platform::cli::run(&notices::SPEC, notices::routes, args),
+        "bonds" => socialloans_platform::cli::run(&bonds::SPEC, bonds::routes, args),
         other => {
-            eprintln!("socialloans: unknown service {other:?}; services: applications, committee, monitoring, notices");
+            eprintln!(
+                "socialloans: unknown service {other:?}; services: applications, committee, monitoring, notices, bonds"
+            );
             ExitCode::from(2)
         }
     }

@@ -19,11 +19,12 @@ struct Service {
     metrics_port: u16,
 }
 
-const SERVICES: [Service; 4] = [
+const SERVICES: [Service; 5] = [
     Service { name: "applications", grpc_port: 50051, metrics_port: 9091 },
     Service { name: "committee", grpc_port: 50052, metrics_port: 9092 },
     Service { name: "monitoring", grpc_port: 50053, metrics_port: 9093 },
     Service { name: "notices", grpc_port: 50054, metrics_port: 9094 },
+    Service { name: "bonds", grpc_port: 50055, metrics_port: 9095 },
 ];
 
 /// The development mail relay's port (before the offset).
@@ -57,6 +58,9 @@ pub struct Endpoints {
     /// `http://127.0.0.1:50054` by default; empty when a suite elsewhere
     /// names no notices service.
     pub notices: String,
+    /// `http://127.0.0.1:50055` by default; empty when a suite elsewhere
+    /// names no bonds service.
+    pub bonds: String,
     /// The file a local suite's overdue detector reads today from
     /// (`OVERDUE_CLOCK_FILE`), which the story writes to let time pass;
     /// `None` for a suite whose time it cannot move.
@@ -68,13 +72,14 @@ impl Endpoints {
     /// `SOCIALLOANS_PORT_OFFSET`), or those named by `SOCIALLOANS_APPLICATIONS_URL`,
     /// `SOCIALLOANS_COMMITTEE_URL` and `SOCIALLOANS_MONITORING_URL` when all three are set
     /// (a suite elsewhere: containers behind their service names, say), with
-    /// `SOCIALLOANS_NOTICES_URL` when it is.
+    /// `SOCIALLOANS_NOTICES_URL` and `SOCIALLOANS_BONDS_URL` when they are.
     pub fn local() -> Result<Endpoints, String> {
         let named = |service: &str| std::env::var(format!("SOCIALLOANS_{}_URL", service.to_uppercase())).ok();
         match (named("applications"), named("committee"), named("monitoring")) {
             (Some(applications), Some(committee), Some(monitoring)) => {
                 let notices = named("notices").unwrap_or_default();
-                Ok(Endpoints { applications, committee, monitoring, notices, clock_file: None })
+                let bonds = named("bonds").unwrap_or_default();
+                Ok(Endpoints { applications, committee, monitoring, notices, bonds, clock_file: None })
             }
             _ => Ok(Endpoints::at(port_offset()?)),
         }
@@ -83,7 +88,14 @@ impl Endpoints {
     /// The endpoints of a local suite whose ports are shifted by `offset`.
     pub fn at(offset: u16) -> Endpoints {
         let url = |i: usize| format!("http://127.0.0.1:{}", SERVICES[i].grpc_port + offset);
-        Endpoints { applications: url(0), committee: url(1), monitoring: url(2), notices: url(3), clock_file: None }
+        Endpoints {
+            applications: url(0),
+            committee: url(1),
+            monitoring: url(2),
+            notices: url(3),
+            bonds: url(4),
+            clock_file: None,
+        }
     }
 
     /// Where the service `name` of a local suite shifted by `offset` serves
@@ -95,8 +107,8 @@ impl Endpoints {
 
     /// Whether all answer SERVING now.
     pub async fn serving(&self) -> bool {
-        let notices = Some(&self.notices).filter(|n| !n.is_empty());
-        for url in [&self.applications, &self.committee, &self.monitoring].into_iter().chain(notices) {
+        let optional = [&self.notices, &self.bonds].into_iter().filter(|n| !n.is_empty());
+        for url in [&self.applications, &self.committee, &self.monitoring].into_iter().chain(optional) {
             if !serving(url).await {
                 return false;
             }

@@ -71,6 +71,7 @@ pub(super) async fn start_up(b: &Bench, service: &str) -> Result<(Vec<Duration>,
                 committee: url.clone(),
                 monitoring: url.clone(),
                 notices: String::new(),
+                bonds: String::new(),
                 clock_file: None,
             };
             if one.serving().await {

@@ -1,0 +1,292 @@
+//! The bond register (issue 20), over gRPC with real PostgreSQL and the
+//! real feeds: the applications and monitoring services serve the events
+//! the test appends to their outboxes, exactly as they would publish them,
+//! so that dates can be chosen freely. Each rule is tried from the edge:
+//! wrong roles, replays, concurrent issues, bad and huge values, the
+//! service's own database credential.
+
+use std::time::Duration;
+
+use e2e::{
+    Db,
+    flow::{as_borrower, rid, staff, staff_as},
+    pilots, reason, specs, start_all, violations,
+};
+use socialloans_contracts::{
+    applications as ap,
+    bonds::{self as pb, bonds_service_client::BondsServiceClient},
+    common::{Date, Money},
+    monitoring as mo,
+};
+use socialloans_platform::{Role, Running};
+use tonic::{Code, transport::Channel};
+
+type Client = BondsServiceClient<Channel>;
+
+struct Suite {
+    db: Db,
+    running: Vec<Running>,
+    client: Client,
+}
+
+const BOTKYRKA: &str = "applications/0190f000-0000-7000-8000-000000000001";
+const EIDAR: &str = "applications/0190f000-0000-7000-8000-000000000002";
+
+impl Suite {
+    async fn start() -> Suite {
+        let db = Db::prepared(&specs()).await;
+        let (running, endpoints) = start_all(&db).await;
+        let client = BondsServiceClient::connect(endpoints.bonds.clone()).await.unwrap();
+        Suite { db, running, client }
+    }
+
+    async fn stop(self) {
+        for service in self.running {
+            service.stop().await.unwrap();
+        }
+    }
+
+    /// Appends `event` to `service`'s feed, as that service would publish it.
+    async fn publish<M: prost::Message + prost::Name>(&self, service: &str, aggregate: &str, event: &M) {
+        let pool = sqlx::PgPool::connect(&self.db.service_url(service)).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        socialloans_platform::events::append(&mut tx, service, aggregate, None, event).await.unwrap();
+        tx.commit().await.unwrap();
+        pool.close().await;
+    }
+
+    /// The two pilots approved: Botkyrkabyggen's renovation (cost 2 000
+    /// MSEK) and Eidar's safety project (cost 100 MSEK).
+    async fn approve_pilots(&self) {
+        for (name, mut pilot, cost) in
+            [(BOTKYRKA, pilots::botkyrkabyggen(), 2_000_000_000), (EIDAR, pilots::eidar(), 100_000_000)]
+        {
+            pilot.name = name.into();
+            if let Some(investment) = pilot.investment.as_mut() {
+                investment.total_amount = pilots::sek(cost);
+            }
+            self.publish(
+                "applications",
+                name,
+                &ap::ApplicationApproved { application: Some(pilot), ..Default::default() },
+            )
+            .await;
+        }
+    }
+
+    async fn tag(&self, application: &str, loan_id: &str, kronor: i64, disbursed: Date, matures: Date) {
+        let loan = ap::LoanTag {
+            loan_id: loan_id.into(),
+            principal: pilots::sek(kronor),
+            disbursement_date: Some(disbursed),
+            maturity_date: Some(matures),
+            outstanding_principal: pilots::sek(kronor),
+            ..Default::default()
+        };
+        let event = ap::LoanTagged { application: application.into(), loan: Some(loan), ..Default::default() };
+        self.publish("applications", application, &event).await;
+    }
+
+    async fn loan_changed(&self, application: &str, loan_id: &str, change: ap::LoanChange, kronor: i64, on: Date) {
+        let loan = ap::LoanTag {
+            loan_id: loan_id.into(),
+            outstanding_principal: pilots::sek(kronor),
+            state_date: Some(on),
+            disbursement_date: Some(date(2025, 1, 15)),
+            ..Default::default()
+        };
+        let event = ap::LoanUpdated {
+            application: application.into(),
+            loan: Some(loan),
+            change: change as i32,
+            ..Default::default()
+        };
+        self.publish("applications", application, &event).await;
+    }
+
+    /// Waits until the pool today holds `kronor` in `loans` loans.
+    async fn pool_is(&self, kronor: i64, loans: i32, on: Date) -> pb::Headroom {
+        let mut last = None;
+        for _ in 0..200 {
+            let headroom = headroom(&mut self.client.clone(), Some(on), None).await;
+            if headroom.pool == sek(kronor) && headroom.loan_count == loans {
+                return headroom;
+            }
+            last = Some(headroom);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the pool did not reach {kronor} kr in {loans} loans: {last:?}");
+    }
+
+    async fn bonds_events(&self) -> Vec<String> {
+        let pool = sqlx::PgPool::connect(&self.db.service_url("bonds")).await.unwrap();
+        let types: Vec<String> =
+            sqlx::query_scalar("SELECT event_type FROM bonds.outbox ORDER BY recorded").fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        types.into_iter().map(|t| t.rsplit('.').next().unwrap_or_default().to_owned()).collect()
+    }
+}
+
+fn date(year: i32, month: i32, day: i32) -> Date {
+    Date { year, month, day }
+}
+
+fn sek(kronor: i64) -> Option<Money> {
+    pilots::sek(kronor)
+}
+
+fn treasury<T>(message: T) -> tonic::Request<T> {
+    staff_as("treasury-karin", message, Role::Treasury)
+}
+
+async fn headroom(client: &mut Client, as_of: Option<Date>, known_at: Option<prost_types::Timestamp>) -> pb::Headroom {
+    let request = pb::GetHeadroomRequest { as_of, known_at };
+    client.get_headroom(staff(request, Role::Analyst)).await.unwrap().into_inner().headroom.unwrap()
+}
+
+fn bond(isin: &str, currency: &str, minor_units: i64, rate: &str, issued: Date) -> pb::Bond {
+    pb::Bond {
+        isin: isin.into(),
+        display_name: format!("Social Bond {isin}"),
+        nominal: Some(Money { currency_code: currency.into(), minor_units }),
+        issue_date: Some(issued),
+        maturity_date: Some(date(2031, 9, 1)),
+        exchange_rate: rate.into(),
+        ..Default::default()
+    }
+}
+
+fn issue(bond: pb::Bond, override_reason: &str) -> pb::IssueBondRequest {
+    pb::IssueBondRequest { request_id: rid(), bond: Some(bond), override_reason: override_reason.into() }
+}
+
+fn metadata(status: &tonic::Status, key: &str) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().and_then(|i| i.metadata.get(key).cloned()).unwrap_or_default()
+}
+
+const SEK_BOND: &str = "SE0017160872";
+const EUR_BOND: &str = "XS2191351126";
+
+#[tokio::test]
+async fn a_bond_is_issued_only_against_the_pool_and_an_override_takes_a_second_treasury_officer() {
+    let suite = Suite::start().await;
+    let client = &mut suite.client.clone();
+    suite.approve_pilots().await;
+    suite.tag(BOTKYRKA, "BB-1", 400_000_000, date(2025, 1, 15), date(2035, 1, 15)).await;
+    suite.tag(EIDAR, "EI-1", 50_000_000, date(2026, 3, 1), date(2036, 3, 1)).await;
+    let today = suite.pool_is(450_000_000, 2, date(2026, 6, 30)).await;
+    assert_eq!((today.headroom, today.bonds_outstanding), (sek(450_000_000), sek(0)));
+
+    // A SEK bond of 300 MSEK fits; the headroom after it is shown.
+    let first = issue(bond(SEK_BOND, "SEK", 300_000_000_00, "", date(2026, 4, 1)), "");
+    let issued = client.issue_bond(treasury(first.clone())).await.unwrap().into_inner();
+    let shown = issued.bond.unwrap();
+    assert_eq!(shown.state, pb::BondState::Outstanding as i32);
+    assert_eq!(issued.headroom.as_ref().unwrap().headroom, sek(150_000_000));
+    // The same request again answers the same; another bond under its id is refused.
+    let again = client.issue_bond(treasury(first.clone())).await.unwrap().into_inner();
+    assert_eq!(again.bond.unwrap().create_time, shown.create_time);
+    let reused = pb::IssueBondRequest { bond: Some(bond(EUR_BOND, "SEK", 1, "", date(2026, 4, 1))), ..first };
+    assert_eq!(reason(&client.issue_bond(treasury(reused)).await.unwrap_err()), "REQUEST_ID_REUSED");
+    let twice = issue(bond(SEK_BOND, "SEK", 1, "", date(2026, 4, 1)), "");
+    let err = client.issue_bond(treasury(twice)).await.unwrap_err();
+    assert_eq!((err.code(), reason(&err)), (Code::AlreadyExists, "BOND_EXISTS".into()));
+
+    // A EUR bond of 20 M at 11.4523 counts 229.046 MSEK: it would exceed the pool.
+    let euro = bond(EUR_BOND, "EUR", 20_000_000_00, "11.4523", date(2026, 5, 1));
+    let err = client.issue_bond(treasury(issue(euro.clone(), ""))).await.unwrap_err();
+    assert_eq!((err.code(), reason(&err)), (Code::FailedPrecondition, "POOL_EXCEEDED".into()));
+    assert_eq!(metadata(&err, "headroom"), (-79_046_000_00i64).to_string());
+    assert!(
+        client.get_bond(staff(pb::GetBondRequest { name: format!("bonds/{EUR_BOND}") }, Role::Auditor)).await.is_err()
+    );
+
+    // With a reason it waits for a second treasury officer, and counts for nothing meanwhile.
+    let pending = client.issue_bond(treasury(issue(euro, "Bridge until the Q3 disbursements"))).await.unwrap();
+    let pending = pending.into_inner().bond.unwrap();
+    assert_eq!(pending.state, pb::BondState::PendingOverride as i32);
+    assert_eq!(headroom(client, Some(date(2026, 6, 30)), None).await.bonds_outstanding, sek(300_000_000));
+    let approve = pb::ApproveBondOverrideRequest { request_id: rid(), name: pending.name.clone() };
+    let err = client.approve_bond_override(treasury(approve.clone())).await.unwrap_err();
+    assert_eq!((err.code(), reason(&err)), (Code::PermissionDenied, "SAME_PERSON".into()));
+    let analyst = client.approve_bond_override(staff(approve.clone(), Role::Analyst)).await.unwrap_err();
+    assert_eq!(analyst.code(), Code::PermissionDenied);
+    let other = pb::ApproveBondOverrideRequest { request_id: rid(), ..approve };
+    let approved = client.approve_bond_override(staff_as("treasury-olof", other, Role::Treasury)).await.unwrap();
+    let approved = approved.into_inner().bond.unwrap();
+    assert_eq!(approved.state, pb::BondState::Outstanding as i32);
+    assert_eq!(approved.r#override.unwrap().decided_by.unwrap().subject, "treasury-olof");
+    let after = headroom(client, Some(date(2026, 6, 30)), None).await;
+    assert_eq!(after.headroom, sek(-79_046_000));
+    let events = suite.bonds_events().await;
+    assert!(
+        events.contains(&"BondOverrideRequested".to_owned()) && events.contains(&"HeadroomLow".to_owned()),
+        "{events:?}"
+    );
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bonds_wrong_roles_and_concurrent_issues_are_refused_and_never_break_the_pool() {
+    let suite = Suite::start().await;
+    let client = &mut suite.client.clone();
+    suite.approve_pilots().await;
+    suite.tag(BOTKYRKA, "BB-1", 100_000_000, date(2025, 1, 15), date(2035, 1, 15)).await;
+    suite.pool_is(100_000_000, 1, date(2026, 6, 30)).await;
+
+    let mut bad = bond("SE0017160873", "GBP", i64::MAX, "NaN", date(2026, 4, 1));
+    bad.maturity_date = Some(date(2026, 2, 30));
+    let err = client.issue_bond(treasury(issue(bad, &"x".repeat(4001)))).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        violations(&err),
+        [
+            "bond.isin",
+            "bond.nominal.currency_code",
+            "bond.nominal.minor_units",
+            "bond.exchange_rate",
+            "bond.maturity_date",
+            "override_reason"
+        ]
+    );
+    let euro_without_rate = bond(EUR_BOND, "EUR", 1, "", date(2026, 4, 1));
+    assert_eq!(
+        violations(&client.issue_bond(treasury(issue(euro_without_rate, ""))).await.unwrap_err()),
+        ["bond.exchange_rate"]
+    );
+    let borrower = client
+        .issue_bond(as_borrower(pilots::BOTKYRKABYGGEN, issue(bond(SEK_BOND, "SEK", 1, "", date(2026, 4, 1)), "")));
+    assert_eq!(borrower.await.unwrap_err().code(), Code::PermissionDenied);
+    let read = client.get_headroom(as_borrower(pilots::BOTKYRKABYGGEN, pb::GetHeadroomRequest::default())).await;
+    assert_eq!(read.unwrap_err().code(), Code::PermissionDenied, "borrowers read nothing here");
+    let future = pb::GetHeadroomRequest {
+        known_at: Some(prost_types::Timestamp { seconds: 4_102_444_800, nanos: 0 }),
+        ..Default::default()
+    };
+    assert_eq!(violations(&client.get_headroom(staff(future, Role::Auditor)).await.unwrap_err()), ["known_at"]);
+
+    // Eight officers at once each issue 20 MSEK against 100 MSEK: five fit, three are refused.
+    let isins = ["SE0023456785", "SE0017160872", "US0378331005", "SE0000108656", "GB0002634946", "XS2191351126"];
+    let mut more: Vec<String> = isins.iter().map(|s| s.to_string()).collect();
+    more.extend(["DE0005557508".to_owned(), "FR0000131104".to_owned()]);
+    let mut calls = Vec::new();
+    for (i, isin) in more.iter().enumerate() {
+        let mut client = client.clone();
+        let request = issue(bond(isin, "SEK", 20_000_000_00, "", date(2026, 4, 1)), "");
+        calls.push(tokio::spawn(async move {
+            client.issue_bond(staff_as(&format!("treasury-{i}"), request, Role::Treasury)).await
+        }));
+    }
+    let mut issued = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => issued += 1,
+            Err(err) => assert_eq!(reason(&err), "POOL_EXCEEDED"),
+        }
+    }
+    assert_eq!(issued, 5);
+    let after = headroom(client, Some(date(2026, 6, 30)), None).await;
+    assert_eq!((after.pool, after.bonds_outstanding, after.headroom), (sek(100_000_000), sek(100_000_000), sek(0)));
+    suite.stop().await;
+}

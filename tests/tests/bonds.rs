@@ -290,3 +290,65 @@ async fn bad_bonds_wrong_roles_and_concurrent_issues_are_refused_and_never_break
     assert_eq!((after.pool, after.bonds_outstanding, after.headroom), (sek(100_000_000), sek(100_000_000), sek(0)));
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn the_pool_follows_each_loan_as_of_any_date_and_as_known_at_any_time() {
+    let suite = Suite::start().await;
+    let client = &mut suite.client.clone();
+    suite.approve_pilots().await;
+    suite.tag(BOTKYRKA, "BB-1", 400_000_000, date(2025, 1, 15), date(2035, 1, 15)).await;
+    suite.tag(BOTKYRKA, "BB-2", 100_000_000, date(2025, 1, 15), date(2027, 3, 1)).await;
+    suite.tag(EIDAR, "EI-1", 50_000_000, date(2026, 3, 1), date(2036, 3, 1)).await;
+    suite.pool_is(550_000_000, 3, date(2026, 6, 30)).await;
+    let before = headroom(client, Some(date(2026, 6, 30)), None).await.known_at;
+    // Before Eidar's disbursement, only Botkyrkabyggen's loans count.
+    assert_eq!(headroom(client, Some(date(2026, 2, 1)), None).await.pool, sek(500_000_000));
+    let issued = issue(bond(SEK_BOND, "SEK", 500_000_000_00, "", date(2026, 4, 1)), "");
+    client.issue_bond(treasury(issued)).await.unwrap();
+
+    // Amortised to 380 MSEK at the end of June; the pool is lower from then, not before.
+    suite.loan_changed(BOTKYRKA, "BB-1", ap::LoanChange::Amortised, 380_000_000, date(2026, 6, 30)).await;
+    suite.pool_is(530_000_000, 3, date(2026, 7, 1)).await;
+    assert_eq!(headroom(client, Some(date(2026, 6, 29)), None).await.pool, sek(550_000_000));
+    // Forecast: BB-2 matures on 2027-03-01; the pool is then 430 MSEK against 500.
+    let forecast = client
+        .forecast_headroom(staff(pb::ForecastHeadroomRequest { until: Some(date(2030, 1, 1)) }, Role::Treasury))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(forecast.first_shortfall_date, Some(date(2027, 3, 1)));
+    let point = forecast.points.iter().find(|p| p.date == Some(date(2027, 3, 1))).expect("BB-2's maturity");
+    assert_eq!(point.changes, ["loan BB-2 matures"]);
+    assert_eq!(point.headroom.as_ref().unwrap().headroom, sek(-70_000_000));
+    let far = pb::ForecastHeadroomRequest { until: Some(date(2099, 1, 1)) };
+    assert_eq!(violations(&client.forecast_headroom(staff(far, Role::Treasury)).await.unwrap_err()), ["until"]);
+    // Eidar's tag was a mistake: cancelled, it never counted.
+    suite.loan_changed(EIDAR, "EI-1", ap::LoanChange::Cancelled, 0, date(2026, 9, 1)).await;
+    suite.pool_is(380_000_000 + 100_000_000, 2, date(2026, 7, 1)).await;
+    assert_eq!(headroom(client, Some(date(2026, 3, 15)), None).await.pool, sek(500_000_000));
+    // What the register knew before, it still says when asked as known then.
+    let then = headroom(client, Some(date(2026, 7, 1)), before).await;
+    assert_eq!((then.pool, then.bonds_outstanding), (sek(550_000_000), sek(0)));
+    // The bond now exceeds the pool: a warning, once.
+    let events = suite.bonds_events().await;
+    assert_eq!(events.iter().filter(|e| *e == "HeadroomLow").count(), 1, "{events:?}");
+    let forecast = client.forecast_headroom(staff(pb::ForecastHeadroomRequest::default(), Role::Auditor)).await;
+    let forecast = forecast.unwrap().into_inner();
+    assert_eq!(forecast.first_shortfall_date, forecast.today.unwrap().as_of, "short today");
+
+    // The label withdrawn from Botkyrkabyggen's loans on 2026-10-01 empties the pool from then.
+    let withdrawal = ap::LabelWithdrawal { effective_date: Some(date(2026, 10, 1)), ..Default::default() };
+    let withdrawn = ap::ApplicationLabelWithdrawn {
+        application: BOTKYRKA.into(),
+        label_withdrawal: Some(withdrawal),
+        ..Default::default()
+    };
+    suite.publish("applications", BOTKYRKA, &withdrawn).await;
+    suite.pool_is(0, 0, date(2026, 10, 1)).await;
+    assert_eq!(headroom(client, Some(date(2026, 9, 30)), None).await.pool, sek(480_000_000));
+    // A later amortisation of a withdrawn loan does not bring it back.
+    suite.loan_changed(BOTKYRKA, "BB-1", ap::LoanChange::Amortised, 370_000_000, date(2026, 11, 1)).await;
+    suite.tag(EIDAR, "EI-2", 10_000_000, date(2026, 11, 1), date(2036, 3, 1)).await;
+    suite.pool_is(10_000_000, 1, date(2026, 11, 15)).await;
+    suite.stop().await;
+}

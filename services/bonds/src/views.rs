@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(number(0.125), "0.125");
         assert_eq!(number(-2.5), "-2.5");
         assert_eq!(date("2026-12-31".parse().unwrap()), Date { year: 2026, month: 12, day: 31 });
-        assert_eq!(category_label("CATEGORY_HOUSING_AND_RESIDENTIAL_ENVIRONMENTS", Language::English), "Housing and residential environments");
+        assert_eq!(
+            category_label("CATEGORY_HOUSING_AND_RESIDENTIAL_ENVIRONMENTS", Language::English),
+            "Housing and residential environments"
+        );
         assert_eq!(population_label("NOT_A_POPULATION", Language::English), "NOT_A_POPULATION");
     }
 }

@@ -352,3 +352,151 @@ async fn the_pool_follows_each_loan_as_of_any_date_and_as_known_at_any_time() {
     suite.pool_is(10_000_000, 1, date(2026, 11, 15)).await;
     suite.stop().await;
 }
+
+fn minor(money: &Option<Money>) -> i64 {
+    money.as_ref().map_or(0, |m| m.minor_units)
+}
+
+#[tokio::test]
+async fn the_reports_break_the_allocation_down_and_published_vintages_are_signed_frozen_and_restated_with_reasons() {
+    let suite = Suite::start().await;
+    let client = &mut suite.client.clone();
+    suite.approve_pilots().await;
+    suite.tag(BOTKYRKA, "BB-1", 400_000_000, date(2025, 1, 15), date(2035, 1, 15)).await;
+    suite.tag(EIDAR, "EI-1", 100_000_000, date(2026, 5, 1), date(2036, 3, 1)).await;
+    suite.pool_is(500_000_000, 2, date(2026, 6, 30)).await;
+    client.issue_bond(treasury(issue(bond(SEK_BOND, "SEK", 250_000_000_00, "", date(2026, 4, 1)), ""))).await.unwrap();
+    let accepted = mo::OutcomeReportAccepted {
+        outcome_report: "monitoringPlans/p/outcomeReports/r".into(),
+        application: BOTKYRKA.into(),
+        period_end: Some(date(2026, 6, 30)),
+        version: 1,
+        indicator_values: vec![mo::IndicatorValue {
+            indicator_code: "renovated_dwellings".into(),
+            value: Some(380.0),
+            unit: "count".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    suite.publish("monitoring", "monitoringPlans/p", &accepted).await;
+
+    // Allocation as of 2026-06-30: 250 MSEK, all allocated; 4/5 Botkyrka (housing), 1/5 Eidar.
+    let as_of = Some(date(2026, 6, 30));
+    let get = pb::GetAllocationReportRequest { as_of, known_at: None };
+    let report = client.get_allocation_report(staff(get, Role::Analyst)).await.unwrap().into_inner().report.unwrap();
+    assert_eq!((minor(&report.allocated), minor(&report.unallocated)), (250_000_000_00, 0));
+    // Eidar's loan was disbursed after the bond's issue: new financing; Botkyrkabyggen's refinancing.
+    assert_eq!((minor(&report.new_financing), minor(&report.refinancing)), (50_000_000_00, 200_000_000_00));
+    let parts: Vec<(String, i64, f64)> =
+        report.by_municipality.iter().map(|p| (p.label.clone(), minor(&p.amount), p.share_percent)).collect();
+    assert_eq!(parts, [("Botkyrka".to_owned(), 200_000_000_00, 80.0), ("Trollhättan".to_owned(), 50_000_000_00, 20.0)]);
+    assert_eq!(report.by_category.len(), 2);
+    assert_eq!(report.bonds[0].isin, SEK_BOND);
+    assert_eq!(report.loans.len(), 2);
+
+    // The impact report: each project's share and the accepted outcome.
+    let mut impact = pb::InvestorImpactReport::default();
+    for _ in 0..200 {
+        let get = pb::GetInvestorImpactReportRequest { as_of, known_at: None };
+        impact =
+            client.get_investor_impact_report(staff(get, Role::Auditor)).await.unwrap().into_inner().report.unwrap();
+        if impact.projects.iter().any(|p| !p.indicators.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let botkyrka = impact.projects.iter().find(|p| p.application == BOTKYRKA).unwrap();
+    assert_eq!((botkyrka.lender_share_percent, botkyrka.indicators[0].attributed_value), (20.0, 76.0));
+    assert_eq!(impact.bond_share_percent, 50.0);
+    assert!(!impact.by_population.is_empty());
+    for (language, format, needle) in [
+        (socialloans_contracts::common::Language::Swedish, pb::ExportFormat::Csv, "400 000 000 kr"),
+        (socialloans_contracts::common::Language::English, pb::ExportFormat::Csv, "400000000.00"),
+        (socialloans_contracts::common::Language::Swedish, pb::ExportFormat::Svg, "Investerarrapport"),
+    ] {
+        let export = pb::ExportInvestorImpactReportRequest {
+            as_of,
+            language: language as i32,
+            format: format as i32,
+            ..Default::default()
+        };
+        let file = client.export_investor_impact_report(staff(export, Role::Treasury)).await.unwrap().into_inner();
+        assert!(String::from_utf8(file.content).unwrap().contains(needle), "{}", file.file_name);
+    }
+    let unformatted = pb::ExportInvestorImpactReportRequest { as_of, language: 99, ..Default::default() };
+    let err = client.export_investor_impact_report(staff(unformatted, Role::Treasury)).await.unwrap_err();
+    assert_eq!(violations(&err), ["format", "language"]);
+
+    // Published: frozen, signed over its figures, verifiable with the public key.
+    let publish = |reason: &str| pb::PublishReportRequest {
+        request_id: rid(),
+        kind: pb::ReportKind::Allocation as i32,
+        as_of,
+        restatement_reason: reason.into(),
+    };
+    let first = client.publish_report(treasury(publish(""))).await.unwrap().into_inner().vintage.unwrap();
+    assert_eq!(first.name, "reports/allocation/2026-06-30/vintages/1");
+    let text: String = first.figures.iter().map(|f| format!("{}={}\n", f.key, f.value)).collect();
+    let digest: String =
+        <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(first.digest, digest);
+    let signature = first.signature.clone().unwrap();
+    assert!(signature.signed_message.contains(&digest));
+    assert!(socialloans_platform::signing::verify(
+        &signature.public_key,
+        &signature.signed_message,
+        &signature.signature
+    ));
+    let forged = signature.signed_message.replace(&digest, &"0".repeat(64));
+    assert!(!socialloans_platform::signing::verify(&signature.public_key, &forged, &signature.signature));
+    // Reproducible: the report as known when it was published gives the same figures.
+    let again = pb::GetAllocationReportRequest { as_of, known_at: first.known_at };
+    let again = client.get_allocation_report(staff(again, Role::Auditor)).await.unwrap().into_inner().report.unwrap();
+    assert_eq!(Some(again), first.allocation);
+
+    // Publishing again restates, with a reason, and only when a figure changed.
+    let err = client.publish_report(treasury(publish(""))).await.unwrap_err();
+    assert_eq!(violations(&err), ["restatement_reason"]);
+    let err = client.publish_report(treasury(publish("Rerun"))).await.unwrap_err();
+    assert_eq!(reason(&err), "NOTHING_RESTATED");
+    // Core banking reports late an amortisation back in June: the report restated explains it.
+    suite.loan_changed(BOTKYRKA, "BB-1", ap::LoanChange::Amortised, 300_000_000, date(2026, 6, 1)).await;
+    suite.pool_is(400_000_000, 2, date(2026, 6, 30)).await;
+    let second = client.publish_report(treasury(publish("Late amortisation of BB-1"))).await.unwrap().into_inner();
+    let second = second.vintage.unwrap();
+    assert_eq!((second.vintage, second.restatement_reason.as_str()), (2, "Late amortisation of BB-1"));
+    let pool = second.changes.iter().find(|c| c.key == "total/pool").expect("the pool changed");
+    assert_eq!((pool.previous.as_str(), pool.current.as_str()), ("50000000000", "40000000000"));
+    assert!(
+        pool.explanations[0].starts_with("loan BB-1 amortised: lowers the pool by SEK 100,000,000 from 2026-06-01"),
+        "{pool:?}"
+    );
+    assert!(second.changes.iter().all(|c| !c.explanations.is_empty()));
+    let get = pb::GetReportVintageRequest { name: first.name.clone() };
+    let kept = client.get_report_vintage(staff(get, Role::Auditor)).await.unwrap().into_inner().vintage.unwrap();
+    assert_eq!((kept.digest, kept.figures), (first.digest.clone(), first.figures.clone()), "the first vintage stands");
+    let list = pb::ListReportVintagesRequest { page_size: 1, ..Default::default() };
+    let page = client.list_report_vintages(staff(list.clone(), Role::Analyst)).await.unwrap().into_inner();
+    assert_eq!(page.vintages[0].name, second.name);
+    let next = pb::ListReportVintagesRequest { page_token: page.next_page_token, ..list };
+    let page = client.list_report_vintages(staff(next, Role::Analyst)).await.unwrap().into_inner();
+    assert_eq!((page.vintages[0].name.as_str(), page.next_page_token.as_str()), (first.name.as_str(), ""));
+    let future = pb::PublishReportRequest { as_of: Some(date(2099, 12, 31)), ..publish("") };
+    assert_eq!(violations(&client.publish_report(treasury(future)).await.unwrap_err()), ["as_of"]);
+
+    // The service's own credential can add to the history but not rewrite it.
+    let own = sqlx::PgPool::connect(&suite.db.service_url("bonds")).await.unwrap();
+    for statement in [
+        "UPDATE bonds.report_vintage SET digest = 'forged'",
+        "DELETE FROM bonds.report_vintage",
+        "UPDATE bonds.pool_movement SET delta = delta * 2",
+        "DELETE FROM bonds.bond_redemption",
+        "TRUNCATE bonds.accepted_indicator",
+    ] {
+        let err = sqlx::query(statement).execute(&own).await.unwrap_err();
+        assert!(err.to_string().contains("permission denied"), "{statement}: {err}");
+    }
+    own.close().await;
+    suite.stop().await;
+}

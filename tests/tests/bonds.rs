@@ -224,7 +224,58 @@ async fn a_bond_is_issued_only_against_the_pool_and_an_override_takes_a_second_t
         events.contains(&"BondOverrideRequested".to_owned()) && events.contains(&"HeadroomLow".to_owned()),
         "{events:?}"
     );
+    redeem_and_reject(&suite, client).await;
     suite.stop().await;
+}
+
+/// Half the EUR bond bought back; an override rejected.
+async fn redeem_and_reject(suite: &Suite, client: &mut Client) {
+    let redemption =
+        |kind: pb::RedemptionKind, currency: &str, minor_units: i64, on: Date| pb::RecordRedemptionRequest {
+            request_id: rid(),
+            name: format!("bonds/{EUR_BOND}"),
+            redemption: Some(pb::BondRedemption {
+                kind: kind as i32,
+                nominal: Some(Money { currency_code: currency.into(), minor_units }),
+                date: Some(on),
+                ..Default::default()
+            }),
+        };
+    let wrong = [
+        (
+            redemption(pb::RedemptionKind::BuyBack, "SEK", 10_000_000_00, date(2026, 9, 1)),
+            "redemption.nominal.currency_code",
+        ),
+        (
+            redemption(pb::RedemptionKind::BuyBack, "EUR", 20_000_000_01, date(2026, 9, 1)),
+            "redemption.nominal.minor_units",
+        ),
+        (redemption(pb::RedemptionKind::BuyBack, "EUR", 1, date(2026, 4, 30)), "redemption.date"),
+        (redemption(pb::RedemptionKind::EarlyRedemption, "EUR", 1, date(2026, 9, 1)), "redemption.nominal.minor_units"),
+        (redemption(pb::RedemptionKind::Unspecified, "EUR", 1, date(2026, 9, 1)), "redemption.kind"),
+    ];
+    for (request, field) in wrong {
+        assert_eq!(violations(&client.record_redemption(treasury(request)).await.unwrap_err()), [field]);
+    }
+    // Half of it bought back in September: 114.523 MSEK of it counts from then.
+    let bought = redemption(pb::RedemptionKind::BuyBack, "EUR", 10_000_000_00, date(2026, 9, 1));
+    let halved = client.record_redemption(treasury(bought)).await.unwrap().into_inner().bond.unwrap();
+    assert_eq!((minor(&halved.outstanding_nominal), minor(&halved.outstanding_sek)), (10_000_000_00, 114_523_000_00));
+    assert_eq!(headroom(client, Some(date(2026, 8, 31)), None).await.headroom, sek(-79_046_000), "not before");
+    assert_eq!(headroom(client, Some(date(2026, 9, 1)), None).await.headroom, sek(35_477_000));
+    let events = suite.bonds_events().await;
+    assert_eq!(events.last().map(String::as_str), Some("HeadroomRestored"), "{events:?}");
+
+    // An override can be rejected too, by another officer, with a reason; the bond never counts.
+    let third = bond("SE0023456785", "SEK", 1_000_000_000_00, "", date(2026, 4, 1));
+    client.issue_bond(treasury(issue(third, "Planned"))).await.unwrap();
+    let reject =
+        pb::RejectBondOverrideRequest { request_id: rid(), name: "bonds/SE0023456785".into(), reason: String::new() };
+    assert_eq!(violations(&client.reject_bond_override(treasury(reject.clone())).await.unwrap_err()), ["reason"]);
+    let reject = pb::RejectBondOverrideRequest { reason: "Not yet".into(), ..reject };
+    let rejected = client.reject_bond_override(staff_as("treasury-olof", reject, Role::Treasury)).await.unwrap();
+    assert_eq!(rejected.into_inner().bond.unwrap().state, pb::BondState::Rejected as i32);
+    assert_eq!(headroom(client, Some(date(2026, 9, 1)), None).await.headroom, sek(35_477_000));
 }
 
 #[tokio::test]

@@ -131,6 +131,11 @@ fn date(year: i32, month: i32, day: i32) -> Date {
     Date { year, month, day }
 }
 
+/// Kronor in öre (minor units).
+const fn kr(kronor: i64) -> i64 {
+    kronor * 100
+}
+
 fn sek(kronor: i64) -> Option<Money> {
     pilots::sek(kronor)
 }
@@ -179,7 +184,7 @@ async fn a_bond_is_issued_only_against_the_pool_and_an_override_takes_a_second_t
     assert_eq!((today.headroom, today.bonds_outstanding), (sek(450_000_000), sek(0)));
 
     // A SEK bond of 300 MSEK fits; the headroom after it is shown.
-    let first = issue(bond(SEK_BOND, "SEK", 300_000_000_00, "", date(2026, 4, 1)), "");
+    let first = issue(bond(SEK_BOND, "SEK", kr(300_000_000), "", date(2026, 4, 1)), "");
     let issued = client.issue_bond(treasury(first.clone())).await.unwrap().into_inner();
     let shown = issued.bond.unwrap();
     assert_eq!(shown.state, pb::BondState::Outstanding as i32);
@@ -194,10 +199,10 @@ async fn a_bond_is_issued_only_against_the_pool_and_an_override_takes_a_second_t
     assert_eq!((err.code(), reason(&err)), (Code::AlreadyExists, "BOND_EXISTS".into()));
 
     // A EUR bond of 20 M at 11.4523 counts 229.046 MSEK: it would exceed the pool.
-    let euro = bond(EUR_BOND, "EUR", 20_000_000_00, "11.4523", date(2026, 5, 1));
+    let euro = bond(EUR_BOND, "EUR", kr(20_000_000), "11.4523", date(2026, 5, 1));
     let err = client.issue_bond(treasury(issue(euro.clone(), ""))).await.unwrap_err();
     assert_eq!((err.code(), reason(&err)), (Code::FailedPrecondition, "POOL_EXCEEDED".into()));
-    assert_eq!(metadata(&err, "headroom"), (-79_046_000_00i64).to_string());
+    assert_eq!(metadata(&err, "headroom"), (-kr(79_046_000)).to_string());
     assert!(
         client.get_bond(staff(pb::GetBondRequest { name: format!("bonds/{EUR_BOND}") }, Role::Auditor)).await.is_err()
     );
@@ -243,11 +248,11 @@ async fn redeem_and_reject(suite: &Suite, client: &mut Client) {
         };
     let wrong = [
         (
-            redemption(pb::RedemptionKind::BuyBack, "SEK", 10_000_000_00, date(2026, 9, 1)),
+            redemption(pb::RedemptionKind::BuyBack, "SEK", kr(10_000_000), date(2026, 9, 1)),
             "redemption.nominal.currency_code",
         ),
         (
-            redemption(pb::RedemptionKind::BuyBack, "EUR", 20_000_000_01, date(2026, 9, 1)),
+            redemption(pb::RedemptionKind::BuyBack, "EUR", kr(20_000_000) + 1, date(2026, 9, 1)),
             "redemption.nominal.minor_units",
         ),
         (redemption(pb::RedemptionKind::BuyBack, "EUR", 1, date(2026, 4, 30)), "redemption.date"),
@@ -258,16 +263,16 @@ async fn redeem_and_reject(suite: &Suite, client: &mut Client) {
         assert_eq!(violations(&client.record_redemption(treasury(request)).await.unwrap_err()), [field]);
     }
     // Half of it bought back in September: 114.523 MSEK of it counts from then.
-    let bought = redemption(pb::RedemptionKind::BuyBack, "EUR", 10_000_000_00, date(2026, 9, 1));
+    let bought = redemption(pb::RedemptionKind::BuyBack, "EUR", kr(10_000_000), date(2026, 9, 1));
     let halved = client.record_redemption(treasury(bought)).await.unwrap().into_inner().bond.unwrap();
-    assert_eq!((minor(&halved.outstanding_nominal), minor(&halved.outstanding_sek)), (10_000_000_00, 114_523_000_00));
+    assert_eq!((minor(&halved.outstanding_nominal), minor(&halved.outstanding_sek)), (kr(10_000_000), kr(114_523_000)));
     assert_eq!(headroom(client, Some(date(2026, 8, 31)), None).await.headroom, sek(-79_046_000), "not before");
     assert_eq!(headroom(client, Some(date(2026, 9, 1)), None).await.headroom, sek(35_477_000));
     let events = suite.bonds_events().await;
     assert_eq!(events.last().map(String::as_str), Some("HeadroomRestored"), "{events:?}");
 
     // An override can be rejected too, by another officer, with a reason; the bond never counts.
-    let third = bond("SE0023456785", "SEK", 1_000_000_000_00, "", date(2026, 4, 1));
+    let third = bond("SE0023456785", "SEK", kr(1_000_000_000), "", date(2026, 4, 1));
     client.issue_bond(treasury(issue(third, "Planned"))).await.unwrap();
     let reject =
         pb::RejectBondOverrideRequest { request_id: rid(), name: "bonds/SE0023456785".into(), reason: String::new() };
@@ -324,7 +329,7 @@ async fn bad_bonds_wrong_roles_and_concurrent_issues_are_refused_and_never_break
     let mut calls = Vec::new();
     for (i, isin) in more.iter().enumerate() {
         let mut client = client.clone();
-        let request = issue(bond(isin, "SEK", 20_000_000_00, "", date(2026, 4, 1)), "");
+        let request = issue(bond(isin, "SEK", kr(20_000_000), "", date(2026, 4, 1)), "");
         calls.push(tokio::spawn(async move {
             client.issue_bond(staff_as(&format!("treasury-{i}"), request, Role::Treasury)).await
         }));
@@ -354,7 +359,7 @@ async fn the_pool_follows_each_loan_as_of_any_date_and_as_known_at_any_time() {
     let before = headroom(client, Some(date(2026, 6, 30)), None).await.known_at;
     // Before Eidar's disbursement, only Botkyrkabyggen's loans count.
     assert_eq!(headroom(client, Some(date(2026, 2, 1)), None).await.pool, sek(500_000_000));
-    let issued = issue(bond(SEK_BOND, "SEK", 500_000_000_00, "", date(2026, 4, 1)), "");
+    let issued = issue(bond(SEK_BOND, "SEK", kr(500_000_000), "", date(2026, 4, 1)), "");
     client.issue_bond(treasury(issued)).await.unwrap();
 
     // Amortised to 380 MSEK at the end of June; the pool is lower from then, not before.
@@ -416,7 +421,7 @@ async fn the_reports_break_the_allocation_down_and_published_vintages_are_signed
     suite.tag(BOTKYRKA, "BB-1", 400_000_000, date(2025, 1, 15), date(2035, 1, 15)).await;
     suite.tag(EIDAR, "EI-1", 100_000_000, date(2026, 5, 1), date(2036, 3, 1)).await;
     suite.pool_is(500_000_000, 2, date(2026, 6, 30)).await;
-    client.issue_bond(treasury(issue(bond(SEK_BOND, "SEK", 250_000_000_00, "", date(2026, 4, 1)), ""))).await.unwrap();
+    client.issue_bond(treasury(issue(bond(SEK_BOND, "SEK", kr(250_000_000), "", date(2026, 4, 1)), ""))).await.unwrap();
     let accepted = mo::OutcomeReportAccepted {
         outcome_report: "monitoringPlans/p/outcomeReports/r".into(),
         application: BOTKYRKA.into(),
@@ -436,12 +441,15 @@ async fn the_reports_break_the_allocation_down_and_published_vintages_are_signed
     let as_of = Some(date(2026, 6, 30));
     let get = pb::GetAllocationReportRequest { as_of, known_at: None };
     let report = client.get_allocation_report(staff(get, Role::Analyst)).await.unwrap().into_inner().report.unwrap();
-    assert_eq!((minor(&report.allocated), minor(&report.unallocated)), (250_000_000_00, 0));
+    assert_eq!((minor(&report.allocated), minor(&report.unallocated)), (kr(250_000_000), 0));
     // Eidar's loan was disbursed after the bond's issue: new financing; Botkyrkabyggen's refinancing.
-    assert_eq!((minor(&report.new_financing), minor(&report.refinancing)), (50_000_000_00, 200_000_000_00));
+    assert_eq!((minor(&report.new_financing), minor(&report.refinancing)), (kr(50_000_000), kr(200_000_000)));
     let parts: Vec<(String, i64, f64)> =
         report.by_municipality.iter().map(|p| (p.label.clone(), minor(&p.amount), p.share_percent)).collect();
-    assert_eq!(parts, [("Botkyrka".to_owned(), 200_000_000_00, 80.0), ("Trollhättan".to_owned(), 50_000_000_00, 20.0)]);
+    assert_eq!(
+        parts,
+        [("Botkyrka".to_owned(), kr(200_000_000), 80.0), ("Trollhättan".to_owned(), kr(50_000_000), 20.0)]
+    );
     assert_eq!(report.by_category.len(), 2);
     assert_eq!(report.bonds[0].isin, SEK_BOND);
     assert_eq!(report.loans.len(), 2);

@@ -65,12 +65,7 @@ impl Suite {
             if let Some(investment) = pilot.investment.as_mut() {
                 investment.total_amount = pilots::sek(cost);
             }
-            self.publish(
-                "applications",
-                name,
-                &ap::ApplicationApproved { application: Some(pilot), ..Default::default() },
-            )
-            .await;
+            self.publish("applications", name, &ap::ApplicationApproved { application: Some(pilot) }).await;
         }
     }
 

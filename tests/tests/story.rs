@@ -169,6 +169,7 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
         "2. The expert committee meets",
         "4. Two years of outcomes",
         "6. The loan's life: amortised, then refinanced at maturity",
+        "7. The lender's side of the money: a social bond and its reports",
     ] {
         assert!(narration.contains(chapter), "{chapter:?} missing from:\n{narration}");
     }
@@ -291,6 +292,21 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
             .find(|p| p.to_string_lossy().ends_with(suffix))
             .unwrap_or_else(|| panic!("no *{suffix} in {}", demo_dir.display()))
     };
+    // The bond register's first allocation report: the 400 MSEK bond against
+    // the pilots' 475 MSEK, signed; the investor report in Swedish.
+    let written = |prefix: &str, suffix: &str| {
+        let mut paths = std::fs::read_dir(&demo_dir).unwrap().map(|e| e.unwrap().path());
+        let path = paths.find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(suffix)
+        });
+        std::fs::read_to_string(path.unwrap_or_else(|| panic!("no {prefix}*{suffix} written"))).unwrap()
+    };
+    let allocation = written("reports-allocation-", ".txt");
+    assert!(allocation.contains("total/pool=47500000000\n"), "{allocation}");
+    assert!(allocation.contains("total/bonds_outstanding=40000000000\n") && allocation.contains("# signature "));
+    assert!(narration.contains("refused: would exceed the pool"), "{narration}");
+    assert!(written("investerarrapport-", ".csv").starts_with("rad;ansökan;"));
     let minutes = std::fs::read_dir(&demo_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -331,9 +347,9 @@ async fn the_pilot_story_runs_end_to_end_against_the_suite_as_real_processes() {
     assert!(minutes.contains("Sitter i Botkyrkabyggens styrelse"), "{minutes}");
     assert!(minutes.contains("- Maja: avslag – Risk för hyreshöjningar\n"), "{minutes}");
     assert!(minutes.contains("av Carl, ordförande, och Olof, justerare."), "justerat: {minutes}");
-    let csv = std::fs::read_to_string(file(".csv")).unwrap();
+    let csv = written("portfolio-impact-", ".csv");
     assert!(csv.lines().nth(1).unwrap().contains(",portfolio,") && csv.contains("475000000.00"), "{csv}");
-    let svg = std::fs::read_to_string(file(".svg")).unwrap();
+    let svg = written("portfolio-impact-", ".svg");
     assert!(svg.starts_with("<svg") && svg.contains("Portfolio impact report"));
 
     // A service killed with SIGKILL is started again and the story goes on.

@@ -38,6 +38,12 @@ pub fn isin_valid(isin: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// The ISIN of the eleven characters `stem` (country code and national
+/// number), with its check digit; `None` when `stem` is not of that form.
+pub fn isin_of(stem: &str) -> Option<String> {
+    (0..10).map(|digit| format!("{stem}{digit}")).find(|isin| isin_valid(isin))
+}
+
 /// An exchange rate's text as millionths: a decimal with at most six
 /// decimals, greater than zero and at most 1000.
 pub fn parse_rate(text: &str) -> Option<i64> {
@@ -454,7 +460,9 @@ mod tests {
     fn an_isin_needs_its_form_and_its_check_digit() {
         for good in ["SE0017160872", "US0378331005", "XS2191351126", "SE0000108656"] {
             assert!(isin_valid(good), "{good}");
+            assert_eq!(isin_of(&good[..11]).as_deref(), Some(good));
         }
+        assert_eq!(isin_of("se001716087"), None);
         for bad in ["SE0017160873", "se0017160873", "SE001716087", "SE00171608720", "S10017160873", "SE001716087X", ""]
         {
             assert!(!isin_valid(bad), "{bad}");

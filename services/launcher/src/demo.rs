@@ -21,6 +21,7 @@ use std::{
 
 use socialloans_contracts::{
     applications::{self as ap, applications_service_client::ApplicationsServiceClient},
+    bonds::bonds_service_client::BondsServiceClient,
     committee::{self as cm, committee_service_client::CommitteeServiceClient},
     monitoring::{self as mo, monitoring_service_client::MonitoringServiceClient},
     notices::notices_service_client::NoticesServiceClient,
@@ -30,6 +31,7 @@ use tonic::Request;
 
 use crate::{Endpoints, Suite, pilots, retry::Retrying, tokens};
 
+mod bonds;
 mod chapters;
 mod notices;
 
@@ -54,6 +56,9 @@ pub struct Outcome {
     pub svg_file: PathBuf,
     /// Each borrower's extract of the minutes, in the story's order.
     pub extract_files: Vec<PathBuf>,
+    /// The bond register's published reports and the investor report's
+    /// exports (none when the suite names no bonds service).
+    pub bond_files: Vec<PathBuf>,
 }
 
 /// `socialloans demo`: uses the suite if it is up, otherwise starts it for
@@ -123,11 +128,16 @@ pub async fn run_signed(
         "" => None,
         url => Some(NoticesServiceClient::new(Retrying::new(connect(url).await?))),
     };
+    let bonds = match endpoints.bonds.as_str() {
+        "" => None,
+        url => Some(BondsServiceClient::new(Retrying::new(connect(url).await?))),
+    };
     let mut story = Story {
         apps: ApplicationsServiceClient::new(channels[0].clone()),
         committee: CommitteeServiceClient::new(channels[1].clone()),
         monitoring: MonitoringServiceClient::new(channels[2].clone()),
         notices,
+        bonds,
         clock_file: endpoints.clock_file.clone(),
         minter,
         say,
@@ -148,12 +158,17 @@ struct Story<'a> {
     monitoring: MonitoringServiceClient<Retrying>,
     /// The notices service, when the suite names one.
     notices: Option<NoticesServiceClient<Retrying>>,
+    /// The bonds service, when the suite names one.
+    bonds: Option<BondsClient>,
     /// The file the suite's overdue detector reads today from, when the
     /// story may let time pass.
     clock_file: Option<PathBuf>,
     minter: DevTokenMinter,
     say: &'a mut (dyn FnMut(String) + Send),
 }
+
+/// A client of the bonds service.
+type BondsClient = BondsServiceClient<Retrying>;
 
 fn rid() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -291,6 +306,7 @@ impl Story<'_> {
         let plans = self.two_years_of_outcomes(&applications).await?;
         let (portfolio, files) = self.progress_and_portfolio(&plans, out).await?;
         self.the_loans_life(&applications).await?;
+        let bond_files = self.the_bonds(&applications, out).await?;
         self.communication_logs().await?;
         Ok(Outcome {
             applications,
@@ -302,6 +318,7 @@ impl Story<'_> {
             csv_file: files[0].clone(),
             svg_file: files[1].clone(),
             extract_files,
+            bond_files,
         })
     }
 

@@ -91,7 +91,7 @@ impl Story<'_> {
     /// waiting; `socialloans up` has one).
     pub(super) async fn communication_logs(&mut self) -> Result<(), String> {
         let Some(mut notices) = self.notices.clone() else { return Ok(()) };
-        self.chapter("7. What the borrowers were told").await;
+        self.chapter("8. What the borrowers were told").await;
         for i in [BOTKYRKA, EIDAR] {
             let log = self
                 .eventually("the agenda and decision notices", async |s: &mut Self| {

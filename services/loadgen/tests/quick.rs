@@ -37,7 +37,7 @@ fn a_quick_run_measures_every_scenario_and_writes_the_report() {
     let independent = if report.contains("| GetApplication | h2load | —") { 0 } else { 4 };
     assert_eq!(
         verdicts,
-        2 + 3 + 6 + 1 + 1 + 3 * 4 + independent,
+        2 + 3 + 6 + 1 + 1 + 3 * 5 + independent,
         "a verdict per target (footprint: 3 per service):\n{report}"
     );
     assert!(report.contains("| GetApplication's SELECT | pgbench |"), "pgbench ran:\n{report}");

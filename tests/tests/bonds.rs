@@ -554,3 +554,26 @@ async fn the_reports_break_the_allocation_down_and_published_vintages_are_signed
     own.close().await;
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn treasury_reads_the_loans_and_the_portfolio_report_and_nothing_it_does_not_need() {
+    use socialloans_contracts::applications::applications_service_client::ApplicationsServiceClient;
+    use socialloans_contracts::committee::{ListMembersRequest, committee_service_client::CommitteeServiceClient};
+    use socialloans_contracts::monitoring::monitoring_service_client::MonitoringServiceClient;
+    let db = Db::prepared(&specs()).await;
+    let (running, endpoints) = start_all(&db).await;
+    let mut apps = ApplicationsServiceClient::connect(endpoints.applications.clone()).await.unwrap();
+    let loans = apps.list_loans(treasury(ap::ListLoansRequest::default())).await;
+    assert!(loans.is_ok(), "treasury lists the loans: {loans:?}");
+    let application = apps.list_applications(treasury(ap::ListApplicationsRequest::default())).await;
+    assert_eq!(application.unwrap_err().code(), Code::PermissionDenied, "not the applications' personal data");
+    let mut monitoring = MonitoringServiceClient::connect(endpoints.monitoring.clone()).await.unwrap();
+    let report = mo::GetPortfolioImpactReportRequest::default();
+    assert!(monitoring.get_portfolio_impact_report(treasury(report)).await.is_ok());
+    let mut committee = CommitteeServiceClient::connect(endpoints.committee.clone()).await.unwrap();
+    let members = committee.list_members(treasury(ListMembersRequest::default())).await;
+    assert_eq!(members.unwrap_err().code(), Code::PermissionDenied);
+    for service in running {
+        service.stop().await.unwrap();
+    }
+}

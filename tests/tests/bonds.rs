@@ -337,6 +337,21 @@ async fn bad_bonds_wrong_roles_and_concurrent_issues_are_refused_and_never_break
         }
     }
     assert_eq!(issued, 5);
+    // All five listed, two to a page, in the order recorded.
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::ListBondsRequest { page_size: 2, page_token: token };
+        let page = client.list_bonds(staff(request, Role::Auditor)).await.unwrap().into_inner();
+        listed.extend(page.bonds.into_iter().map(|b| b.isin));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    let forged = pb::ListBondsRequest { page_token: "bm90IGEgdG9rZW4".into(), ..Default::default() };
+    assert_eq!(violations(&client.list_bonds(staff(forged, Role::Auditor)).await.unwrap_err()), ["page_token"]);
     let after = headroom(client, Some(date(2026, 6, 30)), None).await;
     assert_eq!((after.pool, after.bonds_outstanding, after.headroom), (sek(100_000_000), sek(100_000_000), sek(0)));
     suite.stop().await;

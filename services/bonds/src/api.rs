@@ -167,10 +167,10 @@ impl BondsService for Api {
         let (_, req) = open(request)?;
         let size = page_size(req.page_size).map_err(Error::from)?;
         let after = decode_position::<String>("bonds", &req.page_token).map_err(Error::from)?;
-        let (time, key) = after.unwrap_or((DateTime::<Utc>::MIN_UTC, String::new()));
+        let (time, key) = after.map_or((None, String::new()), |(t, k)| (Some(t), k));
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         let rows = sqlx::query(
-            "SELECT isin, create_time FROM bonds.bond WHERE (create_time, isin) > ($1, $2)
+            "SELECT isin, create_time FROM bonds.bond WHERE $1::timestamptz IS NULL OR (create_time, isin) > ($1, $2)
              ORDER BY create_time, isin LIMIT $3",
         )
         .bind(time)
@@ -388,12 +388,12 @@ impl BondsService for Api {
         let query = format!("{word}|{as_of:?}");
         let size = page_size(req.page_size).map_err(Error::from)?;
         let before = decode_position::<String>(&query, &req.page_token).map_err(Error::from)?;
-        let (time, key) = before.unwrap_or((DateTime::<Utc>::MAX_UTC, String::new()));
+        let (time, key) = before.map_or((None, String::new()), |(t, k)| (Some(t), k));
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         let rows = sqlx::query(
             "SELECT * FROM bonds.report_vintage
              WHERE ($1 = '' OR kind = $1) AND ($2::date IS NULL OR as_of = $2)
-               AND (publish_time, kind || '/' || as_of || '/' || vintage) < ($3, CASE WHEN $4 = '' THEN chr(1114111) ELSE $4 END)
+               AND ($3::timestamptz IS NULL OR (publish_time, kind || '/' || as_of || '/' || vintage) < ($3, $4))
              ORDER BY publish_time DESC, kind || '/' || as_of || '/' || vintage DESC LIMIT $5",
         )
         .bind(word)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use socialloans_contracts::bonds::{self as pb, bonds_service_server::BondsService};
 use socialloans_documents::Language;
 use socialloans_platform::{
-    Reply,
+    Caller, Reply,
     auth::open,
     error::FieldViolation,
     limits,
@@ -82,6 +82,24 @@ fn report_request(as_of: Option<&socialloans_contracts::common::Date>) -> Result
     Ok(required_date("as_of", as_of)?)
 }
 
+impl Api {
+    /// Runs `caller`'s mutation `req` as one idempotent transaction holding
+    /// the register's lock.
+    async fn locked<Answer: prost::Message + Default>(
+        &self,
+        caller: &Caller,
+        req: &impl socialloans_platform::unit::Mutation,
+        apply: impl AsyncFnOnce(&mut PgConnection) -> Result<Answer, Error>,
+    ) -> Result<Response<Answer>, tonic::Status> {
+        let answer = unit::run_simple(&self.pool, caller, req, async |conn| {
+            history::lock_for_writing(conn).await?;
+            apply(conn).await
+        })
+        .await?;
+        Ok(Response::new(answer))
+    }
+}
+
 #[tonic::async_trait]
 impl BondsService for Api {
     type StreamEventsStream = socialloans_platform::events::FeedStream;
@@ -97,12 +115,10 @@ impl BondsService for Api {
         let (caller, req) = open(request)?;
         let given = req.bond.clone().ok_or_else(|| Error::from(FieldViolation::new("bond", "is required")))?;
         let new = register::checked(&given, &req.override_reason)?;
-        let answer = unit::run_simple(&self.pool, &caller, &req, async |conn| {
-            history::lock_for_writing(conn).await?;
+        self.locked(&caller, &req, async |conn| {
             register::issue(conn, &caller, &new, &req.override_reason, self.margin_percent).await
         })
-        .await?;
-        Ok(Response::new(answer))
+        .await
     }
 
     async fn approve_bond_override(
@@ -111,13 +127,11 @@ impl BondsService for Api {
     ) -> Reply<pb::ApproveBondOverrideResponse> {
         let (caller, req) = open(request)?;
         let isin = isin(&req.name).map_err(Error::from)?;
-        let answer = unit::run_simple(&self.pool, &caller, &req, async |conn| {
-            history::lock_for_writing(conn).await?;
+        self.locked(&caller, &req, async |conn| {
             let bond = register::decide(conn, &caller, &isin, None, self.margin_percent).await?;
             Ok::<_, Error>(pb::ApproveBondOverrideResponse { bond: Some(bond) })
         })
-        .await?;
-        Ok(Response::new(answer))
+        .await
     }
 
     async fn reject_bond_override(
@@ -129,13 +143,11 @@ impl BondsService for Api {
         if req.reason.trim().is_empty() || limits::unfit(&req.reason, 4000) {
             return Err(Error::from(FieldViolation::new("reason", "is required: at most 4000 characters")).into());
         }
-        let answer = unit::run_simple(&self.pool, &caller, &req, async |conn| {
-            history::lock_for_writing(conn).await?;
+        self.locked(&caller, &req, async |conn| {
             let bond = register::decide(conn, &caller, &isin, Some(req.reason.trim()), self.margin_percent).await?;
             Ok::<_, Error>(pb::RejectBondOverrideResponse { bond: Some(bond) })
         })
-        .await?;
-        Ok(Response::new(answer))
+        .await
     }
 
     async fn record_redemption(
@@ -146,13 +158,11 @@ impl BondsService for Api {
         let isin = isin(&req.name).map_err(Error::from)?;
         let given =
             req.redemption.clone().ok_or_else(|| Error::from(FieldViolation::new("redemption", "is required")))?;
-        let answer = unit::run_simple(&self.pool, &caller, &req, async |conn| {
-            history::lock_for_writing(conn).await?;
+        self.locked(&caller, &req, async |conn| {
             let bond = register::redeem(conn, &caller, &isin, &given, self.margin_percent).await?;
             Ok::<_, Error>(pb::RecordRedemptionResponse { bond: Some(bond) })
         })
-        .await?;
-        Ok(Response::new(answer))
+        .await
     }
 
     async fn get_bond(&self, request: Request<pb::GetBondRequest>) -> Reply<pb::GetBondResponse> {
@@ -341,15 +351,13 @@ impl BondsService for Api {
         let (Some(as_of), true) = (as_of, violations.is_empty()) else {
             return Err(Error::InvalidArgument(violations).into());
         };
-        let answer = unit::run_simple(&self.pool, &caller, &req, async |conn| {
-            history::lock_for_writing(conn).await?;
+        self.locked(&caller, &req, async |conn| {
             let vintage =
                 vintages::publish(conn, &caller, kind, as_of, &req.restatement_reason, &self.key, self.margin_percent)
                     .await?;
             Ok::<_, Error>(pb::PublishReportResponse { vintage: Some(vintage) })
         })
-        .await?;
-        Ok(Response::new(answer))
+        .await
     }
 
     async fn get_report_vintage(

@@ -17,7 +17,12 @@ use socialloans_platform::{
 use sqlx::{PgConnection, PgPool, Row};
 use tonic::{Request, Response};
 
-use crate::{error::Error, export, history, model, pool::day, register, views, vintages};
+use crate::{
+    error::Error,
+    export, history, model, register,
+    views::{self, day},
+    vintages,
+};
 
 /// The bonds handlers.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use socialloans_contracts::{applications as ap, monitoring as mo};
 use socialloans_platform::events::{Event, Handler, HandlerError, payload};
 use sqlx::{PgConnection, Row};
 
-use crate::{history, watch};
+use crate::{history, views::day, watch};
 
 /// The applications feed method.
 pub const APPLICATIONS_FEED: &str = "/socialloans.applications.v1.ApplicationsService/StreamEvents";
@@ -31,12 +31,6 @@ pub fn types(peer: &str) -> Vec<String> {
         ],
         _ => vec![mo::OutcomeReportAccepted::full_name()],
     }
-}
-
-/// A calendar date from the contract; `None` when unset or not a date.
-pub fn day(date: Option<&Date>) -> Option<NaiveDate> {
-    let d = date?;
-    socialloans_platform::limits::date(d.year, d.month, d.day, 1900..=9999)
 }
 
 fn required_day(date: Option<&Date>, what: &str) -> Result<NaiveDate, HandlerError> {

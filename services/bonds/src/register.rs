@@ -8,7 +8,12 @@ use socialloans_platform::{Caller, error::FieldViolation, events::outbox, limits
 use sqlx::{PgConnection, Row};
 use tonic::Code;
 
-use crate::{error::Error, history, model, pool::day, views, watch};
+use crate::{
+    error::Error,
+    history, model,
+    views::{self, day, rate_text},
+    watch,
+};
 
 /// Whether `isin` is an ISIN (ISO 6166): two letters, nine letters or
 /// digits, and the check digit of the Luhn algorithm over the digits with
@@ -58,12 +63,6 @@ pub fn parse_rate(text: &str) -> Option<i64> {
     }
     let micros = whole.parse::<i64>().ok()? * 1_000_000 + format!("{fraction:0<6}").parse::<i64>().ok()?;
     (1..=1_000_000_000).contains(&micros).then_some(micros)
-}
-
-/// Millionths as the rate's text: "11.4523", "1".
-pub fn rate_text(micros: i64) -> String {
-    let text = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// A bond to issue, checked.

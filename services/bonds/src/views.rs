@@ -12,6 +12,18 @@ use socialloans_platform::timestamp;
 
 use crate::model::{self, Allocation, Impact, Snapshot};
 
+/// A calendar date from the contract; `None` when unset or not a date.
+pub fn day(date: Option<&Date>) -> Option<NaiveDate> {
+    let d = date?;
+    socialloans_platform::limits::date(d.year, d.month, d.day, 1900..=9999)
+}
+
+/// Millionths as the rate's text: "11.4523", "1".
+pub fn rate_text(micros: i64) -> String {
+    let text = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// `öre` as SEK.
 pub fn sek(ore: i64) -> Money {
     Money { currency_code: "SEK".into(), minor_units: ore }
@@ -89,7 +101,7 @@ pub fn allocation(snapshot: &Snapshot, report: &Allocation, margin_percent: u32)
             refinancing: Some(sek(b.refinancing)),
             by_category: parts(&b.by_category, b.allocated, category),
             by_municipality: parts(&b.by_municipality, b.allocated, municipality),
-            exchange_rate: crate::register::rate_text(b.bond.rate_micros),
+            exchange_rate: rate_text(b.bond.rate_micros),
             issue_date: Some(date(b.bond.issue_date)),
         })
         .collect();

@@ -592,3 +592,46 @@ async fn treasury_reads_the_loans_and_the_portfolio_report_and_nothing_it_does_n
         service.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_sweep_notices_a_headroom_that_fell_without_an_event() {
+    let db = Db::prepared(&specs()).await;
+    let bonds = db.serve(e2e::services()[4], &[("BOND_SWEEP_SECONDS", "1")]).await;
+    let mut client = BondsServiceClient::new(e2e::channel(bonds.grpc_addr).await);
+    let own = sqlx::PgPool::connect(&db.service_url("bonds")).await.unwrap();
+    let record = |delta: i64| {
+        sqlx::query(
+            "INSERT INTO bonds.pool_movement (loan_id, effective_date, delta, reason, cause)
+             VALUES ('L-1', '2025-01-15', $1, 'CORRECTED', 'test')",
+        )
+        .bind(kr(delta))
+    };
+    sqlx::query(
+        "INSERT INTO bonds.loan (loan_id, application, disbursement_date, maturity_date, principal)
+         VALUES ('L-1', 'applications/x', '2025-01-15', '2035-01-15', 10000000000)",
+    )
+    .execute(&own)
+    .await
+    .unwrap();
+    record(100_000_000).execute(&own).await.unwrap();
+    client.issue_bond(treasury(issue(bond(SEK_BOND, "SEK", kr(90_000_000), "", date(2025, 2, 1)), ""))).await.unwrap();
+    // The pool falls with nothing to tell the register: the next sweep sees it.
+    record(-20_000_000).execute(&own).await.unwrap();
+    let mut cause = String::new();
+    for _ in 0..100 {
+        let found: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT payload FROM bonds.outbox WHERE event_type = 'socialloans.bonds.v1.HeadroomLow'",
+        )
+        .fetch_optional(&own)
+        .await
+        .unwrap();
+        if let Some(bytes) = found {
+            cause = <pb::HeadroomLow as prost::Message>::decode(bytes.as_slice()).unwrap().cause;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cause.starts_with("time"), "the sweep raised it: {cause:?}");
+    own.close().await;
+    bonds.stop().await.unwrap();
+}

@@ -51,9 +51,8 @@ DEFAULTS = {"GRPC_MAX_CONCURRENT_REQUESTS": 64, "GRPC_MAX_MESSAGE_BYTES": 4 * MI
 DATABASE_URLS = ("DATABASE_URL", "DATABASE_MIGRATION_URL", "DATABASE_ADMIN_URL")
 # The services that sign what they publish, by Deployment, and the variable
 # naming their private key's file: the bank's key, which an outsider can check
-# signatures against, never one made for the process. (The committee's
-# CHAIN_SIGNING_KEY_FILE belongs here once the manifests mount that key.)
-SIGNING_KEYS = {"bonds": "REPORT_SIGNING_KEY_FILE"}
+# signatures against, never one made for the process.
+SIGNING_KEYS = {"bonds": "REPORT_SIGNING_KEY_FILE", "committee": "CHAIN_SIGNING_KEY_FILE"}
 
 
 def quantity(text):
@@ -398,6 +397,8 @@ def self_test(m):
         ("bonds refused by applications' NetworkPolicy", lambda d: policy(d, "applications")["spec"].update(ingress=without_peer(policy(d, "applications")["spec"]["ingress"], "from", "bonds")), "Deployment bonds: applications's NetworkPolicy does not admit"),
         ("no report signing key", lambda d: without_env(d, "bonds", "REPORT_SIGNING_KEY_FILE"), "REPORT_SIGNING_KEY_FILE is not set"),
         ("a report signing key from no Secret", lambda d: emptied(d, "bonds", "report-signing"), "not in a Secret"),
+        ("no chain signing key", lambda d: without_env(d, "committee", "CHAIN_SIGNING_KEY_FILE"), "Deployment committee: CHAIN_SIGNING_KEY_FILE is not set"),
+        ("a chain signing key from no Secret", lambda d: emptied(d, "committee", "chain-signing"), "CHAIN_SIGNING_KEY_FILE=/etc/socialloans/chain-signing/key.pem is not in a Secret"),
     ]
     failures = []
     clean = posture(m) + capacity(m, report=lambda _: None)

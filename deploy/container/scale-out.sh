@@ -5,8 +5,9 @@
 #   2. makes a CA and certificates for the run (openssl: each service's, core
 #      banking's client certificate, PostgreSQL's), a stand-in identity
 #      provider's Ed25519 key, whose public half the services get as a JWKS
-#      file, and the bonds service's Ed25519 report signing key
-#      (REPORT_SIGNING_KEY_FILE); no shared secret exists anywhere;
+#      file, the bonds service's Ed25519 report signing key
+#      (REPORT_SIGNING_KEY_FILE) and the committee's Ed25519 chain signing
+#      key (CHAIN_SIGNING_KEY_FILE); no shared secret exists anywhere;
 #   3. starts PostgreSQL outside the containers (as a managed database would
 #      be) with TLS only (hostssl), and a podman network whose DNS serves
 #      each service's name; the services connect with sslmode=verify-full as
@@ -82,13 +83,15 @@ openssl genpkey -algorithm ed25519 -out "$pki/idp.key"
 # The key the bonds service signs its reports with (PKCS#8), as a secret
 # mounted in production gives it.
 openssl genpkey -algorithm ed25519 -out "$pki/bonds-report.key"
+# The key the committee signs its audit chain's head with (PKCS#8), likewise.
+openssl genpkey -algorithm ed25519 -out "$pki/committee-chain.key"
 rm -f "$pki"/*.csr "$pki/ca.key"
 # Read by the containers' unprivileged user; a throwaway directory of this run.
 chmod 755 "$pki" && chmod 644 "$pki"/*
 podman run --rm --log-driver k8s-file --label "$label" -v "$pki:/etc/socialloans/pki:ro" \
   "localhost/socialloans/socialloans:$tag" jwks /etc/socialloans/pki/idp.key "$kid" >"$work/jwks.json"
 mv "$work/jwks.json" "$pki/jwks.json" && chmod 644 "$pki/jwks.json"
-echo "a CA, certificates for the five services, core banking and PostgreSQL ($gateway), Ed25519 keys ($kid; bonds' reports)"
+echo "a CA, certificates for the five services, core banking and PostgreSQL ($gateway), Ed25519 keys ($kid; bonds' reports; committee's chain)"
 
 step "PostgreSQL (outside the containers), TLS only"
 admin_password="admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
@@ -134,6 +137,7 @@ service_env() {
   # The development relay has no TLS; the bank's takes smtp://…:587?tls=required.
   [ "$s" != notices ] || echo "-e SMTP_URL=smtp://mail:2525"
   [ "$s" != bonds ] || echo "-e REPORT_SIGNING_KEY_FILE=$p/bonds-report.key"
+  [ "$s" != committee ] || echo "-e CHAIN_SIGNING_KEY_FILE=$p/committee-chain.key"
 }
 
 step "bootstrap and migrations (one-off containers)"

@@ -52,11 +52,23 @@ impl Up {
             .env("SOCIALLOANS_PORT_OFFSET", offset.to_string())
             .env_remove("DATABASE_URL")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("suite up starts");
         let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
         let (tx, lines) = mpsc::channel();
+        // Both streams are read: a port taken shows as an error on stderr (the
+        // mail relay's, say), and the suite is then started again elsewhere.
+        let errors = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                if errors.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {

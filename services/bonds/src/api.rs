@@ -37,6 +37,9 @@ pub struct Api {
     pub margin_percent: u32,
 }
 
+/// The most dates a forecast answers with.
+const MAX_FORECAST_POINTS: usize = 1000;
+
 fn today() -> NaiveDate {
     socialloans_platform::stockholm_date(Utc::now())
 }
@@ -215,7 +218,7 @@ impl BondsService for Api {
         let as_of = date_or_today("as_of", req.as_of.as_ref()).map_err(Error::from)?;
         let margin = self.margin_percent;
         let headroom = as_known(&self.pool, req.known_at.as_ref(), async |conn, known_at| {
-            let h = history::snapshot(conn, as_of, known_at).await?.headroom();
+            let h = history::headroom(conn, as_of, known_at).await?;
             Ok(views::headroom(&h, as_of, known_at, margin))
         })
         .await?;
@@ -237,27 +240,19 @@ impl BondsService for Api {
         }
         let margin = self.margin_percent;
         let answer = as_known(&self.pool, None, async |conn, known_at| {
-            let now = history::snapshot(conn, today, known_at).await?.headroom();
-            let mut points: Vec<pb::ForecastPoint> = Vec::new();
-            let mut first_shortfall_date = None;
-            for (on, what) in history::maturities(conn, today, until).await? {
-                if let Some(last) = points.last_mut().filter(|p| p.date == Some(views::date(on))) {
-                    last.changes.push(what);
-                    continue;
-                }
-                if points.len() >= 1000 {
-                    break;
-                }
-                let h = history::snapshot(conn, on, known_at).await?.headroom();
-                if h.headroom() < 0 && first_shortfall_date.is_none() {
-                    first_shortfall_date = Some(views::date(on));
-                }
-                points.push(pb::ForecastPoint {
-                    date: Some(views::date(on)),
-                    headroom: Some(views::headroom(&h, on, known_at, margin)),
-                    changes: vec![what],
-                });
-            }
+            let now = history::headroom(conn, today, known_at).await?;
+            let (loans, bonds) = history::schedule(conn, today, known_at).await?;
+            let walked = crate::forecast::forecast(&loans, &bonds, today, until, MAX_FORECAST_POINTS);
+            let mut first_shortfall_date =
+                walked.iter().find(|p| p.headroom.headroom() < 0).map(|p| views::date(p.date));
+            let points = walked
+                .into_iter()
+                .map(|p| pb::ForecastPoint {
+                    date: Some(views::date(p.date)),
+                    headroom: Some(views::headroom(&p.headroom, p.date, known_at, margin)),
+                    changes: p.changes,
+                })
+                .collect();
             if now.headroom() < 0 {
                 first_shortfall_date = Some(views::date(today));
             }

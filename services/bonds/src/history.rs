@@ -14,6 +14,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, Row};
 
+use crate::forecast::{ScheduledBond, ScheduledLoan};
 use crate::model::{Bond, Indicator, Loan, Project, Snapshot};
 
 /// Locks the register for a writer: issues, redemptions, feed events and
@@ -180,25 +181,93 @@ pub async fn snapshot(
     Ok(Snapshot { as_of, known_at, loans, bonds, projects, indicators })
 }
 
-/// The dates after `from` and up to `until` on which a loan in the pool or
-/// a bond outstanding is scheduled to mature, with what matures.
-pub async fn maturities(
+/// The pool against the bonds on `as_of` as known at `known_at`, summed in
+/// the database (the headroom needs no loan by loan).
+pub async fn headroom(
+    conn: &mut PgConnection,
+    as_of: NaiveDate,
+    known_at: DateTime<Utc>,
+) -> Result<crate::model::Headroom, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(owed), 0)::bigint AS pool, COUNT(*) AS loans FROM (
+             SELECT SUM(m.delta) AS owed
+             FROM bonds.loan l
+             JOIN bonds.pool_movement m ON m.loan_id = l.loan_id AND m.effective_date <= $1 AND m.record_time <= $2
+             WHERE l.maturity_date > $1
+             GROUP BY l.loan_id
+             HAVING SUM(m.delta) > 0) owed",
+    )
+    .bind(as_of)
+    .bind(known_at)
+    .fetch_one(&mut *conn)
+    .await?;
+    let bonds = bonds(conn, as_of, known_at).await?;
+    Ok(crate::model::Headroom {
+        pool: row.try_get("pool")?,
+        bonds: bonds.iter().map(Bond::outstanding_sek).sum(),
+        loans: row.try_get::<i64, _>("loans")? as usize,
+    })
+}
+
+/// What is known at `known_at` of the loans and bonds from `from` on: each
+/// loan's amount on `from` and its movements recorded for later dates, and
+/// each bond with its redemptions.
+pub async fn schedule(
     conn: &mut PgConnection,
     from: NaiveDate,
-    until: NaiveDate,
-) -> Result<Vec<(NaiveDate, String)>, sqlx::Error> {
+    known_at: DateTime<Utc>,
+) -> Result<(Vec<ScheduledLoan>, Vec<ScheduledBond>), sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT maturity_date, 'loan ' || loan_id || ' matures' AS what FROM bonds.loan
-         WHERE maturity_date > $1 AND maturity_date <= $2
-           AND (SELECT COALESCE(SUM(delta), 0) FROM bonds.pool_movement m WHERE m.loan_id = loan.loan_id) > 0
-         UNION ALL
-         SELECT maturity_date, 'bond ' || isin || ' matures' FROM bonds.bond
-         WHERE maturity_date > $1 AND maturity_date <= $2 AND state = 'OUTSTANDING'
-         ORDER BY 1, 2",
+        "SELECT l.loan_id, l.maturity_date, GREATEST(m.effective_date, $1) AS on_date, SUM(m.delta)::bigint AS delta
+         FROM bonds.loan l JOIN bonds.pool_movement m ON m.loan_id = l.loan_id AND m.record_time <= $2
+         WHERE l.maturity_date > $1
+         GROUP BY l.loan_id, l.maturity_date, on_date
+         ORDER BY l.loan_id, on_date",
     )
     .bind(from)
-    .bind(until)
-    .fetch_all(conn)
+    .bind(known_at)
+    .fetch_all(&mut *conn)
     .await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    let mut loans: Vec<ScheduledLoan> = Vec::new();
+    for r in &rows {
+        let loan_id: String = r.try_get("loan_id")?;
+        let change = (r.try_get("on_date")?, r.try_get("delta")?);
+        match loans.last_mut() {
+            Some(last) if last.loan_id == loan_id => last.changes.push(change),
+            _ => loans.push(ScheduledLoan { loan_id, maturity: r.try_get("maturity_date")?, changes: vec![change] }),
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT b.isin, b.nominal, b.rate_micros, b.issue_date, b.maturity_date, r.effective_date, r.nominal AS redeemed
+         FROM bonds.bond b
+         LEFT JOIN bonds.bond_redemption r ON r.isin = b.isin AND r.record_time <= $2
+         WHERE b.register_time <= $2 AND b.maturity_date > $1
+         ORDER BY b.isin, r.sequence",
+    )
+    .bind(from)
+    .bind(known_at)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut bonds: Vec<ScheduledBond> = Vec::new();
+    for r in &rows {
+        let isin: String = r.try_get("isin")?;
+        if bonds.last().is_none_or(|b| b.isin != isin) {
+            bonds.push(ScheduledBond {
+                isin,
+                nominal: r.try_get("nominal")?,
+                rate_micros: r.try_get("rate_micros")?,
+                issue: r.try_get("issue_date")?,
+                maturity: r.try_get("maturity_date")?,
+                redemptions: Vec::new(),
+            });
+        }
+        if let (Some(on), Some(nominal), Some(bond)) = (
+            r.try_get::<Option<NaiveDate>, _>("effective_date")?,
+            r.try_get::<Option<i64>, _>("redeemed")?,
+            bonds.last_mut(),
+        ) {
+            bond.redemptions.push((on, nominal));
+        }
+    }
+    Ok((loans, bonds))
 }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod error;
 pub mod export;
+pub mod forecast;
 pub mod history;
 pub mod model;
 pub mod policy;

@@ -230,7 +230,7 @@ async fn headroom_with(
     let today = socialloans_platform::stockholm_date(known_at);
     let mut worst: Option<(model::Headroom, NaiveDate)> = None;
     for on in [new.issue, today.max(new.issue)] {
-        let mut headroom = history::snapshot(conn, on, known_at).await?.headroom();
+        let mut headroom = history::headroom(conn, on, known_at).await?;
         if on < new.maturity {
             headroom.bonds += model::sek(new.nominal, new.rate_micros);
         }

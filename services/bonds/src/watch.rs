@@ -20,8 +20,7 @@ pub async fn check(conn: &mut PgConnection, margin_percent: u32, cause: &str) ->
     let raised: bool = sqlx::query_scalar("SELECT headroom_low FROM bonds.register").fetch_one(&mut *conn).await?;
     let known_at = history::clock(conn).await?;
     let today = socialloans_platform::stockholm_date(known_at);
-    let snapshot = history::snapshot(conn, today, known_at).await?;
-    let headroom = snapshot.headroom();
+    let headroom = history::headroom(conn, today, known_at).await?;
     let low = headroom.low(margin_percent);
     if low == raised {
         return Ok(());

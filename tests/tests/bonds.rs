@@ -554,17 +554,24 @@ async fn the_reports_break_the_allocation_down_and_published_vintages_are_signed
     let future = pb::PublishReportRequest { as_of: Some(date(2099, 12, 31)), ..publish("") };
     assert_eq!(violations(&client.publish_report(treasury(future)).await.unwrap_err()), ["as_of"]);
 
-    // The service's own credential can add to the history but not rewrite it.
+    // The service's own credential can add to the history but not rewrite it:
+    // the grants keep the appended tables, triggers the bonds' terms and the loans.
     let own = sqlx::PgPool::connect(&suite.db.service_url("bonds")).await.unwrap();
-    for statement in [
-        "UPDATE bonds.report_vintage SET digest = 'forged'",
-        "DELETE FROM bonds.report_vintage",
-        "UPDATE bonds.pool_movement SET delta = delta * 2",
-        "DELETE FROM bonds.bond_redemption",
-        "TRUNCATE bonds.accepted_indicator",
+    for (statement, refusal) in [
+        ("UPDATE bonds.report_vintage SET digest = 'forged'", "permission denied"),
+        ("DELETE FROM bonds.report_vintage", "permission denied"),
+        ("UPDATE bonds.pool_movement SET delta = delta * 2", "permission denied"),
+        ("DELETE FROM bonds.bond_redemption", "permission denied"),
+        ("TRUNCATE bonds.accepted_indicator", "permission denied"),
+        ("UPDATE bonds.bond SET nominal = nominal / 2", "its terms are not changed"),
+        ("UPDATE bonds.bond SET state = 'PENDING_OVERRIDE', register_time = NULL", "cannot become"),
+        ("DELETE FROM bonds.bond", "is not deleted"),
+        ("UPDATE bonds.loan SET maturity_date = '2099-01-01'", "is not changed or deleted"),
+        ("DELETE FROM bonds.loan", "is not changed or deleted"),
     ] {
-        let err = sqlx::query(statement).execute(&own).await.unwrap_err();
-        assert!(err.to_string().contains("permission denied"), "{statement}: {err}");
+        let done = sqlx::query(statement).execute(&own).await;
+        let err = done.map(|r| r.rows_affected()).expect_err(statement);
+        assert!(err.to_string().contains(refusal), "{statement}: {err}");
     }
     own.close().await;
     suite.stop().await;

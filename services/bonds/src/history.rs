@@ -19,9 +19,8 @@ use crate::model::{Bond, Indicator, Loan, Project, Snapshot};
 
 /// Locks the register for a writer: issues, redemptions, feed events and
 /// publications are recorded one at a time.
-/// Returns whether the headroom warning is raised.
-pub async fn lock_for_writing(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT headroom_low FROM bonds.register FOR UPDATE").fetch_one(conn).await
+pub async fn lock_for_writing(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM bonds.register FOR UPDATE").execute(conn).await.map(drop)
 }
 
 /// The time a reader's "now" is: after every writer that started before it

@@ -26,8 +26,7 @@ fn today() -> chrono::NaiveDate {
 }
 
 fn contract_date(day: chrono::NaiveDate) -> Option<common::Date> {
-    use chrono::Datelike;
-    date(day.year(), day.month() as i32, day.day() as i32)
+    Some(bonds::views::date(day))
 }
 
 impl Story<'_> {
